@@ -1,0 +1,10 @@
+//! Lambda for the endpoint group serving /auth/* (profile), health and the OpenAPI document.
+
+use shared::http::{app, Group};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let state = shared::AppState::from_env()?;
+    lambda_http::run(app(state, &[Group::Auth])).await
+}

@@ -1,0 +1,10 @@
+//! Lambda for the endpoint group serving /billing/* and /api/user/credits (balance and ledger).
+
+use shared::http::{app, Group};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let state = shared::AppState::from_env()?;
+    lambda_http::run(app(state, &[Group::Billing])).await
+}

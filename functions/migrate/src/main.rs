@@ -1,0 +1,18 @@
+//! Lambda invoked by the deploy pipeline: applies pending migrations, answers how many ran.
+
+use lambda_http::{service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let state = shared::AppState::from_env()?;
+    lambda_http::lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
+        let state = state.clone();
+        async move {
+            let applied = shared::db::migrate(&mut state.db().get().await?).await?;
+            Ok::<_, Error>(json!({ "applied": applied }))
+        }
+    }))
+    .await
+}

@@ -1,0 +1,261 @@
+//! Typed configuration, read once at start. A missing or malformed required value stops the
+//! process with a message that names the variable.
+
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use reqwest::Url;
+
+const STACK_API_DEFAULT: &str = "https://api.stack-auth.com";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("missing required environment variable {0}")]
+    Missing(&'static str),
+    #[error("environment variable {name} is malformed: {reason}")]
+    Malformed { name: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub database_pool_size: usize,
+    pub auth: AuthConfig,
+    /// Browser origin allowed by CORS (with credentials); none means no cross-origin access.
+    pub frontend_origin: Option<HeaderValue>,
+    /// Lower-cased; a verified token email in this list is an admin.
+    pub admin_emails: Vec<String>,
+    pub max_json_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub project_id: String,
+    pub jwks_url: Url,
+    pub issuer: String,
+    pub audience: String,
+    pub leeway: Duration,
+    /// How long a fetched key set is trusted before it is fetched again.
+    pub jwks_ttl: Duration,
+    /// The least time between two fetches caused by unknown key ids.
+    pub jwks_min_refresh_interval: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads every value through `lookup`, so tests can feed a map instead of the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let database_url = env.required("DATABASE_URL")?;
+        database_url
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| malformed("DATABASE_URL", e))?;
+
+        let project_id = env.required("STACK_PROJECT_ID")?;
+        let stack_api = env
+            .optional("STACK_API_URL")
+            .unwrap_or_else(|| STACK_API_DEFAULT.to_owned());
+        let stack_api = stack_api.trim_end_matches('/');
+        let jwks_url = env.optional("JWKS_URL").unwrap_or_else(|| {
+            format!("{stack_api}/api/v1/projects/{project_id}/.well-known/jwks.json")
+        });
+        let jwks_url = parse_http_url("JWKS_URL", &jwks_url)?;
+        let issuer = env
+            .optional("JWT_ISSUER")
+            .unwrap_or_else(|| format!("{stack_api}/api/v1/projects/{project_id}"));
+        let audience = env
+            .optional("JWT_AUDIENCE")
+            .unwrap_or_else(|| project_id.clone());
+
+        let frontend_origin = env
+            .optional("FRONTEND_URL")
+            .map(|raw| parse_origin(&raw))
+            .transpose()?;
+
+        Ok(Config {
+            database_url,
+            database_pool_size: env.number("DATABASE_POOL_SIZE", 4, 1..=64)?,
+            auth: AuthConfig {
+                project_id,
+                jwks_url,
+                issuer,
+                audience,
+                leeway: Duration::from_secs(env.number("JWT_LEEWAY_SECONDS", 30, 0..=300)?),
+                jwks_ttl: Duration::from_secs(env.number("JWKS_TTL_SECONDS", 3600, 1..=86_400)?),
+                jwks_min_refresh_interval: Duration::from_secs(env.number(
+                    "JWKS_MIN_REFRESH_SECONDS",
+                    10,
+                    0..=3600,
+                )?),
+            },
+            frontend_origin,
+            admin_emails: env
+                .optional("ADMIN_EMAILS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|e| e.trim().to_lowercase())
+                        .filter(|e| !e.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            max_json_body_bytes: env.number("MAX_JSON_BODY_BYTES", 1 << 20, 1024..=10 << 20)?,
+        })
+    }
+}
+
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn number<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(raw) = self.optional(name) else {
+            return Ok(default);
+        };
+        let value: T = raw.parse().map_err(|_| ConfigError::Malformed {
+            name,
+            reason: format!("{raw:?} is not a whole number"),
+        })?;
+        if !range.contains(&value) {
+            return Err(ConfigError::Malformed {
+                name,
+                reason: format!("{value} is outside {}..={}", range.start(), range.end()),
+            });
+        }
+        Ok(value)
+    }
+}
+
+fn malformed(name: &'static str, err: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Malformed {
+        name,
+        reason: err.to_string(),
+    }
+}
+
+fn parse_http_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| malformed(name, e))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        _ => Err(malformed(name, "expected an http(s) URL with a host")),
+    }
+}
+
+fn parse_origin(raw: &str) -> Result<HeaderValue, ConfigError> {
+    let url = parse_http_url("FRONTEND_URL", raw)?;
+    let origin = url.origin().ascii_serialization();
+    HeaderValue::from_str(&origin).map_err(|e| malformed("FRONTEND_URL", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        ("DATABASE_URL", "postgres://app@localhost/app"),
+        ("STACK_PROJECT_ID", "proj-1"),
+    ];
+
+    #[test]
+    fn derives_issuer_audience_and_jwks_from_project_id() {
+        let cfg = config(&BASE).expect("valid");
+        assert_eq!(cfg.auth.audience, "proj-1");
+        assert_eq!(
+            cfg.auth.issuer,
+            "https://api.stack-auth.com/api/v1/projects/proj-1"
+        );
+        assert_eq!(
+            cfg.auth.jwks_url.as_str(),
+            "https://api.stack-auth.com/api/v1/projects/proj-1/.well-known/jwks.json"
+        );
+    }
+
+    #[test]
+    fn explicit_values_override_derived_ones() {
+        let mut pairs = BASE.to_vec();
+        pairs.extend([
+            ("JWT_ISSUER", "https://issuer.example"),
+            ("JWT_AUDIENCE", "aud-x"),
+            ("JWKS_URL", "http://127.0.0.1:9/jwks.json"),
+            ("FRONTEND_URL", "https://app.example.com/dashboard"),
+            ("ADMIN_EMAILS", " Boss@Example.com ,, ops@example.com"),
+        ]);
+        let cfg = config(&pairs).expect("valid");
+        assert_eq!(cfg.auth.issuer, "https://issuer.example");
+        assert_eq!(cfg.auth.audience, "aud-x");
+        assert_eq!(cfg.auth.jwks_url.as_str(), "http://127.0.0.1:9/jwks.json");
+        assert_eq!(
+            cfg.frontend_origin.expect("origin"),
+            "https://app.example.com"
+        );
+        assert_eq!(cfg.admin_emails, ["boss@example.com", "ops@example.com"]);
+    }
+
+    #[test]
+    fn missing_values_are_named() {
+        assert_eq!(
+            config(&[("STACK_PROJECT_ID", "p")]).unwrap_err(),
+            ConfigError::Missing("DATABASE_URL")
+        );
+        assert_eq!(
+            config(&[("DATABASE_URL", "postgres://a@b/c")]).unwrap_err(),
+            ConfigError::Missing("STACK_PROJECT_ID")
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_named() {
+        for (name, value) in [
+            ("JWKS_URL", "not a url"),
+            ("JWKS_URL", "ftp://keys.example/jwks"),
+            ("FRONTEND_URL", "app.example.com"),
+            ("DATABASE_POOL_SIZE", "0"),
+            ("DATABASE_POOL_SIZE", "many"),
+            ("JWT_LEEWAY_SECONDS", "-1"),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((name, value));
+            match config(&pairs) {
+                Err(ConfigError::Malformed { name: got, .. }) => assert_eq!(got, name),
+                other => panic!("{name}={value}: expected malformed, got {other:?}"),
+            }
+        }
+        let err = config(&[("DATABASE_URL", "postgres://a@b/c?sslmode=bogus")]).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Malformed {
+                name: "DATABASE_URL",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,285 @@
+//! The credits ledger. [`apply`] is the one function that changes a balance: it appends a
+//! ledger row and moves `users.credits` in the caller's transaction, under the user's row
+//! lock, and is idempotent on the change's external reference.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde::Serialize;
+use tokio_postgres::Row;
+use utoipa::ToSchema;
+
+use crate::{
+    auth::TenantId,
+    error::{AppError, AppResult},
+};
+
+/// Below this balance the account is "low" (and warned by email, later).
+pub const LOW_CREDIT_THRESHOLD: i64 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditKind {
+    Purchase,
+    Usage,
+    Bonus,
+    AdminAdjustment,
+    Refund,
+}
+
+impl CreditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Purchase => "purchase",
+            Self::Usage => "usage",
+            Self::Bonus => "bonus",
+            Self::AdminAdjustment => "admin_adjustment",
+            Self::Refund => "refund",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Purchase,
+            Self::Usage,
+            Self::Bonus,
+            Self::AdminAdjustment,
+            Self::Refund,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == raw)
+    }
+
+    /// Purchases and bonuses add, usage and refunds take away; an admin may do either.
+    fn allows(self, amount: i64) -> bool {
+        match self {
+            Self::Purchase | Self::Bonus => amount > 0,
+            Self::Usage | Self::Refund => amount < 0,
+            Self::AdminAdjustment => amount != 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CreditChange {
+    pub tenant: TenantId,
+    pub kind: CreditKind,
+    /// Signed: negative takes credits away.
+    pub amount: i64,
+    /// The external event behind the change; applying the same one twice changes nothing.
+    pub reference: String,
+    pub description: String,
+    pub stripe_payment_id: Option<String>,
+}
+
+/// One ledger row, as the API shows it (the design's CreditTransaction).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CreditTransaction {
+    pub id: String,
+    pub user_id: uuid::Uuid,
+    #[serde(rename = "type")]
+    pub kind: CreditKind,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stripe_payment_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) const LEDGER_COLUMNS: &str =
+    "id, user_id, type, amount, balance_after, description, stripe_payment_id, created_at";
+
+impl TryFrom<&Row> for CreditTransaction {
+    type Error = AppError;
+
+    fn try_from(row: &Row) -> AppResult<Self> {
+        let kind: &str = row.try_get("type")?;
+        Ok(Self {
+            id: row.try_get::<_, i64>("id")?.to_string(),
+            user_id: row.try_get("user_id")?,
+            kind: CreditKind::parse(kind)
+                .ok_or_else(|| AppError::internal(format!("unknown ledger type {kind}")))?,
+            amount: row.try_get("amount")?,
+            balance_after: row.try_get("balance_after")?,
+            description: row.try_get("description")?,
+            stripe_payment_id: row.try_get("stripe_payment_id")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Applied {
+    /// The change was recorded now.
+    New(CreditTransaction),
+    /// This reference was applied before; nothing changed.
+    Duplicate(CreditTransaction),
+}
+
+impl Applied {
+    pub fn entry(&self) -> &CreditTransaction {
+        match self {
+            Self::New(entry) | Self::Duplicate(entry) => entry,
+        }
+    }
+}
+
+/// Applies a credit change inside the caller's transaction (commit is the caller's), so a
+/// change and its cause (a call, a payment) are stored together or not at all.
+pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<Applied> {
+    if !change.kind.allows(change.amount) {
+        return Err(AppError::validation(
+            "amount",
+            format!(
+                "{} is not a valid amount for {}",
+                change.amount,
+                change.kind.as_str()
+            ),
+        ));
+    }
+    if change.reference.trim().is_empty() {
+        return Err(AppError::validation("reference", "must not be empty"));
+    }
+    // The row lock serializes every change of one user, so balance_after is always exact.
+    let balance: i64 = tx
+        .query_opt(
+            "SELECT credits FROM users WHERE id = $1 FOR UPDATE",
+            &[change.tenant.as_uuid()],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?
+        .get(0);
+    if let Some(existing) = find_by_reference(tx, change.kind, &change.reference).await? {
+        return Ok(Applied::Duplicate(existing));
+    }
+    let balance_after = balance
+        .checked_add(change.amount)
+        .ok_or_else(|| AppError::validation("amount", "balance would overflow"))?;
+    let row = tx
+        .query_one(
+            &format!(
+                "INSERT INTO credit_transactions
+                     (user_id, type, amount, balance_after, description, reference, stripe_payment_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 RETURNING {LEDGER_COLUMNS}"
+            ),
+            &[
+                change.tenant.as_uuid(),
+                &change.kind.as_str(),
+                &change.amount,
+                &balance_after,
+                &change.description,
+                &change.reference,
+                &change.stripe_payment_id,
+            ],
+        )
+        .await?;
+    tx.execute(
+        "UPDATE users SET credits = $2, updated_at = now() WHERE id = $1",
+        &[change.tenant.as_uuid(), &balance_after],
+    )
+    .await?;
+    Ok(Applied::New(CreditTransaction::try_from(&row)?))
+}
+
+async fn find_by_reference(
+    tx: &impl GenericClient,
+    kind: CreditKind,
+    reference: &str,
+) -> AppResult<Option<CreditTransaction>> {
+    tx.query_opt(
+        &format!(
+            "SELECT {LEDGER_COLUMNS} FROM credit_transactions WHERE type = $1 AND reference = $2"
+        ),
+        &[&kind.as_str(), &reference],
+    )
+    .await?
+    .as_ref()
+    .map(CreditTransaction::try_from)
+    .transpose()
+}
+
+/// The state the frontend shows next to the balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditState {
+    Active,
+    Low,
+    Exhausted,
+}
+
+pub fn credit_state(balance: i64) -> CreditState {
+    if balance <= 0 {
+        CreditState::Exhausted
+    } else if balance < LOW_CREDIT_THRESHOLD {
+        CreditState::Low
+    } else {
+        CreditState::Active
+    }
+}
+
+/// A page of the tenant's ledger, newest first, after the entry `before_id` when given.
+pub async fn history(
+    client: &impl GenericClient,
+    tenant: TenantId,
+    kind: Option<CreditKind>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> AppResult<(Vec<CreditTransaction>, i64)> {
+    let kind = kind.map(CreditKind::as_str);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {LEDGER_COLUMNS} FROM credit_transactions
+                 WHERE user_id = $1 AND ($2::text IS NULL OR type = $2)
+                   AND ($3::bigint IS NULL OR id < $3)
+                 ORDER BY id DESC LIMIT $4"
+            ),
+            &[tenant.as_uuid(), &kind, &before_id, &limit],
+        )
+        .await?;
+    let total: i64 = client
+        .query_one(
+            "SELECT count(*) FROM credit_transactions
+             WHERE user_id = $1 AND ($2::text IS NULL OR type = $2)",
+            &[tenant.as_uuid(), &kind],
+        )
+        .await?
+        .get(0);
+    let entries = rows
+        .iter()
+        .map(CreditTransaction::try_from)
+        .collect::<AppResult<_>>()?;
+    Ok((entries, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_and_check_signs() {
+        for kind in [
+            CreditKind::Purchase,
+            CreditKind::Usage,
+            CreditKind::Bonus,
+            CreditKind::AdminAdjustment,
+            CreditKind::Refund,
+        ] {
+            assert_eq!(CreditKind::parse(kind.as_str()), Some(kind));
+            assert!(!kind.allows(0));
+        }
+        assert!(CreditKind::Usage.allows(-3) && !CreditKind::Usage.allows(3));
+        assert!(CreditKind::Purchase.allows(100) && !CreditKind::Purchase.allows(-1));
+        assert!(CreditKind::AdminAdjustment.allows(-5) && CreditKind::AdminAdjustment.allows(5));
+        assert_eq!(CreditKind::parse("gift"), None);
+    }
+
+    #[test]
+    fn states_follow_the_threshold() {
+        assert_eq!(credit_state(-2), CreditState::Exhausted);
+        assert_eq!(credit_state(0), CreditState::Exhausted);
+        assert_eq!(credit_state(4), CreditState::Low);
+        assert_eq!(credit_state(5), CreditState::Active);
+    }
+}

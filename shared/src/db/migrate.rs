@@ -1,0 +1,91 @@
+//! Forward-only migrations embedded at build time. Concurrent runners (several cold starts, a
+//! test run next to the dev server) serialize on an advisory lock; an applied migration whose
+//! text changed is refused rather than silently skipped.
+
+use deadpool_postgres::Client;
+
+use crate::error::AppError;
+
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// Arbitrary constant naming this project's migration lock.
+const LOCK_KEY: i64 = 0x6169_6361_6c6c;
+
+/// Applies every pending migration in order, each in its own transaction. Returns how many ran.
+pub async fn migrate(client: &mut Client) -> Result<usize, AppError> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version integer PRIMARY KEY,
+                name text NOT NULL,
+                checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )",
+        )
+        .await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+        .await?;
+    let result = apply_pending(client).await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await?;
+    result
+}
+
+async fn apply_pending(client: &mut Client) -> Result<usize, AppError> {
+    let mut applied = 0;
+    for migration in MIGRATIONS {
+        let checksum = checksum(migration.sql);
+        let row = client
+            .query_opt(
+                "SELECT checksum FROM schema_migrations WHERE version = $1",
+                &[&migration.version],
+            )
+            .await?;
+        match row {
+            Some(row) if row.get::<_, String>(0) == checksum => continue,
+            Some(_) => {
+                return Err(AppError::internal(format!(
+                    "migration V{}__{} changed after it was applied; write a new migration instead",
+                    migration.version, migration.name
+                )))
+            }
+            None => {}
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute(migration.sql).await.map_err(|e| {
+            AppError::internal(format!(
+                "migration V{}__{}: {e:?}",
+                migration.version, migration.name
+            ))
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+            &[&migration.version, &migration.name, &checksum],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+/// FNV-1a: enough to notice an edited file, no extra dependency.
+fn checksum(sql: &str) -> String {
+    let hash = sql.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}

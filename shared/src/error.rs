@@ -1,0 +1,213 @@
+//! One error type and one HTTP mapping. Every error body is the design's
+//! `{"error":{"code","message","details","timestamp"}}`; 5xx bodies never carry internals
+//! (they are logged inside the request span, which holds the request id).
+
+use std::borrow::Cow;
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug)]
+pub struct AppError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: Cow<'static, str>,
+    pub details: Option<Value>,
+    source: Option<Source>,
+}
+
+/// The wire shape of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorPayload,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorPayload {
+    /// Stable, machine-readable snake_case code.
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+}
+
+/// Marks a response whose body is already in the error format, so the safety-net
+/// middleware in `http::errors` leaves it alone.
+#[derive(Clone, Copy, Debug)]
+pub struct FormattedError;
+
+impl AppError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            source: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 422 for input that parsed but breaks a rule; `field` names what to fix.
+    pub fn validation(field: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            format!("{field}: {reason}"),
+        )
+        .with_details(serde_json::json!({ "field": field, "reason": reason }))
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn unavailable(code: &'static str, source: impl Into<Source>) -> Self {
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            "a service this request depends on is unavailable; try again shortly",
+        );
+        err.source = Some(source.into());
+        err
+    }
+
+    pub fn internal(source: impl Into<Source>) -> Self {
+        let mut err = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an unexpected error occurred",
+        );
+        err.source = Some(source.into());
+        err
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorPayload {
+                code: self.code.to_owned(),
+                message: self.message.to_string(),
+                details: self.details.clone(),
+                timestamp: chrono::Utc::now(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )?;
+        if let Some(source) = &self.source {
+            write!(f, " ({source})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AppError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as _)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, error = %self, "request failed");
+        } else {
+            tracing::debug!(code = self.code, message = %self.message, "request rejected");
+        }
+        let mut response = (self.status, Json(self.body())).into_response();
+        response.extensions_mut().insert(FormattedError);
+        response
+    }
+}
+
+impl From<tokio_postgres::Error> for AppError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        if err.is_closed() || err.as_db_error().is_none() && err.code().is_none() {
+            return Self::unavailable("database_unavailable", err);
+        }
+        Self::internal(err)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for AppError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        Self::unavailable("database_unavailable", err)
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_source() {
+        let err = AppError::internal(std::io::Error::other("password=hunter2 at db:5432"));
+        let body = serde_json::to_string(&err.body()).expect("serializes");
+        assert!(!body.contains("hunter2"), "{body}");
+        assert!(body.contains("\"code\":\"internal_error\""), "{body}");
+        assert!(
+            err.to_string().contains("hunter2"),
+            "the log keeps the detail"
+        );
+    }
+
+    #[test]
+    fn body_has_the_design_fields() {
+        let body = serde_json::to_value(AppError::validation("name", "too long").body())
+            .expect("serializes");
+        let payload = &body["error"];
+        assert_eq!(payload["code"], "validation_error");
+        assert_eq!(payload["details"]["field"], "name");
+        assert!(payload["message"].is_string());
+        assert!(payload["timestamp"].is_string());
+    }
+}

@@ -1,0 +1,77 @@
+//! Extractors whose rejections are [`AppError`]s with precise codes: malformed JSON is 400,
+//! JSON of the wrong shape 422, a missing JSON content type 415, an oversized body 413.
+
+use axum::{
+    extract::{
+        rejection::{JsonRejection, QueryRejection},
+        FromRequest, FromRequestParts, Request,
+    },
+    http::{request::Parts, StatusCode},
+};
+use serde::de::DeserializeOwned;
+
+use crate::error::AppError;
+
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> AppError {
+    let detail = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonSyntaxError(_) => {
+            AppError::bad_request("invalid_json", "the request body is not valid JSON")
+                .with_details(serde_json::json!({ "reason": detail }))
+        }
+        JsonRejection::JsonDataError(_) => AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "the request body does not have the expected fields",
+        )
+        .with_details(serde_json::json!({ "reason": detail })),
+        JsonRejection::MissingJsonContentType(_) => AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected a body with Content-Type: application/json",
+        ),
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        ),
+        _ => AppError::bad_request("invalid_body", "the request body could not be read"),
+    }
+}
+
+pub struct AppQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|rejection: QueryRejection| {
+                AppError::bad_request("invalid_query", "the query string is invalid")
+                    .with_details(serde_json::json!({ "reason": rejection.body_text() }))
+            })
+    }
+}

@@ -1,0 +1,106 @@
+//! The HTTP surface: one router per endpoint group (one Lambda each), plus the routes every
+//! function serves (health, OpenAPI). [`app`] wraps them in the shared layers, so Lambda, the
+//! local server and the tests run the very same stack.
+
+mod billing;
+mod errors;
+mod extract;
+mod openapi;
+mod pagination;
+mod profile;
+mod system;
+
+use std::time::Duration;
+
+use axum::{
+    extract::DefaultBodyLimit,
+    http::{header, HeaderName, Method, Request},
+    Router,
+};
+use tower_http::{
+    cors::CorsLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use extract::{AppJson, AppQuery};
+pub use openapi::document as openapi_document;
+pub use pagination::{decode_cursor, encode_cursor, ListResponse, PageQuery, Pagination};
+
+use crate::AppState;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The endpoint groups; each is deployed as its own function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// /auth/*: the signed-in user's profile.
+    Auth,
+    /// /billing/* and /api/user/credits: balance and ledger.
+    Billing,
+}
+
+impl Group {
+    pub const ALL: [Group; 2] = [Group::Auth, Group::Billing];
+
+    fn routes(self) -> OpenApiRouter<AppState> {
+        match self {
+            Group::Auth => profile::router(),
+            Group::Billing => billing::router(),
+        }
+    }
+}
+
+/// Every group's routes with their OpenAPI metadata (no state needed).
+fn routes(groups: &[Group]) -> OpenApiRouter<AppState> {
+    groups.iter().fold(system::router(), |router, group| {
+        router.merge(group.routes())
+    })
+}
+
+/// The complete application for the given groups, with every shared layer.
+pub fn app(state: AppState, groups: &[Group]) -> Router {
+    let config = state.config().clone();
+    let (router, _) = routes(groups).split_for_parts();
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let cors = config.frontend_origin.map(|origin| {
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_NONE_MATCH,
+                HeaderName::from_static("x-stack-access-token"),
+                request_id.clone(),
+            ])
+            .expose_headers([request_id.clone(), header::ETAG])
+            .max_age(Duration::from_secs(600))
+    });
+    router
+        .fallback(errors::unknown_route)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.max_json_body_bytes))
+        .layer(axum::middleware::from_fn(errors::normalize))
+        .layer(tower::util::option_layer(cors))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

@@ -1,0 +1,120 @@
+//! The list shape every list endpoint answers, and opaque keyset cursors.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{AppError, AppResult};
+
+pub const DEFAULT_LIMIT: i64 = 20;
+pub const MAX_LIMIT: i64 = 100;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListResponse<T: ToSchema> {
+    pub data: Vec<T>,
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    /// Rows matching the filters, over all pages.
+    pub total: i64,
+    pub limit: i64,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn limit(&self) -> AppResult<i64> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(_) => Err(AppError::validation(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            )),
+        }
+    }
+
+    pub fn cursor<T: DeserializeOwned>(&self) -> AppResult<Option<T>> {
+        self.cursor.as_deref().map(decode_cursor).transpose()
+    }
+}
+
+pub fn encode_cursor<T: Serialize>(position: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).unwrap_or_default())
+}
+
+pub fn decode_cursor<T: DeserializeOwned>(raw: &str) -> AppResult<T> {
+    URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            AppError::bad_request("invalid_cursor", "the cursor is not one this API issued")
+        })
+}
+
+impl<T: ToSchema> ListResponse<T> {
+    /// Builds a page; `position` gives the cursor of the last row when the page is full.
+    pub fn page<P: Serialize>(
+        data: Vec<T>,
+        total: i64,
+        limit: i64,
+        position: impl Fn(&T) -> P,
+    ) -> Self {
+        let next_cursor = if i64::try_from(data.len()).unwrap_or(i64::MAX) >= limit {
+            data.last().map(|last| encode_cursor(&position(last)))
+        } else {
+            None
+        };
+        Self {
+            data,
+            pagination: Pagination {
+                total,
+                limit,
+                next_cursor,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let raw = encode_cursor(&(42_i64, "x"));
+        assert_eq!(
+            decode_cursor::<(i64, String)>(&raw).expect("ok"),
+            (42, "x".to_owned())
+        );
+        for bad in ["", "!!!", "bm90IGpzb24"] {
+            assert_eq!(
+                decode_cursor::<(i64, String)>(bad).unwrap_err().code,
+                "invalid_cursor"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_are_bounded() {
+        let q = |limit| PageQuery {
+            limit,
+            cursor: None,
+        };
+        assert_eq!(q(None).limit().expect("default"), DEFAULT_LIMIT);
+        assert_eq!(q(Some(100)).limit().expect("max"), 100);
+        assert!(q(Some(0)).limit().is_err());
+        assert!(q(Some(101)).limit().is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! The core crate: everything with logic lives here, so one Router serves Lambda, the local
+//! server and the tests. Function crates only build [`AppState`] and hand the router to a runtime.
+
+pub mod auth;
+pub mod config;
+pub mod credits;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod state;
+pub mod telemetry;
+pub mod users;
+
+pub use config::Config;
+pub use error::AppError;
+pub use state::AppState;

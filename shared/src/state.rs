@@ -1,0 +1,65 @@
+//! What every handler shares: config, the database pool, the token verifier and an HTTP client.
+//! Built once per process (a Lambda cold start) and cloned cheaply into each request.
+
+use std::{sync::Arc, time::Duration};
+
+use deadpool_postgres::Pool;
+
+use crate::{auth::TokenVerifier, config::Config, db, telemetry};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    db: Pool,
+    verifier: TokenVerifier,
+    http: reqwest::Client,
+}
+
+impl AppState {
+    /// Reads the config from the environment; a missing or malformed value is an error that
+    /// names the variable.
+    pub fn from_env() -> Result<Self, BoxError> {
+        Self::new(Config::from_env()?)
+    }
+
+    pub fn new(config: Config) -> Result<Self, BoxError> {
+        telemetry::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(10))
+            .user_agent(concat!("ai-calling-backend/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let db = db::pool(&config.database_url, config.database_pool_size)?;
+        let verifier = TokenVerifier::new(&config.auth, http.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                db,
+                verifier,
+                http,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn db(&self) -> &Pool {
+        &self.inner.db
+    }
+
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.inner.verifier
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+}

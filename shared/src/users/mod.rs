@@ -1,0 +1,156 @@
+//! Users (tenants): created on their first authenticated request with the signup bonus,
+//! exactly once however many first requests race.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Client;
+use serde::Serialize;
+use tokio_postgres::Row;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    auth::{Claims, TenantId},
+    credits::{self, CreditChange, CreditKind},
+    error::{AppError, AppResult},
+};
+
+/// Free credits every new account starts with.
+pub const SIGNUP_BONUS_CREDITS: i64 = 15;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Active,
+    Suspended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthProvider {
+    Email,
+    Google,
+    Linkedin,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: Uuid,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub auth_provider: AuthProvider,
+    pub role: Role,
+    pub status: UserStatus,
+    pub credits: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const USER_COLUMNS: &str =
+    "id, email, name, auth_provider, role, status, credits, created_at, updated_at";
+
+impl TryFrom<&Row> for User {
+    type Error = AppError;
+
+    fn try_from(row: &Row) -> AppResult<Self> {
+        Ok(User {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            auth_provider: match row.try_get::<_, &str>("auth_provider")? {
+                "google" => AuthProvider::Google,
+                "linkedin" => AuthProvider::Linkedin,
+                _ => AuthProvider::Email,
+            },
+            role: match row.try_get::<_, &str>("role")? {
+                "admin" => Role::Admin,
+                _ => Role::User,
+            },
+            status: match row.try_get::<_, &str>("status")? {
+                "suspended" => UserStatus::Suspended,
+                _ => UserStatus::Active,
+            },
+            credits: row.try_get("credits")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// Loads the user a verified token names, creating it (and granting the signup bonus in the
+/// same transaction) when this subject has never been seen.
+pub async fn provision(client: &mut Client, claims: &Claims) -> AppResult<User> {
+    let select = format!("SELECT {USER_COLUMNS} FROM users WHERE auth_subject = $1");
+    if let Some(row) = client.query_opt(&select, &[&claims.sub]).await? {
+        return User::try_from(&row);
+    }
+    // Concurrent first requests all reach this insert; the unique subject lets exactly one
+    // through, the others wait for its commit and then find the row.
+    let tx = client.transaction().await?;
+    let insert = format!(
+        "INSERT INTO users (auth_subject, email, name) VALUES ($1, $2, $3)
+         ON CONFLICT (auth_subject) DO NOTHING RETURNING {USER_COLUMNS}"
+    );
+    let email = claims
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    let name = claims
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if let Some(row) = tx.query_opt(&insert, &[&claims.sub, &email, &name]).await? {
+        let user = User::try_from(&row)?;
+        let tenant = TenantId::from_trusted(user.id);
+        credits::apply(
+            &tx,
+            &CreditChange {
+                tenant,
+                kind: CreditKind::Bonus,
+                amount: SIGNUP_BONUS_CREDITS,
+                reference: format!("signup:{}", user.id),
+                description: "Welcome bonus".into(),
+                stripe_payment_id: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %user.id, "provisioned new user");
+    } else {
+        tx.rollback().await?;
+    }
+    let row = client.query_one(&select, &[&claims.sub]).await?;
+    User::try_from(&row)
+}
+
+pub async fn find(client: &Client, tenant: TenantId) -> AppResult<User> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
+            &[tenant.as_uuid()],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    User::try_from(&row)
+}
+
+pub async fn update_name(client: &Client, tenant: TenantId, name: &str) -> AppResult<User> {
+    let row = client
+        .query_opt(
+            &format!(
+                "UPDATE users SET name = $2, updated_at = now() WHERE id = $1 RETURNING {USER_COLUMNS}"
+            ),
+            &[tenant.as_uuid(), &name],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    User::try_from(&row)
+}
