@@ -1,1 +1,11 @@
+//! Integration tests against the real local stack that `scripts/test` starts: the API server,
+//! Postgres, moto and the simulators. Every test makes its own users (fresh token subjects),
+//! so tests run in parallel without cleaning up after each other.
 
+mod support;
+
+mod auth_tokens;
+mod config_errors;
+mod credits_ledger;
+mod http_errors;
+mod users;

@@ -3,9 +3,18 @@
 
 use shared::http::{app, Group};
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() {
     shared::telemetry::init();
+    if let Err(err) = run().await {
+        eprintln!("error: {err}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
     let state = shared::AppState::from_env()?;
     match command.as_str() {
@@ -19,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
 }
 
-async fn serve(state: shared::AppState) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn serve(state: shared::AppState) -> Result<(), BoxError> {
     let port: u16 = match std::env::var("PORT") {
         Ok(raw) => raw
             .parse()

@@ -1,1 +1,5 @@
+//! Local simulators for the services we cannot reach offline. They speak the real wire formats
+//! (see ../shared/ref), so the product's clients run unchanged against them; only base URLs differ.
 
+pub mod keys;
+pub mod stack_auth;

@@ -136,7 +136,7 @@ impl FromRequestParts<AppState> for AuthUser {
                     .any(|admin| admin.eq_ignore_ascii_case(email))
             });
         let auth = AuthUser {
-            tenant: TenantId::from_trusted(user.id),
+            tenant: user.tenant(),
             is_admin: user.role == Role::Admin || listed_admin,
             user,
         };

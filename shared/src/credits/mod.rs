@@ -16,7 +16,7 @@ use crate::{
 /// Below this balance the account is "low" (and warned by email, later).
 pub const LOW_CREDIT_THRESHOLD: i64 = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CreditKind {
     Purchase,

@@ -52,6 +52,13 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
+impl User {
+    /// The tenant this account is; a `User` only comes from the database.
+    pub fn tenant(&self) -> TenantId {
+        TenantId::from_trusted(self.id)
+    }
+}
+
 const USER_COLUMNS: &str =
     "id, email, name, auth_provider, role, status, credits, created_at, updated_at";
 
@@ -109,7 +116,7 @@ pub async fn provision(client: &mut Client, claims: &Claims) -> AppResult<User> 
         .filter(|n| !n.is_empty());
     if let Some(row) = tx.query_opt(&insert, &[&claims.sub, &email, &name]).await? {
         let user = User::try_from(&row)?;
-        let tenant = TenantId::from_trusted(user.id);
+        let tenant = user.tenant();
         credits::apply(
             &tx,
             &CreditChange {

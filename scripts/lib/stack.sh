@@ -1,0 +1,149 @@
+# Shared by scripts/dev and scripts/test: installs what is missing and starts the local stack
+# (Postgres, moto, simulators, the API) in a git-ignored state folder. Every process started
+# here is stopped by stack_stop, which the callers run on exit, Ctrl-C and SIGTERM.
+# Any variable set before the script (DATABASE_URL, JWKS_URL, AWS_ENDPOINT_URL, ...) wins over
+# its local default.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VENV="$ROOT/.local/venv"
+# Build output lives in the user's cache so a fresh checkout (CI) reuses earlier builds.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ai-calling-backend/target}
+BIN="$CARGO_TARGET_DIR/debug"
+STACK_PIDS=()
+STACK_PG_DIR=""
+
+log() { printf '\033[1;34m[%s]\033[0m %s\n' "${STACK_NAME:-stack}" "$*" >&2; }
+die() { printf '\033[1;31m[%s] %s\033[0m\n' "${STACK_NAME:-stack}" "$*" >&2; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# stack_init NAME: state folder .local/NAME, wiped of what a previous run left.
+stack_init() {
+  STACK_NAME=$1
+  STATE="$ROOT/.local/$1"
+  mkdir -p "$STATE/logs"
+  # ensure the postgres user (when we switch to it) can reach the folder
+  chmod 755 "$ROOT/.local" "$STATE"
+}
+
+ensure_venv() {
+  local req="$ROOT/infra/local/requirements.txt" stamp="$VENV/.requirements"
+  mkdir -p "$ROOT/.local"
+  (
+    flock 9
+    if [ -f "$stamp" ] && cmp -s "$req" "$stamp"; then exit 0; fi
+    log "installing Python tools (moto, cfn-lint, cargo-lambda) into .local/venv"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req" || exit 1
+    cp "$req" "$stamp"
+  ) 9>"$ROOT/.local/venv.lock" || die "could not install the Python tools"
+}
+
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/$1" ] && { echo "$dir/$1"; return; }
+  done
+  command -v "$1" || die "PostgreSQL binary $1 not found (install postgresql-15)"
+}
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Starts a throwaway cluster unless DATABASE_URL is already set.
+start_postgres() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    log "using DATABASE_URL from the environment"
+    return
+  fi
+  local port=$1 dir="$STATE/pg"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown postgres "$dir"
+  as_pg "$(pg_bin initdb)" -D "$dir" -U postgres --auth=trust -E UTF8 --no-locale >"$STATE/logs/initdb.log" 2>&1 \
+    || die "initdb failed: see $STATE/logs/initdb.log"
+  as_pg "$(pg_bin pg_ctl)" -D "$dir" -l "$dir/server.log" -w -t 60 start \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    >/dev/null || die "Postgres did not start: see $dir/server.log"
+  STACK_PG_DIR=$dir
+  "$(pg_bin createdb)" -h 127.0.0.1 -p "$port" -U postgres app || die "createdb failed"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/app"
+  log "Postgres 15 on 127.0.0.1:$port ($dir)"
+}
+
+# Starts moto unless AWS_ENDPOINT_URL is already set, then creates the resources.
+start_aws() {
+  export AWS_REGION=${AWS_REGION:-us-east-1}
+  if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
+    local port=$1
+    export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$STATE/logs/moto.log" 2>&1 &
+    STACK_PIDS+=($!)
+    export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+    wait_http "$AWS_ENDPOINT_URL/moto-api/" moto
+    log "moto (SQS, DynamoDB, S3, Secrets Manager) on $AWS_ENDPOINT_URL"
+  else
+    log "using AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL from the environment"
+  fi
+  eval "$("$VENV/bin/python" "$ROOT/infra/local/bootstrap_aws.py")" || die "could not create the AWS resources"
+}
+
+start_simulators() {
+  local port=$1
+  export STACK_PROJECT_ID=${STACK_PROJECT_ID:-local-project}
+  export SIM_STATE_DIR="$STATE/sim" STACK_SIM_PORT=$port
+  export STACK_SIM_URL="http://127.0.0.1:$port"
+  "$BIN/simulators" >"$STATE/logs/simulators.log" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_http "$STACK_SIM_URL/health" simulators
+  export JWKS_URL=${JWKS_URL:-"$STACK_SIM_URL/api/v1/projects/$STACK_PROJECT_ID/.well-known/jwks.json"}
+  log "Stack Auth simulator on $STACK_SIM_URL"
+}
+
+migrate() {
+  "$BIN/local" migrate >"$STATE/logs/migrate.log" 2>&1 || { cat "$STATE/logs/migrate.log" >&2; die "migrations failed"; }
+}
+
+start_api() {
+  export PORT=$1
+  export API_URL="http://127.0.0.1:$PORT"
+  "$BIN/local" serve >"$STATE/logs/api.log" 2>&1 &
+  STACK_API_PID=$!
+  STACK_PIDS+=($STACK_API_PID)
+  wait_http "$API_URL/health" API
+  log "API on $API_URL (logs: $STATE/logs/api.log)"
+}
+
+wait_http() {
+  local url=$1 what=$2 i
+  for i in $(seq 1 300); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "$what did not answer at $url: see $STATE/logs"
+}
+
+# Writes the stack's addresses for helpers such as scripts/dev-token.
+write_env_file() {
+  {
+    for name in API_URL DATABASE_URL STACK_SIM_URL SIM_STATE_DIR STACK_PROJECT_ID JWKS_URL AWS_ENDPOINT_URL \
+      AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY WEBHOOK_QUEUE_URL WEBHOOK_DLQ_URL DYNAMODB_TABLE \
+      RECORDINGS_BUCKET APP_SECRET_ID; do
+      printf "export %s='%s'\n" "$name" "${!name:-}"
+    done
+  } >"$STATE/env"
+}
+
+stack_stop() {
+  local pid
+  for pid in "${STACK_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${STACK_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  STACK_PIDS=()
+  if [ -n "$STACK_PG_DIR" ]; then
+    as_pg "$(pg_bin pg_ctl)" -D "$STACK_PG_DIR" -m fast -w stop >/dev/null 2>&1 || true
+    STACK_PG_DIR=""
+  fi
+}

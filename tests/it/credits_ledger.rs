@@ -1,0 +1,203 @@
+//! The ledger under concurrency: random credit changes applied in parallel through the one core
+//! function, with replayed references; afterwards the balance equals the sum of the ledger and
+//! every balance_after follows from the one before it.
+
+use futures::future::join_all;
+use proptest::prelude::*;
+use shared::{
+    credits::{self, Applied, CreditChange, CreditKind},
+    users,
+};
+
+use crate::support::{db, get, json, pool, NewUser};
+
+#[derive(Debug, Clone)]
+struct Op {
+    kind: CreditKind,
+    amount: i64,
+    /// Small numbers on purpose: references repeat, as replayed webhooks do.
+    reference: u8,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (1_i64..=500).prop_map(|a| (CreditKind::Purchase, a)),
+        (1_i64..=30).prop_map(|a| (CreditKind::Usage, -a)),
+        (1_i64..=100).prop_map(|a| (CreditKind::Refund, -a)),
+        (-50_i64..=50)
+            .prop_filter("non-zero", |a| *a != 0)
+            .prop_map(|a| (CreditKind::AdminAdjustment, a)),
+    ]
+    .prop_flat_map(|(kind, amount)| (Just(kind), Just(amount), 0_u8..40))
+    .prop_map(|(kind, amount, reference)| Op {
+        kind,
+        amount,
+        reference,
+    })
+}
+
+async fn run_case(ops: Vec<Op>) {
+    let pool = pool(16);
+    let new = NewUser::new();
+    let user = users::provision(&mut pool.get().await.expect("conn"), &new.identity())
+        .await
+        .expect("user");
+    let tenant = user.tenant();
+    let run_id = uuid::Uuid::new_v4();
+
+    let results = join_all(ops.iter().map(|op| {
+        let pool = pool.clone();
+        let change = CreditChange {
+            tenant,
+            kind: op.kind,
+            amount: op.amount,
+            reference: format!("{run_id}:{}", op.reference),
+            description: "property test".into(),
+            stripe_payment_id: None,
+        };
+        async move {
+            let mut client = pool.get().await.expect("conn");
+            let tx = client.transaction().await.expect("tx");
+            let applied = credits::apply(&tx, &change).await.expect("apply");
+            tx.commit().await.expect("commit");
+            applied
+        }
+    }))
+    .await;
+
+    // Exactly one application per (kind, reference); later ones are reported as duplicates.
+    let mut first_seen = std::collections::HashMap::new();
+    for (op, applied) in ops.iter().zip(&results) {
+        if let Applied::New(entry) = applied {
+            assert!(
+                first_seen
+                    .insert((op.kind, op.reference), entry.amount)
+                    .is_none(),
+                "applied twice: {op:?}"
+            );
+        }
+    }
+    let expected: i64 = 15 + first_seen.values().sum::<i64>();
+
+    let db = db().await;
+    let rows = db
+        .query(
+            "SELECT amount, balance_after FROM credit_transactions WHERE user_id = $1 ORDER BY id",
+            &[tenant.as_uuid()],
+        )
+        .await
+        .expect("ledger");
+    let mut running = 0;
+    for row in &rows {
+        running += row.get::<_, i64>("amount");
+        assert_eq!(
+            row.get::<_, i64>("balance_after"),
+            running,
+            "balance_after follows the previous row"
+        );
+    }
+    assert_eq!(
+        rows.len(),
+        first_seen.len() + 1,
+        "bonus plus one row per distinct change"
+    );
+    assert_eq!(running, expected);
+    let balance: i64 = db
+        .query_one(
+            "SELECT credits FROM users WHERE id = $1",
+            &[tenant.as_uuid()],
+        )
+        .await
+        .expect("user")
+        .get(0);
+    assert_eq!(balance, expected, "users.credits agrees with the ledger");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #[test]
+    fn concurrent_random_changes_keep_the_ledger_exact(ops in prop::collection::vec(op(), 1..80)) {
+        tokio::runtime::Runtime::new().expect("runtime").block_on(run_case(ops));
+    }
+}
+
+#[tokio::test]
+async fn the_ledger_is_append_only_and_amounts_keep_their_sign() {
+    let new = NewUser::new();
+    let token = new.token();
+    assert_eq!(
+        json(get("/api/user/credits", &token).await).await["credits"],
+        15
+    );
+    let db = db().await;
+    let err = db
+        .execute(
+            "UPDATE credit_transactions SET amount = 1000 WHERE user_id = (SELECT id FROM users WHERE auth_subject = $1)",
+            &[&new.sub],
+        )
+        .await
+        .expect_err("updates are refused");
+    assert!(
+        err.to_string().contains("append-only") || format!("{err:?}").contains("append-only"),
+        "{err:?}"
+    );
+    assert!(db
+        .execute(
+            "DELETE FROM credit_transactions WHERE amount = 15 AND false",
+            &[]
+        )
+        .await
+        .is_err());
+
+    let pool = pool(2);
+    let mut client = pool.get().await.expect("conn");
+    let tenant = users::provision(&mut client, &new.identity())
+        .await
+        .expect("existing user")
+        .tenant();
+    let tx = client.transaction().await.expect("tx");
+    for (kind, amount) in [
+        (CreditKind::Purchase, -5),
+        (CreditKind::Usage, 3),
+        (CreditKind::Bonus, 0),
+    ] {
+        let change = CreditChange {
+            tenant,
+            kind,
+            amount,
+            reference: uuid::Uuid::new_v4().to_string(),
+            description: "wrong sign".into(),
+            stripe_payment_id: None,
+        };
+        let err = credits::apply(&tx, &change).await.expect_err("refused");
+        assert_eq!(err.code, "validation_error");
+    }
+}
+
+#[tokio::test]
+async fn usage_can_take_the_balance_below_zero_and_it_shows() {
+    let new = NewUser::new();
+    let token = new.token();
+    get("/auth/profile", &token).await;
+    let pool = pool(2);
+    let mut client = pool.get().await.expect("conn");
+    let tenant = users::provision(&mut client, &new.identity())
+        .await
+        .expect("user")
+        .tenant();
+    let tx = client.transaction().await.expect("tx");
+    let change = CreditChange {
+        tenant,
+        kind: CreditKind::Usage,
+        amount: -18,
+        reference: format!("conv-{}", uuid::Uuid::new_v4()),
+        description: "long call".into(),
+        stripe_payment_id: None,
+    };
+    credits::apply(&tx, &change).await.expect("applied");
+    tx.commit().await.expect("commit");
+    let body = json(get("/billing/credits", &token).await).await;
+    assert_eq!(body["credits"], -3);
+    assert_eq!(body["status"], "exhausted");
+    assert_eq!(body["low_credits"], true);
+}

@@ -1,0 +1,270 @@
+//! Every rejection in the error format, with the right status and a stable code; no malformed
+//! request produces a 5xx. Also health, request ids, CORS, the OpenAPI document and paging.
+
+use futures::StreamExt;
+use reqwest::{header, Method};
+use serde_json::json;
+
+use crate::support::{error_code, get, json, pool, stack, url, NewUser};
+
+#[tokio::test]
+async fn health_checks_the_database() {
+    let response = stack()
+        .http
+        .get(url("/health"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        json(response).await,
+        json!({"status": "ok", "database": "ok"})
+    );
+}
+
+#[tokio::test]
+async fn framework_rejections_use_the_error_format() {
+    let http = &stack().http;
+    let token = NewUser::new().token();
+
+    let unknown = http.get(url("/api/nope")).send().await.expect("answers");
+    assert_eq!(error_code(unknown, 404).await, "route_not_found");
+
+    let wrong_method = http.delete(url("/health")).send().await.expect("answers");
+    assert!(wrong_method.headers().contains_key(header::ALLOW));
+    assert_eq!(error_code(wrong_method, 405).await, "method_not_allowed");
+
+    let put = |body: reqwest::Body, content_type: &str| {
+        http.put(url("/auth/profile"))
+            .bearer_auth(&token)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+    };
+    let malformed = put("{\"name\": ".into(), "application/json")
+        .await
+        .expect("answers");
+    assert_eq!(error_code(malformed, 400).await, "invalid_json");
+    let wrong_shape = put("{\"name\": 5}".into(), "application/json")
+        .await
+        .expect("answers");
+    assert_eq!(error_code(wrong_shape, 422).await, "validation_error");
+    let wrong_type = put("name=x".into(), "text/plain").await.expect("answers");
+    assert_eq!(error_code(wrong_type, 415).await, "unsupported_media_type");
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(2 << 20));
+    let too_large = put(huge.into(), "application/json").await.expect("answers");
+    assert_eq!(error_code(too_large, 413).await, "payload_too_large");
+
+    let bad_query = get("/billing/history?limit=lots", &token).await;
+    assert_eq!(error_code(bad_query, 400).await, "invalid_query");
+    let bad_limit = get("/billing/history?limit=0", &token).await;
+    assert_eq!(error_code(bad_limit, 422).await, "validation_error");
+    let bad_cursor = get("/billing/history?cursor=%27%3B--", &token).await;
+    assert_eq!(error_code(bad_cursor, 400).await, "invalid_cursor");
+    let bad_type = get("/billing/history?type=gift", &token).await;
+    assert_eq!(error_code(bad_type, 422).await, "validation_error");
+}
+
+#[tokio::test]
+async fn no_malformed_request_gets_a_5xx() {
+    let token = NewUser::new().token();
+    let paths = [
+        "/health",
+        "/auth/profile",
+        "/billing/credits",
+        "/api/user/credits",
+        "/billing/history",
+        "/billing/history?limit=-1&cursor=",
+        "/billing/history?cursor=eyJ4Ijo1fQ",
+        "/api/openapi.json",
+        "/%00",
+        "/auth/profile/../../etc/passwd",
+        "/billing/history?limit=99999999999999999999",
+    ];
+    let bodies: [&[u8]; 5] = [
+        b"",
+        b"null",
+        b"[]",
+        b"{\"name\": null}",
+        b"\xff\xfe\x00garbage",
+    ];
+    let mut requests = Vec::new();
+    for path in paths {
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+        ] {
+            for body in bodies {
+                for auth in [None, Some(token.as_str()), Some("garbage")] {
+                    let mut request = stack()
+                        .http
+                        .request(method.clone(), url(path))
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(body.to_vec());
+                    if let Some(auth) = auth {
+                        request = request.bearer_auth(auth);
+                    }
+                    let method = method.clone();
+                    requests.push(async move {
+                        let response = request.send().await.expect("answers");
+                        let status = response.status();
+                        assert!(status.as_u16() < 500, "{method} {path} -> {status}");
+                        if !status.is_success() {
+                            let body = json(response).await;
+                            assert!(body["error"]["code"].is_string(), "{method} {path}: {body}");
+                        }
+                    });
+                }
+            }
+        }
+    }
+    futures::stream::iter(requests)
+        .buffer_unordered(64)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+#[tokio::test]
+async fn request_ids_are_returned_and_unique() {
+    let first = stack()
+        .http
+        .get(url("/health"))
+        .send()
+        .await
+        .expect("answers");
+    let second = stack()
+        .http
+        .get(url("/nowhere"))
+        .send()
+        .await
+        .expect("answers");
+    let id = |r: &reqwest::Response| {
+        r.headers()["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    };
+    assert!(!id(&first).is_empty());
+    assert_ne!(id(&first), id(&second));
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_frontend() {
+    let frontend = std::env::var("FRONTEND_URL").expect("scripts/test sets FRONTEND_URL");
+    let preflight = |origin: String| {
+        stack()
+            .http
+            .request(Method::OPTIONS, url("/api/user/credits"))
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "authorization, x-stack-access-token",
+            )
+            .send()
+    };
+    let allowed = preflight(frontend.clone()).await.expect("answers");
+    assert!(allowed.status().is_success());
+    assert_eq!(
+        allowed.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        frontend.as_str()
+    );
+    assert_eq!(
+        allowed.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS],
+        "true"
+    );
+    let foreign = preflight("https://evil.example".into())
+        .await
+        .expect("answers");
+    assert!(!foreign
+        .headers()
+        .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+}
+
+#[tokio::test]
+async fn openapi_document_covers_every_route() {
+    let doc = json(
+        stack()
+            .http
+            .get(url("/api/openapi.json"))
+            .send()
+            .await
+            .expect("answers"),
+    )
+    .await;
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    for (path, method) in [
+        ("/health", "get"),
+        ("/api/openapi.json", "get"),
+        ("/auth/profile", "get"),
+        ("/auth/profile", "put"),
+        ("/billing/credits", "get"),
+        ("/api/user/credits", "get"),
+        ("/billing/history", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test]
+async fn history_pages_have_no_gaps_or_duplicates() {
+    let user = NewUser::new();
+    let token = user.token();
+    get("/auth/profile", &token).await;
+    let pool = pool(2);
+    let mut client = pool.get().await.expect("conn");
+    let tenant = shared::users::provision(&mut client, &user.identity())
+        .await
+        .expect("user")
+        .tenant();
+    for i in 0..6 {
+        let tx = client.transaction().await.expect("tx");
+        let change = shared::credits::CreditChange {
+            tenant,
+            kind: shared::credits::CreditKind::Usage,
+            amount: -1,
+            reference: format!("{}-{i}", user.sub),
+            description: format!("call {i}"),
+            stripe_payment_id: None,
+        };
+        shared::credits::apply(&tx, &change).await.expect("apply");
+        tx.commit().await.expect("commit");
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/billing/history?limit=3&cursor={c}"),
+            None => "/billing/history?limit=3".into(),
+        };
+        let page = json(get(&path, &token).await).await;
+        assert_eq!(page["pagination"]["total"], 7);
+        assert_eq!(page["pagination"]["limit"], 3);
+        for entry in page["data"].as_array().expect("data") {
+            seen.push(entry["id"].as_str().expect("id").to_owned());
+            assert_eq!(entry["user_id"].as_str(), Some(tenant.to_string().as_str()));
+        }
+        match page["pagination"]["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(seen.len(), 7);
+    assert_eq!(unique.len(), 7);
+    let usage = json(get("/billing/history?type=usage", &token).await).await;
+    assert_eq!(usage["pagination"]["total"], 6);
+    let other = json(get("/billing/history", &NewUser::new().token()).await).await;
+    assert_eq!(
+        other["pagination"]["total"], 1,
+        "another tenant sees only its own bonus"
+    );
+}

@@ -1,0 +1,171 @@
+//! First contact: the user is created once with 15 credits however many requests race;
+//! suspended users are refused; admins come from the role column or ADMIN_EMAILS.
+
+use futures::future::join_all;
+use serde_json::json;
+
+use crate::support::{db, error_code, get, json, stack, url, NewUser};
+
+#[tokio::test]
+async fn twenty_concurrent_first_requests_create_one_user_with_one_bonus() {
+    let user = NewUser::new();
+    let token = user.token();
+    let responses = join_all((0..20).map(|i| {
+        let token = token.clone();
+        async move {
+            let path = if i % 2 == 0 {
+                "/api/user/credits"
+            } else {
+                "/billing/credits"
+            };
+            let response = get(path, &token).await;
+            assert_eq!(response.status(), 200);
+            json(response).await
+        }
+    }))
+    .await;
+    for body in &responses {
+        assert_eq!(body["credits"], 15, "{body}");
+        assert_eq!(body["low_credits"], false);
+        assert_eq!(body["status"], "active");
+    }
+
+    let db = db().await;
+    let users = db
+        .query(
+            "SELECT id, email, credits FROM users WHERE auth_subject = $1",
+            &[&user.sub],
+        )
+        .await
+        .expect("query");
+    assert_eq!(users.len(), 1);
+    assert_eq!(
+        users[0].get::<_, Option<String>>("email").as_deref(),
+        Some(user.email.as_str())
+    );
+    let id: uuid::Uuid = users[0].get("id");
+    let ledger = db
+        .query(
+            "SELECT type, amount, balance_after FROM credit_transactions WHERE user_id = $1",
+            &[&id],
+        )
+        .await
+        .expect("query");
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].get::<_, String>("type"), "bonus");
+    assert_eq!(ledger[0].get::<_, i64>("amount"), 15);
+    assert_eq!(ledger[0].get::<_, i64>("balance_after"), 15);
+}
+
+#[tokio::test]
+async fn profile_reads_and_updates() {
+    let user = NewUser::new();
+    let token = user.token();
+    let profile = json(get("/auth/profile", &token).await).await;
+    assert_eq!(profile["email"], user.email.as_str());
+    assert_eq!(profile["credits"], 15);
+    assert_eq!(profile["is_active"], true);
+    assert_eq!(profile["role"], "user");
+    assert_eq!(profile["auth_provider"], "email");
+
+    let hostile = "Robert'); DROP TABLE users;-- <script>alert(1)</script> 山田";
+    let response = stack()
+        .http
+        .put(url("/auth/profile"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": hostile }))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(response).await["name"], hostile, "stored verbatim");
+    assert_eq!(
+        json(get("/auth/profile", &token).await).await["name"],
+        hostile
+    );
+
+    for bad in [
+        json!({"name": "  "}),
+        json!({"name": "x".repeat(101)}),
+        json!({"name": "a\u{7}b"}),
+    ] {
+        let response = stack()
+            .http
+            .put(url("/auth/profile"))
+            .bearer_auth(&token)
+            .json(&bad)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(error_code(response, 422).await, "validation_error", "{bad}");
+    }
+    assert_eq!(
+        json(get("/auth/profile", &token).await).await["name"],
+        hostile,
+        "unchanged by bad input"
+    );
+}
+
+#[tokio::test]
+async fn suspended_users_get_403_everywhere() {
+    let user = NewUser::new();
+    let token = user.token();
+    assert_eq!(get("/auth/profile", &token).await.status(), 200);
+    db().await
+        .execute(
+            "UPDATE users SET status = 'suspended' WHERE auth_subject = $1",
+            &[&user.sub],
+        )
+        .await
+        .expect("suspend");
+    for path in [
+        "/auth/profile",
+        "/api/user/credits",
+        "/billing/credits",
+        "/billing/history",
+    ] {
+        assert_eq!(
+            error_code(get(path, &token).await, 403).await,
+            "account_suspended",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn admins_come_from_the_role_column_or_verified_admin_emails() {
+    let user = NewUser::new();
+    let token = user.token();
+    assert_eq!(
+        json(get("/auth/profile", &token).await).await["role"],
+        "user"
+    );
+    db().await
+        .execute(
+            "UPDATE users SET role = 'admin' WHERE auth_subject = $1",
+            &[&user.sub],
+        )
+        .await
+        .expect("promote");
+    assert_eq!(
+        json(get("/auth/profile", &token).await).await["role"],
+        "admin"
+    );
+
+    let admin_email =
+        std::env::var("TEST_ADMIN_EMAIL").expect("scripts/test sets TEST_ADMIN_EMAIL");
+    let listed = NewUser {
+        sub: uuid::Uuid::new_v4().to_string(),
+        email: admin_email,
+    };
+    assert_eq!(
+        json(get("/auth/profile", &listed.token()).await).await["role"],
+        "admin"
+    );
+    let unverified = listed.token_with(|c| c["email_verified"] = json!(false));
+    assert_eq!(
+        json(get("/auth/profile", &unverified).await).await["role"],
+        "user",
+        "an unverified email does not make an admin"
+    );
+}
