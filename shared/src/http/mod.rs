@@ -66,7 +66,7 @@ pub fn app(state: AppState, groups: &[Group]) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let cors = config.frontend_origin.map(|origin| {
         CorsLayer::new()
-            .allow_origin(origin)
+            .allow_origin([origin])
             .allow_credentials(true)
             .allow_methods([
                 Method::GET,
