@@ -161,4 +161,86 @@ mod tests {
         assert_eq!(keys["ed1"].algorithm, Algorithm::EdDSA);
         assert!(parse_key_set(&serde_json::json!({"nope": 1})).is_empty());
     }
+
+    /// A key-set server that counts how often it is asked.
+    async fn counting_issuer() -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async {
+                    axum::Json(
+                        serde_json::json!({"keys": [{"kty":"OKP","crv":"Ed25519","kid":"k1",
+                        "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = Url::parse(&format!(
+            "http://{}/jwks.json",
+            listener.local_addr().expect("addr")
+        ))
+        .expect("url");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, hits)
+    }
+
+    fn client() -> reqwest::Client {
+        crate::telemetry::install_crypto_provider();
+        reqwest::Client::new()
+    }
+
+    #[tokio::test]
+    async fn unknown_key_ids_refetch_at_most_once_per_interval() {
+        use std::sync::atomic::Ordering;
+        let (url, hits) = counting_issuer().await;
+        let cache = JwksCache::new(
+            url,
+            client(),
+            Duration::from_secs(3600),
+            Duration::from_secs(60),
+        );
+        assert!(cache.key("k1").await.is_ok());
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert!(cache.key("k1").await.is_ok(), "cached");
+        for i in 0..50 {
+            let result = cache.key(&format!("made-up-{i}")).await;
+            assert!(matches!(result, Err(AuthError::UnknownKey)));
+        }
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "made-up key ids did not reach the issuer again"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_key_refetches_after_the_interval() {
+        use std::sync::atomic::Ordering;
+        let (url, hits) = counting_issuer().await;
+        let cache = JwksCache::new(url, client(), Duration::from_secs(3600), Duration::ZERO);
+        assert!(cache.key("k1").await.is_ok());
+        assert!(matches!(cache.key("k2").await, Err(AuthError::UnknownKey)));
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            2,
+            "a new key id may be a rotated key"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_issuer_is_unavailable_not_unauthorized() {
+        let url = Url::parse("http://127.0.0.1:9/jwks.json").expect("url");
+        let cache = JwksCache::new(url, client(), Duration::from_secs(3600), Duration::ZERO);
+        assert!(matches!(
+            cache.key("k1").await,
+            Err(AuthError::KeysUnavailable(_))
+        ));
+    }
 }
