@@ -26,6 +26,9 @@ fn main() {
         })
         .collect();
     migrations.sort();
+    for (_, _, path) in &migrations {
+        println!("cargo:rerun-if-changed={path}");
+    }
     for pair in migrations.windows(2) {
         assert!(
             pair[0].0 != pair[1].0,

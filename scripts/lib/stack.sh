@@ -53,6 +53,16 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+pg_start() {
+  as_pg "$(pg_bin pg_ctl)" -D "$1" -l "$1/server.log" -w -t 60 start \
+    -o "-p $2 -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    >/dev/null
+}
+
+pg_stop() {
+  as_pg "$(pg_bin pg_ctl)" -D "$1" -m fast -w stop >/dev/null 2>&1
+}
+
 # Starts a throwaway cluster unless DATABASE_URL is already set.
 start_postgres() {
   if [ -n "${DATABASE_URL:-}" ]; then
@@ -65,13 +75,24 @@ start_postgres() {
   [ "$(id -u)" = 0 ] && chown postgres "$dir"
   as_pg "$(pg_bin initdb)" -D "$dir" -U postgres --auth=trust -E UTF8 --no-locale >"$STATE/logs/initdb.log" 2>&1 \
     || die "initdb failed: see $STATE/logs/initdb.log"
-  as_pg "$(pg_bin pg_ctl)" -D "$dir" -l "$dir/server.log" -w -t 60 start \
-    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-    >/dev/null || die "Postgres did not start: see $dir/server.log"
+  pg_start "$dir" "$port" || die "Postgres did not start: see $dir/server.log"
   STACK_PG_DIR=$dir
+  export PG_DATA_DIR=$dir
   "$(pg_bin createdb)" -h 127.0.0.1 -p "$port" -U postgres app || die "createdb failed"
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/app"
   log "Postgres 15 on 127.0.0.1:$port ($dir)"
+}
+
+random_hex() { python3 -c 'import secrets; print(secrets.token_hex(24))'; }
+
+# Local values for the keys the app secret holds, unless given: generated per run, never committed.
+# The simulators sign with the same values the API verifies with.
+local_secrets() {
+  export ELEVENLABS_API_KEY=${ELEVENLABS_API_KEY:-local_el_$(random_hex)}
+  export ELEVENLABS_WEBHOOK_SECRET=${ELEVENLABS_WEBHOOK_SECRET:-wsec_local_$(random_hex)}
+  export CONTACT_LOOKUP_SECRET=${CONTACT_LOOKUP_SECRET:-cl_local_$(random_hex)}
+  export STRIPE_SECRET_KEY=${STRIPE_SECRET_KEY:-sk_test_local_$(random_hex)}
+  export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_local_$(random_hex)}
 }
 
 # Starts moto unless AWS_ENDPOINT_URL is already set, then creates the resources.
@@ -91,16 +112,23 @@ start_aws() {
   eval "$("$VENV/bin/python" "$ROOT/infra/local/bootstrap_aws.py")" || die "could not create the AWS resources"
 }
 
+# start_simulators STACK_PORT ELEVENLABS_PORT API_PORT: the API's port is where simulated
+# ElevenLabs webhooks are delivered.
 start_simulators() {
   local port=$1
   export STACK_PROJECT_ID=${STACK_PROJECT_ID:-local-project}
   export SIM_STATE_DIR="$STATE/sim" STACK_SIM_PORT=$port
   export STACK_SIM_URL="http://127.0.0.1:$port"
+  export ELEVENLABS_SIM_PORT=$2
+  export ELEVENLABS_SIM_URL="http://127.0.0.1:$2"
+  export ELEVENLABS_BASE_URL=${ELEVENLABS_BASE_URL:-$ELEVENLABS_SIM_URL}
+  export WEBHOOK_TARGET_URL="http://127.0.0.1:$3"
   "$BIN/simulators" >"$STATE/logs/simulators.log" 2>&1 &
   STACK_PIDS+=($!)
   wait_http "$STACK_SIM_URL/health" simulators
   export JWKS_URL=${JWKS_URL:-"$STACK_SIM_URL/api/v1/projects/$STACK_PROJECT_ID/.well-known/jwks.json"}
-  log "Stack Auth simulator on $STACK_SIM_URL"
+  wait_http "$ELEVENLABS_SIM_URL/v1/convai/phone-numbers" "ElevenLabs simulator" -H "xi-api-key: $ELEVENLABS_API_KEY"
+  log "Stack Auth simulator on $STACK_SIM_URL, ElevenLabs simulator on $ELEVENLABS_SIM_URL"
 }
 
 migrate() {
@@ -119,8 +147,9 @@ start_api() {
 
 wait_http() {
   local url=$1 what=$2 i
+  shift 2
   for i in $(seq 1 300); do
-    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    curl -fsS -o /dev/null "$@" "$url" 2>/dev/null && return 0
     sleep 0.1
   done
   die "$what did not answer at $url: see $STATE/logs"
@@ -131,7 +160,8 @@ write_env_file() {
   {
     for name in API_URL DATABASE_URL STACK_SIM_URL SIM_STATE_DIR STACK_PROJECT_ID JWKS_URL AWS_ENDPOINT_URL \
       AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY WEBHOOK_QUEUE_URL WEBHOOK_DLQ_URL DYNAMODB_TABLE \
-      RECORDINGS_BUCKET APP_SECRET_ID; do
+      RECORDINGS_BUCKET APP_SECRET_ID ELEVENLABS_SIM_URL ELEVENLABS_BASE_URL ELEVENLABS_API_KEY \
+      ELEVENLABS_WEBHOOK_SECRET CONTACT_LOOKUP_SECRET STRIPE_WEBHOOK_SECRET PG_DATA_DIR; do
       printf "export %s='%s'\n" "$name" "${!name:-}"
     done
   } >"$STATE/env"
@@ -143,7 +173,7 @@ stack_stop() {
   for pid in "${STACK_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   STACK_PIDS=()
   if [ -n "$STACK_PG_DIR" ]; then
-    as_pg "$(pg_bin pg_ctl)" -D "$STACK_PG_DIR" -m fast -w stop >/dev/null 2>&1 || true
+    pg_stop "$STACK_PG_DIR" || true
     STACK_PG_DIR=""
   fi
 }

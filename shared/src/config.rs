@@ -26,6 +26,26 @@ pub struct Config {
     /// Lower-cased; a verified token email in this list is an admin.
     pub admin_emails: Vec<String>,
     pub max_json_body_bytes: usize,
+    pub aws: AwsConfig,
+    pub elevenlabs_base_url: Url,
+    /// Region used to read phone numbers written without a country code (ISO 3166 alpha-2).
+    pub default_phone_region: phonenumber::country::Id,
+    /// Webhook bodies can be large (a call's audio arrives base64-encoded).
+    pub max_webhook_body_bytes: usize,
+}
+
+/// Names of the AWS resources; the queue URLs are needed only by the webhook functions.
+#[derive(Debug, Clone)]
+pub struct AwsConfig {
+    pub webhook_queue_url: Option<String>,
+    pub webhook_dlq_url: Option<String>,
+    pub table: String,
+    pub recordings_bucket: String,
+    pub app_secret_id: String,
+    /// How long secrets are cached: a rotation is picked up within this time.
+    pub secrets_ttl: Duration,
+    /// How long an ingested webhook's dedup key lives.
+    pub webhook_dedup_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +122,50 @@ impl Config {
                 })
                 .unwrap_or_default(),
             max_json_body_bytes: env.number("MAX_JSON_BODY_BYTES", 1 << 20, 1024..=10 << 20)?,
+            aws: AwsConfig {
+                webhook_queue_url: env.optional("WEBHOOK_QUEUE_URL"),
+                webhook_dlq_url: env.optional("WEBHOOK_DLQ_URL"),
+                table: env
+                    .optional("DYNAMODB_TABLE")
+                    .unwrap_or_else(|| "ai-calling-kv".into()),
+                recordings_bucket: env
+                    .optional("RECORDINGS_BUCKET")
+                    .unwrap_or_else(|| "ai-calling-recordings".into()),
+                app_secret_id: env
+                    .optional("APP_SECRET_ID")
+                    .unwrap_or_else(|| "ai-calling/app".into()),
+                secrets_ttl: Duration::from_secs(env.number(
+                    "SECRETS_TTL_SECONDS",
+                    60,
+                    0..=3600,
+                )?),
+                webhook_dedup_ttl: Duration::from_secs(env.number(
+                    "WEBHOOK_DEDUP_TTL_SECONDS",
+                    86_400,
+                    60..=30 * 86_400,
+                )?),
+            },
+            elevenlabs_base_url: parse_http_url(
+                "ELEVENLABS_BASE_URL",
+                &env.optional("ELEVENLABS_BASE_URL")
+                    .unwrap_or_else(|| "https://api.elevenlabs.io".into()),
+            )?,
+            default_phone_region: {
+                let raw = env
+                    .optional("DEFAULT_PHONE_REGION")
+                    .unwrap_or_else(|| "US".into());
+                raw.to_uppercase()
+                    .parse()
+                    .map_err(|_| ConfigError::Malformed {
+                        name: "DEFAULT_PHONE_REGION",
+                        reason: format!("{raw:?} is not an ISO 3166 country code"),
+                    })?
+            },
+            max_webhook_body_bytes: env.number(
+                "MAX_WEBHOOK_BODY_BYTES",
+                64 << 20,
+                1024..=256 << 20,
+            )?,
         })
     }
 }
@@ -241,6 +305,8 @@ mod tests {
             ("DATABASE_POOL_SIZE", "0"),
             ("DATABASE_POOL_SIZE", "many"),
             ("JWT_LEEWAY_SECONDS", "-1"),
+            ("DEFAULT_PHONE_REGION", "Atlantis"),
+            ("ELEVENLABS_BASE_URL", "api.elevenlabs.io"),
         ] {
             let mut pairs = BASE.to_vec();
             pairs.push((name, value));

@@ -169,10 +169,18 @@ impl IntoResponse for AppError {
 
 impl From<tokio_postgres::Error> for AppError {
     fn from(err: tokio_postgres::Error) -> Self {
-        if err.is_closed() || err.as_db_error().is_none() && err.code().is_none() {
-            return Self::unavailable("database_unavailable", err);
+        use tokio_postgres::error::SqlState;
+        // A lost connection or a lock conflict is worth retrying; anything else is a bug.
+        match err.code() {
+            None => Self::unavailable("database_unavailable", err),
+            Some(code)
+                if *code == SqlState::T_R_DEADLOCK_DETECTED
+                    || *code == SqlState::T_R_SERIALIZATION_FAILURE =>
+            {
+                Self::unavailable("database_busy", err)
+            }
+            Some(_) => Self::internal(err),
         }
-        Self::internal(err)
     }
 }
 

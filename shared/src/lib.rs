@@ -2,14 +2,18 @@
 //! server and the tests. Function crates only build [`AppState`] and hand the router to a runtime.
 
 pub mod auth;
+pub mod aws;
 pub mod config;
 pub mod credits;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod leads;
+pub mod phone;
 pub mod state;
 pub mod telemetry;
 pub mod users;
+pub mod webhooks;
 
 pub use config::Config;
 pub use error::AppError;

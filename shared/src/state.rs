@@ -5,7 +5,12 @@ use std::{sync::Arc, time::Duration};
 
 use deadpool_postgres::Pool;
 
-use crate::{auth::TokenVerifier, config::Config, db, telemetry};
+use crate::{
+    auth::TokenVerifier,
+    aws::{secrets::SecretStore, Aws},
+    config::Config,
+    db, telemetry,
+};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -19,16 +24,18 @@ struct Inner {
     db: Pool,
     verifier: TokenVerifier,
     http: reqwest::Client,
+    aws: Aws,
+    secrets: SecretStore,
 }
 
 impl AppState {
     /// Reads the config from the environment; a missing or malformed value is an error that
     /// names the variable.
-    pub fn from_env() -> Result<Self, BoxError> {
-        Self::new(Config::from_env()?)
+    pub async fn from_env() -> Result<Self, BoxError> {
+        Self::new(Config::from_env()?).await
     }
 
-    pub fn new(config: Config) -> Result<Self, BoxError> {
+    pub async fn new(config: Config) -> Result<Self, BoxError> {
         telemetry::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
@@ -37,12 +44,20 @@ impl AppState {
             .build()?;
         let db = db::pool(&config.database_url, config.database_pool_size)?;
         let verifier = TokenVerifier::new(&config.auth, http.clone());
+        let aws = Aws::from_env().await;
+        let secrets = SecretStore::new(
+            aws.secrets.clone(),
+            config.aws.app_secret_id.clone(),
+            config.aws.secrets_ttl,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 db,
                 verifier,
                 http,
+                aws,
+                secrets,
             }),
         })
     }
@@ -61,5 +76,22 @@ impl AppState {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+
+    pub fn aws(&self) -> &Aws {
+        &self.inner.aws
+    }
+
+    pub fn secrets(&self) -> &SecretStore {
+        &self.inner.secrets
+    }
+
+    /// The webhook queue's URL, configured for the functions that use it.
+    pub fn webhook_queue_url(&self) -> crate::error::AppResult<&str> {
+        self.config()
+            .aws
+            .webhook_queue_url
+            .as_deref()
+            .ok_or_else(|| crate::AppError::internal("WEBHOOK_QUEUE_URL is not configured"))
     }
 }

@@ -9,3 +9,5 @@ mod config_errors;
 mod credits_ledger;
 mod http_errors;
 mod users;
+mod webhook_billing;
+mod webhooks;

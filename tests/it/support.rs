@@ -166,3 +166,154 @@ pub async fn db() -> tokio_postgres::Client {
 pub fn pool(size: usize) -> deadpool_postgres::Pool {
     shared::db::pool(&stack().database_url, size).expect("pool")
 }
+
+/// A tenant that exists (its first request made) with one agent of each kind.
+pub struct Tenant {
+    pub token: String,
+    pub id: uuid::Uuid,
+    /// ElevenLabs agent ids.
+    pub call_agent: String,
+    pub chat_agent: String,
+}
+
+impl Tenant {
+    pub async fn new() -> Self {
+        let user = NewUser::new();
+        let token = user.token();
+        let profile = json(get("/auth/profile", &token).await).await;
+        let id: uuid::Uuid = profile["id"].as_str().expect("id").parse().expect("uuid");
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
+        let call_agent = format!("agent_call_{suffix}");
+        let chat_agent = format!("agent_chat_{suffix}");
+        let db = db().await;
+        for (agent, kind) in [(&call_agent, "call"), (&chat_agent, "chat")] {
+            db.execute(
+                "INSERT INTO agents (user_id, elevenlabs_agent_id, name, type) VALUES ($1, $2, $3, $4)",
+                &[&id, agent, &format!("{kind} agent"), &kind],
+            )
+            .await
+            .expect("agent");
+        }
+        Self {
+            token,
+            id,
+            call_agent,
+            chat_agent,
+        }
+    }
+
+    pub async fn credits(&self) -> i64 {
+        json(get("/api/user/credits", &self.token).await).await["credits"]
+            .as_i64()
+            .expect("credits")
+    }
+}
+
+pub fn webhook_secret() -> String {
+    std::env::var("ELEVENLABS_WEBHOOK_SECRET").expect("scripts/test sets ELEVENLABS_WEBHOOK_SECRET")
+}
+
+/// Posts `body` to an ElevenLabs webhook route, signed as ElevenLabs signs.
+pub async fn post_webhook(
+    route: &str,
+    body: &[u8],
+    signature: Option<String>,
+) -> reqwest::Response {
+    let mut request = stack()
+        .http
+        .post(url(&format!("/webhooks/elevenlabs/{route}")))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(signature) = signature {
+        request = request.header("ElevenLabs-Signature", signature);
+    }
+    request.send().await.expect("the API answers")
+}
+
+pub fn sign_now(body: &[u8]) -> String {
+    shared::webhooks::signature::sign(&webhook_secret(), chrono::Utc::now().timestamp(), body)
+}
+
+pub async fn deliver(body: &Value) -> reqwest::Response {
+    let bytes = serde_json::to_vec(body).expect("json");
+    post_webhook("call-completed", &bytes, Some(sign_now(&bytes))).await
+}
+
+/// Polls `check` until it returns Some, or fails the test after `seconds`.
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A call row by conversation id, once the processor has written it.
+pub async fn call_row(conversation_id: &str) -> Option<tokio_postgres::Row> {
+    db().await
+        .query_opt(
+            "SELECT * FROM calls WHERE elevenlabs_conversation_id = $1",
+            &[&conversation_id],
+        )
+        .await
+        .expect("query")
+}
+
+pub fn conversation_id() -> String {
+    format!("conv_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A post_call_transcription event in ElevenLabs' documented shape.
+pub fn transcription(agent: &str, conversation: &str, duration: i64, phone: &str) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    serde_json::json!({
+        "type": "post_call_transcription",
+        "event_timestamp": now,
+        "data": {
+            "agent_id": agent, "conversation_id": conversation, "status": "done", "user_id": null,
+            "transcript": [
+                {"role": "agent", "message": "Hi, this is Ava from Acme. Is now a good time?", "time_in_call_secs": 0,
+                 "tool_calls": null, "tool_results": null, "feedback": null},
+                {"role": "user", "message": "Sure, what is the price?", "time_in_call_secs": 4},
+                {"role": "agent", "message": "It starts at 49 dollars a month.", "time_in_call_secs": 9}
+            ],
+            "metadata": {
+                "start_time_unix_secs": now - duration, "call_duration_secs": duration, "cost": 296,
+                "termination_reason": "end_call tool was called.",
+                "phone_call": {"type": "twilio", "direction": "outbound", "phone_number_id": "phnum_1",
+                    "agent_number": "+15550100000", "external_number": phone, "call_sid": "CA123"}
+            },
+            "analysis": {
+                "call_successful": "success", "transcript_summary": "Asked about pricing.",
+                "evaluation_criteria_results": {},
+                "data_collection_results": {
+                    "intent_level": {"data_collection_id": "intent_level", "value": "high", "rationale": "asked price"},
+                    "intent_score": {"data_collection_id": "intent_score", "value": 16, "rationale": "clear need"},
+                    "urgency_score": {"data_collection_id": "urgency_score", "value": 12},
+                    "budget_score": {"data_collection_id": "budget_score", "value": 14},
+                    "fit_score": {"data_collection_id": "fit_score", "value": 17},
+                    "engagement_score": {"data_collection_id": "engagement_score", "value": 15},
+                    "cta_pricing_clicked": {"data_collection_id": "cta_pricing_clicked", "value": true}
+                }
+            },
+            "conversation_initiation_client_data": {"dynamic_variables": {"customer_name": "Dana"}}
+        }
+    })
+}
+
+/// The app state of the product itself, for calling the processor directly.
+pub async fn app_state() -> shared::AppState {
+    shared::AppState::from_env()
+        .await
+        .expect("state from the test environment")
+}

@@ -1,5 +1,6 @@
 //! Not deployed. `local serve` runs every router in one axum server on PORT (default 3000) for
-//! scripts/dev and scripts/test; `local migrate` applies the migrations and exits.
+//! scripts/dev and scripts/test, with a poller that feeds the webhook queue to the processor;
+//! `local migrate` applies the migrations and exits.
 
 use shared::http::{app, Group};
 
@@ -16,7 +17,7 @@ async fn main() {
 
 async fn run() -> Result<(), BoxError> {
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
-    let state = shared::AppState::from_env()?;
+    let state = shared::AppState::from_env().await?;
     match command.as_str() {
         "migrate" => {
             let applied = shared::db::migrate(&mut state.db().get().await?).await?;
@@ -24,7 +25,11 @@ async fn run() -> Result<(), BoxError> {
             Ok(())
         }
         "serve" => serve(state).await,
-        other => Err(format!("unknown command {other:?}; use serve or migrate").into()),
+        "dlq" => dlq(&state, std::env::args().nth(2).as_deref()).await,
+        other => Err(format!(
+            "unknown command {other:?}; use serve, migrate, dlq list or dlq replay"
+        )
+        .into()),
     }
 }
 
@@ -36,11 +41,63 @@ async fn serve(state: shared::AppState) -> Result<(), BoxError> {
         Err(_) => 3000,
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    // The local stand-in for the processor's SQS trigger.
+    if let Some(queue_url) = state.config().aws.webhook_queue_url.clone() {
+        tokio::spawn(shared::webhooks::batch::poll(state.clone(), queue_url));
+    }
     tracing::info!("serving the whole API on http://127.0.0.1:{port}");
     axum::serve(listener, app(state, &Group::ALL))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// `local dlq list` shows what sits in the dead-letter queue; `local dlq replay` moves it back
+/// to the webhook queue (the processor is idempotent, so a replay never double-applies).
+async fn dlq(state: &shared::AppState, action: Option<&str>) -> Result<(), BoxError> {
+    use shared::aws::queue;
+    let aws = &state.config().aws;
+    let dlq = aws
+        .webhook_dlq_url
+        .as_deref()
+        .ok_or("WEBHOOK_DLQ_URL is not set")?;
+    let sqs = &state.aws().sqs;
+    match action {
+        Some("list") => {
+            let messages = queue::peek(sqs, dlq, 10).await?;
+            println!("{} message(s) shown (at most 10)", messages.len());
+            for message in messages {
+                let event: Option<queue::QueuedEvent> = serde_json::from_str(&message.body).ok();
+                match event {
+                    Some(e) => println!(
+                        "{}  received {}  {:?} {}  key {}  {} bytes{}",
+                        message.message_id,
+                        e.received_at,
+                        e.source,
+                        e.route,
+                        e.event_key,
+                        e.body.as_ref().map_or(0, String::len),
+                        e.body_s3_key
+                            .map(|k| format!(" (body in s3://{k})"))
+                            .unwrap_or_default()
+                    ),
+                    None => println!(
+                        "{}  unreadable body of {} bytes",
+                        message.message_id,
+                        message.body.len()
+                    ),
+                }
+            }
+            Ok(())
+        }
+        Some("replay") => {
+            let queue_url = state.webhook_queue_url()?;
+            let moved = queue::replay(sqs, dlq, queue_url, usize::MAX).await?;
+            println!("replayed {moved} message(s) to the webhook queue");
+            Ok(())
+        }
+        _ => Err("usage: local dlq list|replay".into()),
+    }
 }
 
 async fn shutdown_signal() {

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let state = shared::AppState::from_env()?;
+    let state = shared::AppState::from_env().await?;
     lambda_http::lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
         let state = state.clone();
         async move {

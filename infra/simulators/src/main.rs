@@ -1,18 +1,41 @@
-//! Runs the local simulators. Configured by environment:
-//! STACK_SIM_PORT (default 8102), SIM_STATE_DIR (keys; default .local/sim),
-//! STACK_PROJECT_ID (default local-project), JWT_ISSUER (default Stack Auth's form).
+//! Runs the local simulators (both in this one process). Configured by environment:
+//! - Stack Auth: STACK_SIM_PORT (default 8102), SIM_STATE_DIR (keys; default .local/sim),
+//!   STACK_PROJECT_ID (default local-project), JWT_ISSUER (default Stack Auth's form).
+//! - ElevenLabs: ELEVENLABS_SIM_PORT (default 8103), ELEVENLABS_API_KEY (the only `xi-api-key`
+//!   accepted), ELEVENLABS_WEBHOOK_SECRET (signs post-call webhooks), WEBHOOK_TARGET_URL (our
+//!   API's base URL, default http://127.0.0.1:3000). The key and secret fall back to fixed local
+//!   values, with a warning, so the simulator never runs unauthenticated.
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use simulators::{keys::KeyRing, stack_auth};
+use simulators::{elevenlabs, keys::KeyRing, stack_auth};
+
+const DEFAULT_ELEVENLABS_API_KEY: &str = "sim-elevenlabs-api-key";
+const DEFAULT_ELEVENLABS_WEBHOOK_SECRET: &str = "wsec_sim_local_webhook_secret";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_target(false).init();
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let env_or = |name: &str, default: &str| {
+        env(name).unwrap_or_else(|| {
+            tracing::warn!("{name} is not set; using the simulator's default {default:?}");
+            default.to_owned()
+        })
+    };
     let state_dir = PathBuf::from(env("SIM_STATE_DIR").unwrap_or_else(|| ".local/sim".into()));
     let project_id = env("STACK_PROJECT_ID").unwrap_or_else(|| "local-project".into());
     let port: u16 = env("STACK_SIM_PORT").map_or(Ok(8102), |p| p.parse())?;
+    let elevenlabs_port: u16 = env("ELEVENLABS_SIM_PORT").map_or(Ok(8103), |p| p.parse())?;
+    let elevenlabs_config = elevenlabs::Config {
+        api_key: env_or("ELEVENLABS_API_KEY", DEFAULT_ELEVENLABS_API_KEY),
+        webhook_secret: env_or(
+            "ELEVENLABS_WEBHOOK_SECRET",
+            DEFAULT_ELEVENLABS_WEBHOOK_SECRET,
+        ),
+        webhook_target_url: env("WEBHOOK_TARGET_URL")
+            .unwrap_or_else(|| "http://127.0.0.1:3000".into()),
+    };
 
     let issuer = stack_auth::Issuer::new(
         KeyRing::load_or_create(&state_dir)?,
@@ -21,6 +44,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     tracing::info!(%addr, project_id, "Stack Auth simulator: JWKS at /api/v1/projects/{project_id}/.well-known/jwks.json");
-    stack_auth::serve(addr, issuer).await?;
+    let elevenlabs_addr = SocketAddr::from(([127, 0, 0, 1], elevenlabs_port));
+    tracing::info!(
+        addr = %elevenlabs_addr,
+        webhooks = %format!("{}{}", elevenlabs_config.webhook_target_url.trim_end_matches('/'), elevenlabs::WEBHOOK_PATH),
+        "ElevenLabs simulator: API under /v1, simulated calls at POST /dev/simulate-call"
+    );
+    tokio::try_join!(
+        stack_auth::serve(addr, issuer),
+        elevenlabs::serve(elevenlabs_addr, elevenlabs_config),
+    )?;
     Ok(())
 }

@@ -3,12 +3,15 @@
 //! local server and the tests run the very same stack.
 
 mod billing;
+mod calls;
+mod contact_lookup;
 mod errors;
 mod extract;
 mod openapi;
 mod pagination;
 mod profile;
 mod system;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -39,15 +42,21 @@ pub enum Group {
     Auth,
     /// /billing/* and /api/user/credits: balance and ledger.
     Billing,
+    /// /api/calls/*: calls, transcripts, recordings.
+    Calls,
+    /// /webhooks/* and /api/contact-lookup: what ElevenLabs calls (webhook-ingest).
+    Webhooks,
 }
 
 impl Group {
-    pub const ALL: [Group; 2] = [Group::Auth, Group::Billing];
+    pub const ALL: [Group; 4] = [Group::Auth, Group::Billing, Group::Calls, Group::Webhooks];
 
     fn routes(self) -> OpenApiRouter<AppState> {
         match self {
             Group::Auth => profile::router(),
             Group::Billing => billing::router(),
+            Group::Calls => calls::router(),
+            Group::Webhooks => webhooks::router(),
         }
     }
 }

@@ -1,0 +1,152 @@
+//! Contact lookup for ElevenLabs' conversation-initiation webhook: who is calling, from the
+//! owning tenant's contacts only. Authenticated by a shared secret header; it must be fast,
+//! since the caller hears ringing while ElevenLabs waits.
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use axum::{
+    extract::{Path, State},
+    http::HeaderMap,
+    Json,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{AppJson, AppQuery};
+use crate::{
+    error::{AppError, AppResult, ErrorBody},
+    phone, AppState,
+};
+
+pub const SECRET_HEADER: &str = "x-contact-lookup-secret";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(lookup_for_call))
+        .routes(routes!(lookup_by_phone))
+}
+
+/// ElevenLabs' conversation-initiation request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InitiationRequest {
+    pub caller_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub called_number: Option<String>,
+    pub call_sid: Option<String>,
+}
+
+/// The `conversation_initiation_client_data` answer. Every variable is always present (empty
+/// when unknown), because ElevenLabs needs a value for each variable the agent uses.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientData {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[schema(value_type = Object)]
+    pub dynamic_variables: Map<String, Value>,
+}
+
+async fn authorize(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
+    let secrets = state.secrets().get().await?;
+    let expected = secrets.contact_lookup_secret.as_bytes();
+    let given = headers
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if expected.is_empty() || verify_slices_are_equal(expected, given).is_err() {
+        return Err(AppError::unauthorized(
+            "invalid_lookup_secret",
+            format!("missing or wrong {SECRET_HEADER} header"),
+        ));
+    }
+    Ok(())
+}
+
+async fn lookup(state: &AppState, agent_id: &str, caller: &str) -> AppResult<ClientData> {
+    let number = phone::normalize(caller, state.config().default_phone_region);
+    let row = match &number {
+        Some(number) => {
+            state
+                .db()
+                .get()
+                .await?
+                .query_opt(
+                    "SELECT c.name, c.company, c.notes, c.email FROM agents a
+                     JOIN contacts c ON c.user_id = a.user_id AND c.phone_number = $2 AND c.deleted_at IS NULL
+                     WHERE a.elevenlabs_agent_id = $1",
+                    &[&agent_id, number],
+                )
+                .await?
+        }
+        None => None,
+    };
+    let text = |column: &str| -> Value {
+        Value::String(
+            row.as_ref()
+                .and_then(|r| r.get::<_, Option<String>>(column))
+                .unwrap_or_default(),
+        )
+    };
+    let mut vars = Map::new();
+    vars.insert("customer_name".into(), text("name"));
+    vars.insert("customer_company".into(), text("company"));
+    vars.insert("customer_notes".into(), text("notes"));
+    vars.insert("customer_email".into(), text("email"));
+    vars.insert(
+        "customer_phone".into(),
+        Value::String(number.unwrap_or_default()),
+    );
+    vars.insert("contact_found".into(), Value::Bool(row.is_some()));
+    Ok(ClientData {
+        kind: "conversation_initiation_client_data",
+        dynamic_variables: vars,
+    })
+}
+
+#[utoipa::path(post, path = "/api/contact-lookup", tag = "webhooks", request_body = InitiationRequest,
+    params(("x-contact-lookup-secret" = String, Header, description = "the shared secret")),
+    responses((status = 200, body = ClientData), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn lookup_for_call(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppJson(request): AppJson<InitiationRequest>,
+) -> AppResult<Json<ClientData>> {
+    authorize(&state, &headers).await?;
+    tracing::info!(call_sid = ?request.call_sid, called_number = ?request.called_number, "contact lookup");
+    let agent_id = request
+        .agent_id
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| AppError::validation("agent_id", "is required"))?;
+    Ok(Json(
+        lookup(
+            &state,
+            &agent_id,
+            request.caller_id.as_deref().unwrap_or_default(),
+        )
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LookupQuery {
+    /// The ElevenLabs agent taking the call: it decides whose contacts are searched.
+    pub agent_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/contact-lookup/{phone}", tag = "webhooks",
+    params(("phone" = String, Path, description = "the caller's number"), LookupQuery,
+        ("x-contact-lookup-secret" = String, Header, description = "the shared secret")),
+    responses((status = 200, body = ClientData), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn lookup_by_phone(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(phone): Path<String>,
+    AppQuery(query): AppQuery<LookupQuery>,
+) -> AppResult<Json<ClientData>> {
+    authorize(&state, &headers).await?;
+    let agent_id = query
+        .agent_id
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| AppError::validation("agent_id", "is required"))?;
+    Ok(Json(lookup(&state, &agent_id, &phone).await?))
+}

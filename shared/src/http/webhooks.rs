@@ -1,0 +1,86 @@
+//! The webhook-ingest group: ElevenLabs' post-call webhooks, and the contact lookup ElevenLabs
+//! calls while it sets up an inbound call.
+
+use axum::{body::Bytes, extract::DefaultBodyLimit, extract::State, http::HeaderMap, Json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    error::{AppResult, ErrorBody},
+    webhooks::ingest::{self, Accepted},
+    AppState,
+};
+
+/// Audio arrives base64-encoded in the body; a long call is tens of megabytes.
+pub const MAX_WEBHOOK_BODY_BYTES: usize = 64 << 20;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(call_completed))
+        .routes(routes!(call_analytics))
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY_BYTES))
+        .merge(super::contact_lookup::router())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Received {
+    pub received: bool,
+    /// True when this exact event had been received before (nothing new was queued).
+    pub duplicate: bool,
+}
+
+/// The caller's address as API Gateway (or a proxy) reports it.
+fn source_ip(headers: &HeaderMap) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|ip| ip.trim().chars().take(64).collect())
+        .filter(|ip: &String| !ip.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+async fn receive(
+    state: &AppState,
+    route: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> AppResult<Json<Received>> {
+    let signature = headers
+        .get("elevenlabs-signature")
+        .and_then(|v| v.to_str().ok());
+    let accepted = ingest::elevenlabs(state, route, signature, &source_ip(headers), body).await?;
+    Ok(Json(Received {
+        received: true,
+        duplicate: accepted == Accepted::Duplicate,
+    }))
+}
+
+/// Every ElevenLabs workspace webhook (post_call_transcription, post_call_audio,
+/// call_initiation_failure, and types not known yet). Signed with `ElevenLabs-Signature`.
+#[utoipa::path(post, path = "/webhooks/elevenlabs/call-completed", tag = "webhooks",
+    request_body(content = String, description = "ElevenLabs webhook envelope {type, event_timestamp, data}", content_type = "application/json"),
+    params(("ElevenLabs-Signature" = String, Header, description = "t=<unix>,v0=<hex HMAC-SHA256>")),
+    responses((status = 200, body = Received), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn call_completed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Received>> {
+    receive(&state, "call-completed", &headers, &body).await
+}
+
+/// Analytics for a conversation: `{data: {conversation_id, agent_id?, analysis}}` (or the
+/// same fields at the top level). Same signature as the other webhooks.
+#[utoipa::path(post, path = "/webhooks/elevenlabs/call-analytics", tag = "webhooks",
+    request_body(content = String, description = "{data: {conversation_id, agent_id, analysis}}", content_type = "application/json"),
+    params(("ElevenLabs-Signature" = String, Header, description = "t=<unix>,v0=<hex HMAC-SHA256>")),
+    responses((status = 200, body = Received), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn call_analytics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Received>> {
+    receive(&state, "call-analytics", &headers, &body).await
+}

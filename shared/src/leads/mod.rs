@@ -1,0 +1,95 @@
+//! Leads: one per person per tenant, found by normalized phone, kept up to date by every call.
+
+pub mod scoring;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+use crate::{auth::TenantId, error::AppResult};
+use scoring::LeadScores;
+
+/// What one call tells us about a lead.
+pub struct LeadTouch<'a> {
+    pub tenant: TenantId,
+    /// E.164.
+    pub phone_number: &'a str,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub company: Option<String>,
+    pub contact_id: Option<Uuid>,
+    pub agent_id: Uuid,
+    pub scores: Option<&'a LeadScores>,
+    pub contact_at: DateTime<Utc>,
+    /// True the first time this call is linked to the lead (counts one interaction).
+    pub new_interaction: bool,
+}
+
+/// Creates or updates the lead for a call; returns its id. Known details are kept, missing ones
+/// filled in; scores follow the most recent contact.
+pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> AppResult<Uuid> {
+    let total = touch.scores.and_then(|s| s.total_score);
+    let tag = touch
+        .scores
+        .and_then(|s| s.lead_status_tag)
+        .map(|t| t.as_str());
+    let row = tx
+        .query_one(
+            "INSERT INTO leads (user_id, phone_number, name, email, company, contact_id, agent_id,
+                                total_score, lead_status_tag, interaction_count, last_contact_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (user_id, phone_number) WHERE phone_number IS NOT NULL DO UPDATE SET
+                 name = COALESCE(leads.name, EXCLUDED.name),
+                 email = COALESCE(leads.email, EXCLUDED.email),
+                 company = COALESCE(leads.company, EXCLUDED.company),
+                 contact_id = COALESCE(leads.contact_id, EXCLUDED.contact_id),
+                 agent_id = COALESCE(leads.agent_id, EXCLUDED.agent_id),
+                 total_score = CASE WHEN EXCLUDED.total_score IS NOT NULL
+                     AND EXCLUDED.last_contact_at >= COALESCE(leads.last_contact_at, '-infinity')
+                     THEN EXCLUDED.total_score ELSE leads.total_score END,
+                 lead_status_tag = CASE WHEN EXCLUDED.lead_status_tag IS NOT NULL
+                     AND EXCLUDED.last_contact_at >= COALESCE(leads.last_contact_at, '-infinity')
+                     THEN EXCLUDED.lead_status_tag ELSE leads.lead_status_tag END,
+                 interaction_count = leads.interaction_count + EXCLUDED.interaction_count,
+                 last_contact_at = GREATEST(leads.last_contact_at, EXCLUDED.last_contact_at),
+                 updated_at = now()
+             RETURNING id",
+            &[
+                touch.tenant.as_uuid(),
+                &touch.phone_number,
+                &touch.name,
+                &touch.email,
+                &touch.company,
+                &touch.contact_id,
+                &touch.agent_id,
+                &total,
+                &tag,
+                &i32::from(touch.new_interaction),
+                &touch.contact_at,
+            ],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Applies scores from analytics that arrived on their own, unless a later contact already
+/// set newer ones.
+pub async fn apply_scores(
+    tx: &impl GenericClient,
+    lead_id: Uuid,
+    scores: &LeadScores,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
+    tx.execute(
+        "UPDATE leads SET total_score = $2, lead_status_tag = $3, updated_at = now()
+         WHERE id = $1 AND COALESCE(last_contact_at, '-infinity') <= $4",
+        &[
+            &lead_id,
+            &scores.total_score,
+            &scores.lead_status_tag.map(|t| t.as_str()),
+            &at,
+        ],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! The ingest path: verify the signature on the raw body, drop exact redeliveries, put the
+//! event on the queue (its body in S3 when too big for SQS) and answer fast. Nothing heavy here.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use axum::http::StatusCode;
+
+use super::{event_key, signature};
+use crate::{
+    aws::{
+        blobs, dedup,
+        queue::{self, EventSource, QueuedEvent, MAX_INLINE_BODY_BYTES},
+    },
+    error::{AppError, AppResult},
+    AppState,
+};
+
+/// Failed verifications one source may make per minute before it gets 429 instead of 401.
+/// Verified events are never limited, so a legitimate event is never turned away.
+pub const FAILED_VERIFICATIONS_PER_MINUTE: i64 = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    Queued,
+    /// An exact redelivery of an event already queued.
+    Duplicate,
+}
+
+pub async fn elevenlabs(
+    state: &AppState,
+    route: &str,
+    signature_header: Option<&str>,
+    source_ip: &str,
+    body: &[u8],
+) -> AppResult<Accepted> {
+    let secrets = state.secrets().get().await?;
+    let now = chrono::Utc::now().timestamp();
+    if let Err(err) = signature::verify(
+        signature_header,
+        body,
+        &secrets.elevenlabs_webhook_secrets(now),
+        now,
+    ) {
+        note_failed_verification(state, source_ip).await?;
+        return Err(AppError::unauthorized(err.code(), err.to_string()));
+    }
+    enqueue(state, EventSource::Elevenlabs, route, body).await
+}
+
+/// Queues a verified event once; a failure to queue gives the dedup claim back so the sender's
+/// retry gets through.
+pub async fn enqueue(
+    state: &AppState,
+    source: EventSource,
+    route: &str,
+    body: &[u8],
+) -> AppResult<Accepted> {
+    let aws = state.aws();
+    let config = &state.config().aws;
+    let key = event_key(source, body);
+    let claim = format!("webhook#{key}");
+    if !dedup::claim(
+        &aws.dynamodb,
+        &config.table,
+        &claim,
+        config.webhook_dedup_ttl,
+    )
+    .await?
+    {
+        tracing::info!(event_key = %key, "dropped an exact redelivery");
+        return Ok(Accepted::Duplicate);
+    }
+    let result = async {
+        let mut event = QueuedEvent {
+            version: 1,
+            source,
+            route: route.to_owned(),
+            event_key: key.clone(),
+            received_at: chrono::Utc::now(),
+            body: None,
+            body_s3_key: None,
+        };
+        match std::str::from_utf8(body) {
+            Ok(text) if body.len() <= MAX_INLINE_BODY_BYTES => event.body = Some(text.to_owned()),
+            _ => {
+                let object = format!("webhook-bodies/{}.json", key.replace(':', "-"));
+                blobs::put(
+                    &aws.s3,
+                    &config.recordings_bucket,
+                    &object,
+                    body.to_vec(),
+                    "application/json",
+                )
+                .await?;
+                event.body_s3_key = Some(object);
+            }
+        }
+        queue::send(&aws.sqs, state.webhook_queue_url()?, &event).await
+    }
+    .await;
+    if let Err(err) = result {
+        if let Err(release) = dedup::release(&aws.dynamodb, &config.table, &claim).await {
+            tracing::error!(error = %release, "could not release a dedup claim");
+        }
+        return Err(err);
+    }
+    tracing::info!(event_key = %key, route, "queued webhook event");
+    Ok(Accepted::Queued)
+}
+
+/// Counts a failed verification for `source_ip` in this minute's window; past the limit the
+/// source is told to slow down (429) rather than only "unauthorized".
+async fn note_failed_verification(state: &AppState, source_ip: &str) -> AppResult<()> {
+    let minute = chrono::Utc::now().timestamp() / 60;
+    let key = format!("ratelimit#webhook-auth#{source_ip}#{minute}");
+    let output = state
+        .aws()
+        .dynamodb
+        .update_item()
+        .table_name(&state.config().aws.table)
+        .key("pk", AttributeValue::S(key))
+        .update_expression("ADD hits :one SET expires_at = :expires")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .expression_attribute_values(
+            ":expires",
+            AttributeValue::N(((minute + 2) * 60).to_string()),
+        )
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+        .send()
+        .await;
+    let hits = match output {
+        Ok(output) => output
+            .attributes()
+            .and_then(|a| a.get("hits"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(0),
+        Err(err) => {
+            // Counting is protection, not a gate: never fail the answer because of it.
+            tracing::warn!(error = ?err, "could not count a failed webhook verification");
+            0
+        }
+    };
+    if hits > FAILED_VERIFICATIONS_PER_MINUTE {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests with invalid signatures from this source",
+        ));
+    }
+    Ok(())
+}

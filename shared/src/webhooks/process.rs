@@ -1,0 +1,145 @@
+//! The processor: applies one queued event in one database transaction, exactly once.
+//! An `Err` is transient (the database or AWS is down): the message is retried by SQS and
+//! lands in the dead-letter queue after maxReceiveCount. Events that can never be applied
+//! are recorded (rejected or unmatched) and acknowledged.
+
+use deadpool_postgres::GenericClient;
+
+use super::{elevenlabs, event_key};
+use crate::{
+    aws::{
+        blobs,
+        queue::{EventSource, QueuedEvent},
+    },
+    error::AppResult,
+    AppState,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Seen before: nothing changed.
+    Duplicate,
+    /// The agent is unknown: kept in unmatched_events for later matching.
+    Unmatched,
+    /// Malformed: recorded in rejected_events, never retried.
+    Rejected(String),
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::Unmatched => "unmatched",
+            Self::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// Applies the event carried by one queue message body.
+pub async fn process_message(state: &AppState, message: &str) -> AppResult<Outcome> {
+    let event: QueuedEvent = match serde_json::from_str(message) {
+        Ok(event) => event,
+        Err(err) => {
+            let key = event_key(EventSource::Elevenlabs, message.as_bytes());
+            return reject(
+                state,
+                &key,
+                EventSource::Elevenlabs,
+                message,
+                &format!("not a queued event: {err}"),
+            )
+            .await;
+        }
+    };
+    let raw = match (&event.body, &event.body_s3_key) {
+        (Some(body), _) => body.clone(),
+        (None, Some(object)) => {
+            let bytes = blobs::get(
+                &state.aws().s3,
+                &state.config().aws.recordings_bucket,
+                object,
+            )
+            .await?;
+            match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(_) => {
+                    return reject(
+                        state,
+                        &event.event_key,
+                        event.source,
+                        object,
+                        "body is not UTF-8",
+                    )
+                    .await
+                }
+            }
+        }
+        (None, None) => {
+            return reject(
+                state,
+                &event.event_key,
+                event.source,
+                message,
+                "event without a body",
+            )
+            .await
+        }
+    };
+    let outcome = match event.source {
+        EventSource::Elevenlabs => elevenlabs::apply(state, &event, &raw).await?,
+        EventSource::Stripe => Outcome::Rejected("Stripe events are not handled yet".into()),
+    };
+    if let Outcome::Rejected(reason) = &outcome {
+        return reject(state, &event.event_key, event.source, &raw, reason).await;
+    }
+    tracing::info!(event_key = %event.event_key, outcome = outcome.as_str(), "processed webhook event");
+    Ok(outcome)
+}
+
+/// Records an event that can never be applied, once.
+pub async fn reject(
+    state: &AppState,
+    key: &str,
+    source: EventSource,
+    raw: &str,
+    reason: &str,
+) -> AppResult<Outcome> {
+    let source = match source {
+        EventSource::Elevenlabs => "elevenlabs",
+        EventSource::Stripe => "stripe",
+    };
+    let mut client = state.db().get().await?;
+    let tx = client.transaction().await?;
+    if mark_processed(&tx, key, source, "unknown", None, "rejected").await? {
+        tx.execute(
+            "INSERT INTO rejected_events (event_key, source, raw_payload, reason) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (event_key) DO NOTHING",
+            &[&key, &source, &raw, &reason],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::warn!(event_key = %key, reason, "rejected webhook event");
+    Ok(Outcome::Rejected(reason.to_owned()))
+}
+
+/// Marks an event processed inside the caller's transaction; false when it already was.
+pub async fn mark_processed(
+    tx: &impl GenericClient,
+    key: &str,
+    source: &str,
+    event_type: &str,
+    conversation_id: Option<&str>,
+    outcome: &str,
+) -> AppResult<bool> {
+    let inserted = tx
+        .execute(
+            "INSERT INTO processed_events (event_key, source, event_type, conversation_id, outcome)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_key) DO NOTHING",
+            &[&key, &source, &event_type, &conversation_id, &outcome],
+        )
+        .await?;
+    Ok(inserted == 1)
+}

@@ -1,0 +1,174 @@
+//! `ElevenLabs-Signature: t=<unix>,v0=<hex>` where hex = HMAC-SHA256(secret, "<t>.<raw body>").
+//! Checked in constant time against the current secret and, during a rotation's grace period,
+//! the previous one. Timestamps older than 30 minutes or too far ahead are refused.
+
+use aws_lc_rs::hmac;
+
+/// ElevenLabs' own SDK refuses signatures older than this.
+pub const MAX_AGE_SECS: i64 = 30 * 60;
+/// Our hardening: a timestamp this far ahead of our clock is not believable.
+pub const MAX_FUTURE_SECS: i64 = 5 * 60;
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("missing ElevenLabs-Signature header")]
+    Missing,
+    #[error("malformed ElevenLabs-Signature header")]
+    Malformed,
+    #[error("signature timestamp is outside the accepted window")]
+    Stale,
+    #[error("signature does not match")]
+    Mismatch,
+}
+
+impl SignatureError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing_signature",
+            Self::Malformed => "malformed_signature",
+            Self::Stale => "stale_signature",
+            Self::Mismatch => "invalid_signature",
+        }
+    }
+}
+
+/// Verifies `header` for `body` at time `now` against any of `secrets` (current first).
+pub fn verify(
+    header: Option<&str>,
+    body: &[u8],
+    secrets: &[&str],
+    now: i64,
+) -> Result<(), SignatureError> {
+    let header = header
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .ok_or(SignatureError::Missing)?;
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) if timestamp.is_none() => timestamp = Some(value),
+            Some(("v0", value)) => {
+                signatures.push(hex::decode(value).map_err(|_| SignatureError::Malformed)?)
+            }
+            Some(_) => {}
+            None => return Err(SignatureError::Malformed),
+        }
+    }
+    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
+    let seconds: i64 = timestamp.parse().map_err(|_| SignatureError::Malformed)?;
+    if signatures.is_empty() || signatures.iter().any(|s| s.len() != 32) {
+        return Err(SignatureError::Malformed);
+    }
+    if seconds < now - MAX_AGE_SECS || seconds > now + MAX_FUTURE_SECS {
+        return Err(SignatureError::Stale);
+    }
+    let matches = secrets.iter().filter(|s| !s.is_empty()).any(|secret| {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+        let message = signed_message(timestamp, body);
+        signatures
+            .iter()
+            .any(|signature| hmac::verify(&key, &message, signature).is_ok())
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+fn signed_message(timestamp: &str, body: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(timestamp.len() + 1 + body.len());
+    message.extend_from_slice(timestamp.as_bytes());
+    message.push(b'.');
+    message.extend_from_slice(body);
+    message
+}
+
+/// The header value ElevenLabs would send (used by the simulator and tests).
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = hmac::sign(&key, &signed_message(&timestamp.to_string(), body));
+    format!("t={timestamp},v0={}", hex::encode(tag.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_739_537_297;
+    const BODY: &[u8] = br#"{"type":"post_call_transcription","data":{}}"#;
+
+    #[test]
+    fn accepts_a_good_signature_and_the_previous_secret() {
+        let header = sign("wsec_current", NOW, BODY);
+        assert_eq!(verify(Some(&header), BODY, &["wsec_current"], NOW), Ok(()));
+        let old = sign("wsec_old", NOW, BODY);
+        assert_eq!(
+            verify(Some(&old), BODY, &["wsec_current", "wsec_old"], NOW),
+            Ok(())
+        );
+        assert_eq!(
+            verify(Some(&old), BODY, &["wsec_current"], NOW),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn known_vector_matches_an_independent_hmac() {
+        // HMAC-SHA256("secret", "1.{}") computed with Python's hmac module.
+        let header = sign("secret", 1, b"{}");
+        assert_eq!(
+            header,
+            "t=1,v0=1122767b193110cfec322b6f199b599edbf608ed087f2d27afb0b97d99523908"
+        );
+    }
+
+    #[test]
+    fn rejects_each_bad_case() {
+        let good = sign("s", NOW, BODY);
+        let check = |header: Option<&str>, now: i64| verify(header, BODY, &["s"], now);
+        assert_eq!(check(None, NOW), Err(SignatureError::Missing));
+        assert_eq!(check(Some(" "), NOW), Err(SignatureError::Missing));
+        assert_eq!(check(Some("garbage"), NOW), Err(SignatureError::Malformed));
+        assert_eq!(
+            check(Some("t=abc,v0=00"), NOW),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            check(Some(&format!("t={NOW}")), NOW),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            check(Some(&format!("t={NOW},v0=zz")), NOW),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            check(Some(&good), NOW + MAX_AGE_SECS + 1),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            check(Some(&good), NOW - MAX_FUTURE_SECS - 1),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(check(Some(&good), NOW + MAX_AGE_SECS), Ok(()));
+        let other_body = verify(Some(&good), b"{}", &["s"], NOW);
+        assert_eq!(other_body, Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(Some(&good), BODY, &[""], NOW),
+            Err(SignatureError::Mismatch)
+        );
+        let mut tampered = good.clone();
+        tampered.pop();
+        tampered.push(if good.ends_with('0') { '1' } else { '0' });
+        assert_eq!(check(Some(&tampered), NOW), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn any_of_several_v0_values_may_match() {
+        let good = sign("s", NOW, BODY);
+        let v0 = good.split_once(",v0=").expect("v0").1;
+        let header = format!("t={NOW},v0={},v0={v0}", "ab".repeat(32));
+        assert_eq!(verify(Some(&header), BODY, &["s"], NOW), Ok(()));
+    }
+}

@@ -1,0 +1,567 @@
+//! ElevenLabs webhooks through the real pipeline: HTTP ingest -> DynamoDB dedup -> SQS (moto)
+//! -> the local poller -> the processor -> Postgres.
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+use crate::support::{
+    call_row, conversation_id, db, deliver, error_code, eventually, get, json, post_webhook,
+    sign_now, stack, transcription, url, webhook_secret, Tenant,
+};
+
+fn phone() -> String {
+    format!("+1415555{:04}", rand_digits())
+}
+
+fn rand_digits() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32 % 10_000
+}
+
+async fn usage_rows(tenant: uuid::Uuid) -> Vec<(i64, String)> {
+    db().await
+        .query(
+            "SELECT amount, reference FROM credit_transactions WHERE user_id = $1 AND type = 'usage'",
+            &[&tenant],
+        )
+        .await
+        .expect("ledger")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+async fn processed_count(conversation: &str) -> i64 {
+    db().await
+        .query_one(
+            "SELECT count(*) FROM processed_events WHERE conversation_id = $1",
+            &[&conversation],
+        )
+        .await
+        .expect("count")
+        .get(0)
+}
+
+async fn dedup_key_exists(body: &[u8]) -> bool {
+    let key = shared::webhooks::event_key(shared::aws::queue::EventSource::Elevenlabs, body);
+    let aws = shared::aws::Aws::from_env().await;
+    let table = std::env::var("DYNAMODB_TABLE").expect("table");
+    aws.dynamodb
+        .get_item()
+        .table_name(table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("webhook#{key}")),
+        )
+        .send()
+        .await
+        .expect("get item")
+        .item
+        .is_some()
+}
+
+#[tokio::test]
+async fn the_same_webhook_five_times_and_again_later_is_one_call_and_one_charge() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let event = transcription(&tenant.call_agent, &conversation, 133, &phone());
+    let body = serde_json::to_vec(&event).expect("json");
+    let signature = sign_now(&body);
+    let responses =
+        join_all((0..5).map(|_| post_webhook("call-completed", &body, Some(signature.clone()))))
+            .await;
+    let mut duplicates = 0;
+    for response in responses {
+        assert_eq!(response.status(), 200);
+        duplicates += i32::from(json(response).await["duplicate"] == true);
+    }
+    assert_eq!(duplicates, 4, "exact redeliveries are dropped at ingest");
+    let call = eventually(20, "the call", || async {
+        call_row(&conversation)
+            .await
+            .filter(|r| r.get::<_, String>("status") == "completed")
+    })
+    .await;
+    assert_eq!(call.get::<_, i32>("duration_seconds"), 133);
+    assert_eq!(
+        call.get::<_, i64>("credits_charged"),
+        3,
+        "2:13 is three started minutes"
+    );
+    assert_eq!(tenant.credits().await, 12);
+
+    // An hour later the dedup key has expired and ElevenLabs retries with a new timestamp.
+    let mut later = event.clone();
+    later["event_timestamp"] = json!(event["event_timestamp"].as_i64().expect("ts") + 3600);
+    let response = deliver(&later).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(response).await["duplicate"], false);
+    eventually(20, "the retry to be processed", || async {
+        (processed_count(&conversation).await == 2).then_some(())
+    })
+    .await;
+    assert_eq!(usage_rows(tenant.id).await.len(), 1, "still one charge");
+    assert_eq!(tenant.credits().await, 12);
+    let calls: i64 = db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM calls WHERE elevenlabs_conversation_id = $1",
+            &[&conversation],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(calls, 1);
+}
+
+#[tokio::test]
+async fn the_call_is_stored_with_transcript_analytics_lead_and_rollup() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let number = phone();
+    assert_eq!(
+        deliver(&transcription(
+            &tenant.call_agent,
+            &conversation,
+            61,
+            &number
+        ))
+        .await
+        .status(),
+        200
+    );
+    let call = eventually(20, "the call", || async { call_row(&conversation).await }).await;
+    let call_id: uuid::Uuid = call.get("id");
+    assert_eq!(call.get::<_, String>("type"), "call");
+    assert_eq!(
+        call.get::<_, Option<String>>("direction").as_deref(),
+        Some("outbound")
+    );
+    assert_eq!(
+        call.get::<_, Option<String>>("phone_number"),
+        Some(number.clone())
+    );
+    assert_eq!(
+        call.get::<_, Option<String>>("summary").as_deref(),
+        Some("Asked about pricing.")
+    );
+    let db = db().await;
+    let transcript = db
+        .query_one(
+            "SELECT content, speaker_segments FROM transcripts WHERE call_id = $1",
+            &[&call_id],
+        )
+        .await
+        .expect("transcript");
+    let segments: Value = transcript.get(1);
+    assert_eq!(segments.as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        segments[1],
+        json!({"speaker": "user", "text": "Sure, what is the price?", "timestamp": 4})
+    );
+    let analytics = db
+        .query_one(
+            "SELECT intent_level, intent_score, total_score, lead_status_tag, cta_interactions FROM lead_analytics WHERE call_id = $1",
+            &[&call_id],
+        )
+        .await
+        .expect("analytics");
+    assert_eq!(
+        analytics.get::<_, Option<String>>(0).as_deref(),
+        Some("high")
+    );
+    assert_eq!(analytics.get::<_, Option<i32>>(1), Some(16));
+    assert_eq!(
+        analytics.get::<_, Option<i32>>(2),
+        Some(16 + 12 + 14 + 17 + 15)
+    );
+    assert_eq!(
+        analytics.get::<_, Option<String>>(3).as_deref(),
+        Some("hot")
+    );
+    assert_eq!(analytics.get::<_, Value>(4)["pricing_clicked"], true);
+    let lead = db
+        .query_one(
+            "SELECT name, interaction_count, lead_status_tag FROM leads WHERE user_id = $1 AND phone_number = $2",
+            &[&tenant.id, &number],
+        )
+        .await
+        .expect("lead");
+    assert_eq!(lead.get::<_, Option<String>>(0).as_deref(), Some("Dana"));
+    assert_eq!(lead.get::<_, i32>(1), 1);
+    let rollup = db
+        .query_one(
+            "SELECT sum(calls)::bigint, sum(completed)::bigint, sum(successful)::bigint, sum(duration_seconds)::bigint, sum(credits_used)::bigint
+             FROM daily_agent_stats WHERE user_id = $1",
+            &[&tenant.id],
+        )
+        .await
+        .expect("rollup");
+    assert_eq!(rollup.get::<_, Option<i64>>(0), Some(1));
+    assert_eq!(rollup.get::<_, Option<i64>>(1), Some(1));
+    assert_eq!(rollup.get::<_, Option<i64>>(2), Some(1));
+    assert_eq!(rollup.get::<_, Option<i64>>(3), Some(61));
+    assert_eq!(rollup.get::<_, Option<i64>>(4), Some(2));
+}
+
+#[tokio::test]
+async fn audio_before_transcription_and_the_recording_url() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let mp3 = [b"ID3".as_slice(), &[7_u8; 4096]].concat();
+    let audio = json!({"type": "post_call_audio", "event_timestamp": chrono::Utc::now().timestamp(),
+        "data": {"agent_id": tenant.call_agent, "conversation_id": conversation, "full_audio": STANDARD.encode(&mp3)}});
+    assert_eq!(deliver(&audio).await.status(), 200);
+    let placeholder = eventually(20, "the audio", || async {
+        call_row(&conversation)
+            .await
+            .filter(|r| r.get::<_, Option<String>>("recording_key").is_some())
+    })
+    .await;
+    assert_eq!(placeholder.get::<_, String>("status"), "in_progress");
+    let call_id: uuid::Uuid = placeholder.get("id");
+
+    assert_eq!(
+        deliver(&transcription(
+            &tenant.call_agent,
+            &conversation,
+            30,
+            &phone()
+        ))
+        .await
+        .status(),
+        200
+    );
+    let call = eventually(20, "the transcription", || async {
+        call_row(&conversation)
+            .await
+            .filter(|r| r.get::<_, String>("status") == "completed")
+    })
+    .await;
+    assert_eq!(
+        call.get::<_, uuid::Uuid>("id"),
+        call_id,
+        "the same call row"
+    );
+    assert!(
+        call.get::<_, Option<String>>("recording_key").is_some(),
+        "the recording survived"
+    );
+
+    let recording =
+        json(get(&format!("/api/calls/{call_id}/recording"), &tenant.token).await).await;
+    let link = recording["recording_url"].as_str().expect("url");
+    let bytes = reqwest::get(link)
+        .await
+        .expect("presigned url answers")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(bytes.as_ref(), mp3.as_slice());
+
+    let other = Tenant::new().await;
+    let response = get(&format!("/api/calls/{call_id}/recording"), &other.token).await;
+    assert_eq!(
+        error_code(response, 404).await,
+        "not_found",
+        "another tenant's call does not exist for them"
+    );
+}
+
+#[tokio::test]
+async fn recording_is_404_when_there_is_none() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    deliver(&transcription(
+        &tenant.call_agent,
+        &conversation,
+        10,
+        &phone(),
+    ))
+    .await;
+    let call = eventually(20, "the call", || async { call_row(&conversation).await }).await;
+    let id: uuid::Uuid = call.get("id");
+    let response = get(&format!("/api/calls/{id}/recording"), &tenant.token).await;
+    assert_eq!(error_code(response, 404).await, "not_found");
+    let response = get("/api/calls/not-a-uuid/recording", &tenant.token).await;
+    assert_eq!(error_code(response, 404).await, "not_found");
+}
+
+#[tokio::test]
+async fn analytics_before_the_call_keeps_the_newest_analysis() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let now = chrono::Utc::now().timestamp();
+    let analytics = json!({"type": "call_analytics", "event_timestamp": now + 60, "data": {
+        "agent_id": tenant.call_agent, "conversation_id": conversation,
+        "analysis": {"call_successful": "success", "transcript_summary": "Re-scored.",
+            "data_collection_results": {"intent_score": {"value": 20}, "urgency_score": {"value": 20},
+                "budget_score": {"value": 20}, "fit_score": {"value": 20}, "engagement_score": {"value": 20}}}}});
+    let bytes = serde_json::to_vec(&analytics).expect("json");
+    assert_eq!(
+        post_webhook("call-analytics", &bytes, Some(sign_now(&bytes)))
+            .await
+            .status(),
+        200
+    );
+    eventually(20, "the analytics", || async {
+        call_row(&conversation).await
+    })
+    .await;
+
+    let mut call = transcription(&tenant.call_agent, &conversation, 45, &phone());
+    call["event_timestamp"] = json!(now);
+    deliver(&call).await;
+    let row = eventually(20, "the call", || async {
+        call_row(&conversation)
+            .await
+            .filter(|r| r.get::<_, String>("status") == "completed")
+    })
+    .await;
+    let id: uuid::Uuid = row.get("id");
+    let total: Option<i32> = db()
+        .await
+        .query_one(
+            "SELECT total_score FROM lead_analytics WHERE call_id = $1",
+            &[&id],
+        )
+        .await
+        .expect("analytics")
+        .get(0);
+    assert_eq!(
+        total,
+        Some(100),
+        "the newer analysis wins over the call's own"
+    );
+    assert_eq!(tenant.credits().await, 14);
+}
+
+#[tokio::test]
+async fn initiation_failures_and_chats() {
+    let tenant = Tenant::new().await;
+    let failed = conversation_id();
+    let number = phone();
+    let failure = json!({"type": "call_initiation_failure", "event_timestamp": chrono::Utc::now().timestamp(),
+        "data": {"agent_id": tenant.call_agent, "conversation_id": failed, "failure_reason": "busy",
+            "metadata": {"type": "twilio", "body": {"CallSid": "CA9", "CallStatus": "busy", "To": number, "From": "+15550100000"}}}});
+    assert_eq!(deliver(&failure).await.status(), 200);
+    let row = eventually(20, "the failed call", || async { call_row(&failed).await }).await;
+    assert_eq!(row.get::<_, String>("status"), "failed");
+    assert_eq!(
+        row.get::<_, Option<String>>("failure_reason").as_deref(),
+        Some("busy")
+    );
+    assert_eq!(row.get::<_, Option<String>>("phone_number"), Some(number));
+
+    let chat = conversation_id();
+    let mut event = transcription(&tenant.chat_agent, &chat, 90, "");
+    event["data"]["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("phone_call");
+    event["data"]["metadata"]["text_only"] = json!(true);
+    deliver(&event).await;
+    let row = eventually(20, "the chat", || async { call_row(&chat).await }).await;
+    assert_eq!(row.get::<_, String>("type"), "chat");
+    assert_eq!(row.get::<_, Option<String>>("phone_number"), None);
+    assert_eq!(
+        tenant.credits().await,
+        15 - 2,
+        "the chat's 1:30 is charged, the failed call is not"
+    );
+}
+
+#[tokio::test]
+async fn bad_signatures_are_401_and_nothing_is_stored_or_queued() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let body = serde_json::to_vec(&transcription(
+        &tenant.call_agent,
+        &conversation,
+        60,
+        &phone(),
+    ))
+    .expect("json");
+    let now = chrono::Utc::now().timestamp();
+    let secret = webhook_secret();
+    let sign =
+        |secret: &str, at: i64, body: &[u8]| shared::webhooks::signature::sign(secret, at, body);
+    let tampered = {
+        let mut b = body.clone();
+        let at = b.iter().position(|c| *c == b'6').expect("a digit");
+        b[at] = b'9';
+        b
+    };
+    let cases: Vec<(Option<String>, &[u8], &str)> = vec![
+        (None, &body, "missing_signature"),
+        (Some("nonsense".into()), &body, "malformed_signature"),
+        (Some(format!("t={now}")), &body, "malformed_signature"),
+        (
+            Some(sign("wsec_wrong_secret_value", now, &body)),
+            &body,
+            "invalid_signature",
+        ),
+        (
+            Some(sign(&secret, now - 31 * 60, &body)),
+            &body,
+            "stale_signature",
+        ),
+        (
+            Some(sign(&secret, now + 10 * 60, &body)),
+            &body,
+            "stale_signature",
+        ),
+        (
+            Some(sign(&secret, now, &body)),
+            &tampered,
+            "invalid_signature",
+        ),
+    ];
+    for (signature, payload, code) in cases {
+        let response = post_webhook("call-completed", payload, signature.clone()).await;
+        assert_eq!(error_code(response, 401).await, code, "{signature:?}");
+        assert!(
+            !dedup_key_exists(payload).await,
+            "nothing was claimed for {signature:?}"
+        );
+    }
+    let response = post_webhook("call-analytics", &body, Some(sign("nope", now, &body))).await;
+    assert_eq!(error_code(response, 401).await, "invalid_signature");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(call_row(&conversation).await.is_none());
+    assert_eq!(processed_count(&conversation).await, 0);
+    assert_eq!(tenant.credits().await, 15);
+}
+
+#[tokio::test]
+async fn a_flood_of_bad_signatures_is_throttled_but_valid_events_still_get_through() {
+    let tenant = Tenant::new().await;
+    let source = format!("203.0.113.{}", rand_digits() % 250);
+    let body = b"{\"type\":\"post_call_transcription\"}".to_vec();
+    let mut statuses = Vec::new();
+    for _ in 0..70 {
+        let response = stack()
+            .http
+            .post(url("/webhooks/elevenlabs/call-completed"))
+            .header("x-forwarded-for", &source)
+            .header("ElevenLabs-Signature", "t=1,v0=00")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("answers");
+        statuses.push(response.status().as_u16());
+    }
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429));
+    assert!(statuses.contains(&429), "the flood was throttled");
+    let conversation = conversation_id();
+    let event = serde_json::to_vec(&transcription(
+        &tenant.call_agent,
+        &conversation,
+        5,
+        &phone(),
+    ))
+    .expect("json");
+    let response = stack()
+        .http
+        .post(url("/webhooks/elevenlabs/call-completed"))
+        .header("x-forwarded-for", &source)
+        .header("ElevenLabs-Signature", sign_now(&event))
+        .body(event)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(
+        response.status(),
+        200,
+        "a signed event from the same source is never turned away"
+    );
+    eventually(20, "the call", || async { call_row(&conversation).await }).await;
+}
+
+#[tokio::test]
+async fn unknown_agents_and_malformed_events_are_kept_not_retried() {
+    let conversation = conversation_id();
+    let unknown = transcription("agent_nobody_knows", &conversation, 30, &phone());
+    assert_eq!(deliver(&unknown).await.status(), 200);
+    let db = db().await;
+    eventually(20, "the unmatched event", || async {
+        db.query_opt(
+            "SELECT reason FROM unmatched_events WHERE conversation_id = $1 AND elevenlabs_agent_id = 'agent_nobody_knows'",
+            &[&conversation],
+        )
+        .await
+        .expect("query")
+    })
+    .await;
+    assert!(call_row(&conversation).await.is_none());
+
+    for body in [
+        b"{not json at all".to_vec(),
+        b"{\"type\":\"post_call_transcription\",\"data\":{}}".to_vec(),
+    ] {
+        let response = post_webhook("call-completed", &body, Some(sign_now(&body))).await;
+        assert_eq!(response.status(), 200, "verified, so acknowledged");
+        let key = shared::webhooks::event_key(shared::aws::queue::EventSource::Elevenlabs, &body);
+        eventually(20, "the rejected event", || async {
+            db.query_opt(
+                "SELECT reason FROM rejected_events WHERE event_key = $1",
+                &[&key],
+            )
+            .await
+            .expect("query")
+        })
+        .await;
+    }
+
+    let future_type = json!({"type": "post_call_summary_v9", "event_timestamp": 1, "data": {"conversation_id": conversation_id()}});
+    assert_eq!(deliver(&future_type).await.status(), 200);
+}
+
+#[tokio::test]
+async fn huge_transcripts_and_hostile_strings_are_stored_verbatim() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let hostile = "Robert'); DROP TABLE calls;-- <script>alert('x')</script> \u{0007}\u{001b}[31m ☎️ Zoë \\ \" \t";
+    let mut event = transcription(&tenant.call_agent, &conversation, 600, &phone());
+    let turns: Vec<Value> = (0..4000)
+        .map(|i| json!({"role": if i % 2 == 0 {"agent"} else {"user"}, "message": format!("{i}: {hostile}"), "time_in_call_secs": i / 7}))
+        .collect();
+    event["data"]["transcript"] = Value::Array(turns);
+    event["data"]["analysis"]["transcript_summary"] = json!(hostile);
+    let bytes = serde_json::to_vec(&event).expect("json");
+    assert!(bytes.len() > 256 * 1024, "bigger than an SQS message");
+    assert_eq!(
+        post_webhook("call-completed", &bytes, Some(sign_now(&bytes)))
+            .await
+            .status(),
+        200
+    );
+    let call = eventually(30, "the huge call", || async {
+        call_row(&conversation).await
+    })
+    .await;
+    assert_eq!(
+        call.get::<_, Option<String>>("summary").as_deref(),
+        Some(hostile)
+    );
+    let id: uuid::Uuid = call.get("id");
+    let segments: Value = db()
+        .await
+        .query_one(
+            "SELECT speaker_segments FROM transcripts WHERE call_id = $1",
+            &[&id],
+        )
+        .await
+        .expect("transcript")
+        .get(0);
+    let segments = segments.as_array().expect("array");
+    assert_eq!(segments.len(), 4000);
+    assert_eq!(segments[3999]["text"], format!("3999: {hostile}"));
+    let still_there: i64 = db()
+        .await
+        .query_one("SELECT count(*) FROM calls", &[])
+        .await
+        .expect("calls table")
+        .get(0);
+    assert!(still_there > 0);
+}
