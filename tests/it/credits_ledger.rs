@@ -9,7 +9,7 @@ use shared::{
     users,
 };
 
-use crate::support::{db, get, json, pool, NewUser};
+use crate::support::{apply_change, db, get, json, pool, NewUser};
 
 #[derive(Debug, Clone)]
 struct Op {
@@ -46,22 +46,13 @@ async fn run_case(ops: Vec<Op>) {
     let run_id = uuid::Uuid::new_v4();
 
     let results = join_all(ops.iter().map(|op| {
-        let pool = pool.clone();
-        let change = CreditChange {
+        apply_change(
+            &pool,
             tenant,
-            kind: op.kind,
-            amount: op.amount,
-            reference: format!("{run_id}:{}", op.reference),
-            description: "property test".into(),
-            stripe_payment_id: None,
-        };
-        async move {
-            let mut client = pool.get().await.expect("conn");
-            let tx = client.transaction().await.expect("tx");
-            let applied = credits::apply(&tx, &change).await.expect("apply");
-            tx.commit().await.expect("commit");
-            applied
-        }
+            op.kind,
+            op.amount,
+            format!("{run_id}:{}", op.reference),
+        )
     }))
     .await;
 
@@ -185,17 +176,14 @@ async fn usage_can_take_the_balance_below_zero_and_it_shows() {
         .await
         .expect("user")
         .tenant();
-    let tx = client.transaction().await.expect("tx");
-    let change = CreditChange {
+    apply_change(
+        &pool,
         tenant,
-        kind: CreditKind::Usage,
-        amount: -18,
-        reference: format!("conv-{}", uuid::Uuid::new_v4()),
-        description: "long call".into(),
-        stripe_payment_id: None,
-    };
-    credits::apply(&tx, &change).await.expect("applied");
-    tx.commit().await.expect("commit");
+        CreditKind::Usage,
+        -18,
+        format!("conv-{}", uuid::Uuid::new_v4()),
+    )
+    .await;
     let body = json(get("/billing/credits", &token).await).await;
     assert_eq!(body["credits"], -3);
     assert_eq!(body["status"], "exhausted");

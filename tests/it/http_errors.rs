@@ -5,7 +5,7 @@ use futures::StreamExt;
 use reqwest::{header, Method};
 use serde_json::json;
 
-use crate::support::{error_code, get, json, pool, stack, url, NewUser};
+use crate::support::{apply_change, error_code, get, json, pool, stack, url, NewUser};
 
 #[tokio::test]
 async fn health_checks_the_database() {
@@ -225,17 +225,14 @@ async fn history_pages_have_no_gaps_or_duplicates() {
         .expect("user")
         .tenant();
     for i in 0..6 {
-        let tx = client.transaction().await.expect("tx");
-        let change = shared::credits::CreditChange {
+        apply_change(
+            &pool,
             tenant,
-            kind: shared::credits::CreditKind::Usage,
-            amount: -1,
-            reference: format!("{}-{i}", user.sub),
-            description: format!("call {i}"),
-            stripe_payment_id: None,
-        };
-        shared::credits::apply(&tx, &change).await.expect("apply");
-        tx.commit().await.expect("commit");
+            shared::credits::CreditKind::Usage,
+            -1,
+            format!("{}-{i}", user.sub),
+        )
+        .await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;

@@ -162,6 +162,29 @@ pub async fn db() -> tokio_postgres::Client {
     client
 }
 
+/// Applies one credit change through the product's ledger function, in its own transaction.
+pub async fn apply_change(
+    pool: &deadpool_postgres::Pool,
+    tenant: shared::auth::TenantId,
+    kind: shared::credits::CreditKind,
+    amount: i64,
+    reference: String,
+) -> shared::credits::Applied {
+    let change = shared::credits::CreditChange {
+        tenant,
+        kind,
+        amount,
+        reference,
+        description: "test change".into(),
+        stripe_payment_id: None,
+    };
+    let mut client = pool.get().await.expect("conn");
+    let tx = client.transaction().await.expect("tx");
+    let applied = shared::credits::apply(&tx, &change).await.expect("apply");
+    tx.commit().await.expect("commit");
+    applied
+}
+
 /// A pool of the product's own kind; one per test, since connections belong to a test's runtime.
 pub fn pool(size: usize) -> deadpool_postgres::Pool {
     shared::db::pool(&stack().database_url, size).expect("pool")

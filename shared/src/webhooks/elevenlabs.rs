@@ -156,6 +156,17 @@ pub struct AgentOwner {
     pub is_chat: bool,
 }
 
+impl From<&tokio_postgres::Row> for AgentOwner {
+    /// From a row with the agents table's `id`, `user_id` and `type`.
+    fn from(row: &tokio_postgres::Row) -> Self {
+        Self {
+            agent_id: row.get("id"),
+            tenant: TenantId::from_trusted(row.get("user_id")),
+            is_chat: row.get::<_, &str>("type") == "chat",
+        }
+    }
+}
+
 async fn find_agent(
     client: &impl GenericClient,
     elevenlabs_agent_id: &str,
@@ -166,11 +177,7 @@ async fn find_agent(
             &[&elevenlabs_agent_id],
         )
         .await?;
-    Ok(row.map(|row| AgentOwner {
-        agent_id: row.get("id"),
-        tenant: TenantId::from_trusted(row.get("user_id")),
-        is_chat: row.get::<_, &str>("type") == "chat",
-    }))
+    Ok(row.as_ref().map(AgentOwner::from))
 }
 
 async fn find_agent_of_conversation(
@@ -184,11 +191,7 @@ async fn find_agent_of_conversation(
             &[&conversation_id],
         )
         .await?;
-    Ok(row.map(|row| AgentOwner {
-        agent_id: row.get("id"),
-        tenant: TenantId::from_trusted(row.get("user_id")),
-        is_chat: row.get::<_, &str>("type") == "chat",
-    }))
+    Ok(row.as_ref().map(AgentOwner::from))
 }
 
 async fn keep_unmatched(
