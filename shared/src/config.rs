@@ -28,6 +28,7 @@ pub struct Config {
     pub max_json_body_bytes: usize,
     pub aws: AwsConfig,
     pub elevenlabs_base_url: Url,
+    pub elevenlabs_retry: RetryPolicy,
     /// Region used to read phone numbers written without a country code (ISO 3166 alpha-2).
     pub default_phone_region: phonenumber::country::Id,
     /// Webhook bodies can be large (a call's audio arrives base64-encoded).
@@ -46,6 +47,17 @@ pub struct AwsConfig {
     pub secrets_ttl: Duration,
     /// How long an ingested webhook's dedup key lives.
     pub webhook_dedup_ttl: Duration,
+}
+
+/// How an outbound API client waits and retries: each attempt's timeout, and exponential
+/// backoff (`base_delay * 2^n`, jittered, capped at `max_delay`) between at most `max_retries`
+/// retries.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +162,24 @@ impl Config {
                 &env.optional("ELEVENLABS_BASE_URL")
                     .unwrap_or_else(|| "https://api.elevenlabs.io".into()),
             )?,
+            elevenlabs_retry: RetryPolicy {
+                timeout: Duration::from_millis(env.number(
+                    "ELEVENLABS_TIMEOUT_MS",
+                    10_000,
+                    100..=120_000,
+                )?),
+                max_retries: env.number("ELEVENLABS_MAX_RETRIES", 3, 0..=10)?,
+                base_delay: Duration::from_millis(env.number(
+                    "ELEVENLABS_RETRY_BASE_MS",
+                    500,
+                    1..=60_000,
+                )?),
+                max_delay: Duration::from_millis(env.number(
+                    "ELEVENLABS_RETRY_MAX_MS",
+                    8_000,
+                    1..=120_000,
+                )?),
+            },
             default_phone_region: {
                 let raw = env
                     .optional("DEFAULT_PHONE_REGION")

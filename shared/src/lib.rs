@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod aws;
+pub mod clients;
 pub mod config;
 pub mod credits;
 pub mod db;

@@ -1,0 +1,4 @@
+//! Clients for the services we call: typed requests, timeouts and retries in one place.
+
+pub mod elevenlabs;
+pub mod retry;
