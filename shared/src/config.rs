@@ -29,6 +29,8 @@ pub struct Config {
     pub aws: AwsConfig,
     pub elevenlabs_base_url: Url,
     pub elevenlabs_retry: RetryPolicy,
+    /// How far back reconciliation looks for conversations whose webhooks never arrived.
+    pub reconcile_lookback: Duration,
     /// Region used to read phone numbers written without a country code (ISO 3166 alpha-2).
     pub default_phone_region: phonenumber::country::Id,
     /// Webhook bodies can be large (a call's audio arrives base64-encoded).
@@ -180,6 +182,9 @@ impl Config {
                     1..=120_000,
                 )?),
             },
+            reconcile_lookback: Duration::from_secs(
+                3600 * env.number("RECONCILE_LOOKBACK_HOURS", 24, 1..=720)?,
+            ),
             default_phone_region: {
                 let raw = env
                     .optional("DEFAULT_PHONE_REGION")

@@ -8,6 +8,7 @@ mod auth_tokens;
 mod config_errors;
 mod credits_ledger;
 mod http_errors;
+mod reconcile;
 mod users;
 mod webhook_billing;
 mod webhooks;

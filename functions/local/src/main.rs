@@ -1,6 +1,7 @@
 //! Not deployed. `local serve` runs every router in one axum server on PORT (default 3000) for
 //! scripts/dev and scripts/test, with a poller that feeds the webhook queue to the processor;
-//! `local migrate` applies the migrations and exits.
+//! `local migrate` applies the migrations and exits; `local dlq list|replay` and
+//! `local reconcile [HOURS]` are the operator commands.
 
 use shared::http::{app, Group};
 
@@ -26,8 +27,9 @@ async fn run() -> Result<(), BoxError> {
         }
         "serve" => serve(state).await,
         "dlq" => dlq(&state, std::env::args().nth(2).as_deref()).await,
+        "reconcile" => reconcile(&state, std::env::args().nth(2).as_deref()).await,
         other => Err(format!(
-            "unknown command {other:?}; use serve, migrate, dlq list or dlq replay"
+            "unknown command {other:?}; use serve, migrate, dlq list, dlq replay or reconcile [HOURS]"
         )
         .into()),
     }
@@ -49,6 +51,27 @@ async fn serve(state: shared::AppState) -> Result<(), BoxError> {
     axum::serve(listener, app(state, &Group::ALL))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    Ok(())
+}
+
+/// `local reconcile [HOURS]` queues the conversations of the last HOURS (default: the
+/// configured lookback) that the database lacks, as the scheduled reconciler does.
+async fn reconcile(state: &shared::AppState, hours: Option<&str>) -> Result<(), BoxError> {
+    use shared::webhooks::reconcile;
+    let report = match hours {
+        None => reconcile::run_recent(state).await?,
+        Some(raw) => {
+            let hours: i64 = raw
+                .parse()
+                .ok()
+                .filter(|h| (1..=720).contains(h))
+                .ok_or_else(|| {
+                    format!("HOURS must be a whole number from 1 to 720, not {raw:?}")
+                })?;
+            reconcile::run(state, chrono::Utc::now() - chrono::Duration::hours(hours)).await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 

@@ -5,6 +5,7 @@ pub mod elevenlabs;
 pub mod ingest;
 pub mod payload;
 pub mod process;
+pub mod reconcile;
 pub mod signature;
 
 use aws_lc_rs::digest;

@@ -1,0 +1,138 @@
+//! ElevenLabs does not guarantee webhook delivery. Reconciliation lists the workspace's recent
+//! conversations, keeps those of our agents that ended, and feeds each one the database lacks
+//! (no call, or a call still in progress) through the same queue and processor as a webhook,
+//! so billing stays exactly-once.
+//!
+//! One workspace-wide listing instead of one per agent: the API key is per workspace, so this
+//! sees the same conversations for a fraction of the requests.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use super::ingest::{self, Accepted};
+use crate::{
+    aws::queue::EventSource,
+    clients::elevenlabs::{ConversationQuery, ConversationSummary, ElevenLabs},
+    error::AppResult,
+    AppState,
+};
+
+/// ElevenLabs conversation statuses after which the conversation no longer changes.
+const ENDED: [&str; 2] = ["done", "failed"];
+
+/// How many ended conversations are looked up in the database at once.
+const CHECK_CHUNK: usize = 500;
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Report {
+    /// Conversations ElevenLabs listed in the window.
+    pub listed: usize,
+    /// Of those, ended conversations of agents we know.
+    pub ours: usize,
+    /// Ended conversations the database did not have complete; each was fetched and queued.
+    pub missing: usize,
+    pub queued: usize,
+    /// Already queued by an earlier run (the dedup key of the same conversation body).
+    pub already_queued: usize,
+}
+
+/// Reconciles the conversations of the configured lookback window.
+pub async fn run_recent(state: &AppState) -> AppResult<Report> {
+    let lookback = chrono::Duration::from_std(state.config().reconcile_lookback)
+        .map_err(crate::AppError::internal)?;
+    run(state, Utc::now() - lookback).await
+}
+
+/// Reconciles conversations that started after `since`.
+pub async fn run(state: &AppState, since: DateTime<Utc>) -> AppResult<Report> {
+    let client = ElevenLabs::from_state(state).await?;
+    let agents = known_agents(state).await?;
+    let mut report = Report::default();
+    let mut query = ConversationQuery {
+        call_start_after_unix: Some(since.timestamp()),
+        page_size: Some(100),
+        ..Default::default()
+    };
+    loop {
+        let page = client.list_conversations(&query).await?;
+        report.listed += page.conversations.len();
+        let ended: Vec<ConversationSummary> = page
+            .conversations
+            .into_iter()
+            .filter(|c| is_ended(c) && c.agent_id.as_ref().is_some_and(|a| agents.contains(a)))
+            .collect();
+        report.ours += ended.len();
+        for chunk in ended.chunks(CHECK_CHUNK) {
+            for conversation_id in incomplete(state, chunk).await? {
+                report.missing += 1;
+                match requeue(state, &client, &conversation_id).await? {
+                    Accepted::Queued => report.queued += 1,
+                    Accepted::Duplicate => report.already_queued += 1,
+                }
+            }
+        }
+        match page.next_cursor.filter(|_| page.has_more) {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    tracing::info!(?report, "reconciled ElevenLabs conversations");
+    Ok(report)
+}
+
+fn is_ended(conversation: &ConversationSummary) -> bool {
+    conversation
+        .status
+        .as_deref()
+        .is_some_and(|s| ENDED.contains(&s))
+}
+
+/// Every ElevenLabs agent id we have a tenant for, deleted agents included: a call placed
+/// before the delete still belongs to its tenant.
+async fn known_agents(state: &AppState) -> AppResult<HashSet<String>> {
+    let db = state.db().get().await?;
+    let rows = db
+        .query("SELECT elevenlabs_agent_id FROM agents", &[])
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The conversations of `ended` whose call is missing or not finished in the database.
+async fn incomplete(state: &AppState, ended: &[ConversationSummary]) -> AppResult<Vec<String>> {
+    let ids: Vec<&str> = ended.iter().map(|c| c.conversation_id.as_str()).collect();
+    let db = state.db().get().await?;
+    let rows = db
+        .query(
+            "SELECT wanted.id FROM unnest($1::text[]) AS wanted(id)
+             WHERE NOT EXISTS (
+                SELECT 1 FROM calls
+                WHERE calls.elevenlabs_conversation_id = wanted.id AND calls.status <> 'in_progress')",
+            &[&ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Fetches the conversation and queues it as the post-call transcription webhook would have
+/// carried it. The envelope's timestamp is derived from the conversation, so the body (and its
+/// dedup key) is the same on every run.
+async fn requeue(
+    state: &AppState,
+    client: &ElevenLabs,
+    conversation_id: &str,
+) -> AppResult<Accepted> {
+    let data = client.get_conversation(conversation_id).await?;
+    let metadata = &data["metadata"];
+    let ended_at = metadata["start_time_unix_secs"].as_i64().unwrap_or(0)
+        + metadata["call_duration_secs"].as_i64().unwrap_or(0);
+    let envelope = json!({
+        "type": "post_call_transcription",
+        "event_timestamp": ended_at,
+        "data": data,
+    });
+    let body = serde_json::to_vec(&envelope).map_err(crate::AppError::internal)?;
+    ingest::enqueue(state, EventSource::Elevenlabs, "reconciliation", &body).await
+}
