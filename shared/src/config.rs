@@ -29,6 +29,11 @@ pub struct Config {
     pub aws: AwsConfig,
     pub elevenlabs_base_url: Url,
     pub elevenlabs_retry: RetryPolicy,
+    pub agent_defaults: AgentDefaults,
+    /// The least balance (credits) an outbound call needs; a batch needs one minute per contact.
+    pub min_call_balance: i64,
+    pub contact_upload_max_rows: usize,
+    pub contact_upload_max_bytes: usize,
     /// How far back reconciliation looks for conversations whose webhooks never arrived.
     pub reconcile_lookback: Duration,
     /// Region used to read phone numbers written without a country code (ISO 3166 alpha-2).
@@ -49,6 +54,14 @@ pub struct AwsConfig {
     pub secrets_ttl: Duration,
     /// How long an ingested webhook's dedup key lives.
     pub webhook_dedup_ttl: Duration,
+}
+
+/// What a new agent gets when the request leaves it out.
+#[derive(Debug, Clone)]
+pub struct AgentDefaults {
+    pub voice_id: String,
+    pub llm: String,
+    pub language: String,
 }
 
 /// How an outbound API client waits and retries: each attempt's timeout, and exponential
@@ -182,6 +195,24 @@ impl Config {
                     1..=120_000,
                 )?),
             },
+            agent_defaults: AgentDefaults {
+                voice_id: env
+                    .optional("ELEVENLABS_DEFAULT_VOICE_ID")
+                    .unwrap_or_else(|| "JBFqnCBsd6RMkjVDRZzb".into()),
+                llm: env
+                    .optional("ELEVENLABS_DEFAULT_LLM")
+                    .unwrap_or_else(|| "gemini-2.0-flash".into()),
+                language: env
+                    .optional("DEFAULT_AGENT_LANGUAGE")
+                    .unwrap_or_else(|| "en".into()),
+            },
+            min_call_balance: env.number("MIN_CALL_BALANCE_CREDITS", 1, 0..=1_000_000)?,
+            contact_upload_max_rows: env.number("CONTACT_UPLOAD_MAX_ROWS", 1000, 1..=100_000)?,
+            contact_upload_max_bytes: env.number(
+                "CONTACT_UPLOAD_MAX_BYTES",
+                5 << 20,
+                1024..=50 << 20,
+            )?,
             reconcile_lookback: Duration::from_secs(
                 3600 * env.number("RECONCILE_LOOKBACK_HOURS", 24, 1..=720)?,
             ),

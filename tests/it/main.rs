@@ -4,6 +4,7 @@
 
 mod support;
 
+mod agents;
 mod auth_tokens;
 mod config_errors;
 mod credits_ledger;

@@ -9,22 +9,16 @@ use crate::support::*;
 
 /// Stores a finished call in the ElevenLabs simulator without delivering its webhooks.
 async fn undelivered_call(agent: &str, duration: i64) -> String {
-    let sim = std::env::var("ELEVENLABS_SIM_URL").expect("scripts/test sets ELEVENLABS_SIM_URL");
-    let answer: Value = stack()
-        .http
-        .post(format!("{sim}/dev/simulate-call"))
-        .json(&json!({
+    let answer = elevenlabs_sim::post(
+        "/dev/simulate-call",
+        &json!({
             "agent_id": agent,
             "duration_secs": duration,
             "deliver": false,
             "audio": false,
-        }))
-        .send()
-        .await
-        .expect("simulator answers")
-        .json()
-        .await
-        .expect("json");
+        }),
+    )
+    .await;
     answer["conversation_id"]
         .as_str()
         .expect("conversation id")

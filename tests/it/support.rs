@@ -112,6 +112,92 @@ pub async fn get(path: &str, token: &str) -> reqwest::Response {
         .expect("the API answers")
 }
 
+/// Sends `method path` as the token's user, with a JSON body when given.
+pub async fn send(
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let mut request = stack().http.request(method, url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    request.send().await.expect("the API answers")
+}
+
+pub async fn post(path: &str, token: &str, body: &Value) -> reqwest::Response {
+    send(reqwest::Method::POST, path, token, Some(body)).await
+}
+
+pub async fn put(path: &str, token: &str, body: &Value) -> reqwest::Response {
+    send(reqwest::Method::PUT, path, token, Some(body)).await
+}
+
+pub async fn delete(path: &str, token: &str) -> reqwest::Response {
+    send(reqwest::Method::DELETE, path, token, None).await
+}
+
+/// The ElevenLabs simulator the stack talks to: its state, request log and fault scripts.
+pub mod elevenlabs_sim {
+    use serde_json::Value;
+
+    use super::stack;
+
+    pub fn url(path: &str) -> String {
+        let base =
+            std::env::var("ELEVENLABS_SIM_URL").expect("scripts/test sets ELEVENLABS_SIM_URL");
+        format!("{base}{path}")
+    }
+
+    /// `GET /v1/...` with the stack's API key; None on 404.
+    pub async fn get(path: &str) -> Option<Value> {
+        let key =
+            std::env::var("ELEVENLABS_API_KEY").expect("scripts/test sets ELEVENLABS_API_KEY");
+        let response = stack()
+            .http
+            .get(url(path))
+            .header("xi-api-key", key)
+            .send()
+            .await
+            .expect("simulator answers");
+        if response.status() == 404 {
+            return None;
+        }
+        assert!(response.status().is_success(), "{}", response.status());
+        Some(response.json().await.expect("json"))
+    }
+
+    pub async fn post(path: &str, body: &Value) -> Value {
+        let response = stack()
+            .http
+            .post(url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("simulator answers");
+        assert!(response.status().is_success(), "{}", response.status());
+        response.json().await.expect("json")
+    }
+
+    /// Queues scripted answers for the requests `rule` matches (see the simulator's faults.rs).
+    pub async fn fault(rule: Value) {
+        post("/dev/faults", &rule).await;
+    }
+
+    /// The requests the simulator received under `path_prefix`, oldest first.
+    pub async fn requests(path_prefix: &str) -> Vec<Value> {
+        let response = stack()
+            .http
+            .get(url("/dev/requests"))
+            .query(&[("path_prefix", path_prefix)])
+            .send()
+            .await
+            .expect("simulator answers");
+        response.json().await.expect("json")
+    }
+}
+
 /// Reads a JSON body, failing the test with the raw text when it is not JSON.
 pub async fn json(response: reqwest::Response) -> Value {
     let text = response.text().await.expect("body");

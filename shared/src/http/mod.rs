@@ -2,6 +2,7 @@
 //! function serves (health, OpenAPI). [`app`] wraps them in the shared layers, so Lambda, the
 //! local server and the tests run the very same stack.
 
+mod agents;
 mod billing;
 mod calls;
 mod contact_lookup;
@@ -38,6 +39,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The endpoint groups; each is deployed as its own function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
+    /// /api/agents/* and /agents/*: agent CRUD, proxied to ElevenLabs.
+    Agents,
     /// /auth/*: the signed-in user's profile.
     Auth,
     /// /billing/* and /api/user/credits: balance and ledger.
@@ -49,10 +52,17 @@ pub enum Group {
 }
 
 impl Group {
-    pub const ALL: [Group; 4] = [Group::Auth, Group::Billing, Group::Calls, Group::Webhooks];
+    pub const ALL: [Group; 5] = [
+        Group::Agents,
+        Group::Auth,
+        Group::Billing,
+        Group::Calls,
+        Group::Webhooks,
+    ];
 
     fn routes(self) -> OpenApiRouter<AppState> {
         match self {
+            Group::Agents => agents::router(),
             Group::Auth => profile::router(),
             Group::Billing => billing::router(),
             Group::Calls => calls::router(),

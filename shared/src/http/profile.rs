@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::AppJson;
 use crate::{
     auth::AuthUser,
-    error::{AppError, AppResult, ErrorBody},
+    error::{AppResult, ErrorBody},
     users::{self, AuthProvider, Role, User, UserStatus},
     AppState,
 };
@@ -65,23 +65,7 @@ pub struct ProfileUpdate {
 pub const MAX_NAME_CHARS: usize = 100;
 
 fn clean_name(raw: &str) -> AppResult<String> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(AppError::validation("name", "must not be empty"));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(AppError::validation(
-            "name",
-            format!("must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(AppError::validation(
-            "name",
-            "must not contain control characters",
-        ));
-    }
-    Ok(name.to_owned())
+    crate::text::line("name", raw, MAX_NAME_CHARS)
 }
 
 #[utoipa::path(put, path = "/auth/profile", tag = "auth", request_body = ProfileUpdate,

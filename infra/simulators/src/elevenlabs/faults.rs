@@ -1,7 +1,9 @@
 //! Fault injection and the request log, for client tests.
 //!
-//! `POST /dev/faults {"path_prefix":"/v1/convai/agents","method"?:"GET","responses":[..]}` queues
-//! scripted responses; each matching request takes the next one (in order) before normal handling
+//! `POST /dev/faults {"path_prefix":"/v1/convai/agents","method"?:"GET","body_contains"?:"..",
+//! "responses":[..]}` queues scripted responses; each matching request (`body_contains`: its raw
+//! body includes that text, so concurrent tests can target their own requests) takes the next
+//! one (in order) before normal handling
 //! resumes. An entry is `{"status":429,"headers":{..},"body":<json or string>}`, `{"delay_ms":N}`
 //! (sleep, then handle normally; may be combined with a status), or `{"raw":"not json"}`
 //! (a malformed body, status 200 unless given). `DELETE /dev/faults` clears the queues.
@@ -46,6 +48,8 @@ pub struct FaultRule {
     pub path_prefix: String,
     #[serde(default)]
     pub method: Option<String>,
+    #[serde(default)]
+    pub body_contains: Option<String>,
     pub responses: std::collections::VecDeque<FaultResponse>,
 }
 
@@ -159,6 +163,7 @@ pub(super) async fn record_and_inject(
             at_unix_ms: chrono::Utc::now().timestamp_millis(),
         });
         let method = parts.method.as_str();
+        let body_text = String::from_utf8_lossy(&bytes);
         let next_fault = state
             .faults
             .iter_mut()
@@ -168,6 +173,10 @@ pub(super) async fn record_and_inject(
                         .method
                         .as_deref()
                         .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                    && rule
+                        .body_contains
+                        .as_deref()
+                        .is_none_or(|text| body_text.contains(text))
                     && !rule.responses.is_empty()
             })
             .and_then(|rule| rule.responses.pop_front());

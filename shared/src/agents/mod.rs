@@ -1,0 +1,520 @@
+//! Agents. ElevenLabs holds their configuration (prompt, voice, language); we hold which tenant
+//! owns which ElevenLabs agent, its type, its phone line and whether it is active. Every query
+//! here is scoped by the tenant, so another tenant's id is simply not found.
+
+mod remote;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    auth::TenantId,
+    clients::elevenlabs::ElevenLabs,
+    error::{AppError, AppResult},
+    text, AppState,
+};
+
+pub use remote::{conversation_config, platform_settings, AgentConfig};
+
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_PROMPT_CHARS: usize = 20_000;
+pub const MAX_FIRST_MESSAGE_CHARS: usize = 1_000;
+const MAX_ID_CHARS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentType {
+    /// Voice calls over the phone.
+    Call,
+    /// Text only.
+    Chat,
+}
+
+impl AgentType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Call => "call",
+            Self::Chat => "chat",
+        }
+    }
+
+    fn from_db(raw: &str) -> Self {
+        if raw == "chat" {
+            Self::Chat
+        } else {
+            Self::Call
+        }
+    }
+}
+
+/// What ElevenLabs could tell us about the agent when we asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteStatus {
+    Ok,
+    /// ElevenLabs no longer has the agent.
+    Missing,
+    /// ElevenLabs did not answer; `config` is null this time.
+    Unavailable,
+}
+
+/// The design's Agent model, plus its type, line and the configuration ElevenLabs holds.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Agent {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub elevenlabs_agent_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: AgentType,
+    pub is_active: bool,
+    /// The ElevenLabs phone number id outbound calls are placed from (call agents).
+    pub phone_number_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// From ElevenLabs; null when it could not be read.
+    pub config: Option<AgentConfig>,
+    pub remote_status: RemoteStatus,
+}
+
+impl Agent {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            id: row.get("id"),
+            user_id: row.get("user_id"),
+            elevenlabs_agent_id: row.get("elevenlabs_agent_id"),
+            name: row.get("name"),
+            kind: AgentType::from_db(row.get("type")),
+            is_active: row.get("is_active"),
+            phone_number_id: row.get("phone_number_id"),
+            created_at: row.get("created_at"),
+            updated_at: row.get("updated_at"),
+            config: None,
+            remote_status: RemoteStatus::Unavailable,
+        }
+    }
+
+    /// Fills in what ElevenLabs holds; a failure is shown on the agent, not raised.
+    async fn with_remote(mut self, client: Option<&ElevenLabs>) -> Self {
+        let Some(client) = client else {
+            return self;
+        };
+        match client.get_agent(&self.elevenlabs_agent_id).await {
+            Ok(remote) => {
+                self.config = Some(AgentConfig::from_remote(&remote));
+                self.remote_status = RemoteStatus::Ok;
+            }
+            Err(err) if err.is_not_found() => self.remote_status = RemoteStatus::Missing,
+            Err(err) => {
+                tracing::warn!(error = %err, agent = %self.id, "could not read the agent from ElevenLabs");
+            }
+        }
+        self
+    }
+}
+
+/// `POST /api/agents`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewAgent {
+    /// 1 to 100 characters.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: AgentType,
+    /// The agent's instructions (up to 20,000 characters).
+    pub system_prompt: String,
+    /// What the agent says first (up to 1,000 characters); the caller speaks first when empty.
+    #[serde(default)]
+    pub first_message: Option<String>,
+    /// An ElevenLabs voice id; the platform default when absent.
+    #[serde(default)]
+    pub voice_id: Option<String>,
+    /// ISO 639-1 code such as `en` or `pt-br`; the platform default when absent.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The ElevenLabs phone number id to call from; the workspace's first outbound line when
+    /// absent (call agents only).
+    #[serde(default)]
+    pub phone_number_id: Option<String>,
+}
+
+/// `PUT /api/agents/{id}`: every field optional; absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct AgentUpdate {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub system_prompt: Option<String>,
+    #[serde(default)]
+    pub first_message: Option<String>,
+    #[serde(default)]
+    pub voice_id: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub phone_number_id: Option<String>,
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    /// Refused: an agent keeps its type.
+    #[serde(default, rename = "type")]
+    pub kind: Option<AgentType>,
+}
+
+/// A new agent's settings after validation and defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec {
+    pub name: String,
+    pub kind: AgentType,
+    pub system_prompt: String,
+    pub first_message: Option<String>,
+    pub voice_id: String,
+    pub language: String,
+    pub llm: String,
+}
+
+impl NewAgent {
+    pub fn validate(&self, state: &AppState) -> AppResult<AgentSpec> {
+        let defaults = &state.config().agent_defaults;
+        let system_prompt =
+            text::optional_block("system_prompt", Some(&self.system_prompt), MAX_PROMPT_CHARS)?
+                .ok_or_else(|| AppError::validation("system_prompt", "must not be empty"))?;
+        Ok(AgentSpec {
+            name: text::line("name", &self.name, MAX_NAME_CHARS)?,
+            kind: self.kind,
+            system_prompt,
+            first_message: text::optional_block(
+                "first_message",
+                self.first_message.as_deref(),
+                MAX_FIRST_MESSAGE_CHARS,
+            )?,
+            voice_id: remote_id("voice_id", self.voice_id.as_deref())?
+                .unwrap_or_else(|| defaults.voice_id.clone()),
+            language: language(self.language.as_deref())?
+                .unwrap_or_else(|| defaults.language.clone()),
+            llm: defaults.llm.clone(),
+        })
+    }
+}
+
+/// An id we pass on to ElevenLabs (voice, phone number): a short token of safe characters.
+fn remote_id(field: &str, raw: Option<&str>) -> AppResult<Option<String>> {
+    let Some(id) = raw.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let safe = id.len() <= MAX_ID_CHARS
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !safe {
+        return Err(AppError::validation(
+            field,
+            "must be an ElevenLabs id (letters, digits, '_' and '-')",
+        ));
+    }
+    Ok(Some(id.to_owned()))
+}
+
+/// `en`, `pt-br`, `zh`: a language code, lowercased.
+fn language(raw: Option<&str>) -> AppResult<Option<String>> {
+    let Some(code) = raw.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let code = code.to_ascii_lowercase();
+    let (base, region) = match code.split_once('-') {
+        Some((base, region)) => (base, Some(region)),
+        None => (code.as_str(), None),
+    };
+    let letters = |s: &str, range: std::ops::RangeInclusive<usize>| {
+        range.contains(&s.len()) && s.chars().all(|c| c.is_ascii_lowercase())
+    };
+    if letters(base, 2..=3) && region.is_none_or(|r| letters(r, 2..=4)) {
+        Ok(Some(code))
+    } else {
+        Err(AppError::validation(
+            "language",
+            "must be a language code such as en or pt-br",
+        ))
+    }
+}
+
+/// Creates the agent on ElevenLabs, then our row. If our write fails the remote agent is
+/// deleted again, so no agent exists that no tenant owns.
+pub async fn create(state: &AppState, tenant: TenantId, request: &NewAgent) -> AppResult<Agent> {
+    let spec = request.validate(state)?;
+    let client = ElevenLabs::from_state(state).await?;
+    let phone_number_id = match spec.kind {
+        AgentType::Chat => None,
+        AgentType::Call => {
+            let wanted = remote_id("phone_number_id", request.phone_number_id.as_deref())?;
+            remote::outbound_line(&client, wanted).await?
+        }
+    };
+    let body = serde_json::json!({
+        "name": spec.name,
+        "conversation_config": conversation_config(&spec),
+        "platform_settings": platform_settings(&serde_json::Value::Null),
+        "tags": [format!("tenant:{}", tenant.as_uuid())],
+    });
+    let remote_id = client.create_agent(&body).await?;
+    let inserted = insert(state, tenant, &remote_id, &spec, phone_number_id.as_deref()).await;
+    match inserted {
+        Ok(agent) => Ok(agent.with_remote(Some(&client)).await),
+        Err(err) => {
+            if let Err(cleanup) = client.delete_agent(&remote_id).await {
+                tracing::error!(error = %cleanup, remote_id, "could not delete an orphaned ElevenLabs agent");
+            }
+            Err(err)
+        }
+    }
+}
+
+async fn insert(
+    state: &AppState,
+    tenant: TenantId,
+    remote_id: &str,
+    spec: &AgentSpec,
+    phone_number_id: Option<&str>,
+) -> AppResult<Agent> {
+    let row = state
+        .db()
+        .get()
+        .await?
+        .query_one(
+            "INSERT INTO agents (user_id, elevenlabs_agent_id, name, type, phone_number_id)
+             VALUES ($1, $2, $3, $4, $5) RETURNING *",
+            &[
+                tenant.as_uuid(),
+                &remote_id,
+                &spec.name,
+                &spec.kind.as_str(),
+                &phone_number_id,
+            ],
+        )
+        .await?;
+    Ok(Agent::from_row(&row))
+}
+
+/// One of the tenant's agents (not deleted); 404 for anything else, including malformed ids.
+pub async fn find(client: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<Agent> {
+    let id: Uuid = id.parse().map_err(|_| AppError::not_found("agent"))?;
+    client
+        .query_opt(
+            "SELECT * FROM agents WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
+            &[&id, tenant.as_uuid()],
+        )
+        .await?
+        .map(|row| Agent::from_row(&row))
+        .ok_or_else(|| AppError::not_found("agent"))
+}
+
+/// The agent with its ElevenLabs configuration.
+pub async fn get(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Agent> {
+    let agent = find(&state.db().get().await?, tenant, id).await?;
+    let client = ElevenLabs::from_state(state).await.ok();
+    Ok(agent.with_remote(client.as_ref()).await)
+}
+
+/// ElevenLabs' full configuration of the agent (`conversation_config`, `platform_settings`).
+pub async fn remote_config(
+    state: &AppState,
+    tenant: TenantId,
+    id: &str,
+) -> AppResult<serde_json::Value> {
+    let agent = find(&state.db().get().await?, tenant, id).await?;
+    let client = ElevenLabs::from_state(state).await?;
+    match client.get_agent(&agent.elevenlabs_agent_id).await {
+        Ok(remote) => Ok(remote),
+        Err(err) if err.is_not_found() => Err(AppError::not_found("agent configuration")),
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct AgentFilter {
+    /// `call` or `chat`.
+    #[serde(rename = "type")]
+    pub kind: Option<AgentType>,
+    /// Part of the name, case-insensitive.
+    pub search: Option<String>,
+}
+
+/// A page of the tenant's agents, newest first, each with its ElevenLabs configuration
+/// (fetched concurrently; one that fails is marked, the list still answers).
+pub async fn list(
+    state: &AppState,
+    tenant: TenantId,
+    filter: &AgentFilter,
+    limit: i64,
+    after: Option<(DateTime<Utc>, Uuid)>,
+) -> AppResult<(Vec<Agent>, i64)> {
+    let db = state.db().get().await?;
+    let kind = filter.kind.map(AgentType::as_str);
+    let search = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(like_pattern);
+    let (after_at, after_id) = after.unzip();
+    let rows = db
+        .query(
+            "SELECT * FROM agents
+             WHERE user_id = $1 AND deleted_at IS NULL
+               AND ($2::text IS NULL OR type = $2)
+               AND ($3::text IS NULL OR name ILIKE $3)
+               AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
+             ORDER BY created_at DESC, id DESC
+             LIMIT $6",
+            &[
+                tenant.as_uuid(),
+                &kind,
+                &search,
+                &after_at,
+                &after_id,
+                &limit,
+            ],
+        )
+        .await?;
+    let total: i64 = db
+        .query_one(
+            "SELECT count(*) FROM agents
+             WHERE user_id = $1 AND deleted_at IS NULL
+               AND ($2::text IS NULL OR type = $2)
+               AND ($3::text IS NULL OR name ILIKE $3)",
+            &[tenant.as_uuid(), &kind, &search],
+        )
+        .await?
+        .get(0);
+    drop(db);
+    let client = ElevenLabs::from_state(state).await.ok();
+    let agents = futures::future::join_all(
+        rows.iter()
+            .map(|row| Agent::from_row(row).with_remote(client.as_ref())),
+    )
+    .await;
+    Ok((agents, total))
+}
+
+/// `%text%` for ILIKE, with the user's own `%`, `_` and `\` taken literally.
+pub fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Applies the update: ElevenLabs first (read, change, write back whole sub-objects, since
+/// whether PATCH deep-merges is not documented), then our row.
+pub async fn update(
+    state: &AppState,
+    tenant: TenantId,
+    id: &str,
+    update: &AgentUpdate,
+) -> AppResult<Agent> {
+    let agent = find(&state.db().get().await?, tenant, id).await?;
+    if update.kind.is_some_and(|kind| kind != agent.kind) {
+        return Err(AppError::validation(
+            "type",
+            "an agent's type cannot be changed; create a new agent",
+        ));
+    }
+    let changes = remote::Changes::validate(update)?;
+    let name = text::optional_line("name", update.name.as_deref(), MAX_NAME_CHARS)?;
+    let client = ElevenLabs::from_state(state).await?;
+    let phone_number_id = match (&agent.kind, &update.phone_number_id) {
+        (AgentType::Call, Some(raw)) => {
+            let wanted = remote_id("phone_number_id", Some(raw))?;
+            remote::outbound_line(&client, wanted).await?
+        }
+        _ => agent.phone_number_id.clone(),
+    };
+    if name.is_some() || !changes.is_empty() {
+        remote::apply(
+            &client,
+            &agent.elevenlabs_agent_id,
+            name.as_deref(),
+            &changes,
+        )
+        .await?;
+    }
+    let row = state
+        .db()
+        .get()
+        .await?
+        .query_opt(
+            "UPDATE agents SET name = coalesce($3, name), phone_number_id = $4,
+                    is_active = coalesce($5, is_active), updated_at = now()
+             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
+             RETURNING *",
+            &[
+                &agent.id,
+                tenant.as_uuid(),
+                &name,
+                &phone_number_id,
+                &update.is_active,
+            ],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found("agent"))?;
+    Ok(Agent::from_row(&row).with_remote(Some(&client)).await)
+}
+
+/// Deletes the agent on ElevenLabs, then marks ours deleted: its calls keep their agent.
+pub async fn delete(state: &AppState, tenant: TenantId, id: &str) -> AppResult<()> {
+    let agent = find(&state.db().get().await?, tenant, id).await?;
+    ElevenLabs::from_state(state)
+        .await?
+        .delete_agent(&agent.elevenlabs_agent_id)
+        .await?;
+    state
+        .db()
+        .get()
+        .await?
+        .execute(
+            "UPDATE agents SET deleted_at = now(), is_active = false, updated_at = now()
+             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
+            &[&agent.id, tenant.as_uuid()],
+        )
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_codes() {
+        assert_eq!(language(Some("EN")).expect("ok").as_deref(), Some("en"));
+        assert_eq!(
+            language(Some("pt-BR")).expect("ok").as_deref(),
+            Some("pt-br")
+        );
+        assert_eq!(language(None).expect("ok"), None);
+        for bad in ["english", "e", "en_us", "en-", "12", "en-usa-x"] {
+            assert!(language(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn remote_ids_cannot_smuggle_paths() {
+        assert_eq!(
+            remote_id("voice_id", Some(" JBFqnCBsd6RMkjVDRZzb "))
+                .expect("ok")
+                .as_deref(),
+            Some("JBFqnCBsd6RMkjVDRZzb")
+        );
+        for bad in ["../x", "a b", "a/b", "a?b", &"x".repeat(101)] {
+            assert!(remote_id("voice_id", Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn like_patterns_are_literal() {
+        assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
+    }
+}

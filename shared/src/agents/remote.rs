@@ -1,0 +1,290 @@
+//! The agent as ElevenLabs stores it: building its `conversation_config`, reading it back, and
+//! changing it.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+
+use super::{
+    language, remote_id, AgentSpec, AgentType, AgentUpdate, MAX_FIRST_MESSAGE_CHARS,
+    MAX_PROMPT_CHARS,
+};
+use crate::{
+    clients::elevenlabs::ElevenLabs,
+    error::{AppError, AppResult},
+    leads::scoring::DATA_COLLECTION,
+    text,
+};
+
+/// The agent's configuration as the frontend shows it.
+#[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq)]
+pub struct AgentConfig {
+    pub system_prompt: Option<String>,
+    pub first_message: Option<String>,
+    pub voice_id: Option<String>,
+    pub language: Option<String>,
+    pub llm: Option<String>,
+    pub text_only: bool,
+}
+
+impl AgentConfig {
+    pub fn from_remote(remote: &Value) -> Self {
+        let config = &remote["conversation_config"];
+        let text = |value: &Value| value.as_str().map(str::to_owned);
+        Self {
+            system_prompt: text(&config["agent"]["prompt"]["prompt"]),
+            first_message: text(&config["agent"]["first_message"]),
+            voice_id: text(&config["tts"]["voice_id"]),
+            language: text(&config["agent"]["language"]),
+            llm: text(&config["agent"]["prompt"]["llm"]),
+            text_only: config["conversation"]["text_only"]
+                .as_bool()
+                .unwrap_or(false),
+        }
+    }
+}
+
+/// The `conversation_config` of a new agent. Voice and LLM are always explicit: ElevenLabs'
+/// defaults for them are not documented.
+pub fn conversation_config(spec: &AgentSpec) -> Value {
+    json!({
+        "agent": {
+            "first_message": spec.first_message.clone().unwrap_or_default(),
+            "language": spec.language,
+            "prompt": {"prompt": spec.system_prompt, "llm": spec.llm},
+        },
+        "tts": {"voice_id": spec.voice_id},
+        "conversation": {"text_only": spec.kind == AgentType::Chat},
+    })
+}
+
+/// `existing` platform settings with our lead-scoring data-collection items added, so the
+/// post-call analysis fills the LeadAnalytics fields. Items of the tenant's own are kept.
+pub fn platform_settings(existing: &Value) -> Value {
+    let mut settings = existing.as_object().cloned().unwrap_or_default();
+    let mut items = settings
+        .get("data_collection")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (id, kind, description) in DATA_COLLECTION {
+        items.insert(
+            (*id).to_owned(),
+            json!({"type": kind, "description": description}),
+        );
+    }
+    settings.insert("data_collection".into(), Value::Object(items));
+    Value::Object(settings)
+}
+
+/// The validated configuration changes of an update.
+#[derive(Debug, Default)]
+pub struct Changes {
+    system_prompt: Option<String>,
+    /// Some("") clears the first message (the caller speaks first).
+    first_message: Option<String>,
+    voice_id: Option<String>,
+    language: Option<String>,
+}
+
+impl Changes {
+    pub fn validate(update: &AgentUpdate) -> AppResult<Self> {
+        let system_prompt = match &update.system_prompt {
+            None => None,
+            Some(raw) => Some(
+                text::optional_block("system_prompt", Some(raw), MAX_PROMPT_CHARS)?
+                    .ok_or_else(|| AppError::validation("system_prompt", "must not be empty"))?,
+            ),
+        };
+        let first_message = match &update.first_message {
+            None => None,
+            Some(raw) => Some(
+                text::optional_block("first_message", Some(raw), MAX_FIRST_MESSAGE_CHARS)?
+                    .unwrap_or_default(),
+            ),
+        };
+        Ok(Self {
+            system_prompt,
+            first_message,
+            voice_id: remote_id("voice_id", update.voice_id.as_deref())?,
+            language: language(update.language.as_deref())?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.system_prompt.is_none()
+            && self.first_message.is_none()
+            && self.voice_id.is_none()
+            && self.language.is_none()
+    }
+
+    fn apply_to(&self, config: &mut Map<String, Value>) {
+        let section = |config: &mut Map<String, Value>, name: &str| -> Map<String, Value> {
+            config
+                .get(name)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut agent = section(config, "agent");
+        let mut prompt = agent
+            .get("prompt")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(text) = &self.system_prompt {
+            prompt.insert("prompt".into(), json!(text));
+        }
+        agent.insert("prompt".into(), Value::Object(prompt));
+        if let Some(text) = &self.first_message {
+            agent.insert("first_message".into(), json!(text));
+        }
+        if let Some(code) = &self.language {
+            agent.insert("language".into(), json!(code));
+        }
+        config.insert("agent".into(), Value::Object(agent));
+        if let Some(voice) = &self.voice_id {
+            let mut tts = section(config, "tts");
+            tts.insert("voice_id".into(), json!(voice));
+            config.insert("tts".into(), Value::Object(tts));
+        }
+    }
+}
+
+/// Reads the agent, applies the changes to complete sub-objects and writes them back.
+pub async fn apply(
+    client: &ElevenLabs,
+    remote_id: &str,
+    name: Option<&str>,
+    changes: &Changes,
+) -> AppResult<()> {
+    let current = match client.get_agent(remote_id).await {
+        Ok(current) => current,
+        Err(err) if err.is_not_found() => {
+            return Err(AppError::conflict(
+                "agent_missing_remotely",
+                "ElevenLabs no longer has this agent; delete it and create a new one",
+            ))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let mut patch = Map::new();
+    if let Some(name) = name {
+        patch.insert("name".into(), json!(name));
+    }
+    if !changes.is_empty() {
+        let mut config = current["conversation_config"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        changes.apply_to(&mut config);
+        patch.insert("conversation_config".into(), Value::Object(config));
+        patch.insert(
+            "platform_settings".into(),
+            platform_settings(&current["platform_settings"]),
+        );
+    }
+    client
+        .update_agent(remote_id, &Value::Object(patch))
+        .await?;
+    Ok(())
+}
+
+/// The phone number id outbound calls use: the one asked for, which must be a workspace number
+/// that can call out, or else the workspace's first outbound number (None when it has none).
+pub async fn outbound_line(
+    client: &ElevenLabs,
+    wanted: Option<String>,
+) -> AppResult<Option<String>> {
+    let numbers = client.list_phone_numbers().await?;
+    let outbound =
+        |n: &&crate::clients::elevenlabs::PhoneNumber| n.supports_outbound != Some(false);
+    match wanted {
+        Some(id) => numbers
+            .iter()
+            .filter(outbound)
+            .find(|n| n.phone_number_id == id)
+            .map(|n| Some(n.phone_number_id.clone()))
+            .ok_or_else(|| {
+                AppError::validation(
+                    "phone_number_id",
+                    "is not an outbound phone number of this workspace",
+                )
+            }),
+        None => Ok(numbers
+            .iter()
+            .find(outbound)
+            .map(|n| n.phone_number_id.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: AgentType) -> AgentSpec {
+        AgentSpec {
+            name: "Sales".into(),
+            kind,
+            system_prompt: "Sell.".into(),
+            first_message: Some("Hi {{customer_name}}".into()),
+            voice_id: "v1".into(),
+            language: "en".into(),
+            llm: "gemini-2.0-flash".into(),
+        }
+    }
+
+    #[test]
+    fn chat_agents_are_text_only() {
+        let config = conversation_config(&spec(AgentType::Chat));
+        assert_eq!(config["conversation"]["text_only"], true);
+        let config = conversation_config(&spec(AgentType::Call));
+        assert_eq!(config["conversation"]["text_only"], false);
+        assert_eq!(config["agent"]["prompt"]["llm"], "gemini-2.0-flash");
+        assert_eq!(config["tts"]["voice_id"], "v1");
+        let read = AgentConfig::from_remote(&json!({"conversation_config": config}));
+        assert_eq!(read.system_prompt.as_deref(), Some("Sell."));
+        assert_eq!(read.first_message.as_deref(), Some("Hi {{customer_name}}"));
+    }
+
+    #[test]
+    fn data_collection_covers_every_scoring_field_and_keeps_the_tenants_own() {
+        let settings = platform_settings(&json!({
+            "data_collection": {"favourite_colour": {"type": "string", "description": "x"}},
+            "call_limits": {"daily_limit": 5},
+        }));
+        let items = settings["data_collection"].as_object().expect("items");
+        for (id, kind, _) in DATA_COLLECTION {
+            assert_eq!(items[*id]["type"], *kind, "{id}");
+        }
+        assert!(items.contains_key("favourite_colour"));
+        assert_eq!(settings["call_limits"]["daily_limit"], 5);
+    }
+
+    #[test]
+    fn changes_keep_what_they_do_not_touch() {
+        let mut config = json!({
+            "agent": {"first_message": "Hi", "language": "en",
+                      "prompt": {"prompt": "old", "llm": "x", "temperature": 0.3}},
+            "tts": {"voice_id": "v1", "stability": 0.5},
+            "asr": {"quality": "high"},
+        })
+        .as_object()
+        .cloned()
+        .expect("object");
+        let changes = Changes::validate(&AgentUpdate {
+            system_prompt: Some("new".into()),
+            voice_id: Some("v2".into()),
+            ..Default::default()
+        })
+        .expect("valid");
+        changes.apply_to(&mut config);
+        let config = Value::Object(config);
+        assert_eq!(config["agent"]["prompt"]["prompt"], "new");
+        assert_eq!(config["agent"]["prompt"]["temperature"], 0.3);
+        assert_eq!(config["agent"]["first_message"], "Hi");
+        assert_eq!(config["tts"]["voice_id"], "v2");
+        assert_eq!(config["tts"]["stability"], 0.5);
+        assert_eq!(config["asr"]["quality"], "high");
+    }
+}

@@ -1,0 +1,120 @@
+//! The agents group: `/api/agents` (documented) and the design's `/agents` aliases.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    routing::get,
+    Json,
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{AppJson, AppQuery, ListResponse, PageQuery};
+use crate::{
+    agents::{self, Agent, AgentFilter, AgentUpdate, NewAgent},
+    auth::AuthUser,
+    error::{AppResult, ErrorBody},
+    AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_agents, create_agent))
+        .routes(routes!(get_agent, update_agent, delete_agent))
+        .routes(routes!(agent_config))
+        .route("/agents", get(list_agents).post(create_agent))
+        .route(
+            "/agents/{id}",
+            get(get_agent).put(update_agent).delete(delete_agent),
+        )
+        .route("/agents/{id}/config", get(agent_config))
+}
+
+#[utoipa::path(get, path = "/api/agents", tag = "agents",
+    description = "The tenant's agents, newest first, each with its ElevenLabs configuration. Alias: GET /agents.",
+    params(AgentFilter, PageQuery),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = ListResponse<Agent>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_agents(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppQuery(filter): AppQuery<AgentFilter>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<Json<ListResponse<Agent>>> {
+    let limit = page.limit()?;
+    let after = page.cursor::<(DateTime<Utc>, Uuid)>()?;
+    let (agents, total) = agents::list(&state, auth.tenant, &filter, limit, after).await?;
+    Ok(Json(ListResponse::page(agents, total, limit, |a| {
+        (a.created_at, a.id)
+    })))
+}
+
+#[utoipa::path(post, path = "/api/agents", tag = "agents", request_body = NewAgent,
+    description = "Creates the agent on ElevenLabs (with the lead-scoring data collection), then records it. Alias: POST /agents.",
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 201, body = Agent), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn create_agent(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppJson(request): AppJson<NewAgent>,
+) -> AppResult<(StatusCode, Json<Agent>)> {
+    let agent = agents::create(&state, auth.tenant, &request).await?;
+    Ok((StatusCode::CREATED, Json(agent)))
+}
+
+#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents",
+    params(("id" = Uuid, Path, description = "agent id")),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Agent), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_agent(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<Agent>> {
+    Ok(Json(agents::get(&state, auth.tenant, &id).await?))
+}
+
+#[utoipa::path(put, path = "/api/agents/{id}", tag = "agents", request_body = AgentUpdate,
+    description = "Changes the given fields on ElevenLabs and here; absent fields stay. Alias: PUT /agents/{id}.",
+    params(("id" = Uuid, Path, description = "agent id")),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Agent), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn update_agent(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    AppJson(update): AppJson<AgentUpdate>,
+) -> AppResult<Json<Agent>> {
+    Ok(Json(
+        agents::update(&state, auth.tenant, &id, &update).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/agents/{id}", tag = "agents",
+    description = "Deletes the agent on ElevenLabs; its calls and leads stay. Alias: DELETE /agents/{id}.",
+    params(("id" = Uuid, Path, description = "agent id")),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn delete_agent(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    agents::delete(&state, auth.tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/agents/{id}/config", tag = "agents",
+    description = "The agent exactly as ElevenLabs stores it. Alias: GET /agents/{id}/config.",
+    params(("id" = Uuid, Path, description = "agent id")),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn agent_config(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    Ok(Json(agents::remote_config(&state, auth.tenant, &id).await?))
+}

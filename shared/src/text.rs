@@ -1,0 +1,85 @@
+//! Free text from users, checked once at the edge: trimmed, bounded, and free of control
+//! characters (Postgres refuses NUL; the rest only break logs, CSVs and UIs).
+
+use crate::error::{AppError, AppResult};
+
+/// A required single-line value (a name): trimmed, 1..=`max_chars`, no control characters.
+pub fn line(field: &str, raw: &str, max_chars: usize) -> AppResult<String> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(AppError::validation(field, "must not be empty"));
+    }
+    check(field, value, max_chars, false)?;
+    Ok(value.to_owned())
+}
+
+/// An optional multi-line value (a prompt, notes): trimmed; empty becomes None; newlines and
+/// tabs are kept, other control characters are refused.
+pub fn optional_block(
+    field: &str,
+    raw: Option<&str>,
+    max_chars: usize,
+) -> AppResult<Option<String>> {
+    let Some(value) = raw.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    check(field, value, max_chars, true)?;
+    Ok(Some(value.to_owned()))
+}
+
+/// An optional single-line value: like [`line`], but empty becomes None.
+pub fn optional_line(
+    field: &str,
+    raw: Option<&str>,
+    max_chars: usize,
+) -> AppResult<Option<String>> {
+    match raw.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(value) => line(field, value, max_chars).map(Some),
+    }
+}
+
+fn check(field: &str, value: &str, max_chars: usize, multiline: bool) -> AppResult<()> {
+    if value.chars().count() > max_chars {
+        return Err(AppError::validation(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if value.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(AppError::validation(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_trimmed_bounded_and_clean() {
+        assert_eq!(line("name", "  Ada  ", 10).expect("ok"), "Ada");
+        assert_eq!(line("name", "Zoë 🚀", 10).expect("unicode"), "Zoë 🚀");
+        for bad in ["", "   ", "a\u{0}b", "a\nb", &"x".repeat(11)] {
+            let err = line("name", bad, 10).expect_err(bad);
+            assert_eq!(err.code, "validation_error");
+            assert_eq!(err.details.expect("details")["field"], "name");
+        }
+    }
+
+    #[test]
+    fn blocks_keep_newlines_but_not_nul() {
+        assert_eq!(
+            optional_block("notes", Some(" a\nb\tc "), 20).expect("ok"),
+            Some("a\nb\tc".into())
+        );
+        assert_eq!(optional_block("notes", Some("  "), 20).expect("ok"), None);
+        assert_eq!(optional_block("notes", None, 20).expect("ok"), None);
+        assert!(optional_block("notes", Some("a\u{0}"), 20).is_err());
+        assert!(optional_block("notes", Some("a\u{1b}[31m"), 20).is_err());
+    }
+}

@@ -1,0 +1,397 @@
+//! Agents against the ElevenLabs simulator: create (with the lead-scoring data collection),
+//! read, update, delete, the /agents aliases, tenant isolation, and ElevenLabs failures.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use shared::leads::scoring::DATA_COLLECTION;
+
+use crate::support::*;
+
+/// A signed-in user with no agents yet.
+struct Account {
+    token: String,
+    id: uuid::Uuid,
+}
+
+async fn account() -> Account {
+    let token = NewUser::new().token();
+    let profile = json(get("/auth/profile", &token).await).await;
+    let id = profile["id"].as_str().expect("id").parse().expect("uuid");
+    Account { token, id }
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix} {}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+async fn create(token: &str, body: Value) -> Value {
+    let response = post("/api/agents", token, &body).await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    json(response).await
+}
+
+fn call_agent(name: &str) -> Value {
+    json!({
+        "name": name,
+        "type": "call",
+        "system_prompt": "You sell solar panels. Be brief.",
+        "first_message": "Hi {{customer_name}}, this is Sunny.",
+        "language": "en",
+    })
+}
+
+async fn remote_agent(remote_id: &str) -> Option<Value> {
+    elevenlabs_sim::get(&format!("/v1/convai/agents/{remote_id}")).await
+}
+
+#[tokio::test]
+async fn a_call_agent_is_created_remotely_with_lead_scoring_then_recorded() {
+    let tenant = account().await;
+    let name = unique("Sunny");
+    let agent = create(&tenant.token, call_agent(&name)).await;
+    assert_eq!(agent["name"], name.as_str());
+    assert_eq!(agent["type"], "call");
+    assert_eq!(agent["is_active"], true);
+    assert_eq!(agent["user_id"], tenant.id.to_string());
+    assert_eq!(agent["remote_status"], "ok");
+    assert_eq!(
+        agent["config"]["first_message"],
+        "Hi {{customer_name}}, this is Sunny."
+    );
+    assert!(agent["phone_number_id"].is_string(), "{agent}");
+
+    let remote_id = agent["elevenlabs_agent_id"].as_str().expect("remote id");
+    let remote = remote_agent(remote_id).await.expect("exists on ElevenLabs");
+    assert_eq!(remote["name"], name.as_str());
+    let config = &remote["conversation_config"];
+    assert_eq!(config["conversation"]["text_only"], false);
+    assert_eq!(
+        config["agent"]["prompt"]["prompt"],
+        "You sell solar panels. Be brief."
+    );
+    assert!(config["tts"]["voice_id"].is_string());
+    assert!(config["agent"]["prompt"]["llm"].is_string());
+    let items = &remote["platform_settings"]["data_collection"];
+    for (id, kind, _) in DATA_COLLECTION {
+        assert_eq!(items[*id]["type"], *kind, "{id}");
+    }
+
+    // It is what the webhooks route by: the local row maps the remote id to this tenant.
+    let owner: uuid::Uuid = db()
+        .await
+        .query_one(
+            "SELECT user_id FROM agents WHERE elevenlabs_agent_id = $1",
+            &[&remote_id],
+        )
+        .await
+        .expect("row")
+        .get(0);
+    assert_eq!(owner, tenant.id);
+}
+
+#[tokio::test]
+async fn a_chat_agent_is_text_only_and_has_no_line() {
+    let tenant = account().await;
+    let agent = create(
+        &tenant.token,
+        json!({"name": unique("Chatty"), "type": "chat", "system_prompt": "Answer questions."}),
+    )
+    .await;
+    assert_eq!(agent["type"], "chat");
+    assert!(agent["phone_number_id"].is_null());
+    assert_eq!(agent["config"]["text_only"], true);
+    let remote = remote_agent(agent["elevenlabs_agent_id"].as_str().expect("id"))
+        .await
+        .expect("remote");
+    assert_eq!(
+        remote["conversation_config"]["conversation"]["text_only"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn invalid_agents_are_refused_and_nothing_is_created() {
+    let tenant = account().await;
+    // Every refused body carries this marker; none may reach ElevenLabs.
+    let marker = unique("marker");
+    let prompt = format!("x {marker}");
+    for body in [
+        json!({"name": "", "type": "call", "system_prompt": prompt}),
+        json!({"name": marker, "type": "call", "system_prompt": "  "}),
+        json!({"name": "A\u{0}", "type": "call", "system_prompt": prompt}),
+        json!({"name": "x".repeat(101), "type": "call", "system_prompt": prompt}),
+        json!({"name": "A", "type": "call", "system_prompt": prompt, "language": "klingon"}),
+        json!({"name": "A", "type": "call", "system_prompt": prompt, "voice_id": "../../x"}),
+        json!({"name": "A", "type": "call", "system_prompt": prompt, "phone_number_id": "phnum_nope"}),
+    ] {
+        let response = post("/api/agents", &tenant.token, &body).await;
+        assert_eq!(
+            error_code(response, 422).await,
+            "validation_error",
+            "{body}"
+        );
+    }
+    let response = post(
+        "/api/agents",
+        &tenant.token,
+        &json!({"name": "A", "type": "robot", "system_prompt": prompt}),
+    )
+    .await;
+    assert!(response.status().is_client_error());
+    let creates = elevenlabs_sim::requests("/v1/convai/agents/create").await;
+    assert!(
+        !creates
+            .iter()
+            .any(|r| r["body"].to_string().contains(&marker)),
+        "nothing reached ElevenLabs"
+    );
+    let list = json(get("/api/agents", &tenant.token).await).await;
+    assert_eq!(list["pagination"]["total"], 0);
+}
+
+#[tokio::test]
+async fn update_changes_remote_and_local_and_keeps_the_rest() {
+    let tenant = account().await;
+    let agent = create(&tenant.token, call_agent(&unique("Before"))).await;
+    let id = agent["id"].as_str().expect("id");
+    let renamed = unique("After");
+    let response = put(
+        &format!("/api/agents/{id}"),
+        &tenant.token,
+        &json!({"name": renamed, "system_prompt": "New prompt", "voice_id": "voice_two"}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let updated = json(response).await;
+    assert_eq!(updated["name"], renamed.as_str());
+    assert_eq!(updated["config"]["system_prompt"], "New prompt");
+    assert_eq!(updated["config"]["voice_id"], "voice_two");
+    assert_eq!(
+        updated["config"]["first_message"], "Hi {{customer_name}}, this is Sunny.",
+        "untouched fields stay"
+    );
+    let remote = remote_agent(agent["elevenlabs_agent_id"].as_str().expect("id"))
+        .await
+        .expect("remote");
+    assert_eq!(remote["name"], renamed.as_str());
+    assert!(remote["platform_settings"]["data_collection"]["intent_score"].is_object());
+
+    // Deactivate through the alias; a type change is refused.
+    let response = put(
+        &format!("/agents/{id}"),
+        &tenant.token,
+        &json!({"is_active": false}),
+    )
+    .await;
+    assert_eq!(json(response).await["is_active"], false);
+    let response = put(
+        &format!("/api/agents/{id}"),
+        &tenant.token,
+        &json!({"type": "chat"}),
+    )
+    .await;
+    assert_eq!(error_code(response, 422).await, "validation_error");
+}
+
+#[tokio::test]
+async fn delete_removes_remotely_and_keeps_the_calls() {
+    let tenant = account().await;
+    let agent = create(&tenant.token, call_agent(&unique("Doomed"))).await;
+    let id = agent["id"].as_str().expect("id");
+    let remote_id = agent["elevenlabs_agent_id"].as_str().expect("remote id");
+    let conversation = conversation_id();
+    assert_eq!(
+        deliver(&transcription(remote_id, &conversation, 61, "+14155550111"))
+            .await
+            .status(),
+        200
+    );
+    eventually(20, "the call", || call_row(&conversation)).await;
+
+    assert_eq!(
+        delete(&format!("/api/agents/{id}"), &tenant.token)
+            .await
+            .status(),
+        204
+    );
+    assert!(
+        remote_agent(remote_id).await.is_none(),
+        "gone on ElevenLabs"
+    );
+    let code = error_code(get(&format!("/api/agents/{id}"), &tenant.token).await, 404).await;
+    assert_eq!(code, "not_found");
+    let code = error_code(
+        delete(&format!("/api/agents/{id}"), &tenant.token).await,
+        404,
+    )
+    .await;
+    assert_eq!(code, "not_found");
+    let call = call_row(&conversation).await.expect("the call stays");
+    assert_eq!(call.get::<_, uuid::Uuid>("agent_id").to_string(), id);
+    let list = json(get("/api/agents", &tenant.token).await).await;
+    assert_eq!(list["pagination"]["total"], 0);
+}
+
+#[tokio::test]
+async fn another_tenants_agents_are_not_found_anywhere() {
+    let owner = account().await;
+    let other = account().await;
+    let agent = create(&owner.token, call_agent(&unique("Mine"))).await;
+    let id = agent["id"].as_str().expect("id");
+    let paths = [
+        format!("/api/agents/{id}"),
+        format!("/api/agents/{id}/config"),
+        format!("/agents/{id}"),
+        format!("/agents/{id}/config"),
+    ];
+    for path in &paths {
+        let code = error_code(get(path, &other.token).await, 404).await;
+        assert_eq!(code, "not_found", "{path}");
+    }
+    for path in [format!("/api/agents/{id}"), format!("/agents/{id}")] {
+        let response = put(&path, &other.token, &json!({"name": "stolen"})).await;
+        assert_eq!(error_code(response, 404).await, "not_found");
+        let response = delete(&path, &other.token).await;
+        assert_eq!(error_code(response, 404).await, "not_found");
+    }
+    for bad in [
+        "not-a-uuid",
+        "00000000-0000-0000-0000-000000000000",
+        "%27%20OR%201=1--",
+    ] {
+        let code = error_code(get(&format!("/api/agents/{bad}"), &owner.token).await, 404).await;
+        assert_eq!(code, "not_found");
+    }
+    let theirs = json(get("/api/agents", &other.token).await).await;
+    assert_eq!(theirs["pagination"]["total"], 0, "{theirs}");
+    let mine = json(get("/agents", &owner.token).await).await;
+    assert_eq!(mine["pagination"]["total"], 1);
+    assert_eq!(mine["data"][0]["id"], id);
+    // Untouched by the other tenant's attempts.
+    let remote = remote_agent(agent["elevenlabs_agent_id"].as_str().expect("id")).await;
+    assert_eq!(remote.expect("still there")["name"], agent["name"]);
+}
+
+#[tokio::test]
+async fn lists_filter_search_and_page() {
+    let tenant = account().await;
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    for i in 0..3 {
+        create(&tenant.token, call_agent(&format!("Caller {i} {tag}"))).await;
+    }
+    create(
+        &tenant.token,
+        json!({"name": format!("Chat 100%_ {tag}"), "type": "chat", "system_prompt": "x"}),
+    )
+    .await;
+    let calls = json(get("/api/agents?type=call", &tenant.token).await).await;
+    assert_eq!(calls["pagination"]["total"], 3);
+    let search = json(get("/api/agents?search=100%25_", &tenant.token).await).await;
+    assert_eq!(search["pagination"]["total"], 1, "% and _ are literal");
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/agents?limit=3&cursor={c}"),
+            None => "/api/agents?limit=3".to_owned(),
+        };
+        let page = json(get(&path, &tenant.token).await).await;
+        assert_eq!(page["pagination"]["total"], 4);
+        for agent in page["data"].as_array().expect("data") {
+            assert_eq!(agent["remote_status"], "ok");
+            seen.push(agent["id"].as_str().expect("id").to_owned());
+        }
+        match page["pagination"]["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let mut unique_ids = seen.clone();
+    unique_ids.sort();
+    unique_ids.dedup();
+    assert_eq!((seen.len(), unique_ids.len()), (4, 4));
+    let code = error_code(get("/api/agents?cursor=garbage", &tenant.token).await, 400).await;
+    assert_eq!(code, "invalid_cursor");
+}
+
+#[tokio::test]
+async fn elevenlabs_failures_are_502s_and_leave_nothing_behind() {
+    let tenant = account().await;
+    let name = unique("Unlucky");
+    elevenlabs_sim::fault(json!({
+        "path_prefix": "/v1/convai/agents/create",
+        "body_contains": name,
+        "responses": [{"status": 500}, {"status": 500}, {"status": 500}, {"status": 500}],
+    }))
+    .await;
+    let response = post("/api/agents", &tenant.token, &call_agent(&name)).await;
+    assert_eq!(response.status(), 502);
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "upstream_error");
+    assert_eq!(body["error"]["details"]["status"], 500);
+    let sent = elevenlabs_sim::requests("/v1/convai/agents/create").await;
+    let tries = sent
+        .iter()
+        .filter(|r| r["body"]["name"] == name.as_str())
+        .count();
+    assert_eq!(
+        tries, 1,
+        "creating is not repeated after a 500: it may have happened"
+    );
+    let list = json(get("/api/agents", &tenant.token).await).await;
+    assert_eq!(list["pagination"]["total"], 0);
+
+    // A 429 is retried and the agent is created once.
+    let name = unique("Patient");
+    elevenlabs_sim::fault(json!({
+        "path_prefix": "/v1/convai/agents/create",
+        "body_contains": name,
+        "responses": [{"status": 429, "headers": {"retry-after-ms": "50"}}],
+    }))
+    .await;
+    create(&tenant.token, call_agent(&name)).await;
+    let list = json(get("/api/agents", &tenant.token).await).await;
+    assert_eq!(list["pagination"]["total"], 1);
+}
+
+#[tokio::test]
+async fn a_failed_local_write_deletes_the_remote_agent_again() {
+    let tenant = account().await;
+    let name = unique("Orphan");
+    // ElevenLabs answers with an id we already map to another agent: our insert fails.
+    let taken = Tenant::new().await.call_agent;
+    elevenlabs_sim::fault(json!({
+        "path_prefix": "/v1/convai/agents/create",
+        "body_contains": name,
+        "responses": [{"status": 200, "body": {"agent_id": taken}}],
+    }))
+    .await;
+    let response = post("/api/agents", &tenant.token, &call_agent(&name)).await;
+    assert!(response.status().is_server_error(), "{}", response.status());
+    let deletes = elevenlabs_sim::requests(&format!("/v1/convai/agents/{taken}")).await;
+    assert!(
+        deletes.iter().any(|r| r["method"] == "DELETE"),
+        "the remote agent is deleted again: {deletes:?}"
+    );
+    let list = json(get("/api/agents", &tenant.token).await).await;
+    assert_eq!(list["pagination"]["total"], 0);
+}
+
+#[tokio::test]
+async fn the_config_route_answers_what_elevenlabs_holds() {
+    let tenant = account().await;
+    let agent = create(&tenant.token, call_agent(&unique("Configured"))).await;
+    let id = agent["id"].as_str().expect("id");
+    for path in [
+        format!("/api/agents/{id}/config"),
+        format!("/agents/{id}/config"),
+    ] {
+        let config = json(send(Method::GET, &path, &tenant.token, None).await).await;
+        assert_eq!(config["agent_id"], agent["elevenlabs_agent_id"]);
+        assert!(config["conversation_config"]["agent"].is_object());
+    }
+}
