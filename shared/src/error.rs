@@ -172,7 +172,8 @@ impl From<tokio_postgres::Error> for AppError {
         use tokio_postgres::error::SqlState;
         // A lost connection or a lock conflict is worth retrying; anything else is a bug.
         match err.code() {
-            None => Self::unavailable("database_unavailable", err),
+            None if is_connection_failure(&err) => Self::unavailable("database_unavailable", err),
+            None => Self::internal(err),
             Some(code)
                 if *code == SqlState::T_R_DEADLOCK_DETECTED
                     || *code == SqlState::T_R_SERIALIZATION_FAILURE =>
@@ -182,6 +183,17 @@ impl From<tokio_postgres::Error> for AppError {
             Some(_) => Self::internal(err),
         }
     }
+}
+
+/// A lost or refused connection, as opposed to our own mistake (a parameter that does not
+/// serialize, a row that does not convert), which is a bug and not worth retrying.
+fn is_connection_failure(err: &tokio_postgres::Error) -> bool {
+    use std::error::Error;
+    err.is_closed()
+        || err
+            .source()
+            .is_some_and(|source| source.is::<std::io::Error>())
+        || err.to_string().contains("timeout")
 }
 
 impl From<deadpool_postgres::PoolError> for AppError {

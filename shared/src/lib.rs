@@ -4,8 +4,10 @@
 pub mod agents;
 pub mod auth;
 pub mod aws;
+pub mod calls;
 pub mod clients;
 pub mod config;
+pub mod contacts;
 pub mod credits;
 pub mod db;
 pub mod error;

@@ -39,6 +39,28 @@ pub fn optional_line(
     }
 }
 
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// An optional email address, lowercased: one `@`, a local part, a dotted domain, no spaces.
+/// Deliberately simple; deliverability is not ours to judge.
+pub fn optional_email(field: &str, raw: Option<&str>) -> AppResult<Option<String>> {
+    let Some(email) = raw.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let well_formed = email.len() <= MAX_EMAIL_CHARS
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.split('.').count() >= 2
+                && domain.split('.').all(|part| !part.is_empty())
+        });
+    if !well_formed {
+        return Err(AppError::validation(field, "is not an email address"));
+    }
+    Ok(Some(email.to_lowercase()))
+}
+
 fn check(field: &str, value: &str, max_chars: usize, multiline: bool) -> AppResult<()> {
     if value.chars().count() > max_chars {
         return Err(AppError::validation(
@@ -68,6 +90,28 @@ mod tests {
             let err = line("name", bad, 10).expect_err(bad);
             assert_eq!(err.code, "validation_error");
             assert_eq!(err.details.expect("details")["field"], "name");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            optional_email("email", Some(" Ada@Example.COM "))
+                .expect("ok")
+                .as_deref(),
+            Some("ada@example.com")
+        );
+        assert_eq!(optional_email("email", Some("")).expect("ok"), None);
+        for bad in [
+            "ada",
+            "@x.com",
+            "ada@",
+            "ada@x",
+            "a b@x.com",
+            "a@b@c.com",
+            "ada@x..com",
+        ] {
+            assert!(optional_email("email", Some(bad)).is_err(), "{bad}");
         }
     }
 

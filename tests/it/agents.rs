@@ -7,19 +7,6 @@ use shared::leads::scoring::DATA_COLLECTION;
 
 use crate::support::*;
 
-/// A signed-in user with no agents yet.
-struct Account {
-    token: String,
-    id: uuid::Uuid,
-}
-
-async fn account() -> Account {
-    let token = NewUser::new().token();
-    let profile = json(get("/auth/profile", &token).await).await;
-    let id = profile["id"].as_str().expect("id").parse().expect("uuid");
-    Account { token, id }
-}
-
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix} {}",
@@ -49,7 +36,7 @@ async fn remote_agent(remote_id: &str) -> Option<Value> {
 
 #[tokio::test]
 async fn a_call_agent_is_created_remotely_with_lead_scoring_then_recorded() {
-    let tenant = account().await;
+    let tenant = Account::new().await;
     let name = unique("Sunny");
     let agent = create(&tenant.token, call_agent(&name)).await;
     assert_eq!(agent["name"], name.as_str());
@@ -94,7 +81,7 @@ async fn a_call_agent_is_created_remotely_with_lead_scoring_then_recorded() {
 
 #[tokio::test]
 async fn a_chat_agent_is_text_only_and_has_no_line() {
-    let tenant = account().await;
+    let tenant = Account::new().await;
     let agent = create(
         &tenant.token,
         json!({"name": unique("Chatty"), "type": "chat", "system_prompt": "Answer questions."}),
@@ -114,7 +101,7 @@ async fn a_chat_agent_is_text_only_and_has_no_line() {
 
 #[tokio::test]
 async fn invalid_agents_are_refused_and_nothing_is_created() {
-    let tenant = account().await;
+    let tenant = Account::new().await;
     // Every refused body carries this marker; none may reach ElevenLabs.
     let marker = unique("marker");
     let prompt = format!("x {marker}");
@@ -154,7 +141,7 @@ async fn invalid_agents_are_refused_and_nothing_is_created() {
 
 #[tokio::test]
 async fn update_changes_remote_and_local_and_keeps_the_rest() {
-    let tenant = account().await;
+    let tenant = Account::new().await;
     let agent = create(&tenant.token, call_agent(&unique("Before"))).await;
     let id = agent["id"].as_str().expect("id");
     let renamed = unique("After");
@@ -198,7 +185,7 @@ async fn update_changes_remote_and_local_and_keeps_the_rest() {
 
 #[tokio::test]
 async fn delete_removes_remotely_and_keeps_the_calls() {
-    let tenant = account().await;
+    let tenant = Account::new().await;
     let agent = create(&tenant.token, call_agent(&unique("Doomed"))).await;
     let id = agent["id"].as_str().expect("id");
     let remote_id = agent["elevenlabs_agent_id"].as_str().expect("remote id");
@@ -237,8 +224,8 @@ async fn delete_removes_remotely_and_keeps_the_calls() {
 
 #[tokio::test]
 async fn another_tenants_agents_are_not_found_anywhere() {
-    let owner = account().await;
-    let other = account().await;
+    let owner = Account::new().await;
+    let other = Account::new().await;
     let agent = create(&owner.token, call_agent(&unique("Mine"))).await;
     let id = agent["id"].as_str().expect("id");
     let paths = [
@@ -277,7 +264,7 @@ async fn another_tenants_agents_are_not_found_anywhere() {
 
 #[tokio::test]
 async fn lists_filter_search_and_page() {
-    let tenant = account().await;
+    let tenant = Account::new().await;
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
     for i in 0..3 {
         create(&tenant.token, call_agent(&format!("Caller {i} {tag}"))).await;
@@ -320,7 +307,7 @@ async fn lists_filter_search_and_page() {
 
 #[tokio::test]
 async fn elevenlabs_failures_are_502s_and_leave_nothing_behind() {
-    let tenant = account().await;
+    let tenant = Account::new().await;
     let name = unique("Unlucky");
     elevenlabs_sim::fault(json!({
         "path_prefix": "/v1/convai/agents/create",
@@ -360,7 +347,7 @@ async fn elevenlabs_failures_are_502s_and_leave_nothing_behind() {
 
 #[tokio::test]
 async fn a_failed_local_write_deletes_the_remote_agent_again() {
-    let tenant = account().await;
+    let tenant = Account::new().await;
     let name = unique("Orphan");
     // ElevenLabs answers with an id we already map to another agent: our insert fails.
     let taken = Tenant::new().await.call_agent;
@@ -383,7 +370,7 @@ async fn a_failed_local_write_deletes_the_remote_agent_again() {
 
 #[tokio::test]
 async fn the_config_route_answers_what_elevenlabs_holds() {
-    let tenant = account().await;
+    let tenant = Account::new().await;
     let agent = create(&tenant.token, call_agent(&unique("Configured"))).await;
     let id = agent["id"].as_str().expect("id");
     for path in [

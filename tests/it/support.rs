@@ -318,6 +318,49 @@ impl Tenant {
     }
 }
 
+/// A signed-in user with no agents yet (unlike [`Tenant`]).
+pub struct Account {
+    pub user: NewUser,
+    pub token: String,
+    pub id: uuid::Uuid,
+}
+
+impl Account {
+    pub async fn new() -> Self {
+        let user = NewUser::new();
+        let token = user.token();
+        let profile = json(get("/auth/profile", &token).await).await;
+        let id = profile["id"].as_str().expect("id").parse().expect("uuid");
+        Self { user, token, id }
+    }
+
+    /// Moves the balance to `credits` with an admin adjustment.
+    pub async fn set_credits(&self, credits: i64) {
+        let pool = pool(1);
+        let mut client = pool.get().await.expect("conn");
+        let user = shared::users::provision(&mut client, &self.user.identity())
+            .await
+            .expect("user");
+        drop(client);
+        if user.credits != credits {
+            apply_change(
+                &pool,
+                user.tenant(),
+                shared::credits::CreditKind::AdminAdjustment,
+                credits - user.credits,
+                format!("test-{}", uuid::Uuid::new_v4()),
+            )
+            .await;
+        }
+    }
+
+    pub async fn credits(&self) -> i64 {
+        json(get("/api/user/credits", &self.token).await).await["credits"]
+            .as_i64()
+            .expect("credits")
+    }
+}
+
 pub fn webhook_secret() -> String {
     std::env::var("ELEVENLABS_WEBHOOK_SECRET").expect("scripts/test sets ELEVENLABS_WEBHOOK_SECRET")
 }

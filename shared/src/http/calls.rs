@@ -1,4 +1,5 @@
-//! The calls group: recordings (and, later, calls, transcripts and leads).
+//! The calls group: placing outbound and batch calls, recordings (and, later, calls,
+//! transcripts and leads).
 
 use std::time::Duration;
 
@@ -12,9 +13,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::AppJson;
 use crate::{
     auth::AuthUser,
     aws::blobs,
+    calls::outbound::{self, BatchRequest, BatchSubmitted, OutboundRequest, OutboundStarted},
     error::{AppError, AppResult, ErrorBody},
     AppState,
 };
@@ -23,7 +26,10 @@ use crate::{
 pub const RECORDING_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(recording))
+    OpenApiRouter::new()
+        .routes(routes!(recording))
+        .routes(routes!(outbound_call))
+        .routes(routes!(batch_call))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,4 +74,32 @@ async fn recording(
         recording_url: url,
         expires_at: Utc::now() + chrono::Duration::from_std(RECORDING_URL_TTL).unwrap_or_default(),
     }))
+}
+
+#[utoipa::path(post, path = "/api/calls/outbound", tag = "calls", request_body = OutboundRequest,
+    description = "Places one call through ElevenLabs (Twilio) to a contact or a number, recorded as in_progress until its webhook completes it. 402 insufficient_credits below the minimum balance (calls still ringing count one minute each).",
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 201, body = OutboundStarted), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn outbound_call(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppJson(request): AppJson<OutboundRequest>,
+) -> AppResult<(axum::http::StatusCode, Json<OutboundStarted>)> {
+    let started = outbound::place_call(&state, auth.tenant, &request).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(started)))
+}
+
+#[utoipa::path(post, path = "/api/calls/batch", tag = "calls", request_body = BatchRequest,
+    description = "Submits an ElevenLabs batch call to the given contacts (one call per distinct number). 402 insufficient_credits unless the balance covers one minute per contact.",
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 201, body = BatchSubmitted), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn batch_call(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppJson(request): AppJson<BatchRequest>,
+) -> AppResult<(axum::http::StatusCode, Json<BatchSubmitted>)> {
+    let submitted = outbound::submit_batch(&state, auth.tenant, &request).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(submitted)))
 }

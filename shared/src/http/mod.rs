@@ -6,6 +6,7 @@ mod agents;
 mod billing;
 mod calls;
 mod contact_lookup;
+mod contacts;
 mod errors;
 mod extract;
 mod openapi;
@@ -45,18 +46,21 @@ pub enum Group {
     Auth,
     /// /billing/* and /api/user/credits: balance and ledger.
     Billing,
-    /// /api/calls/*: calls, transcripts, recordings.
+    /// /api/calls/*: calls, transcripts, recordings, outbound and batch calls.
     Calls,
+    /// /api/contacts/* and /contacts/*: contact CRUD and spreadsheet upload.
+    Contacts,
     /// /webhooks/* and /api/contact-lookup: what ElevenLabs calls (webhook-ingest).
     Webhooks,
 }
 
 impl Group {
-    pub const ALL: [Group; 5] = [
+    pub const ALL: [Group; 6] = [
         Group::Agents,
         Group::Auth,
         Group::Billing,
         Group::Calls,
+        Group::Contacts,
         Group::Webhooks,
     ];
 
@@ -66,6 +70,7 @@ impl Group {
             Group::Auth => profile::router(),
             Group::Billing => billing::router(),
             Group::Calls => calls::router(),
+            Group::Contacts => contacts::router(),
             Group::Webhooks => webhooks::router(),
         }
     }

@@ -1,0 +1,3 @@
+//! Calls and chats: placing them (outbound, batch); the webhooks record how they went.
+
+pub mod outbound;

@@ -1,0 +1,375 @@
+//! Placing calls: one outbound call, or a batch. Both are gated by the tenant's credits and
+//! identify tenant and contact in the dynamic variables, so the webhooks that complete the
+//! calls land with the right tenant.
+//!
+//! The gate counts the tenant's outbound calls still ringing as one minute each, under a
+//! per-tenant advisory lock, so ten simultaneous clicks on a one-credit balance place one
+//! call, not ten. The lock is not the user row: webhooks keep billing while a call is placed.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    agents::{self, Agent, AgentType},
+    auth::TenantId,
+    clients::elevenlabs::{BatchCall, BatchRecipient, ClientData, ElevenLabs, OutboundCall},
+    contacts::{self, Contact},
+    error::{AppError, AppResult},
+    phone, text, AppState,
+};
+
+/// The most contacts one batch may hold.
+pub const MAX_BATCH_CONTACTS: usize = 1000;
+
+/// Outbound calls older than this that never completed no longer hold credits back.
+const RINGING_WINDOW: &str = "2 hours";
+
+/// `POST /api/calls/outbound`: a contact or a phone number, not both.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OutboundRequest {
+    pub agent_id: String,
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    #[serde(default)]
+    pub phone_number: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboundStarted {
+    /// Our call id; null in the rare case ElevenLabs did not name the conversation (the
+    /// webhook records the call when it ends).
+    pub call_id: Option<Uuid>,
+    pub conversation_id: Option<String>,
+    pub call_sid: Option<String>,
+    pub agent_id: Uuid,
+    pub contact_id: Option<Uuid>,
+    pub phone_number: String,
+    pub status: &'static str,
+}
+
+/// `POST /api/calls/batch`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BatchRequest {
+    pub agent_id: String,
+    pub contact_ids: Vec<String>,
+    /// Shown in ElevenLabs; defaults to the agent's name and the date.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// When to start (RFC 3339); now when absent.
+    #[serde(default)]
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchSubmitted {
+    pub batch_id: Uuid,
+    pub elevenlabs_batch_id: String,
+    pub agent_id: Uuid,
+    pub name: String,
+    pub status: String,
+    pub recipients: usize,
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+pub async fn place_call(
+    state: &AppState,
+    tenant: TenantId,
+    request: &OutboundRequest,
+) -> AppResult<OutboundStarted> {
+    let mut db = state.db().get().await?;
+    let agent = calling_agent(&db, tenant, &request.agent_id).await?;
+    let line = line_of(&agent)?;
+    let (contact, to_number) = match (&request.contact_id, &request.phone_number) {
+        (Some(id), None) => {
+            let contact = contacts::find(&db, tenant, id).await?;
+            let number = contact.phone_number.clone();
+            (Some(contact), number)
+        }
+        (None, Some(raw)) => {
+            let number =
+                phone::normalize(raw, state.config().default_phone_region).ok_or_else(|| {
+                    AppError::validation("phone_number", "is not a valid phone number")
+                })?;
+            (None, number)
+        }
+        _ => {
+            return Err(AppError::validation(
+                "contact_id",
+                "give either contact_id or phone_number",
+            ))
+        }
+    };
+    let client = ElevenLabs::from_state(state).await?;
+
+    let tx = db.transaction().await?;
+    require_credits(&tx, tenant, state.config().min_call_balance).await?;
+    let started = client
+        .outbound_call(&OutboundCall {
+            agent_id: &agent.elevenlabs_agent_id,
+            agent_phone_number_id: line,
+            to_number: &to_number,
+            conversation_initiation_client_data: ClientData {
+                dynamic_variables: dynamic_variables(tenant, contact.as_ref()),
+            },
+        })
+        .await?;
+    if started.success == Some(false) {
+        return Err(AppError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            "the voice platform (ElevenLabs) did not place the call",
+        )
+        .with_details(json!({"service": "elevenlabs", "message": started.message})));
+    }
+    let call_id = match &started.conversation_id {
+        Some(conversation_id) => Some(
+            record_call(
+                &tx,
+                tenant,
+                &agent,
+                conversation_id,
+                &to_number,
+                line,
+                contact.as_ref(),
+                started.call_sid.as_deref(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    tx.commit().await?;
+    Ok(OutboundStarted {
+        call_id,
+        conversation_id: started.conversation_id,
+        call_sid: started.call_sid,
+        agent_id: agent.id,
+        contact_id: contact.map(|c| c.id),
+        phone_number: to_number,
+        status: "in_progress",
+    })
+}
+
+pub async fn submit_batch(
+    state: &AppState,
+    tenant: TenantId,
+    request: &BatchRequest,
+) -> AppResult<BatchSubmitted> {
+    if request.contact_ids.is_empty() || request.contact_ids.len() > MAX_BATCH_CONTACTS {
+        return Err(AppError::validation(
+            "contact_ids",
+            format!("must hold 1 to {MAX_BATCH_CONTACTS} contact ids"),
+        ));
+    }
+    let ids = request
+        .contact_ids
+        .iter()
+        .map(|id| {
+            id.parse::<Uuid>()
+                .map_err(|_| AppError::not_found("contact"))
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    let name = text::optional_line("name", request.name.as_deref(), 200)?;
+    if request
+        .scheduled_at
+        .is_some_and(|at| at < Utc::now() - chrono::Duration::minutes(5))
+    {
+        return Err(AppError::validation(
+            "scheduled_at",
+            "must not be in the past",
+        ));
+    }
+    let mut db = state.db().get().await?;
+    let agent = calling_agent(&db, tenant, &request.agent_id).await?;
+    let line = line_of(&agent)?;
+    let recipients = one_per_number(contacts::find_all(&db, tenant, &ids).await?);
+    let name =
+        name.unwrap_or_else(|| format!("{} {}", agent.name, Utc::now().format("%Y-%m-%d %H:%M")));
+    let client = ElevenLabs::from_state(state).await?;
+
+    let tx = db.transaction().await?;
+    // One minute per contact, and never below the minimum for a single call.
+    let needed = i64::try_from(recipients.len())
+        .unwrap_or(i64::MAX)
+        .max(state.config().min_call_balance);
+    require_credits(&tx, tenant, needed).await?;
+    let submitted = client
+        .submit_batch(&BatchCall {
+            call_name: &name,
+            agent_id: &agent.elevenlabs_agent_id,
+            agent_phone_number_id: line,
+            scheduled_time_unix: request.scheduled_at.map(|at| at.timestamp()),
+            recipients: recipients
+                .iter()
+                .map(|contact| BatchRecipient {
+                    id: contact.id.to_string(),
+                    phone_number: contact.phone_number.clone(),
+                    conversation_initiation_client_data: ClientData {
+                        dynamic_variables: dynamic_variables(tenant, Some(contact)),
+                    },
+                })
+                .collect(),
+        })
+        .await?;
+    let status = submitted.status.unwrap_or_else(|| "pending".into());
+    let recipient_count = i32::try_from(recipients.len()).unwrap_or(i32::MAX);
+    let batch_id: Uuid = tx
+        .query_one(
+            "INSERT INTO call_batches
+                (user_id, agent_id, elevenlabs_batch_id, name, status, recipients, scheduled_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            &[
+                tenant.as_uuid(),
+                &agent.id,
+                &submitted.id,
+                &name,
+                &status,
+                &recipient_count,
+                &request.scheduled_at,
+            ],
+        )
+        .await?
+        .get(0);
+    tx.commit().await?;
+    Ok(BatchSubmitted {
+        batch_id,
+        elevenlabs_batch_id: submitted.id,
+        agent_id: agent.id,
+        name,
+        status,
+        recipients: recipients.len(),
+        scheduled_at: request.scheduled_at,
+    })
+}
+
+/// The agent, if it can place calls: the tenant's, active, a voice agent.
+async fn calling_agent(
+    db: &deadpool_postgres::Client,
+    tenant: TenantId,
+    id: &str,
+) -> AppResult<Agent> {
+    let agent = agents::find(db, tenant, id).await?;
+    if agent.kind == AgentType::Chat {
+        return Err(AppError::validation(
+            "agent_id",
+            "is a chat agent; only call agents place calls",
+        ));
+    }
+    if !agent.is_active {
+        return Err(AppError::conflict(
+            "agent_inactive",
+            "the agent is deactivated; activate it to place calls",
+        ));
+    }
+    Ok(agent)
+}
+
+fn line_of(agent: &Agent) -> AppResult<&str> {
+    agent.phone_number_id.as_deref().ok_or_else(|| {
+        AppError::conflict(
+            "no_phone_number",
+            "the agent has no outbound phone number; set phone_number_id on the agent",
+        )
+    })
+}
+
+/// Refuses with 402 unless the balance, less one credit per outbound call still ringing,
+/// covers `needed`. Holds the tenant's placement lock until the transaction ends.
+async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) -> AppResult<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('outbound:' || $1::uuid::text, 0))",
+        &[tenant.as_uuid()],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            &format!(
+                "SELECT u.credits,
+                        (SELECT count(*) FROM calls c
+                         WHERE c.user_id = u.id AND c.status = 'in_progress'
+                           AND c.direction = 'outbound'
+                           AND c.created_at > now() - interval '{RINGING_WINDOW}')
+                 FROM users u WHERE u.id = $1"
+            ),
+            &[tenant.as_uuid()],
+        )
+        .await?;
+    let (balance, ringing): (i64, i64) = (row.get(0), row.get(1));
+    if balance - ringing < needed {
+        return Err(AppError::new(
+            axum::http::StatusCode::PAYMENT_REQUIRED,
+            "insufficient_credits",
+            "not enough credits to place this call; buy credits to continue",
+        )
+        .with_details(json!({
+            "balance": balance,
+            "held_by_calls_in_progress": ringing,
+            "required": needed,
+        })));
+    }
+    Ok(())
+}
+
+/// Scalars only (ElevenLabs refuses objects); `tenant_id` and `contact_id` let the webhook
+/// cross-check, the rest personalizes the conversation.
+fn dynamic_variables(tenant: TenantId, contact: Option<&Contact>) -> Map<String, Value> {
+    let mut variables = Map::new();
+    variables.insert("tenant_id".into(), json!(tenant.as_uuid().to_string()));
+    if let Some(contact) = contact {
+        variables.insert("contact_id".into(), json!(contact.id.to_string()));
+        variables.insert("customer_name".into(), json!(contact.name));
+        if let Some(company) = &contact.company {
+            variables.insert("company".into(), json!(company));
+        }
+    }
+    variables
+}
+
+/// Contacts with distinct phone numbers (a person is called once per batch).
+fn one_per_number(contacts: Vec<Contact>) -> Vec<Contact> {
+    let mut seen = std::collections::HashSet::new();
+    contacts
+        .into_iter()
+        .filter(|c| seen.insert(c.phone_number.clone()))
+        .collect()
+}
+
+/// The call as in progress. The webhook may already have recorded it (it can be faster than
+/// our answer from ElevenLabs); then the webhook's row stands.
+#[allow(clippy::too_many_arguments)]
+async fn record_call(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    agent: &Agent,
+    conversation_id: &str,
+    to_number: &str,
+    line: &str,
+    contact: Option<&Contact>,
+    call_sid: Option<&str>,
+) -> AppResult<Uuid> {
+    let metadata = json!({"call_sid": call_sid, "agent_phone_number_id": line});
+    let row = tx
+        .query_opt(
+            "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, direction,
+                                status, phone_number, contact_id, started_at, metadata)
+             VALUES ($1, $2, $3, 'call', 'outbound', 'in_progress', $4, $5, now(), $6)
+             ON CONFLICT (elevenlabs_conversation_id)
+             DO UPDATE SET contact_id = coalesce(calls.contact_id, EXCLUDED.contact_id)
+             WHERE calls.user_id = EXCLUDED.user_id
+             RETURNING id",
+            &[
+                tenant.as_uuid(),
+                &agent.id,
+                &conversation_id,
+                &to_number,
+                &contact.map(|c| c.id),
+                &metadata,
+            ],
+        )
+        .await?
+        .ok_or_else(|| AppError::internal("the conversation id is recorded for another tenant"))?;
+    Ok(row.get(0))
+}

@@ -1,0 +1,304 @@
+//! Contacts: the people a tenant calls, one per normalized phone number. Every query is scoped
+//! by the tenant; deleting is soft, so calls keep pointing at their contact.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    agents::like_pattern,
+    auth::TenantId,
+    error::{AppError, AppResult},
+    phone, text, AppState,
+};
+
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_COMPANY_CHARS: usize = 200;
+pub const MAX_NOTES_CHARS: usize = 2000;
+
+/// The design's Contact model.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Contact {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    /// E.164.
+    pub phone_number: String,
+    pub email: Option<String>,
+    pub company: Option<String>,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Contact {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            id: row.get("id"),
+            user_id: row.get("user_id"),
+            name: row.get("name"),
+            phone_number: row.get("phone_number"),
+            email: row.get("email"),
+            company: row.get("company"),
+            notes: row.get("notes"),
+            created_at: row.get("created_at"),
+            updated_at: row.get("updated_at"),
+        }
+    }
+}
+
+/// `POST /api/contacts`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewContact {
+    pub name: String,
+    /// Any common spelling; stored as E.164 (numbers without a country code use the platform's
+    /// default region).
+    pub phone_number: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// `PUT /api/contacts/{id}`: absent fields stay; an empty string clears email, company or notes.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ContactUpdate {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// A contact's fields after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactFields {
+    pub name: String,
+    pub phone_number: String,
+    pub email: Option<String>,
+    pub company: Option<String>,
+    pub notes: Option<String>,
+}
+
+impl NewContact {
+    pub fn validate(&self, region: phonenumber::country::Id) -> AppResult<ContactFields> {
+        Ok(ContactFields {
+            name: text::line("name", &self.name, MAX_NAME_CHARS)?,
+            phone_number: valid_phone(&self.phone_number, region)?,
+            email: text::optional_email("email", self.email.as_deref())?,
+            company: text::optional_line("company", self.company.as_deref(), MAX_COMPANY_CHARS)?,
+            notes: text::optional_block("notes", self.notes.as_deref(), MAX_NOTES_CHARS)?,
+        })
+    }
+}
+
+fn valid_phone(raw: &str, region: phonenumber::country::Id) -> AppResult<String> {
+    phone::normalize(raw, region).ok_or_else(|| {
+        AppError::validation(
+            "phone_number",
+            "is not a valid phone number (use the international form, e.g. +14155552671)",
+        )
+    })
+}
+
+/// Stores a new contact; 409 when the tenant already has one with that number.
+pub async fn create(
+    state: &AppState,
+    tenant: TenantId,
+    request: &NewContact,
+) -> AppResult<Contact> {
+    let fields = request.validate(state.config().default_phone_region)?;
+    let db = state.db().get().await?;
+    let row = db
+        .query_opt(
+            "INSERT INTO contacts (user_id, name, phone_number, email, company, notes)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (user_id, phone_number) WHERE deleted_at IS NULL DO NOTHING
+             RETURNING *",
+            &[
+                tenant.as_uuid(),
+                &fields.name,
+                &fields.phone_number,
+                &fields.email,
+                &fields.company,
+                &fields.notes,
+            ],
+        )
+        .await?;
+    match row {
+        Some(row) => Ok(Contact::from_row(&row)),
+        None => Err(duplicate(&db, tenant, &fields.phone_number).await),
+    }
+}
+
+async fn duplicate(db: &impl GenericClient, tenant: TenantId, phone_number: &str) -> AppError {
+    let existing = db
+        .query_opt(
+            "SELECT id FROM contacts WHERE user_id = $1 AND phone_number = $2 AND deleted_at IS NULL",
+            &[tenant.as_uuid(), &phone_number],
+        )
+        .await
+        .ok()
+        .flatten()
+        .map(|row| row.get::<_, Uuid>(0));
+    AppError::conflict(
+        "duplicate_contact",
+        "a contact with this phone number already exists",
+    )
+    .with_details(serde_json::json!({
+        "field": "phone_number",
+        "phone_number": phone_number,
+        "existing_contact_id": existing,
+    }))
+}
+
+/// One of the tenant's contacts; 404 for anything else, including malformed ids.
+pub async fn find(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<Contact> {
+    let id: Uuid = id.parse().map_err(|_| AppError::not_found("contact"))?;
+    db.query_opt(
+        "SELECT * FROM contacts WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
+        &[&id, tenant.as_uuid()],
+    )
+    .await?
+    .map(|row| Contact::from_row(&row))
+    .ok_or_else(|| AppError::not_found("contact"))
+}
+
+/// The tenant's contacts among `ids` (deduplicated); 404 when any is not one of them.
+pub async fn find_all(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    ids: &[Uuid],
+) -> AppResult<Vec<Contact>> {
+    let mut wanted = ids.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    let rows = db
+        .query(
+            "SELECT * FROM contacts WHERE id = ANY($1) AND user_id = $2 AND deleted_at IS NULL
+             ORDER BY created_at, id",
+            &[&wanted, tenant.as_uuid()],
+        )
+        .await?;
+    if rows.len() != wanted.len() {
+        return Err(AppError::not_found("contact"));
+    }
+    Ok(rows.iter().map(Contact::from_row).collect())
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ContactFilter {
+    /// Part of the name, phone number, email or company; case-insensitive.
+    pub search: Option<String>,
+}
+
+/// A page of the tenant's contacts, newest first, and the total matching the filter.
+pub async fn list(
+    state: &AppState,
+    tenant: TenantId,
+    filter: &ContactFilter,
+    limit: i64,
+    after: Option<(DateTime<Utc>, Uuid)>,
+) -> AppResult<(Vec<Contact>, i64)> {
+    let db = state.db().get().await?;
+    let search = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(like_pattern);
+    let (after_at, after_id) = after.unzip();
+    const MATCHES: &str = "user_id = $1 AND deleted_at IS NULL
+        AND ($2::text IS NULL OR name ILIKE $2 OR phone_number ILIKE $2
+             OR email ILIKE $2 OR company ILIKE $2)";
+    let rows = db
+        .query(
+            &format!(
+                "SELECT * FROM contacts WHERE {MATCHES}
+                   AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+                 ORDER BY created_at DESC, id DESC LIMIT $5"
+            ),
+            &[tenant.as_uuid(), &search, &after_at, &after_id, &limit],
+        )
+        .await?;
+    let total: i64 = db
+        .query_one(
+            &format!("SELECT count(*) FROM contacts WHERE {MATCHES}"),
+            &[tenant.as_uuid(), &search],
+        )
+        .await?
+        .get(0);
+    Ok((rows.iter().map(Contact::from_row).collect(), total))
+}
+
+/// Applies the given fields; 409 when the new number belongs to another of the tenant's
+/// contacts.
+pub async fn update(
+    state: &AppState,
+    tenant: TenantId,
+    id: &str,
+    update: &ContactUpdate,
+) -> AppResult<Contact> {
+    let db = state.db().get().await?;
+    let current = find(&db, tenant, id).await?;
+    let fields = NewContact {
+        name: update.name.clone().unwrap_or(current.name),
+        phone_number: update.phone_number.clone().unwrap_or(current.phone_number),
+        email: update.email.clone().or(current.email),
+        company: update.company.clone().or(current.company),
+        notes: update.notes.clone().or(current.notes),
+    }
+    .validate(state.config().default_phone_region)?;
+    let result = db
+        .query_opt(
+            "UPDATE contacts SET name = $3, phone_number = $4, email = $5, company = $6,
+                    notes = $7, updated_at = now()
+             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
+             RETURNING *",
+            &[
+                &current.id,
+                tenant.as_uuid(),
+                &fields.name,
+                &fields.phone_number,
+                &fields.email,
+                &fields.company,
+                &fields.notes,
+            ],
+        )
+        .await;
+    match result {
+        Ok(Some(row)) => Ok(Contact::from_row(&row)),
+        Ok(None) => Err(AppError::not_found("contact")),
+        Err(err) if is_unique_violation(&err) => {
+            Err(duplicate(&db, tenant, &fields.phone_number).await)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Marks the contact deleted; its calls and leads keep their link.
+pub async fn delete(state: &AppState, tenant: TenantId, id: &str) -> AppResult<()> {
+    let db = state.db().get().await?;
+    let contact = find(&db, tenant, id).await?;
+    db.execute(
+        "UPDATE contacts SET deleted_at = now(), updated_at = now()
+         WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
+        &[&contact.id, tenant.as_uuid()],
+    )
+    .await?;
+    Ok(())
+}
+
+pub fn is_unique_violation(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}

@@ -1,0 +1,304 @@
+//! Placing calls through the ElevenLabs simulator: the credit gate (402, nothing sent), chat
+//! and deactivated agents, suspended users, contacts of other tenants, and the webhook that
+//! completes an outbound call.
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+async fn call_agent(account: &Account) -> Value {
+    let response = post(
+        "/api/agents",
+        &account.token,
+        &json!({"name": "Caller", "type": "call", "system_prompt": "Call politely."}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    json(response).await
+}
+
+async fn contact(account: &Account, name: &str, phone: &str) -> String {
+    let response = post(
+        "/api/contacts",
+        &account.token,
+        &json!({"name": name, "phone_number": phone, "company": "Acme"}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    json(response).await["id"].as_str().expect("id").to_owned()
+}
+
+/// Outbound requests the simulator received for this ElevenLabs agent.
+async fn calls_sent(remote_agent: &str) -> Vec<Value> {
+    elevenlabs_sim::requests("/v1/convai/twilio/outbound-call")
+        .await
+        .into_iter()
+        .filter(|r| r["body"]["agent_id"] == remote_agent)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_call_to_a_contact_is_placed_recorded_and_completed_by_its_webhook() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    let contact_id = contact(&account, "Grace Hopper", "+14155550142").await;
+    let response = post(
+        "/api/calls/outbound",
+        &account.token,
+        &json!({"agent_id": agent["id"], "contact_id": contact_id}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let started = json(response).await;
+    assert_eq!(started["status"], "in_progress");
+    assert_eq!(started["phone_number"], "+14155550142");
+    let conversation = started["conversation_id"].as_str().expect("conversation");
+
+    let sent = calls_sent(remote).await;
+    assert_eq!(sent.len(), 1);
+    let variables = &sent[0]["body"]["conversation_initiation_client_data"]["dynamic_variables"];
+    assert_eq!(variables["tenant_id"], account.id.to_string());
+    assert_eq!(variables["contact_id"], contact_id.as_str());
+    assert_eq!(variables["customer_name"], "Grace Hopper");
+    assert_eq!(sent[0]["body"]["to_number"], "+14155550142");
+    assert_eq!(
+        sent[0]["body"]["agent_phone_number_id"],
+        agent["phone_number_id"]
+    );
+
+    let call = call_row(conversation).await.expect("recorded");
+    assert_eq!(call.get::<_, String>("status"), "in_progress");
+    assert_eq!(call.get::<_, String>("direction"), "outbound");
+    assert_eq!(
+        call.get::<_, Option<uuid::Uuid>>("contact_id")
+            .map(|c| c.to_string()),
+        Some(contact_id)
+    );
+
+    // The simulator finishes the call and sends its webhooks: the same row completes.
+    elevenlabs_sim::post(
+        "/dev/simulate-call",
+        &json!({"agent_id": remote, "conversation_id": conversation, "duration_secs": 95}),
+    )
+    .await;
+    let done = eventually(20, "the completed call", || async {
+        call_row(conversation)
+            .await
+            .filter(|row| row.get::<_, String>("status") == "completed")
+    })
+    .await;
+    assert_eq!(done.get::<_, i64>("credits_charged"), 2);
+    assert_eq!(account.credits().await, 15 - 2);
+}
+
+#[tokio::test]
+async fn no_credits_means_402_and_nothing_sent() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    account.set_credits(0).await;
+    let response = post(
+        "/api/calls/outbound",
+        &account.token,
+        &json!({"agent_id": agent["id"], "phone_number": "+14155550199"}),
+    )
+    .await;
+    assert_eq!(response.status(), 402);
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "insufficient_credits");
+    assert_eq!(body["error"]["details"]["balance"], 0);
+
+    let contact_id = contact(&account, "Lin", "+14155550198").await;
+    let response = post(
+        "/api/calls/batch",
+        &account.token,
+        &json!({"agent_id": agent["id"], "contact_ids": [contact_id]}),
+    )
+    .await;
+    assert_eq!(error_code(response, 402).await, "insufficient_credits");
+    assert!(
+        calls_sent(remote).await.is_empty(),
+        "nothing reached ElevenLabs"
+    );
+    let submitted = elevenlabs_sim::requests("/v1/convai/batch-calling/submit").await;
+    assert!(!submitted.iter().any(|r| r["body"]["agent_id"] == remote));
+}
+
+#[tokio::test]
+async fn simultaneous_calls_on_one_credit_place_one() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"]
+        .as_str()
+        .expect("remote")
+        .to_owned();
+    account.set_credits(1).await;
+    let attempts = (0..6).map(|i| {
+        let body =
+            json!({"agent_id": agent["id"], "phone_number": format!("+1415555{:04}", 100 + i)});
+        let token = account.token.clone();
+        async move {
+            post("/api/calls/outbound", &token, &body)
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let mut statuses = futures::future::join_all(attempts).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![201, 402, 402, 402, 402, 402]);
+    assert_eq!(calls_sent(&remote).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_batch_needs_a_minute_per_contact_and_calls_each_number_once() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(
+            contact(
+                &account,
+                &format!("Batch {i}"),
+                &format!("+1415555{:04}", 300 + i),
+            )
+            .await,
+        );
+    }
+    account.set_credits(3).await;
+    let response = post(
+        "/api/calls/batch",
+        &account.token,
+        &json!({"agent_id": agent["id"], "contact_ids": ids}),
+    )
+    .await;
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "insufficient_credits", "{body}");
+    assert_eq!(body["error"]["details"]["required"], 4);
+
+    account.set_credits(10).await;
+    let mut with_repeat = ids.clone();
+    with_repeat.push(ids[0].clone());
+    let response = post(
+        "/api/calls/batch",
+        &account.token,
+        &json!({"agent_id": agent["id"], "contact_ids": with_repeat, "name": "Spring campaign"}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let batch = json(response).await;
+    assert_eq!(batch["recipients"], 4);
+    assert_eq!(batch["name"], "Spring campaign");
+    let submitted: Vec<Value> = elevenlabs_sim::requests("/v1/convai/batch-calling/submit")
+        .await
+        .into_iter()
+        .filter(|r| r["body"]["agent_id"] == remote)
+        .collect();
+    assert_eq!(submitted.len(), 1);
+    let recipients = submitted[0]["body"]["recipients"]
+        .as_array()
+        .expect("recipients");
+    assert_eq!(recipients.len(), 4);
+    assert!(recipients.iter().all(|r| {
+        r["conversation_initiation_client_data"]["dynamic_variables"]["tenant_id"]
+            == account.id.to_string()
+    }));
+    let remote_batch = elevenlabs_sim::get(&format!(
+        "/v1/convai/batch-calling/{}",
+        batch["elevenlabs_batch_id"].as_str().expect("id")
+    ))
+    .await;
+    assert!(remote_batch.is_some());
+}
+
+#[tokio::test]
+async fn calls_need_a_voice_agent_an_active_one_and_the_tenants_own_contacts() {
+    let account = Account::new().await;
+    let other = Account::new().await;
+    let agent = call_agent(&account).await;
+    let theirs = contact(&other, "Not yours", "+14155550177").await;
+    let chat = json(
+        post(
+            "/api/agents",
+            &account.token,
+            &json!({"name": "Chat", "type": "chat", "system_prompt": "Chat."}),
+        )
+        .await,
+    )
+    .await;
+    let cases = [
+        (
+            json!({"agent_id": chat["id"], "phone_number": "+14155550101"}),
+            422,
+        ),
+        (json!({"agent_id": agent["id"], "contact_id": theirs}), 404),
+        (json!({"agent_id": agent["id"]}), 422),
+        (json!({"agent_id": agent["id"], "phone_number": "+1"}), 422),
+        (
+            json!({"agent_id": agent["id"], "phone_number": "+14155550101", "contact_id": theirs}),
+            422,
+        ),
+        (
+            json!({"agent_id": "00000000-0000-0000-0000-000000000000", "phone_number": "+14155550101"}),
+            404,
+        ),
+    ];
+    for (body, status) in cases {
+        let response = post("/api/calls/outbound", &account.token, &body).await;
+        assert_eq!(response.status().as_u16(), status, "{body}");
+    }
+    // Another tenant's agent, and a batch with another tenant's contact.
+    let response = post(
+        "/api/calls/outbound",
+        &other.token,
+        &json!({"agent_id": agent["id"], "phone_number": "+14155550101"}),
+    )
+    .await;
+    assert_eq!(error_code(response, 404).await, "not_found");
+    let response = post(
+        "/api/calls/batch",
+        &account.token,
+        &json!({"agent_id": agent["id"], "contact_ids": [theirs]}),
+    )
+    .await;
+    assert_eq!(error_code(response, 404).await, "not_found");
+
+    let id = agent["id"].as_str().expect("id");
+    put(
+        &format!("/api/agents/{id}"),
+        &account.token,
+        &json!({"is_active": false}),
+    )
+    .await;
+    let response = post(
+        "/api/calls/outbound",
+        &account.token,
+        &json!({"agent_id": id, "phone_number": "+14155550101"}),
+    )
+    .await;
+    assert_eq!(error_code(response, 409).await, "agent_inactive");
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    assert!(calls_sent(remote).await.is_empty());
+}
+
+#[tokio::test]
+async fn suspended_users_cannot_call() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    db().await
+        .execute(
+            "UPDATE users SET status = 'suspended' WHERE id = $1",
+            &[&account.id],
+        )
+        .await
+        .expect("suspend");
+    let response = post(
+        "/api/calls/outbound",
+        &account.token,
+        &json!({"agent_id": agent["id"], "phone_number": "+14155550101"}),
+    )
+    .await;
+    assert_eq!(error_code(response, 403).await, "account_suspended");
+}
