@@ -32,8 +32,6 @@ pub struct Config {
     pub agent_defaults: AgentDefaults,
     /// The least balance (credits) an outbound call needs; a batch needs one minute per contact.
     pub min_call_balance: i64,
-    pub contact_upload_max_rows: usize,
-    pub contact_upload_max_bytes: usize,
     /// How far back reconciliation looks for conversations whose webhooks never arrived.
     pub reconcile_lookback: Duration,
     /// Region used to read phone numbers written without a country code (ISO 3166 alpha-2).
@@ -207,12 +205,6 @@ impl Config {
                     .unwrap_or_else(|| "en".into()),
             },
             min_call_balance: env.number("MIN_CALL_BALANCE_CREDITS", 1, 0..=1_000_000)?,
-            contact_upload_max_rows: env.number("CONTACT_UPLOAD_MAX_ROWS", 1000, 1..=100_000)?,
-            contact_upload_max_bytes: env.number(
-                "CONTACT_UPLOAD_MAX_BYTES",
-                5 << 20,
-                1024..=50 << 20,
-            )?,
             reconcile_lookback: Duration::from_secs(
                 3600 * env.number("RECONCILE_LOOKBACK_HOURS", 24, 1..=720)?,
             ),
