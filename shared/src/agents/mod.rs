@@ -310,6 +310,18 @@ pub async fn find(client: &impl GenericClient, tenant: TenantId, id: &str) -> Ap
         .ok_or_else(|| AppError::not_found("agent"))
 }
 
+/// Checks that `id` is one of the tenant's agents, deleted ones included (their calls stay).
+pub async fn find_any(client: &impl GenericClient, tenant: TenantId, id: Uuid) -> AppResult<()> {
+    client
+        .query_opt(
+            "SELECT 1 FROM agents WHERE id = $1 AND user_id = $2",
+            &[&id, tenant.as_uuid()],
+        )
+        .await?
+        .map(drop)
+        .ok_or_else(|| AppError::not_found("agent"))
+}
+
 /// The agent with its ElevenLabs configuration.
 pub async fn get(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Agent> {
     let agent = find(&state.db().get().await?, tenant, id).await?;

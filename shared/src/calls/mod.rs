@@ -1,3 +1,4 @@
 //! Calls and chats: placing them (outbound, batch); the webhooks record how they went.
 
 pub mod outbound;
+pub mod read;

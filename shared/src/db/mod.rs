@@ -1,6 +1,7 @@
 //! The Postgres pool. Lambda runs one invocation per instance, so pools stay small; TLS is used
 //! whenever the server offers it (Neon requires it), plain TCP otherwise (the local cluster).
 
+pub mod filter;
 mod migrate;
 
 use std::time::Duration;

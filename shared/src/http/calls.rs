@@ -13,11 +13,14 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::AppJson;
+use super::{AppJson, AppQuery, ListResponse, PageQuery};
 use crate::{
     auth::AuthUser,
     aws::blobs,
-    calls::outbound::{self, BatchRequest, BatchSubmitted, OutboundRequest, OutboundStarted},
+    calls::{
+        outbound::{self, BatchRequest, BatchSubmitted, OutboundRequest, OutboundStarted},
+        read::{self, Call, CallCursor, CallDetail, CallFilter, Transcript},
+    },
     error::{AppError, AppResult, ErrorBody},
     AppState,
 };
@@ -27,6 +30,9 @@ pub const RECORDING_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_calls))
+        .routes(routes!(get_call))
+        .routes(routes!(call_transcript))
         .routes(routes!(recording))
         .routes(routes!(outbound_call))
         .routes(routes!(batch_call))
@@ -102,4 +108,51 @@ async fn batch_call(
 ) -> AppResult<(axum::http::StatusCode, Json<BatchSubmitted>)> {
     let submitted = outbound::submit_batch(&state, auth.tenant, &request).await?;
     Ok((axum::http::StatusCode::CREATED, Json(submitted)))
+}
+
+#[utoipa::path(get, path = "/api/calls", tag = "calls",
+    description = "The tenant's calls and chats, newest first, keyset-paginated (new calls arriving between pages cause no duplicates or gaps).",
+    params(CallFilter, PageQuery),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = ListResponse<Call>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_calls(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppQuery(filter): AppQuery<CallFilter>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<Json<ListResponse<Call>>> {
+    let limit = page.limit()?;
+    let after = page.cursor::<CallCursor>()?;
+    let db = state.db().get().await?;
+    let (calls, total) = read::list(&db, auth.tenant, &filter, limit, after).await?;
+    Ok(Json(ListResponse::page(calls, total, limit, |c| {
+        (c.created_at, c.id)
+    })))
+}
+
+#[utoipa::path(get, path = "/api/calls/{id}", tag = "calls",
+    params(("id" = Uuid, Path, description = "call id")),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = CallDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_call(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<CallDetail>> {
+    let db = state.db().get().await?;
+    Ok(Json(read::get(&db, auth.tenant, &id).await?))
+}
+
+#[utoipa::path(get, path = "/api/calls/{id}/transcript", tag = "calls",
+    params(("id" = Uuid, Path, description = "call id")),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Transcript), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn call_transcript(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<Transcript>> {
+    let db = state.db().get().await?;
+    Ok(Json(read::transcript(&db, auth.tenant, &id).await?))
 }

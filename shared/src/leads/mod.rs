@@ -1,5 +1,6 @@
 //! Leads: one per person per tenant, found by normalized phone, kept up to date by every call.
 
+pub mod analytics;
 pub mod scoring;
 
 use chrono::{DateTime, Utc};

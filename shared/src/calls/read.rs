@@ -1,0 +1,315 @@
+//! Reading calls and chats: the filtered, keyset-paginated list, one call with its lead
+//! analytics, and its transcript. Every query is scoped by the tenant.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_postgres::Row;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    agents::{self, like_pattern},
+    auth::TenantId,
+    db::filter::Filter,
+    error::{AppError, AppResult},
+    leads::analytics::LeadAnalytics,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallKind {
+    Call,
+    Chat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+impl CallStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    Hot,
+    Warm,
+    Cold,
+}
+
+/// The design's Call model, with what the logs tab shows next to it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Call {
+    pub id: Uuid,
+    pub agent_id: Uuid,
+    pub agent_name: String,
+    pub user_id: Uuid,
+    pub elevenlabs_conversation_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub direction: Option<String>,
+    pub status: String,
+    /// The other party (E.164 when it parses); null for chats.
+    pub phone_number: Option<String>,
+    pub contact_id: Option<Uuid>,
+    pub contact_name: Option<String>,
+    pub lead_id: Option<Uuid>,
+    pub duration_seconds: i32,
+    /// The design's field: duration in minutes, two decimals.
+    pub duration_minutes: f64,
+    pub credits_charged: i64,
+    /// ElevenLabs' verdict: success, failure or unknown.
+    pub call_successful: Option<String>,
+    pub summary: Option<String>,
+    pub failure_reason: Option<String>,
+    pub total_score: Option<i32>,
+    pub lead_status_tag: Option<String>,
+    /// Where to get a short-lived link to the MP3 (`GET /api/calls/{id}/recording`); null
+    /// when there is no audio.
+    pub recording_url: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// One call with its lead analytics.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CallDetail {
+    #[serde(flatten)]
+    pub call: Call,
+    pub lead_analytics: Option<LeadAnalytics>,
+}
+
+/// The design's Transcript model.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Transcript {
+    /// The transcript of a call has the call's id.
+    pub id: Uuid,
+    pub call_id: Uuid,
+    pub content: String,
+    /// `[{speaker: agent|user, text, timestamp}]` in order; timestamp in seconds into the call.
+    #[schema(value_type = Vec<Object>)]
+    pub speaker_segments: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct CallFilter {
+    pub agent_id: Option<Uuid>,
+    /// `call` or `chat`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<CallKind>,
+    pub status: Option<CallStatus>,
+    /// Calls created at or after this time (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Calls created before this time (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// The call's lead tag: hot, warm or cold.
+    pub lead_status: Option<LeadStatus>,
+    /// Calls whose total score is at least this (0 to 100).
+    pub min_score: Option<i32>,
+    /// Part of the phone number or the contact's name.
+    pub search: Option<String>,
+}
+
+/// The position of a call in the newest-first order.
+pub type CallCursor = (DateTime<Utc>, Uuid);
+
+const CALL_COLUMNS: &str = "c.*, a.name AS agent_name, ct.name AS contact_name,
+    la.total_score, la.lead_status_tag";
+const CALL_JOINS: &str = "calls c
+    JOIN agents a ON a.id = c.agent_id
+    LEFT JOIN contacts ct ON ct.id = c.contact_id
+    LEFT JOIN lead_analytics la ON la.call_id = c.id";
+
+impl Call {
+    fn from_row(row: &Row) -> Self {
+        let id: Uuid = row.get("id");
+        let duration_seconds: i32 = row.get("duration_seconds");
+        let recording: Option<String> = row.get("recording_key");
+        Self {
+            id,
+            agent_id: row.get("agent_id"),
+            agent_name: row.get("agent_name"),
+            user_id: row.get("user_id"),
+            elevenlabs_conversation_id: row.get("elevenlabs_conversation_id"),
+            kind: row.get("type"),
+            direction: row.get("direction"),
+            status: row.get("status"),
+            phone_number: row.get("phone_number"),
+            contact_id: row.get("contact_id"),
+            contact_name: row.get("contact_name"),
+            lead_id: row.get("lead_id"),
+            duration_seconds,
+            duration_minutes: (f64::from(duration_seconds) / 60.0 * 100.0).round() / 100.0,
+            credits_charged: row.get("credits_charged"),
+            call_successful: row.get("call_successful"),
+            summary: row.get("summary"),
+            failure_reason: row.get("failure_reason"),
+            total_score: row.get("total_score"),
+            lead_status_tag: row.get("lead_status_tag"),
+            recording_url: recording.map(|_| format!("/api/calls/{id}/recording")),
+            started_at: row.get("started_at"),
+            created_at: row.get("created_at"),
+            completed_at: row.get("completed_at"),
+        }
+    }
+}
+
+impl CallFilter {
+    fn to_sql(&self, tenant: TenantId) -> AppResult<Filter> {
+        if let Some(score) = self.min_score {
+            if !(0..=100).contains(&score) {
+                return Err(AppError::validation(
+                    "min_score",
+                    "must be between 0 and 100",
+                ));
+            }
+        }
+        let mut filter = Filter::default();
+        filter
+            .and("c.user_id = $", vec![Box::new(*tenant.as_uuid())])
+            .and_some("c.agent_id = $", self.agent_id)
+            .and_some(
+                "c.type = $",
+                self.kind.map(|k| match k {
+                    CallKind::Call => "call",
+                    CallKind::Chat => "chat",
+                }),
+            )
+            .and_some("c.status = $", self.status.map(CallStatus::as_str))
+            .and_some("c.created_at >= $", self.from)
+            .and_some("c.created_at < $", self.to)
+            .and_some(
+                "la.lead_status_tag = $",
+                self.lead_status.map(|s| match s {
+                    LeadStatus::Hot => "hot",
+                    LeadStatus::Warm => "warm",
+                    LeadStatus::Cold => "cold",
+                }),
+            )
+            .and_some("la.total_score >= $", self.min_score);
+        if let Some(search) = self
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let pattern = like_pattern(search);
+            filter.and(
+                "(c.phone_number ILIKE $ OR ct.name ILIKE $)",
+                vec![Box::new(pattern.clone()), Box::new(pattern)],
+            );
+        }
+        Ok(filter)
+    }
+}
+
+/// A page of the tenant's calls, newest first, and how many match in all. An `agent_id` that
+/// is not the tenant's answers 404.
+pub async fn list(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    filter: &CallFilter,
+    limit: i64,
+    after: Option<CallCursor>,
+) -> AppResult<(Vec<Call>, i64)> {
+    if let Some(agent_id) = filter.agent_id {
+        agents::find_any(db, tenant, agent_id).await?;
+    }
+    let matching = filter.to_sql(tenant)?;
+    let total: i64 = db
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {CALL_JOINS} WHERE {}",
+                matching.where_clause()
+            ),
+            &matching.params_with(&[]),
+        )
+        .await?
+        .get(0);
+    let mut page = filter.to_sql(tenant)?;
+    if let Some((at, id)) = after {
+        page.and(
+            "(c.created_at, c.id) < ($, $)",
+            vec![Box::new(at), Box::new(id)],
+        );
+    }
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {CALL_COLUMNS} FROM {CALL_JOINS} WHERE {}
+                 ORDER BY c.created_at DESC, c.id DESC LIMIT {}",
+                page.where_clause(),
+                page.next_placeholder(0)
+            ),
+            &page.params_with(&[&limit]),
+        )
+        .await?;
+    Ok((rows.iter().map(Call::from_row).collect(), total))
+}
+
+/// One of the tenant's calls with its lead analytics; 404 for anything else.
+pub async fn get(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<CallDetail> {
+    let id: Uuid = id.parse().map_err(|_| AppError::not_found("call"))?;
+    let row = db
+        .query_opt(
+            &format!("SELECT {CALL_COLUMNS} FROM {CALL_JOINS} WHERE c.id = $1 AND c.user_id = $2"),
+            &[&id, tenant.as_uuid()],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found("call"))?;
+    let analytics = db
+        .query_opt("SELECT * FROM lead_analytics WHERE call_id = $1", &[&id])
+        .await?
+        .map(|row| LeadAnalytics::from_row(&row));
+    Ok(CallDetail {
+        call: Call::from_row(&row),
+        lead_analytics: analytics,
+    })
+}
+
+/// The call's transcript; 404 when the call is not the tenant's or has none yet.
+pub async fn transcript(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    id: &str,
+) -> AppResult<Transcript> {
+    let id: Uuid = id.parse().map_err(|_| AppError::not_found("call"))?;
+    let row = db
+        .query_opt(
+            "SELECT t.call_id, t.content, t.speaker_segments, t.created_at
+             FROM transcripts t JOIN calls c ON c.id = t.call_id
+             WHERE t.call_id = $1 AND c.user_id = $2",
+            &[&id, tenant.as_uuid()],
+        )
+        .await?;
+    match row {
+        Some(row) => Ok(Transcript {
+            id,
+            call_id: id,
+            content: row.get("content"),
+            speaker_segments: row.get("speaker_segments"),
+            created_at: row.get("created_at"),
+        }),
+        None => {
+            // Tell "no such call" from "no transcript yet" only to the call's owner.
+            get(db, tenant, &id.to_string()).await?;
+            Err(AppError::not_found("transcript"))
+        }
+    }
+}

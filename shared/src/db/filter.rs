@@ -1,0 +1,87 @@
+//! A WHERE clause assembled from the filters a request actually uses, so each list query is a
+//! plain statement Postgres can plan for its indexes (no `$n IS NULL OR ...` catch-alls).
+
+use tokio_postgres::types::ToSql;
+
+#[derive(Default)]
+pub struct Filter {
+    conditions: Vec<String>,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Filter {
+    /// Adds `condition`, where each `$` stands for the next parameter of `values`.
+    pub fn and(&mut self, condition: &str, values: Vec<Box<dyn ToSql + Sync + Send>>) -> &mut Self {
+        let mut text = String::with_capacity(condition.len() + 4);
+        let mut values = values.into_iter();
+        for c in condition.chars() {
+            if c == '$' {
+                let value = values.next().expect("a value for every placeholder");
+                self.params.push(value);
+                text.push_str(&format!("${}", self.params.len()));
+            } else {
+                text.push(c);
+            }
+        }
+        self.conditions.push(text);
+        self
+    }
+
+    /// Adds `condition` with one parameter when `value` is present.
+    pub fn and_some<T: ToSql + Sync + Send + 'static>(
+        &mut self,
+        condition: &str,
+        value: Option<T>,
+    ) -> &mut Self {
+        if let Some(value) = value {
+            self.and(condition, vec![Box::new(value)]);
+        }
+        self
+    }
+
+    pub fn where_clause(&self) -> String {
+        if self.conditions.is_empty() {
+            "TRUE".to_owned()
+        } else {
+            self.conditions.join(" AND ")
+        }
+    }
+
+    /// The parameters so far plus `extra` (numbered after them, e.g. a LIMIT).
+    pub fn params_with<'a>(
+        &'a self,
+        extra: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Vec<&'a (dyn ToSql + Sync)> {
+        self.params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .chain(extra.iter().copied())
+            .collect()
+    }
+
+    /// The placeholder the next extra parameter gets.
+    pub fn next_placeholder(&self, offset: usize) -> String {
+        format!("${}", self.params.len() + offset + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_placeholders_in_order() {
+        let mut filter = Filter::default();
+        filter
+            .and("user_id = $", vec![Box::new(1_i32)])
+            .and_some("status = $", None::<String>)
+            .and_some("type = $", Some("call".to_owned()))
+            .and("(a, b) < ($, $)", vec![Box::new(2_i32), Box::new(3_i32)]);
+        assert_eq!(
+            filter.where_clause(),
+            "user_id = $1 AND type = $2 AND (a, b) < ($3, $4)"
+        );
+        assert_eq!(filter.next_placeholder(0), "$5");
+        assert_eq!(filter.params_with(&[&10_i64]).len(), 5);
+    }
+}
