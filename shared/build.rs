@@ -3,7 +3,10 @@
 use std::{env, fmt::Write, fs, path::Path};
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    // Read at run time: a build script compiled in another checkout (a shared target dir)
+    // must not look for the migrations there.
+    let manifest_dir = env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir).join("../migrations");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut migrations: Vec<(u32, String, String)> = fs::read_dir(&dir)
         .expect("migrations/ exists")
