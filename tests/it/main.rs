@@ -6,8 +6,12 @@ mod support;
 
 mod auth_tokens;
 mod config_errors;
+mod contact_lookup;
 mod credits_ledger;
+mod dlq;
 mod http_errors;
+mod secret_rotation;
+mod simulate_call;
 mod users;
 mod webhook_billing;
 mod webhooks;
