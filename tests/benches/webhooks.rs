@@ -108,6 +108,14 @@ async fn run() -> Result<(), BoxError> {
         format!("{:.0} %", 100.0 * processor / raw),
     ));
 
+    let aws = moto_baseline(&state, options.requests, options.clients).await?;
+    rows.push((
+        format!(
+            "the two AWS calls of an ingest (DynamoDB conditional put, SQS send) straight to moto, {} times, {} concurrent",
+            options.requests, options.clients
+        ),
+        aws.figure(),
+    ));
     let ingest_tenants = create_tenants(&db, options.tenants).await?;
     let ingest = ingest(&ingest_tenants, options.requests, options.clients).await?;
     rows.push((
@@ -115,13 +123,7 @@ async fn run() -> Result<(), BoxError> {
             "ingest: POST /webhooks/elevenlabs/call-completed, {} signed events, {} concurrent clients",
             options.requests, options.clients
         ),
-        format!(
-            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} requests/s",
-            ms(ingest.p50),
-            ms(ingest.p99),
-            ms(ingest.max),
-            ingest.rate
-        ),
+        ingest.figure(),
     ));
     let drained = drained_after(&db, &ingest_tenants, options.requests, ingest.started).await?;
     rows.push((
@@ -480,6 +482,63 @@ struct Latencies {
     rate: f64,
 }
 
+impl Latencies {
+    fn new(started: Instant, mut latencies: Vec<Duration>) -> Self {
+        let elapsed = started.elapsed();
+        latencies.sort();
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)];
+        Self {
+            started,
+            p50: at(0.50),
+            p99: at(0.99),
+            max: latencies[latencies.len() - 1],
+            rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+        }
+    }
+
+    fn figure(&self) -> String {
+        format!(
+            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} requests/s",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max),
+            self.rate
+        )
+    }
+}
+
+/// What ingest costs in moto alone: the dedup claim and the queue send, with the API's own
+/// clients. Sent to the DLQ, which nothing consumes, and purged afterwards.
+async fn moto_baseline(
+    state: &shared::AppState,
+    count: usize,
+    clients: usize,
+) -> Result<Latencies, BoxError> {
+    use shared::aws::{dedup, queue};
+    let aws = state.aws();
+    let table = &state.config().aws.table;
+    let dlq = var("WEBHOOK_DLQ_URL")?;
+    let event = serde_json::from_str::<QueuedEvent>(&queued(&json!({"type": "bench"}))?)?;
+    let started = Instant::now();
+    let latencies = stream::iter(0..count)
+        .map(|_| async {
+            let sent = Instant::now();
+            let key = format!("bench#{}", Uuid::new_v4().simple());
+            dedup::claim(&aws.dynamodb, table, &key, Duration::from_secs(600)).await?;
+            queue::send(&aws.sqs, &dlq, &event).await?;
+            Ok::<_, BoxError>(sent.elapsed())
+        })
+        .buffer_unordered(clients)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let summary = Latencies::new(started, latencies);
+    aws.sqs.purge_queue().queue_url(&dlq).send().await?;
+    Ok(summary)
+}
+
 /// POSTs `count` distinct signed events with `clients` requests in flight at any time.
 async fn ingest(tenants: &[Tenant], count: usize, clients: usize) -> Result<Latencies, BoxError> {
     let url = format!("{}/webhooks/elevenlabs/call-completed", var("API_URL")?);
@@ -501,17 +560,8 @@ async fn ingest(tenants: &[Tenant], count: usize, clients: usize) -> Result<Late
     .await?;
     let bodies = simulated_bodies(tenants, count)?;
     let started = Instant::now();
-    let mut latencies = post_all(&http, &url, &secret, bodies, clients).await?;
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)];
-    Ok(Latencies {
-        started,
-        p50: at(0.50),
-        p99: at(0.99),
-        max: latencies[latencies.len() - 1],
-        rate: count as f64 / elapsed.as_secs_f64(),
-    })
+    let latencies = post_all(&http, &url, &secret, bodies, clients).await?;
+    Ok(Latencies::new(started, latencies))
 }
 
 fn simulated_bodies(tenants: &[Tenant], count: usize) -> Result<Vec<Vec<u8>>, BoxError> {
