@@ -469,3 +469,73 @@ pub async fn app_state() -> shared::AppState {
         .await
         .expect("state from the test environment")
 }
+
+/// A random valid US number, distinct enough between tests.
+pub fn phone() -> String {
+    format!("+1415555{:04}", rand_digits())
+}
+
+pub fn rand_digits() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32 % 10_000
+}
+
+/// The tenant's usage charges: (amount, reference).
+pub async fn usage_rows(tenant: uuid::Uuid) -> Vec<(i64, String)> {
+    db().await
+        .query(
+            "SELECT amount, reference FROM credit_transactions WHERE user_id = $1 AND type = 'usage'",
+            &[&tenant],
+        )
+        .await
+        .expect("ledger")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// How many distinct events of a conversation the processor has applied.
+pub async fn processed_count(conversation: &str) -> i64 {
+    db().await
+        .query_one(
+            "SELECT count(*) FROM processed_events WHERE conversation_id = $1",
+            &[&conversation],
+        )
+        .await
+        .expect("count")
+        .get(0)
+}
+
+/// Whether ingest claimed this exact body (it does so only for verified events it queues).
+pub async fn dedup_key_exists(body: &[u8]) -> bool {
+    let key = shared::webhooks::event_key(shared::aws::queue::EventSource::Elevenlabs, body);
+    let aws = shared::aws::Aws::from_env().await;
+    let table = std::env::var("DYNAMODB_TABLE").expect("table");
+    aws.dynamodb
+        .get_item()
+        .table_name(table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("webhook#{key}")),
+        )
+        .send()
+        .await
+        .expect("get item")
+        .item
+        .is_some()
+}
+
+/// `body` as the queue message ingest would have sent for it.
+pub fn queued(body: &Value) -> String {
+    use shared::aws::queue::{EventSource, QueuedEvent};
+    let raw = serde_json::to_string(body).expect("json");
+    serde_json::to_string(&QueuedEvent {
+        version: 1,
+        source: EventSource::Elevenlabs,
+        route: "call-completed".into(),
+        event_key: shared::webhooks::event_key(EventSource::Elevenlabs, raw.as_bytes()),
+        received_at: chrono::Utc::now(),
+        body: Some(raw),
+        body_s3_key: None,
+    })
+    .expect("json")
+}

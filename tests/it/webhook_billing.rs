@@ -6,32 +6,15 @@ use std::collections::HashMap;
 
 use futures::future::join_all;
 use proptest::prelude::*;
-use shared::{
-    aws::queue::{EventSource, QueuedEvent},
-    webhooks::{event_key, process::process_message},
-};
+use shared::webhooks::process::process_message;
 
-use crate::support::{app_state, conversation_id, db, transcription, Tenant};
+use crate::support::{app_state, conversation_id, db, queued, transcription, Tenant};
 
 #[derive(Debug, Clone)]
 struct Delivery {
     conversation: usize,
     /// Deliveries of one conversation differ in their timestamp (a retry an hour later).
     shift: i64,
-}
-
-fn queued(body: &serde_json::Value) -> String {
-    let raw = serde_json::to_string(body).expect("json");
-    serde_json::to_string(&QueuedEvent {
-        version: 1,
-        source: EventSource::Elevenlabs,
-        route: "call-completed".into(),
-        event_key: event_key(EventSource::Elevenlabs, raw.as_bytes()),
-        received_at: chrono::Utc::now(),
-        body: Some(raw),
-        body_s3_key: None,
-    })
-    .expect("json")
 }
 
 async fn run(durations: Vec<i64>, deliveries: Vec<Delivery>) {

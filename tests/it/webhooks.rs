@@ -6,59 +6,10 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 
 use crate::support::{
-    call_row, conversation_id, db, deliver, error_code, eventually, get, json, post_webhook,
-    sign_now, stack, transcription, url, webhook_secret, Tenant,
+    call_row, conversation_id, db, dedup_key_exists, deliver, error_code, eventually, get, json,
+    phone, post_webhook, processed_count, rand_digits, sign_now, stack, transcription, url,
+    usage_rows, webhook_secret, Tenant,
 };
-
-fn phone() -> String {
-    format!("+1415555{:04}", rand_digits())
-}
-
-fn rand_digits() -> u32 {
-    uuid::Uuid::new_v4().as_u128() as u32 % 10_000
-}
-
-async fn usage_rows(tenant: uuid::Uuid) -> Vec<(i64, String)> {
-    db().await
-        .query(
-            "SELECT amount, reference FROM credit_transactions WHERE user_id = $1 AND type = 'usage'",
-            &[&tenant],
-        )
-        .await
-        .expect("ledger")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
-}
-
-async fn processed_count(conversation: &str) -> i64 {
-    db().await
-        .query_one(
-            "SELECT count(*) FROM processed_events WHERE conversation_id = $1",
-            &[&conversation],
-        )
-        .await
-        .expect("count")
-        .get(0)
-}
-
-async fn dedup_key_exists(body: &[u8]) -> bool {
-    let key = shared::webhooks::event_key(shared::aws::queue::EventSource::Elevenlabs, body);
-    let aws = shared::aws::Aws::from_env().await;
-    let table = std::env::var("DYNAMODB_TABLE").expect("table");
-    aws.dynamodb
-        .get_item()
-        .table_name(table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("webhook#{key}")),
-        )
-        .send()
-        .await
-        .expect("get item")
-        .item
-        .is_some()
-}
 
 #[tokio::test]
 async fn the_same_webhook_five_times_and_again_later_is_one_call_and_one_charge() {

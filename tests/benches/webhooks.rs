@@ -1,0 +1,632 @@
+//! Webhook benchmark, run by scripts/bench-webhooks against a stack of its own:
+//! a. processor throughput: distinct post_call_transcription events through
+//!    `shared::webhooks::process::process_message` (what the SQS handler calls) into Postgres,
+//!    as many at once as the pool has connections; next to it the same rows written with plain
+//!    tokio-postgres (prepared statements, one transaction per event, same concurrency);
+//! b. ingest latency: signed webhooks POSTed to the running API by concurrent clients, and
+//!    how long the local poller then takes to get all of them into Postgres.
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use futures::{stream, StreamExt};
+use serde_json::{json, Value};
+use shared::{
+    aws::queue::{EventSource, QueuedEvent},
+    webhooks::{event_key, process::process_message, process::Outcome},
+};
+use simulators::elevenlabs::{transcription_event, CallParams, Outcome as SimOutcome};
+use tokio_postgres::{NoTls, Statement};
+use uuid::Uuid;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+struct Options {
+    events: usize,
+    tenants: usize,
+    requests: usize,
+    clients: usize,
+}
+
+fn options() -> Result<Options, BoxError> {
+    let mut options = Options {
+        events: 2000,
+        tenants: 8,
+        requests: 2000,
+        clients: 16,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let field = match arg.as_str() {
+            "--events" => &mut options.events,
+            "--tenants" => &mut options.tenants,
+            "--requests" => &mut options.requests,
+            "--clients" => &mut options.clients,
+            // cargo bench passes --bench to harness-less benches.
+            "--bench" => continue,
+            other => return Err(format!("unknown argument {other:?}").into()),
+        };
+        *field = args
+            .next()
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{arg} needs a positive number"))?;
+    }
+    Ok(options)
+}
+
+fn var(name: &str) -> Result<String, BoxError> {
+    std::env::var(name).map_err(|_| format!("{name} is not set: run scripts/bench-webhooks").into())
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(err) = run().await {
+        // tokio-postgres keeps the server's message in the error's source.
+        let mut message = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        eprintln!("bench failed: {message}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
+    let options = options()?;
+    let state = shared::AppState::from_env().await?;
+    let database_url = var("DATABASE_URL")?;
+    let concurrency = state.config().database_pool_size;
+    let db = connect(&database_url).await?;
+    let tenants = create_tenants(&db, options.tenants).await?;
+    let mut rows = Vec::new();
+
+    let events = simulated_events(&tenants, options.events);
+    warm_up_processor(&state, &tenants, concurrency).await?;
+    let processor = processor_rate(&state, &events, concurrency).await?;
+    let raw = raw_rate(&database_url, &tenants, &events, concurrency).await?;
+    rows.push((
+        format!(
+            "processor (`process_message`) into Postgres: {} events, {} tenants, concurrency {concurrency} (the pool size)",
+            options.events, options.tenants
+        ),
+        format!("{processor:.0} events/s"),
+    ));
+    rows.push((
+        format!("the same rows with plain tokio-postgres (prepared, one transaction per event), concurrency {concurrency}"),
+        format!("{raw:.0} events/s"),
+    ));
+    rows.push((
+        "processor / plain INSERTs".into(),
+        format!("{:.0} %", 100.0 * processor / raw),
+    ));
+
+    let aws = moto_baseline(&state, options.requests, options.clients).await?;
+    rows.push((
+        format!(
+            "the two AWS calls of an ingest (DynamoDB conditional put, SQS send) straight to moto, {} times, {} concurrent",
+            options.requests, options.clients
+        ),
+        aws.figure(),
+    ));
+    let ingest_tenants = create_tenants(&db, options.tenants).await?;
+    let ingest = ingest(&ingest_tenants, options.requests, options.clients).await?;
+    rows.push((
+        format!(
+            "ingest: POST /webhooks/elevenlabs/call-completed, {} signed events, {} concurrent clients",
+            options.requests, options.clients
+        ),
+        ingest.figure(),
+    ));
+    let drained = drained_after(&db, &ingest_tenants, options.requests, ingest.started).await?;
+    rows.push((
+        "ingest start -> every event in Postgres (SQS in moto, the local poller)".into(),
+        match drained {
+            Some(took) => format!(
+                "{:.1} s ({:.0} events/s end to end)",
+                took.as_secs_f64(),
+                options.requests as f64 / took.as_secs_f64()
+            ),
+            None => "not drained within 5 minutes".into(),
+        },
+    ));
+    print_table(&rows);
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn print_table(rows: &[(String, String)]) {
+    println!("\n| what | figure |\n|---|---|");
+    for (what, figure) in rows {
+        println!("| {what} | {figure} |");
+    }
+}
+
+async fn connect(url: &str) -> Result<tokio_postgres::Client, BoxError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+struct Tenant {
+    id: Uuid,
+    agent_id: Uuid,
+    elevenlabs_agent: String,
+}
+
+async fn create_tenants(
+    db: &tokio_postgres::Client,
+    count: usize,
+) -> Result<Vec<Tenant>, BoxError> {
+    let mut tenants = Vec::with_capacity(count);
+    for _ in 0..count {
+        let suffix = Uuid::new_v4().simple().to_string();
+        let id: Uuid = db
+            .query_one(
+                "INSERT INTO users (auth_subject, email, credits) VALUES ($1, $2, 1000000) RETURNING id",
+                &[&format!("bench-{suffix}"), &format!("bench-{}@example.test", &suffix[..8])],
+            )
+            .await?
+            .get(0);
+        let elevenlabs_agent = format!("agent_bench_{}", &suffix[..12]);
+        let agent_id: Uuid = db
+            .query_one(
+                "INSERT INTO agents (user_id, elevenlabs_agent_id, name, type) VALUES ($1, $2, 'bench', 'call') RETURNING id",
+                &[&id, &elevenlabs_agent],
+            )
+            .await?
+            .get(0);
+        tenants.push(Tenant {
+            id,
+            agent_id,
+            elevenlabs_agent,
+        });
+    }
+    Ok(tenants)
+}
+
+/// Realistic calls (the ElevenLabs simulator's), round-robin over the tenants.
+fn simulated_events(tenants: &[Tenant], count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            let tenant = &tenants[i % tenants.len()];
+            let duration = 20 + i64::try_from(i % 600).unwrap_or(0);
+            transcription_event(&CallParams::new(
+                tenant.elevenlabs_agent.clone(),
+                SimOutcome::Success,
+                duration,
+            ))
+        })
+        .collect()
+}
+
+/// The queue message ingest would send for `event`.
+fn queued(event: &Value) -> Result<String, BoxError> {
+    let raw = serde_json::to_string(event)?;
+    Ok(serde_json::to_string(&QueuedEvent {
+        version: 1,
+        source: EventSource::Elevenlabs,
+        route: "call-completed".into(),
+        event_key: event_key(EventSource::Elevenlabs, raw.as_bytes()),
+        received_at: chrono::Utc::now(),
+        body: Some(raw),
+        body_s3_key: None,
+    })?)
+}
+
+/// Opens the pool's connections before anything is timed.
+async fn warm_up_processor(
+    state: &shared::AppState,
+    tenants: &[Tenant],
+    concurrency: usize,
+) -> Result<(), BoxError> {
+    let events = simulated_events(tenants, concurrency * 2);
+    processor_rate(state, &events, concurrency).await?;
+    Ok(())
+}
+
+/// Events per second through the processor.
+async fn processor_rate(
+    state: &shared::AppState,
+    events: &[Value],
+    concurrency: usize,
+) -> Result<f64, BoxError> {
+    let messages = events.iter().map(queued).collect::<Result<Vec<_>, _>>()?;
+    let started = Instant::now();
+    let outcomes: Vec<_> = stream::iter(&messages)
+        .map(|message| process_message(state, message))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    for outcome in outcomes {
+        let outcome = outcome?;
+        if outcome != Outcome::Applied {
+            return Err(format!("an event was not applied: {outcome:?}").into());
+        }
+    }
+    Ok(events.len() as f64 / elapsed.as_secs_f64())
+}
+
+/// What the plain INSERTs write for one event, taken from the same simulated payloads.
+struct RawEvent {
+    tenant: usize,
+    event_key: String,
+    conversation_id: String,
+    phone: String,
+    duration: i64,
+    started_at: chrono::DateTime<chrono::Utc>,
+    content: String,
+    segments: Value,
+    analysis: Value,
+    metadata: Value,
+}
+
+fn raw_event(tenant: usize, event: &Value) -> RawEvent {
+    let data = &event["data"];
+    let segments: Vec<Value> = data["transcript"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|t| json!({"speaker": t["role"], "text": t["message"], "timestamp": t["time_in_call_secs"]}))
+        .collect();
+    let content = segments
+        .iter()
+        .map(|s| format!("{}: {}", s["speaker"], s["text"]))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let metadata = &data["metadata"];
+    let start = metadata["start_time_unix_secs"].as_i64().unwrap_or(0);
+    RawEvent {
+        tenant,
+        event_key: format!("raw:{}", Uuid::new_v4().simple()),
+        conversation_id: format!("raw_{}", Uuid::new_v4().simple()),
+        phone: metadata["phone_call"]["external_number"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        duration: metadata["call_duration_secs"].as_i64().unwrap_or(0),
+        started_at: chrono::DateTime::from_timestamp(start, 0).unwrap_or_default(),
+        content,
+        segments: Value::Array(segments),
+        analysis: data["analysis"].clone(),
+        metadata: json!({"termination_reason": metadata["termination_reason"], "provider": "twilio"}),
+    }
+}
+
+/// Events per second written by plain statements: `concurrency` connections, each taking the
+/// next event until none is left.
+async fn raw_rate(
+    url: &str,
+    tenants: &[Tenant],
+    events: &[Value],
+    concurrency: usize,
+) -> Result<f64, BoxError> {
+    let ids: Arc<Vec<(Uuid, Uuid)>> =
+        Arc::new(tenants.iter().map(|t| (t.id, t.agent_id)).collect());
+    let events: Arc<Vec<RawEvent>> = Arc::new(
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| raw_event(i % tenants.len(), e))
+            .collect(),
+    );
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let client = connect(url).await?;
+        let statements = Statements::prepare(&client).await?;
+        workers.push((client, statements));
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = workers
+        .into_iter()
+        .map(|(client, statements)| {
+            let (events, ids, next) = (events.clone(), ids.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut client = client;
+                while let Some(event) = events.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    write_raw(&mut client, &statements, event, ids[event.tenant]).await?;
+                }
+                Ok::<_, tokio_postgres::Error>(())
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await??;
+    }
+    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+struct Statements {
+    processed: Statement,
+    charge: Statement,
+    lead: Statement,
+    call: Statement,
+    ledger: Statement,
+    transcript: Statement,
+    analytics: Statement,
+    rollup: Statement,
+}
+
+impl Statements {
+    async fn prepare(client: &tokio_postgres::Client) -> Result<Self, tokio_postgres::Error> {
+        Ok(Self {
+            processed: client.prepare(
+                "INSERT INTO processed_events (event_key, source, event_type, conversation_id, outcome)
+                 VALUES ($1, 'elevenlabs', 'post_call_transcription', $2, 'applied')",
+            ).await?,
+            // Takes the tenant's row lock first, as the processor does.
+            charge: client.prepare(
+                "UPDATE users SET credits = credits - $2, updated_at = now() WHERE id = $1 RETURNING credits",
+            ).await?,
+            lead: client.prepare(
+                "INSERT INTO leads (user_id, phone_number, name, agent_id, total_score, lead_status_tag,
+                     interaction_count, last_contact_at)
+                 VALUES ($1, $2, 'Bench', $3, 74, 'warm', 1, $4)
+                 ON CONFLICT (user_id, phone_number) WHERE phone_number IS NOT NULL DO UPDATE SET
+                     interaction_count = leads.interaction_count + 1,
+                     last_contact_at = GREATEST(leads.last_contact_at, EXCLUDED.last_contact_at),
+                     updated_at = now()
+                 RETURNING id",
+            ).await?,
+            call: client.prepare(
+                "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, direction, status,
+                     phone_number, agent_number, lead_id, started_at, duration_seconds, credits_charged,
+                     call_successful, summary, termination_reason, metadata, completed_at)
+                 VALUES ($1, $2, $3, 'call', 'outbound', 'completed', $4, '+15550100000', $5, $6, $7, $8,
+                     $9, $10, 'end_call tool was called.', $11, $12)
+                 RETURNING id",
+            ).await?,
+            ledger: client.prepare(
+                "INSERT INTO credit_transactions (user_id, type, amount, balance_after, description, reference)
+                 VALUES ($1, 'usage', $2, $3, $4, $5)",
+            ).await?,
+            transcript: client.prepare(
+                "INSERT INTO transcripts (call_id, content, speaker_segments) VALUES ($1, $2, $3)",
+            ).await?,
+            analytics: client.prepare(
+                "INSERT INTO lead_analytics (call_id, intent_level, intent_score, urgency_score, budget_score,
+                     fit_score, engagement_score, total_score, lead_status_tag, raw_analysis, analyzed_at)
+                 VALUES ($1, 'high', 16, 12, 14, 17, 15, 74, 'warm', $2, now())",
+            ).await?,
+            rollup: client.prepare(
+                "INSERT INTO daily_agent_stats (user_id, agent_id, day, calls, completed, successful,
+                     duration_seconds, credits_used)
+                 VALUES ($1, $2, $3::timestamptz::date, 1, 1, 1, $4, $5)
+                 ON CONFLICT (user_id, agent_id, day) DO UPDATE SET
+                     calls = daily_agent_stats.calls + 1, completed = daily_agent_stats.completed + 1,
+                     successful = daily_agent_stats.successful + 1,
+                     duration_seconds = daily_agent_stats.duration_seconds + EXCLUDED.duration_seconds,
+                     credits_used = daily_agent_stats.credits_used + EXCLUDED.credits_used",
+            ).await?,
+        })
+    }
+}
+
+async fn write_raw(
+    client: &mut tokio_postgres::Client,
+    s: &Statements,
+    e: &RawEvent,
+    (tenant, agent): (Uuid, Uuid),
+) -> Result<(), tokio_postgres::Error> {
+    let credits = (e.duration + 59) / 60;
+    let tx = client.transaction().await?;
+    tx.execute(&s.processed, &[&e.event_key, &e.conversation_id])
+        .await?;
+    let balance: i64 = tx.query_one(&s.charge, &[&tenant, &credits]).await?.get(0);
+    let lead: Uuid = tx
+        .query_one(&s.lead, &[&tenant, &e.phone, &agent, &e.started_at])
+        .await?
+        .get(0);
+    let duration = i32::try_from(e.duration).unwrap_or(i32::MAX);
+    let summary = e.analysis["transcript_summary"].as_str();
+    let call: Uuid = tx
+        .query_one(
+            &s.call,
+            &[
+                &tenant,
+                &agent,
+                &e.conversation_id,
+                &e.phone,
+                &lead,
+                &e.started_at,
+                &duration,
+                &credits,
+                &"success",
+                &summary,
+                &e.metadata,
+                &(e.started_at + chrono::Duration::seconds(e.duration)),
+            ],
+        )
+        .await?
+        .get(0);
+    tx.execute(
+        &s.ledger,
+        &[
+            &tenant,
+            &-credits,
+            &balance,
+            &"Call",
+            &format!("elevenlabs:{}", e.conversation_id),
+        ],
+    )
+    .await?;
+    tx.execute(&s.transcript, &[&call, &e.content, &e.segments])
+        .await?;
+    tx.execute(&s.analytics, &[&call, &e.analysis]).await?;
+    tx.execute(
+        &s.rollup,
+        &[&tenant, &agent, &e.started_at, &e.duration, &credits],
+    )
+    .await?;
+    tx.commit().await
+}
+
+struct Latencies {
+    started: Instant,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    rate: f64,
+}
+
+impl Latencies {
+    fn new(started: Instant, mut latencies: Vec<Duration>) -> Self {
+        let elapsed = started.elapsed();
+        latencies.sort();
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)];
+        Self {
+            started,
+            p50: at(0.50),
+            p99: at(0.99),
+            max: latencies[latencies.len() - 1],
+            rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+        }
+    }
+
+    fn figure(&self) -> String {
+        format!(
+            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} requests/s",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max),
+            self.rate
+        )
+    }
+}
+
+/// What ingest costs in moto alone: the dedup claim and the queue send, with the API's own
+/// clients. Sent to the DLQ, which nothing consumes, and purged afterwards.
+async fn moto_baseline(
+    state: &shared::AppState,
+    count: usize,
+    clients: usize,
+) -> Result<Latencies, BoxError> {
+    use shared::aws::{dedup, queue};
+    let aws = state.aws();
+    let table = &state.config().aws.table;
+    let dlq = var("WEBHOOK_DLQ_URL")?;
+    let event = serde_json::from_str::<QueuedEvent>(&queued(&json!({"type": "bench"}))?)?;
+    let started = Instant::now();
+    let latencies = stream::iter(0..count)
+        .map(|_| async {
+            let sent = Instant::now();
+            let key = format!("bench#{}", Uuid::new_v4().simple());
+            dedup::claim(&aws.dynamodb, table, &key, Duration::from_secs(600)).await?;
+            queue::send(&aws.sqs, &dlq, &event).await?;
+            Ok::<_, BoxError>(sent.elapsed())
+        })
+        .buffer_unordered(clients)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let summary = Latencies::new(started, latencies);
+    aws.sqs.purge_queue().queue_url(&dlq).send().await?;
+    Ok(summary)
+}
+
+/// POSTs `count` distinct signed events with `clients` requests in flight at any time.
+async fn ingest(tenants: &[Tenant], count: usize, clients: usize) -> Result<Latencies, BoxError> {
+    let url = format!("{}/webhooks/elevenlabs/call-completed", var("API_URL")?);
+    let secret = var("ELEVENLABS_WEBHOOK_SECRET")?;
+    shared::telemetry::install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    // Connections opened and the API's first requests served before anything is timed; the
+    // warm-up events are of a tenant of their own, so they are not waited for afterwards.
+    let warm_up = create_tenants(&connect(&var("DATABASE_URL")?).await?, 1).await?;
+    post_all(
+        &http,
+        &url,
+        &secret,
+        simulated_bodies(&warm_up, clients * 2)?,
+        clients,
+    )
+    .await?;
+    let bodies = simulated_bodies(tenants, count)?;
+    let started = Instant::now();
+    let latencies = post_all(&http, &url, &secret, bodies, clients).await?;
+    Ok(Latencies::new(started, latencies))
+}
+
+fn simulated_bodies(tenants: &[Tenant], count: usize) -> Result<Vec<Vec<u8>>, BoxError> {
+    Ok(simulated_events(tenants, count)
+        .iter()
+        .map(serde_json::to_vec)
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Each request's latency; any answer but 200 fails the bench.
+async fn post_all(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    bodies: Vec<Vec<u8>>,
+    clients: usize,
+) -> Result<Vec<Duration>, BoxError> {
+    stream::iter(bodies)
+        .map(|body| async move {
+            let signature =
+                shared::webhooks::signature::sign(secret, chrono::Utc::now().timestamp(), &body);
+            let sent = Instant::now();
+            let response = http
+                .post(url)
+                .header("content-type", "application/json")
+                .header("ElevenLabs-Signature", signature)
+                .body(body)
+                .send()
+                .await?;
+            let status = response.status();
+            response.bytes().await?;
+            let took = sent.elapsed();
+            if status != 200 {
+                return Err(format!("the API answered {status}").into());
+            }
+            Ok::<_, BoxError>(took)
+        })
+        .buffer_unordered(clients)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// How long after `started` every ingested event of `tenants` had its call in Postgres.
+async fn drained_after(
+    db: &tokio_postgres::Client,
+    tenants: &[Tenant],
+    expected: usize,
+    started: Instant,
+) -> Result<Option<Duration>, BoxError> {
+    let ids: Vec<Uuid> = tenants.iter().map(|t| t.id).collect();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        let calls: i64 = db
+            .query_one(
+                "SELECT count(*) FROM calls WHERE user_id = ANY($1) AND status = 'completed'",
+                &[&ids],
+            )
+            .await?
+            .get(0);
+        if usize::try_from(calls).unwrap_or(0) >= expected {
+            return Ok(Some(started.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(None)
+}

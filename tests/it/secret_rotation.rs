@@ -1,0 +1,143 @@
+//! Rotating the ElevenLabs webhook secret in Secrets Manager (moto): the API picks the new
+//! values up within SECRETS_TTL_SECONDS, and the previous secret works only during its grace
+//! period. Other tests sign with the original secret at the same time, so every state written
+//! here keeps the original valid, and the original JSON is put back even if a case panics.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::{
+    call_row, conversation_id, dedup_key_exists, error_code, eventually, phone, post_webhook,
+    processed_count, transcription, webhook_secret, Tenant,
+};
+
+fn secret_id() -> String {
+    std::env::var("APP_SECRET_ID").expect("scripts/test sets APP_SECRET_ID")
+}
+
+async fn read_secret() -> String {
+    shared::aws::Aws::from_env()
+        .await
+        .secrets
+        .get_secret_value()
+        .secret_id(secret_id())
+        .send()
+        .await
+        .expect("read the app secret")
+        .secret_string()
+        .expect("a string secret")
+        .to_owned()
+}
+
+async fn write_secret(value: &str) {
+    shared::aws::Aws::from_env()
+        .await
+        .secrets
+        .put_secret_value()
+        .secret_id(secret_id())
+        .secret_string(value)
+        .send()
+        .await
+        .expect("write the app secret");
+}
+
+/// Puts the original secret back when dropped, panic or not. Drop cannot await, and the
+/// test's runtime is the one unwinding, so the write runs on a runtime of its own.
+struct Restore(String);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let original = self.0.clone();
+        let restored = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .expect("runtime")
+                .block_on(write_secret(&original));
+        })
+        .join();
+        if restored.is_err() && !std::thread::panicking() {
+            panic!("could not restore the app secret");
+        }
+    }
+}
+
+/// Writes the webhook secret fields over the original JSON (every other key kept) and waits
+/// until the API's cache must have expired: its next request reads what was written.
+async fn rotate(original: &Value, current: &str, previous: &str, previous_until: i64) {
+    let mut secret = original.clone();
+    secret["elevenlabs_webhook_secret"] = json!(current);
+    secret["elevenlabs_webhook_secret_previous"] = json!(previous);
+    secret["elevenlabs_webhook_secret_previous_until"] = json!(previous_until);
+    write_secret(&secret.to_string()).await;
+    let ttl: u64 = std::env::var("SECRETS_TTL_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    tokio::time::sleep(Duration::from_secs(ttl) + Duration::from_millis(300)).await;
+}
+
+/// A fresh call of `tenant` signed with `secret`: its body and the API's answer.
+async fn signed_call(tenant: &Tenant, secret: &str) -> (String, Vec<u8>, reqwest::Response) {
+    let conversation = conversation_id();
+    let body = serde_json::to_vec(&transcription(
+        &tenant.call_agent,
+        &conversation,
+        42,
+        &phone(),
+    ))
+    .expect("json");
+    let response = post_webhook("call-completed", &body, Some(sign(secret, &body))).await;
+    (conversation, body, response)
+}
+
+fn sign(secret: &str, body: &[u8]) -> String {
+    shared::webhooks::signature::sign(secret, chrono::Utc::now().timestamp(), body)
+}
+
+async fn assert_processed(conversation: &str) {
+    eventually(20, "the call", || async { call_row(conversation).await }).await;
+}
+
+#[tokio::test]
+async fn a_rotated_webhook_secret_is_picked_up_and_the_previous_one_expires() {
+    let original_text = read_secret().await;
+    let _restore = Restore(original_text.clone());
+    let original: Value = serde_json::from_str(&original_text).expect("the app secret is JSON");
+    let old = webhook_secret();
+    assert_eq!(original["elevenlabs_webhook_secret"], old.as_str());
+    let new = format!("wsec_rotated_{}", uuid::Uuid::new_v4().simple());
+    let other = format!("wsec_other_{}", uuid::Uuid::new_v4().simple());
+    let tenant = Tenant::new().await;
+    let now = || chrono::Utc::now().timestamp();
+
+    // (a) Rotated: the new secret is current and the old one is still in its grace period.
+    rotate(&original, &new, &old, now() + 600).await;
+    for secret in [&new, &old] {
+        let (conversation, _, response) = signed_call(&tenant, secret).await;
+        assert_eq!(response.status(), 200, "signed with {secret}");
+        assert_processed(&conversation).await;
+    }
+
+    // (b) The grace period of a previous secret is over: it is refused, nothing is kept.
+    rotate(&original, &old, &other, now() - 1).await;
+    let (conversation, body, response) = signed_call(&tenant, &other).await;
+    assert_eq!(error_code(response, 401).await, "invalid_signature");
+    assert!(!dedup_key_exists(&body).await, "nothing was claimed");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        call_row(&conversation).await.is_none(),
+        "nothing was stored"
+    );
+    assert_eq!(
+        processed_count(&conversation).await,
+        0,
+        "nothing was queued"
+    );
+
+    // ... and accepted again, the same event, once its grace period is extended.
+    rotate(&original, &old, &other, now() + 600).await;
+    let response = post_webhook("call-completed", &body, Some(sign(&other, &body))).await;
+    assert_eq!(response.status(), 200);
+    assert_processed(&conversation).await;
+    assert_eq!(tenant.credits().await, 15 - 3, "three calls of 0:42");
+}
