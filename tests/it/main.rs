@@ -6,6 +6,7 @@ mod support;
 
 mod agents;
 mod auth_tokens;
+mod calls;
 mod config_errors;
 mod contact_lookup;
 mod contacts;

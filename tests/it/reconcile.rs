@@ -53,11 +53,12 @@ async fn a_missed_call_is_recorded_and_charged_once() {
         reconcile::run(&state, an_hour_ago())
     );
     let (first, second) = (first.expect("first run"), second.expect("second run"));
-    assert!(
-        first.missing >= 1 && second.missing >= 1,
-        "{first:?} {second:?}"
-    );
-    assert!(first.queued + second.queued >= 1, "{first:?} {second:?}");
+    // Each run finds it missing and queues it, or finds it queued already (by the other run,
+    // or by another test's run: the simulator is shared).
+    for report in [&first, &second] {
+        assert!(report.missing >= 1, "{report:?}");
+        assert!(report.queued + report.already_queued >= 1, "{report:?}");
+    }
 
     let call = eventually(20, "the reconciled call", || async {
         call_row(&conversation)
