@@ -32,6 +32,10 @@ pub struct Config {
     pub default_phone_region: phonenumber::country::Id,
     /// Webhook bodies can be large (a call's audio arrives base64-encoded).
     pub max_webhook_body_bytes: usize,
+    /// The most contact rows one uploaded file may hold (blank rows and the header excluded).
+    pub contact_import_max_rows: usize,
+    /// The largest contact file accepted, in bytes (the file itself, not the multipart body).
+    pub contact_import_max_bytes: usize,
 }
 
 /// Names of the AWS resources; the queue URLs are needed only by the webhook functions.
@@ -166,6 +170,12 @@ impl Config {
                 64 << 20,
                 1024..=256 << 20,
             )?,
+            contact_import_max_rows: env.number("CONTACT_IMPORT_MAX_ROWS", 1000, 1..=100_000)?,
+            contact_import_max_bytes: env.number(
+                "CONTACT_IMPORT_MAX_BYTES",
+                5 << 20,
+                1024..=50 << 20,
+            )?,
         })
     }
 }
@@ -285,6 +295,13 @@ mod tests {
     }
 
     #[test]
+    fn contact_import_limits_default_to_the_design() {
+        let cfg = config(&BASE).expect("valid");
+        assert_eq!(cfg.contact_import_max_rows, 1000);
+        assert_eq!(cfg.contact_import_max_bytes, 5 << 20);
+    }
+
+    #[test]
     fn missing_values_are_named() {
         assert_eq!(
             config(&[("STACK_PROJECT_ID", "p")]).unwrap_err(),
@@ -307,6 +324,8 @@ mod tests {
             ("JWT_LEEWAY_SECONDS", "-1"),
             ("DEFAULT_PHONE_REGION", "Atlantis"),
             ("ELEVENLABS_BASE_URL", "api.elevenlabs.io"),
+            ("CONTACT_IMPORT_MAX_ROWS", "0"),
+            ("CONTACT_IMPORT_MAX_BYTES", "12"),
         ] {
             let mut pairs = BASE.to_vec();
             pairs.push((name, value));
