@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod contacts;
 pub mod credits;
 pub mod db;
 pub mod error;

@@ -1,0 +1,2 @@
+//! Contacts: reading uploaded contact files (storage and endpoints live elsewhere).
+pub mod import;
