@@ -1071,7 +1071,7 @@ fn limits_come_from_the_config() {
     let limits = ImportLimits::from_config(&config);
     assert_eq!(
         (limits.max_rows, limits.max_bytes, limits.default_region),
-        (50, 5 << 20, country::Id::GB)
+        (50, 4 << 20, country::Id::GB)
     );
 }
 
