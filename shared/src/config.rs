@@ -38,6 +38,12 @@ pub struct Config {
     pub default_phone_region: phonenumber::country::Id,
     /// Webhook bodies can be large (a call's audio arrives base64-encoded).
     pub max_webhook_body_bytes: usize,
+    /// The most contact rows one uploaded file may hold (blank rows and the header excluded).
+    pub contact_import_max_rows: usize,
+    /// The largest contact file accepted, in bytes (the file itself, not the multipart body).
+    /// Behind API Gateway a Lambda receives a binary body base64-encoded (4/3 larger) in an
+    /// event of at most 6 MB, so more than about 4 MiB cannot arrive there anyway.
+    pub contact_import_max_bytes: usize,
 }
 
 /// Names of the AWS resources; the queue URLs are needed only by the webhook functions.
@@ -224,6 +230,12 @@ impl Config {
                 64 << 20,
                 1024..=256 << 20,
             )?,
+            contact_import_max_rows: env.number("CONTACT_IMPORT_MAX_ROWS", 1000, 1..=100_000)?,
+            contact_import_max_bytes: env.number(
+                "CONTACT_IMPORT_MAX_BYTES",
+                4 << 20,
+                1024..=50 << 20,
+            )?,
         })
     }
 }
@@ -343,6 +355,13 @@ mod tests {
     }
 
     #[test]
+    fn contact_import_limits_default_to_the_design() {
+        let cfg = config(&BASE).expect("valid");
+        assert_eq!(cfg.contact_import_max_rows, 1000);
+        assert_eq!(cfg.contact_import_max_bytes, 4 << 20);
+    }
+
+    #[test]
     fn missing_values_are_named() {
         assert_eq!(
             config(&[("STACK_PROJECT_ID", "p")]).unwrap_err(),
@@ -365,6 +384,8 @@ mod tests {
             ("JWT_LEEWAY_SECONDS", "-1"),
             ("DEFAULT_PHONE_REGION", "Atlantis"),
             ("ELEVENLABS_BASE_URL", "api.elevenlabs.io"),
+            ("CONTACT_IMPORT_MAX_ROWS", "0"),
+            ("CONTACT_IMPORT_MAX_BYTES", "12"),
         ] {
             let mut pairs = BASE.to_vec();
             pairs.push((name, value));

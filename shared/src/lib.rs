@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod leads;
 pub mod phone;
+pub mod spreadsheet;
 pub mod state;
 pub mod telemetry;
 pub mod text;

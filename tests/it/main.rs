@@ -9,6 +9,7 @@ mod auth_tokens;
 mod calls;
 mod config_errors;
 mod contact_lookup;
+mod contact_upload;
 mod contacts;
 mod credits_ledger;
 mod dlq;

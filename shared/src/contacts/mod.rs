@@ -1,6 +1,9 @@
 //! Contacts: the people a tenant calls, one per normalized phone number. Every query is scoped
 //! by the tenant; deleting is soft, so calls keep pointing at their contact.
 
+pub mod import;
+pub mod upload;
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};

@@ -1,20 +1,29 @@
-//! The contacts group: `/api/contacts` (documented) and the design's `/contacts` aliases.
+//! The contacts group: `/api/contacts` (documented) and the design's `/contacts` aliases,
+//! including the spreadsheet upload.
 
 use axum::{
-    extract::{Path, State},
+    extract::{
+        multipart::{Multipart, MultipartRejection},
+        DefaultBodyLimit, Path, State,
+    },
     http::StatusCode,
-    routing::get,
+    routing::{get, post},
     Json,
 };
 use chrono::{DateTime, Utc};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::{
+    router::{OpenApiRouter, UtoipaMethodRouterExt},
+    routes,
+};
 use uuid::Uuid;
 
 use super::{AppJson, AppQuery, ListResponse, PageQuery};
 use crate::{
     auth::AuthUser,
-    contacts::{self, Contact, ContactFilter, ContactUpdate, NewContact},
-    error::{AppResult, ErrorBody},
+    contacts::{
+        self, upload, upload::UploadReport, Contact, ContactFilter, ContactUpdate, NewContact,
+    },
+    error::{AppError, AppResult, ErrorBody},
     AppState,
 };
 
@@ -22,6 +31,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_contacts, create_contact))
         .routes(routes!(get_contact, update_contact, delete_contact))
+        // The upload enforces the configured file limit itself while reading the part.
+        .routes(routes!(upload_contacts).layer(DefaultBodyLimit::disable()))
+        .route(
+            "/contacts/upload",
+            post(upload_contacts).layer(DefaultBodyLimit::disable()),
+        )
         .route("/contacts", get(list_contacts).post(create_contact))
         .route(
             "/contacts/{id}",
@@ -102,4 +117,76 @@ async fn delete_contact(
 ) -> AppResult<StatusCode> {
     contacts::delete(&state, auth.tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// A .xlsx, .xls, .ods or .csv file with a header row (name, phone; optionally email,
+    /// company, notes).
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: String,
+}
+
+#[utoipa::path(post, path = "/api/contacts/upload", tag = "contacts",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    description = "Imports contacts from a spreadsheet in one transaction: valid rows are created; duplicates (in the file or already stored) and invalid rows are reported. A file-level problem (type, size, row count, no header) is an error and imports nothing. Alias: POST /contacts/upload.",
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = UploadReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn upload_contacts(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<Json<UploadReport>> {
+    let multipart = multipart.map_err(|rejection| {
+        AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "send the file as multipart/form-data ({})",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    let max_bytes = state.config().contact_import_max_bytes;
+    let (file_name, bytes) = read_file_field(multipart, max_bytes).await?;
+    let report = upload::import(&state, auth.tenant, &file_name, &bytes).await?;
+    Ok(Json(report))
+}
+
+/// The first part that carries a file, read up to `max_bytes` (one byte more is a 413, so a
+/// huge upload is never held in memory).
+async fn read_file_field(
+    mut multipart: Multipart,
+    max_bytes: usize,
+) -> AppResult<(String, Vec<u8>)> {
+    let malformed = |err: axum::extract::multipart::MultipartError| {
+        AppError::bad_request(
+            "invalid_multipart",
+            format!("the upload is malformed: {}", err.body_text()),
+        )
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+        let Some(file_name) = field.file_name().map(str::to_owned) else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+            if bytes.len() + chunk.len() > max_bytes {
+                return Err(AppError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the file is larger than {max_bytes} bytes"),
+                )
+                .with_details(serde_json::json!({ "max_bytes": max_bytes })));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        return Ok((file_name, bytes));
+    }
+    Err(AppError::validation(
+        "file",
+        "attach the spreadsheet as a file part named file",
+    ))
 }
