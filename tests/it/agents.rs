@@ -382,3 +382,103 @@ async fn the_config_route_answers_what_elevenlabs_holds() {
         assert!(config["conversation_config"]["agent"].is_object());
     }
 }
+
+/// Scripts the simulator's answers to GET of this agent only, so concurrent tests are unaffected.
+async fn fault_reads(remote_id: &str, responses: Value) {
+    elevenlabs_sim::fault(json!({
+        "path_prefix": format!("/v1/convai/agents/{remote_id}"),
+        "method": "GET",
+        "responses": responses,
+    }))
+    .await;
+}
+
+async fn reads_of(remote_id: &str) -> usize {
+    elevenlabs_sim::requests(&format!("/v1/convai/agents/{remote_id}"))
+        .await
+        .iter()
+        .filter(|r| r["method"] == "GET")
+        .count()
+}
+
+#[tokio::test]
+async fn reads_retry_429_and_5xx_then_give_up_with_a_502() {
+    let tenant = Account::new().await;
+    let agent = create(&tenant.token, call_agent(&unique("Flaky"))).await;
+    let id = agent["id"].as_str().expect("id");
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    let config = format!("/api/agents/{id}/config");
+
+    // 429 then success: retried, answered.
+    fault_reads(
+        remote,
+        json!([{"status": 429, "headers": {"retry-after-ms": "20"}}]),
+    )
+    .await;
+    let before = reads_of(remote).await;
+    assert_eq!(get(&config, &tenant.token).await.status(), 200);
+    assert_eq!(reads_of(remote).await - before, 2);
+
+    // Four 500s: one try and three retries, then 502 with ElevenLabs' message.
+    fault_reads(
+        remote,
+        json!([{"status": 500}, {"status": 500}, {"status": 500}, {"status": 500}]),
+    )
+    .await;
+    let before = reads_of(remote).await;
+    let response = get(&config, &tenant.token).await;
+    assert_eq!(response.status(), 502);
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "upstream_error");
+    assert_eq!(body["error"]["details"]["status"], 500);
+    assert!(body["error"]["details"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("Internal server error"));
+    assert_eq!(reads_of(remote).await - before, 4);
+
+    // The agent list still answers while ElevenLabs fails; the agent is marked.
+    fault_reads(
+        remote,
+        json!([{"status": 503}, {"status": 503}, {"status": 503}, {"status": 503}]),
+    )
+    .await;
+    let list = json(get("/api/agents", &tenant.token).await).await;
+    assert_eq!(list["data"][0]["remote_status"], "unavailable");
+    assert!(list["data"][0]["config"].is_null());
+}
+
+#[tokio::test]
+async fn slow_and_malformed_answers_are_502s() {
+    let tenant = Account::new().await;
+    let agent = create(&tenant.token, call_agent(&unique("Slow"))).await;
+    let id = agent["id"].as_str().expect("id");
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    let config = format!("/api/agents/{id}/config");
+
+    // Every attempt outlasts the timeout scripts/test sets (1.5 s).
+    fault_reads(
+        remote,
+        json!([{"delay_ms": 2000}, {"delay_ms": 2000}, {"delay_ms": 2000}, {"delay_ms": 2000}]),
+    )
+    .await;
+    let response = get(&config, &tenant.token).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        json(response).await["error"]["details"]["reason"],
+        "timeout"
+    );
+
+    fault_reads(remote, json!([{"raw": "{\"agent_id\": tru"}])).await;
+    let response = get(&config, &tenant.token).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        json(response).await["error"]["details"]["reason"],
+        "malformed_response"
+    );
+    assert_eq!(
+        get(&config, &tenant.token).await.status(),
+        200,
+        "back to normal"
+    );
+}
