@@ -19,7 +19,7 @@ async fn create_normalizes_the_number_and_refuses_a_second_contact_with_it() {
     let contact = json(response).await;
     assert_eq!(contact["name"], "Ada Lovelace");
     assert_eq!(contact["phone_number"], "+14155552671");
-    assert_eq!(contact["email"], "ada@example.com");
+    assert_eq!(contact["email"], "Ada@Example.com", "kept as typed");
     assert_eq!(contact["notes"], "line 1\nline 2");
     assert_eq!(contact["user_id"], account.id.to_string());
 

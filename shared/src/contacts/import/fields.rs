@@ -7,10 +7,11 @@ use phonenumber::country;
 use super::{header::Columns, Cell, ImportedContact, InvalidRow, SheetRow};
 use crate::phone;
 
-const NAME_MAX_CHARS: usize = 200;
-const EMAIL_MAX_CHARS: usize = 254;
-const COMPANY_MAX_CHARS: usize = 200;
-const NOTES_MAX_CHARS: usize = 2000;
+// The same limits as a contact created through the API.
+const NAME_MAX_CHARS: usize = crate::contacts::MAX_NAME_CHARS;
+const EMAIL_MAX_CHARS: usize = crate::text::MAX_EMAIL_CHARS;
+const COMPANY_MAX_CHARS: usize = crate::contacts::MAX_COMPANY_CHARS;
+const NOTES_MAX_CHARS: usize = crate::contacts::MAX_NOTES_CHARS;
 /// What [`phone::normalize`] looks at.
 const PHONE_MAX_CHARS: usize = 40;
 
@@ -68,24 +69,10 @@ fn read_email(cell: &Cell) -> FieldResult<Option<String>> {
     let Some(email) = one_line(cell, EMAIL_MAX_CHARS)? else {
         return Ok(None);
     };
-    if !looks_like_email(&email) {
+    if !crate::text::is_email(&email) {
         return Err(format!("{} is not a valid email address", shown(&email)));
     }
     Ok(Some(email))
-}
-
-/// One `@`, something before it, a dotted domain after it, no whitespace.
-fn looks_like_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
-        && !email.chars().any(char::is_whitespace)
 }
 
 fn read_phone(cell: &Cell, region: country::Id) -> FieldResult<String> {
@@ -279,13 +266,13 @@ mod tests {
     #[test]
     fn email_rule() {
         for good in ["a@b.co", "first.last+tag@sub.example.org", "zoë@exämple.de"] {
-            assert!(looks_like_email(good), "{good}");
+            assert!(crate::text::is_email(good), "{good}");
         }
         for bad in [
             "", "a", "@b.co", "a@b", "a@@b.co", "a@b@c.co", "a b@c.co", "a@.b.co", "a@b.co.",
             "a@b..co",
         ] {
-            assert!(!looks_like_email(bad), "{bad}");
+            assert!(!crate::text::is_email(bad), "{bad}");
         }
     }
 
