@@ -9,6 +9,7 @@ pub mod clients;
 pub mod config;
 pub mod contacts;
 pub mod credits;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod http;

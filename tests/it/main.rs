@@ -12,6 +12,7 @@ mod contact_lookup;
 mod contact_upload;
 mod contacts;
 mod credits_ledger;
+mod dashboard;
 mod dlq;
 mod http_errors;
 mod outbound;

@@ -7,6 +7,7 @@ mod billing;
 mod calls;
 mod contact_lookup;
 mod contacts;
+mod dashboard;
 mod errors;
 mod extract;
 mod openapi;
@@ -46,7 +47,8 @@ pub enum Group {
     Auth,
     /// /billing/* and /api/user/credits: balance and ledger.
     Billing,
-    /// /api/calls/*: calls, transcripts, recordings, outbound and batch calls.
+    /// /api/calls/*, /api/dashboard/*, /analytics/*: calls, transcripts, recordings,
+    /// outbound and batch calls, dashboards.
     Calls,
     /// /api/contacts/* and /contacts/*: contact CRUD and spreadsheet upload.
     Contacts,
@@ -69,7 +71,7 @@ impl Group {
             Group::Agents => agents::router(),
             Group::Auth => profile::router(),
             Group::Billing => billing::router(),
-            Group::Calls => calls::router(),
+            Group::Calls => calls::router().merge(dashboard::router()),
             Group::Contacts => contacts::router(),
             Group::Webhooks => webhooks::router(),
         }

@@ -18,7 +18,7 @@ use crate::{
     aws::{blobs, queue::QueuedEvent},
     credits::{self, Applied, CreditChange, CreditKind},
     error::AppResult,
-    leads::{self, scoring::LeadScores},
+    leads::{self, rollup, scoring::LeadScores},
     phone, AppState,
 };
 
@@ -248,8 +248,41 @@ struct CallBefore {
     tenant: TenantId,
     status: String,
     lead_id: Option<Uuid>,
-    started_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
+    figures: CallFigures,
+}
+
+/// What a call contributes to the daily rollup, read from its row. The rollup always moves by
+/// the difference between the row before and after an event, so a late, longer transcription
+/// or a success verdict that arrives after the call ended is counted exactly once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CallFigures {
+    day: DateTime<Utc>,
+    terminal: bool,
+    chat: bool,
+    completed: bool,
+    failed: bool,
+    successful: bool,
+    duration: i64,
+}
+
+const FIGURE_COLUMNS: &str =
+    "type, status, call_successful, duration_seconds, started_at, created_at";
+
+impl CallFigures {
+    fn from_row(row: &tokio_postgres::Row) -> Self {
+        let status: &str = row.get("status");
+        Self {
+            day: row
+                .get::<_, Option<DateTime<Utc>>>("started_at")
+                .unwrap_or_else(|| row.get("created_at")),
+            terminal: is_terminal(status),
+            chat: row.get::<_, &str>("type") == "chat",
+            completed: status == "completed",
+            failed: status == "failed",
+            successful: row.get::<_, Option<&str>>("call_successful") == Some("success"),
+            duration: i64::from(row.get::<_, i32>("duration_seconds")),
+        }
+    }
 }
 
 fn is_terminal(status: &str) -> bool {
@@ -297,8 +330,9 @@ impl Context<'_> {
     /// event of a tenant takes its locks in one order (user, call, lead), so concurrent events
     /// of one tenant queue up instead of deadlocking.
     async fn lock_call(&self, tx: &Transaction<'_>) -> AppResult<CallBefore> {
+        // Locks the tenant and marks its dashboards stale (their ETag follows stats_version).
         tx.execute(
-            "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+            "UPDATE users SET stats_version = stats_version + 1 WHERE id = $1",
             &[self.agent.tenant.as_uuid()],
         )
         .await?;
@@ -311,8 +345,10 @@ impl Context<'_> {
         .await?;
         let row = tx
             .query_one(
-                "SELECT id, user_id, status, lead_id, started_at, created_at FROM calls
-                 WHERE elevenlabs_conversation_id = $1 FOR UPDATE",
+                &format!(
+                    "SELECT id, user_id, lead_id, {FIGURE_COLUMNS} FROM calls
+                     WHERE elevenlabs_conversation_id = $1 FOR UPDATE"
+                ),
                 &[&self.ids.conversation_id],
             )
             .await?;
@@ -321,8 +357,7 @@ impl Context<'_> {
             tenant: TenantId::from_trusted(row.get("user_id")),
             status: row.get("status"),
             lead_id: row.get("lead_id"),
-            started_at: row.get("started_at"),
-            created_at: row.get("created_at"),
+            figures: CallFigures::from_row(&row),
         })
     }
 
@@ -467,25 +502,17 @@ impl Context<'_> {
         .await?;
         store_transcript(&tx, before.id, &t).await?;
         if !scores.is_empty() || t.analysis.is_some() {
-            store_analytics(&tx, before.id, &scores, &analysis, self.event_at).await?;
+            store_analytics(
+                &tx,
+                &self.agent,
+                before.id,
+                &scores,
+                &analysis,
+                self.event_at,
+            )
+            .await?;
         }
-        let day = started_at
-            .or(before.started_at)
-            .unwrap_or(before.created_at);
-        let finished_now = !is_terminal(&before.status) && is_terminal(status);
-        self.rollup(
-            &tx,
-            &before,
-            day,
-            finished_now.then_some(Finished {
-                status,
-                is_chat,
-                successful: analysis.call_successful.as_deref() == Some("success"),
-                duration,
-            }),
-            charged,
-        )
-        .await?;
+        self.rollup(&tx, &before, charged).await?;
         tx.commit().await?;
         Ok(Outcome::Applied)
     }
@@ -541,21 +568,7 @@ impl Context<'_> {
             &[&before.id, &status, &reason, &to, &self.event_at],
         )
         .await?;
-        let finished_now = !is_terminal(&before.status);
-        let day = before.started_at.unwrap_or(self.event_at);
-        self.rollup(
-            &tx,
-            &before,
-            day,
-            finished_now.then_some(Finished {
-                status: "failed",
-                is_chat: self.agent.is_chat,
-                successful: false,
-                duration: 0,
-            }),
-            0,
-        )
-        .await?;
+        self.rollup(&tx, &before, 0).await?;
         tx.commit().await?;
         Ok(Outcome::Applied)
     }
@@ -567,7 +580,15 @@ impl Context<'_> {
             return Ok(Outcome::Duplicate);
         };
         let before = self.lock_call(&tx).await?;
-        store_analytics(&tx, before.id, &scores, &analysis, self.event_at).await?;
+        store_analytics(
+            &tx,
+            &self.agent,
+            before.id,
+            &scores,
+            &analysis,
+            self.event_at,
+        )
+        .await?;
         tx.execute(
             "UPDATE calls SET call_successful = COALESCE($2, call_successful),
                  summary = COALESCE($3, summary), updated_at = now() WHERE id = $1",
@@ -581,33 +602,46 @@ impl Context<'_> {
         if let (Some(lead), false) = (before.lead_id, scores.is_empty()) {
             leads::apply_scores(&tx, lead, &scores, self.event_at).await?;
         }
+        self.rollup(&tx, &before, 0).await?;
         tx.commit().await?;
         Ok(Outcome::Applied)
     }
 
+    /// Moves the daily rollup from the call as it was (`before`) to the call as it is now,
+    /// and adds the credits this event charged.
     async fn rollup(
         &self,
         tx: &Transaction<'_>,
-        call: &CallBefore,
-        day: DateTime<Utc>,
-        finished: Option<Finished<'_>>,
+        before: &CallBefore,
         credits: i64,
     ) -> AppResult<()> {
-        if finished.is_none() && credits == 0 {
+        let row = tx
+            .query_one(
+                &format!("SELECT {FIGURE_COLUMNS} FROM calls WHERE id = $1"),
+                &[&before.id],
+            )
+            .await?;
+        let after = CallFigures::from_row(&row);
+        if after == before.figures && credits == 0 {
             return Ok(());
         }
-        let count = |yes: bool| i32::from(yes);
-        let (calls, chats, completed, failed, successful, duration) = match &finished {
-            Some(f) => (
-                count(!f.is_chat),
-                count(f.is_chat),
-                count(f.status == "completed"),
-                count(f.status == "failed"),
-                count(f.successful),
-                f.duration,
-            ),
-            None => (0, 0, 0, 0, 0, 0),
-        };
+        if before.figures.terminal {
+            self.add_to_rollup(tx, before, &before.figures, -1, 0)
+                .await?;
+        }
+        let sign = if after.terminal { 1 } else { 0 };
+        self.add_to_rollup(tx, before, &after, sign, credits).await
+    }
+
+    async fn add_to_rollup(
+        &self,
+        tx: &Transaction<'_>,
+        call: &CallBefore,
+        figures: &CallFigures,
+        sign: i32,
+        credits: i64,
+    ) -> AppResult<()> {
+        let count = |yes: bool| if yes { sign } else { 0 };
         tx.execute(
             "INSERT INTO daily_agent_stats
                  (user_id, agent_id, day, calls, chats, completed, failed, successful, duration_seconds, credits_used)
@@ -623,26 +657,19 @@ impl Context<'_> {
             &[
                 call.tenant.as_uuid(),
                 &self.agent.agent_id,
-                &day,
-                &calls,
-                &chats,
-                &completed,
-                &failed,
-                &successful,
-                &duration,
+                &figures.day,
+                &count(!figures.chat),
+                &count(figures.chat),
+                &count(figures.completed),
+                &count(figures.failed),
+                &count(figures.successful),
+                &(figures.duration * i64::from(sign)),
                 &credits,
             ],
         )
         .await?;
         Ok(())
     }
-}
-
-struct Finished<'a> {
-    status: &'a str,
-    is_chat: bool,
-    successful: bool,
-    duration: i64,
 }
 
 /// Object keys keep to a safe alphabet whatever the conversation id holds.
@@ -741,14 +768,23 @@ async fn store_transcript(
     Ok(())
 }
 
-/// Stores the analysis unless a newer one is already there.
+/// Stores the analysis unless a newer one is already there, and moves the daily lead rollup
+/// from the analysis it replaces (on that one's day) to this one.
 async fn store_analytics(
     tx: &impl GenericClient,
+    owner: &AgentOwner,
     call_id: Uuid,
     scores: &LeadScores,
     analysis: &Analysis,
     analyzed_at: DateTime<Utc>,
 ) -> AppResult<()> {
+    let replaced = tx
+        .query_opt(
+            "SELECT total_score, lead_status_tag, cta_interactions, analyzed_at
+             FROM lead_analytics WHERE call_id = $1",
+            &[&call_id],
+        )
+        .await?;
     let raw = json!({
         "call_successful": analysis.call_successful,
         "transcript_summary": analysis.transcript_summary,
@@ -756,7 +792,8 @@ async fn store_analytics(
         "evaluation_criteria_results": analysis.evaluation_criteria_results,
     });
     let tag = scores.lead_status_tag.map(|t| t.as_str());
-    tx.execute(
+    let stored = tx
+        .execute(
         "INSERT INTO lead_analytics (call_id, intent_level, intent_score, urgency_level, urgency_score,
              budget_constraint, budget_score, fit_alignment, fit_score, engagement_health, engagement_score,
              total_score, lead_status_tag, reasoning, cta_interactions, raw_analysis, analyzed_at)
@@ -792,7 +829,33 @@ async fn store_analytics(
         ],
     )
     .await?;
-    Ok(())
+    if stored == 0 {
+        return Ok(());
+    }
+    let tenant = *owner.tenant.as_uuid();
+    if let Some(old) = replaced {
+        let old_day = old.get::<_, DateTime<Utc>>("analyzed_at").date_naive();
+        let old = rollup::Contribution::new(
+            old.get("total_score"),
+            old.get("lead_status_tag"),
+            &old.get::<_, Value>("cta_interactions"),
+        );
+        rollup::apply(tx, tenant, owner.agent_id, old_day, &old, -1).await?;
+    }
+    let new = rollup::Contribution::new(
+        scores.total_score,
+        tag.map(str::to_owned),
+        &scores.cta_interactions,
+    );
+    rollup::apply(
+        tx,
+        tenant,
+        owner.agent_id,
+        analyzed_at.date_naive(),
+        &new,
+        1,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -1,0 +1,125 @@
+//! Dashboards: `/api/dashboard/*` and the design's `/analytics/*` views. Each answer has an
+//! ETag built from the tenant's rollup version and balance, so a poll with `If-None-Match`
+//! costs one primary-key read and answers 304.
+
+use axum::{
+    extract::{OriginalUri, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json,
+};
+use serde::Serialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::AppQuery;
+use crate::{
+    auth::{AuthUser, TenantId},
+    dashboard::{self, Analytics, Overview, RangeQuery},
+    error::{AppResult, ErrorBody},
+    AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(overview))
+        .routes(routes!(analytics))
+        .route("/analytics/dashboard", get(overview))
+        .route("/analytics/calls", get(analytics))
+        .route("/analytics/reports", get(analytics))
+        .route("/analytics/leads", get(analytics))
+}
+
+#[utoipa::path(get, path = "/api/dashboard/overview", tag = "dashboard",
+    description = "KPIs for a range of days with the change against the previous range of the same length. Alias: GET /analytics/dashboard. Sends an ETag; If-None-Match answers 304 while nothing changed.",
+    params(RangeQuery),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Overview), (status = 304), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn overview(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    AppQuery(query): AppQuery<RangeQuery>,
+) -> AppResult<Response> {
+    let range = query.range()?;
+    let db = state.db().get().await?;
+    let etag = etag(&db, auth.tenant, &uri).await?;
+    if matches(&headers, &etag) {
+        return Ok(not_modified(etag));
+    }
+    let body = dashboard::overview(&db, auth.tenant, range).await?;
+    Ok(with_etag(body, etag))
+}
+
+#[utoipa::path(get, path = "/api/dashboard/analytics", tag = "dashboard",
+    description = "Daily series over the range (zeros included), per-agent breakdown, score distribution, CTA funnel and anomaly flags. Aliases: GET /analytics/calls, /analytics/leads, /analytics/reports. ETag and If-None-Match as for the overview.",
+    params(RangeQuery),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Analytics), (status = 304), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn analytics(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    AppQuery(query): AppQuery<RangeQuery>,
+) -> AppResult<Response> {
+    let range = query.range()?;
+    let db = state.db().get().await?;
+    let etag = etag(&db, auth.tenant, &uri).await?;
+    if matches(&headers, &etag) {
+        return Ok(not_modified(etag));
+    }
+    let body = dashboard::analytics(&db, auth.tenant, range).await?;
+    Ok(with_etag(body, etag))
+}
+
+/// Changes with the rollups, the balance, the day (ranges default to today) and the request.
+async fn etag(
+    db: &deadpool_postgres::Client,
+    tenant: TenantId,
+    uri: &axum::http::Uri,
+) -> AppResult<HeaderValue> {
+    let (version, credits) = dashboard::version(db, tenant).await?;
+    let today = chrono::Utc::now().date_naive();
+    let request = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{tenant:?}|{uri}|{today}").as_bytes(),
+    );
+    let tag = format!(
+        "W/\"{version}-{credits}-{}\"",
+        hex::encode(&request.as_ref()[..8])
+    );
+    HeaderValue::from_str(&tag).map_err(crate::AppError::internal)
+}
+
+fn matches(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|candidate| {
+            candidate.trim() == etag.to_str().unwrap_or_default() || candidate.trim() == "*"
+        })
+}
+
+fn not_modified(etag: HeaderValue) -> Response {
+    (
+        StatusCode::NOT_MODIFIED,
+        [(header::ETAG, etag), (header::CACHE_CONTROL, private())],
+    )
+        .into_response()
+}
+
+fn with_etag<T: Serialize>(body: T, etag: HeaderValue) -> Response {
+    (
+        [(header::ETAG, etag), (header::CACHE_CONTROL, private())],
+        Json(body),
+    )
+        .into_response()
+}
+
+fn private() -> HeaderValue {
+    HeaderValue::from_static("private, no-cache")
+}

@@ -1,0 +1,279 @@
+//! Dashboards against the raw rows: after a random stream of events (duplicates, re-sent
+//! transcriptions, separate analytics, failures), the rollup answers equal the same figures
+//! computed from calls and lead_analytics. ETags, isolation and ranges.
+
+use std::collections::HashSet;
+
+use proptest::{prelude::*, test_runner::TestRunner};
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// One event of the stream: which conversation, its duration and intent score, and how it is
+/// delivered.
+#[derive(Debug, Clone)]
+struct Step {
+    conversation: usize,
+    duration: i64,
+    intent: i64,
+    kind: u8,
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    prop::collection::vec(
+        (0..6usize, 1..400i64, 0..=20i64, 0..4u8).prop_map(
+            |(conversation, duration, intent, kind)| Step {
+                conversation,
+                duration,
+                intent,
+                kind,
+            },
+        ),
+        4..14,
+    )
+}
+
+fn event_for(tenant: &Tenant, conversations: &[String], step: &Step) -> Value {
+    let conversation = &conversations[step.conversation];
+    let mut event = transcription(
+        &tenant.call_agent,
+        conversation,
+        step.duration,
+        "+14155550142",
+    );
+    event["data"]["analysis"]["data_collection_results"]["intent_score"]["value"] =
+        json!(step.intent);
+    match step.kind {
+        // A later analysis of the same conversation (sent to the analytics route).
+        1 => {
+            event["event_timestamp"] = json!(chrono::Utc::now().timestamp() + 1);
+        }
+        // A call that failed: no credits, no analysis.
+        2 => {
+            event["data"]["status"] = json!("failed");
+            event["data"]["analysis"] = Value::Null;
+        }
+        _ => {}
+    }
+    event
+}
+
+/// The overview's figures computed straight from the tenant's rows.
+async fn from_raw_rows(tenant: uuid::Uuid) -> Value {
+    let db = db().await;
+    let calls = db
+        .query_one(
+            "SELECT count(*) FILTER (WHERE type = 'call' AND status <> 'in_progress'),
+                    coalesce(sum(duration_seconds) FILTER (WHERE status <> 'in_progress'), 0)::bigint,
+                    coalesce(sum(credits_charged), 0)::bigint,
+                    count(*) FILTER (WHERE status <> 'in_progress' AND call_successful = 'success')
+             FROM calls WHERE user_id = $1",
+            &[&tenant],
+        )
+        .await
+        .expect("calls");
+    let leads = db
+        .query_one(
+            "SELECT count(*) FILTER (WHERE la.lead_status_tag = 'hot'),
+                    count(*) FILTER (WHERE la.lead_status_tag = 'warm'),
+                    count(*) FILTER (WHERE la.lead_status_tag = 'cold'),
+                    count(*) FILTER (WHERE (la.cta_interactions ->> 'pricing_clicked')::boolean),
+                    count(*)
+             FROM lead_analytics la JOIN calls c ON c.id = la.call_id WHERE c.user_id = $1",
+            &[&tenant],
+        )
+        .await
+        .expect("leads");
+    json!({
+        "calls": calls.get::<_, i64>(0) as f64,
+        "duration_seconds": calls.get::<_, i64>(1),
+        "credits_used": calls.get::<_, i64>(2) as f64,
+        "successful": calls.get::<_, i64>(3),
+        "hot": leads.get::<_, i64>(0), "warm": leads.get::<_, i64>(1), "cold": leads.get::<_, i64>(2),
+        "pricing": leads.get::<_, i64>(3), "analyzed": leads.get::<_, i64>(4),
+    })
+}
+
+async fn run_stream(steps: Vec<Step>) {
+    let tenant = Tenant::new().await;
+    let conversations: Vec<String> = (0..6).map(|_| conversation_id()).collect();
+    let mut sent = HashSet::new();
+    for step in &steps {
+        let event = event_for(&tenant, &conversations, step);
+        // Every event twice: the second is an exact redelivery.
+        let route = if step.kind == 1 {
+            "call-analytics"
+        } else {
+            "call-completed"
+        };
+        let bytes = serde_json::to_vec(&event).expect("json");
+        for _ in 0..2 {
+            let response = post_webhook(route, &bytes, Some(sign_now(&bytes))).await;
+            assert_eq!(response.status(), 200);
+        }
+        sent.insert(serde_json::to_string(&event).expect("json"));
+    }
+    let touched: HashSet<&String> = steps
+        .iter()
+        .map(|s| &conversations[s.conversation])
+        .collect();
+    for conversation in &touched {
+        eventually(30, "the stream's calls", || call_row(conversation)).await;
+    }
+    // Let the last events land (each event is one transaction; the queue is drained).
+    let expected = sent.len() as i64;
+    eventually(30, "every event processed", || async {
+        let mut done = 0;
+        for conversation in &touched {
+            done += processed_count(conversation).await;
+        }
+        (done >= expected).then_some(())
+    })
+    .await;
+
+    let raw = from_raw_rows(tenant.id).await;
+    let overview = json(get("/api/dashboard/overview?days=2", &tenant.token).await).await;
+    assert_eq!(
+        overview["calls"]["value"], raw["calls"],
+        "{overview}\n{raw}"
+    );
+    assert_eq!(overview["credits_used"]["value"], raw["credits_used"]);
+    let minutes =
+        (raw["duration_seconds"].as_i64().expect("secs") as f64 / 60.0 * 100.0).round() / 100.0;
+    assert_eq!(overview["minutes"]["value"], minutes);
+    for tag in ["hot", "warm", "cold"] {
+        assert_eq!(overview["leads_by_tag"][tag], raw[tag], "{tag}");
+    }
+    let analytics = json(get("/api/dashboard/analytics?days=2", &tenant.token).await).await;
+    let funnel = &analytics["cta_funnel"];
+    assert_eq!(funnel[0]["count"], raw["analyzed"]);
+    assert_eq!(funnel[1]["count"], raw["pricing"]);
+    let successful: i64 = analytics["daily"]
+        .as_array()
+        .expect("daily")
+        .iter()
+        .map(|d| d["successful"].as_i64().expect("n"))
+        .sum();
+    assert_eq!(successful, raw["successful"].as_i64().expect("n"));
+    let bucketed: i64 = analytics["score_distribution"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| b["count"].as_i64().expect("n"))
+        .sum();
+    let scored = raw["hot"].as_i64().unwrap_or(0)
+        + raw["warm"].as_i64().unwrap_or(0)
+        + raw["cold"].as_i64().unwrap_or(0);
+    assert_eq!(bucketed, scored);
+}
+
+#[test]
+fn rollups_match_the_raw_rows_after_random_event_streams() {
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 4,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&steps(), |steps| {
+            tokio::runtime::Runtime::new()
+                .expect("runtime")
+                .block_on(run_stream(steps));
+            Ok(())
+        })
+        .expect("rollups equal raw rows");
+}
+
+#[tokio::test]
+async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
+    let tenant = Tenant::new().await;
+    let first = get("/api/dashboard/overview", &tenant.token).await;
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().expect("etag").to_owned();
+    let again = stack()
+        .http
+        .get(url("/api/dashboard/overview"))
+        .bearer_auth(&tenant.token)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(again.status(), 304);
+
+    let conversation = conversation_id();
+    deliver(&transcription(
+        &tenant.call_agent,
+        &conversation,
+        70,
+        "+14155550143",
+    ))
+    .await;
+    eventually(20, "the call", || call_row(&conversation)).await;
+    let changed = stack()
+        .http
+        .get(url("/api/dashboard/overview"))
+        .bearer_auth(&tenant.token)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().expect("etag"), etag);
+    let body = json(changed).await;
+    assert_eq!(body["calls"]["value"], 1.0);
+    assert_eq!(body["credits_left"], 15 - 2);
+
+    // Another query of the same data has its own tag.
+    let other = get("/api/dashboard/overview?days=7", &tenant.token).await;
+    assert_ne!(other.headers()["etag"].to_str().expect("etag"), etag);
+}
+
+#[tokio::test]
+async fn dashboards_never_count_another_tenants_calls() {
+    let busy = Tenant::new().await;
+    let quiet = Tenant::new().await;
+    let conversation = conversation_id();
+    deliver(&transcription(
+        &busy.call_agent,
+        &conversation,
+        130,
+        "+14155550144",
+    ))
+    .await;
+    eventually(20, "the call", || call_row(&conversation)).await;
+    for path in [
+        "/api/dashboard/overview",
+        "/analytics/dashboard",
+        "/api/dashboard/analytics",
+        "/analytics/calls",
+        "/analytics/leads",
+        "/analytics/reports",
+    ] {
+        let body = json(get(path, &quiet.token).await).await;
+        let text = body.to_string();
+        assert!(!text.contains(&busy.id.to_string()), "{path}");
+        if let Some(calls) = body["calls"]["value"].as_f64() {
+            assert_eq!(calls, 0.0, "{path}");
+        }
+        if let Some(agents) = body["by_agent"].as_array() {
+            assert!(agents.is_empty(), "{path}: {body}");
+        }
+    }
+    let analytics = json(get("/api/dashboard/analytics?days=14", &busy.token).await).await;
+    assert_eq!(analytics["daily"].as_array().expect("days").len(), 14);
+    assert_eq!(analytics["by_agent"][0]["calls"], 1);
+    assert_eq!(analytics["by_agent"][0]["agent_name"], "call agent");
+
+    for (query, status) in [
+        ("?days=0", 422),
+        ("?days=400", 422),
+        ("?from=2026-02-30", 400),
+        ("?from=2030-01-01&to=2029-01-01", 422),
+    ] {
+        let response = get(&format!("/api/dashboard/overview{query}"), &busy.token).await;
+        let got = response.status().as_u16();
+        assert!(
+            got == status || (status == 400 && got == 422),
+            "{query}: {got}"
+        );
+    }
+}
