@@ -12,6 +12,7 @@ pub mod credits;
 pub mod dashboard;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod leads;
 pub mod phone;

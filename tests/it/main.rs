@@ -15,6 +15,7 @@ mod credits_ledger;
 mod dashboard;
 mod dlq;
 mod http_errors;
+mod leads;
 mod outbound;
 mod reconcile;
 mod secret_rotation;

@@ -2,3 +2,4 @@
 
 pub mod outbound;
 pub mod read;
+pub mod recording;

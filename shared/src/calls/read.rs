@@ -14,6 +14,7 @@ use crate::{
     auth::TenantId,
     db::filter::Filter,
     error::{AppError, AppResult},
+    export::{cell, Export},
     leads::analytics::LeadAnalytics,
 };
 
@@ -261,6 +262,51 @@ pub async fn list(
         )
         .await?;
     Ok((rows.iter().map(Call::from_row).collect(), total))
+}
+
+/// The list's filters as a CSV export of every matching call, newest first.
+pub async fn export(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    filter: &CallFilter,
+) -> AppResult<Export> {
+    if let Some(agent_id) = filter.agent_id {
+        agents::find_any(db, tenant, agent_id).await?;
+    }
+    let filter_sql = filter.to_sql(tenant)?;
+    Ok(Export {
+        file_name: "calls",
+        sql: format!(
+            "SELECT {CALL_COLUMNS} FROM {CALL_JOINS} WHERE {} ORDER BY c.created_at DESC, c.id DESC",
+            filter_sql.where_clause()
+        ),
+        filter: filter_sql,
+        header: &[
+            "id", "created_at", "started_at", "agent", "type", "direction", "status", "phone_number",
+            "contact_name", "duration_seconds", "credits_charged", "call_successful", "total_score",
+            "lead_status_tag", "summary",
+        ],
+        cells: |row| {
+            let call = Call::from_row(row);
+            vec![
+                call.id.to_string(),
+                call.created_at.to_rfc3339(),
+                cell(call.started_at.map(|t| t.to_rfc3339())),
+                call.agent_name,
+                call.kind,
+                cell(call.direction),
+                call.status,
+                cell(call.phone_number),
+                cell(call.contact_name),
+                call.duration_seconds.to_string(),
+                call.credits_charged.to_string(),
+                cell(call.call_successful),
+                cell(call.total_score),
+                cell(call.lead_status_tag),
+                cell(call.summary),
+            ]
+        },
+    })
 }
 
 /// One of the tenant's calls with its lead analytics; 404 for anything else.

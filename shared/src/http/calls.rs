@@ -1,36 +1,28 @@
-//! The calls group: placing outbound and batch calls, recordings (and, later, calls,
-//! transcripts and leads).
-
-use std::time::Duration;
+//! The calls group: the call list and export, one call, its transcript and recording, and
+//! placing outbound and batch calls.
 
 use axum::{
     extract::{Path, State},
     Json,
 };
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::{AppJson, AppQuery, ListResponse, PageQuery};
 use crate::{
     auth::AuthUser,
-    aws::blobs,
     calls::{
         outbound::{self, BatchRequest, BatchSubmitted, OutboundRequest, OutboundStarted},
         read::{self, Call, CallCursor, CallDetail, CallFilter, Transcript},
+        recording::{self, Recording},
     },
-    error::{AppError, AppResult, ErrorBody},
+    error::{AppResult, ErrorBody},
     AppState,
 };
-
-/// Presigned recording links are short-lived.
-pub const RECORDING_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_calls))
+        .routes(routes!(export_calls))
         .routes(routes!(get_call))
         .routes(routes!(call_transcript))
         .routes(routes!(recording))
@@ -38,15 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(batch_call))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Recording {
-    pub call_id: Uuid,
-    /// A presigned URL for the MP3; valid until `expires_at`.
-    pub recording_url: String,
-    pub expires_at: DateTime<Utc>,
-}
-
 #[utoipa::path(get, path = "/api/calls/{id}/recording", tag = "calls",
+    description = "A short-lived link to the MP3. If the audio webhook never came, the audio is fetched once from ElevenLabs and stored.",
     params(("id" = Uuid, Path, description = "call id")),
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = Recording), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -55,31 +40,7 @@ async fn recording(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<Recording>> {
-    let id: Uuid = id.parse().map_err(|_| AppError::not_found("call"))?;
-    let row = state
-        .db()
-        .get()
-        .await?
-        .query_opt(
-            "SELECT recording_key FROM calls WHERE id = $1 AND user_id = $2",
-            &[&id, auth.tenant.as_uuid()],
-        )
-        .await?
-        .ok_or_else(|| AppError::not_found("call"))?;
-    let key: Option<String> = row.get(0);
-    let key = key.ok_or_else(|| AppError::not_found("recording"))?;
-    let url = blobs::presigned_get(
-        &state.aws().s3,
-        &state.config().aws.recordings_bucket,
-        &key,
-        RECORDING_URL_TTL,
-    )
-    .await?;
-    Ok(Json(Recording {
-        call_id: id,
-        recording_url: url,
-        expires_at: Utc::now() + chrono::Duration::from_std(RECORDING_URL_TTL).unwrap_or_default(),
-    }))
+    Ok(Json(recording::link(&state, auth.tenant, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/calls/outbound", tag = "calls", request_body = OutboundRequest,
@@ -129,6 +90,21 @@ async fn list_calls(
     Ok(Json(ListResponse::page(calls, total, limit, |c| {
         (c.created_at, c.id)
     })))
+}
+
+#[utoipa::path(get, path = "/api/calls/export", tag = "calls",
+    description = "Every call matching the list's filters as CSV, streamed; cells that look like formulas are escaped.",
+    params(CallFilter),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn export_calls(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppQuery(filter): AppQuery<CallFilter>,
+) -> AppResult<axum::response::Response> {
+    let db = state.db().get().await?;
+    let export = read::export(&db, auth.tenant, &filter).await?;
+    Ok(crate::export::respond(db, export))
 }
 
 #[utoipa::path(get, path = "/api/calls/{id}", tag = "calls",

@@ -10,6 +10,7 @@ mod contacts;
 mod dashboard;
 mod errors;
 mod extract;
+mod leads;
 mod openapi;
 mod pagination;
 mod profile;
@@ -47,8 +48,8 @@ pub enum Group {
     Auth,
     /// /billing/* and /api/user/credits: balance and ledger.
     Billing,
-    /// /api/calls/*, /api/dashboard/*, /analytics/*: calls, transcripts, recordings,
-    /// outbound and batch calls, dashboards.
+    /// /api/calls/*, /api/leads/*, /api/dashboard/*, /analytics/*: calls, transcripts,
+    /// recordings, outbound and batch calls, leads, dashboards, exports.
     Calls,
     /// /api/contacts/* and /contacts/*: contact CRUD and spreadsheet upload.
     Contacts,
@@ -71,7 +72,9 @@ impl Group {
             Group::Agents => agents::router(),
             Group::Auth => profile::router(),
             Group::Billing => billing::router(),
-            Group::Calls => calls::router().merge(dashboard::router()),
+            Group::Calls => calls::router()
+                .merge(leads::router())
+                .merge(dashboard::router()),
             Group::Contacts => contacts::router(),
             Group::Webhooks => webhooks::router(),
         }

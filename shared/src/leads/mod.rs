@@ -1,6 +1,7 @@
 //! Leads: one per person per tenant, found by normalized phone, kept up to date by every call.
 
 pub mod analytics;
+pub mod read;
 pub mod rollup;
 pub mod scoring;
 

@@ -518,11 +518,7 @@ impl Context<'_> {
     }
 
     async fn audio(&self, mp3: Vec<u8>) -> AppResult<Outcome> {
-        let object = format!(
-            "recordings/{}/{}.mp3",
-            self.agent.tenant,
-            sanitize_key(&self.ids.conversation_id)
-        );
+        let object = recording_object(self.agent.tenant, &self.ids.conversation_id);
         // Stored first (idempotent overwrite); the row points at it only once it exists.
         blobs::put(
             &self.state.aws().s3,
@@ -670,6 +666,11 @@ impl Context<'_> {
         .await?;
         Ok(())
     }
+}
+
+/// Where a call's MP3 is stored: under its tenant and conversation.
+pub fn recording_object(tenant: TenantId, conversation_id: &str) -> String {
+    format!("recordings/{tenant}/{}.mp3", sanitize_key(conversation_id))
 }
 
 /// Object keys keep to a safe alphabet whatever the conversation id holds.

@@ -1,0 +1,113 @@
+//! A call's recording as a short-lived link. The MP3 normally arrives with the post-call audio
+//! webhook; when it never did, it is fetched once from ElevenLabs' conversation audio endpoint
+//! and stored like the webhook would have stored it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    auth::TenantId,
+    aws::blobs,
+    clients::elevenlabs::ElevenLabs,
+    error::{AppError, AppResult},
+    webhooks::elevenlabs::recording_object,
+    AppState,
+};
+
+/// Presigned recording links are short-lived.
+pub const RECORDING_URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// After ElevenLabs said it has no audio, it is not asked again for this long.
+const RECHECK_AFTER: &str = "1 hour";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recording {
+    pub call_id: Uuid,
+    /// A presigned URL for the MP3; valid until `expires_at`.
+    pub recording_url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn link(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Recording> {
+    let id: Uuid = id.parse().map_err(|_| AppError::not_found("call"))?;
+    let db = state.db().get().await?;
+    let row = db
+        .query_opt(
+            &format!(
+                "SELECT recording_key, elevenlabs_conversation_id, type, status,
+                        coalesce((metadata->>'audio_checked_at')::timestamptz > now() - interval '{RECHECK_AFTER}', false)
+                            AS checked_recently
+                 FROM calls WHERE id = $1 AND user_id = $2"
+            ),
+            &[&id, tenant.as_uuid()],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found("call"))?;
+    let key = match row.get::<_, Option<String>>("recording_key") {
+        Some(key) => key,
+        None => {
+            let fetchable = row.get::<_, &str>("type") == "call"
+                && row.get::<_, &str>("status") != "in_progress"
+                && !row.get::<_, bool>("checked_recently");
+            if !fetchable {
+                return Err(AppError::not_found("recording"));
+            }
+            let conversation: String = row.get("elevenlabs_conversation_id");
+            fetch_from_elevenlabs(state, &db, tenant, id, &conversation).await?
+        }
+    };
+    let url = blobs::presigned_get(
+        &state.aws().s3,
+        &state.config().aws.recordings_bucket,
+        &key,
+        RECORDING_URL_TTL,
+    )
+    .await?;
+    Ok(Recording {
+        call_id: id,
+        recording_url: url,
+        expires_at: Utc::now() + chrono::Duration::from_std(RECORDING_URL_TTL).unwrap_or_default(),
+    })
+}
+
+async fn fetch_from_elevenlabs(
+    state: &AppState,
+    db: &deadpool_postgres::Object,
+    tenant: TenantId,
+    id: Uuid,
+    conversation: &str,
+) -> AppResult<String> {
+    let audio = ElevenLabs::from_state(state)
+        .await?
+        .conversation_audio(conversation)
+        .await?;
+    let Some(mp3) = audio.filter(|bytes| !bytes.is_empty()) else {
+        db.execute(
+            "UPDATE calls SET metadata = metadata || jsonb_build_object('audio_checked_at', now())
+             WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+        return Err(AppError::not_found("recording"));
+    };
+    let key = recording_object(tenant, conversation);
+    blobs::put(
+        &state.aws().s3,
+        &state.config().aws.recordings_bucket,
+        &key,
+        mp3,
+        "audio/mpeg",
+    )
+    .await?;
+    // The webhook may have stored it meanwhile: its key is the same object.
+    db.execute(
+        "UPDATE calls SET recording_key = coalesce(recording_key, $2), updated_at = now() WHERE id = $1",
+        &[&id, &key],
+    )
+    .await?;
+    Ok(key)
+}

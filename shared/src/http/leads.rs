@@ -1,0 +1,103 @@
+//! Leads: list, profile with timeline, assigning an agent, merging duplicates.
+
+use axum::{
+    extract::{Path, State},
+    Json,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{AppJson, AppQuery, ListResponse, PageQuery};
+use crate::{
+    auth::AuthUser,
+    error::{AppResult, ErrorBody},
+    leads::read::{self, Lead, LeadCursor, LeadFilter, LeadProfile, LeadUpdate, MergeRequest},
+    AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_leads))
+        .routes(routes!(export_leads))
+        .routes(routes!(get_lead, assign_lead))
+        .routes(routes!(merge_leads))
+}
+
+#[utoipa::path(get, path = "/api/leads", tag = "leads",
+    description = "One lead per person, newest contact first, with the latest scores and tag.",
+    params(LeadFilter, PageQuery),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = ListResponse<Lead>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_leads(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppQuery(filter): AppQuery<LeadFilter>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<Json<ListResponse<Lead>>> {
+    let limit = page.limit()?;
+    let after = page.cursor::<LeadCursor>()?;
+    let db = state.db().get().await?;
+    let (leads, total) = read::list(&db, auth.tenant, &filter, limit, after).await?;
+    Ok(Json(ListResponse::page(leads, total, limit, Lead::cursor)))
+}
+
+#[utoipa::path(get, path = "/api/leads/export", tag = "leads",
+    description = "Every lead matching the list's filters as CSV, streamed; cells that look like formulas are escaped.",
+    params(LeadFilter),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn export_leads(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppQuery(filter): AppQuery<LeadFilter>,
+) -> AppResult<axum::response::Response> {
+    let db = state.db().get().await?;
+    let export = read::export(&db, auth.tenant, &filter).await?;
+    Ok(crate::export::respond(db, export))
+}
+
+#[utoipa::path(get, path = "/api/leads/{id}", tag = "leads",
+    description = "The lead's profile: latest analysis, the interaction timeline (calls and chats with summaries and CTA interactions), and possible duplicates (same phone or email).",
+    params(("id" = Uuid, Path, description = "lead id")),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = LeadProfile), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_lead(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<LeadProfile>> {
+    let db = state.db().get().await?;
+    Ok(Json(read::profile(&db, auth.tenant, &id).await?))
+}
+
+#[utoipa::path(put, path = "/api/leads/{id}", tag = "leads", request_body = LeadUpdate,
+    description = "Assigns the lead to one of the tenant's agents.",
+    params(("id" = Uuid, Path, description = "lead id")),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Lead), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn assign_lead(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    AppJson(update): AppJson<LeadUpdate>,
+) -> AppResult<Json<Lead>> {
+    let db = state.db().get().await?;
+    Ok(Json(read::assign(&db, auth.tenant, &id, &update).await?))
+}
+
+#[utoipa::path(post, path = "/api/leads/{id}/merge", tag = "leads", request_body = MergeRequest,
+    description = "Folds another lead of the tenant into this one: its calls move here, counts add up, missing details are filled in, the duplicate is deleted.",
+    params(("id" = Uuid, Path, description = "lead id")),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Lead), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn merge_leads(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    AppJson(request): AppJson<MergeRequest>,
+) -> AppResult<Json<Lead>> {
+    let mut db = state.db().get().await?;
+    Ok(Json(
+        read::merge(&mut db, auth.tenant, &id, &request).await?,
+    ))
+}

@@ -1,0 +1,421 @@
+//! Leads as the frontend reads them: the filtered list, one profile with its interaction
+//! timeline and possible duplicates, assigning an agent, and merging two leads.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_postgres::Row;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::analytics::LeadAnalytics;
+use crate::{
+    agents::{self, like_pattern},
+    auth::TenantId,
+    calls::read::LeadStatus,
+    db::filter::Filter,
+    error::{AppError, AppResult},
+    export::{cell, Export},
+};
+
+/// Calls shown on a profile's timeline (newest first).
+pub const TIMELINE_LIMIT: i64 = 100;
+
+/// The design's lead: one person per tenant with the latest scores.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Lead {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: Option<String>,
+    pub phone_number: Option<String>,
+    pub email: Option<String>,
+    pub company: Option<String>,
+    pub contact_id: Option<Uuid>,
+    /// The owning agent.
+    pub agent_id: Option<Uuid>,
+    pub agent_name: Option<String>,
+    pub total_score: Option<i32>,
+    /// hot, warm or cold.
+    pub lead_status_tag: Option<String>,
+    pub interaction_count: i32,
+    pub last_contact_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One call or chat on a lead's timeline.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Interaction {
+    pub call_id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub direction: Option<String>,
+    pub agent_id: Uuid,
+    pub started_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub duration_seconds: i32,
+    pub summary: Option<String>,
+    pub total_score: Option<i32>,
+    pub lead_status_tag: Option<String>,
+    #[schema(value_type = Object)]
+    pub cta_interactions: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LeadProfile {
+    #[serde(flatten)]
+    pub lead: Lead,
+    /// The newest analysis of any of the lead's calls.
+    pub latest_analytics: Option<LeadAnalytics>,
+    pub timeline: Vec<Interaction>,
+    /// Other leads of the tenant with the same phone number or email: candidates for a merge.
+    pub possible_duplicates: Vec<Lead>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct LeadFilter {
+    pub lead_status: Option<LeadStatus>,
+    pub min_score: Option<i32>,
+    pub agent_id: Option<Uuid>,
+    /// Part of the name, phone number, email or company.
+    pub search: Option<String>,
+}
+
+/// Newest contact first; leads never contacted sort by creation.
+pub type LeadCursor = (DateTime<Utc>, Uuid);
+
+const LEAD_COLUMNS: &str = "l.*, a.name AS agent_name,
+    coalesce(l.last_contact_at, l.created_at) AS sort_at";
+const LEAD_FROM: &str = "leads l LEFT JOIN agents a ON a.id = l.agent_id";
+
+impl Lead {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            id: row.get("id"),
+            user_id: row.get("user_id"),
+            name: row.get("name"),
+            phone_number: row.get("phone_number"),
+            email: row.get("email"),
+            company: row.get("company"),
+            contact_id: row.get("contact_id"),
+            agent_id: row.get("agent_id"),
+            agent_name: row.get("agent_name"),
+            total_score: row.get("total_score"),
+            lead_status_tag: row.get("lead_status_tag"),
+            interaction_count: row.get("interaction_count"),
+            last_contact_at: row.get("last_contact_at"),
+            created_at: row.get("created_at"),
+            updated_at: row.get("updated_at"),
+        }
+    }
+
+    pub fn cursor(&self) -> LeadCursor {
+        (self.last_contact_at.unwrap_or(self.created_at), self.id)
+    }
+}
+
+impl LeadFilter {
+    fn to_sql(&self, tenant: TenantId) -> AppResult<Filter> {
+        if self.min_score.is_some_and(|s| !(0..=100).contains(&s)) {
+            return Err(AppError::validation(
+                "min_score",
+                "must be between 0 and 100",
+            ));
+        }
+        let mut filter = Filter::default();
+        filter
+            .and("l.user_id = $", vec![Box::new(*tenant.as_uuid())])
+            .and_some(
+                "l.lead_status_tag = $",
+                self.lead_status.map(|s| match s {
+                    LeadStatus::Hot => "hot",
+                    LeadStatus::Warm => "warm",
+                    LeadStatus::Cold => "cold",
+                }),
+            )
+            .and_some("l.total_score >= $", self.min_score)
+            .and_some("l.agent_id = $", self.agent_id);
+        if let Some(search) = self
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let p = like_pattern(search);
+            filter.and(
+                "(l.name ILIKE $ OR l.phone_number ILIKE $ OR l.email ILIKE $ OR l.company ILIKE $)",
+                vec![Box::new(p.clone()), Box::new(p.clone()), Box::new(p.clone()), Box::new(p)],
+            );
+        }
+        Ok(filter)
+    }
+}
+
+pub async fn list(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    filter: &LeadFilter,
+    limit: i64,
+    after: Option<LeadCursor>,
+) -> AppResult<(Vec<Lead>, i64)> {
+    if let Some(agent_id) = filter.agent_id {
+        agents::find_any(db, tenant, agent_id).await?;
+    }
+    let matching = filter.to_sql(tenant)?;
+    let total: i64 = db
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {LEAD_FROM} WHERE {}",
+                matching.where_clause()
+            ),
+            &matching.params_with(&[]),
+        )
+        .await?
+        .get(0);
+    let mut page = filter.to_sql(tenant)?;
+    if let Some((at, id)) = after {
+        page.and(
+            "(coalesce(l.last_contact_at, l.created_at), l.id) < ($, $)",
+            vec![Box::new(at), Box::new(id)],
+        );
+    }
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {LEAD_COLUMNS} FROM {LEAD_FROM} WHERE {}
+                 ORDER BY coalesce(l.last_contact_at, l.created_at) DESC, l.id DESC LIMIT {}",
+                page.where_clause(),
+                page.next_placeholder(0)
+            ),
+            &page.params_with(&[&limit]),
+        )
+        .await?;
+    Ok((rows.iter().map(Lead::from_row).collect(), total))
+}
+
+/// The list's filters as a CSV export of every matching lead, newest contact first.
+pub async fn export(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    filter: &LeadFilter,
+) -> AppResult<Export> {
+    if let Some(agent_id) = filter.agent_id {
+        agents::find_any(db, tenant, agent_id).await?;
+    }
+    let filter_sql = filter.to_sql(tenant)?;
+    Ok(Export {
+        file_name: "leads",
+        sql: format!(
+            "SELECT {LEAD_COLUMNS} FROM {LEAD_FROM} WHERE {}
+             ORDER BY coalesce(l.last_contact_at, l.created_at) DESC, l.id DESC",
+            filter_sql.where_clause()
+        ),
+        filter: filter_sql,
+        header: &[
+            "id",
+            "name",
+            "phone_number",
+            "email",
+            "company",
+            "agent",
+            "total_score",
+            "lead_status_tag",
+            "interaction_count",
+            "last_contact_at",
+            "created_at",
+        ],
+        cells: |row| {
+            let lead = Lead::from_row(row);
+            vec![
+                lead.id.to_string(),
+                cell(lead.name),
+                cell(lead.phone_number),
+                cell(lead.email),
+                cell(lead.company),
+                cell(lead.agent_name),
+                cell(lead.total_score),
+                cell(lead.lead_status_tag),
+                lead.interaction_count.to_string(),
+                cell(lead.last_contact_at.map(|t| t.to_rfc3339())),
+                lead.created_at.to_rfc3339(),
+            ]
+        },
+    })
+}
+
+/// One of the tenant's leads; 404 for anything else.
+pub async fn find(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<Lead> {
+    let id: Uuid = id.parse().map_err(|_| AppError::not_found("lead"))?;
+    db.query_opt(
+        &format!("SELECT {LEAD_COLUMNS} FROM {LEAD_FROM} WHERE l.id = $1 AND l.user_id = $2"),
+        &[&id, tenant.as_uuid()],
+    )
+    .await?
+    .map(|row| Lead::from_row(&row))
+    .ok_or_else(|| AppError::not_found("lead"))
+}
+
+pub async fn profile(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    id: &str,
+) -> AppResult<LeadProfile> {
+    let lead = find(db, tenant, id).await?;
+    let timeline = db
+        .query(
+            "SELECT c.id, c.type, c.status, c.direction, c.agent_id, c.started_at, c.created_at,
+                    c.duration_seconds, c.summary, la.total_score, la.lead_status_tag, la.cta_interactions
+             FROM calls c LEFT JOIN lead_analytics la ON la.call_id = c.id
+             WHERE c.lead_id = $1 AND c.user_id = $2
+             ORDER BY c.created_at DESC, c.id DESC LIMIT $3",
+            &[&lead.id, tenant.as_uuid(), &TIMELINE_LIMIT],
+        )
+        .await?
+        .iter()
+        .map(|row| Interaction {
+            call_id: row.get("id"),
+            kind: row.get("type"),
+            status: row.get("status"),
+            direction: row.get("direction"),
+            agent_id: row.get("agent_id"),
+            started_at: row.get("started_at"),
+            created_at: row.get("created_at"),
+            duration_seconds: row.get("duration_seconds"),
+            summary: row.get("summary"),
+            total_score: row.get("total_score"),
+            lead_status_tag: row.get("lead_status_tag"),
+            cta_interactions: row.get("cta_interactions"),
+        })
+        .collect();
+    let latest_analytics = db
+        .query_opt(
+            "SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
+             WHERE c.lead_id = $1 AND c.user_id = $2
+             ORDER BY la.analyzed_at DESC LIMIT 1",
+            &[&lead.id, tenant.as_uuid()],
+        )
+        .await?
+        .map(|row| LeadAnalytics::from_row(&row));
+    let possible_duplicates = db
+        .query(
+            &format!(
+                "SELECT {LEAD_COLUMNS} FROM {LEAD_FROM}
+                 WHERE l.user_id = $1 AND l.id <> $2
+                   AND ((l.phone_number IS NOT NULL AND l.phone_number = $3)
+                        OR (l.email IS NOT NULL AND lower(l.email) = lower($4)))
+                 ORDER BY l.created_at LIMIT 20"
+            ),
+            &[tenant.as_uuid(), &lead.id, &lead.phone_number, &lead.email],
+        )
+        .await?
+        .iter()
+        .map(Lead::from_row)
+        .collect();
+    Ok(LeadProfile {
+        lead,
+        latest_analytics,
+        timeline,
+        possible_duplicates,
+    })
+}
+
+/// `PUT /api/leads/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LeadUpdate {
+    /// The agent that owns the lead; must be one of the tenant's agents.
+    pub agent_id: Uuid,
+}
+
+pub async fn assign(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    id: &str,
+    update: &LeadUpdate,
+) -> AppResult<Lead> {
+    let lead = find(db, tenant, id).await?;
+    let agent = agents::find(db, tenant, &update.agent_id.to_string())
+        .await
+        .map_err(|_| AppError::validation("agent_id", "is not one of your agents"))?;
+    db.execute(
+        "UPDATE leads SET agent_id = $3, updated_at = now() WHERE id = $1 AND user_id = $2",
+        &[&lead.id, tenant.as_uuid(), &agent.id],
+    )
+    .await?;
+    find(db, tenant, id).await
+}
+
+/// `POST /api/leads/{id}/merge`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MergeRequest {
+    /// The lead folded into this one; it is deleted, its calls move here.
+    pub duplicate_id: Uuid,
+}
+
+/// Folds the duplicate into the lead: its calls move over, interaction counts add up, missing
+/// details are filled in, the newest contact's scores win, and the duplicate is deleted.
+pub async fn merge(
+    db: &mut deadpool_postgres::Client,
+    tenant: TenantId,
+    id: &str,
+    request: &MergeRequest,
+) -> AppResult<Lead> {
+    let keep = find(&*db, tenant, id).await?;
+    if keep.id == request.duplicate_id {
+        return Err(AppError::validation("duplicate_id", "must be another lead"));
+    }
+    let tx = db.transaction().await?;
+    // Both rows locked in id order, so two opposite merges cannot deadlock.
+    let locked = tx
+        .query(
+            "SELECT id FROM leads WHERE id = ANY($1) AND user_id = $2 ORDER BY id FOR UPDATE",
+            &[&vec![keep.id, request.duplicate_id], tenant.as_uuid()],
+        )
+        .await?;
+    if locked.len() != 2 {
+        return Err(AppError::not_found("lead"));
+    }
+    tx.execute(
+        "UPDATE calls SET lead_id = $1 WHERE lead_id = $2 AND user_id = $3",
+        &[&keep.id, &request.duplicate_id, tenant.as_uuid()],
+    )
+    .await?;
+    let gone = tx
+        .query_one(
+            "DELETE FROM leads WHERE id = $1 AND user_id = $2 RETURNING *",
+            &[&request.duplicate_id, tenant.as_uuid()],
+        )
+        .await?;
+    tx.execute(
+        "UPDATE leads SET
+             phone_number = coalesce(phone_number, $3), name = coalesce(name, $4),
+             email = coalesce(email, $5), company = coalesce(company, $6),
+             contact_id = coalesce(contact_id, $7), agent_id = coalesce(agent_id, $8),
+             total_score = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $10::int IS NOT NULL
+                                THEN $10 ELSE total_score END,
+             lead_status_tag = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $11::text IS NOT NULL
+                                THEN $11 ELSE lead_status_tag END,
+             interaction_count = interaction_count + $12,
+             last_contact_at = greatest(last_contact_at, $9),
+             updated_at = now()
+         WHERE id = $1 AND user_id = $2",
+        &[
+            &keep.id,
+            tenant.as_uuid(),
+            &gone.get::<_, Option<String>>("phone_number"),
+            &gone.get::<_, Option<String>>("name"),
+            &gone.get::<_, Option<String>>("email"),
+            &gone.get::<_, Option<String>>("company"),
+            &gone.get::<_, Option<Uuid>>("contact_id"),
+            &gone.get::<_, Option<Uuid>>("agent_id"),
+            &gone.get::<_, Option<DateTime<Utc>>>("last_contact_at"),
+            &gone.get::<_, Option<i32>>("total_score"),
+            &gone.get::<_, Option<String>>("lead_status_tag"),
+            &gone.get::<_, i32>("interaction_count"),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    find(&*db, tenant, id).await
+}

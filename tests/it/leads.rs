@@ -1,0 +1,304 @@
+//! Leads (list, profile timeline, duplicates, merge, assignment), CSV exports, and the
+//! recording fallback to ElevenLabs' audio endpoint; tenant isolation throughout.
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+async fn call_to(tenant: &Tenant, number: &str, duration: i64) -> String {
+    let conversation = conversation_id();
+    deliver(&transcription(
+        &tenant.call_agent,
+        &conversation,
+        duration,
+        number,
+    ))
+    .await;
+    eventually(20, "the call", || async {
+        call_row(&conversation)
+            .await
+            .filter(|row| row.get::<_, Option<uuid::Uuid>>("lead_id").is_some())
+    })
+    .await;
+    conversation
+}
+
+async fn lead_of(conversation: &str) -> String {
+    let row = call_row(conversation).await.expect("call");
+    row.get::<_, uuid::Uuid>("lead_id").to_string()
+}
+
+#[tokio::test]
+async fn calls_to_one_number_make_one_lead_with_a_timeline() {
+    let tenant = Tenant::new().await;
+    let number = phone();
+    let first = call_to(&tenant, &number, 61).await;
+    let second = call_to(&tenant, &number, 125).await;
+    let id = lead_of(&first).await;
+    assert_eq!(lead_of(&second).await, id);
+
+    let list = json(get("/api/leads", &tenant.token).await).await;
+    assert_eq!(list["pagination"]["total"], 1);
+    let lead = &list["data"][0];
+    assert_eq!(lead["phone_number"], number.as_str());
+    assert_eq!(lead["interaction_count"], 2);
+    assert_eq!(lead["lead_status_tag"], "hot");
+    assert_eq!(lead["agent_name"], "call agent");
+    assert_eq!(
+        json(get("/api/leads?lead_status=cold", &tenant.token).await).await["pagination"]["total"],
+        0
+    );
+    assert_eq!(
+        json(get("/api/leads?min_score=70", &tenant.token).await).await["pagination"]["total"],
+        1
+    );
+
+    let profile = json(get(&format!("/api/leads/{id}"), &tenant.token).await).await;
+    let timeline = profile["timeline"].as_array().expect("timeline");
+    assert_eq!(timeline.len(), 2);
+    assert_eq!(timeline[0]["duration_seconds"], 125, "newest first");
+    assert_eq!(timeline[0]["summary"], "Asked about pricing.");
+    assert_eq!(timeline[0]["cta_interactions"]["pricing_clicked"], true);
+    assert_eq!(profile["latest_analytics"]["total_score"], 74);
+}
+
+#[tokio::test]
+async fn duplicates_are_found_and_merged() {
+    let tenant = Tenant::new().await;
+    let a = lead_of(&call_to(&tenant, &phone(), 61).await).await;
+    let b_call = call_to(&tenant, &phone(), 61).await;
+    let b = lead_of(&b_call).await;
+    let db = db().await;
+    for id in [&a, &b] {
+        db.execute(
+            "UPDATE leads SET email = 'Same@Example.com' WHERE id = $1::text::uuid",
+            &[id],
+        )
+        .await
+        .expect("email");
+    }
+    let profile = json(get(&format!("/api/leads/{a}"), &tenant.token).await).await;
+    assert_eq!(profile["possible_duplicates"][0]["id"], b.as_str());
+
+    let response = post(
+        &format!("/api/leads/{a}/merge"),
+        &tenant.token,
+        &json!({"duplicate_id": b}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let merged = json(response).await;
+    assert_eq!(merged["interaction_count"], 2);
+    let code = error_code(get(&format!("/api/leads/{b}"), &tenant.token).await, 404).await;
+    assert_eq!(code, "not_found");
+    assert_eq!(
+        lead_of(&b_call).await,
+        a,
+        "the duplicate's calls moved over"
+    );
+    let timeline =
+        json(get(&format!("/api/leads/{a}"), &tenant.token).await).await["timeline"].clone();
+    assert_eq!(timeline.as_array().expect("timeline").len(), 2);
+
+    let response = post(
+        &format!("/api/leads/{a}/merge"),
+        &tenant.token,
+        &json!({"duplicate_id": a}),
+    )
+    .await;
+    assert_eq!(error_code(response, 422).await, "validation_error");
+}
+
+#[tokio::test]
+async fn leads_are_assigned_to_the_tenants_own_agents() {
+    let tenant = Tenant::new().await;
+    let other = Tenant::new().await;
+    let id = lead_of(&call_to(&tenant, &phone(), 30).await).await;
+    let agent_of = |remote: String| async move {
+        db().await
+            .query_one(
+                "SELECT id FROM agents WHERE elevenlabs_agent_id = $1",
+                &[&remote],
+            )
+            .await
+            .expect("agent")
+            .get::<_, uuid::Uuid>(0)
+    };
+    let chat_agent = agent_of(tenant.chat_agent.clone()).await;
+    let response = put(
+        &format!("/api/leads/{id}"),
+        &tenant.token,
+        &json!({"agent_id": chat_agent}),
+    )
+    .await;
+    assert_eq!(json(response).await["agent_id"], chat_agent.to_string());
+    let theirs = agent_of(other.call_agent.clone()).await;
+    let response = put(
+        &format!("/api/leads/{id}"),
+        &tenant.token,
+        &json!({"agent_id": theirs}),
+    )
+    .await;
+    assert_eq!(error_code(response, 422).await, "validation_error");
+}
+
+#[tokio::test]
+async fn another_tenants_leads_are_not_found_anywhere() {
+    let owner = Tenant::new().await;
+    let other = Tenant::new().await;
+    let id = lead_of(&call_to(&owner, &phone(), 30).await).await;
+    let mine = lead_of(&call_to(&other, &phone(), 30).await).await;
+    assert_eq!(
+        error_code(get(&format!("/api/leads/{id}"), &other.token).await, 404).await,
+        "not_found"
+    );
+    let response = put(
+        &format!("/api/leads/{id}"),
+        &other.token,
+        &json!({"agent_id": uuid::Uuid::new_v4()}),
+    )
+    .await;
+    assert_eq!(error_code(response, 404).await, "not_found");
+    let response = post(
+        &format!("/api/leads/{mine}/merge"),
+        &other.token,
+        &json!({"duplicate_id": id}),
+    )
+    .await;
+    assert_eq!(error_code(response, 404).await, "not_found");
+    let response = post(
+        &format!("/api/leads/{id}/merge"),
+        &other.token,
+        &json!({"duplicate_id": mine}),
+    )
+    .await;
+    assert_eq!(error_code(response, 404).await, "not_found");
+    let list = json(get("/api/leads", &other.token).await).await;
+    assert_eq!(list["pagination"]["total"], 1);
+    assert_eq!(list["data"][0]["id"], mine.as_str());
+    let export = get("/api/leads/export", &other.token)
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert!(!export.contains(&id), "{export}");
+    assert_eq!(export.lines().count(), 2);
+}
+
+#[tokio::test]
+async fn exports_stream_csv_with_formulas_escaped() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let mut event = transcription(&tenant.call_agent, &conversation, 61, &phone());
+    event["data"]["analysis"]["transcript_summary"] = json!("=HYPERLINK(\"http://evil\")");
+    deliver(&event).await;
+    eventually(20, "the call", || call_row(&conversation)).await;
+    call_to(&tenant, &phone(), 30).await;
+
+    let response = get("/api/calls/export", &tenant.token).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .expect("type")
+        .starts_with("text/csv"));
+    let text = response.text().await.expect("csv");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("id,created_at,started_at,agent"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(text.contains("'=HYPERLINK"), "{text}");
+    assert!(
+        !text.contains(",=HYPERLINK") && !text.contains("\"=HYPERLINK"),
+        "{text}"
+    );
+
+    let filtered = get("/api/calls/export?min_score=99", &tenant.token)
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert_eq!(filtered.lines().count(), 1, "header only");
+    let leads = get("/api/leads/export", &tenant.token)
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert_eq!(leads.lines().count(), 3);
+}
+
+#[tokio::test]
+async fn a_missing_recording_is_fetched_once_from_elevenlabs() {
+    let tenant = Tenant::new().await;
+    // The simulator keeps the call and its audio but delivers nothing; we deliver only the
+    // transcription, as if the audio webhook had been lost.
+    let answer = elevenlabs_sim::post(
+        "/dev/simulate-call",
+        &json!({"agent_id": tenant.call_agent, "duration_secs": 42, "deliver": false, "audio": true}),
+    )
+    .await;
+    let conversation = answer["conversation_id"].as_str().expect("id").to_owned();
+    let data = elevenlabs_sim::get(&format!("/v1/convai/conversations/{conversation}"))
+        .await
+        .expect("conversation");
+    let event = json!({"type": "post_call_transcription", "event_timestamp": chrono::Utc::now().timestamp(), "data": data});
+    deliver(&event).await;
+    let call = eventually(20, "the call", || async {
+        call_row(&conversation)
+            .await
+            .filter(|row| row.get::<_, String>("status") == "completed")
+    })
+    .await;
+    assert!(call.get::<_, Option<String>>("recording_key").is_none());
+    let id = call.get::<_, uuid::Uuid>("id");
+    let audio_path = format!("/v1/convai/conversations/{conversation}/audio");
+
+    let link: Value = json(get(&format!("/api/calls/{id}/recording"), &tenant.token).await).await;
+    let url = link["recording_url"].as_str().expect("url");
+    let mp3 = stack()
+        .http
+        .get(url)
+        .send()
+        .await
+        .expect("s3")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert!(mp3.len() > 1000, "{} bytes", mp3.len());
+    let fetched = elevenlabs_sim::requests(&audio_path).await.len();
+    assert_eq!(fetched, 1);
+    let again = get(&format!("/api/calls/{id}/recording"), &tenant.token).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        elevenlabs_sim::requests(&audio_path).await.len(),
+        1,
+        "stored, not fetched again"
+    );
+
+    // No audio anywhere: 404, and ElevenLabs is not asked on every request.
+    let silent = elevenlabs_sim::post(
+        "/dev/simulate-call",
+        &json!({"agent_id": tenant.call_agent, "duration_secs": 42, "deliver": false, "audio": false}),
+    )
+    .await;
+    let silent = silent["conversation_id"].as_str().expect("id").to_owned();
+    let data = elevenlabs_sim::get(&format!("/v1/convai/conversations/{silent}"))
+        .await
+        .expect("conv");
+    deliver(&json!({"type": "post_call_transcription", "event_timestamp": chrono::Utc::now().timestamp(), "data": data})).await;
+    let row = eventually(20, "the silent call", || call_row(&silent)).await;
+    let id = row.get::<_, uuid::Uuid>("id");
+    for _ in 0..2 {
+        let code = error_code(
+            get(&format!("/api/calls/{id}/recording"), &tenant.token).await,
+            404,
+        )
+        .await;
+        assert_eq!(code, "not_found");
+    }
+    let asked = elevenlabs_sim::requests(&format!("/v1/convai/conversations/{silent}/audio"))
+        .await
+        .len();
+    assert_eq!(asked, 1);
+}
