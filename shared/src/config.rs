@@ -32,6 +32,8 @@ pub struct Config {
     pub agent_defaults: AgentDefaults,
     /// The least balance (credits) an outbound call needs; a batch needs one minute per contact.
     pub min_call_balance: i64,
+    /// How long a computed dashboard is cached in DynamoDB (0: not cached).
+    pub dashboard_cache_ttl: Duration,
     /// How far back reconciliation looks for conversations whose webhooks never arrived.
     pub reconcile_lookback: Duration,
     /// Region used to read phone numbers written without a country code (ISO 3166 alpha-2).
@@ -211,6 +213,11 @@ impl Config {
                     .unwrap_or_else(|| "en".into()),
             },
             min_call_balance: env.number("MIN_CALL_BALANCE_CREDITS", 1, 0..=1_000_000)?,
+            dashboard_cache_ttl: Duration::from_secs(env.number(
+                "DASHBOARD_CACHE_TTL_SECONDS",
+                600,
+                0..=86_400,
+            )?),
             reconcile_lookback: Duration::from_secs(
                 3600 * env.number("RECONCILE_LOOKBACK_HOURS", 24, 1..=720)?,
             ),

@@ -189,6 +189,16 @@ async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
     let first = get("/api/dashboard/overview", &tenant.token).await;
     assert_eq!(first.status(), 200);
     let etag = first.headers()["etag"].to_str().expect("etag").to_owned();
+    // The computed answer is cached in DynamoDB under its ETag.
+    let aws = shared::aws::Aws::from_env().await;
+    let table = std::env::var("DYNAMODB_TABLE").expect("table");
+    let key = format!("dashboard#{}#{etag}", tenant.id);
+    let cached = shared::aws::cache::get(&aws.dynamodb, &table, &key).await;
+    let body = json(first).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&cached.expect("cached")).expect("json"),
+        body
+    );
     let again = stack()
         .http
         .get(url("/api/dashboard/overview"))

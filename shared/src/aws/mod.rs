@@ -2,6 +2,7 @@
 //! client at the emulator (moto).
 
 pub mod blobs;
+pub mod cache;
 pub mod dedup;
 pub mod queue;
 pub mod secrets;

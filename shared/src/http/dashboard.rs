@@ -1,13 +1,13 @@
 //! Dashboards: `/api/dashboard/*` and the design's `/analytics/*` views. Each answer has an
 //! ETag built from the tenant's rollup version and balance, so a poll with `If-None-Match`
-//! costs one primary-key read and answers 304.
+//! costs one primary-key read and answers 304. Computed answers are cached in DynamoDB under
+//! their ETag (which changes whenever the processor writes), with a TTL.
 
 use axum::{
     extract::{OriginalUri, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
-    Json,
 };
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -15,6 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppQuery;
 use crate::{
     auth::{AuthUser, TenantId},
+    aws::cache,
     dashboard::{self, Analytics, Overview, RangeQuery},
     error::{AppResult, ErrorBody},
     AppState,
@@ -48,7 +49,10 @@ async fn overview(
     if matches(&headers, &etag) {
         return Ok(not_modified(etag));
     }
-    let body = dashboard::overview(&db, auth.tenant, range).await?;
+    let body = cached(&state, auth.tenant, &etag, async {
+        dashboard::overview(&db, auth.tenant, range).await
+    })
+    .await?;
     Ok(with_etag(body, etag))
 }
 
@@ -70,7 +74,10 @@ async fn analytics(
     if matches(&headers, &etag) {
         return Ok(not_modified(etag));
     }
-    let body = dashboard::analytics(&db, auth.tenant, range).await?;
+    let body = cached(&state, auth.tenant, &etag, async {
+        dashboard::analytics(&db, auth.tenant, range).await
+    })
+    .await?;
     Ok(with_etag(body, etag))
 }
 
@@ -112,10 +119,42 @@ fn not_modified(etag: HeaderValue) -> Response {
         .into_response()
 }
 
-fn with_etag<T: Serialize>(body: T, etag: HeaderValue) -> Response {
+/// The JSON body for `etag`: from the cache, or computed and cached.
+async fn cached<T: Serialize>(
+    state: &AppState,
+    tenant: TenantId,
+    etag: &HeaderValue,
+    compute: impl std::future::Future<Output = AppResult<T>>,
+) -> AppResult<String> {
+    let ttl = state.config().dashboard_cache_ttl;
+    if ttl.is_zero() {
+        return serde_json::to_string(&compute.await?).map_err(crate::AppError::internal);
+    }
+    let key = format!(
+        "dashboard#{}#{}",
+        tenant.as_uuid(),
+        etag.to_str().unwrap_or_default()
+    );
+    let (dynamodb, table) = (&state.aws().dynamodb, &state.config().aws.table);
+    if let Some(body) = cache::get(dynamodb, table, &key).await {
+        return Ok(body);
+    }
+    let body = serde_json::to_string(&compute.await?).map_err(crate::AppError::internal)?;
+    cache::put(dynamodb, table, &key, body.clone(), ttl).await;
+    Ok(body)
+}
+
+fn with_etag(body: String, etag: HeaderValue) -> Response {
     (
-        [(header::ETAG, etag), (header::CACHE_CONTROL, private())],
-        Json(body),
+        [
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, private()),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        body,
     )
         .into_response()
 }
