@@ -193,6 +193,18 @@ async fn another_tenants_calls_are_not_found_anywhere() {
     let response = get(&format!("/api/calls?agent_id={owner_agent}"), &other.token).await;
     assert_eq!(error_code(response, 404).await, "not_found");
     assert_eq!(list(&other, "").await["pagination"]["total"], 0);
+    let export = get("/api/calls/export", &other.token)
+        .await
+        .text()
+        .await
+        .expect("csv");
+    assert_eq!(export.lines().count(), 1, "header only: {export}");
+    let response = get(
+        &format!("/api/calls/export?agent_id={owner_agent}"),
+        &other.token,
+    )
+    .await;
+    assert_eq!(error_code(response, 404).await, "not_found");
     let mine = list(&owner, &format!("?agent_id={owner_agent}")).await;
     assert_eq!(mine["pagination"]["total"], 1);
     assert_eq!(mine["data"][0]["id"], id.as_str());
