@@ -139,7 +139,8 @@ start_api() {
   export PORT=$1
   export API_URL="http://127.0.0.1:$PORT"
   "$BIN/local" serve >"$STATE/logs/api.log" 2>&1 &
-  STACK_API_PID=$!
+  # Exported for benches that read the API's memory from /proc.
+  export STACK_API_PID=$!
   STACK_PIDS+=($STACK_API_PID)
   wait_http "$API_URL/health" API
   log "API on $API_URL (logs: $STATE/logs/api.log)"
@@ -176,4 +177,43 @@ stack_stop() {
     pg_stop "$STACK_PG_DIR" || true
     STACK_PG_DIR=""
   fi
+}
+
+# For scripts/bench-*: the release build (the deployed profile) unless --debug is among the
+# arguments; the others are the bench's own, kept in BENCH_ARGS.
+bench_options() {
+  BENCH_PROFILE=release
+  BENCH_CARGO_PROFILE=()
+  BENCH_ARGS=()
+  local arg
+  for arg in "$@"; do
+    case $arg in
+      --debug) BENCH_PROFILE=debug BENCH_CARGO_PROFILE=(--profile dev) ;;
+      *) BENCH_ARGS+=("$arg") ;;
+    esac
+  done
+}
+
+# bench_build BENCH PACKAGE...: builds the packages (the stack's binaries) and the bench target
+# BENCH of integration-tests in BENCH_PROFILE, and points BIN at that profile's binaries.
+# Two cargo calls: target flags such as --bench would limit every -p of the same call.
+bench_build() {
+  local bench=$1 package packages=()
+  shift
+  for package in "$@"; do packages+=(-p "$package"); done
+  log "== build ($BENCH_PROFILE)"
+  if [ "$BENCH_PROFILE" = release ]; then
+    cargo build --release --locked "${packages[@]}" || die "build failed"
+    BIN="$CARGO_TARGET_DIR/release"
+  else
+    cargo build --locked "${packages[@]}" || die "build failed"
+  fi
+  cargo bench --locked "${BENCH_CARGO_PROFILE[@]}" -p integration-tests --bench "$bench" --no-run \
+    || die "build failed"
+}
+
+# bench_run BENCH: runs the bench target (built by bench_build) with BENCH_ARGS.
+bench_run() {
+  log "== bench ($BENCH_PROFILE build, $(nproc) CPUs, pool size ${DATABASE_POOL_SIZE:-4})"
+  cargo bench --locked "${BENCH_CARGO_PROFILE[@]}" -p integration-tests --bench "$1" -- "${BENCH_ARGS[@]}"
 }

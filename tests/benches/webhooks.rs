@@ -24,7 +24,9 @@ use simulators::elevenlabs::{transcription_event, CallParams, Outcome as SimOutc
 use tokio_postgres::{NoTls, Statement};
 use uuid::Uuid;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+mod support;
+
+use support::{fail, print_table, var, BoxError, Latencies};
 
 struct Options {
     events: usize,
@@ -60,22 +62,10 @@ fn options() -> Result<Options, BoxError> {
     Ok(options)
 }
 
-fn var(name: &str) -> Result<String, BoxError> {
-    std::env::var(name).map_err(|_| format!("{name} is not set: run scripts/bench-webhooks").into())
-}
-
 #[tokio::main]
 async fn main() {
     if let Err(err) = run().await {
-        // tokio-postgres keeps the server's message in the error's source.
-        let mut message = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        eprintln!("bench failed: {message}");
-        std::process::exit(1);
+        fail(&err);
     }
 }
 
@@ -114,18 +104,19 @@ async fn run() -> Result<(), BoxError> {
             "the two AWS calls of an ingest (DynamoDB conditional put, SQS send) straight to moto, {} times, {} concurrent",
             options.requests, options.clients
         ),
-        aws.figure(),
+        aws.figure("requests"),
     ));
     let ingest_tenants = create_tenants(&db, options.tenants).await?;
-    let ingest = ingest(&ingest_tenants, options.requests, options.clients).await?;
+    let (ingest_started, ingest) =
+        ingest(&ingest_tenants, options.requests, options.clients).await?;
     rows.push((
         format!(
             "ingest: POST /webhooks/elevenlabs/call-completed, {} signed events, {} concurrent clients",
             options.requests, options.clients
         ),
-        ingest.figure(),
+        ingest.figure("requests"),
     ));
-    let drained = drained_after(&db, &ingest_tenants, options.requests, ingest.started).await?;
+    let drained = drained_after(&db, &ingest_tenants, options.requests, ingest_started).await?;
     rows.push((
         "ingest start -> every event in Postgres (SQS in moto, the local poller)".into(),
         match drained {
@@ -139,17 +130,6 @@ async fn run() -> Result<(), BoxError> {
     ));
     print_table(&rows);
     Ok(())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn print_table(rows: &[(String, String)]) {
-    println!("\n| what | figure |\n|---|---|");
-    for (what, figure) in rows {
-        println!("| {what} | {figure} |");
-    }
 }
 
 async fn connect(url: &str) -> Result<tokio_postgres::Client, BoxError> {
@@ -474,40 +454,6 @@ async fn write_raw(
     tx.commit().await
 }
 
-struct Latencies {
-    started: Instant,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-    rate: f64,
-}
-
-impl Latencies {
-    fn new(started: Instant, mut latencies: Vec<Duration>) -> Self {
-        let elapsed = started.elapsed();
-        latencies.sort();
-        let at =
-            |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)];
-        Self {
-            started,
-            p50: at(0.50),
-            p99: at(0.99),
-            max: latencies[latencies.len() - 1],
-            rate: latencies.len() as f64 / elapsed.as_secs_f64(),
-        }
-    }
-
-    fn figure(&self) -> String {
-        format!(
-            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} requests/s",
-            ms(self.p50),
-            ms(self.p99),
-            ms(self.max),
-            self.rate
-        )
-    }
-}
-
 /// What ingest costs in moto alone: the dedup claim and the queue send, with the API's own
 /// clients. Sent to the DLQ, which nothing consumes, and purged afterwards.
 async fn moto_baseline(
@@ -540,7 +486,11 @@ async fn moto_baseline(
 }
 
 /// POSTs `count` distinct signed events with `clients` requests in flight at any time.
-async fn ingest(tenants: &[Tenant], count: usize, clients: usize) -> Result<Latencies, BoxError> {
+async fn ingest(
+    tenants: &[Tenant],
+    count: usize,
+    clients: usize,
+) -> Result<(Instant, Latencies), BoxError> {
     let url = format!("{}/webhooks/elevenlabs/call-completed", var("API_URL")?);
     let secret = var("ELEVENLABS_WEBHOOK_SECRET")?;
     shared::telemetry::install_crypto_provider();
@@ -561,7 +511,7 @@ async fn ingest(tenants: &[Tenant], count: usize, clients: usize) -> Result<Late
     let bodies = simulated_bodies(tenants, count)?;
     let started = Instant::now();
     let latencies = post_all(&http, &url, &secret, bodies, clients).await?;
-    Ok(Latencies::new(started, latencies))
+    Ok((started, Latencies::new(started, latencies)))
 }
 
 fn simulated_bodies(tenants: &[Tenant], count: usize) -> Result<Vec<Vec<u8>>, BoxError> {
