@@ -9,7 +9,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppQuery;
@@ -43,17 +42,7 @@ async fn overview(
     headers: HeaderMap,
     AppQuery(query): AppQuery<RangeQuery>,
 ) -> AppResult<Response> {
-    let range = query.range()?;
-    let db = state.db().get().await?;
-    let etag = etag(&db, auth.tenant, &uri).await?;
-    if matches(&headers, &etag) {
-        return Ok(not_modified(etag));
-    }
-    let body = cached(&state, auth.tenant, &etag, async {
-        dashboard::overview(&db, auth.tenant, range).await
-    })
-    .await?;
-    Ok(with_etag(body, etag))
+    serve(&state, auth.tenant, &uri, &headers, &query, View::Overview).await
 }
 
 #[utoipa::path(get, path = "/api/dashboard/analytics", tag = "dashboard",
@@ -68,14 +57,40 @@ async fn analytics(
     headers: HeaderMap,
     AppQuery(query): AppQuery<RangeQuery>,
 ) -> AppResult<Response> {
+    serve(&state, auth.tenant, &uri, &headers, &query, View::Analytics).await
+}
+
+#[derive(Clone, Copy)]
+enum View {
+    Overview,
+    Analytics,
+}
+
+/// 304 when the client's ETag is current; otherwise the view, from the cache or computed.
+async fn serve(
+    state: &AppState,
+    tenant: TenantId,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    query: &RangeQuery,
+    view: View,
+) -> AppResult<Response> {
     let range = query.range()?;
     let db = state.db().get().await?;
-    let etag = etag(&db, auth.tenant, &uri).await?;
-    if matches(&headers, &etag) {
+    let etag = etag(&db, tenant, uri).await?;
+    if matches(headers, &etag) {
         return Ok(not_modified(etag));
     }
-    let body = cached(&state, auth.tenant, &etag, async {
-        dashboard::analytics(&db, auth.tenant, range).await
+    let body = cached(state, tenant, &etag, async {
+        let value = match view {
+            View::Overview => {
+                serde_json::to_string(&dashboard::overview(&db, tenant, range).await?)
+            }
+            View::Analytics => {
+                serde_json::to_string(&dashboard::analytics(&db, tenant, range).await?)
+            }
+        };
+        value.map_err(crate::AppError::internal)
     })
     .await?;
     Ok(with_etag(body, etag))
@@ -120,15 +135,15 @@ fn not_modified(etag: HeaderValue) -> Response {
 }
 
 /// The JSON body for `etag`: from the cache, or computed and cached.
-async fn cached<T: Serialize>(
+async fn cached(
     state: &AppState,
     tenant: TenantId,
     etag: &HeaderValue,
-    compute: impl std::future::Future<Output = AppResult<T>>,
+    compute: impl std::future::Future<Output = AppResult<String>>,
 ) -> AppResult<String> {
     let ttl = state.config().dashboard_cache_ttl;
     if ttl.is_zero() {
-        return serde_json::to_string(&compute.await?).map_err(crate::AppError::internal);
+        return compute.await;
     }
     let key = format!(
         "dashboard#{}#{}",
@@ -139,7 +154,7 @@ async fn cached<T: Serialize>(
     if let Some(body) = cache::get(dynamodb, table, &key).await {
         return Ok(body);
     }
-    let body = serde_json::to_string(&compute.await?).map_err(crate::AppError::internal)?;
+    let body = compute.await?;
     cache::put(dynamodb, table, &key, body.clone(), ttl).await;
     Ok(body)
 }
