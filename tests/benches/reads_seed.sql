@@ -52,7 +52,10 @@ SELECT raw.*,
        raw.r_status >= 0.08 AND raw.r_analysis < 0.9 AS analyzed,
        floor(raw.r_score * 101)::int AS total_score,
        CASE WHEN raw.r_score >= 0.7 THEN 'hot' WHEN raw.r_score >= 0.4 THEN 'warm' ELSE 'cold' END
-           AS lead_status_tag
+           AS lead_status_tag,
+       raw.agent_ids[1 + raw.i % array_length(raw.agent_ids, 1)] AS agent_id,
+       now() - raw.r_time * interval '180 days' + (20 + floor(raw.r_duration * 400)::int) * interval '1 second'
+           AS created_at
 FROM (
     SELECT gen_random_uuid() AS id, t.user_id, t.rank, t.calls AS tenant_calls, i,
            t.agent_ids,
