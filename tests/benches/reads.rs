@@ -307,6 +307,10 @@ const CALL_JOINS: &str = "calls c
     JOIN agents a ON a.id = c.agent_id
     LEFT JOIN contacts ct ON ct.id = c.contact_id
     LEFT JOIN lead_analytics la ON la.call_id = c.id";
+/// The list total's joins (calls::read's COUNT_JOINS).
+const COUNT_JOINS: &str = "calls c
+    LEFT JOIN contacts ct ON ct.id = c.contact_id
+    LEFT JOIN lead_analytics la ON la.call_id = c.id";
 const LEAD_COLUMNS: &str = "l.*, a.name AS agent_name,
     coalesce(l.last_contact_at, l.created_at) AS sort_at";
 const LEAD_FROM: &str = "leads l LEFT JOIN agents a ON a.id = l.agent_id";
@@ -387,7 +391,7 @@ fn calls_page(
     user: (String, Vec<Param>),
 ) -> Case {
     let count = statement(
-        format!("SELECT count(*) FROM {CALL_JOINS} WHERE c.user_id = $1"),
+        format!("SELECT count(*) FROM {COUNT_JOINS} WHERE c.user_id = $1"),
         vec![Box::new(tenant.id)],
     );
     let order = "ORDER BY c.created_at DESC, c.id DESC";
