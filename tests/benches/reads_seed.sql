@@ -1,0 +1,165 @@
+-- Seeds the read benchmark's dataset (tests/benches/reads.rs runs it in one transaction, step by
+-- step): {tenants} tenants, {calls} calls over 180 days with a skewed share per tenant (the
+-- largest has {largest}), a transcript per call, an analysis for most, one lead per distinct
+-- phone number of a tenant, and the rollups computed from those rows as the processor keeps
+-- them. Set-based; random draws are stored once per call so every derived value agrees.
+
+-- step: tenants
+CREATE TABLE bench_seed (
+    dataset     text PRIMARY KEY,
+    calls       bigint NOT NULL,
+    seconds     double precision NOT NULL,
+    seeded_at   timestamptz NOT NULL DEFAULT now()
+);
+-- Rank 1 is the largest; the rest share what is left by a power law (rank^-0.8).
+CREATE TEMP TABLE seed_tenants AS
+WITH weights AS (
+    SELECT r, CASE WHEN r = 1 THEN 0 ELSE power(r, -0.8) END AS w
+    FROM generate_series(1, {tenants}) r
+)
+SELECT r AS rank,
+       CASE WHEN r = 1 THEN {largest}
+            ELSE greatest(1, floor(({calls} - {largest}) * w / sum(w) OVER ()))::int END AS calls,
+       1 + r % 3 AS agents,
+       NULL::uuid AS user_id,
+       NULL::uuid[] AS agent_ids
+FROM weights;
+UPDATE seed_tenants SET calls = calls + ({calls} - (SELECT sum(calls) FROM seed_tenants)) WHERE rank = 2;
+INSERT INTO users (auth_subject, email, name, credits, stats_version)
+SELECT 'bench-reads-' || rank, 'bench-reads-' || rank || '@example.test', 'Bench tenant ' || rank, 1000000, 1
+FROM seed_tenants;
+UPDATE seed_tenants t SET user_id = u.id FROM users u WHERE u.auth_subject = 'bench-reads-' || t.rank;
+INSERT INTO agents (user_id, elevenlabs_agent_id, name, type, created_at)
+SELECT t.user_id, 'agent_bench_reads_' || t.rank || '_' || a, 'Agent ' || a, 'call',
+       now() - interval '200 days'
+FROM seed_tenants t, generate_series(1, t.agents) a;
+UPDATE seed_tenants t SET agent_ids = (SELECT array_agg(a.id ORDER BY a.elevenlabs_agent_id)
+                                       FROM agents a WHERE a.user_id = t.user_id);
+
+-- step: calls staged
+CREATE TEMP TABLE seed_calls AS
+SELECT raw.*,
+       raw.r_kind < 0.05 AS chat,
+       CASE WHEN raw.r_kind < 0.05 THEN NULL
+            ELSE '+1' || (2000000000::bigint + raw.rank * 1000000::bigint
+                          + floor(greatest(1, raw.tenant_calls / 3) * raw.r_lead ^ 2)::bigint)::text
+       END AS phone_number,
+       now() - raw.r_time * interval '180 days' AS started_at,
+       20 + floor(raw.r_duration * 400)::int AS duration,
+       CASE WHEN raw.r_status < 0.08 THEN 'failed' ELSE 'completed' END AS status,
+       CASE WHEN raw.r_status < 0.08 THEN 'failure'
+            WHEN raw.r_status < 0.75 THEN 'success' ELSE 'failure' END AS call_successful,
+       raw.r_status >= 0.08 AND raw.r_analysis < 0.9 AS analyzed,
+       floor(raw.r_score * 101)::int AS total_score,
+       CASE WHEN raw.r_score >= 0.7 THEN 'hot' WHEN raw.r_score >= 0.4 THEN 'warm' ELSE 'cold' END
+           AS lead_status_tag,
+       raw.agent_ids[1 + raw.i % array_length(raw.agent_ids, 1)] AS agent_id,
+       now() - raw.r_time * interval '180 days' + (20 + floor(raw.r_duration * 400)::int) * interval '1 second'
+           AS created_at
+FROM (
+    SELECT gen_random_uuid() AS id, t.user_id, t.rank, t.calls AS tenant_calls, i,
+           t.agent_ids,
+           random() AS r_kind, random() AS r_lead, random() AS r_time, random() AS r_duration,
+           random() AS r_status, random() AS r_analysis, random() AS r_score
+    FROM seed_tenants t, generate_series(1, t.calls) i
+    OFFSET 0
+) raw;
+
+-- step: leads
+INSERT INTO leads (user_id, phone_number, name, agent_id, total_score, lead_status_tag,
+                   interaction_count, last_contact_at, created_at, updated_at)
+SELECT user_id, phone_number, 'Lead ' || right(phone_number, 6),
+       (array_agg(agent_id ORDER BY created_at))[1],
+       (array_agg(total_score ORDER BY created_at DESC) FILTER (WHERE analyzed))[1],
+       (array_agg(lead_status_tag ORDER BY created_at DESC) FILTER (WHERE analyzed))[1],
+       count(*), max(created_at), min(created_at), max(created_at)
+FROM seed_calls
+WHERE phone_number IS NOT NULL
+GROUP BY user_id, phone_number
+ORDER BY min(created_at);
+
+-- step: calls
+-- In time order, as they arrive: a tenant's calls are spread over the whole table.
+INSERT INTO calls (id, user_id, agent_id, elevenlabs_conversation_id, type, direction, status,
+                   phone_number, agent_number, lead_id, started_at, duration_seconds,
+                   credits_charged, call_successful, summary, termination_reason, created_at,
+                   updated_at, completed_at)
+SELECT s.id, s.user_id, s.agent_id, 'conv_bench_reads_' || s.rank || '_' || s.i,
+       CASE WHEN s.chat THEN 'chat' ELSE 'call' END,
+       CASE WHEN s.chat THEN NULL WHEN s.i % 4 = 0 THEN 'inbound' ELSE 'outbound' END,
+       s.status, s.phone_number, CASE WHEN s.chat THEN NULL ELSE '+15550100' || (100 + s.rank % 900) END,
+       l.id, s.started_at, s.duration, ceil(s.duration / 60.0)::bigint, s.call_successful,
+       'The caller asked about pricing and availability; the agent offered a demo and a follow-up call.',
+       'end_call tool was called', s.created_at, s.created_at, s.created_at
+FROM seed_calls s
+LEFT JOIN leads l ON l.user_id = s.user_id AND l.phone_number = s.phone_number
+ORDER BY s.created_at;
+
+-- step: transcripts
+INSERT INTO transcripts (call_id, content, speaker_segments, created_at, updated_at)
+SELECT id,
+       E'agent: Hello, this is Agent calling about your enquiry.\nuser: Hi, yes, I wanted to know the price.\n'
+       || E'agent: It starts at 49 a month; shall I book a demo?\nuser: Sure, next Tuesday works.',
+       jsonb_build_array(
+           jsonb_build_object('speaker', 'agent', 'text', 'Hello, this is Agent calling about your enquiry.', 'timestamp', 0),
+           jsonb_build_object('speaker', 'user', 'text', 'Hi, yes, I wanted to know the price.', 'timestamp', 4),
+           jsonb_build_object('speaker', 'agent', 'text', 'It starts at 49 a month; shall I book a demo?', 'timestamp', 9),
+           jsonb_build_object('speaker', 'user', 'text', 'Sure, next Tuesday works.', 'timestamp', 15)),
+       created_at, created_at
+FROM seed_calls
+ORDER BY created_at;
+
+-- step: lead analytics
+INSERT INTO lead_analytics (call_id, intent_level, intent_score, urgency_level, urgency_score,
+                            budget_constraint, budget_score, fit_alignment, fit_score,
+                            engagement_health, engagement_score, total_score, lead_status_tag,
+                            reasoning, cta_interactions, analyzed_at, created_at, updated_at)
+SELECT id, lead_status_tag, total_score / 5, 'medium', total_score / 5, 'flexible', total_score / 5,
+       'good', total_score / 5, 'engaged', total_score - 4 * (total_score / 5),
+       total_score, lead_status_tag,
+       jsonb_build_object('intent', 'Asked for the price', 'urgency', 'Wants a demo next week'),
+       jsonb_build_object('pricing_clicked', r_analysis < 0.5, 'demo_clicked', r_analysis < 0.3,
+                          'followup_clicked', r_analysis < 0.2, 'sample_clicked', r_analysis < 0.1,
+                          'escalated_to_human', r_analysis < 0.05),
+       created_at, created_at, created_at
+FROM seed_calls
+WHERE analyzed
+ORDER BY created_at;
+
+-- step: rollups
+-- As the processor keeps them: finished calls by the UTC day they started, analyses by the
+-- UTC day they were made (the same query as migration V0004's backfill).
+INSERT INTO daily_agent_stats (user_id, agent_id, day, calls, chats, completed, failed, successful,
+                               duration_seconds, credits_used)
+SELECT c.user_id, c.agent_id, (coalesce(c.started_at, c.created_at) AT TIME ZONE 'UTC')::date,
+       count(*) FILTER (WHERE c.type = 'call'), count(*) FILTER (WHERE c.type = 'chat'),
+       count(*) FILTER (WHERE c.status = 'completed'), count(*) FILTER (WHERE c.status = 'failed'),
+       count(*) FILTER (WHERE c.call_successful = 'success'),
+       sum(c.duration_seconds), sum(c.credits_charged)
+FROM calls c JOIN seed_tenants t ON t.user_id = c.user_id
+WHERE c.status IN ('completed', 'failed')
+GROUP BY 1, 2, 3;
+INSERT INTO daily_lead_stats (user_id, agent_id, day, analyzed, scored, score_sum, hot, warm, cold,
+                              score_buckets, cta_pricing, cta_demo, cta_followup, cta_sample, cta_escalated)
+SELECT c.user_id, c.agent_id, (la.analyzed_at AT TIME ZONE 'UTC')::date,
+       count(*), count(la.total_score), coalesce(sum(la.total_score), 0),
+       count(*) FILTER (WHERE la.lead_status_tag = 'hot'),
+       count(*) FILTER (WHERE la.lead_status_tag = 'warm'),
+       count(*) FILTER (WHERE la.lead_status_tag = 'cold'),
+       ARRAY[count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 0),
+             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 1),
+             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 2),
+             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 3),
+             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 4),
+             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 5),
+             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 6),
+             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 7),
+             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 8),
+             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 9)]::integer[],
+       count(*) FILTER (WHERE (la.cta_interactions ->> 'pricing_clicked')::boolean),
+       count(*) FILTER (WHERE (la.cta_interactions ->> 'demo_clicked')::boolean),
+       count(*) FILTER (WHERE (la.cta_interactions ->> 'followup_clicked')::boolean),
+       count(*) FILTER (WHERE (la.cta_interactions ->> 'sample_clicked')::boolean),
+       count(*) FILTER (WHERE (la.cta_interactions ->> 'escalated_to_human')::boolean)
+FROM lead_analytics la JOIN calls c ON c.id = la.call_id JOIN seed_tenants t ON t.user_id = c.user_id
+GROUP BY 1, 2, 3;
