@@ -32,6 +32,8 @@ pub struct Config {
     pub agent_defaults: AgentDefaults,
     /// The least balance (credits) an outbound call needs; a batch needs one minute per contact.
     pub min_call_balance: i64,
+    /// Total scores from which a lead is hot or warm.
+    pub lead_tags: crate::leads::scoring::TagThresholds,
     /// How long a computed dashboard is cached in DynamoDB (0: not cached).
     pub dashboard_cache_ttl: Duration,
     /// How far back reconciliation looks for conversations whose webhooks never arrived.
@@ -213,6 +215,17 @@ impl Config {
                     .unwrap_or_else(|| "en".into()),
             },
             min_call_balance: env.number("MIN_CALL_BALANCE_CREDITS", 1, 0..=1_000_000)?,
+            lead_tags: {
+                let hot = env.number("LEAD_HOT_THRESHOLD", 70, 1..=100)?;
+                let warm = env.number("LEAD_WARM_THRESHOLD", 40, 0..=100)?;
+                if warm >= hot {
+                    return Err(ConfigError::Malformed {
+                        name: "LEAD_WARM_THRESHOLD",
+                        reason: format!("{warm} must be below LEAD_HOT_THRESHOLD ({hot})"),
+                    });
+                }
+                crate::leads::scoring::TagThresholds { hot, warm }
+            },
             dashboard_cache_ttl: Duration::from_secs(env.number(
                 "DASHBOARD_CACHE_TTL_SECONDS",
                 600,
@@ -366,6 +379,25 @@ mod tests {
         let cfg = config(&BASE).expect("valid");
         assert_eq!(cfg.contact_import_max_rows, 1000);
         assert_eq!(cfg.contact_import_max_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn lead_tag_thresholds_are_settings_and_must_be_ordered() {
+        let cfg = config(&BASE).expect("valid");
+        assert_eq!((cfg.lead_tags.hot, cfg.lead_tags.warm), (70, 40));
+        let mut pairs = BASE.to_vec();
+        pairs.extend([("LEAD_HOT_THRESHOLD", "80"), ("LEAD_WARM_THRESHOLD", "50")]);
+        let cfg = config(&pairs).expect("valid");
+        assert_eq!((cfg.lead_tags.hot, cfg.lead_tags.warm), (80, 50));
+        pairs.push(("LEAD_WARM_THRESHOLD", "90"));
+        let map_last_wins = config(&pairs);
+        assert!(matches!(
+            map_last_wins,
+            Err(ConfigError::Malformed {
+                name: "LEAD_WARM_THRESHOLD",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -125,15 +125,28 @@ impl LeadTag {
         }
     }
 
-    /// Thresholds on the 0..=100 total score (hot from 70, warm from 40).
-    pub fn for_score(total: i64) -> Self {
-        if total >= 70 {
+    /// The tag of a 0..=100 total score.
+    pub fn for_score(total: i64, thresholds: TagThresholds) -> Self {
+        if total >= thresholds.hot {
             Self::Hot
-        } else if total >= 40 {
+        } else if total >= thresholds.warm {
             Self::Warm
         } else {
             Self::Cold
         }
+    }
+}
+
+/// Total scores from which a lead is hot, or warm (settings; 70 and 40 by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagThresholds {
+    pub hot: i64,
+    pub warm: i64,
+}
+
+impl Default for TagThresholds {
+    fn default() -> Self {
+        Self { hot: 70, warm: 40 }
     }
 }
 
@@ -157,7 +170,7 @@ pub struct LeadScores {
 }
 
 impl LeadScores {
-    pub fn from_analysis(analysis: &Analysis) -> Self {
+    pub fn from_analysis(analysis: &Analysis, thresholds: TagThresholds) -> Self {
         let collected = analysis.collected();
         let text = |id: &str| value_of(&collected, id).and_then(as_text);
         let score = |id: &str| {
@@ -194,7 +207,7 @@ impl LeadScores {
             engagement_health: text("engagement_health"),
             engagement_score: scores[4],
             total_score: total,
-            lead_status_tag: total.map(|t| LeadTag::for_score(i64::from(t))),
+            lead_status_tag: total.map(|t| LeadTag::for_score(i64::from(t), thresholds)),
             reasoning: json!({
                 "intent": reason("intent"),
                 "urgency": reason("urgency"),
@@ -280,18 +293,21 @@ mod tests {
 
     #[test]
     fn maps_results_to_lead_analytics() {
-        let scores = LeadScores::from_analysis(&analysis(json!({
-            "intent_level": {"data_collection_id": "intent_level", "value": "high", "rationale": "asked for price"},
-            "intent_score": {"value": 18, "rationale": "clear need"},
-            "urgency_score": {"value": "15"},
-            "budget_score": {"value": 12.6},
-            "fit_score": {"value": 99},
-            "engagement_score": {"value": -4},
-            "engagement_reasoning": {"value": "short answers"},
-            "cta_demo_clicked": {"value": "yes"},
-            "cta_pricing_clicked": {"value": true},
-            "cta_sample_clicked": {"value": null}
-        })));
+        let scores = LeadScores::from_analysis(
+            &analysis(json!({
+                "intent_level": {"data_collection_id": "intent_level", "value": "high", "rationale": "asked for price"},
+                "intent_score": {"value": 18, "rationale": "clear need"},
+                "urgency_score": {"value": "15"},
+                "budget_score": {"value": 12.6},
+                "fit_score": {"value": 99},
+                "engagement_score": {"value": -4},
+                "engagement_reasoning": {"value": "short answers"},
+                "cta_demo_clicked": {"value": "yes"},
+                "cta_pricing_clicked": {"value": true},
+                "cta_sample_clicked": {"value": null}
+            })),
+            TagThresholds::default(),
+        );
         assert_eq!(scores.intent_level.as_deref(), Some("high"));
         assert_eq!(scores.intent_score, Some(18));
         assert_eq!(scores.budget_score, Some(13));
@@ -311,16 +327,20 @@ mod tests {
 
     #[test]
     fn empty_analysis_has_no_scores() {
-        let scores = LeadScores::from_analysis(&analysis(json!({})));
+        let scores = LeadScores::from_analysis(&analysis(json!({})), TagThresholds::default());
         assert!(scores.is_empty());
         assert_eq!(scores.lead_status_tag, None);
     }
 
     #[test]
     fn tags_follow_thresholds() {
-        assert_eq!(LeadTag::for_score(70), LeadTag::Hot);
-        assert_eq!(LeadTag::for_score(69), LeadTag::Warm);
-        assert_eq!(LeadTag::for_score(40), LeadTag::Warm);
-        assert_eq!(LeadTag::for_score(39), LeadTag::Cold);
+        let default = TagThresholds::default();
+        assert_eq!(LeadTag::for_score(70, default), LeadTag::Hot);
+        assert_eq!(LeadTag::for_score(69, default), LeadTag::Warm);
+        assert_eq!(LeadTag::for_score(40, default), LeadTag::Warm);
+        assert_eq!(LeadTag::for_score(39, default), LeadTag::Cold);
+        let strict = TagThresholds { hot: 90, warm: 60 };
+        assert_eq!(LeadTag::for_score(80, strict), LeadTag::Warm);
+        assert_eq!(LeadTag::for_score(59, strict), LeadTag::Cold);
     }
 }

@@ -391,7 +391,7 @@ impl Context<'_> {
             Some(_) => "in_progress",
         };
         let analysis = t.analysis.clone().unwrap_or_default();
-        let scores = LeadScores::from_analysis(&analysis);
+        let scores = LeadScores::from_analysis(&analysis, self.state.config().lead_tags);
         let dynamic = t
             .conversation_initiation_client_data
             .as_ref()
@@ -570,7 +570,7 @@ impl Context<'_> {
     }
 
     async fn analytics(&self, analysis: Analysis) -> AppResult<Outcome> {
-        let scores = LeadScores::from_analysis(&analysis);
+        let scores = LeadScores::from_analysis(&analysis, self.state.config().lead_tags);
         let mut client = self.state.db().get().await?;
         let Some(tx) = self.begin(&mut client, "call_analytics").await? else {
             return Ok(Outcome::Duplicate);
