@@ -16,7 +16,12 @@ use simulators::{keys::KeyRing, stack_auth::Issuer};
 use tokio_postgres::{types::ToSql, Client, NoTls};
 use uuid::Uuid;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+// Shared by every bench target; this one does not use all of it.
+#[allow(dead_code)]
+mod support;
+
+use support::{fail, ms, percentile, var, BoxError};
+
 type Param = Box<dyn ToSql + Sync + Send>;
 
 const SEED_SQL: &str = include_str!("reads_seed.sql");
@@ -40,46 +45,23 @@ fn options() -> Result<Options, BoxError> {
         calls: 1_000_000,
         largest: 100_000,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let field = match arg.as_str() {
-            "--requests" => &mut options.requests,
-            "--warmup" => &mut options.warmup,
-            "--tenants" => &mut options.tenants,
-            "--calls" => &mut options.calls,
-            "--largest" => &mut options.largest,
-            // cargo bench passes --bench to harness-less benches.
-            "--bench" => continue,
-            other => return Err(format!("unknown argument {other:?}").into()),
-        };
-        *field = args
-            .next()
-            .and_then(|n| n.parse().ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("{arg} needs a positive number"))?;
-    }
+    support::parse_counts(&mut [
+        ("--requests", &mut options.requests),
+        ("--warmup", &mut options.warmup),
+        ("--tenants", &mut options.tenants),
+        ("--calls", &mut options.calls),
+        ("--largest", &mut options.largest),
+    ])?;
     if options.largest * 2 > options.calls || options.tenants < 3 {
         return Err("--largest must be at most half of --calls, and --tenants at least 3".into());
     }
     Ok(options)
 }
 
-fn var(name: &str) -> Result<String, BoxError> {
-    std::env::var(name).map_err(|_| format!("{name} is not set: run scripts/bench-reads").into())
-}
-
 #[tokio::main]
 async fn main() {
     if let Err(err) = run().await {
-        // tokio-postgres keeps the server's message in the error's source.
-        let mut message = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        eprintln!("bench failed: {message}");
-        std::process::exit(1);
+        fail(&err);
     }
 }
 
@@ -106,10 +88,6 @@ async fn connect(url: &str) -> Result<Client, BoxError> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(connection);
     Ok(client)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 // ---- seeding -------------------------------------------------------------------------------
@@ -583,10 +561,9 @@ struct Percentiles {
 impl Percentiles {
     fn of(mut samples: Vec<Duration>) -> Self {
         samples.sort();
-        let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).saturating_sub(1)];
         Self {
-            p50: at(0.50),
-            p99: at(0.99),
+            p50: percentile(&samples, 0.50),
+            p99: percentile(&samples, 0.99),
         }
     }
 

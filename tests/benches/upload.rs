@@ -43,23 +43,12 @@ fn options() -> Result<Options, BoxError> {
         uploads: 100,
         clients: 1,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let field = match arg.as_str() {
-            "--rows" => &mut options.rows,
-            "--parses" => &mut options.parses,
-            "--uploads" => &mut options.uploads,
-            "--clients" => &mut options.clients,
-            // cargo bench passes --bench to harness-less benches.
-            "--bench" => continue,
-            other => return Err(format!("unknown argument {other:?}").into()),
-        };
-        *field = args
-            .next()
-            .and_then(|n| n.parse().ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("{arg} needs a positive number"))?;
-    }
+    support::parse_counts(&mut [
+        ("--rows", &mut options.rows),
+        ("--parses", &mut options.parses),
+        ("--uploads", &mut options.uploads),
+        ("--clients", &mut options.clients),
+    ])?;
     Ok(options)
 }
 

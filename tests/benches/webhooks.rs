@@ -42,23 +42,12 @@ fn options() -> Result<Options, BoxError> {
         requests: 2000,
         clients: 16,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let field = match arg.as_str() {
-            "--events" => &mut options.events,
-            "--tenants" => &mut options.tenants,
-            "--requests" => &mut options.requests,
-            "--clients" => &mut options.clients,
-            // cargo bench passes --bench to harness-less benches.
-            "--bench" => continue,
-            other => return Err(format!("unknown argument {other:?}").into()),
-        };
-        *field = args
-            .next()
-            .and_then(|n| n.parse().ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("{arg} needs a positive number"))?;
-    }
+    support::parse_counts(&mut [
+        ("--events", &mut options.events),
+        ("--tenants", &mut options.tenants),
+        ("--requests", &mut options.requests),
+        ("--clients", &mut options.clients),
+    ])?;
     Ok(options)
 }
 

@@ -24,6 +24,26 @@ pub fn fail(err: &BoxError) -> ! {
     std::process::exit(1);
 }
 
+/// Reads `--name N` arguments into the given counts (each a positive number); `--bench`,
+/// which cargo passes to harness-less benches, is skipped, anything else is an error.
+pub fn parse_counts(counts: &mut [(&str, &mut usize)]) -> Result<(), BoxError> {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--bench" {
+            continue;
+        }
+        let Some((_, field)) = counts.iter_mut().find(|(name, _)| *name == arg) else {
+            return Err(format!("unknown argument {arg:?}").into());
+        };
+        **field = args
+            .next()
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{arg} needs a positive number"))?;
+    }
+    Ok(())
+}
+
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -33,6 +53,11 @@ pub fn print_table(rows: &[(String, String)]) {
     for (what, figure) in rows {
         println!("| {what} | {figure} |");
     }
+}
+
+/// The nearest-rank `q` percentile of `sorted` (ascending, not empty).
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1)]
 }
 
 /// Nearest-rank percentiles of requests sent from `started` on, and their rate.
@@ -47,11 +72,9 @@ impl Latencies {
     pub fn new(started: Instant, mut latencies: Vec<Duration>) -> Self {
         let elapsed = started.elapsed();
         latencies.sort();
-        let at =
-            |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)];
         Self {
-            p50: at(0.50),
-            p99: at(0.99),
+            p50: percentile(&latencies, 0.50),
+            p99: percentile(&latencies, 0.99),
             max: latencies[latencies.len() - 1],
             rate: latencies.len() as f64 / elapsed.as_secs_f64(),
         }
