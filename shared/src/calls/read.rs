@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     agents::{self, like_pattern},
     auth::TenantId,
-    db::filter::Filter,
+    db::filter::{Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
     leads::analytics::LeadAnalytics,
@@ -171,7 +171,21 @@ impl Call {
     }
 }
 
+/// The list order: newest first.
+const NEWEST: Keyset = Keyset {
+    time: "c.created_at",
+    id: "c.id",
+};
+
 impl CallFilter {
+    /// The filter's conditions, once an `agent_id` is known to be the tenant's (404 if not).
+    async fn checked_sql(&self, db: &impl GenericClient, tenant: TenantId) -> AppResult<Filter> {
+        if let Some(agent_id) = self.agent_id {
+            agents::find_any(db, tenant, agent_id).await?;
+        }
+        self.to_sql(tenant)
+    }
+
     /// The tables the total needs: a join only when a filter reads it, so an unfiltered total
     /// is an index-only count of the tenant's calls (every call has an agent, so that join
     /// never changes the count; an unused outer join still keeps Postgres off the index).
@@ -243,39 +257,10 @@ pub async fn list(
     limit: i64,
     after: Option<CallCursor>,
 ) -> AppResult<(Vec<Call>, i64)> {
-    if let Some(agent_id) = filter.agent_id {
-        agents::find_any(db, tenant, agent_id).await?;
-    }
-    let matching = filter.to_sql(tenant)?;
-    let total: i64 = db
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM {} WHERE {}",
-                filter.count_from(),
-                matching.where_clause()
-            ),
-            &matching.params_with(&[]),
-        )
-        .await?
-        .get(0);
-    let mut page = filter.to_sql(tenant)?;
-    if let Some((at, id)) = after {
-        page.and(
-            "(c.created_at, c.id) < ($, $)",
-            vec![Box::new(at), Box::new(id)],
-        );
-    }
-    let rows = db
-        .query(
-            &format!(
-                "SELECT {CALL_COLUMNS} FROM {CALL_JOINS} WHERE {}
-                 ORDER BY c.created_at DESC, c.id DESC LIMIT {}",
-                page.where_clause(),
-                page.next_placeholder(0)
-            ),
-            &page.params_with(&[&limit]),
-        )
-        .await?;
+    let matching = filter.checked_sql(db, tenant).await?;
+    let total = matching.count(db, &filter.count_from()).await?;
+    let select = format!("SELECT {CALL_COLUMNS} FROM {CALL_JOINS}");
+    let rows = matching.page(db, &select, &NEWEST, after, limit).await?;
     Ok((rows.iter().map(Call::from_row).collect(), total))
 }
 
@@ -285,21 +270,31 @@ pub async fn export(
     tenant: TenantId,
     filter: &CallFilter,
 ) -> AppResult<Export> {
-    if let Some(agent_id) = filter.agent_id {
-        agents::find_any(db, tenant, agent_id).await?;
-    }
-    let filter_sql = filter.to_sql(tenant)?;
+    let filter_sql = filter.checked_sql(db, tenant).await?;
     Ok(Export {
         file_name: "calls",
         sql: format!(
-            "SELECT {CALL_COLUMNS} FROM {CALL_JOINS} WHERE {} ORDER BY c.created_at DESC, c.id DESC",
-            filter_sql.where_clause()
+            "SELECT {CALL_COLUMNS} FROM {CALL_JOINS} WHERE {} ORDER BY {}",
+            filter_sql.where_clause(),
+            NEWEST.order_by()
         ),
         filter: filter_sql,
         header: &[
-            "id", "created_at", "started_at", "agent", "type", "direction", "status", "phone_number",
-            "contact_name", "duration_seconds", "credits_charged", "call_successful", "total_score",
-            "lead_status_tag", "summary",
+            "id",
+            "created_at",
+            "started_at",
+            "agent",
+            "type",
+            "direction",
+            "status",
+            "phone_number",
+            "contact_name",
+            "duration_seconds",
+            "credits_charged",
+            "call_successful",
+            "total_score",
+            "lead_status_tag",
+            "summary",
         ],
         cells: |row| {
             let call = Call::from_row(row);

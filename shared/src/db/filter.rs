@@ -1,7 +1,25 @@
 //! A WHERE clause assembled from the filters a request actually uses, so each list query is a
 //! plain statement Postgres can plan for its indexes (no `$n IS NULL OR ...` catch-alls).
 
-use tokio_postgres::types::ToSql;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::{types::ToSql, Row};
+use uuid::Uuid;
+
+use crate::error::AppResult;
+
+/// A newest-first order on a (time, id) pair of expressions, the shape of every list's
+/// keyset cursor.
+pub struct Keyset {
+    pub time: &'static str,
+    pub id: &'static str,
+}
+
+impl Keyset {
+    pub fn order_by(&self) -> String {
+        format!("{} DESC, {} DESC", self.time, self.id)
+    }
+}
 
 #[derive(Default)]
 pub struct Filter {
@@ -57,6 +75,44 @@ impl Filter {
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
             .chain(extra.iter().copied())
             .collect()
+    }
+
+    /// How many rows of `from` match.
+    pub async fn count(&self, db: &impl GenericClient, from: &str) -> AppResult<i64> {
+        let sql = format!("SELECT count(*) FROM {from} WHERE {}", self.where_clause());
+        Ok(db.query_one(&sql, &self.params_with(&[])).await?.get(0))
+    }
+
+    /// Up to `limit` matching rows of `select` (`SELECT ... FROM ...`) in `keyset` order,
+    /// after the cursor position `after` when there is one.
+    pub async fn page(
+        &self,
+        db: &impl GenericClient,
+        select: &str,
+        keyset: &Keyset,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> AppResult<Vec<Row>> {
+        let mut conditions = self.where_clause();
+        let (at, id) = after.unzip();
+        let mut extra: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if let (Some(at), Some(id)) = (&at, &id) {
+            conditions.push_str(&format!(
+                " AND ({}, {}) < ({}, {})",
+                keyset.time,
+                keyset.id,
+                self.next_placeholder(0),
+                self.next_placeholder(1)
+            ));
+            extra.extend([at as &(dyn ToSql + Sync), id]);
+        }
+        let sql = format!(
+            "{select} WHERE {conditions} ORDER BY {} LIMIT {}",
+            keyset.order_by(),
+            self.next_placeholder(extra.len())
+        );
+        extra.push(&limit);
+        Ok(db.query(&sql, &self.params_with(&extra)).await?)
     }
 
     /// The placeholder the next extra parameter gets.

@@ -14,7 +14,7 @@ use crate::{
     agents::{self, like_pattern},
     auth::TenantId,
     calls::read::LeadStatus,
-    db::filter::Filter,
+    db::filter::{Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
 };
@@ -116,7 +116,21 @@ impl Lead {
     }
 }
 
+/// The list order: newest contact first, never-contacted leads by creation.
+const NEWEST_CONTACT: Keyset = Keyset {
+    time: "coalesce(l.last_contact_at, l.created_at)",
+    id: "l.id",
+};
+
 impl LeadFilter {
+    /// The filter's conditions, once an `agent_id` is known to be the tenant's (404 if not).
+    async fn checked_sql(&self, db: &impl GenericClient, tenant: TenantId) -> AppResult<Filter> {
+        if let Some(agent_id) = self.agent_id {
+            agents::find_any(db, tenant, agent_id).await?;
+        }
+        self.to_sql(tenant)
+    }
+
     fn to_sql(&self, tenant: TenantId) -> AppResult<Filter> {
         if self.min_score.is_some_and(|s| !(0..=100).contains(&s)) {
             return Err(AppError::validation(
@@ -153,6 +167,8 @@ impl LeadFilter {
     }
 }
 
+/// A page of the tenant's leads, newest contact first, and how many match in all. An
+/// `agent_id` that is not the tenant's answers 404.
 pub async fn list(
     db: &impl GenericClient,
     tenant: TenantId,
@@ -160,37 +176,11 @@ pub async fn list(
     limit: i64,
     after: Option<LeadCursor>,
 ) -> AppResult<(Vec<Lead>, i64)> {
-    if let Some(agent_id) = filter.agent_id {
-        agents::find_any(db, tenant, agent_id).await?;
-    }
-    let matching = filter.to_sql(tenant)?;
-    let total: i64 = db
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM {LEAD_FROM} WHERE {}",
-                matching.where_clause()
-            ),
-            &matching.params_with(&[]),
-        )
-        .await?
-        .get(0);
-    let mut page = filter.to_sql(tenant)?;
-    if let Some((at, id)) = after {
-        page.and(
-            "(coalesce(l.last_contact_at, l.created_at), l.id) < ($, $)",
-            vec![Box::new(at), Box::new(id)],
-        );
-    }
-    let rows = db
-        .query(
-            &format!(
-                "SELECT {LEAD_COLUMNS} FROM {LEAD_FROM} WHERE {}
-                 ORDER BY coalesce(l.last_contact_at, l.created_at) DESC, l.id DESC LIMIT {}",
-                page.where_clause(),
-                page.next_placeholder(0)
-            ),
-            &page.params_with(&[&limit]),
-        )
+    let matching = filter.checked_sql(db, tenant).await?;
+    let total = matching.count(db, LEAD_FROM).await?;
+    let select = format!("SELECT {LEAD_COLUMNS} FROM {LEAD_FROM}");
+    let rows = matching
+        .page(db, &select, &NEWEST_CONTACT, after, limit)
         .await?;
     Ok((rows.iter().map(Lead::from_row).collect(), total))
 }
@@ -201,16 +191,13 @@ pub async fn export(
     tenant: TenantId,
     filter: &LeadFilter,
 ) -> AppResult<Export> {
-    if let Some(agent_id) = filter.agent_id {
-        agents::find_any(db, tenant, agent_id).await?;
-    }
-    let filter_sql = filter.to_sql(tenant)?;
+    let filter_sql = filter.checked_sql(db, tenant).await?;
     Ok(Export {
         file_name: "leads",
         sql: format!(
-            "SELECT {LEAD_COLUMNS} FROM {LEAD_FROM} WHERE {}
-             ORDER BY coalesce(l.last_contact_at, l.created_at) DESC, l.id DESC",
-            filter_sql.where_clause()
+            "SELECT {LEAD_COLUMNS} FROM {LEAD_FROM} WHERE {} ORDER BY {}",
+            filter_sql.where_clause(),
+            NEWEST_CONTACT.order_by()
         ),
         filter: filter_sql,
         header: &[
