@@ -467,39 +467,40 @@ impl Context<'_> {
             "provider": phone_call.provider,
             "dynamic_variables": dynamic,
         });
-        tx.execute(
-            "UPDATE calls SET
-                type = $2, direction = COALESCE($3, direction), status = $4,
-                phone_number = COALESCE($5, phone_number), agent_number = COALESCE($6, agent_number),
-                contact_id = COALESCE($7, contact_id), lead_id = COALESCE($8, lead_id),
-                started_at = COALESCE($9, started_at), duration_seconds = GREATEST(duration_seconds, $10),
-                credits_charged = credits_charged + $11, cost = COALESCE($12, cost),
-                call_successful = COALESCE($13, call_successful), summary = COALESCE($14, summary),
-                termination_reason = COALESCE($15, termination_reason), metadata = metadata || $16,
-                completed_at = CASE WHEN $4 <> 'in_progress' THEN COALESCE(completed_at, $17, now()) ELSE completed_at END,
-                updated_at = now()
-             WHERE id = $1",
-            &[
-                &before.id,
-                &if is_chat { "chat" } else { "call" },
-                &direction,
-                &status,
-                &other_party,
-                &phone_call.agent_number,
-                &contact.as_ref().map(|c| c.id),
-                &lead_id,
-                &started_at,
-                &i32::try_from(duration).unwrap_or(i32::MAX),
-                &charged,
-                &t.metadata.cost.as_ref().and_then(int),
-                &analysis.call_successful,
-                &analysis.transcript_summary,
-                &t.metadata.termination_reason.clone().filter(|r| !r.is_empty()),
-                &metadata,
-                &completed_at,
-            ],
-        )
-        .await?;
+        let updated = tx
+            .query_one(
+                &format!("UPDATE calls SET
+                    type = $2, direction = COALESCE($3, direction), status = $4,
+                    phone_number = COALESCE($5, phone_number), agent_number = COALESCE($6, agent_number),
+                    contact_id = COALESCE($7, contact_id), lead_id = COALESCE($8, lead_id),
+                    started_at = COALESCE($9, started_at), duration_seconds = GREATEST(duration_seconds, $10),
+                    credits_charged = credits_charged + $11, cost = COALESCE($12, cost),
+                    call_successful = COALESCE($13, call_successful), summary = COALESCE($14, summary),
+                    termination_reason = COALESCE($15, termination_reason), metadata = metadata || $16,
+                    completed_at = CASE WHEN $4 <> 'in_progress' THEN COALESCE(completed_at, $17, now()) ELSE completed_at END,
+                    updated_at = now()
+                 WHERE id = $1 RETURNING {FIGURE_COLUMNS}"),
+                &[
+                    &before.id,
+                    &if is_chat { "chat" } else { "call" },
+                    &direction,
+                    &status,
+                    &other_party,
+                    &phone_call.agent_number,
+                    &contact.as_ref().map(|c| c.id),
+                    &lead_id,
+                    &started_at,
+                    &i32::try_from(duration).unwrap_or(i32::MAX),
+                    &charged,
+                    &t.metadata.cost.as_ref().and_then(int),
+                    &analysis.call_successful,
+                    &analysis.transcript_summary,
+                    &t.metadata.termination_reason.clone().filter(|r| !r.is_empty()),
+                    &metadata,
+                    &completed_at,
+                ],
+            )
+            .await?;
         store_transcript(&tx, before.id, &t).await?;
         if !scores.is_empty() || t.analysis.is_some() {
             store_analytics(
@@ -512,7 +513,7 @@ impl Context<'_> {
             )
             .await?;
         }
-        self.rollup(&tx, &before, charged).await?;
+        self.rollup(&tx, &before, &updated, charged).await?;
         tx.commit().await?;
         Ok(Outcome::Applied)
     }
@@ -556,15 +557,18 @@ impl Context<'_> {
         };
         let before = self.lock_call(&tx).await?;
         let status = merged_status(&before.status, "failed");
-        tx.execute(
-            "UPDATE calls SET status = $2, failure_reason = $3, phone_number = COALESCE(phone_number, $4),
-                 direction = COALESCE(direction, 'outbound'),
-                 completed_at = COALESCE(completed_at, $5), updated_at = now()
-             WHERE id = $1",
-            &[&before.id, &status, &reason, &to, &self.event_at],
-        )
-        .await?;
-        self.rollup(&tx, &before, 0).await?;
+        let updated = tx
+            .query_one(
+                &format!(
+                    "UPDATE calls SET status = $2, failure_reason = $3, phone_number = COALESCE(phone_number, $4),
+                         direction = COALESCE(direction, 'outbound'),
+                         completed_at = COALESCE(completed_at, $5), updated_at = now()
+                     WHERE id = $1 RETURNING {FIGURE_COLUMNS}"
+                ),
+                &[&before.id, &status, &reason, &to, &self.event_at],
+            )
+            .await?;
+        self.rollup(&tx, &before, &updated, 0).await?;
         tx.commit().await?;
         Ok(Outcome::Applied)
     }
@@ -585,39 +589,38 @@ impl Context<'_> {
             self.event_at,
         )
         .await?;
-        tx.execute(
-            "UPDATE calls SET call_successful = COALESCE($2, call_successful),
-                 summary = COALESCE($3, summary), updated_at = now() WHERE id = $1",
-            &[
-                &before.id,
-                &analysis.call_successful,
-                &analysis.transcript_summary,
-            ],
-        )
-        .await?;
+        let updated = tx
+            .query_one(
+                &format!(
+                    "UPDATE calls SET call_successful = COALESCE($2, call_successful),
+                         summary = COALESCE($3, summary), updated_at = now()
+                     WHERE id = $1 RETURNING {FIGURE_COLUMNS}"
+                ),
+                &[
+                    &before.id,
+                    &analysis.call_successful,
+                    &analysis.transcript_summary,
+                ],
+            )
+            .await?;
         if let (Some(lead), false) = (before.lead_id, scores.is_empty()) {
             leads::apply_scores(&tx, lead, &scores, self.event_at).await?;
         }
-        self.rollup(&tx, &before, 0).await?;
+        self.rollup(&tx, &before, &updated, 0).await?;
         tx.commit().await?;
         Ok(Outcome::Applied)
     }
 
-    /// Moves the daily rollup from the call as it was (`before`) to the call as it is now,
-    /// and adds the credits this event charged.
+    /// Moves the daily rollup from the call as it was (`before`) to the call as this event's
+    /// UPDATE left it (`updated`, its RETURNING row), and adds the credits the event charged.
     async fn rollup(
         &self,
         tx: &Transaction<'_>,
         before: &CallBefore,
+        updated: &tokio_postgres::Row,
         credits: i64,
     ) -> AppResult<()> {
-        let row = tx
-            .query_one(
-                &format!("SELECT {FIGURE_COLUMNS} FROM calls WHERE id = $1"),
-                &[&before.id],
-            )
-            .await?;
-        let after = CallFigures::from_row(&row);
+        let after = CallFigures::from_row(updated);
         if after == before.figures && credits == 0 {
             return Ok(());
         }
