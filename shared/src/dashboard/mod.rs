@@ -307,10 +307,13 @@ pub struct Overview {
     pub credits_left: i64,
 }
 
+/// The overview of `range`; `credits_left` is the balance the caller already read with the
+/// tenant's version.
 pub async fn overview(
     db: &impl GenericClient,
     tenant: TenantId,
     range: Range,
+    credits_left: i64,
 ) -> AppResult<Overview> {
     let previous_range = range.previous();
     let all = rows(
@@ -330,7 +333,6 @@ pub async fn overview(
             before.add(&row.totals);
         }
     }
-    let (_, credits_left) = version(db, tenant).await?;
     let kpi = |f: fn(&Totals) -> f64| Kpi::new(f(&now), f(&before));
     Ok(Overview {
         range,

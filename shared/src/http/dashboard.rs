@@ -77,14 +77,15 @@ async fn serve(
 ) -> AppResult<Response> {
     let range = query.range()?;
     let db = state.db().get().await?;
-    let etag = etag(&db, tenant, uri).await?;
+    let (version, credits) = dashboard::version(&db, tenant).await?;
+    let etag = etag(tenant, uri, version, credits)?;
     if matches(headers, &etag) {
         return Ok(not_modified(etag));
     }
     let body = cached(state, tenant, &etag, async {
         let value = match view {
             View::Overview => {
-                serde_json::to_string(&dashboard::overview(&db, tenant, range).await?)
+                serde_json::to_string(&dashboard::overview(&db, tenant, range, credits).await?)
             }
             View::Analytics => {
                 serde_json::to_string(&dashboard::analytics(&db, tenant, range).await?)
@@ -97,12 +98,12 @@ async fn serve(
 }
 
 /// Changes with the rollups, the balance, the day (ranges default to today) and the request.
-async fn etag(
-    db: &deadpool_postgres::Client,
+fn etag(
     tenant: TenantId,
     uri: &axum::http::Uri,
+    version: i64,
+    credits: i64,
 ) -> AppResult<HeaderValue> {
-    let (version, credits) = dashboard::version(db, tenant).await?;
     let today = chrono::Utc::now().date_naive();
     let request = aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
