@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::{
     auth::TenantId,
     clients::elevenlabs::ElevenLabs,
+    db::filter,
     error::{AppError, AppResult},
     text, AppState,
 };
@@ -369,7 +370,7 @@ pub async fn list(
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(like_pattern);
+        .map(filter::like_pattern);
     let (after_at, after_id) = after.unzip();
     let rows = db
         .query(
@@ -408,15 +409,6 @@ pub async fn list(
     )
     .await;
     Ok((agents, total))
-}
-
-/// `%text%` for ILIKE, with the user's own `%`, `_` and `\` taken literally.
-pub fn like_pattern(text: &str) -> String {
-    let escaped = text
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
 }
 
 /// Applies the update: ElevenLabs first (read, change, write back whole sub-objects, since
@@ -523,10 +515,5 @@ mod tests {
         for bad in ["../x", "a b", "a/b", "a?b", &"x".repeat(101)] {
             assert!(remote_id("voice_id", Some(bad)).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn like_patterns_are_literal() {
-        assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
     }
 }

@@ -10,9 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
-    agents::{self, like_pattern},
+    agents,
     auth::TenantId,
-    db::filter::{Filter, Keyset},
+    db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
     leads::analytics::LeadAnalytics,

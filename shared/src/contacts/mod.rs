@@ -12,7 +12,6 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    agents::like_pattern,
     auth::TenantId,
     error::{AppError, AppResult},
     phone, text, AppState,
@@ -219,7 +218,7 @@ pub async fn list(
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(like_pattern);
+        .map(crate::db::filter::like_pattern);
     let (after_at, after_id) = after.unzip();
     const MATCHES: &str = "user_id = $1 AND deleted_at IS NULL
         AND ($2::text IS NULL OR name ILIKE $2 OR phone_number ILIKE $2
@@ -302,6 +301,6 @@ pub async fn delete(state: &AppState, tenant: TenantId, id: &str) -> AppResult<(
     Ok(())
 }
 
-pub fn is_unique_violation(err: &tokio_postgres::Error) -> bool {
+fn is_unique_violation(err: &tokio_postgres::Error) -> bool {
     err.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }

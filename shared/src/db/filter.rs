@@ -21,6 +21,15 @@ impl Keyset {
     }
 }
 
+/// `%text%` for ILIKE, with the user's own `%`, `_` and `\` taken literally.
+pub fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 #[derive(Default)]
 pub struct Filter {
     conditions: Vec<String>,
@@ -124,6 +133,11 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_patterns_are_literal() {
+        assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
+    }
 
     #[test]
     fn numbers_placeholders_in_order() {

@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use super::analytics::LeadAnalytics;
 use crate::{
-    agents::{self, like_pattern},
+    agents,
     auth::TenantId,
     calls::read::LeadStatus,
-    db::filter::{Filter, Keyset},
+    db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
 };
