@@ -113,7 +113,8 @@ start_aws() {
 }
 
 # start_simulators STACK_PORT ELEVENLABS_PORT API_PORT: the API's port is where simulated
-# ElevenLabs webhooks are delivered.
+# ElevenLabs and Stripe webhooks are delivered. The Stripe simulator listens on STRIPE_SIM_PORT
+# (a free port unless set).
 start_simulators() {
   local port=$1
   export STACK_PROJECT_ID=${STACK_PROJECT_ID:-local-project}
@@ -123,12 +124,36 @@ start_simulators() {
   export ELEVENLABS_SIM_URL="http://127.0.0.1:$2"
   export ELEVENLABS_BASE_URL=${ELEVENLABS_BASE_URL:-$ELEVENLABS_SIM_URL}
   export WEBHOOK_TARGET_URL="http://127.0.0.1:$3"
+  export STRIPE_SIM_PORT=${STRIPE_SIM_PORT:-$(free_port)}
+  export STRIPE_SIM_URL="http://127.0.0.1:$STRIPE_SIM_PORT"
+  export STRIPE_BASE_URL=${STRIPE_BASE_URL:-$STRIPE_SIM_URL}
+  export STRIPE_WEBHOOK_URL="http://127.0.0.1:$3/billing/webhook/stripe"
   "$BIN/simulators" >"$STATE/logs/simulators.log" 2>&1 &
   STACK_PIDS+=($!)
   wait_http "$STACK_SIM_URL/health" simulators
   export JWKS_URL=${JWKS_URL:-"$STACK_SIM_URL/api/v1/projects/$STACK_PROJECT_ID/.well-known/jwks.json"}
   wait_http "$ELEVENLABS_SIM_URL/v1/convai/phone-numbers" "ElevenLabs simulator" -H "xi-api-key: $ELEVENLABS_API_KEY"
-  log "Stack Auth simulator on $STACK_SIM_URL, ElevenLabs simulator on $ELEVENLABS_SIM_URL"
+  wait_http "$STRIPE_SIM_URL/health" "Stripe simulator"
+  log "Stack Auth simulator on $STACK_SIM_URL, ElevenLabs simulator on $ELEVENLABS_SIM_URL, Stripe simulator on $STRIPE_SIM_URL"
+}
+
+# start_smtp_sink PORT: a local SMTP server that keeps every message it receives in the
+# Maildir MAIL_SINK_DIR (tests read it); the API sends there without TLS or login.
+start_smtp_sink() {
+  export MAIL_SINK_DIR="$STATE/mail"
+  rm -rf "$MAIL_SINK_DIR"
+  mkdir -p "$MAIL_SINK_DIR"
+  "$VENV/bin/python" -m aiosmtpd -n -l "127.0.0.1:$1" -c aiosmtpd.handlers.Mailbox "$MAIL_SINK_DIR" \
+    >"$STATE/logs/smtp-sink.log" 2>&1 &
+  STACK_PIDS+=($!)
+  export SMTP_HOST=127.0.0.1 SMTP_PORT=$1 SMTP_TLS=none
+  export EMAIL_FROM=${EMAIL_FROM:-"AI Calling <no-reply@ai-calling.local>"}
+  local i
+  for i in $(seq 1 100); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+  log "SMTP sink on 127.0.0.1:$1 (messages in $MAIL_SINK_DIR)"
 }
 
 migrate() {
@@ -162,7 +187,8 @@ write_env_file() {
     for name in API_URL DATABASE_URL STACK_SIM_URL SIM_STATE_DIR STACK_PROJECT_ID JWKS_URL AWS_ENDPOINT_URL \
       AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY WEBHOOK_QUEUE_URL WEBHOOK_DLQ_URL DYNAMODB_TABLE \
       RECORDINGS_BUCKET APP_SECRET_ID ELEVENLABS_SIM_URL ELEVENLABS_BASE_URL ELEVENLABS_API_KEY \
-      ELEVENLABS_WEBHOOK_SECRET CONTACT_LOOKUP_SECRET STRIPE_WEBHOOK_SECRET PG_DATA_DIR; do
+      ELEVENLABS_WEBHOOK_SECRET CONTACT_LOOKUP_SECRET STRIPE_WEBHOOK_SECRET STRIPE_SIM_URL STRIPE_BASE_URL \
+      MAIL_SINK_DIR SMTP_HOST SMTP_PORT PG_DATA_DIR; do
       printf "export %s='%s'\n" "$name" "${!name:-}"
     done
   } >"$STATE/env"

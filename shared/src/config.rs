@@ -48,6 +48,45 @@ pub struct Config {
     /// Behind API Gateway a Lambda receives a binary body base64-encoded (4/3 larger) in an
     /// event of at most 6 MB, so more than about 4 MiB cannot arrive there anyway.
     pub contact_import_max_bytes: usize,
+    pub stripe: StripeConfig,
+    pub email: EmailConfig,
+}
+
+/// Where Stripe is (the local simulator in development and tests) and where Checkout sends the
+/// buyer back. The keys themselves live in the app secret.
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    pub base_url: Url,
+    /// Per attempt; a network failure is retried once with the same idempotency key.
+    pub timeout: Duration,
+    /// `{CHECKOUT_SESSION_ID}` is filled in by Stripe.
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+/// The SMTP relay (Gmail with an app password in production; the password is in the app
+/// secret). Without SMTP_HOST emails stay queued in the outbox.
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_user: Option<String>,
+    pub smtp_tls: SmtpTls,
+    pub from: String,
+    /// The longest one SMTP exchange may take before the message is retried later.
+    pub timeout: Duration,
+    /// Links in emails point here (the frontend).
+    pub app_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain SMTP (the local sink only).
+    None,
+    /// STARTTLS on a submission port (Gmail: 587).
+    StartTls,
+    /// Implicit TLS (Gmail: 465).
+    Tls,
 }
 
 /// Names of the AWS resources; the queue URLs are needed only by the webhook functions.
@@ -125,6 +164,10 @@ impl Config {
             .optional("JWT_AUDIENCE")
             .unwrap_or_else(|| project_id.clone());
 
+        let frontend_url = env
+            .optional("FRONTEND_URL")
+            .unwrap_or_else(|| "http://localhost:5173".into());
+        let frontend_url = frontend_url.trim_end_matches('/').to_owned();
         let frontend_origin = env
             .optional("FRONTEND_URL")
             .map(|raw| parse_origin(&raw))
@@ -256,8 +299,64 @@ impl Config {
                 4 << 20,
                 1024..=50 << 20,
             )?,
+            stripe: stripe_config(&env, &frontend_url)?,
+            email: email_config(&env, &frontend_url)?,
         })
     }
+}
+
+fn stripe_config<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+    frontend_url: &str,
+) -> Result<StripeConfig, ConfigError> {
+    let base_url = env
+        .optional("STRIPE_BASE_URL")
+        .unwrap_or_else(|| "https://api.stripe.com".into());
+    let success_url = env.optional("CHECKOUT_SUCCESS_URL").unwrap_or_else(|| {
+        format!("{frontend_url}/billing?checkout=success&session_id={{CHECKOUT_SESSION_ID}}")
+    });
+    let cancel_url = env
+        .optional("CHECKOUT_CANCEL_URL")
+        .unwrap_or_else(|| format!("{frontend_url}/billing?checkout=cancelled"));
+    parse_http_url("CHECKOUT_SUCCESS_URL", &success_url)?;
+    parse_http_url("CHECKOUT_CANCEL_URL", &cancel_url)?;
+    Ok(StripeConfig {
+        base_url: parse_http_url("STRIPE_BASE_URL", &base_url)?,
+        timeout: Duration::from_millis(env.number("STRIPE_TIMEOUT_MS", 10_000, 100..=60_000)?),
+        success_url,
+        cancel_url,
+    })
+}
+
+fn email_config<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+    frontend_url: &str,
+) -> Result<EmailConfig, ConfigError> {
+    let smtp_tls = match env.optional("SMTP_TLS").as_deref() {
+        None | Some("starttls") => SmtpTls::StartTls,
+        Some("tls") => SmtpTls::Tls,
+        Some("none") => SmtpTls::None,
+        Some(other) => {
+            return Err(malformed(
+                "SMTP_TLS",
+                format!("{other:?} is not starttls, tls or none"),
+            ))
+        }
+    };
+    let from = env
+        .optional("EMAIL_FROM")
+        .unwrap_or_else(|| "AI Calling <no-reply@localhost>".into());
+    from.parse::<lettre::message::Mailbox>()
+        .map_err(|e| malformed("EMAIL_FROM", e))?;
+    Ok(EmailConfig {
+        smtp_host: env.optional("SMTP_HOST"),
+        smtp_port: env.number("SMTP_PORT", 587, 1..=65_535)?,
+        smtp_user: env.optional("SMTP_USER"),
+        smtp_tls,
+        from,
+        timeout: Duration::from_millis(env.number("SMTP_TIMEOUT_MS", 10_000, 100..=120_000)?),
+        app_url: frontend_url.to_owned(),
+    })
 }
 
 struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);

@@ -521,7 +521,7 @@ async fn post_all(
     stream::iter(bodies)
         .map(|body| async move {
             let signature =
-                shared::webhooks::signature::sign(secret, chrono::Utc::now().timestamp(), &body);
+                shared::webhooks::signature::sign(shared::webhooks::signature::ELEVENLABS, secret, chrono::Utc::now().timestamp(), &body);
             let sent = Instant::now();
             let response = http
                 .post(url)

@@ -383,7 +383,7 @@ pub async fn post_webhook(
 }
 
 pub fn sign_now(body: &[u8]) -> String {
-    shared::webhooks::signature::sign(&webhook_secret(), chrono::Utc::now().timestamp(), body)
+    shared::webhooks::signature::sign(shared::webhooks::signature::ELEVENLABS, &webhook_secret(), chrono::Utc::now().timestamp(), body)
 }
 
 pub async fn deliver(body: &Value) -> reqwest::Response {

@@ -336,7 +336,7 @@ async fn bad_signatures_are_401_and_nothing_is_stored_or_queued() {
     let now = chrono::Utc::now().timestamp();
     let secret = webhook_secret();
     let sign =
-        |secret: &str, at: i64, body: &[u8]| shared::webhooks::signature::sign(secret, at, body);
+        |secret: &str, at: i64, body: &[u8]| shared::webhooks::signature::sign(shared::webhooks::signature::ELEVENLABS, secret, at, body);
     let tampered = {
         let mut b = body.clone();
         let at = b.iter().position(|c| *c == b'6').expect("a digit");

@@ -1,7 +1,8 @@
 //! Not deployed. `local serve` runs every router in one axum server on PORT (default 3000) for
 //! scripts/dev and scripts/test, with a poller that feeds the webhook queue to the processor;
-//! `local migrate` applies the migrations and exits; `local dlq list|replay` and
-//! `local reconcile [HOURS]` are the operator commands.
+//! and one that sends the queued emails (every EMAIL_POLL_MS, default 1000); `local migrate`
+//! applies the migrations and exits; `local dlq list|replay`, `local reconcile [HOURS]` and
+//! `local send-emails` are the operator commands.
 
 use shared::http::{app, Group};
 
@@ -28,8 +29,13 @@ async fn run() -> Result<(), BoxError> {
         "serve" => serve(state).await,
         "dlq" => dlq(&state, std::env::args().nth(2).as_deref()).await,
         "reconcile" => reconcile(&state, std::env::args().nth(2).as_deref()).await,
+        "send-emails" => {
+            let report = shared::email::outbox::send_due(&state, 500).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
         other => Err(format!(
-            "unknown command {other:?}; use serve, migrate, dlq list, dlq replay or reconcile [HOURS]"
+            "unknown command {other:?}; use serve, migrate, dlq list, dlq replay, reconcile [HOURS] or send-emails"
         )
         .into()),
     }
@@ -47,6 +53,17 @@ async fn serve(state: shared::AppState) -> Result<(), BoxError> {
     if let Some(queue_url) = state.config().aws.webhook_queue_url.clone() {
         tokio::spawn(shared::webhooks::batch::poll(state.clone(), queue_url));
     }
+    // The local stand-in for the scheduled email sender.
+    let email_poll_ms: u64 = match std::env::var("EMAIL_POLL_MS") {
+        Ok(raw) => raw
+            .parse()
+            .map_err(|_| format!("EMAIL_POLL_MS is malformed: {raw:?}"))?,
+        Err(_) => 1000,
+    };
+    tokio::spawn(shared::email::outbox::poll(
+        state.clone(),
+        std::time::Duration::from_millis(email_poll_ms),
+    ));
     tracing::info!("serving the whole API on http://127.0.0.1:{port}");
     axum::serve(listener, app(state, &Group::ALL))
         .with_graceful_shutdown(shutdown_signal())

@@ -1,4 +1,5 @@
-//! Lambda run on a schedule: reconciles the recent ElevenLabs conversations with the database.
+//! Lambda run on schedules. `{"job": "send-emails"}` sends the queued emails (every minute);
+//! any other event reconciles the recent ElevenLabs conversations with the database.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -7,11 +8,16 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let state = shared::AppState::from_env().await?;
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let state = state.clone();
         async move {
-            let report = shared::webhooks::reconcile::run_recent(&state).await?;
-            Ok::<Value, Error>(serde_json::to_value(report)?)
+            let report = match event.payload.get("job").and_then(Value::as_str) {
+                Some("send-emails") => {
+                    serde_json::to_value(shared::email::outbox::send_due(&state, 200).await?)?
+                }
+                _ => serde_json::to_value(shared::webhooks::reconcile::run_recent(&state).await?)?,
+            };
+            Ok::<Value, Error>(report)
         }
     }))
     .await

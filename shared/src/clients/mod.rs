@@ -2,3 +2,4 @@
 
 pub mod elevenlabs;
 pub mod retry;
+pub mod stripe;

@@ -10,11 +10,10 @@ use utoipa::ToSchema;
 
 use crate::{
     auth::TenantId,
+    email::{self, Email},
     error::{AppError, AppResult},
+    settings,
 };
-
-/// Below this balance the account is "low" (and warned by email, later).
-pub const LOW_CREDIT_THRESHOLD: i64 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -141,14 +140,16 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
         return Err(AppError::validation("reference", "must not be empty"));
     }
     // The row lock serializes every change of one user, so balance_after is always exact.
-    let balance: i64 = tx
+    let account = tx
         .query_opt(
-            "SELECT credits FROM users WHERE id = $1 FOR UPDATE",
+            "SELECT credits, low_credit_warned, email,
+                    (SELECT value FROM settings WHERE key = 'low_credit_threshold') AS threshold
+             FROM users WHERE id = $1 FOR UPDATE",
             &[change.tenant.as_uuid()],
         )
         .await?
-        .ok_or_else(|| AppError::not_found("user"))?
-        .get(0);
+        .ok_or_else(|| AppError::not_found("user"))?;
+    let balance: i64 = account.try_get("credits")?;
     if let Some(existing) = find_by_reference(tx, change.kind, &change.reference).await? {
         return Ok(Applied::Duplicate(existing));
     }
@@ -174,12 +175,31 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
             ],
         )
         .await?;
+    let entry = CreditTransaction::try_from(&row)?;
+    let threshold = settings::low_credit_threshold(account.try_get("threshold")?);
+    let was_warned: bool = account.try_get("low_credit_warned")?;
+    // Once per crossing below the threshold; being back at or above it re-arms the warning.
+    let warn_now = !was_warned && balance_after < threshold;
+    let warned = balance_after < threshold && (was_warned || warn_now);
     tx.execute(
-        "UPDATE users SET credits = $2, updated_at = now() WHERE id = $1",
-        &[change.tenant.as_uuid(), &balance_after],
+        "UPDATE users SET credits = $2, low_credit_warned = $3, updated_at = now() WHERE id = $1",
+        &[change.tenant.as_uuid(), &balance_after, &warned],
     )
     .await?;
-    Ok(Applied::New(CreditTransaction::try_from(&row)?))
+    if warn_now {
+        if let Some(recipient) = account.try_get::<_, Option<String>>("email")? {
+            let crossing = row.try_get::<_, i64>("id")?;
+            let warning = Email::low_credit(
+                *change.tenant.as_uuid(),
+                &recipient,
+                crossing,
+                balance_after,
+                threshold,
+            );
+            email::queue(tx, &warning).await?;
+        }
+    }
+    Ok(Applied::New(entry))
 }
 
 async fn find_by_reference(
@@ -208,10 +228,10 @@ pub enum CreditState {
     Exhausted,
 }
 
-pub fn credit_state(balance: i64) -> CreditState {
+pub fn credit_state(balance: i64, low_threshold: i64) -> CreditState {
     if balance <= 0 {
         CreditState::Exhausted
-    } else if balance < LOW_CREDIT_THRESHOLD {
+    } else if balance < low_threshold {
         CreditState::Low
     } else {
         CreditState::Active
@@ -277,9 +297,10 @@ mod tests {
 
     #[test]
     fn states_follow_the_threshold() {
-        assert_eq!(credit_state(-2), CreditState::Exhausted);
-        assert_eq!(credit_state(0), CreditState::Exhausted);
-        assert_eq!(credit_state(4), CreditState::Low);
-        assert_eq!(credit_state(5), CreditState::Active);
+        assert_eq!(credit_state(-2, 5), CreditState::Exhausted);
+        assert_eq!(credit_state(0, 5), CreditState::Exhausted);
+        assert_eq!(credit_state(4, 5), CreditState::Low);
+        assert_eq!(credit_state(5, 5), CreditState::Active);
+        assert_eq!(credit_state(5, 10), CreditState::Low);
     }
 }

@@ -1,16 +1,21 @@
-//! Balance and ledger: /billing/credits, /api/user/credits, /billing/history.
+//! Balance, ledger and purchases: /billing/credits, /api/user/credits, /billing/history,
+//! /billing/packages, /billing/purchase and /billing/purchases.
 
-use axum::{extract::State, Json};
+use axum::{
+    extract::{Path, State},
+    Json,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{AppQuery, ListResponse, PageQuery};
+use super::{AppJson, AppQuery, ListResponse, PageQuery};
 use crate::{
     auth::AuthUser,
-    credits::{self, CreditKind, CreditState, CreditTransaction, LOW_CREDIT_THRESHOLD},
+    billing::{self, Checkout, Package, Purchase},
+    credits::{self, CreditKind, CreditState, CreditTransaction},
     error::{AppError, AppResult, ErrorBody},
-    AppState,
+    settings, AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -18,6 +23,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(billing_credits))
         .routes(routes!(user_credits))
         .routes(routes!(history))
+        .routes(routes!(list_packages))
+        .routes(routes!(purchase))
+        .routes(routes!(list_purchases))
+        .routes(routes!(get_purchase))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,28 +39,30 @@ pub struct Credits {
 }
 
 impl Credits {
-    fn of(balance: i64) -> Self {
-        Self {
+    async fn of(state: &AppState, balance: i64) -> AppResult<Self> {
+        let client = state.db().get().await?;
+        let threshold = settings::load(&client).await?.low_credit_threshold;
+        Ok(Self {
             credits: balance,
-            low_credits: balance < LOW_CREDIT_THRESHOLD,
-            status: credits::credit_state(balance),
-            low_credit_threshold: LOW_CREDIT_THRESHOLD,
-        }
+            low_credits: balance < threshold,
+            status: credits::credit_state(balance, threshold),
+            low_credit_threshold: threshold,
+        })
     }
 }
 
 #[utoipa::path(get, path = "/billing/credits", tag = "billing",
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = Credits), (status = 401, body = ErrorBody)))]
-async fn billing_credits(auth: AuthUser) -> Json<Credits> {
-    Json(Credits::of(auth.user.credits))
+async fn billing_credits(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Credits>> {
+    Ok(Json(Credits::of(&state, auth.user.credits).await?))
 }
 
 #[utoipa::path(get, path = "/api/user/credits", tag = "billing",
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = Credits), (status = 401, body = ErrorBody)))]
-async fn user_credits(auth: AuthUser) -> Json<Credits> {
-    Json(Credits::of(auth.user.credits))
+async fn user_credits(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Credits>> {
+    Ok(Json(Credits::of(&state, auth.user.credits).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -89,4 +100,87 @@ async fn history(
     Ok(Json(ListResponse::page(entries, total, limit, |entry| {
         entry.id.parse::<i64>().unwrap_or_default()
     })))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Packages {
+    pub data: Vec<Package>,
+}
+
+/// The credit packages on sale (an admin setting).
+#[utoipa::path(get, path = "/billing/packages", tag = "billing",
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Packages), (status = 401, body = ErrorBody)))]
+async fn list_packages(State(state): State<AppState>, _auth: AuthUser) -> AppResult<Json<Packages>> {
+    let client = state.db().get().await?;
+    let settings = settings::load(&client).await?;
+    Ok(Json(Packages {
+        data: billing::packages(&settings),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRequest {
+    /// One of GET /billing/packages' ids. The credits and the price come from the package.
+    pub package_id: String,
+}
+
+/// Starts a Stripe Checkout for a package; send the browser to `checkout_url`. The credits
+/// arrive with Stripe's webhook once the payment succeeds.
+#[utoipa::path(post, path = "/billing/purchase", tag = "billing", request_body = PurchaseRequest,
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Checkout), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn purchase(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppJson(request): AppJson<PurchaseRequest>,
+) -> AppResult<Json<Checkout>> {
+    let package_id = request.package_id.trim();
+    if package_id.is_empty() {
+        return Err(AppError::validation("package_id", "is required"));
+    }
+    Ok(Json(
+        billing::start_purchase(&state, &auth.user, package_id).await?,
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Purchases {
+    pub data: Vec<Purchase>,
+}
+
+/// The account's purchases with their state, newest first (at most `limit`, default 20).
+#[utoipa::path(get, path = "/billing/purchases", tag = "billing", params(PageQuery),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Purchases), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list_purchases(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<Json<Purchases>> {
+    let limit = page.limit()?;
+    let client = state.db().get().await?;
+    Ok(Json(Purchases {
+        data: billing::list(&client, auth.tenant, limit).await?,
+    }))
+}
+
+/// One purchase (the frontend polls it after Checkout returns).
+#[utoipa::path(get, path = "/billing/purchases/{id}", tag = "billing",
+    params(("id" = uuid::Uuid, Path, description = "The purchase id")),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Purchase), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_purchase(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<Purchase>> {
+    let id: uuid::Uuid = id
+        .parse()
+        .map_err(|_| AppError::not_found("purchase"))?;
+    let client = state.db().get().await?;
+    Ok(Json(billing::find(&client, auth.tenant, id).await?))
 }

@@ -1,5 +1,5 @@
-//! The webhook-ingest group: ElevenLabs' post-call webhooks, and the contact lookup ElevenLabs
-//! calls while it sets up an inbound call.
+//! The webhook-ingest group: ElevenLabs' post-call webhooks, Stripe's payment events, and the
+//! contact lookup ElevenLabs calls while it sets up an inbound call.
 
 use axum::{body::Bytes, extract::DefaultBodyLimit, extract::State, http::HeaderMap, Json};
 use serde::Serialize;
@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(call_completed))
         .routes(routes!(call_analytics))
+        .routes(routes!(stripe_event))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY_BYTES))
         .merge(super::contact_lookup::router())
 }
@@ -83,4 +84,25 @@ async fn call_analytics(
     body: Bytes,
 ) -> AppResult<Json<Received>> {
     receive(&state, "call-analytics", &headers, &body).await
+}
+
+/// Stripe's events (checkout.session.*, charge.refunded; others are acknowledged and ignored),
+/// verified on the raw body and queued for the processor.
+#[utoipa::path(post, path = "/billing/webhook/stripe", tag = "webhooks",
+    request_body(content = String, description = "A Stripe event {id, type, data: {object}}", content_type = "application/json"),
+    params(("Stripe-Signature" = String, Header, description = "t=<unix>,v1=<hex HMAC-SHA256>[,v1=...]")),
+    responses((status = 200, body = Received), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn stripe_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Received>> {
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let accepted = ingest::stripe(&state, signature, &source_ip(&headers), &body).await?;
+    Ok(Json(Received {
+        received: true,
+        duplicate: accepted == Accepted::Duplicate,
+    }))
 }

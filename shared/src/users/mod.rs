@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::{
     auth::{Claims, TenantId},
     credits::{self, CreditChange, CreditKind},
+    email::{self, Email},
     error::{AppError, AppResult},
 };
 
@@ -129,6 +130,10 @@ pub async fn provision(client: &mut Client, claims: &Claims) -> AppResult<User> 
             },
         )
         .await?;
+        if let Some(recipient) = &email {
+            let welcome = Email::welcome(user.id, recipient, name, SIGNUP_BONUS_CREDITS);
+            email::queue(&tx, &welcome).await?;
+        }
         tx.commit().await?;
         tracing::info!(user_id = %user.id, "provisioned new user");
     } else {

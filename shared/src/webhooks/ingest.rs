@@ -34,16 +34,42 @@ pub async fn elevenlabs(
 ) -> AppResult<Accepted> {
     let secrets = state.secrets().get().await?;
     let now = chrono::Utc::now().timestamp();
-    if let Err(err) = signature::verify(
-        signature_header,
-        body,
-        &secrets.elevenlabs_webhook_secrets(now),
-        now,
-    ) {
-        note_failed_verification(state, source_ip).await?;
-        return Err(AppError::unauthorized(err.code(), err.to_string()));
-    }
+    let accepted = secrets.elevenlabs_webhook_secrets(now);
+    verify(state, signature::ELEVENLABS, signature_header, body, &accepted, source_ip, now).await?;
     enqueue(state, EventSource::Elevenlabs, route, body).await
+}
+
+/// Stripe's events: `Stripe-Signature` with any matching `v1`, within 300 s.
+pub async fn stripe(
+    state: &AppState,
+    signature_header: Option<&str>,
+    source_ip: &str,
+    body: &[u8],
+) -> AppResult<Accepted> {
+    let secrets = state.secrets().get().await?;
+    let now = chrono::Utc::now().timestamp();
+    let accepted = secrets.stripe_webhook_secrets(now);
+    verify(state, signature::STRIPE, signature_header, body, &accepted, source_ip, now).await?;
+    enqueue(state, EventSource::Stripe, "stripe", body).await
+}
+
+async fn verify(
+    state: &AppState,
+    scheme: signature::Scheme,
+    header: Option<&str>,
+    body: &[u8],
+    secrets: &[&str],
+    source_ip: &str,
+    now: i64,
+) -> AppResult<()> {
+    if let Err(err) = signature::verify(scheme, header, body, secrets, now) {
+        note_failed_verification(state, source_ip).await?;
+        return Err(AppError::unauthorized(
+            err.code(),
+            format!("{}: {err}", scheme.header),
+        ));
+    }
+    Ok(())
 }
 
 /// Queues a verified event once; a failure to queue gives the dedup claim back so the sender's

@@ -7,6 +7,7 @@ pub mod payload;
 pub mod process;
 pub mod reconcile;
 pub mod signature;
+pub mod stripe;
 
 use aws_lc_rs::digest;
 

@@ -5,7 +5,7 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::{elevenlabs, event_key};
+use super::{elevenlabs, event_key, stripe};
 use crate::{
     aws::{
         blobs,
@@ -24,6 +24,10 @@ pub enum Outcome {
     Unmatched,
     /// Malformed: recorded in rejected_events, never retried.
     Rejected(String),
+    /// A valid event we do not act on (or one whose change a later state already covers).
+    Ignored,
+    /// A payment held for a person to review; no credits moved.
+    Review(String),
 }
 
 impl Outcome {
@@ -33,6 +37,8 @@ impl Outcome {
             Self::Duplicate => "duplicate",
             Self::Unmatched => "unmatched",
             Self::Rejected(_) => "rejected",
+            Self::Ignored => "ignored",
+            Self::Review(_) => "review",
         }
     }
 }
@@ -89,7 +95,7 @@ pub async fn process_message(state: &AppState, message: &str) -> AppResult<Outco
     };
     let outcome = match event.source {
         EventSource::Elevenlabs => elevenlabs::apply(state, &event, &raw).await?,
-        EventSource::Stripe => Outcome::Rejected("Stripe events are not handled yet".into()),
+        EventSource::Stripe => stripe::apply(state, &event, &raw).await?,
     };
     if let Outcome::Rejected(reason) = &outcome {
         return reject(state, &event.event_key, event.source, &raw, reason).await;

@@ -1,19 +1,45 @@
-//! `ElevenLabs-Signature: t=<unix>,v0=<hex>` where hex = HMAC-SHA256(secret, "<t>.<raw body>").
-//! Checked in constant time against the current secret and, during a rotation's grace period,
-//! the previous one. Timestamps older than 30 minutes or too far ahead are refused.
+//! Timestamped HMAC signatures, as ElevenLabs and Stripe send them:
+//! `ElevenLabs-Signature: t=<unix>,v0=<hex>` and `Stripe-Signature: t=<unix>,v1=<hex>[,v1=..]`,
+//! where hex = HMAC-SHA256(secret as UTF-8 bytes, "<t>.<raw body>"). Any listed signature of
+//! the scheme's version may match (a sender signs once per active secret); other versions are
+//! ignored, so a downgrade to a weaker scheme is impossible. Checked in constant time against
+//! the current secret and, during a rotation's grace period, the previous one.
 
 use aws_lc_rs::hmac;
 
-/// ElevenLabs' own SDK refuses signatures older than this.
-pub const MAX_AGE_SECS: i64 = 30 * 60;
-/// Our hardening: a timestamp this far ahead of our clock is not believable.
-pub const MAX_FUTURE_SECS: i64 = 5 * 60;
+/// One sender's flavour of the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheme {
+    pub header: &'static str,
+    /// The signature items that count (`v0` for ElevenLabs, `v1` for Stripe).
+    pub version: &'static str,
+    /// Older timestamps are refused (a replay window).
+    pub max_age_secs: i64,
+    /// A timestamp this far ahead of our clock is not believable.
+    pub max_future_secs: i64,
+}
+
+/// ElevenLabs' own SDK refuses signatures older than 30 minutes.
+pub const ELEVENLABS: Scheme = Scheme {
+    header: "ElevenLabs-Signature",
+    version: "v0",
+    max_age_secs: 30 * 60,
+    max_future_secs: 5 * 60,
+};
+
+/// Stripe's libraries default to a 300 s tolerance.
+pub const STRIPE: Scheme = Scheme {
+    header: "Stripe-Signature",
+    version: "v1",
+    max_age_secs: 300,
+    max_future_secs: 300,
+};
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("missing ElevenLabs-Signature header")]
+    #[error("missing signature header")]
     Missing,
-    #[error("malformed ElevenLabs-Signature header")]
+    #[error("malformed signature header")]
     Malformed,
     #[error("signature timestamp is outside the accepted window")]
     Stale,
@@ -34,6 +60,7 @@ impl SignatureError {
 
 /// Verifies `header` for `body` at time `now` against any of `secrets` (current first).
 pub fn verify(
+    scheme: Scheme,
     header: Option<&str>,
     body: &[u8],
     secrets: &[&str],
@@ -48,7 +75,7 @@ pub fn verify(
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", value)) if timestamp.is_none() => timestamp = Some(value),
-            Some(("v0", value)) => {
+            Some((version, value)) if version == scheme.version => {
                 signatures.push(hex::decode(value).map_err(|_| SignatureError::Malformed)?)
             }
             Some(_) => {}
@@ -60,7 +87,7 @@ pub fn verify(
     if signatures.is_empty() || signatures.iter().any(|s| s.len() != 32) {
         return Err(SignatureError::Malformed);
     }
-    if seconds < now - MAX_AGE_SECS || seconds > now + MAX_FUTURE_SECS {
+    if seconds < now - scheme.max_age_secs || seconds > now + scheme.max_future_secs {
         return Err(SignatureError::Stale);
     }
     let matches = secrets.iter().filter(|s| !s.is_empty()).any(|secret| {
@@ -85,11 +112,11 @@ fn signed_message(timestamp: &str, body: &[u8]) -> Vec<u8> {
     message
 }
 
-/// The header value ElevenLabs would send (used by the simulator and tests).
-pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+/// The header value the scheme's sender would send (used by tests and the webhook bench).
+pub fn sign(scheme: Scheme, secret: &str, timestamp: i64, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     let tag = hmac::sign(&key, &signed_message(&timestamp.to_string(), body));
-    format!("t={timestamp},v0={}", hex::encode(tag.as_ref()))
+    format!("t={timestamp},{}={}", scheme.version, hex::encode(tag.as_ref()))
 }
 
 #[cfg(test)]
@@ -101,15 +128,15 @@ mod tests {
 
     #[test]
     fn accepts_a_good_signature_and_the_previous_secret() {
-        let header = sign("wsec_current", NOW, BODY);
-        assert_eq!(verify(Some(&header), BODY, &["wsec_current"], NOW), Ok(()));
-        let old = sign("wsec_old", NOW, BODY);
+        let header = sign(ELEVENLABS, "wsec_current", NOW, BODY);
+        assert_eq!(verify(ELEVENLABS, Some(&header), BODY, &["wsec_current"], NOW), Ok(()));
+        let old = sign(ELEVENLABS, "wsec_old", NOW, BODY);
         assert_eq!(
-            verify(Some(&old), BODY, &["wsec_current", "wsec_old"], NOW),
+            verify(ELEVENLABS, Some(&old), BODY, &["wsec_current", "wsec_old"], NOW),
             Ok(())
         );
         assert_eq!(
-            verify(Some(&old), BODY, &["wsec_current"], NOW),
+            verify(ELEVENLABS, Some(&old), BODY, &["wsec_current"], NOW),
             Err(SignatureError::Mismatch)
         );
     }
@@ -117,7 +144,7 @@ mod tests {
     #[test]
     fn known_vector_matches_an_independent_hmac() {
         // HMAC-SHA256("secret", "1.{}") computed with Python's hmac module.
-        let header = sign("secret", 1, b"{}");
+        let header = sign(ELEVENLABS, "secret", 1, b"{}");
         assert_eq!(
             header,
             "t=1,v0=1122767b193110cfec322b6f199b599edbf608ed087f2d27afb0b97d99523908"
@@ -126,8 +153,8 @@ mod tests {
 
     #[test]
     fn rejects_each_bad_case() {
-        let good = sign("s", NOW, BODY);
-        let check = |header: Option<&str>, now: i64| verify(header, BODY, &["s"], now);
+        let good = sign(ELEVENLABS, "s", NOW, BODY);
+        let check = |header: Option<&str>, now: i64| verify(ELEVENLABS, header, BODY, &["s"], now);
         assert_eq!(check(None, NOW), Err(SignatureError::Missing));
         assert_eq!(check(Some(" "), NOW), Err(SignatureError::Missing));
         assert_eq!(check(Some("garbage"), NOW), Err(SignatureError::Malformed));
@@ -144,18 +171,18 @@ mod tests {
             Err(SignatureError::Malformed)
         );
         assert_eq!(
-            check(Some(&good), NOW + MAX_AGE_SECS + 1),
+            check(Some(&good), NOW + ELEVENLABS.max_age_secs + 1),
             Err(SignatureError::Stale)
         );
         assert_eq!(
-            check(Some(&good), NOW - MAX_FUTURE_SECS - 1),
+            check(Some(&good), NOW - ELEVENLABS.max_future_secs - 1),
             Err(SignatureError::Stale)
         );
-        assert_eq!(check(Some(&good), NOW + MAX_AGE_SECS), Ok(()));
-        let other_body = verify(Some(&good), b"{}", &["s"], NOW);
+        assert_eq!(check(Some(&good), NOW + ELEVENLABS.max_age_secs), Ok(()));
+        let other_body = verify(ELEVENLABS, Some(&good), b"{}", &["s"], NOW);
         assert_eq!(other_body, Err(SignatureError::Mismatch));
         assert_eq!(
-            verify(Some(&good), BODY, &[""], NOW),
+            verify(ELEVENLABS, Some(&good), BODY, &[""], NOW),
             Err(SignatureError::Mismatch)
         );
         let mut tampered = good.clone();
@@ -165,10 +192,28 @@ mod tests {
     }
 
     #[test]
+    fn stripe_takes_any_v1_ignores_v0_and_allows_300_seconds() {
+        let good = sign(STRIPE, "whsec_new", NOW, BODY);
+        let v1 = good.split_once(",v1=").expect("v1").1;
+        let old = sign(STRIPE, "whsec_old", NOW, BODY);
+        let old_v1 = old.split_once(",v1=").expect("v1").1;
+        let rolled = format!("t={NOW},v1={old_v1},v1={v1},v0={}", "cd".repeat(32));
+        let check = |header: &str, now: i64| verify(STRIPE, Some(header), BODY, &["whsec_new"], now);
+        assert_eq!(check(&rolled, NOW), Ok(()));
+        assert_eq!(check(&good, NOW + 300), Ok(()));
+        assert_eq!(check(&good, NOW + 301), Err(SignatureError::Stale));
+        assert_eq!(check(&good, NOW - 301), Err(SignatureError::Stale));
+        // Only a v0 (ElevenLabs' version, or Stripe's fake test-mode one): nothing to check.
+        let only_v0 = sign(ELEVENLABS, "whsec_new", NOW, BODY);
+        assert_eq!(check(&only_v0, NOW), Err(SignatureError::Malformed));
+        assert_eq!(check(&old, NOW), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
     fn any_of_several_v0_values_may_match() {
-        let good = sign("s", NOW, BODY);
+        let good = sign(ELEVENLABS, "s", NOW, BODY);
         let v0 = good.split_once(",v0=").expect("v0").1;
         let header = format!("t={NOW},v0={},v0={v0}", "ab".repeat(32));
-        assert_eq!(verify(Some(&header), BODY, &["s"], NOW), Ok(()));
+        assert_eq!(verify(ELEVENLABS, Some(&header), BODY, &["s"], NOW), Ok(()));
     }
 }

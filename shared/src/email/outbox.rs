@@ -1,0 +1,220 @@
+//! Sends what the outbox holds. Each run leases the due emails (other senders skip them until
+//! the lease ends, so a crashed sender's emails are retried), sends each over SMTP with a
+//! timeout, and records the result: sent, retried later with backoff, or failed for good.
+
+use std::time::Duration;
+
+use lettre::{
+    message::Mailbox, transport::smtp::authentication::Credentials, AsyncSmtpTransport,
+    AsyncTransport, Message, Tokio1Executor,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{templates, EmailKind};
+use crate::{
+    config::{EmailConfig, SmtpTls},
+    error::{AppError, AppResult},
+    AppState,
+};
+
+/// After this many failed attempts an email is given up (status failed, kept for inspection).
+pub const MAX_ATTEMPTS: i32 = 8;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SendReport {
+    pub sent: usize,
+    /// Will be tried again later.
+    pub deferred: usize,
+    /// Given up (a bad address, or too many attempts).
+    pub failed: usize,
+}
+
+struct Due {
+    id: i64,
+    kind: EmailKind,
+    recipient: String,
+    data: Value,
+    attempts: i32,
+}
+
+/// Sends up to `limit` due emails. Without SMTP configured it does nothing and the emails wait.
+pub async fn send_due(state: &AppState, limit: i64) -> AppResult<SendReport> {
+    let config = &state.config().email;
+    let Some(host) = config.smtp_host.as_deref() else {
+        return Ok(SendReport::default());
+    };
+    let due = lease(state, limit, config.timeout).await?;
+    if due.is_empty() {
+        return Ok(SendReport::default());
+    }
+    let password = state.secrets().get().await?.smtp_password.clone();
+    let transport = transport(config, host, &password)?;
+    let from: Mailbox = config
+        .from
+        .parse()
+        .map_err(|e| AppError::internal(format!("EMAIL_FROM: {e}")))?;
+    let mut report = SendReport::default();
+    let client = state.db().get().await?;
+    for email in due {
+        let result = send_one(&transport, &from, config, &email).await;
+        match result {
+            Ok(()) => {
+                client
+                    .execute(
+                        "UPDATE email_outbox SET status = 'sent', sent_at = now(), last_error = NULL
+                         WHERE id = $1",
+                        &[&email.id],
+                    )
+                    .await?;
+                report.sent += 1;
+            }
+            Err(failure) => {
+                let give_up = failure.permanent || email.attempts >= MAX_ATTEMPTS;
+                let retry_in = backoff(email.attempts).as_secs_f64();
+                client
+                    .execute(
+                        "UPDATE email_outbox
+                         SET status = CASE WHEN $2 THEN 'failed' ELSE 'pending' END,
+                             last_error = $3,
+                             next_attempt_at = now() + make_interval(secs => $4)
+                         WHERE id = $1",
+                        &[&email.id, &give_up, &failure.message, &retry_in],
+                    )
+                    .await?;
+                tracing::warn!(email_id = email.id, kind = email.kind.as_str(), attempts = email.attempts, give_up, error = %failure.message, "email not sent");
+                if give_up {
+                    report.failed += 1;
+                } else {
+                    report.deferred += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The local stand-in for the scheduled sender: sends what is due every `interval`.
+pub async fn poll(state: AppState, interval: Duration) {
+    tracing::info!(?interval, "sending queued emails");
+    loop {
+        match send_due(&state, 50).await {
+            Ok(report) if report != SendReport::default() => {
+                tracing::info!(?report, "email outbox");
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "could not send queued emails"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+async fn lease(state: &AppState, limit: i64, timeout: Duration) -> AppResult<Vec<Due>> {
+    let client = state.db().get().await?;
+    let lease = (timeout.as_secs_f64() * 3.0).max(30.0);
+    let rows = client
+        .query(
+            "UPDATE email_outbox SET attempts = attempts + 1,
+                 next_attempt_at = now() + make_interval(secs => $2)
+             WHERE id IN (SELECT id FROM email_outbox
+                          WHERE status = 'pending' AND next_attempt_at <= now()
+                          ORDER BY next_attempt_at, id LIMIT $1
+                          FOR UPDATE SKIP LOCKED)
+             RETURNING id, kind, recipient, data, attempts",
+            &[&limit, &lease],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: &str = row.try_get("kind")?;
+            Ok(Due {
+                id: row.try_get("id")?,
+                kind: EmailKind::parse(kind)
+                    .ok_or_else(|| AppError::internal(format!("unknown email kind {kind}")))?,
+                recipient: row.try_get("recipient")?,
+                data: row.try_get("data")?,
+                attempts: row.try_get("attempts")?,
+            })
+        })
+        .collect()
+}
+
+fn transport(
+    config: &EmailConfig,
+    host: &str,
+    password: &str,
+) -> AppResult<AsyncSmtpTransport<Tokio1Executor>> {
+    let builder = match config.smtp_tls {
+        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+        SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+            .map_err(|e| AppError::internal(format!("SMTP_HOST: {e}")))?,
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+            .map_err(|e| AppError::internal(format!("SMTP_HOST: {e}")))?,
+    };
+    let mut builder = builder
+        .port(config.smtp_port)
+        .timeout(Some(config.timeout));
+    if let Some(user) = &config.smtp_user {
+        builder = builder.credentials(Credentials::new(user.clone(), password.to_owned()));
+    }
+    Ok(builder.build())
+}
+
+struct Failure {
+    message: String,
+    /// Retrying cannot help (the address or the message is invalid).
+    permanent: bool,
+}
+
+async fn send_one(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    from: &Mailbox,
+    config: &EmailConfig,
+    email: &Due,
+) -> Result<(), Failure> {
+    let to: Mailbox = email.recipient.parse().map_err(|e| Failure {
+        message: format!("bad recipient address: {e}"),
+        permanent: true,
+    })?;
+    let rendered = templates::render(email.kind, &email.data, &config.app_url);
+    let message = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(rendered.subject)
+        .body(rendered.body)
+        .map_err(|e| Failure {
+            message: format!("message not built: {e}"),
+            permanent: true,
+        })?;
+    // lettre's own timeout covers each SMTP command; this bounds the whole exchange.
+    match tokio::time::timeout(config.timeout * 2, transport.send(message)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(Failure {
+            permanent: err.is_permanent(),
+            message: err.to_string(),
+        }),
+        Err(_) => Err(Failure {
+            message: "the SMTP server did not answer in time".into(),
+            permanent: false,
+        }),
+    }
+}
+
+/// 30 s, 1 min, 2 min, ... up to an hour.
+fn backoff(attempts: i32) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    Duration::from_secs((30 * 2u64.pow(exponent)).min(3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_secs(30));
+        assert_eq!(backoff(2), Duration::from_secs(60));
+        assert_eq!(backoff(8), Duration::from_secs(3600));
+        assert_eq!(backoff(50), Duration::from_secs(3600));
+    }
+}

@@ -1,0 +1,255 @@
+//! Settings an admin changes at run time, stored one JSON value per key in the `settings`
+//! table. A key never written takes its default. Every value is validated before it is stored,
+//! so what [`load`] reads is always usable.
+
+use deadpool_postgres::GenericClient;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::{
+    auth::TenantId,
+    error::{AppError, AppResult},
+};
+
+/// A credit package as stored: its price is explicit, or `credits * price_per_credit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackageSetting {
+    pub id: String,
+    pub name: String,
+    pub credits: i64,
+    /// In the currency's minor unit (cents); absent means credits × price_per_credit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Settings {
+    pub credit_packages: Vec<PackageSetting>,
+    /// Minor units (cents) per credit, for packages without an explicit price.
+    pub price_per_credit: i64,
+    /// ISO 4217, lower case, as Stripe writes it.
+    pub currency: String,
+    /// Below this balance an account is "low" and its owner is warned by email once.
+    pub low_credit_threshold: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let package = |id: &str, name: &str, credits, price| PackageSetting {
+            id: id.into(),
+            name: name.into(),
+            credits,
+            price,
+        };
+        Self {
+            credit_packages: vec![
+                package("starter", "Starter: 100 minutes", 100, None),
+                package("growth", "Growth: 500 minutes", 500, Some(4_500)),
+                package("scale", "Scale: 2,000 minutes", 2_000, Some(16_000)),
+            ],
+            price_per_credit: 10,
+            currency: "usd".into(),
+            low_credit_threshold: 5,
+        }
+    }
+}
+
+/// The smallest charge Stripe accepts in USD (and about that in other currencies), in cents.
+pub const MIN_PACKAGE_PRICE: i64 = 50;
+const MAX_PACKAGE_PRICE: i64 = 99_999_999;
+const MAX_PACKAGE_CREDITS: i64 = 1_000_000;
+
+impl Settings {
+    pub fn validate(&self) -> AppResult<()> {
+        if self.credit_packages.is_empty() || self.credit_packages.len() > 20 {
+            return Err(AppError::validation(
+                "credit_packages",
+                "there must be 1 to 20 packages",
+            ));
+        }
+        if !(1..=100_000).contains(&self.price_per_credit) {
+            return Err(AppError::validation(
+                "price_per_credit",
+                "must be 1 to 100000 minor units",
+            ));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(AppError::validation(
+                "currency",
+                "must be a lower-case ISO 4217 code such as usd",
+            ));
+        }
+        if !(0..=MAX_PACKAGE_CREDITS).contains(&self.low_credit_threshold) {
+            return Err(AppError::validation(
+                "low_credit_threshold",
+                format!("must be 0 to {MAX_PACKAGE_CREDITS}"),
+            ));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for package in &self.credit_packages {
+            let valid_id = (1..=40).contains(&package.id.len())
+                && package
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !valid_id || !ids.insert(package.id.as_str()) {
+                return Err(AppError::validation(
+                    "credit_packages",
+                    format!(
+                        "package id {:?} must be unique, 1-40 of a-z 0-9 - _",
+                        package.id
+                    ),
+                ));
+            }
+            let name_len = package.name.trim().chars().count();
+            if name_len == 0 || name_len > 80 || package.name.chars().any(char::is_control) {
+                return Err(AppError::validation(
+                    "credit_packages",
+                    format!("package {} needs a name of 1-80 characters", package.id),
+                ));
+            }
+            if !(1..=MAX_PACKAGE_CREDITS).contains(&package.credits) {
+                return Err(AppError::validation(
+                    "credit_packages",
+                    format!(
+                        "package {} must hold 1 to {MAX_PACKAGE_CREDITS} credits",
+                        package.id
+                    ),
+                ));
+            }
+            let price = self.price_of(package);
+            if !(MIN_PACKAGE_PRICE..=MAX_PACKAGE_PRICE).contains(&price) {
+                return Err(AppError::validation(
+                    "credit_packages",
+                    format!(
+                        "package {} costs {price}; it must cost {MIN_PACKAGE_PRICE} to {MAX_PACKAGE_PRICE} minor units",
+                        package.id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The package's price in minor units.
+    pub fn price_of(&self, package: &PackageSetting) -> i64 {
+        package
+            .price
+            .unwrap_or_else(|| package.credits.saturating_mul(self.price_per_credit))
+    }
+}
+
+/// The low-credit threshold from its stored value (as read inside another statement), or the
+/// default when it was never set.
+pub fn low_credit_threshold(stored: Option<Value>) -> i64 {
+    stored
+        .as_ref()
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| Settings::default().low_credit_threshold)
+}
+
+/// Reads the stored settings over the defaults.
+pub async fn load(client: &impl GenericClient) -> AppResult<Settings> {
+    let rows = client.query("SELECT key, value FROM settings", &[]).await?;
+    let mut document = serde_json::to_value(Settings::default())
+        .map_err(|e| AppError::internal(format!("settings do not serialize: {e}")))?;
+    if let Value::Object(fields) = &mut document {
+        for row in &rows {
+            let key: String = row.try_get("key")?;
+            if fields.contains_key(&key) {
+                fields.insert(key, row.try_get("value")?);
+            }
+        }
+    }
+    serde_json::from_value(document)
+        .map_err(|e| AppError::internal(format!("stored settings do not parse: {e}")))
+}
+
+/// Validates `changes` (a JSON object of setting names to new values) against the current
+/// settings and stores the keys that changed, in the caller's transaction. Returns the new
+/// settings and the names of the keys that changed.
+pub async fn update(
+    tx: &impl GenericClient,
+    changes: &Value,
+    by: Option<TenantId>,
+) -> AppResult<(Settings, Vec<String>)> {
+    let Value::Object(changes) = changes else {
+        return Err(AppError::validation(
+            "body",
+            "must be an object of setting names to values",
+        ));
+    };
+    // Serialized writers: two admins' partial updates cannot interleave into an invalid whole.
+    tx.execute("LOCK TABLE settings IN SHARE ROW EXCLUSIVE MODE", &[])
+        .await?;
+    let current = load(tx).await?;
+    let mut document = serde_json::to_value(&current)
+        .map_err(|e| AppError::internal(format!("settings do not serialize: {e}")))?;
+    let fields = document
+        .as_object_mut()
+        .ok_or_else(|| AppError::internal("settings are not an object"))?;
+    for (key, value) in changes {
+        if !fields.contains_key(key) {
+            return Err(AppError::validation(key, "is not a known setting"));
+        }
+        fields.insert(key.clone(), value.clone());
+    }
+    let updated: Settings = serde_json::from_value(document.clone())
+        .map_err(|e| AppError::validation("body", e.to_string()))?;
+    updated.validate()?;
+    let mut changed = Vec::new();
+    let before = serde_json::to_value(&current)
+        .map_err(|e| AppError::internal(format!("settings do not serialize: {e}")))?;
+    for key in changes.keys() {
+        if before.get(key) == document.get(key) {
+            continue;
+        }
+        tx.execute(
+            "INSERT INTO settings (key, value, updated_by) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE
+               SET value = EXCLUDED.value, updated_at = now(), updated_by = EXCLUDED.updated_by",
+            &[key, &document[key], &by.map(|t| *t.as_uuid())],
+        )
+        .await?;
+        changed.push(key.clone());
+    }
+    Ok((updated, changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_priced() {
+        let settings = Settings::default();
+        settings.validate().expect("defaults validate");
+        let starter = &settings.credit_packages[0];
+        assert_eq!(settings.price_of(starter), 1_000);
+        assert_eq!(settings.price_of(&settings.credit_packages[1]), 4_500);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let with = |change: &dyn Fn(&mut Settings)| {
+            let mut settings = Settings::default();
+            change(&mut settings);
+            settings.validate()
+        };
+        assert!(with(&|s| s.credit_packages.clear()).is_err());
+        assert!(with(&|s| s.price_per_credit = 0).is_err());
+        assert!(with(&|s| s.currency = "USD".into()).is_err());
+        assert!(with(&|s| s.currency = "usdx".into()).is_err());
+        assert!(with(&|s| s.low_credit_threshold = -1).is_err());
+        assert!(with(&|s| s.credit_packages[1].id = "starter".into()).is_err());
+        assert!(with(&|s| s.credit_packages[0].id = "Bad Id".into()).is_err());
+        assert!(with(&|s| s.credit_packages[0].name = " ".into()).is_err());
+        assert!(with(&|s| s.credit_packages[0].name = "a\u{0}b".into()).is_err());
+        assert!(with(&|s| s.credit_packages[0].credits = 0).is_err());
+        // 4 credits at 10 cents is below Stripe's minimum charge.
+        assert!(with(&|s| s.credit_packages[0].credits = 4).is_err());
+        assert!(with(&|s| s.credit_packages[2].price = Some(i64::MAX)).is_err());
+    }
+}
