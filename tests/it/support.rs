@@ -539,3 +539,186 @@ pub fn queued(body: &Value) -> String {
     })
     .expect("json")
 }
+
+/// Stripe: events built like Stripe's, signed by the official library, and the simulator.
+pub mod stripe {
+    use serde_json::{json, Value};
+
+    use super::{stack, url};
+
+    pub fn webhook_secret() -> String {
+        std::env::var("STRIPE_WEBHOOK_SECRET").expect("scripts/test sets STRIPE_WEBHOOK_SECRET")
+    }
+
+    /// `Stripe-Signature` values made by stripe-python, one per payload (a v1 per secret).
+    pub fn sign_with_stripe_library(payloads: &[(&str, &[&str], i64)]) -> Vec<String> {
+        use std::io::Write;
+        let python =
+            std::env::var("STRIPE_SIGN_PYTHON").expect("scripts/test sets STRIPE_SIGN_PYTHON");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/stripe_sign.py");
+        let requests: Vec<Value> = payloads
+            .iter()
+            .map(|(payload, secrets, timestamp)| {
+                json!({"payload": payload, "secrets": secrets, "timestamp": timestamp})
+            })
+            .collect();
+        let mut child = std::process::Command::new(python)
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(serde_json::to_string(&requests).expect("json").as_bytes())
+            .expect("write");
+        let output = child.wait_with_output().expect("signer output");
+        assert!(output.status.success(), "the Stripe library signed");
+        serde_json::from_slice(&output.stdout).expect("headers")
+    }
+
+    /// A Stripe event envelope around `object`, as compact JSON.
+    pub fn event(kind: &str, object: Value) -> String {
+        let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+        json!({
+            "id": id, "object": "event", "api_version": "2026-09-30.endive",
+            "created": chrono::Utc::now().timestamp(), "livemode": false, "pending_webhooks": 1,
+            "request": {"id": null, "idempotency_key": null}, "type": kind,
+            "data": {"object": object}
+        })
+        .to_string()
+    }
+
+    /// A Checkout Session object for `purchase` (ids as our API returned them).
+    pub fn session(
+        session_id: &str,
+        purchase: &str,
+        tenant: &str,
+        amount: i64,
+        payment_status: &str,
+    ) -> Value {
+        json!({
+            "id": session_id, "object": "checkout.session", "mode": "payment",
+            "client_reference_id": purchase, "status": "complete",
+            "payment_status": payment_status, "amount_total": amount, "amount_subtotal": amount,
+            "currency": "usd", "payment_intent": format!("pi_{}", &session_id[3..]),
+            "metadata": {"purchase_id": purchase, "tenant_id": tenant}
+        })
+    }
+
+    pub fn charge(session_id: &str, purchase: &str, amount: i64, refunded: i64) -> Value {
+        json!({
+            "id": format!("ch_{}", &session_id[3..]), "object": "charge", "amount": amount,
+            "amount_captured": amount, "amount_refunded": refunded, "refunded": refunded == amount,
+            "currency": "usd", "payment_intent": format!("pi_{}", &session_id[3..]),
+            "metadata": {"purchase_id": purchase}, "status": "succeeded", "paid": true
+        })
+    }
+
+    pub async fn post(body: &str, signature: Option<&str>) -> reqwest::Response {
+        let mut request = stack()
+            .http
+            .post(url("/billing/webhook/stripe"))
+            .header("content-type", "application/json; charset=utf-8")
+            .body(body.to_owned());
+        if let Some(signature) = signature {
+            request = request.header("Stripe-Signature", signature);
+        }
+        request.send().await.expect("the API answers")
+    }
+
+    /// Delivers `body` signed now with the current secret.
+    pub async fn deliver(body: &str) -> reqwest::Response {
+        let secret = webhook_secret();
+        let now = chrono::Utc::now().timestamp();
+        let header = sign_with_stripe_library(&[(body, &[secret.as_str()], now)]).remove(0);
+        post(body, Some(&header)).await
+    }
+
+    pub mod sim {
+        use serde_json::Value;
+
+        use super::super::stack;
+
+        pub fn url(path: &str) -> String {
+            format!(
+                "{}{path}",
+                std::env::var("STRIPE_SIM_URL").expect("scripts/test sets STRIPE_SIM_URL")
+            )
+        }
+
+        pub async fn post(path: &str, body: &Value) -> reqwest::Response {
+            stack()
+                .http
+                .post(url(path))
+                .json(body)
+                .send()
+                .await
+                .expect("the Stripe simulator answers")
+        }
+
+        pub async fn get(path: &str) -> Value {
+            stack()
+                .http
+                .get(url(path))
+                .send()
+                .await
+                .expect("the Stripe simulator answers")
+                .json()
+                .await
+                .expect("json")
+        }
+    }
+}
+
+/// The SMTP sink's Maildir (MAIL_SINK_DIR): what the API's email sender delivered.
+pub mod mail {
+    #[derive(Debug, Clone)]
+    pub struct Mail {
+        pub to: String,
+        pub subject: String,
+        pub body: String,
+    }
+
+    pub fn delivered_to(recipient: &str) -> Vec<Mail> {
+        let dir = std::path::PathBuf::from(
+            std::env::var("MAIL_SINK_DIR").expect("scripts/test sets MAIL_SINK_DIR"),
+        )
+        .join("new");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut mails: Vec<(std::time::SystemTime, Mail)> = entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let text = std::fs::read_to_string(entry.path()).ok()?;
+                let modified = entry.metadata().ok()?.modified().ok()?;
+                Some((modified, parse(&text)))
+            })
+            .filter(|(_, mail)| mail.to.contains(recipient))
+            .collect();
+        mails.sort_by_key(|(at, _)| *at);
+        mails.into_iter().map(|(_, mail)| mail).collect()
+    }
+
+    fn parse(text: &str) -> Mail {
+        let text = text.replace("\r\n", "\n");
+        let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|line| {
+                    line.split_once(':')
+                        .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+                        .map(|(_, value)| value.trim().to_owned())
+                })
+                .unwrap_or_default()
+        };
+        Mail {
+            to: header("To"),
+            subject: header("Subject"),
+            body: body.to_owned(),
+        }
+    }
+}
