@@ -140,20 +140,36 @@ start_simulators() {
 # start_smtp_sink PORT: a local SMTP server that keeps every message it receives in the
 # Maildir MAIL_SINK_DIR (tests read it); the API sends there without TLS or login.
 start_smtp_sink() {
-  export MAIL_SINK_DIR="$STATE/mail"
+  export MAIL_SINK_DIR="$STATE/mail" SMTP_SINK_PID_FILE="$STATE/smtp-sink.pid"
   rm -rf "$MAIL_SINK_DIR"
   mkdir -p "$MAIL_SINK_DIR"
-  "$VENV/bin/python" -m aiosmtpd -n -l "127.0.0.1:$1" -c aiosmtpd.handlers.Mailbox "$MAIL_SINK_DIR" \
-    >"$STATE/logs/smtp-sink.log" 2>&1 &
-  STACK_PIDS+=($!)
   export SMTP_HOST=127.0.0.1 SMTP_PORT=$1 SMTP_TLS=none
   export EMAIL_FROM=${EMAIL_FROM:-"AI Calling <no-reply@ai-calling.local>"}
+  smtp_sink_up
+  log "SMTP sink on 127.0.0.1:$SMTP_PORT (messages in $MAIL_SINK_DIR)"
+}
+
+# smtp_sink_up / smtp_sink_down: (re)start or stop the sink (scripts/lib/smtp-sink, for the
+# outage test). Its pid lives in SMTP_SINK_PID_FILE, so stack_stop finds a restarted one too.
+smtp_sink_up() {
+  "$VENV/bin/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAIL_SINK_DIR" \
+    >>"$STATE/logs/smtp-sink.log" 2>&1 &
+  echo $! >"$SMTP_SINK_PID_FILE"
   local i
   for i in $(seq 1 100); do
-    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && break
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $SMTP_PORT), 0.2)" 2>/dev/null && return 0
     sleep 0.1
   done
-  log "SMTP sink on 127.0.0.1:$1 (messages in $MAIL_SINK_DIR)"
+  die "the SMTP sink did not start on port $SMTP_PORT"
+}
+
+smtp_sink_down() {
+  [ -f "$SMTP_SINK_PID_FILE" ] || return 0
+  local pid
+  pid=$(cat "$SMTP_SINK_PID_FILE")
+  kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$SMTP_SINK_PID_FILE"
 }
 
 migrate() {
@@ -188,7 +204,7 @@ write_env_file() {
       AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY WEBHOOK_QUEUE_URL WEBHOOK_DLQ_URL DYNAMODB_TABLE \
       RECORDINGS_BUCKET APP_SECRET_ID ELEVENLABS_SIM_URL ELEVENLABS_BASE_URL ELEVENLABS_API_KEY \
       ELEVENLABS_WEBHOOK_SECRET CONTACT_LOOKUP_SECRET STRIPE_WEBHOOK_SECRET STRIPE_SIM_URL STRIPE_BASE_URL \
-      MAIL_SINK_DIR SMTP_HOST SMTP_PORT PG_DATA_DIR; do
+      MAIL_SINK_DIR SMTP_HOST SMTP_PORT SMTP_SINK_PID_FILE PG_DATA_DIR; do
       printf "export %s='%s'\n" "$name" "${!name:-}"
     done
   } >"$STATE/env"
@@ -196,6 +212,7 @@ write_env_file() {
 
 stack_stop() {
   local pid
+  [ -n "${SMTP_SINK_PID_FILE:-}" ] && smtp_sink_down
   for pid in "${STACK_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${STACK_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   STACK_PIDS=()

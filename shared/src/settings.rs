@@ -90,10 +90,9 @@ impl Settings {
         let mut ids = std::collections::HashSet::new();
         for package in &self.credit_packages {
             let valid_id = (1..=40).contains(&package.id.len())
-                && package
-                    .id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                && package.id.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
             if !valid_id || !ids.insert(package.id.as_str()) {
                 return Err(AppError::validation(
                     "credit_packages",

@@ -520,8 +520,12 @@ async fn post_all(
 ) -> Result<Vec<Duration>, BoxError> {
     stream::iter(bodies)
         .map(|body| async move {
-            let signature =
-                shared::webhooks::signature::sign(shared::webhooks::signature::ELEVENLABS, secret, chrono::Utc::now().timestamp(), &body);
+            let signature = shared::webhooks::signature::sign(
+                shared::webhooks::signature::ELEVENLABS,
+                secret,
+                chrono::Utc::now().timestamp(),
+                &body,
+            );
             let sent = Instant::now();
             let response = http
                 .post(url)

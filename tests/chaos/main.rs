@@ -53,3 +53,81 @@ async fn events_that_arrive_while_postgres_is_down_are_processed_once_after_it_r
     // 0:30, 1:30, 2:30, 3:30, 4:30 -> 1 + 2 + 3 + 4 + 5 credits.
     assert_eq!(tenant.credits().await, 15 - 15);
 }
+
+fn smtp_sink(action: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/lib/smtp-sink");
+    let status = Command::new(script)
+        .arg(action)
+        .status()
+        .expect("smtp-sink runs");
+    assert!(status.success(), "smtp-sink {action}");
+}
+
+/// An SMTP server that accepts connections and never says a word.
+fn silent_smtp_server() -> std::net::TcpListener {
+    let port: u16 = std::env::var("SMTP_PORT")
+        .expect("scripts/test sets SMTP_PORT")
+        .parse()
+        .expect("port");
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", port)).expect("the sink's port is free");
+    let accepting = listener.try_clone().expect("clone");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in accepting.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    listener
+}
+
+#[tokio::test]
+async fn a_silent_smtp_server_neither_fails_nor_loses_the_emails_of_a_login() {
+    smtp_sink("stop");
+    let silent = silent_smtp_server();
+    let user = support::NewUser::new();
+    let response = support::get("/auth/profile", &user.token()).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "the first login does not wait for SMTP"
+    );
+    let id: uuid::Uuid = support::json(response).await["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    // The sender tried, timed out, and kept the email for later.
+    let error = eventually(30, "a failed send attempt", || async {
+        support::db()
+            .await
+            .query_opt(
+                "SELECT last_error FROM email_outbox
+                 WHERE user_id = $1 AND kind = 'welcome' AND status = 'pending' AND attempts >= 1
+                   AND last_error IS NOT NULL",
+                &[&id],
+            )
+            .await
+            .expect("query")
+            .map(|row| row.get::<_, String>(0))
+    })
+    .await;
+    assert!(!error.is_empty());
+    drop(silent);
+    smtp_sink("start");
+    // Due now rather than after its backoff, so the test need not wait minutes.
+    support::db()
+        .await
+        .execute(
+            "UPDATE email_outbox SET next_attempt_at = now() WHERE user_id = $1",
+            &[&id],
+        )
+        .await
+        .expect("reschedule");
+    eventually(30, "the welcome email after the outage", || async {
+        support::mail::delivered_to(&user.email)
+            .into_iter()
+            .find(|m| m.subject.contains("Welcome"))
+    })
+    .await;
+}

@@ -19,10 +19,18 @@ struct Bought {
 }
 
 async fn start_purchase(token: &str, package_id: &str) -> Bought {
-    let response = post("/billing/purchase", token, &json!({"package_id": package_id})).await;
+    let response = post(
+        "/billing/purchase",
+        token,
+        &json!({"package_id": package_id}),
+    )
+    .await;
     assert_eq!(response.status(), 200, "purchase started");
     let checkout = json(response).await;
-    let purchase_id = checkout["purchase_id"].as_str().expect("purchase id").to_owned();
+    let purchase_id = checkout["purchase_id"]
+        .as_str()
+        .expect("purchase id")
+        .to_owned();
     let purchase = json(get(&format!("/billing/purchases/{purchase_id}"), token).await).await;
     assert_eq!(purchase["status"], "pending");
     Bought {
@@ -89,16 +97,32 @@ async fn packages_are_listed_with_prices_and_need_a_token() {
         }
         assert!(package["price"].as_i64().expect("price") >= 50);
     }
-    assert_eq!(error_code(get("/billing/packages", "").await, 401).await, "unauthorized");
+    assert_eq!(
+        error_code(get("/billing/packages", "").await, 401).await,
+        "unauthorized"
+    );
 }
 
 #[tokio::test]
 async fn bad_purchase_requests_are_refused_and_nothing_reaches_stripe() {
     let account = Account::new().await;
-    let before = sim::get("/dev/requests").await.as_array().map_or(0, Vec::len);
-    let unknown = post("/billing/purchase", &account.token, &json!({"package_id": "gold-bars"})).await;
+    let before = sim::get("/dev/requests")
+        .await
+        .as_array()
+        .map_or(0, Vec::len);
+    let unknown = post(
+        "/billing/purchase",
+        &account.token,
+        &json!({"package_id": "gold-bars"}),
+    )
+    .await;
     assert_eq!(error_code(unknown, 400).await, "validation_error");
-    let empty = post("/billing/purchase", &account.token, &json!({"package_id": " "})).await;
+    let empty = post(
+        "/billing/purchase",
+        &account.token,
+        &json!({"package_id": " "}),
+    )
+    .await;
     assert_eq!(error_code(empty, 400).await, "validation_error");
     let client_priced = post(
         "/billing/purchase",
@@ -106,15 +130,29 @@ async fn bad_purchase_requests_are_refused_and_nothing_reaches_stripe() {
         &json!({"package_id": "starter", "credits": 1_000_000, "price": 1}),
     )
     .await;
-    assert_eq!(client_priced.status(), 422, "the client cannot set credits or a price");
+    assert_eq!(
+        client_priced.status(),
+        422,
+        "the client cannot set credits or a price"
+    );
     let purchases = json(get("/billing/purchases", &account.token).await).await;
     assert_eq!(purchases["data"], json!([]));
     let other = Account::new().await;
     let bought = start_purchase(&other.token, "starter").await;
-    let theirs = get(&format!("/billing/purchases/{}", bought.purchase_id), &account.token).await;
+    let theirs = get(
+        &format!("/billing/purchases/{}", bought.purchase_id),
+        &account.token,
+    )
+    .await;
     assert_eq!(error_code(theirs, 404).await, "not_found");
-    let after = sim::get("/dev/requests").await.as_array().map_or(0, Vec::len);
-    assert!(after >= before + 1, "only the valid purchase reached Stripe");
+    let after = sim::get("/dev/requests")
+        .await
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(
+        after >= before + 1,
+        "only the valid purchase reached Stripe"
+    );
 }
 
 #[tokio::test]
@@ -126,27 +164,44 @@ async fn a_checkout_walked_through_the_simulator_credits_once_and_sends_a_receip
         .as_array()
         .expect("log")
         .iter()
-        .find(|r| r["body"].as_str().unwrap_or_default().contains(&bought.purchase_id))
+        .find(|r| {
+            r["body"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&bought.purchase_id)
+        })
         .expect("the checkout request reached the simulator")
         .clone();
-    let key = ours["headers"]["idempotency-key"].as_str().unwrap_or_default();
+    let key = ours["headers"]["idempotency-key"]
+        .as_str()
+        .unwrap_or_default();
     assert_eq!(key, format!("checkout:{}", bought.purchase_id));
     let form = ours["body"].as_str().expect("form body");
     assert!(form.contains("mode=payment"));
     assert!(form.contains(&format!("client_reference_id={}", bought.purchase_id)));
-    assert!(form.contains(&format!("payment_intent_data[metadata][purchase_id]={}", bought.purchase_id)));
+    assert!(form.contains(&format!(
+        "payment_intent_data[metadata][purchase_id]={}",
+        bought.purchase_id
+    )));
 
-    let paid = sim::post(&format!("/dev/checkout/{}/pay", bought.session_id), &json!({"outcome": "paid"})).await;
+    let paid = sim::post(
+        &format!("/dev/checkout/{}/pay", bought.session_id),
+        &json!({"outcome": "paid"}),
+    )
+    .await;
     assert_eq!(paid.status(), 200);
     eventually(20, "the purchase to be paid", || async {
-        (purchase_status(&account.token, &bought.purchase_id).await["status"] == "paid").then_some(())
+        (purchase_status(&account.token, &bought.purchase_id).await["status"] == "paid")
+            .then_some(())
     })
     .await;
     assert_eq!(account.credits().await, 15 + bought.credits);
     let history = json(get("/billing/history?type=purchase", &account.token).await).await;
     let entry = &history["data"][0];
     assert_eq!(entry["amount"], bought.credits);
-    assert!(entry["stripe_payment_id"].as_str().is_some_and(|p| p.starts_with("pi_")));
+    assert!(entry["stripe_payment_id"]
+        .as_str()
+        .is_some_and(|p| p.starts_with("pi_")));
 
     // Stripe redelivers the same event: nothing changes.
     let events = sim::get("/dev/events").await;
@@ -155,10 +210,19 @@ async fn a_checkout_walked_through_the_simulator_credits_once_and_sends_a_receip
         .expect("events")
         .iter()
         .rev()
-        .find(|e| e["payload"].as_str().unwrap_or_default().contains(&bought.session_id))
+        .find(|e| {
+            e["payload"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&bought.session_id)
+        })
         .expect("the completed event")
         .clone();
-    let resent = sim::post(&format!("/dev/events/{}/resend", event["id"].as_str().expect("id")), &json!({})).await;
+    let resent = sim::post(
+        &format!("/dev/events/{}/resend", event["id"].as_str().expect("id")),
+        &json!({}),
+    )
+    .await;
     assert_eq!(resent.status(), 200);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(account.credits().await, 15 + bought.credits);
@@ -169,8 +233,12 @@ async fn a_checkout_walked_through_the_simulator_credits_once_and_sends_a_receip
             .find(|m| m.subject.starts_with("Receipt"))
     })
     .await;
-    assert!(receipt.body.contains(&format!("Credits: {}", bought.credits)));
-    assert!(receipt.body.contains(&format!("Balance now: {} credits", 15 + bought.credits)));
+    assert!(receipt
+        .body
+        .contains(&format!("Credits: {}", bought.credits)));
+    assert!(receipt
+        .body
+        .contains(&format!("Balance now: {} credits", 15 + bought.credits)));
 }
 
 #[tokio::test]
@@ -178,8 +246,16 @@ async fn delayed_payments_wait_for_the_money_and_failures_grant_nothing() {
     let account = Account::new().await;
     let good = start_purchase(&account.token, "starter").await;
     let bad = start_purchase(&account.token, "starter").await;
-    sim::post(&format!("/dev/checkout/{}/pay", good.session_id), &json!({"outcome": "delayed_success"})).await;
-    sim::post(&format!("/dev/checkout/{}/pay", bad.session_id), &json!({"outcome": "delayed_failure"})).await;
+    sim::post(
+        &format!("/dev/checkout/{}/pay", good.session_id),
+        &json!({"outcome": "delayed_success"}),
+    )
+    .await;
+    sim::post(
+        &format!("/dev/checkout/{}/pay", bad.session_id),
+        &json!({"outcome": "delayed_failure"}),
+    )
+    .await;
     eventually(20, "both purchases to settle", || async {
         let good = purchase_status(&account.token, &good.purchase_id).await;
         let bad = purchase_status(&account.token, &bad.purchase_id).await;
@@ -195,14 +271,26 @@ async fn each_event_delivered_five_times_concurrently_and_out_of_order_counts_on
     let bought = start_purchase(&account.token, "growth").await;
     let tenant = account.id.to_string();
     let session = |status: &str| {
-        stripe::session(&bought.session_id, &bought.purchase_id, &tenant, bought.amount, status)
+        stripe::session(
+            &bought.session_id,
+            &bought.purchase_id,
+            &tenant,
+            bought.amount,
+            status,
+        )
     };
     let half = bought.amount / 2;
     let events = [
         stripe::event("checkout.session.completed", session("paid")),
         stripe::event("checkout.session.async_payment_succeeded", session("paid")),
-        stripe::event("charge.refunded", stripe::charge(&bought.session_id, &bought.purchase_id, bought.amount, half)),
-        stripe::event("customer.created", json!({"id": "cus_1", "object": "customer"})),
+        stripe::event(
+            "charge.refunded",
+            stripe::charge(&bought.session_id, &bought.purchase_id, bought.amount, half),
+        ),
+        stripe::event(
+            "customer.created",
+            json!({"id": "cus_1", "object": "customer"}),
+        ),
     ];
     let secret = stripe::webhook_secret();
     let now = chrono::Utc::now().timestamp();
@@ -213,11 +301,11 @@ async fn each_event_delivered_five_times_concurrently_and_out_of_order_counts_on
             deliveries.push(&events[(index + round) % events.len()]);
         }
     }
+    let secrets = [secret.as_str()];
     let signing: Vec<(&str, &[&str], i64)> = deliveries
         .iter()
-        .map(|body| (body.as_str(), std::slice::from_ref(&secret.as_str()), now))
+        .map(|body| (body.as_str(), &secrets[..], now))
         .collect();
-    let signing: Vec<(&str, &[&str], i64)> = signing;
     let headers = stripe::sign_with_stripe_library(&signing);
     let statuses = join_all(
         deliveries
@@ -226,8 +314,12 @@ async fn each_event_delivered_five_times_concurrently_and_out_of_order_counts_on
             .map(|(body, header)| stripe::post(body, Some(header))),
     )
     .await;
-    assert!(statuses.iter().all(|r| r.status() == 200), "every delivery acknowledged");
-    let expected = 15 + bought.credits - shared::billing::payments::refunded_credits(bought.credits, half, bought.amount);
+    assert!(
+        statuses.iter().all(|r| r.status() == 200),
+        "every delivery acknowledged"
+    );
+    let expected = 15 + bought.credits
+        - shared::billing::payments::refunded_credits(bought.credits, half, bought.amount);
     eventually(30, "the events to be applied", || async {
         let outcomes = join_all(events.iter().map(|e| processed_outcome(e))).await;
         outcomes.iter().all(Option::is_some).then_some(())
@@ -238,7 +330,10 @@ async fn each_event_delivered_five_times_concurrently_and_out_of_order_counts_on
     let kinds: Vec<&str> = entries.iter().map(|(k, _, _)| k.as_str()).collect();
     assert_eq!(kinds, ["bonus", "purchase", "refund"]);
     assert_ledger_exact(&entries, expected);
-    assert_eq!(processed_outcome(&events[3]).await.as_deref(), Some("ignored"));
+    assert_eq!(
+        processed_outcome(&events[3]).await.as_deref(),
+        Some("ignored")
+    );
     let purchase = purchase_status(&account.token, &bought.purchase_id).await;
     assert_eq!(purchase["amount_refunded"], half);
 }
@@ -250,7 +345,13 @@ async fn a_refund_after_the_credits_were_used_may_leave_a_negative_balance() {
     let id = tenant.id.to_string();
     let completed = stripe::event(
         "checkout.session.completed",
-        stripe::session(&bought.session_id, &bought.purchase_id, &id, bought.amount, "paid"),
+        stripe::session(
+            &bought.session_id,
+            &bought.purchase_id,
+            &id,
+            bought.amount,
+            "paid",
+        ),
     );
     assert_eq!(stripe::deliver(&completed).await.status(), 200);
     eventually(20, "the credits", || async {
@@ -259,7 +360,13 @@ async fn a_refund_after_the_credits_were_used_may_leave_a_negative_balance() {
     .await;
     // 100 minutes of calls: 15 + 100 - 100 = 15 left.
     let conversation = support::conversation_id();
-    deliver_elevenlabs(&transcription(&tenant.call_agent, &conversation, 100 * 60, &phone())).await;
+    deliver_elevenlabs(&transcription(
+        &tenant.call_agent,
+        &conversation,
+        100 * 60,
+        &phone(),
+    ))
+    .await;
     eventually(20, "the call's usage", || async {
         (tenant.credits().await == 15).then_some(())
     })
@@ -268,15 +375,27 @@ async fn a_refund_after_the_credits_were_used_may_leave_a_negative_balance() {
     for refunded in [bought.amount * 3 / 10, bought.amount] {
         let refund = stripe::event(
             "charge.refunded",
-            stripe::charge(&bought.session_id, &bought.purchase_id, bought.amount, refunded),
+            stripe::charge(
+                &bought.session_id,
+                &bought.purchase_id,
+                bought.amount,
+                refunded,
+            ),
         );
         assert_eq!(stripe::deliver(&refund).await.status(), 200);
-        eventually(20, "the refund", || async { processed_outcome(&refund).await }).await;
+        eventually(20, "the refund", || async {
+            processed_outcome(&refund).await
+        })
+        .await;
     }
     let balance = tenant.credits().await;
     assert_eq!(balance, 15 - bought.credits);
     let entries = ledger(tenant.id).await;
-    let refunds: Vec<i64> = entries.iter().filter(|(k, _, _)| k == "refund").map(|(_, a, _)| *a).collect();
+    let refunds: Vec<i64> = entries
+        .iter()
+        .filter(|(k, _, _)| k == "refund")
+        .map(|(_, a, _)| *a)
+        .collect();
     assert_eq!(refunds, [-30, -70]);
     assert_ledger_exact(&entries, balance);
     let credits = json(get("/billing/credits", &tenant.token).await).await;
@@ -289,7 +408,13 @@ async fn bad_signatures_and_stale_timestamps_are_refused_without_credits() {
     let bought = start_purchase(&account.token, "starter").await;
     let body = stripe::event(
         "checkout.session.completed",
-        stripe::session(&bought.session_id, &bought.purchase_id, &account.id.to_string(), bought.amount, "paid"),
+        stripe::session(
+            &bought.session_id,
+            &bought.purchase_id,
+            &account.id.to_string(),
+            bought.amount,
+            "paid",
+        ),
     );
     let secret = stripe::webhook_secret();
     let now = chrono::Utc::now().timestamp();
@@ -301,8 +426,16 @@ async fn bad_signatures_and_stale_timestamps_are_refused_without_credits() {
     let cases = [
         ("wrong secret", body.clone(), Some(signed[0].clone())),
         ("stale timestamp", body.clone(), Some(signed[1].clone())),
-        ("body changed after signing", body.replace("\"paid\"", "\"paid\" "), Some(signed[2].clone())),
-        ("only a v0", body.clone(), Some(signed[2].replace("v1=", "v0="))),
+        (
+            "body changed after signing",
+            body.replace("\"paid\"", "\"paid\" "),
+            Some(signed[2].clone()),
+        ),
+        (
+            "only a v0",
+            body.clone(),
+            Some(signed[2].replace("v1=", "v0=")),
+        ),
         ("no header", body.clone(), None),
         ("garbage header", body.clone(), Some("t=abc,v1=xyz".into())),
     ];
@@ -324,7 +457,13 @@ async fn unknown_purchases_and_wrong_amounts_are_held_without_credits() {
     let tenant = account.id.to_string();
     let underpaid = stripe::event(
         "checkout.session.completed",
-        stripe::session(&bought.session_id, &bought.purchase_id, &tenant, bought.amount - 1, "paid"),
+        stripe::session(
+            &bought.session_id,
+            &bought.purchase_id,
+            &tenant,
+            bought.amount - 1,
+            "paid",
+        ),
     );
     let stranger = uuid::Uuid::new_v4().to_string();
     let unknown = stripe::event(
@@ -335,13 +474,19 @@ async fn unknown_purchases_and_wrong_amounts_are_held_without_credits() {
         assert_eq!(stripe::deliver(event).await.status(), 200);
     }
     let outcomes = eventually(20, "both events", || async {
-        Some((processed_outcome(&underpaid).await?, processed_outcome(&unknown).await?))
+        Some((
+            processed_outcome(&underpaid).await?,
+            processed_outcome(&unknown).await?,
+        ))
     })
     .await;
     assert_eq!(outcomes, ("review".to_owned(), "unmatched".to_owned()));
     let purchase = purchase_status(&account.token, &bought.purchase_id).await;
     assert_eq!(purchase["status"], "review");
-    assert!(purchase["review_reason"].as_str().expect("reason").contains("Stripe reports"));
+    assert!(purchase["review_reason"]
+        .as_str()
+        .expect("reason")
+        .contains("Stripe reports"));
     assert_eq!(account.credits().await, 15);
     let kept: i64 = support::db()
         .await
@@ -367,28 +512,58 @@ async fn network_failures_are_retried_once_with_the_same_key_then_held_for_revie
         .as_array()
         .expect("log")
         .iter()
-        .filter(|r| r["body"].as_str().unwrap_or_default().contains(&bought.purchase_id))
+        .filter(|r| {
+            r["body"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&bought.purchase_id)
+        })
         .cloned()
         .collect();
     assert_eq!(attempts.len(), 2, "one retry");
-    assert_eq!(attempts[0]["headers"]["idempotency-key"], attempts[1]["headers"]["idempotency-key"]);
+    assert_eq!(
+        attempts[0]["headers"]["idempotency-key"],
+        attempts[1]["headers"]["idempotency-key"]
+    );
 
     // Two dropped connections: the purchase is kept, held for review, and the buyer told.
     sim::post("/dev/faults", &json!({"path_prefix": "/v1/checkout/sessions", "body_contains": marker, "responses": [{"drop": true}, {"drop": true}]})).await;
-    let response = post("/billing/purchase", &account.token, &json!({"package_id": "starter"})).await;
+    let response = post(
+        "/billing/purchase",
+        &account.token,
+        &json!({"package_id": "starter"}),
+    )
+    .await;
     assert_eq!(response.status(), 502);
     let error: Value = response.json().await.expect("error");
     assert_eq!(error["error"]["code"], "upstream_error");
-    let held = error["error"]["details"]["purchase_id"].as_str().expect("purchase id").to_owned();
-    assert_eq!(purchase_status(&account.token, &held).await["status"], "review");
+    let held = error["error"]["details"]["purchase_id"]
+        .as_str()
+        .expect("purchase id")
+        .to_owned();
+    assert_eq!(
+        purchase_status(&account.token, &held).await["status"],
+        "review"
+    );
 
     // Stripe refusing: the purchase failed, nothing to review.
     sim::post("/dev/faults", &json!({"path_prefix": "/v1/checkout/sessions", "body_contains": marker, "responses": [{"status": 400, "body": {"error": {"type": "invalid_request_error", "message": "No such thing"}}}]})).await;
-    let refused = post("/billing/purchase", &account.token, &json!({"package_id": "starter"})).await;
+    let refused = post(
+        "/billing/purchase",
+        &account.token,
+        &json!({"package_id": "starter"}),
+    )
+    .await;
     assert_eq!(refused.status(), 502);
     let error: Value = refused.json().await.expect("error");
-    let failed = error["error"]["details"]["purchase_id"].as_str().expect("purchase id").to_owned();
-    assert_eq!(purchase_status(&account.token, &failed).await["status"], "failed");
+    let failed = error["error"]["details"]["purchase_id"]
+        .as_str()
+        .expect("purchase id")
+        .to_owned();
+    assert_eq!(
+        purchase_status(&account.token, &failed).await["status"],
+        "failed"
+    );
     assert_eq!(error["error"]["details"]["stripe_status"], 400);
     assert_eq!(account.credits().await, 15);
 }
@@ -405,23 +580,44 @@ async fn concurrent_purchases_usage_and_refunds_keep_the_ledger_exact() {
     for purchase in &bought {
         bodies.push(stripe::event(
             "checkout.session.completed",
-            stripe::session(&purchase.session_id, &purchase.purchase_id, &id, purchase.amount, "paid"),
+            stripe::session(
+                &purchase.session_id,
+                &purchase.purchase_id,
+                &id,
+                purchase.amount,
+                "paid",
+            ),
         ));
     }
     // Two of the six are refunded in full.
     for purchase in &bought[..2] {
         bodies.push(stripe::event(
             "charge.refunded",
-            stripe::charge(&purchase.session_id, &purchase.purchase_id, purchase.amount, purchase.amount),
+            stripe::charge(
+                &purchase.session_id,
+                &purchase.purchase_id,
+                purchase.amount,
+                purchase.amount,
+            ),
         ));
     }
-    let calls: Vec<(String, i64)> = (1..=8).map(|minutes| (support::conversation_id(), minutes * 60 - 7)).collect();
+    let calls: Vec<(String, i64)> = (1..=8)
+        .map(|minutes| (support::conversation_id(), minutes * 60 - 7))
+        .collect();
     let stripe_deliveries = bodies.iter().map(|body| stripe::deliver(body));
-    let call_deliveries = calls.iter().map(|(conversation, seconds)| {
-        deliver_elevenlabs(&transcription(&tenant.call_agent, conversation, *seconds, "+14155550123"))
-    });
-    let (stripe_results, call_results) = tokio::join!(join_all(stripe_deliveries), join_all(call_deliveries));
-    assert!(stripe_results.iter().chain(call_results.iter()).all(|r| r.status() == 200));
+    let call_bodies: Vec<Value> = calls
+        .iter()
+        .map(|(conversation, seconds)| {
+            transcription(&tenant.call_agent, conversation, *seconds, "+14155550123")
+        })
+        .collect();
+    let call_deliveries = call_bodies.iter().map(deliver_elevenlabs);
+    let (stripe_results, call_results) =
+        tokio::join!(join_all(stripe_deliveries), join_all(call_deliveries));
+    assert!(stripe_results
+        .iter()
+        .chain(call_results.iter())
+        .all(|r| r.status() == 200));
     let purchased: i64 = bought.iter().map(|b| b.credits).sum();
     let refunded: i64 = bought[..2].iter().map(|b| b.credits).sum();
     let usage: i64 = (1..=8).sum();

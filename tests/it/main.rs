@@ -6,6 +6,7 @@ mod support;
 
 mod agents;
 mod auth_tokens;
+mod billing;
 mod calls;
 mod config_errors;
 mod contact_lookup;
@@ -14,6 +15,7 @@ mod contacts;
 mod credits_ledger;
 mod dashboard;
 mod dlq;
+mod emails;
 mod http_errors;
 mod leads;
 mod outbound;

@@ -91,7 +91,12 @@ async fn signed_call(tenant: &Tenant, secret: &str) -> (String, Vec<u8>, reqwest
 }
 
 fn sign(secret: &str, body: &[u8]) -> String {
-    shared::webhooks::signature::sign(shared::webhooks::signature::ELEVENLABS, secret, chrono::Utc::now().timestamp(), body)
+    shared::webhooks::signature::sign(
+        shared::webhooks::signature::ELEVENLABS,
+        secret,
+        chrono::Utc::now().timestamp(),
+        body,
+    )
 }
 
 async fn assert_processed(conversation: &str) {

@@ -334,14 +334,22 @@ impl Account {
         Self { user, token, id }
     }
 
+    /// The account's tenant id, as only the product can make one (from the verified identity).
+    pub async fn tenant(&self, pool: &deadpool_postgres::Pool) -> shared::auth::TenantId {
+        self.user_row(pool).await.tenant()
+    }
+
+    async fn user_row(&self, pool: &deadpool_postgres::Pool) -> shared::users::User {
+        let mut client = pool.get().await.expect("conn");
+        shared::users::provision(&mut client, &self.user.identity())
+            .await
+            .expect("user")
+    }
+
     /// Moves the balance to `credits` with an admin adjustment.
     pub async fn set_credits(&self, credits: i64) {
         let pool = pool(1);
-        let mut client = pool.get().await.expect("conn");
-        let user = shared::users::provision(&mut client, &self.user.identity())
-            .await
-            .expect("user");
-        drop(client);
+        let user = self.user_row(&pool).await;
         if user.credits != credits {
             apply_change(
                 &pool,
@@ -383,7 +391,12 @@ pub async fn post_webhook(
 }
 
 pub fn sign_now(body: &[u8]) -> String {
-    shared::webhooks::signature::sign(shared::webhooks::signature::ELEVENLABS, &webhook_secret(), chrono::Utc::now().timestamp(), body)
+    shared::webhooks::signature::sign(
+        shared::webhooks::signature::ELEVENLABS,
+        &webhook_secret(),
+        chrono::Utc::now().timestamp(),
+        body,
+    )
 }
 
 pub async fn deliver(body: &Value) -> reqwest::Response {

@@ -335,8 +335,9 @@ async fn bad_signatures_are_401_and_nothing_is_stored_or_queued() {
     .expect("json");
     let now = chrono::Utc::now().timestamp();
     let secret = webhook_secret();
-    let sign =
-        |secret: &str, at: i64, body: &[u8]| shared::webhooks::signature::sign(shared::webhooks::signature::ELEVENLABS, secret, at, body);
+    let sign = |secret: &str, at: i64, body: &[u8]| {
+        shared::webhooks::signature::sign(shared::webhooks::signature::ELEVENLABS, secret, at, body)
+    };
     let tampered = {
         let mut b = body.clone();
         let at = b.iter().position(|c| *c == b'6').expect("a digit");

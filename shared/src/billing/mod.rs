@@ -147,18 +147,23 @@ pub struct Checkout {
 /// Starts a purchase of `package_id`: records it, then asks Stripe for a Checkout Session.
 /// When Stripe's answer stays unknown after one retry the purchase is held for review (a
 /// session may exist, and its payment will still be credited); when Stripe refuses, it fails.
-pub async fn start_purchase(state: &AppState, user: &User, package_id: &str) -> AppResult<Checkout> {
+pub async fn start_purchase(
+    state: &AppState,
+    user: &User,
+    package_id: &str,
+) -> AppResult<Checkout> {
     let client = state.db().get().await?;
     let settings = settings::load(&client).await?;
     let package = packages(&settings)
         .into_iter()
         .find(|p| p.id == package_id)
         .ok_or_else(|| {
-            AppError::validation("package_id", format!("no package {package_id:?}"))
-                .with_details(serde_json::json!({
+            AppError::validation("package_id", format!("no package {package_id:?}")).with_details(
+                serde_json::json!({
                     "field": "package_id",
                     "packages": settings.credit_packages.iter().map(|p| &p.id).collect::<Vec<_>>(),
-                }))
+                }),
+            )
         })?;
     let purchase: Uuid = client
         .query_one(

@@ -103,7 +103,13 @@ pub async fn session_processing(
     tx: &impl GenericClient,
     facts: &SessionFacts,
 ) -> AppResult<Effect> {
-    move_to(tx, facts, PurchaseStatus::Processing, &["pending", "review"]).await
+    move_to(
+        tx,
+        facts,
+        PurchaseStatus::Processing,
+        &["pending", "review"],
+    )
+    .await
 }
 
 /// The delayed payment failed.
@@ -165,7 +171,9 @@ pub async fn charge_refunded(tx: &impl GenericClient, facts: &RefundFacts) -> Ap
     }
     let refunded = facts.amount_refunded.clamp(0, purchase.amount);
     if refunded <= purchase.amount_refunded {
-        return Ok(Effect::Unchanged("no refund beyond what was recorded".into()));
+        return Ok(Effect::Unchanged(
+            "no refund beyond what was recorded".into(),
+        ));
     }
     tx.execute(
         "UPDATE purchases SET amount_refunded = $2, updated_at = now() WHERE id = $1",

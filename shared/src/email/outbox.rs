@@ -151,9 +151,7 @@ fn transport(
         SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
             .map_err(|e| AppError::internal(format!("SMTP_HOST: {e}")))?,
     };
-    let mut builder = builder
-        .port(config.smtp_port)
-        .timeout(Some(config.timeout));
+    let mut builder = builder.port(config.smtp_port).timeout(Some(config.timeout));
     if let Some(user) = &config.smtp_user {
         builder = builder.credentials(Credentials::new(user.clone(), password.to_owned()));
     }

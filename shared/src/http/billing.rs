@@ -54,7 +54,10 @@ impl Credits {
 #[utoipa::path(get, path = "/billing/credits", tag = "billing",
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = Credits), (status = 401, body = ErrorBody)))]
-async fn billing_credits(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Credits>> {
+async fn billing_credits(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> AppResult<Json<Credits>> {
     Ok(Json(Credits::of(&state, auth.user.credits).await?))
 }
 
@@ -111,7 +114,10 @@ pub struct Packages {
 #[utoipa::path(get, path = "/billing/packages", tag = "billing",
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = Packages), (status = 401, body = ErrorBody)))]
-async fn list_packages(State(state): State<AppState>, _auth: AuthUser) -> AppResult<Json<Packages>> {
+async fn list_packages(
+    State(state): State<AppState>,
+    _auth: AuthUser,
+) -> AppResult<Json<Packages>> {
     let client = state.db().get().await?;
     let settings = settings::load(&client).await?;
     Ok(Json(Packages {
@@ -178,9 +184,7 @@ async fn get_purchase(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<Purchase>> {
-    let id: uuid::Uuid = id
-        .parse()
-        .map_err(|_| AppError::not_found("purchase"))?;
+    let id: uuid::Uuid = id.parse().map_err(|_| AppError::not_found("purchase"))?;
     let client = state.db().get().await?;
     Ok(Json(billing::find(&client, auth.tenant, id).await?))
 }

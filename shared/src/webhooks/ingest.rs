@@ -35,7 +35,16 @@ pub async fn elevenlabs(
     let secrets = state.secrets().get().await?;
     let now = chrono::Utc::now().timestamp();
     let accepted = secrets.elevenlabs_webhook_secrets(now);
-    verify(state, signature::ELEVENLABS, signature_header, body, &accepted, source_ip, now).await?;
+    verify(
+        state,
+        signature::ELEVENLABS,
+        signature_header,
+        body,
+        &accepted,
+        source_ip,
+        now,
+    )
+    .await?;
     enqueue(state, EventSource::Elevenlabs, route, body).await
 }
 
@@ -49,7 +58,16 @@ pub async fn stripe(
     let secrets = state.secrets().get().await?;
     let now = chrono::Utc::now().timestamp();
     let accepted = secrets.stripe_webhook_secrets(now);
-    verify(state, signature::STRIPE, signature_header, body, &accepted, source_ip, now).await?;
+    verify(
+        state,
+        signature::STRIPE,
+        signature_header,
+        body,
+        &accepted,
+        source_ip,
+        now,
+    )
+    .await?;
     enqueue(state, EventSource::Stripe, "stripe", body).await
 }
 

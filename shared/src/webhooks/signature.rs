@@ -116,7 +116,11 @@ fn signed_message(timestamp: &str, body: &[u8]) -> Vec<u8> {
 pub fn sign(scheme: Scheme, secret: &str, timestamp: i64, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     let tag = hmac::sign(&key, &signed_message(&timestamp.to_string(), body));
-    format!("t={timestamp},{}={}", scheme.version, hex::encode(tag.as_ref()))
+    format!(
+        "t={timestamp},{}={}",
+        scheme.version,
+        hex::encode(tag.as_ref())
+    )
 }
 
 #[cfg(test)]
@@ -129,10 +133,19 @@ mod tests {
     #[test]
     fn accepts_a_good_signature_and_the_previous_secret() {
         let header = sign(ELEVENLABS, "wsec_current", NOW, BODY);
-        assert_eq!(verify(ELEVENLABS, Some(&header), BODY, &["wsec_current"], NOW), Ok(()));
+        assert_eq!(
+            verify(ELEVENLABS, Some(&header), BODY, &["wsec_current"], NOW),
+            Ok(())
+        );
         let old = sign(ELEVENLABS, "wsec_old", NOW, BODY);
         assert_eq!(
-            verify(ELEVENLABS, Some(&old), BODY, &["wsec_current", "wsec_old"], NOW),
+            verify(
+                ELEVENLABS,
+                Some(&old),
+                BODY,
+                &["wsec_current", "wsec_old"],
+                NOW
+            ),
             Ok(())
         );
         assert_eq!(
@@ -198,7 +211,8 @@ mod tests {
         let old = sign(STRIPE, "whsec_old", NOW, BODY);
         let old_v1 = old.split_once(",v1=").expect("v1").1;
         let rolled = format!("t={NOW},v1={old_v1},v1={v1},v0={}", "cd".repeat(32));
-        let check = |header: &str, now: i64| verify(STRIPE, Some(header), BODY, &["whsec_new"], now);
+        let check =
+            |header: &str, now: i64| verify(STRIPE, Some(header), BODY, &["whsec_new"], now);
         assert_eq!(check(&rolled, NOW), Ok(()));
         assert_eq!(check(&good, NOW + 300), Ok(()));
         assert_eq!(check(&good, NOW + 301), Err(SignatureError::Stale));

@@ -60,7 +60,10 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
         Err(err) => return Ok(Outcome::Rejected(format!("not a Stripe event: {err}"))),
     };
     if !parsed.id.starts_with("evt_") {
-        return Ok(Outcome::Rejected(format!("{:?} is not an event id", parsed.id)));
+        return Ok(Outcome::Rejected(format!(
+            "{:?} is not an event id",
+            parsed.id
+        )));
     }
     let key = format!("stripe:{}", parsed.id);
     let object = &parsed.data.object;
