@@ -6,3 +6,4 @@ pub mod faults;
 pub mod form;
 pub mod keys;
 pub mod stack_auth;
+pub mod stripe;
