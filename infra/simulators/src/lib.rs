@@ -2,5 +2,8 @@
 //! (see ../shared/ref), so the product's clients run unchanged against them; only base URLs differ.
 
 pub mod elevenlabs;
+pub mod faults;
+pub mod form;
 pub mod keys;
 pub mod stack_auth;
+pub mod stripe;

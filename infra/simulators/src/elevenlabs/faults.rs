@@ -1,61 +1,21 @@
-//! Fault injection and the request log, for client tests.
-//!
-//! `POST /dev/faults {"path_prefix":"/v1/convai/agents","method"?:"GET","body_contains"?:"..",
-//! "responses":[..]}` queues scripted responses; each matching request (`body_contains`: its raw
-//! body includes that text, so concurrent tests can target their own requests) takes the next
-//! one (in order) before normal handling
-//! resumes. An entry is `{"status":429,"headers":{..},"body":<json or string>}`, `{"delay_ms":N}`
-//! (sleep, then handle normally; may be combined with a status), or `{"raw":"not json"}`
-//! (a malformed body, status 200 unless given). `DELETE /dev/faults` clears the queues.
+//! The request log, and the ElevenLabs side of fault injection (see [`crate::faults`] for the
+//! script format): `/v1` requests are recorded, then take the next matching scripted response;
+//! a bare status gets ElevenLabs' usual error body.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    body::{to_bytes, Body},
+    body::{to_bytes, Body, Bytes},
     extract::{Query, Request, State},
-    http::{header, HeaderName, HeaderValue, StatusCode},
+    http::StatusCode,
     middleware::Next,
     response::{IntoResponse, Response},
     Json,
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::{dev_error, ElevenLabsSim, BODY_LIMIT, REQUEST_LOG_LIMIT};
-
-/// One scripted response.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct FaultResponse {
-    #[serde(default)]
-    pub status: Option<u16>,
-    #[serde(default)]
-    pub headers: Map<String, Value>,
-    /// A JSON value is sent as JSON; a JSON string is sent as plain text.
-    #[serde(default)]
-    pub body: Option<Value>,
-    /// Sent verbatim with `content-type: application/json` (for malformed-body tests).
-    #[serde(default)]
-    pub raw: Option<String>,
-    #[serde(default)]
-    pub delay_ms: Option<u64>,
-}
-
-/// Scripted responses for requests whose path starts with `path_prefix` (and, if given, whose
-/// method is `method`).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct FaultRule {
-    #[serde(default = "default_prefix")]
-    pub path_prefix: String,
-    #[serde(default)]
-    pub method: Option<String>,
-    #[serde(default)]
-    pub body_contains: Option<String>,
-    pub responses: std::collections::VecDeque<FaultResponse>,
-}
-
-fn default_prefix() -> String {
-    "/v1".into()
-}
 
 /// One request received under `/v1` (what `GET /dev/requests` lists).
 #[derive(Clone, Debug, Serialize)]
@@ -66,43 +26,6 @@ pub struct RecordedRequest {
     /// The JSON body, the text of a non-JSON body, or null when empty.
     pub body: Value,
     pub at_unix_ms: i64,
-}
-
-impl FaultResponse {
-    /// The scripted response, or None when this entry only delays.
-    fn to_response(&self) -> Option<Response> {
-        if self.status.is_none() && self.body.is_none() && self.raw.is_none() {
-            return None;
-        }
-        let status = self
-            .status
-            .and_then(|s| StatusCode::from_u16(s).ok())
-            .unwrap_or(StatusCode::OK);
-        let mut response = match (&self.raw, &self.body) {
-            (Some(raw), _) => (
-                status,
-                [(header::CONTENT_TYPE, "application/json")],
-                raw.clone(),
-            )
-                .into_response(),
-            (None, Some(Value::String(text))) => (status, text.clone()).into_response(),
-            (None, Some(body)) => (status, Json(body.clone())).into_response(),
-            (None, None) => (status, Json(default_body(status))).into_response(),
-        };
-        for (name, value) in &self.headers {
-            let value = match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::try_from(name.as_str()),
-                HeaderValue::try_from(value),
-            ) {
-                response.headers_mut().insert(name, value);
-            }
-        }
-        Some(response)
-    }
 }
 
 /// What ElevenLabs answers for a status when the script gives no body.
@@ -130,7 +53,7 @@ fn default_body(status: StatusCode) -> Value {
     json!({ "detail": detail })
 }
 
-/// Outermost layer: records `/v1` requests and serves queued faults before normal handling.
+/// Outermost layer: records `/v1` requests and plays queued faults before normal handling.
 pub(super) async fn record_and_inject(
     State(sim): State<Arc<ElevenLabsSim>>,
     request: Request,
@@ -150,7 +73,7 @@ pub(super) async fn record_and_inject(
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
-    let fault = {
+    {
         let mut state = sim.state();
         if state.requests.len() >= REQUEST_LOG_LIMIT {
             state.requests.pop_front();
@@ -162,71 +85,21 @@ pub(super) async fn record_and_inject(
             body: recorded_body,
             at_unix_ms: chrono::Utc::now().timestamp_millis(),
         });
-        let method = parts.method.as_str();
-        let body_text = String::from_utf8_lossy(&bytes);
-        let next_fault = state
-            .faults
-            .iter_mut()
-            .find(|rule| {
-                path.starts_with(&rule.path_prefix)
-                    && rule
-                        .method
-                        .as_deref()
-                        .is_none_or(|m| m.eq_ignore_ascii_case(method))
-                    && rule
-                        .body_contains
-                        .as_deref()
-                        .is_none_or(|text| body_text.contains(text))
-                    && !rule.responses.is_empty()
-            })
-            .and_then(|rule| rule.responses.pop_front());
-        state.faults.retain(|rule| !rule.responses.is_empty());
-        next_fault
-    };
-    let request = Request::from_parts(parts, Body::from(bytes));
-    let Some(fault) = fault else {
-        return next.run(request).await;
-    };
-    if let Some(ms) = fault.delay_ms {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    match fault.to_response() {
-        Some(response) => response,
+    let fault = sim.faults.take(parts.method.as_str(), &path, &bytes);
+    let request = Request::from_parts(parts, Body::from(bytes));
+    match fault {
+        Some(fault) => fault.play(request, next, default_body).await,
         None => next.run(request).await,
     }
 }
 
-pub(super) async fn add_faults(
-    State(sim): State<Arc<ElevenLabsSim>>,
-    body: axum::body::Bytes,
-) -> Response {
-    let rule: FaultRule = match serde_json::from_slice(&body) {
-        Ok(rule) => rule,
-        Err(e) => return dev_error(StatusCode::BAD_REQUEST, format!("bad fault script: {e}")),
-    };
-    if let Some(bad) = rule
-        .responses
-        .iter()
-        .filter_map(|r| r.status)
-        .find(|s| StatusCode::from_u16(*s).is_err())
-    {
-        return dev_error(StatusCode::BAD_REQUEST, format!("bad status {bad}"));
-    }
-    let queued = rule.responses.len();
-    let mut state = sim.state();
-    if queued > 0 {
-        state.faults.push(rule);
-    }
-    let pending: usize = state.faults.iter().map(|r| r.responses.len()).sum();
-    Json(json!({ "queued": queued, "pending": pending })).into_response()
+pub(super) async fn add_faults(State(sim): State<Arc<ElevenLabsSim>>, body: Bytes) -> Response {
+    sim.faults.add(&body)
 }
 
 pub(super) async fn clear_faults(State(sim): State<Arc<ElevenLabsSim>>) -> Response {
-    let cleared: usize = std::mem::take(&mut sim.state().faults)
-        .iter()
-        .map(|r| r.responses.len())
-        .sum();
-    Json(json!({ "cleared": cleared })).into_response()
+    sim.faults.clear()
 }
 
 pub(super) async fn list_requests(

@@ -7,7 +7,8 @@
 //!   webhooks to `$WEBHOOK_TARGET_URL/webhooks/elevenlabs/call-completed` (what
 //!   `scripts/simulate-call` calls);
 //! - `POST /dev/webhook` signs and delivers an arbitrary event;
-//! - `POST|DELETE /dev/faults` queues or clears scripted responses (429, 5xx, delays, bad bodies);
+//! - `POST|DELETE /dev/faults` queues or clears scripted responses (429, 5xx, delays, bad bodies,
+//!   dropped connections; see [`crate::faults`]);
 //! - `GET|DELETE /dev/requests` lists or clears the `/v1` requests received so far.
 
 mod agents;
@@ -36,7 +37,9 @@ use axum::{
 };
 use serde_json::{json, Map, Value};
 
-pub use faults::{FaultResponse, FaultRule, RecordedRequest};
+use crate::faults::dev_error;
+pub use crate::faults::{FaultResponse, FaultRule};
+pub use faults::RecordedRequest;
 pub use payloads::{
     audio_event, conversation, envelope, events, fake_mp3, in_progress_conversation,
     initiation_failure_event, summary, transcription_event, CallParams, Direction, Outcome,
@@ -67,6 +70,7 @@ pub struct ElevenLabsSim {
     pub config: Config,
     http: reqwest::Client,
     state: Mutex<SimState>,
+    faults: crate::faults::Faults,
 }
 
 #[derive(Default)]
@@ -75,7 +79,6 @@ struct SimState {
     agents: Vec<Agent>,
     conversations: Vec<StoredConversation>,
     batches: Vec<Value>,
-    faults: Vec<FaultRule>,
     requests: VecDeque<RecordedRequest>,
     next_seq: u64,
 }
@@ -111,6 +114,7 @@ impl ElevenLabsSim {
             config,
             http,
             state: Mutex::new(SimState::default()),
+            faults: crate::faults::Faults::default(),
         })
     }
 
@@ -238,7 +242,7 @@ pub fn router(sim: Arc<ElevenLabsSim>) -> Router {
 pub async fn serve(addr: SocketAddr, config: Config) -> std::io::Result<()> {
     let sim = ElevenLabsSim::new(config).map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(listener, router(Arc::new(sim))).await
+    crate::faults::serve(listener, router(Arc::new(sim))).await
 }
 
 async fn require_api_key(
@@ -311,12 +315,6 @@ fn validation_error(loc: &[&str], msg: &str, kind: &str) -> ApiError {
         Json(json!({ "detail": [{ "loc": loc, "msg": msg, "type": kind }] })),
     )
         .into()
-}
-
-/// Simulator-only endpoints answer errors as `{"error": ..}`.
-fn dev_error(status: StatusCode, message: impl Into<String>) -> Response {
-    let message: String = message.into();
-    (status, Json(json!({ "error": message }))).into_response()
 }
 
 type Body = Map<String, Value>;

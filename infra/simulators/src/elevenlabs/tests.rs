@@ -145,7 +145,7 @@ async fn start(webhook_target_url: &str) -> (String, Arc<ElevenLabsSim>) {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = router(sim.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(crate::faults::serve(listener, app));
     (format!("http://{addr}"), sim)
 }
 
