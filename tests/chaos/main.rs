@@ -9,6 +9,9 @@ use std::process::Command;
 
 use support::{call_row, conversation_id, deliver, eventually, transcription, Tenant};
 
+/// The outages here stop shared services, so they must not overlap: each test holds this.
+static ONE_OUTAGE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn pg_ctl(action: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/lib/pg-ctl");
     let status = Command::new(script)
@@ -20,6 +23,7 @@ fn pg_ctl(action: &str) {
 
 #[tokio::test]
 async fn events_that_arrive_while_postgres_is_down_are_processed_once_after_it_returns() {
+    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
     let tenant = Tenant::new().await;
     let conversations: Vec<String> = (0..5).map(|_| conversation_id()).collect();
     pg_ctl("stop");
@@ -63,28 +67,67 @@ fn smtp_sink(action: &str) {
     assert!(status.success(), "smtp-sink {action}");
 }
 
-/// An SMTP server that accepts connections and never says a word.
-fn silent_smtp_server() -> std::net::TcpListener {
-    let port: u16 = std::env::var("SMTP_PORT")
-        .expect("scripts/test sets SMTP_PORT")
-        .parse()
-        .expect("port");
-    let listener =
-        std::net::TcpListener::bind(("127.0.0.1", port)).expect("the sink's port is free");
-    let accepting = listener.try_clone().expect("clone");
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in accepting.incoming().flatten() {
-            held.push(stream);
+/// Starts the sink again when dropped, panic or not, so later tests have their SMTP server.
+struct SinkRestart;
+
+impl Drop for SinkRestart {
+    fn drop(&mut self) {
+        smtp_sink("start");
+    }
+}
+
+/// An SMTP server that accepts connections and never says a word, on the sink's port. Dropping
+/// it closes the port and every connection it held.
+struct SilentSmtp {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SilentSmtp {
+    fn start() -> Self {
+        let port: u16 = std::env::var("SMTP_PORT")
+            .expect("scripts/test sets SMTP_PORT")
+            .parse()
+            .expect("port");
+        let listener =
+            std::net::TcpListener::bind(("127.0.0.1", port)).expect("the sink's port is free");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                held.push(stream);
+            }
+        });
+        Self {
+            port,
+            stop,
+            thread: Some(thread),
         }
-    });
-    listener
+    }
+}
+
+impl Drop for SilentSmtp {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 #[tokio::test]
 async fn a_silent_smtp_server_neither_fails_nor_loses_the_emails_of_a_login() {
+    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
     smtp_sink("stop");
-    let silent = silent_smtp_server();
+    let restart = SinkRestart;
+    let silent = SilentSmtp::start();
     let user = support::NewUser::new();
     let response = support::get("/auth/profile", &user.token()).await;
     assert_eq!(
@@ -114,7 +157,7 @@ async fn a_silent_smtp_server_neither_fails_nor_loses_the_emails_of_a_login() {
     .await;
     assert!(!error.is_empty());
     drop(silent);
-    smtp_sink("start");
+    drop(restart);
     // Due now rather than after its backoff, so the test need not wait minutes.
     support::db()
         .await

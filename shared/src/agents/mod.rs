@@ -164,6 +164,24 @@ pub struct AgentUpdate {
     pub kind: Option<AgentType>,
 }
 
+impl AgentUpdate {
+    /// The fields this update sets (for the audit log; values may be long or personal).
+    pub fn field_names(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("system_prompt", self.system_prompt.is_some()),
+            ("first_message", self.first_message.is_some()),
+            ("voice_id", self.voice_id.is_some()),
+            ("language", self.language.is_some()),
+            ("phone_number_id", self.phone_number_id.is_some()),
+            ("is_active", self.is_active.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
 /// A new agent's settings after validation and defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSpec {
@@ -308,6 +326,19 @@ pub async fn find(client: &impl GenericClient, tenant: TenantId, id: &str) -> Ap
         )
         .await?
         .map(|row| Agent::from_row(&row))
+        .ok_or_else(|| AppError::not_found("agent"))
+}
+
+/// The tenant an agent (not deleted) belongs to: how the admin reaches any tenant's agent.
+pub async fn owner(client: &impl GenericClient, id: &str) -> AppResult<TenantId> {
+    let id: Uuid = id.parse().map_err(|_| AppError::not_found("agent"))?;
+    client
+        .query_opt(
+            "SELECT user_id FROM agents WHERE id = $1 AND deleted_at IS NULL",
+            &[&id],
+        )
+        .await?
+        .map(|row| TenantId::from_trusted(row.get(0)))
         .ok_or_else(|| AppError::not_found("agent"))
 }
 

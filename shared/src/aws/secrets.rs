@@ -114,6 +114,11 @@ impl SecretStore {
         }
     }
 
+    /// Forgets the cached values: the next read fetches them (after this process rotated one).
+    pub async fn invalidate(&self) {
+        *self.cached.write().await = None;
+    }
+
     async fn fetch(&self) -> AppResult<AppSecrets> {
         let output = self
             .client

@@ -2,6 +2,7 @@
 //! function serves (health, OpenAPI). [`app`] wraps them in the shared layers, so Lambda, the
 //! local server and the tests run the very same stack.
 
+mod admin;
 mod agents;
 mod billing;
 mod calls;
@@ -42,6 +43,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The endpoint groups; each is deployed as its own function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
+    /// /admin/*: the admin panel (users, credits, agents, configuration, events, analytics).
+    Admin,
     /// /api/agents/* and /agents/*: agent CRUD, proxied to ElevenLabs.
     Agents,
     /// /auth/*: the signed-in user's profile.
@@ -58,7 +61,8 @@ pub enum Group {
 }
 
 impl Group {
-    pub const ALL: [Group; 6] = [
+    pub const ALL: [Group; 7] = [
+        Group::Admin,
         Group::Agents,
         Group::Auth,
         Group::Billing,
@@ -69,6 +73,7 @@ impl Group {
 
     fn routes(self) -> OpenApiRouter<AppState> {
         match self {
+            Group::Admin => admin::router(),
             Group::Agents => agents::router(),
             Group::Auth => profile::router(),
             Group::Billing => billing::router(),

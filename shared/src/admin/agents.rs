@@ -1,0 +1,108 @@
+//! Every tenant's agents, for the admin: a list straight from our table (no ElevenLabs calls),
+//! and changes that go through the same agent functions as the owner's, then to the audit log.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::audit::{self, Actor, Entry};
+use crate::{
+    agents::{self, Agent, AgentUpdate},
+    db::filter::like_pattern,
+    error::AppResult,
+    AppState,
+};
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AgentRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub owner_email: Option<String>,
+    pub elevenlabs_agent_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Newest first; the cursor is the last row's (created_at, id).
+pub async fn list(
+    client: &impl GenericClient,
+    user: Option<Uuid>,
+    search: Option<&str>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> AppResult<(Vec<AgentRow>, i64)> {
+    let pattern = search.map(like_pattern);
+    let conditions = "a.deleted_at IS NULL AND ($1::uuid IS NULL OR a.user_id = $1)
+         AND ($2::text IS NULL OR a.name ILIKE $2 OR a.elevenlabs_agent_id ILIKE $2)";
+    let (after_at, after_id) = after.unzip();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT a.id, a.user_id, u.email, a.elevenlabs_agent_id, a.name, a.type, a.is_active, a.created_at
+                 FROM agents a JOIN users u ON u.id = a.user_id
+                 WHERE {conditions} AND ($3::timestamptz IS NULL OR (a.created_at, a.id) < ($3, $4))
+                 ORDER BY a.created_at DESC, a.id DESC LIMIT $5"
+            ),
+            &[&user, &pattern, &after_at, &after_id, &limit],
+        )
+        .await?;
+    let total: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM agents a WHERE {conditions}"),
+            &[&user, &pattern],
+        )
+        .await?
+        .get(0);
+    let agents = rows
+        .iter()
+        .map(|row| {
+            Ok(AgentRow {
+                id: row.try_get("id")?,
+                user_id: row.try_get("user_id")?,
+                owner_email: row.try_get("email")?,
+                elevenlabs_agent_id: row.try_get("elevenlabs_agent_id")?,
+                name: row.try_get("name")?,
+                kind: row.try_get("type")?,
+                is_active: row.try_get("is_active")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect::<AppResult<_>>()?;
+    Ok((agents, total))
+}
+
+/// Any tenant's agent with its ElevenLabs configuration.
+pub async fn get(state: &AppState, id: &str) -> AppResult<Agent> {
+    let owner = agents::owner(&state.db().get().await?, id).await?;
+    agents::get(state, owner, id).await
+}
+
+/// Changes any tenant's agent as its owner could, and records what was changed.
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    change: &AgentUpdate,
+    action: &str,
+) -> AppResult<Agent> {
+    let owner = agents::owner(&state.db().get().await?, id).await?;
+    let agent = agents::update(state, owner, id, change).await?;
+    audit::record(
+        &state.db().get().await?,
+        actor,
+        Entry {
+            action,
+            target_type: "agent",
+            target_id: id.to_owned(),
+            details: json!({ "owner": owner.as_uuid(), "fields": change.field_names() }),
+        },
+    )
+    .await?;
+    Ok(agent)
+}

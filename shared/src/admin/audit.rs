@@ -1,0 +1,140 @@
+//! The audit log: who did what to which target, written in the transaction of the action
+//! itself where there is one. Details never hold a secret value.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{auth::AdminUser, error::AppResult};
+
+/// The admin acting.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: Uuid,
+    pub email: Option<String>,
+}
+
+impl From<&AdminUser> for Actor {
+    fn from(admin: &AdminUser) -> Self {
+        Self {
+            id: admin.0.user.id,
+            email: admin.0.user.email.clone(),
+        }
+    }
+}
+
+/// What happened, to what.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: String,
+    pub details: Value,
+}
+
+pub async fn record(tx: &impl GenericClient, actor: &Actor, entry: Entry<'_>) -> AppResult<i64> {
+    let id = tx
+        .query_one(
+            "INSERT INTO audit_log (actor_id, actor_email, action, target_type, target_id, details)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            &[
+                &actor.id,
+                &actor.email,
+                &entry.action,
+                &entry.target_type,
+                &entry.target_id,
+                &entry.details,
+            ],
+        )
+        .await?
+        .get(0);
+    tracing::info!(actor = %actor.id, action = entry.action, target_type = entry.target_type, target_id = %entry.target_id, "admin action");
+    Ok(id)
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: String,
+    pub actor_id: Option<Uuid>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub details: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Newest first, after the entry `before_id` when given.
+pub async fn list(
+    client: &impl GenericClient,
+    filter: &AuditFilter,
+    before_id: Option<i64>,
+    limit: i64,
+) -> AppResult<(Vec<AuditEntry>, i64)> {
+    let conditions = "($1::uuid IS NULL OR actor_id = $1) AND ($2::text IS NULL OR action = $2)
+         AND ($3::text IS NULL OR target_type = $3) AND ($4::text IS NULL OR target_id = $4)
+         AND ($5::timestamptz IS NULL OR created_at >= $5)
+         AND ($6::timestamptz IS NULL OR created_at < $6)";
+    let rows = client
+        .query(
+            &format!(
+                "SELECT id, actor_id, actor_email, action, target_type, target_id, details, created_at
+                 FROM audit_log WHERE {conditions} AND ($7::bigint IS NULL OR id < $7)
+                 ORDER BY id DESC LIMIT $8"
+            ),
+            &[
+                &filter.actor_id,
+                &filter.action,
+                &filter.target_type,
+                &filter.target_id,
+                &filter.since,
+                &filter.until,
+                &before_id,
+                &limit,
+            ],
+        )
+        .await?;
+    let total: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM audit_log WHERE {conditions}"),
+            &[
+                &filter.actor_id,
+                &filter.action,
+                &filter.target_type,
+                &filter.target_id,
+                &filter.since,
+                &filter.until,
+            ],
+        )
+        .await?
+        .get(0);
+    let entries = rows
+        .iter()
+        .map(|row| {
+            Ok(AuditEntry {
+                id: row.try_get::<_, i64>("id")?.to_string(),
+                actor_id: row.try_get("actor_id")?,
+                actor_email: row.try_get("actor_email")?,
+                action: row.try_get("action")?,
+                target_type: row.try_get("target_type")?,
+                target_id: row.try_get("target_id")?,
+                details: row.try_get("details")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect::<AppResult<_>>()?;
+    Ok((entries, total))
+}

@@ -1,0 +1,269 @@
+//! Users seen by the admin: search, one user's whole picture, credit adjustments, suspension.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::audit::{self, Actor, Entry};
+use crate::{
+    auth::TenantId,
+    billing::{self, Purchase},
+    credits::{self, CreditChange, CreditKind, CreditTransaction},
+    db::filter::like_pattern,
+    error::{AppError, AppResult},
+    users::UserStatus,
+};
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdminUserSummary {
+    pub id: Uuid,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub role: String,
+    pub status: String,
+    pub credits: i64,
+    pub auth_provider: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const SUMMARY_COLUMNS: &str =
+    "id, email, name, role, status, credits, auth_provider, created_at";
+
+fn summary(row: &tokio_postgres::Row) -> AppResult<AdminUserSummary> {
+    Ok(AdminUserSummary {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        role: row.try_get("role")?,
+        status: row.try_get("status")?,
+        credits: row.try_get("credits")?,
+        auth_provider: row.try_get("auth_provider")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Part of the email or name, case-insensitive.
+    pub search: Option<String>,
+    pub status: Option<UserStatus>,
+}
+
+/// Newest first; the cursor is the last row's (created_at, id).
+pub async fn list(
+    client: &impl GenericClient,
+    filter: &UserFilter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> AppResult<(Vec<AdminUserSummary>, i64)> {
+    let pattern = filter.search.as_deref().map(like_pattern);
+    let status = filter.status.map(|s| match s {
+        UserStatus::Active => "active",
+        UserStatus::Suspended => "suspended",
+    });
+    let conditions = "($1::text IS NULL OR email ILIKE $1 OR name ILIKE $1)
+         AND ($2::text IS NULL OR status = $2)";
+    let (after_at, after_id) = after.unzip();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM users WHERE {conditions}
+                   AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+                 ORDER BY created_at DESC, id DESC LIMIT $5"
+            ),
+            &[&pattern, &status, &after_at, &after_id, &limit],
+        )
+        .await?;
+    let total: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM users WHERE {conditions}"),
+            &[&pattern, &status],
+        )
+        .await?
+        .get(0);
+    let users = rows.iter().map(summary).collect::<AppResult<_>>()?;
+    Ok((users, total))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdminAgentSummary {
+    pub id: Uuid,
+    pub elevenlabs_agent_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Usage {
+    pub calls: i64,
+    pub minutes: i64,
+    pub credits_used: i64,
+    pub credits_purchased: i64,
+    pub last_call_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdminUserDetail {
+    #[serde(flatten)]
+    pub user: AdminUserSummary,
+    pub agents: Vec<AdminAgentSummary>,
+    pub usage: Usage,
+    pub purchases: Vec<Purchase>,
+    pub recent_transactions: Vec<CreditTransaction>,
+}
+
+pub async fn detail(client: &impl GenericClient, id: Uuid) -> AppResult<AdminUserDetail> {
+    let user = client
+        .query_opt(
+            &format!("SELECT {SUMMARY_COLUMNS} FROM users WHERE id = $1"),
+            &[&id],
+        )
+        .await?
+        .as_ref()
+        .map(summary)
+        .transpose()?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    let tenant = TenantId::from_trusted(id);
+    let agents = client
+        .query(
+            "SELECT id, elevenlabs_agent_id, name, type, is_active, created_at FROM agents
+             WHERE user_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(AdminAgentSummary {
+                id: row.try_get("id")?,
+                elevenlabs_agent_id: row.try_get("elevenlabs_agent_id")?,
+                name: row.try_get("name")?,
+                kind: row.try_get("type")?,
+                is_active: row.try_get("is_active")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect::<AppResult<_>>()?;
+    let usage = client
+        .query_one(
+            "SELECT
+                 (SELECT count(*) FROM calls WHERE user_id = $1) AS calls,
+                 (SELECT COALESCE(sum((duration_seconds + 59) / 60), 0)::bigint FROM calls WHERE user_id = $1) AS minutes,
+                 (SELECT COALESCE(-sum(amount), 0)::bigint FROM credit_transactions WHERE user_id = $1 AND type = 'usage') AS used,
+                 (SELECT COALESCE(sum(amount), 0)::bigint FROM credit_transactions WHERE user_id = $1 AND type = 'purchase') AS purchased,
+                 (SELECT max(started_at) FROM calls WHERE user_id = $1) AS last_call_at",
+            &[&id],
+        )
+        .await?;
+    let (recent_transactions, _) = credits::history(client, tenant, None, None, 20).await?;
+    Ok(AdminUserDetail {
+        user,
+        agents,
+        usage: Usage {
+            calls: usage.try_get("calls")?,
+            minutes: usage.try_get("minutes")?,
+            credits_used: usage.try_get("used")?,
+            credits_purchased: usage.try_get("purchased")?,
+            last_call_at: usage.try_get("last_call_at")?,
+        },
+        purchases: billing::list(client, tenant, 50).await?,
+        recent_transactions,
+    })
+}
+
+/// An admin's credit adjustment: an `admin_adjustment` ledger entry carrying the reason, and an
+/// audit entry, in one transaction. `request_id` makes a retried request apply once.
+pub async fn adjust_credits(
+    tx: &impl GenericClient,
+    actor: &Actor,
+    user: Uuid,
+    amount: i64,
+    reason: &str,
+    request_id: &str,
+) -> AppResult<credits::Applied> {
+    exists(tx, user).await?;
+    let applied = credits::apply(
+        tx,
+        &CreditChange {
+            tenant: TenantId::from_trusted(user),
+            kind: CreditKind::AdminAdjustment,
+            amount,
+            reference: format!("admin:{request_id}"),
+            description: reason.to_owned(),
+            stripe_payment_id: None,
+        },
+    )
+    .await?;
+    if let credits::Applied::New(entry) = &applied {
+        audit::record(
+            tx,
+            actor,
+            Entry {
+                action: "user.credits_adjusted",
+                target_type: "user",
+                target_id: user.to_string(),
+                details: json!({
+                    "amount": amount, "reason": reason,
+                    "balance_after": entry.balance_after, "transaction_id": entry.id,
+                }),
+            },
+        )
+        .await?;
+    }
+    Ok(applied)
+}
+
+/// Suspends or reactivates; returns false when the user already had that status.
+pub async fn set_status(
+    tx: &impl GenericClient,
+    actor: &Actor,
+    user: Uuid,
+    status: UserStatus,
+    reason: Option<&str>,
+) -> AppResult<bool> {
+    exists(tx, user).await?;
+    if status == UserStatus::Suspended && user == actor.id {
+        return Err(AppError::conflict(
+            "cannot_suspend_self",
+            "an admin cannot suspend their own account",
+        ));
+    }
+    let (value, action) = match status {
+        UserStatus::Suspended => ("suspended", "user.suspended"),
+        UserStatus::Active => ("active", "user.reactivated"),
+    };
+    let changed = tx
+        .execute(
+            "UPDATE users SET status = $2, updated_at = now() WHERE id = $1 AND status <> $2",
+            &[&user, &value],
+        )
+        .await?
+        == 1;
+    if changed {
+        audit::record(
+            tx,
+            actor,
+            Entry {
+                action,
+                target_type: "user",
+                target_id: user.to_string(),
+                details: json!({ "reason": reason }),
+            },
+        )
+        .await?;
+    }
+    Ok(changed)
+}
+
+async fn exists(client: &impl GenericClient, user: Uuid) -> AppResult<()> {
+    client
+        .query_opt("SELECT 1 FROM users WHERE id = $1", &[&user])
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| AppError::not_found("user"))
+}
