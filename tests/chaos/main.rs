@@ -174,3 +174,171 @@ async fn a_silent_smtp_server_neither_fails_nor_loses_the_emails_of_a_login() {
     })
     .await;
 }
+
+/// A user with the admin role.
+async fn admin() -> support::Account {
+    let account = support::Account::new().await;
+    support::db()
+        .await
+        .execute(
+            "UPDATE users SET role = 'admin' WHERE id = $1",
+            &[&account.id],
+        )
+        .await
+        .expect("make admin");
+    account
+}
+
+async fn app_secret() -> String {
+    shared::aws::Aws::from_env()
+        .await
+        .secrets
+        .get_secret_value()
+        .secret_id(std::env::var("APP_SECRET_ID").expect("APP_SECRET_ID"))
+        .send()
+        .await
+        .expect("read the app secret")
+        .secret_string()
+        .expect("string")
+        .to_owned()
+}
+
+/// Writes the original app secret back when dropped, panic or not.
+struct RestoreSecret(String);
+
+impl Drop for RestoreSecret {
+    fn drop(&mut self) {
+        let original = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .expect("runtime")
+                .block_on(async {
+                    shared::aws::Aws::from_env()
+                        .await
+                        .secrets
+                        .put_secret_value()
+                        .secret_id(std::env::var("APP_SECRET_ID").expect("APP_SECRET_ID"))
+                        .secret_string(original)
+                        .send()
+                        .await
+                        .expect("restore the app secret");
+                });
+        })
+        .join();
+    }
+}
+
+async fn stripe_status(body: &str, secrets: &[&str]) -> u16 {
+    let now = chrono::Utc::now().timestamp();
+    let header = support::stripe::sign_with_stripe_library(&[(body, secrets, now)]).remove(0);
+    support::stripe::post(body, Some(&header))
+        .await
+        .status()
+        .as_u16()
+}
+
+fn ignored_event() -> String {
+    support::stripe::event(
+        "customer.created",
+        serde_json::json!({"id": format!("cus_{}", uuid::Uuid::new_v4().simple()), "object": "customer"}),
+    )
+}
+
+#[tokio::test]
+async fn a_secret_rotated_through_the_admin_api_keeps_the_old_value_for_its_grace_period_only() {
+    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
+    let admin = admin().await;
+    let _restore = RestoreSecret(app_secret().await);
+    let old = support::stripe::webhook_secret();
+    let new = format!("whsec_rotated_{}", uuid::Uuid::new_v4().simple());
+    let grace = 6;
+    let response = support::send(
+        reqwest::Method::PUT,
+        "/admin/config/secrets/stripe_webhook_secret",
+        &admin.token,
+        Some(&serde_json::json!({"value": new, "grace_seconds": grace})),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("body");
+    assert!(!text.contains(&new), "the response never shows the value");
+    let info: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(info["last4"], new[new.len() - 4..]);
+    assert!(info["previous_valid_until"].is_string());
+
+    // Within the cache TTL the API uses the new secret; the old one still works.
+    eventually(10, "the new secret in use", || async {
+        (stripe_status(&ignored_event(), &[&new]).await == 200).then_some(())
+    })
+    .await;
+    assert_eq!(
+        stripe_status(&ignored_event(), &[&old]).await,
+        200,
+        "old during grace"
+    );
+    assert_eq!(stripe_status(&ignored_event(), &[&old, &new]).await, 200);
+    // After the grace period only the new one works.
+    eventually(grace + 10, "the old secret to expire", || async {
+        (stripe_status(&ignored_event(), &[&old]).await == 401).then_some(())
+    })
+    .await;
+    assert_eq!(stripe_status(&ignored_event(), &[&new]).await, 200);
+
+    let audit = support::json(
+        support::get(
+            "/admin/audit-log?action=secret.rotated&target_id=stripe_webhook_secret",
+            &admin.token,
+        )
+        .await,
+    )
+    .await;
+    assert!(audit["pagination"]["total"].as_i64().expect("total") >= 1);
+    assert_eq!(audit["data"][0]["actor_id"], admin.id.to_string());
+    assert!(
+        !audit.to_string().contains(&new),
+        "the audit log never holds the value"
+    );
+    let config = support::get("/admin/config", &admin.token)
+        .await
+        .text()
+        .await
+        .expect("config");
+    assert!(!config.contains(&new));
+    let logs = std::path::PathBuf::from(std::env::var("MAIL_SINK_DIR").expect("MAIL_SINK_DIR"))
+        .join("../logs/api.log");
+    let logged = std::fs::read_to_string(&logs).expect("the API's log");
+    assert!(logged.contains("secret.rotated"), "the rotation is logged");
+    assert!(!logged.contains(&new), "no log line holds the value");
+}
+
+#[tokio::test]
+async fn settings_changed_by_an_admin_apply_at_once_and_are_audited() {
+    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
+    let admin = admin().await;
+    let user = support::Account::new().await;
+    let change = |threshold: i64| {
+        let token = admin.token.clone();
+        async move {
+            let body = serde_json::json!({"low_credit_threshold": threshold});
+            support::send(
+                reqwest::Method::PUT,
+                "/admin/config/settings",
+                &token,
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let response = change(20).await;
+    assert_eq!(response.status(), 200);
+    let credits = support::json(support::get("/billing/credits", &user.token).await).await;
+    change(5).await;
+    assert_eq!(credits["low_credit_threshold"], 20);
+    assert_eq!(credits["status"], "low");
+    let audit =
+        support::json(support::get("/admin/audit-log?action=settings.updated", &admin.token).await)
+            .await;
+    let latest = &audit["data"];
+    assert_eq!(latest[0]["details"]["low_credit_threshold"], 5);
+    assert_eq!(latest[1]["details"]["low_credit_threshold"], 20);
+}

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod admin;
 mod agents;
 mod auth_tokens;
 mod billing;

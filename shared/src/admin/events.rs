@@ -211,14 +211,19 @@ pub async fn replay_unmatched(
                 .entry("data")
                 .or_insert_with(|| json!({}))
                 .as_object_mut()
-                .ok_or_else(|| AppError::conflict("not_replayable", "the event has no data object"))?;
+                .ok_or_else(|| {
+                    AppError::conflict("not_replayable", "the event has no data object")
+                })?;
             data.insert("agent_id".into(), json!(elevenlabs_id));
             Some(elevenlabs_id)
         }
         None => None,
     };
     let raw = serde_json::to_vec(&Value::Object(body)).map_err(AppError::internal)?;
-    let route = if matches!(event.event_type.as_str(), "call_analytics" | "call-analytics") {
+    let route = if matches!(
+        event.event_type.as_str(),
+        "call_analytics" | "call-analytics"
+    ) {
         "call-analytics"
     } else {
         "call-completed"

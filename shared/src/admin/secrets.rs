@@ -50,7 +50,10 @@ fn last4(value: &str) -> Option<String> {
 }
 
 fn info(document: &Map<String, Value>, name: &str, webhook: bool, now: i64) -> SecretInfo {
-    let value = document.get(name).and_then(Value::as_str).unwrap_or_default();
+    let value = document
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let rotated_at = document
         .get("rotated_at")
         .and_then(|r| r.get(name))
@@ -85,7 +88,10 @@ pub async fn describe(state: &AppState) -> AppResult<Vec<SecretInfo>> {
 fn validate(name: &str, value: &str) -> AppResult<()> {
     let length = value.chars().count();
     if !(8..=4096).contains(&length) {
-        return Err(AppError::validation("value", "must be 8 to 4096 characters"));
+        return Err(AppError::validation(
+            "value",
+            "must be 8 to 4096 characters",
+        ));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(AppError::validation(
@@ -131,8 +137,11 @@ pub async fn rotate(
     }
     let mut client = state.db().get().await?;
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext('app-secret-rotation'))", &[])
-        .await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('app-secret-rotation'))",
+        &[],
+    )
+    .await?;
     let mut document = read(state).await?;
     let now = Utc::now().timestamp();
     let previous = document
@@ -154,9 +163,7 @@ pub async fn rotate(
         document.remove(&format!("{name}_previous_until"));
     }
     document.insert(name.to_owned(), json!(value));
-    let rotated = document
-        .entry("rotated_at")
-        .or_insert_with(|| json!({}));
+    let rotated = document.entry("rotated_at").or_insert_with(|| json!({}));
     if let Value::Object(times) = rotated {
         times.insert(name.to_owned(), json!(now));
     }

@@ -29,8 +29,7 @@ pub struct AdminUserSummary {
     pub created_at: DateTime<Utc>,
 }
 
-const SUMMARY_COLUMNS: &str =
-    "id, email, name, role, status, credits, auth_provider, created_at";
+const SUMMARY_COLUMNS: &str = "id, email, name, role, status, credits, auth_provider, created_at";
 
 fn summary(row: &tokio_postgres::Row) -> AppResult<AdminUserSummary> {
     Ok(AdminUserSummary {

@@ -97,7 +97,12 @@ async fn list_users(
         None => None,
         Some("active") => Some(UserStatus::Active),
         Some("suspended") => Some(UserStatus::Suspended),
-        Some(_) => return Err(AppError::validation("status", "must be active or suspended")),
+        Some(_) => {
+            return Err(AppError::validation(
+                "status",
+                "must be active or suspended",
+            ))
+        }
     };
     let filter = UserFilter {
         search: query.search.filter(|s| !s.trim().is_empty()),
@@ -164,7 +169,9 @@ async fn adjust_credits(
                 .to_str()
                 .ok()
                 .filter(|k| (1..=200).contains(&k.len()))
-                .ok_or_else(|| AppError::validation("Idempotency-Key", "must be 1-200 visible characters"))?;
+                .ok_or_else(|| {
+                    AppError::validation("Idempotency-Key", "must be 1-200 visible characters")
+                })?;
             format!("{}:{key}", admin.0.user.id)
         }
         None => Uuid::new_v4().to_string(),
@@ -222,7 +229,8 @@ async fn change_status(
         .transpose()?;
     let mut client = state.db().get().await?;
     let tx = client.transaction().await?;
-    let changed = users::set_status(&tx, &Actor::from(admin), user, status, reason.as_deref()).await?;
+    let changed =
+        users::set_status(&tx, &Actor::from(admin), user, status, reason.as_deref()).await?;
     tx.commit().await?;
     Ok(Json(StatusChanged {
         id: user,
@@ -344,7 +352,10 @@ pub struct AdminConfig {
 
 #[utoipa::path(get, path = "/admin/config", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = AdminConfig), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn get_config(State(state): State<AppState>, _admin: AdminUser) -> AppResult<Json<AdminConfig>> {
+async fn get_config(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> AppResult<Json<AdminConfig>> {
     let client = state.db().get().await?;
     Ok(Json(AdminConfig {
         settings: settings::load(&client).await?,
@@ -365,8 +376,7 @@ async fn update_settings(
     let mut client = state.db().get().await?;
     let tx = client.transaction().await?;
     let actor = Actor::from(&admin);
-    let (updated, changed) =
-        settings::update(&tx, &changes, Some(admin.0.tenant)).await?;
+    let (updated, changed) = settings::update(&tx, &changes, Some(admin.0.tenant)).await?;
     if !changed.is_empty() {
         let values: serde_json::Map<String, Value> = changed
             .iter()
@@ -471,7 +481,8 @@ async fn list_unmatched(
     let limit = page.limit()?;
     let client = state.db().get().await?;
     Ok(Json(UnmatchedEvents {
-        data: events::list_unmatched(&client, query.include_matched.unwrap_or(false), limit).await?,
+        data: events::list_unmatched(&client, query.include_matched.unwrap_or(false), limit)
+            .await?,
     }))
 }
 
@@ -483,7 +494,9 @@ async fn get_unmatched(
     _admin: AdminUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<UnmatchedEvent>> {
-    let id: Uuid = id.parse().map_err(|_| AppError::not_found("unmatched event"))?;
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| AppError::not_found("unmatched event"))?;
     let client = state.db().get().await?;
     Ok(Json(events::find_unmatched(&client, id).await?))
 }
@@ -505,7 +518,9 @@ async fn replay_unmatched(
     Path(id): Path<String>,
     body: Bytes,
 ) -> AppResult<Json<Replayed>> {
-    let id: Uuid = id.parse().map_err(|_| AppError::not_found("unmatched event"))?;
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| AppError::not_found("unmatched event"))?;
     let agent = optional_body::<MatchRequest>(&body)?.agent_id;
     Ok(Json(
         events::replay_unmatched(&state, &Actor::from(&admin), id, agent).await?,

@@ -1,0 +1,491 @@
+//! The admin API against the running stack: the role matrix on every route, user search and
+//! detail, credit adjustments (exact under concurrent usage), suspension, any tenant's agents,
+//! settings validation, unmatched events matched to an agent, analytics and the audit log.
+//! Changes to shared configuration (settings, secrets) are in the chaos binary, which runs
+//! alone.
+
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::support::{
+    self, call_row, conversation_id, deliver, error_code, eventually, get, json, post, send, stack,
+    transcription, url, Account, Tenant,
+};
+
+/// A user with the admin role (set in the database, as an operator would).
+pub async fn admin() -> Account {
+    let account = Account::new().await;
+    support::db()
+        .await
+        .execute(
+            "UPDATE users SET role = 'admin' WHERE id = $1",
+            &[&account.id],
+        )
+        .await
+        .expect("make admin");
+    account
+}
+
+const SOME_ID: &str = "0b6bd1b4-4d1c-4a38-9a8e-1f1d6c1e2a11";
+
+fn routes() -> Vec<(Method, String)> {
+    let id = SOME_ID;
+    vec![
+        (Method::GET, "/admin/users".into()),
+        (Method::GET, format!("/admin/users/{id}")),
+        (Method::POST, format!("/admin/users/{id}/credits")),
+        (Method::POST, format!("/admin/users/{id}/suspend")),
+        (Method::POST, format!("/admin/users/{id}/reactivate")),
+        (Method::GET, "/admin/agents".into()),
+        (Method::GET, format!("/admin/agents/{id}")),
+        (Method::PUT, format!("/admin/agents/{id}")),
+        (Method::POST, format!("/admin/agents/{id}/deactivate")),
+        (Method::GET, "/admin/config".into()),
+        (Method::PUT, "/admin/config/settings".into()),
+        (
+            Method::PUT,
+            "/admin/config/secrets/stripe_webhook_secret".into(),
+        ),
+        (Method::GET, "/admin/webhooks/dlq".into()),
+        (Method::POST, "/admin/webhooks/dlq/replay".into()),
+        (Method::GET, "/admin/webhooks/unmatched".into()),
+        (Method::GET, format!("/admin/webhooks/unmatched/{id}")),
+        (
+            Method::POST,
+            format!("/admin/webhooks/unmatched/{id}/replay"),
+        ),
+        (Method::GET, "/admin/analytics".into()),
+        (Method::GET, "/admin/audit-log".into()),
+    ]
+}
+
+#[tokio::test]
+async fn every_admin_route_needs_a_token_and_the_admin_role() {
+    let user = Account::new().await;
+    let body = json!({"amount": 5, "reason": "x", "value": "whsec_0123456789abcdef"});
+    for (method, path) in routes() {
+        let anonymous = stack()
+            .http
+            .request(method.clone(), url(&path))
+            .json(&body)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(anonymous.status(), 401, "{method} {path} without a token");
+        let normal = send(method.clone(), &path, &user.token, Some(&body)).await;
+        assert_eq!(
+            error_code(normal, 403).await,
+            "admin_required",
+            "{method} {path}"
+        );
+    }
+    // Nothing was changed by any of those.
+    assert_eq!(user.credits().await, 15);
+}
+
+#[tokio::test]
+async fn admins_search_users_and_see_one_users_whole_picture() {
+    let admin = admin().await;
+    let tenant = Tenant::new().await;
+    let email: String = support::db()
+        .await
+        .query_one("SELECT email FROM users WHERE id = $1", &[&tenant.id])
+        .await
+        .expect("email")
+        .get(0);
+    let fragment = &email[..12];
+    let found = json(get(&format!("/admin/users?search={fragment}"), &admin.token).await).await;
+    let ids: Vec<&str> = found["data"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["id"].as_str())
+        .collect();
+    assert!(ids.contains(&tenant.id.to_string().as_str()), "{found}");
+    let hostile = get("/admin/users?search=%25'%3B--", &admin.token).await;
+    assert_eq!(
+        hostile.status(),
+        200,
+        "search text is data, never SQL or a pattern"
+    );
+    let bad_status = get("/admin/users?status=deleted", &admin.token).await;
+    assert_eq!(error_code(bad_status, 422).await, "validation_error");
+
+    let detail = json(get(&format!("/admin/users/{}", tenant.id), &admin.token).await).await;
+    assert_eq!(detail["credits"], 15);
+    assert_eq!(detail["agents"].as_array().map(Vec::len), Some(2));
+    assert_eq!(detail["usage"]["calls"], 0);
+    assert_eq!(detail["recent_transactions"][0]["type"], "bonus");
+    let missing = get(&format!("/admin/users/{SOME_ID}"), &admin.token).await;
+    assert_eq!(error_code(missing, 404).await, "not_found");
+}
+
+#[tokio::test]
+async fn credit_adjustments_need_a_reason_apply_once_per_key_and_are_audited() {
+    let admin = admin().await;
+    let user = Account::new().await;
+    let path = format!("/admin/users/{}/credits", user.id);
+    let no_reason = post(&path, &admin.token, &json!({"amount": 10, "reason": " "})).await;
+    assert_eq!(error_code(no_reason, 422).await, "validation_error");
+    let zero = post(
+        &path,
+        &admin.token,
+        &json!({"amount": 0, "reason": "nothing"}),
+    )
+    .await;
+    assert_eq!(error_code(zero, 422).await, "validation_error");
+    let key = uuid::Uuid::new_v4().to_string();
+    let adjust = || {
+        stack()
+            .http
+            .post(url(&path))
+            .bearer_auth(&admin.token)
+            .header("Idempotency-Key", &key)
+            .json(&json!({"amount": 10, "reason": "Goodwill for the outage"}))
+            .send()
+    };
+    let first = adjust().await.expect("answer");
+    assert_eq!(first.status(), 201);
+    let second = adjust().await.expect("answer");
+    assert_eq!(second.status(), 200);
+    assert_eq!(json(second).await["duplicate"], true);
+    assert_eq!(user.credits().await, 25);
+    let history = json(get("/billing/history?type=admin_adjustment", &user.token).await).await;
+    assert_eq!(history["data"][0]["description"], "Goodwill for the outage");
+    let audit = json(
+        get(
+            &format!(
+                "/admin/audit-log?target_id={}&action=user.credits_adjusted",
+                user.id
+            ),
+            &admin.token,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(audit["pagination"]["total"], 1);
+    let entry = &audit["data"][0];
+    assert_eq!(entry["actor_id"], admin.id.to_string());
+    assert_eq!(entry["details"]["amount"], 10);
+    assert_eq!(entry["details"]["reason"], "Goodwill for the outage");
+    let unknown = post(
+        &format!("/admin/users/{SOME_ID}/credits"),
+        &admin.token,
+        &json!({"amount": 5, "reason": "x"}),
+    )
+    .await;
+    assert_eq!(error_code(unknown, 404).await, "not_found");
+}
+
+#[tokio::test]
+async fn credit_adjustments_under_concurrent_usage_keep_the_ledger_exact() {
+    let admin = admin().await;
+    let tenant = Tenant::new().await;
+    let path = format!("/admin/users/{}/credits", tenant.id);
+    let bodies: Vec<Value> = (0..10)
+        .map(|i| {
+            let amount = if i % 3 == 0 { -2 } else { 5 };
+            json!({"amount": amount, "reason": format!("adjustment {i}")})
+        })
+        .collect();
+    let adjustments = bodies.iter().map(|body| post(&path, &admin.token, body));
+    let calls: Vec<Value> = (0..10)
+        .map(|_| transcription(&tenant.call_agent, &conversation_id(), 61, "+14155550142"))
+        .collect();
+    let (adjusted, delivered) =
+        tokio::join!(join_all(adjustments), join_all(calls.iter().map(deliver)));
+    assert!(adjusted.iter().all(|r| r.status() == 201));
+    assert!(delivered.iter().all(|r| r.status() == 200));
+    // 4 x -2 and 6 x +5 from the admin, 10 calls of 2 minutes each.
+    let expected = 15 - 8 + 30 - 20;
+    let entries = eventually(30, "every change applied", || async {
+        let rows = support::db()
+            .await
+            .query(
+                "SELECT amount, balance_after FROM credit_transactions WHERE user_id = $1 ORDER BY id",
+                &[&tenant.id],
+            )
+            .await
+            .expect("ledger");
+        (rows.len() == 21).then_some(rows)
+    })
+    .await;
+    let mut running = 0;
+    for row in &entries {
+        running += row.get::<_, i64>(0);
+        assert_eq!(row.get::<_, i64>(1), running, "balance_after is exact");
+    }
+    assert_eq!(running, expected);
+    assert_eq!(tenant.credits().await, expected);
+}
+
+#[tokio::test]
+async fn a_suspended_tenant_is_refused_but_its_calls_are_still_billed() {
+    let admin = admin().await;
+    let tenant = Tenant::new().await;
+    let suspend = post(
+        &format!("/admin/users/{}/suspend", tenant.id),
+        &admin.token,
+        &json!({"reason": "chargeback"}),
+    )
+    .await;
+    assert_eq!(json(suspend).await["changed"], true);
+    assert_eq!(
+        error_code(get("/auth/profile", &tenant.token).await, 403).await,
+        "account_suspended"
+    );
+    let outbound = post(
+        "/api/calls/outbound",
+        &tenant.token,
+        &json!({"agent_id": SOME_ID, "phone_number": "+14155550143"}),
+    )
+    .await;
+    assert_eq!(outbound.status(), 403);
+    let conversation = conversation_id();
+    deliver(&transcription(
+        &tenant.call_agent,
+        &conversation,
+        125,
+        "+14155550144",
+    ))
+    .await;
+    eventually(20, "the call of the suspended tenant", || async {
+        call_row(&conversation).await
+    })
+    .await;
+    let balance: i64 = support::db()
+        .await
+        .query_one("SELECT credits FROM users WHERE id = $1", &[&tenant.id])
+        .await
+        .expect("credits")
+        .get(0);
+    assert_eq!(balance, 15 - 3);
+    let again = post(
+        &format!("/admin/users/{}/suspend", tenant.id),
+        &admin.token,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(json(again).await["changed"], false);
+    let reactivate = send(
+        Method::POST,
+        &format!("/admin/users/{}/reactivate", tenant.id),
+        &admin.token,
+        None,
+    )
+    .await;
+    assert_eq!(reactivate.status(), 200);
+    assert_eq!(get("/auth/profile", &tenant.token).await.status(), 200);
+    let audit = json(
+        get(
+            &format!("/admin/audit-log?target_id={}", tenant.id),
+            &admin.token,
+        )
+        .await,
+    )
+    .await;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["user.reactivated", "user.suspended"]);
+    let myself = post(
+        &format!("/admin/users/{}/suspend", admin.id),
+        &admin.token,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(error_code(myself, 409).await, "cannot_suspend_self");
+}
+
+#[tokio::test]
+async fn admins_see_and_deactivate_any_tenants_agent() {
+    let admin = admin().await;
+    let owner = Account::new().await;
+    let created = post(
+        "/api/agents",
+        &owner.token,
+        &json!({"name": "Front desk", "type": "chat", "system_prompt": "Be helpful."}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let agent = json(created).await;
+    let id = agent["id"].as_str().expect("id");
+    let listed =
+        json(get(&format!("/admin/agents?user_id={}", owner.id), &admin.token).await).await;
+    assert_eq!(listed["data"][0]["id"], id);
+    assert_eq!(listed["data"][0]["owner_email"], owner.user.email);
+    let seen = json(get(&format!("/admin/agents/{id}"), &admin.token).await).await;
+    assert_eq!(seen["name"], "Front desk");
+    let renamed = send(
+        Method::PUT,
+        &format!("/admin/agents/{id}"),
+        &admin.token,
+        Some(&json!({"name": "Reception"})),
+    )
+    .await;
+    assert_eq!(json(renamed).await["name"], "Reception");
+    let deactivated = post(
+        &format!("/admin/agents/{id}/deactivate"),
+        &admin.token,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(json(deactivated).await["is_active"], false);
+    let owners_view = json(get(&format!("/api/agents/{id}"), &owner.token).await).await;
+    assert_eq!(owners_view["name"], "Reception");
+    assert_eq!(owners_view["is_active"], false);
+    let audit = json(
+        get(
+            &format!("/admin/audit-log?target_type=agent&target_id={id}"),
+            &admin.token,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(audit["pagination"]["total"], 2);
+}
+
+#[tokio::test]
+async fn invalid_settings_are_refused_and_nothing_changes() {
+    let admin = admin().await;
+    let before = json(get("/admin/config", &admin.token).await).await;
+    for bad in [
+        json!({"low_credit_threshold": -1}),
+        json!({"price_per_credit": 0}),
+        json!({"currency": "US Dollars"}),
+        json!({"credit_packages": []}),
+        json!({"credit_packages": [{"id": "a", "name": "A", "credits": 1}]}),
+        json!({"credit_packages": [{"id": "a", "name": "A", "credits": 10, "bonus": 5}]}),
+        json!({"no_such_setting": 1}),
+        json!([1, 2]),
+    ] {
+        let response = send(
+            Method::PUT,
+            "/admin/config/settings",
+            &admin.token,
+            Some(&bad),
+        )
+        .await;
+        assert_eq!(response.status(), 422, "{bad}");
+    }
+    let after = json(get("/admin/config", &admin.token).await).await;
+    assert_eq!(before["settings"], after["settings"]);
+    let secrets = after["secrets"].as_array().expect("secrets");
+    assert!(secrets
+        .iter()
+        .any(|s| s["name"] == "stripe_webhook_secret" && s["configured"] == true));
+    let text = after.to_string();
+    let stripe_secret = std::env::var("STRIPE_WEBHOOK_SECRET").expect("secret");
+    assert!(
+        !text.contains(&stripe_secret),
+        "the config never shows a secret value"
+    );
+    let unknown = send(
+        Method::PUT,
+        "/admin/config/secrets/database_password",
+        &admin.token,
+        Some(&json!({"value": "0123456789abcdef"})),
+    )
+    .await;
+    assert_eq!(error_code(unknown, 404).await, "not_found");
+    let malformed = send(
+        Method::PUT,
+        "/admin/config/secrets/stripe_secret_key",
+        &admin.token,
+        Some(&json!({"value": "pk_live_not_a_secret_key"})),
+    )
+    .await;
+    assert_eq!(error_code(malformed, 422).await, "validation_error");
+}
+
+#[tokio::test]
+async fn an_unmatched_event_is_matched_to_an_agent_and_billed_once() {
+    let admin = admin().await;
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let stray = format!(
+        "agent_unknown_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
+    deliver(&transcription(&stray, &conversation, 90, "+14155550145")).await;
+    let event_id = eventually(20, "the unmatched event", || async {
+        let list = json(get("/admin/webhooks/unmatched?limit=100", &admin.token).await).await;
+        list["data"]
+            .as_array()?
+            .iter()
+            .find(|e| e["conversation_id"] == conversation.as_str())
+            .and_then(|e| e["id"].as_str().map(str::to_owned))
+    })
+    .await;
+    let event = json(
+        get(
+            &format!("/admin/webhooks/unmatched/{event_id}"),
+            &admin.token,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(event["elevenlabs_agent_id"], stray);
+    assert!(event["payload"]["data"].is_object());
+    let agent_id: uuid::Uuid = support::db()
+        .await
+        .query_one(
+            "SELECT id FROM agents WHERE elevenlabs_agent_id = $1",
+            &[&tenant.call_agent],
+        )
+        .await
+        .expect("agent")
+        .get(0);
+    let path = format!("/admin/webhooks/unmatched/{event_id}/replay");
+    let matched = post(&path, &admin.token, &json!({"agent_id": agent_id})).await;
+    assert_eq!(matched.status(), 200);
+    let call = eventually(20, "the matched call", || async {
+        call_row(&conversation).await
+    })
+    .await;
+    assert_eq!(call.get::<_, uuid::Uuid>("user_id"), tenant.id);
+    // Matching again replays the same event: billed once.
+    post(&path, &admin.token, &json!({"agent_id": agent_id})).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(tenant.credits().await, 15 - 2);
+    let open = json(get("/admin/webhooks/unmatched?limit=100", &admin.token).await).await;
+    assert!(open["data"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .all(|e| e["id"] != event_id.as_str()));
+}
+
+#[tokio::test]
+async fn system_analytics_count_what_happened() {
+    let admin = admin().await;
+    let tenant = Tenant::new().await;
+    // Ten hours: more than any other test uses, so this tenant is among the top ten.
+    deliver(&transcription(
+        &tenant.call_agent,
+        &conversation_id(),
+        36_000,
+        "+14155550146",
+    ))
+    .await;
+    let analytics = eventually(20, "the call in the analytics", || async {
+        let body = json(get("/admin/analytics?days=7", &admin.token).await).await;
+        let top = body["top_tenants"].as_array()?.clone();
+        top.iter()
+            .any(|t| t["user_id"] == tenant.id.to_string())
+            .then_some(body)
+    })
+    .await;
+    assert!(analytics["users"]["total"].as_i64().expect("total") >= 2);
+    assert!(analytics["users"]["new"].as_i64().expect("new") >= 2);
+    assert!(analytics["calls"]["minutes"].as_i64().expect("minutes") >= 600);
+    assert!(analytics["credits"]["used"].as_i64().expect("used") >= 600);
+    assert!(analytics["revenue"]["by_day"].is_array());
+    assert_eq!(analytics["days"], 7);
+    let bad = get("/admin/analytics?days=0", &admin.token).await;
+    assert_eq!(error_code(bad, 422).await, "validation_error");
+}
