@@ -141,8 +141,8 @@ start_simulators() {
 # Maildir MAIL_SINK_DIR (tests read it); the API sends there without TLS or login.
 start_smtp_sink() {
   export MAIL_SINK_DIR="$STATE/mail" SMTP_SINK_PID_FILE="$STATE/smtp-sink.pid"
+  # The sink creates the Maildir (with its tmp/new/cur) only when the folder does not exist.
   rm -rf "$MAIL_SINK_DIR"
-  mkdir -p "$MAIL_SINK_DIR"
   export SMTP_HOST=127.0.0.1 SMTP_PORT=$1 SMTP_TLS=none
   export EMAIL_FROM=${EMAIL_FROM:-"AI Calling <no-reply@ai-calling.local>"}
   smtp_sink_up

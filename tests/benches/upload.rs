@@ -179,7 +179,7 @@ impl Phone {
 fn phone(i: usize) -> Phone {
     let n = i / 4;
     match i % 4 {
-        0 if n % 2 == 0 => Phone::Number(14_152_620_000.0 + n as f64),
+        0 if n.is_multiple_of(2) => Phone::Number(14_152_620_000.0 + n as f64),
         0 => Phone::Text(format!("+1 415-262-{n:04}")),
         1 => Phone::Text(format!("(212) 734-{n:04}")),
         2 => Phone::Text(format!("+44 20 7946 {n:04}")),
