@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 
 use crate::{
     auth::TenantId,
+    config::Config,
     error::{AppError, AppResult},
+    leads::scoring::TagThresholds,
 };
 
 /// A credit package as stored: its price is explicit, or `credits * price_per_credit`.
@@ -33,6 +35,47 @@ pub struct Settings {
     pub currency: String,
     /// Below this balance an account is "low" and its owner is warned by email once.
     pub low_credit_threshold: i64,
+    /// The least balance an outbound call needs (a batch: one credit per contact).
+    pub min_call_balance: i64,
+    /// The most contact rows one uploaded file may hold.
+    pub contact_import_max_rows: i64,
+    /// The largest contact file accepted, in bytes.
+    pub contact_import_max_bytes: i64,
+    /// Total scores (0-100) from which a lead is hot or warm; warm is below hot.
+    pub lead_hot_threshold: i64,
+    pub lead_warm_threshold: i64,
+    /// ISO 3166 alpha-2 region for phone numbers written without a country code.
+    pub default_phone_region: String,
+}
+
+impl Settings {
+    /// The defaults: the deployment's configuration (environment), else the built-in values.
+    pub fn defaults(config: &Config) -> Self {
+        Self {
+            min_call_balance: config.min_call_balance,
+            contact_import_max_rows: i64::try_from(config.contact_import_max_rows)
+                .unwrap_or(i64::MAX),
+            contact_import_max_bytes: i64::try_from(config.contact_import_max_bytes)
+                .unwrap_or(i64::MAX),
+            lead_hot_threshold: config.lead_tags.hot,
+            lead_warm_threshold: config.lead_tags.warm,
+            default_phone_region: config.default_phone_region.as_ref().to_owned(),
+            ..Self::default()
+        }
+    }
+
+    pub fn lead_tags(&self) -> TagThresholds {
+        TagThresholds {
+            hot: self.lead_hot_threshold,
+            warm: self.lead_warm_threshold,
+        }
+    }
+
+    pub fn phone_region(&self) -> phonenumber::country::Id {
+        self.default_phone_region
+            .parse()
+            .unwrap_or(phonenumber::country::Id::US)
+    }
 }
 
 impl Default for Settings {
@@ -52,6 +95,12 @@ impl Default for Settings {
             price_per_credit: 10,
             currency: "usd".into(),
             low_credit_threshold: 5,
+            min_call_balance: 1,
+            contact_import_max_rows: 1000,
+            contact_import_max_bytes: 4 << 20,
+            lead_hot_threshold: 70,
+            lead_warm_threshold: 40,
+            default_phone_region: "US".into(),
         }
     }
 }
@@ -85,6 +134,50 @@ impl Settings {
             return Err(AppError::validation(
                 "low_credit_threshold",
                 format!("must be 0 to {MAX_PACKAGE_CREDITS}"),
+            ));
+        }
+        let within = |field: &str, value: i64, range: std::ops::RangeInclusive<i64>| {
+            if range.contains(&value) {
+                Ok(())
+            } else {
+                Err(AppError::validation(
+                    field,
+                    format!("must be {} to {}", range.start(), range.end()),
+                ))
+            }
+        };
+        within("min_call_balance", self.min_call_balance, 0..=1_000_000)?;
+        within(
+            "contact_import_max_rows",
+            self.contact_import_max_rows,
+            1..=100_000,
+        )?;
+        within(
+            "contact_import_max_bytes",
+            self.contact_import_max_bytes,
+            1024..=50 << 20,
+        )?;
+        within("lead_hot_threshold", self.lead_hot_threshold, 1..=100)?;
+        within("lead_warm_threshold", self.lead_warm_threshold, 0..=99)?;
+        if self.lead_warm_threshold >= self.lead_hot_threshold {
+            return Err(AppError::validation(
+                "lead_warm_threshold",
+                "must be below lead_hot_threshold",
+            ));
+        }
+        let region_ok = self.default_phone_region.len() == 2
+            && self
+                .default_phone_region
+                .bytes()
+                .all(|b| b.is_ascii_uppercase())
+            && self
+                .default_phone_region
+                .parse::<phonenumber::country::Id>()
+                .is_ok();
+        if !region_ok {
+            return Err(AppError::validation(
+                "default_phone_region",
+                "must be an upper-case ISO 3166 alpha-2 code such as US or GB",
             ));
         }
         let mut ids = std::collections::HashSet::new();
@@ -149,10 +242,10 @@ pub fn low_credit_threshold(stored: Option<Value>) -> i64 {
         .unwrap_or_else(|| Settings::default().low_credit_threshold)
 }
 
-/// Reads the stored settings over the defaults.
-pub async fn load(client: &impl GenericClient) -> AppResult<Settings> {
+/// Reads the stored settings over the defaults (see [`Settings::defaults`]).
+pub async fn load(client: &impl GenericClient, config: &Config) -> AppResult<Settings> {
     let rows = client.query("SELECT key, value FROM settings", &[]).await?;
-    let mut document = serde_json::to_value(Settings::default())
+    let mut document = serde_json::to_value(Settings::defaults(config))
         .map_err(|e| AppError::internal(format!("settings do not serialize: {e}")))?;
     if let Value::Object(fields) = &mut document {
         for row in &rows {
@@ -171,6 +264,7 @@ pub async fn load(client: &impl GenericClient) -> AppResult<Settings> {
 /// settings and the names of the keys that changed.
 pub async fn update(
     tx: &impl GenericClient,
+    config: &Config,
     changes: &Value,
     by: Option<TenantId>,
 ) -> AppResult<(Settings, Vec<String>)> {
@@ -183,7 +277,7 @@ pub async fn update(
     // Serialized writers: two admins' partial updates cannot interleave into an invalid whole.
     tx.execute("LOCK TABLE settings IN SHARE ROW EXCLUSIVE MODE", &[])
         .await?;
-    let current = load(tx).await?;
+    let current = load(tx, config).await?;
     let mut document = serde_json::to_value(&current)
         .map_err(|e| AppError::internal(format!("settings do not serialize: {e}")))?;
     let fields = document
@@ -250,5 +344,11 @@ mod tests {
         // 4 credits at 10 cents is below Stripe's minimum charge.
         assert!(with(&|s| s.credit_packages[0].credits = 4).is_err());
         assert!(with(&|s| s.credit_packages[2].price = Some(i64::MAX)).is_err());
+        assert!(with(&|s| s.lead_warm_threshold = 70).is_err());
+        assert!(with(&|s| s.default_phone_region = "XX".into()).is_err());
+        assert!(with(&|s| s.default_phone_region = "gb".into()).is_err());
+        assert!(with(&|s| s.default_phone_region = "GB".into()).is_ok());
+        assert!(with(&|s| s.contact_import_max_rows = 0).is_err());
+        assert!(with(&|s| s.min_call_balance = -1).is_err());
     }
 }

@@ -1,15 +1,22 @@
 //! What every handler shares: config, the database pool, the token verifier and an HTTP client.
 //! Built once per process (a Lambda cold start) and cloned cheaply into each request.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use deadpool_postgres::Pool;
+use tokio::sync::RwLock;
 
 use crate::{
     auth::TokenVerifier,
     aws::{secrets::SecretStore, Aws},
     config::Config,
-    db, telemetry,
+    db,
+    error::AppResult,
+    settings::{self, Settings},
+    telemetry,
 };
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -26,6 +33,7 @@ struct Inner {
     http: reqwest::Client,
     aws: Aws,
     secrets: SecretStore,
+    settings: RwLock<Option<(Instant, Arc<Settings>)>>,
 }
 
 impl AppState {
@@ -58,6 +66,7 @@ impl AppState {
                 http,
                 aws,
                 secrets,
+                settings: RwLock::new(None),
             }),
         })
     }
@@ -84,6 +93,26 @@ impl AppState {
 
     pub fn secrets(&self) -> &SecretStore {
         &self.inner.secrets
+    }
+
+    /// The admin's settings, cached as long as secrets are (an admin's change reaches every
+    /// function within that time).
+    pub async fn settings(&self) -> AppResult<Arc<Settings>> {
+        let ttl = self.config().aws.secrets_ttl;
+        if let Some((at, settings)) = self.inner.settings.read().await.as_ref() {
+            if at.elapsed() < ttl {
+                return Ok(settings.clone());
+            }
+        }
+        let client = self.db().get().await?;
+        let settings = Arc::new(settings::load(&client, self.config()).await?);
+        *self.inner.settings.write().await = Some((Instant::now(), settings.clone()));
+        Ok(settings)
+    }
+
+    /// Forgets the cached settings (after this process changed them).
+    pub async fn invalidate_settings(&self) {
+        *self.inner.settings.write().await = None;
     }
 
     /// The webhook queue's URL, configured for the functions that use it.

@@ -60,7 +60,9 @@ fn main() {
 
 fn run() -> Result<(), BoxError> {
     let options = options()?;
-    let limits = ImportLimits::from_config(&shared::Config::from_env()?);
+    let limits = ImportLimits::from_settings(&shared::settings::Settings::defaults(
+        &shared::Config::from_env()?,
+    ));
     let file = contacts_xlsx(options.rows)?;
     let mut rows = vec![(
         format!(

@@ -153,7 +153,7 @@ pub async fn start_purchase(
     package_id: &str,
 ) -> AppResult<Checkout> {
     let client = state.db().get().await?;
-    let settings = settings::load(&client).await?;
+    let settings = settings::load(&client, state.config()).await?;
     let package = packages(&settings)
         .into_iter()
         .find(|p| p.id == package_id)

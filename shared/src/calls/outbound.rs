@@ -80,6 +80,8 @@ pub async fn place_call(
     tenant: TenantId,
     request: &OutboundRequest,
 ) -> AppResult<OutboundStarted> {
+    let settings = state.settings().await?;
+    let region = settings.phone_region();
     let mut db = state.db().get().await?;
     let agent = calling_agent(&db, tenant, &request.agent_id).await?;
     let line = line_of(&agent)?;
@@ -90,10 +92,9 @@ pub async fn place_call(
             (Some(contact), number)
         }
         (None, Some(raw)) => {
-            let number =
-                phone::normalize(raw, state.config().default_phone_region).ok_or_else(|| {
-                    AppError::validation("phone_number", "is not a valid phone number")
-                })?;
+            let number = phone::normalize(raw, region).ok_or_else(|| {
+                AppError::validation("phone_number", "is not a valid phone number")
+            })?;
             (None, number)
         }
         _ => {
@@ -106,7 +107,7 @@ pub async fn place_call(
     let client = ElevenLabs::from_state(state).await?;
 
     let tx = db.transaction().await?;
-    require_credits(&tx, tenant, state.config().min_call_balance).await?;
+    require_credits(&tx, tenant, settings.min_call_balance).await?;
     let started = client
         .outbound_call(&OutboundCall {
             agent_id: &agent.elevenlabs_agent_id,
@@ -158,6 +159,7 @@ pub async fn submit_batch(
     tenant: TenantId,
     request: &BatchRequest,
 ) -> AppResult<BatchSubmitted> {
+    let settings = state.settings().await?;
     if request.contact_ids.is_empty() || request.contact_ids.len() > MAX_BATCH_CONTACTS {
         return Err(AppError::validation(
             "contact_ids",
@@ -194,7 +196,7 @@ pub async fn submit_batch(
     // One minute per contact, and never below the minimum for a single call.
     let needed = i64::try_from(recipients.len())
         .unwrap_or(i64::MAX)
-        .max(state.config().min_call_balance);
+        .max(settings.min_call_balance);
     require_credits(&tx, tenant, needed).await?;
     let submitted = client
         .submit_batch(&BatchCall {

@@ -38,12 +38,12 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::{config::Config, error::AppError};
+use crate::{error::AppError, settings::Settings};
 
 pub use format::ACCEPTED_EXTENSIONS;
 pub use header::HEADER_SEARCH_ROWS;
 
-/// Limits for one upload; see [`ImportLimits::from_config`].
+/// Limits for one upload; see [`ImportLimits::from_settings`].
 #[derive(Debug, Clone, Copy)]
 pub struct ImportLimits {
     /// Most data rows (blank rows and the header excluded); more is `too_many_rows`.
@@ -55,11 +55,11 @@ pub struct ImportLimits {
 }
 
 impl ImportLimits {
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_settings(settings: &Settings) -> Self {
         Self {
-            max_rows: config.contact_import_max_rows,
-            max_bytes: config.contact_import_max_bytes,
-            default_region: config.default_phone_region,
+            max_rows: usize::try_from(settings.contact_import_max_rows).unwrap_or(usize::MAX),
+            max_bytes: usize::try_from(settings.contact_import_max_bytes).unwrap_or(usize::MAX),
+            default_region: settings.phone_region(),
         }
     }
 }

@@ -119,7 +119,7 @@ pub async fn create(
     tenant: TenantId,
     request: &NewContact,
 ) -> AppResult<Contact> {
-    let fields = request.validate(state.config().default_phone_region)?;
+    let fields = request.validate(state.settings().await?.phone_region())?;
     let db = state.db().get().await?;
     let row = db
         .query_opt(
@@ -260,7 +260,7 @@ pub async fn update(
         company: update.company.clone().or(current.company),
         notes: update.notes.clone().or(current.notes),
     }
-    .validate(state.config().default_phone_region)?;
+    .validate(state.settings().await?.phone_region())?;
     let result = db
         .query_opt(
             "UPDATE contacts SET name = $3, phone_number = $4, email = $5, company = $6,

@@ -24,7 +24,7 @@ pub async fn import(
     file_name: &str,
     bytes: &[u8],
 ) -> AppResult<UploadReport> {
-    let limits = ImportLimits::from_config(state.config());
+    let limits = ImportLimits::from_settings(&*state.settings().await?);
     let parsed = import::parse(file_name, bytes, &limits)?;
     let mut duplicates = parsed.duplicates;
     let contacts = parsed.contacts;

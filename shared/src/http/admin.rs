@@ -358,7 +358,7 @@ async fn get_config(
 ) -> AppResult<Json<AdminConfig>> {
     let client = state.db().get().await?;
     Ok(Json(AdminConfig {
-        settings: settings::load(&client).await?,
+        settings: settings::load(&client, state.config()).await?,
         secrets: secrets::describe(&state).await?,
     }))
 }
@@ -376,7 +376,8 @@ async fn update_settings(
     let mut client = state.db().get().await?;
     let tx = client.transaction().await?;
     let actor = Actor::from(&admin);
-    let (updated, changed) = settings::update(&tx, &changes, Some(admin.0.tenant)).await?;
+    let (updated, changed) =
+        settings::update(&tx, state.config(), &changes, Some(admin.0.tenant)).await?;
     if !changed.is_empty() {
         let values: serde_json::Map<String, Value> = changed
             .iter()
@@ -395,6 +396,7 @@ async fn update_settings(
         .await?;
     }
     tx.commit().await?;
+    state.invalidate_settings().await;
     Ok(Json(updated))
 }
 

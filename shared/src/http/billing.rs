@@ -41,7 +41,9 @@ pub struct Credits {
 impl Credits {
     async fn of(state: &AppState, balance: i64) -> AppResult<Self> {
         let client = state.db().get().await?;
-        let threshold = settings::load(&client).await?.low_credit_threshold;
+        let threshold = settings::load(&client, state.config())
+            .await?
+            .low_credit_threshold;
         Ok(Self {
             credits: balance,
             low_credits: balance < threshold,
@@ -119,7 +121,7 @@ async fn list_packages(
     _auth: AuthUser,
 ) -> AppResult<Json<Packages>> {
     let client = state.db().get().await?;
-    let settings = settings::load(&client).await?;
+    let settings = settings::load(&client, state.config()).await?;
     Ok(Json(Packages {
         data: billing::packages(&settings),
     }))

@@ -63,7 +63,7 @@ async fn authorize(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
 }
 
 async fn lookup(state: &AppState, agent_id: &str, caller: &str) -> AppResult<ClientData> {
-    let number = phone::normalize(caller, state.config().default_phone_region);
+    let number = phone::normalize(caller, state.settings().await?.phone_region());
     let row = match &number {
         Some(number) => {
             state

@@ -149,7 +149,8 @@ async fn upload_contacts(
             ),
         )
     })?;
-    let max_bytes = state.config().contact_import_max_bytes;
+    let max_bytes =
+        usize::try_from(state.settings().await?.contact_import_max_bytes).unwrap_or(usize::MAX);
     let (file_name, bytes) = read_file_field(multipart, max_bytes).await?;
     let report = upload::import(&state, auth.tenant, &file_name, &bytes).await?;
     Ok(Json(report))

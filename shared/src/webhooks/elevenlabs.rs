@@ -362,7 +362,7 @@ impl Context<'_> {
     }
 
     async fn transcription(&self, t: Transcription) -> AppResult<Outcome> {
-        let region = self.state.config().default_phone_region;
+        let region = self.state.settings().await?.phone_region();
         let phone_call = t.metadata.phone_call.clone().unwrap_or_default();
         let is_chat = t.metadata.text_only == Some(true) || t.metadata.phone_call.is_none();
         let direction = phone_call
@@ -391,7 +391,7 @@ impl Context<'_> {
             Some(_) => "in_progress",
         };
         let analysis = t.analysis.clone().unwrap_or_default();
-        let scores = LeadScores::from_analysis(&analysis, self.state.config().lead_tags);
+        let scores = LeadScores::from_analysis(&analysis, self.state.settings().await?.lead_tags());
         let dynamic = t
             .conversation_initiation_client_data
             .as_ref()
@@ -544,7 +544,7 @@ impl Context<'_> {
     }
 
     async fn initiation_failure(&self, failure: InitiationFailure) -> AppResult<Outcome> {
-        let region = self.state.config().default_phone_region;
+        let region = self.state.settings().await?.phone_region();
         let body = failure.metadata.as_ref().and_then(|m| m.get("body"));
         let to = body
             .and_then(|b| b.get("To").or_else(|| b.get("to")))
@@ -574,7 +574,7 @@ impl Context<'_> {
     }
 
     async fn analytics(&self, analysis: Analysis) -> AppResult<Outcome> {
-        let scores = LeadScores::from_analysis(&analysis, self.state.config().lead_tags);
+        let scores = LeadScores::from_analysis(&analysis, self.state.settings().await?.lead_tags());
         let mut client = self.state.db().get().await?;
         let Some(tx) = self.begin(&mut client, "call_analytics").await? else {
             return Ok(Outcome::Duplicate);

@@ -1068,7 +1068,7 @@ fn limits_come_from_the_config() {
         _ => None,
     })
     .unwrap();
-    let limits = ImportLimits::from_config(&config);
+    let limits = ImportLimits::from_settings(&crate::settings::Settings::defaults(&config));
     assert_eq!(
         (limits.max_rows, limits.max_bytes, limits.default_region),
         (50, 4 << 20, country::Id::GB)
