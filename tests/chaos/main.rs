@@ -175,20 +175,6 @@ async fn a_silent_smtp_server_neither_fails_nor_loses_the_emails_of_a_login() {
     .await;
 }
 
-/// A user with the admin role.
-async fn admin() -> support::Account {
-    let account = support::Account::new().await;
-    support::db()
-        .await
-        .execute(
-            "UPDATE users SET role = 'admin' WHERE id = $1",
-            &[&account.id],
-        )
-        .await
-        .expect("make admin");
-    account
-}
-
 async fn app_secret() -> String {
     shared::aws::Aws::from_env()
         .await
@@ -247,7 +233,7 @@ fn ignored_event() -> String {
 #[tokio::test]
 async fn a_secret_rotated_through_the_admin_api_keeps_the_old_value_for_its_grace_period_only() {
     let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
-    let admin = admin().await;
+    let admin = support::Account::admin().await;
     let _restore = RestoreSecret(app_secret().await);
     let old = support::stripe::webhook_secret();
     let new = format!("whsec_rotated_{}", uuid::Uuid::new_v4().simple());
@@ -314,7 +300,7 @@ async fn a_secret_rotated_through_the_admin_api_keeps_the_old_value_for_its_grac
 #[tokio::test]
 async fn settings_changed_by_an_admin_apply_at_once_and_are_audited() {
     let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
-    let admin = admin().await;
+    let admin = support::Account::admin().await;
     let user = support::Account::new().await;
     let change = |threshold: i64| {
         let token = admin.token.clone();

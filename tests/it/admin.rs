@@ -13,20 +13,6 @@ use crate::support::{
     transcription, url, Account, Tenant,
 };
 
-/// A user with the admin role (set in the database, as an operator would).
-pub async fn admin() -> Account {
-    let account = Account::new().await;
-    support::db()
-        .await
-        .execute(
-            "UPDATE users SET role = 'admin' WHERE id = $1",
-            &[&account.id],
-        )
-        .await
-        .expect("make admin");
-    account
-}
-
 const SOME_ID: &str = "0b6bd1b4-4d1c-4a38-9a8e-1f1d6c1e2a11";
 
 fn routes() -> Vec<(Method, String)> {
@@ -86,7 +72,7 @@ async fn every_admin_route_needs_a_token_and_the_admin_role() {
 
 #[tokio::test]
 async fn admins_search_users_and_see_one_users_whole_picture() {
-    let admin = admin().await;
+    let admin = Account::admin().await;
     let tenant = Tenant::new().await;
     let email: String = support::db()
         .await
@@ -123,7 +109,7 @@ async fn admins_search_users_and_see_one_users_whole_picture() {
 
 #[tokio::test]
 async fn credit_adjustments_need_a_reason_apply_once_per_key_and_are_audited() {
-    let admin = admin().await;
+    let admin = Account::admin().await;
     let user = Account::new().await;
     let path = format!("/admin/users/{}/credits", user.id);
     let no_reason = post(&path, &admin.token, &json!({"amount": 10, "reason": " "})).await;
@@ -180,7 +166,7 @@ async fn credit_adjustments_need_a_reason_apply_once_per_key_and_are_audited() {
 
 #[tokio::test]
 async fn credit_adjustments_under_concurrent_usage_keep_the_ledger_exact() {
-    let admin = admin().await;
+    let admin = Account::admin().await;
     let tenant = Tenant::new().await;
     let path = format!("/admin/users/{}/credits", tenant.id);
     let bodies: Vec<Value> = (0..10)
@@ -222,7 +208,7 @@ async fn credit_adjustments_under_concurrent_usage_keep_the_ledger_exact() {
 
 #[tokio::test]
 async fn a_suspended_tenant_is_refused_but_its_calls_are_still_billed() {
-    let admin = admin().await;
+    let admin = Account::admin().await;
     let tenant = Tenant::new().await;
     let suspend = post(
         &format!("/admin/users/{}/suspend", tenant.id),
@@ -303,7 +289,7 @@ async fn a_suspended_tenant_is_refused_but_its_calls_are_still_billed() {
 
 #[tokio::test]
 async fn admins_see_and_deactivate_any_tenants_agent() {
-    let admin = admin().await;
+    let admin = Account::admin().await;
     let owner = Account::new().await;
     let created = post(
         "/api/agents",
@@ -351,7 +337,7 @@ async fn admins_see_and_deactivate_any_tenants_agent() {
 
 #[tokio::test]
 async fn invalid_settings_are_refused_and_nothing_changes() {
-    let admin = admin().await;
+    let admin = Account::admin().await;
     let before = json(get("/admin/config", &admin.token).await).await;
     for bad in [
         json!({"low_credit_threshold": -1}),
@@ -404,7 +390,7 @@ async fn invalid_settings_are_refused_and_nothing_changes() {
 
 #[tokio::test]
 async fn an_unmatched_event_is_matched_to_an_agent_and_billed_once() {
-    let admin = admin().await;
+    let admin = Account::admin().await;
     let tenant = Tenant::new().await;
     let conversation = conversation_id();
     let stray = format!(
@@ -462,7 +448,7 @@ async fn an_unmatched_event_is_matched_to_an_agent_and_billed_once() {
 
 #[tokio::test]
 async fn system_analytics_count_what_happened() {
-    let admin = admin().await;
+    let admin = Account::admin().await;
     let tenant = Tenant::new().await;
     // Ten hours: more than any other test uses, so this tenant is among the top ten.
     deliver(&transcription(

@@ -334,6 +334,19 @@ impl Account {
         Self { user, token, id }
     }
 
+    /// A new account with the admin role (set in the database, as an operator would).
+    pub async fn admin() -> Self {
+        let account = Self::new().await;
+        db().await
+            .execute(
+                "UPDATE users SET role = 'admin' WHERE id = $1",
+                &[&account.id],
+            )
+            .await
+            .expect("make admin");
+        account
+    }
+
     /// The account's tenant id, as only the product can make one (from the verified identity).
     pub async fn tenant(&self, pool: &deadpool_postgres::Pool) -> shared::auth::TenantId {
         self.user_row(pool).await.tenant()

@@ -8,7 +8,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     error::{AppResult, ErrorBody},
-    webhooks::ingest::{self, Accepted},
+    webhooks::ingest::{self, Accepted, Sender},
     AppState,
 };
 
@@ -44,14 +44,14 @@ fn source_ip(headers: &HeaderMap) -> String {
 
 async fn receive(
     state: &AppState,
+    sender: Sender,
     route: &str,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> AppResult<Json<Received>> {
-    let signature = headers
-        .get("elevenlabs-signature")
-        .and_then(|v| v.to_str().ok());
-    let accepted = ingest::elevenlabs(state, route, signature, &source_ip(headers), body).await?;
+    let signature = headers.get(sender.header()).and_then(|v| v.to_str().ok());
+    let accepted =
+        ingest::receive(state, sender, route, signature, &source_ip(headers), body).await?;
     Ok(Json(Received {
         received: true,
         duplicate: accepted == Accepted::Duplicate,
@@ -69,7 +69,14 @@ async fn call_completed(
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Received>> {
-    receive(&state, "call-completed", &headers, &body).await
+    receive(
+        &state,
+        Sender::Elevenlabs,
+        "call-completed",
+        &headers,
+        &body,
+    )
+    .await
 }
 
 /// Analytics for a conversation: `{data: {conversation_id, agent_id?, analysis}}` (or the
@@ -83,7 +90,14 @@ async fn call_analytics(
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Received>> {
-    receive(&state, "call-analytics", &headers, &body).await
+    receive(
+        &state,
+        Sender::Elevenlabs,
+        "call-analytics",
+        &headers,
+        &body,
+    )
+    .await
 }
 
 /// Stripe's events (checkout.session.*, charge.refunded; others are acknowledged and ignored),
@@ -97,12 +111,5 @@ async fn stripe_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Received>> {
-    let signature = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
-    let accepted = ingest::stripe(&state, signature, &source_ip(&headers), &body).await?;
-    Ok(Json(Received {
-        received: true,
-        duplicate: accepted == Accepted::Duplicate,
-    }))
+    receive(&state, Sender::Stripe, "stripe", &headers, &body).await
 }

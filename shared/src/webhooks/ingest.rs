@@ -25,8 +25,40 @@ pub enum Accepted {
     Duplicate,
 }
 
-pub async fn elevenlabs(
+/// Which sender an event comes from: how it is signed, which secrets verify it, its queue source.
+#[derive(Debug, Clone, Copy)]
+pub enum Sender {
+    Elevenlabs,
+    Stripe,
+}
+
+impl Sender {
+    fn scheme(self) -> signature::Scheme {
+        match self {
+            Self::Elevenlabs => signature::ELEVENLABS,
+            Self::Stripe => signature::STRIPE,
+        }
+    }
+
+    fn source(self) -> EventSource {
+        match self {
+            Self::Elevenlabs => EventSource::Elevenlabs,
+            Self::Stripe => EventSource::Stripe,
+        }
+    }
+
+    /// The signature header's name, as the sender writes it.
+    pub fn header(self) -> &'static str {
+        self.scheme().header
+    }
+}
+
+/// Verifies the event's signature against the sender's current (and, during a rotation's
+/// grace period, previous) secret, then queues it. ElevenLabs signs `v0`s with a 30 minute
+/// window; Stripe any matching `v1` within 300 s.
+pub async fn receive(
     state: &AppState,
+    sender: Sender,
     route: &str,
     signature_header: Option<&str>,
     source_ip: &str,
@@ -34,10 +66,13 @@ pub async fn elevenlabs(
 ) -> AppResult<Accepted> {
     let secrets = state.secrets().get().await?;
     let now = chrono::Utc::now().timestamp();
-    let accepted = secrets.elevenlabs_webhook_secrets(now);
+    let accepted = match sender {
+        Sender::Elevenlabs => secrets.elevenlabs_webhook_secrets(now),
+        Sender::Stripe => secrets.stripe_webhook_secrets(now),
+    };
     verify(
         state,
-        signature::ELEVENLABS,
+        sender.scheme(),
         signature_header,
         body,
         &accepted,
@@ -45,30 +80,7 @@ pub async fn elevenlabs(
         now,
     )
     .await?;
-    enqueue(state, EventSource::Elevenlabs, route, body).await
-}
-
-/// Stripe's events: `Stripe-Signature` with any matching `v1`, within 300 s.
-pub async fn stripe(
-    state: &AppState,
-    signature_header: Option<&str>,
-    source_ip: &str,
-    body: &[u8],
-) -> AppResult<Accepted> {
-    let secrets = state.secrets().get().await?;
-    let now = chrono::Utc::now().timestamp();
-    let accepted = secrets.stripe_webhook_secrets(now);
-    verify(
-        state,
-        signature::STRIPE,
-        signature_header,
-        body,
-        &accepted,
-        source_ip,
-        now,
-    )
-    .await?;
-    enqueue(state, EventSource::Stripe, "stripe", body).await
+    enqueue(state, sender.source(), route, body).await
 }
 
 async fn verify(
