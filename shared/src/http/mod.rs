@@ -2,6 +2,7 @@
 //! function serves (health, OpenAPI). [`app`] wraps them in the shared layers, so Lambda, the
 //! local server and the tests run the very same stack.
 
+mod account;
 mod agents;
 mod billing;
 mod calls;
@@ -44,7 +45,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub enum Group {
     /// /api/agents/* and /agents/*: agent CRUD, proxied to ElevenLabs.
     Agents,
-    /// /auth/*: the signed-in user's profile.
+    /// /auth/*: registration, sign-in (password and social), password reset, the profile.
     Auth,
     /// /billing/* and /api/user/credits: balance and ledger.
     Billing,
@@ -70,7 +71,7 @@ impl Group {
     fn routes(self) -> OpenApiRouter<AppState> {
         match self {
             Group::Agents => agents::router(),
-            Group::Auth => profile::router(),
+            Group::Auth => profile::router().merge(account::router()),
             Group::Billing => billing::router(),
             Group::Calls => calls::router()
                 .merge(leads::router())
