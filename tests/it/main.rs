@@ -4,6 +4,7 @@
 
 mod support;
 
+mod account_flows;
 mod agents;
 mod auth_tokens;
 mod billing;
