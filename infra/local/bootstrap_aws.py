@@ -63,6 +63,7 @@ secret = {
     "stripe_webhook_secret": value("STRIPE_WEBHOOK_SECRET", "whsec_local_"),
     "smtp_password": value("GMAIL_APP_PASSWORD", "smtp_local_"),
     "contact_lookup_secret": value("CONTACT_LOOKUP_SECRET", "cl_local_"),
+    "stack_secret_server_key": value("STACK_SECRET_SERVER_KEY", "ssk_local_"),
 }
 sm = boto3.client("secretsmanager", **kw)
 try:

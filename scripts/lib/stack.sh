@@ -93,6 +93,7 @@ local_secrets() {
   export CONTACT_LOOKUP_SECRET=${CONTACT_LOOKUP_SECRET:-cl_local_$(random_hex)}
   export STRIPE_SECRET_KEY=${STRIPE_SECRET_KEY:-sk_test_local_$(random_hex)}
   export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_local_$(random_hex)}
+  export STACK_SECRET_SERVER_KEY=${STACK_SECRET_SERVER_KEY:-ssk_local_$(random_hex)}
 }
 
 # Starts moto unless AWS_ENDPOINT_URL is already set, then creates the resources.
@@ -114,12 +115,16 @@ start_aws() {
 
 # start_simulators STACK_PORT ELEVENLABS_PORT API_PORT: the API's port is where simulated
 # ElevenLabs and Stripe webhooks are delivered. The Stripe simulator listens on STRIPE_SIM_PORT
-# (a free port unless set).
+# (a free port unless set). The API calls the Stack Auth simulator's REST API (STACK_API_URL)
+# with STACK_SECRET_SERVER_KEY (from local_secrets, also in the app secret); tokens keep the
+# hosted issuer, so JWT_ISSUER is pinned to it rather than derived from STACK_API_URL.
 start_simulators() {
   local port=$1
   export STACK_PROJECT_ID=${STACK_PROJECT_ID:-local-project}
   export SIM_STATE_DIR="$STATE/sim" STACK_SIM_PORT=$port
   export STACK_SIM_URL="http://127.0.0.1:$port"
+  export STACK_API_URL=${STACK_API_URL:-$STACK_SIM_URL}
+  export JWT_ISSUER=${JWT_ISSUER:-"https://api.stack-auth.com/api/v1/projects/$STACK_PROJECT_ID"}
   export ELEVENLABS_SIM_PORT=$2
   export ELEVENLABS_SIM_URL="http://127.0.0.1:$2"
   export ELEVENLABS_BASE_URL=${ELEVENLABS_BASE_URL:-$ELEVENLABS_SIM_URL}
@@ -200,7 +205,8 @@ wait_http() {
 # Writes the stack's addresses for helpers such as scripts/dev-token.
 write_env_file() {
   {
-    for name in API_URL DATABASE_URL STACK_SIM_URL SIM_STATE_DIR STACK_PROJECT_ID JWKS_URL AWS_ENDPOINT_URL \
+    for name in API_URL DATABASE_URL STACK_SIM_URL STACK_API_URL JWT_ISSUER STACK_SECRET_SERVER_KEY \
+      SIM_STATE_DIR STACK_PROJECT_ID JWKS_URL AWS_ENDPOINT_URL \
       AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY WEBHOOK_QUEUE_URL WEBHOOK_DLQ_URL DYNAMODB_TABLE \
       RECORDINGS_BUCKET APP_SECRET_ID ELEVENLABS_SIM_URL ELEVENLABS_BASE_URL ELEVENLABS_API_KEY \
       ELEVENLABS_WEBHOOK_SECRET CONTACT_LOOKUP_SECRET STRIPE_WEBHOOK_SECRET STRIPE_SIM_URL STRIPE_BASE_URL \

@@ -21,6 +21,7 @@ pub struct Config {
     pub database_url: String,
     pub database_pool_size: usize,
     pub auth: AuthConfig,
+    pub stack: StackConfig,
     /// Browser origin allowed by CORS (with credentials); none means no cross-origin access.
     pub frontend_origin: Option<HeaderValue>,
     /// Lower-cased; a verified token email in this list is an admin.
@@ -50,6 +51,19 @@ pub struct Config {
     pub contact_import_max_bytes: usize,
     pub stripe: StripeConfig,
     pub email: EmailConfig,
+}
+
+/// Stack Auth's REST API (the local simulator in development and tests), which the account
+/// flows call; the secret server key lives in the app secret.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// `STACK_API_URL`, the base the JWKS URL and the issuer are derived from too.
+    pub api_url: Url,
+    /// Sent as the OAuth `client_secret`; without one, Stack Auth's public-client sentinel is
+    /// sent (accepted unless the project requires publishable keys).
+    pub publishable_client_key: Option<String>,
+    /// Each attempt's timeout and the backoff of the requests that may be repeated.
+    pub retry: RetryPolicy,
 }
 
 /// Where Stripe is (the local simulator in development and tests) and where Checkout sends the
@@ -153,6 +167,7 @@ impl Config {
             .optional("STACK_API_URL")
             .unwrap_or_else(|| STACK_API_DEFAULT.to_owned());
         let stack_api = stack_api.trim_end_matches('/');
+        let stack = stack_config(&env, stack_api)?;
         let jwks_url = env.optional("JWKS_URL").unwrap_or_else(|| {
             format!("{stack_api}/api/v1/projects/{project_id}/.well-known/jwks.json")
         });
@@ -189,6 +204,7 @@ impl Config {
                     0..=3600,
                 )?),
             },
+            stack,
             frontend_origin,
             admin_emails: env
                 .optional("ADMIN_EMAILS")
@@ -303,6 +319,30 @@ impl Config {
             email: email_config(&env, &frontend_url)?,
         })
     }
+}
+
+fn stack_config<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+    api_url: &str,
+) -> Result<StackConfig, ConfigError> {
+    Ok(StackConfig {
+        api_url: parse_http_url("STACK_API_URL", api_url)?,
+        publishable_client_key: env.optional("STACK_PUBLISHABLE_CLIENT_KEY"),
+        retry: RetryPolicy {
+            timeout: Duration::from_millis(env.number("STACK_TIMEOUT_MS", 10_000, 100..=60_000)?),
+            max_retries: env.number("STACK_MAX_RETRIES", 2, 0..=5)?,
+            base_delay: Duration::from_millis(env.number(
+                "STACK_RETRY_BASE_MS",
+                200,
+                1..=10_000,
+            )?),
+            max_delay: Duration::from_millis(env.number(
+                "STACK_RETRY_MAX_MS",
+                2_000,
+                1..=30_000,
+            )?),
+        },
+    })
 }
 
 fn stripe_config<F: Fn(&str) -> Option<String>>(
@@ -450,6 +490,20 @@ mod tests {
             cfg.auth.jwks_url.as_str(),
             "https://api.stack-auth.com/api/v1/projects/proj-1/.well-known/jwks.json"
         );
+        assert_eq!(cfg.stack.api_url.as_str(), "https://api.stack-auth.com/");
+        assert_eq!(cfg.stack.publishable_client_key, None);
+    }
+
+    #[test]
+    fn stack_api_url_is_exposed_and_derives_the_rest() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("STACK_API_URL", "http://127.0.0.1:8102/"));
+        let cfg = config(&pairs).expect("valid");
+        assert_eq!(cfg.stack.api_url.as_str(), "http://127.0.0.1:8102/");
+        assert_eq!(
+            cfg.auth.issuer,
+            "http://127.0.0.1:8102/api/v1/projects/proj-1"
+        );
     }
 
     #[test]
@@ -522,6 +576,8 @@ mod tests {
             ("JWT_LEEWAY_SECONDS", "-1"),
             ("DEFAULT_PHONE_REGION", "Atlantis"),
             ("ELEVENLABS_BASE_URL", "api.elevenlabs.io"),
+            ("STACK_API_URL", "api.stack-auth.com"),
+            ("STACK_TIMEOUT_MS", "0"),
             ("CONTACT_IMPORT_MAX_ROWS", "0"),
             ("CONTACT_IMPORT_MAX_BYTES", "12"),
         ] {

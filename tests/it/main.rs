@@ -4,6 +4,7 @@
 
 mod support;
 
+mod account_flows;
 mod admin;
 mod agents;
 mod auth_tokens;

@@ -68,6 +68,17 @@ async fn profile_reads_and_updates() {
     assert_eq!(profile["role"], "user");
     assert_eq!(profile["auth_provider"], "email");
 
+    // A new name is written to Stack Auth first, so the user must exist there too.
+    let sim = std::env::var("STACK_SIM_URL").expect("scripts/test sets STACK_SIM_URL");
+    let minted = stack()
+        .http
+        .post(format!("{sim}/dev/token"))
+        .json(&json!({ "email": user.email, "user_id": user.sub }))
+        .send()
+        .await
+        .expect("the simulator answers");
+    assert!(minted.status().is_success());
+
     let hostile = "Robert'); DROP TABLE users;-- <script>alert(1)</script> 山田";
     let response = stack()
         .http

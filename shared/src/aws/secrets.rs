@@ -1,6 +1,6 @@
 //! The application secret (ElevenLabs and Stripe keys, webhook secrets, SMTP password, the
-//! contact-lookup secret) from Secrets Manager, cached for a short TTL so an admin's rotation
-//! takes effect without a redeploy. A webhook secret's previous value stays valid until the
+//! contact-lookup secret, Stack Auth's secret server key) from Secrets Manager, cached for a
+//! short TTL so an admin's rotation takes effect without a redeploy. A webhook secret's previous value stays valid until the
 //! `*_previous_until` time the rotation wrote.
 
 use std::{
@@ -28,6 +28,8 @@ pub struct AppSecrets {
     pub stripe_webhook_secret_previous_until: Option<i64>,
     pub smtp_password: String,
     pub contact_lookup_secret: String,
+    /// Stack Auth's `ssk_...` key, sent as `x-stack-secret-server-key` by the account flows.
+    pub stack_secret_server_key: String,
 }
 
 impl AppSecrets {

@@ -2,4 +2,5 @@
 
 pub mod elevenlabs;
 pub mod retry;
+pub mod stack_auth;
 pub mod stripe;

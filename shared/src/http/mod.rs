@@ -2,6 +2,7 @@
 //! function serves (health, OpenAPI). [`app`] wraps them in the shared layers, so Lambda, the
 //! local server and the tests run the very same stack.
 
+mod account;
 mod admin;
 mod agents;
 mod billing;
@@ -47,7 +48,7 @@ pub enum Group {
     Admin,
     /// /api/agents/* and /agents/*: agent CRUD, proxied to ElevenLabs.
     Agents,
-    /// /auth/*: the signed-in user's profile.
+    /// /auth/*: registration, sign-in (password and social), password reset, the profile.
     Auth,
     /// /billing/* and /api/user/credits: balance and ledger.
     Billing,
@@ -75,7 +76,7 @@ impl Group {
         match self {
             Group::Admin => admin::router(),
             Group::Agents => agents::router(),
-            Group::Auth => profile::router(),
+            Group::Auth => profile::router().merge(account::router()),
             Group::Billing => billing::router(),
             Group::Calls => calls::router()
                 .merge(leads::router())

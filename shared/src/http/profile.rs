@@ -1,4 +1,5 @@
-//! /auth/profile: the signed-in user's own account.
+//! /auth/profile: the signed-in user's own account. A new name is written to Stack Auth (the
+//! display name) first and only then here, so a refusal there leaves both sides unchanged.
 
 use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use uuid::Uuid;
 use super::AppJson;
 use crate::{
     auth::AuthUser,
+    clients::stack_auth::StackAuth,
     error::{AppResult, ErrorBody},
     users::{self, AuthProvider, Role, User, UserStatus},
     AppState,
@@ -34,7 +36,7 @@ pub struct Profile {
 }
 
 impl Profile {
-    fn new(user: User, is_admin: bool) -> Self {
+    pub(super) fn new(user: User, is_admin: bool) -> Self {
         Self {
             id: user.id,
             email: user.email,
@@ -69,14 +71,22 @@ fn clean_name(raw: &str) -> AppResult<String> {
 }
 
 #[utoipa::path(put, path = "/auth/profile", tag = "auth", request_body = ProfileUpdate,
+    description = "Sets the name here and as the display name at Stack Auth (there first: if Stack Auth refuses, nothing changes).",
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Profile), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Profile), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn update_profile(
     State(state): State<AppState>,
     auth: AuthUser,
     AppJson(update): AppJson<ProfileUpdate>,
 ) -> AppResult<Json<Profile>> {
     let name = clean_name(&update.name)?;
+    // No database connection is held while Stack Auth answers.
+    let subject = users::auth_subject(&state.db().get().await?, auth.tenant).await?;
+    StackAuth::from_state(&state)
+        .await?
+        .set_display_name(&subject, &name)
+        .await?;
     let user = users::update_name(&state.db().get().await?, auth.tenant, &name).await?;
     Ok(Json(Profile::new(user, auth.is_admin)))
 }

@@ -166,3 +166,16 @@ pub async fn update_name(client: &Client, tenant: TenantId, name: &str) -> AppRe
         .ok_or_else(|| AppError::not_found("user"))?;
     User::try_from(&row)
 }
+
+/// The account's Stack Auth user id (the subject of its tokens).
+pub async fn auth_subject(client: &Client, tenant: TenantId) -> AppResult<String> {
+    client
+        .query_opt(
+            "SELECT auth_subject FROM users WHERE id = $1",
+            &[tenant.as_uuid()],
+        )
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?
+        .ok_or_else(|| AppError::not_found("user"))
+}
