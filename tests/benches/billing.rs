@@ -191,6 +191,7 @@ async fn run() -> Result<(), BoxError> {
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     let ingest = Latencies::new(started, times);
+    let ingested = started.elapsed();
     let target = paid_before + i64::try_from(purchases.len())?;
     while paid_count(&db).await? < target {
         if started.elapsed() > Duration::from_secs(600) {
@@ -244,11 +245,12 @@ async fn run() -> Result<(), BoxError> {
             ),
         ),
         (
-            "events credited through SQS and the processor".into(),
+            "events credited through SQS and the processor, from the first delivery".into(),
             format!(
-                "{n} in {:.2} s = {:.0} events/s",
+                "{n} in {:.2} s = {:.0} events/s (all ingested after {:.2} s)",
                 processed.as_secs_f64(),
-                n as f64 / processed.as_secs_f64()
+                n as f64 / processed.as_secs_f64(),
+                ingested.as_secs_f64()
             ),
         ),
         (

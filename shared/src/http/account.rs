@@ -142,8 +142,7 @@ async fn register(
         "name",
         request.name.as_deref(),
         super::profile::MAX_NAME_CHARS,
-    )
-    ?;
+    )?;
     let stack = StackAuth::from_state(&state).await?;
     let verify_url = format!("{}{VERIFY_EMAIL_PATH}", state.config().email.app_url);
     let session = stack.sign_up(&email, password, Some(&verify_url)).await?;
