@@ -446,7 +446,7 @@ mod tests {
             let err = email(bad).expect_err(bad);
             assert_eq!(
                 (err.status, err.code),
-                (StatusCode::BAD_REQUEST, "validation_error")
+                (StatusCode::UNPROCESSABLE_ENTITY, "validation_error")
             );
         }
         assert!(password("12345678", PASSWORD_MIN_CHARS).is_ok());
@@ -457,7 +457,7 @@ mod tests {
         assert!(password(&"é".repeat(256), PASSWORD_MIN_CHARS).is_ok());
         for bad in ["", "1234567", &"x".repeat(257)] {
             let err = password(bad, PASSWORD_MIN_CHARS).expect_err("refused");
-            assert_eq!(err.status, StatusCode::BAD_REQUEST);
+            assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
             assert_eq!(err.details.expect("details")["field"], "password");
         }
         assert!(password("short", 1).is_ok(), "sign-in takes any length");
