@@ -105,6 +105,10 @@ impl Default for Settings {
     }
 }
 
+/// Currencies whose minor unit is a thousandth; our prices and receipts count in cents or
+/// whole units only.
+const THREE_DECIMAL_CURRENCIES: &[&str] = &["bhd", "jod", "kwd", "omr", "tnd"];
+
 /// The smallest charge Stripe accepts in USD (and about that in other currencies), in cents.
 pub const MIN_PACKAGE_PRICE: i64 = 50;
 const MAX_PACKAGE_PRICE: i64 = 99_999_999;
@@ -124,10 +128,14 @@ impl Settings {
                 "must be 1 to 100000 minor units",
             ));
         }
-        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_lowercase()) {
+        let known = matches!(
+            self.currency.parse::<stripe_types::Currency>(),
+            Ok(currency) if !matches!(currency, stripe_types::Currency::Unknown(_))
+        );
+        if !known || THREE_DECIMAL_CURRENCIES.contains(&self.currency.as_str()) {
             return Err(AppError::validation(
                 "currency",
-                "must be a lower-case ISO 4217 code such as usd",
+                "must be a lower-case ISO 4217 code Stripe charges in, such as usd (currencies with three decimals are not supported)",
             ));
         }
         if !(0..=MAX_PACKAGE_CREDITS).contains(&self.low_credit_threshold) {
@@ -335,6 +343,9 @@ mod tests {
         assert!(with(&|s| s.price_per_credit = 0).is_err());
         assert!(with(&|s| s.currency = "USD".into()).is_err());
         assert!(with(&|s| s.currency = "usdx".into()).is_err());
+        assert!(with(&|s| s.currency = "abc".into()).is_err());
+        assert!(with(&|s| s.currency = "kwd".into()).is_err());
+        assert!(with(&|s| s.currency = "eur".into()).is_ok());
         assert!(with(&|s| s.low_credit_threshold = -1).is_err());
         assert!(with(&|s| s.credit_packages[1].id = "starter".into()).is_err());
         assert!(with(&|s| s.credit_packages[0].id = "Bad Id".into()).is_err());

@@ -137,6 +137,18 @@ async fn credit_adjustments_need_a_reason_apply_once_per_key_and_are_audited() {
     assert_eq!(second.status(), 200);
     assert_eq!(json(second).await["duplicate"], true);
     assert_eq!(user.credits().await, 25);
+    // The same key for another adjustment is a conflict, never a silent no-op.
+    let reused = stack()
+        .http
+        .post(url(&path))
+        .bearer_auth(&admin.token)
+        .header("Idempotency-Key", &key)
+        .json(&json!({"amount": 50, "reason": "Goodwill for the outage"}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(error_code(reused, 409).await, "idempotency_key_reused");
+    assert_eq!(user.credits().await, 25);
     let history = json(get("/billing/history?type=admin_adjustment", &user.token).await).await;
     assert_eq!(history["data"][0]["description"], "Goodwill for the outage");
     let audit = json(

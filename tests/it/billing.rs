@@ -449,6 +449,9 @@ async fn bad_signatures_and_stale_timestamps_are_refused_without_credits() {
         let error: Value = response.json().await.expect("error body");
         assert!(error["error"]["code"].as_str().is_some(), "{case}: {error}");
     }
+    let huge = format!("{{\"id\":\"evt_big\",\"pad\":\"{}\"}}", "x".repeat(2 << 20));
+    let too_big = stripe::post(&huge, Some(&signed[2])).await;
+    assert_eq!(error_code(too_big, 413).await, "payload_too_large");
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     assert_eq!(processed_outcome(&body).await, None);
     assert_eq!(account.credits().await, 15);

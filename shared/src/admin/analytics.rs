@@ -33,7 +33,10 @@ pub struct UserFigures {
 pub struct CallFigures {
     pub calls: i64,
     pub chats: i64,
+    /// Talk time, in whole minutes (rounded down over the period).
     pub minutes: i64,
+    /// Minutes as billed: each call's started minutes (= credits used by calls).
+    pub billed_minutes: i64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -85,7 +88,10 @@ pub struct TopTenant {
 }
 
 pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemAnalytics> {
-    let since = "(current_date - ($1::int - 1))";
+    // Days are UTC days, like the rollups' and the revenue series'.
+    let since_day = "((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))";
+    let since =
+        "(((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC')";
     let users = client
         .query_one(
             &format!(
@@ -93,7 +99,7 @@ pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemA
                         count(*) FILTER (WHERE created_at >= {since}) AS new,
                         count(*) FILTER (WHERE status = 'suspended') AS suspended,
                         (SELECT count(DISTINCT user_id) FROM daily_agent_stats
-                          WHERE day >= {since} AND calls + chats > 0) AS active
+                          WHERE day >= {since_day} AND calls + chats > 0) AS active
                  FROM users"
             ),
             &[&days],
@@ -103,8 +109,9 @@ pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemA
         .query_one(
             &format!(
                 "SELECT COALESCE(sum(calls), 0)::bigint AS calls, COALESCE(sum(chats), 0)::bigint AS chats,
-                        COALESCE(sum(duration_seconds), 0)::bigint / 60 AS minutes
-                 FROM daily_agent_stats WHERE day >= {since}"
+                        COALESCE(sum(duration_seconds), 0)::bigint / 60 AS minutes,
+                        COALESCE(sum(credits_used), 0)::bigint AS billed_minutes
+                 FROM daily_agent_stats WHERE day >= {since_day}"
             ),
             &[&days],
         )
@@ -187,7 +194,7 @@ pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemA
                 "SELECT s.user_id, u.email, sum(s.credits_used)::bigint AS credits_used,
                         sum(s.calls + s.chats)::bigint AS calls
                  FROM daily_agent_stats s JOIN users u ON u.id = s.user_id
-                 WHERE s.day >= {since}
+                 WHERE s.day >= {since_day}
                  GROUP BY s.user_id, u.email ORDER BY credits_used DESC, calls DESC LIMIT 10"
             ),
             &[&days],
@@ -215,6 +222,7 @@ pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemA
             calls: calls.try_get("calls")?,
             chats: calls.try_get("chats")?,
             minutes: calls.try_get("minutes")?,
+            billed_minutes: calls.try_get("billed_minutes")?,
         },
         credits: CreditFigures {
             sold: credits.try_get("sold")?,

@@ -123,24 +123,37 @@ fn unmatched(row: &tokio_postgres::Row, payload: Option<Value>) -> AppResult<Unm
     })
 }
 
-/// Open (not yet matched) events first by default; `include_matched` lists all.
+/// Open (not yet matched) events by default, `include_matched` lists all; newest first, after
+/// the (created_at, id) cursor when given.
 pub async fn list_unmatched(
     client: &impl GenericClient,
     include_matched: bool,
+    after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> AppResult<Vec<UnmatchedEvent>> {
-    client
+) -> AppResult<(Vec<UnmatchedEvent>, i64)> {
+    let (after_at, after_id) = after.unzip();
+    let events = client
         .query(
             &format!(
                 "SELECT {UNMATCHED_COLUMNS} FROM unmatched_events
-                 WHERE $1 OR matched_at IS NULL ORDER BY created_at DESC LIMIT $2"
+                 WHERE ($1 OR matched_at IS NULL)
+                   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+                 ORDER BY created_at DESC, id DESC LIMIT $4"
             ),
-            &[&include_matched, &limit],
+            &[&include_matched, &after_at, &after_id, &limit],
         )
         .await?
         .iter()
         .map(|row| unmatched(row, None))
-        .collect()
+        .collect::<AppResult<_>>()?;
+    let total: i64 = client
+        .query_one(
+            "SELECT count(*) FROM unmatched_events WHERE $1 OR matched_at IS NULL",
+            &[&include_matched],
+        )
+        .await?
+        .get(0);
+    Ok((events, total))
 }
 
 pub async fn find_unmatched(client: &impl GenericClient, id: Uuid) -> AppResult<UnmatchedEvent> {

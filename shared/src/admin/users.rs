@@ -152,7 +152,7 @@ pub async fn detail(client: &impl GenericClient, id: Uuid) -> AppResult<AdminUse
         .query_one(
             "SELECT
                  (SELECT count(*) FROM calls WHERE user_id = $1) AS calls,
-                 (SELECT COALESCE(sum((duration_seconds + 59) / 60), 0)::bigint FROM calls WHERE user_id = $1) AS minutes,
+                 (SELECT COALESCE(sum((duration_seconds::bigint + 59) / 60), 0)::bigint FROM calls WHERE user_id = $1) AS minutes,
                  (SELECT COALESCE(-sum(amount), 0)::bigint FROM credit_transactions WHERE user_id = $1 AND type = 'usage') AS used,
                  (SELECT COALESCE(sum(amount), 0)::bigint FROM credit_transactions WHERE user_id = $1 AND type = 'purchase') AS purchased,
                  (SELECT max(started_at) FROM calls WHERE user_id = $1) AS last_call_at",
@@ -198,6 +198,14 @@ pub async fn adjust_credits(
         },
     )
     .await?;
+    if let credits::Applied::Duplicate(entry) = &applied {
+        if entry.user_id != user || entry.amount != amount || entry.description != reason {
+            return Err(AppError::conflict(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different adjustment",
+            ));
+        }
+    }
     if let credits::Applied::New(entry) = &applied {
         audit::record(
             tx,

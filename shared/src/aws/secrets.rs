@@ -14,7 +14,7 @@ use tokio::sync::RwLock;
 use super::sdk_error;
 use crate::error::{AppError, AppResult};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct AppSecrets {
     pub elevenlabs_api_key: String,
@@ -30,6 +30,28 @@ pub struct AppSecrets {
     pub contact_lookup_secret: String,
     /// Stack Auth's `ssk_...` key, sent as `x-stack-secret-server-key` by the account flows.
     pub stack_secret_server_key: String,
+}
+
+/// Never prints a value: only which keys are set.
+impl std::fmt::Debug for AppSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |value: &str| if value.is_empty() { "<unset>" } else { "<set>" };
+        f.debug_struct("AppSecrets")
+            .field("elevenlabs_api_key", &set(&self.elevenlabs_api_key))
+            .field(
+                "elevenlabs_webhook_secret",
+                &set(&self.elevenlabs_webhook_secret),
+            )
+            .field("stripe_secret_key", &set(&self.stripe_secret_key))
+            .field("stripe_webhook_secret", &set(&self.stripe_webhook_secret))
+            .field("smtp_password", &set(&self.smtp_password))
+            .field("contact_lookup_secret", &set(&self.contact_lookup_secret))
+            .field(
+                "stack_secret_server_key",
+                &set(&self.stack_secret_server_key),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppSecrets {
@@ -146,6 +168,17 @@ impl SecretStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_names_keys_but_never_values() {
+        let secrets = AppSecrets {
+            stripe_secret_key: "sk_live_very_secret_value".into(),
+            ..AppSecrets::default()
+        };
+        let printed = format!("{secrets:?}");
+        assert!(printed.contains("stripe_secret_key: \"<set>\""));
+        assert!(!printed.contains("very_secret"));
+    }
 
     #[test]
     fn previous_secret_is_accepted_only_during_its_grace_period() {

@@ -213,50 +213,60 @@ pub async fn start_purchase(
             })
         }
         Err(err) => {
-            let status = match err {
-                CheckoutError::Unknown(_) => PurchaseStatus::Review,
-                CheckoutError::Refused { .. } | CheckoutError::Config(_) => PurchaseStatus::Failed,
+            tracing::error!(purchase_id = %purchase, error = %err, "checkout session not created");
+            let (status, reason) = match err {
+                CheckoutError::Unknown(_) => (
+                    PurchaseStatus::Review,
+                    "Stripe's answer was not received; a payment for it is still credited",
+                ),
+                CheckoutError::Refused { .. } => (
+                    PurchaseStatus::Failed,
+                    "Stripe refused to start the checkout",
+                ),
+                CheckoutError::Config(_) => (
+                    PurchaseStatus::Failed,
+                    "payments are not configured correctly",
+                ),
             };
             client
                 .execute(
                     "UPDATE purchases SET status = $2, review_reason = $3, updated_at = now()
                      WHERE id = $1 AND status = 'pending'",
-                    &[&purchase, &status.as_str(), &err.to_string()],
+                    &[&purchase, &status.as_str(), &reason],
                 )
                 .await?;
-            tracing::error!(purchase_id = %purchase, error = %err, status = status.as_str(), "checkout session not created");
             Err(checkout_failed(&err, purchase, status))
         }
     }
 }
 
+/// What the buyer is told: our purchase and its state, Stripe's status and code; Stripe's own
+/// message (which may name our key) stays in the log.
 fn checkout_failed(err: &CheckoutError, purchase: Uuid, status: PurchaseStatus) -> AppError {
-    let mut details = serde_json::json!({
+    let details = serde_json::json!({
         "purchase_id": purchase,
         "purchase_status": status.as_str(),
+        "stripe_status": match err { CheckoutError::Refused { status, .. } => Some(*status), _ => None },
+        "stripe_code": match err { CheckoutError::Refused { code, .. } => code.clone(), _ => None },
     });
-    if let CheckoutError::Refused {
-        status: http_status,
-        code,
-        message,
-        ..
-    } = err
-    {
-        details["stripe_status"] = (*http_status).into();
-        details["stripe_code"] = code.clone().into();
-        details["stripe_message"] = message.clone().into();
-    }
-    AppError::new(
-        axum::http::StatusCode::BAD_GATEWAY,
-        "upstream_error",
-        match status {
-            PurchaseStatus::Review => {
-                "Stripe could not be reached; the purchase is held for review and nothing was charged twice"
-            }
-            _ => "Stripe refused to start the checkout; nothing was charged",
-        },
-    )
-    .with_details(details)
+    let (http_status, code, message) = match err {
+        CheckoutError::Unknown(_) => (
+            axum::http::StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            "Stripe could not be reached; the purchase is held for review and nothing was charged twice",
+        ),
+        CheckoutError::Refused { .. } => (
+            axum::http::StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            "Stripe refused to start the checkout; nothing was charged",
+        ),
+        CheckoutError::Config(_) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "payments are not configured correctly; nothing was charged",
+        ),
+    };
+    AppError::new(http_status, code, message).with_details(details)
 }
 
 /// The tenant's purchases, newest first.

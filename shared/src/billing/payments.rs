@@ -61,7 +61,7 @@ pub async fn session_paid(tx: &impl GenericClient, facts: &SessionFacts) -> AppR
         return Ok(Effect::Unchanged("already paid".into()));
     }
     if let Some(reason) = mismatch(&purchase, facts) {
-        hold_for_review(tx, purchase.id, &reason).await?;
+        hold_for_review(tx, purchase.id, &reason, facts.payment_intent.as_deref()).await?;
         return Ok(Effect::Review(reason));
     }
     tx.execute(
@@ -305,11 +305,17 @@ fn mismatch(purchase: &Purchase, facts: &SessionFacts) -> Option<String> {
     None
 }
 
-async fn hold_for_review(tx: &impl GenericClient, purchase: Uuid, reason: &str) -> AppResult<()> {
+async fn hold_for_review(
+    tx: &impl GenericClient,
+    purchase: Uuid,
+    reason: &str,
+    payment_intent: Option<&str>,
+) -> AppResult<()> {
     tx.execute(
-        "UPDATE purchases SET status = 'review', review_reason = $2, updated_at = now()
+        "UPDATE purchases SET status = 'review', review_reason = $2,
+             stripe_payment_intent_id = COALESCE($3, stripe_payment_intent_id), updated_at = now()
          WHERE id = $1",
-        &[&purchase, &reason],
+        &[&purchase, &reason, &payment_intent],
     )
     .await?;
     tracing::error!(purchase_id = %purchase, reason, "purchase held for review");

@@ -20,6 +20,9 @@ use crate::{
 
 /// After this many failed attempts an email is given up (status failed, kept for inspection).
 pub const MAX_ATTEMPTS: i32 = 8;
+/// Emails leased at a time: the lease covers the whole batch at its worst (every exchange
+/// timing out), so no other sender can take an email this one may still send.
+const LEASE_BATCH: i64 = 10;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SendReport {
@@ -38,60 +41,83 @@ struct Due {
     attempts: i32,
 }
 
-/// Sends up to `limit` due emails. Without SMTP configured it does nothing and the emails wait.
+/// Sends up to `limit` due emails, a lease of [`LEASE_BATCH`] at a time. Without SMTP
+/// configured it does nothing and the emails wait.
 pub async fn send_due(state: &AppState, limit: i64) -> AppResult<SendReport> {
     let config = &state.config().email;
     let Some(host) = config.smtp_host.as_deref() else {
         return Ok(SendReport::default());
     };
-    let due = lease(state, limit, config.timeout).await?;
-    if due.is_empty() {
-        return Ok(SendReport::default());
-    }
-    let password = state.secrets().get().await?.smtp_password.clone();
-    let transport = transport(config, host, &password)?;
-    let from: Mailbox = config
-        .from
-        .parse()
-        .map_err(|e| AppError::internal(format!("EMAIL_FROM: {e}")))?;
     let mut report = SendReport::default();
-    let client = state.db().get().await?;
-    for email in due {
-        let result = send_one(&transport, &from, config, &email).await;
-        match result {
-            Ok(()) => {
-                client
-                    .execute(
-                        "UPDATE email_outbox SET status = 'sent', sent_at = now(), last_error = NULL
-                         WHERE id = $1",
-                        &[&email.id],
-                    )
-                    .await?;
-                report.sent += 1;
-            }
-            Err(failure) => {
-                let give_up = failure.permanent || email.attempts >= MAX_ATTEMPTS;
-                let retry_in = backoff(email.attempts).as_secs_f64();
-                client
-                    .execute(
-                        "UPDATE email_outbox
-                         SET status = CASE WHEN $2 THEN 'failed' ELSE 'pending' END,
-                             last_error = $3,
-                             next_attempt_at = now() + make_interval(secs => $4)
-                         WHERE id = $1",
-                        &[&email.id, &give_up, &failure.message, &retry_in],
-                    )
-                    .await?;
-                tracing::warn!(email_id = email.id, kind = email.kind.as_str(), attempts = email.attempts, give_up, error = %failure.message, "email not sent");
-                if give_up {
-                    report.failed += 1;
-                } else {
-                    report.deferred += 1;
-                }
-            }
+    let mut leased = 0;
+    while leased < limit {
+        let due = lease(state, LEASE_BATCH.min(limit - leased), config.timeout).await?;
+        if due.is_empty() {
+            break;
+        }
+        leased += i64::try_from(due.len()).unwrap_or(LEASE_BATCH);
+        let password = state.secrets().get().await?.smtp_password.clone();
+        let transport = transport(config, host, &password)?;
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| AppError::internal(format!("EMAIL_FROM: {e}")))?;
+        let client = state.db().get().await?;
+        for email in due {
+            let result = send_one(&transport, &from, config, &email).await;
+            record(&client, &email, result, &mut report).await?;
         }
     }
     Ok(report)
+}
+
+/// Records one send's result, only if this sender still holds the email (its attempt count
+/// is the one its lease set).
+async fn record(
+    client: &deadpool_postgres::Client,
+    email: &Due,
+    result: Result<(), Failure>,
+    report: &mut SendReport,
+) -> AppResult<()> {
+    match result {
+        Ok(()) => {
+            client
+                .execute(
+                    "UPDATE email_outbox SET status = 'sent', sent_at = now(), last_error = NULL
+                     WHERE id = $1 AND attempts = $2",
+                    &[&email.id, &email.attempts],
+                )
+                .await?;
+            report.sent += 1;
+        }
+        Err(failure) => {
+            let give_up = failure.permanent || email.attempts >= MAX_ATTEMPTS;
+            let retry_in = backoff(email.attempts).as_secs_f64();
+            client
+                .execute(
+                    "UPDATE email_outbox
+                     SET status = CASE WHEN $2 THEN 'failed' ELSE 'pending' END,
+                         last_error = $3,
+                         next_attempt_at = now() + make_interval(secs => $4)
+                     WHERE id = $1 AND attempts = $5",
+                    &[
+                        &email.id,
+                        &give_up,
+                        &failure.message,
+                        &retry_in,
+                        &email.attempts,
+                    ],
+                )
+                .await?;
+            tracing::warn!(email_id = email.id, kind = email.kind.as_str(), attempts = email.attempts, give_up, error = %failure.message, "email not sent");
+            if give_up {
+                report.failed += 1;
+            } else {
+                report.deferred += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The local stand-in for the scheduled sender: sends what is due every `interval`.
@@ -111,7 +137,8 @@ pub async fn poll(state: AppState, interval: Duration) {
 
 async fn lease(state: &AppState, limit: i64, timeout: Duration) -> AppResult<Vec<Due>> {
     let client = state.db().get().await?;
-    let lease = (timeout.as_secs_f64() * 3.0).max(30.0);
+    // Each exchange is cut off after twice the timeout (see send_one).
+    let lease = (timeout.as_secs_f64() * 2.0 * LEASE_BATCH as f64) + 30.0;
     let rows = client
         .query(
             "UPDATE email_outbox SET attempts = attempts + 1,
@@ -187,8 +214,10 @@ async fn send_one(
     // lettre's own timeout covers each SMTP command; this bounds the whole exchange.
     match tokio::time::timeout(config.timeout * 2, transport.send(message)).await {
         Ok(Ok(_)) => Ok(()),
+        // Even a 5xx is retried: a 535 after a password rotation, or a relay's temporary
+        // policy, must not drop the email; MAX_ATTEMPTS bounds it.
         Ok(Err(err)) => Err(Failure {
-            permanent: err.is_permanent(),
+            permanent: false,
             message: err.to_string(),
         }),
         Err(_) => Err(Failure {

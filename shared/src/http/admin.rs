@@ -62,11 +62,12 @@ fn optional_body<T: DeserializeOwned + Default>(body: &Bytes) -> AppResult<T> {
         return Ok(T::default());
     }
     serde_json::from_slice(body).map_err(|err| {
-        AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            format!("the request body does not fit: {err}"),
-        )
+        if err.is_syntax() || err.is_eof() {
+            AppError::bad_request("invalid_json", "the request body is not valid JSON")
+                .with_details(serde_json::json!({ "reason": err.to_string() }))
+        } else {
+            AppError::validation("body", err.to_string())
+        }
     })
 }
 
@@ -172,7 +173,7 @@ async fn adjust_credits(
                 .ok_or_else(|| {
                     AppError::validation("Idempotency-Key", "must be 1-200 visible characters")
                 })?;
-            format!("{}:{key}", admin.0.user.id)
+            format!("{}:{user}:{key}", admin.0.user.id)
         }
         None => Uuid::new_v4().to_string(),
     };
@@ -400,7 +401,8 @@ async fn update_settings(
     Ok(Json(updated))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// No `Debug`: it holds the secret value.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSecret {
     pub value: String,
@@ -466,26 +468,23 @@ pub struct UnmatchedQuery {
     pub include_matched: Option<bool>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UnmatchedEvents {
-    pub data: Vec<UnmatchedEvent>,
-}
-
 #[utoipa::path(get, path = "/admin/webhooks/unmatched", tag = "admin", params(UnmatchedQuery, PageQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = UnmatchedEvents), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ListResponse<UnmatchedEvent>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_unmatched(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppQuery(query): AppQuery<UnmatchedQuery>,
     AppQuery(page): AppQuery<PageQuery>,
-) -> AppResult<Json<UnmatchedEvents>> {
+) -> AppResult<Json<ListResponse<UnmatchedEvent>>> {
     let limit = page.limit()?;
+    let after = page.cursor::<(DateTime<Utc>, Uuid)>()?;
     let client = state.db().get().await?;
-    Ok(Json(UnmatchedEvents {
-        data: events::list_unmatched(&client, query.include_matched.unwrap_or(false), limit)
-            .await?,
-    }))
+    let include_matched = query.include_matched.unwrap_or(false);
+    let (events, total) = events::list_unmatched(&client, include_matched, after, limit).await?;
+    Ok(Json(ListResponse::page(events, total, limit, |e| {
+        (e.created_at, e.id)
+    })))
 }
 
 #[utoipa::path(get, path = "/admin/webhooks/unmatched/{id}", tag = "admin", params(("id" = Uuid, Path)),

@@ -14,13 +14,19 @@ use crate::{
 
 /// Audio arrives base64-encoded in the body; a long call is tens of megabytes.
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 64 << 20;
+/// Stripe's events are small JSON objects; nothing bigger is read before it is refused.
+pub const MAX_STRIPE_BODY_BYTES: usize = 1 << 20;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(call_completed))
         .routes(routes!(call_analytics))
-        .routes(routes!(stripe_event))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY_BYTES))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(stripe_event))
+                .layer(DefaultBodyLimit::max(MAX_STRIPE_BODY_BYTES)),
+        )
         .merge(super::contact_lookup::router())
 }
 
@@ -31,12 +37,13 @@ pub struct Received {
     pub duplicate: bool,
 }
 
-/// The caller's address as API Gateway (or a proxy) reports it.
+/// The caller's address as API Gateway reports it: the last `X-Forwarded-For` entry, the one
+/// API Gateway appends (earlier entries are whatever the caller sent, so cannot be trusted).
 fn source_ip(headers: &HeaderMap) -> String {
     headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.rsplit(',').next())
         .map(|ip| ip.trim().chars().take(64).collect())
         .filter(|ip: &String| !ip.is_empty())
         .unwrap_or_else(|| "unknown".into())

@@ -102,7 +102,18 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
     let outcome = match &effect {
         Effect::Applied => Outcome::Applied,
         Effect::Unchanged(_) => Outcome::Ignored,
-        Effect::Review(reason) => Outcome::Review(reason.clone()),
+        Effect::Review(reason) => {
+            // Listed with the unmatched events, so an admin sees what needs a decision.
+            keep_unmatched(
+                &tx,
+                &key,
+                &parsed.kind,
+                raw,
+                &format!("held for review: {reason}"),
+            )
+            .await?;
+            Outcome::Review(reason.clone())
+        }
         Effect::UnknownPurchase(reason) => {
             keep_unmatched(&tx, &key, &parsed.kind, raw, reason).await?;
             Outcome::Unmatched
