@@ -41,6 +41,8 @@ fn routes() -> Vec<(Method, String)> {
             Method::POST,
             format!("/admin/webhooks/unmatched/{id}/replay"),
         ),
+        (Method::GET, "/admin/purchases".into()),
+        (Method::POST, format!("/admin/purchases/{id}/approve")),
         (Method::GET, "/admin/analytics".into()),
         (Method::GET, "/admin/audit-log".into()),
     ]

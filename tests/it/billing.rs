@@ -505,6 +505,46 @@ async fn unknown_purchases_and_wrong_amounts_are_held_without_credits() {
         .expect("count")
         .get(0);
     assert_eq!(kept, 1, "the unknown purchase's event is kept for an admin");
+
+    // An admin finds the held purchase, checks it at Stripe and approves it: credited once.
+    let admin = Account::admin().await;
+    let held = json(get("/admin/purchases?status=review&limit=100", &admin.token).await).await;
+    assert!(held["data"]
+        .as_array()
+        .expect("purchases")
+        .iter()
+        .any(|p| p["id"] == bought.purchase_id.as_str() && p["user_id"] == tenant.as_str()));
+    let path = format!("/admin/purchases/{}/approve", bought.purchase_id);
+    let approved = post(
+        &path,
+        &admin.token,
+        &json!({"reason": "paid in full per the Stripe dashboard"}),
+    )
+    .await;
+    assert_eq!(json(approved).await["status"], "paid");
+    assert_eq!(account.credits().await, 15 + bought.credits);
+    let again = post(&path, &admin.token, &json!({"reason": "twice"})).await;
+    assert_eq!(error_code(again, 409).await, "not_held_for_review");
+    let correct = stripe::event(
+        "checkout.session.completed",
+        stripe::session(
+            &bought.session_id,
+            &bought.purchase_id,
+            &tenant,
+            bought.amount,
+            "paid",
+        ),
+    );
+    stripe::deliver(&correct).await;
+    eventually(20, "the late payment event", || async {
+        processed_outcome(&correct).await
+    })
+    .await;
+    assert_eq!(
+        account.credits().await,
+        15 + bought.credits,
+        "credited once"
+    );
 }
 
 #[tokio::test]

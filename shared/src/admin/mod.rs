@@ -6,5 +6,6 @@ pub mod agents;
 pub mod analytics;
 pub mod audit;
 pub mod events;
+pub mod purchases;
 pub mod secrets;
 pub mod users;

@@ -72,7 +72,7 @@ impl PurchaseStatus {
         }
     }
 
-    fn parse(raw: &str) -> Option<Self> {
+    pub fn parse(raw: &str) -> Option<Self> {
         [
             Self::Pending,
             Self::Processing,
@@ -101,6 +101,8 @@ pub struct Purchase {
     pub review_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    #[serde(skip)]
+    pub payment_intent: Option<String>,
     pub amount_refunded: i64,
     pub credits_refunded: i64,
     pub created_at: DateTime<Utc>,
@@ -128,6 +130,7 @@ impl TryFrom<&Row> for Purchase {
                 .ok_or_else(|| AppError::internal(format!("unknown purchase status {status}")))?,
             review_reason: row.try_get("review_reason")?,
             session_id: row.try_get("stripe_session_id")?,
+            payment_intent: row.try_get("stripe_payment_intent_id")?,
             amount_refunded: row.try_get("amount_refunded")?,
             credits_refunded: row.try_get("credits_refunded")?,
             created_at: row.try_get("created_at")?,

@@ -65,28 +65,78 @@ pub async fn session_paid(tx: &impl GenericClient, facts: &SessionFacts) -> AppR
         return Ok(Effect::Review(reason));
     }
     tx.execute(
-        "UPDATE purchases SET status = 'paid', paid_at = now(), review_reason = NULL,
-             stripe_session_id = $2,
-             stripe_payment_intent_id = COALESCE($3, stripe_payment_intent_id), updated_at = now()
+        "UPDATE purchases SET stripe_session_id = $2,
+             stripe_payment_intent_id = COALESCE($3, stripe_payment_intent_id)
          WHERE id = $1",
         &[&purchase.id, &facts.session_id, &facts.payment_intent],
     )
     .await?;
-    let tenant = TenantId::from_trusted(purchase.user_id);
+    let intent = facts
+        .payment_intent
+        .clone()
+        .or(purchase.payment_intent.clone());
+    fulfil(tx, purchase, facts.session_id.clone(), intent).await?;
+    Ok(Effect::Applied)
+}
+
+/// An admin's decision on a purchase held for review: the payment was checked at Stripe, so
+/// the purchase is paid and its credits granted (once: a later payment event finds it paid).
+pub async fn approve_review(tx: &impl GenericClient, purchase: Uuid) -> AppResult<Purchase> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {PURCHASE_COLUMNS} FROM purchases WHERE id = $1 FOR UPDATE"),
+            &[&purchase],
+        )
+        .await?
+        .ok_or_else(|| crate::error::AppError::not_found("purchase"))?;
+    let held = Purchase::try_from(&row)?;
+    if held.status != PurchaseStatus::Review {
+        return Err(crate::error::AppError::conflict(
+            "not_held_for_review",
+            format!(
+                "the purchase is {}, not held for review",
+                held.status.as_str()
+            ),
+        ));
+    }
+    let reference = held
+        .session_id
+        .clone()
+        .unwrap_or_else(|| format!("manual:{}", held.id));
+    let intent = held.payment_intent.clone();
+    fulfil(tx, held, reference, intent).await
+}
+
+/// Marks the purchase paid, grants its credits (ledger reference: the session), takes back
+/// any refund Stripe reported before, and queues the receipt.
+async fn fulfil(
+    tx: &impl GenericClient,
+    purchase: Purchase,
+    reference: String,
+    payment_intent: Option<String>,
+) -> AppResult<Purchase> {
+    tx.execute(
+        "UPDATE purchases SET status = 'paid', paid_at = now(), review_reason = NULL,
+             updated_at = now()
+         WHERE id = $1",
+        &[&purchase.id],
+    )
+    .await?;
     let granted = credits::apply(
         tx,
         &CreditChange {
-            tenant,
+            tenant: TenantId::from_trusted(purchase.user_id),
             kind: CreditKind::Purchase,
             amount: purchase.credits,
-            reference: facts.session_id.clone(),
+            reference,
             description: format!("Purchase: {}", purchase.package_name),
-            stripe_payment_id: facts.payment_intent.clone(),
+            stripe_payment_id: payment_intent,
         },
     )
     .await?;
     let paid = Purchase {
         status: PurchaseStatus::Paid,
+        review_reason: None,
         ..purchase
     };
     let balance = settle_refunds(tx, &paid)
@@ -95,7 +145,7 @@ pub async fn session_paid(tx: &impl GenericClient, facts: &SessionFacts) -> AppR
     if let Some(recipient) = owner_email(tx, paid.user_id).await? {
         email::queue(tx, &Email::receipt(&recipient, &paid, balance)).await?;
     }
-    Ok(Effect::Applied)
+    Ok(paid)
 }
 
 /// Checkout completed, payment still on its way (a delayed method).

@@ -21,11 +21,13 @@ use crate::{
         analytics::{self, SystemAnalytics},
         audit::{self, Actor, AuditEntry, AuditFilter},
         events::{self, DeadLetter, Replayed, UnmatchedEvent},
+        purchases::{self, AdminPurchase},
         secrets::{self, SecretInfo},
         users::{self, AdminUserDetail, AdminUserSummary, UserFilter},
     },
     agents::{Agent, AgentUpdate},
     auth::AdminUser,
+    billing::{Purchase, PurchaseStatus},
     credits::CreditTransaction,
     error::{AppError, AppResult, ErrorBody},
     settings::{self, Settings},
@@ -52,6 +54,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_unmatched))
         .routes(routes!(get_unmatched))
         .routes(routes!(replay_unmatched))
+        .routes(routes!(list_purchases))
+        .routes(routes!(approve_purchase))
         .routes(routes!(system_analytics))
         .routes(routes!(audit_log))
 }
@@ -526,6 +530,69 @@ async fn replay_unmatched(
     Ok(Json(
         events::replay_unmatched(&state, &Actor::from(&admin), id, agent).await?,
     ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PurchaseQuery {
+    /// pending, processing, paid, failed, expired or review.
+    pub status: Option<String>,
+}
+
+/// Every tenant's purchases, e.g. `?status=review` for the ones waiting for a decision.
+#[utoipa::path(get, path = "/admin/purchases", tag = "admin", params(PurchaseQuery, PageQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ListResponse<AdminPurchase>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_purchases(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    AppQuery(query): AppQuery<PurchaseQuery>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<Json<ListResponse<AdminPurchase>>> {
+    let limit = page.limit()?;
+    let after = page.cursor::<(DateTime<Utc>, Uuid)>()?;
+    let status = query
+        .status
+        .as_deref()
+        .map(|raw| {
+            PurchaseStatus::parse(raw).ok_or_else(|| {
+                AppError::validation(
+                    "status",
+                    "must be pending, processing, paid, failed, expired or review",
+                )
+            })
+        })
+        .transpose()?;
+    let client = state.db().get().await?;
+    let (rows, total) = purchases::list(&client, status, after, limit).await?;
+    Ok(Json(ListResponse::page(rows, total, limit, |p| {
+        (p.purchase.created_at, p.purchase.id)
+    })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// What was checked (e.g. the payment found in Stripe's dashboard); kept in the audit log.
+    pub reason: String,
+}
+
+/// Pays a purchase held for review and grants its credits, once.
+#[utoipa::path(post, path = "/admin/purchases/{id}/approve", tag = "admin", request_body = Approval,
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Purchase), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn approve_purchase(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+    AppJson(request): AppJson<Approval>,
+) -> AppResult<Json<Purchase>> {
+    let id: Uuid = id.parse().map_err(|_| AppError::not_found("purchase"))?;
+    let reason = text::line("reason", &request.reason, 500)?;
+    let mut client = state.db().get().await?;
+    let tx = client.transaction().await?;
+    let paid = purchases::approve(&tx, &Actor::from(&admin), id, &reason).await?;
+    tx.commit().await?;
+    Ok(Json(paid))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
