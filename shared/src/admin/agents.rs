@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::audit::{self, Actor, Entry};
 use crate::{
     agents::{self, Agent, AgentUpdate},
-    db::filter::like_pattern,
+    db::filter::{like_pattern, Filter, Keyset},
     error::AppResult,
     AppState,
 };
@@ -29,6 +29,11 @@ pub struct AgentRow {
     pub created_at: DateTime<Utc>,
 }
 
+const NEWEST: Keyset = Keyset {
+    time: "a.created_at",
+    id: "a.id",
+};
+
 /// Newest first; the cursor is the last row's (created_at, id).
 pub async fn list(
     client: &impl GenericClient,
@@ -37,28 +42,21 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> AppResult<(Vec<AgentRow>, i64)> {
-    let pattern = search.map(like_pattern);
-    let conditions = "a.deleted_at IS NULL AND ($1::uuid IS NULL OR a.user_id = $1)
-         AND ($2::text IS NULL OR a.name ILIKE $2 OR a.elevenlabs_agent_id ILIKE $2)";
-    let (after_at, after_id) = after.unzip();
-    let rows = client
-        .query(
-            &format!(
-                "SELECT a.id, a.user_id, u.email, a.elevenlabs_agent_id, a.name, a.type, a.is_active, a.created_at
-                 FROM agents a JOIN users u ON u.id = a.user_id
-                 WHERE {conditions} AND ($3::timestamptz IS NULL OR (a.created_at, a.id) < ($3, $4))
-                 ORDER BY a.created_at DESC, a.id DESC LIMIT $5"
-            ),
-            &[&user, &pattern, &after_at, &after_id, &limit],
-        )
-        .await?;
-    let total: i64 = client
-        .query_one(
-            &format!("SELECT count(*) FROM agents a WHERE {conditions}"),
-            &[&user, &pattern],
-        )
-        .await?
-        .get(0);
+    let mut matching = Filter::default();
+    matching
+        .and("a.deleted_at IS NULL", Vec::new())
+        .and_some("a.user_id = $", user);
+    if let Some(search) = search {
+        let pattern = like_pattern(search);
+        matching.and(
+            "(a.name ILIKE $ OR a.elevenlabs_agent_id ILIKE $)",
+            vec![Box::new(pattern.clone()), Box::new(pattern)],
+        );
+    }
+    let total = matching.count(client, "agents a").await?;
+    let select = "SELECT a.id, a.user_id, u.email, a.elevenlabs_agent_id, a.name, a.type, a.is_active, a.created_at
+         FROM agents a JOIN users u ON u.id = a.user_id";
+    let rows = matching.page(client, select, &NEWEST, after, limit).await?;
     let agents = rows
         .iter()
         .map(|row| {

@@ -8,7 +8,11 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{auth::AdminUser, error::AppResult};
+use crate::{
+    auth::AdminUser,
+    db::filter::Filter,
+    error::AppResult,
+};
 
 /// The admin acting.
 #[derive(Debug, Clone)]
@@ -84,43 +88,27 @@ pub async fn list(
     before_id: Option<i64>,
     limit: i64,
 ) -> AppResult<(Vec<AuditEntry>, i64)> {
-    let conditions = "($1::uuid IS NULL OR actor_id = $1) AND ($2::text IS NULL OR action = $2)
-         AND ($3::text IS NULL OR target_type = $3) AND ($4::text IS NULL OR target_id = $4)
-         AND ($5::timestamptz IS NULL OR created_at >= $5)
-         AND ($6::timestamptz IS NULL OR created_at < $6)";
+    let mut matching = Filter::default();
+    matching
+        .and_some("actor_id = $", filter.actor_id)
+        .and_some("action = $", filter.action.clone())
+        .and_some("target_type = $", filter.target_type.clone())
+        .and_some("target_id = $", filter.target_id.clone())
+        .and_some("created_at >= $", filter.since)
+        .and_some("created_at < $", filter.until);
+    let total = matching.count(client, "audit_log").await?;
+    matching.and_some("id < $", before_id);
     let rows = client
         .query(
             &format!(
                 "SELECT id, actor_id, actor_email, action, target_type, target_id, details, created_at
-                 FROM audit_log WHERE {conditions} AND ($7::bigint IS NULL OR id < $7)
-                 ORDER BY id DESC LIMIT $8"
+                 FROM audit_log WHERE {} ORDER BY id DESC LIMIT {}",
+                matching.where_clause(),
+                matching.next_placeholder(0)
             ),
-            &[
-                &filter.actor_id,
-                &filter.action,
-                &filter.target_type,
-                &filter.target_id,
-                &filter.since,
-                &filter.until,
-                &before_id,
-                &limit,
-            ],
+            &matching.params_with(&[&limit]),
         )
         .await?;
-    let total: i64 = client
-        .query_one(
-            &format!("SELECT count(*) FROM audit_log WHERE {conditions}"),
-            &[
-                &filter.actor_id,
-                &filter.action,
-                &filter.target_type,
-                &filter.target_id,
-                &filter.since,
-                &filter.until,
-            ],
-        )
-        .await?
-        .get(0);
     let entries = rows
         .iter()
         .map(|row| {

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::audit::{self, Actor, Entry};
 use crate::{
     aws::queue::{self, EventSource, QueuedEvent},
+    db::filter::{Filter, Keyset},
     error::{AppError, AppResult},
     webhooks::ingest,
     AppState,
@@ -123,6 +124,11 @@ fn unmatched(row: &tokio_postgres::Row, payload: Option<Value>) -> AppResult<Unm
     })
 }
 
+const NEWEST: Keyset = Keyset {
+    time: "created_at",
+    id: "id",
+};
+
 /// Open (not yet matched) events by default, `include_matched` lists all; newest first, after
 /// the (created_at, id) cursor when given.
 pub async fn list_unmatched(
@@ -131,28 +137,18 @@ pub async fn list_unmatched(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> AppResult<(Vec<UnmatchedEvent>, i64)> {
-    let (after_at, after_id) = after.unzip();
-    let events = client
-        .query(
-            &format!(
-                "SELECT {UNMATCHED_COLUMNS} FROM unmatched_events
-                 WHERE ($1 OR matched_at IS NULL)
-                   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
-                 ORDER BY created_at DESC, id DESC LIMIT $4"
-            ),
-            &[&include_matched, &after_at, &after_id, &limit],
-        )
+    let mut matching = Filter::default();
+    if !include_matched {
+        matching.and("matched_at IS NULL", Vec::new());
+    }
+    let total = matching.count(client, "unmatched_events").await?;
+    let select = format!("SELECT {UNMATCHED_COLUMNS} FROM unmatched_events");
+    let events = matching
+        .page(client, &select, &NEWEST, after, limit)
         .await?
         .iter()
         .map(|row| unmatched(row, None))
         .collect::<AppResult<_>>()?;
-    let total: i64 = client
-        .query_one(
-            "SELECT count(*) FROM unmatched_events WHERE $1 OR matched_at IS NULL",
-            &[&include_matched],
-        )
-        .await?
-        .get(0);
     Ok((events, total))
 }
 

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::audit::{self, Actor, Entry};
 use crate::{
     billing::{payments, Purchase, PurchaseStatus, PURCHASE_COLUMNS},
+    db::filter::{Filter, Keyset},
     error::AppResult,
 };
 
@@ -21,6 +22,11 @@ pub struct AdminPurchase {
     pub purchase: Purchase,
 }
 
+const NEWEST: Keyset = Keyset {
+    time: "created_at",
+    id: "id",
+};
+
 /// Newest first, optionally only those with `status`; the cursor is (created_at, id).
 pub async fn list(
     client: &impl GenericClient,
@@ -28,26 +34,14 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> AppResult<(Vec<AdminPurchase>, i64)> {
-    let status = status.map(PurchaseStatus::as_str);
-    let (after_at, after_id) = after.unzip();
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {PURCHASE_COLUMNS}, (SELECT email FROM users u WHERE u.id = p.user_id) AS owner_email
-                 FROM purchases p WHERE ($1::text IS NULL OR status = $1)
-                   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
-                 ORDER BY created_at DESC, id DESC LIMIT $4"
-            ),
-            &[&status, &after_at, &after_id, &limit],
-        )
-        .await?;
-    let total: i64 = client
-        .query_one(
-            "SELECT count(*) FROM purchases WHERE $1::text IS NULL OR status = $1",
-            &[&status],
-        )
-        .await?
-        .get(0);
+    let mut matching = Filter::default();
+    matching.and_some("status = $", status.map(PurchaseStatus::as_str));
+    let total = matching.count(client, "purchases").await?;
+    let select = format!(
+        "SELECT {PURCHASE_COLUMNS}, (SELECT email FROM users u WHERE u.id = p.user_id) AS owner_email
+         FROM purchases p"
+    );
+    let rows = matching.page(client, &select, &NEWEST, after, limit).await?;
     let purchases = rows
         .iter()
         .map(|row| {

@@ -12,7 +12,7 @@ use crate::{
     auth::TenantId,
     billing::{self, Purchase},
     credits::{self, CreditChange, CreditKind, CreditTransaction},
-    db::filter::like_pattern,
+    db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     users::UserStatus,
 };
@@ -51,6 +51,11 @@ pub struct UserFilter {
     pub status: Option<UserStatus>,
 }
 
+const NEWEST: Keyset = Keyset {
+    time: "created_at",
+    id: "id",
+};
+
 /// Newest first; the cursor is the last row's (created_at, id).
 pub async fn list(
     client: &impl GenericClient,
@@ -58,31 +63,24 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> AppResult<(Vec<AdminUserSummary>, i64)> {
-    let pattern = filter.search.as_deref().map(like_pattern);
-    let status = filter.status.map(|s| match s {
-        UserStatus::Active => "active",
-        UserStatus::Suspended => "suspended",
-    });
-    let conditions = "($1::text IS NULL OR email ILIKE $1 OR name ILIKE $1)
-         AND ($2::text IS NULL OR status = $2)";
-    let (after_at, after_id) = after.unzip();
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {SUMMARY_COLUMNS} FROM users WHERE {conditions}
-                   AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-                 ORDER BY created_at DESC, id DESC LIMIT $5"
-            ),
-            &[&pattern, &status, &after_at, &after_id, &limit],
-        )
-        .await?;
-    let total: i64 = client
-        .query_one(
-            &format!("SELECT count(*) FROM users WHERE {conditions}"),
-            &[&pattern, &status],
-        )
-        .await?
-        .get(0);
+    let mut matching = Filter::default();
+    if let Some(search) = &filter.search {
+        let pattern = like_pattern(search);
+        matching.and(
+            "(email ILIKE $ OR name ILIKE $)",
+            vec![Box::new(pattern.clone()), Box::new(pattern)],
+        );
+    }
+    matching.and_some(
+        "status = $",
+        filter.status.map(|s| match s {
+            UserStatus::Active => "active",
+            UserStatus::Suspended => "suspended",
+        }),
+    );
+    let total = matching.count(client, "users").await?;
+    let select = format!("SELECT {SUMMARY_COLUMNS} FROM users");
+    let rows = matching.page(client, &select, &NEWEST, after, limit).await?;
     let users = rows.iter().map(summary).collect::<AppResult<_>>()?;
     Ok((users, total))
 }
