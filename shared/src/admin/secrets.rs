@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 
 use super::audit::{self, Actor, Entry};
 use crate::{
-    aws::sdk_error,
     error::{AppError, AppResult},
     AppState,
 };
@@ -76,7 +75,7 @@ fn info(document: &Map<String, Value>, name: &str, webhook: bool, now: i64) -> S
 
 /// What is set, without values.
 pub async fn describe(state: &AppState) -> AppResult<Vec<SecretInfo>> {
-    let document = read(state).await?;
+    let document = state.secrets().document().await?;
     let now = Utc::now().timestamp();
     Ok(ROTATABLE
         .iter()
@@ -142,7 +141,7 @@ pub async fn rotate(
         &[],
     )
     .await?;
-    let mut document = read(state).await?;
+    let mut document = state.secrets().document().await?;
     let now = Utc::now().timestamp();
     let previous = document
         .get(name)
@@ -182,41 +181,9 @@ pub async fn rotate(
         },
     )
     .await?;
-    write(state, &document).await?;
+    state.secrets().put_document(&document).await?;
     tx.commit().await?;
-    state.secrets().invalidate().await;
     Ok(described)
-}
-
-async fn read(state: &AppState) -> AppResult<Map<String, Value>> {
-    let output = state
-        .aws()
-        .secrets
-        .get_secret_value()
-        .secret_id(&state.config().aws.app_secret_id)
-        .send()
-        .await
-        .map_err(|e| sdk_error("reading the app secret", e))?;
-    let text = output.secret_string().unwrap_or("{}");
-    // The parse error could quote a value, so it is not passed on.
-    match serde_json::from_str(text) {
-        Ok(Value::Object(document)) => Ok(document),
-        _ => Err(AppError::internal("the app secret is not a JSON object")),
-    }
-}
-
-async fn write(state: &AppState, document: &Map<String, Value>) -> AppResult<()> {
-    let text = serde_json::to_string(document).map_err(|_| AppError::internal("secret JSON"))?;
-    state
-        .aws()
-        .secrets
-        .put_secret_value()
-        .secret_id(&state.config().aws.app_secret_id)
-        .secret_string(text)
-        .send()
-        .await
-        .map_err(|e| sdk_error("writing the app secret", e))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -139,11 +139,51 @@ impl SecretStore {
     }
 
     /// Forgets the cached values: the next read fetches them (after this process rotated one).
-    pub async fn invalidate(&self) {
+    async fn invalidate(&self) {
         *self.cached.write().await = None;
     }
 
     async fn fetch(&self) -> AppResult<AppSecrets> {
+        let text = self.secret_string().await?;
+        // The parse error could quote a value, so only its position is kept.
+        serde_json::from_str(&text).map_err(|e| {
+            AppError::internal(format!(
+                "the app secret is not the expected JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })
+    }
+
+    /// The whole secret document as stored now (not cached), keys unknown to [`AppSecrets`]
+    /// included, for a rotation to change one key and write it all back.
+    pub async fn document(&self) -> AppResult<serde_json::Map<String, serde_json::Value>> {
+        match serde_json::from_str(&self.secret_string().await?) {
+            Ok(serde_json::Value::Object(document)) => Ok(document),
+            // The parse error could quote a value, so it is not passed on.
+            _ => Err(AppError::internal("the app secret is not a JSON object")),
+        }
+    }
+
+    /// Writes `document` as the secret's new version and forgets the cached values.
+    pub async fn put_document(
+        &self,
+        document: &serde_json::Map<String, serde_json::Value>,
+    ) -> AppResult<()> {
+        let text =
+            serde_json::to_string(document).map_err(|_| AppError::internal("secret JSON"))?;
+        self.client
+            .put_secret_value()
+            .secret_id(&self.secret_id)
+            .secret_string(text)
+            .send()
+            .await
+            .map_err(|e| sdk_error("writing the app secret", e))?;
+        self.invalidate().await;
+        Ok(())
+    }
+
+    async fn secret_string(&self) -> AppResult<String> {
         let output = self
             .client
             .get_secret_value()
@@ -151,17 +191,10 @@ impl SecretStore {
             .send()
             .await
             .map_err(|e| sdk_error("reading the app secret", e))?;
-        let text = output
+        output
             .secret_string()
-            .ok_or_else(|| AppError::internal("the app secret has no string value"))?;
-        // The parse error could quote a value, so only its position is kept.
-        serde_json::from_str(text).map_err(|e| {
-            AppError::internal(format!(
-                "the app secret is not the expected JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })
+            .map(str::to_owned)
+            .ok_or_else(|| AppError::internal("the app secret has no string value"))
     }
 }
 
