@@ -8,11 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{
-    auth::AdminUser,
-    db::filter::Filter,
-    error::AppResult,
-};
+use crate::{auth::AdminUser, db::filter::Filter, error::AppResult};
 
 /// The admin acting.
 #[derive(Debug, Clone)]

@@ -41,7 +41,9 @@ pub async fn list(
         "SELECT {PURCHASE_COLUMNS}, (SELECT email FROM users u WHERE u.id = p.user_id) AS owner_email
          FROM purchases p"
     );
-    let rows = matching.page(client, &select, &NEWEST, after, limit).await?;
+    let rows = matching
+        .page(client, &select, &NEWEST, after, limit)
+        .await?;
     let purchases = rows
         .iter()
         .map(|row| {

@@ -80,7 +80,9 @@ pub async fn list(
     );
     let total = matching.count(client, "users").await?;
     let select = format!("SELECT {SUMMARY_COLUMNS} FROM users");
-    let rows = matching.page(client, &select, &NEWEST, after, limit).await?;
+    let rows = matching
+        .page(client, &select, &NEWEST, after, limit)
+        .await?;
     let users = rows.iter().map(summary).collect::<AppResult<_>>()?;
     Ok((users, total))
 }

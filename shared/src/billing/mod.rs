@@ -15,7 +15,7 @@ use crate::{
     auth::TenantId,
     clients::stripe::{CheckoutError, CheckoutRequest, Stripe},
     error::{AppError, AppResult},
-    settings::{self, Settings},
+    settings::Settings,
     users::User,
     AppState,
 };
@@ -155,8 +155,7 @@ pub async fn start_purchase(
     user: &User,
     package_id: &str,
 ) -> AppResult<Checkout> {
-    let client = state.db().get().await?;
-    let settings = settings::load(&client, state.config()).await?;
+    let settings = state.settings().await?;
     let package = packages(&settings)
         .into_iter()
         .find(|p| p.id == package_id)
@@ -168,6 +167,7 @@ pub async fn start_purchase(
                 }),
             )
         })?;
+    let client = state.db().get().await?;
     let purchase: Uuid = client
         .query_one(
             "INSERT INTO purchases (user_id, package_id, package_name, credits, amount, currency)

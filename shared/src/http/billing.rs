@@ -15,7 +15,7 @@ use crate::{
     billing::{self, Checkout, Package, Purchase},
     credits::{self, CreditKind, CreditState, CreditTransaction},
     error::{AppError, AppResult, ErrorBody},
-    settings, AppState,
+    AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -40,10 +40,7 @@ pub struct Credits {
 
 impl Credits {
     async fn of(state: &AppState, balance: i64) -> AppResult<Self> {
-        let client = state.db().get().await?;
-        let threshold = settings::load(&client, state.config())
-            .await?
-            .low_credit_threshold;
+        let threshold = state.settings().await?.low_credit_threshold;
         Ok(Self {
             credits: balance,
             low_credits: balance < threshold,
@@ -120,10 +117,8 @@ async fn list_packages(
     State(state): State<AppState>,
     _auth: AuthUser,
 ) -> AppResult<Json<Packages>> {
-    let client = state.db().get().await?;
-    let settings = settings::load(&client, state.config()).await?;
     Ok(Json(Packages {
-        data: billing::packages(&settings),
+        data: billing::packages(&*state.settings().await?),
     }))
 }
 
