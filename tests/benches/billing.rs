@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 
 use futures::{stream, StreamExt};
 use serde_json::{json, Value};
-use simulators::{keys::KeyRing, stack_auth::Issuer};
 use tokio_postgres::NoTls;
 
 // Shared by every bench target; this one does not use all of it.
 #[allow(dead_code)]
 mod support;
 
-use support::{fail, ms, var, BoxError, Latencies};
+use support::{fail, ms, var, Api, BoxError, Latencies};
 
 struct Options {
     purchases: usize,
@@ -47,42 +46,7 @@ struct Purchase {
     amount: i64,
 }
 
-struct Api {
-    url: String,
-    issuer: Issuer,
-    http: reqwest::Client,
-}
-
 impl Api {
-    fn new() -> Result<Self, BoxError> {
-        let keys = KeyRing::load_or_create(&std::path::PathBuf::from(var("SIM_STATE_DIR")?))?;
-        shared::telemetry::install_crypto_provider();
-        Ok(Self {
-            url: var("API_URL")?,
-            issuer: Issuer::new(
-                keys,
-                &var("STACK_PROJECT_ID")?,
-                std::env::var("JWT_ISSUER").ok(),
-            ),
-            http: reqwest::Client::new(),
-        })
-    }
-
-    async fn sign_in(&self) -> Result<(String, String), BoxError> {
-        let email = format!("bench-{}@example.test", uuid::Uuid::new_v4().simple());
-        let token = self.issuer.token_for(&email);
-        let profile: Value = self
-            .http
-            .get(format!("{}/auth/profile", self.url))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let id = profile["id"].as_str().ok_or("no user id")?.to_owned();
-        Ok((token, id))
-    }
-
     async fn purchase(&self, token: &str, tenant: &str) -> Result<Purchase, BoxError> {
         let response = self
             .http

@@ -6,13 +6,10 @@
 //!    straight to Postgres on one connection: as the API sends them (text, so each is parsed
 //!    and planned every time) and prepared once. The figure is endpoint / SQL.
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use simulators::{keys::KeyRing, stack_auth::Issuer};
+use simulators::stack_auth::Issuer;
 use tokio_postgres::{types::ToSql, Client, NoTls};
 use uuid::Uuid;
 
@@ -20,7 +17,7 @@ use uuid::Uuid;
 #[allow(dead_code)]
 mod support;
 
-use support::{fail, ms, percentile, var, BoxError};
+use support::{fail, ms, percentile, var, Api, BoxError};
 
 type Param = Box<dyn ToSql + Sync + Send>;
 
@@ -489,27 +486,7 @@ async fn lead_profile(
 
 // ---- measuring -----------------------------------------------------------------------------
 
-struct Api {
-    url: String,
-    issuer: Issuer,
-    http: reqwest::Client,
-}
-
 impl Api {
-    fn new() -> Result<Self, BoxError> {
-        shared::telemetry::install_crypto_provider();
-        let keys = KeyRing::load_or_create(&PathBuf::from(var("SIM_STATE_DIR")?))?;
-        Ok(Self {
-            url: var("API_URL")?,
-            issuer: Issuer::new(
-                keys,
-                &var("STACK_PROJECT_ID")?,
-                std::env::var("JWT_ISSUER").ok(),
-            ),
-            http: reqwest::Client::new(),
-        })
-    }
-
     /// A token for the seeded user, valid for the run.
     fn token(&self, tenant: &Tenant) -> String {
         let claims = self.issuer.claims(&tenant.subject, &tenant.email, 3600);

@@ -20,8 +20,7 @@ use shared::contacts::{
     import::{self, ImportLimits, ParsedFile},
     upload,
 };
-use simulators::{keys::KeyRing, stack_auth::Issuer};
-use support::{fail, ms, print_table, var, BoxError, Latencies};
+use support::{fail, ms, print_table, var, Api, BoxError, Latencies};
 
 #[global_allocator]
 static HEAP: PeakAlloc = PeakAlloc;
@@ -331,7 +330,7 @@ async fn against_the_stack(
     let pid = api_pid()?;
     let idle = Resident::read(&pid)?;
 
-    let first_user = api.sign_in().await?;
+    let first_user = sign_in(&api).await?;
     let sent = Instant::now();
     api.upload(&first_user, file, Expect::Created(options.rows))
         .await?;
@@ -343,7 +342,7 @@ async fn against_the_stack(
 
     let mut users = Vec::with_capacity(options.uploads);
     for _ in 0..options.uploads {
-        users.push(api.sign_in().await?);
+        users.push(sign_in(&api).await?);
     }
     let fresh = api
         .upload_all(&users, file, options.clients, Expect::Created(options.rows))
@@ -500,43 +499,12 @@ struct User {
     token: String,
 }
 
-struct Api {
-    url: String,
-    issuer: Issuer,
-    http: reqwest::Client,
+async fn sign_in(api: &Api) -> Result<User, BoxError> {
+    let (token, _) = api.sign_in().await?;
+    Ok(User { token })
 }
 
 impl Api {
-    fn new() -> Result<Self, BoxError> {
-        let keys = KeyRing::load_or_create(&std::path::PathBuf::from(var("SIM_STATE_DIR")?))?;
-        shared::telemetry::install_crypto_provider();
-        Ok(Self {
-            url: var("API_URL")?,
-            issuer: Issuer::new(
-                keys,
-                &var("STACK_PROJECT_ID")?,
-                std::env::var("JWT_ISSUER").ok(),
-            ),
-            http: reqwest::Client::new(),
-        })
-    }
-
-    /// A new user, whose first request (which creates the account) is made here.
-    async fn sign_in(&self) -> Result<User, BoxError> {
-        let email = format!("bench-{}@example.test", uuid::Uuid::new_v4().simple());
-        let token = self.issuer.token_for(&email);
-        let response = self
-            .http
-            .get(format!("{}/auth/profile", self.url))
-            .bearer_auth(&token)
-            .send()
-            .await?;
-        if response.status() != 200 {
-            return Err(format!("sign-in: the API answered {}", response.status()).into());
-        }
-        Ok(User { token })
-    }
-
     /// Each user uploads `file` once, `clients` at a time.
     async fn upload_all(
         &self,

@@ -24,6 +24,8 @@ use simulators::elevenlabs::{transcription_event, CallParams, Outcome as SimOutc
 use tokio_postgres::{NoTls, Statement};
 use uuid::Uuid;
 
+// Shared by every bench target; this one does not use all of it.
+#[allow(dead_code)]
 mod support;
 
 use support::{fail, print_table, var, BoxError, Latencies};

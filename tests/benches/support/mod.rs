@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use simulators::{keys::KeyRing, stack_auth::Issuer};
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A variable the bench's script sets.
@@ -10,6 +12,49 @@ pub fn var(name: &str) -> Result<String, BoxError> {
     std::env::var(name).map_err(|_| {
         format!("{name} is not set: run the bench through its scripts/bench-* script").into()
     })
+}
+
+/// The running API and the simulated Stack Auth that signs its users' tokens. Each bench adds
+/// its own requests in an `impl Api` of its own.
+pub struct Api {
+    pub url: String,
+    pub issuer: Issuer,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new() -> Result<Self, BoxError> {
+        shared::telemetry::install_crypto_provider();
+        let keys = KeyRing::load_or_create(&std::path::PathBuf::from(var("SIM_STATE_DIR")?))?;
+        Ok(Self {
+            url: var("API_URL")?,
+            issuer: Issuer::new(
+                keys,
+                &var("STACK_PROJECT_ID")?,
+                std::env::var("JWT_ISSUER").ok(),
+            ),
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// A new user, whose first request (which creates the account) is made here: its token
+    /// and user id.
+    pub async fn sign_in(&self) -> Result<(String, String), BoxError> {
+        let email = format!("bench-{}@example.test", uuid::Uuid::new_v4().simple());
+        let token = self.issuer.token_for(&email);
+        let response = self
+            .http
+            .get(format!("{}/auth/profile", self.url))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        if response.status() != 200 {
+            return Err(format!("sign-in: the API answered {}", response.status()).into());
+        }
+        let profile: serde_json::Value = response.json().await?;
+        let id = profile["id"].as_str().ok_or("no user id")?.to_owned();
+        Ok((token, id))
+    }
 }
 
 /// Prints `err` with its sources (tokio-postgres keeps the server's message there) and exits 1.
