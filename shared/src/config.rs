@@ -18,8 +18,7 @@ pub enum ConfigError {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub database_url: String,
-    pub database_pool_size: usize,
+    pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub stack: StackConfig,
     /// Browser origin allowed by CORS (with credentials); none means no cross-origin access.
@@ -51,6 +50,22 @@ pub struct Config {
     pub contact_import_max_bytes: usize,
     pub stripe: StripeConfig,
     pub email: EmailConfig,
+}
+
+/// The Postgres connection: the pool, how a failed connect is retried within a request, and
+/// the circuit breaker that stops retrying once the database is evidently down.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub pool_size: usize,
+    /// Each connect attempt's timeout, and the jittered backoff between attempts.
+    pub connect: RetryPolicy,
+    /// The most one request spends connecting, retries and waits included.
+    pub connect_budget: Duration,
+    pub breaker: crate::db::BreakerConfig,
+    /// A pooled connection idle longer than this is checked before use (a scaled-to-zero
+    /// compute or a NAT may have dropped it without the client noticing).
+    pub idle_check_after: Duration,
 }
 
 /// Stack Auth's REST API (the local simulator in development and tests), which the account
@@ -189,8 +204,7 @@ impl Config {
             .transpose()?;
 
         Ok(Config {
-            database_url,
-            database_pool_size: env.number("DATABASE_POOL_SIZE", 4, 1..=64)?,
+            database: database_config(&env, database_url)?,
             auth: AuthConfig {
                 project_id,
                 jwks_url,
@@ -319,6 +333,52 @@ impl Config {
             email: email_config(&env, &frontend_url)?,
         })
     }
+}
+
+fn database_config<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+    url: String,
+) -> Result<DatabaseConfig, ConfigError> {
+    Ok(DatabaseConfig {
+        url,
+        pool_size: env.number("DATABASE_POOL_SIZE", 4, 1..=64)?,
+        connect: RetryPolicy {
+            timeout: Duration::from_millis(env.number(
+                "DATABASE_CONNECT_TIMEOUT_MS",
+                3_000,
+                100..=30_000,
+            )?),
+            max_retries: env.number("DATABASE_CONNECT_RETRIES", 8, 0..=20)?,
+            base_delay: Duration::from_millis(env.number(
+                "DATABASE_RETRY_BASE_MS",
+                100,
+                1..=10_000,
+            )?),
+            max_delay: Duration::from_millis(env.number(
+                "DATABASE_RETRY_MAX_MS",
+                1_000,
+                1..=30_000,
+            )?),
+        },
+        connect_budget: Duration::from_millis(env.number(
+            "DATABASE_CONNECT_BUDGET_MS",
+            5_000,
+            100..=60_000,
+        )?),
+        breaker: crate::db::BreakerConfig {
+            failure_threshold: env.number("DATABASE_BREAKER_FAILURES", 3, 1..=100)?,
+            cool_down: Duration::from_millis(env.number(
+                "DATABASE_BREAKER_COOL_DOWN_MS",
+                5_000,
+                100..=300_000,
+            )?),
+        },
+        idle_check_after: Duration::from_secs(env.number(
+            "DATABASE_IDLE_CHECK_SECONDS",
+            30,
+            0..=86_400,
+        )?),
+    })
 }
 
 fn stack_config<F: Fn(&str) -> Option<String>>(

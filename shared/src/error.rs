@@ -21,6 +21,8 @@ pub struct AppError {
     pub code: &'static str,
     pub message: Cow<'static, str>,
     pub details: Option<Value>,
+    /// Sent as `Retry-After` (whole seconds, at least 1).
+    pub retry_after: Option<std::time::Duration>,
     source: Option<Source>,
 }
 
@@ -56,8 +58,14 @@ impl AppError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
             source: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -106,6 +114,35 @@ impl AppError {
             code,
             "a service this request depends on is unavailable; try again shortly",
         );
+        err.source = Some(source.into());
+        err
+    }
+
+    /// The database cannot be reached (or its circuit is open): design.md's server-error
+    /// category, with a stable code and when to try again.
+    pub fn database_unavailable(
+        retry_after: std::time::Duration,
+        source: impl Into<Source>,
+    ) -> Self {
+        let mut err = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "database_unavailable",
+            "the database is temporarily unavailable; try again shortly",
+        )
+        .with_retry_after(retry_after);
+        err.source = Some(source.into());
+        err
+    }
+
+    /// The database is reachable but could not take this work now (a deadlock, a
+    /// serialization conflict, every pooled connection busy): retrying shortly may succeed.
+    pub fn database_busy(source: impl Into<Source>) -> Self {
+        let mut err = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "database_busy",
+            "the database is busy; try again shortly",
+        )
+        .with_retry_after(std::time::Duration::from_secs(1));
         err.source = Some(source.into());
         err
     }
@@ -162,6 +199,12 @@ impl IntoResponse for AppError {
             tracing::debug!(code = self.code, message = %self.message, "request rejected");
         }
         let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(wait) = self.retry_after {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.max(1).into());
+        }
         response.extensions_mut().insert(FormattedError);
         response
     }
@@ -172,13 +215,15 @@ impl From<tokio_postgres::Error> for AppError {
         use tokio_postgres::error::SqlState;
         // A lost connection or a lock conflict is worth retrying; anything else is a bug.
         match err.code() {
-            None if is_connection_failure(&err) => Self::unavailable("database_unavailable", err),
+            None if is_connection_failure(&err) => {
+                Self::database_unavailable(std::time::Duration::from_secs(1), err)
+            }
             None => Self::internal(err),
             Some(code)
                 if *code == SqlState::T_R_DEADLOCK_DETECTED
                     || *code == SqlState::T_R_SERIALIZATION_FAILURE =>
             {
-                Self::unavailable("database_busy", err)
+                Self::database_busy(err)
             }
             Some(_) => Self::internal(err),
         }
@@ -194,12 +239,6 @@ fn is_connection_failure(err: &tokio_postgres::Error) -> bool {
             .source()
             .is_some_and(|source| source.is::<std::io::Error>())
         || err.to_string().contains("timeout")
-}
-
-impl From<deadpool_postgres::PoolError> for AppError {
-    fn from(err: deadpool_postgres::PoolError) -> Self {
-        Self::unavailable("database_unavailable", err)
-    }
 }
 
 pub type AppResult<T> = Result<T, AppError>;

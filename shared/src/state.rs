@@ -6,7 +6,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use deadpool_postgres::Pool;
 use tokio::sync::RwLock;
 
 use crate::{
@@ -28,7 +27,7 @@ pub struct AppState {
 
 struct Inner {
     config: Config,
-    db: Pool,
+    db: db::Database,
     verifier: TokenVerifier,
     http: reqwest::Client,
     aws: Aws,
@@ -50,7 +49,7 @@ impl AppState {
             .timeout(Duration::from_secs(10))
             .user_agent(concat!("ai-calling-backend/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let db = db::pool(&config.database_url, config.database_pool_size)?;
+        let db = db::Database::new(config.database.clone())?;
         let verifier = TokenVerifier::new(&config.auth, http.clone());
         let aws = Aws::from_env().await;
         let secrets = SecretStore::new(
@@ -75,7 +74,7 @@ impl AppState {
         &self.inner.config
     }
 
-    pub fn db(&self) -> &Pool {
+    pub fn db(&self) -> &db::Database {
         &self.inner.db
     }
 

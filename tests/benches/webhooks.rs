@@ -64,7 +64,7 @@ async fn run() -> Result<(), BoxError> {
     let options = options()?;
     let state = shared::AppState::from_env().await?;
     let database_url = var("DATABASE_URL")?;
-    let concurrency = state.config().database_pool_size;
+    let concurrency = state.config().database.pool_size;
     let db = connect(&database_url).await?;
     let tenants = create_tenants(&db, options.tenants).await?;
     let mut rows = Vec::new();

@@ -5,7 +5,12 @@
 #[allow(dead_code)]
 mod support;
 
-use std::process::Command;
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
 
 use support::{call_row, conversation_id, deliver, eventually, transcription, Tenant};
 
@@ -21,14 +26,196 @@ fn pg_ctl(action: &str) {
     assert!(status.success(), "pg-ctl {action}");
 }
 
+/// Starts Postgres again when dropped, panic or not, so later tests have their database.
+struct PostgresRestart;
+
+impl Drop for PostgresRestart {
+    fn drop(&mut self) {
+        // Already running (the test started it) is fine; only a stopped cluster needs it.
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/lib/pg-ctl");
+        let _ = Command::new(script)
+            .arg("start")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Stops Postgres; the guard starts it again at the latest when the test ends.
+fn stop_postgres() -> PostgresRestart {
+    pg_ctl("stop");
+    PostgresRestart
+}
+
+/// Waits until the API answers its health check with the database up and the circuit closed
+/// (a previous outage test may have left it open for its cool-down).
+async fn database_healthy() {
+    eventually(30, "the API's database to be healthy", || async {
+        let response = support::stack()
+            .http
+            .get(support::url("/health"))
+            .send()
+            .await
+            .ok()?;
+        (response.status() == 200).then_some(())
+    })
+    .await;
+}
+
+struct Answer {
+    status: u16,
+    code: String,
+    retry_after: Option<u64>,
+    elapsed: Duration,
+}
+
+async fn timed_get(path: &str, token: &str) -> Answer {
+    let started = Instant::now();
+    let response = support::get(path, token).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body: Value = response.json().await.unwrap_or_default();
+    Answer {
+        status,
+        code: body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        retry_after,
+        elapsed,
+    }
+}
+
+/// The API's own connect budget (scripts/test leaves the default).
+const CONNECT_BUDGET: Duration = Duration::from_secs(5);
+const COOL_DOWN: Duration = Duration::from_secs(5);
+
 #[tokio::test]
-async fn events_that_arrive_while_postgres_is_down_are_processed_once_after_it_returns() {
+async fn an_outage_opens_the_database_circuit_and_recovery_closes_it_without_a_restart() {
     let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
+    database_healthy().await;
+    let tenant = Tenant::new().await;
+    let _restart = stop_postgres();
+
+    // The first requests try (with retries) and fail within the budget; once the run of
+    // failures opens the circuit, requests are refused at once.
+    let mut answers = Vec::new();
+    let mut fast = 0;
+    while fast < 5 {
+        let answer = timed_get("/api/calls", &tenant.token).await;
+        assert_eq!(
+            (answer.status, answer.code.as_str()),
+            (500, "database_unavailable"),
+            "design.md: database connection issues are server errors"
+        );
+        assert!(
+            answer.retry_after.is_some_and(|s| s >= 1),
+            "Retry-After is sent"
+        );
+        assert!(
+            answer.elapsed < CONNECT_BUDGET + Duration::from_secs(2),
+            "failed within the retry budget: {:?}",
+            answer.elapsed
+        );
+        if answer.elapsed < Duration::from_millis(50) {
+            fast += 1;
+        } else {
+            assert_eq!(
+                fast, 0,
+                "once open, the circuit answers at once until the cool-down"
+            );
+        }
+        answers.push(answer.elapsed);
+        assert!(answers.len() < 20, "the circuit never opened: {answers:?}");
+    }
+
+    let health = support::stack()
+        .http
+        .get(support::url("/health"))
+        .send()
+        .await
+        .expect("health answers");
+    assert_eq!(health.status(), 500);
+    let health: Value = health.json().await.expect("json");
+    assert_eq!(health["error"]["code"], "database_unavailable");
+    assert_eq!(health["error"]["details"]["database"], "down");
+    assert_eq!(health["error"]["details"]["database_circuit"], "open");
+
+    pg_ctl("start");
+    let started = Instant::now();
+    let recovered = eventually(
+        30,
+        "requests to succeed after Postgres returned",
+        || async {
+            let answer = timed_get("/api/calls", &tenant.token).await;
+            (answer.status == 200).then_some(started.elapsed())
+        },
+    )
+    .await;
+    assert!(
+        recovered < COOL_DOWN + Duration::from_secs(3),
+        "the first trial after the cool-down closes the circuit: {recovered:?}"
+    );
+    let health = support::stack()
+        .http
+        .get(support::url("/health"))
+        .send()
+        .await
+        .expect("health answers");
+    assert_eq!(health.status(), 200);
+    let health: Value = health.json().await.expect("json");
+    assert_eq!(health["database_circuit"], "closed");
+}
+
+#[tokio::test]
+async fn requests_during_a_slow_database_start_succeed_after_retrying() {
+    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
+    database_healthy().await;
+    let tenant = Tenant::new().await;
+    let _restart = stop_postgres();
+    // Postgres comes back only after a delay, as a waking Neon compute does.
+    let delay = Duration::from_millis(700);
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        pg_ctl("start");
+    });
+    let started = Instant::now();
+    let answers = futures::future::join_all(
+        (0..5).map(|_| async { timed_get("/api/calls", &tenant.token).await }),
+    )
+    .await;
+    starter.join().expect("pg-ctl start");
+    for answer in &answers {
+        assert_eq!(
+            (answer.status, answer.code.as_str()),
+            (200, ""),
+            "a request in the start window succeeds after retrying"
+        );
+    }
+    assert!(
+        started.elapsed() >= delay,
+        "the requests waited for the database"
+    );
+}
+
+#[tokio::test]
+async fn webhooks_sent_during_a_two_minute_outage_are_processed_once_and_none_dead_letter() {
+    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
+    database_healthy().await;
     let tenant = Tenant::new().await;
     let conversations: Vec<String> = (0..5).map(|_| conversation_id()).collect();
-    pg_ctl("stop");
+    let _restart = stop_postgres();
+    let outage = Instant::now();
     let mut accepted = Vec::new();
     for (i, conversation) in conversations.iter().enumerate() {
+        // Spread over the outage: each waits out many visibility timeouts in the queue.
+        let send_at = Duration::from_secs(25) * u32::try_from(i).expect("small");
+        tokio::time::sleep(send_at.saturating_sub(outage.elapsed())).await;
         let duration = 60 * i64::try_from(i).expect("small") + 30;
         let response = deliver(&transcription(
             &tenant.call_agent,
@@ -39,8 +226,7 @@ async fn events_that_arrive_while_postgres_is_down_are_processed_once_after_it_r
         .await;
         accepted.push(response.status().as_u16());
     }
-    // The processor fails and SQS redelivers while the database is away.
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(120).saturating_sub(outage.elapsed())).await;
     pg_ctl("start");
     assert!(
         accepted.iter().all(|s| *s == 200),
@@ -53,9 +239,25 @@ async fn events_that_arrive_while_postgres_is_down_are_processed_once_after_it_r
                 .filter(|r| r.get::<_, String>("status") == "completed")
         })
         .await;
+        assert_eq!(
+            support::processed_count(conversation).await,
+            1,
+            "applied once"
+        );
     }
     // 0:30, 1:30, 2:30, 3:30, 4:30 -> 1 + 2 + 3 + 4 + 5 credits.
     assert_eq!(tenant.credits().await, 15 - 15);
+    let state = support::app_state().await;
+    let dlq = state.config().aws.webhook_dlq_url.clone().expect("DLQ url");
+    let dead = shared::aws::queue::peek(&state.aws().sqs, &dlq, 10)
+        .await
+        .expect("peek the DLQ");
+    for conversation in &conversations {
+        assert!(
+            !dead.iter().any(|m| m.body.contains(conversation.as_str())),
+            "{conversation} reached the DLQ"
+        );
+    }
 }
 
 fn smtp_sink(action: &str) {

@@ -1,20 +1,129 @@
-//! The Postgres pool. Lambda runs one invocation per instance, so pools stay small; TLS is used
-//! whenever the server offers it (Neon requires it), plain TCP otherwise (the local cluster).
+//! The Postgres pool, behind one door: `Database::get`. Lambda runs one invocation per
+//! instance, so pools stay small; TLS is used whenever the server offers it (Neon requires
+//! it), plain TCP otherwise (the local cluster). A connection that cannot be made is retried
+//! with jittered backoff inside the request's budget (a waking Neon compute costs latency,
+//! not an error); a run of such failures opens a per-process circuit breaker, and requests
+//! are then refused at once until a trial connection succeeds.
 
+mod breaker;
 pub mod filter;
 mod migrate;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
+};
+use tokio_postgres::error::SqlState;
 
+pub use breaker::{Admission, Breaker, BreakerConfig, Status as BreakerStatus};
 pub use deadpool_postgres::{Client, Transaction};
 pub use migrate::{migrate, Migration, MIGRATIONS};
 
-pub fn pool(
+use crate::{
+    clients::retry,
+    config::DatabaseConfig,
+    error::{AppError, AppResult},
+};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub struct Database {
+    pool: Pool,
+    breaker: Breaker,
+    config: DatabaseConfig,
+}
+
+impl Database {
+    pub fn new(config: DatabaseConfig) -> Result<Self, BoxError> {
+        let pool = builder(&config.url, config.pool_size)?
+            .pre_recycle(idle_check(config.idle_check_after, config.connect.timeout))
+            .build()?;
+        Ok(Self {
+            pool,
+            breaker: Breaker::new(config.breaker),
+            config,
+        })
+    }
+
+    /// A pooled connection, or the `database_unavailable` error (500, with Retry-After) when
+    /// the database cannot be reached within the budget or the breaker is open.
+    pub async fn get(&self) -> AppResult<Client> {
+        let max_retries = match self.breaker.admit(Instant::now()) {
+            Admission::Pass => self.config.connect.max_retries,
+            // The trial only asks whether the database is back: one attempt.
+            Admission::Trial => 0,
+            Admission::Refused { retry_after } => {
+                return Err(AppError::database_unavailable(
+                    retry_after,
+                    "the database circuit is open",
+                ))
+            }
+        };
+        let started = Instant::now();
+        let mut retry = 0;
+        loop {
+            let remaining = self.config.connect_budget.saturating_sub(started.elapsed());
+            let attempt =
+                tokio::time::timeout(self.config.connect.timeout.min(remaining), self.pool.get())
+                    .await;
+            let err: BoxError = match attempt {
+                Ok(Ok(client)) => {
+                    self.breaker.succeeded();
+                    return Ok(client);
+                }
+                // Every connection is busy serving this process: the database is fine.
+                Ok(Err(PoolError::Timeout(TimeoutType::Wait))) => {
+                    return Err(AppError::database_busy(PoolError::Timeout(
+                        TimeoutType::Wait,
+                    )))
+                }
+                Ok(Err(err)) if !is_transient(&err) => {
+                    self.breaker.failed(Instant::now());
+                    return Err(AppError::database_unavailable(
+                        self.config.breaker.cool_down,
+                        err,
+                    ));
+                }
+                Ok(Err(err)) => err.into(),
+                Err(elapsed) => elapsed.into(),
+            };
+            let delay = retry::delay(&self.config.connect, retry, None).unwrap_or_default();
+            if retry >= max_retries || started.elapsed() + delay >= self.config.connect_budget {
+                tracing::warn!(error = %err, attempts = retry + 1, "could not connect to the database");
+                self.breaker.failed(Instant::now());
+                return Err(AppError::database_unavailable(
+                    self.config.breaker.cool_down,
+                    err,
+                ));
+            }
+            tracing::debug!(error = %err, retry, "database connect failed; retrying");
+            tokio::time::sleep(delay).await;
+            retry += 1;
+        }
+    }
+
+    pub fn breaker_status(&self) -> BreakerStatus {
+        self.breaker.status(Instant::now())
+    }
+
+    /// Whether a connection can be had now (a pooled one when the database is up; at once
+    /// refused when its circuit is open). Consumers of queued work ask before taking any, so
+    /// an outage does not spend the work's delivery attempts.
+    pub async fn ready(&self) -> AppResult<()> {
+        self.get().await.map(drop)
+    }
+}
+
+/// A pool without the breaker, for tools and tests that manage their own connections.
+pub fn pool(database_url: &str, max_size: usize) -> Result<Pool, BoxError> {
+    Ok(builder(database_url, max_size)?.build()?)
+}
+
+fn builder(
     database_url: &str,
     max_size: usize,
-) -> Result<Pool, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<deadpool_postgres::PoolBuilder, BoxError> {
     let mut pg: tokio_postgres::Config = database_url.parse()?;
     pg.connect_timeout(Duration::from_secs(5));
     if pg.get_application_name().is_none() {
@@ -33,8 +142,47 @@ pub fn pool(
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(Duration::from_secs(5)))
         .create_timeout(Some(Duration::from_secs(5)))
-        .recycle_timeout(Some(Duration::from_secs(5)))
-        .build()?)
+        .recycle_timeout(Some(Duration::from_secs(5))))
+}
+
+/// Checks a connection that sat idle before handing it out; a dead one is dropped and the
+/// pool makes a new one, so the request never sees the stale connection.
+fn idle_check(after: Duration, timeout: Duration) -> deadpool_postgres::Hook {
+    deadpool_postgres::Hook::async_fn(move |client, metrics| {
+        Box::pin(async move {
+            if after.is_zero() || metrics.last_used() < after {
+                return Ok(());
+            }
+            match tokio::time::timeout(timeout, client.simple_query("")).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(err)) => Err(HookError::Backend(err)),
+                Err(_) => Err(HookError::message("idle connection check timed out")),
+            }
+        })
+    })
+}
+
+/// Whether another connect attempt may succeed where this one failed: the server was
+/// unreachable, went away, is starting (a waking Neon compute) or is out of connections.
+/// A wrong password or database name is not, and is not retried.
+fn is_transient(err: &PoolError) -> bool {
+    match err {
+        PoolError::Timeout(_) => true,
+        PoolError::Backend(err) => match err.code() {
+            None => true,
+            Some(code) => {
+                let code = code.code();
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code == SqlState::ADMIN_SHUTDOWN.code()
+                    || code == SqlState::CRASH_SHUTDOWN.code()
+                    || code == SqlState::CANNOT_CONNECT_NOW.code()
+                    // Neon's proxy while it wakes a suspended compute.
+                    || err.to_string().to_lowercase().contains("compute")
+            }
+        },
+        PoolError::Closed | PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => false,
+    }
 }
 
 fn tls_config() -> rustls::ClientConfig {

@@ -124,6 +124,11 @@ async fn record(
 pub async fn poll(state: AppState, interval: Duration) {
     tracing::info!(?interval, "sending queued emails");
     loop {
+        // The database's circuit breaker logs an outage once; this loop stays quiet in it.
+        if state.db().ready().await.is_err() {
+            tokio::time::sleep(interval).await;
+            continue;
+        }
         match send_due(&state, 50).await {
             Ok(report) if report != SendReport::default() => {
                 tracing::info!(?report, "email outbox");

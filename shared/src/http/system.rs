@@ -20,26 +20,43 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
+    /// `ok`, or `degraded` when a dependency is down (then the answer is a 500 error whose
+    /// `details` is this object).
     pub status: &'static str,
+    /// `ok` or `down`.
     pub database: &'static str,
+    /// This process's database circuit breaker: `closed`, `open` or `half_open`.
+    pub database_circuit: &'static str,
 }
 
-/// Liveness plus a database round trip.
+/// Liveness plus a database round trip; says which dependency is down and whether the
+/// database circuit is open (then no connection is attempted).
 #[utoipa::path(get, path = "/health", tag = "system",
-    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Health), (status = 500, body = ErrorBody)))]
 async fn health(State(state): State<AppState>) -> AppResult<Json<Health>> {
     let check = async {
         let client = state.db().get().await?;
         client.query_one("SELECT 1", &[]).await?;
         Ok::<_, AppError>(())
     };
-    match tokio::time::timeout(Duration::from_secs(3), check).await {
-        Ok(Ok(())) => Ok(Json(Health {
-            status: "ok",
-            database: "ok",
-        })),
-        Ok(Err(err)) => Err(AppError::unavailable("database_unavailable", err)),
-        Err(elapsed) => Err(AppError::unavailable("database_unavailable", elapsed)),
+    let result = match tokio::time::timeout(Duration::from_secs(3), check).await {
+        Ok(result) => result,
+        Err(elapsed) => Err(AppError::database_unavailable(
+            Duration::from_secs(1),
+            elapsed,
+        )),
+    };
+    let health = |database| Health {
+        status: if database == "ok" { "ok" } else { "degraded" },
+        database,
+        database_circuit: state.db().breaker_status().as_str(),
+    };
+    match result {
+        Ok(()) => Ok(Json(health("ok"))),
+        Err(err) => {
+            let details = serde_json::to_value(health("down")).unwrap_or_default();
+            Err(err.with_details(details))
+        }
     }
 }
 

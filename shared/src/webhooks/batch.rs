@@ -11,6 +11,18 @@ use crate::{aws::queue, AppState};
 
 /// Lambda entry: processes every record concurrently and reports the ones to retry.
 pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
+    if let Err(err) = state.db().ready().await {
+        // Nothing can be applied: hand every record back now instead of each one waiting
+        // out its own connect budget (SQS redelivers after the visibility timeout).
+        tracing::warn!(error = %err, records = event.records.len(), "database unavailable; returning the batch for retry");
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = event
+            .records
+            .into_iter()
+            .map(|record| retry_record(record.message_id))
+            .collect();
+        return response;
+    }
     let results = join_all(event.records.iter().map(|record| async move {
         let body = record.body.as_deref().unwrap_or_default();
         (
@@ -23,13 +35,17 @@ pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResp
     for (message_id, result) in results {
         if let Err(err) = result {
             tracing::error!(error = %err, message_id = ?message_id, "webhook event will be retried");
-            // A record without an id cannot be reported alone; AWS then retries the batch.
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message_id.unwrap_or_default();
-            response.batch_item_failures.push(failure);
+            response.batch_item_failures.push(retry_record(message_id));
         }
     }
     response
+}
+
+fn retry_record(message_id: Option<String>) -> BatchItemFailure {
+    let mut failure = BatchItemFailure::default();
+    // A record without an id cannot be reported alone; AWS then retries the whole batch.
+    failure.item_identifier = message_id.unwrap_or_default();
+    failure
 }
 
 /// Local stand-in for the SQS trigger: receive, process, delete what succeeded. Failed
@@ -38,6 +54,13 @@ pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResp
 pub async fn poll(state: AppState, queue_url: String) {
     tracing::info!(%queue_url, "polling the webhook queue");
     loop {
+        // While the database is down, leave the messages in the queue: receiving them only
+        // to fail would count towards their move to the dead-letter queue.
+        if let Err(err) = state.db().ready().await {
+            let wait = err.retry_after.unwrap_or(Duration::from_secs(1));
+            tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+            continue;
+        }
         let batch = match queue::receive(&state.aws().sqs, &queue_url, 10, 1).await {
             Ok(batch) => batch,
             Err(err) => {
