@@ -24,6 +24,7 @@ pub mod spreadsheet;
 pub mod state;
 pub mod telemetry;
 pub mod text;
+pub mod time;
 pub mod users;
 pub mod webhooks;
 

@@ -23,6 +23,7 @@ mod leads;
 mod outbound;
 mod reconcile;
 mod secret_rotation;
+mod security;
 mod simulate_call;
 mod users;
 mod webhook_billing;

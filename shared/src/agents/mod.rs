@@ -361,7 +361,8 @@ pub async fn get(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Agen
     Ok(agent.with_remote(client.as_ref()).await)
 }
 
-/// ElevenLabs' full configuration of the agent (`conversation_config`, `platform_settings`).
+/// The agent's configuration as ElevenLabs holds it, reduced to what the tenant configures
+/// (see [`remote::tenant_view`]).
 pub async fn remote_config(
     state: &AppState,
     tenant: TenantId,
@@ -370,7 +371,7 @@ pub async fn remote_config(
     let agent = find(&state.db().get().await?, tenant, id).await?;
     let client = ElevenLabs::from_state(state).await?;
     match client.get_agent(&agent.elevenlabs_agent_id).await {
-        Ok(remote) => Ok(remote),
+        Ok(remote) => Ok(remote::tenant_view(&remote)),
         Err(err) if err.is_not_found() => Err(AppError::not_found("agent configuration")),
         Err(err) => Err(err.into()),
     }

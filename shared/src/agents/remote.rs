@@ -44,6 +44,44 @@ impl AgentConfig {
     }
 }
 
+/// The parts of ElevenLabs' agent document a tenant configures, and nothing else: the rest
+/// (`platform_settings` webhooks and their headers, workspace ids, secrets' references) is the
+/// platform's and may carry values shared across tenants.
+const TENANT_FIELDS: &[&[&str]] = &[
+    &["agent_id"],
+    &["name"],
+    &["conversation_config", "agent", "first_message"],
+    &["conversation_config", "agent", "language"],
+    &["conversation_config", "agent", "prompt", "prompt"],
+    &["conversation_config", "agent", "prompt", "llm"],
+    &["conversation_config", "tts", "voice_id"],
+    &["conversation_config", "conversation", "text_only"],
+    &["platform_settings", "data_collection"],
+];
+
+/// ElevenLabs' agent document reduced to [`TENANT_FIELDS`], in the same nesting.
+pub fn tenant_view(remote: &Value) -> Value {
+    let mut view = Value::Object(Map::new());
+    for path in TENANT_FIELDS {
+        let Some(value) = path.iter().try_fold(remote, |node, key| node.get(key)) else {
+            continue;
+        };
+        let (last, parents) = path.split_last().expect("paths are not empty");
+        let mut node = &mut view;
+        for key in parents {
+            node = node
+                .as_object_mut()
+                .expect("built from objects")
+                .entry(*key)
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+        if let Some(object) = node.as_object_mut() {
+            object.insert((*last).to_owned(), value.clone());
+        }
+    }
+    view
+}
+
 /// The `conversation_config` of a new agent. Voice and LLM are always explicit: ElevenLabs'
 /// defaults for them are not documented.
 pub fn conversation_config(spec: &AgentSpec) -> Value {
@@ -220,6 +258,41 @@ pub async fn outbound_line(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_tenant_view_keeps_configured_fields_and_drops_platform_ones() {
+        let remote = json!({
+            "agent_id": "agent_1",
+            "name": "Sales",
+            "conversation_config": {
+                "agent": {"first_message": "Hi", "language": "en",
+                          "prompt": {"prompt": "Be kind", "llm": "gpt-4o-mini", "tools": [{"secret": "x"}]}},
+                "tts": {"voice_id": "v1", "model_id": "m"},
+                "conversation": {"text_only": false}
+            },
+            "platform_settings": {
+                "data_collection": {"budget": {"type": "string"}},
+                "workspace_overrides": {"webhooks": {"url": "https://hooks", "headers": {"x-secret": "s3cr3t"}}}
+            },
+            "access_info": {"creator_email": "ops@platform"}
+        });
+        let view = super::tenant_view(&remote);
+        assert_eq!(
+            view,
+            json!({
+                "agent_id": "agent_1",
+                "name": "Sales",
+                "conversation_config": {
+                    "agent": {"first_message": "Hi", "language": "en",
+                              "prompt": {"prompt": "Be kind", "llm": "gpt-4o-mini"}},
+                    "tts": {"voice_id": "v1"},
+                    "conversation": {"text_only": false}
+                },
+                "platform_settings": {"data_collection": {"budget": {"type": "string"}}}
+            })
+        );
+        assert!(!view.to_string().contains("s3cr3t"));
+    }
+
     use super::*;
 
     fn spec(kind: AgentType) -> AgentSpec {

@@ -60,7 +60,7 @@ pub struct BatchRequest {
     #[serde(default)]
     pub name: Option<String>,
     /// When to start (RFC 3339); now when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::time::optional_time")]
     pub scheduled_at: Option<DateTime<Utc>>,
 }
 

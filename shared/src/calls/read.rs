@@ -116,8 +116,10 @@ pub struct CallFilter {
     pub kind: Option<CallKind>,
     pub status: Option<CallStatus>,
     /// Calls created at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::time::optional_time")]
     pub from: Option<DateTime<Utc>>,
     /// Calls created before this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::time::optional_time")]
     pub to: Option<DateTime<Utc>>,
     /// The call's lead tag: hot, warm or cold.
     pub lead_status: Option<LeadStatus>,

@@ -27,8 +27,10 @@ pub const MAX_RANGE_DAYS: i64 = 366;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 pub struct RangeQuery {
     /// First day (YYYY-MM-DD, UTC); defaults to `days` before `to`.
+    #[serde(default, deserialize_with = "crate::time::optional_date")]
     pub from: Option<NaiveDate>,
     /// Last day, included; defaults to today.
+    #[serde(default, deserialize_with = "crate::time::optional_date")]
     pub to: Option<NaiveDate>,
     /// Length of the range when `from` is absent (default 30).
     pub days: Option<i64>,

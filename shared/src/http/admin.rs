@@ -624,7 +624,9 @@ pub struct AuditQuery {
     pub action: Option<String>,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
+    #[serde(default, deserialize_with = "crate::time::optional_time")]
     pub since: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::time::optional_time")]
     pub until: Option<DateTime<Utc>>,
 }
 

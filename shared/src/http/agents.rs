@@ -107,7 +107,7 @@ async fn delete_agent(
 }
 
 #[utoipa::path(get, path = "/api/agents/{id}/config", tag = "agents",
-    description = "The agent exactly as ElevenLabs stores it. Alias: GET /agents/{id}/config.",
+    description = "The agent's configuration as ElevenLabs holds it, limited to what a tenant configures (agent_id, name, conversation_config's prompt, LLM, first message, language, voice and text_only, platform_settings.data_collection); platform-level settings are never passed through. Alias: GET /agents/{id}/config.",
     params(("id" = Uuid, Path, description = "agent id")),
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]

@@ -134,8 +134,70 @@ pub fn app(state: AppState, groups: &[Group]) -> Router {
                     .get(REQUEST_ID_HEADER)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                let path = loggable_path(req.uri().path());
+                tracing::info_span!("request", method = %req.method(), %path, request_id = %id)
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unsafe_request_id))
+}
+
+/// The longest client-chosen request id kept; longer ones are replaced by our own.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// A client's `x-request-id` is echoed and logged, so only a short token of safe characters is
+/// kept (no log injection, no megabyte ids); anything else is dropped and one is generated.
+async fn drop_unsafe_request_id(mut req: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    let safe = |id: &[u8]| {
+        !id.is_empty()
+            && id.len() <= MAX_REQUEST_ID_LEN
+            && id
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    };
+    if let Some(id) = req.headers().get(REQUEST_ID_HEADER) {
+        if !safe(id.as_bytes()) {
+            req.headers_mut().remove(REQUEST_ID_HEADER);
+        }
+    }
+    req
+}
+
+/// The path as logged: a caller's phone number in the contact lookup is masked but for its
+/// last two digits.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    const LOOKUP: &str = "/api/contact-lookup/";
+    match path.strip_prefix(LOOKUP) {
+        Some(phone) if !phone.is_empty() => {
+            let keep = phone.len().saturating_sub(2);
+            let masked: String = phone
+                .char_indices()
+                .map(|(i, c)| {
+                    if i < keep && c.is_ascii_alphanumeric() {
+                        '*'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            format!("{LOOKUP}{masked}").into()
+        }
+        _ => path.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lookup_phone_numbers_are_masked_in_logged_paths() {
+        assert_eq!(
+            super::loggable_path("/api/contact-lookup/%2B14155550123"),
+            "/api/contact-lookup/%***********23"
+        );
+        assert_eq!(
+            super::loggable_path("/api/contact-lookup/+14155550123"),
+            "/api/contact-lookup/+*********23"
+        );
+        assert_eq!(super::loggable_path("/api/calls"), "/api/calls");
+    }
 }

@@ -57,7 +57,10 @@ pub fn decode_cursor<T: DeserializeOwned>(raw: &str) -> AppResult<T> {
     URL_SAFE_NO_PAD
         .decode(raw)
         .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        // Cursors hold only times this API wrote; one Postgres cannot store was forged.
+        .filter(|value| !crate::time::holds_out_of_range_time(value))
+        .and_then(|value| serde_json::from_value(value).ok())
         .ok_or_else(|| {
             AppError::bad_request("invalid_cursor", "the cursor is not one this API issued")
         })

@@ -4,8 +4,16 @@
 //! the scheme's version may match (a sender signs once per active secret); other versions are
 //! ignored, so a downgrade to a weaker scheme is impossible. Checked in constant time against
 //! the current secret and, during a rotation's grace period, the previous one.
+//!
+//! The cost per request is one HMAC over the body per secret, however many candidates the
+//! header lists: each secret's tag is computed once and every candidate compared to it. A
+//! header with more than [`MAX_CANDIDATES`] signatures of the scheme's version is malformed
+//! (a sender lists one per active secret), so a large body cannot be hashed many times over.
 
-use aws_lc_rs::hmac;
+use aws_lc_rs::{constant_time, hmac};
+
+/// More signatures than any honest sender lists (one per secret it signs with).
+pub const MAX_CANDIDATES: usize = 5;
 
 /// One sender's flavour of the signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +84,9 @@ pub fn verify(
         match part.trim().split_once('=') {
             Some(("t", value)) if timestamp.is_none() => timestamp = Some(value),
             Some((version, value)) if version == scheme.version => {
+                if signatures.len() == MAX_CANDIDATES {
+                    return Err(SignatureError::Malformed);
+                }
                 signatures.push(hex::decode(value).map_err(|_| SignatureError::Malformed)?)
             }
             Some(_) => {}
@@ -91,11 +102,11 @@ pub fn verify(
         return Err(SignatureError::Stale);
     }
     let matches = secrets.iter().filter(|s| !s.is_empty()).any(|secret| {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-        let message = signed_message(timestamp, body);
-        signatures
-            .iter()
-            .any(|signature| hmac::verify(&key, &message, signature).is_ok())
+        let expected = tag(secret, timestamp, body);
+        // Every candidate is compared (no early exit), each in constant time.
+        signatures.iter().fold(false, |matched, signature| {
+            constant_time::verify_slices_are_equal(expected.as_ref(), signature).is_ok() | matched
+        })
     });
     if matches {
         Ok(())
@@ -104,18 +115,19 @@ pub fn verify(
     }
 }
 
-fn signed_message(timestamp: &str, body: &[u8]) -> Vec<u8> {
-    let mut message = Vec::with_capacity(timestamp.len() + 1 + body.len());
-    message.extend_from_slice(timestamp.as_bytes());
-    message.push(b'.');
-    message.extend_from_slice(body);
-    message
+/// HMAC-SHA256 of `<timestamp>.<body>`, without copying the body.
+fn tag(secret: &str, timestamp: &str, body: &[u8]) -> hmac::Tag {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let mut context = hmac::Context::with_key(&key);
+    context.update(timestamp.as_bytes());
+    context.update(b".");
+    context.update(body);
+    context.sign()
 }
 
 /// The header value the scheme's sender would send (used by tests and the webhook bench).
 pub fn sign(scheme: Scheme, secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    let tag = hmac::sign(&key, &signed_message(&timestamp.to_string(), body));
+    let tag = tag(secret, &timestamp.to_string(), body);
     format!(
         "t={timestamp},{}={}",
         scheme.version,
@@ -129,6 +141,41 @@ mod tests {
 
     const NOW: i64 = 1_739_537_297;
     const BODY: &[u8] = br#"{"type":"post_call_transcription","data":{}}"#;
+
+    #[test]
+    fn more_candidates_than_a_sender_lists_are_malformed_and_a_few_still_match() {
+        let good = sign(ELEVENLABS, "wsec_current", NOW, BODY);
+        let good_value = good.split_once(",v0=").expect("v0").1.to_owned();
+        let junk = format!("v0={}", "ab".repeat(32));
+        let header = |junk_count: usize| {
+            let mut parts = vec![format!("t={NOW}")];
+            parts.extend(std::iter::repeat_n(junk.clone(), junk_count));
+            parts.push(format!("v0={good_value}"));
+            parts.join(",")
+        };
+        assert_eq!(
+            verify(
+                ELEVENLABS,
+                Some(&header(MAX_CANDIDATES - 1)),
+                BODY,
+                &["wsec_current"],
+                NOW
+            ),
+            Ok(()),
+            "the matching one is found behind the others"
+        );
+        assert_eq!(
+            verify(ELEVENLABS, Some(&header(140)), BODY, &["wsec_current"], NOW),
+            Err(SignatureError::Malformed)
+        );
+        // Other versions do not count towards the cap (a sender may list several schemes).
+        let mut header = header(0);
+        header.push_str(&format!(",v1={}", "cd".repeat(32)).repeat(10));
+        assert_eq!(
+            verify(ELEVENLABS, Some(&header), BODY, &["wsec_current"], NOW),
+            Ok(())
+        );
+    }
 
     #[test]
     fn accepts_a_good_signature_and_the_previous_secret() {

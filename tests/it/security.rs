@@ -1,0 +1,155 @@
+//! Attacks from issue 15 performed against the running stack, each shown to fail: a signature
+//! header that would make ingest hash a large body many times, dates Postgres cannot store,
+//! a forged cursor, platform settings read through an agent's config, and hostile request ids.
+
+use base64::Engine;
+use serde_json::json;
+
+use crate::support::{error_code, get, json, post, post_webhook, sign_now, stack, url, Account};
+
+#[tokio::test]
+async fn a_signature_header_with_many_candidates_is_refused_before_hashing_the_body() {
+    // 2 MB of body and 140 candidates: before the cap, 140 HMACs of the body per secret.
+    let body = format!(
+        r#"{{"type":"post_call_transcription","pad":"{}"}}"#,
+        "x".repeat(2 << 20)
+    );
+    let genuine = sign_now(body.as_bytes());
+    let (timestamp, good) = genuine.split_once(",v0=").expect("t and v0");
+    let mut header = timestamp.to_owned();
+    for _ in 0..139 {
+        header.push_str(&format!(",v0={}", "ab".repeat(32)));
+    }
+    header.push_str(&format!(",v0={good}"));
+    let response = post_webhook("call-completed", body.as_bytes(), Some(header)).await;
+    assert_eq!(
+        error_code(response, 401).await,
+        "malformed_signature",
+        "even with the genuine signature among them"
+    );
+}
+
+#[tokio::test]
+async fn dates_postgres_cannot_store_are_a_400_not_a_500() {
+    let tenant = Account::new().await;
+    for path in [
+        "/api/calls?from=-10000-01-01T00:00:00Z",
+        "/api/calls?to=%2B100000-01-01T00:00:00Z",
+        "/api/calls/export?from=-10000-01-01T00:00:00Z",
+        "/api/dashboard/overview?from=-10000-01-01",
+        "/api/dashboard/analytics?to=%2B10000-01-01",
+    ] {
+        let response = get(path, &tenant.token).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let body = json(response).await;
+        assert_eq!(body["error"]["code"], "invalid_query", "{path}: {body}");
+    }
+    let admin = Account::admin().await;
+    let response = get(
+        "/admin/audit-log?since=-10000-01-01T00:00:00Z",
+        &admin.token,
+    )
+    .await;
+    assert_eq!(error_code(response, 400).await, "invalid_query");
+}
+
+#[tokio::test]
+async fn a_forged_cursor_with_an_impossible_time_is_an_invalid_cursor() {
+    let tenant = Account::new().await;
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(br#"["-10000-01-01T00:00:00Z","00000000-0000-0000-0000-000000000000"]"#);
+    for path in ["/api/calls", "/api/contacts", "/api/agents"] {
+        let response = get(&format!("{path}?cursor={forged}"), &tenant.token).await;
+        assert_eq!(error_code(response, 400).await, "invalid_cursor", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_agents_config_never_passes_platform_settings_through() {
+    let tenant = Account::new().await;
+    let response = post(
+        "/api/agents",
+        &tenant.token,
+        &json!({
+            "name": format!("Config {}", uuid::Uuid::new_v4().simple()),
+            "type": "call",
+            "system_prompt": "You sell solar panels.",
+            "language": "en",
+        }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let agent = json(response).await;
+    let id = agent["id"].as_str().expect("id");
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote id");
+    // The platform's workspace settings, as an operator would have set them at ElevenLabs.
+    let key = std::env::var("ELEVENLABS_API_KEY").expect("scripts/test sets it");
+    let patched = stack()
+        .http
+        .patch(crate::support::elevenlabs_sim::url(&format!(
+            "/v1/convai/agents/{remote}"
+        )))
+        .header("xi-api-key", key)
+        .json(&json!({"platform_settings": {
+            "data_collection": {"budget": {"type": "string", "description": "budget"}},
+            "workspace_overrides": {"webhooks": {
+                "url": "https://platform.example/lookup",
+                "request_headers": {"x-contact-lookup-secret": "platform-secret-value"}
+            }}
+        }}))
+        .send()
+        .await
+        .expect("simulator answers");
+    assert!(patched.status().is_success(), "{}", patched.status());
+
+    for path in [
+        format!("/api/agents/{id}/config"),
+        format!("/agents/{id}/config"),
+    ] {
+        let config = json(get(&path, &tenant.token).await).await;
+        assert_eq!(config["agent_id"], remote, "{path}");
+        assert_eq!(
+            config["conversation_config"]["agent"]["prompt"]["prompt"],
+            "You sell solar panels."
+        );
+        assert!(config["platform_settings"]["data_collection"]["budget"].is_object());
+        let text = config.to_string();
+        assert!(!text.contains("platform-secret-value"), "{path}: {text}");
+        assert!(config["platform_settings"]["workspace_overrides"].is_null());
+    }
+}
+
+#[tokio::test]
+async fn hostile_request_ids_are_replaced_and_safe_ones_echoed() {
+    let send = |id: String| async move {
+        stack()
+            .http
+            .get(url("/health"))
+            .header("x-request-id", id)
+            .send()
+            .await
+            .expect("the API answers")
+    };
+    let echoed = |response: &reqwest::Response| -> String {
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let safe = "req-2026.11:abc_DEF".to_owned();
+    assert_eq!(echoed(&send(safe.clone()).await), safe);
+    for hostile in [
+        "x".repeat(10_000),
+        "a\" level=error msg=\"forged".to_owned(),
+    ] {
+        let response = send(hostile.clone()).await;
+        let id = echoed(&response);
+        assert!(
+            id != hostile && uuid::Uuid::parse_str(&id).is_ok(),
+            "a {}-byte id was replaced by a generated one, not echoed",
+            hostile.len()
+        );
+    }
+}
