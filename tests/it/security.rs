@@ -153,3 +153,52 @@ async fn hostile_request_ids_are_replaced_and_safe_ones_echoed() {
         );
     }
 }
+
+/// A two-credit usage charge for `account` under `reference`, through the ledger function.
+async fn charge(
+    pool: &deadpool_postgres::Pool,
+    account: &Account,
+    reference: &str,
+) -> shared::credits::Applied {
+    let tenant = account.tenant(pool).await;
+    crate::support::apply_change(
+        pool,
+        tenant,
+        shared::credits::CreditKind::Usage,
+        -2,
+        reference.to_owned(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn one_tenants_ledger_reference_neither_blocks_nor_reveals_anothers() {
+    use shared::credits::Applied;
+
+    let pool = crate::support::pool(2);
+    let first = Account::new().await;
+    let second = Account::new().await;
+    let reference = format!("conv_{}", uuid::Uuid::new_v4().simple());
+    assert!(matches!(
+        charge(&pool, &first, &reference).await,
+        Applied::New(_)
+    ));
+    match charge(&pool, &second, &reference).await {
+        Applied::New(entry) => assert_eq!(entry.user_id, second.id, "charged to its own tenant"),
+        Applied::Duplicate(entry) => panic!(
+            "the second tenant got the first's entry {} and was not charged",
+            entry.id
+        ),
+    }
+    assert_eq!(
+        second.credits().await,
+        13,
+        "the second tenant paid for its own call"
+    );
+    // Still idempotent within a tenant.
+    assert!(matches!(
+        charge(&pool, &second, &reference).await,
+        Applied::Duplicate(_)
+    ));
+    assert_eq!(second.credits().await, 13);
+}

@@ -1,6 +1,6 @@
 //! The credits ledger. [`apply`] is the one function that changes a balance: it appends a
 //! ledger row and moves `users.credits` in the caller's transaction, under the user's row
-//! lock, and is idempotent on the change's external reference.
+//! lock, and is idempotent on the change's external reference (per tenant).
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -150,7 +150,7 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
     let balance: i64 = account.try_get("credits")?;
-    if let Some(existing) = find_by_reference(tx, change.kind, &change.reference).await? {
+    if let Some(existing) = find_by_reference(tx, change).await? {
         return Ok(Applied::Duplicate(existing));
     }
     let balance_after = balance
@@ -202,16 +202,21 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
     Ok(Applied::New(entry))
 }
 
+/// The tenant's earlier entry for the same change (the key is per tenant).
 async fn find_by_reference(
     tx: &impl GenericClient,
-    kind: CreditKind,
-    reference: &str,
+    change: &CreditChange,
 ) -> AppResult<Option<CreditTransaction>> {
     tx.query_opt(
         &format!(
-            "SELECT {LEDGER_COLUMNS} FROM credit_transactions WHERE type = $1 AND reference = $2"
+            "SELECT {LEDGER_COLUMNS} FROM credit_transactions
+             WHERE user_id = $1 AND type = $2 AND reference = $3"
         ),
-        &[&kind.as_str(), &reference],
+        &[
+            change.tenant.as_uuid(),
+            &change.kind.as_str(),
+            &change.reference,
+        ],
     )
     .await?
     .as_ref()
