@@ -1,11 +1,14 @@
-//! Attacks from issue 15 performed against the running stack, each shown to fail: a signature
-//! header that would make ingest hash a large body many times, dates Postgres cannot store,
-//! a forged cursor, platform settings read through an agent's config, and hostile request ids.
+//! Attacks performed against the running stack, each shown to fail: a signature header that
+//! would make ingest hash a large body many times, dates Postgres cannot store, a forged
+//! cursor, platform settings read through an agent's config, hostile request ids, a ledger
+//! reference shared across tenants, and an owner undoing an administrator's deactivation.
 
 use base64::Engine;
 use serde_json::json;
 
-use crate::support::{error_code, get, json, post, post_webhook, sign_now, stack, url, Account};
+use crate::support::{
+    error_code, get, json, post, post_webhook, put, sign_now, stack, url, Account,
+};
 
 #[tokio::test]
 async fn a_signature_header_with_many_candidates_is_refused_before_hashing_the_body() {
@@ -201,4 +204,78 @@ async fn one_tenants_ledger_reference_neither_blocks_nor_reveals_anothers() {
         Applied::Duplicate(_)
     ));
     assert_eq!(second.credits().await, 13);
+}
+
+#[tokio::test]
+async fn an_owner_cannot_undo_an_admins_deactivation() {
+    let owner = Account::new().await;
+    let admin = Account::admin().await;
+    let response = post(
+        "/api/agents",
+        &owner.token,
+        &json!({
+            "name": format!("Held {}", uuid::Uuid::new_v4().simple()),
+            "type": "call",
+            "system_prompt": "You sell solar panels.",
+        }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let id = json(response).await["id"].as_str().expect("id").to_owned();
+    let deactivated = post(
+        &format!("/admin/agents/{id}/deactivate"),
+        &admin.token,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(deactivated.status(), 200);
+    let deactivated = json(deactivated).await;
+    assert_eq!(deactivated["is_active"], false);
+    assert_eq!(deactivated["deactivated_by_admin"], true);
+
+    for path in [format!("/api/agents/{id}"), format!("/agents/{id}")] {
+        let response = put(&path, &owner.token, &json!({"is_active": true})).await;
+        assert_eq!(
+            error_code(response, 403).await,
+            "agent_deactivated_by_admin",
+            "{path}"
+        );
+    }
+    let agent = json(get(&format!("/api/agents/{id}"), &owner.token).await).await;
+    assert_eq!(agent["is_active"], false, "still inactive");
+    // Other changes stay the owner's to make.
+    let renamed = put(
+        &format!("/api/agents/{id}"),
+        &owner.token,
+        &json!({"name": "Renamed"}),
+    )
+    .await;
+    assert_eq!(renamed.status(), 200);
+
+    let reactivated = put(
+        &format!("/admin/agents/{id}"),
+        &admin.token,
+        &json!({"is_active": true}),
+    )
+    .await;
+    assert_eq!(reactivated.status(), 200);
+    assert_eq!(json(reactivated).await["deactivated_by_admin"], false);
+    let off = put(
+        &format!("/api/agents/{id}"),
+        &owner.token,
+        &json!({"is_active": false}),
+    )
+    .await;
+    assert_eq!(json(off).await["is_active"], false);
+    let on = put(
+        &format!("/api/agents/{id}"),
+        &owner.token,
+        &json!({"is_active": true}),
+    )
+    .await;
+    assert_eq!(
+        json(on).await["is_active"],
+        true,
+        "the owner's own switch works again"
+    );
 }

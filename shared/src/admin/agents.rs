@@ -90,7 +90,7 @@ pub async fn update(
     action: &str,
 ) -> AppResult<Agent> {
     let owner = agents::owner(&state.db().get().await?, id).await?;
-    let agent = agents::update(state, owner, id, change).await?;
+    let agent = agents::update(state, owner, id, change, agents::Editor::Admin).await?;
     audit::record(
         &state.db().get().await?,
         actor,

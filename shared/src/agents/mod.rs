@@ -73,6 +73,8 @@ pub struct Agent {
     #[serde(rename = "type")]
     pub kind: AgentType,
     pub is_active: bool,
+    /// An administrator deactivated it: only an administrator can activate it again.
+    pub deactivated_by_admin: bool,
     /// The ElevenLabs phone number id outbound calls are placed from (call agents).
     pub phone_number_id: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -91,6 +93,7 @@ impl Agent {
             name: row.get("name"),
             kind: AgentType::from_db(row.get("type")),
             is_active: row.get("is_active"),
+            deactivated_by_admin: row.get("deactivated_by_admin"),
             phone_number_id: row.get("phone_number_id"),
             created_at: row.get("created_at"),
             updated_at: row.get("updated_at"),
@@ -443,6 +446,14 @@ pub async fn list(
     Ok((agents, total))
 }
 
+/// Who changes an agent: its owner, or an administrator acting on the owner's agent (whose
+/// `is_active` decision the owner cannot undo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Editor {
+    Owner,
+    Admin,
+}
+
 /// Applies the update: ElevenLabs first (read, change, write back whole sub-objects, since
 /// whether PATCH deep-merges is not documented), then our row.
 pub async fn update(
@@ -450,8 +461,15 @@ pub async fn update(
     tenant: TenantId,
     id: &str,
     update: &AgentUpdate,
+    editor: Editor,
 ) -> AppResult<Agent> {
     let agent = find(&state.db().get().await?, tenant, id).await?;
+    if editor == Editor::Owner && update.is_active == Some(true) && agent.deactivated_by_admin {
+        return Err(AppError::forbidden(
+            "agent_deactivated_by_admin",
+            "an administrator deactivated this agent; only an administrator can activate it again",
+        ));
+    }
     if update.kind.is_some_and(|kind| kind != agent.kind) {
         return Err(AppError::validation(
             "type",
@@ -483,7 +501,10 @@ pub async fn update(
         .await?
         .query_opt(
             "UPDATE agents SET name = coalesce($3, name), phone_number_id = $4,
-                    is_active = coalesce($5, is_active), updated_at = now()
+                    is_active = coalesce($5, is_active),
+                    deactivated_by_admin = CASE WHEN $6 THEN coalesce(NOT $5, deactivated_by_admin)
+                                                ELSE deactivated_by_admin END,
+                    updated_at = now()
              WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
              RETURNING *",
             &[
@@ -492,6 +513,7 @@ pub async fn update(
                 &name,
                 &phone_number_id,
                 &update.is_active,
+                &(editor == Editor::Admin),
             ],
         )
         .await?

@@ -77,10 +77,10 @@ async fn get_agent(
 }
 
 #[utoipa::path(put, path = "/api/agents/{id}", tag = "agents", request_body = AgentUpdate,
-    description = "Changes the given fields on ElevenLabs and here; absent fields stay. Alias: PUT /agents/{id}.",
+    description = "Changes the given fields on ElevenLabs and here; absent fields stay. An agent an administrator deactivated cannot be activated by its owner (403 agent_deactivated_by_admin). Alias: PUT /agents/{id}.",
     params(("id" = Uuid, Path, description = "agent id")),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Agent), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    responses((status = 200, body = Agent), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn update_agent(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -88,7 +88,7 @@ async fn update_agent(
     AppJson(update): AppJson<AgentUpdate>,
 ) -> AppResult<Json<Agent>> {
     Ok(Json(
-        agents::update(&state, auth.tenant, &id, &update).await?,
+        agents::update(&state, auth.tenant, &id, &update, agents::Editor::Owner).await?,
     ))
 }
 
