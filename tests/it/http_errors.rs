@@ -18,7 +18,7 @@ async fn health_checks_the_database() {
     assert_eq!(response.status(), 200);
     assert_eq!(
         json(response).await,
-        json!({"status": "ok", "database": "ok"})
+        json!({"status": "ok", "database": "ok", "database_circuit": "closed"})
     );
 }
 
