@@ -678,3 +678,112 @@ async fn concurrent_purchases_usage_and_refunds_keep_the_ledger_exact() {
     assert_eq!(balance, expected);
     assert_ledger_exact(&ledger(tenant.id).await, balance);
 }
+
+fn dispute(bought: &Bought, dispute_id: &str, amount: i64, status: &str) -> Value {
+    json!({
+        "id": dispute_id, "object": "dispute", "amount": amount, "currency": "usd",
+        "charge": format!("ch_{}", &bought.session_id[3..]),
+        "payment_intent": format!("pi_{}", &bought.session_id[3..]),
+        "is_charge_refundable": false, "livemode": false, "metadata": {},
+        "reason": "fraudulent", "status": status
+    })
+}
+
+/// Delivers the event and waits until the processor recorded it.
+async fn deliver_processed(body: &str) {
+    assert_eq!(stripe::deliver(body).await.status(), 200);
+    eventually(20, "the event to be processed", || async {
+        processed_outcome(body).await
+    })
+    .await;
+}
+
+async fn paid_purchase(tenant: &Account) -> Bought {
+    let bought = start_purchase(&tenant.token, "starter").await;
+    let completed = stripe::event(
+        "checkout.session.completed",
+        stripe::session(
+            &bought.session_id,
+            &bought.purchase_id,
+            &tenant.id.to_string(),
+            bought.amount,
+            "paid",
+        ),
+    );
+    deliver_processed(&completed).await;
+    assert_eq!(tenant.credits().await, 15 + bought.credits);
+    bought
+}
+
+async fn review_reason(admin: &Account, tenant: &Account) -> Value {
+    json(get(&format!("/admin/users/{}", tenant.id), &admin.token).await).await["review_reason"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_chargeback_takes_the_credits_back_once_and_a_won_dispute_returns_them() {
+    let tenant = Account::new().await;
+    let admin = Account::admin().await;
+    let bought = paid_purchase(&tenant).await;
+    let id = format!("du_{}", uuid::Uuid::new_v4().simple());
+    // Stripe sends both when the money is withdrawn, and may send each more than once.
+    for kind in [
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.created",
+    ] {
+        let event = stripe::event(kind, dispute(&bought, &id, bought.amount, "needs_response"));
+        deliver_processed(&event).await;
+    }
+    assert_eq!(
+        tenant.credits().await,
+        15,
+        "the disputed credits are taken back once"
+    );
+    let reason = review_reason(&admin, &tenant).await;
+    assert!(
+        reason.as_str().is_some_and(|r| r.contains(&id)),
+        "the tenant is flagged for review: {reason}"
+    );
+
+    let won = stripe::event(
+        "charge.dispute.closed",
+        dispute(&bought, &id, bought.amount, "won"),
+    );
+    deliver_processed(&won).await;
+    deliver_processed(&stripe::event(
+        "charge.dispute.closed",
+        dispute(&bought, &id, bought.amount, "won"),
+    ))
+    .await;
+    let balance = tenant.credits().await;
+    assert_eq!(
+        balance,
+        15 + bought.credits,
+        "a won dispute gives them back, once"
+    );
+    assert_ledger_exact(&ledger(tenant.id).await, balance);
+}
+
+#[tokio::test]
+async fn a_lost_dispute_reported_before_it_opened_takes_the_credits_once() {
+    let tenant = Account::new().await;
+    let bought = paid_purchase(&tenant).await;
+    let id = format!("du_{}", uuid::Uuid::new_v4().simple());
+    // Half the payment disputed; the closing event overtakes the opening one.
+    let half = bought.amount / 2;
+    deliver_processed(&stripe::event(
+        "charge.dispute.closed",
+        dispute(&bought, &id, half, "lost"),
+    ))
+    .await;
+    deliver_processed(&stripe::event(
+        "charge.dispute.created",
+        dispute(&bought, &id, half, "needs_response"),
+    ))
+    .await;
+    let taken = shared::billing::payments::refunded_credits(bought.credits, half, bought.amount);
+    let balance = tenant.credits().await;
+    assert_eq!(balance, 15 + bought.credits - taken);
+    assert_ledger_exact(&ledger(tenant.id).await, balance);
+}

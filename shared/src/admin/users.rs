@@ -26,10 +26,13 @@ pub struct AdminUserSummary {
     pub status: String,
     pub credits: i64,
     pub auth_provider: String,
+    /// Why an administrator should look at this tenant (a disputed payment); null otherwise.
+    pub review_reason: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-const SUMMARY_COLUMNS: &str = "id, email, name, role, status, credits, auth_provider, created_at";
+const SUMMARY_COLUMNS: &str =
+    "id, email, name, role, status, credits, auth_provider, review_reason, created_at";
 
 fn summary(row: &tokio_postgres::Row) -> AppResult<AdminUserSummary> {
     Ok(AdminUserSummary {
@@ -40,6 +43,7 @@ fn summary(row: &tokio_postgres::Row) -> AppResult<AdminUserSummary> {
         status: row.try_get("status")?,
         credits: row.try_get("credits")?,
         auth_provider: row.try_get("auth_provider")?,
+        review_reason: row.try_get("review_reason")?,
         created_at: row.try_get("created_at")?,
     })
 }

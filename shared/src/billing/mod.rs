@@ -2,6 +2,7 @@
 //! is asked for a session, so no payment can arrive for a purchase we do not know; the credits
 //! are granted by the webhook ([`payments`]), never by the browser's return.
 
+pub mod disputes;
 pub mod payments;
 
 use chrono::{DateTime, Utc};

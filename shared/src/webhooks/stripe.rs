@@ -10,7 +10,10 @@ use uuid::Uuid;
 use super::process::{mark_processed, Outcome};
 use crate::{
     aws::queue::QueuedEvent,
-    billing::payments::{self, Effect, RefundFacts, SessionFacts},
+    billing::{
+        disputes::{self, DisputeFacts},
+        payments::{self, Effect, RefundFacts, SessionFacts},
+    },
     error::AppResult,
     AppState,
 };
@@ -37,6 +40,8 @@ enum Action {
     Failed,
     Expired,
     Refunded,
+    DisputeOpened,
+    DisputeClosed,
 }
 
 fn action(kind: &str, object: &Value) -> Option<Action> {
@@ -50,6 +55,8 @@ fn action(kind: &str, object: &Value) -> Option<Action> {
         "checkout.session.async_payment_failed" => Some(Action::Failed),
         "checkout.session.expired" => Some(Action::Expired),
         "charge.refunded" => Some(Action::Refunded),
+        "charge.dispute.created" | "charge.dispute.funds_withdrawn" => Some(Action::DisputeOpened),
+        "charge.dispute.closed" => Some(Action::DisputeClosed),
         _ => None,
     }
 }
@@ -84,6 +91,19 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
             Some(facts) => payments::charge_refunded(&tx, &facts).await?,
             None => return Ok(Outcome::Rejected("charge.refunded without a charge".into())),
         },
+        Action::DisputeOpened | Action::DisputeClosed => {
+            let Some(facts) = dispute_facts(object) else {
+                return Ok(Outcome::Rejected(format!(
+                    "{} without a dispute",
+                    parsed.kind
+                )));
+            };
+            if action == Action::DisputeOpened {
+                disputes::opened(&tx, &facts).await?
+            } else {
+                disputes::closed(&tx, &facts).await?
+            }
+        }
         session_action => {
             let Some(facts) = session_facts(object) else {
                 return Ok(Outcome::Rejected(format!(
@@ -202,6 +222,18 @@ fn refund_facts(object: &Value) -> Option<RefundFacts> {
     })
 }
 
+fn dispute_facts(object: &Value) -> Option<DisputeFacts> {
+    let dispute_id =
+        text(object, "id").filter(|id| id.starts_with("du_") || id.starts_with("dp_"))?;
+    Some(DisputeFacts {
+        dispute_id,
+        payment_intent: id_of(object, "payment_intent"),
+        amount: object.get("amount").and_then(Value::as_i64)?,
+        currency: text(object, "currency"),
+        status: text(object, "status").unwrap_or_default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -248,5 +280,19 @@ mod tests {
         assert_eq!(refund.purchase_id, Some(purchase));
         assert_eq!(refund.amount_refunded, 500);
         assert!(refund_facts(&json!({"id": "ch_1"})).is_none());
+        let dispute = json!({"id": "du_1", "object": "dispute", "amount": 1000, "currency": "usd",
+                             "charge": "ch_1", "payment_intent": "pi_1", "status": "needs_response"});
+        let facts = dispute_facts(&dispute).expect("dispute");
+        assert_eq!(facts.payment_intent.as_deref(), Some("pi_1"));
+        assert_eq!(facts.amount, 1000);
+        assert!(dispute_facts(&json!({"id": "ch_1", "amount": 5})).is_none());
+        assert_eq!(
+            action("charge.dispute.funds_withdrawn", &dispute),
+            Some(Action::DisputeOpened)
+        );
+        assert_eq!(
+            action("charge.dispute.closed", &dispute),
+            Some(Action::DisputeClosed)
+        );
     }
 }
