@@ -1,7 +1,7 @@
 //! Phone numbers in one form: E.164, parsed with the tenant's default region for numbers
 //! written without a country code.
 
-use phonenumber::{country, Mode};
+use phonenumber::{country, Mode, Type};
 
 /// The E.164 form of `raw`, or None when it is not a valid phone number.
 pub fn normalize(raw: &str, default_region: country::Id) -> Option<String> {
@@ -13,9 +13,89 @@ pub fn normalize(raw: &str, default_region: country::Id) -> Option<String> {
     phonenumber::is_valid(&number).then(|| number.format().mode(Mode::E164).to_string())
 }
 
+/// The number types libphonenumber tells apart, as settings and errors spell them.
+pub const NUMBER_TYPES: &[&str] = &[
+    "fixed_line",
+    "mobile",
+    "fixed_line_or_mobile",
+    "toll_free",
+    "premium_rate",
+    "shared_cost",
+    "personal_number",
+    "voip",
+    "pager",
+    "uan",
+    "emergency",
+    "voicemail",
+    "short_code",
+    "standard_rate",
+    "carrier",
+    "no_international",
+    "unknown",
+];
+
+fn type_name(kind: Type) -> &'static str {
+    match kind {
+        Type::FixedLine => "fixed_line",
+        Type::Mobile => "mobile",
+        Type::FixedLineOrMobile => "fixed_line_or_mobile",
+        Type::TollFree => "toll_free",
+        Type::PremiumRate => "premium_rate",
+        Type::SharedCost => "shared_cost",
+        Type::PersonalNumber => "personal_number",
+        Type::Voip => "voip",
+        Type::Pager => "pager",
+        Type::Uan => "uan",
+        Type::Emergency => "emergency",
+        Type::Voicemail => "voicemail",
+        Type::ShortCode => "short_code",
+        Type::StandardRate => "standard_rate",
+        Type::Carrier => "carrier",
+        Type::NoInternational => "no_international",
+        Type::Unknown => "unknown",
+    }
+}
+
+/// Where a call to a number goes, as libphonenumber's metadata tells: the country (ISO 3166
+/// alpha-2, when the number belongs to one) and the number type.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Destination {
+    pub country: Option<String>,
+    pub number_type: &'static str,
+}
+
+pub fn destination(e164: &str) -> Destination {
+    match phonenumber::parse(None, e164) {
+        Ok(number) => Destination {
+            country: number.country().id().map(|id| id.as_ref().to_owned()),
+            number_type: type_name(number.number_type(&phonenumber::metadata::DATABASE)),
+        },
+        Err(_) => Destination {
+            country: None,
+            number_type: "unknown",
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn destinations_name_the_country_and_the_number_type() {
+        let us = destination("+14155552671");
+        assert_eq!(us.country.as_deref(), Some("US"));
+        assert_eq!(us.number_type, "fixed_line_or_mobile");
+        // Examples from libphonenumber's metadata: UK premium rate, French shared cost.
+        assert_eq!(destination("+449012345678").number_type, "premium_rate");
+        assert_eq!(destination("+33884012345").number_type, "shared_cost");
+        assert_eq!(destination("+33884012345").country.as_deref(), Some("FR"));
+        assert_eq!(destination("+447400123456").number_type, "mobile");
+        assert_eq!(destination("garbage").number_type, "unknown");
+        for kind in NUMBER_TYPES {
+            assert_eq!(kind.to_lowercase(), *kind);
+        }
+    }
 
     #[test]
     fn normalizes_common_spellings() {

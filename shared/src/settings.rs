@@ -46,6 +46,11 @@ pub struct Settings {
     pub lead_warm_threshold: i64,
     /// ISO 3166 alpha-2 region for phone numbers written without a country code.
     pub default_phone_region: String,
+    /// Countries (ISO 3166 alpha-2) outbound calls may dial (toll-fraud protection).
+    pub outbound_countries: Vec<String>,
+    /// Number types outbound calls may dial (see `phone::NUMBER_TYPES`); premium-rate,
+    /// shared-cost and unknown numbers are not dialled unless an admin adds them.
+    pub outbound_number_types: Vec<String>,
 }
 
 impl Settings {
@@ -60,6 +65,7 @@ impl Settings {
             lead_hot_threshold: config.lead_tags.hot,
             lead_warm_threshold: config.lead_tags.warm,
             default_phone_region: config.default_phone_region.as_ref().to_owned(),
+            outbound_countries: vec![config.default_phone_region.as_ref().to_owned()],
             ..Self::default()
         }
     }
@@ -69,6 +75,18 @@ impl Settings {
             hot: self.lead_hot_threshold,
             warm: self.lead_warm_threshold,
         }
+    }
+
+    /// Whether an outbound call may dial `destination`.
+    pub fn allows_destination(&self, destination: &crate::phone::Destination) -> bool {
+        destination
+            .country
+            .as_ref()
+            .is_some_and(|country| self.outbound_countries.contains(country))
+            && self
+                .outbound_number_types
+                .iter()
+                .any(|kind| kind == destination.number_type)
     }
 
     pub fn phone_region(&self) -> phonenumber::country::Id {
@@ -101,6 +119,10 @@ impl Default for Settings {
             lead_hot_threshold: 70,
             lead_warm_threshold: 40,
             default_phone_region: "US".into(),
+            outbound_countries: vec!["US".into()],
+            outbound_number_types: ["fixed_line", "mobile", "fixed_line_or_mobile", "toll_free"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -173,19 +195,31 @@ impl Settings {
                 "must be below lead_hot_threshold",
             ));
         }
-        let region_ok = self.default_phone_region.len() == 2
-            && self
-                .default_phone_region
-                .bytes()
-                .all(|b| b.is_ascii_uppercase())
-            && self
-                .default_phone_region
-                .parse::<phonenumber::country::Id>()
-                .is_ok();
-        if !region_ok {
+        if !is_region(&self.default_phone_region) {
             return Err(AppError::validation(
                 "default_phone_region",
                 "must be an upper-case ISO 3166 alpha-2 code such as US or GB",
+            ));
+        }
+        if self.outbound_countries.len() > 300
+            || !self.outbound_countries.iter().all(|c| is_region(c))
+        {
+            return Err(AppError::validation(
+                "outbound_countries",
+                "must list upper-case ISO 3166 alpha-2 codes such as US or GB",
+            ));
+        }
+        if let Some(unknown) = self
+            .outbound_number_types
+            .iter()
+            .find(|kind| !crate::phone::NUMBER_TYPES.contains(&kind.as_str()))
+        {
+            return Err(AppError::validation(
+                "outbound_number_types",
+                format!(
+                    "{unknown:?} is not one of {}",
+                    crate::phone::NUMBER_TYPES.join(", ")
+                ),
             ));
         }
         let mut ids = std::collections::HashSet::new();
@@ -239,6 +273,12 @@ impl Settings {
             .price
             .unwrap_or_else(|| package.credits.saturating_mul(self.price_per_credit))
     }
+}
+
+fn is_region(code: &str) -> bool {
+    code.len() == 2
+        && code.bytes().all(|b| b.is_ascii_uppercase())
+        && code.parse::<phonenumber::country::Id>().is_ok()
 }
 
 /// The low-credit threshold from its stored value (as read inside another statement), or the
@@ -359,6 +399,10 @@ mod tests {
         assert!(with(&|s| s.default_phone_region = "XX".into()).is_err());
         assert!(with(&|s| s.default_phone_region = "gb".into()).is_err());
         assert!(with(&|s| s.default_phone_region = "GB".into()).is_ok());
+        assert!(with(&|s| s.outbound_countries = vec!["US".into(), "gb".into()]).is_err());
+        assert!(with(&|s| s.outbound_countries = vec!["US".into(), "GB".into()]).is_ok());
+        assert!(with(&|s| s.outbound_number_types = vec!["premium".into()]).is_err());
+        assert!(with(&|s| s.outbound_number_types = vec!["premium_rate".into()]).is_ok());
         assert!(with(&|s| s.contact_import_max_rows = 0).is_err());
         assert!(with(&|s| s.min_call_balance = -1).is_err());
     }

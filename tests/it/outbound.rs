@@ -302,3 +302,84 @@ async fn suspended_users_cannot_call() {
     .await;
     assert_eq!(error_code(response, 403).await, "account_suspended");
 }
+
+#[tokio::test]
+async fn an_unverified_email_cannot_place_calls() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    let contact_id = contact(&account, "Ada", "+14155550177").await;
+    let unverified = account
+        .user
+        .token_with(|claims| claims["email_verified"] = json!(false));
+    let single = post(
+        "/api/calls/outbound",
+        &unverified,
+        &json!({"agent_id": agent["id"], "phone_number": "+14155550177"}),
+    )
+    .await;
+    assert_eq!(error_code(single, 403).await, "email_not_verified");
+    let batch = post(
+        "/api/calls/batch",
+        &unverified,
+        &json!({"agent_id": agent["id"], "contact_ids": [contact_id]}),
+    )
+    .await;
+    assert_eq!(error_code(batch, 403).await, "email_not_verified");
+    assert!(
+        calls_sent(remote).await.is_empty(),
+        "nothing reached ElevenLabs"
+    );
+    let batches = elevenlabs_sim::requests("/v1/convai/batch-calling")
+        .await
+        .into_iter()
+        .filter(|r| r["body"]["agent_id"] == remote)
+        .count();
+    assert_eq!(batches, 0);
+}
+
+#[tokio::test]
+async fn premium_rate_and_foreign_numbers_are_not_dialled() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    // By default only the default region's country (US) and ordinary number types.
+    for (number, country, kind) in [
+        ("+19002345678", "US", "premium_rate"),
+        ("+449012345678", "GB", "premium_rate"),
+        ("+33884012345", "FR", "shared_cost"),
+        ("+447400123456", "GB", "mobile"),
+    ] {
+        let response = post(
+            "/api/calls/outbound",
+            &account.token,
+            &json!({"agent_id": agent["id"], "phone_number": number}),
+        )
+        .await;
+        assert_eq!(response.status(), 403, "{number}");
+        let body = json(response).await;
+        assert_eq!(body["error"]["code"], "destination_not_allowed", "{number}");
+        assert_eq!(body["error"]["details"]["country"], country, "{number}");
+        assert_eq!(body["error"]["details"]["number_type"], kind, "{number}");
+    }
+    let ordinary = contact(&account, "Ordinary", "+14155550178").await;
+    let premium = contact(&account, "Premium", "+19002345679").await;
+    let batch = post(
+        "/api/calls/batch",
+        &account.token,
+        &json!({"agent_id": agent["id"], "contact_ids": [ordinary, premium]}),
+    )
+    .await;
+    assert_eq!(batch.status(), 403);
+    let body = json(batch).await;
+    assert_eq!(body["error"]["code"], "destination_not_allowed");
+    assert_eq!(
+        body["error"]["details"]["refused"][0]["contact_id"],
+        premium.as_str()
+    );
+    assert_eq!(body["error"]["details"]["refused_count"], 1);
+    assert!(
+        calls_sent(remote).await.is_empty(),
+        "nothing reached ElevenLabs"
+    );
+}

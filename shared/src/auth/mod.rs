@@ -109,6 +109,32 @@ pub struct AuthUser {
     pub tenant: TenantId,
     pub user: User,
     pub is_admin: bool,
+    /// The identity provider says the email is the user's.
+    pub email_verified: bool,
+}
+
+/// A tenant whose owner verified their email address: what spending the platform's telephony
+/// (placing calls) requires, so a throwaway sign-up cannot dial out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedTenant(TenantId);
+
+impl VerifiedTenant {
+    pub fn tenant(self) -> TenantId {
+        self.0
+    }
+}
+
+impl AuthUser {
+    pub fn verified_tenant(&self) -> Result<VerifiedTenant, AppError> {
+        if self.email_verified {
+            Ok(VerifiedTenant(self.tenant))
+        } else {
+            Err(AppError::forbidden(
+                "email_not_verified",
+                "verify your email address before placing calls",
+            ))
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -138,6 +164,7 @@ impl FromRequestParts<AppState> for AuthUser {
         let auth = AuthUser {
             tenant: user.tenant(),
             is_admin: user.role == Role::Admin || listed_admin,
+            email_verified: claims.email_verified,
             user,
         };
         parts.extensions.insert(auth.clone());

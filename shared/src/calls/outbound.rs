@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     agents::{self, Agent, AgentType},
-    auth::TenantId,
+    auth::{TenantId, VerifiedTenant},
     clients::elevenlabs::{BatchCall, BatchRecipient, ClientData, ElevenLabs, OutboundCall},
     contacts::{self, Contact},
     error::{AppError, AppResult},
@@ -77,9 +77,10 @@ pub struct BatchSubmitted {
 
 pub async fn place_call(
     state: &AppState,
-    tenant: TenantId,
+    caller: VerifiedTenant,
     request: &OutboundRequest,
 ) -> AppResult<OutboundStarted> {
+    let tenant = caller.tenant();
     let settings = state.settings().await?;
     let region = settings.phone_region();
     let mut db = state.db().get().await?;
@@ -104,6 +105,16 @@ pub async fn place_call(
             ))
         }
     };
+    let destination = phone::destination(&to_number);
+    if !settings.allows_destination(&destination) {
+        return Err(not_allowed().with_details(json!({
+            "field": "phone_number",
+            "country": destination.country,
+            "number_type": destination.number_type,
+            "allowed_countries": settings.outbound_countries,
+            "allowed_number_types": settings.outbound_number_types,
+        })));
+    }
     let client = ElevenLabs::from_state(state).await?;
 
     let tx = db.transaction().await?;
@@ -156,9 +167,10 @@ pub async fn place_call(
 
 pub async fn submit_batch(
     state: &AppState,
-    tenant: TenantId,
+    caller: VerifiedTenant,
     request: &BatchRequest,
 ) -> AppResult<BatchSubmitted> {
+    let tenant = caller.tenant();
     let settings = state.settings().await?;
     if request.contact_ids.is_empty() || request.contact_ids.len() > MAX_BATCH_CONTACTS {
         return Err(AppError::validation(
@@ -188,6 +200,25 @@ pub async fn submit_batch(
     let agent = calling_agent(&db, tenant, &request.agent_id).await?;
     let line = line_of(&agent)?;
     let recipients = one_per_number(contacts::find_all(&db, tenant, &ids).await?);
+    let refused: Vec<Value> = recipients
+        .iter()
+        .filter_map(|contact| {
+            let destination = phone::destination(&contact.phone_number);
+            (!settings.allows_destination(&destination)).then(|| {
+                json!({"contact_id": contact.id, "country": destination.country,
+                       "number_type": destination.number_type})
+            })
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Err(not_allowed().with_details(json!({
+            "field": "contact_ids",
+            "refused": refused.iter().take(50).collect::<Vec<_>>(),
+            "refused_count": refused.len(),
+            "allowed_countries": settings.outbound_countries,
+            "allowed_number_types": settings.outbound_number_types,
+        })));
+    }
     let name =
         name.unwrap_or_else(|| format!("{} {}", agent.name, Utc::now().format("%Y-%m-%d %H:%M")));
     let client = ElevenLabs::from_state(state).await?;
@@ -245,6 +276,14 @@ pub async fn submit_batch(
         recipients: recipients.len(),
         scheduled_at: request.scheduled_at,
     })
+}
+
+/// A number outside the admin's outbound policy (countries and number types).
+fn not_allowed() -> AppError {
+    AppError::forbidden(
+        "destination_not_allowed",
+        "calls to this destination are not allowed (country or number type); ask an administrator",
+    )
 }
 
 /// The agent, if it can place calls: the tenant's, active, a voice agent.

@@ -44,7 +44,7 @@ async fn recording(
 }
 
 #[utoipa::path(post, path = "/api/calls/outbound", tag = "calls", request_body = OutboundRequest,
-    description = "Places one call through ElevenLabs (Twilio) to a contact or a number, recorded as in_progress until its webhook completes it. 402 insufficient_credits below the minimum balance (calls still ringing count one minute each).",
+    description = "Places one call through ElevenLabs (Twilio) to a contact or a number, recorded as in_progress until its webhook completes it. 402 insufficient_credits below the minimum balance (calls still ringing count one minute each). 403 email_not_verified until the owner's email is verified; 403 destination_not_allowed for a number outside the admin's allowed countries and number types.",
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 201, body = OutboundStarted), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
@@ -53,12 +53,12 @@ async fn outbound_call(
     auth: AuthUser,
     AppJson(request): AppJson<OutboundRequest>,
 ) -> AppResult<(axum::http::StatusCode, Json<OutboundStarted>)> {
-    let started = outbound::place_call(&state, auth.tenant, &request).await?;
+    let started = outbound::place_call(&state, auth.verified_tenant()?, &request).await?;
     Ok((axum::http::StatusCode::CREATED, Json(started)))
 }
 
 #[utoipa::path(post, path = "/api/calls/batch", tag = "calls", request_body = BatchRequest,
-    description = "Submits an ElevenLabs batch call to the given contacts (one call per distinct number). 402 insufficient_credits unless the balance covers one minute per contact.",
+    description = "Submits an ElevenLabs batch call to the given contacts (one call per distinct number). 402 insufficient_credits unless the balance covers one minute per contact. 403 email_not_verified, or destination_not_allowed (details list the refused contacts) as for one call.",
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 201, body = BatchSubmitted), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
@@ -67,7 +67,7 @@ async fn batch_call(
     auth: AuthUser,
     AppJson(request): AppJson<BatchRequest>,
 ) -> AppResult<(axum::http::StatusCode, Json<BatchSubmitted>)> {
-    let submitted = outbound::submit_batch(&state, auth.tenant, &request).await?;
+    let submitted = outbound::submit_batch(&state, auth.verified_tenant()?, &request).await?;
     Ok((axum::http::StatusCode::CREATED, Json(submitted)))
 }
 
