@@ -383,3 +383,131 @@ async fn premium_rate_and_foreign_numbers_are_not_dialled() {
         "nothing reached ElevenLabs"
     );
 }
+
+/// A batch call's transcription webhook: outbound, naming its batch and recipient.
+fn batch_call_completed(
+    remote_agent: &str,
+    batch: &str,
+    contact_id: &str,
+    number: &str,
+    seconds: i64,
+) -> Value {
+    let mut event = transcription(remote_agent, &conversation_id(), seconds, number);
+    event["data"]["metadata"]["batch_call"] =
+        json!({"batch_call_id": batch, "batch_call_recipient_id": contact_id});
+    event
+}
+
+#[tokio::test]
+async fn a_batch_holds_its_credits_so_one_balance_cannot_back_two() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    let mut contacts = Vec::new();
+    let base = rand_digits() % 9_000;
+    for i in 0..15 {
+        let number = format!("+1415556{:04}", base + i);
+        contacts.push((
+            contact(&account, &format!("Held {i}"), &number).await,
+            number,
+        ));
+    }
+    let ids: Vec<&str> = contacts.iter().map(|(id, _)| id.as_str()).collect();
+    let batch = |scheduled: Option<String>| {
+        let body = json!({"agent_id": agent["id"], "contact_ids": ids, "scheduled_at": scheduled});
+        let token = account.token.clone();
+        async move { post("/api/calls/batch", &token, &body).await }
+    };
+    // 15 free credits back one batch of 15 ...
+    let first = batch(None).await;
+    assert_eq!(first.status(), 201);
+    let first = json(first).await;
+    // ... not a second one, now or scheduled for tomorrow, nor a single call.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    for again in [batch(None).await, batch(Some(tomorrow.clone())).await] {
+        let body = json(again).await;
+        assert_eq!(body["error"]["code"], "insufficient_credits", "{body}");
+        assert_eq!(body["error"]["details"]["held_by_batches"], 15);
+    }
+    let single = post(
+        "/api/calls/outbound",
+        &account.token,
+        &json!({"agent_id": agent["id"], "phone_number": "+14155550188"}),
+    )
+    .await;
+    assert_eq!(error_code(single, 402).await, "insufficient_credits");
+
+    // Five calls end unanswered (nothing charged): their holds are settled and freed.
+    let batch_id = first["elevenlabs_batch_id"].as_str().expect("batch id");
+    for (contact_id, number) in contacts.iter().take(5) {
+        let event = batch_call_completed(remote, batch_id, contact_id, number, 0);
+        assert_eq!(deliver(&event).await.status(), 200);
+    }
+    let five: Vec<&str> = ids[..5].to_vec();
+    eventually(20, "five holds to be settled", || async {
+        let response = post(
+            "/api/calls/batch",
+            &account.token,
+            &json!({"agent_id": agent["id"], "contact_ids": five}),
+        )
+        .await;
+        (response.status() == 201).then_some(())
+    })
+    .await;
+    assert_eq!(account.credits().await, 15, "unanswered calls cost nothing");
+}
+
+#[tokio::test]
+async fn suspending_a_tenant_cancels_its_scheduled_batches_and_frees_their_holds() {
+    let account = Account::new().await;
+    let admin = Account::admin().await;
+    let agent = call_agent(&account).await;
+    let contact_id = contact(
+        &account,
+        "Later",
+        &format!("+1415557{:04}", rand_digits() % 10_000),
+    )
+    .await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let response = post(
+        "/api/calls/batch",
+        &account.token,
+        &json!({"agent_id": agent["id"], "contact_ids": [contact_id], "scheduled_at": tomorrow}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let remote_batch = json(response).await["elevenlabs_batch_id"]
+        .as_str()
+        .expect("batch id")
+        .to_owned();
+    let suspended = post(
+        &format!("/admin/users/{}/suspend", account.id),
+        &admin.token,
+        &json!({"reason": "abuse"}),
+    )
+    .await;
+    assert_eq!(suspended.status(), 200);
+    assert_eq!(json(suspended).await["batches_cancelled"], 1);
+    let remote = elevenlabs_sim::get(&format!("/v1/convai/batch-calling/{remote_batch}"))
+        .await
+        .expect("batch");
+    assert_eq!(remote["status"], "cancelled", "cancelled at ElevenLabs");
+    // Repeating the suspension finds nothing left to cancel.
+    let again = post(
+        &format!("/admin/users/{}/suspend", account.id),
+        &admin.token,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(json(again).await["batches_cancelled"], 0);
+    let held: i64 = db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM credit_holds WHERE user_id = $1 AND status = 'held'",
+            &[&account.id],
+        )
+        .await
+        .expect("holds")
+        .get(0);
+    assert_eq!(held, 0, "the cancelled batch holds nothing");
+}

@@ -271,6 +271,11 @@ pub async fn set_status(
     Ok(changed)
 }
 
+/// A suspended tenant's batches that could still place calls are cancelled at ElevenLabs.
+pub async fn cancel_open_batches(state: &crate::AppState, user: Uuid) -> AppResult<usize> {
+    crate::calls::batches::cancel_open(state, TenantId::from_trusted(user)).await
+}
+
 async fn exists(client: &impl GenericClient, user: Uuid) -> AppResult<()> {
     client
         .query_opt("SELECT 1 FROM users WHERE id = $1", &[&user])

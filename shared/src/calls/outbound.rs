@@ -2,9 +2,11 @@
 //! identify tenant and contact in the dynamic variables, so the webhooks that complete the
 //! calls land with the right tenant.
 //!
-//! The gate counts the tenant's outbound calls still ringing as one minute each, under a
-//! per-tenant advisory lock, so ten simultaneous clicks on a one-credit balance place one
-//! call, not ten. The lock is not the user row: webhooks keep billing while a call is placed.
+//! The gate counts the tenant's outbound calls still ringing as one minute each, and every
+//! recipient of a batch not finished yet (now or scheduled) as the credit it holds
+//! (`credits::holds`), under a per-tenant advisory lock, so ten simultaneous clicks on a
+//! one-credit balance place one call, not ten, and one balance backs one batch, not many. The
+//! lock is not the user row: webhooks keep billing while a call is placed.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
@@ -18,6 +20,7 @@ use crate::{
     auth::{TenantId, VerifiedTenant},
     clients::elevenlabs::{BatchCall, BatchRecipient, ClientData, ElevenLabs, OutboundCall},
     contacts::{self, Contact},
+    credits::holds,
     error::{AppError, AppResult},
     phone, text, AppState,
 };
@@ -266,6 +269,24 @@ pub async fn submit_batch(
         )
         .await?
         .get(0);
+    let held: Vec<(String, &str)> = recipients
+        .iter()
+        .map(|c| (c.id.to_string(), c.phone_number.as_str()))
+        .collect();
+    holds::hold_batch(
+        &tx,
+        tenant,
+        batch_id,
+        &held
+            .iter()
+            .map(|(id, phone)| holds::Recipient {
+                recipient_id: id,
+                phone_number: phone,
+            })
+            .collect::<Vec<_>>(),
+        request.scheduled_at.unwrap_or_else(Utc::now),
+    )
+    .await?;
     tx.commit().await?;
     Ok(BatchSubmitted {
         batch_id,
@@ -339,7 +360,8 @@ async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) ->
         )
         .await?;
     let (balance, ringing): (i64, i64) = (row.get(0), row.get(1));
-    if balance - ringing < needed {
+    let held = holds::active(tx, tenant).await?;
+    if balance - ringing - held < needed {
         return Err(AppError::new(
             axum::http::StatusCode::PAYMENT_REQUIRED,
             "insufficient_credits",
@@ -348,6 +370,7 @@ async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) ->
         .with_details(json!({
             "balance": balance,
             "held_by_calls_in_progress": ringing,
+            "held_by_batches": held,
             "required": needed,
         })));
     }

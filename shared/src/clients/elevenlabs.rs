@@ -363,6 +363,18 @@ impl ElevenLabs {
         .await
     }
 
+    /// Cancels a batch's calls not placed yet. Cancelling twice is harmless, so it is retried.
+    pub async fn cancel_batch(&self, batch_id: &str) -> ElevenLabsResult<BatchSubmitted> {
+        self.call(
+            Method::POST,
+            &format!("convai/batch-calling/{}/cancel", segment(batch_id)),
+            &(),
+            None,
+            Idempotency::Safe,
+        )
+        .await
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,

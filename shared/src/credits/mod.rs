@@ -2,6 +2,8 @@
 //! ledger row and moves `users.credits` in the caller's transaction, under the user's row
 //! lock, and is idempotent on the change's external reference (per tenant).
 
+pub mod holds;
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;

@@ -218,6 +218,8 @@ pub struct StatusChanged {
     pub status: String,
     /// False when the user already had this status.
     pub changed: bool,
+    /// Suspension: the tenant's batches that could still place calls, cancelled at ElevenLabs.
+    pub batches_cancelled: usize,
 }
 
 async fn change_status(
@@ -237,7 +239,13 @@ async fn change_status(
     let changed =
         users::set_status(&tx, &Actor::from(admin), user, status, reason.as_deref()).await?;
     tx.commit().await?;
+    // Also when already suspended: a repeated suspension retries a cancellation that failed.
+    let batches_cancelled = match status {
+        UserStatus::Suspended => users::cancel_open_batches(state, user).await?,
+        UserStatus::Active => 0,
+    };
     Ok(Json(StatusChanged {
+        batches_cancelled,
         id: user,
         status: match status {
             UserStatus::Active => "active",
@@ -248,11 +256,12 @@ async fn change_status(
     }))
 }
 
-/// The user's API calls get 403 and outbound calls are refused; webhooks for its calls are
-/// still recorded and billed.
+/// The user's API calls get 403 and outbound calls are refused; its batches that could still
+/// place calls are cancelled at ElevenLabs (502 if ElevenLabs fails: the suspension stands and
+/// repeating it retries the cancellation); webhooks for its calls are still recorded and billed.
 #[utoipa::path(post, path = "/admin/users/{id}/suspend", tag = "admin", request_body = Option<StatusChange>,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = StatusChanged), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = StatusChanged), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn suspend_user(
     State(state): State<AppState>,
     admin: AdminUser,

@@ -16,7 +16,7 @@ use super::{
 use crate::{
     auth::TenantId,
     aws::{blobs, queue::QueuedEvent},
-    credits::{self, Applied, CreditChange, CreditKind},
+    credits::{self, holds, Applied, CreditChange, CreditKind},
     error::AppResult,
     leads::{self, rollup, scoring::LeadScores},
     phone, AppState,
@@ -461,6 +461,23 @@ impl Context<'_> {
             }
         }
 
+        if status != "in_progress" {
+            // The outcome is known and charged: a batch call's held credit is settled.
+            let batch = t.metadata.batch_call.as_ref();
+            holds::settle(
+                &tx,
+                before.tenant,
+                &self.ids.conversation_id,
+                &holds::CallKeys {
+                    batch_call_id: batch.and_then(|b| b.batch_call_id.as_deref()),
+                    recipient_id: batch.and_then(|b| b.batch_call_recipient_id.as_deref()),
+                    phone_number: other_party
+                        .as_deref()
+                        .filter(|_| direction.as_deref() == Some("outbound")),
+                },
+            )
+            .await?;
+        }
         let completed_at = started_at.map(|s| s + chrono::Duration::seconds(duration));
         let metadata = json!({
             "termination_reason": t.metadata.termination_reason,
@@ -568,6 +585,17 @@ impl Context<'_> {
                 &[&before.id, &status, &reason, &to, &self.event_at],
             )
             .await?;
+        // The call never started: a batch call's held credit is released.
+        holds::settle(
+            &tx,
+            before.tenant,
+            &self.ids.conversation_id,
+            &holds::CallKeys {
+                phone_number: to.as_deref(),
+                ..holds::CallKeys::default()
+            },
+        )
+        .await?;
         self.rollup(&tx, &before, &updated, 0).await?;
         tx.commit().await?;
         Ok(Outcome::Applied)

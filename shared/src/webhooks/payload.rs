@@ -69,6 +69,17 @@ pub struct Metadata {
     pub text_only: Option<bool>,
     #[serde(default)]
     pub phone_call: Option<PhoneCall>,
+    /// Set on the conversations of a batch call.
+    #[serde(default)]
+    pub batch_call: Option<BatchCallRef>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BatchCallRef {
+    #[serde(default)]
+    pub batch_call_id: Option<String>,
+    #[serde(default)]
+    pub batch_call_recipient_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

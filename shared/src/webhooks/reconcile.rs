@@ -37,6 +37,8 @@ pub struct Report {
     pub queued: usize,
     /// Already queued by an earlier run (the dedup key of the same conversation body).
     pub already_queued: usize,
+    /// Batch calls' credit holds whose call never reported within their window.
+    pub holds_expired: u64,
 }
 
 /// Reconciles the conversations of the configured lookback window.
@@ -79,6 +81,8 @@ pub async fn run(state: &AppState, since: DateTime<Utc>) -> AppResult<Report> {
             None => break,
         }
     }
+    // What ElevenLabs reported is queued; holds past their window will never be settled.
+    report.holds_expired = crate::credits::holds::expire_lapsed(&state.db().get().await?).await?;
     tracing::info!(?report, "reconciled ElevenLabs conversations");
     Ok(report)
 }

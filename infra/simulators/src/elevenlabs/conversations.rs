@@ -262,6 +262,28 @@ pub(super) async fn submit_batch(State(sim): State<Arc<ElevenLabsSim>>, body: By
     Ok(Json(batch).into_response())
 }
 
+/// `POST /v1/convai/batch-calling/{id}/cancel`: the batch and its pending recipients are
+/// cancelled; the batch is answered as it now is.
+pub(super) async fn cancel_batch(
+    State(sim): State<Arc<ElevenLabsSim>>,
+    Path(batch_id): Path<String>,
+) -> ApiResult {
+    let mut state = sim.state();
+    let batch = state
+        .batches
+        .iter_mut()
+        .find(|b| b["id"] == batch_id.as_str())
+        .ok_or_else(|| not_found(format!("Batch call {batch_id} was not found.")))?;
+    batch["status"] = json!("cancelled");
+    batch["last_updated_at_unix"] = json!(now());
+    if let Some(recipients) = batch["recipients"].as_array_mut() {
+        for recipient in recipients.iter_mut().filter(|r| r["status"] == "pending") {
+            recipient["status"] = json!("cancelled");
+        }
+    }
+    Ok(Json(batch.clone()).into_response())
+}
+
 pub(super) async fn get_batch(
     State(sim): State<Arc<ElevenLabsSim>>,
     Path(batch_id): Path<String>,

@@ -210,6 +210,10 @@ pub fn router(sim: Arc<ElevenLabsSim>) -> Router {
             "/convai/batch-calling/{batch_id}",
             get(conversations::get_batch),
         )
+        .route(
+            "/convai/batch-calling/{batch_id}/cancel",
+            post(conversations::cancel_batch),
+        )
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,

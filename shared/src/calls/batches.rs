@@ -1,0 +1,49 @@
+//! Batches already submitted: cancelling the ones that may still place calls when their
+//! tenant is suspended, so a suspended account spends nothing more.
+
+use uuid::Uuid;
+
+use crate::{
+    auth::TenantId, clients::elevenlabs::ElevenLabs, credits::holds, error::AppResult, AppState,
+};
+
+/// Cancels at ElevenLabs every batch of the tenant that can still place calls (scheduled for
+/// later, or with calls still holding credits) and releases their holds. Safe to repeat.
+/// Returns how many were cancelled.
+pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize> {
+    let open: Vec<(Uuid, String)> = state
+        .db()
+        .get()
+        .await?
+        .query(
+            "SELECT b.id, b.elevenlabs_batch_id FROM call_batches b
+             WHERE b.user_id = $1 AND b.status <> 'cancelled'
+               AND (b.scheduled_at > now()
+                    OR EXISTS (SELECT 1 FROM credit_holds h
+                               WHERE h.batch_id = b.id AND h.status = 'held'
+                                 AND h.expires_at > now()))",
+            &[tenant.as_uuid()],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<AppResult<_>>()?;
+    if open.is_empty() {
+        return Ok(0);
+    }
+    let client = ElevenLabs::from_state(state).await?;
+    for (batch_id, remote_id) in &open {
+        client.cancel_batch(remote_id).await?;
+        let mut db = state.db().get().await?;
+        let tx = db.transaction().await?;
+        tx.execute(
+            "UPDATE call_batches SET status = 'cancelled' WHERE id = $1",
+            &[batch_id],
+        )
+        .await?;
+        holds::release_batch(&tx, *batch_id).await?;
+        tx.commit().await?;
+        tracing::info!(%tenant, %batch_id, "cancelled a batch of a suspended tenant");
+    }
+    Ok(open.len())
+}

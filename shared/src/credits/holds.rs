@@ -1,0 +1,125 @@
+//! Credits held by calls that are placed but not finished: each recipient of a batch holds
+//! one credit (a started minute) until its call's webhook settles it, its batch is cancelled,
+//! or the hold lapses. [`active`] is what the outbound gate subtracts from the balance, so one
+//! balance cannot back two batches (or a batch scheduled for later).
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+use crate::{auth::TenantId, error::AppResult};
+
+/// One started minute per call.
+pub const CREDITS_PER_CALL: i64 = 1;
+
+/// How long after its start a batch call may still report before its hold lapses.
+pub const HOLD_WINDOW: chrono::Duration = chrono::Duration::hours(6);
+
+/// A recipient of a batch, as submitted.
+pub struct Recipient<'a> {
+    pub recipient_id: &'a str,
+    pub phone_number: &'a str,
+}
+
+/// The credits the tenant's unfinished batch calls hold now.
+pub async fn active(tx: &impl GenericClient, tenant: TenantId) -> AppResult<i64> {
+    let row = tx
+        .query_one(
+            "SELECT coalesce(sum(credits), 0)::bigint FROM credit_holds
+             WHERE user_id = $1 AND status = 'held' AND expires_at > now()",
+            &[tenant.as_uuid()],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Holds a credit for each recipient of a batch that starts at `starts_at`.
+pub async fn hold_batch(
+    tx: &impl GenericClient,
+    tenant: TenantId,
+    batch_id: Uuid,
+    recipients: &[Recipient<'_>],
+    starts_at: DateTime<Utc>,
+) -> AppResult<()> {
+    let ids: Vec<&str> = recipients.iter().map(|r| r.recipient_id).collect();
+    let phones: Vec<&str> = recipients.iter().map(|r| r.phone_number).collect();
+    tx.execute(
+        "INSERT INTO credit_holds (user_id, batch_id, recipient_id, phone_number, credits, expires_at)
+         SELECT $1, $2, r.id, r.phone, $5, $6
+         FROM unnest($3::text[], $4::text[]) AS r (id, phone)",
+        &[
+            tenant.as_uuid(),
+            &batch_id,
+            &ids,
+            &phones,
+            &CREDITS_PER_CALL,
+            &(starts_at + HOLD_WINDOW),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// What identifies a batch call in its webhooks.
+#[derive(Debug, Clone, Default)]
+pub struct CallKeys<'a> {
+    /// ElevenLabs' batch id and our recipient id (`metadata.batch_call`), when sent.
+    pub batch_call_id: Option<&'a str>,
+    pub recipient_id: Option<&'a str>,
+    /// The number called: the fallback when the webhook names no batch.
+    pub phone_number: Option<&'a str>,
+}
+
+/// The call's outcome is known (its usage is charged in the same transaction): its hold, if it
+/// has one, stops holding. A conversation settles at most one hold. Returns whether one did.
+pub async fn settle(
+    tx: &impl GenericClient,
+    tenant: TenantId,
+    conversation_id: &str,
+    keys: &CallKeys<'_>,
+) -> AppResult<bool> {
+    let settled = tx
+        .execute(
+            "UPDATE credit_holds SET status = 'settled', conversation_id = $2, closed_at = now()
+             WHERE id = (
+                 SELECT h.id FROM credit_holds h JOIN call_batches b ON b.id = h.batch_id
+                 WHERE h.user_id = $1 AND h.status = 'held'
+                   AND ((b.elevenlabs_batch_id = $3 AND h.recipient_id = $4) OR h.phone_number = $5)
+                   AND NOT EXISTS (SELECT 1 FROM credit_holds s WHERE s.conversation_id = $2)
+                 ORDER BY (b.elevenlabs_batch_id = $3 AND h.recipient_id = $4) IS TRUE DESC, h.id
+                 LIMIT 1
+                 FOR UPDATE OF h SKIP LOCKED)",
+            &[
+                tenant.as_uuid(),
+                &conversation_id,
+                &keys.batch_call_id,
+                &keys.recipient_id,
+                &keys.phone_number,
+            ],
+        )
+        .await?;
+    Ok(settled == 1)
+}
+
+/// A cancelled batch holds nothing any more.
+pub async fn release_batch(tx: &impl GenericClient, batch_id: Uuid) -> AppResult<u64> {
+    Ok(tx
+        .execute(
+            "UPDATE credit_holds SET status = 'released', closed_at = now()
+             WHERE batch_id = $1 AND status = 'held'",
+            &[&batch_id],
+        )
+        .await?)
+}
+
+/// Marks lapsed holds expired (they already stopped counting at `expires_at`); returns how
+/// many. Run by the reconciler after it queued the conversations ElevenLabs did report.
+pub async fn expire_lapsed(client: &impl GenericClient) -> AppResult<u64> {
+    Ok(client
+        .execute(
+            "UPDATE credit_holds SET status = 'expired', closed_at = now()
+             WHERE status = 'held' AND expires_at <= now()",
+            &[],
+        )
+        .await?)
+}
