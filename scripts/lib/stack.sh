@@ -231,6 +231,8 @@ stack_stop() {
 # For scripts/bench-*: the release build (the deployed profile) unless --debug is among the
 # arguments; the others are the bench's own, kept in BENCH_ARGS.
 bench_options() {
+  # A bench drives one tenant far past what a person would: no per-tenant request limit.
+  export TENANT_RATE_BURST=${TENANT_RATE_BURST:-100000} TENANT_RATE_PER_SECOND=${TENANT_RATE_PER_SECOND:-100000}
   BENCH_PROFILE=release
   BENCH_CARGO_PROFILE=()
   BENCH_ARGS=()

@@ -26,6 +26,8 @@ pub struct Config {
     /// Lower-cased; a verified token email in this list is an admin.
     pub admin_emails: Vec<String>,
     pub max_json_body_bytes: usize,
+    /// Each tenant's request budget in one process (429 beyond it).
+    pub tenant_rate: crate::ratelimit::BucketConfig,
     pub aws: AwsConfig,
     pub elevenlabs_base_url: Url,
     pub elevenlabs_retry: RetryPolicy,
@@ -230,6 +232,10 @@ impl Config {
                 })
                 .unwrap_or_default(),
             max_json_body_bytes: env.number("MAX_JSON_BODY_BYTES", 1 << 20, 1024..=10 << 20)?,
+            tenant_rate: crate::ratelimit::BucketConfig {
+                burst: f64::from(env.number("TENANT_RATE_BURST", 120_u32, 1..=100_000)?),
+                per_second: f64::from(env.number("TENANT_RATE_PER_SECOND", 20_u32, 1..=100_000)?),
+            },
             aws: AwsConfig {
                 webhook_queue_url: env.optional("WEBHOOK_QUEUE_URL"),
                 webhook_dlq_url: env.optional("WEBHOOK_DLQ_URL"),

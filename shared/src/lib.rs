@@ -19,6 +19,7 @@ pub mod export;
 pub mod http;
 pub mod leads;
 pub mod phone;
+pub mod ratelimit;
 pub mod settings;
 pub mod spreadsheet;
 pub mod state;

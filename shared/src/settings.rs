@@ -51,6 +51,9 @@ pub struct Settings {
     /// Number types outbound calls may dial (see `phone::NUMBER_TYPES`); premium-rate,
     /// shared-cost and unknown numbers are not dialled unless an admin adds them.
     pub outbound_number_types: Vec<String>,
+    /// The most agents (not deleted) one tenant may have; each is an ElevenLabs agent of the
+    /// shared workspace.
+    pub max_agents_per_tenant: i64,
 }
 
 impl Settings {
@@ -123,6 +126,7 @@ impl Default for Settings {
             outbound_number_types: ["fixed_line", "mobile", "fixed_line_or_mobile", "toll_free"]
                 .map(String::from)
                 .to_vec(),
+            max_agents_per_tenant: 25,
         }
     }
 }
@@ -188,6 +192,11 @@ impl Settings {
             1024..=50 << 20,
         )?;
         within("lead_hot_threshold", self.lead_hot_threshold, 1..=100)?;
+        within(
+            "max_agents_per_tenant",
+            self.max_agents_per_tenant,
+            1..=1000,
+        )?;
         within("lead_warm_threshold", self.lead_warm_threshold, 0..=99)?;
         if self.lead_warm_threshold >= self.lead_hot_threshold {
             return Err(AppError::validation(

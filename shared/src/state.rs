@@ -33,6 +33,8 @@ struct Inner {
     aws: Aws,
     secrets: SecretStore,
     settings: RwLock<Option<(Instant, Arc<Settings>)>>,
+    tenant_limiter: crate::ratelimit::TenantLimiter,
+    remote_reads: crate::ratelimit::TenantPermits,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             config.aws.app_secret_id.clone(),
             config.aws.secrets_ttl,
         );
+        let tenant_limiter = crate::ratelimit::TenantLimiter::new(config.tenant_rate);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -66,6 +69,10 @@ impl AppState {
                 aws,
                 secrets,
                 settings: RwLock::new(None),
+                tenant_limiter,
+                remote_reads: crate::ratelimit::TenantPermits::new(
+                    crate::agents::REMOTE_READS_PER_TENANT,
+                ),
             }),
         })
     }
@@ -88,6 +95,15 @@ impl AppState {
 
     pub fn aws(&self) -> &Aws {
         &self.inner.aws
+    }
+
+    pub fn tenant_limiter(&self) -> &crate::ratelimit::TenantLimiter {
+        &self.inner.tenant_limiter
+    }
+
+    /// Each tenant's share of concurrent ElevenLabs reads (the workspace quota is shared).
+    pub fn remote_reads(&self) -> &crate::ratelimit::TenantPermits {
+        &self.inner.remote_reads
     }
 
     pub fn secrets(&self) -> &SecretStore {

@@ -482,3 +482,80 @@ async fn slow_and_malformed_answers_are_502s() {
         "back to normal"
     );
 }
+
+#[tokio::test]
+async fn agents_per_tenant_are_capped_exactly_even_when_created_at_once() {
+    let tenant = Account::new().await;
+    let limit = 25;
+    for i in 0..limit - 5 {
+        create(&tenant.token, call_agent(&unique(&format!("Cap {i}")))).await;
+    }
+    let creations = futures::future::join_all((0..10).map(|i| {
+        let token = tenant.token.clone();
+        async move {
+            post(
+                "/api/agents",
+                &token,
+                &call_agent(&unique(&format!("Race {i}"))),
+            )
+            .await
+        }
+    }))
+    .await;
+    let created = creations.iter().filter(|r| r.status() == 201).count();
+    assert_eq!(created, 5, "exactly up to the limit");
+    for response in creations.into_iter().filter(|r| r.status() != 201) {
+        assert_eq!(error_code(response, 403).await, "agent_limit_reached");
+    }
+    let list = json(get("/api/agents?limit=100", &tenant.token).await).await;
+    assert_eq!(list["pagination"]["total"], limit);
+    // Past the limit nothing is created at ElevenLabs any more.
+    let before = elevenlabs_sim::requests("/v1/convai/agents/create")
+        .await
+        .len();
+    let refused = post(
+        "/api/agents",
+        &tenant.token,
+        &call_agent(&unique("One more")),
+    )
+    .await;
+    assert_eq!(error_code(refused, 403).await, "agent_limit_reached");
+    assert_eq!(
+        elevenlabs_sim::requests("/v1/convai/agents/create")
+            .await
+            .len(),
+        before
+    );
+}
+
+#[tokio::test]
+async fn listing_agents_reads_elevenlabs_a_few_at_a_time() {
+    let tenant = Account::new().await;
+    let mut remotes = Vec::new();
+    for i in 0..16 {
+        let agent = create(&tenant.token, call_agent(&unique(&format!("Fan {i}")))).await;
+        remotes.push(
+            agent["elevenlabs_agent_id"]
+                .as_str()
+                .expect("remote")
+                .to_owned(),
+        );
+    }
+    for remote in &remotes {
+        fault_reads(remote, json!([{"delay_ms": 300}])).await;
+    }
+    let started = std::time::Instant::now();
+    let list = json(get("/api/agents?limit=100", &tenant.token).await).await;
+    let elapsed = started.elapsed();
+    assert_eq!(list["data"].as_array().expect("data").len(), 16);
+    assert!(list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .all(|a| a["remote_status"] == "ok"));
+    // 16 reads of 300 ms, at most 8 at a time: two rounds at least (all at once would be one).
+    assert!(
+        elapsed >= std::time::Duration::from_millis(600),
+        "the reads were not bounded: {elapsed:?}"
+    );
+}

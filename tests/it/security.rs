@@ -279,3 +279,88 @@ async fn an_owner_cannot_undo_an_admins_deactivation() {
         "the owner's own switch works again"
     );
 }
+
+/// Waits out the end of a fixed rate-limit window when less than 10 s of it are left, so the
+/// attempts of a test all count in one window.
+async fn within_one_window(window: &shared::ratelimit::Window) {
+    let left = window.seconds - chrono::Utc::now().timestamp() % window.seconds;
+    if left < 10 {
+        tokio::time::sleep(std::time::Duration::from_secs(
+            u64::try_from(left).unwrap_or(0) + 1,
+        ))
+        .await;
+    }
+}
+
+async fn login(email: &str, address: Option<&str>) -> reqwest::Response {
+    let mut request = stack()
+        .http
+        .post(url("/auth/login"))
+        .json(&json!({"email": email, "password": "not-the-password"}));
+    if let Some(address) = address {
+        request = request.header("x-forwarded-for", format!("10.0.0.1, {address}"));
+    }
+    request.send().await.expect("the API answers")
+}
+
+#[tokio::test]
+async fn credential_stuffing_against_one_email_is_throttled() {
+    let email = format!("victim-{}@example.test", uuid::Uuid::new_v4().simple());
+    within_one_window(&shared::ratelimit::ACCOUNT_FLOWS_PER_EMAIL).await;
+    for attempt in 0..10 {
+        let response = login(&email, None).await;
+        assert_ne!(response.status(), 429, "attempt {attempt} is allowed");
+    }
+    let response = login(&email, None).await;
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(json(response).await["error"]["code"], "rate_limited");
+    // Another email is not affected.
+    let other = format!("other-{}@example.test", uuid::Uuid::new_v4().simple());
+    assert_ne!(login(&other, None).await.status(), 429);
+}
+
+#[tokio::test]
+async fn one_address_cannot_spray_many_emails() {
+    // API Gateway appends the caller's address; the entries before it are the caller's own.
+    let address = format!("198.51.100.{}", crate::support::rand_digits() % 250);
+    let mut limited = None;
+    within_one_window(&shared::ratelimit::ACCOUNT_FLOWS_PER_ADDRESS).await;
+    for attempt in 0..40 {
+        let email = format!(
+            "spray-{attempt}-{}@example.test",
+            uuid::Uuid::new_v4().simple()
+        );
+        if login(&email, Some(&address)).await.status() == 429 {
+            limited = Some(attempt);
+            break;
+        }
+    }
+    assert_eq!(
+        limited,
+        Some(30),
+        "the 31st attempt from one address is refused"
+    );
+}
+
+#[tokio::test]
+async fn one_tenant_flooding_the_api_gets_429_and_others_do_not() {
+    let flooder = Account::new().await;
+    let bystander = Account::new().await;
+    let answers = futures::future::join_all(
+        (0..300).map(|_| async { get("/api/user/credits", &flooder.token).await }),
+    )
+    .await;
+    let limited: Vec<&reqwest::Response> = answers.iter().filter(|r| r.status() == 429).collect();
+    assert!(!limited.is_empty(), "a burst past the budget is limited");
+    assert!(limited
+        .iter()
+        .all(|r| r.headers().contains_key("retry-after")));
+    assert!(answers
+        .iter()
+        .all(|r| r.status() == 200 || r.status() == 429));
+    assert_eq!(
+        get("/api/user/credits", &bystander.token).await.status(),
+        200
+    );
+}

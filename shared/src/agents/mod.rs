@@ -6,6 +6,7 @@ mod remote;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::ToSchema;
@@ -266,6 +267,21 @@ fn language(raw: Option<&str>) -> AppResult<Option<String>> {
 /// deleted again, so no agent exists that no tenant owns.
 pub async fn create(state: &AppState, tenant: TenantId, request: &NewAgent) -> AppResult<Agent> {
     let spec = request.validate(state)?;
+    let limit = state.settings().await?.max_agents_per_tenant;
+    // Checked before anything is created remotely, and again exactly when the row is written.
+    let count: i64 = state
+        .db()
+        .get()
+        .await?
+        .query_one(
+            "SELECT count(*) FROM agents WHERE user_id = $1 AND deleted_at IS NULL",
+            &[tenant.as_uuid()],
+        )
+        .await?
+        .try_get(0)?;
+    if count >= limit {
+        return Err(agent_limit(limit));
+    }
     let client = ElevenLabs::from_state(state).await?;
     let phone_number_id = match spec.kind {
         AgentType::Chat => None,
@@ -281,7 +297,15 @@ pub async fn create(state: &AppState, tenant: TenantId, request: &NewAgent) -> A
         "tags": [format!("tenant:{}", tenant.as_uuid())],
     });
     let remote_id = client.create_agent(&body).await?;
-    let inserted = insert(state, tenant, &remote_id, &spec, phone_number_id.as_deref()).await;
+    let inserted = insert(
+        state,
+        tenant,
+        &remote_id,
+        &spec,
+        phone_number_id.as_deref(),
+        limit,
+    )
+    .await;
     match inserted {
         Ok(agent) => Ok(agent.with_remote(Some(&client)).await),
         Err(err) => {
@@ -299,24 +323,43 @@ async fn insert(
     remote_id: &str,
     spec: &AgentSpec,
     phone_number_id: Option<&str>,
+    limit: i64,
 ) -> AppResult<Agent> {
-    let row = state
-        .db()
-        .get()
-        .await?
-        .query_one(
+    let mut db = state.db().get().await?;
+    let tx = db.transaction().await?;
+    // Concurrent creations of one tenant take turns, so the limit is exact.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('agents:' || $1::uuid::text, 0))",
+        &[tenant.as_uuid()],
+    )
+    .await?;
+    let row = tx
+        .query_opt(
             "INSERT INTO agents (user_id, elevenlabs_agent_id, name, type, phone_number_id)
-             VALUES ($1, $2, $3, $4, $5) RETURNING *",
+             SELECT $1, $2, $3, $4, $5
+             WHERE (SELECT count(*) FROM agents WHERE user_id = $1 AND deleted_at IS NULL) < $6
+             RETURNING *",
             &[
                 tenant.as_uuid(),
                 &remote_id,
                 &spec.name,
                 &spec.kind.as_str(),
                 &phone_number_id,
+                &limit,
             ],
         )
-        .await?;
+        .await?
+        .ok_or_else(|| agent_limit(limit))?;
+    tx.commit().await?;
     Ok(Agent::from_row(&row))
+}
+
+fn agent_limit(limit: i64) -> AppError {
+    AppError::forbidden(
+        "agent_limit_reached",
+        format!("an account may have at most {limit} agents; delete one or ask an administrator"),
+    )
+    .with_details(serde_json::json!({ "limit": limit }))
 }
 
 /// One of the tenant's agents (not deleted); 404 for anything else, including malformed ids.
@@ -438,12 +481,24 @@ pub async fn list(
         .get(0);
     drop(db);
     let client = ElevenLabs::from_state(state).await.ok();
-    let agents = futures::future::join_all(
-        rows.iter()
-            .map(|row| Agent::from_row(row).with_remote(client.as_ref())),
-    )
-    .await;
+    // Bounded: per request, and per tenant across its requests (the quota is the workspace's).
+    let agents = futures::stream::iter(rows.iter().map(Agent::from_row))
+        .map(|agent| with_remote_bounded(state, tenant, client.as_ref(), agent))
+        .buffered(REMOTE_READS_PER_REQUEST)
+        .collect()
+        .await;
     Ok((agents, total))
+}
+
+/// [`Agent::with_remote`] within the tenant's share of concurrent ElevenLabs reads.
+async fn with_remote_bounded(
+    state: &AppState,
+    tenant: TenantId,
+    client: Option<&ElevenLabs>,
+    agent: Agent,
+) -> Agent {
+    let _permit = state.remote_reads().acquire(tenant).await;
+    agent.with_remote(client).await
 }
 
 /// Who changes an agent: its owner, or an administrator acting on the owner's agent (whose
@@ -453,6 +508,11 @@ pub enum Editor {
     Owner,
     Admin,
 }
+
+/// ElevenLabs reads one agent list may have in flight at once.
+pub const REMOTE_READS_PER_REQUEST: usize = 8;
+/// ElevenLabs reads one tenant may have in flight at once in a process, whatever its requests.
+pub const REMOTE_READS_PER_TENANT: usize = 8;
 
 /// Applies the update: ElevenLabs first (read, change, write back whole sub-objects, since
 /// whether PATCH deep-merges is not documented), then our row.

@@ -146,6 +146,15 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         let token = bearer_token(parts)?;
         let claims = state.verifier().verify(token).await?;
+        if let Err(wait) = state
+            .tenant_limiter()
+            .take(&claims.sub, std::time::Instant::now())
+        {
+            return Err(crate::ratelimit::too_many(
+                wait,
+                "too many requests for this account; slow down",
+            ));
+        }
         let user = users::provision(&mut state.db().get().await?, &claims).await?;
         if user.status == UserStatus::Suspended {
             return Err(AppError::forbidden(

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{profile::Profile, AppJson};
+use super::{profile::Profile, AppJson, ClientAddress};
 use crate::{
     auth::AuthUser,
     clients::stack_auth::{OAuthStart, Session, StackAuth},
     error::{AppError, AppResult, ErrorBody},
-    text, users, AppState,
+    ratelimit, text, users, AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -131,9 +131,10 @@ pub struct ResetDone {
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
     description = "Creates the account at Stack Auth (which emails a verification link to FRONTEND_URL/verify-email), then here with the signup bonus, and signs it in.",
     responses((status = 201, body = AuthSession), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     AppJson(request): AppJson<RegisterRequest>,
 ) -> AppResult<(StatusCode, Json<AuthSession>)> {
     let email = email(&request.email)?;
@@ -143,6 +144,7 @@ async fn register(
         request.name.as_deref(),
         super::profile::MAX_NAME_CHARS,
     )?;
+    ratelimit::account_flow(&state, client.as_deref(), Some(&email)).await?;
     let stack = StackAuth::from_state(&state).await?;
     let verify_url = format!("{}{VERIFY_EMAIL_PATH}", state.config().email.app_url);
     let session = stack.sign_up(&email, password, Some(&verify_url)).await?;
@@ -162,14 +164,16 @@ async fn register(
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     description = "Signs in with email and password at Stack Auth; the account is created here on its first sign-in.",
     responses((status = 200, body = AuthSession), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     AppJson(request): AppJson<LoginRequest>,
 ) -> AppResult<Json<AuthSession>> {
     let email = email(&request.email)?;
     // Any length up to the maximum: a password that breaks today's rules is simply wrong.
     let password = password(&request.password, 1)?;
+    ratelimit::account_flow(&state, client.as_deref(), Some(&email)).await?;
     let stack = StackAuth::from_state(&state).await?;
     let session = stack.sign_in(&email, password).await?;
     Ok(Json(open_session(&state, session, None).await?))
@@ -178,11 +182,13 @@ async fn login(
 #[utoipa::path(post, path = "/auth/social", tag = "auth", request_body = SocialRequest,
     description = "Starts a Google or LinkedIn sign-in through Stack Auth (its authorize endpoint in JSON mode, with PKCE).",
     responses((status = 200, body = SocialStart), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn social(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     AppJson(request): AppJson<SocialRequest>,
 ) -> AppResult<Json<SocialStart>> {
+    ratelimit::account_flow(&state, client.as_deref(), None).await?;
     let provider = provider(&request.provider)?;
     let redirect_uri = redirect_uri(
         &request.redirect_uri,
@@ -235,12 +241,14 @@ async fn social(
 #[utoipa::path(post, path = "/auth/reset-password", tag = "auth", request_body = ResetRequest,
     description = "Asks Stack Auth to email a reset link (to FRONTEND_URL/reset-password?code=...) if the email has an account; the answer is the same either way.",
     responses((status = 202, body = ResetSent), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn reset_password(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     AppJson(request): AppJson<ResetRequest>,
 ) -> AppResult<(StatusCode, Json<ResetSent>)> {
     let email = email(&request.email)?;
+    ratelimit::account_flow(&state, client.as_deref(), Some(&email)).await?;
     let stack = StackAuth::from_state(&state).await?;
     let callback = format!("{}{RESET_PASSWORD_PATH}", state.config().email.app_url);
     match stack.send_reset_code(&email, &callback).await {
@@ -254,11 +262,13 @@ async fn reset_password(
 #[utoipa::path(post, path = "/auth/reset-password/confirm", tag = "auth", request_body = ResetConfirm,
     description = "Sets a new password with the code from the reset email.",
     responses((status = 200, body = ResetDone), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn confirm_reset(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     AppJson(request): AppJson<ResetConfirm>,
 ) -> AppResult<Json<ResetDone>> {
+    ratelimit::account_flow(&state, client.as_deref(), None).await?;
     let code = request.code.trim();
     if code.is_empty()
         || code.chars().count() > MAX_CODE_CHARS

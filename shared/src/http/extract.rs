@@ -75,3 +75,30 @@ where
             })
     }
 }
+
+/// The caller's address as API Gateway reports it: the last `X-Forwarded-For` entry, the one
+/// API Gateway appends (earlier entries are whatever the caller sent, so cannot be trusted).
+/// None when the request did not come through API Gateway (the local server's own clients).
+#[derive(Debug, Clone)]
+pub struct ClientAddress(pub Option<String>);
+
+impl ClientAddress {
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Self {
+        Self(
+            headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .map(|ip| ip.trim().chars().take(64).collect::<String>())
+                .filter(|ip| !ip.is_empty()),
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_headers(&parts.headers))
+    }
+}

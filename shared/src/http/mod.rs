@@ -33,7 +33,7 @@ use tower_http::{
 };
 use utoipa_axum::router::OpenApiRouter;
 
-pub use extract::{AppJson, AppQuery};
+pub use extract::{AppJson, AppQuery, ClientAddress};
 pub use openapi::document as openapi_document;
 pub use pagination::{decode_cursor, encode_cursor, ListResponse, PageQuery, Pagination};
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::ClientAddress;
 use crate::{
     error::{AppResult, ErrorBody},
     webhooks::ingest::{self, Accepted, Sender},
@@ -37,18 +38,6 @@ pub struct Received {
     pub duplicate: bool,
 }
 
-/// The caller's address as API Gateway reports it: the last `X-Forwarded-For` entry, the one
-/// API Gateway appends (earlier entries are whatever the caller sent, so cannot be trusted).
-fn source_ip(headers: &HeaderMap) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .map(|ip| ip.trim().chars().take(64).collect())
-        .filter(|ip: &String| !ip.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 async fn receive(
     state: &AppState,
     sender: Sender,
@@ -57,8 +46,18 @@ async fn receive(
     body: &Bytes,
 ) -> AppResult<Json<Received>> {
     let signature = headers.get(sender.header()).and_then(|v| v.to_str().ok());
-    let accepted =
-        ingest::receive(state, sender, route, signature, &source_ip(headers), body).await?;
+    let accepted = ingest::receive(
+        state,
+        sender,
+        route,
+        signature,
+        ClientAddress::from_headers(headers)
+            .0
+            .as_deref()
+            .unwrap_or("unknown"),
+        body,
+    )
+    .await?;
     Ok(Json(Received {
         received: true,
         duplicate: accepted == Accepted::Duplicate,

@@ -1,9 +1,6 @@
 //! The ingest path: verify the signature on the raw body, drop exact redeliveries, put the
 //! event on the queue (its body in S3 when too big for SQS) and answer fast. Nothing heavy here.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use axum::http::StatusCode;
-
 use super::{event_key, signature};
 use crate::{
     aws::{
@@ -11,7 +8,7 @@ use crate::{
         queue::{self, EventSource, QueuedEvent, MAX_INLINE_BODY_BYTES},
     },
     error::{AppError, AppResult},
-    AppState,
+    ratelimit, AppState,
 };
 
 /// Failed verifications one source may make per minute before it gets 429 instead of 401.
@@ -166,42 +163,15 @@ pub async fn enqueue(
 /// Counts a failed verification for `source_ip` in this minute's window; past the limit the
 /// source is told to slow down (429) rather than only "unauthorized".
 async fn note_failed_verification(state: &AppState, source_ip: &str) -> AppResult<()> {
-    let minute = chrono::Utc::now().timestamp() / 60;
-    let key = format!("ratelimit#webhook-auth#{source_ip}#{minute}");
-    let output = state
-        .aws()
-        .dynamodb
-        .update_item()
-        .table_name(&state.config().aws.table)
-        .key("pk", AttributeValue::S(key))
-        .update_expression("ADD hits :one SET expires_at = :expires")
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .expression_attribute_values(
-            ":expires",
-            AttributeValue::N(((minute + 2) * 60).to_string()),
-        )
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-        .send()
-        .await;
-    let hits = match output {
-        Ok(output) => output
-            .attributes()
-            .and_then(|a| a.get("hits"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-            .unwrap_or(0),
-        Err(err) => {
-            // Counting is protection, not a gate: never fail the answer because of it.
-            tracing::warn!(error = ?err, "could not count a failed webhook verification");
-            0
-        }
-    };
-    if hits > FAILED_VERIFICATIONS_PER_MINUTE {
-        return Err(AppError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests with invalid signatures from this source",
-        ));
-    }
-    Ok(())
+    ratelimit::count(
+        state,
+        "webhook-auth",
+        source_ip,
+        ratelimit::Window {
+            limit: FAILED_VERIFICATIONS_PER_MINUTE,
+            seconds: 60,
+        },
+        "too many requests with invalid signatures from this source",
+    )
+    .await
 }
