@@ -8,12 +8,16 @@ use utoipa::{
 };
 
 use super::Group;
-use crate::error::ErrorBody;
+use crate::{
+    calls::read::{CallKind, CallStatus, LeadStatus},
+    error::ErrorBody,
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "AI Calling Agent SaaS API", description = "Backend of the AI calling agent platform: agents, calls, leads, contacts, credits."),
-    components(schemas(ErrorBody)),
+    // Schemas only referenced from query parameters are not collected from the routes.
+    components(schemas(ErrorBody, CallKind, CallStatus, LeadStatus)),
     modifiers(&Security)
 )]
 struct ApiDoc;
@@ -47,4 +51,38 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         doc.merge(paths);
         doc
     })
+}
+
+#[cfg(test)]
+mod tests {
+    fn references(value: &serde_json::Value, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (key, value) in fields {
+                    match (key.as_str(), value) {
+                        ("$ref", serde_json::Value::String(target)) => found.push(target.clone()),
+                        _ => references(value, found),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let document = serde_json::to_value(super::document()).expect("serializes");
+        let mut found = Vec::new();
+        references(&document, &mut found);
+        assert!(!found.is_empty());
+        let dangling: Vec<&String> = found
+            .iter()
+            .filter(|target| {
+                let pointer = target.trim_start_matches('#');
+                !target.starts_with("#/") || document.pointer(pointer).is_none()
+            })
+            .collect();
+        assert!(dangling.is_empty(), "unresolved references: {dangling:?}");
+    }
 }
