@@ -62,12 +62,13 @@ ensure_schemathesis() {
 fuzz_api() {
   local token
   token=$(STACK=$STACK_NAME "$ROOT/scripts/dev-token" "fuzz-$$@example.test" --admin) || return 1
-  "$SCHEMATHESIS_VENV/bin/schemathesis" run "$API_URL/api/openapi.json" --url "$API_URL" \
+  # Run from the state folder: schemathesis keeps its caches in the working directory.
+  (cd "$STATE" && "$SCHEMATHESIS_VENV/bin/schemathesis" run "$API_URL/api/openapi.json" --url "$API_URL" \
     -H "Authorization: Bearer $token" --checks not_a_server_error \
     --exclude-path-regex '^/admin/config/secrets' \
     --workers 1 --max-examples "${FUZZ_EXAMPLES:-15}" --rate-limit 15/s --request-timeout 30 \
     --generation-database none \
-    --report junit --report-dir "$STATE/schemathesis" --no-color
+    --report junit --report-dir "$STATE/schemathesis" --no-color)
 }
 
 pg_bin() {
