@@ -20,6 +20,7 @@ queue_name = env("WEBHOOK_QUEUE_NAME", "webhook-events")
 table = env("DYNAMODB_TABLE", "ai-calling-kv")
 bucket = env("RECORDINGS_BUCKET", "ai-calling-recordings")
 secret_id = env("APP_SECRET_ID", "ai-calling/app")
+webhook_secret_id = env("WEBHOOK_SECRET_ID", "ai-calling/webhooks")
 
 sqs = boto3.client("sqs", **kw)
 dlq_url = sqs.create_queue(QueueName=f"{queue_name}-dlq")["QueueUrl"]
@@ -56,20 +57,25 @@ def value(name, prefix):
     return env(name) or f"{prefix}{secrets.token_hex(24)}"
 
 
-secret = {
+# Two secrets as in template.yaml: the platform's API keys, and the webhook signing keys
+# (all the internet-facing ingest function may read).
+app_secret = {
     "elevenlabs_api_key": value("ELEVENLABS_API_KEY", "local_el_"),
-    "elevenlabs_webhook_secret": value("ELEVENLABS_WEBHOOK_SECRET", "wsec_local_"),
     "stripe_secret_key": value("STRIPE_SECRET_KEY", "sk_test_local_"),
-    "stripe_webhook_secret": value("STRIPE_WEBHOOK_SECRET", "whsec_local_"),
     "smtp_password": value("GMAIL_APP_PASSWORD", "smtp_local_"),
-    "contact_lookup_secret": value("CONTACT_LOOKUP_SECRET", "cl_local_"),
     "stack_secret_server_key": value("STACK_SECRET_SERVER_KEY", "ssk_local_"),
 }
+webhook_secret = {
+    "elevenlabs_webhook_secret": value("ELEVENLABS_WEBHOOK_SECRET", "wsec_local_"),
+    "stripe_webhook_secret": value("STRIPE_WEBHOOK_SECRET", "whsec_local_"),
+    "contact_lookup_secret": value("CONTACT_LOOKUP_SECRET", "cl_local_"),
+}
 sm = boto3.client("secretsmanager", **kw)
-try:
-    sm.create_secret(Name=secret_id, SecretString=json.dumps(secret))
-except sm.exceptions.ResourceExistsException:
-    sm.put_secret_value(SecretId=secret_id, SecretString=json.dumps(secret))
+for name, document in ((secret_id, app_secret), (webhook_secret_id, webhook_secret)):
+    try:
+        sm.create_secret(Name=name, SecretString=json.dumps(document))
+    except sm.exceptions.ResourceExistsException:
+        sm.put_secret_value(SecretId=name, SecretString=json.dumps(document))
 
 for name, val in {
     "WEBHOOK_QUEUE_URL": queue_url,
@@ -77,5 +83,6 @@ for name, val in {
     "DYNAMODB_TABLE": table,
     "RECORDINGS_BUCKET": bucket,
     "APP_SECRET_ID": secret_id,
+    "WEBHOOK_SECRET_ID": webhook_secret_id,
 }.items():
     print(f"export {name}='{val}'")

@@ -58,7 +58,7 @@ pub struct Config {
 /// the circuit breaker that stops retrying once the database is evidently down.
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
-    pub url: String,
+    pub source: DatabaseSource,
     pub pool_size: usize,
     /// Each connect attempt's timeout, and the jittered backoff between attempts.
     pub connect: RetryPolicy,
@@ -68,6 +68,26 @@ pub struct DatabaseConfig {
     /// A pooled connection idle longer than this is checked before use (a scaled-to-zero
     /// compute or a NAT may have dropped it without the client noticing).
     pub idle_check_after: Duration,
+}
+
+/// Where the connection string comes from.
+#[derive(Clone)]
+pub enum DatabaseSource {
+    /// `DATABASE_URL` (local stacks, tests, tools).
+    Url(String),
+    /// `DATABASE_SECRET_ID`: a Secrets Manager secret `{"database_url": "..."}`, so the URL
+    /// (with its password) is no plaintext environment variable of any function.
+    Secret(String),
+}
+
+impl std::fmt::Debug for DatabaseSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The URL holds the password.
+            Self::Url(_) => f.write_str("Url(<redacted>)"),
+            Self::Secret(id) => f.debug_tuple("Secret").field(id).finish(),
+        }
+    }
 }
 
 /// Stack Auth's REST API (the local simulator in development and tests), which the account
@@ -127,7 +147,8 @@ pub struct AwsConfig {
     pub webhook_dlq_url: Option<String>,
     pub table: String,
     pub recordings_bucket: String,
-    pub app_secret_id: String,
+    /// The secrets this function may read (see `aws::secrets`); unset: none of that kind.
+    pub secrets: crate::aws::secrets::SecretIds,
     /// How long secrets are cached: a rotation is picked up within this time.
     pub secrets_ttl: Duration,
     /// How long an ingested webhook's dedup key lives.
@@ -174,10 +195,20 @@ impl Config {
     /// Reads every value through `lookup`, so tests can feed a map instead of the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let database_url = env.required("DATABASE_URL")?;
-        database_url
-            .parse::<tokio_postgres::Config>()
-            .map_err(|e| malformed("DATABASE_URL", e))?;
+        // Deployed, the URL is a secret (DATABASE_SECRET_ID), read when first needed; locally
+        // and in the tests it is given directly.
+        let database = match (
+            env.optional("DATABASE_URL"),
+            env.optional("DATABASE_SECRET_ID"),
+        ) {
+            (Some(url), _) => {
+                url.parse::<tokio_postgres::Config>()
+                    .map_err(|e| malformed("DATABASE_URL", e))?;
+                DatabaseSource::Url(url)
+            }
+            (None, Some(secret_id)) => DatabaseSource::Secret(secret_id),
+            (None, None) => return Err(ConfigError::Missing("DATABASE_URL")),
+        };
 
         let project_id = env.required("STACK_PROJECT_ID")?;
         let stack_api = env
@@ -206,7 +237,7 @@ impl Config {
             .transpose()?;
 
         Ok(Config {
-            database: database_config(&env, database_url)?,
+            database: database_config(&env, database)?,
             auth: AuthConfig {
                 project_id,
                 jwks_url,
@@ -245,9 +276,10 @@ impl Config {
                 recordings_bucket: env
                     .optional("RECORDINGS_BUCKET")
                     .unwrap_or_else(|| "ai-calling-recordings".into()),
-                app_secret_id: env
-                    .optional("APP_SECRET_ID")
-                    .unwrap_or_else(|| "ai-calling/app".into()),
+                secrets: crate::aws::secrets::SecretIds {
+                    app: env.optional("APP_SECRET_ID"),
+                    webhooks: env.optional("WEBHOOK_SECRET_ID"),
+                },
                 secrets_ttl: Duration::from_secs(env.number(
                     "SECRETS_TTL_SECONDS",
                     60,
@@ -343,10 +375,10 @@ impl Config {
 
 fn database_config<F: Fn(&str) -> Option<String>>(
     env: &Env<'_, F>,
-    url: String,
+    source: DatabaseSource,
 ) -> Result<DatabaseConfig, ConfigError> {
     Ok(DatabaseConfig {
-        url,
+        source,
         pool_size: env.number("DATABASE_POOL_SIZE", 4, 1..=64)?,
         connect: RetryPolicy {
             timeout: Duration::from_millis(env.number(

@@ -51,12 +51,12 @@ impl AppState {
             .timeout(Duration::from_secs(10))
             .user_agent(concat!("ai-calling-backend/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let db = db::Database::new(config.database.clone())?;
         let verifier = TokenVerifier::new(&config.auth, http.clone());
         let aws = Aws::from_env().await;
+        let db = db::Database::new(config.database.clone(), aws.secrets.clone());
         let secrets = SecretStore::new(
             aws.secrets.clone(),
-            config.aws.app_secret_id.clone(),
+            config.aws.secrets.clone(),
             config.aws.secrets_ttl,
         );
         let tenant_limiter = crate::ratelimit::TenantLimiter::new(config.tenant_rate);

@@ -377,21 +377,22 @@ async fn a_silent_smtp_server_neither_fails_nor_loses_the_emails_of_a_login() {
     .await;
 }
 
-async fn app_secret() -> String {
+/// The webhook secret document (the webhook signing keys), as stored now.
+async fn webhook_secret_document() -> String {
     shared::aws::Aws::from_env()
         .await
         .secrets
         .get_secret_value()
-        .secret_id(std::env::var("APP_SECRET_ID").expect("APP_SECRET_ID"))
+        .secret_id(std::env::var("WEBHOOK_SECRET_ID").expect("WEBHOOK_SECRET_ID"))
         .send()
         .await
-        .expect("read the app secret")
+        .expect("read the webhook secret")
         .secret_string()
         .expect("string")
         .to_owned()
 }
 
-/// Writes the original app secret back when dropped, panic or not.
+/// Writes the original webhook secret back when dropped, panic or not.
 struct RestoreSecret(String);
 
 impl Drop for RestoreSecret {
@@ -405,11 +406,11 @@ impl Drop for RestoreSecret {
                         .await
                         .secrets
                         .put_secret_value()
-                        .secret_id(std::env::var("APP_SECRET_ID").expect("APP_SECRET_ID"))
+                        .secret_id(std::env::var("WEBHOOK_SECRET_ID").expect("WEBHOOK_SECRET_ID"))
                         .secret_string(original)
                         .send()
                         .await
-                        .expect("restore the app secret");
+                        .expect("restore the webhook secret");
                 });
         })
         .join();
@@ -436,7 +437,7 @@ fn ignored_event() -> String {
 async fn a_secret_rotated_through_the_admin_api_keeps_the_old_value_for_its_grace_period_only() {
     let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
     let admin = support::Account::admin().await;
-    let _restore = RestoreSecret(app_secret().await);
+    let _restore = RestoreSecret(webhook_secret_document().await);
     let old = support::stripe::webhook_secret();
     let new = format!("whsec_rotated_{}", uuid::Uuid::new_v4().simple());
     let grace = 6;

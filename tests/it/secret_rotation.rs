@@ -12,8 +12,9 @@ use crate::support::{
     processed_count, transcription, webhook_secret, Tenant,
 };
 
+/// The secret holding the webhook signing keys.
 fn secret_id() -> String {
-    std::env::var("APP_SECRET_ID").expect("scripts/test sets APP_SECRET_ID")
+    std::env::var("WEBHOOK_SECRET_ID").expect("scripts/test sets WEBHOOK_SECRET_ID")
 }
 
 async fn read_secret() -> String {
@@ -24,7 +25,7 @@ async fn read_secret() -> String {
         .secret_id(secret_id())
         .send()
         .await
-        .expect("read the app secret")
+        .expect("read the webhook secret")
         .secret_string()
         .expect("a string secret")
         .to_owned()
@@ -39,7 +40,7 @@ async fn write_secret(value: &str) {
         .secret_string(value)
         .send()
         .await
-        .expect("write the app secret");
+        .expect("write the webhook secret");
 }
 
 /// Puts the original secret back when dropped, panic or not. Drop cannot await, and the
@@ -56,7 +57,7 @@ impl Drop for Restore {
         })
         .join();
         if restored.is_err() && !std::thread::panicking() {
-            panic!("could not restore the app secret");
+            panic!("could not restore the webhook secret");
         }
     }
 }
@@ -107,7 +108,7 @@ async fn assert_processed(conversation: &str) {
 async fn a_rotated_webhook_secret_is_picked_up_and_the_previous_one_expires() {
     let original_text = read_secret().await;
     let _restore = Restore(original_text.clone());
-    let original: Value = serde_json::from_str(&original_text).expect("the app secret is JSON");
+    let original: Value = serde_json::from_str(&original_text).expect("the webhook secret is JSON");
     let old = webhook_secret();
     assert_eq!(original["elevenlabs_webhook_secret"], old.as_str());
     let new = format!("wsec_rotated_{}", uuid::Uuid::new_v4().simple());

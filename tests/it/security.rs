@@ -364,3 +364,39 @@ async fn one_tenant_flooding_the_api_gets_429_and_others_do_not() {
         200
     );
 }
+
+#[tokio::test]
+async fn the_database_url_can_live_in_secrets_manager_and_is_read_on_first_use() {
+    let secrets = shared::aws::Aws::from_env().await.secrets;
+    let secret_id = format!("test/database-{}", uuid::Uuid::new_v4().simple());
+    secrets
+        .create_secret()
+        .name(&secret_id)
+        .secret_string(json!({"database_url": stack().database_url}).to_string())
+        .send()
+        .await
+        .expect("create the secret");
+    // The deployed configuration: no DATABASE_URL in the environment, only the secret's id.
+    let config = shared::Config::from_lookup(|name| match name {
+        "DATABASE_URL" => None,
+        "DATABASE_SECRET_ID" => Some(secret_id.clone()),
+        other => std::env::var(other).ok(),
+    })
+    .expect("config without DATABASE_URL");
+    assert!(
+        !format!("{config:?}").contains("postgres://"),
+        "the URL never shows in the config's Debug"
+    );
+    let state = shared::AppState::new(config).await.expect("state");
+    let client = state
+        .db()
+        .get()
+        .await
+        .expect("a connection from the secret's URL");
+    let one: i32 = client
+        .query_one("SELECT 1", &[])
+        .await
+        .expect("query")
+        .get(0);
+    assert_eq!(one, 1);
+}

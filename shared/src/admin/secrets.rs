@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::audit::{self, Actor, Entry};
 use crate::{
+    aws::secrets::Document,
     error::{AppError, AppResult},
     AppState,
 };
@@ -75,7 +76,7 @@ fn info(document: &Map<String, Value>, name: &str, webhook: bool, now: i64) -> S
 
 /// What is set, without values.
 pub async fn describe(state: &AppState) -> AppResult<Vec<SecretInfo>> {
-    let document = state.secrets().document().await?;
+    let document = state.secrets().merged_document().await?;
     let now = Utc::now().timestamp();
     Ok(ROTATABLE
         .iter()
@@ -141,7 +142,8 @@ pub async fn rotate(
         &[],
     )
     .await?;
-    let mut document = state.secrets().document().await?;
+    let which = Document::holding(name);
+    let mut document = state.secrets().document(which).await?;
     let now = Utc::now().timestamp();
     let previous = document
         .get(name)
@@ -181,7 +183,7 @@ pub async fn rotate(
         },
     )
     .await?;
-    state.secrets().put_document(&document).await?;
+    state.secrets().put_document(which, &document).await?;
     tx.commit().await?;
     Ok(described)
 }

@@ -1,6 +1,8 @@
-//! The application secret (ElevenLabs and Stripe keys, webhook secrets, SMTP password, the
-//! contact-lookup secret, Stack Auth's secret server key) from Secrets Manager, cached for a
-//! short TTL so an admin's rotation takes effect without a redeploy. A webhook secret's previous value stays valid until the
+//! The application's keys from Secrets Manager, in two secrets so each function reads only
+//! what it uses: the app secret (ElevenLabs and Stripe API keys, SMTP password, Stack Auth's
+//! secret server key) and the webhook secret (the webhook signing secrets and the
+//! contact-lookup secret, all the internet-facing ingest function gets). Cached for a short
+//! TTL so an admin's rotation takes effect without a redeploy. A webhook secret's previous value stays valid until the
 //! `*_previous_until` time the rotation wrote.
 
 use std::{
@@ -92,23 +94,65 @@ fn accepted<'a>(
     secrets
 }
 
+/// Which secret a key lives in. The webhook signing secrets and the contact-lookup secret are
+/// all the internet-facing ingest function may read; the platform's API keys (ElevenLabs,
+/// Stripe, SMTP, Stack Auth) live in the other one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    App,
+    Webhooks,
+}
+
+impl Document {
+    pub const WEBHOOK_KEYS: [&'static str; 3] = [
+        "elevenlabs_webhook_secret",
+        "stripe_webhook_secret",
+        "contact_lookup_secret",
+    ];
+
+    /// The document holding `key` (a key's `_previous` and `_previous_until` go with it).
+    pub fn holding(key: &str) -> Self {
+        let webhook = Self::WEBHOOK_KEYS.iter().any(|k| {
+            key == *k
+                || key
+                    .strip_prefix(k)
+                    .is_some_and(|rest| rest.starts_with('_'))
+        });
+        if webhook {
+            Self::Webhooks
+        } else {
+            Self::App
+        }
+    }
+}
+
+/// The secret ids a function may read (its IAM policy names the same ones): none, either or
+/// both. Without a webhook secret id its keys are read from the app secret (one document).
+#[derive(Debug, Clone, Default)]
+pub struct SecretIds {
+    pub app: Option<String>,
+    pub webhooks: Option<String>,
+}
+
 pub struct SecretStore {
     client: aws_sdk_secretsmanager::Client,
-    secret_id: String,
+    ids: SecretIds,
     ttl: Duration,
     cached: RwLock<Option<(Instant, Arc<AppSecrets>)>>,
 }
 
 impl SecretStore {
-    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: String, ttl: Duration) -> Self {
+    pub fn new(client: aws_sdk_secretsmanager::Client, ids: SecretIds, ttl: Duration) -> Self {
         Self {
             client,
-            secret_id,
+            ids,
             ttl,
             cached: RwLock::new(None),
         }
     }
 
+    /// The keys of every secret this function reads (unset keys empty), cached for the TTL; if
+    /// a refresh fails the last values are kept.
     pub async fn get(&self) -> AppResult<Arc<AppSecrets>> {
         if let Some((at, secrets)) = self.cached.read().await.as_ref() {
             if at.elapsed() < self.ttl {
@@ -127,7 +171,6 @@ impl SecretStore {
                 *cached = Some((Instant::now(), secrets.clone()));
                 Ok(secrets)
             }
-            // Keep serving the last known values while Secrets Manager is unreachable.
             Err(err) => match cached.as_ref() {
                 Some((_, secrets)) => {
                     tracing::warn!(error = %err, "using cached secrets");
@@ -138,43 +181,64 @@ impl SecretStore {
         }
     }
 
-    /// Forgets the cached values: the next read fetches them (after this process rotated one).
     async fn invalidate(&self) {
         *self.cached.write().await = None;
     }
 
     async fn fetch(&self) -> AppResult<AppSecrets> {
-        let text = self.secret_string().await?;
-        // The parse error could quote a value, so only its position is kept.
-        serde_json::from_str(&text).map_err(|e| {
-            AppError::internal(format!(
-                "the app secret is not the expected JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
+        let merged = self.merged_document().await?;
+        serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| {
+            // The error names a field, never a value.
+            AppError::internal(format!("the app secret is not the expected JSON: {e}"))
         })
     }
 
-    /// The whole secret document as stored now (not cached), keys unknown to [`AppSecrets`]
-    /// included, for a rotation to change one key and write it all back.
-    pub async fn document(&self) -> AppResult<serde_json::Map<String, serde_json::Value>> {
-        match serde_json::from_str(&self.secret_string().await?) {
-            Ok(serde_json::Value::Object(document)) => Ok(document),
-            // The parse error could quote a value, so it is not passed on.
-            _ => Err(AppError::internal("the app secret is not a JSON object")),
+    /// Every readable document in one map (`rotated_at` times merged), as stored now.
+    pub async fn merged_document(&self) -> AppResult<serde_json::Map<String, serde_json::Value>> {
+        let mut merged = serde_json::Map::new();
+        let mut ids: Vec<&str> = [&self.ids.app, &self.ids.webhooks]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        ids.dedup();
+        for id in ids {
+            for (key, value) in self.read(id).await? {
+                match (merged.get_mut(&key), value) {
+                    (Some(serde_json::Value::Object(times)), serde_json::Value::Object(more))
+                        if key == "rotated_at" =>
+                    {
+                        times.extend(more);
+                    }
+                    (_, value) => {
+                        merged.insert(key, value);
+                    }
+                }
+            }
         }
+        Ok(merged)
     }
 
-    /// Writes `document` as the secret's new version and forgets the cached values.
+    /// One secret document as stored now (not cached), keys unknown to [`AppSecrets`]
+    /// included, for a rotation to change one key and write it all back.
+    pub async fn document(
+        &self,
+        which: Document,
+    ) -> AppResult<serde_json::Map<String, serde_json::Value>> {
+        self.read(self.id_of(which)?).await
+    }
+
+    /// Writes `document` as the new version of its secret and forgets the cached values.
     pub async fn put_document(
         &self,
+        which: Document,
         document: &serde_json::Map<String, serde_json::Value>,
     ) -> AppResult<()> {
         let text =
             serde_json::to_string(document).map_err(|_| AppError::internal("secret JSON"))?;
         self.client
             .put_secret_value()
-            .secret_id(&self.secret_id)
+            .secret_id(self.id_of(which)?)
             .secret_string(text)
             .send()
             .await
@@ -183,24 +247,57 @@ impl SecretStore {
         Ok(())
     }
 
-    async fn secret_string(&self) -> AppResult<String> {
+    fn id_of(&self, which: Document) -> AppResult<&str> {
+        let id = match which {
+            Document::App => self.ids.app.as_deref(),
+            Document::Webhooks => self.ids.webhooks.as_deref().or(self.ids.app.as_deref()),
+        };
+        id.ok_or_else(|| AppError::internal(format!("no secret configured for {which:?} keys")))
+    }
+
+    async fn read(&self, id: &str) -> AppResult<serde_json::Map<String, serde_json::Value>> {
         let output = self
             .client
             .get_secret_value()
-            .secret_id(&self.secret_id)
+            .secret_id(id)
             .send()
             .await
-            .map_err(|e| sdk_error("reading the app secret", e))?;
-        output
+            .map_err(|e| sdk_error("reading a secret", e))?;
+        let text = output
             .secret_string()
-            .map(str::to_owned)
-            .ok_or_else(|| AppError::internal("the app secret has no string value"))
+            .ok_or_else(|| AppError::internal("a secret has no string value"))?;
+        match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(document)) => Ok(document),
+            // The parse error could quote a value, so it is not passed on.
+            _ => Err(AppError::internal("a secret is not a JSON object")),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_keys_and_their_previous_values_live_in_the_webhook_document() {
+        for key in [
+            "elevenlabs_webhook_secret",
+            "elevenlabs_webhook_secret_previous",
+            "stripe_webhook_secret_previous_until",
+            "contact_lookup_secret",
+        ] {
+            assert_eq!(Document::holding(key), Document::Webhooks, "{key}");
+        }
+        for key in [
+            "elevenlabs_api_key",
+            "stripe_secret_key",
+            "smtp_password",
+            "stack_secret_server_key",
+        ] {
+            assert_eq!(Document::holding(key), Document::App, "{key}");
+        }
+        assert_eq!(Document::holding("stripe_webhook_secretive"), Document::App);
+    }
 
     #[test]
     fn debug_output_names_keys_but_never_values() {

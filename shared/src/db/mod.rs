@@ -22,33 +22,83 @@ pub use migrate::{migrate, Migration, MIGRATIONS};
 
 use crate::{
     clients::retry,
-    config::DatabaseConfig,
+    config::{DatabaseConfig, DatabaseSource},
     error::{AppError, AppResult},
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub struct Database {
-    pool: Pool,
+    /// Built on first use: from the URL, or from the secret read then (no AWS call, TLS
+    /// handshake or connection before a request needs the database).
+    pool: tokio::sync::OnceCell<Pool>,
+    secrets: aws_sdk_secretsmanager::Client,
     breaker: Breaker,
     config: DatabaseConfig,
 }
 
 impl Database {
-    pub fn new(config: DatabaseConfig) -> Result<Self, BoxError> {
-        let pool = builder(&config.url, config.pool_size)?
-            .pre_recycle(idle_check(config.idle_check_after, config.connect.timeout))
-            .build()?;
-        Ok(Self {
-            pool,
+    pub fn new(config: DatabaseConfig, secrets: aws_sdk_secretsmanager::Client) -> Self {
+        Self {
+            pool: tokio::sync::OnceCell::new(),
+            secrets,
             breaker: Breaker::new(config.breaker),
             config,
-        })
+        }
+    }
+
+    async fn pool(&self) -> AppResult<&Pool> {
+        if let Some(pool) = self.pool.get() {
+            return Ok(pool);
+        }
+        // Boxed: this runs once per process, and inlining it would deepen every caller's future.
+        self.pool
+            .get_or_try_init(|| {
+                Box::pin(async {
+                    let url = match &self.config.source {
+                        DatabaseSource::Url(url) => url.clone(),
+                        DatabaseSource::Secret(id) => self.url_from_secret(id).await?,
+                    };
+                    builder(&url, self.config.pool_size)
+                        .and_then(|b| {
+                            Ok(b.pre_recycle(idle_check(
+                                self.config.idle_check_after,
+                                self.config.connect.timeout,
+                            ))
+                            .build()?)
+                        })
+                        // The error may quote the URL; only its kind is passed on.
+                        .map_err(|_| AppError::internal("the database URL is not usable"))
+                })
+            })
+            .await
+    }
+
+    async fn url_from_secret(&self, id: &str) -> AppResult<String> {
+        #[derive(serde::Deserialize)]
+        struct DatabaseSecret {
+            database_url: String,
+        }
+        let output = self
+            .secrets
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| crate::aws::sdk_error("reading the database secret", e))?;
+        let secret: DatabaseSecret = output
+            .secret_string()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or_else(|| {
+                AppError::internal("the database secret is not {\"database_url\": \"...\"}")
+            })?;
+        Ok(secret.database_url)
     }
 
     /// A pooled connection, or the `database_unavailable` error (500, with Retry-After) when
     /// the database cannot be reached within the budget or the breaker is open.
     pub async fn get(&self) -> AppResult<Client> {
+        let pool = self.pool().await?;
         let max_retries = match self.breaker.admit(Instant::now()) {
             Admission::Pass => self.config.connect.max_retries,
             // The trial only asks whether the database is back: one attempt.
@@ -65,8 +115,7 @@ impl Database {
         loop {
             let remaining = self.config.connect_budget.saturating_sub(started.elapsed());
             let attempt =
-                tokio::time::timeout(self.config.connect.timeout.min(remaining), self.pool.get())
-                    .await;
+                tokio::time::timeout(self.config.connect.timeout.min(remaining), pool.get()).await;
             let err: BoxError = match attempt {
                 Ok(Ok(client)) => {
                     self.breaker.succeeded();
