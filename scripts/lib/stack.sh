@@ -28,32 +28,29 @@ stack_init() {
   chmod 755 "$ROOT/.local" "$STATE"
 }
 
-ensure_venv() {
-  local req="$ROOT/infra/local/requirements.txt" stamp="$VENV/.requirements"
+# install_venv VENV REQUIREMENTS WHAT: a venv holding exactly REQUIREMENTS (reinstalled when
+# the file changes; concurrent runs take turns).
+install_venv() {
+  local venv=$1 req=$2 what=$3 stamp="$1/.requirements"
   mkdir -p "$ROOT/.local"
   (
     flock 9
     if [ -f "$stamp" ] && cmp -s "$req" "$stamp"; then exit 0; fi
-    log "installing Python tools (moto, cfn-lint, cargo-lambda) into .local/venv"
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req" || exit 1
+    log "installing $what into ${venv#"$ROOT/"}"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" || exit 1
     cp "$req" "$stamp"
-  ) 9>"$ROOT/.local/venv.lock" || die "could not install the Python tools"
+  ) 9>"$venv.lock" || die "could not install $what"
 }
 
-# The API fuzzer, in a venv of its own.
+ensure_venv() {
+  install_venv "$VENV" "$ROOT/infra/local/requirements.txt" "the Python tools (moto, cfn-lint, cargo-lambda)"
+}
+
+# The API fuzzer, in a venv of its own (its pins differ from moto's and cfn-lint's).
 SCHEMATHESIS_VENV="$ROOT/.local/venv-schemathesis"
 ensure_schemathesis() {
-  local req="$ROOT/infra/local/schemathesis-requirements.txt" stamp="$SCHEMATHESIS_VENV/.requirements"
-  mkdir -p "$ROOT/.local"
-  (
-    flock 9
-    if [ -f "$stamp" ] && cmp -s "$req" "$stamp"; then exit 0; fi
-    log "installing schemathesis into .local/venv-schemathesis"
-    [ -x "$SCHEMATHESIS_VENV/bin/python" ] || python3 -m venv "$SCHEMATHESIS_VENV"
-    "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req" || exit 1
-    cp "$req" "$stamp"
-  ) 9>"$ROOT/.local/venv-schemathesis.lock" || die "could not install schemathesis"
+  install_venv "$SCHEMATHESIS_VENV" "$ROOT/infra/local/schemathesis-requirements.txt" schemathesis
 }
 
 # fuzz_api: schemathesis over every route of the running stack's OpenAPI document, as an

@@ -296,24 +296,15 @@ impl Config {
                 &env.optional("ELEVENLABS_BASE_URL")
                     .unwrap_or_else(|| "https://api.elevenlabs.io".into()),
             )?,
-            elevenlabs_retry: RetryPolicy {
-                timeout: Duration::from_millis(env.number(
-                    "ELEVENLABS_TIMEOUT_MS",
-                    10_000,
-                    100..=120_000,
-                )?),
-                max_retries: env.number("ELEVENLABS_MAX_RETRIES", 3, 0..=10)?,
-                base_delay: Duration::from_millis(env.number(
-                    "ELEVENLABS_RETRY_BASE_MS",
-                    500,
-                    1..=60_000,
-                )?),
-                max_delay: Duration::from_millis(env.number(
-                    "ELEVENLABS_RETRY_MAX_MS",
-                    8_000,
-                    1..=120_000,
-                )?),
-            },
+            elevenlabs_retry: retry_policy(
+                &env,
+                RetrySettings {
+                    timeout_ms: ("ELEVENLABS_TIMEOUT_MS", 10_000, 100..=120_000),
+                    max_retries: ("ELEVENLABS_MAX_RETRIES", 3, 0..=10),
+                    base_ms: ("ELEVENLABS_RETRY_BASE_MS", 500, 1..=60_000),
+                    max_ms: ("ELEVENLABS_RETRY_MAX_MS", 8_000, 1..=120_000),
+                },
+            )?,
             agent_defaults: AgentDefaults {
                 voice_id: env
                     .optional("ELEVENLABS_DEFAULT_VOICE_ID")
@@ -373,6 +364,30 @@ impl Config {
     }
 }
 
+/// One retry policy's variables: (name, default, allowed range) of each field.
+struct RetrySettings {
+    timeout_ms: (&'static str, u64, std::ops::RangeInclusive<u64>),
+    max_retries: (&'static str, u32, std::ops::RangeInclusive<u32>),
+    base_ms: (&'static str, u64, std::ops::RangeInclusive<u64>),
+    max_ms: (&'static str, u64, std::ops::RangeInclusive<u64>),
+}
+
+fn retry_policy<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+    settings: RetrySettings,
+) -> Result<RetryPolicy, ConfigError> {
+    let millis = |(name, default, range): (&'static str, u64, std::ops::RangeInclusive<u64>)| {
+        env.number(name, default, range).map(Duration::from_millis)
+    };
+    let (name, default, range) = settings.max_retries;
+    Ok(RetryPolicy {
+        timeout: millis(settings.timeout_ms)?,
+        max_retries: env.number(name, default, range)?,
+        base_delay: millis(settings.base_ms)?,
+        max_delay: millis(settings.max_ms)?,
+    })
+}
+
 fn database_config<F: Fn(&str) -> Option<String>>(
     env: &Env<'_, F>,
     source: DatabaseSource,
@@ -380,24 +395,15 @@ fn database_config<F: Fn(&str) -> Option<String>>(
     Ok(DatabaseConfig {
         source,
         pool_size: env.number("DATABASE_POOL_SIZE", 4, 1..=64)?,
-        connect: RetryPolicy {
-            timeout: Duration::from_millis(env.number(
-                "DATABASE_CONNECT_TIMEOUT_MS",
-                3_000,
-                100..=30_000,
-            )?),
-            max_retries: env.number("DATABASE_CONNECT_RETRIES", 8, 0..=20)?,
-            base_delay: Duration::from_millis(env.number(
-                "DATABASE_RETRY_BASE_MS",
-                100,
-                1..=10_000,
-            )?),
-            max_delay: Duration::from_millis(env.number(
-                "DATABASE_RETRY_MAX_MS",
-                1_000,
-                1..=30_000,
-            )?),
-        },
+        connect: retry_policy(
+            env,
+            RetrySettings {
+                timeout_ms: ("DATABASE_CONNECT_TIMEOUT_MS", 3_000, 100..=30_000),
+                max_retries: ("DATABASE_CONNECT_RETRIES", 8, 0..=20),
+                base_ms: ("DATABASE_RETRY_BASE_MS", 100, 1..=10_000),
+                max_ms: ("DATABASE_RETRY_MAX_MS", 1_000, 1..=30_000),
+            },
+        )?,
         connect_budget: Duration::from_millis(env.number(
             "DATABASE_CONNECT_BUDGET_MS",
             5_000,
@@ -426,20 +432,15 @@ fn stack_config<F: Fn(&str) -> Option<String>>(
     Ok(StackConfig {
         api_url: parse_http_url("STACK_API_URL", api_url)?,
         publishable_client_key: env.optional("STACK_PUBLISHABLE_CLIENT_KEY"),
-        retry: RetryPolicy {
-            timeout: Duration::from_millis(env.number("STACK_TIMEOUT_MS", 10_000, 100..=60_000)?),
-            max_retries: env.number("STACK_MAX_RETRIES", 2, 0..=5)?,
-            base_delay: Duration::from_millis(env.number(
-                "STACK_RETRY_BASE_MS",
-                200,
-                1..=10_000,
-            )?),
-            max_delay: Duration::from_millis(env.number(
-                "STACK_RETRY_MAX_MS",
-                2_000,
-                1..=30_000,
-            )?),
-        },
+        retry: retry_policy(
+            env,
+            RetrySettings {
+                timeout_ms: ("STACK_TIMEOUT_MS", 10_000, 100..=60_000),
+                max_retries: ("STACK_MAX_RETRIES", 2, 0..=5),
+                base_ms: ("STACK_RETRY_BASE_MS", 200, 1..=10_000),
+                max_ms: ("STACK_RETRY_MAX_MS", 2_000, 1..=30_000),
+            },
+        )?,
     })
 }
 

@@ -47,6 +47,18 @@ fn stop_postgres() -> PostgresRestart {
     PostgresRestart
 }
 
+/// `GET /health`: its status and body.
+async fn get_health() -> (u16, Value) {
+    let response = support::stack()
+        .http
+        .get(support::url("/health"))
+        .send()
+        .await
+        .expect("health answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
 /// Waits until the API answers its health check with the database up and the circuit closed
 /// (a previous outage test may have left it open for its cool-down).
 async fn database_healthy() {
@@ -134,14 +146,8 @@ async fn an_outage_opens_the_database_circuit_and_recovery_closes_it_without_a_r
         assert!(answers.len() < 20, "the circuit never opened: {answers:?}");
     }
 
-    let health = support::stack()
-        .http
-        .get(support::url("/health"))
-        .send()
-        .await
-        .expect("health answers");
-    assert_eq!(health.status(), 500);
-    let health: Value = health.json().await.expect("json");
+    let (status, health) = get_health().await;
+    assert_eq!(status, 500);
     assert_eq!(health["error"]["code"], "database_unavailable");
     assert_eq!(health["error"]["details"]["database"], "down");
     assert_eq!(health["error"]["details"]["database_circuit"], "open");
@@ -161,14 +167,8 @@ async fn an_outage_opens_the_database_circuit_and_recovery_closes_it_without_a_r
         recovered < COOL_DOWN + Duration::from_secs(3),
         "the first trial after the cool-down closes the circuit: {recovered:?}"
     );
-    let health = support::stack()
-        .http
-        .get(support::url("/health"))
-        .send()
-        .await
-        .expect("health answers");
-    assert_eq!(health.status(), 200);
-    let health: Value = health.json().await.expect("json");
+    let (status, health) = get_health().await;
+    assert_eq!(status, 200);
     assert_eq!(health["database_circuit"], "closed");
 }
 

@@ -164,6 +164,15 @@ mod tests {
         })
     }
 
+    /// A breaker that just opened at `t` (three failures in a row).
+    fn opened_at(t: Instant) -> Breaker {
+        let b = breaker();
+        for _ in 0..3 {
+            b.failed(t);
+        }
+        b
+    }
+
     #[test]
     fn stays_closed_below_the_threshold_and_a_success_resets_the_count() {
         let b = breaker();
@@ -199,11 +208,8 @@ mod tests {
 
     #[test]
     fn half_open_lets_one_trial_through_and_its_success_closes() {
-        let b = breaker();
         let t = Instant::now();
-        for _ in 0..3 {
-            b.failed(t);
-        }
+        let b = opened_at(t);
         let after = t + COOL_DOWN;
         assert_eq!(b.status(after), Status::HalfOpen);
         assert_eq!(b.admit(after), Admission::Trial);
@@ -215,11 +221,8 @@ mod tests {
 
     #[test]
     fn a_failed_trial_opens_it_for_another_cool_down() {
-        let b = breaker();
         let t = Instant::now();
-        for _ in 0..3 {
-            b.failed(t);
-        }
+        let b = opened_at(t);
         let trial = t + COOL_DOWN;
         assert_eq!(b.admit(trial), Admission::Trial);
         b.failed(trial);
@@ -235,11 +238,8 @@ mod tests {
 
     #[test]
     fn a_trial_that_never_reports_does_not_keep_it_half_open_forever() {
-        let b = breaker();
         let t = Instant::now();
-        for _ in 0..3 {
-            b.failed(t);
-        }
+        let b = opened_at(t);
         let trial = t + COOL_DOWN;
         assert_eq!(b.admit(trial), Admission::Trial);
         // Its request was cancelled: no report. After another cool-down, a new trial.
@@ -252,11 +252,8 @@ mod tests {
 
     #[test]
     fn concurrent_callers_in_half_open_get_exactly_one_trial() {
-        let b = Arc::new(breaker());
         let t = Instant::now();
-        for _ in 0..3 {
-            b.failed(t);
-        }
+        let b = Arc::new(opened_at(t));
         let at = t + COOL_DOWN;
         let admissions: Vec<Admission> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..16)
@@ -282,11 +279,8 @@ mod tests {
 
     #[test]
     fn a_late_failure_while_open_does_not_extend_the_cool_down() {
-        let b = breaker();
         let t = Instant::now();
-        for _ in 0..3 {
-            b.failed(t);
-        }
+        let b = opened_at(t);
         b.failed(t + Duration::from_secs(4));
         assert_eq!(b.admit(t + COOL_DOWN), Admission::Trial);
     }
