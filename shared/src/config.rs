@@ -27,7 +27,7 @@ pub struct Config {
     pub admin_emails: Vec<String>,
     pub max_json_body_bytes: usize,
     /// Each tenant's request budget in one process (429 beyond it).
-    pub tenant_rate: crate::ratelimit::BucketConfig,
+    pub tenant_rate: BucketConfig,
     pub aws: AwsConfig,
     pub elevenlabs_base_url: Url,
     pub elevenlabs_retry: RetryPolicy,
@@ -64,10 +64,37 @@ pub struct DatabaseConfig {
     pub connect: RetryPolicy,
     /// The most one request spends connecting, retries and waits included.
     pub connect_budget: Duration,
-    pub breaker: crate::db::BreakerConfig,
+    pub breaker: BreakerConfig,
     /// A pooled connection idle longer than this is checked before use (a scaled-to-zero
     /// compute or a NAT may have dropped it without the client noticing).
     pub idle_check_after: Duration,
+}
+
+/// The database circuit breaker (`db::breaker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// Consecutive failed connection attempts (each after its own retries) that open it.
+    pub failure_threshold: u32,
+    /// How long it stays open before a trial; also how long a trial may run before another
+    /// caller may try (a trial whose request was cancelled never reports).
+    pub cool_down: Duration,
+}
+
+/// Each account's request budget in one process (`ratelimit::TenantLimiter`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketConfig {
+    /// Requests a tenant may make at once after being idle.
+    pub burst: f64,
+    /// Requests per second a tenant may sustain.
+    pub per_second: f64,
+}
+
+/// The secret ids a function may read (its IAM policy names the same ones): none, either or
+/// both. Without a webhook secret id its keys are read from the app secret (one document).
+#[derive(Debug, Clone, Default)]
+pub struct SecretIds {
+    pub app: Option<String>,
+    pub webhooks: Option<String>,
 }
 
 /// Where the connection string comes from.
@@ -148,7 +175,7 @@ pub struct AwsConfig {
     pub table: String,
     pub recordings_bucket: String,
     /// The secrets this function may read (see `aws::secrets`); unset: none of that kind.
-    pub secrets: crate::aws::secrets::SecretIds,
+    pub secrets: SecretIds,
     /// How long secrets are cached: a rotation is picked up within this time.
     pub secrets_ttl: Duration,
     /// How long an ingested webhook's dedup key lives.
@@ -263,7 +290,7 @@ impl Config {
                 })
                 .unwrap_or_default(),
             max_json_body_bytes: env.number("MAX_JSON_BODY_BYTES", 1 << 20, 1024..=10 << 20)?,
-            tenant_rate: crate::ratelimit::BucketConfig {
+            tenant_rate: BucketConfig {
                 burst: f64::from(env.number("TENANT_RATE_BURST", 120_u32, 1..=100_000)?),
                 per_second: f64::from(env.number("TENANT_RATE_PER_SECOND", 20_u32, 1..=100_000)?),
             },
@@ -276,7 +303,7 @@ impl Config {
                 recordings_bucket: env
                     .optional("RECORDINGS_BUCKET")
                     .unwrap_or_else(|| "ai-calling-recordings".into()),
-                secrets: crate::aws::secrets::SecretIds {
+                secrets: SecretIds {
                     app: env.optional("APP_SECRET_ID"),
                     webhooks: env.optional("WEBHOOK_SECRET_ID"),
                 },
@@ -409,7 +436,7 @@ fn database_config<F: Fn(&str) -> Option<String>>(
             5_000,
             100..=60_000,
         )?),
-        breaker: crate::db::BreakerConfig {
+        breaker: BreakerConfig {
             failure_threshold: env.number("DATABASE_BREAKER_FAILURES", 3, 1..=100)?,
             cool_down: Duration::from_millis(env.number(
                 "DATABASE_BREAKER_COOL_DOWN_MS",

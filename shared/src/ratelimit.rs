@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use axum::http::StatusCode;
 
+pub use crate::config::BucketConfig;
 use crate::{auth::TenantId, error::AppError, error::AppResult, AppState};
 
 /// At most `limit` attempts per `seconds`-long fixed window.
@@ -123,14 +124,6 @@ pub const ACCOUNT_FLOWS_PER_EMAIL: Window = Window {
 pub fn hashed(subject: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, subject.as_bytes());
     hex::encode(&digest.as_ref()[..16])
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BucketConfig {
-    /// Requests a tenant may make at once after being idle.
-    pub burst: f64,
-    /// Requests per second a tenant may sustain.
-    pub per_second: f64,
 }
 
 #[derive(Debug, Clone, Copy)]

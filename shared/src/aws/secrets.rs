@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tokio::sync::RwLock;
 
 use super::sdk_error;
+pub use crate::config::SecretIds;
 use crate::error::{AppError, AppResult};
 
 #[derive(Clone, Default, Deserialize)]
@@ -124,14 +125,6 @@ impl Document {
             Self::App
         }
     }
-}
-
-/// The secret ids a function may read (its IAM policy names the same ones): none, either or
-/// both. Without a webhook secret id its keys are read from the app secret (one document).
-#[derive(Debug, Clone, Default)]
-pub struct SecretIds {
-    pub app: Option<String>,
-    pub webhooks: Option<String>,
 }
 
 pub struct SecretStore {

@@ -9,14 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakerConfig {
-    /// Consecutive failed connection attempts (each after its own retries) that open it.
-    pub failure_threshold: u32,
-    /// How long it stays open before a trial; also how long a trial may run before another
-    /// caller may try (a trial whose request was cancelled never reports).
-    pub cool_down: Duration,
-}
+pub use crate::config::BreakerConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
