@@ -77,11 +77,12 @@ impl AppError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    /// 422 for input that parsed but breaks a rule; `field` names what to fix.
+    /// 400 (design.md's validation category) for input that breaks a rule; `field` names
+    /// what to fix.
     pub fn validation(field: &str, reason: impl Into<String>) -> Self {
         let reason = reason.into();
         Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "validation_error",
             format!("{field}: {reason}"),
         )
@@ -108,9 +109,11 @@ impl AppError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// A service this request depends on (Stack Auth, AWS) failed: design.md's external
+    /// service category, 502.
     pub fn unavailable(code: &'static str, source: impl Into<Source>) -> Self {
         let mut err = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::BAD_GATEWAY,
             code,
             "a service this request depends on is unavailable; try again shortly",
         );

@@ -232,7 +232,7 @@ async fn input_is_checked_before_reaching_stack_auth() {
         ),
     ] {
         let response = post("/auth/register", &body).await;
-        assert_eq!(response.status(), 422, "{field}");
+        assert_eq!(response.status(), 400, "{field}");
         let body = json(response).await;
         assert_eq!(body["error"]["code"], "validation_error");
         assert_eq!(body["error"]["details"]["field"], field);
@@ -243,9 +243,9 @@ async fn input_is_checked_before_reaching_stack_auth() {
     );
 
     let missing = post("/auth/register", &json!({"email": email})).await;
-    assert_eq!(error_code(missing, 422).await, "validation_error");
+    assert_eq!(error_code(missing, 400).await, "validation_error");
     let empty_password = login(&email, "").await;
-    assert_eq!(error_code(empty_password, 422).await, "validation_error");
+    assert_eq!(error_code(empty_password, 400).await, "validation_error");
 }
 
 #[tokio::test]
@@ -381,7 +381,7 @@ async fn password_reset_never_reveals_whether_the_account_exists() {
         &json!({ "code": code, "password": "short" }),
     )
     .await;
-    assert_eq!(error_code(short, 422).await, "validation_error");
+    assert_eq!(error_code(short, 400).await, "validation_error");
     let new_password = "an entirely new password";
     let confirmed = post(
         "/auth/reset-password/confirm",
@@ -403,7 +403,7 @@ async fn password_reset_never_reveals_whether_the_account_exists() {
     assert_eq!(error_code(reused, 400).await, "invalid_reset_code");
 
     let bad = post("/auth/reset-password", &json!({ "email": "nope" })).await;
-    assert_eq!(error_code(bad, 422).await, "validation_error");
+    assert_eq!(error_code(bad, 400).await, "validation_error");
 }
 
 #[tokio::test]

@@ -98,7 +98,7 @@ async fn admins_search_users_and_see_one_users_whole_picture() {
         "search text is data, never SQL or a pattern"
     );
     let bad_status = get("/admin/users?status=deleted", &admin.token).await;
-    assert_eq!(error_code(bad_status, 422).await, "validation_error");
+    assert_eq!(error_code(bad_status, 400).await, "validation_error");
 
     let detail = json(get(&format!("/admin/users/{}", tenant.id), &admin.token).await).await;
     assert_eq!(detail["credits"], 15);
@@ -115,14 +115,14 @@ async fn credit_adjustments_need_a_reason_apply_once_per_key_and_are_audited() {
     let user = Account::new().await;
     let path = format!("/admin/users/{}/credits", user.id);
     let no_reason = post(&path, &admin.token, &json!({"amount": 10, "reason": " "})).await;
-    assert_eq!(error_code(no_reason, 422).await, "validation_error");
+    assert_eq!(error_code(no_reason, 400).await, "validation_error");
     let zero = post(
         &path,
         &admin.token,
         &json!({"amount": 0, "reason": "nothing"}),
     )
     .await;
-    assert_eq!(error_code(zero, 422).await, "validation_error");
+    assert_eq!(error_code(zero, 400).await, "validation_error");
     let key = uuid::Uuid::new_v4().to_string();
     let adjust = || {
         stack()
@@ -370,7 +370,7 @@ async fn invalid_settings_are_refused_and_nothing_changes() {
             Some(&bad),
         )
         .await;
-        assert_eq!(response.status(), 422, "{bad}");
+        assert_eq!(response.status(), 400, "{bad}");
     }
     let after = json(get("/admin/config", &admin.token).await).await;
     assert_eq!(before["settings"], after["settings"]);
@@ -399,7 +399,7 @@ async fn invalid_settings_are_refused_and_nothing_changes() {
         Some(&json!({"value": "pk_live_not_a_secret_key"})),
     )
     .await;
-    assert_eq!(error_code(malformed, 422).await, "validation_error");
+    assert_eq!(error_code(malformed, 400).await, "validation_error");
 }
 
 #[tokio::test]
@@ -487,5 +487,5 @@ async fn system_analytics_count_what_happened() {
     assert!(analytics["revenue"]["by_day"].is_array());
     assert_eq!(analytics["days"], 7);
     let bad = get("/admin/analytics?days=0", &admin.token).await;
-    assert_eq!(error_code(bad, 422).await, "validation_error");
+    assert_eq!(error_code(bad, 400).await, "validation_error");
 }

@@ -116,7 +116,7 @@ async fn invalid_agents_are_refused_and_nothing_is_created() {
     ] {
         let response = post("/api/agents", &tenant.token, &body).await;
         assert_eq!(
-            error_code(response, 422).await,
+            error_code(response, 400).await,
             "validation_error",
             "{body}"
         );
@@ -180,7 +180,7 @@ async fn update_changes_remote_and_local_and_keeps_the_rest() {
         &json!({"type": "chat"}),
     )
     .await;
-    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(error_code(response, 400).await, "validation_error");
 }
 
 #[tokio::test]

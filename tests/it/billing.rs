@@ -115,14 +115,14 @@ async fn bad_purchase_requests_are_refused_and_nothing_reaches_stripe() {
         &json!({"package_id": "gold-bars"}),
     )
     .await;
-    assert_eq!(error_code(unknown, 422).await, "validation_error");
+    assert_eq!(error_code(unknown, 400).await, "validation_error");
     let empty = post(
         "/billing/purchase",
         &account.token,
         &json!({"package_id": " "}),
     )
     .await;
-    assert_eq!(error_code(empty, 422).await, "validation_error");
+    assert_eq!(error_code(empty, 400).await, "validation_error");
     let client_priced = post(
         "/billing/purchase",
         &account.token,
@@ -131,7 +131,7 @@ async fn bad_purchase_requests_are_refused_and_nothing_reaches_stripe() {
     .await;
     assert_eq!(
         client_priced.status(),
-        422,
+        400,
         "the client cannot set credits or a price"
     );
     let purchases = json(get("/billing/purchases", &account.token).await).await;

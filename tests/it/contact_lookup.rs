@@ -248,7 +248,7 @@ async fn a_missing_or_wrong_secret_is_401_in_the_error_format() {
         .send()
         .await
         .expect("answers");
-    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(error_code(response, 400).await, "validation_error");
 }
 
 #[tokio::test]

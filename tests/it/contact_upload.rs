@@ -233,7 +233,7 @@ async fn oversized_and_malformed_uploads_are_refused() {
         .send()
         .await
         .expect("answers");
-    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(error_code(response, 400).await, "validation_error");
 
     let response = stack()
         .http

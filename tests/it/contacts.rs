@@ -62,7 +62,7 @@ async fn invalid_contacts_get_field_errors() {
         ),
     ] {
         let response = post("/api/contacts", &account.token, &body).await;
-        assert_eq!(response.status(), 422, "{body}");
+        assert_eq!(response.status(), 400, "{body}");
         let error = json(response).await;
         assert_eq!(error["error"]["details"]["field"], field, "{body}");
     }

@@ -48,7 +48,7 @@ async fn framework_rejections_use_the_error_format() {
     let wrong_shape = put("{\"name\": 5}".into(), "application/json")
         .await
         .expect("answers");
-    assert_eq!(error_code(wrong_shape, 422).await, "validation_error");
+    assert_eq!(error_code(wrong_shape, 400).await, "validation_error");
     let wrong_type = put("name=x".into(), "text/plain").await.expect("answers");
     assert_eq!(error_code(wrong_type, 415).await, "unsupported_media_type");
     let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(2 << 20));
@@ -58,11 +58,11 @@ async fn framework_rejections_use_the_error_format() {
     let bad_query = get("/billing/history?limit=lots", &token).await;
     assert_eq!(error_code(bad_query, 400).await, "invalid_query");
     let bad_limit = get("/billing/history?limit=0", &token).await;
-    assert_eq!(error_code(bad_limit, 422).await, "validation_error");
+    assert_eq!(error_code(bad_limit, 400).await, "validation_error");
     let bad_cursor = get("/billing/history?cursor=%27%3B--", &token).await;
     assert_eq!(error_code(bad_cursor, 400).await, "invalid_cursor");
     let bad_type = get("/billing/history?type=gift", &token).await;
-    assert_eq!(error_code(bad_type, 422).await, "validation_error");
+    assert_eq!(error_code(bad_type, 400).await, "validation_error");
 }
 
 #[tokio::test]
@@ -264,4 +264,70 @@ async fn history_pages_have_no_gaps_or_duplicates() {
         other["pagination"]["total"], 1,
         "another tenant sees only its own bonus"
     );
+}
+
+/// design.md's error categories, each produced by a real request with its stable code: 400
+/// validation, 401, 403, 404, 429, 502 (500, database connection issues, needs Postgres stopped:
+/// tests/chaos). Every body is `{"error":{"code","message","timestamp"}}`.
+#[tokio::test]
+async fn every_error_category_answers_its_design_status() {
+    let user = crate::support::Account::new().await;
+    let agent = json(
+        crate::support::post(
+            "/api/agents",
+            &user.token,
+            &json!({"name": "Categories", "type": "call", "system_prompt": "Hi."}),
+        )
+        .await,
+    )
+    .await;
+    let id = agent["id"].as_str().expect("id");
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    let http = &stack().http;
+
+    // 400 validation: a rule broken, and a body of the wrong shape.
+    let response = crate::support::post(
+        "/api/contacts",
+        &user.token,
+        &json!({"name": "X", "phone_number": "123"}),
+    )
+    .await;
+    assert_eq!(error_code(response, 400).await, "validation_error");
+    let response = crate::support::post("/api/contacts", &user.token, &json!({"name": 5})).await;
+    assert_eq!(error_code(response, 400).await, "validation_error");
+    // 401: no token, or a forged one.
+    let response = http.get(url("/api/calls")).send().await.expect("answers");
+    assert_eq!(error_code(response, 401).await, "missing_token");
+    // 403: a user on an admin route.
+    assert_eq!(
+        error_code(get("/admin/users", &user.token).await, 403).await,
+        "admin_required"
+    );
+    // 404: another id.
+    let missing = format!("/api/agents/{}", uuid::Uuid::new_v4());
+    assert_eq!(
+        error_code(get(&missing, &user.token).await, 404).await,
+        "not_found"
+    );
+    // 429: an account past its request budget.
+    let flood = futures::stream::iter(0..300)
+        .map(|_| get("/api/user/credits", &user.token))
+        .buffer_unordered(300)
+        .collect::<Vec<_>>()
+        .await;
+    let limited = flood
+        .into_iter()
+        .find(|r| r.status() == 429)
+        .expect("a 429");
+    assert_eq!(error_code(limited, 429).await, "rate_limited");
+    // 502: ElevenLabs failing.
+    crate::support::elevenlabs_sim::fault(json!({
+        "path_prefix": format!("/v1/convai/agents/{remote}"),
+        "method": "GET",
+        "responses": [{"status": 500}, {"status": 500}, {"status": 500}, {"status": 500}],
+    }))
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let response = get(&format!("/api/agents/{id}/config"), &user.token).await;
+    assert_eq!(error_code(response, 502).await, "upstream_error");
 }

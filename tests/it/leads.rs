@@ -106,7 +106,7 @@ async fn duplicates_are_found_and_merged() {
         &json!({"duplicate_id": a}),
     )
     .await;
-    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(error_code(response, 400).await, "validation_error");
 }
 
 #[tokio::test]
@@ -139,7 +139,7 @@ async fn leads_are_assigned_to_the_tenants_own_agents() {
         &json!({"agent_id": theirs}),
     )
     .await;
-    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(error_code(response, 400).await, "validation_error");
 }
 
 #[tokio::test]

@@ -231,14 +231,14 @@ async fn calls_need_a_voice_agent_an_active_one_and_the_tenants_own_contacts() {
     let cases = [
         (
             json!({"agent_id": chat["id"], "phone_number": "+14155550101"}),
-            422,
+            400,
         ),
         (json!({"agent_id": agent["id"], "contact_id": theirs}), 404),
-        (json!({"agent_id": agent["id"]}), 422),
-        (json!({"agent_id": agent["id"], "phone_number": "+1"}), 422),
+        (json!({"agent_id": agent["id"]}), 400),
+        (json!({"agent_id": agent["id"], "phone_number": "+1"}), 400),
         (
             json!({"agent_id": agent["id"], "phone_number": "+14155550101", "contact_id": theirs}),
-            422,
+            400,
         ),
         (
             json!({"agent_id": "00000000-0000-0000-0000-000000000000", "phone_number": "+14155550101"}),

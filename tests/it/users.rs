@@ -108,7 +108,7 @@ async fn profile_reads_and_updates() {
             .send()
             .await
             .expect("answers");
-        assert_eq!(error_code(response, 422).await, "validation_error", "{bad}");
+        assert_eq!(error_code(response, 400).await, "validation_error", "{bad}");
     }
     assert_eq!(
         json(get("/auth/profile", &token).await).await["name"],

@@ -6,8 +6,8 @@
 //! to a value are retried on 429, 5xx and timeouts; a sign-up or sign-in is sent once (only a
 //! connection that could not be opened is tried again, since nothing was sent). Stack Auth's
 //! known errors (`{code, error, details?}` with `x-stack-known-error`) become our error codes
-//! with the right status; anything else is a 502 `upstream_error`, or a 503 when Stack Auth
-//! cannot be reached or refuses the load.
+//! with the right status; anything else is a 502 `upstream_error`, or a 502
+//! `auth_service_unavailable` when Stack Auth cannot be reached or refuses the load.
 //!
 //! Nothing here logs a password, a token or the server key: errors carry Stack Auth's code and
 //! status only, and neither the client nor its answers implement a revealing `Debug`.
@@ -222,13 +222,13 @@ fn known(code: &str) -> Option<Mapped> {
             None,
         ),
         "PASSWORD_TOO_SHORT" | "PASSWORD_TOO_LONG" | "PASSWORD_REQUIREMENTS_NOT_MET" => mapped(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "validation_error",
             "password: does not meet the password rules",
             Some("password"),
         ),
         "SCHEMA_ERROR" => mapped(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "validation_error",
             "the authentication service refused the request's fields",
             Some("body"),
@@ -799,7 +799,7 @@ mod tests {
                     "PASSWORD_TOO_SHORT",
                     r#"{"code":"PASSWORD_TOO_SHORT","error":"Password too short. Minimum length is 8.","details":{"min_length":8}}"#,
                 ),
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::BAD_REQUEST,
                 "validation_error",
             ),
             (
@@ -808,7 +808,7 @@ mod tests {
                     "SCHEMA_ERROR",
                     r#"{"code":"SCHEMA_ERROR","error":"Request validation failed","details":{"message":"Request validation failed"}}"#,
                 ),
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::BAD_REQUEST,
                 "validation_error",
             ),
             (
@@ -901,7 +901,7 @@ mod tests {
         let err = AppError::from(err);
         assert_eq!(
             (err.status, err.code),
-            (StatusCode::SERVICE_UNAVAILABLE, "auth_service_unavailable")
+            (StatusCode::BAD_GATEWAY, "auth_service_unavailable")
         );
 
         let slow = Scripted {
@@ -943,7 +943,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unreachable_service_is_a_503() {
+    async fn an_unreachable_service_is_a_502() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         drop(listener);
@@ -953,7 +953,7 @@ mod tests {
             .await
             .expect_err("nobody listens");
         assert!(matches!(err, StackAuthError::Unreachable(_)), "{err:?}");
-        assert_eq!(AppError::from(err).status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(AppError::from(err).status, StatusCode::BAD_GATEWAY);
     }
 
     #[tokio::test]

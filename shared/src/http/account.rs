@@ -131,7 +131,7 @@ pub struct ResetDone {
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
     description = "Creates the account at Stack Auth (which emails a verification link to FRONTEND_URL/verify-email), then here with the signup bonus, and signs it in.",
     responses((status = 201, body = AuthSession), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
@@ -164,7 +164,7 @@ async fn register(
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     description = "Signs in with email and password at Stack Auth; the account is created here on its first sign-in.",
     responses((status = 200, body = AuthSession), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
@@ -181,8 +181,8 @@ async fn login(
 
 #[utoipa::path(post, path = "/auth/social", tag = "auth", request_body = SocialRequest,
     description = "Starts a Google or LinkedIn sign-in through Stack Auth (its authorize endpoint in JSON mode, with PKCE).",
-    responses((status = 200, body = SocialStart), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = SocialStart), (status = 400, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn social(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
@@ -240,8 +240,8 @@ async fn social(
 
 #[utoipa::path(post, path = "/auth/reset-password", tag = "auth", request_body = ResetRequest,
     description = "Asks Stack Auth to email a reset link (to FRONTEND_URL/reset-password?code=...) if the email has an account; the answer is the same either way.",
-    responses((status = 202, body = ResetSent), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 202, body = ResetSent), (status = 400, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn reset_password(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
@@ -261,8 +261,8 @@ async fn reset_password(
 
 #[utoipa::path(post, path = "/auth/reset-password/confirm", tag = "auth", request_body = ResetConfirm,
     description = "Sets a new password with the code from the reset email.",
-    responses((status = 200, body = ResetDone), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ResetDone), (status = 400, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn confirm_reset(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
@@ -330,7 +330,7 @@ async fn account(state: &AppState, access_token: &str) -> AppResult<AuthUser> {
         })
 }
 
-/// A rule broken by the input: 422 `validation_error` naming the field.
+/// A rule broken by the input: 400 `validation_error` naming the field.
 fn invalid(field: &str, reason: &str) -> AppError {
     AppError::validation(field, reason)
 }
@@ -456,7 +456,7 @@ mod tests {
             let err = email(bad).expect_err(bad);
             assert_eq!(
                 (err.status, err.code),
-                (StatusCode::UNPROCESSABLE_ENTITY, "validation_error")
+                (StatusCode::BAD_REQUEST, "validation_error")
             );
         }
         assert!(password("12345678", PASSWORD_MIN_CHARS).is_ok());
@@ -467,7 +467,7 @@ mod tests {
         assert!(password(&"é".repeat(256), PASSWORD_MIN_CHARS).is_ok());
         for bad in ["", "1234567", &"x".repeat(257)] {
             let err = password(bad, PASSWORD_MIN_CHARS).expect_err("refused");
-            assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(err.status, StatusCode::BAD_REQUEST);
             assert_eq!(err.details.expect("details")["field"], "password");
         }
         assert!(password("short", 1).is_ok(), "sign-in takes any length");

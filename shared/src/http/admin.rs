@@ -89,7 +89,7 @@ pub struct UserQuery {
 
 #[utoipa::path(get, path = "/admin/users", tag = "admin", params(UserQuery, PageQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = ListResponse<AdminUserSummary>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ListResponse<AdminUserSummary>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -152,7 +152,7 @@ pub struct Adjusted {
 #[utoipa::path(post, path = "/admin/users/{id}/credits", tag = "admin", request_body = CreditAdjustment,
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), security(("bearer" = [])),
     responses((status = 201, body = Adjusted), (status = 200, body = Adjusted, description = "a replay of the same Idempotency-Key"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn adjust_credits(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -326,7 +326,7 @@ async fn get_agent(
 /// Changes any tenant's agent with the same rules as its owner's PUT /api/agents/{id}.
 #[utoipa::path(put, path = "/admin/agents/{id}", tag = "admin", request_body = AgentUpdate,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Agent), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    responses((status = 200, body = Agent), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn update_agent(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -381,7 +381,7 @@ async fn get_config(
 #[utoipa::path(put, path = "/admin/config/settings", tag = "admin",
     request_body(content = Object, description = "setting names to new values, e.g. {\"low_credit_threshold\": 10}"),
     security(("bearer" = [])),
-    responses((status = 200, body = Settings), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Settings), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn update_settings(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -429,7 +429,7 @@ pub struct NewSecret {
 #[utoipa::path(put, path = "/admin/config/secrets/{name}", tag = "admin", request_body = NewSecret,
     params(("name" = String, Path, description = "elevenlabs_api_key, elevenlabs_webhook_secret, stripe_secret_key, stripe_webhook_secret, smtp_password, contact_lookup_secret or stack_secret_server_key")),
     security(("bearer" = [])),
-    responses((status = 200, body = SecretInfo), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SecretInfo), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn rotate_secret(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -550,7 +550,7 @@ pub struct PurchaseQuery {
 /// Every tenant's purchases, e.g. `?status=review` for the ones waiting for a decision.
 #[utoipa::path(get, path = "/admin/purchases", tag = "admin", params(PurchaseQuery, PageQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = ListResponse<AdminPurchase>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ListResponse<AdminPurchase>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_purchases(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -588,7 +588,7 @@ pub struct Approval {
 /// Pays a purchase held for review and grants its credits, once.
 #[utoipa::path(post, path = "/admin/purchases/{id}/approve", tag = "admin", request_body = Approval,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Purchase), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Purchase), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn approve_purchase(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -612,7 +612,7 @@ pub struct AnalyticsQuery {
 
 #[utoipa::path(get, path = "/admin/analytics", tag = "admin", params(AnalyticsQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = SystemAnalytics), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SystemAnalytics), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn system_analytics(
     State(state): State<AppState>,
     _admin: AdminUser,

@@ -36,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     description = "The tenant's agents, newest first, each with its ElevenLabs configuration. Alias: GET /agents.",
     params(AgentFilter, PageQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = ListResponse<Agent>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ListResponse<Agent>), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn list_agents(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -54,7 +54,7 @@ async fn list_agents(
 #[utoipa::path(post, path = "/api/agents", tag = "agents", request_body = NewAgent,
     description = "Creates the agent on ElevenLabs (with the lead-scoring data collection), then records it. Alias: POST /agents.",
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 201, body = Agent), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    responses((status = 201, body = Agent), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn create_agent(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -80,7 +80,7 @@ async fn get_agent(
     description = "Changes the given fields on ElevenLabs and here; absent fields stay. An agent an administrator deactivated cannot be activated by its owner (403 agent_deactivated_by_admin). Alias: PUT /agents/{id}.",
     params(("id" = Uuid, Path, description = "agent id")),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Agent), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    responses((status = 200, body = Agent), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn update_agent(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -134,8 +134,7 @@ pub struct PurchaseRequest {
 #[utoipa::path(post, path = "/billing/purchase", tag = "billing", request_body = PurchaseRequest,
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = Checkout), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn purchase(
     State(state): State<AppState>,
     auth: AuthUser,

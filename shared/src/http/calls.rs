@@ -47,7 +47,7 @@ async fn recording(
     description = "Places one call through ElevenLabs (Twilio) to a contact or a number, recorded as in_progress until its webhook completes it. 402 insufficient_credits below the minimum balance (calls still ringing count one minute each). 403 email_not_verified until the owner's email is verified; 403 destination_not_allowed for a number outside the admin's allowed countries and number types.",
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 201, body = OutboundStarted), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn outbound_call(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -61,7 +61,7 @@ async fn outbound_call(
     description = "Submits an ElevenLabs batch call to the given contacts (one call per distinct number). 402 insufficient_credits unless the balance covers one minute per contact. 403 email_not_verified, or destination_not_allowed (details list the refused contacts) as for one call.",
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 201, body = BatchSubmitted), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn batch_call(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -76,7 +76,7 @@ async fn batch_call(
     params(CallFilter, PageQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = ListResponse<Call>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 404, body = ErrorBody)))]
 async fn list_calls(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -96,7 +96,7 @@ async fn list_calls(
     description = "Every call matching the list's filters as CSV, streamed; cells that look like formulas are escaped.",
     params(CallFilter),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn export_calls(
     State(state): State<AppState>,
     auth: AuthUser,

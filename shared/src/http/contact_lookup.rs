@@ -105,7 +105,7 @@ async fn lookup(state: &AppState, agent_id: &str, caller: &str) -> AppResult<Cli
 
 #[utoipa::path(post, path = "/api/contact-lookup", tag = "webhooks", request_body = InitiationRequest,
     params(("x-contact-lookup-secret" = String, Header, description = "the shared secret")),
-    responses((status = 200, body = ClientData), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ClientData), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn lookup_for_call(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -136,7 +136,7 @@ pub struct LookupQuery {
 #[utoipa::path(get, path = "/api/contact-lookup/{phone}", tag = "webhooks",
     params(("phone" = String, Path, description = "the caller's number"), LookupQuery,
         ("x-contact-lookup-secret" = String, Header, description = "the shared secret")),
-    responses((status = 200, body = ClientData), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ClientData), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn lookup_by_phone(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -48,7 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     description = "The tenant's contacts, newest first. Alias: GET /contacts.",
     params(ContactFilter, PageQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = ListResponse<Contact>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ListResponse<Contact>), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn list_contacts(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -66,7 +66,7 @@ async fn list_contacts(
 #[utoipa::path(post, path = "/api/contacts", tag = "contacts", request_body = NewContact,
     description = "Adds one contact; the phone number is stored as E.164. Alias: POST /contacts.",
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 201, body = Contact), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Contact), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn create_contact(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -93,7 +93,7 @@ async fn get_contact(
     description = "Changes the given fields; an empty string clears email, company or notes. Alias: PUT /contacts/{id}.",
     params(("id" = Uuid, Path, description = "contact id")),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Contact), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Contact), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn update_contact(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -133,7 +133,7 @@ struct UploadForm {
     description = "Imports contacts from a spreadsheet in one transaction: valid rows are created; duplicates (in the file or already stored) and invalid rows are reported. A file-level problem (type, size, row count, no header) is an error and imports nothing. Alias: POST /contacts/upload.",
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = UploadReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 async fn upload_contacts(
     State(state): State<AppState>,
     auth: AuthUser,

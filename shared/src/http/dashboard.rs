@@ -34,7 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     description = "KPIs for a range of days with the change against the previous range of the same length. Alias: GET /analytics/dashboard. Sends an ETag; If-None-Match answers 304 while nothing changed.",
     params(RangeQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Overview), (status = 304), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Overview), (status = 304), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn overview(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -49,7 +49,7 @@ async fn overview(
     description = "Daily series over the range (zeros included), per-agent breakdown, score distribution, CTA funnel and anomaly flags. Aliases: GET /analytics/calls, /analytics/leads, /analytics/reports. ETag and If-None-Match as for the overview.",
     params(RangeQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Analytics), (status = 304), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Analytics), (status = 304), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn analytics(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -1,5 +1,5 @@
-//! Extractors whose rejections are [`AppError`]s with precise codes: malformed JSON is 400,
-//! JSON of the wrong shape 422, a missing JSON content type 415, an oversized body 413.
+//! Extractors whose rejections are [`AppError`]s with precise codes: malformed JSON is 400
+//! `invalid_json`, JSON of the wrong shape 400 `validation_error`, a missing JSON content type 415, an oversized body 413.
 
 use axum::{
     extract::{
@@ -37,7 +37,7 @@ fn json_rejection(rejection: &JsonRejection) -> AppError {
                 .with_details(serde_json::json!({ "reason": detail }))
         }
         JsonRejection::JsonDataError(_) => AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "validation_error",
             "the request body does not have the expected fields",
         )

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(LeadFilter, PageQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = ListResponse<Lead>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 404, body = ErrorBody)))]
 async fn list_leads(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -45,7 +45,7 @@ async fn list_leads(
     description = "Every lead matching the list's filters as CSV, streamed; cells that look like formulas are escaped.",
     params(LeadFilter),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn export_leads(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -74,7 +74,7 @@ async fn get_lead(
     description = "Assigns the lead to one of the tenant's agents.",
     params(("id" = Uuid, Path, description = "lead id")),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Lead), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Lead), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn assign_lead(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -89,7 +89,7 @@ async fn assign_lead(
     description = "Folds another lead of the tenant into this one: its calls move here, counts add up, missing details are filled in, the duplicate is deleted.",
     params(("id" = Uuid, Path, description = "lead id")),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Lead), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Lead), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn merge_leads(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -73,8 +73,8 @@ fn clean_name(raw: &str) -> AppResult<String> {
 #[utoipa::path(put, path = "/auth/profile", tag = "auth", request_body = ProfileUpdate,
     description = "Sets the name here and as the display name at Stack Auth (there first: if Stack Auth refuses, nothing changes).",
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Profile), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Profile), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
 async fn update_profile(
     State(state): State<AppState>,
     auth: AuthUser,

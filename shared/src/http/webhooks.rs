@@ -69,7 +69,7 @@ async fn receive(
 #[utoipa::path(post, path = "/webhooks/elevenlabs/call-completed", tag = "webhooks",
     request_body(content = String, description = "ElevenLabs webhook envelope {type, event_timestamp, data}", content_type = "application/json"),
     params(("ElevenLabs-Signature" = String, Header, description = "t=<unix>,v0=<hex HMAC-SHA256>")),
-    responses((status = 200, body = Received), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Received), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn call_completed(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -90,7 +90,7 @@ async fn call_completed(
 #[utoipa::path(post, path = "/webhooks/elevenlabs/call-analytics", tag = "webhooks",
     request_body(content = String, description = "{data: {conversation_id, agent_id, analysis}}", content_type = "application/json"),
     params(("ElevenLabs-Signature" = String, Header, description = "t=<unix>,v0=<hex HMAC-SHA256>")),
-    responses((status = 200, body = Received), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Received), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn call_analytics(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -111,7 +111,7 @@ async fn call_analytics(
 #[utoipa::path(post, path = "/billing/webhook/stripe", tag = "webhooks",
     request_body(content = String, description = "A Stripe event {id, type, data: {object}}", content_type = "application/json"),
     params(("Stripe-Signature" = String, Header, description = "t=<unix>,v1=<hex HMAC-SHA256>[,v1=...]")),
-    responses((status = 200, body = Received), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Received), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn stripe_event(
     State(state): State<AppState>,
     headers: HeaderMap,
