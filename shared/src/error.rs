@@ -68,6 +68,12 @@ impl AppError {
         self
     }
 
+    /// What went wrong underneath: logged, never sent.
+    fn with_source(mut self, source: impl Into<Source>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
@@ -112,13 +118,12 @@ impl AppError {
     /// A service this request depends on (Stack Auth, AWS) failed: design.md's external
     /// service category, 502.
     pub fn unavailable(code: &'static str, source: impl Into<Source>) -> Self {
-        let mut err = Self::new(
+        Self::new(
             StatusCode::BAD_GATEWAY,
             code,
             "a service this request depends on is unavailable; try again shortly",
-        );
-        err.source = Some(source.into());
-        err
+        )
+        .with_source(source)
     }
 
     /// The database cannot be reached (or its circuit is open): design.md's server-error
@@ -127,37 +132,34 @@ impl AppError {
         retry_after: std::time::Duration,
         source: impl Into<Source>,
     ) -> Self {
-        let mut err = Self::new(
+        Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "database_unavailable",
             "the database is temporarily unavailable; try again shortly",
         )
-        .with_retry_after(retry_after);
-        err.source = Some(source.into());
-        err
+        .with_retry_after(retry_after)
+        .with_source(source)
     }
 
     /// The database is reachable but could not take this work now (a deadlock, a
     /// serialization conflict, every pooled connection busy): retrying shortly may succeed.
     pub fn database_busy(source: impl Into<Source>) -> Self {
-        let mut err = Self::new(
+        Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "database_busy",
             "the database is busy; try again shortly",
         )
-        .with_retry_after(std::time::Duration::from_secs(1));
-        err.source = Some(source.into());
-        err
+        .with_retry_after(std::time::Duration::from_secs(1))
+        .with_source(source)
     }
 
     pub fn internal(source: impl Into<Source>) -> Self {
-        let mut err = Self::new(
+        Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
             "an unexpected error occurred",
-        );
-        err.source = Some(source.into());
-        err
+        )
+        .with_source(source)
     }
 
     pub fn body(&self) -> ErrorBody {

@@ -48,9 +48,6 @@ impl Database {
     }
 
     async fn pool(&self) -> AppResult<&Pool> {
-        if let Some(pool) = self.pool.get() {
-            return Ok(pool);
-        }
         // Boxed: this runs once per process, and inlining it would deepen every caller's future.
         self.pool
             .get_or_try_init(|| {
@@ -116,7 +113,7 @@ impl Database {
             let remaining = self.config.connect_budget.saturating_sub(started.elapsed());
             let attempt =
                 tokio::time::timeout(self.config.connect.timeout.min(remaining), pool.get()).await;
-            let err: BoxError = match attempt {
+            let (err, transient): (BoxError, bool) = match attempt {
                 Ok(Ok(client)) => {
                     self.breaker.succeeded();
                     return Ok(client);
@@ -127,18 +124,17 @@ impl Database {
                         TimeoutType::Wait,
                     )))
                 }
-                Ok(Err(err)) if !is_transient(&err) => {
-                    self.breaker.failed(Instant::now());
-                    return Err(AppError::database_unavailable(
-                        self.config.breaker.cool_down,
-                        err,
-                    ));
+                Ok(Err(err)) => {
+                    let transient = is_transient(&err);
+                    (err.into(), transient)
                 }
-                Ok(Err(err)) => err.into(),
-                Err(elapsed) => elapsed.into(),
+                Err(elapsed) => (elapsed.into(), true),
             };
             let delay = retry::delay(&self.config.connect, retry, None).unwrap_or_default();
-            if retry >= max_retries || started.elapsed() + delay >= self.config.connect_budget {
+            if !transient
+                || retry >= max_retries
+                || started.elapsed() + delay >= self.config.connect_budget
+            {
                 tracing::warn!(error = %err, attempts = retry + 1, "could not connect to the database");
                 self.breaker.failed(Instant::now());
                 return Err(AppError::database_unavailable(

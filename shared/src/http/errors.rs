@@ -37,16 +37,11 @@ pub async fn normalize(request: Request, next: Next) -> Response {
         drop(body);
         None
     };
+    let (code, default_message) = describe(status);
     // design.md's categories: a request that does not validate is a 400.
     let status = match status {
         StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
         other => other,
-    };
-    let (code, default_message) = match status {
-        StatusCode::BAD_REQUEST if parts.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            ("validation_error", "the request is invalid")
-        }
-        _ => describe(status),
     };
     let message = detail.unwrap_or_else(|| default_message.to_owned());
     let mut formatted = AppError::new(status, code, message).into_response();
