@@ -15,13 +15,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+use axum::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use axum::http::StatusCode;
-
 pub use crate::config::BucketConfig;
-use crate::{auth::TenantId, error::AppError, error::AppResult, AppState};
+use crate::{
+    auth::TenantId,
+    aws::counter,
+    error::{AppError, AppResult},
+    AppState,
+};
 
 /// At most `limit` attempts per `seconds`-long fixed window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,30 +51,17 @@ pub async fn count(
     let index = now / window.seconds;
     let ends = (index + 1) * window.seconds;
     let key = format!("ratelimit#{scope}#{subject}#{index}");
-    let output = state
-        .aws()
-        .dynamodb
-        .update_item()
-        .table_name(&state.config().aws.table)
-        .key("pk", AttributeValue::S(key))
-        .update_expression("ADD hits :one SET expires_at = :expires")
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .expression_attribute_values(":expires", AttributeValue::N((ends + 60).to_string()))
-        .return_values(ReturnValue::UpdatedNew)
-        .send()
-        .await;
-    let hits = match output {
-        Ok(output) => output
-            .attributes()
-            .and_then(|a| a.get("hits"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-            .unwrap_or(0),
-        Err(err) => {
-            tracing::warn!(error = ?err, scope, "could not count an attempt for rate limiting");
-            0
-        }
-    };
+    let counted = counter::increment(
+        &state.aws().dynamodb,
+        &state.config().aws.table,
+        &key,
+        ends + 60,
+    )
+    .await;
+    let hits = counted.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, scope, "could not count an attempt for rate limiting");
+        0
+    });
     if hits > window.limit {
         let wait = u64::try_from(ends - now).unwrap_or(1).max(1);
         return Err(too_many(Duration::from_secs(wait), message));
@@ -120,7 +110,8 @@ pub const ACCOUNT_FLOWS_PER_EMAIL: Window = Window {
     seconds: 900,
 };
 
-/// A subject that must not be stored as given (an email address): its SHA-256, hex.
+/// A subject that must not be stored as given (an email address): the first 16 bytes of its
+/// SHA-256, hex.
 pub fn hashed(subject: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, subject.as_bytes());
     hex::encode(&digest.as_ref()[..16])
