@@ -22,7 +22,9 @@ use crate::{
     contacts::{self, Contact},
     credits::holds,
     error::{AppError, AppResult},
-    phone, text, AppState,
+    phone,
+    settings::Settings,
+    text, AppState,
 };
 
 /// The most contacts one batch may hold.
@@ -110,13 +112,14 @@ pub async fn place_call(
     };
     let destination = phone::destination(&to_number);
     if !settings.allows_destination(&destination) {
-        return Err(not_allowed().with_details(json!({
-            "field": "phone_number",
-            "country": destination.country,
-            "number_type": destination.number_type,
-            "allowed_countries": settings.outbound_countries,
-            "allowed_number_types": settings.outbound_number_types,
-        })));
+        return Err(not_allowed(
+            &settings,
+            json!({
+                "field": "phone_number",
+                "country": destination.country,
+                "number_type": destination.number_type,
+            }),
+        ));
     }
     let client = ElevenLabs::from_state(state).await?;
 
@@ -214,13 +217,14 @@ pub async fn submit_batch(
         })
         .collect();
     if !refused.is_empty() {
-        return Err(not_allowed().with_details(json!({
-            "field": "contact_ids",
-            "refused": refused.iter().take(50).collect::<Vec<_>>(),
-            "refused_count": refused.len(),
-            "allowed_countries": settings.outbound_countries,
-            "allowed_number_types": settings.outbound_number_types,
-        })));
+        return Err(not_allowed(
+            &settings,
+            json!({
+                "field": "contact_ids",
+                "refused": refused.iter().take(50).collect::<Vec<_>>(),
+                "refused_count": refused.len(),
+            }),
+        ));
     }
     let name =
         name.unwrap_or_else(|| format!("{} {}", agent.name, Utc::now().format("%Y-%m-%d %H:%M")));
@@ -269,21 +273,18 @@ pub async fn submit_batch(
         )
         .await?
         .get(0);
-    let held: Vec<(String, &str)> = recipients
+    let held: Vec<holds::Recipient> = recipients
         .iter()
-        .map(|c| (c.id.to_string(), c.phone_number.as_str()))
+        .map(|c| holds::Recipient {
+            recipient_id: c.id.to_string(),
+            phone_number: &c.phone_number,
+        })
         .collect();
     holds::hold_batch(
         &tx,
         tenant,
         batch_id,
-        &held
-            .iter()
-            .map(|(id, phone)| holds::Recipient {
-                recipient_id: id,
-                phone_number: phone,
-            })
-            .collect::<Vec<_>>(),
+        &held,
         request.scheduled_at.unwrap_or_else(Utc::now),
     )
     .await?;
@@ -299,12 +300,15 @@ pub async fn submit_batch(
     })
 }
 
-/// A number outside the admin's outbound policy (countries and number types).
-fn not_allowed() -> AppError {
+/// A number outside the admin's outbound policy: `details` says which, with the policy.
+fn not_allowed(settings: &Settings, mut details: Value) -> AppError {
+    details["allowed_countries"] = json!(settings.outbound_countries);
+    details["allowed_number_types"] = json!(settings.outbound_number_types);
     AppError::forbidden(
         "destination_not_allowed",
         "calls to this destination are not allowed (country or number type); ask an administrator",
     )
+    .with_details(details)
 }
 
 /// The agent, if it can place calls: the tenant's, active, a voice agent.

@@ -17,7 +17,7 @@ pub const HOLD_WINDOW: chrono::Duration = chrono::Duration::hours(6);
 
 /// A recipient of a batch, as submitted.
 pub struct Recipient<'a> {
-    pub recipient_id: &'a str,
+    pub recipient_id: String,
     pub phone_number: &'a str,
 }
 
@@ -41,7 +41,7 @@ pub async fn hold_batch(
     recipients: &[Recipient<'_>],
     starts_at: DateTime<Utc>,
 ) -> AppResult<()> {
-    let ids: Vec<&str> = recipients.iter().map(|r| r.recipient_id).collect();
+    let ids: Vec<&str> = recipients.iter().map(|r| r.recipient_id.as_str()).collect();
     let phones: Vec<&str> = recipients.iter().map(|r| r.phone_number).collect();
     tx.execute(
         "INSERT INTO credit_holds (user_id, batch_id, recipient_id, phone_number, credits, expires_at)
