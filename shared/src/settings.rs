@@ -301,7 +301,7 @@ pub fn low_credit_threshold(stored: Option<Value>) -> i64 {
 
 /// Reads the stored settings over the defaults (see [`Settings::defaults`]).
 pub async fn load(client: &impl GenericClient, config: &Config) -> AppResult<Settings> {
-    let rows = client.query("SELECT key, value FROM settings", &[]).await?;
+    let rows = client.query(sql::STORED, &[]).await?;
     let mut document = serde_json::to_value(Settings::defaults(config))
         .map_err(|e| AppError::internal(format!("settings do not serialize: {e}")))?;
     if let Value::Object(fields) = &mut document {
@@ -332,8 +332,7 @@ pub async fn update(
         ));
     };
     // Serialized writers: two admins' partial updates cannot interleave into an invalid whole.
-    tx.execute("LOCK TABLE settings IN SHARE ROW EXCLUSIVE MODE", &[])
-        .await?;
+    tx.execute(sql::LOCK_FOR_WRITE, &[]).await?;
     let current = load(tx, config).await?;
     let mut document = serde_json::to_value(&current)
         .map_err(|e| AppError::internal(format!("settings do not serialize: {e}")))?;
@@ -357,15 +356,23 @@ pub async fn update(
             continue;
         }
         tx.execute(
-            "INSERT INTO settings (key, value, updated_by) VALUES ($1, $2, $3)
-             ON CONFLICT (key) DO UPDATE
-               SET value = EXCLUDED.value, updated_at = now(), updated_by = EXCLUDED.updated_by",
+            sql::UPSERT,
             &[key, &document[key], &by.map(|t| *t.as_uuid())],
         )
         .await?;
         changed.push(key.clone());
     }
     Ok((updated, changed))
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const STORED = "SELECT key, value FROM settings";
+        pub const LOCK_FOR_WRITE = "LOCK TABLE settings IN SHARE ROW EXCLUSIVE MODE";
+        pub const UPSERT = "INSERT INTO settings (key, value, updated_by) VALUES ($1, $2, $3)
+            ON CONFLICT (key) DO UPDATE
+            SET value = EXCLUDED.value, updated_at = now(), updated_by = EXCLUDED.updated_by";
+    }
 }
 
 #[cfg(test)]

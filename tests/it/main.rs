@@ -10,6 +10,7 @@ mod agents;
 mod auth_tokens;
 mod billing;
 mod calls;
+mod checked_sql;
 mod config_errors;
 mod contact_lookup;
 mod contact_upload;

@@ -29,6 +29,24 @@ pub struct AgentRow {
     pub created_at: DateTime<Utc>,
 }
 
+pub mod sql {
+    use super::{matching, NEWEST};
+
+    /// The rows the agent list counts and pages through.
+    pub const LIST_FROM: &str = "agents a";
+    pub const LIST_SELECT: &str = "SELECT a.id, a.user_id, u.email, a.elevenlabs_agent_id, a.name, a.type, a.is_active, a.created_at
+            FROM agents a JOIN users u ON u.id = a.user_id";
+
+    crate::db::statements! {
+        fullest {
+            LIST_COUNT = || matching(Some(uuid::Uuid::nil()), Some("a")).count_statement(LIST_FROM),
+            LIST_PAGE = || {
+                matching(Some(uuid::Uuid::nil()), Some("a")).page_statement(LIST_SELECT, &NEWEST, true)
+            },
+        }
+    }
+}
+
 const NEWEST: Keyset = Keyset {
     time: "a.created_at",
     id: "a.id",
@@ -42,21 +60,11 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> AppResult<(Vec<AgentRow>, i64)> {
-    let mut matching = Filter::default();
-    matching
-        .and("a.deleted_at IS NULL", Vec::new())
-        .and_some("a.user_id = $", user);
-    if let Some(search) = search {
-        let pattern = like_pattern(search);
-        matching.and(
-            "(a.name ILIKE $ OR a.elevenlabs_agent_id ILIKE $)",
-            vec![Box::new(pattern.clone()), Box::new(pattern)],
-        );
-    }
-    let total = matching.count(client, "agents a").await?;
-    let select = "SELECT a.id, a.user_id, u.email, a.elevenlabs_agent_id, a.name, a.type, a.is_active, a.created_at
-         FROM agents a JOIN users u ON u.id = a.user_id";
-    let rows = matching.page(client, select, &NEWEST, after, limit).await?;
+    let matching = matching(user, search);
+    let total = matching.count(client, sql::LIST_FROM).await?;
+    let rows = matching
+        .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
+        .await?;
     let agents = rows
         .iter()
         .map(|row| {
@@ -73,6 +81,21 @@ pub async fn list(
         })
         .collect::<AppResult<_>>()?;
     Ok((agents, total))
+}
+
+fn matching(user: Option<Uuid>, search: Option<&str>) -> Filter {
+    let mut matching = Filter::default();
+    matching
+        .and("a.deleted_at IS NULL", Vec::new())
+        .and_some("a.user_id = $", user);
+    if let Some(search) = search {
+        let pattern = like_pattern(search);
+        matching.and(
+            "(a.name ILIKE $ OR a.elevenlabs_agent_id ILIKE $)",
+            vec![Box::new(pattern.clone()), Box::new(pattern)],
+        );
+    }
+    matching
 }
 
 /// Any tenant's agent with its ElevenLabs configuration.

@@ -87,57 +87,77 @@ pub struct TopTenant {
     pub calls: i64,
 }
 
+pub mod sql {
+    // Days are UTC days, like the rollups' and the revenue series'; $1 is the number of days.
+    macro_rules! since_day {
+        () => {
+            "((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))"
+        };
+    }
+    macro_rules! since {
+        () => {
+            "(((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC')"
+        };
+    }
+    macro_rules! paid {
+        () => {
+            concat!("status = 'paid' AND paid_at >= ", since!())
+        };
+    }
+
+    crate::db::statements! {
+        pub const USERS = concat!(
+            "SELECT count(*) AS total,
+            count(*) FILTER (WHERE created_at >= ", since!(), ") AS new,
+            count(*) FILTER (WHERE status = 'suspended') AS suspended,
+            (SELECT count(DISTINCT user_id) FROM daily_agent_stats
+            WHERE day >= ", since_day!(), " AND calls + chats > 0) AS active
+            FROM users"
+        );
+        pub const CALLS = concat!(
+            "SELECT COALESCE(sum(calls), 0)::bigint AS calls, COALESCE(sum(chats), 0)::bigint AS chats,
+            COALESCE(sum(duration_seconds), 0)::bigint / 60 AS minutes,
+            COALESCE(sum(credits_used), 0)::bigint AS billed_minutes
+            FROM daily_agent_stats WHERE day >= ", since_day!()
+        );
+        pub const CREDITS = concat!(
+            "SELECT COALESCE(sum(amount) FILTER (WHERE type = 'purchase'), 0)::bigint AS sold,
+            COALESCE(-sum(amount) FILTER (WHERE type = 'usage'), 0)::bigint AS used,
+            COALESCE(sum(amount) FILTER (WHERE type = 'bonus'), 0)::bigint AS bonus,
+            COALESCE(-sum(amount) FILTER (WHERE type = 'refund'), 0)::bigint AS refunded,
+            COALESCE(sum(amount) FILTER (WHERE type = 'admin_adjustment'), 0)::bigint AS adjustments
+            FROM credit_transactions WHERE created_at >= ", since!()
+        );
+        pub const REVENUE_TOTAL = concat!(
+            "SELECT currency, sum(amount - amount_refunded)::bigint AS amount
+            FROM purchases WHERE ", paid!(), " GROUP BY currency ORDER BY currency"
+        );
+        pub const REVENUE_BY_DAY = concat!(
+            "SELECT (paid_at AT TIME ZONE 'UTC')::date AS day, currency,
+            sum(amount - amount_refunded)::bigint AS amount, count(*) AS purchases
+            FROM purchases WHERE ", paid!(), " GROUP BY 1, 2 ORDER BY 1, 2"
+        );
+        pub const REVENUE_BY_PACKAGE = concat!(
+            "SELECT package_id, currency, sum(amount - amount_refunded)::bigint AS amount,
+            count(*) AS purchases, sum(credits - credits_refunded)::bigint AS credits
+            FROM purchases WHERE ", paid!(), " GROUP BY 1, 2 ORDER BY amount DESC"
+        );
+        pub const TOP_TENANTS = concat!(
+            "SELECT s.user_id, u.email, sum(s.credits_used)::bigint AS credits_used,
+            sum(s.calls + s.chats)::bigint AS calls
+            FROM daily_agent_stats s JOIN users u ON u.id = s.user_id
+            WHERE s.day >= ", since_day!(), "
+            GROUP BY s.user_id, u.email ORDER BY credits_used DESC, calls DESC LIMIT 10"
+        );
+    }
+}
+
 pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemAnalytics> {
-    // Days are UTC days, like the rollups' and the revenue series'.
-    let since_day = "((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))";
-    let since =
-        "(((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC')";
-    let users = client
-        .query_one(
-            &format!(
-                "SELECT count(*) AS total,
-                        count(*) FILTER (WHERE created_at >= {since}) AS new,
-                        count(*) FILTER (WHERE status = 'suspended') AS suspended,
-                        (SELECT count(DISTINCT user_id) FROM daily_agent_stats
-                          WHERE day >= {since_day} AND calls + chats > 0) AS active
-                 FROM users"
-            ),
-            &[&days],
-        )
-        .await?;
-    let calls = client
-        .query_one(
-            &format!(
-                "SELECT COALESCE(sum(calls), 0)::bigint AS calls, COALESCE(sum(chats), 0)::bigint AS chats,
-                        COALESCE(sum(duration_seconds), 0)::bigint / 60 AS minutes,
-                        COALESCE(sum(credits_used), 0)::bigint AS billed_minutes
-                 FROM daily_agent_stats WHERE day >= {since_day}"
-            ),
-            &[&days],
-        )
-        .await?;
-    let credits = client
-        .query_one(
-            &format!(
-                "SELECT COALESCE(sum(amount) FILTER (WHERE type = 'purchase'), 0)::bigint AS sold,
-                        COALESCE(-sum(amount) FILTER (WHERE type = 'usage'), 0)::bigint AS used,
-                        COALESCE(sum(amount) FILTER (WHERE type = 'bonus'), 0)::bigint AS bonus,
-                        COALESCE(-sum(amount) FILTER (WHERE type = 'refund'), 0)::bigint AS refunded,
-                        COALESCE(sum(amount) FILTER (WHERE type = 'admin_adjustment'), 0)::bigint AS adjustments
-                 FROM credit_transactions WHERE created_at >= {since}"
-            ),
-            &[&days],
-        )
-        .await?;
-    let paid = format!("status = 'paid' AND paid_at >= {since}");
+    let users = client.query_one(sql::USERS, &[&days]).await?;
+    let calls = client.query_one(sql::CALLS, &[&days]).await?;
+    let credits = client.query_one(sql::CREDITS, &[&days]).await?;
     let total = client
-        .query(
-            &format!(
-                "SELECT currency, sum(amount - amount_refunded)::bigint AS amount
-                 FROM purchases WHERE {paid} GROUP BY currency ORDER BY currency"
-            ),
-            &[&days],
-        )
+        .query(sql::REVENUE_TOTAL, &[&days])
         .await?
         .iter()
         .map(|row| {
@@ -148,14 +168,7 @@ pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemA
         })
         .collect::<AppResult<_>>()?;
     let by_day = client
-        .query(
-            &format!(
-                "SELECT (paid_at AT TIME ZONE 'UTC')::date AS day, currency,
-                        sum(amount - amount_refunded)::bigint AS amount, count(*) AS purchases
-                 FROM purchases WHERE {paid} GROUP BY 1, 2 ORDER BY 1, 2"
-            ),
-            &[&days],
-        )
+        .query(sql::REVENUE_BY_DAY, &[&days])
         .await?
         .iter()
         .map(|row| {
@@ -168,14 +181,7 @@ pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemA
         })
         .collect::<AppResult<_>>()?;
     let by_package = client
-        .query(
-            &format!(
-                "SELECT package_id, currency, sum(amount - amount_refunded)::bigint AS amount,
-                        count(*) AS purchases, sum(credits - credits_refunded)::bigint AS credits
-                 FROM purchases WHERE {paid} GROUP BY 1, 2 ORDER BY amount DESC"
-            ),
-            &[&days],
-        )
+        .query(sql::REVENUE_BY_PACKAGE, &[&days])
         .await?
         .iter()
         .map(|row| {
@@ -189,16 +195,7 @@ pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemA
         })
         .collect::<AppResult<_>>()?;
     let top_tenants = client
-        .query(
-            &format!(
-                "SELECT s.user_id, u.email, sum(s.credits_used)::bigint AS credits_used,
-                        sum(s.calls + s.chats)::bigint AS calls
-                 FROM daily_agent_stats s JOIN users u ON u.id = s.user_id
-                 WHERE s.day >= {since_day}
-                 GROUP BY s.user_id, u.email ORDER BY credits_used DESC, calls DESC LIMIT 10"
-            ),
-            &[&days],
-        )
+        .query(sql::TOP_TENANTS, &[&days])
         .await?
         .iter()
         .map(|row| {

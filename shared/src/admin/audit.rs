@@ -35,11 +35,52 @@ pub struct Entry<'a> {
     pub details: Value,
 }
 
+pub mod sql {
+    use super::{matching, AuditFilter};
+    use crate::db::filter::Filter;
+
+    crate::db::statements! {
+        pub const RECORD = "INSERT INTO audit_log (actor_id, actor_email, action, target_type, target_id, details)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        fullest {
+            LIST_COUNT = || every_filter().count_statement(LIST_FROM),
+            LIST_PAGE = || {
+                let mut matching = every_filter();
+                matching.and_some("id < $", Some(1_i64));
+                page_statement(&matching)
+            },
+        }
+    }
+
+    /// The rows the audit list counts.
+    pub const LIST_FROM: &str = "audit_log";
+
+    /// Newest first by id; the limit is the next parameter after the filter's.
+    pub fn page_statement(matching: &Filter) -> String {
+        format!(
+            "SELECT id, actor_id, actor_email, action, target_type, target_id, details, created_at
+            FROM audit_log WHERE {} ORDER BY id DESC LIMIT {}",
+            matching.where_clause(),
+            matching.next_placeholder(0)
+        )
+    }
+
+    fn every_filter() -> Filter {
+        matching(&AuditFilter {
+            actor_id: Some(uuid::Uuid::nil()),
+            action: Some("a".into()),
+            target_type: Some("a".into()),
+            target_id: Some("a".into()),
+            since: Some(chrono::DateTime::UNIX_EPOCH),
+            until: Some(chrono::DateTime::UNIX_EPOCH),
+        })
+    }
+}
+
 pub async fn record(tx: &impl GenericClient, actor: &Actor, entry: Entry<'_>) -> AppResult<i64> {
     let id = tx
         .query_one(
-            "INSERT INTO audit_log (actor_id, actor_email, action, target_type, target_id, details)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            sql::RECORD,
             &[
                 &actor.id,
                 &actor.email,
@@ -50,7 +91,7 @@ pub async fn record(tx: &impl GenericClient, actor: &Actor, entry: Entry<'_>) ->
             ],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     tracing::info!(actor = %actor.id, action = entry.action, target_type = entry.target_type, target_id = %entry.target_id, "admin action");
     Ok(id)
 }
@@ -84,24 +125,12 @@ pub async fn list(
     before_id: Option<i64>,
     limit: i64,
 ) -> AppResult<(Vec<AuditEntry>, i64)> {
-    let mut matching = Filter::default();
-    matching
-        .and_some("actor_id = $", filter.actor_id)
-        .and_some("action = $", filter.action.clone())
-        .and_some("target_type = $", filter.target_type.clone())
-        .and_some("target_id = $", filter.target_id.clone())
-        .and_some("created_at >= $", filter.since)
-        .and_some("created_at < $", filter.until);
-    let total = matching.count(client, "audit_log").await?;
+    let mut matching = matching(filter);
+    let total = matching.count(client, sql::LIST_FROM).await?;
     matching.and_some("id < $", before_id);
     let rows = client
         .query(
-            &format!(
-                "SELECT id, actor_id, actor_email, action, target_type, target_id, details, created_at
-                 FROM audit_log WHERE {} ORDER BY id DESC LIMIT {}",
-                matching.where_clause(),
-                matching.next_placeholder(0)
-            ),
+            &sql::page_statement(&matching),
             &matching.params_with(&[&limit]),
         )
         .await?;
@@ -121,4 +150,16 @@ pub async fn list(
         })
         .collect::<AppResult<_>>()?;
     Ok((entries, total))
+}
+
+fn matching(filter: &AuditFilter) -> Filter {
+    let mut matching = Filter::default();
+    matching
+        .and_some("actor_id = $", filter.actor_id)
+        .and_some("action = $", filter.action.clone())
+        .and_some("target_type = $", filter.target_type.clone())
+        .and_some("target_id = $", filter.target_id.clone())
+        .and_some("created_at >= $", filter.since)
+        .and_some("created_at < $", filter.until);
+    matching
 }

@@ -107,9 +107,6 @@ pub struct UnmatchedEvent {
     pub payload: Option<Value>,
 }
 
-const UNMATCHED_COLUMNS: &str =
-    "id, source, event_type, elevenlabs_agent_id, conversation_id, reason, matched_at, created_at";
-
 fn unmatched(row: &tokio_postgres::Row, payload: Option<Value>) -> AppResult<UnmatchedEvent> {
     Ok(UnmatchedEvent {
         id: row.try_get("id")?,
@@ -122,6 +119,35 @@ fn unmatched(row: &tokio_postgres::Row, payload: Option<Value>) -> AppResult<Unm
         created_at: row.try_get("created_at")?,
         payload,
     })
+}
+
+pub mod sql {
+    use super::{matching, NEWEST};
+
+    macro_rules! unmatched_columns {
+        () => {
+            "id, source, event_type, elevenlabs_agent_id, conversation_id, reason, matched_at, created_at"
+        };
+    }
+
+    /// The rows the unmatched-event list counts and pages through.
+    pub const LIST_FROM: &str = "unmatched_events";
+    pub const LIST_SELECT: &str =
+        concat!("SELECT ", unmatched_columns!(), " FROM unmatched_events");
+
+    crate::db::statements! {
+        pub const UNMATCHED_WITH_PAYLOAD = concat!(
+            "SELECT ", unmatched_columns!(), ", payload, raw_payload FROM unmatched_events WHERE id = $1"
+        );
+        pub const LIVE_AGENT_ELEVENLABS_ID =
+            "SELECT elevenlabs_agent_id FROM agents WHERE id = $1 AND deleted_at IS NULL";
+        pub const MARK_MATCHED =
+            "UPDATE unmatched_events SET matched_at = now() WHERE id = $1 AND matched_at IS NULL";
+        fullest {
+            LIST_COUNT = || matching(false).count_statement(LIST_FROM),
+            LIST_PAGE = || matching(false).page_statement(LIST_SELECT, &NEWEST, true),
+        }
+    }
 }
 
 const NEWEST: Keyset = Keyset {
@@ -137,14 +163,10 @@ pub async fn list_unmatched(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> AppResult<(Vec<UnmatchedEvent>, i64)> {
-    let mut matching = Filter::default();
-    if !include_matched {
-        matching.and("matched_at IS NULL", Vec::new());
-    }
-    let total = matching.count(client, "unmatched_events").await?;
-    let select = format!("SELECT {UNMATCHED_COLUMNS} FROM unmatched_events");
+    let matching = matching(include_matched);
+    let total = matching.count(client, sql::LIST_FROM).await?;
     let events = matching
-        .page(client, &select, &NEWEST, after, limit)
+        .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
         .await?
         .iter()
         .map(|row| unmatched(row, None))
@@ -152,14 +174,17 @@ pub async fn list_unmatched(
     Ok((events, total))
 }
 
+fn matching(include_matched: bool) -> Filter {
+    let mut matching = Filter::default();
+    if !include_matched {
+        matching.and("matched_at IS NULL", Vec::new());
+    }
+    matching
+}
+
 pub async fn find_unmatched(client: &impl GenericClient, id: Uuid) -> AppResult<UnmatchedEvent> {
     let row = client
-        .query_opt(
-            &format!(
-                "SELECT {UNMATCHED_COLUMNS}, payload, raw_payload FROM unmatched_events WHERE id = $1"
-            ),
-            &[&id],
-        )
+        .query_opt(sql::UNMATCHED_WITH_PAYLOAD, &[&id])
         .await?
         .ok_or_else(|| AppError::not_found("unmatched event"))?;
     let payload: Option<Value> = row.try_get("payload")?;
@@ -209,13 +234,10 @@ pub async fn replay_unmatched(
     let agent_id = match agent {
         Some(agent) => {
             let elevenlabs_id: String = client
-                .query_opt(
-                    "SELECT elevenlabs_agent_id FROM agents WHERE id = $1 AND deleted_at IS NULL",
-                    &[&agent],
-                )
+                .query_opt(sql::LIVE_AGENT_ELEVENLABS_ID, &[&agent])
                 .await?
                 .ok_or_else(|| AppError::not_found("agent"))?
-                .get(0);
+                .try_get(0)?;
             let data = body
                 .entry("data")
                 .or_insert_with(|| json!({}))
@@ -238,12 +260,7 @@ pub async fn replay_unmatched(
         "call-completed"
     };
     let accepted = ingest::enqueue(state, EventSource::Elevenlabs, route, &raw).await?;
-    client
-        .execute(
-            "UPDATE unmatched_events SET matched_at = now() WHERE id = $1 AND matched_at IS NULL",
-            &[&id],
-        )
-        .await?;
+    client.execute(sql::MARK_MATCHED, &[&id]).await?;
     audit::record(
         &client,
         actor,

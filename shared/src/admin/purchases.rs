@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor, Entry};
 use crate::{
-    billing::{payments, Purchase, PurchaseStatus, PURCHASE_COLUMNS},
+    billing::{payments, Purchase, PurchaseStatus},
     db::filter::{Filter, Keyset},
     error::AppResult,
 };
@@ -20,6 +20,28 @@ pub struct AdminPurchase {
     pub owner_email: Option<String>,
     #[serde(flatten)]
     pub purchase: Purchase,
+}
+
+pub mod sql {
+    use super::{matching, NEWEST};
+    use crate::billing::{purchase_columns, PurchaseStatus};
+
+    /// The rows the purchase list counts and pages through.
+    pub const LIST_FROM: &str = "purchases";
+    pub const LIST_SELECT: &str = concat!(
+        "SELECT ",
+        purchase_columns!(),
+        ", (SELECT email FROM users u WHERE u.id = p.user_id) AS owner_email FROM purchases p"
+    );
+
+    crate::db::statements! {
+        fullest {
+            LIST_COUNT = || matching(Some(PurchaseStatus::Review)).count_statement(LIST_FROM),
+            LIST_PAGE = || {
+                matching(Some(PurchaseStatus::Review)).page_statement(LIST_SELECT, &NEWEST, true)
+            },
+        }
+    }
 }
 
 const NEWEST: Keyset = Keyset {
@@ -34,15 +56,10 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> AppResult<(Vec<AdminPurchase>, i64)> {
-    let mut matching = Filter::default();
-    matching.and_some("status = $", status.map(PurchaseStatus::as_str));
-    let total = matching.count(client, "purchases").await?;
-    let select = format!(
-        "SELECT {PURCHASE_COLUMNS}, (SELECT email FROM users u WHERE u.id = p.user_id) AS owner_email
-         FROM purchases p"
-    );
+    let matching = matching(status);
+    let total = matching.count(client, sql::LIST_FROM).await?;
     let rows = matching
-        .page(client, &select, &NEWEST, after, limit)
+        .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
         .await?;
     let purchases = rows
         .iter()
@@ -56,6 +73,12 @@ pub async fn list(
         })
         .collect::<AppResult<_>>()?;
     Ok((purchases, total))
+}
+
+fn matching(status: Option<PurchaseStatus>) -> Filter {
+    let mut matching = Filter::default();
+    matching.and_some("status = $", status.map(PurchaseStatus::as_str));
+    matching
 }
 
 /// Pays a purchase held for review after the admin checked the payment at Stripe.

@@ -137,11 +137,7 @@ pub async fn rotate(
     }
     let mut client = state.db().get().await?;
     let tx = client.transaction().await?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('app-secret-rotation'))",
-        &[],
-    )
-    .await?;
+    tx.execute(sql::LOCK_ROTATION, &[]).await?;
     let which = Document::holding(name);
     let mut document = state.secrets().document(which).await?;
     let now = Utc::now().timestamp();
@@ -186,6 +182,13 @@ pub async fn rotate(
     state.secrets().put_document(which, &document).await?;
     tx.commit().await?;
     Ok(described)
+}
+
+pub mod sql {
+    crate::db::statements! {
+        /// Serializes rotations: each reads the secret document, changes one key and writes it back.
+        pub const LOCK_ROTATION = "SELECT pg_advisory_xact_lock(hashtext('app-secret-rotation'))";
+    }
 }
 
 #[cfg(test)]

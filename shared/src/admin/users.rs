@@ -31,9 +31,6 @@ pub struct AdminUserSummary {
     pub created_at: DateTime<Utc>,
 }
 
-const SUMMARY_COLUMNS: &str =
-    "id, email, name, role, status, credits, auth_provider, review_reason, created_at";
-
 fn summary(row: &tokio_postgres::Row) -> AppResult<AdminUserSummary> {
     Ok(AdminUserSummary {
         id: row.try_get("id")?,
@@ -55,6 +52,47 @@ pub struct UserFilter {
     pub status: Option<UserStatus>,
 }
 
+pub mod sql {
+    use super::{matching, UserFilter, NEWEST};
+    use crate::users::UserStatus;
+
+    macro_rules! summary_columns {
+        () => {
+            "id, email, name, role, status, credits, auth_provider, review_reason, created_at"
+        };
+    }
+
+    /// The rows the user list counts and pages through.
+    pub const LIST_FROM: &str = "users";
+    pub const LIST_SELECT: &str = concat!("SELECT ", summary_columns!(), " FROM users");
+
+    crate::db::statements! {
+        pub const SUMMARY_BY_ID = concat!("SELECT ", summary_columns!(), " FROM users WHERE id = $1");
+        pub const AGENTS_OF_USER = "SELECT id, elevenlabs_agent_id, name, type, is_active, created_at
+            FROM agents WHERE user_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC";
+        pub const USAGE = "SELECT
+            (SELECT count(*) FROM calls WHERE user_id = $1) AS calls,
+            (SELECT COALESCE(sum((duration_seconds::bigint + 59) / 60), 0)::bigint FROM calls WHERE user_id = $1) AS minutes,
+            (SELECT COALESCE(-sum(amount), 0)::bigint FROM credit_transactions WHERE user_id = $1 AND type = 'usage') AS used,
+            (SELECT COALESCE(sum(amount), 0)::bigint FROM credit_transactions WHERE user_id = $1 AND type = 'purchase') AS purchased,
+            (SELECT max(started_at) FROM calls WHERE user_id = $1) AS last_call_at";
+        pub const SET_STATUS =
+            "UPDATE users SET status = $2, updated_at = now() WHERE id = $1 AND status <> $2";
+        pub const EXISTS = "SELECT 1 FROM users WHERE id = $1";
+        fullest {
+            LIST_COUNT = || every_filter().count_statement(LIST_FROM),
+            LIST_PAGE = || every_filter().page_statement(LIST_SELECT, &NEWEST, true),
+        }
+    }
+
+    fn every_filter() -> crate::db::filter::Filter {
+        matching(&UserFilter {
+            search: Some("a".into()),
+            status: Some(UserStatus::Active),
+        })
+    }
+}
+
 const NEWEST: Keyset = Keyset {
     time: "created_at",
     id: "id",
@@ -67,6 +105,16 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> AppResult<(Vec<AdminUserSummary>, i64)> {
+    let matching = matching(filter);
+    let total = matching.count(client, sql::LIST_FROM).await?;
+    let rows = matching
+        .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
+        .await?;
+    let users = rows.iter().map(summary).collect::<AppResult<_>>()?;
+    Ok((users, total))
+}
+
+fn matching(filter: &UserFilter) -> Filter {
     let mut matching = Filter::default();
     if let Some(search) = &filter.search {
         let pattern = like_pattern(search);
@@ -82,13 +130,7 @@ pub async fn list(
             UserStatus::Suspended => "suspended",
         }),
     );
-    let total = matching.count(client, "users").await?;
-    let select = format!("SELECT {SUMMARY_COLUMNS} FROM users");
-    let rows = matching
-        .page(client, &select, &NEWEST, after, limit)
-        .await?;
-    let users = rows.iter().map(summary).collect::<AppResult<_>>()?;
-    Ok((users, total))
+    matching
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -123,10 +165,7 @@ pub struct AdminUserDetail {
 
 pub async fn detail(client: &impl GenericClient, id: Uuid) -> AppResult<AdminUserDetail> {
     let user = client
-        .query_opt(
-            &format!("SELECT {SUMMARY_COLUMNS} FROM users WHERE id = $1"),
-            &[&id],
-        )
+        .query_opt(sql::SUMMARY_BY_ID, &[&id])
         .await?
         .as_ref()
         .map(summary)
@@ -134,11 +173,7 @@ pub async fn detail(client: &impl GenericClient, id: Uuid) -> AppResult<AdminUse
         .ok_or_else(|| AppError::not_found("user"))?;
     let tenant = TenantId::from_trusted(id);
     let agents = client
-        .query(
-            "SELECT id, elevenlabs_agent_id, name, type, is_active, created_at FROM agents
-             WHERE user_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC",
-            &[&id],
-        )
+        .query(sql::AGENTS_OF_USER, &[&id])
         .await?
         .iter()
         .map(|row| {
@@ -152,17 +187,7 @@ pub async fn detail(client: &impl GenericClient, id: Uuid) -> AppResult<AdminUse
             })
         })
         .collect::<AppResult<_>>()?;
-    let usage = client
-        .query_one(
-            "SELECT
-                 (SELECT count(*) FROM calls WHERE user_id = $1) AS calls,
-                 (SELECT COALESCE(sum((duration_seconds::bigint + 59) / 60), 0)::bigint FROM calls WHERE user_id = $1) AS minutes,
-                 (SELECT COALESCE(-sum(amount), 0)::bigint FROM credit_transactions WHERE user_id = $1 AND type = 'usage') AS used,
-                 (SELECT COALESCE(sum(amount), 0)::bigint FROM credit_transactions WHERE user_id = $1 AND type = 'purchase') AS purchased,
-                 (SELECT max(started_at) FROM calls WHERE user_id = $1) AS last_call_at",
-            &[&id],
-        )
-        .await?;
+    let usage = client.query_one(sql::USAGE, &[&id]).await?;
     let (recent_transactions, _) = credits::history(client, tenant, None, None, 20).await?;
     Ok(AdminUserDetail {
         user,
@@ -248,13 +273,7 @@ pub async fn set_status(
         UserStatus::Suspended => ("suspended", "user.suspended"),
         UserStatus::Active => ("active", "user.reactivated"),
     };
-    let changed = tx
-        .execute(
-            "UPDATE users SET status = $2, updated_at = now() WHERE id = $1 AND status <> $2",
-            &[&user, &value],
-        )
-        .await?
-        == 1;
+    let changed = tx.execute(sql::SET_STATUS, &[&user, &value]).await? == 1;
     if changed {
         audit::record(
             tx,
@@ -278,7 +297,7 @@ pub async fn cancel_open_batches(state: &crate::AppState, user: Uuid) -> AppResu
 
 async fn exists(client: &impl GenericClient, user: Uuid) -> AppResult<()> {
     client
-        .query_opt("SELECT 1 FROM users WHERE id = $1", &[&user])
+        .query_opt(sql::EXISTS, &[&user])
         .await?
         .map(|_| ())
         .ok_or_else(|| AppError::not_found("user"))

@@ -85,24 +85,28 @@ pub struct Agent {
     pub remote_status: RemoteStatus,
 }
 
-impl Agent {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            id: row.get("id"),
-            user_id: row.get("user_id"),
-            elevenlabs_agent_id: row.get("elevenlabs_agent_id"),
-            name: row.get("name"),
-            kind: AgentType::from_db(row.get("type")),
-            is_active: row.get("is_active"),
-            deactivated_by_admin: row.get("deactivated_by_admin"),
-            phone_number_id: row.get("phone_number_id"),
-            created_at: row.get("created_at"),
-            updated_at: row.get("updated_at"),
+impl TryFrom<&Row> for Agent {
+    type Error = AppError;
+
+    fn try_from(row: &Row) -> AppResult<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            elevenlabs_agent_id: row.try_get("elevenlabs_agent_id")?,
+            name: row.try_get("name")?,
+            kind: AgentType::from_db(row.try_get("type")?),
+            is_active: row.try_get("is_active")?,
+            deactivated_by_admin: row.try_get("deactivated_by_admin")?,
+            phone_number_id: row.try_get("phone_number_id")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
             config: None,
             remote_status: RemoteStatus::Unavailable,
-        }
+        })
     }
+}
 
+impl Agent {
     /// Fills in what ElevenLabs holds; a failure is shown on the agent, not raised.
     async fn with_remote(mut self, client: Option<&ElevenLabs>) -> Self {
         let Some(client) = client else {
@@ -273,10 +277,7 @@ pub async fn create(state: &AppState, tenant: TenantId, request: &NewAgent) -> A
         .db()
         .get()
         .await?
-        .query_one(
-            "SELECT count(*) FROM agents WHERE user_id = $1 AND deleted_at IS NULL",
-            &[tenant.as_uuid()],
-        )
+        .query_one(sql::LIVE_COUNT, &[tenant.as_uuid()])
         .await?
         .try_get(0)?;
     if count >= limit {
@@ -328,17 +329,11 @@ async fn insert(
     let mut db = state.db().get().await?;
     let tx = db.transaction().await?;
     // Concurrent creations of one tenant take turns, so the limit is exact.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('agents:' || $1::uuid::text, 0))",
-        &[tenant.as_uuid()],
-    )
-    .await?;
+    tx.execute(sql::LOCK_TENANT_AGENTS, &[tenant.as_uuid()])
+        .await?;
     let row = tx
         .query_opt(
-            "INSERT INTO agents (user_id, elevenlabs_agent_id, name, type, phone_number_id)
-             SELECT $1, $2, $3, $4, $5
-             WHERE (SELECT count(*) FROM agents WHERE user_id = $1 AND deleted_at IS NULL) < $6
-             RETURNING *",
+            sql::INSERT_WITHIN_LIMIT,
             &[
                 tenant.as_uuid(),
                 &remote_id,
@@ -351,7 +346,7 @@ async fn insert(
         .await?
         .ok_or_else(|| agent_limit(limit))?;
     tx.commit().await?;
-    Ok(Agent::from_row(&row))
+    Agent::try_from(&row)
 }
 
 fn agent_limit(limit: i64) -> AppError {
@@ -366,12 +361,10 @@ fn agent_limit(limit: i64) -> AppError {
 pub async fn find(client: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<Agent> {
     let id: Uuid = id.parse().map_err(|_| AppError::not_found("agent"))?;
     client
-        .query_opt(
-            "SELECT * FROM agents WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
-            &[&id, tenant.as_uuid()],
-        )
+        .query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
-        .map(|row| Agent::from_row(&row))
+        .map(|row| Agent::try_from(&row))
+        .transpose()?
         .ok_or_else(|| AppError::not_found("agent"))
 }
 
@@ -379,22 +372,17 @@ pub async fn find(client: &impl GenericClient, tenant: TenantId, id: &str) -> Ap
 pub async fn owner(client: &impl GenericClient, id: &str) -> AppResult<TenantId> {
     let id: Uuid = id.parse().map_err(|_| AppError::not_found("agent"))?;
     client
-        .query_opt(
-            "SELECT user_id FROM agents WHERE id = $1 AND deleted_at IS NULL",
-            &[&id],
-        )
+        .query_opt(sql::OWNER, &[&id])
         .await?
-        .map(|row| TenantId::from_trusted(row.get(0)))
+        .map(|row| row.try_get(0).map(TenantId::from_trusted))
+        .transpose()?
         .ok_or_else(|| AppError::not_found("agent"))
 }
 
 /// Checks that `id` is one of the tenant's agents, deleted ones included (their calls stay).
 pub async fn find_any(client: &impl GenericClient, tenant: TenantId, id: Uuid) -> AppResult<()> {
     client
-        .query_opt(
-            "SELECT 1 FROM agents WHERE id = $1 AND user_id = $2",
-            &[&id, tenant.as_uuid()],
-        )
+        .query_opt(sql::EXISTS_FOR_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .map(drop)
         .ok_or_else(|| AppError::not_found("agent"))
@@ -452,13 +440,7 @@ pub async fn list(
     let (after_at, after_id) = after.unzip();
     let rows = db
         .query(
-            "SELECT * FROM agents
-             WHERE user_id = $1 AND deleted_at IS NULL
-               AND ($2::text IS NULL OR type = $2)
-               AND ($3::text IS NULL OR name ILIKE $3)
-               AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
-             ORDER BY created_at DESC, id DESC
-             LIMIT $6",
+            sql::PAGE,
             &[
                 tenant.as_uuid(),
                 &kind,
@@ -470,19 +452,17 @@ pub async fn list(
         )
         .await?;
     let total: i64 = db
-        .query_one(
-            "SELECT count(*) FROM agents
-             WHERE user_id = $1 AND deleted_at IS NULL
-               AND ($2::text IS NULL OR type = $2)
-               AND ($3::text IS NULL OR name ILIKE $3)",
-            &[tenant.as_uuid(), &kind, &search],
-        )
+        .query_one(sql::COUNT, &[tenant.as_uuid(), &kind, &search])
         .await?
-        .get(0);
+        .try_get(0)?;
     drop(db);
     let client = ElevenLabs::from_state(state).await.ok();
     // Bounded: per request, and per tenant across its requests (the quota is the workspace's).
-    let agents = futures::stream::iter(rows.iter().map(Agent::from_row))
+    let agents = rows
+        .iter()
+        .map(Agent::try_from)
+        .collect::<AppResult<Vec<_>>>()?;
+    let agents = futures::stream::iter(agents)
         .map(|agent| with_remote_bounded(state, tenant, client.as_ref(), agent))
         .buffered(REMOTE_READS_PER_REQUEST)
         .collect()
@@ -560,13 +540,7 @@ pub async fn update(
         .get()
         .await?
         .query_opt(
-            "UPDATE agents SET name = coalesce($3, name), phone_number_id = $4,
-                    is_active = coalesce($5, is_active),
-                    deactivated_by_admin = CASE WHEN $6 THEN coalesce(NOT $5, deactivated_by_admin)
-                                                ELSE deactivated_by_admin END,
-                    updated_at = now()
-             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
-             RETURNING *",
+            sql::UPDATE,
             &[
                 &agent.id,
                 tenant.as_uuid(),
@@ -578,7 +552,7 @@ pub async fn update(
         )
         .await?
         .ok_or_else(|| AppError::not_found("agent"))?;
-    Ok(Agent::from_row(&row).with_remote(Some(&client)).await)
+    Ok(Agent::try_from(&row)?.with_remote(Some(&client)).await)
 }
 
 /// Deletes the agent on ElevenLabs, then marks ours deleted: its calls keep their agent.
@@ -592,13 +566,43 @@ pub async fn delete(state: &AppState, tenant: TenantId, id: &str) -> AppResult<(
         .db()
         .get()
         .await?
-        .execute(
-            "UPDATE agents SET deleted_at = now(), is_active = false, updated_at = now()
-             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
-            &[&agent.id, tenant.as_uuid()],
-        )
+        .execute(sql::SOFT_DELETE, &[&agent.id, tenant.as_uuid()])
         .await?;
     Ok(())
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const LIVE_COUNT = "SELECT count(*) FROM agents WHERE user_id = $1 AND deleted_at IS NULL";
+        pub const LOCK_TENANT_AGENTS = "SELECT pg_advisory_xact_lock(hashtextextended('agents:' || $1::uuid::text, 0))";
+        pub const INSERT_WITHIN_LIMIT = "INSERT INTO agents (user_id, elevenlabs_agent_id, name, type, phone_number_id)
+            SELECT $1, $2, $3, $4, $5
+            WHERE (SELECT count(*) FROM agents WHERE user_id = $1 AND deleted_at IS NULL) < $6
+            RETURNING *";
+        pub const ONE_OF_TENANT = "SELECT * FROM agents WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
+        pub const OWNER = "SELECT user_id FROM agents WHERE id = $1 AND deleted_at IS NULL";
+        pub const EXISTS_FOR_TENANT = "SELECT 1 FROM agents WHERE id = $1 AND user_id = $2";
+        pub const PAGE = "SELECT * FROM agents
+            WHERE user_id = $1 AND deleted_at IS NULL
+            AND ($2::text IS NULL OR type = $2)
+            AND ($3::text IS NULL OR name ILIKE $3)
+            AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
+            ORDER BY created_at DESC, id DESC
+            LIMIT $6";
+        pub const COUNT = "SELECT count(*) FROM agents
+            WHERE user_id = $1 AND deleted_at IS NULL
+            AND ($2::text IS NULL OR type = $2)
+            AND ($3::text IS NULL OR name ILIKE $3)";
+        pub const UPDATE = "UPDATE agents SET name = coalesce($3, name), phone_number_id = $4,
+            is_active = coalesce($5, is_active),
+            deactivated_by_admin = CASE WHEN $6 THEN coalesce(NOT $5, deactivated_by_admin)
+            ELSE deactivated_by_admin END,
+            updated_at = now()
+            WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
+            RETURNING *";
+        pub const SOFT_DELETE = "UPDATE agents SET deleted_at = now(), is_active = false, updated_at = now()
+            WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
+    }
 }
 
 #[cfg(test)]

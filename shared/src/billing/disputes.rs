@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 
 use super::{
     payments::{refunded_credits, Effect},
-    Purchase, PurchaseStatus, PURCHASE_COLUMNS,
+    Purchase, PurchaseStatus,
 };
 use crate::{
     auth::TenantId,
@@ -106,11 +106,8 @@ pub async fn closed(tx: &impl GenericClient, facts: &DisputeFacts) -> AppResult<
                 )
                 .await?;
             }
-            tx.execute(
-                "UPDATE disputes SET status = $2, updated_at = now() WHERE id = $1",
-                &[&facts.dispute_id, &final_status],
-            )
-            .await?;
+            tx.execute(sql::SET_STATUS, &[&facts.dispute_id, &final_status])
+                .await?;
             Ok(Effect::Applied)
         }
         // Closed before we saw it open: a loss still takes the credits back, a win leaves them.
@@ -163,8 +160,7 @@ async fn record(
     status: &str,
 ) -> AppResult<()> {
     tx.execute(
-        "INSERT INTO disputes (id, purchase_id, user_id, amount, credits_withdrawn, status)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        sql::INSERT,
         &[
             &facts.dispute_id,
             &purchase.id,
@@ -183,22 +179,14 @@ async fn flag(tx: &impl GenericClient, purchase: &Purchase, facts: &DisputeFacts
         "payment disputed: dispute {} on purchase {}",
         facts.dispute_id, purchase.id
     );
-    tx.execute(
-        "UPDATE users SET review_reason = $2, updated_at = now() WHERE id = $1",
-        &[&purchase.user_id, &reason],
-    )
-    .await?;
+    tx.execute(sql::SET_REVIEW_REASON, &[&purchase.user_id, &reason])
+        .await?;
     tracing::warn!(user_id = %purchase.user_id, dispute = %facts.dispute_id, "tenant flagged for review: payment disputed");
     Ok(())
 }
 
 async fn recorded(tx: &impl GenericClient, dispute_id: &str) -> AppResult<Option<Recorded>> {
-    let row: Option<Row> = tx
-        .query_opt(
-            "SELECT credits_withdrawn, status FROM disputes WHERE id = $1 FOR UPDATE",
-            &[&dispute_id],
-        )
-        .await?;
+    let row: Option<Row> = tx.query_opt(sql::LOCK_WITHDRAWN, &[&dispute_id]).await?;
     row.map(|row| {
         Ok(Recorded {
             credits_withdrawn: row.try_get("credits_withdrawn")?,
@@ -216,16 +204,11 @@ async fn lock_purchase(
     let Some(intent) = &facts.payment_intent else {
         return Ok(None);
     };
-    tx.query_opt(
-        &format!(
-            "SELECT {PURCHASE_COLUMNS} FROM purchases WHERE stripe_payment_intent_id = $1 FOR UPDATE"
-        ),
-        &[intent],
-    )
-    .await?
-    .as_ref()
-    .map(Purchase::try_from)
-    .transpose()
+    tx.query_opt(super::payments::sql::LOCK_BY_PAYMENT_INTENT, &[intent])
+        .await?
+        .as_ref()
+        .map(Purchase::try_from)
+        .transpose()
 }
 
 /// Why the dispute cannot be settled automatically, if it cannot.
@@ -252,6 +235,16 @@ fn unknown(facts: &DisputeFacts) -> Effect {
         "dispute {} names no payment of ours",
         facts.dispute_id
     ))
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const SET_STATUS = "UPDATE disputes SET status = $2, updated_at = now() WHERE id = $1";
+        pub const INSERT = "INSERT INTO disputes (id, purchase_id, user_id, amount, credits_withdrawn, status)
+            VALUES ($1, $2, $3, $4, $5, $6)";
+        pub const SET_REVIEW_REASON = "UPDATE users SET review_reason = $2, updated_at = now() WHERE id = $1";
+        pub const LOCK_WITHDRAWN = "SELECT credits_withdrawn, status FROM disputes WHERE id = $1 FOR UPDATE";
+    }
 }
 
 #[cfg(test)]

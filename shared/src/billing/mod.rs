@@ -111,8 +111,14 @@ pub struct Purchase {
     pub paid_at: Option<DateTime<Utc>>,
 }
 
-pub(crate) const PURCHASE_COLUMNS: &str = "id, user_id, package_id, package_name, credits, amount, currency, status, \
-     review_reason, stripe_session_id, stripe_payment_intent_id, amount_refunded, credits_refunded, created_at, paid_at";
+/// The columns `Purchase::try_from` reads, for every statement that returns purchases.
+macro_rules! purchase_columns {
+    () => {
+        "id, user_id, package_id, package_name, credits, amount, currency, status, review_reason, \
+         stripe_session_id, stripe_payment_intent_id, amount_refunded, credits_refunded, created_at, paid_at"
+    };
+}
+pub(crate) use purchase_columns;
 
 impl TryFrom<&Row> for Purchase {
     type Error = AppError;
@@ -171,8 +177,7 @@ pub async fn start_purchase(
     let client = state.db().get().await?;
     let purchase: Uuid = client
         .query_one(
-            "INSERT INTO purchases (user_id, package_id, package_name, credits, amount, currency)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            sql::INSERT_PENDING,
             &[
                 user.tenant().as_uuid(),
                 &package.id,
@@ -183,7 +188,7 @@ pub async fn start_purchase(
             ],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     let secrets = state.secrets().get().await?;
     let config = &state.config().stripe;
     let request = CheckoutRequest {
@@ -203,11 +208,7 @@ pub async fn start_purchase(
     match result {
         Ok(session) => {
             client
-                .execute(
-                    "UPDATE purchases SET stripe_session_id = $2, checkout_url = $3, updated_at = now()
-                     WHERE id = $1",
-                    &[&purchase, &session.id, &session.url],
-                )
+                .execute(sql::RECORD_SESSION, &[&purchase, &session.id, &session.url])
                 .await?;
             tracing::info!(purchase_id = %purchase, session_id = %session.id, "checkout session created");
             Ok(Checkout {
@@ -234,8 +235,7 @@ pub async fn start_purchase(
             };
             client
                 .execute(
-                    "UPDATE purchases SET status = $2, review_reason = $3, updated_at = now()
-                     WHERE id = $1 AND status = 'pending'",
+                    sql::MARK_CHECKOUT_FAILED,
                     &[&purchase, &status.as_str(), &reason],
                 )
                 .await?;
@@ -280,13 +280,7 @@ pub async fn list(
     limit: i64,
 ) -> AppResult<Vec<Purchase>> {
     client
-        .query(
-            &format!(
-                "SELECT {PURCHASE_COLUMNS} FROM purchases WHERE user_id = $1
-                 ORDER BY created_at DESC, id LIMIT $2"
-            ),
-            &[tenant.as_uuid(), &limit],
-        )
+        .query(sql::LIST_OF_TENANT, &[tenant.as_uuid(), &limit])
         .await?
         .iter()
         .map(Purchase::try_from)
@@ -296,13 +290,24 @@ pub async fn list(
 /// One of the tenant's purchases (another tenant's id is simply not found).
 pub async fn find(client: &impl GenericClient, tenant: TenantId, id: Uuid) -> AppResult<Purchase> {
     client
-        .query_opt(
-            &format!("SELECT {PURCHASE_COLUMNS} FROM purchases WHERE id = $1 AND user_id = $2"),
-            &[&id, tenant.as_uuid()],
-        )
+        .query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .as_ref()
         .map(Purchase::try_from)
         .transpose()?
         .ok_or_else(|| AppError::not_found("purchase"))
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const INSERT_PENDING = "INSERT INTO purchases (user_id, package_id, package_name, credits, amount, currency)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        pub const RECORD_SESSION = "UPDATE purchases SET stripe_session_id = $2, checkout_url = $3, updated_at = now()
+            WHERE id = $1";
+        pub const MARK_CHECKOUT_FAILED = "UPDATE purchases SET status = $2, review_reason = $3, updated_at = now()
+            WHERE id = $1 AND status = 'pending'";
+        pub const LIST_OF_TENANT = concat!("SELECT ", purchase_columns!(), " FROM purchases WHERE user_id = $1
+            ORDER BY created_at DESC, id LIMIT $2");
+        pub const ONE_OF_TENANT = concat!("SELECT ", purchase_columns!(), " FROM purchases WHERE id = $1 AND user_id = $2");
+    }
 }

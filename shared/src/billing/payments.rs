@@ -10,7 +10,7 @@
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::{Purchase, PurchaseStatus, PURCHASE_COLUMNS};
+use super::{Purchase, PurchaseStatus};
 use crate::{
     auth::TenantId,
     credits::{self, CreditChange, CreditKind},
@@ -65,9 +65,7 @@ pub async fn session_paid(tx: &impl GenericClient, facts: &SessionFacts) -> AppR
         return Ok(Effect::Review(reason));
     }
     tx.execute(
-        "UPDATE purchases SET stripe_session_id = $2,
-             stripe_payment_intent_id = COALESCE($3, stripe_payment_intent_id)
-         WHERE id = $1",
+        sql::RECORD_CHECKOUT_SESSION,
         &[&purchase.id, &facts.session_id, &facts.payment_intent],
     )
     .await?;
@@ -83,10 +81,7 @@ pub async fn session_paid(tx: &impl GenericClient, facts: &SessionFacts) -> AppR
 /// the purchase is paid and its credits granted (once: a later payment event finds it paid).
 pub async fn approve_review(tx: &impl GenericClient, purchase: Uuid) -> AppResult<Purchase> {
     let row = tx
-        .query_opt(
-            &format!("SELECT {PURCHASE_COLUMNS} FROM purchases WHERE id = $1 FOR UPDATE"),
-            &[&purchase],
-        )
+        .query_opt(sql::LOCK_BY_ID, &[&purchase])
         .await?
         .ok_or_else(|| crate::error::AppError::not_found("purchase"))?;
     let held = Purchase::try_from(&row)?;
@@ -115,13 +110,7 @@ async fn fulfil(
     reference: String,
     payment_intent: Option<String>,
 ) -> AppResult<Purchase> {
-    tx.execute(
-        "UPDATE purchases SET status = 'paid', paid_at = now(), review_reason = NULL,
-             updated_at = now()
-         WHERE id = $1",
-        &[&purchase.id],
-    )
-    .await?;
+    tx.execute(sql::MARK_PAID, &[&purchase.id]).await?;
     let granted = credits::apply(
         tx,
         &CreditChange {
@@ -181,27 +170,12 @@ pub async fn session_expired(tx: &impl GenericClient, facts: &SessionFacts) -> A
 /// A refund (full or partial) of a purchase's charge.
 pub async fn charge_refunded(tx: &impl GenericClient, facts: &RefundFacts) -> AppResult<Effect> {
     let row = match facts.purchase_id {
-        Some(id) => {
-            tx.query_opt(
-                &format!("SELECT {PURCHASE_COLUMNS} FROM purchases WHERE id = $1 FOR UPDATE"),
-                &[&id],
-            )
-            .await?
-        }
+        Some(id) => tx.query_opt(sql::LOCK_BY_ID, &[&id]).await?,
         None => None,
     };
     let row = match (row, &facts.payment_intent) {
         (Some(row), _) => Some(row),
-        (None, Some(intent)) => {
-            tx.query_opt(
-                &format!(
-                    "SELECT {PURCHASE_COLUMNS} FROM purchases
-                     WHERE stripe_payment_intent_id = $1 FOR UPDATE"
-                ),
-                &[intent],
-            )
-            .await?
-        }
+        (None, Some(intent)) => tx.query_opt(sql::LOCK_BY_PAYMENT_INTENT, &[intent]).await?,
         (None, None) => None,
     };
     let Some(purchase) = row.as_ref().map(Purchase::try_from).transpose()? else {
@@ -225,11 +199,8 @@ pub async fn charge_refunded(tx: &impl GenericClient, facts: &RefundFacts) -> Ap
             "no refund beyond what was recorded".into(),
         ));
     }
-    tx.execute(
-        "UPDATE purchases SET amount_refunded = $2, updated_at = now() WHERE id = $1",
-        &[&purchase.id, &refunded],
-    )
-    .await?;
+    tx.execute(sql::SET_AMOUNT_REFUNDED, &[&purchase.id, &refunded])
+        .await?;
     let updated = Purchase {
         amount_refunded: refunded,
         ..purchase
@@ -262,11 +233,8 @@ async fn settle_refunds(tx: &impl GenericClient, purchase: &Purchase) -> AppResu
         },
     )
     .await?;
-    tx.execute(
-        "UPDATE purchases SET credits_refunded = $2, updated_at = now() WHERE id = $1",
-        &[&purchase.id, &owed],
-    )
-    .await?;
+    tx.execute(sql::SET_CREDITS_REFUNDED, &[&purchase.id, &owed])
+        .await?;
     Ok(Some(applied.entry().balance_after))
 }
 
@@ -295,9 +263,7 @@ async fn move_to(
         )));
     }
     tx.execute(
-        "UPDATE purchases SET status = $2, stripe_session_id = COALESCE(stripe_session_id, $3),
-             updated_at = now()
-         WHERE id = $1",
+        sql::SET_STATUS,
         &[&purchase.id, &status.as_str(), &facts.session_id],
     )
     .await?;
@@ -311,10 +277,7 @@ async fn lock_for_session(
 ) -> AppResult<Option<Purchase>> {
     let row = tx
         .query_opt(
-            &format!(
-                "SELECT {PURCHASE_COLUMNS} FROM purchases
-                 WHERE id = $1 OR ($1 IS NULL AND stripe_session_id = $2) FOR UPDATE"
-            ),
+            sql::LOCK_BY_ID_OR_SESSION,
             &[&facts.purchase_id, &facts.session_id],
         )
         .await?;
@@ -361,13 +324,8 @@ async fn hold_for_review(
     reason: &str,
     payment_intent: Option<&str>,
 ) -> AppResult<()> {
-    tx.execute(
-        "UPDATE purchases SET status = 'review', review_reason = $2,
-             stripe_payment_intent_id = COALESCE($3, stripe_payment_intent_id), updated_at = now()
-         WHERE id = $1",
-        &[&purchase, &reason, &payment_intent],
-    )
-    .await?;
+    tx.execute(sql::HOLD_FOR_REVIEW, &[&purchase, &reason, &payment_intent])
+        .await?;
     tracing::error!(purchase_id = %purchase, reason, "purchase held for review");
     Ok(())
 }
@@ -384,9 +342,36 @@ fn unknown(facts: &SessionFacts) -> Effect {
 
 async fn owner_email(tx: &impl GenericClient, user: Uuid) -> AppResult<Option<String>> {
     Ok(tx
-        .query_opt("SELECT email FROM users WHERE id = $1", &[&user])
+        .query_opt(sql::OWNER_EMAIL, &[&user])
         .await?
         .and_then(|row| row.get::<_, Option<String>>(0)))
+}
+
+pub mod sql {
+    use crate::billing::purchase_columns;
+
+    crate::db::statements! {
+        pub const RECORD_CHECKOUT_SESSION = "UPDATE purchases SET stripe_session_id = $2,
+            stripe_payment_intent_id = COALESCE($3, stripe_payment_intent_id)
+            WHERE id = $1";
+        pub const LOCK_BY_ID = concat!("SELECT ", purchase_columns!(), " FROM purchases WHERE id = $1 FOR UPDATE");
+        pub const MARK_PAID = "UPDATE purchases SET status = 'paid', paid_at = now(), review_reason = NULL,
+            updated_at = now()
+            WHERE id = $1";
+        pub const LOCK_BY_PAYMENT_INTENT = concat!("SELECT ", purchase_columns!(), " FROM purchases
+            WHERE stripe_payment_intent_id = $1 FOR UPDATE");
+        pub const SET_AMOUNT_REFUNDED = "UPDATE purchases SET amount_refunded = $2, updated_at = now() WHERE id = $1";
+        pub const SET_CREDITS_REFUNDED = "UPDATE purchases SET credits_refunded = $2, updated_at = now() WHERE id = $1";
+        pub const SET_STATUS = "UPDATE purchases SET status = $2, stripe_session_id = COALESCE(stripe_session_id, $3),
+            updated_at = now()
+            WHERE id = $1";
+        pub const LOCK_BY_ID_OR_SESSION = concat!("SELECT ", purchase_columns!(), " FROM purchases
+            WHERE id = $1 OR ($1 IS NULL AND stripe_session_id = $2) FOR UPDATE");
+        pub const HOLD_FOR_REVIEW = "UPDATE purchases SET status = 'review', review_reason = $2,
+            stripe_payment_intent_id = COALESCE($3, stripe_payment_intent_id), updated_at = now()
+            WHERE id = $1";
+        pub const OWNER_EMAIL = "SELECT email FROM users WHERE id = $1";
+    }
 }
 
 #[cfg(test)]

@@ -36,19 +36,21 @@ pub struct Contact {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Contact {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            id: row.get("id"),
-            user_id: row.get("user_id"),
-            name: row.get("name"),
-            phone_number: row.get("phone_number"),
-            email: row.get("email"),
-            company: row.get("company"),
-            notes: row.get("notes"),
-            created_at: row.get("created_at"),
-            updated_at: row.get("updated_at"),
-        }
+impl TryFrom<&Row> for Contact {
+    type Error = AppError;
+
+    fn try_from(row: &Row) -> AppResult<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            name: row.try_get("name")?,
+            phone_number: row.try_get("phone_number")?,
+            email: row.try_get("email")?,
+            company: row.try_get("company")?,
+            notes: row.try_get("notes")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
     }
 }
 
@@ -123,10 +125,7 @@ pub async fn create(
     let db = state.db().get().await?;
     let row = db
         .query_opt(
-            "INSERT INTO contacts (user_id, name, phone_number, email, company, notes)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (user_id, phone_number) WHERE deleted_at IS NULL DO NOTHING
-             RETURNING *",
+            sql::INSERT,
             &[
                 tenant.as_uuid(),
                 &fields.name,
@@ -138,21 +137,18 @@ pub async fn create(
         )
         .await?;
     match row {
-        Some(row) => Ok(Contact::from_row(&row)),
+        Some(row) => Contact::try_from(&row),
         None => Err(duplicate(&db, tenant, &fields.phone_number).await),
     }
 }
 
 async fn duplicate(db: &impl GenericClient, tenant: TenantId, phone_number: &str) -> AppError {
     let existing = db
-        .query_opt(
-            "SELECT id FROM contacts WHERE user_id = $1 AND phone_number = $2 AND deleted_at IS NULL",
-            &[tenant.as_uuid(), &phone_number],
-        )
+        .query_opt(sql::ID_BY_PHONE, &[tenant.as_uuid(), &phone_number])
         .await
         .ok()
         .flatten()
-        .map(|row| row.get::<_, Uuid>(0));
+        .and_then(|row| row.try_get::<_, Uuid>(0).ok());
     AppError::conflict(
         "duplicate_contact",
         "a contact with this phone number already exists",
@@ -167,13 +163,11 @@ async fn duplicate(db: &impl GenericClient, tenant: TenantId, phone_number: &str
 /// One of the tenant's contacts; 404 for anything else, including malformed ids.
 pub async fn find(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<Contact> {
     let id: Uuid = id.parse().map_err(|_| AppError::not_found("contact"))?;
-    db.query_opt(
-        "SELECT * FROM contacts WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
-        &[&id, tenant.as_uuid()],
-    )
-    .await?
-    .map(|row| Contact::from_row(&row))
-    .ok_or_else(|| AppError::not_found("contact"))
+    db.query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
+        .await?
+        .map(|row| Contact::try_from(&row))
+        .transpose()?
+        .ok_or_else(|| AppError::not_found("contact"))
 }
 
 /// The tenant's contacts among `ids` (deduplicated); 404 when any is not one of them.
@@ -186,16 +180,12 @@ pub async fn find_all(
     wanted.sort();
     wanted.dedup();
     let rows = db
-        .query(
-            "SELECT * FROM contacts WHERE id = ANY($1) AND user_id = $2 AND deleted_at IS NULL
-             ORDER BY created_at, id",
-            &[&wanted, tenant.as_uuid()],
-        )
+        .query(sql::SOME_OF_TENANT, &[&wanted, tenant.as_uuid()])
         .await?;
     if rows.len() != wanted.len() {
         return Err(AppError::not_found("contact"));
     }
-    Ok(rows.iter().map(Contact::from_row).collect())
+    rows.iter().map(Contact::try_from).collect()
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -220,27 +210,21 @@ pub async fn list(
         .filter(|s| !s.is_empty())
         .map(crate::db::filter::like_pattern);
     let (after_at, after_id) = after.unzip();
-    const MATCHES: &str = "user_id = $1 AND deleted_at IS NULL
-        AND ($2::text IS NULL OR name ILIKE $2 OR phone_number ILIKE $2
-             OR email ILIKE $2 OR company ILIKE $2)";
     let rows = db
         .query(
-            &format!(
-                "SELECT * FROM contacts WHERE {MATCHES}
-                   AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-                 ORDER BY created_at DESC, id DESC LIMIT $5"
-            ),
+            sql::PAGE,
             &[tenant.as_uuid(), &search, &after_at, &after_id, &limit],
         )
         .await?;
     let total: i64 = db
-        .query_one(
-            &format!("SELECT count(*) FROM contacts WHERE {MATCHES}"),
-            &[tenant.as_uuid(), &search],
-        )
+        .query_one(sql::COUNT, &[tenant.as_uuid(), &search])
         .await?
-        .get(0);
-    Ok((rows.iter().map(Contact::from_row).collect(), total))
+        .try_get(0)?;
+    let contacts = rows
+        .iter()
+        .map(Contact::try_from)
+        .collect::<AppResult<_>>()?;
+    Ok((contacts, total))
 }
 
 /// Applies the given fields; 409 when the new number belongs to another of the tenant's
@@ -263,10 +247,7 @@ pub async fn update(
     .validate(state.settings().await?.phone_region())?;
     let result = db
         .query_opt(
-            "UPDATE contacts SET name = $3, phone_number = $4, email = $5, company = $6,
-                    notes = $7, updated_at = now()
-             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
-             RETURNING *",
+            sql::UPDATE,
             &[
                 &current.id,
                 tenant.as_uuid(),
@@ -279,7 +260,7 @@ pub async fn update(
         )
         .await;
     match result {
-        Ok(Some(row)) => Ok(Contact::from_row(&row)),
+        Ok(Some(row)) => Contact::try_from(&row),
         Ok(None) => Err(AppError::not_found("contact")),
         Err(err) if is_unique_violation(&err) => {
             Err(duplicate(&db, tenant, &fields.phone_number).await)
@@ -292,15 +273,43 @@ pub async fn update(
 pub async fn delete(state: &AppState, tenant: TenantId, id: &str) -> AppResult<()> {
     let db = state.db().get().await?;
     let contact = find(&db, tenant, id).await?;
-    db.execute(
-        "UPDATE contacts SET deleted_at = now(), updated_at = now()
-         WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
-        &[&contact.id, tenant.as_uuid()],
-    )
-    .await?;
+    db.execute(sql::SOFT_DELETE, &[&contact.id, tenant.as_uuid()])
+        .await?;
     Ok(())
 }
 
 fn is_unique_violation(err: &tokio_postgres::Error) -> bool {
     err.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}
+
+pub mod sql {
+    /// The contacts a list shows: the tenant's ($1), matching the search ($2) when given.
+    macro_rules! contact_matches {
+        () => {
+            "user_id = $1 AND deleted_at IS NULL
+            AND ($2::text IS NULL OR name ILIKE $2 OR phone_number ILIKE $2
+            OR email ILIKE $2 OR company ILIKE $2)"
+        };
+    }
+
+    crate::db::statements! {
+        pub const INSERT = "INSERT INTO contacts (user_id, name, phone_number, email, company, notes)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (user_id, phone_number) WHERE deleted_at IS NULL DO NOTHING
+            RETURNING *";
+        pub const ID_BY_PHONE = "SELECT id FROM contacts WHERE user_id = $1 AND phone_number = $2 AND deleted_at IS NULL";
+        pub const ONE_OF_TENANT = "SELECT * FROM contacts WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
+        pub const SOME_OF_TENANT = "SELECT * FROM contacts WHERE id = ANY($1) AND user_id = $2 AND deleted_at IS NULL
+            ORDER BY created_at, id";
+        pub const PAGE = concat!("SELECT * FROM contacts WHERE ", contact_matches!(), "
+            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+            ORDER BY created_at DESC, id DESC LIMIT $5");
+        pub const COUNT = concat!("SELECT count(*) FROM contacts WHERE ", contact_matches!());
+        pub const UPDATE = "UPDATE contacts SET name = $3, phone_number = $4, email = $5, company = $6,
+            notes = $7, updated_at = now()
+            WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
+            RETURNING *";
+        pub const SOFT_DELETE = "UPDATE contacts SET deleted_at = now(), updated_at = now()
+            WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
+    }
 }

@@ -44,10 +44,7 @@ pub async fn import(
     // inserted come back, so the rest are the duplicates (including a concurrent upload's).
     let inserted = tx
         .query(
-            "INSERT INTO contacts (user_id, name, phone_number, email, company, notes)
-             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-             ON CONFLICT (user_id, phone_number) WHERE deleted_at IS NULL DO NOTHING
-             RETURNING phone_number",
+            sql::INSERT_MANY,
             &[
                 tenant.as_uuid(),
                 &names,
@@ -59,8 +56,10 @@ pub async fn import(
         )
         .await?;
     tx.commit().await?;
-    let created: std::collections::HashSet<String> =
-        inserted.iter().map(|row| row.get(0)).collect();
+    let created: std::collections::HashSet<String> = inserted
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
     for contact in &contacts {
         if !created.contains(&contact.phone_number) {
             duplicates.push(DuplicateRow {
@@ -76,4 +75,13 @@ pub async fn import(
         duplicates,
         invalid: parsed.invalid,
     })
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const INSERT_MANY = "INSERT INTO contacts (user_id, name, phone_number, email, company, notes)
+            SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+            ON CONFLICT (user_id, phone_number) WHERE deleted_at IS NULL DO NOTHING
+            RETURNING phone_number";
+    }
 }

@@ -23,13 +23,7 @@ pub struct Recipient<'a> {
 
 /// The credits the tenant's unfinished batch calls hold now.
 pub async fn active(tx: &impl GenericClient, tenant: TenantId) -> AppResult<i64> {
-    let row = tx
-        .query_one(
-            "SELECT coalesce(sum(credits), 0)::bigint FROM credit_holds
-             WHERE user_id = $1 AND status = 'held' AND expires_at > now()",
-            &[tenant.as_uuid()],
-        )
-        .await?;
+    let row = tx.query_one(sql::ACTIVE_HELD, &[tenant.as_uuid()]).await?;
     Ok(row.try_get(0)?)
 }
 
@@ -44,9 +38,7 @@ pub async fn hold_batch(
     let ids: Vec<&str> = recipients.iter().map(|r| r.recipient_id.as_str()).collect();
     let phones: Vec<&str> = recipients.iter().map(|r| r.phone_number).collect();
     tx.execute(
-        "INSERT INTO credit_holds (user_id, batch_id, recipient_id, phone_number, credits, expires_at)
-         SELECT $1, $2, r.id, r.phone, $5, $6
-         FROM unnest($3::text[], $4::text[]) AS r (id, phone)",
+        sql::INSERT_FOR_RECIPIENTS,
         &[
             tenant.as_uuid(),
             &batch_id,
@@ -80,15 +72,7 @@ pub async fn settle(
 ) -> AppResult<bool> {
     let settled = tx
         .execute(
-            "UPDATE credit_holds SET status = 'settled', conversation_id = $2, closed_at = now()
-             WHERE id = (
-                 SELECT h.id FROM credit_holds h JOIN call_batches b ON b.id = h.batch_id
-                 WHERE h.user_id = $1 AND h.status = 'held'
-                   AND ((b.elevenlabs_batch_id = $3 AND h.recipient_id = $4) OR h.phone_number = $5)
-                   AND NOT EXISTS (SELECT 1 FROM credit_holds s WHERE s.conversation_id = $2)
-                 ORDER BY (b.elevenlabs_batch_id = $3 AND h.recipient_id = $4) IS TRUE DESC, h.id
-                 LIMIT 1
-                 FOR UPDATE OF h SKIP LOCKED)",
+            sql::SETTLE,
             &[
                 tenant.as_uuid(),
                 &conversation_id,
@@ -103,23 +87,34 @@ pub async fn settle(
 
 /// A cancelled batch holds nothing any more.
 pub async fn release_batch(tx: &impl GenericClient, batch_id: Uuid) -> AppResult<u64> {
-    Ok(tx
-        .execute(
-            "UPDATE credit_holds SET status = 'released', closed_at = now()
-             WHERE batch_id = $1 AND status = 'held'",
-            &[&batch_id],
-        )
-        .await?)
+    Ok(tx.execute(sql::RELEASE_BATCH, &[&batch_id]).await?)
 }
 
 /// Marks lapsed holds expired (they already stopped counting at `expires_at`); returns how
 /// many. Run by the reconciler after it queued the conversations ElevenLabs did report.
 pub async fn expire_lapsed(client: &impl GenericClient) -> AppResult<u64> {
-    Ok(client
-        .execute(
-            "UPDATE credit_holds SET status = 'expired', closed_at = now()
-             WHERE status = 'held' AND expires_at <= now()",
-            &[],
-        )
-        .await?)
+    Ok(client.execute(sql::EXPIRE_LAPSED, &[]).await?)
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const ACTIVE_HELD = "SELECT coalesce(sum(credits), 0)::bigint FROM credit_holds
+            WHERE user_id = $1 AND status = 'held' AND expires_at > now()";
+        pub const INSERT_FOR_RECIPIENTS = "INSERT INTO credit_holds (user_id, batch_id, recipient_id, phone_number, credits, expires_at)
+            SELECT $1, $2, r.id, r.phone, $5, $6
+            FROM unnest($3::text[], $4::text[]) AS r (id, phone)";
+        pub const SETTLE = "UPDATE credit_holds SET status = 'settled', conversation_id = $2, closed_at = now()
+            WHERE id = (
+            SELECT h.id FROM credit_holds h JOIN call_batches b ON b.id = h.batch_id
+            WHERE h.user_id = $1 AND h.status = 'held'
+            AND ((b.elevenlabs_batch_id = $3 AND h.recipient_id = $4) OR h.phone_number = $5)
+            AND NOT EXISTS (SELECT 1 FROM credit_holds s WHERE s.conversation_id = $2)
+            ORDER BY (b.elevenlabs_batch_id = $3 AND h.recipient_id = $4) IS TRUE DESC, h.id
+            LIMIT 1
+            FOR UPDATE OF h SKIP LOCKED)";
+        pub const RELEASE_BATCH = "UPDATE credit_holds SET status = 'released', closed_at = now()
+            WHERE batch_id = $1 AND status = 'held'";
+        pub const EXPIRE_LAPSED = "UPDATE credit_holds SET status = 'expired', closed_at = now()
+            WHERE status = 'held' AND expires_at <= now()";
+    }
 }

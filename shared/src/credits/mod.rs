@@ -87,8 +87,12 @@ pub struct CreditTransaction {
     pub created_at: DateTime<Utc>,
 }
 
-pub(crate) const LEDGER_COLUMNS: &str =
-    "id, user_id, type, amount, balance_after, description, stripe_payment_id, created_at";
+/// The columns `CreditTransaction::try_from` reads.
+macro_rules! ledger_columns {
+    () => {
+        "id, user_id, type, amount, balance_after, description, stripe_payment_id, created_at"
+    };
+}
 
 impl TryFrom<&Row> for CreditTransaction {
     type Error = AppError;
@@ -143,12 +147,7 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
     }
     // The row lock serializes every change of one user, so balance_after is always exact.
     let account = tx
-        .query_opt(
-            "SELECT credits, low_credit_warned, email,
-                    (SELECT value FROM settings WHERE key = 'low_credit_threshold') AS threshold
-             FROM users WHERE id = $1 FOR UPDATE",
-            &[change.tenant.as_uuid()],
-        )
+        .query_opt(sql::LOCK_BALANCE, &[change.tenant.as_uuid()])
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
     let balance: i64 = account.try_get("credits")?;
@@ -160,12 +159,7 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
         .ok_or_else(|| AppError::validation("amount", "balance would overflow"))?;
     let row = tx
         .query_one(
-            &format!(
-                "INSERT INTO credit_transactions
-                     (user_id, type, amount, balance_after, description, reference, stripe_payment_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 RETURNING {LEDGER_COLUMNS}"
-            ),
+            sql::INSERT_ENTRY,
             &[
                 change.tenant.as_uuid(),
                 &change.kind.as_str(),
@@ -184,7 +178,7 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
     let warn_now = !was_warned && balance_after < threshold;
     let warned = balance_after < threshold && (was_warned || warn_now);
     tx.execute(
-        "UPDATE users SET credits = $2, low_credit_warned = $3, updated_at = now() WHERE id = $1",
+        sql::SET_BALANCE,
         &[change.tenant.as_uuid(), &balance_after, &warned],
     )
     .await?;
@@ -210,10 +204,7 @@ async fn find_by_reference(
     change: &CreditChange,
 ) -> AppResult<Option<CreditTransaction>> {
     tx.query_opt(
-        &format!(
-            "SELECT {LEDGER_COLUMNS} FROM credit_transactions
-             WHERE user_id = $1 AND type = $2 AND reference = $3"
-        ),
+        sql::ENTRY_BY_REFERENCE,
         &[
             change.tenant.as_uuid(),
             &change.kind.as_str(),
@@ -256,28 +247,40 @@ pub async fn history(
     let kind = kind.map(CreditKind::as_str);
     let rows = client
         .query(
-            &format!(
-                "SELECT {LEDGER_COLUMNS} FROM credit_transactions
-                 WHERE user_id = $1 AND ($2::text IS NULL OR type = $2)
-                   AND ($3::bigint IS NULL OR id < $3)
-                 ORDER BY id DESC LIMIT $4"
-            ),
+            sql::HISTORY_PAGE,
             &[tenant.as_uuid(), &kind, &before_id, &limit],
         )
         .await?;
     let total: i64 = client
-        .query_one(
-            "SELECT count(*) FROM credit_transactions
-             WHERE user_id = $1 AND ($2::text IS NULL OR type = $2)",
-            &[tenant.as_uuid(), &kind],
-        )
+        .query_one(sql::HISTORY_COUNT, &[tenant.as_uuid(), &kind])
         .await?
-        .get(0);
+        .try_get(0)?;
     let entries = rows
         .iter()
         .map(CreditTransaction::try_from)
         .collect::<AppResult<_>>()?;
     Ok((entries, total))
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const LOCK_BALANCE = "SELECT credits, low_credit_warned, email,
+            (SELECT value FROM settings WHERE key = 'low_credit_threshold') AS threshold
+            FROM users WHERE id = $1 FOR UPDATE";
+        pub const INSERT_ENTRY = concat!("INSERT INTO credit_transactions
+            (user_id, type, amount, balance_after, description, reference, stripe_payment_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            RETURNING ", ledger_columns!());
+        pub const SET_BALANCE = "UPDATE users SET credits = $2, low_credit_warned = $3, updated_at = now() WHERE id = $1";
+        pub const ENTRY_BY_REFERENCE = concat!("SELECT ", ledger_columns!(), " FROM credit_transactions
+            WHERE user_id = $1 AND type = $2 AND reference = $3");
+        pub const HISTORY_PAGE = concat!("SELECT ", ledger_columns!(), " FROM credit_transactions
+            WHERE user_id = $1 AND ($2::text IS NULL OR type = $2)
+            AND ($3::bigint IS NULL OR id < $3)
+            ORDER BY id DESC LIMIT $4");
+        pub const HISTORY_COUNT = "SELECT count(*) FROM credit_transactions
+            WHERE user_id = $1 AND ($2::text IS NULL OR type = $2)";
+    }
 }
 
 #[cfg(test)]

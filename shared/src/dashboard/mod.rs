@@ -186,74 +186,48 @@ struct DayRow {
 /// Every rollup row of the tenant in `range`, both tables merged by (agent, day).
 async fn rows(db: &impl GenericClient, tenant: TenantId, range: Range) -> AppResult<Vec<DayRow>> {
     let rows = db
-        .query(
-            "SELECT coalesce(s.agent_id, l.agent_id) AS agent_id, coalesce(s.day, l.day) AS day,
-                    coalesce(s.calls, 0)::bigint AS calls, coalesce(s.chats, 0)::bigint AS chats,
-                    coalesce(s.completed, 0)::bigint AS completed, coalesce(s.failed, 0)::bigint AS failed,
-                    coalesce(s.successful, 0)::bigint AS successful,
-                    coalesce(s.duration_seconds, 0)::bigint AS duration_seconds,
-                    coalesce(s.credits_used, 0)::bigint AS credits_used,
-                    coalesce(l.analyzed, 0)::bigint AS analyzed, coalesce(l.scored, 0)::bigint AS scored,
-                    coalesce(l.score_sum, 0)::bigint AS score_sum,
-                    coalesce(l.hot, 0)::bigint AS hot, coalesce(l.warm, 0)::bigint AS warm,
-                    coalesce(l.cold, 0)::bigint AS cold,
-                    coalesce(l.score_buckets, array_fill(0, ARRAY[10])) AS score_buckets,
-                    coalesce(l.cta_pricing, 0)::bigint AS cta_pricing, coalesce(l.cta_demo, 0)::bigint AS cta_demo,
-                    coalesce(l.cta_followup, 0)::bigint AS cta_followup,
-                    coalesce(l.cta_sample, 0)::bigint AS cta_sample,
-                    coalesce(l.cta_escalated, 0)::bigint AS cta_escalated
-             FROM (SELECT * FROM daily_agent_stats WHERE user_id = $1 AND day BETWEEN $2 AND $3) s
-             FULL JOIN (SELECT * FROM daily_lead_stats WHERE user_id = $1 AND day BETWEEN $2 AND $3) l
-               ON l.agent_id = s.agent_id AND l.day = s.day",
-            &[tenant.as_uuid(), &range.from, &range.to],
-        )
+        .query(sql::DAY_ROWS, &[tenant.as_uuid(), &range.from, &range.to])
         .await?;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|row| {
-            let buckets: Vec<i32> = row.get("score_buckets");
+            let buckets: Vec<i32> = row.try_get("score_buckets")?;
             let mut fixed = [0_i64; SCORE_BUCKETS];
             for (slot, value) in fixed.iter_mut().zip(buckets) {
                 *slot = i64::from(value);
             }
-            DayRow {
-                agent_id: row.get("agent_id"),
-                day: row.get("day"),
+            Ok(DayRow {
+                agent_id: row.try_get("agent_id")?,
+                day: row.try_get("day")?,
                 buckets: fixed,
                 totals: Totals {
-                    calls: row.get("calls"),
-                    chats: row.get("chats"),
-                    completed: row.get("completed"),
-                    failed: row.get("failed"),
-                    successful: row.get("successful"),
-                    duration_seconds: row.get("duration_seconds"),
-                    credits_used: row.get("credits_used"),
-                    analyzed: row.get("analyzed"),
-                    scored: row.get("scored"),
-                    score_sum: row.get("score_sum"),
-                    hot: row.get("hot"),
-                    warm: row.get("warm"),
-                    cold: row.get("cold"),
-                    cta_pricing: row.get("cta_pricing"),
-                    cta_demo: row.get("cta_demo"),
-                    cta_followup: row.get("cta_followup"),
-                    cta_sample: row.get("cta_sample"),
-                    cta_escalated: row.get("cta_escalated"),
+                    calls: row.try_get("calls")?,
+                    chats: row.try_get("chats")?,
+                    completed: row.try_get("completed")?,
+                    failed: row.try_get("failed")?,
+                    successful: row.try_get("successful")?,
+                    duration_seconds: row.try_get("duration_seconds")?,
+                    credits_used: row.try_get("credits_used")?,
+                    analyzed: row.try_get("analyzed")?,
+                    scored: row.try_get("scored")?,
+                    score_sum: row.try_get("score_sum")?,
+                    hot: row.try_get("hot")?,
+                    warm: row.try_get("warm")?,
+                    cold: row.try_get("cold")?,
+                    cta_pricing: row.try_get("cta_pricing")?,
+                    cta_demo: row.try_get("cta_demo")?,
+                    cta_followup: row.try_get("cta_followup")?,
+                    cta_sample: row.try_get("cta_sample")?,
+                    cta_escalated: row.try_get("cta_escalated")?,
                 },
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The tenant's dashboard version: changes whenever its rollups or balance do.
 pub async fn version(db: &impl GenericClient, tenant: TenantId) -> AppResult<(i64, i64)> {
-    let row = db
-        .query_one(
-            "SELECT stats_version, credits FROM users WHERE id = $1",
-            &[tenant.as_uuid()],
-        )
-        .await?;
-    Ok((row.get(0), row.get(1)))
+    let row = db.query_one(sql::ETAG_INPUTS, &[tenant.as_uuid()]).await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -511,13 +485,35 @@ async fn agent_names(
     db: &impl GenericClient,
     tenant: TenantId,
 ) -> AppResult<BTreeMap<Uuid, String>> {
-    let rows = db
-        .query(
-            "SELECT id, name FROM agents WHERE user_id = $1",
-            &[tenant.as_uuid()],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    let rows = db.query(sql::AGENT_NAMES, &[tenant.as_uuid()]).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const DAY_ROWS = "SELECT coalesce(s.agent_id, l.agent_id) AS agent_id, coalesce(s.day, l.day) AS day,
+            coalesce(s.calls, 0)::bigint AS calls, coalesce(s.chats, 0)::bigint AS chats,
+            coalesce(s.completed, 0)::bigint AS completed, coalesce(s.failed, 0)::bigint AS failed,
+            coalesce(s.successful, 0)::bigint AS successful,
+            coalesce(s.duration_seconds, 0)::bigint AS duration_seconds,
+            coalesce(s.credits_used, 0)::bigint AS credits_used,
+            coalesce(l.analyzed, 0)::bigint AS analyzed, coalesce(l.scored, 0)::bigint AS scored,
+            coalesce(l.score_sum, 0)::bigint AS score_sum,
+            coalesce(l.hot, 0)::bigint AS hot, coalesce(l.warm, 0)::bigint AS warm,
+            coalesce(l.cold, 0)::bigint AS cold,
+            coalesce(l.score_buckets, array_fill(0, ARRAY[10])) AS score_buckets,
+            coalesce(l.cta_pricing, 0)::bigint AS cta_pricing, coalesce(l.cta_demo, 0)::bigint AS cta_demo,
+            coalesce(l.cta_followup, 0)::bigint AS cta_followup,
+            coalesce(l.cta_sample, 0)::bigint AS cta_sample,
+            coalesce(l.cta_escalated, 0)::bigint AS cta_escalated
+            FROM (SELECT * FROM daily_agent_stats WHERE user_id = $1 AND day BETWEEN $2 AND $3) s
+            FULL JOIN (SELECT * FROM daily_lead_stats WHERE user_id = $1 AND day BETWEEN $2 AND $3) l
+            ON l.agent_id = s.agent_id AND l.day = s.day";
+        pub const ETAG_INPUTS = "SELECT stats_version, credits FROM users WHERE id = $1";
+        pub const AGENT_NAMES = "SELECT id, name FROM agents WHERE user_id = $1";
+    }
 }
 
 #[cfg(test)]

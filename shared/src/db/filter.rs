@@ -86,10 +86,37 @@ impl Filter {
             .collect()
     }
 
+    /// The statement [`Filter::count`] runs: how many rows of `from` match.
+    pub fn count_statement(&self, from: &str) -> String {
+        format!("SELECT count(*) FROM {from} WHERE {}", self.where_clause())
+    }
+
     /// How many rows of `from` match.
     pub async fn count(&self, db: &impl GenericClient, from: &str) -> AppResult<i64> {
-        let sql = format!("SELECT count(*) FROM {from} WHERE {}", self.where_clause());
-        Ok(db.query_one(&sql, &self.params_with(&[])).await?.get(0))
+        let statement = self.count_statement(from);
+        Ok(db
+            .query_one(&statement, &self.params_with(&[]))
+            .await?
+            .try_get(0)?)
+    }
+
+    /// The statement [`Filter::page`] runs, with the cursor condition when `after_cursor`.
+    pub fn page_statement(&self, select: &str, keyset: &Keyset, after_cursor: bool) -> String {
+        let mut conditions = self.where_clause();
+        if after_cursor {
+            conditions.push_str(&format!(
+                " AND ({}, {}) < ({}, {})",
+                keyset.time,
+                keyset.id,
+                self.next_placeholder(0),
+                self.next_placeholder(1)
+            ));
+        }
+        let limit = self.next_placeholder(if after_cursor { 2 } else { 0 });
+        format!(
+            "{select} WHERE {conditions} ORDER BY {} LIMIT {limit}",
+            keyset.order_by()
+        )
     }
 
     /// Up to `limit` matching rows of `select` (`SELECT ... FROM ...`) in `keyset` order,
@@ -102,26 +129,14 @@ impl Filter {
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> AppResult<Vec<Row>> {
-        let mut conditions = self.where_clause();
+        let statement = self.page_statement(select, keyset, after.is_some());
         let (at, id) = after.unzip();
         let mut extra: Vec<&(dyn ToSql + Sync)> = Vec::new();
         if let (Some(at), Some(id)) = (&at, &id) {
-            conditions.push_str(&format!(
-                " AND ({}, {}) < ({}, {})",
-                keyset.time,
-                keyset.id,
-                self.next_placeholder(0),
-                self.next_placeholder(1)
-            ));
             extra.extend([at as &(dyn ToSql + Sync), id]);
         }
-        let sql = format!(
-            "{select} WHERE {conditions} ORDER BY {} LIMIT {}",
-            keyset.order_by(),
-            self.next_placeholder(extra.len())
-        );
         extra.push(&limit);
-        Ok(db.query(&sql, &self.params_with(&extra)).await?)
+        Ok(db.query(&statement, &self.params_with(&extra)).await?)
     }
 
     /// The placeholder the next extra parameter gets.

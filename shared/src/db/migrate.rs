@@ -19,23 +19,10 @@ const LOCK_KEY: i64 = 0x6169_6361_6c6c;
 
 /// Applies every pending migration in order, each in its own transaction. Returns how many ran.
 pub async fn migrate(client: &mut Client) -> Result<usize, AppError> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version integer PRIMARY KEY,
-                name text NOT NULL,
-                checksum text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )",
-        )
-        .await?;
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
-        .await?;
+    client.batch_execute(sql::CREATE_HISTORY).await?;
+    client.execute(sql::LOCK, &[&LOCK_KEY]).await?;
     let result = apply_pending(client).await;
-    client
-        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
-        .await?;
+    client.execute(sql::UNLOCK, &[&LOCK_KEY]).await?;
     result
 }
 
@@ -44,13 +31,10 @@ async fn apply_pending(client: &mut Client) -> Result<usize, AppError> {
     for migration in MIGRATIONS {
         let checksum = checksum(migration.sql);
         let row = client
-            .query_opt(
-                "SELECT checksum FROM schema_migrations WHERE version = $1",
-                &[&migration.version],
-            )
+            .query_opt(sql::APPLIED_CHECKSUM, &[&migration.version])
             .await?;
         match row {
-            Some(row) if row.get::<_, String>(0) == checksum => continue,
+            Some(row) if row.try_get::<_, String>(0)? == checksum => continue,
             Some(_) => {
                 return Err(AppError::internal(format!(
                     "migration V{}__{} changed after it was applied; write a new migration instead",
@@ -67,7 +51,7 @@ async fn apply_pending(client: &mut Client) -> Result<usize, AppError> {
             ))
         })?;
         tx.execute(
-            "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+            sql::RECORD_APPLIED,
             &[&migration.version, &migration.name, &checksum],
         )
         .await?;
@@ -80,6 +64,22 @@ async fn apply_pending(client: &mut Client) -> Result<usize, AppError> {
         applied += 1;
     }
     Ok(applied)
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const CREATE_HISTORY = "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version integer PRIMARY KEY,
+            name text NOT NULL,
+            checksum text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+            )";
+        pub const LOCK = "SELECT pg_advisory_lock($1)";
+        pub const UNLOCK = "SELECT pg_advisory_unlock($1)";
+        pub const APPLIED_CHECKSUM = "SELECT checksum FROM schema_migrations WHERE version = $1";
+        pub const RECORD_APPLIED =
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)";
+    }
 }
 
 /// FNV-1a: enough to notice an edited file, no extra dependency.

@@ -8,6 +8,7 @@
 mod breaker;
 pub mod filter;
 mod migrate;
+pub mod statements;
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use tokio_postgres::error::SqlState;
 pub use breaker::{Admission, Breaker, BreakerConfig, Status as BreakerStatus};
 pub use deadpool_postgres::{Client, Transaction};
 pub use migrate::{migrate, Migration, MIGRATIONS};
+pub(crate) use statements::statements;
 
 use crate::{
     clients::retry,
@@ -198,7 +200,7 @@ fn idle_check(after: Duration, timeout: Duration) -> deadpool_postgres::Hook {
             if after.is_zero() || metrics.last_used() < after {
                 return Ok(());
             }
-            match tokio::time::timeout(timeout, client.simple_query("")).await {
+            match tokio::time::timeout(timeout, client.simple_query(sql::IDLE_CHECK)).await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(err)) => Err(HookError::Backend(err)),
                 Err(_) => Err(HookError::message("idle connection check timed out")),
@@ -227,6 +229,13 @@ fn is_transient(err: &PoolError) -> bool {
             }
         },
         PoolError::Closed | PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => false,
+    }
+}
+
+pub mod sql {
+    crate::db::statements! {
+        /// The empty statement: the cheapest round trip that proves a connection is alive.
+        pub const IDLE_CHECK = "";
     }
 }
 

@@ -95,8 +95,7 @@ impl Email {
 pub async fn queue(tx: &impl GenericClient, email: &Email) -> AppResult<bool> {
     let inserted = tx
         .execute(
-            "INSERT INTO email_outbox (user_id, kind, dedup_key, recipient, data)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedup_key) DO NOTHING",
+            sql::QUEUE,
             &[
                 &email.user_id,
                 &email.kind.as_str(),
@@ -107,4 +106,11 @@ pub async fn queue(tx: &impl GenericClient, email: &Email) -> AppResult<bool> {
         )
         .await?;
     Ok(inserted == 1)
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const QUEUE = "INSERT INTO email_outbox (user_id, kind, dedup_key, recipient, data)
+            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedup_key) DO NOTHING";
+    }
 }

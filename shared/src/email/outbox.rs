@@ -82,11 +82,7 @@ async fn record(
     match result {
         Ok(()) => {
             client
-                .execute(
-                    "UPDATE email_outbox SET status = 'sent', sent_at = now(), last_error = NULL
-                     WHERE id = $1 AND attempts = $2",
-                    &[&email.id, &email.attempts],
-                )
+                .execute(sql::MARK_SENT, &[&email.id, &email.attempts])
                 .await?;
             report.sent += 1;
         }
@@ -95,11 +91,7 @@ async fn record(
             let retry_in = backoff(email.attempts).as_secs_f64();
             client
                 .execute(
-                    "UPDATE email_outbox
-                     SET status = CASE WHEN $2 THEN 'failed' ELSE 'pending' END,
-                         last_error = $3,
-                         next_attempt_at = now() + make_interval(secs => $4)
-                     WHERE id = $1 AND attempts = $5",
+                    sql::RECORD_FAILURE,
                     &[
                         &email.id,
                         &give_up,
@@ -144,18 +136,7 @@ async fn lease(state: &AppState, limit: i64, timeout: Duration) -> AppResult<Vec
     let client = state.db().get().await?;
     // Each exchange is cut off after twice the timeout (see send_one).
     let lease = (timeout.as_secs_f64() * 2.0 * LEASE_BATCH as f64) + 30.0;
-    let rows = client
-        .query(
-            "UPDATE email_outbox SET attempts = attempts + 1,
-                 next_attempt_at = now() + make_interval(secs => $2)
-             WHERE id IN (SELECT id FROM email_outbox
-                          WHERE status = 'pending' AND next_attempt_at <= now()
-                          ORDER BY next_attempt_at, id LIMIT $1
-                          FOR UPDATE SKIP LOCKED)
-             RETURNING id, kind, recipient, data, attempts",
-            &[&limit, &lease],
-        )
-        .await?;
+    let rows = client.query(sql::LEASE, &[&limit, &lease]).await?;
     rows.iter()
         .map(|row| {
             let kind: &str = row.try_get("kind")?;
@@ -236,6 +217,25 @@ async fn send_one(
 fn backoff(attempts: i32) -> Duration {
     let exponent = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
     Duration::from_secs((30 * 2u64.pow(exponent)).min(3600))
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const MARK_SENT = "UPDATE email_outbox SET status = 'sent', sent_at = now(), last_error = NULL
+            WHERE id = $1 AND attempts = $2";
+        pub const RECORD_FAILURE = "UPDATE email_outbox
+            SET status = CASE WHEN $2 THEN 'failed' ELSE 'pending' END,
+            last_error = $3,
+            next_attempt_at = now() + make_interval(secs => $4)
+            WHERE id = $1 AND attempts = $5";
+        pub const LEASE = "UPDATE email_outbox SET attempts = attempts + 1,
+            next_attempt_at = now() + make_interval(secs => $2)
+            WHERE id IN (SELECT id FROM email_outbox
+            WHERE status = 'pending' AND next_attempt_at <= now()
+            ORDER BY next_attempt_at, id LIMIT $1
+            FOR UPDATE SKIP LOCKED)
+            RETURNING id, kind, recipient, data, attempts";
+    }
 }
 
 #[cfg(test)]

@@ -60,8 +60,12 @@ impl User {
     }
 }
 
-const USER_COLUMNS: &str =
-    "id, email, name, auth_provider, role, status, credits, created_at, updated_at";
+/// The columns `User::try_from` reads.
+macro_rules! user_columns {
+    () => {
+        "id, email, name, auth_provider, role, status, credits, created_at, updated_at"
+    };
+}
 
 impl TryFrom<&Row> for User {
     type Error = AppError;
@@ -94,17 +98,12 @@ impl TryFrom<&Row> for User {
 /// Loads the user a verified token names, creating it (and granting the signup bonus in the
 /// same transaction) when this subject has never been seen.
 pub async fn provision(client: &mut Client, claims: &Claims) -> AppResult<User> {
-    let select = format!("SELECT {USER_COLUMNS} FROM users WHERE auth_subject = $1");
-    if let Some(row) = client.query_opt(&select, &[&claims.sub]).await? {
+    if let Some(row) = client.query_opt(sql::BY_SUBJECT, &[&claims.sub]).await? {
         return User::try_from(&row);
     }
     // Concurrent first requests all reach this insert; the unique subject lets exactly one
     // through, the others wait for its commit and then find the row.
     let tx = client.transaction().await?;
-    let insert = format!(
-        "INSERT INTO users (auth_subject, email, name) VALUES ($1, $2, $3)
-         ON CONFLICT (auth_subject) DO NOTHING RETURNING {USER_COLUMNS}"
-    );
     let email = claims
         .email
         .as_deref()
@@ -115,7 +114,10 @@ pub async fn provision(client: &mut Client, claims: &Claims) -> AppResult<User> 
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty());
-    if let Some(row) = tx.query_opt(&insert, &[&claims.sub, &email, &name]).await? {
+    if let Some(row) = tx
+        .query_opt(sql::INSERT_ONCE, &[&claims.sub, &email, &name])
+        .await?
+    {
         let user = User::try_from(&row)?;
         let tenant = user.tenant();
         credits::apply(
@@ -139,16 +141,13 @@ pub async fn provision(client: &mut Client, claims: &Claims) -> AppResult<User> 
     } else {
         tx.rollback().await?;
     }
-    let row = client.query_one(&select, &[&claims.sub]).await?;
+    let row = client.query_one(sql::BY_SUBJECT, &[&claims.sub]).await?;
     User::try_from(&row)
 }
 
 pub async fn find(client: &Client, tenant: TenantId) -> AppResult<User> {
     let row = client
-        .query_opt(
-            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
-            &[tenant.as_uuid()],
-        )
+        .query_opt(sql::BY_ID, &[tenant.as_uuid()])
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
     User::try_from(&row)
@@ -156,12 +155,7 @@ pub async fn find(client: &Client, tenant: TenantId) -> AppResult<User> {
 
 pub async fn update_name(client: &Client, tenant: TenantId, name: &str) -> AppResult<User> {
     let row = client
-        .query_opt(
-            &format!(
-                "UPDATE users SET name = $2, updated_at = now() WHERE id = $1 RETURNING {USER_COLUMNS}"
-            ),
-            &[tenant.as_uuid(), &name],
-        )
+        .query_opt(sql::UPDATE_NAME, &[tenant.as_uuid(), &name])
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
     User::try_from(&row)
@@ -170,12 +164,23 @@ pub async fn update_name(client: &Client, tenant: TenantId, name: &str) -> AppRe
 /// The account's Stack Auth user id (the subject of its tokens).
 pub async fn auth_subject(client: &Client, tenant: TenantId) -> AppResult<String> {
     client
-        .query_opt(
-            "SELECT auth_subject FROM users WHERE id = $1",
-            &[tenant.as_uuid()],
-        )
+        .query_opt(sql::AUTH_SUBJECT, &[tenant.as_uuid()])
         .await?
         .map(|row| row.try_get(0))
         .transpose()?
         .ok_or_else(|| AppError::not_found("user"))
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const BY_SUBJECT = concat!("SELECT ", user_columns!(), " FROM users WHERE auth_subject = $1");
+        pub const INSERT_ONCE = concat!(
+            "INSERT INTO users (auth_subject, email, name) VALUES ($1, $2, $3)
+            ON CONFLICT (auth_subject) DO NOTHING RETURNING ",
+            user_columns!()
+        );
+        pub const BY_ID = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        pub const UPDATE_NAME = concat!("UPDATE users SET name = $2, updated_at = now() WHERE id = $1 RETURNING ", user_columns!());
+        pub const AUTH_SUBJECT = "SELECT auth_subject FROM users WHERE id = $1";
+    }
 }
