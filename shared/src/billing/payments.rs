@@ -341,10 +341,10 @@ fn unknown(facts: &SessionFacts) -> Effect {
 }
 
 async fn owner_email(tx: &impl GenericClient, user: Uuid) -> AppResult<Option<String>> {
-    Ok(tx
-        .query_opt(sql::OWNER_EMAIL, &[&user])
-        .await?
-        .and_then(|row| row.get::<_, Option<String>>(0)))
+    match tx.query_opt(sql::OWNER_EMAIL, &[&user]).await? {
+        Some(row) => Ok(row.try_get(0)?),
+        None => Ok(None),
+    }
 }
 
 pub mod sql {
