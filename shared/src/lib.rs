@@ -24,8 +24,10 @@ pub mod settings;
 pub mod spreadsheet;
 pub mod state;
 pub mod telemetry;
+pub mod tenant;
 pub mod text;
 pub mod time;
+pub mod tokens;
 pub mod users;
 pub mod webhooks;
 

@@ -20,9 +20,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use crate::config::BucketConfig;
 use crate::{
-    auth::TenantId,
     aws::counter,
     error::{AppError, AppResult},
+    tenant::TenantId,
     AppState,
 };
 

@@ -9,13 +9,13 @@ use std::{
 use tokio::sync::RwLock;
 
 use crate::{
-    auth::TokenVerifier,
     aws::{secrets::SecretStore, Aws},
     config::Config,
     db,
     error::AppResult,
     settings::{self, Settings},
     telemetry,
+    tokens::TokenVerifier,
 };
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

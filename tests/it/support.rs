@@ -62,14 +62,11 @@ impl NewUser {
     }
 
     /// What the API would read from this user's token, for calling shared code directly.
-    pub fn identity(&self) -> shared::auth::Claims {
-        shared::auth::Claims {
-            sub: self.sub.clone(),
-            email: Some(self.email.clone()),
-            email_verified: true,
+    pub fn identity(&self) -> shared::users::Identity<'_> {
+        shared::users::Identity {
+            subject: &self.sub,
+            email: Some(&self.email),
             name: None,
-            is_anonymous: false,
-            is_restricted: false,
         }
     }
 
@@ -251,7 +248,7 @@ pub async fn db() -> tokio_postgres::Client {
 /// Applies one credit change through the product's ledger function, in its own transaction.
 pub async fn apply_change(
     pool: &deadpool_postgres::Pool,
-    tenant: shared::auth::TenantId,
+    tenant: shared::tenant::TenantId,
     kind: shared::credits::CreditKind,
     amount: i64,
     reference: String,
@@ -348,7 +345,7 @@ impl Account {
     }
 
     /// The account's tenant id, as only the product can make one (from the verified identity).
-    pub async fn tenant(&self, pool: &deadpool_postgres::Pool) -> shared::auth::TenantId {
+    pub async fn tenant(&self, pool: &deadpool_postgres::Pool) -> shared::tenant::TenantId {
         self.user_row(pool).await.tenant()
     }
 

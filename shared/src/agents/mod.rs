@@ -13,10 +13,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::TenantId,
     clients::elevenlabs::ElevenLabs,
     db::filter,
     error::{AppError, AppResult},
+    tenant::TenantId,
     text, AppState,
 };
 

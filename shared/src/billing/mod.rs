@@ -13,10 +13,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::TenantId,
     clients::stripe::{CheckoutError, CheckoutRequest, Stripe},
     error::{AppError, AppResult},
     settings::Settings,
+    tenant::TenantId,
     users::User,
     AppState,
 };

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use crate::{
-    auth::TenantId, clients::elevenlabs::ElevenLabs, credits::holds, error::AppResult, AppState,
+    clients::elevenlabs::ElevenLabs, credits::holds, error::AppResult, tenant::TenantId, AppState,
 };
 
 /// Cancels at ElevenLabs every batch of the tenant that can still place calls (scheduled for

@@ -17,13 +17,13 @@ use uuid::Uuid;
 
 use crate::{
     agents::{self, Agent, AgentType},
-    auth::{TenantId, VerifiedTenant},
     clients::elevenlabs::{BatchCall, BatchRecipient, ClientData, ElevenLabs, OutboundCall},
     contacts::{self, Contact},
     credits::holds,
     error::{AppError, AppResult},
     phone,
     settings::Settings,
+    tenant::{TenantId, VerifiedTenant},
     text, AppState,
 };
 

@@ -11,11 +11,11 @@ use uuid::Uuid;
 
 use crate::{
     agents,
-    auth::TenantId,
     db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
     leads::analytics::LeadAnalytics,
+    tenant::TenantId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -10,10 +10,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::TenantId,
     aws::blobs,
     clients::elevenlabs::ElevenLabs,
     error::{AppError, AppResult},
+    tenant::TenantId,
     webhooks::elevenlabs::recording_object,
     AppState,
 };

@@ -12,9 +12,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::TenantId,
     error::{AppError, AppResult},
-    phone, text, AppState,
+    phone,
+    tenant::TenantId,
+    text, AppState,
 };
 
 pub const MAX_NAME_CHARS: usize = 200;

@@ -4,11 +4,7 @@
 //! user provisioned once by token subject (with the signup bonus), the same suspension and admin
 //! checks; so a later first request with that token finds the user and grants nothing twice.
 
-use axum::{
-    extract::{FromRequestParts, State},
-    http::{header, Request, StatusCode},
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{profile::Profile, AppJson, ClientAddress};
 use crate::{
-    auth::AuthUser,
+    auth::{self, AuthUser},
     clients::stack_auth::{OAuthStart, Session, StackAuth},
     error::{AppError, AppResult, ErrorBody},
     ratelimit, text, users, AppState,
@@ -305,16 +301,11 @@ async fn open_session(
     })
 }
 
-/// The account as a request bearing `access_token` gets it: the [`AuthUser`] extractor itself
-/// verifies, provisions and checks. A token Stack Auth just issued that we refuse means the
-/// two sides disagree (issuer, audience, keys): a 502, not the client's 401.
+/// The account a bearer of `access_token` is: verified, provisioned and checked as any request
+/// is. A token Stack Auth just issued that we refuse means the two sides disagree (issuer,
+/// audience, keys): a 502, not the client's 401.
 async fn account(state: &AppState, access_token: &str) -> AppResult<AuthUser> {
-    let (mut parts, ()) = Request::builder()
-        .header(header::AUTHORIZATION, format!("Bearer {access_token}"))
-        .body(())
-        .map_err(|_| AppError::internal("the access token is not a valid header value"))?
-        .into_parts();
-    AuthUser::from_request_parts(&mut parts, state)
+    auth::authenticate(state, access_token)
         .await
         .map_err(|err| {
             if err.status != StatusCode::UNAUTHORIZED {

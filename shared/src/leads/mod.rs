@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::{auth::TenantId, error::AppResult};
+use crate::{error::AppResult, tenant::TenantId};
 use scoring::LeadScores;
 
 /// What one call tells us about a lead.

@@ -12,11 +12,11 @@ use uuid::Uuid;
 use super::analytics::LeadAnalytics;
 use crate::{
     agents,
-    auth::TenantId,
     calls::read::LeadStatus,
     db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
+    tenant::TenantId,
 };
 
 /// Calls shown on a profile's timeline (newest first).

@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::{Claims, TenantId},
     credits::{self, CreditChange, CreditKind},
     email::{self, Email},
     error::{AppError, AppResult},
+    tenant::TenantId,
 };
 
 /// Free credits every new account starts with.
@@ -91,11 +91,20 @@ impl TryFrom<&Row> for User {
     }
 }
 
-/// Loads the user a verified token names, creating it (and granting the signup bonus in the
+/// Who the identity provider says is calling (from a verified token).
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    /// The provider's user id.
+    pub subject: &'a str,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+}
+
+/// Loads the user a verified identity names, creating it (and granting the signup bonus in the
 /// same transaction) when this subject has never been seen.
-pub async fn provision(client: &mut Client, claims: &Claims) -> AppResult<User> {
+pub async fn provision(client: &mut Client, identity: &Identity<'_>) -> AppResult<User> {
     let select = format!("SELECT {USER_COLUMNS} FROM users WHERE auth_subject = $1");
-    if let Some(row) = client.query_opt(&select, &[&claims.sub]).await? {
+    if let Some(row) = client.query_opt(&select, &[&identity.subject]).await? {
         return User::try_from(&row);
     }
     // Concurrent first requests all reach this insert; the unique subject lets exactly one
@@ -105,17 +114,12 @@ pub async fn provision(client: &mut Client, claims: &Claims) -> AppResult<User> 
         "INSERT INTO users (auth_subject, email, name) VALUES ($1, $2, $3)
          ON CONFLICT (auth_subject) DO NOTHING RETURNING {USER_COLUMNS}"
     );
-    let email = claims
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty());
-    let name = claims
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
-    if let Some(row) = tx.query_opt(&insert, &[&claims.sub, &email, &name]).await? {
+    let email = identity.email.map(str::trim).filter(|e| !e.is_empty());
+    let name = identity.name.map(str::trim).filter(|n| !n.is_empty());
+    if let Some(row) = tx
+        .query_opt(&insert, &[&identity.subject, &email, &name])
+        .await?
+    {
         let user = User::try_from(&row)?;
         let tenant = user.tenant();
         credits::apply(
@@ -139,7 +143,7 @@ pub async fn provision(client: &mut Client, claims: &Claims) -> AppResult<User> 
     } else {
         tx.rollback().await?;
     }
-    let row = client.query_one(&select, &[&claims.sub]).await?;
+    let row = client.query_one(&select, &[&identity.subject]).await?;
     User::try_from(&row)
 }
 

@@ -10,16 +10,18 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{
+    mark_processed,
     payload::{int, Analysis, ConversationRef, Envelope, InitiationFailure, Transcription},
-    process::{mark_processed, Outcome},
+    Outcome,
 };
 use crate::{
-    auth::TenantId,
     aws::{blobs, queue::QueuedEvent},
     credits::{self, holds, Applied, CreditChange, CreditKind},
     error::AppResult,
     leads::{self, rollup, scoring::LeadScores},
-    phone, AppState,
+    phone,
+    tenant::TenantId,
+    AppState,
 };
 
 const SOURCE: &str = "elevenlabs";

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::process::{mark_processed, Outcome};
+use super::{mark_processed, Outcome};
 use crate::{
     aws::queue::QueuedEvent,
     billing::{
