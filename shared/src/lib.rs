@@ -18,6 +18,7 @@ pub mod error;
 pub mod export;
 pub mod http;
 pub mod leads;
+pub mod lenient;
 pub mod phone;
 pub mod ratelimit;
 pub mod settings;

@@ -8,9 +8,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::{
-    config::Config,
+    config::{Config, TagThresholds},
     error::{AppError, AppResult},
-    leads::scoring::TagThresholds,
     tenant::TenantId,
 };
 

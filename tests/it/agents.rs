@@ -3,7 +3,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use shared::leads::scoring::DATA_COLLECTION;
+use shared::agents::DATA_COLLECTION;
 
 use crate::support::*;
 

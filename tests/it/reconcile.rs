@@ -3,7 +3,7 @@
 //! reconciler runs and whether or not the webhook shows up late.
 
 use serde_json::{json, Value};
-use shared::webhooks::{elevenlabs::usage_reference, reconcile};
+use shared::{calls::event::usage_reference, webhooks::reconcile};
 
 use crate::support::*;
 

@@ -20,7 +20,7 @@ use crate::{
     text, AppState,
 };
 
-pub use remote::{conversation_config, platform_settings, AgentConfig};
+pub use remote::{conversation_config, platform_settings, AgentConfig, DATA_COLLECTION};
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_PROMPT_CHARS: usize = 20_000;
@@ -282,7 +282,7 @@ pub async fn create(state: &AppState, tenant: TenantId, request: &NewAgent) -> A
     if count >= limit {
         return Err(agent_limit(limit));
     }
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
     let phone_number_id = match spec.kind {
         AgentType::Chat => None,
         AgentType::Call => {
@@ -403,7 +403,7 @@ pub async fn find_any(client: &impl GenericClient, tenant: TenantId, id: Uuid) -
 /// The agent with its ElevenLabs configuration.
 pub async fn get(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Agent> {
     let agent = find(&state.db().get().await?, tenant, id).await?;
-    let client = ElevenLabs::from_state(state).await.ok();
+    let client = state.elevenlabs().await.ok();
     Ok(agent.with_remote(client.as_ref()).await)
 }
 
@@ -415,7 +415,7 @@ pub async fn remote_config(
     id: &str,
 ) -> AppResult<serde_json::Value> {
     let agent = find(&state.db().get().await?, tenant, id).await?;
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
     match client.get_agent(&agent.elevenlabs_agent_id).await {
         Ok(remote) => Ok(remote::tenant_view(&remote)),
         Err(err) if err.is_not_found() => Err(AppError::not_found("agent configuration")),
@@ -480,7 +480,7 @@ pub async fn list(
         .await?
         .get(0);
     drop(db);
-    let client = ElevenLabs::from_state(state).await.ok();
+    let client = state.elevenlabs().await.ok();
     // Bounded: per request, and per tenant across its requests (the quota is the workspace's).
     let agents = futures::stream::iter(rows.iter().map(Agent::from_row))
         .map(|agent| with_remote_bounded(state, tenant, client.as_ref(), agent))
@@ -511,8 +511,6 @@ pub enum Editor {
 
 /// ElevenLabs reads one agent list may have in flight at once.
 pub const REMOTE_READS_PER_REQUEST: usize = 8;
-/// ElevenLabs reads one tenant may have in flight at once in a process, whatever its requests.
-pub const REMOTE_READS_PER_TENANT: usize = 8;
 
 /// Applies the update: ElevenLabs first (read, change, write back whole sub-objects, since
 /// whether PATCH deep-merges is not documented), then our row.
@@ -538,7 +536,7 @@ pub async fn update(
     }
     let changes = remote::Changes::validate(update)?;
     let name = text::optional_line("name", update.name.as_deref(), MAX_NAME_CHARS)?;
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
     let phone_number_id = match (&agent.kind, &update.phone_number_id) {
         (AgentType::Call, Some(raw)) => {
             let wanted = remote_id("phone_number_id", Some(raw))?;
@@ -584,7 +582,8 @@ pub async fn update(
 /// Deletes the agent on ElevenLabs, then marks ours deleted: its calls keep their agent.
 pub async fn delete(state: &AppState, tenant: TenantId, id: &str) -> AppResult<()> {
     let agent = find(&state.db().get().await?, tenant, id).await?;
-    ElevenLabs::from_state(state)
+    state
+        .elevenlabs()
         .await?
         .delete_agent(&agent.elevenlabs_agent_id)
         .await?;

@@ -15,9 +15,13 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::{
+    event::{AgentOwner, CallEvent, CallRef, Placed},
+    lifecycle,
+};
 use crate::{
     agents::{self, Agent, AgentType},
-    clients::elevenlabs::{BatchCall, BatchRecipient, ClientData, ElevenLabs, OutboundCall},
+    clients::elevenlabs::{BatchCall, BatchRecipient, ClientData, OutboundCall},
     contacts::{self, Contact},
     credits::holds,
     error::{AppError, AppResult},
@@ -121,7 +125,7 @@ pub async fn place_call(
             }),
         ));
     }
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
 
     let tx = db.transaction().await?;
     require_credits(&tx, tenant, settings.min_call_balance).await?;
@@ -145,15 +149,24 @@ pub async fn place_call(
     }
     let call_id = match &started.conversation_id {
         Some(conversation_id) => Some(
-            record_call(
+            lifecycle::apply(
                 &tx,
-                tenant,
-                &agent,
-                conversation_id,
-                &to_number,
-                line,
-                contact.as_ref(),
-                started.call_sid.as_deref(),
+                &settings,
+                &CallRef {
+                    agent: AgentOwner {
+                        agent_id: agent.id,
+                        tenant,
+                        is_chat: agent.kind == AgentType::Chat,
+                    },
+                    conversation_id: conversation_id.clone(),
+                    event_at: Utc::now(),
+                },
+                &CallEvent::Placed(Placed {
+                    to_number: to_number.clone(),
+                    line: line.to_owned(),
+                    contact_id: contact.as_ref().map(|c| c.id),
+                    call_sid: started.call_sid.clone(),
+                }),
             )
             .await?,
         ),
@@ -228,7 +241,7 @@ pub async fn submit_batch(
     }
     let name =
         name.unwrap_or_else(|| format!("{} {}", agent.name, Utc::now().format("%Y-%m-%d %H:%M")));
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
 
     let tx = db.transaction().await?;
     // One minute per contact, and never below the minimum for a single call.
@@ -403,41 +416,4 @@ fn one_per_number(contacts: Vec<Contact>) -> Vec<Contact> {
         .into_iter()
         .filter(|c| seen.insert(c.phone_number.clone()))
         .collect()
-}
-
-/// The call as in progress. The webhook may already have recorded it (it can be faster than
-/// our answer from ElevenLabs); then the webhook's row stands.
-#[allow(clippy::too_many_arguments)]
-async fn record_call(
-    tx: &Transaction<'_>,
-    tenant: TenantId,
-    agent: &Agent,
-    conversation_id: &str,
-    to_number: &str,
-    line: &str,
-    contact: Option<&Contact>,
-    call_sid: Option<&str>,
-) -> AppResult<Uuid> {
-    let metadata = json!({"call_sid": call_sid, "agent_phone_number_id": line});
-    let row = tx
-        .query_opt(
-            "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, direction,
-                                status, phone_number, contact_id, started_at, metadata)
-             VALUES ($1, $2, $3, 'call', 'outbound', 'in_progress', $4, $5, now(), $6)
-             ON CONFLICT (elevenlabs_conversation_id)
-             DO UPDATE SET contact_id = coalesce(calls.contact_id, EXCLUDED.contact_id)
-             WHERE calls.user_id = EXCLUDED.user_id
-             RETURNING id",
-            &[
-                tenant.as_uuid(),
-                &agent.id,
-                &conversation_id,
-                &to_number,
-                &contact.map(|c| c.id),
-                &metadata,
-            ],
-        )
-        .await?
-        .ok_or_else(|| AppError::internal("the conversation id is recorded for another tenant"))?;
-    Ok(row.get(0))
 }

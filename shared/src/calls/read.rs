@@ -14,7 +14,7 @@ use crate::{
     db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
-    leads::analytics::LeadAnalytics,
+    leads::{analytics::LeadAnalytics, LeadStatus},
     tenant::TenantId,
 };
 
@@ -41,14 +41,6 @@ impl CallStatus {
             Self::Failed => "failed",
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LeadStatus {
-    Hot,
-    Warm,
-    Cold,
 }
 
 /// The design's Call model, with what the logs tab shows next to it.

@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{profile::Profile, AppJson, ClientAddress};
 use crate::{
     auth::{self, AuthUser},
-    clients::stack_auth::{OAuthStart, Session, StackAuth},
+    clients::stack_auth::{OAuthStart, Session},
     error::{AppError, AppResult, ErrorBody},
     ratelimit, text, users, AppState,
 };
@@ -140,8 +140,8 @@ async fn register(
         request.name.as_deref(),
         super::profile::MAX_NAME_CHARS,
     )?;
-    ratelimit::account_flow(&state, client.as_deref(), Some(&email)).await?;
-    let stack = StackAuth::from_state(&state).await?;
+    ratelimit::account_flow(state.rate_counter(), client.as_deref(), Some(&email)).await?;
+    let stack = state.stack_auth().await?;
     let verify_url = format!("{}{VERIFY_EMAIL_PATH}", state.config().email.app_url);
     let session = stack.sign_up(&email, password, Some(&verify_url)).await?;
     // The account exists from here on: a name Stack Auth could not take is left unset on both
@@ -169,8 +169,8 @@ async fn login(
     let email = email(&request.email)?;
     // Any length up to the maximum: a password that breaks today's rules is simply wrong.
     let password = password(&request.password, 1)?;
-    ratelimit::account_flow(&state, client.as_deref(), Some(&email)).await?;
-    let stack = StackAuth::from_state(&state).await?;
+    ratelimit::account_flow(state.rate_counter(), client.as_deref(), Some(&email)).await?;
+    let stack = state.stack_auth().await?;
     let session = stack.sign_in(&email, password).await?;
     Ok(Json(open_session(&state, session, None).await?))
 }
@@ -184,7 +184,7 @@ async fn social(
     ClientAddress(client): ClientAddress,
     AppJson(request): AppJson<SocialRequest>,
 ) -> AppResult<Json<SocialStart>> {
-    ratelimit::account_flow(&state, client.as_deref(), None).await?;
+    ratelimit::account_flow(state.rate_counter(), client.as_deref(), None).await?;
     let provider = provider(&request.provider)?;
     let redirect_uri = redirect_uri(
         &request.redirect_uri,
@@ -208,7 +208,7 @@ async fn social(
             (pkce_challenge(&verifier), Some(verifier))
         }
     };
-    let stack = StackAuth::from_state(&state).await?;
+    let stack = state.stack_auth().await?;
     let start = OAuthStart {
         provider,
         redirect_uri,
@@ -244,8 +244,8 @@ async fn reset_password(
     AppJson(request): AppJson<ResetRequest>,
 ) -> AppResult<(StatusCode, Json<ResetSent>)> {
     let email = email(&request.email)?;
-    ratelimit::account_flow(&state, client.as_deref(), Some(&email)).await?;
-    let stack = StackAuth::from_state(&state).await?;
+    ratelimit::account_flow(state.rate_counter(), client.as_deref(), Some(&email)).await?;
+    let stack = state.stack_auth().await?;
     let callback = format!("{}{RESET_PASSWORD_PATH}", state.config().email.app_url);
     match stack.send_reset_code(&email, &callback).await {
         // Older Stack Auth releases name the missing user; the answer must not.
@@ -264,7 +264,7 @@ async fn confirm_reset(
     ClientAddress(client): ClientAddress,
     AppJson(request): AppJson<ResetConfirm>,
 ) -> AppResult<Json<ResetDone>> {
-    ratelimit::account_flow(&state, client.as_deref(), None).await?;
+    ratelimit::account_flow(state.rate_counter(), client.as_deref(), None).await?;
     let code = request.code.trim();
     if code.is_empty()
         || code.chars().count() > MAX_CODE_CHARS
@@ -273,7 +273,8 @@ async fn confirm_reset(
         return Err(invalid("code", "is not a reset code"));
     }
     let password = password(&request.password, PASSWORD_MIN_CHARS)?;
-    StackAuth::from_state(&state)
+    state
+        .stack_auth()
         .await?
         .reset_password(code, password)
         .await?;

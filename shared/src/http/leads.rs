@@ -9,8 +9,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{AppJson, AppQuery, ListResponse, PageQuery};
 use crate::{
     auth::AuthUser,
+    calls::lead_merge::{self, MergeRequest},
     error::{AppResult, ErrorBody},
-    leads::read::{self, Lead, LeadCursor, LeadFilter, LeadProfile, LeadUpdate, MergeRequest},
+    leads::{
+        self,
+        read::{self, Lead, LeadCursor, LeadFilter, LeadProfile},
+        LeadUpdate,
+    },
     AppState,
 };
 
@@ -82,7 +87,7 @@ async fn assign_lead(
     AppJson(update): AppJson<LeadUpdate>,
 ) -> AppResult<Json<Lead>> {
     let db = state.db().get().await?;
-    Ok(Json(read::assign(&db, auth.tenant, &id, &update).await?))
+    Ok(Json(leads::assign(&db, auth.tenant, &id, &update).await?))
 }
 
 #[utoipa::path(post, path = "/api/leads/{id}/merge", tag = "leads", request_body = MergeRequest,
@@ -98,6 +103,6 @@ async fn merge_leads(
 ) -> AppResult<Json<Lead>> {
     let mut db = state.db().get().await?;
     Ok(Json(
-        read::merge(&mut db, auth.tenant, &id, &request).await?,
+        lead_merge::merge(&mut db, auth.tenant, &id, &request).await?,
     ))
 }

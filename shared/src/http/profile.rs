@@ -11,7 +11,6 @@ use uuid::Uuid;
 use super::AppJson;
 use crate::{
     auth::AuthUser,
-    clients::stack_auth::StackAuth,
     error::{AppResult, ErrorBody},
     users::{self, AuthProvider, Role, User, UserStatus},
     AppState,
@@ -83,7 +82,8 @@ async fn update_profile(
     let name = clean_name(&update.name)?;
     // No database connection is held while Stack Auth answers.
     let subject = users::auth_subject(&state.db().get().await?, auth.tenant).await?;
-    StackAuth::from_state(&state)
+    state
+        .stack_auth()
         .await?
         .set_display_name(&subject, &name)
         .await?;

@@ -1,5 +1,5 @@
-//! Leads as the frontend reads them: the filtered list, one profile with its interaction
-//! timeline and possible duplicates, assigning an agent, and merging two leads.
+//! Leads as the frontend reads them: the filtered list, and one profile with its interaction
+//! timeline and possible duplicates.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -9,10 +9,9 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::analytics::LeadAnalytics;
+use super::{analytics::LeadAnalytics, LeadStatus};
 use crate::{
     agents,
-    calls::read::LeadStatus,
     db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
@@ -306,103 +305,4 @@ pub async fn profile(
         timeline,
         possible_duplicates,
     })
-}
-
-/// `PUT /api/leads/{id}`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LeadUpdate {
-    /// The agent that owns the lead; must be one of the tenant's agents.
-    pub agent_id: Uuid,
-}
-
-pub async fn assign(
-    db: &impl GenericClient,
-    tenant: TenantId,
-    id: &str,
-    update: &LeadUpdate,
-) -> AppResult<Lead> {
-    let lead = find(db, tenant, id).await?;
-    let agent = agents::find(db, tenant, &update.agent_id.to_string())
-        .await
-        .map_err(|_| AppError::validation("agent_id", "is not one of your agents"))?;
-    db.execute(
-        "UPDATE leads SET agent_id = $3, updated_at = now() WHERE id = $1 AND user_id = $2",
-        &[&lead.id, tenant.as_uuid(), &agent.id],
-    )
-    .await?;
-    find(db, tenant, id).await
-}
-
-/// `POST /api/leads/{id}/merge`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct MergeRequest {
-    /// The lead folded into this one; it is deleted, its calls move here.
-    pub duplicate_id: Uuid,
-}
-
-/// Folds the duplicate into the lead: its calls move over, interaction counts add up, missing
-/// details are filled in, the newest contact's scores win, and the duplicate is deleted.
-pub async fn merge(
-    db: &mut deadpool_postgres::Client,
-    tenant: TenantId,
-    id: &str,
-    request: &MergeRequest,
-) -> AppResult<Lead> {
-    let keep = find(&*db, tenant, id).await?;
-    if keep.id == request.duplicate_id {
-        return Err(AppError::validation("duplicate_id", "must be another lead"));
-    }
-    let tx = db.transaction().await?;
-    // Both rows locked in id order, so two opposite merges cannot deadlock.
-    let locked = tx
-        .query(
-            "SELECT id FROM leads WHERE id = ANY($1) AND user_id = $2 ORDER BY id FOR UPDATE",
-            &[&vec![keep.id, request.duplicate_id], tenant.as_uuid()],
-        )
-        .await?;
-    if locked.len() != 2 {
-        return Err(AppError::not_found("lead"));
-    }
-    tx.execute(
-        "UPDATE calls SET lead_id = $1 WHERE lead_id = $2 AND user_id = $3",
-        &[&keep.id, &request.duplicate_id, tenant.as_uuid()],
-    )
-    .await?;
-    let gone = tx
-        .query_one(
-            "DELETE FROM leads WHERE id = $1 AND user_id = $2 RETURNING *",
-            &[&request.duplicate_id, tenant.as_uuid()],
-        )
-        .await?;
-    tx.execute(
-        "UPDATE leads SET
-             phone_number = coalesce(phone_number, $3), name = coalesce(name, $4),
-             email = coalesce(email, $5), company = coalesce(company, $6),
-             contact_id = coalesce(contact_id, $7), agent_id = coalesce(agent_id, $8),
-             total_score = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $10::int IS NOT NULL
-                                THEN $10 ELSE total_score END,
-             lead_status_tag = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $11::text IS NOT NULL
-                                THEN $11 ELSE lead_status_tag END,
-             interaction_count = interaction_count + $12,
-             last_contact_at = greatest(last_contact_at, $9),
-             updated_at = now()
-         WHERE id = $1 AND user_id = $2",
-        &[
-            &keep.id,
-            tenant.as_uuid(),
-            &gone.get::<_, Option<String>>("phone_number"),
-            &gone.get::<_, Option<String>>("name"),
-            &gone.get::<_, Option<String>>("email"),
-            &gone.get::<_, Option<String>>("company"),
-            &gone.get::<_, Option<Uuid>>("contact_id"),
-            &gone.get::<_, Option<Uuid>>("agent_id"),
-            &gone.get::<_, Option<DateTime<Utc>>>("last_contact_at"),
-            &gone.get::<_, Option<i32>>("total_score"),
-            &gone.get::<_, Option<String>>("lead_status_tag"),
-            &gone.get::<_, i32>("interaction_count"),
-        ],
-    )
-    .await?;
-    tx.commit().await?;
-    find(&*db, tenant, id).await
 }

@@ -50,7 +50,7 @@ pub async fn run_recent(state: &AppState) -> AppResult<Report> {
 
 /// Reconciles conversations that started after `since`.
 pub async fn run(state: &AppState, since: DateTime<Utc>) -> AppResult<Report> {
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
     let agents = known_agents(state).await?;
     let mut report = Report::default();
     let mut query = ConversationQuery {
