@@ -1,6 +1,7 @@
 //! The core crate: everything with logic lives here, so one Router serves Lambda, the local
 //! server and the tests. Function crates only build [`AppState`] and hand the router to a runtime.
 
+pub mod account;
 pub mod admin;
 pub mod agents;
 pub mod auth;

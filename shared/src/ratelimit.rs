@@ -15,7 +15,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use crate::config::BucketConfig;
@@ -40,8 +39,7 @@ pub struct Window {
 }
 
 pub fn too_many(retry_after: Duration, message: &'static str) -> AppError {
-    AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-        .with_retry_after(retry_after)
+    AppError::rate_limited(retry_after, message)
 }
 
 /// Counts one attempt of `subject` under `scope` in the current window; past the window's

@@ -140,12 +140,10 @@ pub async fn place_call(
         })
         .await?;
     if started.success == Some(false) {
-        return Err(AppError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "upstream_error",
-            "the voice platform (ElevenLabs) did not place the call",
-        )
-        .with_details(json!({"service": "elevenlabs", "message": started.message})));
+        return Err(
+            AppError::upstream("the voice platform (ElevenLabs) did not place the call")
+                .with_details(json!({"service": "elevenlabs", "message": started.message})),
+        );
     }
     let call_id = match &started.conversation_id {
         Some(conversation_id) => Some(
@@ -379,8 +377,7 @@ async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) ->
     let (balance, ringing): (i64, i64) = (row.get(0), row.get(1));
     let held = holds::active(tx, tenant).await?;
     if balance - ringing - held < needed {
-        return Err(AppError::new(
-            axum::http::StatusCode::PAYMENT_REQUIRED,
+        return Err(AppError::payment_required(
             "insufficient_credits",
             "not enough credits to place this call; buy credits to continue",
         )

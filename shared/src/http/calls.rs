@@ -104,7 +104,7 @@ async fn export_calls(
 ) -> AppResult<axum::response::Response> {
     let db = state.db().get().await?;
     let export = read::export(&db, auth.tenant, &filter).await?;
-    Ok(crate::export::respond(db, export))
+    Ok(super::csv::download(db, export))
 }
 
 #[utoipa::path(get, path = "/api/calls/{id}", tag = "calls",

@@ -9,6 +9,7 @@ mod billing;
 mod calls;
 mod contact_lookup;
 mod contacts;
+mod csv;
 mod dashboard;
 mod errors;
 mod extract;
