@@ -261,3 +261,45 @@ fn every_sql_write_to_calls_is_inside_the_calls_module() {
         outside.join("\n")
     );
 }
+
+/// Endpoint -> handler -> domain -> query: the HTTP handlers and the processor's handlers
+/// (decode, dispatch, find the tenant) hand every statement to a domain module.
+#[test]
+fn handlers_run_no_sql() {
+    let handlers = |path: &str| {
+        path.starts_with("http/")
+            || [
+                "webhooks/batch.rs",
+                "webhooks/process.rs",
+                "webhooks/elevenlabs.rs",
+                "webhooks/stripe.rs",
+                "webhooks/ingest.rs",
+                "webhooks/reconcile.rs",
+            ]
+            .contains(&path)
+    };
+    let calls = [
+        ".query(",
+        ".query_one(",
+        ".query_opt(",
+        ".query_raw(",
+        ".execute(",
+        ".prepare",
+    ];
+    let found: Vec<String> = sources()
+        .into_iter()
+        .filter(|s| handlers(&s.path))
+        .flat_map(|s| {
+            calls
+                .iter()
+                .filter(|call| s.code.contains(**call))
+                .map(|call| format!("{}: {call}", s.path))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "handlers running SQL themselves:\n{}",
+        found.join("\n")
+    );
+}

@@ -400,6 +400,19 @@ pub async fn find_any(client: &impl GenericClient, tenant: TenantId, id: Uuid) -
         .ok_or_else(|| AppError::not_found("agent"))
 }
 
+/// Every ElevenLabs agent id we have a tenant for, deleted agents included: a call placed
+/// before the delete still belongs to its tenant.
+pub async fn remote_ids(
+    client: &impl GenericClient,
+) -> AppResult<std::collections::HashSet<String>> {
+    client
+        .query("SELECT elevenlabs_agent_id FROM agents", &[])
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+}
+
 /// The agent with its ElevenLabs configuration.
 pub async fn get(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Agent> {
     let agent = find(&state.db().get().await?, tenant, id).await?;

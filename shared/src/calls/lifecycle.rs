@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{
-    event::{credits_for, usage_reference, CallEvent, CallRef, Status, Transcript},
+    event::{credits_for, usage_reference, AgentOwner, CallEvent, CallRef, Status, Transcript},
     rollup::{self, Figures, FIGURE_COLUMNS},
 };
 use crate::{
@@ -139,6 +139,47 @@ pub async fn apply(
         }
     }
     Ok(before.id)
+}
+
+fn agent_owner(row: &tokio_postgres::Row) -> AppResult<AgentOwner> {
+    Ok(AgentOwner {
+        agent_id: row.try_get("id")?,
+        tenant: TenantId::from_trusted(row.try_get("user_id")?),
+        is_chat: row.try_get::<_, &str>("type")? == "chat",
+    })
+}
+
+/// The local agent an ElevenLabs agent id belongs to (soft-deleted ones too).
+pub async fn owner_of_agent(
+    client: &impl GenericClient,
+    elevenlabs_agent_id: &str,
+) -> AppResult<Option<AgentOwner>> {
+    client
+        .query_opt(
+            "SELECT id, user_id, type FROM agents WHERE elevenlabs_agent_id = $1",
+            &[&elevenlabs_agent_id],
+        )
+        .await?
+        .as_ref()
+        .map(agent_owner)
+        .transpose()
+}
+
+/// The owner of the agent a recorded conversation belongs to.
+pub async fn owner_of_conversation(
+    client: &impl GenericClient,
+    conversation_id: &str,
+) -> AppResult<Option<AgentOwner>> {
+    client
+        .query_opt(
+            "SELECT a.id, a.user_id, a.type FROM calls c JOIN agents a ON a.id = c.agent_id
+             WHERE c.elevenlabs_conversation_id = $1",
+            &[&conversation_id],
+        )
+        .await?
+        .as_ref()
+        .map(agent_owner)
+        .transpose()
 }
 
 /// Points every call of `from` at the lead `to` (two leads merged into one).

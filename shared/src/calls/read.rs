@@ -363,3 +363,21 @@ pub async fn transcript(
         }
     }
 }
+
+/// Of these conversations, the ones whose call is missing or not finished.
+pub async fn unfinished(
+    db: &impl GenericClient,
+    conversation_ids: &[&str],
+) -> AppResult<Vec<String>> {
+    db.query(
+        "SELECT wanted.id FROM unnest($1::text[]) AS wanted(id)
+         WHERE NOT EXISTS (
+            SELECT 1 FROM calls
+            WHERE calls.elevenlabs_conversation_id = wanted.id AND calls.status <> 'in_progress')",
+        &[&conversation_ids],
+    )
+    .await?
+    .iter()
+    .map(|row| Ok(row.try_get(0)?))
+    .collect()
+}

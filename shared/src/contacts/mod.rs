@@ -2,6 +2,7 @@
 //! by the tenant; deleting is soft, so calls keep pointing at their contact.
 
 pub mod import;
+pub mod lookup;
 pub mod upload;
 
 use chrono::{DateTime, Utc};

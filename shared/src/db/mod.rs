@@ -158,6 +158,12 @@ impl Database {
     pub async fn ready(&self) -> AppResult<()> {
         self.get().await.map(drop)
     }
+
+    /// A full round trip to the database (what /health reports).
+    pub async fn ping(&self) -> AppResult<()> {
+        self.get().await?.query_one("SELECT 1", &[]).await?;
+        Ok(())
+    }
 }
 
 /// A pool without the breaker, for tools and tests that manage their own connections.

@@ -11,16 +11,15 @@ use serde_json::{json, Value};
 use super::{
     mark_processed,
     payload::{int, Analysis, Envelope, InitiationFailure, Transcription},
-    Outcome,
+    record_unmatched, Outcome, Unmatched,
 };
 use crate::{
     aws::queue::QueuedEvent,
     calls::{
-        event::{AgentOwner, CallEvent, CallRef, Speaker, Status, Transcript, Turn},
+        event::{CallEvent, CallRef, Speaker, Status, Transcript, Turn},
         lifecycle, recording,
     },
     error::AppResult,
-    tenant::TenantId,
     AppState,
 };
 
@@ -203,8 +202,8 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
     };
     let client = state.db().get().await?;
     let owner = match &parsed.agent_id {
-        Some(agent) => find_agent(&client, agent).await?,
-        None => find_agent_of_conversation(&client, &parsed.conversation_id).await?,
+        Some(agent) => lifecycle::owner_of_agent(&client, agent).await?,
+        None => lifecycle::owner_of_conversation(&client, &parsed.conversation_id).await?,
     };
     drop(client);
     let Some(agent) = owner else {
@@ -252,46 +251,6 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
     Ok(Outcome::Applied)
 }
 
-fn agent_owner(row: &tokio_postgres::Row) -> AppResult<AgentOwner> {
-    Ok(AgentOwner {
-        agent_id: row.try_get("id")?,
-        tenant: TenantId::from_trusted(row.try_get("user_id")?),
-        is_chat: row.try_get::<_, &str>("type")? == "chat",
-    })
-}
-
-/// The local agent an ElevenLabs agent id belongs to (soft-deleted ones too).
-async fn find_agent(
-    client: &impl GenericClient,
-    elevenlabs_agent_id: &str,
-) -> AppResult<Option<AgentOwner>> {
-    client
-        .query_opt(
-            "SELECT id, user_id, type FROM agents WHERE elevenlabs_agent_id = $1",
-            &[&elevenlabs_agent_id],
-        )
-        .await?
-        .as_ref()
-        .map(agent_owner)
-        .transpose()
-}
-
-async fn find_agent_of_conversation(
-    client: &impl GenericClient,
-    conversation_id: &str,
-) -> AppResult<Option<AgentOwner>> {
-    client
-        .query_opt(
-            "SELECT a.id, a.user_id, a.type FROM calls c JOIN agents a ON a.id = c.agent_id
-             WHERE c.elevenlabs_conversation_id = $1",
-            &[&conversation_id],
-        )
-        .await?
-        .as_ref()
-        .map(agent_owner)
-        .transpose()
-}
-
 async fn keep_unmatched(
     state: &AppState,
     event: &QueuedEvent,
@@ -332,12 +291,17 @@ async fn keep_unmatched(
     {
         return Ok(Outcome::Duplicate);
     }
-    tx.execute(
-        "INSERT INTO unmatched_events (event_key, source, event_type, elevenlabs_agent_id, conversation_id, payload, raw_payload, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_key) DO NOTHING",
-        &[&event.event_key, &SOURCE, &kind, &agent, &conversation, &payload, &raw_kept, &reason],
-    )
-    .await?;
+    let unmatched = Unmatched {
+        key: &event.event_key,
+        source: SOURCE,
+        event_type: kind,
+        elevenlabs_agent_id: agent,
+        conversation_id: conversation,
+        payload: payload.as_ref(),
+        raw_payload: raw_kept,
+        reason,
+    };
+    record_unmatched(&tx, &unmatched).await?;
     tx.commit().await?;
     tracing::warn!(event_key = %event.event_key, reason, "kept an unmatched webhook event");
     Ok(Outcome::Unmatched)

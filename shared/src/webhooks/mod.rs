@@ -73,3 +73,62 @@ pub async fn mark_processed(
         .await?;
     Ok(inserted == 1)
 }
+
+/// Records the outcome an applied event ended with, when it was not `applied`.
+pub async fn set_outcome(tx: &impl GenericClient, key: &str, outcome: &Outcome) -> AppResult<()> {
+    tx.execute(
+        "UPDATE processed_events SET outcome = $2 WHERE event_key = $1",
+        &[&key, &outcome.as_str()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Keeps an event that can never be applied, once.
+pub async fn record_rejected(
+    tx: &impl GenericClient,
+    key: &str,
+    source: &str,
+    raw: &str,
+    reason: &str,
+) -> AppResult<()> {
+    tx.execute(
+        "INSERT INTO rejected_events (event_key, source, raw_payload, reason) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (event_key) DO NOTHING",
+        &[&key, &source, &raw, &reason],
+    )
+    .await?;
+    Ok(())
+}
+
+/// An event nobody of ours could be found for, kept for an admin to match and replay.
+pub struct Unmatched<'a> {
+    pub key: &'a str,
+    pub source: &'a str,
+    pub event_type: &'a str,
+    pub elevenlabs_agent_id: Option<&'a str>,
+    pub conversation_id: Option<&'a str>,
+    /// The event as JSON; when it is not JSON, `raw_payload` holds it.
+    pub payload: Option<&'a serde_json::Value>,
+    pub raw_payload: Option<&'a str>,
+    pub reason: &'a str,
+}
+
+pub async fn record_unmatched(tx: &impl GenericClient, event: &Unmatched<'_>) -> AppResult<()> {
+    tx.execute(
+        "INSERT INTO unmatched_events (event_key, source, event_type, elevenlabs_agent_id, conversation_id, payload, raw_payload, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_key) DO NOTHING",
+        &[
+            &event.key,
+            &event.source,
+            &event.event_type,
+            &event.elevenlabs_agent_id,
+            &event.conversation_id,
+            &event.payload,
+            &event.raw_payload,
+            &event.reason,
+        ],
+    )
+    .await?;
+    Ok(())
+}

@@ -3,7 +3,7 @@
 //! lands in the dead-letter queue after maxReceiveCount. Events that can never be applied
 //! are recorded (rejected or unmatched) and acknowledged.
 
-use super::{elevenlabs, event_key, mark_processed, stripe, Outcome};
+use super::{elevenlabs, event_key, mark_processed, record_rejected, stripe, Outcome};
 use crate::{
     aws::{
         blobs,
@@ -89,12 +89,7 @@ pub async fn reject(
     let mut client = state.db().get().await?;
     let tx = client.transaction().await?;
     if mark_processed(&tx, key, source, "unknown", None, "rejected").await? {
-        tx.execute(
-            "INSERT INTO rejected_events (event_key, source, raw_payload, reason) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (event_key) DO NOTHING",
-            &[&key, &source, &raw, &reason],
-        )
-        .await?;
+        record_rejected(&tx, key, source, raw, reason).await?;
     }
     tx.commit().await?;
     tracing::warn!(event_key = %key, reason, "rejected webhook event");
