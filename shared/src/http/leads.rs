@@ -6,7 +6,7 @@ use axum::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{AppJson, AppQuery, ListResponse, PageQuery};
+use super::{AppJson, AppQuery, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
     calls::lead_merge::{self, MergeRequest},
@@ -37,10 +37,9 @@ async fn list_leads(
     State(state): State<AppState>,
     auth: AuthUser,
     AppQuery(filter): AppQuery<LeadFilter>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: Page<LeadCursor>,
 ) -> AppResult<Json<ListResponse<Lead>>> {
-    let limit = page.limit()?;
-    let after = page.cursor::<LeadCursor>()?;
+    let Page { limit, after } = page;
     let db = state.db().get().await?;
     let (leads, total) = read::list(&db, auth.tenant, &filter, limit, after).await?;
     Ok(Json(ListResponse::page(leads, total, limit, Lead::cursor)))

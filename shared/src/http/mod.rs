@@ -36,7 +36,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use extract::{AppJson, AppQuery, ClientAddress};
 pub use openapi::document as openapi_document;
-pub use pagination::{decode_cursor, encode_cursor, ListResponse, PageQuery, Pagination};
+pub use pagination::{decode_cursor, encode_cursor, ListResponse, Page, PageQuery, Pagination};
 
 use crate::AppState;
 

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::http::{AppJson, AppQuery, ListResponse, PageQuery};
+use crate::http::{AppJson, AppQuery, ListResponse, Page, PageQuery};
 use crate::{
     admin::{
         agents::{self as admin_agents, AgentRow},
@@ -44,10 +44,9 @@ async fn list_agents(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppQuery(query): AppQuery<AgentQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: Page<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<Json<ListResponse<AgentRow>>> {
-    let limit = page.limit()?;
-    let after = page.cursor::<(DateTime<Utc>, Uuid)>()?;
+    let Page { limit, after } = page;
     let search = query.search.as_deref().filter(|s| !s.trim().is_empty());
     let client = state.db().get().await?;
     let (agents, total) = admin_agents::list(&client, query.user_id, search, after, limit).await?;

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::http::{AppQuery, ListResponse, PageQuery};
+use crate::http::{AppQuery, ListResponse, Page, PageQuery};
 use crate::{
     admin::audit::{self, AuditEntry, AuditFilter},
     auth::AdminUser,
@@ -39,10 +39,12 @@ async fn audit_log(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppQuery(query): AppQuery<AuditQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: Page<i64>,
 ) -> AppResult<Json<ListResponse<AuditEntry>>> {
-    let limit = page.limit()?;
-    let before: Option<i64> = page.cursor()?;
+    let Page {
+        limit,
+        after: before,
+    } = page;
     let filter = AuditFilter {
         actor_id: query.actor_id,
         action: query.action,

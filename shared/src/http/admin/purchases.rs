@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::http::{AppJson, AppQuery, ListResponse, PageQuery};
+use crate::http::{AppJson, AppQuery, ListResponse, Page, PageQuery};
 use crate::{
     admin::{
         audit::Actor,
@@ -42,10 +42,9 @@ async fn list_purchases(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppQuery(query): AppQuery<PurchaseQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: Page<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<Json<ListResponse<AdminPurchase>>> {
-    let limit = page.limit()?;
-    let after = page.cursor::<(DateTime<Utc>, Uuid)>()?;
+    let Page { limit, after } = page;
     let status = query
         .status
         .as_deref()

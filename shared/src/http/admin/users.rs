@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{optional_body, user_id};
-use crate::http::{AppJson, AppQuery, ListResponse, PageQuery};
+use crate::http::{AppJson, AppQuery, ListResponse, Page, PageQuery};
 use crate::{
     admin::{
         audit::Actor,
@@ -51,10 +51,9 @@ async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppQuery(query): AppQuery<UserQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: Page<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<Json<ListResponse<AdminUserSummary>>> {
-    let limit = page.limit()?;
-    let after = page.cursor::<(DateTime<Utc>, Uuid)>()?;
+    let Page { limit, after } = page;
     let status = match query.status.as_deref() {
         None => None,
         Some("active") => Some(UserStatus::Active),

@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::optional_body;
-use crate::http::{AppQuery, ListResponse, PageQuery};
+use crate::http::{AppQuery, ListResponse, Page, PageQuery};
 use crate::{
     admin::{
         audit::Actor,
@@ -78,10 +78,9 @@ async fn list_unmatched(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppQuery(query): AppQuery<UnmatchedQuery>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: Page<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<Json<ListResponse<UnmatchedEvent>>> {
-    let limit = page.limit()?;
-    let after = page.cursor::<(DateTime<Utc>, Uuid)>()?;
+    let Page { limit, after } = page;
     let client = state.db().get().await?;
     let include_matched = query.include_matched.unwrap_or(false);
     let (events, total) = events::list_unmatched(&client, include_matched, after, limit).await?;
