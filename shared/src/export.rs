@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use futures::{pin_mut, Stream, StreamExt};
 use tokio_postgres::Row;
 
-use crate::{db::filter::Filter, spreadsheet::neutralize_formula};
+use crate::{db::filter::Filter, error::AppResult, spreadsheet::neutralize_formula};
 
 /// Rows written per chunk sent to the client.
 const ROWS_PER_CHUNK: usize = 500;
@@ -20,7 +20,7 @@ pub struct Export {
     pub sql: String,
     pub filter: Filter,
     pub header: &'static [&'static str],
-    pub cells: fn(&Row) -> Vec<String>,
+    pub cells: fn(&Row) -> AppResult<Vec<String>>,
 }
 
 /// The export as CSV chunks, the header first. A database failure midway ends the stream
@@ -60,7 +60,7 @@ async fn produce(
     pin_mut!(rows);
     let mut in_chunk = 0;
     while let Some(row) = rows.next().await {
-        write_record(&mut chunk, (export.cells)(&row?).into_iter())?;
+        write_record(&mut chunk, (export.cells)(&row?)?.into_iter())?;
         in_chunk += 1;
         if in_chunk == ROWS_PER_CHUNK {
             if tx

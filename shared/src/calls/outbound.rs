@@ -283,7 +283,7 @@ pub async fn submit_batch(
             ],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     let held: Vec<holds::Recipient> = recipients
         .iter()
         .map(|c| holds::Recipient {
@@ -374,7 +374,7 @@ async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) ->
             &[tenant.as_uuid()],
         )
         .await?;
-    let (balance, ringing): (i64, i64) = (row.get(0), row.get(1));
+    let (balance, ringing): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     let held = holds::active(tx, tenant).await?;
     if balance - ringing - held < needed {
         return Err(AppError::payment_required(

@@ -45,16 +45,16 @@ pub async fn link(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Rec
         )
         .await?
         .ok_or_else(|| AppError::not_found("call"))?;
-    let key = match row.get::<_, Option<String>>("recording_key") {
+    let key = match row.try_get::<_, Option<String>>("recording_key")? {
         Some(key) => key,
         None => {
-            let fetchable = row.get::<_, &str>("type") == "call"
-                && row.get::<_, &str>("status") != "in_progress"
-                && !row.get::<_, bool>("checked_recently");
+            let fetchable = row.try_get::<_, &str>("type")? == "call"
+                && row.try_get::<_, &str>("status")? != "in_progress"
+                && !row.try_get::<_, bool>("checked_recently")?;
             if !fetchable {
                 return Err(AppError::not_found("recording"));
             }
-            let conversation: String = row.get("elevenlabs_conversation_id");
+            let conversation: String = row.try_get("elevenlabs_conversation_id")?;
             fetch_from_elevenlabs(state, &db, tenant, id, &conversation).await?
         }
     };

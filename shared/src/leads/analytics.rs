@@ -13,7 +13,10 @@ use super::{
     rollup,
     scoring::{Analysis, LeadScores},
 };
-use crate::{error::AppResult, tenant::TenantId};
+use crate::{
+    error::{AppError, AppResult},
+    tenant::TenantId,
+};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LeadAnalytics {
@@ -42,28 +45,30 @@ pub struct LeadAnalytics {
     pub created_at: DateTime<Utc>,
 }
 
-impl LeadAnalytics {
-    /// From a `lead_analytics` row.
-    pub fn from_row(row: &Row) -> Self {
-        Self {
-            id: row.get("id"),
-            call_id: row.get("call_id"),
-            intent_level: row.get("intent_level"),
-            intent_score: row.get("intent_score"),
-            urgency_level: row.get("urgency_level"),
-            urgency_score: row.get("urgency_score"),
-            budget_constraint: row.get("budget_constraint"),
-            budget_score: row.get("budget_score"),
-            fit_alignment: row.get("fit_alignment"),
-            fit_score: row.get("fit_score"),
-            engagement_health: row.get("engagement_health"),
-            engagement_score: row.get("engagement_score"),
-            total_score: row.get("total_score"),
-            lead_status_tag: row.get("lead_status_tag"),
-            reasoning: row.get("reasoning"),
-            cta_interactions: row.get("cta_interactions"),
-            created_at: row.get("created_at"),
-        }
+/// From a `lead_analytics` row.
+impl TryFrom<&Row> for LeadAnalytics {
+    type Error = AppError;
+
+    fn try_from(row: &Row) -> AppResult<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            call_id: row.try_get("call_id")?,
+            intent_level: row.try_get("intent_level")?,
+            intent_score: row.try_get("intent_score")?,
+            urgency_level: row.try_get("urgency_level")?,
+            urgency_score: row.try_get("urgency_score")?,
+            budget_constraint: row.try_get("budget_constraint")?,
+            budget_score: row.try_get("budget_score")?,
+            fit_alignment: row.try_get("fit_alignment")?,
+            fit_score: row.try_get("fit_score")?,
+            engagement_health: row.try_get("engagement_health")?,
+            engagement_score: row.try_get("engagement_score")?,
+            total_score: row.try_get("total_score")?,
+            lead_status_tag: row.try_get("lead_status_tag")?,
+            reasoning: row.try_get("reasoning")?,
+            cta_interactions: row.try_get("cta_interactions")?,
+            created_at: row.try_get("created_at")?,
+        })
     }
 }
 

@@ -88,7 +88,7 @@ pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> 
             ],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(row.try_get(0)?)
 }
 
 /// Applies scores from analytics that arrived on their own, unless a later contact already

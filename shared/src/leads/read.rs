@@ -89,27 +89,31 @@ const LEAD_COLUMNS: &str = "l.*, a.name AS agent_name,
     coalesce(l.last_contact_at, l.created_at) AS sort_at";
 const LEAD_FROM: &str = "leads l LEFT JOIN agents a ON a.id = l.agent_id";
 
-impl Lead {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            id: row.get("id"),
-            user_id: row.get("user_id"),
-            name: row.get("name"),
-            phone_number: row.get("phone_number"),
-            email: row.get("email"),
-            company: row.get("company"),
-            contact_id: row.get("contact_id"),
-            agent_id: row.get("agent_id"),
-            agent_name: row.get("agent_name"),
-            total_score: row.get("total_score"),
-            lead_status_tag: row.get("lead_status_tag"),
-            interaction_count: row.get("interaction_count"),
-            last_contact_at: row.get("last_contact_at"),
-            created_at: row.get("created_at"),
-            updated_at: row.get("updated_at"),
-        }
-    }
+impl TryFrom<&Row> for Lead {
+    type Error = AppError;
 
+    fn try_from(row: &Row) -> AppResult<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            name: row.try_get("name")?,
+            phone_number: row.try_get("phone_number")?,
+            email: row.try_get("email")?,
+            company: row.try_get("company")?,
+            contact_id: row.try_get("contact_id")?,
+            agent_id: row.try_get("agent_id")?,
+            agent_name: row.try_get("agent_name")?,
+            total_score: row.try_get("total_score")?,
+            lead_status_tag: row.try_get("lead_status_tag")?,
+            interaction_count: row.try_get("interaction_count")?,
+            last_contact_at: row.try_get("last_contact_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+impl Lead {
     pub fn cursor(&self) -> LeadCursor {
         (self.last_contact_at.unwrap_or(self.created_at), self.id)
     }
@@ -181,7 +185,8 @@ pub async fn list(
     let rows = matching
         .page(db, &select, &NEWEST_CONTACT, after, limit)
         .await?;
-    Ok((rows.iter().map(Lead::from_row).collect(), total))
+    let leads = rows.iter().map(Lead::try_from).collect::<AppResult<_>>()?;
+    Ok((leads, total))
 }
 
 /// The list's filters as a CSV export of every matching lead, newest contact first.
@@ -213,8 +218,8 @@ pub async fn export(
             "created_at",
         ],
         cells: |row| {
-            let lead = Lead::from_row(row);
-            vec![
+            let lead = Lead::try_from(row)?;
+            Ok(vec![
                 lead.id.to_string(),
                 cell(lead.name),
                 cell(lead.phone_number),
@@ -226,7 +231,7 @@ pub async fn export(
                 lead.interaction_count.to_string(),
                 cell(lead.last_contact_at.map(|t| t.to_rfc3339())),
                 lead.created_at.to_rfc3339(),
-            ]
+            ])
         },
     })
 }
@@ -239,7 +244,8 @@ pub async fn find(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppRes
         &[&id, tenant.as_uuid()],
     )
     .await?
-    .map(|row| Lead::from_row(&row))
+    .map(|row| Lead::try_from(&row))
+    .transpose()?
     .ok_or_else(|| AppError::not_found("lead"))
 }
 
@@ -260,21 +266,23 @@ pub async fn profile(
         )
         .await?
         .iter()
-        .map(|row| Interaction {
-            call_id: row.get("id"),
-            kind: row.get("type"),
-            status: row.get("status"),
-            direction: row.get("direction"),
-            agent_id: row.get("agent_id"),
-            started_at: row.get("started_at"),
-            created_at: row.get("created_at"),
-            duration_seconds: row.get("duration_seconds"),
-            summary: row.get("summary"),
-            total_score: row.get("total_score"),
-            lead_status_tag: row.get("lead_status_tag"),
-            cta_interactions: row.get("cta_interactions"),
+        .map(|row| {
+            Ok(Interaction {
+            call_id: row.try_get("id")?,
+            kind: row.try_get("type")?,
+            status: row.try_get("status")?,
+            direction: row.try_get("direction")?,
+            agent_id: row.try_get("agent_id")?,
+            started_at: row.try_get("started_at")?,
+            created_at: row.try_get("created_at")?,
+            duration_seconds: row.try_get("duration_seconds")?,
+            summary: row.try_get("summary")?,
+            total_score: row.try_get("total_score")?,
+            lead_status_tag: row.try_get("lead_status_tag")?,
+            cta_interactions: row.try_get("cta_interactions")?,
+            })
         })
-        .collect();
+        .collect::<AppResult<_>>()?;
     let latest_analytics = db
         .query_opt(
             "SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
@@ -283,7 +291,8 @@ pub async fn profile(
             &[&lead.id, tenant.as_uuid()],
         )
         .await?
-        .map(|row| LeadAnalytics::from_row(&row));
+        .map(|row| LeadAnalytics::try_from(&row))
+        .transpose()?;
     let possible_duplicates = db
         .query(
             &format!(
@@ -297,8 +306,8 @@ pub async fn profile(
         )
         .await?
         .iter()
-        .map(Lead::from_row)
-        .collect();
+        .map(Lead::try_from)
+        .collect::<AppResult<_>>()?;
     Ok(LeadProfile {
         lead,
         latest_analytics,
