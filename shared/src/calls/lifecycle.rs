@@ -86,16 +86,7 @@ pub async fn apply(
                 },
             )
             .await?;
-            let after = Figures::from_row(&updated)?;
-            rollup::apply(
-                tx,
-                before.tenant,
-                call.agent.agent_id,
-                &before.figures,
-                &after,
-                0,
-            )
-            .await?;
+            before.roll_up(tx, call.agent.agent_id, &updated, 0).await?;
         }
         CallEvent::Analyzed(analysis) => {
             let scores = LeadScores::from_analysis(analysis, settings.lead_tags());
@@ -126,16 +117,7 @@ pub async fn apply(
             if let (Some(lead), false) = (before.lead_id, scores.is_empty()) {
                 leads::apply_scores(tx, lead, &scores, call.event_at).await?;
             }
-            let after = Figures::from_row(&updated)?;
-            rollup::apply(
-                tx,
-                before.tenant,
-                call.agent.agent_id,
-                &before.figures,
-                &after,
-                0,
-            )
-            .await?;
+            before.roll_up(tx, call.agent.agent_id, &updated, 0).await?;
         }
     }
     Ok(before.id)
@@ -204,6 +186,21 @@ struct Before {
     status: Status,
     lead_id: Option<Uuid>,
     figures: Figures,
+}
+
+impl Before {
+    /// Moves the daily rollup from this row to `updated` (the event's RETURNING row of
+    /// [`FIGURE_COLUMNS`]), adding the credits the event charged.
+    async fn roll_up(
+        &self,
+        tx: &impl GenericClient,
+        agent: Uuid,
+        updated: &tokio_postgres::Row,
+        credits: i64,
+    ) -> AppResult<()> {
+        let after = Figures::from_row(updated)?;
+        rollup::apply(tx, self.tenant, agent, &self.figures, &after, credits).await
+    }
 }
 
 /// Makes sure the call row exists and locks it. The tenant's row is locked first: every event
@@ -391,16 +388,9 @@ async fn transcribed(
         )
         .await?;
     }
-    let after = Figures::from_row(&updated)?;
-    rollup::apply(
-        tx,
-        before.tenant,
-        call.agent.agent_id,
-        &before.figures,
-        &after,
-        charged,
-    )
-    .await
+    before
+        .roll_up(tx, call.agent.agent_id, &updated, charged)
+        .await
 }
 
 fn text_var(vars: &Map<String, Value>, names: &[&str]) -> Option<String> {
