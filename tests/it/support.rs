@@ -528,6 +528,40 @@ pub async fn processed_count(conversation: &str) -> i64 {
         .get(0)
 }
 
+/// Returns once the processor has finished every event queued before the call, so a test can
+/// assert that one of them changed nothing. The processor works the queue one batch at a time:
+/// a second marker, sent once the first is processed, lands in a later batch than anything
+/// queued before the first. The markers name no known agent, so they touch no tenant.
+pub async fn queue_drained() {
+    for _ in 0..2 {
+        let marker = conversation_id();
+        let event = transcription("agent_queue_marker", &marker, 1, "+14155550100");
+        assert_eq!(deliver(&event).await.status(), 200, "the marker is queued");
+        eventually(30, "the queue marker", || async {
+            (processed_count(&marker).await == 1).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Returns once none of the user's queued emails waits to be sent: everything it was sent is
+/// in the SMTP sink.
+pub async fn outbox_sent(user: uuid::Uuid) {
+    eventually(20, "the user's emails sent", || async {
+        let pending: i64 = db()
+            .await
+            .query_one(
+                "SELECT count(*) FROM email_outbox WHERE user_id = $1 AND status = 'pending'",
+                &[&user],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        (pending == 0).then_some(())
+    })
+    .await;
+}
+
 /// Whether ingest claimed this exact body (it does so only for verified events it queues).
 pub async fn dedup_key_exists(body: &[u8]) -> bool {
     let key = shared::webhooks::event_key(shared::aws::queue::EventSource::Elevenlabs, body);

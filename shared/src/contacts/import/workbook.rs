@@ -20,6 +20,7 @@ use super::{
 use crate::error::AppError;
 
 pub(super) fn read_xlsx(bytes: &[u8], sink: &mut RowSink<'_>) -> Result<(), AppError> {
+    guard::xlsx_references(bytes).map_err(refused)?;
     shielded(|| stream_xlsx(bytes, sink))
 }
 
