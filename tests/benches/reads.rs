@@ -9,14 +9,13 @@
 use std::time::{Duration, Instant};
 
 use shared::{
-    auth::Claims,
     calls::{
         self,
         read::{CallCursor, CallFilter},
     },
     dashboard::{self, Range, RangeQuery},
     leads::{self, read::LeadFilter},
-    users,
+    users::{self, Identity},
 };
 use simulators::stack_auth::Issuer;
 use tokio_postgres::{Client, NoTls};
@@ -243,14 +242,11 @@ impl Tenant {
     }
 
     /// The verified identity a token for this tenant carries.
-    fn claims(&self) -> Claims {
-        Claims {
-            sub: self.subject.clone(),
-            email: Some(self.email.clone()),
-            email_verified: true,
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            subject: &self.subject,
+            email: Some(&self.email),
             name: None,
-            is_anonymous: false,
-            is_restricted: false,
         }
     }
 
@@ -288,9 +284,9 @@ impl Read {
     async fn run(
         &self,
         db: &mut deadpool_postgres::Client,
-        claims: &Claims,
+        identity: &Identity<'_>,
     ) -> Result<(), BoxError> {
-        let tenant = users::provision(db, claims).await?.tenant();
+        let tenant = users::provision(db, identity).await?.tenant();
         let db = &*db;
         match self {
             Self::DashboardVersion => {
@@ -544,11 +540,11 @@ async fn time_reads(
     options: &Options,
 ) -> Result<Percentiles, BoxError> {
     let mut db = reads.get().await?;
-    let claims = tenant.claims();
+    let identity = tenant.identity();
     let mut samples = Vec::with_capacity(options.requests);
     for i in 0..options.warmup + options.requests {
         let started = Instant::now();
-        case.read.run(&mut db, &claims).await?;
+        case.read.run(&mut db, &identity).await?;
         if i >= options.warmup {
             samples.push(started.elapsed());
         }
