@@ -35,7 +35,7 @@ pub struct Config {
     /// The least balance (credits) an outbound call needs; a batch needs one minute per contact.
     pub min_call_balance: i64,
     /// Total scores from which a lead is hot or warm.
-    pub lead_tags: crate::leads::scoring::TagThresholds,
+    pub lead_tags: TagThresholds,
     /// How long a computed dashboard is cached in DynamoDB (0: not cached).
     pub dashboard_cache_ttl: Duration,
     /// How far back reconciliation looks for conversations whose webhooks never arrived.
@@ -353,7 +353,7 @@ impl Config {
                         reason: format!("{warm} must be below LEAD_HOT_THRESHOLD ({hot})"),
                     });
                 }
-                crate::leads::scoring::TagThresholds { hot, warm }
+                TagThresholds { hot, warm }
             },
             dashboard_cache_ttl: Duration::from_secs(env.number(
                 "DASHBOARD_CACHE_TTL_SECONDS",
@@ -583,6 +583,19 @@ fn parse_origin(raw: &str) -> Result<HeaderValue, ConfigError> {
     let url = parse_http_url("FRONTEND_URL", raw)?;
     let origin = url.origin().ascii_serialization();
     HeaderValue::from_str(&origin).map_err(|e| malformed("FRONTEND_URL", e))
+}
+
+/// Total scores from which a lead is hot, or warm (settings; 70 and 40 by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagThresholds {
+    pub hot: i64,
+    pub warm: i64,
+}
+
+impl Default for TagThresholds {
+    fn default() -> Self {
+        Self { hot: 70, warm: 40 }
+    }
 }
 
 #[cfg(test)]

@@ -115,6 +115,41 @@ impl AppError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// Insufficient funds for the request (credits): 402.
+    pub fn payment_required(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::PAYMENT_REQUIRED, code, message)
+    }
+
+    /// The input is bigger than we take: 413.
+    pub fn too_large(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
+    }
+
+    /// The input is of a kind we do not take: 415.
+    pub fn unsupported_media_type(
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code, message)
+    }
+
+    /// Too many requests: 429 `rate_limited`, with when to try again.
+    pub fn rate_limited(retry_after: std::time::Duration, message: &'static str) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            .with_retry_after(retry_after)
+    }
+
+    /// A service we called answered, but not with what the request needed: 502
+    /// `upstream_error` (the details name the service).
+    pub fn upstream(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
+    }
+
+    /// Our own configuration is wrong: 500 `internal_error` saying what cannot work.
+    pub fn misconfigured(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
+    }
+
     /// A service this request depends on (Stack Auth, AWS) failed: design.md's external
     /// service category, 502.
     pub fn unavailable(code: &'static str, source: impl Into<Source>) -> Self {

@@ -4,15 +4,11 @@
 
 use std::convert::Infallible;
 
-use axum::{
-    body::{Body, Bytes},
-    http::{header, HeaderValue},
-    response::{IntoResponse, Response},
-};
-use futures::{pin_mut, StreamExt};
+use axum::body::Bytes;
+use futures::{pin_mut, Stream, StreamExt};
 use tokio_postgres::Row;
 
-use crate::{db::filter::Filter, spreadsheet::neutralize_formula};
+use crate::{db::filter::Filter, error::AppResult, spreadsheet::neutralize_formula};
 
 /// Rows written per chunk sent to the client.
 const ROWS_PER_CHUNK: usize = 500;
@@ -24,46 +20,30 @@ pub struct Export {
     pub sql: String,
     pub filter: Filter,
     pub header: &'static [&'static str],
-    pub cells: fn(&Row) -> Vec<String>,
+    pub cells: fn(&Row) -> AppResult<Vec<String>>,
 }
 
-/// Streams the export as `text/csv`. The header goes out first; a database failure midway
-/// ends the body early (the status line was already sent), and is logged.
-pub fn respond(db: deadpool_postgres::Object, export: Export) -> Response {
+/// The export as CSV chunks, the header first. A database failure midway ends the stream
+/// early (a response's status line was already sent), and is logged.
+pub fn stream(
+    db: deadpool_postgres::Object,
+    export: Export,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     tokio::spawn(async move {
         if let Err(err) = produce(&db, &export, &tx).await {
             tracing::error!(error = %err, file = export.file_name, "export stopped early");
         }
     });
-    let body = futures::stream::unfold(rx, |mut rx| async move {
+    futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
             .map(|chunk| (Ok::<_, Infallible>(chunk), rx))
-    });
-    let disposition = format!("attachment; filename=\"{}\"", export_name());
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&disposition)
-                    .unwrap_or(HeaderValue::from_static("attachment")),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, no-store"),
-            ),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response()
+    })
 }
 
-fn export_name() -> String {
+/// The name a download of an export gets.
+pub fn file_name() -> String {
     format!("export-{}.csv", chrono::Utc::now().format("%Y%m%d-%H%M%S"))
 }
 
@@ -80,7 +60,7 @@ async fn produce(
     pin_mut!(rows);
     let mut in_chunk = 0;
     while let Some(row) = rows.next().await {
-        write_record(&mut chunk, (export.cells)(&row?).into_iter())?;
+        write_record(&mut chunk, (export.cells)(&row?)?.into_iter())?;
         in_chunk += 1;
         if in_chunk == ROWS_PER_CHUNK {
             if tx

@@ -1,6 +1,7 @@
 //! The core crate: everything with logic lives here, so one Router serves Lambda, the local
 //! server and the tests. Function crates only build [`AppState`] and hand the router to a runtime.
 
+pub mod account;
 pub mod admin;
 pub mod agents;
 pub mod auth;
@@ -18,14 +19,17 @@ pub mod error;
 pub mod export;
 pub mod http;
 pub mod leads;
+pub mod lenient;
 pub mod phone;
 pub mod ratelimit;
 pub mod settings;
 pub mod spreadsheet;
 pub mod state;
 pub mod telemetry;
+pub mod tenant;
 pub mod text;
 pub mod time;
+pub mod tokens;
 pub mod users;
 pub mod webhooks;
 

@@ -15,16 +15,21 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use crate::config::BucketConfig;
 use crate::{
-    auth::TenantId,
     aws::counter,
     error::{AppError, AppResult},
-    AppState,
+    tenant::TenantId,
 };
+
+/// Where windows are counted: the DynamoDB table every instance shares.
+#[derive(Clone, Copy)]
+pub struct Counter<'a> {
+    pub dynamodb: &'a aws_sdk_dynamodb::Client,
+    pub table: &'a str,
+}
 
 /// At most `limit` attempts per `seconds`-long fixed window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,14 +39,13 @@ pub struct Window {
 }
 
 pub fn too_many(retry_after: Duration, message: &'static str) -> AppError {
-    AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-        .with_retry_after(retry_after)
+    AppError::rate_limited(retry_after, message)
 }
 
 /// Counts one attempt of `subject` under `scope` in the current window; past the window's
 /// limit the answer is 429 until the window ends.
 pub async fn count(
-    state: &AppState,
+    counter: Counter<'_>,
     scope: &str,
     subject: &str,
     window: Window,
@@ -51,13 +55,7 @@ pub async fn count(
     let index = now / window.seconds;
     let ends = (index + 1) * window.seconds;
     let key = format!("ratelimit#{scope}#{subject}#{index}");
-    let counted = counter::increment(
-        &state.aws().dynamodb,
-        &state.config().aws.table,
-        &key,
-        ends + 60,
-    )
-    .await;
+    let counted = counter::increment(counter.dynamodb, counter.table, &key, ends + 60).await;
     let hits = counted.unwrap_or_else(|err| {
         tracing::warn!(error = %err, scope, "could not count an attempt for rate limiting");
         0
@@ -72,13 +70,13 @@ pub async fn count(
 /// Account flows (sign-up, sign-in, social start, password reset): per caller address (when
 /// known: behind API Gateway) and per email address, across every instance.
 pub async fn account_flow(
-    state: &AppState,
+    counter: Counter<'_>,
     address: Option<&str>,
     email: Option<&str>,
 ) -> AppResult<()> {
     if let Some(address) = address {
         count(
-            state,
+            counter,
             "auth-address",
             address,
             ACCOUNT_FLOWS_PER_ADDRESS,
@@ -88,7 +86,7 @@ pub async fn account_flow(
     }
     if let Some(email) = email {
         count(
-            state,
+            counter,
             "auth-email",
             &hashed(&email.to_lowercase()),
             ACCOUNT_FLOWS_PER_EMAIL,
@@ -170,6 +168,9 @@ impl TenantLimiter {
         }
     }
 }
+
+/// ElevenLabs reads one tenant may have in flight at once in a process, whatever its requests.
+pub const REMOTE_READS_PER_TENANT: usize = 8;
 
 /// A tenant's share of a remote service (ElevenLabs' workspace quota is shared by every
 /// tenant): at most `per_tenant` of its calls in flight at once in this process, whatever

@@ -8,10 +8,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::{
-    auth::TenantId,
-    config::Config,
+    config::{Config, TagThresholds},
     error::{AppError, AppResult},
-    leads::scoring::TagThresholds,
+    tenant::TenantId,
 };
 
 /// A credit package as stored: its price is explicit, or `credits * price_per_credit`.

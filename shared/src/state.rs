@@ -9,13 +9,14 @@ use std::{
 use tokio::sync::RwLock;
 
 use crate::{
-    auth::TokenVerifier,
     aws::{secrets::SecretStore, Aws},
+    clients::{elevenlabs::ElevenLabs, stack_auth::StackAuth},
     config::Config,
     db,
-    error::AppResult,
+    error::{AppError, AppResult},
     settings::{self, Settings},
     telemetry,
+    tokens::TokenVerifier,
 };
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -71,7 +72,7 @@ impl AppState {
                 settings: RwLock::new(None),
                 tenant_limiter,
                 remote_reads: crate::ratelimit::TenantPermits::new(
-                    crate::agents::REMOTE_READS_PER_TENANT,
+                    crate::ratelimit::REMOTE_READS_PER_TENANT,
                 ),
             }),
         })
@@ -95,6 +96,50 @@ impl AppState {
 
     pub fn aws(&self) -> &Aws {
         &self.inner.aws
+    }
+
+    /// Where rate-limit windows are counted.
+    pub fn rate_counter(&self) -> crate::ratelimit::Counter<'_> {
+        crate::ratelimit::Counter {
+            dynamodb: &self.aws().dynamodb,
+            table: &self.config().aws.table,
+        }
+    }
+
+    /// The ElevenLabs client with the current API key (rotated by the admin).
+    pub async fn elevenlabs(&self) -> AppResult<ElevenLabs> {
+        let secrets = self.secrets().get().await?;
+        if secrets.elevenlabs_api_key.is_empty() {
+            return Err(AppError::unavailable(
+                "elevenlabs_not_configured",
+                "the ElevenLabs API key is not set in the application secret",
+            ));
+        }
+        Ok(ElevenLabs::new(
+            self.http().clone(),
+            self.config().elevenlabs_base_url.clone(),
+            secrets.elevenlabs_api_key.clone(),
+            self.config().elevenlabs_retry,
+        ))
+    }
+
+    /// The Stack Auth REST client with the current server key.
+    pub async fn stack_auth(&self) -> AppResult<StackAuth> {
+        let secrets = self.secrets().get().await?;
+        if secrets.stack_secret_server_key.is_empty() {
+            return Err(AppError::unavailable(
+                "stack_auth_not_configured",
+                "the Stack Auth server key is not set in the application secret",
+            ));
+        }
+        let config = self.config();
+        StackAuth::configured(
+            config.stack.api_url.clone(),
+            config.auth.project_id.clone(),
+            secrets.stack_secret_server_key.clone(),
+            config.stack.publishable_client_key.clone(),
+            config.stack.retry,
+        )
     }
 
     pub fn tenant_limiter(&self) -> &crate::ratelimit::TenantLimiter {

@@ -2,15 +2,23 @@
 //! a. seeds the dataset once (tests/benches/reads_seed.sql, in one transaction, then VACUUM
 //!    ANALYZE) unless the database already holds it (the `bench_seed` marker row);
 //! b. for the largest tenant and a median one, times each read endpoint of the running API
-//!    (sequential requests after a warm-up) next to the statements that endpoint runs, sent
-//!    straight to Postgres on one connection: as the API sends them (text, so each is parsed
-//!    and planned every time) and prepared once. The figure is endpoint / SQL.
+//!    (sequential requests after a warm-up) next to the shared crate's read functions its
+//!    handler calls, called in-process on one pooled connection. The figure is endpoint / reads:
+//!    what HTTP, authentication and serialization add.
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use shared::{
+    calls::{
+        self,
+        read::{CallCursor, CallFilter},
+    },
+    dashboard::{self, Range, RangeQuery},
+    leads::{self, read::LeadFilter},
+    users::{self, Identity},
+};
 use simulators::stack_auth::Issuer;
-use tokio_postgres::{types::ToSql, Client, NoTls};
+use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
 // Shared by every bench target; this one does not use all of it.
@@ -19,12 +27,8 @@ mod support;
 
 use support::{fail, ms, percentile, var, Api, BoxError};
 
-type Param = Box<dyn ToSql + Sync + Send>;
-
 const SEED_SQL: &str = include_str!("reads_seed.sql");
 const DATASET: &str = "reads";
-/// What the anomaly flags look back before an analytics range (dashboard::anomalies).
-const ANOMALY_WINDOW_DAYS: i64 = 14;
 
 struct Options {
     requests: usize,
@@ -68,12 +72,12 @@ async fn run() -> Result<(), BoxError> {
     let seed = ensure_seeded(&db, &options).await?;
     eprintln!("{}", seed.describe());
     let api = Api::new()?;
-    let sql = connect(&var("DATABASE_URL")?).await?;
+    let reads = shared::db::pool(&var("DATABASE_URL")?, 1)?;
     let mut rows = Vec::new();
     for tenant in [Tenant::pick(&db, 0).await?, Tenant::median(&db).await?] {
         for case in cases(&db, &tenant).await? {
             eprintln!("measuring {} ({})", case.name, tenant.label());
-            rows.push(measure(&api, &sql, &tenant, &case, &options).await?);
+            rows.push(measure(&api, &reads, &tenant, &case, &options).await?);
         }
     }
     println!("\n{}\n", seed.describe());
@@ -237,6 +241,15 @@ impl Tenant {
         Self::pick(db, usize::try_from(count / 2)?).await
     }
 
+    /// The verified identity a token for this tenant carries.
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            subject: &self.subject,
+            email: Some(&self.email),
+            name: None,
+        }
+    }
+
     fn label(&self) -> String {
         if self.rank == 0 {
             format!("largest tenant, {} calls", self.calls)
@@ -246,163 +259,143 @@ impl Tenant {
     }
 }
 
-/// One endpoint and the statements it runs.
+/// One endpoint and the reads its handler makes.
 struct Case {
     name: String,
     path: String,
     /// Send the ETag of a first answer back and expect 304.
     revalidate: bool,
-    statements: Vec<(String, Vec<Param>)>,
+    read: Read,
 }
 
-const USER_LOOKUP: &str = "SELECT id, email, name, auth_provider, role, status, credits, created_at, updated_at FROM users WHERE auth_subject = $1";
-const VERSION: &str = "SELECT stats_version, credits FROM users WHERE id = $1";
-const ROLLUPS: &str = "SELECT coalesce(s.agent_id, l.agent_id) AS agent_id, coalesce(s.day, l.day) AS day,
-                    coalesce(s.calls, 0)::bigint AS calls, coalesce(s.chats, 0)::bigint AS chats,
-                    coalesce(s.completed, 0)::bigint AS completed, coalesce(s.failed, 0)::bigint AS failed,
-                    coalesce(s.successful, 0)::bigint AS successful,
-                    coalesce(s.duration_seconds, 0)::bigint AS duration_seconds,
-                    coalesce(s.credits_used, 0)::bigint AS credits_used,
-                    coalesce(l.analyzed, 0)::bigint AS analyzed, coalesce(l.scored, 0)::bigint AS scored,
-                    coalesce(l.score_sum, 0)::bigint AS score_sum,
-                    coalesce(l.hot, 0)::bigint AS hot, coalesce(l.warm, 0)::bigint AS warm,
-                    coalesce(l.cold, 0)::bigint AS cold,
-                    coalesce(l.score_buckets, array_fill(0, ARRAY[10])) AS score_buckets,
-                    coalesce(l.cta_pricing, 0)::bigint AS cta_pricing, coalesce(l.cta_demo, 0)::bigint AS cta_demo,
-                    coalesce(l.cta_followup, 0)::bigint AS cta_followup,
-                    coalesce(l.cta_sample, 0)::bigint AS cta_sample,
-                    coalesce(l.cta_escalated, 0)::bigint AS cta_escalated
-             FROM (SELECT * FROM daily_agent_stats WHERE user_id = $1 AND day BETWEEN $2 AND $3) s
-             FULL JOIN (SELECT * FROM daily_lead_stats WHERE user_id = $1 AND day BETWEEN $2 AND $3) l
-               ON l.agent_id = s.agent_id AND l.day = s.day";
-const AGENT_NAMES: &str = "SELECT id, name FROM agents WHERE user_id = $1";
-const CALL_COLUMNS: &str = "c.*, a.name AS agent_name, ct.name AS contact_name,
-    la.total_score, la.lead_status_tag";
-const CALL_JOINS: &str = "calls c
-    JOIN agents a ON a.id = c.agent_id
-    LEFT JOIN contacts ct ON ct.id = c.contact_id
-    LEFT JOIN lead_analytics la ON la.call_id = c.id";
-/// What an unfiltered list total counts over (calls::read's `CallFilter::count_from`).
-const COUNT_JOINS: &str = "calls c";
-const LEAD_COLUMNS: &str = "l.*, a.name AS agent_name,
-    coalesce(l.last_contact_at, l.created_at) AS sort_at";
-const LEAD_FROM: &str = "leads l LEFT JOIN agents a ON a.id = l.agent_id";
-const TIMELINE: &str = "SELECT c.id, c.type, c.status, c.direction, c.agent_id, c.started_at, c.created_at,
-                    c.duration_seconds, c.summary, la.total_score, la.lead_status_tag, la.cta_interactions
-             FROM calls c LEFT JOIN lead_analytics la ON la.call_id = c.id
-             WHERE c.lead_id = $1 AND c.user_id = $2
-             ORDER BY c.created_at DESC, c.id DESC LIMIT $3";
-const LATEST_ANALYTICS: &str =
-    "SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
-             WHERE c.lead_id = $1 AND c.user_id = $2
-             ORDER BY la.analyzed_at DESC LIMIT 1";
+/// What a handler reads, through the same shared functions, after the user lookup every
+/// authenticated request makes.
+enum Read {
+    /// An unchanged dashboard: only its version, for the ETag.
+    DashboardVersion,
+    Overview(Range),
+    Analytics(Range),
+    Calls(Option<CallCursor>),
+    Leads,
+    LeadProfile(Uuid),
+}
+
+impl Read {
+    async fn run(
+        &self,
+        db: &mut deadpool_postgres::Client,
+        identity: &Identity<'_>,
+    ) -> Result<(), BoxError> {
+        let tenant = users::provision(db, identity).await?.tenant();
+        let db = &*db;
+        match self {
+            Self::DashboardVersion => {
+                dashboard::version(db, tenant).await?;
+            }
+            Self::Overview(range) => {
+                let (_, credits) = dashboard::version(db, tenant).await?;
+                dashboard::overview(db, tenant, *range, credits).await?;
+            }
+            Self::Analytics(range) => {
+                dashboard::version(db, tenant).await?;
+                dashboard::analytics(db, tenant, *range).await?;
+            }
+            Self::Calls(after) => {
+                calls::read::list(db, tenant, &CallFilter::default(), PAGE, *after).await?;
+            }
+            Self::Leads => {
+                leads::read::list(db, tenant, &LeadFilter::default(), PAGE, None).await?;
+            }
+            Self::LeadProfile(id) => {
+                leads::read::profile(db, tenant, &id.to_string()).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 const PAGE: i64 = 20;
 
-fn statement(sql: impl Into<String>, params: Vec<Param>) -> (String, Vec<Param>) {
-    (sql.into(), params)
-}
-
-/// The days a dashboard range of `days` covers with what it reads before it, as the API
-/// computes them (UTC today, both ends included).
-fn days_back(today: NaiveDate, days: i64) -> NaiveDate {
-    today - chrono::Duration::days(days - 1)
+/// The range a dashboard request of `days` asks for, as the API reads it.
+fn last_days(days: i64) -> Result<Range, BoxError> {
+    let query = RangeQuery {
+        days: Some(days),
+        ..RangeQuery::default()
+    };
+    Ok(query.range()?)
 }
 
 async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
-    let t = tenant.id;
-    let today = Utc::now().date_naive();
-    let user = || statement(USER_LOOKUP, vec![Box::new(tenant.subject.clone())]);
-    let version = || statement(VERSION, vec![Box::new(t)]);
-    let rollups =
-        |from: NaiveDate| statement(ROLLUPS, vec![Box::new(t), Box::new(from), Box::new(today)]);
-    let mut cases = vec![
+    let deep = deep_cursor(db, tenant).await?;
+    let busiest = busiest_lead(db, tenant).await?;
+    Ok(vec![
         Case {
             name: "GET /api/dashboard/overview?days=30".into(),
             path: "/api/dashboard/overview?days=30".into(),
             revalidate: false,
-            // This range and the previous one of the same length.
-            statements: vec![user(), version(), rollups(days_back(today, 60))],
+            read: Read::Overview(last_days(30)?),
         },
         Case {
             name: "the same, If-None-Match -> 304".into(),
             path: "/api/dashboard/overview?days=30".into(),
             revalidate: true,
-            statements: vec![user(), version()],
+            read: Read::DashboardVersion,
         },
         Case {
             name: "GET /api/dashboard/analytics?days=90".into(),
             path: "/api/dashboard/analytics?days=90".into(),
             revalidate: false,
-            statements: vec![
-                user(),
-                version(),
-                rollups(days_back(today, 90 + ANOMALY_WINDOW_DAYS)),
-                statement(AGENT_NAMES, vec![Box::new(t)]),
-            ],
+            read: Read::Analytics(last_days(90)?),
         },
         Case {
             name: "the same, If-None-Match -> 304".into(),
             path: "/api/dashboard/analytics?days=90".into(),
             revalidate: true,
-            statements: vec![user(), version()],
+            read: Read::DashboardVersion,
         },
-    ];
-    cases.push(calls_page(tenant, None, user()));
-    cases.push(calls_page(
-        tenant,
-        Some(deep_cursor(db, tenant).await?),
-        user(),
-    ));
-    cases.push(leads_page(tenant, user()));
-    cases.push(lead_profile(db, tenant, user()).await?);
-    Ok(cases)
-}
-
-fn calls_page(
-    tenant: &Tenant,
-    cursor: Option<(DateTime<Utc>, Uuid, i64)>,
-    user: (String, Vec<Param>),
-) -> Case {
-    let count = statement(
-        format!("SELECT count(*) FROM {COUNT_JOINS} WHERE c.user_id = $1"),
-        vec![Box::new(tenant.id)],
-    );
-    let order = "ORDER BY c.created_at DESC, c.id DESC";
-    match cursor {
-        None => Case {
+        Case {
             name: format!("GET /api/calls?limit={PAGE} (first page)"),
             path: format!("/api/calls?limit={PAGE}"),
             revalidate: false,
-            statements: vec![
-                user,
-                count,
-                statement(
-                    format!("SELECT {CALL_COLUMNS} FROM {CALL_JOINS} WHERE c.user_id = $1\n                 {order} LIMIT $2"),
-                    vec![Box::new(tenant.id), Box::new(PAGE)],
-                ),
-            ],
+            read: Read::Calls(None),
         },
-        Some((at, id, offset)) => Case {
-            name: format!("GET /api/calls?limit={PAGE}&cursor=... (page at row {offset})"),
+        Case {
+            name: format!(
+                "GET /api/calls?limit={PAGE}&cursor=... (page at row {})",
+                deep.offset
+            ),
             path: format!(
                 "/api/calls?limit={PAGE}&cursor={}",
-                shared::http::encode_cursor(&(at, id))
+                shared::http::encode_cursor(&deep.cursor)
             ),
             revalidate: false,
-            statements: vec![
-                user,
-                count,
-                statement(
-                    format!("SELECT {CALL_COLUMNS} FROM {CALL_JOINS} WHERE c.user_id = $1 AND (c.created_at, c.id) < ($2, $3)\n                 {order} LIMIT $4"),
-                    vec![Box::new(tenant.id), Box::new(at), Box::new(id), Box::new(PAGE)],
-                ),
-            ],
+            read: Read::Calls(Some(deep.cursor)),
         },
-    }
+        Case {
+            name: format!("GET /api/leads?limit={PAGE}"),
+            path: format!("/api/leads?limit={PAGE}"),
+            revalidate: false,
+            read: Read::Leads,
+        },
+        Case {
+            name: format!(
+                "GET /api/leads/{{id}} (busiest lead, {} calls)",
+                busiest.interactions
+            ),
+            path: format!("/api/leads/{}", busiest.id),
+            revalidate: false,
+            read: Read::LeadProfile(busiest.id),
+        },
+    ])
+}
+
+struct DeepCursor {
+    cursor: CallCursor,
+    offset: i64,
 }
 
 /// The position half way down the tenant's calls, newest first.
-async fn deep_cursor(db: &Client, tenant: &Tenant) -> Result<(DateTime<Utc>, Uuid, i64), BoxError> {
+async fn deep_cursor(db: &Client, tenant: &Tenant) -> Result<DeepCursor, BoxError> {
     let offset = tenant.calls / 2;
     let row = db
         .query_one(
@@ -411,76 +404,29 @@ async fn deep_cursor(db: &Client, tenant: &Tenant) -> Result<(DateTime<Utc>, Uui
             &[&tenant.id, &offset],
         )
         .await?;
-    Ok((row.get(0), row.get(1), offset))
+    Ok(DeepCursor {
+        cursor: (row.get(0), row.get(1)),
+        offset,
+    })
 }
 
-fn leads_page(tenant: &Tenant, user: (String, Vec<Param>)) -> Case {
-    Case {
-        name: format!("GET /api/leads?limit={PAGE}"),
-        path: format!("/api/leads?limit={PAGE}"),
-        revalidate: false,
-        statements: vec![
-            user,
-            statement(
-                format!("SELECT count(*) FROM {LEAD_FROM} WHERE l.user_id = $1"),
-                vec![Box::new(tenant.id)],
-            ),
-            statement(
-                format!("SELECT {LEAD_COLUMNS} FROM {LEAD_FROM} WHERE l.user_id = $1\n                 ORDER BY coalesce(l.last_contact_at, l.created_at) DESC, l.id DESC LIMIT $2"),
-                vec![Box::new(tenant.id), Box::new(PAGE)],
-            ),
-        ],
-    }
+struct BusiestLead {
+    id: Uuid,
+    interactions: i32,
 }
 
-/// The profile of the tenant's busiest lead (the longest timeline).
-async fn lead_profile(
-    db: &Client,
-    tenant: &Tenant,
-    user: (String, Vec<Param>),
-) -> Result<Case, BoxError> {
+/// The tenant's lead with the longest timeline.
+async fn busiest_lead(db: &Client, tenant: &Tenant) -> Result<BusiestLead, BoxError> {
     let row = db
         .query_one(
-            "SELECT id, phone_number, email, interaction_count FROM leads WHERE user_id = $1
+            "SELECT id, interaction_count FROM leads WHERE user_id = $1
              ORDER BY interaction_count DESC, id LIMIT 1",
             &[&tenant.id],
         )
         .await?;
-    let (lead, phone, email, interactions): (Uuid, Option<String>, Option<String>, i32) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
-    Ok(Case {
-        name: format!("GET /api/leads/{{id}} (busiest lead, {interactions} calls)"),
-        path: format!("/api/leads/{lead}"),
-        revalidate: false,
-        statements: vec![
-            user,
-            statement(
-                format!(
-                    "SELECT {LEAD_COLUMNS} FROM {LEAD_FROM} WHERE l.id = $1 AND l.user_id = $2"
-                ),
-                vec![Box::new(lead), Box::new(tenant.id)],
-            ),
-            statement(
-                TIMELINE,
-                vec![Box::new(lead), Box::new(tenant.id), Box::new(100_i64)],
-            ),
-            statement(LATEST_ANALYTICS, vec![Box::new(lead), Box::new(tenant.id)]),
-            statement(
-                format!(
-                    "SELECT {LEAD_COLUMNS} FROM {LEAD_FROM}
-                 WHERE l.user_id = $1 AND l.id <> $2
-                   AND ((l.phone_number IS NOT NULL AND l.phone_number = $3)
-                        OR (l.email IS NOT NULL AND lower(l.email) = lower($4)))
-                 ORDER BY l.created_at LIMIT 20"
-                ),
-                vec![
-                    Box::new(tenant.id),
-                    Box::new(lead),
-                    Box::new(phone),
-                    Box::new(email),
-                ],
-            ),
-        ],
+    Ok(BusiestLead {
+        id: row.get(0),
+        interactions: row.get(1),
     })
 }
 
@@ -553,13 +499,12 @@ struct Row {
     endpoint: String,
     tenant: String,
     api: Percentiles,
-    sql: Percentiles,
-    prepared: Percentiles,
+    reads: Percentiles,
 }
 
 async fn measure(
     api: &Api,
-    sql: &Client,
+    reads: &deadpool_postgres::Pool,
     tenant: &Tenant,
     case: &Case,
     options: &Options,
@@ -583,40 +528,23 @@ async fn measure(
         endpoint: case.name.clone(),
         tenant: tenant.label(),
         api: Percentiles::of(samples),
-        sql: time_sql(sql, case, options, false).await?,
-        prepared: time_sql(sql, case, options, true).await?,
+        reads: time_reads(reads, tenant, case, options).await?,
     })
 }
 
-/// The case's statements in order, `requests` times after a warm-up: sent as text as the API
-/// does (each one parsed and planned), or prepared once.
-async fn time_sql(
-    db: &Client,
+/// The case's reads, `requests` times after a warm-up, on one pooled connection.
+async fn time_reads(
+    reads: &deadpool_postgres::Pool,
+    tenant: &Tenant,
     case: &Case,
     options: &Options,
-    prepared: bool,
 ) -> Result<Percentiles, BoxError> {
-    let mut statements = Vec::new();
-    if prepared {
-        for (text, _) in &case.statements {
-            statements.push(Some(db.prepare(text).await?));
-        }
-    } else {
-        statements.resize(case.statements.len(), None);
-    }
+    let mut db = reads.get().await?;
+    let identity = tenant.identity();
     let mut samples = Vec::with_capacity(options.requests);
     for i in 0..options.warmup + options.requests {
         let started = Instant::now();
-        for ((text, params), prepared) in case.statements.iter().zip(&statements) {
-            let params: Vec<&(dyn ToSql + Sync)> = params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                .collect();
-            match prepared {
-                Some(statement) => db.query(statement, &params).await?,
-                None => db.query(text.as_str(), &params).await?,
-            };
-        }
+        case.read.run(&mut db, &identity).await?;
         if i >= options.warmup {
             samples.push(started.elapsed());
         }
@@ -626,20 +554,19 @@ async fn time_sql(
 
 fn print_table(rows: &[Row], requests: usize) {
     println!(
-        "p50 / p99 in ms over {requests} sequential requests each; SQL: the endpoint's statements on one connection\n"
+        "p50 / p99 in ms over {requests} sequential requests each; reads: the handler's shared read functions in-process, on one connection\n"
     );
-    println!("| endpoint | tenant | API | SQL as the API sends it | API / SQL (p50, p99) | SQL prepared once |");
-    println!("|---|---|---|---|---|---|");
+    println!("| endpoint | tenant | API | reads | API / reads (p50, p99) |");
+    println!("|---|---|---|---|---|");
     for row in rows {
         println!(
-            "| {} | {} | {} | {} | {:.1}x, {:.1}x | {} |",
+            "| {} | {} | {} | {} | {:.1}x, {:.1}x |",
             row.endpoint,
             row.tenant,
             row.api.figure(),
-            row.sql.figure(),
-            ms(row.api.p50) / ms(row.sql.p50),
-            ms(row.api.p99) / ms(row.sql.p99),
-            row.prepared.figure()
+            row.reads.figure(),
+            ms(row.api.p50) / ms(row.reads.p50),
+            ms(row.api.p99) / ms(row.reads.p99),
         );
     }
 }

@@ -127,39 +127,8 @@ WHERE analyzed
 ORDER BY created_at;
 
 -- step: rollups
--- As the processor keeps them: finished calls by the UTC day they started, analyses by the
--- UTC day they were made (the same query as migration V0004's backfill).
-INSERT INTO daily_agent_stats (user_id, agent_id, day, calls, chats, completed, failed, successful,
-                               duration_seconds, credits_used)
-SELECT c.user_id, c.agent_id, (coalesce(c.started_at, c.created_at) AT TIME ZONE 'UTC')::date,
-       count(*) FILTER (WHERE c.type = 'call'), count(*) FILTER (WHERE c.type = 'chat'),
-       count(*) FILTER (WHERE c.status = 'completed'), count(*) FILTER (WHERE c.status = 'failed'),
-       count(*) FILTER (WHERE c.call_successful = 'success'),
-       sum(c.duration_seconds), sum(c.credits_charged)
-FROM calls c JOIN seed_tenants t ON t.user_id = c.user_id
-WHERE c.status IN ('completed', 'failed')
-GROUP BY 1, 2, 3;
-INSERT INTO daily_lead_stats (user_id, agent_id, day, analyzed, scored, score_sum, hot, warm, cold,
-                              score_buckets, cta_pricing, cta_demo, cta_followup, cta_sample, cta_escalated)
-SELECT c.user_id, c.agent_id, (la.analyzed_at AT TIME ZONE 'UTC')::date,
-       count(*), count(la.total_score), coalesce(sum(la.total_score), 0),
-       count(*) FILTER (WHERE la.lead_status_tag = 'hot'),
-       count(*) FILTER (WHERE la.lead_status_tag = 'warm'),
-       count(*) FILTER (WHERE la.lead_status_tag = 'cold'),
-       ARRAY[count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 0),
-             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 1),
-             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 2),
-             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 3),
-             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 4),
-             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 5),
-             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 6),
-             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 7),
-             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 8),
-             count(*) FILTER (WHERE least(greatest(la.total_score, 0), 99) / 10 = 9)]::integer[],
-       count(*) FILTER (WHERE (la.cta_interactions ->> 'pricing_clicked')::boolean),
-       count(*) FILTER (WHERE (la.cta_interactions ->> 'demo_clicked')::boolean),
-       count(*) FILTER (WHERE (la.cta_interactions ->> 'followup_clicked')::boolean),
-       count(*) FILTER (WHERE (la.cta_interactions ->> 'sample_clicked')::boolean),
-       count(*) FILTER (WHERE (la.cta_interactions ->> 'escalated_to_human')::boolean)
-FROM lead_analytics la JOIN calls c ON c.id = la.call_id JOIN seed_tenants t ON t.user_id = c.user_id
-GROUP BY 1, 2, 3;
+-- As the processor keeps them (migration V0012's definition).
+INSERT INTO daily_agent_stats
+SELECT * FROM daily_agent_stats_recomputed(ARRAY(SELECT user_id FROM seed_tenants));
+INSERT INTO daily_lead_stats
+SELECT * FROM daily_lead_stats_recomputed(ARRAY(SELECT user_id FROM seed_tenants));

@@ -410,17 +410,15 @@ async fn in_process_imports(file: &[u8], options: &Options) -> Result<(String, S
     ))
 }
 
-async fn new_tenant(state: &shared::AppState) -> Result<shared::auth::TenantId, BoxError> {
+async fn new_tenant(state: &shared::AppState) -> Result<shared::tenant::TenantId, BoxError> {
     let sub = uuid::Uuid::new_v4().to_string();
-    let claims = shared::auth::Claims {
-        email: Some(format!("bench-{}@example.test", &sub[..8])),
-        sub,
-        email_verified: true,
+    let email = format!("bench-{}@example.test", &sub[..8]);
+    let identity = shared::users::Identity {
+        subject: &sub,
+        email: Some(&email),
         name: None,
-        is_anonymous: false,
-        is_restricted: false,
     };
-    let user = shared::users::provision(&mut state.db().get().await?, &claims).await?;
+    let user = shared::users::provision(&mut state.db().get().await?, &identity).await?;
     Ok(user.tenant())
 }
 

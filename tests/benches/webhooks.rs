@@ -18,7 +18,7 @@ use futures::{stream, StreamExt};
 use serde_json::{json, Value};
 use shared::{
     aws::queue::{EventSource, QueuedEvent},
-    webhooks::{event_key, process::process_message, process::Outcome},
+    webhooks::{event_key, process::process_message, Outcome},
 };
 use simulators::elevenlabs::{transcription_event, CallParams, Outcome as SimOutcome};
 use tokio_postgres::{NoTls, Statement};

@@ -449,8 +449,9 @@ async fn an_unmatched_event_is_matched_to_an_agent_and_billed_once() {
     .await;
     assert_eq!(call.get::<_, uuid::Uuid>("user_id"), tenant.id);
     // Matching again replays the same event: billed once.
-    post(&path, &admin.token, &json!({"agent_id": agent_id})).await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let again = json(post(&path, &admin.token, &json!({"agent_id": agent_id})).await).await;
+    assert_eq!(again["duplicate"], true, "nothing new queued: {again}");
+    support::queue_drained().await;
     assert_eq!(tenant.credits().await, 15 - 2);
     let open = json(get("/admin/webhooks/unmatched?limit=100", &admin.token).await).await;
     assert!(open["data"]

@@ -25,7 +25,7 @@ async fn the_first_login_sends_one_welcome_email() {
     })
     .await;
     assert!(welcome.body.contains("15 free credits"), "{}", welcome.body);
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    support::outbox_sent(account.id).await;
     let welcomes = mail::delivered_to(&account.user.email)
         .iter()
         .filter(|m| m.subject.contains("Welcome"))
@@ -74,6 +74,6 @@ async fn the_low_credit_warning_goes_out_once_per_crossing() {
         (low_credit_warnings(&account.user.email) == 2).then_some(())
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    support::outbox_sent(account.id).await;
     assert_eq!(low_credit_warnings(&account.user.email), 2);
 }

@@ -3,7 +3,8 @@
 
 use futures::StreamExt;
 use reqwest::{header, Method};
-use serde_json::json;
+use serde_json::{json, Value};
+use shared::http::Group;
 
 use crate::support::{apply_change, error_code, get, json, pool, stack, url, NewUser};
 
@@ -65,10 +66,61 @@ async fn framework_rejections_use_the_error_format() {
     assert_eq!(error_code(bad_type, 400).await, "validation_error");
 }
 
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "patch", "head", "options", "trace",
+];
+
+/// Every documented operation of every endpoint group: (method, path template).
+fn every_operation() -> Vec<(Method, String)> {
+    let mut operations = Vec::new();
+    for group in Group::ALL {
+        let document = serde_json::to_value(group.openapi()).expect("serializes");
+        let paths = document["paths"].as_object().expect("paths");
+        assert!(!paths.is_empty(), "{group:?} documents no route");
+        for (path, item) in paths {
+            for method in METHODS.iter().filter(|m| item[**m].is_object()) {
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+                operations.push((method, path.clone()));
+            }
+        }
+    }
+    operations
+}
+
+/// `template` with every `{parameter}` replaced by `value`.
+fn filled(template: &str, value: &str) -> String {
+    template
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') && segment.ends_with('}') {
+                value
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every route's path, its parameters once a well-formed id nobody has and once garbage.
+fn every_route_path() -> Vec<String> {
+    let mut paths: Vec<String> = every_operation()
+        .iter()
+        .flat_map(|(_, template)| {
+            [
+                filled(template, &uuid::Uuid::new_v4().to_string()),
+                filled(template, "%27%3B--%00"),
+            ]
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
 #[tokio::test]
 async fn no_malformed_request_gets_a_5xx() {
-    let token = NewUser::new().token();
-    let paths = [
+    let fixed = [
         "/health",
         "/auth/profile",
         "/billing/credits",
@@ -81,6 +133,8 @@ async fn no_malformed_request_gets_a_5xx() {
         "/auth/profile/../../etc/passwd",
         "/billing/history?limit=99999999999999999999",
     ];
+    let mut paths: Vec<String> = fixed.iter().map(|p| (*p).to_owned()).collect();
+    paths.extend(every_route_path());
     let bodies: [&[u8]; 5] = [
         b"",
         b"null",
@@ -89,7 +143,10 @@ async fn no_malformed_request_gets_a_5xx() {
         b"\xff\xfe\x00garbage",
     ];
     let mut requests = Vec::new();
-    for path in paths {
+    for path in &paths {
+        // A user per path, so its requests stay within one account's rate budget and reach
+        // the handlers.
+        let token = NewUser::new().token();
         for method in [
             Method::GET,
             Method::POST,
@@ -108,6 +165,7 @@ async fn no_malformed_request_gets_a_5xx() {
                         request = request.bearer_auth(auth);
                     }
                     let method = method.clone();
+                    let path = path.clone();
                     requests.push(async move {
                         let response = request.send().await.expect("answers");
                         let status = response.status();
@@ -211,6 +269,36 @@ async fn openapi_document_covers_every_route() {
         );
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+
+    let operations = every_operation();
+    for (method, path) in &operations {
+        let method = method.as_str().to_lowercase();
+        assert!(
+            doc["paths"][path][&method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    // And every documented operation is served: its method on its path reaches a handler.
+    let probes = operations.into_iter().map(|(method, template)| async move {
+        let path = filled(&template, &uuid::Uuid::new_v4().to_string());
+        let response = stack()
+            .http
+            .request(method.clone(), url(&path))
+            .send()
+            .await
+            .expect("answers");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or_default();
+        let unrouted = status == 405 || body["error"]["code"] == "route_not_found";
+        assert!(
+            !unrouted,
+            "{method} {template} is documented but not served"
+        );
+    });
+    futures::stream::iter(probes)
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! reconciler runs and whether or not the webhook shows up late.
 
 use serde_json::{json, Value};
-use shared::webhooks::{elevenlabs::usage_reference, reconcile};
+use shared::{calls::event::usage_reference, webhooks::reconcile};
 
 use crate::support::*;
 
@@ -76,7 +76,7 @@ async fn a_missed_call_is_recorded_and_charged_once() {
         .expect("third run");
     let late = transcription(&tenant.call_agent, &conversation, 133, "+14155550123");
     assert_eq!(deliver(&late).await.status(), 200);
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    queue_drained().await;
     assert_eq!(usage_entries(&conversation).await, 1);
     assert_eq!(tenant.credits().await, 15 - 3);
 }
@@ -87,7 +87,7 @@ async fn conversations_of_unknown_agents_and_old_ones_are_left_alone() {
     let conversation = undelivered_call(&stranger, 60).await;
     let state = app_state().await;
     reconcile::run(&state, an_hour_ago()).await.expect("run");
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    queue_drained().await;
     assert!(call_row(&conversation).await.is_none());
     let unmatched: i64 = db()
         .await

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::support::{
     call_row, conversation_id, dedup_key_exists, error_code, eventually, phone, post_webhook,
-    processed_count, transcription, webhook_secret, Tenant,
+    processed_count, queue_drained, transcription, webhook_secret, Tenant,
 };
 
 /// The secret holding the webhook signing keys.
@@ -129,7 +129,7 @@ async fn a_rotated_webhook_secret_is_picked_up_and_the_previous_one_expires() {
     let (conversation, body, response) = signed_call(&tenant, &other).await;
     assert_eq!(error_code(response, 401).await, "invalid_signature");
     assert!(!dedup_key_exists(&body).await, "nothing was claimed");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    queue_drained().await;
     assert!(
         call_row(&conversation).await.is_none(),
         "nothing was stored"

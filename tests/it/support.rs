@@ -62,14 +62,11 @@ impl NewUser {
     }
 
     /// What the API would read from this user's token, for calling shared code directly.
-    pub fn identity(&self) -> shared::auth::Claims {
-        shared::auth::Claims {
-            sub: self.sub.clone(),
-            email: Some(self.email.clone()),
-            email_verified: true,
+    pub fn identity(&self) -> shared::users::Identity<'_> {
+        shared::users::Identity {
+            subject: &self.sub,
+            email: Some(&self.email),
             name: None,
-            is_anonymous: false,
-            is_restricted: false,
         }
     }
 
@@ -251,7 +248,7 @@ pub async fn db() -> tokio_postgres::Client {
 /// Applies one credit change through the product's ledger function, in its own transaction.
 pub async fn apply_change(
     pool: &deadpool_postgres::Pool,
-    tenant: shared::auth::TenantId,
+    tenant: shared::tenant::TenantId,
     kind: shared::credits::CreditKind,
     amount: i64,
     reference: String,
@@ -348,7 +345,7 @@ impl Account {
     }
 
     /// The account's tenant id, as only the product can make one (from the verified identity).
-    pub async fn tenant(&self, pool: &deadpool_postgres::Pool) -> shared::auth::TenantId {
+    pub async fn tenant(&self, pool: &deadpool_postgres::Pool) -> shared::tenant::TenantId {
         self.user_row(pool).await.tenant()
     }
 
@@ -529,6 +526,40 @@ pub async fn processed_count(conversation: &str) -> i64 {
         .await
         .expect("count")
         .get(0)
+}
+
+/// Returns once the processor has finished every event queued before the call, so a test can
+/// assert that one of them changed nothing. The processor works the queue one batch at a time:
+/// a second marker, sent once the first is processed, lands in a later batch than anything
+/// queued before the first. The markers name no known agent, so they touch no tenant.
+pub async fn queue_drained() {
+    for _ in 0..2 {
+        let marker = conversation_id();
+        let event = transcription("agent_queue_marker", &marker, 1, "+14155550100");
+        assert_eq!(deliver(&event).await.status(), 200, "the marker is queued");
+        eventually(30, "the queue marker", || async {
+            (processed_count(&marker).await == 1).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Returns once none of the user's queued emails waits to be sent: everything it was sent is
+/// in the SMTP sink.
+pub async fn outbox_sent(user: uuid::Uuid) {
+    eventually(20, "the user's emails sent", || async {
+        let pending: i64 = db()
+            .await
+            .query_one(
+                "SELECT count(*) FROM email_outbox WHERE user_id = $1 AND status = 'pending'",
+                &[&user],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        (pending == 0).then_some(())
+    })
+    .await;
 }
 
 /// Whether ingest claimed this exact body (it does so only for verified events it queues).

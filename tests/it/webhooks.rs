@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use crate::support::{
     call_row, conversation_id, db, dedup_key_exists, deliver, error_code, eventually, get, json,
-    phone, post_webhook, processed_count, rand_digits, sign_now, stack, transcription, url,
-    usage_rows, webhook_secret, Tenant,
+    phone, post_webhook, processed_count, queue_drained, rand_digits, sign_now, stack,
+    transcription, url, usage_rows, webhook_secret, Tenant,
 };
 
 #[tokio::test]
@@ -379,7 +379,7 @@ async fn bad_signatures_are_401_and_nothing_is_stored_or_queued() {
     }
     let response = post_webhook("call-analytics", &body, Some(sign("nope", now, &body))).await;
     assert_eq!(error_code(response, 401).await, "invalid_signature");
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    queue_drained().await;
     assert!(call_row(&conversation).await.is_none());
     assert_eq!(processed_count(&conversation).await, 0);
     assert_eq!(tenant.credits().await, 15);

@@ -4,6 +4,7 @@
 pub mod elevenlabs;
 pub mod faults;
 pub mod form;
+pub mod intercept;
 pub mod keys;
 pub mod stack_auth;
 pub mod stripe;

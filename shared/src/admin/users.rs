@@ -9,11 +9,11 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor, Entry};
 use crate::{
-    auth::TenantId,
     billing::{self, Purchase},
     credits::{self, CreditChange, CreditKind, CreditTransaction},
     db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
+    tenant::TenantId,
     users::UserStatus,
 };
 

@@ -13,14 +13,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::TenantId,
     clients::elevenlabs::ElevenLabs,
     db::filter,
     error::{AppError, AppResult},
+    tenant::TenantId,
     text, AppState,
 };
 
-pub use remote::{conversation_config, platform_settings, AgentConfig};
+pub use remote::{conversation_config, platform_settings, AgentConfig, DATA_COLLECTION};
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_PROMPT_CHARS: usize = 20_000;
@@ -283,7 +283,7 @@ pub async fn create(state: &AppState, tenant: TenantId, request: &NewAgent) -> A
     if count >= limit {
         return Err(agent_limit(limit));
     }
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
     let phone_number_id = match spec.kind {
         AgentType::Chat => None,
         AgentType::Call => {
@@ -388,10 +388,23 @@ pub async fn find_any(client: &impl GenericClient, tenant: TenantId, id: Uuid) -
         .ok_or_else(|| AppError::not_found("agent"))
 }
 
+/// Every ElevenLabs agent id we have a tenant for, deleted agents included: a call placed
+/// before the delete still belongs to its tenant.
+pub async fn remote_ids(
+    client: &impl GenericClient,
+) -> AppResult<std::collections::HashSet<String>> {
+    client
+        .query(sql::ALL_REMOTE_IDS, &[])
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+}
+
 /// The agent with its ElevenLabs configuration.
 pub async fn get(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Agent> {
     let agent = find(&state.db().get().await?, tenant, id).await?;
-    let client = ElevenLabs::from_state(state).await.ok();
+    let client = state.elevenlabs().await.ok();
     Ok(agent.with_remote(client.as_ref()).await)
 }
 
@@ -403,7 +416,7 @@ pub async fn remote_config(
     id: &str,
 ) -> AppResult<serde_json::Value> {
     let agent = find(&state.db().get().await?, tenant, id).await?;
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
     match client.get_agent(&agent.elevenlabs_agent_id).await {
         Ok(remote) => Ok(remote::tenant_view(&remote)),
         Err(err) if err.is_not_found() => Err(AppError::not_found("agent configuration")),
@@ -456,7 +469,7 @@ pub async fn list(
         .await?
         .try_get(0)?;
     drop(db);
-    let client = ElevenLabs::from_state(state).await.ok();
+    let client = state.elevenlabs().await.ok();
     // Bounded: per request, and per tenant across its requests (the quota is the workspace's).
     let agents = rows
         .iter()
@@ -491,8 +504,6 @@ pub enum Editor {
 
 /// ElevenLabs reads one agent list may have in flight at once.
 pub const REMOTE_READS_PER_REQUEST: usize = 8;
-/// ElevenLabs reads one tenant may have in flight at once in a process, whatever its requests.
-pub const REMOTE_READS_PER_TENANT: usize = 8;
 
 /// Applies the update: ElevenLabs first (read, change, write back whole sub-objects, since
 /// whether PATCH deep-merges is not documented), then our row.
@@ -518,7 +529,7 @@ pub async fn update(
     }
     let changes = remote::Changes::validate(update)?;
     let name = text::optional_line("name", update.name.as_deref(), MAX_NAME_CHARS)?;
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
     let phone_number_id = match (&agent.kind, &update.phone_number_id) {
         (AgentType::Call, Some(raw)) => {
             let wanted = remote_id("phone_number_id", Some(raw))?;
@@ -558,7 +569,8 @@ pub async fn update(
 /// Deletes the agent on ElevenLabs, then marks ours deleted: its calls keep their agent.
 pub async fn delete(state: &AppState, tenant: TenantId, id: &str) -> AppResult<()> {
     let agent = find(&state.db().get().await?, tenant, id).await?;
-    ElevenLabs::from_state(state)
+    state
+        .elevenlabs()
         .await?
         .delete_agent(&agent.elevenlabs_agent_id)
         .await?;
@@ -600,6 +612,7 @@ pub mod sql {
             updated_at = now()
             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
             RETURNING *";
+        pub const ALL_REMOTE_IDS = "SELECT elevenlabs_agent_id FROM agents";
         pub const SOFT_DELETE = "UPDATE agents SET deleted_at = now(), is_active = false, updated_at = now()
             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
     }

@@ -12,9 +12,107 @@ use super::{
 use crate::{
     clients::elevenlabs::ElevenLabs,
     error::{AppError, AppResult},
-    leads::scoring::DATA_COLLECTION,
     text,
 };
+
+/// The lead-scoring items (id, JSON type, what the analysis model is asked to extract) every
+/// agent asks ElevenLabs' post-call analysis to fill, sent as
+/// `platform_settings.data_collection`; `leads::scoring` reads the results under the same ids.
+pub const DATA_COLLECTION: &[(&str, &str, &str)] = &[
+    (
+        "intent_level",
+        "string",
+        "Buying intent: high, medium, low or none",
+    ),
+    (
+        "intent_score",
+        "integer",
+        "Buying intent score from 0 to 20",
+    ),
+    (
+        "intent_reasoning",
+        "string",
+        "One sentence explaining the intent score",
+    ),
+    (
+        "urgency_level",
+        "string",
+        "Urgency: immediate, soon, later or none",
+    ),
+    ("urgency_score", "integer", "Urgency score from 0 to 20"),
+    (
+        "urgency_reasoning",
+        "string",
+        "One sentence explaining the urgency score",
+    ),
+    (
+        "budget_constraint",
+        "string",
+        "Budget: no_constraint, flexible, tight or unknown",
+    ),
+    ("budget_score", "integer", "Budget fit score from 0 to 20"),
+    (
+        "budget_reasoning",
+        "string",
+        "One sentence explaining the budget score",
+    ),
+    (
+        "fit_alignment",
+        "string",
+        "Fit with the offer: strong, partial, weak or unknown",
+    ),
+    ("fit_score", "integer", "Fit score from 0 to 20"),
+    (
+        "fit_reasoning",
+        "string",
+        "One sentence explaining the fit score",
+    ),
+    (
+        "engagement_health",
+        "string",
+        "Engagement: high, medium or low",
+    ),
+    (
+        "engagement_score",
+        "integer",
+        "Engagement score from 0 to 20",
+    ),
+    (
+        "engagement_reasoning",
+        "string",
+        "One sentence explaining the engagement score",
+    ),
+    (
+        "cta_behavior_reasoning",
+        "string",
+        "One sentence on how the caller reacted to calls to action",
+    ),
+    (
+        "cta_pricing_clicked",
+        "boolean",
+        "True if the caller asked for or accepted pricing",
+    ),
+    (
+        "cta_demo_clicked",
+        "boolean",
+        "True if the caller asked for or accepted a demo",
+    ),
+    (
+        "cta_followup_clicked",
+        "boolean",
+        "True if the caller agreed to a follow-up",
+    ),
+    (
+        "cta_sample_clicked",
+        "boolean",
+        "True if the caller asked for a sample",
+    ),
+    (
+        "cta_escalated_to_human",
+        "boolean",
+        "True if the caller asked for a human",
+    ),
+];
 
 /// The agent's configuration as the frontend shows it.
 #[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq)]

@@ -13,9 +13,9 @@ use super::{
     Purchase, PurchaseStatus,
 };
 use crate::{
-    auth::TenantId,
     credits::{self, CreditChange, CreditKind},
     error::AppResult,
+    tenant::TenantId,
 };
 
 /// The parts of a Stripe Dispute object we act on.

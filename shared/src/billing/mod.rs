@@ -13,10 +13,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::TenantId,
     clients::stripe::{CheckoutError, CheckoutRequest, Stripe},
     error::{AppError, AppResult},
     settings::Settings,
+    tenant::TenantId,
     users::User,
     AppState,
 };
@@ -253,24 +253,18 @@ fn checkout_failed(err: &CheckoutError, purchase: Uuid, status: PurchaseStatus) 
         "stripe_status": match err { CheckoutError::Refused { status, .. } => Some(*status), _ => None },
         "stripe_code": match err { CheckoutError::Refused { code, .. } => code.clone(), _ => None },
     });
-    let (http_status, code, message) = match err {
-        CheckoutError::Unknown(_) => (
-            axum::http::StatusCode::BAD_GATEWAY,
-            "upstream_error",
+    let error = match err {
+        CheckoutError::Unknown(_) => AppError::upstream(
             "Stripe could not be reached; the purchase is held for review and nothing was charged twice",
         ),
-        CheckoutError::Refused { .. } => (
-            axum::http::StatusCode::BAD_GATEWAY,
-            "upstream_error",
-            "Stripe refused to start the checkout; nothing was charged",
-        ),
-        CheckoutError::Config(_) => (
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "payments are not configured correctly; nothing was charged",
-        ),
+        CheckoutError::Refused { .. } => {
+            AppError::upstream("Stripe refused to start the checkout; nothing was charged")
+        }
+        CheckoutError::Config(_) => {
+            AppError::misconfigured("payments are not configured correctly; nothing was charged")
+        }
     };
-    AppError::new(http_status, code, message).with_details(details)
+    error.with_details(details)
 }
 
 /// The tenant's purchases, newest first.

@@ -12,10 +12,10 @@ use uuid::Uuid;
 
 use super::{Purchase, PurchaseStatus};
 use crate::{
-    auth::TenantId,
     credits::{self, CreditChange, CreditKind},
     email::{self, Email},
     error::AppResult,
+    tenant::TenantId,
 };
 
 /// The parts of a Checkout Session event we act on.
@@ -132,7 +132,16 @@ async fn fulfil(
         .await?
         .unwrap_or(granted.entry().balance_after);
     if let Some(recipient) = owner_email(tx, paid.user_id).await? {
-        email::queue(tx, &Email::receipt(&recipient, &paid, balance)).await?;
+        let receipt = email::Receipt {
+            user_id: paid.user_id,
+            purchase_id: paid.id,
+            package_name: &paid.package_name,
+            credits: paid.credits,
+            amount: paid.amount,
+            currency: &paid.currency,
+            balance,
+        };
+        email::queue(tx, &Email::receipt(&recipient, &receipt)).await?;
     }
     Ok(paid)
 }

@@ -3,9 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::{
-    auth::TenantId, clients::elevenlabs::ElevenLabs, credits::holds, error::AppResult, AppState,
-};
+use crate::{credits::holds, error::AppResult, tenant::TenantId, AppState};
 
 /// Cancels at ElevenLabs every batch of the tenant that can still place calls (scheduled for
 /// later, or with calls still holding credits) and releases their holds. Safe to repeat.
@@ -31,7 +29,7 @@ pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize>
     if open.is_empty() {
         return Ok(0);
     }
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
     for (batch_id, remote_id) in &open {
         client.cancel_batch(remote_id).await?;
         let mut db = state.db().get().await?;

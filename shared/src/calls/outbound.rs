@@ -15,15 +15,19 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::{
+    event::{AgentOwner, CallEvent, CallRef, Placed},
+    lifecycle,
+};
 use crate::{
     agents::{self, Agent, AgentType},
-    auth::{TenantId, VerifiedTenant},
-    clients::elevenlabs::{BatchCall, BatchRecipient, ClientData, ElevenLabs, OutboundCall},
+    clients::elevenlabs::{BatchCall, BatchRecipient, ClientData, OutboundCall},
     contacts::{self, Contact},
     credits::holds,
     error::{AppError, AppResult},
     phone,
     settings::Settings,
+    tenant::{TenantId, VerifiedTenant},
     text, AppState,
 };
 
@@ -121,7 +125,7 @@ pub async fn place_call(
             }),
         ));
     }
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
 
     let tx = db.transaction().await?;
     require_credits(&tx, tenant, settings.min_call_balance).await?;
@@ -136,24 +140,31 @@ pub async fn place_call(
         })
         .await?;
     if started.success == Some(false) {
-        return Err(AppError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "upstream_error",
-            "the voice platform (ElevenLabs) did not place the call",
-        )
-        .with_details(json!({"service": "elevenlabs", "message": started.message})));
+        return Err(
+            AppError::upstream("the voice platform (ElevenLabs) did not place the call")
+                .with_details(json!({"service": "elevenlabs", "message": started.message})),
+        );
     }
     let call_id = match &started.conversation_id {
         Some(conversation_id) => Some(
-            record_call(
+            lifecycle::apply(
                 &tx,
-                tenant,
-                &agent,
-                conversation_id,
-                &to_number,
-                line,
-                contact.as_ref(),
-                started.call_sid.as_deref(),
+                &settings,
+                &CallRef {
+                    agent: AgentOwner {
+                        agent_id: agent.id,
+                        tenant,
+                        is_chat: agent.kind == AgentType::Chat,
+                    },
+                    conversation_id: conversation_id.clone(),
+                    event_at: Utc::now(),
+                },
+                &CallEvent::Placed(Placed {
+                    to_number: to_number.clone(),
+                    line: line.to_owned(),
+                    contact_id: contact.as_ref().map(|c| c.id),
+                    call_sid: started.call_sid.clone(),
+                }),
             )
             .await?,
         ),
@@ -228,7 +239,7 @@ pub async fn submit_batch(
     }
     let name =
         name.unwrap_or_else(|| format!("{} {}", agent.name, Utc::now().format("%Y-%m-%d %H:%M")));
-    let client = ElevenLabs::from_state(state).await?;
+    let client = state.elevenlabs().await?;
 
     let tx = db.transaction().await?;
     // One minute per contact, and never below the minimum for a single call.
@@ -272,7 +283,7 @@ pub async fn submit_batch(
             ],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     let held: Vec<holds::Recipient> = recipients
         .iter()
         .map(|c| holds::Recipient {
@@ -363,11 +374,10 @@ async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) ->
             &[tenant.as_uuid()],
         )
         .await?;
-    let (balance, ringing): (i64, i64) = (row.get(0), row.get(1));
+    let (balance, ringing): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     let held = holds::active(tx, tenant).await?;
     if balance - ringing - held < needed {
-        return Err(AppError::new(
-            axum::http::StatusCode::PAYMENT_REQUIRED,
+        return Err(AppError::payment_required(
             "insufficient_credits",
             "not enough credits to place this call; buy credits to continue",
         )
@@ -403,41 +413,4 @@ fn one_per_number(contacts: Vec<Contact>) -> Vec<Contact> {
         .into_iter()
         .filter(|c| seen.insert(c.phone_number.clone()))
         .collect()
-}
-
-/// The call as in progress. The webhook may already have recorded it (it can be faster than
-/// our answer from ElevenLabs); then the webhook's row stands.
-#[allow(clippy::too_many_arguments)]
-async fn record_call(
-    tx: &Transaction<'_>,
-    tenant: TenantId,
-    agent: &Agent,
-    conversation_id: &str,
-    to_number: &str,
-    line: &str,
-    contact: Option<&Contact>,
-    call_sid: Option<&str>,
-) -> AppResult<Uuid> {
-    let metadata = json!({"call_sid": call_sid, "agent_phone_number_id": line});
-    let row = tx
-        .query_opt(
-            "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, direction,
-                                status, phone_number, contact_id, started_at, metadata)
-             VALUES ($1, $2, $3, 'call', 'outbound', 'in_progress', $4, $5, now(), $6)
-             ON CONFLICT (elevenlabs_conversation_id)
-             DO UPDATE SET contact_id = coalesce(calls.contact_id, EXCLUDED.contact_id)
-             WHERE calls.user_id = EXCLUDED.user_id
-             RETURNING id",
-            &[
-                tenant.as_uuid(),
-                &agent.id,
-                &conversation_id,
-                &to_number,
-                &contact.map(|c| c.id),
-                &metadata,
-            ],
-        )
-        .await?
-        .ok_or_else(|| AppError::internal("the conversation id is recorded for another tenant"))?;
-    Ok(row.get(0))
 }

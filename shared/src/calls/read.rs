@@ -11,11 +11,11 @@ use uuid::Uuid;
 
 use crate::{
     agents,
-    auth::TenantId,
     db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
-    leads::analytics::LeadAnalytics,
+    leads::{analytics::LeadAnalytics, LeadStatus},
+    tenant::TenantId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -41,14 +41,6 @@ impl CallStatus {
             Self::Failed => "failed",
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LeadStatus {
-    Hot,
-    Warm,
-    Cold,
 }
 
 /// The design's Call model, with what the logs tab shows next to it.
@@ -139,37 +131,39 @@ const CALL_JOINS: &str = "calls c
     LEFT JOIN contacts ct ON ct.id = c.contact_id
     LEFT JOIN lead_analytics la ON la.call_id = c.id";
 
-impl Call {
-    fn from_row(row: &Row) -> Self {
-        let id: Uuid = row.get("id");
-        let duration_seconds: i32 = row.get("duration_seconds");
-        let recording: Option<String> = row.get("recording_key");
-        Self {
+impl TryFrom<&Row> for Call {
+    type Error = AppError;
+
+    fn try_from(row: &Row) -> AppResult<Self> {
+        let id: Uuid = row.try_get("id")?;
+        let duration_seconds: i32 = row.try_get("duration_seconds")?;
+        let recording: Option<String> = row.try_get("recording_key")?;
+        Ok(Self {
             id,
-            agent_id: row.get("agent_id"),
-            agent_name: row.get("agent_name"),
-            user_id: row.get("user_id"),
-            elevenlabs_conversation_id: row.get("elevenlabs_conversation_id"),
-            kind: row.get("type"),
-            direction: row.get("direction"),
-            status: row.get("status"),
-            phone_number: row.get("phone_number"),
-            contact_id: row.get("contact_id"),
-            contact_name: row.get("contact_name"),
-            lead_id: row.get("lead_id"),
+            agent_id: row.try_get("agent_id")?,
+            agent_name: row.try_get("agent_name")?,
+            user_id: row.try_get("user_id")?,
+            elevenlabs_conversation_id: row.try_get("elevenlabs_conversation_id")?,
+            kind: row.try_get("type")?,
+            direction: row.try_get("direction")?,
+            status: row.try_get("status")?,
+            phone_number: row.try_get("phone_number")?,
+            contact_id: row.try_get("contact_id")?,
+            contact_name: row.try_get("contact_name")?,
+            lead_id: row.try_get("lead_id")?,
             duration_seconds,
             duration_minutes: (f64::from(duration_seconds) / 60.0 * 100.0).round() / 100.0,
-            credits_charged: row.get("credits_charged"),
-            call_successful: row.get("call_successful"),
-            summary: row.get("summary"),
-            failure_reason: row.get("failure_reason"),
-            total_score: row.get("total_score"),
-            lead_status_tag: row.get("lead_status_tag"),
+            credits_charged: row.try_get("credits_charged")?,
+            call_successful: row.try_get("call_successful")?,
+            summary: row.try_get("summary")?,
+            failure_reason: row.try_get("failure_reason")?,
+            total_score: row.try_get("total_score")?,
+            lead_status_tag: row.try_get("lead_status_tag")?,
             recording_url: recording.map(|_| format!("/api/calls/{id}/recording")),
-            started_at: row.get("started_at"),
-            created_at: row.get("created_at"),
-            completed_at: row.get("completed_at"),
-        }
+            started_at: row.try_get("started_at")?,
+            created_at: row.try_get("created_at")?,
+            completed_at: row.try_get("completed_at")?,
+        })
     }
 }
 
@@ -263,7 +257,8 @@ pub async fn list(
     let total = matching.count(db, &filter.count_from()).await?;
     let select = format!("SELECT {CALL_COLUMNS} FROM {CALL_JOINS}");
     let rows = matching.page(db, &select, &NEWEST, after, limit).await?;
-    Ok((rows.iter().map(Call::from_row).collect(), total))
+    let calls = rows.iter().map(Call::try_from).collect::<AppResult<_>>()?;
+    Ok((calls, total))
 }
 
 /// The list's filters as a CSV export of every matching call, newest first.
@@ -299,8 +294,8 @@ pub async fn export(
             "summary",
         ],
         cells: |row| {
-            let call = Call::from_row(row);
-            vec![
+            let call = Call::try_from(row)?;
+            Ok(vec![
                 call.id.to_string(),
                 call.created_at.to_rfc3339(),
                 cell(call.started_at.map(|t| t.to_rfc3339())),
@@ -316,7 +311,7 @@ pub async fn export(
                 cell(call.total_score),
                 cell(call.lead_status_tag),
                 cell(call.summary),
-            ]
+            ])
         },
     })
 }
@@ -334,9 +329,10 @@ pub async fn get(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppResu
     let analytics = db
         .query_opt("SELECT * FROM lead_analytics WHERE call_id = $1", &[&id])
         .await?
-        .map(|row| LeadAnalytics::from_row(&row));
+        .map(|row| LeadAnalytics::try_from(&row))
+        .transpose()?;
     Ok(CallDetail {
-        call: Call::from_row(&row),
+        call: Call::try_from(&row)?,
         lead_analytics: analytics,
     })
 }
@@ -360,9 +356,9 @@ pub async fn transcript(
         Some(row) => Ok(Transcript {
             id,
             call_id: id,
-            content: row.get("content"),
-            speaker_segments: row.get("speaker_segments"),
-            created_at: row.get("created_at"),
+            content: row.try_get("content")?,
+            speaker_segments: row.try_get("speaker_segments")?,
+            created_at: row.try_get("created_at")?,
         }),
         None => {
             // Tell "no such call" from "no transcript yet" only to the call's owner.
@@ -370,4 +366,22 @@ pub async fn transcript(
             Err(AppError::not_found("transcript"))
         }
     }
+}
+
+/// Of these conversations, the ones whose call is missing or not finished.
+pub async fn unfinished(
+    db: &impl GenericClient,
+    conversation_ids: &[&str],
+) -> AppResult<Vec<String>> {
+    db.query(
+        "SELECT wanted.id FROM unnest($1::text[]) AS wanted(id)
+         WHERE NOT EXISTS (
+            SELECT 1 FROM calls
+            WHERE calls.elevenlabs_conversation_id = wanted.id AND calls.status <> 'in_progress')",
+        &[&conversation_ids],
+    )
+    .await?
+    .iter()
+    .map(|row| Ok(row.try_get(0)?))
+    .collect()
 }

@@ -10,11 +10,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::TenantId,
     aws::blobs,
-    clients::elevenlabs::ElevenLabs,
     error::{AppError, AppResult},
-    webhooks::elevenlabs::recording_object,
+    tenant::TenantId,
     AppState,
 };
 
@@ -47,16 +45,16 @@ pub async fn link(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Rec
         )
         .await?
         .ok_or_else(|| AppError::not_found("call"))?;
-    let key = match row.get::<_, Option<String>>("recording_key") {
+    let key = match row.try_get::<_, Option<String>>("recording_key")? {
         Some(key) => key,
         None => {
-            let fetchable = row.get::<_, &str>("type") == "call"
-                && row.get::<_, &str>("status") != "in_progress"
-                && !row.get::<_, bool>("checked_recently");
+            let fetchable = row.try_get::<_, &str>("type")? == "call"
+                && row.try_get::<_, &str>("status")? != "in_progress"
+                && !row.try_get::<_, bool>("checked_recently")?;
             if !fetchable {
                 return Err(AppError::not_found("recording"));
             }
-            let conversation: String = row.get("elevenlabs_conversation_id");
+            let conversation: String = row.try_get("elevenlabs_conversation_id")?;
             fetch_from_elevenlabs(state, &db, tenant, id, &conversation).await?
         }
     };
@@ -81,7 +79,8 @@ async fn fetch_from_elevenlabs(
     id: Uuid,
     conversation: &str,
 ) -> AppResult<String> {
-    let audio = ElevenLabs::from_state(state)
+    let audio = state
+        .elevenlabs()
         .await?
         .conversation_audio(conversation)
         .await?;
@@ -94,7 +93,25 @@ async fn fetch_from_elevenlabs(
         .await?;
         return Err(AppError::not_found("recording"));
     };
-    let key = recording_object(tenant, conversation);
+    let key = store(state, tenant, conversation, mp3).await?;
+    // The webhook may have stored it meanwhile: its key is the same object.
+    db.execute(
+        "UPDATE calls SET recording_key = coalesce(recording_key, $2), updated_at = now() WHERE id = $1",
+        &[&id, &key],
+    )
+    .await?;
+    Ok(key)
+}
+
+/// Stores a call's MP3 (an idempotent overwrite: the object is named by its conversation);
+/// returns its object key.
+pub async fn store(
+    state: &AppState,
+    tenant: TenantId,
+    conversation_id: &str,
+    mp3: Vec<u8>,
+) -> AppResult<String> {
+    let key = recording_object(tenant, conversation_id);
     blobs::put(
         &state.aws().s3,
         &state.config().aws.recordings_bucket,
@@ -103,11 +120,35 @@ async fn fetch_from_elevenlabs(
         "audio/mpeg",
     )
     .await?;
-    // The webhook may have stored it meanwhile: its key is the same object.
-    db.execute(
-        "UPDATE calls SET recording_key = coalesce(recording_key, $2), updated_at = now() WHERE id = $1",
-        &[&id, &key],
-    )
-    .await?;
     Ok(key)
+}
+
+/// Where a call's MP3 is stored: under its tenant and conversation.
+fn recording_object(tenant: TenantId, conversation_id: &str) -> String {
+    format!("recordings/{tenant}/{}.mp3", sanitize_key(conversation_id))
+}
+
+/// Object keys keep to a safe alphabet whatever the conversation id holds.
+fn sanitize_key(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_keys_are_sanitized() {
+        assert_eq!(sanitize_key("conv_123-ab"), "conv_123-ab");
+        assert_eq!(sanitize_key("../../etc/passwd"), "______etc_passwd");
+    }
 }

@@ -10,12 +10,8 @@ use reqwest::{Method, Response, Url};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::retry::{self, Failure, Idempotency};
-use crate::{
-    config::RetryPolicy,
-    error::{AppError, AppResult},
-    AppState,
-};
+use super::retry::{self, Idempotency};
+use crate::{config::RetryPolicy, error::AppError};
 
 #[derive(Clone)]
 pub struct ElevenLabs {
@@ -208,22 +204,6 @@ impl ElevenLabs {
 
     /// A client with the current API key from Secrets Manager (cached; a rotation is picked up
     /// within the cache TTL).
-    pub async fn from_state(state: &AppState) -> AppResult<Self> {
-        let secrets = state.secrets().get().await?;
-        if secrets.elevenlabs_api_key.is_empty() {
-            return Err(AppError::unavailable(
-                "elevenlabs_not_configured",
-                "the ElevenLabs API key is not set in the application secret",
-            ));
-        }
-        Ok(Self::new(
-            state.http().clone(),
-            state.config().elevenlabs_base_url.clone(),
-            secrets.elevenlabs_api_key.clone(),
-            state.config().elevenlabs_retry,
-        ))
-    }
-
     pub async fn create_agent(&self, body: &Value) -> ElevenLabsResult<String> {
         #[derive(Deserialize)]
         struct Created {
@@ -407,44 +387,30 @@ impl ElevenLabs {
         idempotency: Idempotency,
     ) -> ElevenLabsResult<Response> {
         let url = self.url(path);
-        let mut retries = 0;
-        loop {
-            let mut request = self
+        let build = || {
+            let request = self
                 .http
                 .request(method.clone(), url.clone())
                 .timeout(self.retry.timeout)
                 .header("xi-api-key", &self.api_key)
                 .query(query);
-            if let Some(body) = body {
-                request = request.json(body);
+            match body {
+                Some(body) => request.json(body),
+                None => request,
             }
-            let (failure, server_wait, error) = match request.send().await {
-                Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) => {
-                    let status = response.status();
-                    let wait = retry::server_wait(response.headers());
-                    let text = response.text().await.unwrap_or_default();
-                    (Failure::Status(status), wait, api_error(status, &text))
-                }
-                Err(err) => {
-                    let failure = if err.is_connect() {
-                        Failure::Connect
-                    } else {
-                        Failure::Timeout
-                    };
-                    (failure, None, self.transport_error(err))
-                }
-            };
-            if retries >= self.retry.max_retries || !retry::is_retryable(failure, idempotency) {
-                return Err(error);
-            }
-            let Some(delay) = retry::delay(&self.retry, retries, server_wait) else {
-                return Err(error);
-            };
-            tracing::info!(%method, path, error = %error, ?delay, "retrying ElevenLabs request");
-            tokio::time::sleep(delay).await;
-            retries += 1;
-        }
+        };
+        retry::send(
+            &self.retry,
+            &format!("ElevenLabs {method} {path}"),
+            build,
+            |failure| retry::is_retryable(failure, idempotency),
+            |response| async move {
+                let status = response.status();
+                api_error(status, &response.text().await.unwrap_or_default())
+            },
+            |err| self.transport_error(err),
+        )
+        .await
     }
 
     fn url(&self, path: &str) -> Url {

@@ -1,8 +1,12 @@
-//! When and how long an outbound API client waits before trying again.
+//! When and how long an outbound API client waits before trying again, and the one send loop
+//! every client uses.
 
-use std::time::{Duration, SystemTime};
+use std::{
+    future::Future,
+    time::{Duration, SystemTime},
+};
 
-use reqwest::{header::HeaderMap, StatusCode};
+use reqwest::{header::HeaderMap, RequestBuilder, Response, StatusCode};
 
 use crate::config::RetryPolicy;
 
@@ -69,6 +73,51 @@ pub fn server_wait(headers: &HeaderMap) -> Option<Duration> {
     let at = chrono::DateTime::parse_from_rfc2822(raw).ok()?;
     let at = SystemTime::from(at);
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// Sends the request `build` makes until one answers 2xx, retrying while `may_retry` allows
+/// and the policy has retries and waits left. `refused` turns a non-2xx answer into the
+/// client's error, `unreachable` a transport failure. `what` names the request in logs.
+pub async fn send<E, Refused>(
+    policy: &RetryPolicy,
+    what: &str,
+    build: impl Fn() -> RequestBuilder,
+    may_retry: impl Fn(Failure) -> bool,
+    refused: impl Fn(Response) -> Refused,
+    unreachable: impl Fn(reqwest::Error) -> E,
+) -> Result<Response, E>
+where
+    Refused: Future<Output = E>,
+    E: std::fmt::Display,
+{
+    let mut retries = 0;
+    loop {
+        let (failure, wait, error) = match build().send().await {
+            Ok(response) if response.status().is_success() => return Ok(response),
+            Ok(response) => {
+                let status = response.status();
+                let wait = server_wait(response.headers());
+                (Failure::Status(status), wait, refused(response).await)
+            }
+            Err(err) => {
+                let failure = if err.is_connect() {
+                    Failure::Connect
+                } else {
+                    Failure::Timeout
+                };
+                (failure, None, unreachable(err))
+            }
+        };
+        if retries >= policy.max_retries || !may_retry(failure) {
+            return Err(error);
+        }
+        let Some(delay) = delay(policy, retries, wait) else {
+            return Err(error);
+        };
+        tracing::info!(request = what, error = %error, ?delay, "retrying a request");
+        tokio::time::sleep(delay).await;
+        retries += 1;
+    }
 }
 
 #[cfg(test)]

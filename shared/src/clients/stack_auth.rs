@@ -23,7 +23,6 @@ use super::retry::{self, Failure, Idempotency};
 use crate::{
     config::RetryPolicy,
     error::{AppError, AppResult},
-    AppState,
 };
 
 /// The OAuth `client_secret` of a client without a publishable key.
@@ -331,22 +330,21 @@ impl StackAuth {
 
     /// A client with the current server key from Secrets Manager (cached; a rotation is picked
     /// up within the cache TTL).
-    pub async fn from_state(state: &AppState) -> AppResult<Self> {
-        let secrets = state.secrets().get().await?;
-        if secrets.stack_secret_server_key.is_empty() {
-            return Err(AppError::unavailable(
-                "stack_auth_not_configured",
-                "the Stack Auth server key is not set in the application secret",
-            ));
-        }
-        let config = state.config();
+    /// A client with its own HTTP connection settings (see [`http_client`]).
+    pub fn configured(
+        api_url: Url,
+        project_id: String,
+        secret_server_key: String,
+        publishable_client_key: Option<String>,
+        retry: RetryPolicy,
+    ) -> AppResult<Self> {
         Ok(Self::new(
             http_client()?,
-            config.stack.api_url.clone(),
-            config.auth.project_id.clone(),
-            secrets.stack_secret_server_key.clone(),
-            config.stack.publishable_client_key.clone(),
-            config.stack.retry,
+            api_url,
+            project_id,
+            secret_server_key,
+            publishable_client_key,
+            retry,
         ))
     }
 
@@ -493,8 +491,7 @@ impl StackAuth {
         access: Access,
         attempts: Attempts,
     ) -> StackAuthResult<Response> {
-        let mut retries = 0;
-        loop {
+        let build = || {
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
@@ -505,35 +502,20 @@ impl StackAuth {
                     .header("x-stack-access-type", "server")
                     .header("x-stack-secret-server-key", &self.server_key);
             }
-            if let Some(body) = body {
-                request = request.json(body);
+            match body {
+                Some(body) => request.json(body),
+                None => request,
             }
-            let (failure, server_wait, error) = match request.send().await {
-                Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) => {
-                    let status = response.status();
-                    let wait = retry::server_wait(response.headers());
-                    (Failure::Status(status), wait, api_error(response).await)
-                }
-                Err(err) => {
-                    let failure = if err.is_connect() {
-                        Failure::Connect
-                    } else {
-                        Failure::Timeout
-                    };
-                    (failure, None, transport_error(err, self.retry.timeout))
-                }
-            };
-            if retries >= self.retry.max_retries || !attempts.may_retry(failure) {
-                return Err(error);
-            }
-            let Some(delay) = retry::delay(&self.retry, retries, server_wait) else {
-                return Err(error);
-            };
-            tracing::info!(%method, path = url.path(), error = %error, ?delay, "retrying Stack Auth request");
-            tokio::time::sleep(delay).await;
-            retries += 1;
-        }
+        };
+        retry::send(
+            &self.retry,
+            &format!("Stack Auth {method} {}", url.path()),
+            build,
+            |failure| attempts.may_retry(failure),
+            api_error,
+            |err| transport_error(err, self.retry.timeout),
+        )
+        .await
     }
 
     fn url(&self, path: &str) -> Url {

@@ -33,7 +33,6 @@ mod tests;
 
 use std::collections::HashSet;
 
-use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -272,8 +271,7 @@ impl<'a> RowSink<'a> {
             ));
         }
         if parsed.total_rows > self.limits.max_rows {
-            return Err(AppError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
+            return Err(AppError::too_large(
                 "too_many_rows",
                 format!(
                     "the file has {} contact rows; at most {} can be imported at once",
@@ -289,8 +287,7 @@ impl<'a> RowSink<'a> {
 }
 
 fn payload_too_large(max_bytes: usize, found: usize) -> AppError {
-    AppError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
+    AppError::too_large(
         "payload_too_large",
         format!("the file is larger than {max_bytes} bytes"),
     )
@@ -298,12 +295,8 @@ fn payload_too_large(max_bytes: usize, found: usize) -> AppError {
 }
 
 fn unsupported(message: impl Into<String>) -> AppError {
-    AppError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_file_type",
-        message.into(),
-    )
-    .with_details(json!({ "accepted": ACCEPTED_EXTENSIONS }))
+    AppError::unsupported_media_type("unsupported_file_type", message.into())
+        .with_details(json!({ "accepted": ACCEPTED_EXTENSIONS }))
 }
 
 fn corrupt(message: impl Into<String>, reason: impl std::fmt::Display) -> AppError {

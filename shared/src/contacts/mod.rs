@@ -2,6 +2,7 @@
 //! by the tenant; deleting is soft, so calls keep pointing at their contact.
 
 pub mod import;
+pub mod lookup;
 pub mod upload;
 
 use chrono::{DateTime, Utc};
@@ -12,9 +13,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::TenantId,
     error::{AppError, AppResult},
-    phone, text, AppState,
+    phone,
+    tenant::TenantId,
+    text, AppState,
 };
 
 pub const MAX_NAME_CHARS: usize = 200;

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::import::{self, DuplicateRow, ImportLimits, InvalidRow};
-use crate::{auth::TenantId, error::AppResult, AppState};
+use crate::{error::AppResult, tenant::TenantId, AppState};
 
 /// The answer to an upload.
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::{auth::TenantId, error::AppResult};
+use crate::{error::AppResult, tenant::TenantId};
 
 /// One started minute per call.
 pub const CREDITS_PER_CALL: i64 = 1;

@@ -11,10 +11,10 @@ use tokio_postgres::Row;
 use utoipa::ToSchema;
 
 use crate::{
-    auth::TenantId,
     email::{self, Email},
     error::{AppError, AppResult},
     settings,
+    tenant::TenantId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]

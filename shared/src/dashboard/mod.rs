@@ -14,9 +14,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
-    auth::TenantId,
     error::{AppError, AppResult},
     leads::rollup::SCORE_BUCKETS,
+    tenant::TenantId,
 };
 
 pub use anomalies::Anomaly;

@@ -160,6 +160,12 @@ impl Database {
     pub async fn ready(&self) -> AppResult<()> {
         self.get().await.map(drop)
     }
+
+    /// A full round trip to the database (what /health reports).
+    pub async fn ping(&self) -> AppResult<()> {
+        self.get().await?.query_one(sql::PING, &[]).await?;
+        Ok(())
+    }
 }
 
 /// A pool without the breaker, for tools and tests that manage their own connections.
@@ -236,6 +242,7 @@ pub mod sql {
     crate::db::statements! {
         /// The empty statement: the cheapest round trip that proves a connection is alive.
         pub const IDLE_CHECK = "";
+        pub const PING = "SELECT 1";
     }
 }
 

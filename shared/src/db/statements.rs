@@ -78,6 +78,7 @@ pub const REGISTRY: &[&[Statement]] = &[
     crate::billing::disputes::sql::STATEMENTS,
     crate::billing::payments::sql::STATEMENTS,
     crate::contacts::sql::STATEMENTS,
+    crate::contacts::lookup::sql::STATEMENTS,
     crate::contacts::upload::sql::STATEMENTS,
     crate::credits::sql::STATEMENTS,
     crate::credits::holds::sql::STATEMENTS,

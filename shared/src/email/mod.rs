@@ -10,7 +10,20 @@ use deadpool_postgres::GenericClient;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::{billing::Purchase, error::AppResult};
+use crate::error::AppResult;
+
+/// What a purchase receipt says: a paid purchase and the balance it left.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt<'a> {
+    pub user_id: Uuid,
+    pub purchase_id: Uuid,
+    pub package_name: &'a str,
+    pub credits: i64,
+    /// In the currency's smallest unit.
+    pub amount: i64,
+    pub currency: &'a str,
+    pub balance: i64,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmailKind {
@@ -56,19 +69,19 @@ impl Email {
         }
     }
 
-    pub fn receipt(recipient: &str, purchase: &Purchase, balance: i64) -> Self {
+    pub fn receipt(recipient: &str, receipt: &Receipt<'_>) -> Self {
         Self {
             kind: EmailKind::Receipt,
-            user_id: purchase.user_id,
+            user_id: receipt.user_id,
             recipient: recipient.to_owned(),
-            dedup_key: format!("receipt:{}", purchase.id),
+            dedup_key: format!("receipt:{}", receipt.purchase_id),
             data: json!({
-                "purchase_id": purchase.id,
-                "package_name": purchase.package_name,
-                "credits": purchase.credits,
-                "amount": purchase.amount,
-                "currency": purchase.currency,
-                "balance": balance,
+                "purchase_id": receipt.purchase_id,
+                "package_name": receipt.package_name,
+                "credits": receipt.credits,
+                "amount": receipt.amount,
+                "currency": receipt.currency,
+                "balance": receipt.balance,
             }),
         }
     }

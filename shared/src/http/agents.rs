@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{AppJson, AppQuery, ListResponse, PageQuery};
+use super::{AppJson, AppQuery, ListResponse, Page, PageQuery};
 use crate::{
     agents::{self, Agent, AgentFilter, AgentUpdate, NewAgent},
     auth::AuthUser,
@@ -41,10 +41,9 @@ async fn list_agents(
     State(state): State<AppState>,
     auth: AuthUser,
     AppQuery(filter): AppQuery<AgentFilter>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: Page<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<Json<ListResponse<Agent>>> {
-    let limit = page.limit()?;
-    let after = page.cursor::<(DateTime<Utc>, Uuid)>()?;
+    let Page { limit, after } = page;
     let (agents, total) = agents::list(&state, auth.tenant, &filter, limit, after).await?;
     Ok(Json(ListResponse::page(agents, total, limit, |a| {
         (a.created_at, a.id)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{AppJson, AppQuery, ListResponse, PageQuery};
+use super::{AppJson, AppQuery, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
     billing::{self, Checkout, Package, Purchase},
@@ -80,11 +80,13 @@ pub struct HistoryFilter {
 async fn history(
     State(state): State<AppState>,
     auth: AuthUser,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: Page<i64>,
     AppQuery(filter): AppQuery<HistoryFilter>,
 ) -> AppResult<Json<ListResponse<CreditTransaction>>> {
-    let limit = page.limit()?;
-    let before: Option<i64> = page.cursor()?;
+    let Page {
+        limit,
+        after: before,
+    } = page;
     let kind = filter
         .kind
         .as_deref()

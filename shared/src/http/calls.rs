@@ -7,7 +7,7 @@ use axum::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{AppJson, AppQuery, ListResponse, PageQuery};
+use super::{AppJson, AppQuery, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
     calls::{
@@ -81,10 +81,9 @@ async fn list_calls(
     State(state): State<AppState>,
     auth: AuthUser,
     AppQuery(filter): AppQuery<CallFilter>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: Page<CallCursor>,
 ) -> AppResult<Json<ListResponse<Call>>> {
-    let limit = page.limit()?;
-    let after = page.cursor::<CallCursor>()?;
+    let Page { limit, after } = page;
     let db = state.db().get().await?;
     let (calls, total) = read::list(&db, auth.tenant, &filter, limit, after).await?;
     Ok(Json(ListResponse::page(calls, total, limit, |c| {
@@ -104,7 +103,7 @@ async fn export_calls(
 ) -> AppResult<axum::response::Response> {
     let db = state.db().get().await?;
     let export = read::export(&db, auth.tenant, &filter).await?;
-    Ok(crate::export::respond(db, export))
+    Ok(super::csv::download(db, export))
 }
 
 #[utoipa::path(get, path = "/api/calls/{id}", tag = "calls",

@@ -15,8 +15,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{AppJson, AppQuery};
 use crate::{
+    contacts,
     error::{AppError, AppResult, ErrorBody},
-    phone, AppState,
+    AppState,
 };
 
 pub const SECRET_HEADER: &str = "x-contact-lookup-secret";
@@ -63,43 +64,9 @@ async fn authorize(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
 }
 
 async fn lookup(state: &AppState, agent_id: &str, caller: &str) -> AppResult<ClientData> {
-    let number = phone::normalize(caller, state.settings().await?.phone_region());
-    let row = match &number {
-        Some(number) => {
-            state
-                .db()
-                .get()
-                .await?
-                .query_opt(
-                    "SELECT c.name, c.company, c.notes, c.email FROM agents a
-                     JOIN contacts c ON c.user_id = a.user_id AND c.phone_number = $2 AND c.deleted_at IS NULL
-                     WHERE a.elevenlabs_agent_id = $1",
-                    &[&agent_id, number],
-                )
-                .await?
-        }
-        None => None,
-    };
-    let text = |column: &str| -> Value {
-        Value::String(
-            row.as_ref()
-                .and_then(|r| r.get::<_, Option<String>>(column))
-                .unwrap_or_default(),
-        )
-    };
-    let mut vars = Map::new();
-    vars.insert("customer_name".into(), text("name"));
-    vars.insert("customer_company".into(), text("company"));
-    vars.insert("customer_notes".into(), text("notes"));
-    vars.insert("customer_email".into(), text("email"));
-    vars.insert(
-        "customer_phone".into(),
-        Value::String(number.unwrap_or_default()),
-    );
-    vars.insert("contact_found".into(), Value::Bool(row.is_some()));
     Ok(ClientData {
         kind: "conversation_initiation_client_data",
-        dynamic_variables: vars,
+        dynamic_variables: contacts::lookup::caller_variables(state, agent_id, caller).await?,
     })
 }
 

@@ -17,7 +17,7 @@ use utoipa_axum::{
 };
 use uuid::Uuid;
 
-use super::{AppJson, AppQuery, ListResponse, PageQuery};
+use super::{AppJson, AppQuery, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
     contacts::{
@@ -53,10 +53,9 @@ async fn list_contacts(
     State(state): State<AppState>,
     auth: AuthUser,
     AppQuery(filter): AppQuery<ContactFilter>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: Page<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<Json<ListResponse<Contact>>> {
-    let limit = page.limit()?;
-    let after = page.cursor::<(DateTime<Utc>, Uuid)>()?;
+    let Page { limit, after } = page;
     let (contacts, total) = contacts::list(&state, auth.tenant, &filter, limit, after).await?;
     Ok(Json(ListResponse::page(contacts, total, limit, |c| {
         (c.created_at, c.id)

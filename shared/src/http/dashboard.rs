@@ -13,10 +13,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppQuery;
 use crate::{
-    auth::{AuthUser, TenantId},
+    auth::AuthUser,
     aws::cache,
     dashboard::{self, Analytics, Overview, RangeQuery},
     error::{AppResult, ErrorBody},
+    tenant::TenantId,
     AppState,
 };
 

@@ -10,7 +10,12 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::error::AppError;
+use crate::{
+    auth::{self, AdminUser, AuthUser},
+    error::AppError,
+    tokens::AuthError,
+    AppState,
+};
 
 pub struct AppJson<T>(pub T);
 
@@ -100,5 +105,49 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(Self::from_headers(&parts.headers))
+    }
+}
+
+/// Reads the token from `Authorization: Bearer` or, as Stack Auth's SDKs send it,
+/// `x-stack-access-token`.
+fn bearer_token(parts: &Parts) -> Result<&str, AuthError> {
+    if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+        let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(AuthError::Malformed);
+        }
+        return Ok(token.trim());
+    }
+    match parts.headers.get("x-stack-access-token") {
+        Some(value) => value
+            .to_str()
+            .map(str::trim)
+            .map_err(|_| AuthError::Malformed),
+        None => Err(AuthError::Missing),
+    }
+}
+
+/// Authenticates once per request: a second extractor in the same request reuses the result.
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(user.clone());
+        }
+        let user = auth::authenticate(state, bearer_token(parts)?).await?;
+        parts.extensions.insert(user.clone());
+        Ok(user)
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        AuthUser::from_request_parts(parts, state)
+            .await?
+            .into_admin()
     }
 }

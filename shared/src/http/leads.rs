@@ -6,11 +6,16 @@ use axum::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{AppJson, AppQuery, ListResponse, PageQuery};
+use super::{AppJson, AppQuery, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
+    calls::lead_merge::{self, MergeRequest},
     error::{AppResult, ErrorBody},
-    leads::read::{self, Lead, LeadCursor, LeadFilter, LeadProfile, LeadUpdate, MergeRequest},
+    leads::{
+        self,
+        read::{self, Lead, LeadCursor, LeadFilter, LeadProfile},
+        LeadUpdate,
+    },
     AppState,
 };
 
@@ -32,10 +37,9 @@ async fn list_leads(
     State(state): State<AppState>,
     auth: AuthUser,
     AppQuery(filter): AppQuery<LeadFilter>,
-    AppQuery(page): AppQuery<PageQuery>,
+    page: Page<LeadCursor>,
 ) -> AppResult<Json<ListResponse<Lead>>> {
-    let limit = page.limit()?;
-    let after = page.cursor::<LeadCursor>()?;
+    let Page { limit, after } = page;
     let db = state.db().get().await?;
     let (leads, total) = read::list(&db, auth.tenant, &filter, limit, after).await?;
     Ok(Json(ListResponse::page(leads, total, limit, Lead::cursor)))
@@ -53,7 +57,7 @@ async fn export_leads(
 ) -> AppResult<axum::response::Response> {
     let db = state.db().get().await?;
     let export = read::export(&db, auth.tenant, &filter).await?;
-    Ok(crate::export::respond(db, export))
+    Ok(super::csv::download(db, export))
 }
 
 #[utoipa::path(get, path = "/api/leads/{id}", tag = "leads",
@@ -82,7 +86,7 @@ async fn assign_lead(
     AppJson(update): AppJson<LeadUpdate>,
 ) -> AppResult<Json<Lead>> {
     let db = state.db().get().await?;
-    Ok(Json(read::assign(&db, auth.tenant, &id, &update).await?))
+    Ok(Json(leads::assign(&db, auth.tenant, &id, &update).await?))
 }
 
 #[utoipa::path(post, path = "/api/leads/{id}/merge", tag = "leads", request_body = MergeRequest,
@@ -98,6 +102,6 @@ async fn merge_leads(
 ) -> AppResult<Json<Lead>> {
     let mut db = state.db().get().await?;
     Ok(Json(
-        read::merge(&mut db, auth.tenant, &id, &request).await?,
+        lead_merge::merge(&mut db, auth.tenant, &id, &request).await?,
     ))
 }

@@ -9,8 +9,9 @@ use utoipa::{
 
 use super::Group;
 use crate::{
-    calls::read::{CallKind, CallStatus, LeadStatus},
+    calls::read::{CallKind, CallStatus},
     error::ErrorBody,
+    leads::LeadStatus,
 };
 
 #[derive(OpenApi)]

@@ -1,9 +1,11 @@
 //! The list shape every list endpoint answers, and opaque keyset cursors.
 
+use axum::{extract::FromRequestParts, http::request::Parts};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::AppQuery;
 use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_LIMIT: i64 = 20;
@@ -46,6 +48,26 @@ impl PageQuery {
 
     pub fn cursor<T: DeserializeOwned>(&self) -> AppResult<Option<T>> {
         self.cursor.as_deref().map(decode_cursor).transpose()
+    }
+}
+
+/// A list request's `?limit=&cursor=`, checked: the page size, and where the previous page
+/// ended (a cursor of type `C` this API issued).
+#[derive(Debug)]
+pub struct Page<C> {
+    pub limit: i64,
+    pub after: Option<C>,
+}
+
+impl<S: Send + Sync, C: DeserializeOwned> FromRequestParts<S> for Page<C> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let AppQuery(query) = AppQuery::<PageQuery>::from_request_parts(parts, state).await?;
+        Ok(Self {
+            limit: query.limit()?,
+            after: query.cursor()?,
+        })
     }
 }
 

@@ -34,12 +34,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/health", tag = "system",
     responses((status = 200, body = Health), (status = 500, body = ErrorBody)))]
 async fn health(State(state): State<AppState>) -> AppResult<Json<Health>> {
-    let check = async {
-        let client = state.db().get().await?;
-        client.query_one("SELECT 1", &[]).await?;
-        Ok::<_, AppError>(())
-    };
-    let result = match tokio::time::timeout(Duration::from_secs(3), check).await {
+    let result = match tokio::time::timeout(Duration::from_secs(3), state.db().ping()).await {
         Ok(result) => result,
         Err(elapsed) => Err(AppError::database_unavailable(
             Duration::from_secs(1),

@@ -1,11 +1,22 @@
-//! The design's LeadAnalytics model, as stored per call.
+//! The design's LeadAnalytics model, as stored per call: reading it, and storing a call's
+//! analysis with the lead rollup it moves.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio_postgres::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+use super::{
+    rollup,
+    scoring::{Analysis, LeadScores},
+};
+use crate::{
+    error::{AppError, AppResult},
+    tenant::TenantId,
+};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LeadAnalytics {
@@ -34,27 +45,112 @@ pub struct LeadAnalytics {
     pub created_at: DateTime<Utc>,
 }
 
-impl LeadAnalytics {
-    /// From a `lead_analytics` row.
-    pub fn from_row(row: &Row) -> Self {
-        Self {
-            id: row.get("id"),
-            call_id: row.get("call_id"),
-            intent_level: row.get("intent_level"),
-            intent_score: row.get("intent_score"),
-            urgency_level: row.get("urgency_level"),
-            urgency_score: row.get("urgency_score"),
-            budget_constraint: row.get("budget_constraint"),
-            budget_score: row.get("budget_score"),
-            fit_alignment: row.get("fit_alignment"),
-            fit_score: row.get("fit_score"),
-            engagement_health: row.get("engagement_health"),
-            engagement_score: row.get("engagement_score"),
-            total_score: row.get("total_score"),
-            lead_status_tag: row.get("lead_status_tag"),
-            reasoning: row.get("reasoning"),
-            cta_interactions: row.get("cta_interactions"),
-            created_at: row.get("created_at"),
-        }
+/// From a `lead_analytics` row.
+impl TryFrom<&Row> for LeadAnalytics {
+    type Error = AppError;
+
+    fn try_from(row: &Row) -> AppResult<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            call_id: row.try_get("call_id")?,
+            intent_level: row.try_get("intent_level")?,
+            intent_score: row.try_get("intent_score")?,
+            urgency_level: row.try_get("urgency_level")?,
+            urgency_score: row.try_get("urgency_score")?,
+            budget_constraint: row.try_get("budget_constraint")?,
+            budget_score: row.try_get("budget_score")?,
+            fit_alignment: row.try_get("fit_alignment")?,
+            fit_score: row.try_get("fit_score")?,
+            engagement_health: row.try_get("engagement_health")?,
+            engagement_score: row.try_get("engagement_score")?,
+            total_score: row.try_get("total_score")?,
+            lead_status_tag: row.try_get("lead_status_tag")?,
+            reasoning: row.try_get("reasoning")?,
+            cta_interactions: row.try_get("cta_interactions")?,
+            created_at: row.try_get("created_at")?,
+        })
     }
+}
+
+/// Stores the analysis unless a newer one is already there, and moves the daily lead rollup
+/// from the analysis it replaces (on that one's day) to this one.
+pub async fn store(
+    tx: &impl GenericClient,
+    tenant: TenantId,
+    agent_id: Uuid,
+    call_id: Uuid,
+    scores: &LeadScores,
+    analysis: &Analysis,
+    analyzed_at: DateTime<Utc>,
+) -> AppResult<()> {
+    let replaced = tx
+        .query_opt(
+            "SELECT total_score, lead_status_tag, cta_interactions, analyzed_at
+             FROM lead_analytics WHERE call_id = $1",
+            &[&call_id],
+        )
+        .await?;
+    let raw = json!({
+        "call_successful": analysis.call_successful,
+        "transcript_summary": analysis.transcript_summary,
+        "data_collection_results": analysis.collected(),
+        "evaluation_criteria_results": analysis.evaluation_criteria_results,
+    });
+    let tag = scores.lead_status_tag.map(|t| t.as_str());
+    let stored = tx
+        .execute(
+        "INSERT INTO lead_analytics (call_id, intent_level, intent_score, urgency_level, urgency_score,
+             budget_constraint, budget_score, fit_alignment, fit_score, engagement_health, engagement_score,
+             total_score, lead_status_tag, reasoning, cta_interactions, raw_analysis, analyzed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (call_id) DO UPDATE SET
+             intent_level = EXCLUDED.intent_level, intent_score = EXCLUDED.intent_score,
+             urgency_level = EXCLUDED.urgency_level, urgency_score = EXCLUDED.urgency_score,
+             budget_constraint = EXCLUDED.budget_constraint, budget_score = EXCLUDED.budget_score,
+             fit_alignment = EXCLUDED.fit_alignment, fit_score = EXCLUDED.fit_score,
+             engagement_health = EXCLUDED.engagement_health, engagement_score = EXCLUDED.engagement_score,
+             total_score = EXCLUDED.total_score, lead_status_tag = EXCLUDED.lead_status_tag,
+             reasoning = EXCLUDED.reasoning, cta_interactions = EXCLUDED.cta_interactions,
+             raw_analysis = EXCLUDED.raw_analysis, analyzed_at = EXCLUDED.analyzed_at, updated_at = now()
+         WHERE lead_analytics.analyzed_at <= EXCLUDED.analyzed_at",
+        &[
+            &call_id,
+            &scores.intent_level,
+            &scores.intent_score,
+            &scores.urgency_level,
+            &scores.urgency_score,
+            &scores.budget_constraint,
+            &scores.budget_score,
+            &scores.fit_alignment,
+            &scores.fit_score,
+            &scores.engagement_health,
+            &scores.engagement_score,
+            &scores.total_score,
+            &tag,
+            &scores.reasoning,
+            &scores.cta_interactions,
+            &raw,
+            &analyzed_at,
+        ],
+    )
+    .await?;
+    if stored == 0 {
+        return Ok(());
+    }
+    let tenant = *tenant.as_uuid();
+    if let Some(old) = replaced {
+        let old_day = old.try_get::<_, DateTime<Utc>>("analyzed_at")?.date_naive();
+        let old = rollup::Contribution::new(
+            old.try_get("total_score")?,
+            old.try_get("lead_status_tag")?,
+            &old.try_get::<_, Value>("cta_interactions")?,
+        );
+        rollup::apply(tx, tenant, agent_id, old_day, &old, -1).await?;
+    }
+    let new = rollup::Contribution::new(
+        scores.total_score,
+        tag.map(str::to_owned),
+        &scores.cta_interactions,
+    );
+    rollup::apply(tx, tenant, agent_id, analyzed_at.date_naive(), &new, 1).await
 }

@@ -7,10 +7,26 @@ pub mod scoring;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{auth::TenantId, error::AppResult};
+use crate::{
+    agents,
+    error::{AppError, AppResult},
+    tenant::TenantId,
+};
+use read::Lead;
 use scoring::LeadScores;
+
+/// A lead's temperature, as list filters name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    Hot,
+    Warm,
+    Cold,
+}
 
 /// What one call tells us about a lead.
 pub struct LeadTouch<'a> {
@@ -72,7 +88,7 @@ pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> 
             ],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(row.try_get(0)?)
 }
 
 /// Applies scores from analytics that arrived on their own, unless a later contact already
@@ -95,4 +111,29 @@ pub async fn apply_scores(
     )
     .await?;
     Ok(())
+}
+
+/// `PUT /api/leads/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LeadUpdate {
+    /// The agent that owns the lead; must be one of the tenant's agents.
+    pub agent_id: Uuid,
+}
+
+pub async fn assign(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    id: &str,
+    update: &LeadUpdate,
+) -> AppResult<Lead> {
+    let lead = read::find(db, tenant, id).await?;
+    let agent = agents::find(db, tenant, &update.agent_id.to_string())
+        .await
+        .map_err(|_| AppError::validation("agent_id", "is not one of your agents"))?;
+    db.execute(
+        "UPDATE leads SET agent_id = $3, updated_at = now() WHERE id = $1 AND user_id = $2",
+        &[&lead.id, tenant.as_uuid(), &agent.id],
+    )
+    .await?;
+    read::find(db, tenant, id).await
 }

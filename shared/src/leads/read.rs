@@ -1,5 +1,5 @@
-//! Leads as the frontend reads them: the filtered list, one profile with its interaction
-//! timeline and possible duplicates, assigning an agent, and merging two leads.
+//! Leads as the frontend reads them: the filtered list, and one profile with its interaction
+//! timeline and possible duplicates.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -9,14 +9,13 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::analytics::LeadAnalytics;
+use super::{analytics::LeadAnalytics, LeadStatus};
 use crate::{
     agents,
-    auth::TenantId,
-    calls::read::LeadStatus,
     db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
+    tenant::TenantId,
 };
 
 /// Calls shown on a profile's timeline (newest first).
@@ -90,27 +89,31 @@ const LEAD_COLUMNS: &str = "l.*, a.name AS agent_name,
     coalesce(l.last_contact_at, l.created_at) AS sort_at";
 const LEAD_FROM: &str = "leads l LEFT JOIN agents a ON a.id = l.agent_id";
 
-impl Lead {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            id: row.get("id"),
-            user_id: row.get("user_id"),
-            name: row.get("name"),
-            phone_number: row.get("phone_number"),
-            email: row.get("email"),
-            company: row.get("company"),
-            contact_id: row.get("contact_id"),
-            agent_id: row.get("agent_id"),
-            agent_name: row.get("agent_name"),
-            total_score: row.get("total_score"),
-            lead_status_tag: row.get("lead_status_tag"),
-            interaction_count: row.get("interaction_count"),
-            last_contact_at: row.get("last_contact_at"),
-            created_at: row.get("created_at"),
-            updated_at: row.get("updated_at"),
-        }
-    }
+impl TryFrom<&Row> for Lead {
+    type Error = AppError;
 
+    fn try_from(row: &Row) -> AppResult<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            name: row.try_get("name")?,
+            phone_number: row.try_get("phone_number")?,
+            email: row.try_get("email")?,
+            company: row.try_get("company")?,
+            contact_id: row.try_get("contact_id")?,
+            agent_id: row.try_get("agent_id")?,
+            agent_name: row.try_get("agent_name")?,
+            total_score: row.try_get("total_score")?,
+            lead_status_tag: row.try_get("lead_status_tag")?,
+            interaction_count: row.try_get("interaction_count")?,
+            last_contact_at: row.try_get("last_contact_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+impl Lead {
     pub fn cursor(&self) -> LeadCursor {
         (self.last_contact_at.unwrap_or(self.created_at), self.id)
     }
@@ -182,7 +185,8 @@ pub async fn list(
     let rows = matching
         .page(db, &select, &NEWEST_CONTACT, after, limit)
         .await?;
-    Ok((rows.iter().map(Lead::from_row).collect(), total))
+    let leads = rows.iter().map(Lead::try_from).collect::<AppResult<_>>()?;
+    Ok((leads, total))
 }
 
 /// The list's filters as a CSV export of every matching lead, newest contact first.
@@ -214,8 +218,8 @@ pub async fn export(
             "created_at",
         ],
         cells: |row| {
-            let lead = Lead::from_row(row);
-            vec![
+            let lead = Lead::try_from(row)?;
+            Ok(vec![
                 lead.id.to_string(),
                 cell(lead.name),
                 cell(lead.phone_number),
@@ -227,7 +231,7 @@ pub async fn export(
                 lead.interaction_count.to_string(),
                 cell(lead.last_contact_at.map(|t| t.to_rfc3339())),
                 lead.created_at.to_rfc3339(),
-            ]
+            ])
         },
     })
 }
@@ -240,7 +244,8 @@ pub async fn find(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppRes
         &[&id, tenant.as_uuid()],
     )
     .await?
-    .map(|row| Lead::from_row(&row))
+    .map(|row| Lead::try_from(&row))
+    .transpose()?
     .ok_or_else(|| AppError::not_found("lead"))
 }
 
@@ -261,21 +266,23 @@ pub async fn profile(
         )
         .await?
         .iter()
-        .map(|row| Interaction {
-            call_id: row.get("id"),
-            kind: row.get("type"),
-            status: row.get("status"),
-            direction: row.get("direction"),
-            agent_id: row.get("agent_id"),
-            started_at: row.get("started_at"),
-            created_at: row.get("created_at"),
-            duration_seconds: row.get("duration_seconds"),
-            summary: row.get("summary"),
-            total_score: row.get("total_score"),
-            lead_status_tag: row.get("lead_status_tag"),
-            cta_interactions: row.get("cta_interactions"),
+        .map(|row| {
+            Ok(Interaction {
+            call_id: row.try_get("id")?,
+            kind: row.try_get("type")?,
+            status: row.try_get("status")?,
+            direction: row.try_get("direction")?,
+            agent_id: row.try_get("agent_id")?,
+            started_at: row.try_get("started_at")?,
+            created_at: row.try_get("created_at")?,
+            duration_seconds: row.try_get("duration_seconds")?,
+            summary: row.try_get("summary")?,
+            total_score: row.try_get("total_score")?,
+            lead_status_tag: row.try_get("lead_status_tag")?,
+            cta_interactions: row.try_get("cta_interactions")?,
+            })
         })
-        .collect();
+        .collect::<AppResult<_>>()?;
     let latest_analytics = db
         .query_opt(
             "SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
@@ -284,7 +291,8 @@ pub async fn profile(
             &[&lead.id, tenant.as_uuid()],
         )
         .await?
-        .map(|row| LeadAnalytics::from_row(&row));
+        .map(|row| LeadAnalytics::try_from(&row))
+        .transpose()?;
     let possible_duplicates = db
         .query(
             &format!(
@@ -298,111 +306,12 @@ pub async fn profile(
         )
         .await?
         .iter()
-        .map(Lead::from_row)
-        .collect();
+        .map(Lead::try_from)
+        .collect::<AppResult<_>>()?;
     Ok(LeadProfile {
         lead,
         latest_analytics,
         timeline,
         possible_duplicates,
     })
-}
-
-/// `PUT /api/leads/{id}`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LeadUpdate {
-    /// The agent that owns the lead; must be one of the tenant's agents.
-    pub agent_id: Uuid,
-}
-
-pub async fn assign(
-    db: &impl GenericClient,
-    tenant: TenantId,
-    id: &str,
-    update: &LeadUpdate,
-) -> AppResult<Lead> {
-    let lead = find(db, tenant, id).await?;
-    let agent = agents::find(db, tenant, &update.agent_id.to_string())
-        .await
-        .map_err(|_| AppError::validation("agent_id", "is not one of your agents"))?;
-    db.execute(
-        "UPDATE leads SET agent_id = $3, updated_at = now() WHERE id = $1 AND user_id = $2",
-        &[&lead.id, tenant.as_uuid(), &agent.id],
-    )
-    .await?;
-    find(db, tenant, id).await
-}
-
-/// `POST /api/leads/{id}/merge`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct MergeRequest {
-    /// The lead folded into this one; it is deleted, its calls move here.
-    pub duplicate_id: Uuid,
-}
-
-/// Folds the duplicate into the lead: its calls move over, interaction counts add up, missing
-/// details are filled in, the newest contact's scores win, and the duplicate is deleted.
-pub async fn merge(
-    db: &mut deadpool_postgres::Client,
-    tenant: TenantId,
-    id: &str,
-    request: &MergeRequest,
-) -> AppResult<Lead> {
-    let keep = find(&*db, tenant, id).await?;
-    if keep.id == request.duplicate_id {
-        return Err(AppError::validation("duplicate_id", "must be another lead"));
-    }
-    let tx = db.transaction().await?;
-    // Both rows locked in id order, so two opposite merges cannot deadlock.
-    let locked = tx
-        .query(
-            "SELECT id FROM leads WHERE id = ANY($1) AND user_id = $2 ORDER BY id FOR UPDATE",
-            &[&vec![keep.id, request.duplicate_id], tenant.as_uuid()],
-        )
-        .await?;
-    if locked.len() != 2 {
-        return Err(AppError::not_found("lead"));
-    }
-    tx.execute(
-        "UPDATE calls SET lead_id = $1 WHERE lead_id = $2 AND user_id = $3",
-        &[&keep.id, &request.duplicate_id, tenant.as_uuid()],
-    )
-    .await?;
-    let gone = tx
-        .query_one(
-            "DELETE FROM leads WHERE id = $1 AND user_id = $2 RETURNING *",
-            &[&request.duplicate_id, tenant.as_uuid()],
-        )
-        .await?;
-    tx.execute(
-        "UPDATE leads SET
-             phone_number = coalesce(phone_number, $3), name = coalesce(name, $4),
-             email = coalesce(email, $5), company = coalesce(company, $6),
-             contact_id = coalesce(contact_id, $7), agent_id = coalesce(agent_id, $8),
-             total_score = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $10::int IS NOT NULL
-                                THEN $10 ELSE total_score END,
-             lead_status_tag = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $11::text IS NOT NULL
-                                THEN $11 ELSE lead_status_tag END,
-             interaction_count = interaction_count + $12,
-             last_contact_at = greatest(last_contact_at, $9),
-             updated_at = now()
-         WHERE id = $1 AND user_id = $2",
-        &[
-            &keep.id,
-            tenant.as_uuid(),
-            &gone.get::<_, Option<String>>("phone_number"),
-            &gone.get::<_, Option<String>>("name"),
-            &gone.get::<_, Option<String>>("email"),
-            &gone.get::<_, Option<String>>("company"),
-            &gone.get::<_, Option<Uuid>>("contact_id"),
-            &gone.get::<_, Option<Uuid>>("agent_id"),
-            &gone.get::<_, Option<DateTime<Utc>>>("last_contact_at"),
-            &gone.get::<_, Option<i32>>("total_score"),
-            &gone.get::<_, Option<String>>("lead_status_tag"),
-            &gone.get::<_, i32>("interaction_count"),
-        ],
-    )
-    .await?;
-    tx.commit().await?;
-    find(&*db, tenant, id).await
 }

@@ -1,112 +1,15 @@
-//! Lead scoring: the data-collection items every agent asks ElevenLabs' post-call analysis to
-//! fill, and how their results map to the design's LeadAnalytics fields.
+//! Lead scoring: how the results of the data-collection items every agent asks for
+//! (`agents::remote::DATA_COLLECTION`) map to the design's LeadAnalytics fields.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
-use crate::webhooks::payload::{int, Analysis};
+pub use crate::config::TagThresholds;
+use crate::lenient::int;
 
 /// Each of the five dimensions is scored 0..=20, so the total is 0..=100.
 pub const MAX_DIMENSION_SCORE: i64 = 20;
-
-/// (id, JSON type, what the analysis model is asked to extract). Agent creation sends these
-/// as `platform_settings.data_collection`; results come back under the same ids.
-pub const DATA_COLLECTION: &[(&str, &str, &str)] = &[
-    (
-        "intent_level",
-        "string",
-        "Buying intent: high, medium, low or none",
-    ),
-    (
-        "intent_score",
-        "integer",
-        "Buying intent score from 0 to 20",
-    ),
-    (
-        "intent_reasoning",
-        "string",
-        "One sentence explaining the intent score",
-    ),
-    (
-        "urgency_level",
-        "string",
-        "Urgency: immediate, soon, later or none",
-    ),
-    ("urgency_score", "integer", "Urgency score from 0 to 20"),
-    (
-        "urgency_reasoning",
-        "string",
-        "One sentence explaining the urgency score",
-    ),
-    (
-        "budget_constraint",
-        "string",
-        "Budget: no_constraint, flexible, tight or unknown",
-    ),
-    ("budget_score", "integer", "Budget fit score from 0 to 20"),
-    (
-        "budget_reasoning",
-        "string",
-        "One sentence explaining the budget score",
-    ),
-    (
-        "fit_alignment",
-        "string",
-        "Fit with the offer: strong, partial, weak or unknown",
-    ),
-    ("fit_score", "integer", "Fit score from 0 to 20"),
-    (
-        "fit_reasoning",
-        "string",
-        "One sentence explaining the fit score",
-    ),
-    (
-        "engagement_health",
-        "string",
-        "Engagement: high, medium or low",
-    ),
-    (
-        "engagement_score",
-        "integer",
-        "Engagement score from 0 to 20",
-    ),
-    (
-        "engagement_reasoning",
-        "string",
-        "One sentence explaining the engagement score",
-    ),
-    (
-        "cta_behavior_reasoning",
-        "string",
-        "One sentence on how the caller reacted to calls to action",
-    ),
-    (
-        "cta_pricing_clicked",
-        "boolean",
-        "True if the caller asked for or accepted pricing",
-    ),
-    (
-        "cta_demo_clicked",
-        "boolean",
-        "True if the caller asked for or accepted a demo",
-    ),
-    (
-        "cta_followup_clicked",
-        "boolean",
-        "True if the caller agreed to a follow-up",
-    ),
-    (
-        "cta_sample_clicked",
-        "boolean",
-        "True if the caller asked for a sample",
-    ),
-    (
-        "cta_escalated_to_human",
-        "boolean",
-        "True if the caller asked for a human",
-    ),
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -137,16 +40,35 @@ impl LeadTag {
     }
 }
 
-/// Total scores from which a lead is hot, or warm (settings; 70 and 40 by default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TagThresholds {
-    pub hot: i64,
-    pub warm: i64,
+/// ElevenLabs' analysis of a conversation (its `analysis` object, parsed leniently): what
+/// scoring reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Analysis {
+    #[serde(default)]
+    pub call_successful: Option<String>,
+    #[serde(default)]
+    pub transcript_summary: Option<String>,
+    #[serde(default)]
+    pub data_collection_results: Option<Value>,
+    #[serde(default)]
+    pub data_collection_results_list: Option<Vec<Value>>,
+    #[serde(default)]
+    pub evaluation_criteria_results: Option<Value>,
 }
 
-impl Default for TagThresholds {
-    fn default() -> Self {
-        Self { hot: 70, warm: 40 }
+impl Analysis {
+    /// Data-collection results by id, from the map form or the list form.
+    pub fn collected(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        if let Some(Value::Object(map)) = &self.data_collection_results {
+            out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        for item in self.data_collection_results_list.iter().flatten() {
+            if let Some(id) = item.get("data_collection_id").and_then(Value::as_str) {
+                out.entry(id.to_owned()).or_insert_with(|| item.clone());
+            }
+        }
+        out
     }
 }
 

@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::{Claims, TenantId},
     credits::{self, CreditChange, CreditKind},
     email::{self, Email},
     error::{AppError, AppResult},
+    tenant::TenantId,
 };
 
 /// Free credits every new account starts with.
@@ -95,27 +95,31 @@ impl TryFrom<&Row> for User {
     }
 }
 
-/// Loads the user a verified token names, creating it (and granting the signup bonus in the
+/// Who the identity provider says is calling (from a verified token).
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    /// The provider's user id.
+    pub subject: &'a str,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+}
+
+/// Loads the user a verified identity names, creating it (and granting the signup bonus in the
 /// same transaction) when this subject has never been seen.
-pub async fn provision(client: &mut Client, claims: &Claims) -> AppResult<User> {
-    if let Some(row) = client.query_opt(sql::BY_SUBJECT, &[&claims.sub]).await? {
+pub async fn provision(client: &mut Client, identity: &Identity<'_>) -> AppResult<User> {
+    if let Some(row) = client
+        .query_opt(sql::BY_SUBJECT, &[&identity.subject])
+        .await?
+    {
         return User::try_from(&row);
     }
     // Concurrent first requests all reach this insert; the unique subject lets exactly one
     // through, the others wait for its commit and then find the row.
     let tx = client.transaction().await?;
-    let email = claims
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty());
-    let name = claims
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
+    let email = identity.email.map(str::trim).filter(|e| !e.is_empty());
+    let name = identity.name.map(str::trim).filter(|n| !n.is_empty());
     if let Some(row) = tx
-        .query_opt(sql::INSERT_ONCE, &[&claims.sub, &email, &name])
+        .query_opt(sql::INSERT_ONCE, &[&identity.subject, &email, &name])
         .await?
     {
         let user = User::try_from(&row)?;
@@ -141,7 +145,9 @@ pub async fn provision(client: &mut Client, claims: &Claims) -> AppResult<User> 
     } else {
         tx.rollback().await?;
     }
-    let row = client.query_one(sql::BY_SUBJECT, &[&claims.sub]).await?;
+    let row = client
+        .query_one(sql::BY_SUBJECT, &[&identity.subject])
+        .await?;
     User::try_from(&row)
 }
 

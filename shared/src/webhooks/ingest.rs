@@ -164,7 +164,7 @@ pub async fn enqueue(
 /// source is told to slow down (429) rather than only "unauthorized".
 async fn note_failed_verification(state: &AppState, source_ip: &str) -> AppResult<()> {
     ratelimit::count(
-        state,
+        state.rate_counter(),
         "webhook-auth",
         source_ip,
         ratelimit::Window {

@@ -5,6 +5,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+pub use crate::{leads::scoring::Analysis, lenient::int};
+
 /// `{type, event_timestamp, data}`: the envelope of every ElevenLabs webhook.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Envelope {
@@ -95,36 +97,6 @@ pub struct PhoneCall {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Analysis {
-    #[serde(default)]
-    pub call_successful: Option<String>,
-    #[serde(default)]
-    pub transcript_summary: Option<String>,
-    #[serde(default)]
-    pub data_collection_results: Option<Value>,
-    #[serde(default)]
-    pub data_collection_results_list: Option<Vec<Value>>,
-    #[serde(default)]
-    pub evaluation_criteria_results: Option<Value>,
-}
-
-impl Analysis {
-    /// Data-collection results by id, from the map form or the list form.
-    pub fn collected(&self) -> Map<String, Value> {
-        let mut out = Map::new();
-        if let Some(Value::Object(map)) = &self.data_collection_results {
-            out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        for item in self.data_collection_results_list.iter().flatten() {
-            if let Some(id) = item.get("data_collection_id").and_then(Value::as_str) {
-                out.entry(id.to_owned()).or_insert_with(|| item.clone());
-            }
-        }
-        out
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ClientData {
     #[serde(default)]
     pub dynamic_variables: Option<Map<String, Value>>,
@@ -143,15 +115,6 @@ pub struct InitiationFailure {
     pub failure_reason: Option<String>,
     #[serde(default)]
     pub metadata: Option<Value>,
-}
-
-/// A whole number from a JSON number or numeric string.
-pub fn int(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.round() as i64)),
-        Value::String(s) => s.trim().parse::<f64>().ok().map(|f| f.round() as i64),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,7 @@
 //! lands in the dead-letter queue after maxReceiveCount. Events that can never be applied
 //! are recorded (rejected or unmatched) and acknowledged.
 
-use deadpool_postgres::GenericClient;
-
-use super::{elevenlabs, event_key, stripe};
+use super::{elevenlabs, event_key, mark_processed, record_rejected, stripe, Outcome};
 use crate::{
     aws::{
         blobs,
@@ -14,34 +12,6 @@ use crate::{
     error::AppResult,
     AppState,
 };
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Applied,
-    /// Seen before: nothing changed.
-    Duplicate,
-    /// The agent is unknown: kept in unmatched_events for later matching.
-    Unmatched,
-    /// Malformed: recorded in rejected_events, never retried.
-    Rejected(String),
-    /// A valid event we do not act on (or one whose change a later state already covers).
-    Ignored,
-    /// A payment held for a person to review; no credits moved.
-    Review(String),
-}
-
-impl Outcome {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Applied => "applied",
-            Self::Duplicate => "duplicate",
-            Self::Unmatched => "unmatched",
-            Self::Rejected(_) => "rejected",
-            Self::Ignored => "ignored",
-            Self::Review(_) => "review",
-        }
-    }
-}
 
 /// Applies the event carried by one queue message body.
 pub async fn process_message(state: &AppState, message: &str) -> AppResult<Outcome> {
@@ -119,33 +89,9 @@ pub async fn reject(
     let mut client = state.db().get().await?;
     let tx = client.transaction().await?;
     if mark_processed(&tx, key, source, "unknown", None, "rejected").await? {
-        tx.execute(
-            "INSERT INTO rejected_events (event_key, source, raw_payload, reason) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (event_key) DO NOTHING",
-            &[&key, &source, &raw, &reason],
-        )
-        .await?;
+        record_rejected(&tx, key, source, raw, reason).await?;
     }
     tx.commit().await?;
     tracing::warn!(event_key = %key, reason, "rejected webhook event");
     Ok(Outcome::Rejected(reason.to_owned()))
-}
-
-/// Marks an event processed inside the caller's transaction; false when it already was.
-pub async fn mark_processed(
-    tx: &impl GenericClient,
-    key: &str,
-    source: &str,
-    event_type: &str,
-    conversation_id: Option<&str>,
-    outcome: &str,
-) -> AppResult<bool> {
-    let inserted = tx
-        .execute(
-            "INSERT INTO processed_events (event_key, source, event_type, conversation_id, outcome)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_key) DO NOTHING",
-            &[&key, &source, &event_type, &conversation_id, &outcome],
-        )
-        .await?;
-    Ok(inserted == 1)
 }

@@ -6,15 +6,15 @@
 //! One workspace-wide listing instead of one per agent: the API key is per workspace, so this
 //! sees the same conversations for a fraction of the requests.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
 use super::ingest::{self, Accepted};
 use crate::{
+    agents,
     aws::queue::EventSource,
+    calls,
     clients::elevenlabs::{ConversationQuery, ConversationSummary, ElevenLabs},
     error::AppResult,
     AppState,
@@ -50,8 +50,8 @@ pub async fn run_recent(state: &AppState) -> AppResult<Report> {
 
 /// Reconciles conversations that started after `since`.
 pub async fn run(state: &AppState, since: DateTime<Utc>) -> AppResult<Report> {
-    let client = ElevenLabs::from_state(state).await?;
-    let agents = known_agents(state).await?;
+    let client = state.elevenlabs().await?;
+    let agents = agents::remote_ids(&state.db().get().await?).await?;
     let mut report = Report::default();
     let mut query = ConversationQuery {
         call_start_after_unix: Some(since.timestamp()),
@@ -68,7 +68,9 @@ pub async fn run(state: &AppState, since: DateTime<Utc>) -> AppResult<Report> {
             .collect();
         report.ours += ended.len();
         for chunk in ended.chunks(CHECK_CHUNK) {
-            for conversation_id in incomplete(state, chunk).await? {
+            let ids: Vec<&str> = chunk.iter().map(|c| c.conversation_id.as_str()).collect();
+            let missing = calls::read::unfinished(&state.db().get().await?, &ids).await?;
+            for conversation_id in missing {
                 report.missing += 1;
                 match requeue(state, &client, &conversation_id).await? {
                     Accepted::Queued => report.queued += 1,
@@ -92,32 +94,6 @@ fn is_ended(conversation: &ConversationSummary) -> bool {
         .status
         .as_deref()
         .is_some_and(|s| ENDED.contains(&s))
-}
-
-/// Every ElevenLabs agent id we have a tenant for, deleted agents included: a call placed
-/// before the delete still belongs to its tenant.
-async fn known_agents(state: &AppState) -> AppResult<HashSet<String>> {
-    let db = state.db().get().await?;
-    let rows = db
-        .query("SELECT elevenlabs_agent_id FROM agents", &[])
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-/// The conversations of `ended` whose call is missing or not finished in the database.
-async fn incomplete(state: &AppState, ended: &[ConversationSummary]) -> AppResult<Vec<String>> {
-    let ids: Vec<&str> = ended.iter().map(|c| c.conversation_id.as_str()).collect();
-    let db = state.db().get().await?;
-    let rows = db
-        .query(
-            "SELECT wanted.id FROM unnest($1::text[]) AS wanted(id)
-             WHERE NOT EXISTS (
-                SELECT 1 FROM calls
-                WHERE calls.elevenlabs_conversation_id = wanted.id AND calls.status <> 'in_progress')",
-            &[&ids],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Fetches the conversation and queues it as the post-call transcription webhook would have

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::process::{mark_processed, Outcome};
+use super::{mark_processed, record_unmatched, set_outcome, Outcome, Unmatched};
 use crate::{
     aws::queue::QueuedEvent,
     billing::{
@@ -140,11 +140,7 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
         }
     };
     if outcome != Outcome::Applied {
-        tx.execute(
-            "UPDATE processed_events SET outcome = $2 WHERE event_key = $1",
-            &[&key, &outcome.as_str()],
-        )
-        .await?;
+        set_outcome(&tx, &key, &outcome).await?;
     }
     tx.commit().await?;
     tracing::info!(event_id = %parsed.id, event_key = %event.event_key, kind = %parsed.kind, ?effect, "stripe event");
@@ -159,12 +155,17 @@ async fn keep_unmatched(
     reason: &str,
 ) -> AppResult<()> {
     let payload: Option<Value> = serde_json::from_str(raw).ok();
-    tx.execute(
-        "INSERT INTO unmatched_events (event_key, source, event_type, payload, reason)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_key) DO NOTHING",
-        &[&key, &SOURCE, &kind, &payload, &reason],
-    )
-    .await?;
+    let unmatched = Unmatched {
+        key,
+        source: SOURCE,
+        event_type: kind,
+        elevenlabs_agent_id: None,
+        conversation_id: None,
+        payload: payload.as_ref(),
+        raw_payload: None,
+        reason,
+    };
+    record_unmatched(tx, &unmatched).await?;
     tracing::warn!(event_key = key, reason, "kept an unmatched Stripe event");
     Ok(())
 }

@@ -13,7 +13,7 @@
 
 mod agents;
 mod conversations;
-mod faults;
+mod dialect;
 mod payloads;
 mod webhooks;
 
@@ -21,7 +21,6 @@ mod webhooks;
 mod tests;
 
 use std::{
-    collections::VecDeque,
     net::SocketAddr,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
@@ -37,9 +36,11 @@ use axum::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::faults::dev_error;
-pub use crate::faults::{FaultResponse, FaultRule};
-pub use faults::RecordedRequest;
+use crate::{faults::dev_error, intercept::Interceptor};
+pub use crate::{
+    faults::{FaultResponse, FaultRule},
+    intercept::RecordedRequest,
+};
 pub use payloads::{
     audio_event, conversation, envelope, events, fake_mp3, in_progress_conversation,
     initiation_failure_event, summary, transcription_event, CallParams, Direction, Outcome,
@@ -52,8 +53,6 @@ pub const SIM_PHONE_NUMBER_ID: &str = "phnum_sim_1";
 
 /// Bodies up to this size are accepted (big enough for audio events sent through `/dev/webhook`).
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
-/// How many received requests `/dev/requests` remembers (oldest are dropped first).
-const REQUEST_LOG_LIMIT: usize = 10_000;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -70,7 +69,7 @@ pub struct ElevenLabsSim {
     pub config: Config,
     http: reqwest::Client,
     state: Mutex<SimState>,
-    faults: crate::faults::Faults,
+    interceptor: Arc<Interceptor>,
 }
 
 #[derive(Default)]
@@ -79,7 +78,6 @@ struct SimState {
     agents: Vec<Agent>,
     conversations: Vec<StoredConversation>,
     batches: Vec<Value>,
-    requests: VecDeque<RecordedRequest>,
     next_seq: u64,
 }
 
@@ -114,7 +112,7 @@ impl ElevenLabsSim {
             config,
             http,
             state: Mutex::new(SimState::default()),
-            faults: crate::faults::Faults::default(),
+            interceptor: Interceptor::new(dialect::DIALECT),
         })
     }
 
@@ -125,12 +123,7 @@ impl ElevenLabsSim {
 
     /// The `/v1` requests received so far whose path starts with `path_prefix`, oldest first.
     pub fn requests(&self, path_prefix: &str) -> Vec<RecordedRequest> {
-        self.state()
-            .requests
-            .iter()
-            .filter(|r| r.path.starts_with(path_prefix))
-            .cloned()
-            .collect()
+        self.interceptor.requests(path_prefix)
     }
 
     /// The stored conversation (the GET conversation body), if any.
@@ -222,23 +215,13 @@ pub fn router(sim: Arc<ElevenLabsSim>) -> Router {
         })
         .layer(middleware::from_fn_with_state(sim.clone(), require_api_key));
 
-    Router::new()
+    let routes = Router::new()
         .nest("/v1", api)
-        .route(
-            "/dev/faults",
-            post(faults::add_faults).delete(faults::clear_faults),
-        )
-        .route(
-            "/dev/requests",
-            get(faults::list_requests).delete(faults::clear_requests),
-        )
         .route("/dev/simulate-call", post(webhooks::simulate_call))
         .route("/dev/webhook", post(webhooks::send_webhook))
-        .route("/health", get(|| async { "ok" }))
-        .layer(middleware::from_fn_with_state(
-            sim.clone(),
-            faults::record_and_inject,
-        ))
+        .route("/health", get(|| async { "ok" }));
+    sim.interceptor
+        .around(routes)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(sim)
 }

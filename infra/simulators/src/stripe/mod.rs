@@ -17,9 +17,9 @@
 
 mod api;
 mod checkout;
+mod dialect;
 mod objects;
 mod params;
-mod requests;
 mod webhooks;
 
 #[cfg(test)]
@@ -42,14 +42,13 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::intercept::Interceptor;
+pub use crate::intercept::RecordedRequest;
 pub use objects::{charge, event, session, Charge, LineItem, NewSession, API_VERSION};
-pub use requests::RecordedRequest;
 pub use webhooks::{signature_header, v1_signature, SentEvent, USER_AGENT};
 
 /// Request bodies up to this size are accepted.
 const BODY_LIMIT: usize = 1024 * 1024;
-/// How many received requests `/dev/requests` remembers (oldest are dropped first).
-const REQUEST_LOG_LIMIT: usize = 10_000;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -87,7 +86,7 @@ pub struct StripeSim {
     pub config: Config,
     http: reqwest::Client,
     state: Mutex<SimState>,
-    faults: crate::faults::Faults,
+    interceptor: Arc<Interceptor>,
 }
 
 #[derive(Default)]
@@ -97,7 +96,6 @@ struct SimState {
     /// Oldest first.
     events: Vec<SentEvent>,
     webhook_secrets: Vec<String>,
-    requests: std::collections::VecDeque<RecordedRequest>,
 }
 
 /// A Checkout Session and what paying it created.
@@ -128,7 +126,7 @@ impl StripeSim {
             config,
             http,
             state: Mutex::new(state),
-            faults: crate::faults::Faults::default(),
+            interceptor: Interceptor::new(dialect::DIALECT),
         })
     }
 
@@ -154,12 +152,7 @@ impl StripeSim {
 
     /// The `/v1` requests received so far whose path starts with `path_prefix`, oldest first.
     pub fn requests(&self, path_prefix: &str) -> Vec<RecordedRequest> {
-        self.state()
-            .requests
-            .iter()
-            .filter(|r| r.path.starts_with(path_prefix))
-            .cloned()
-            .collect()
+        self.interceptor.requests(path_prefix)
     }
 
     fn checkout_url(&self, id: &str) -> String {
@@ -185,7 +178,7 @@ pub fn router(sim: Arc<StripeSim>) -> Router {
             api::require_key,
         ));
 
-    Router::new()
+    let routes = Router::new()
         .nest("/v1", api)
         .route("/checkout/{id}", get(checkout::page))
         .route("/checkout/{id}/pay", post(checkout::pay_form))
@@ -195,19 +188,9 @@ pub fn router(sim: Arc<StripeSim>) -> Router {
         .route("/dev/events", get(webhooks::list_events))
         .route("/dev/events/{id}/resend", post(webhooks::resend))
         .route("/dev/webhook-secrets", put(webhooks::set_secrets))
-        .route(
-            "/dev/faults",
-            post(requests::add_faults).delete(requests::clear_faults),
-        )
-        .route(
-            "/dev/requests",
-            get(requests::list_requests).delete(requests::clear_requests),
-        )
-        .route("/health", get(|| async { "ok" }))
-        .layer(middleware::from_fn_with_state(
-            sim.clone(),
-            requests::record_and_inject,
-        ))
+        .route("/health", get(|| async { "ok" }));
+    sim.interceptor
+        .around(routes)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(sim)
 }

@@ -269,8 +269,32 @@ async fn client_errors_are_not_retried_and_keep_their_message() {
 
 #[tokio::test]
 async fn deleting_a_missing_agent_counts_as_deleted() {
-    let (client, _) = client_with(vec![answer(404, r#"{"detail":{"message":"not found"}}"#)]).await;
+    let (client, fake) =
+        client_with(vec![answer(404, r#"{"detail":{"message":"not found"}}"#)]).await;
     client.delete_agent("agent_gone").await.expect("idempotent");
+    let seen = fake.seen.lock().expect("lock");
+    let asked: Vec<&str> = seen
+        .iter()
+        .map(|(request, _, _)| request.as_str())
+        .collect();
+    assert_eq!(
+        asked,
+        ["DELETE /v1/convai/agents/agent_gone"],
+        "ElevenLabs was asked once, and its 404 taken as done"
+    );
+}
+
+#[tokio::test]
+async fn only_a_404_counts_as_deleted() {
+    let (client, _) = client_with(vec![answer(400, r#"{"detail":{"message":"bad id"}}"#)]).await;
+    let err = client
+        .delete_agent("agent_bad")
+        .await
+        .expect_err("a 400 is an error");
+    assert!(
+        matches!(err, ElevenLabsError::Api { status, .. } if status == StatusCode::BAD_REQUEST),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,6 @@
 
 use std::io::{Cursor, Read};
 
-use axum::http::StatusCode;
 use serde_json::json;
 use zip::ZipArchive;
 
@@ -96,8 +95,7 @@ fn zip_format(bytes: &[u8], max_unpacked: u64) -> Result<Format, AppError> {
     let unpacked = unpacked_size(&archive)
         .map_err(|e| corrupt("the file is damaged: its zip directory is unreadable", e))?;
     if unpacked > max_unpacked {
-        return Err(AppError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
+        return Err(AppError::too_large(
             "payload_too_large",
             "the workbook unpacks to too much data; remove images, unused sheets or formatting",
         )

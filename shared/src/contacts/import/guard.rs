@@ -284,6 +284,80 @@ pub(super) fn ods_content(bytes: &[u8]) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The largest sheet a spreadsheet program writes.
+const MAX_ROWS: u32 = 1_048_576;
+const MAX_COLUMNS: u32 = 16_384;
+
+/// Checks the cell references of an .xlsx file's worksheets before calamine reads them: its
+/// arithmetic on a reference overflows (a panic in debug builds) on ones no spreadsheet writes,
+/// with too many letters or digits or a range that ends before it starts.
+pub(super) fn xlsx_references(bytes: &[u8]) -> Result<(), Refusal> {
+    let damaged = |_| Refusal::Damaged("the .xlsx file is unreadable");
+    const NOT_XML: Refusal = Refusal::Damaged("a worksheet of the .xlsx file is not valid XML");
+    let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(damaged)?;
+    for index in 0..archive.len() {
+        let entry = archive.by_index(index).map_err(damaged)?;
+        if !entry.name().map_err(damaged)?.starts_with("xl/worksheets/") {
+            continue;
+        }
+        let mut reader = quick_xml::Reader::from_reader(BufReader::new(entry));
+        let mut buffer = Vec::new();
+        loop {
+            match reader.read_event_into(&mut buffer).map_err(|_| NOT_XML)? {
+                Event::Start(element) | Event::Empty(element) => {
+                    for attribute in element.attributes() {
+                        let attribute = attribute.map_err(|_| NOT_XML)?;
+                        let possible = match (element.name().as_ref(), attribute.key.as_ref()) {
+                            ("row", "r") => row_number(&attribute.value).is_some(),
+                            ("c", "r") => cell_reference(&attribute.value).is_some(),
+                            (_, "ref") => cell_range(&attribute.value).is_some(),
+                            _ => true,
+                        };
+                        if !possible {
+                            return Err(Refusal::Damaged(
+                                "a worksheet of the .xlsx file has an impossible cell reference",
+                            ));
+                        }
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+            buffer.clear();
+        }
+    }
+    Ok(())
+}
+
+/// `7` as a row number, if a sheet can have it.
+fn row_number(text: &str) -> Option<u32> {
+    if text.is_empty() || text.len() > 7 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|row| (1..=MAX_ROWS).contains(row))
+}
+
+/// `AB7` as (row, column), if a sheet can have that cell.
+fn cell_reference(text: &str) -> Option<(u32, u32)> {
+    let digits = text.find(|c: char| c.is_ascii_digit())?;
+    let (letters, row) = text.split_at(digits);
+    if letters.is_empty() || letters.len() > 3 || !letters.bytes().all(|b| b.is_ascii_alphabetic())
+    {
+        return None;
+    }
+    let column = letters.bytes().fold(0, |column, letter| {
+        column * 26 + u32::from(letter.to_ascii_uppercase() - b'A') + 1
+    });
+    (column <= MAX_COLUMNS).then_some((row_number(row)?, column))
+}
+
+/// `A1:C9` (or one cell), if it starts where it ends or before.
+fn cell_range(text: &str) -> Option<()> {
+    let (first, last) = text.split_once(':').unwrap_or((text, text));
+    let (first, last) = (cell_reference(first)?, cell_reference(last)?);
+    (first.0 <= last.0 && first.1 <= last.1).then_some(())
+}
+
 #[derive(Default)]
 struct OdsTable {
     /// Cells calamine keeps per row element before expanding rows.

@@ -5,7 +5,6 @@
 
 use std::io::{Cursor, Read, Seek, Write};
 
-use axum::http::StatusCode;
 use calamine::{
     Data, DataType, ExcelDateTime, Ods, OdsError, Range, Reader, Sheet, SheetType, SheetVisible,
     Xls, XlsError, Xlsx, XlsxError,
@@ -21,6 +20,7 @@ use super::{
 use crate::error::AppError;
 
 pub(super) fn read_xlsx(bytes: &[u8], sink: &mut RowSink<'_>) -> Result<(), AppError> {
+    guard::xlsx_references(bytes).map_err(refused)?;
     shielded(|| stream_xlsx(bytes, sink))
 }
 
@@ -133,8 +133,7 @@ thread_local! {
 fn refused(refusal: Refusal) -> AppError {
     match refusal {
         Refusal::Damaged(reason) => corrupt("the workbook is damaged", reason),
-        Refusal::TooManyCells(found) => AppError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::TooManyCells(found) => AppError::too_large(
             "payload_too_large",
             "the workbook's sheets span too many cells; delete unused rows and columns, or save \
              it as .xlsx",

@@ -1,0 +1,460 @@
+//! The one owner of a call's row: every event that changes a call (a call we place, a webhook
+//! through the processor, a reconciled conversation) goes through [`apply`], inside the
+//! caller's transaction. Applying an event writes the call (its status only moves forward),
+//! its transcript, its analytics and lead, its usage charge (reference = conversation id, so a
+//! conversation is charged once however often it arrives), a batch call's credit hold, and
+//! the daily rollups.
+
+use deadpool_postgres::GenericClient;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::{
+    event::{credits_for, usage_reference, AgentOwner, CallEvent, CallRef, Status, Transcript},
+    rollup::{self, Figures, FIGURE_COLUMNS},
+};
+use crate::{
+    credits::{self, holds, Applied, CreditChange, CreditKind},
+    error::{AppError, AppResult},
+    leads::{self, analytics, scoring::LeadScores},
+    phone,
+    settings::Settings,
+    tenant::TenantId,
+};
+
+/// Applies one event to its call inside the caller's transaction (for a webhook, the one that
+/// records the event as processed, so it is applied once); returns the call's id.
+pub async fn apply(
+    tx: &impl GenericClient,
+    settings: &Settings,
+    call: &CallRef,
+    event: &CallEvent,
+) -> AppResult<Uuid> {
+    let before = lock(tx, call).await?;
+    if before.tenant != call.agent.tenant {
+        return Err(AppError::internal(
+            "the conversation id is recorded for another tenant",
+        ));
+    }
+    match event {
+        CallEvent::Placed(placed) => {
+            // The webhook may have been faster than ElevenLabs' answer to us: its facts stand.
+            let metadata =
+                json!({"call_sid": placed.call_sid, "agent_phone_number_id": placed.line});
+            tx.execute(
+                "UPDATE calls SET direction = COALESCE(direction, 'outbound'),
+                     phone_number = COALESCE(phone_number, $2), contact_id = COALESCE(contact_id, $3),
+                     started_at = COALESCE(started_at, now()), metadata = $4 || metadata,
+                     updated_at = now()
+                 WHERE id = $1",
+                &[&before.id, &placed.to_number, &placed.contact_id, &metadata],
+            )
+            .await?;
+        }
+        CallEvent::Transcribed(transcript) => {
+            transcribed(tx, settings, call, &before, transcript).await?
+        }
+        CallEvent::Recorded { object_key } => {
+            tx.execute(
+                "UPDATE calls SET recording_key = $2, updated_at = now() WHERE id = $1",
+                &[&before.id, object_key],
+            )
+            .await?;
+        }
+        CallEvent::InitiationFailed { to, reason } => {
+            let to = to.as_deref().map(|raw| normalized(raw, settings));
+            let status = before.status.merged(Status::Failed);
+            let updated = tx
+                .query_one(
+                    &format!(
+                        "UPDATE calls SET status = $2, failure_reason = $3, phone_number = COALESCE(phone_number, $4),
+                             direction = COALESCE(direction, 'outbound'),
+                             completed_at = COALESCE(completed_at, $5), updated_at = now()
+                         WHERE id = $1 RETURNING {FIGURE_COLUMNS}"
+                    ),
+                    &[&before.id, &status.as_str(), reason, &to, &call.event_at],
+                )
+                .await?;
+            // The call never started: a batch call's held credit is released.
+            holds::settle(
+                tx,
+                before.tenant,
+                &call.conversation_id,
+                &holds::CallKeys {
+                    phone_number: to.as_deref(),
+                    ..holds::CallKeys::default()
+                },
+            )
+            .await?;
+            before.roll_up(tx, call.agent.agent_id, &updated, 0).await?;
+        }
+        CallEvent::Analyzed(analysis) => {
+            let scores = LeadScores::from_analysis(analysis, settings.lead_tags());
+            analytics::store(
+                tx,
+                call.agent.tenant,
+                call.agent.agent_id,
+                before.id,
+                &scores,
+                analysis,
+                call.event_at,
+            )
+            .await?;
+            let updated = tx
+                .query_one(
+                    &format!(
+                        "UPDATE calls SET call_successful = COALESCE($2, call_successful),
+                             summary = COALESCE($3, summary), updated_at = now()
+                         WHERE id = $1 RETURNING {FIGURE_COLUMNS}"
+                    ),
+                    &[
+                        &before.id,
+                        &analysis.call_successful,
+                        &analysis.transcript_summary,
+                    ],
+                )
+                .await?;
+            if let (Some(lead), false) = (before.lead_id, scores.is_empty()) {
+                leads::apply_scores(tx, lead, &scores, call.event_at).await?;
+            }
+            before.roll_up(tx, call.agent.agent_id, &updated, 0).await?;
+        }
+    }
+    Ok(before.id)
+}
+
+fn agent_owner(row: &tokio_postgres::Row) -> AppResult<AgentOwner> {
+    Ok(AgentOwner {
+        agent_id: row.try_get("id")?,
+        tenant: TenantId::from_trusted(row.try_get("user_id")?),
+        is_chat: row.try_get::<_, &str>("type")? == "chat",
+    })
+}
+
+/// The local agent an ElevenLabs agent id belongs to (soft-deleted ones too).
+pub async fn owner_of_agent(
+    client: &impl GenericClient,
+    elevenlabs_agent_id: &str,
+) -> AppResult<Option<AgentOwner>> {
+    client
+        .query_opt(
+            "SELECT id, user_id, type FROM agents WHERE elevenlabs_agent_id = $1",
+            &[&elevenlabs_agent_id],
+        )
+        .await?
+        .as_ref()
+        .map(agent_owner)
+        .transpose()
+}
+
+/// The owner of the agent a recorded conversation belongs to.
+pub async fn owner_of_conversation(
+    client: &impl GenericClient,
+    conversation_id: &str,
+) -> AppResult<Option<AgentOwner>> {
+    client
+        .query_opt(
+            "SELECT a.id, a.user_id, a.type FROM calls c JOIN agents a ON a.id = c.agent_id
+             WHERE c.elevenlabs_conversation_id = $1",
+            &[&conversation_id],
+        )
+        .await?
+        .as_ref()
+        .map(agent_owner)
+        .transpose()
+}
+
+/// Points every call of `from` at the lead `to` (two leads merged into one).
+pub async fn move_to_lead(
+    tx: &impl GenericClient,
+    tenant: TenantId,
+    from: Uuid,
+    to: Uuid,
+) -> AppResult<u64> {
+    Ok(tx
+        .execute(
+            "UPDATE calls SET lead_id = $1 WHERE lead_id = $2 AND user_id = $3",
+            &[&to, &from, tenant.as_uuid()],
+        )
+        .await?)
+}
+
+/// The call row as it was before this event changed it.
+struct Before {
+    id: Uuid,
+    tenant: TenantId,
+    status: Status,
+    lead_id: Option<Uuid>,
+    figures: Figures,
+}
+
+impl Before {
+    /// Moves the daily rollup from this row to `updated` (the event's RETURNING row of
+    /// [`FIGURE_COLUMNS`]), adding the credits the event charged.
+    async fn roll_up(
+        &self,
+        tx: &impl GenericClient,
+        agent: Uuid,
+        updated: &tokio_postgres::Row,
+        credits: i64,
+    ) -> AppResult<()> {
+        let after = Figures::from_row(updated)?;
+        rollup::apply(tx, self.tenant, agent, &self.figures, &after, credits).await
+    }
+}
+
+/// Makes sure the call row exists and locks it. The tenant's row is locked first: every event
+/// of a tenant takes its locks in one order (user, call, lead), so concurrent events of one
+/// tenant queue up instead of deadlocking.
+async fn lock(tx: &impl GenericClient, call: &CallRef) -> AppResult<Before> {
+    // Locks the tenant and marks its dashboards stale (their ETag follows stats_version).
+    tx.execute(
+        "UPDATE users SET stats_version = stats_version + 1 WHERE id = $1",
+        &[call.agent.tenant.as_uuid()],
+    )
+    .await?;
+    let call_type = if call.agent.is_chat { "chat" } else { "call" };
+    tx.execute(
+        "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
+         VALUES ($1, $2, $3, $4, 'in_progress') ON CONFLICT (elevenlabs_conversation_id) DO NOTHING",
+        &[call.agent.tenant.as_uuid(), &call.agent.agent_id, &call.conversation_id, &call_type],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            &format!(
+                "SELECT id, user_id, lead_id, {FIGURE_COLUMNS} FROM calls
+                 WHERE elevenlabs_conversation_id = $1 FOR UPDATE"
+            ),
+            &[&call.conversation_id],
+        )
+        .await?;
+    Ok(Before {
+        id: row.try_get("id")?,
+        tenant: TenantId::from_trusted(row.try_get("user_id")?),
+        status: Status::parse(row.try_get("status")?),
+        lead_id: row.try_get("lead_id")?,
+        figures: Figures::from_row(&row)?,
+    })
+}
+
+/// A number as the tenant's region reads it; kept as written when it does not parse.
+fn normalized(raw: &str, settings: &Settings) -> String {
+    phone::normalize(raw, settings.phone_region()).unwrap_or_else(|| raw.trim().to_owned())
+}
+
+async fn transcribed(
+    tx: &impl GenericClient,
+    settings: &Settings,
+    call: &CallRef,
+    before: &Before,
+    t: &Transcript,
+) -> AppResult<()> {
+    let other_party = t
+        .other_party
+        .as_deref()
+        .map(|raw| normalized(raw, settings));
+    let analysis = t.analysis.clone().unwrap_or_default();
+    let scores = LeadScores::from_analysis(&analysis, settings.lead_tags());
+    let status = before.status.merged(t.status.unwrap_or(Status::Completed));
+    let contact = match &other_party {
+        Some(number) => find_contact(tx, before.tenant, number).await?,
+        None => None,
+    };
+    let dynamic = &t.dynamic_variables;
+    let lead_id = match other_party.as_deref().filter(|n| n.starts_with('+')) {
+        Some(number) => Some(
+            leads::upsert_for_call(
+                tx,
+                &leads::LeadTouch {
+                    tenant: before.tenant,
+                    phone_number: number,
+                    name: contact
+                        .as_ref()
+                        .map(|c| c.name.clone())
+                        .or_else(|| text_var(dynamic, &["customer_name", "name", "user_name"])),
+                    email: contact
+                        .as_ref()
+                        .and_then(|c| c.email.clone())
+                        .or_else(|| text_var(dynamic, &["customer_email", "email"])),
+                    company: contact
+                        .as_ref()
+                        .and_then(|c| c.company.clone())
+                        .or_else(|| text_var(dynamic, &["customer_company", "company"])),
+                    contact_id: contact.as_ref().map(|c| c.id),
+                    agent_id: call.agent.agent_id,
+                    scores: (!scores.is_empty()).then_some(&scores),
+                    contact_at: t.started_at.unwrap_or(call.event_at),
+                    new_interaction: before.lead_id.is_none(),
+                },
+            )
+            .await?,
+        ),
+        None => before.lead_id,
+    };
+
+    // Usage: one credit per started minute, once per conversation.
+    let duration = t.duration_seconds;
+    let amount = credits_for(duration);
+    let mut charged = 0;
+    if amount > 0 {
+        let minutes = format!("{}:{:02}", duration / 60, duration % 60);
+        let what = if t.is_chat { "Chat" } else { "Call" };
+        let with = other_party
+            .as_deref()
+            .map(|n| format!(" with {n}"))
+            .unwrap_or_default();
+        let change = CreditChange {
+            tenant: before.tenant,
+            kind: CreditKind::Usage,
+            amount: -amount,
+            reference: usage_reference(&call.conversation_id),
+            description: format!("{what} {minutes}{with}"),
+            stripe_payment_id: None,
+        };
+        if let Applied::New(_) = credits::apply(tx, &change).await? {
+            charged = amount;
+        }
+    }
+
+    if status.is_terminal() {
+        // The outcome is known and charged: a batch call's held credit is settled.
+        holds::settle(
+            tx,
+            before.tenant,
+            &call.conversation_id,
+            &holds::CallKeys {
+                batch_call_id: t.batch_call_id.as_deref(),
+                recipient_id: t.batch_recipient_id.as_deref(),
+                phone_number: other_party
+                    .as_deref()
+                    .filter(|_| t.direction.as_deref() == Some("outbound")),
+            },
+        )
+        .await?;
+    }
+    let completed_at = t
+        .started_at
+        .map(|s| s + chrono::Duration::seconds(duration));
+    let metadata = json!({
+        "termination_reason": t.termination_reason,
+        "provider": t.provider,
+        "dynamic_variables": dynamic,
+    });
+    let updated = tx
+        .query_one(
+            &format!("UPDATE calls SET
+                type = $2, direction = COALESCE($3, direction), status = $4,
+                phone_number = COALESCE($5, phone_number), agent_number = COALESCE($6, agent_number),
+                contact_id = COALESCE($7, contact_id), lead_id = COALESCE($8, lead_id),
+                started_at = COALESCE($9, started_at), duration_seconds = GREATEST(duration_seconds, $10),
+                credits_charged = credits_charged + $11, cost = COALESCE($12, cost),
+                call_successful = COALESCE($13, call_successful), summary = COALESCE($14, summary),
+                termination_reason = COALESCE($15, termination_reason), metadata = metadata || $16,
+                completed_at = CASE WHEN $4 <> 'in_progress' THEN COALESCE(completed_at, $17, now()) ELSE completed_at END,
+                updated_at = now()
+             WHERE id = $1 RETURNING {FIGURE_COLUMNS}"),
+            &[
+                &before.id,
+                &if t.is_chat { "chat" } else { "call" },
+                &t.direction,
+                &status.as_str(),
+                &other_party,
+                &t.agent_number,
+                &contact.as_ref().map(|c| c.id),
+                &lead_id,
+                &t.started_at,
+                &i32::try_from(duration).unwrap_or(i32::MAX),
+                &charged,
+                &t.cost,
+                &analysis.call_successful,
+                &analysis.transcript_summary,
+                &t.termination_reason.clone().filter(|r| !r.is_empty()),
+                &metadata,
+                &completed_at,
+            ],
+        )
+        .await?;
+    store_transcript(tx, before.id, t).await?;
+    if !scores.is_empty() || t.analysis.is_some() {
+        analytics::store(
+            tx,
+            call.agent.tenant,
+            call.agent.agent_id,
+            before.id,
+            &scores,
+            &analysis,
+            call.event_at,
+        )
+        .await?;
+    }
+    before
+        .roll_up(tx, call.agent.agent_id, &updated, charged)
+        .await
+}
+
+fn text_var(vars: &Map<String, Value>, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .filter_map(|name| vars.get(*name))
+        .filter_map(Value::as_str)
+        .map(str::trim)
+        .find(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+struct ContactMatch {
+    id: Uuid,
+    name: String,
+    email: Option<String>,
+    company: Option<String>,
+}
+
+async fn find_contact(
+    tx: &impl GenericClient,
+    tenant: TenantId,
+    phone_number: &str,
+) -> AppResult<Option<ContactMatch>> {
+    let row = tx
+        .query_opt(
+            "SELECT id, name, email, company FROM contacts
+             WHERE user_id = $1 AND phone_number = $2 AND deleted_at IS NULL",
+            &[tenant.as_uuid(), &phone_number],
+        )
+        .await?;
+    row.map(|row| {
+        Ok(ContactMatch {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            email: row.try_get("email")?,
+            company: row.try_get("company")?,
+        })
+    })
+    .transpose()
+}
+
+async fn store_transcript(tx: &impl GenericClient, call_id: Uuid, t: &Transcript) -> AppResult<()> {
+    if t.turns.is_empty() {
+        return Ok(());
+    }
+    let content = t
+        .turns
+        .iter()
+        .map(|turn| format!("{}: {}", turn.speaker.as_str(), turn.text))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let segments: Value = t
+        .turns
+        .iter()
+        .map(|turn| json!({ "speaker": turn.speaker.as_str(), "text": turn.text, "timestamp": turn.at_seconds }))
+        .collect();
+    tx.execute(
+        "INSERT INTO transcripts (call_id, content, speaker_segments) VALUES ($1, $2, $3)
+         ON CONFLICT (call_id) DO UPDATE SET content = EXCLUDED.content,
+             speaker_segments = EXCLUDED.speaker_segments, updated_at = now()
+         WHERE jsonb_array_length(EXCLUDED.speaker_segments) >= jsonb_array_length(transcripts.speaker_segments)",
+        &[&call_id, &content, &segments],
+    )
+    .await?;
+    Ok(())
+}

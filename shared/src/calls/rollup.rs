@@ -1,0 +1,104 @@
+//! The daily call rollup (`daily_agent_stats`), beside the lead rollup in `leads::rollup`. It
+//! always moves by the difference between a call's row before and after an event, so a late,
+//! longer transcription or a success verdict that arrives after the call ended is counted
+//! exactly once.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::event::Status;
+use crate::{error::AppResult, tenant::TenantId};
+
+/// The columns [`Figures::from_row`] reads.
+pub const FIGURE_COLUMNS: &str =
+    "type, status, call_successful, duration_seconds, started_at, created_at";
+
+/// What a call contributes to the rollup, read from its row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figures {
+    day: DateTime<Utc>,
+    terminal: bool,
+    chat: bool,
+    completed: bool,
+    failed: bool,
+    successful: bool,
+    duration: i64,
+}
+
+impl Figures {
+    pub fn from_row(row: &Row) -> AppResult<Self> {
+        let status = Status::parse(row.try_get("status")?);
+        Ok(Self {
+            day: match row.try_get::<_, Option<DateTime<Utc>>>("started_at")? {
+                Some(started) => started,
+                None => row.try_get("created_at")?,
+            },
+            terminal: status.is_terminal(),
+            chat: row.try_get::<_, &str>("type")? == "chat",
+            completed: status == Status::Completed,
+            failed: status == Status::Failed,
+            successful: row.try_get::<_, Option<&str>>("call_successful")? == Some("success"),
+            duration: i64::from(row.try_get::<_, i32>("duration_seconds")?),
+        })
+    }
+}
+
+/// Moves the rollup of `agent` from the call as it was (`before`) to the call as it is now
+/// (`after`), and adds the credits the event charged.
+pub async fn apply(
+    tx: &impl GenericClient,
+    tenant: TenantId,
+    agent: Uuid,
+    before: &Figures,
+    after: &Figures,
+    credits: i64,
+) -> AppResult<()> {
+    if after == before && credits == 0 {
+        return Ok(());
+    }
+    if before.terminal {
+        add(tx, tenant, agent, before, -1, 0).await?;
+    }
+    let sign = if after.terminal { 1 } else { 0 };
+    add(tx, tenant, agent, after, sign, credits).await
+}
+
+async fn add(
+    tx: &impl GenericClient,
+    tenant: TenantId,
+    agent: Uuid,
+    figures: &Figures,
+    sign: i32,
+    credits: i64,
+) -> AppResult<()> {
+    let count = |yes: bool| if yes { sign } else { 0 };
+    tx.execute(
+        "INSERT INTO daily_agent_stats
+             (user_id, agent_id, day, calls, chats, completed, failed, successful, duration_seconds, credits_used)
+         VALUES ($1, $2, $3::timestamptz::date, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (user_id, agent_id, day) DO UPDATE SET
+             calls = daily_agent_stats.calls + EXCLUDED.calls,
+             chats = daily_agent_stats.chats + EXCLUDED.chats,
+             completed = daily_agent_stats.completed + EXCLUDED.completed,
+             failed = daily_agent_stats.failed + EXCLUDED.failed,
+             successful = daily_agent_stats.successful + EXCLUDED.successful,
+             duration_seconds = daily_agent_stats.duration_seconds + EXCLUDED.duration_seconds,
+             credits_used = daily_agent_stats.credits_used + EXCLUDED.credits_used",
+        &[
+            tenant.as_uuid(),
+            &agent,
+            &figures.day,
+            &count(!figures.chat),
+            &count(figures.chat),
+            &count(figures.completed),
+            &count(figures.failed),
+            &count(figures.successful),
+            &(figures.duration * i64::from(sign)),
+            &credits,
+        ],
+    )
+    .await?;
+    Ok(())
+}
