@@ -8,6 +8,7 @@ pub mod auth;
 pub mod aws;
 pub mod billing;
 pub mod calls;
+pub mod checked_sql;
 pub mod clients;
 pub mod config;
 pub mod contacts;

@@ -1,8 +1,6 @@
-//! Every statement the product runs (shared::db::statements::REGISTRY) prepared against the
+//! Every statement the product runs (shared::checked_sql::REGISTRY) prepared against the
 //! migrated schema: a wrong table, column or type fails here, naming the statement. Needs only
 //! `DATABASE_URL`, so `DATABASE_URL=<migrated db> cargo test --test it checked_sql` runs it alone.
-
-use shared::db::statements;
 
 #[tokio::test]
 async fn every_statement_prepares_against_the_schema() {
@@ -15,7 +13,7 @@ async fn every_statement_prepares_against_the_schema() {
     tokio::spawn(connection);
     let mut checked = 0;
     let mut refused = Vec::new();
-    for statement in statements::all() {
+    for statement in shared::checked_sql::all() {
         let text = statement.text();
         checked += 1;
         if let Err(err) = client.prepare(&text).await {

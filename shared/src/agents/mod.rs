@@ -3,6 +3,7 @@
 //! here is scoped by the tenant, so another tenant's id is simply not found.
 
 mod remote;
+pub mod sql;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -581,41 +582,6 @@ pub async fn delete(state: &AppState, tenant: TenantId, id: &str) -> AppResult<(
         .execute(sql::SOFT_DELETE, &[&agent.id, tenant.as_uuid()])
         .await?;
     Ok(())
-}
-
-pub mod sql {
-    crate::db::statements! {
-        pub const LIVE_COUNT = "SELECT count(*) FROM agents WHERE user_id = $1 AND deleted_at IS NULL";
-        pub const LOCK_TENANT_AGENTS = "SELECT pg_advisory_xact_lock(hashtextextended('agents:' || $1::uuid::text, 0))";
-        pub const INSERT_WITHIN_LIMIT = "INSERT INTO agents (user_id, elevenlabs_agent_id, name, type, phone_number_id)
-            SELECT $1, $2, $3, $4, $5
-            WHERE (SELECT count(*) FROM agents WHERE user_id = $1 AND deleted_at IS NULL) < $6
-            RETURNING *";
-        pub const ONE_OF_TENANT = "SELECT * FROM agents WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
-        pub const OWNER = "SELECT user_id FROM agents WHERE id = $1 AND deleted_at IS NULL";
-        pub const EXISTS_FOR_TENANT = "SELECT 1 FROM agents WHERE id = $1 AND user_id = $2";
-        pub const PAGE = "SELECT * FROM agents
-            WHERE user_id = $1 AND deleted_at IS NULL
-            AND ($2::text IS NULL OR type = $2)
-            AND ($3::text IS NULL OR name ILIKE $3)
-            AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
-            ORDER BY created_at DESC, id DESC
-            LIMIT $6";
-        pub const COUNT = "SELECT count(*) FROM agents
-            WHERE user_id = $1 AND deleted_at IS NULL
-            AND ($2::text IS NULL OR type = $2)
-            AND ($3::text IS NULL OR name ILIKE $3)";
-        pub const UPDATE = "UPDATE agents SET name = coalesce($3, name), phone_number_id = $4,
-            is_active = coalesce($5, is_active),
-            deactivated_by_admin = CASE WHEN $6 THEN coalesce(NOT $5, deactivated_by_admin)
-            ELSE deactivated_by_admin END,
-            updated_at = now()
-            WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
-            RETURNING *";
-        pub const ALL_REMOTE_IDS = "SELECT elevenlabs_agent_id FROM agents";
-        pub const SOFT_DELETE = "UPDATE agents SET deleted_at = now(), is_active = false, updated_at = now()
-            WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
-    }
 }
 
 #[cfg(test)]

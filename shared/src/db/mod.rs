@@ -7,7 +7,7 @@
 
 mod breaker;
 pub mod filter;
-mod migrate;
+pub mod migrate;
 pub mod statements;
 
 use std::time::{Duration, Instant};
