@@ -19,6 +19,7 @@ pub mod email;
 pub mod error;
 pub mod export;
 pub mod http;
+pub mod ids;
 pub mod leads;
 pub mod lenient;
 pub mod phone;

@@ -13,6 +13,7 @@ use crate::{
     agents::{self, Agent, AgentUpdate},
     db::filter::{like_pattern, Filter, Keyset},
     error::AppResult,
+    ids::AgentId,
     AppState,
 };
 
@@ -99,7 +100,7 @@ fn matching(user: Option<Uuid>, search: Option<&str>) -> Filter {
 }
 
 /// Any tenant's agent with its ElevenLabs configuration.
-pub async fn get(state: &AppState, id: &str) -> AppResult<Agent> {
+pub async fn get(state: &AppState, id: AgentId) -> AppResult<Agent> {
     let owner = agents::owner(&state.db().get().await?, id).await?;
     agents::get(state, owner, id).await
 }
@@ -108,7 +109,7 @@ pub async fn get(state: &AppState, id: &str) -> AppResult<Agent> {
 pub async fn update(
     state: &AppState,
     actor: &Actor,
-    id: &str,
+    id: AgentId,
     change: &AgentUpdate,
     action: &str,
 ) -> AppResult<Agent> {
@@ -120,7 +121,7 @@ pub async fn update(
         Entry {
             action,
             target_type: "agent",
-            target_id: id.to_owned(),
+            target_id: id.to_string(),
             details: json!({ "owner": owner.as_uuid(), "fields": change.field_names() }),
         },
     )

@@ -17,6 +17,7 @@ use crate::{
     clients::elevenlabs::ElevenLabs,
     db::filter,
     error::{AppError, AppResult},
+    ids::AgentId,
     tenant::TenantId,
     text, AppState,
 };
@@ -358,9 +359,8 @@ fn agent_limit(limit: i64) -> AppError {
     .with_details(serde_json::json!({ "limit": limit }))
 }
 
-/// One of the tenant's agents (not deleted); 404 for anything else, including malformed ids.
-pub async fn find(client: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<Agent> {
-    let id: Uuid = id.parse().map_err(|_| AppError::not_found("agent"))?;
+/// One of the tenant's agents (not deleted); 404 for anything else.
+pub async fn find(client: &impl GenericClient, tenant: TenantId, id: AgentId) -> AppResult<Agent> {
     client
         .query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
@@ -370,8 +370,7 @@ pub async fn find(client: &impl GenericClient, tenant: TenantId, id: &str) -> Ap
 }
 
 /// The tenant an agent (not deleted) belongs to: how the admin reaches any tenant's agent.
-pub async fn owner(client: &impl GenericClient, id: &str) -> AppResult<TenantId> {
-    let id: Uuid = id.parse().map_err(|_| AppError::not_found("agent"))?;
+pub async fn owner(client: &impl GenericClient, id: AgentId) -> AppResult<TenantId> {
     client
         .query_opt(sql::OWNER, &[&id])
         .await?
@@ -403,7 +402,7 @@ pub async fn remote_ids(
 }
 
 /// The agent with its ElevenLabs configuration.
-pub async fn get(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Agent> {
+pub async fn get(state: &AppState, tenant: TenantId, id: AgentId) -> AppResult<Agent> {
     let agent = find(&state.db().get().await?, tenant, id).await?;
     let client = state.elevenlabs().await.ok();
     Ok(agent.with_remote(client.as_ref()).await)
@@ -414,7 +413,7 @@ pub async fn get(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Agen
 pub async fn remote_config(
     state: &AppState,
     tenant: TenantId,
-    id: &str,
+    id: AgentId,
 ) -> AppResult<serde_json::Value> {
     let agent = find(&state.db().get().await?, tenant, id).await?;
     let client = state.elevenlabs().await?;
@@ -511,7 +510,7 @@ pub const REMOTE_READS_PER_REQUEST: usize = 8;
 pub async fn update(
     state: &AppState,
     tenant: TenantId,
-    id: &str,
+    id: AgentId,
     update: &AgentUpdate,
     editor: Editor,
 ) -> AppResult<Agent> {
@@ -568,7 +567,7 @@ pub async fn update(
 }
 
 /// Deletes the agent on ElevenLabs, then marks ours deleted: its calls keep their agent.
-pub async fn delete(state: &AppState, tenant: TenantId, id: &str) -> AppResult<()> {
+pub async fn delete(state: &AppState, tenant: TenantId, id: AgentId) -> AppResult<()> {
     let agent = find(&state.db().get().await?, tenant, id).await?;
     state
         .elevenlabs()

@@ -25,6 +25,7 @@ use crate::{
     contacts::{self, Contact},
     credits::holds,
     error::{AppError, AppResult},
+    ids::{AgentId, ContactId, ResourceId},
     phone,
     settings::Settings,
     tenant::{TenantId, VerifiedTenant},
@@ -93,11 +94,11 @@ pub async fn place_call(
     let settings = state.settings().await?;
     let region = settings.phone_region();
     let mut db = state.db().get().await?;
-    let agent = calling_agent(&db, tenant, &request.agent_id).await?;
+    let agent = calling_agent(&db, tenant, AgentId::parse(&request.agent_id)?).await?;
     let line = line_of(&agent)?;
     let (contact, to_number) = match (&request.contact_id, &request.phone_number) {
         (Some(id), None) => {
-            let contact = contacts::find(&db, tenant, id).await?;
+            let contact = contacts::find(&db, tenant, ContactId::parse(id)?).await?;
             let number = contact.phone_number.clone();
             (Some(contact), number)
         }
@@ -198,10 +199,7 @@ pub async fn submit_batch(
     let ids = request
         .contact_ids
         .iter()
-        .map(|id| {
-            id.parse::<Uuid>()
-                .map_err(|_| AppError::not_found("contact"))
-        })
+        .map(|id| ContactId::parse(id))
         .collect::<AppResult<Vec<_>>>()?;
     let name = text::optional_line("name", request.name.as_deref(), 200)?;
     if request
@@ -214,7 +212,7 @@ pub async fn submit_batch(
         ));
     }
     let mut db = state.db().get().await?;
-    let agent = calling_agent(&db, tenant, &request.agent_id).await?;
+    let agent = calling_agent(&db, tenant, AgentId::parse(&request.agent_id)?).await?;
     let line = line_of(&agent)?;
     let recipients = one_per_number(contacts::find_all(&db, tenant, &ids).await?);
     let refused: Vec<Value> = recipients
@@ -326,7 +324,7 @@ fn not_allowed(settings: &Settings, mut details: Value) -> AppError {
 async fn calling_agent(
     db: &deadpool_postgres::Client,
     tenant: TenantId,
-    id: &str,
+    id: AgentId,
 ) -> AppResult<Agent> {
     let agent = agents::find(db, tenant, id).await?;
     if agent.kind == AgentType::Chat {

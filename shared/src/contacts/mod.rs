@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{AppError, AppResult},
+    ids::ContactId,
     phone,
     tenant::TenantId,
     text, AppState,
@@ -163,8 +164,7 @@ async fn duplicate(db: &impl GenericClient, tenant: TenantId, phone_number: &str
 }
 
 /// One of the tenant's contacts; 404 for anything else, including malformed ids.
-pub async fn find(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<Contact> {
-    let id: Uuid = id.parse().map_err(|_| AppError::not_found("contact"))?;
+pub async fn find(db: &impl GenericClient, tenant: TenantId, id: ContactId) -> AppResult<Contact> {
     db.query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .map(|row| Contact::try_from(&row))
@@ -176,7 +176,7 @@ pub async fn find(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppRes
 pub async fn find_all(
     db: &impl GenericClient,
     tenant: TenantId,
-    ids: &[Uuid],
+    ids: &[ContactId],
 ) -> AppResult<Vec<Contact>> {
     let mut wanted = ids.to_vec();
     wanted.sort();
@@ -234,7 +234,7 @@ pub async fn list(
 pub async fn update(
     state: &AppState,
     tenant: TenantId,
-    id: &str,
+    id: ContactId,
     update: &ContactUpdate,
 ) -> AppResult<Contact> {
     let db = state.db().get().await?;
@@ -272,7 +272,7 @@ pub async fn update(
 }
 
 /// Marks the contact deleted; its calls and leads keep their link.
-pub async fn delete(state: &AppState, tenant: TenantId, id: &str) -> AppResult<()> {
+pub async fn delete(state: &AppState, tenant: TenantId, id: ContactId) -> AppResult<()> {
     let db = state.db().get().await?;
     let contact = find(&db, tenant, id).await?;
     db.execute(sql::SOFT_DELETE, &[&contact.id, tenant.as_uuid()])

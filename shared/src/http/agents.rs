@@ -1,21 +1,17 @@
 //! The agents group: `/api/agents` (documented) and the design's `/agents` aliases.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    routing::get,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, routing::get, Json};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{AppJson, AppQuery, ListResponse, Page, PageQuery};
+use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     agents::{self, Agent, AgentFilter, AgentUpdate, NewAgent},
     auth::AuthUser,
     error::{AppResult, ErrorBody},
+    ids::AgentId,
     AppState,
 };
 
@@ -70,9 +66,9 @@ async fn create_agent(
 async fn get_agent(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<AgentId>,
 ) -> AppResult<Json<Agent>> {
-    Ok(Json(agents::get(&state, auth.tenant, &id).await?))
+    Ok(Json(agents::get(&state, auth.tenant, id).await?))
 }
 
 #[utoipa::path(put, path = "/api/agents/{id}", tag = "agents", request_body = AgentUpdate,
@@ -83,11 +79,11 @@ async fn get_agent(
 async fn update_agent(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<AgentId>,
     AppJson(update): AppJson<AgentUpdate>,
 ) -> AppResult<Json<Agent>> {
     Ok(Json(
-        agents::update(&state, auth.tenant, &id, &update, agents::Editor::Owner).await?,
+        agents::update(&state, auth.tenant, id, &update, agents::Editor::Owner).await?,
     ))
 }
 
@@ -99,9 +95,9 @@ async fn update_agent(
 async fn delete_agent(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<AgentId>,
 ) -> AppResult<StatusCode> {
-    agents::delete(&state, auth.tenant, &id).await?;
+    agents::delete(&state, auth.tenant, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -113,7 +109,7 @@ async fn delete_agent(
 async fn agent_config(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<AgentId>,
 ) -> AppResult<Json<Value>> {
-    Ok(Json(agents::remote_config(&state, auth.tenant, &id).await?))
+    Ok(Json(agents::remote_config(&state, auth.tenant, id).await?))
 }

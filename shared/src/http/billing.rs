@@ -1,20 +1,18 @@
 //! Balance, ledger and purchases: /billing/credits, /api/user/credits, /billing/history,
 //! /billing/packages, /billing/purchase and /billing/purchases.
 
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{AppJson, AppQuery, ListResponse, Page, PageQuery};
+use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
     billing::{self, Checkout, Package, Purchase},
     credits::{self, CreditKind, CreditState, CreditTransaction},
     error::{AppError, AppResult, ErrorBody},
+    ids::PurchaseId,
     AppState,
 };
 
@@ -180,9 +178,10 @@ async fn list_purchases(
 async fn get_purchase(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<PurchaseId>,
 ) -> AppResult<Json<Purchase>> {
-    let id: uuid::Uuid = id.parse().map_err(|_| AppError::not_found("purchase"))?;
     let client = state.db().get().await?;
-    Ok(Json(billing::find(&client, auth.tenant, id).await?))
+    Ok(Json(
+        billing::find(&client, auth.tenant, *id.as_uuid()).await?,
+    ))
 }

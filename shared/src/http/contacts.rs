@@ -4,7 +4,7 @@
 use axum::{
     extract::{
         multipart::{Multipart, MultipartRejection},
-        DefaultBodyLimit, Path, State,
+        DefaultBodyLimit, State,
     },
     http::StatusCode,
     routing::{get, post},
@@ -17,13 +17,14 @@ use utoipa_axum::{
 };
 use uuid::Uuid;
 
-use super::{AppJson, AppQuery, ListResponse, Page, PageQuery};
+use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
     contacts::{
         self, upload, upload::UploadReport, Contact, ContactFilter, ContactUpdate, NewContact,
     },
     error::{AppError, AppResult, ErrorBody},
+    ids::ContactId,
     AppState,
 };
 
@@ -82,10 +83,10 @@ async fn create_contact(
 async fn get_contact(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<ContactId>,
 ) -> AppResult<Json<Contact>> {
     let db = state.db().get().await?;
-    Ok(Json(contacts::find(&db, auth.tenant, &id).await?))
+    Ok(Json(contacts::find(&db, auth.tenant, id).await?))
 }
 
 #[utoipa::path(put, path = "/api/contacts/{id}", tag = "contacts", request_body = ContactUpdate,
@@ -96,11 +97,11 @@ async fn get_contact(
 async fn update_contact(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<ContactId>,
     AppJson(update): AppJson<ContactUpdate>,
 ) -> AppResult<Json<Contact>> {
     Ok(Json(
-        contacts::update(&state, auth.tenant, &id, &update).await?,
+        contacts::update(&state, auth.tenant, id, &update).await?,
     ))
 }
 
@@ -112,9 +113,9 @@ async fn update_contact(
 async fn delete_contact(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<ContactId>,
 ) -> AppResult<StatusCode> {
-    contacts::delete(&state, auth.tenant, &id).await?;
+    contacts::delete(&state, auth.tenant, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::{
     auth::{self, AdminUser, AuthUser},
     error::AppError,
+    ids::ResourceId,
     tokens::AuthError,
     AppState,
 };
@@ -149,5 +150,21 @@ impl FromRequestParts<AppState> for AdminUser {
         AuthUser::from_request_parts(parts, state)
             .await?
             .into_admin()
+    }
+}
+
+/// A resource id from the request path, parsed at the edge: a segment that is not an id is the
+/// resource's 404.
+pub struct Id<T>(pub T);
+
+impl<S: Send + Sync, T: ResourceId + Send> FromRequestParts<S> for Id<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| AppError::not_found(T::RESOURCE))?;
+        T::parse(&raw).map(Self)
     }
 }

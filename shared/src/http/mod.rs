@@ -34,7 +34,7 @@ use tower_http::{
 };
 use utoipa_axum::router::OpenApiRouter;
 
-pub use extract::{AppJson, AppQuery, ClientAddress};
+pub use extract::{AppJson, AppQuery, ClientAddress, Id};
 pub use openapi::document as openapi_document;
 pub use pagination::{decode_cursor, encode_cursor, ListResponse, Page, PageQuery, Pagination};
 

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::{
     agents,
     error::{AppError, AppResult},
+    ids::{AgentId, ResourceId},
     tenant::TenantId,
 };
 use read::Lead;
@@ -127,7 +128,7 @@ pub async fn assign(
     update: &LeadUpdate,
 ) -> AppResult<Lead> {
     let lead = read::find(db, tenant, id).await?;
-    let agent = agents::find(db, tenant, &update.agent_id.to_string())
+    let agent = agents::find(db, tenant, AgentId::from_uuid(update.agent_id))
         .await
         .map_err(|_| AppError::validation("agent_id", "is not one of your agents"))?;
     db.execute(

@@ -1,16 +1,13 @@
 //! /admin: Every tenant's agents.
 
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::http::{AppJson, AppQuery, ListResponse, Page, PageQuery};
+use crate::http::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     admin::{
         agents::{self as admin_agents, AgentRow},
@@ -19,6 +16,7 @@ use crate::{
     agents::{Agent, AgentUpdate},
     auth::AdminUser,
     error::{AppResult, ErrorBody},
+    ids::AgentId,
     AppState,
 };
 
@@ -61,9 +59,9 @@ async fn list_agents(
 async fn get_agent(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    Id(id): Id<AgentId>,
 ) -> AppResult<Json<Agent>> {
-    Ok(Json(admin_agents::get(&state, &id).await?))
+    Ok(Json(admin_agents::get(&state, id).await?))
 }
 
 /// Changes any tenant's agent with the same rules as its owner's PUT /api/agents/{id}.
@@ -73,12 +71,12 @@ async fn get_agent(
 async fn update_agent(
     State(state): State<AppState>,
     admin: AdminUser,
-    Path(id): Path<String>,
+    Id(id): Id<AgentId>,
     AppJson(change): AppJson<AgentUpdate>,
 ) -> AppResult<Json<Agent>> {
     let actor = Actor::from(&admin);
     Ok(Json(
-        admin_agents::update(&state, &actor, &id, &change, "agent.updated").await?,
+        admin_agents::update(&state, &actor, id, &change, "agent.updated").await?,
     ))
 }
 
@@ -88,7 +86,7 @@ async fn update_agent(
 async fn deactivate_agent(
     State(state): State<AppState>,
     admin: AdminUser,
-    Path(id): Path<String>,
+    Id(id): Id<AgentId>,
 ) -> AppResult<Json<Agent>> {
     let change = AgentUpdate {
         is_active: Some(false),
@@ -96,6 +94,6 @@ async fn deactivate_agent(
     };
     let actor = Actor::from(&admin);
     Ok(Json(
-        admin_agents::update(&state, &actor, &id, &change, "agent.deactivated").await?,
+        admin_agents::update(&state, &actor, id, &change, "agent.deactivated").await?,
     ))
 }

@@ -12,7 +12,6 @@ mod webhooks;
 use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use utoipa_axum::router::OpenApiRouter;
-use uuid::Uuid;
 
 use crate::{
     error::{AppError, AppResult},
@@ -43,8 +42,4 @@ pub(super) fn optional_body<T: DeserializeOwned + Default>(body: &Bytes) -> AppR
             AppError::validation("body", err.to_string())
         }
     })
-}
-
-pub(super) fn user_id(raw: &str) -> AppResult<Uuid> {
-    raw.parse().map_err(|_| AppError::not_found("user"))
 }

@@ -1,16 +1,13 @@
 //! /admin: Every tenant's purchases and the review queue.
 
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::http::{AppJson, AppQuery, ListResponse, Page, PageQuery};
+use crate::http::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     admin::{
         audit::Actor,
@@ -19,6 +16,7 @@ use crate::{
     auth::AdminUser,
     billing::{Purchase, PurchaseStatus},
     error::{AppError, AppResult, ErrorBody},
+    ids::PurchaseId,
     text, AppState,
 };
 
@@ -78,14 +76,13 @@ pub struct Approval {
 async fn approve_purchase(
     State(state): State<AppState>,
     admin: AdminUser,
-    Path(id): Path<String>,
+    Id(id): Id<PurchaseId>,
     AppJson(request): AppJson<Approval>,
 ) -> AppResult<Json<Purchase>> {
-    let id: Uuid = id.parse().map_err(|_| AppError::not_found("purchase"))?;
     let reason = text::line("reason", &request.reason, 500)?;
     let mut client = state.db().get().await?;
     let tx = client.transaction().await?;
-    let paid = purchases::approve(&tx, &Actor::from(&admin), id, &reason).await?;
+    let paid = purchases::approve(&tx, &Actor::from(&admin), *id.as_uuid(), &reason).await?;
     tx.commit().await?;
     Ok(Json(paid))
 }

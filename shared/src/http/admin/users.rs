@@ -2,7 +2,7 @@
 
 use axum::{
     body::Bytes,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     Json,
 };
@@ -12,8 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{optional_body, user_id};
-use crate::http::{AppJson, AppQuery, ListResponse, Page, PageQuery};
+use super::optional_body;
+use crate::http::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     admin::{
         audit::Actor,
@@ -22,6 +22,7 @@ use crate::{
     auth::AdminUser,
     credits::CreditTransaction,
     error::{AppError, AppResult, ErrorBody},
+    ids::UserId,
     text,
     users::UserStatus,
     AppState,
@@ -82,10 +83,10 @@ async fn list_users(
 async fn get_user(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    Id(id): Id<UserId>,
 ) -> AppResult<Json<AdminUserDetail>> {
     let client = state.db().get().await?;
-    Ok(Json(users::detail(&client, user_id(&id)?).await?))
+    Ok(Json(users::detail(&client, *id.as_uuid()).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -112,11 +113,11 @@ pub struct Adjusted {
 async fn adjust_credits(
     State(state): State<AppState>,
     admin: AdminUser,
-    Path(id): Path<String>,
+    Id(id): Id<UserId>,
     headers: HeaderMap,
     AppJson(request): AppJson<CreditAdjustment>,
 ) -> AppResult<(StatusCode, Json<Adjusted>)> {
-    let user = user_id(&id)?;
+    let user = *id.as_uuid();
     let reason = text::line("reason", &request.reason, 500)?;
     if request.amount == 0 || request.amount.abs() > 10_000_000 {
         return Err(AppError::validation(
@@ -181,11 +182,10 @@ pub struct StatusChanged {
 async fn change_status(
     state: &AppState,
     admin: &AdminUser,
-    id: &str,
+    user: Uuid,
     status: UserStatus,
     reason: Option<String>,
 ) -> AppResult<Json<StatusChanged>> {
-    let user = user_id(id)?;
     let reason = reason
         .filter(|raw| !raw.trim().is_empty())
         .map(|raw| text::line("reason", &raw, 500))
@@ -221,11 +221,11 @@ async fn change_status(
 async fn suspend_user(
     State(state): State<AppState>,
     admin: AdminUser,
-    Path(id): Path<String>,
+    Id(id): Id<UserId>,
     body: Bytes,
 ) -> AppResult<Json<StatusChanged>> {
     let reason = optional_body::<StatusChange>(&body)?.reason;
-    change_status(&state, &admin, &id, UserStatus::Suspended, reason).await
+    change_status(&state, &admin, *id.as_uuid(), UserStatus::Suspended, reason).await
 }
 
 #[utoipa::path(post, path = "/admin/users/{id}/reactivate", tag = "admin", request_body = Option<StatusChange>,
@@ -234,9 +234,9 @@ async fn suspend_user(
 async fn reactivate_user(
     State(state): State<AppState>,
     admin: AdminUser,
-    Path(id): Path<String>,
+    Id(id): Id<UserId>,
     body: Bytes,
 ) -> AppResult<Json<StatusChanged>> {
     let reason = optional_body::<StatusChange>(&body)?.reason;
-    change_status(&state, &admin, &id, UserStatus::Active, reason).await
+    change_status(&state, &admin, *id.as_uuid(), UserStatus::Active, reason).await
 }

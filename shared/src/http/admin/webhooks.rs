@@ -1,10 +1,6 @@
 //! /admin: The webhook dead-letter queue and unmatched events.
 
-use axum::{
-    body::Bytes,
-    extract::{Path, State},
-    Json,
-};
+use axum::{body::Bytes, extract::State, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,14 +8,15 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::optional_body;
-use crate::http::{AppQuery, ListResponse, Page, PageQuery};
+use crate::http::{AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     admin::{
         audit::Actor,
         events::{self, DeadLetter, Replayed, UnmatchedEvent},
     },
     auth::AdminUser,
-    error::{AppError, AppResult, ErrorBody},
+    error::{AppResult, ErrorBody},
+    ids::UnmatchedEventId,
     AppState,
 };
 
@@ -95,13 +92,10 @@ async fn list_unmatched(
 async fn get_unmatched(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    Id(id): Id<UnmatchedEventId>,
 ) -> AppResult<Json<UnmatchedEvent>> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| AppError::not_found("unmatched event"))?;
     let client = state.db().get().await?;
-    Ok(Json(events::find_unmatched(&client, id).await?))
+    Ok(Json(events::find_unmatched(&client, *id.as_uuid()).await?))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -118,14 +112,11 @@ pub struct MatchRequest {
 async fn replay_unmatched(
     State(state): State<AppState>,
     admin: AdminUser,
-    Path(id): Path<String>,
+    Id(id): Id<UnmatchedEventId>,
     body: Bytes,
 ) -> AppResult<Json<Replayed>> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| AppError::not_found("unmatched event"))?;
     let agent = optional_body::<MatchRequest>(&body)?.agent_id;
     Ok(Json(
-        events::replay_unmatched(&state, &Actor::from(&admin), id, agent).await?,
+        events::replay_unmatched(&state, &Actor::from(&admin), *id.as_uuid(), agent).await?,
     ))
 }
