@@ -306,3 +306,186 @@ async fn keep_unmatched(
     tracing::warn!(event_key = %event.event_key, reason, "kept an unmatched webhook event");
     Ok(Outcome::Unmatched)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+
+    const ROUTE: &str = "call-completed";
+
+    fn at() -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000, 0).single().expect("time")
+    }
+
+    fn parsed(route: &str, body: serde_json::Value) -> Result<Parsed, Unusable> {
+        parse(route, &body.to_string(), at())
+    }
+
+    #[test]
+    fn a_transcription_becomes_the_facts_of_the_call() {
+        let event = parsed(
+            ROUTE,
+            json!({"type": "post_call_transcription", "event_timestamp": "1739537297",
+                "data": {"agent_id": "agent_1", "conversation_id": "conv_1", "status": "done",
+                    "transcript": [
+                        {"role": "agent", "message": "Hello", "time_in_call_secs": 0},
+                        {"role": "user", "message": null, "time_in_call_secs": 2},
+                        {"role": "user", "message": "Hi", "time_in_call_secs": "3"}],
+                    "metadata": {"start_time_unix_secs": 1739537000, "call_duration_secs": "133",
+                        "cost": 296, "termination_reason": "",
+                        "phone_call": {"type": "twilio", "direction": "sideways",
+                            "agent_number": "+15550001111", "external_number": "(415) 555-0100"},
+                        "batch_call": {"batch_call_id": "btcal_1", "batch_call_recipient_id": "r_1"}},
+                    "analysis": {"call_successful": "success"},
+                    "conversation_initiation_client_data": {"dynamic_variables": {"name": "Ada"}}}}),
+        )
+        .expect("parses");
+        assert_eq!(
+            (parsed_ids(&event), event.event_at.timestamp()),
+            (("conv_1", Some("agent_1")), 1_739_537_297)
+        );
+        let Payload::Transcribed(t) = event.event else {
+            panic!("not a transcription: {:?}", event.event)
+        };
+        assert_eq!(t.status, Some(Status::Completed));
+        assert!(!t.is_chat, "a phone call");
+        assert_eq!(t.direction, None, "only inbound or outbound are kept");
+        assert_eq!(t.other_party.as_deref(), Some("(415) 555-0100"));
+        assert_eq!(t.duration_seconds, 133);
+        assert_eq!(t.cost, Some(296));
+        assert_eq!(t.started_at.map(|s| s.timestamp()), Some(1_739_537_000));
+        assert_eq!(
+            (t.batch_call_id.as_deref(), t.batch_recipient_id.as_deref()),
+            (Some("btcal_1"), Some("r_1"))
+        );
+        assert_eq!(
+            t.turns,
+            [
+                Turn {
+                    speaker: Speaker::Agent,
+                    text: "Hello".into(),
+                    at_seconds: 0
+                },
+                Turn {
+                    speaker: Speaker::User,
+                    text: "Hi".into(),
+                    at_seconds: 3
+                }
+            ],
+            "turns without a message are dropped"
+        );
+        assert_eq!(t.dynamic_variables["name"], "Ada");
+        assert_eq!(
+            t.analysis.and_then(|a| a.call_successful).as_deref(),
+            Some("success")
+        );
+    }
+
+    fn parsed_ids(event: &Parsed) -> (&str, Option<&str>) {
+        (event.conversation_id.as_str(), event.agent_id.as_deref())
+    }
+
+    #[test]
+    fn a_chat_a_failure_and_an_unknown_status_keep_their_meaning() {
+        let status = |status: serde_json::Value| {
+            let event = parsed(
+                ROUTE,
+                json!({"type": "post_call_transcription",
+                    "data": {"agent_id": "a", "conversation_id": "c", "status": status,
+                        "metadata": {"text_only": true}}}),
+            )
+            .expect("parses");
+            assert_eq!(event.event_at, at(), "no timestamp: the time it arrived");
+            match event.event {
+                Payload::Transcribed(t) => (t.status, t.is_chat),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(status(json!("failed")), (Some(Status::Failed), true));
+        assert_eq!(status(json!(null)), (Some(Status::Completed), true));
+        assert_eq!(
+            status(json!("processing")),
+            (Some(Status::InProgress), true)
+        );
+    }
+
+    #[test]
+    fn audio_failures_and_analyses_parse_into_their_events() {
+        let audio = parsed(
+            ROUTE,
+            json!({"type": "post_call_audio",
+                "data": {"agent_id": "a", "conversation_id": "c", "full_audio": "SUQz"}}),
+        )
+        .expect("audio");
+        assert!(matches!(audio.event, Payload::Audio(ref mp3) if mp3 == b"ID3"));
+
+        let failure = parsed(
+            ROUTE,
+            json!({"type": "call_initiation_failure",
+                "data": {"agent_id": "a", "conversation_id": "c", "failure_reason": "busy",
+                    "metadata": {"type": "twilio", "body": {"To": "+14155550100"}}}}),
+        )
+        .expect("failure");
+        match failure.event {
+            Payload::InitiationFailed { to, reason } => {
+                assert_eq!(
+                    (to.as_deref(), reason.as_str()),
+                    (Some("+14155550100"), "busy")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // The analytics endpoint takes the bare form, without an agent id.
+        let analysis = parsed(
+            ANALYTICS_ROUTE,
+            json!({"conversation_id": "c", "analysis": {"call_successful": "failure"}}),
+        )
+        .expect("analysis");
+        assert_eq!(parsed_ids(&analysis), ("c", None));
+        assert!(matches!(analysis.event,
+            Payload::Analyzed(ref a) if a.call_successful.as_deref() == Some("failure")));
+    }
+
+    #[test]
+    fn unusable_events_say_why() {
+        let rejected = |route: &str, body: serde_json::Value| match parsed(route, body) {
+            Err(Unusable::Rejected(reason)) => reason,
+            other => panic!("not rejected: {other:?}"),
+        };
+        assert_eq!(
+            parse(ROUTE, "not json", at()).expect_err("garbage"),
+            Unusable::Rejected("body is not a JSON object".into())
+        );
+        assert_eq!(
+            rejected(ROUTE, json!({"type": "post_call_audio"})),
+            "event without data"
+        );
+        assert_eq!(
+            rejected(
+                ROUTE,
+                json!({"type": "post_call_audio", "data": {"agent_id": "a", "conversation_id": " "}})
+            ),
+            "data.conversation_id is missing"
+        );
+        assert_eq!(
+            rejected(
+                ROUTE,
+                json!({"type": "post_call_audio",
+                    "data": {"agent_id": "a", "conversation_id": "c", "full_audio": "%%%"}})
+            ),
+            "full_audio is not base64 audio"
+        );
+        assert_eq!(
+            rejected(ANALYTICS_ROUTE, json!({"conversation_id": "c"})),
+            "data.analysis is missing or malformed"
+        );
+        assert_eq!(
+            parsed(ROUTE, json!({"type": "conversation_started", "data": {}})).expect_err("type"),
+            Unusable::Unsupported("unsupported event type \"conversation_started\"".into())
+        );
+    }
+}
