@@ -18,6 +18,13 @@ pub const REGISTRY: &[&[Statement]] = &[
     crate::billing::sql::STATEMENTS,
     crate::billing::disputes::sql::STATEMENTS,
     crate::billing::payments::sql::STATEMENTS,
+    crate::calls::batches::sql::STATEMENTS,
+    crate::calls::lead_merge::sql::STATEMENTS,
+    crate::calls::lifecycle::sql::STATEMENTS,
+    crate::calls::outbound::sql::STATEMENTS,
+    crate::calls::read::sql::STATEMENTS,
+    crate::calls::recording::sql::STATEMENTS,
+    crate::calls::rollup::sql::STATEMENTS,
     crate::contacts::sql::STATEMENTS,
     crate::contacts::lookup::sql::STATEMENTS,
     crate::contacts::upload::sql::STATEMENTS,
@@ -28,8 +35,13 @@ pub const REGISTRY: &[&[Statement]] = &[
     crate::db::migrate::sql::STATEMENTS,
     crate::email::sql::STATEMENTS,
     crate::email::outbox::sql::STATEMENTS,
+    crate::leads::sql::STATEMENTS,
+    crate::leads::analytics::sql::STATEMENTS,
+    crate::leads::read::sql::STATEMENTS,
+    crate::leads::rollup::sql::STATEMENTS,
     crate::settings::sql::STATEMENTS,
     crate::users::sql::STATEMENTS,
+    crate::webhooks::sql::STATEMENTS,
 ];
 
 /// Every registered statement.

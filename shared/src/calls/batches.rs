@@ -13,15 +13,7 @@ pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize>
         .db()
         .get()
         .await?
-        .query(
-            "SELECT b.id, b.elevenlabs_batch_id FROM call_batches b
-             WHERE b.user_id = $1 AND b.status <> 'cancelled'
-               AND (b.scheduled_at > now()
-                    OR EXISTS (SELECT 1 FROM credit_holds h
-                               WHERE h.batch_id = b.id AND h.status = 'held'
-                                 AND h.expires_at > now()))",
-            &[tenant.as_uuid()],
-        )
+        .query(sql::OPEN_OF_TENANT, &[tenant.as_uuid()])
         .await?
         .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
@@ -34,14 +26,22 @@ pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize>
         client.cancel_batch(remote_id).await?;
         let mut db = state.db().get().await?;
         let tx = db.transaction().await?;
-        tx.execute(
-            "UPDATE call_batches SET status = 'cancelled' WHERE id = $1",
-            &[batch_id],
-        )
-        .await?;
+        tx.execute(sql::MARK_CANCELLED, &[batch_id]).await?;
         holds::release_batch(&tx, *batch_id).await?;
         tx.commit().await?;
         tracing::info!(%tenant, %batch_id, "cancelled a batch of a suspended tenant");
     }
     Ok(open.len())
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const OPEN_OF_TENANT = "SELECT b.id, b.elevenlabs_batch_id FROM call_batches b
+            WHERE b.user_id = $1 AND b.status <> 'cancelled'
+              AND (b.scheduled_at > now()
+                   OR EXISTS (SELECT 1 FROM credit_holds h
+                              WHERE h.batch_id = b.id AND h.status = 'held'
+                                AND h.expires_at > now()))";
+        pub const MARK_CANCELLED = "UPDATE call_batches SET status = 'cancelled' WHERE id = $1";
+    }
 }

@@ -36,7 +36,7 @@ pub async fn merge(
     // Both rows locked in id order, so two opposite merges cannot deadlock.
     let locked = tx
         .query(
-            "SELECT id FROM leads WHERE id = ANY($1) AND user_id = $2 ORDER BY id FOR UPDATE",
+            sql::LOCK_BOTH,
             &[&vec![keep.id, request.duplicate_id], tenant.as_uuid()],
         )
         .await?;
@@ -46,23 +46,12 @@ pub async fn merge(
     lifecycle::move_to_lead(&tx, tenant, request.duplicate_id, keep.id).await?;
     let gone = tx
         .query_one(
-            "DELETE FROM leads WHERE id = $1 AND user_id = $2 RETURNING *",
+            sql::DELETE_DUPLICATE,
             &[&request.duplicate_id, tenant.as_uuid()],
         )
         .await?;
     tx.execute(
-        "UPDATE leads SET
-             phone_number = coalesce(phone_number, $3), name = coalesce(name, $4),
-             email = coalesce(email, $5), company = coalesce(company, $6),
-             contact_id = coalesce(contact_id, $7), agent_id = coalesce(agent_id, $8),
-             total_score = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $10::int IS NOT NULL
-                                THEN $10 ELSE total_score END,
-             lead_status_tag = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $11::text IS NOT NULL
-                                THEN $11 ELSE lead_status_tag END,
-             interaction_count = interaction_count + $12,
-             last_contact_at = greatest(last_contact_at, $9),
-             updated_at = now()
-         WHERE id = $1 AND user_id = $2",
+        sql::FOLD_INTO_KEPT,
         &[
             &keep.id,
             tenant.as_uuid(),
@@ -81,4 +70,24 @@ pub async fn merge(
     .await?;
     tx.commit().await?;
     find(&*db, tenant, id).await
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const LOCK_BOTH =
+            "SELECT id FROM leads WHERE id = ANY($1) AND user_id = $2 ORDER BY id FOR UPDATE";
+        pub const DELETE_DUPLICATE = "DELETE FROM leads WHERE id = $1 AND user_id = $2 RETURNING *";
+        pub const FOLD_INTO_KEPT = "UPDATE leads SET
+            phone_number = coalesce(phone_number, $3), name = coalesce(name, $4),
+            email = coalesce(email, $5), company = coalesce(company, $6),
+            contact_id = coalesce(contact_id, $7), agent_id = coalesce(agent_id, $8),
+            total_score = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $10::int IS NOT NULL
+                               THEN $10 ELSE total_score END,
+            lead_status_tag = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $11::text IS NOT NULL
+                               THEN $11 ELSE lead_status_tag END,
+            interaction_count = interaction_count + $12,
+            last_contact_at = greatest(last_contact_at, $9),
+            updated_at = now()
+            WHERE id = $1 AND user_id = $2";
+    }
 }

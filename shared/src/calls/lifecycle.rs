@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{
     event::{credits_for, usage_reference, AgentOwner, CallEvent, CallRef, Status, Transcript},
-    rollup::{self, Figures, FIGURE_COLUMNS},
+    rollup::{self, Figures},
 };
 use crate::{
     credits::{self, holds, Applied, CreditChange, CreditKind},
@@ -42,11 +42,7 @@ pub async fn apply(
             let metadata =
                 json!({"call_sid": placed.call_sid, "agent_phone_number_id": placed.line});
             tx.execute(
-                "UPDATE calls SET direction = COALESCE(direction, 'outbound'),
-                     phone_number = COALESCE(phone_number, $2), contact_id = COALESCE(contact_id, $3),
-                     started_at = COALESCE(started_at, now()), metadata = $4 || metadata,
-                     updated_at = now()
-                 WHERE id = $1",
+                sql::SET_PLACED,
                 &[&before.id, &placed.to_number, &placed.contact_id, &metadata],
             )
             .await?;
@@ -55,23 +51,15 @@ pub async fn apply(
             transcribed(tx, settings, call, &before, transcript).await?
         }
         CallEvent::Recorded { object_key } => {
-            tx.execute(
-                "UPDATE calls SET recording_key = $2, updated_at = now() WHERE id = $1",
-                &[&before.id, object_key],
-            )
-            .await?;
+            tx.execute(sql::SET_RECORDING_KEY, &[&before.id, object_key])
+                .await?;
         }
         CallEvent::InitiationFailed { to, reason } => {
             let to = to.as_deref().map(|raw| normalized(raw, settings));
             let status = before.status.merged(Status::Failed);
             let updated = tx
                 .query_one(
-                    &format!(
-                        "UPDATE calls SET status = $2, failure_reason = $3, phone_number = COALESCE(phone_number, $4),
-                             direction = COALESCE(direction, 'outbound'),
-                             completed_at = COALESCE(completed_at, $5), updated_at = now()
-                         WHERE id = $1 RETURNING {FIGURE_COLUMNS}"
-                    ),
+                    sql::SET_INITIATION_FAILED,
                     &[&before.id, &status.as_str(), reason, &to, &call.event_at],
                 )
                 .await?;
@@ -102,11 +90,7 @@ pub async fn apply(
             .await?;
             let updated = tx
                 .query_one(
-                    &format!(
-                        "UPDATE calls SET call_successful = COALESCE($2, call_successful),
-                             summary = COALESCE($3, summary), updated_at = now()
-                         WHERE id = $1 RETURNING {FIGURE_COLUMNS}"
-                    ),
+                    sql::SET_ANALYZED,
                     &[
                         &before.id,
                         &analysis.call_successful,
@@ -137,10 +121,7 @@ pub async fn owner_of_agent(
     elevenlabs_agent_id: &str,
 ) -> AppResult<Option<AgentOwner>> {
     client
-        .query_opt(
-            "SELECT id, user_id, type FROM agents WHERE elevenlabs_agent_id = $1",
-            &[&elevenlabs_agent_id],
-        )
+        .query_opt(sql::OWNER_OF_AGENT, &[&elevenlabs_agent_id])
         .await?
         .as_ref()
         .map(agent_owner)
@@ -153,11 +134,7 @@ pub async fn owner_of_conversation(
     conversation_id: &str,
 ) -> AppResult<Option<AgentOwner>> {
     client
-        .query_opt(
-            "SELECT a.id, a.user_id, a.type FROM calls c JOIN agents a ON a.id = c.agent_id
-             WHERE c.elevenlabs_conversation_id = $1",
-            &[&conversation_id],
-        )
+        .query_opt(sql::OWNER_OF_CONVERSATION, &[&conversation_id])
         .await?
         .as_ref()
         .map(agent_owner)
@@ -172,10 +149,7 @@ pub async fn move_to_lead(
     to: Uuid,
 ) -> AppResult<u64> {
     Ok(tx
-        .execute(
-            "UPDATE calls SET lead_id = $1 WHERE lead_id = $2 AND user_id = $3",
-            &[&to, &from, tenant.as_uuid()],
-        )
+        .execute(sql::MOVE_TO_LEAD, &[&to, &from, tenant.as_uuid()])
         .await?)
 }
 
@@ -190,7 +164,7 @@ struct Before {
 
 impl Before {
     /// Moves the daily rollup from this row to `updated` (the event's RETURNING row of
-    /// [`FIGURE_COLUMNS`]), adding the credits the event charged.
+    /// `figure_columns!()`), adding the credits the event charged.
     async fn roll_up(
         &self,
         tx: &impl GenericClient,
@@ -208,26 +182,21 @@ impl Before {
 /// tenant queue up instead of deadlocking.
 async fn lock(tx: &impl GenericClient, call: &CallRef) -> AppResult<Before> {
     // Locks the tenant and marks its dashboards stale (their ETag follows stats_version).
-    tx.execute(
-        "UPDATE users SET stats_version = stats_version + 1 WHERE id = $1",
-        &[call.agent.tenant.as_uuid()],
-    )
-    .await?;
+    tx.execute(sql::BUMP_STATS_VERSION, &[call.agent.tenant.as_uuid()])
+        .await?;
     let call_type = if call.agent.is_chat { "chat" } else { "call" };
     tx.execute(
-        "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
-         VALUES ($1, $2, $3, $4, 'in_progress') ON CONFLICT (elevenlabs_conversation_id) DO NOTHING",
-        &[call.agent.tenant.as_uuid(), &call.agent.agent_id, &call.conversation_id, &call_type],
+        sql::INSERT_IF_NEW,
+        &[
+            call.agent.tenant.as_uuid(),
+            &call.agent.agent_id,
+            &call.conversation_id,
+            &call_type,
+        ],
     )
     .await?;
     let row = tx
-        .query_one(
-            &format!(
-                "SELECT id, user_id, lead_id, {FIGURE_COLUMNS} FROM calls
-                 WHERE elevenlabs_conversation_id = $1 FOR UPDATE"
-            ),
-            &[&call.conversation_id],
-        )
+        .query_one(sql::LOCK_BY_CONVERSATION, &[&call.conversation_id])
         .await?;
     Ok(Before {
         id: row.try_get("id")?,
@@ -343,17 +312,7 @@ async fn transcribed(
     });
     let updated = tx
         .query_one(
-            &format!("UPDATE calls SET
-                type = $2, direction = COALESCE($3, direction), status = $4,
-                phone_number = COALESCE($5, phone_number), agent_number = COALESCE($6, agent_number),
-                contact_id = COALESCE($7, contact_id), lead_id = COALESCE($8, lead_id),
-                started_at = COALESCE($9, started_at), duration_seconds = GREATEST(duration_seconds, $10),
-                credits_charged = credits_charged + $11, cost = COALESCE($12, cost),
-                call_successful = COALESCE($13, call_successful), summary = COALESCE($14, summary),
-                termination_reason = COALESCE($15, termination_reason), metadata = metadata || $16,
-                completed_at = CASE WHEN $4 <> 'in_progress' THEN COALESCE(completed_at, $17, now()) ELSE completed_at END,
-                updated_at = now()
-             WHERE id = $1 RETURNING {FIGURE_COLUMNS}"),
+            sql::SET_TRANSCRIBED,
             &[
                 &before.id,
                 &if t.is_chat { "chat" } else { "call" },
@@ -416,11 +375,7 @@ async fn find_contact(
     phone_number: &str,
 ) -> AppResult<Option<ContactMatch>> {
     let row = tx
-        .query_opt(
-            "SELECT id, name, email, company FROM contacts
-             WHERE user_id = $1 AND phone_number = $2 AND deleted_at IS NULL",
-            &[tenant.as_uuid(), &phone_number],
-        )
+        .query_opt(sql::CONTACT_BY_PHONE, &[tenant.as_uuid(), &phone_number])
         .await?;
     row.map(|row| {
         Ok(ContactMatch {
@@ -448,13 +403,63 @@ async fn store_transcript(tx: &impl GenericClient, call_id: Uuid, t: &Transcript
         .iter()
         .map(|turn| json!({ "speaker": turn.speaker.as_str(), "text": turn.text, "timestamp": turn.at_seconds }))
         .collect();
-    tx.execute(
-        "INSERT INTO transcripts (call_id, content, speaker_segments) VALUES ($1, $2, $3)
-         ON CONFLICT (call_id) DO UPDATE SET content = EXCLUDED.content,
-             speaker_segments = EXCLUDED.speaker_segments, updated_at = now()
-         WHERE jsonb_array_length(EXCLUDED.speaker_segments) >= jsonb_array_length(transcripts.speaker_segments)",
-        &[&call_id, &content, &segments],
-    )
-    .await?;
+    tx.execute(sql::UPSERT_TRANSCRIPT, &[&call_id, &content, &segments])
+        .await?;
     Ok(())
+}
+
+pub mod sql {
+    use crate::calls::rollup::figure_columns;
+
+    crate::db::statements! {
+        pub const SET_PLACED = "UPDATE calls SET direction = COALESCE(direction, 'outbound'),
+                phone_number = COALESCE(phone_number, $2), contact_id = COALESCE(contact_id, $3),
+                started_at = COALESCE(started_at, now()), metadata = $4 || metadata,
+                updated_at = now()
+            WHERE id = $1";
+        pub const SET_RECORDING_KEY =
+            "UPDATE calls SET recording_key = $2, updated_at = now() WHERE id = $1";
+        pub const SET_INITIATION_FAILED = concat!(
+            "UPDATE calls SET status = $2, failure_reason = $3, phone_number = COALESCE(phone_number, $4),
+                direction = COALESCE(direction, 'outbound'),
+                completed_at = COALESCE(completed_at, $5), updated_at = now()
+            WHERE id = $1 RETURNING ", figure_columns!()
+        );
+        pub const SET_ANALYZED = concat!(
+            "UPDATE calls SET call_successful = COALESCE($2, call_successful),
+                summary = COALESCE($3, summary), updated_at = now()
+            WHERE id = $1 RETURNING ", figure_columns!()
+        );
+        pub const OWNER_OF_AGENT =
+            "SELECT id, user_id, type FROM agents WHERE elevenlabs_agent_id = $1";
+        pub const OWNER_OF_CONVERSATION = "SELECT a.id, a.user_id, a.type FROM calls c JOIN agents a ON a.id = c.agent_id
+            WHERE c.elevenlabs_conversation_id = $1";
+        pub const MOVE_TO_LEAD = "UPDATE calls SET lead_id = $1 WHERE lead_id = $2 AND user_id = $3";
+        pub const BUMP_STATS_VERSION =
+            "UPDATE users SET stats_version = stats_version + 1 WHERE id = $1";
+        pub const INSERT_IF_NEW = "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
+            VALUES ($1, $2, $3, $4, 'in_progress') ON CONFLICT (elevenlabs_conversation_id) DO NOTHING";
+        pub const LOCK_BY_CONVERSATION = concat!(
+            "SELECT id, user_id, lead_id, ", figure_columns!(), " FROM calls
+            WHERE elevenlabs_conversation_id = $1 FOR UPDATE"
+        );
+        pub const SET_TRANSCRIBED = concat!("UPDATE calls SET
+                type = $2, direction = COALESCE($3, direction), status = $4,
+                phone_number = COALESCE($5, phone_number), agent_number = COALESCE($6, agent_number),
+                contact_id = COALESCE($7, contact_id), lead_id = COALESCE($8, lead_id),
+                started_at = COALESCE($9, started_at), duration_seconds = GREATEST(duration_seconds, $10),
+                credits_charged = credits_charged + $11, cost = COALESCE($12, cost),
+                call_successful = COALESCE($13, call_successful), summary = COALESCE($14, summary),
+                termination_reason = COALESCE($15, termination_reason), metadata = metadata || $16,
+                completed_at = CASE WHEN $4 <> 'in_progress' THEN COALESCE(completed_at, $17, now()) ELSE completed_at END,
+                updated_at = now()
+            WHERE id = $1 RETURNING ", figure_columns!()
+        );
+        pub const CONTACT_BY_PHONE = "SELECT id, name, email, company FROM contacts
+            WHERE user_id = $1 AND phone_number = $2 AND deleted_at IS NULL";
+        pub const UPSERT_TRANSCRIPT = "INSERT INTO transcripts (call_id, content, speaker_segments) VALUES ($1, $2, $3)
+            ON CONFLICT (call_id) DO UPDATE SET content = EXCLUDED.content,
+                speaker_segments = EXCLUDED.speaker_segments, updated_at = now()
+            WHERE jsonb_array_length(EXCLUDED.speaker_segments) >= jsonb_array_length(transcripts.speaker_segments)";
+    }
 }

@@ -35,9 +35,6 @@ use crate::{
 /// The most contacts one batch may hold.
 pub const MAX_BATCH_CONTACTS: usize = 1000;
 
-/// Outbound calls older than this that never completed no longer hold credits back.
-const RINGING_WINDOW: &str = "2 hours";
-
 /// `POST /api/calls/outbound`: a contact or a phone number, not both.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OutboundRequest {
@@ -267,9 +264,7 @@ pub async fn submit_batch(
     let recipient_count = i32::try_from(recipients.len()).unwrap_or(i32::MAX);
     let batch_id: Uuid = tx
         .query_one(
-            "INSERT INTO call_batches
-                (user_id, agent_id, elevenlabs_batch_id, name, status, recipients, scheduled_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            sql::INSERT_BATCH,
             &[
                 tenant.as_uuid(),
                 &agent.id,
@@ -354,23 +349,10 @@ fn line_of(agent: &Agent) -> AppResult<&str> {
 /// Refuses with 402 unless the balance, less one credit per outbound call still ringing,
 /// covers `needed`. Holds the tenant's placement lock until the transaction ends.
 async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) -> AppResult<()> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('outbound:' || $1::uuid::text, 0))",
-        &[tenant.as_uuid()],
-    )
-    .await?;
+    tx.execute(sql::LOCK_TENANT_PLACEMENTS, &[tenant.as_uuid()])
+        .await?;
     let row = tx
-        .query_one(
-            &format!(
-                "SELECT u.credits,
-                        (SELECT count(*) FROM calls c
-                         WHERE c.user_id = u.id AND c.status = 'in_progress'
-                           AND c.direction = 'outbound'
-                           AND c.created_at > now() - interval '{RINGING_WINDOW}')
-                 FROM users u WHERE u.id = $1"
-            ),
-            &[tenant.as_uuid()],
-        )
+        .query_one(sql::BALANCE_AND_RINGING, &[tenant.as_uuid()])
         .await?;
     let (balance, ringing): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     let held = holds::active(tx, tenant).await?;
@@ -411,4 +393,27 @@ fn one_per_number(contacts: Vec<Contact>) -> Vec<Contact> {
         .into_iter()
         .filter(|c| seen.insert(c.phone_number.clone()))
         .collect()
+}
+
+pub mod sql {
+    /// Outbound calls older than this that never completed no longer hold credits back.
+    macro_rules! ringing_window {
+        () => {
+            "2 hours"
+        };
+    }
+
+    crate::db::statements! {
+        pub const INSERT_BATCH = "INSERT INTO call_batches
+                (user_id, agent_id, elevenlabs_batch_id, name, status, recipients, scheduled_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+        pub const LOCK_TENANT_PLACEMENTS =
+            "SELECT pg_advisory_xact_lock(hashtextextended('outbound:' || $1::uuid::text, 0))";
+        pub const BALANCE_AND_RINGING = concat!("SELECT u.credits,
+                (SELECT count(*) FROM calls c
+                 WHERE c.user_id = u.id AND c.status = 'in_progress'
+                   AND c.direction = 'outbound'
+                   AND c.created_at > now() - interval '", ringing_window!(), "')
+            FROM users u WHERE u.id = $1");
+    }
 }

@@ -124,13 +124,6 @@ pub struct CallFilter {
 /// The position of a call in the newest-first order.
 pub type CallCursor = (DateTime<Utc>, Uuid);
 
-const CALL_COLUMNS: &str = "c.*, a.name AS agent_name, ct.name AS contact_name,
-    la.total_score, la.lead_status_tag";
-const CALL_JOINS: &str = "calls c
-    JOIN agents a ON a.id = c.agent_id
-    LEFT JOIN contacts ct ON ct.id = c.contact_id
-    LEFT JOIN lead_analytics la ON la.call_id = c.id";
-
 impl TryFrom<&Row> for Call {
     type Error = AppError;
 
@@ -255,8 +248,9 @@ pub async fn list(
 ) -> AppResult<(Vec<Call>, i64)> {
     let matching = filter.checked_sql(db, tenant).await?;
     let total = matching.count(db, &filter.count_from()).await?;
-    let select = format!("SELECT {CALL_COLUMNS} FROM {CALL_JOINS}");
-    let rows = matching.page(db, &select, &NEWEST, after, limit).await?;
+    let rows = matching
+        .page(db, sql::LIST_SELECT, &NEWEST, after, limit)
+        .await?;
     let calls = rows.iter().map(Call::try_from).collect::<AppResult<_>>()?;
     Ok((calls, total))
 }
@@ -270,11 +264,7 @@ pub async fn export(
     let filter_sql = filter.checked_sql(db, tenant).await?;
     Ok(Export {
         file_name: "calls",
-        sql: format!(
-            "SELECT {CALL_COLUMNS} FROM {CALL_JOINS} WHERE {} ORDER BY {}",
-            filter_sql.where_clause(),
-            NEWEST.order_by()
-        ),
+        sql: filter_sql.export_statement(sql::LIST_SELECT, &NEWEST),
         filter: filter_sql,
         header: &[
             "id",
@@ -320,14 +310,11 @@ pub async fn export(
 pub async fn get(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<CallDetail> {
     let id: Uuid = id.parse().map_err(|_| AppError::not_found("call"))?;
     let row = db
-        .query_opt(
-            &format!("SELECT {CALL_COLUMNS} FROM {CALL_JOINS} WHERE c.id = $1 AND c.user_id = $2"),
-            &[&id, tenant.as_uuid()],
-        )
+        .query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .ok_or_else(|| AppError::not_found("call"))?;
     let analytics = db
-        .query_opt("SELECT * FROM lead_analytics WHERE call_id = $1", &[&id])
+        .query_opt(sql::ANALYTICS_OF_CALL, &[&id])
         .await?
         .map(|row| LeadAnalytics::try_from(&row))
         .transpose()?;
@@ -345,12 +332,7 @@ pub async fn transcript(
 ) -> AppResult<Transcript> {
     let id: Uuid = id.parse().map_err(|_| AppError::not_found("call"))?;
     let row = db
-        .query_opt(
-            "SELECT t.call_id, t.content, t.speaker_segments, t.created_at
-             FROM transcripts t JOIN calls c ON c.id = t.call_id
-             WHERE t.call_id = $1 AND c.user_id = $2",
-            &[&id, tenant.as_uuid()],
-        )
+        .query_opt(sql::TRANSCRIPT_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?;
     match row {
         Some(row) => Ok(Transcript {
@@ -373,15 +355,77 @@ pub async fn unfinished(
     db: &impl GenericClient,
     conversation_ids: &[&str],
 ) -> AppResult<Vec<String>> {
-    db.query(
-        "SELECT wanted.id FROM unnest($1::text[]) AS wanted(id)
-         WHERE NOT EXISTS (
-            SELECT 1 FROM calls
-            WHERE calls.elevenlabs_conversation_id = wanted.id AND calls.status <> 'in_progress')",
-        &[&conversation_ids],
-    )
-    .await?
-    .iter()
-    .map(|row| Ok(row.try_get(0)?))
-    .collect()
+    db.query(sql::UNFINISHED_CONVERSATIONS, &[&conversation_ids])
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+}
+
+pub mod sql {
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::{CallFilter, CallKind, CallStatus, NEWEST};
+    use crate::{db::filter::Filter, leads::LeadStatus, tenant::TenantId};
+
+    /// The columns `Call::try_from` reads, over the tables they come from.
+    macro_rules! call_columns {
+        () => {
+            "c.*, a.name AS agent_name, ct.name AS contact_name,
+            la.total_score, la.lead_status_tag"
+        };
+    }
+    macro_rules! call_joins {
+        () => {
+            "calls c
+            JOIN agents a ON a.id = c.agent_id
+            LEFT JOIN contacts ct ON ct.id = c.contact_id
+            LEFT JOIN lead_analytics la ON la.call_id = c.id"
+        };
+    }
+
+    /// The rows the call list pages through and an export writes.
+    pub const LIST_SELECT: &str = concat!("SELECT ", call_columns!(), " FROM ", call_joins!());
+
+    crate::db::statements! {
+        pub const ONE_OF_TENANT = concat!(
+            "SELECT ", call_columns!(), " FROM ", call_joins!(), " WHERE c.id = $1 AND c.user_id = $2"
+        );
+        pub const ANALYTICS_OF_CALL = "SELECT * FROM lead_analytics WHERE call_id = $1";
+        pub const TRANSCRIPT_OF_TENANT = "SELECT t.call_id, t.content, t.speaker_segments, t.created_at
+            FROM transcripts t JOIN calls c ON c.id = t.call_id
+            WHERE t.call_id = $1 AND c.user_id = $2";
+        pub const UNFINISHED_CONVERSATIONS = "SELECT wanted.id FROM unnest($1::text[]) AS wanted(id)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM calls
+                WHERE calls.elevenlabs_conversation_id = wanted.id AND calls.status <> 'in_progress')";
+        fullest {
+            LIST_COUNT = || {
+                let every = every_condition();
+                matching(&every).count_statement(&every.count_from())
+            },
+            LIST_PAGE = || matching(&every_condition()).page_statement(LIST_SELECT, &NEWEST, true),
+            EXPORT = || matching(&every_condition()).export_statement(LIST_SELECT, &NEWEST),
+        }
+    }
+
+    fn every_condition() -> CallFilter {
+        CallFilter {
+            agent_id: Some(Uuid::nil()),
+            kind: Some(CallKind::Call),
+            status: Some(CallStatus::Completed),
+            from: Some(Utc::now()),
+            to: Some(Utc::now()),
+            lead_status: Some(LeadStatus::Hot),
+            min_score: Some(50),
+            search: Some("a".into()),
+        }
+    }
+
+    fn matching(filter: &CallFilter) -> Filter {
+        filter
+            .to_sql(TenantId::from_trusted(Uuid::nil()))
+            .expect("the fullest filter is valid")
+    }
 }

@@ -19,9 +19,6 @@ use crate::{
 /// Presigned recording links are short-lived.
 pub const RECORDING_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
-/// After ElevenLabs said it has no audio, it is not asked again for this long.
-const RECHECK_AFTER: &str = "1 hour";
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Recording {
     pub call_id: Uuid,
@@ -34,15 +31,7 @@ pub async fn link(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Rec
     let id: Uuid = id.parse().map_err(|_| AppError::not_found("call"))?;
     let db = state.db().get().await?;
     let row = db
-        .query_opt(
-            &format!(
-                "SELECT recording_key, elevenlabs_conversation_id, type, status,
-                        coalesce((metadata->>'audio_checked_at')::timestamptz > now() - interval '{RECHECK_AFTER}', false)
-                            AS checked_recently
-                 FROM calls WHERE id = $1 AND user_id = $2"
-            ),
-            &[&id, tenant.as_uuid()],
-        )
+        .query_opt(sql::RECORDING_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .ok_or_else(|| AppError::not_found("call"))?;
     let key = match row.try_get::<_, Option<String>>("recording_key")? {
@@ -85,21 +74,13 @@ async fn fetch_from_elevenlabs(
         .conversation_audio(conversation)
         .await?;
     let Some(mp3) = audio.filter(|bytes| !bytes.is_empty()) else {
-        db.execute(
-            "UPDATE calls SET metadata = metadata || jsonb_build_object('audio_checked_at', now())
-             WHERE id = $1",
-            &[&id],
-        )
-        .await?;
+        db.execute(sql::MARK_AUDIO_CHECKED, &[&id]).await?;
         return Err(AppError::not_found("recording"));
     };
     let key = store(state, tenant, conversation, mp3).await?;
     // The webhook may have stored it meanwhile: its key is the same object.
-    db.execute(
-        "UPDATE calls SET recording_key = coalesce(recording_key, $2), updated_at = now() WHERE id = $1",
-        &[&id, &key],
-    )
-    .await?;
+    db.execute(sql::KEEP_FIRST_RECORDING_KEY, &[&id, &key])
+        .await?;
     Ok(key)
 }
 
@@ -140,6 +121,26 @@ fn sanitize_key(id: &str) -> String {
         })
         .take(200)
         .collect()
+}
+
+pub mod sql {
+    /// After ElevenLabs said it has no audio, it is not asked again for this long.
+    macro_rules! recheck_after {
+        () => {
+            "1 hour"
+        };
+    }
+
+    crate::db::statements! {
+        pub const RECORDING_OF_TENANT = concat!("SELECT recording_key, elevenlabs_conversation_id, type, status,
+            coalesce((metadata->>'audio_checked_at')::timestamptz > now() - interval '", recheck_after!(), "', false)
+                AS checked_recently
+            FROM calls WHERE id = $1 AND user_id = $2");
+        pub const MARK_AUDIO_CHECKED = "UPDATE calls SET metadata = metadata || jsonb_build_object('audio_checked_at', now())
+            WHERE id = $1";
+        pub const KEEP_FIRST_RECORDING_KEY =
+            "UPDATE calls SET recording_key = coalesce(recording_key, $2), updated_at = now() WHERE id = $1";
+    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,13 @@ use uuid::Uuid;
 use super::event::Status;
 use crate::{error::AppResult, tenant::TenantId};
 
-/// The columns [`Figures::from_row`] reads.
-pub const FIGURE_COLUMNS: &str =
-    "type, status, call_successful, duration_seconds, started_at, created_at";
+/// The columns [`Figures::from_row`] reads, for every statement that returns them.
+macro_rules! figure_columns {
+    () => {
+        "type, status, call_successful, duration_seconds, started_at, created_at"
+    };
+}
+pub(crate) use figure_columns;
 
 /// What a call contributes to the rollup, read from its row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,17 +79,7 @@ async fn add(
 ) -> AppResult<()> {
     let count = |yes: bool| if yes { sign } else { 0 };
     tx.execute(
-        "INSERT INTO daily_agent_stats
-             (user_id, agent_id, day, calls, chats, completed, failed, successful, duration_seconds, credits_used)
-         VALUES ($1, $2, $3::timestamptz::date, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (user_id, agent_id, day) DO UPDATE SET
-             calls = daily_agent_stats.calls + EXCLUDED.calls,
-             chats = daily_agent_stats.chats + EXCLUDED.chats,
-             completed = daily_agent_stats.completed + EXCLUDED.completed,
-             failed = daily_agent_stats.failed + EXCLUDED.failed,
-             successful = daily_agent_stats.successful + EXCLUDED.successful,
-             duration_seconds = daily_agent_stats.duration_seconds + EXCLUDED.duration_seconds,
-             credits_used = daily_agent_stats.credits_used + EXCLUDED.credits_used",
+        sql::ADD_TO_DAY,
         &[
             tenant.as_uuid(),
             &agent,
@@ -101,4 +95,20 @@ async fn add(
     )
     .await?;
     Ok(())
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const ADD_TO_DAY = "INSERT INTO daily_agent_stats
+                (user_id, agent_id, day, calls, chats, completed, failed, successful, duration_seconds, credits_used)
+            VALUES ($1, $2, $3::timestamptz::date, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (user_id, agent_id, day) DO UPDATE SET
+                calls = daily_agent_stats.calls + EXCLUDED.calls,
+                chats = daily_agent_stats.chats + EXCLUDED.chats,
+                completed = daily_agent_stats.completed + EXCLUDED.completed,
+                failed = daily_agent_stats.failed + EXCLUDED.failed,
+                successful = daily_agent_stats.successful + EXCLUDED.successful,
+                duration_seconds = daily_agent_stats.duration_seconds + EXCLUDED.duration_seconds,
+                credits_used = daily_agent_stats.credits_used + EXCLUDED.credits_used";
+    }
 }

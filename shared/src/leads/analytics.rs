@@ -83,13 +83,7 @@ pub async fn store(
     analysis: &Analysis,
     analyzed_at: DateTime<Utc>,
 ) -> AppResult<()> {
-    let replaced = tx
-        .query_opt(
-            "SELECT total_score, lead_status_tag, cta_interactions, analyzed_at
-             FROM lead_analytics WHERE call_id = $1",
-            &[&call_id],
-        )
-        .await?;
+    let replaced = tx.query_opt(sql::STORED_FOR_CALL, &[&call_id]).await?;
     let raw = json!({
         "call_successful": analysis.call_successful,
         "transcript_summary": analysis.transcript_summary,
@@ -99,41 +93,28 @@ pub async fn store(
     let tag = scores.lead_status_tag.map(|t| t.as_str());
     let stored = tx
         .execute(
-        "INSERT INTO lead_analytics (call_id, intent_level, intent_score, urgency_level, urgency_score,
-             budget_constraint, budget_score, fit_alignment, fit_score, engagement_health, engagement_score,
-             total_score, lead_status_tag, reasoning, cta_interactions, raw_analysis, analyzed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-         ON CONFLICT (call_id) DO UPDATE SET
-             intent_level = EXCLUDED.intent_level, intent_score = EXCLUDED.intent_score,
-             urgency_level = EXCLUDED.urgency_level, urgency_score = EXCLUDED.urgency_score,
-             budget_constraint = EXCLUDED.budget_constraint, budget_score = EXCLUDED.budget_score,
-             fit_alignment = EXCLUDED.fit_alignment, fit_score = EXCLUDED.fit_score,
-             engagement_health = EXCLUDED.engagement_health, engagement_score = EXCLUDED.engagement_score,
-             total_score = EXCLUDED.total_score, lead_status_tag = EXCLUDED.lead_status_tag,
-             reasoning = EXCLUDED.reasoning, cta_interactions = EXCLUDED.cta_interactions,
-             raw_analysis = EXCLUDED.raw_analysis, analyzed_at = EXCLUDED.analyzed_at, updated_at = now()
-         WHERE lead_analytics.analyzed_at <= EXCLUDED.analyzed_at",
-        &[
-            &call_id,
-            &scores.intent_level,
-            &scores.intent_score,
-            &scores.urgency_level,
-            &scores.urgency_score,
-            &scores.budget_constraint,
-            &scores.budget_score,
-            &scores.fit_alignment,
-            &scores.fit_score,
-            &scores.engagement_health,
-            &scores.engagement_score,
-            &scores.total_score,
-            &tag,
-            &scores.reasoning,
-            &scores.cta_interactions,
-            &raw,
-            &analyzed_at,
-        ],
-    )
-    .await?;
+            sql::UPSERT_UNLESS_NEWER,
+            &[
+                &call_id,
+                &scores.intent_level,
+                &scores.intent_score,
+                &scores.urgency_level,
+                &scores.urgency_score,
+                &scores.budget_constraint,
+                &scores.budget_score,
+                &scores.fit_alignment,
+                &scores.fit_score,
+                &scores.engagement_health,
+                &scores.engagement_score,
+                &scores.total_score,
+                &tag,
+                &scores.reasoning,
+                &scores.cta_interactions,
+                &raw,
+                &analyzed_at,
+            ],
+        )
+        .await?;
     if stored == 0 {
         return Ok(());
     }
@@ -153,4 +134,25 @@ pub async fn store(
         &scores.cta_interactions,
     );
     rollup::apply(tx, tenant, agent_id, analyzed_at.date_naive(), &new, 1).await
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const STORED_FOR_CALL = "SELECT total_score, lead_status_tag, cta_interactions, analyzed_at
+            FROM lead_analytics WHERE call_id = $1";
+        pub const UPSERT_UNLESS_NEWER = "INSERT INTO lead_analytics (call_id, intent_level, intent_score, urgency_level, urgency_score,
+                budget_constraint, budget_score, fit_alignment, fit_score, engagement_health, engagement_score,
+                total_score, lead_status_tag, reasoning, cta_interactions, raw_analysis, analyzed_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+            ON CONFLICT (call_id) DO UPDATE SET
+                intent_level = EXCLUDED.intent_level, intent_score = EXCLUDED.intent_score,
+                urgency_level = EXCLUDED.urgency_level, urgency_score = EXCLUDED.urgency_score,
+                budget_constraint = EXCLUDED.budget_constraint, budget_score = EXCLUDED.budget_score,
+                fit_alignment = EXCLUDED.fit_alignment, fit_score = EXCLUDED.fit_score,
+                engagement_health = EXCLUDED.engagement_health, engagement_score = EXCLUDED.engagement_score,
+                total_score = EXCLUDED.total_score, lead_status_tag = EXCLUDED.lead_status_tag,
+                reasoning = EXCLUDED.reasoning, cta_interactions = EXCLUDED.cta_interactions,
+                raw_analysis = EXCLUDED.raw_analysis, analyzed_at = EXCLUDED.analyzed_at, updated_at = now()
+            WHERE lead_analytics.analyzed_at <= EXCLUDED.analyzed_at";
+    }
 }

@@ -55,25 +55,7 @@ pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> 
         .map(|t| t.as_str());
     let row = tx
         .query_one(
-            "INSERT INTO leads (user_id, phone_number, name, email, company, contact_id, agent_id,
-                                total_score, lead_status_tag, interaction_count, last_contact_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (user_id, phone_number) WHERE phone_number IS NOT NULL DO UPDATE SET
-                 name = COALESCE(leads.name, EXCLUDED.name),
-                 email = COALESCE(leads.email, EXCLUDED.email),
-                 company = COALESCE(leads.company, EXCLUDED.company),
-                 contact_id = COALESCE(leads.contact_id, EXCLUDED.contact_id),
-                 agent_id = COALESCE(leads.agent_id, EXCLUDED.agent_id),
-                 total_score = CASE WHEN EXCLUDED.total_score IS NOT NULL
-                     AND EXCLUDED.last_contact_at >= COALESCE(leads.last_contact_at, '-infinity')
-                     THEN EXCLUDED.total_score ELSE leads.total_score END,
-                 lead_status_tag = CASE WHEN EXCLUDED.lead_status_tag IS NOT NULL
-                     AND EXCLUDED.last_contact_at >= COALESCE(leads.last_contact_at, '-infinity')
-                     THEN EXCLUDED.lead_status_tag ELSE leads.lead_status_tag END,
-                 interaction_count = leads.interaction_count + EXCLUDED.interaction_count,
-                 last_contact_at = GREATEST(leads.last_contact_at, EXCLUDED.last_contact_at),
-                 updated_at = now()
-             RETURNING id",
+            sql::UPSERT_FOR_CALL,
             &[
                 touch.tenant.as_uuid(),
                 &touch.phone_number,
@@ -101,8 +83,7 @@ pub async fn apply_scores(
     at: DateTime<Utc>,
 ) -> AppResult<()> {
     tx.execute(
-        "UPDATE leads SET total_score = $2, lead_status_tag = $3, updated_at = now()
-         WHERE id = $1 AND COALESCE(last_contact_at, '-infinity') <= $4",
+        sql::APPLY_SCORES_UNLESS_NEWER,
         &[
             &lead_id,
             &scores.total_score,
@@ -131,10 +112,35 @@ pub async fn assign(
     let agent = agents::find(db, tenant, AgentId::from_uuid(update.agent_id))
         .await
         .map_err(|_| AppError::validation("agent_id", "is not one of your agents"))?;
-    db.execute(
-        "UPDATE leads SET agent_id = $3, updated_at = now() WHERE id = $1 AND user_id = $2",
-        &[&lead.id, tenant.as_uuid(), &agent.id],
-    )
-    .await?;
+    db.execute(sql::ASSIGN_AGENT, &[&lead.id, tenant.as_uuid(), &agent.id])
+        .await?;
     read::find(db, tenant, id).await
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const UPSERT_FOR_CALL = "INSERT INTO leads (user_id, phone_number, name, email, company, contact_id, agent_id,
+                               total_score, lead_status_tag, interaction_count, last_contact_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (user_id, phone_number) WHERE phone_number IS NOT NULL DO UPDATE SET
+                name = COALESCE(leads.name, EXCLUDED.name),
+                email = COALESCE(leads.email, EXCLUDED.email),
+                company = COALESCE(leads.company, EXCLUDED.company),
+                contact_id = COALESCE(leads.contact_id, EXCLUDED.contact_id),
+                agent_id = COALESCE(leads.agent_id, EXCLUDED.agent_id),
+                total_score = CASE WHEN EXCLUDED.total_score IS NOT NULL
+                    AND EXCLUDED.last_contact_at >= COALESCE(leads.last_contact_at, '-infinity')
+                    THEN EXCLUDED.total_score ELSE leads.total_score END,
+                lead_status_tag = CASE WHEN EXCLUDED.lead_status_tag IS NOT NULL
+                    AND EXCLUDED.last_contact_at >= COALESCE(leads.last_contact_at, '-infinity')
+                    THEN EXCLUDED.lead_status_tag ELSE leads.lead_status_tag END,
+                interaction_count = leads.interaction_count + EXCLUDED.interaction_count,
+                last_contact_at = GREATEST(leads.last_contact_at, EXCLUDED.last_contact_at),
+                updated_at = now()
+            RETURNING id";
+        pub const APPLY_SCORES_UNLESS_NEWER = "UPDATE leads SET total_score = $2, lead_status_tag = $3, updated_at = now()
+            WHERE id = $1 AND COALESCE(last_contact_at, '-infinity') <= $4";
+        pub const ASSIGN_AGENT =
+            "UPDATE leads SET agent_id = $3, updated_at = now() WHERE id = $1 AND user_id = $2";
+    }
 }

@@ -85,10 +85,6 @@ pub struct LeadFilter {
 /// Newest contact first; leads never contacted sort by creation.
 pub type LeadCursor = (DateTime<Utc>, Uuid);
 
-const LEAD_COLUMNS: &str = "l.*, a.name AS agent_name,
-    coalesce(l.last_contact_at, l.created_at) AS sort_at";
-const LEAD_FROM: &str = "leads l LEFT JOIN agents a ON a.id = l.agent_id";
-
 impl TryFrom<&Row> for Lead {
     type Error = AppError;
 
@@ -180,10 +176,9 @@ pub async fn list(
     after: Option<LeadCursor>,
 ) -> AppResult<(Vec<Lead>, i64)> {
     let matching = filter.checked_sql(db, tenant).await?;
-    let total = matching.count(db, LEAD_FROM).await?;
-    let select = format!("SELECT {LEAD_COLUMNS} FROM {LEAD_FROM}");
+    let total = matching.count(db, sql::LIST_FROM).await?;
     let rows = matching
-        .page(db, &select, &NEWEST_CONTACT, after, limit)
+        .page(db, sql::LIST_SELECT, &NEWEST_CONTACT, after, limit)
         .await?;
     let leads = rows.iter().map(Lead::try_from).collect::<AppResult<_>>()?;
     Ok((leads, total))
@@ -198,11 +193,7 @@ pub async fn export(
     let filter_sql = filter.checked_sql(db, tenant).await?;
     Ok(Export {
         file_name: "leads",
-        sql: format!(
-            "SELECT {LEAD_COLUMNS} FROM {LEAD_FROM} WHERE {} ORDER BY {}",
-            filter_sql.where_clause(),
-            NEWEST_CONTACT.order_by()
-        ),
+        sql: filter_sql.export_statement(sql::LIST_SELECT, &NEWEST_CONTACT),
         filter: filter_sql,
         header: &[
             "id",
@@ -239,14 +230,11 @@ pub async fn export(
 /// One of the tenant's leads; 404 for anything else.
 pub async fn find(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<Lead> {
     let id: Uuid = id.parse().map_err(|_| AppError::not_found("lead"))?;
-    db.query_opt(
-        &format!("SELECT {LEAD_COLUMNS} FROM {LEAD_FROM} WHERE l.id = $1 AND l.user_id = $2"),
-        &[&id, tenant.as_uuid()],
-    )
-    .await?
-    .map(|row| Lead::try_from(&row))
-    .transpose()?
-    .ok_or_else(|| AppError::not_found("lead"))
+    db.query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
+        .await?
+        .map(|row| Lead::try_from(&row))
+        .transpose()?
+        .ok_or_else(|| AppError::not_found("lead"))
 }
 
 pub async fn profile(
@@ -257,51 +245,36 @@ pub async fn profile(
     let lead = find(db, tenant, id).await?;
     let timeline = db
         .query(
-            "SELECT c.id, c.type, c.status, c.direction, c.agent_id, c.started_at, c.created_at,
-                    c.duration_seconds, c.summary, la.total_score, la.lead_status_tag, la.cta_interactions
-             FROM calls c LEFT JOIN lead_analytics la ON la.call_id = c.id
-             WHERE c.lead_id = $1 AND c.user_id = $2
-             ORDER BY c.created_at DESC, c.id DESC LIMIT $3",
+            sql::TIMELINE,
             &[&lead.id, tenant.as_uuid(), &TIMELINE_LIMIT],
         )
         .await?
         .iter()
         .map(|row| {
             Ok(Interaction {
-            call_id: row.try_get("id")?,
-            kind: row.try_get("type")?,
-            status: row.try_get("status")?,
-            direction: row.try_get("direction")?,
-            agent_id: row.try_get("agent_id")?,
-            started_at: row.try_get("started_at")?,
-            created_at: row.try_get("created_at")?,
-            duration_seconds: row.try_get("duration_seconds")?,
-            summary: row.try_get("summary")?,
-            total_score: row.try_get("total_score")?,
-            lead_status_tag: row.try_get("lead_status_tag")?,
-            cta_interactions: row.try_get("cta_interactions")?,
+                call_id: row.try_get("id")?,
+                kind: row.try_get("type")?,
+                status: row.try_get("status")?,
+                direction: row.try_get("direction")?,
+                agent_id: row.try_get("agent_id")?,
+                started_at: row.try_get("started_at")?,
+                created_at: row.try_get("created_at")?,
+                duration_seconds: row.try_get("duration_seconds")?,
+                summary: row.try_get("summary")?,
+                total_score: row.try_get("total_score")?,
+                lead_status_tag: row.try_get("lead_status_tag")?,
+                cta_interactions: row.try_get("cta_interactions")?,
             })
         })
         .collect::<AppResult<_>>()?;
     let latest_analytics = db
-        .query_opt(
-            "SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
-             WHERE c.lead_id = $1 AND c.user_id = $2
-             ORDER BY la.analyzed_at DESC LIMIT 1",
-            &[&lead.id, tenant.as_uuid()],
-        )
+        .query_opt(sql::LATEST_ANALYTICS, &[&lead.id, tenant.as_uuid()])
         .await?
         .map(|row| LeadAnalytics::try_from(&row))
         .transpose()?;
     let possible_duplicates = db
         .query(
-            &format!(
-                "SELECT {LEAD_COLUMNS} FROM {LEAD_FROM}
-                 WHERE l.user_id = $1 AND l.id <> $2
-                   AND ((l.phone_number IS NOT NULL AND l.phone_number = $3)
-                        OR (l.email IS NOT NULL AND lower(l.email) = lower($4)))
-                 ORDER BY l.created_at LIMIT 20"
-            ),
+            sql::POSSIBLE_DUPLICATES,
             &[tenant.as_uuid(), &lead.id, &lead.phone_number, &lead.email],
         )
         .await?
@@ -314,4 +287,63 @@ pub async fn profile(
         timeline,
         possible_duplicates,
     })
+}
+
+pub mod sql {
+    use uuid::Uuid;
+
+    use super::{LeadFilter, NEWEST_CONTACT};
+    use crate::{db::filter::Filter, leads::LeadStatus, tenant::TenantId};
+
+    /// The columns `Lead::try_from` reads.
+    macro_rules! lead_columns {
+        () => {
+            "l.*, a.name AS agent_name,
+            coalesce(l.last_contact_at, l.created_at) AS sort_at"
+        };
+    }
+    macro_rules! lead_from {
+        () => {
+            "leads l LEFT JOIN agents a ON a.id = l.agent_id"
+        };
+    }
+
+    /// The rows the lead list counts, pages through and an export writes.
+    pub const LIST_FROM: &str = lead_from!();
+    pub const LIST_SELECT: &str = concat!("SELECT ", lead_columns!(), " FROM ", lead_from!());
+
+    crate::db::statements! {
+        pub const ONE_OF_TENANT = concat!(
+            "SELECT ", lead_columns!(), " FROM ", lead_from!(), " WHERE l.id = $1 AND l.user_id = $2"
+        );
+        pub const TIMELINE = "SELECT c.id, c.type, c.status, c.direction, c.agent_id, c.started_at, c.created_at,
+                c.duration_seconds, c.summary, la.total_score, la.lead_status_tag, la.cta_interactions
+            FROM calls c LEFT JOIN lead_analytics la ON la.call_id = c.id
+            WHERE c.lead_id = $1 AND c.user_id = $2
+            ORDER BY c.created_at DESC, c.id DESC LIMIT $3";
+        pub const LATEST_ANALYTICS = "SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
+            WHERE c.lead_id = $1 AND c.user_id = $2
+            ORDER BY la.analyzed_at DESC LIMIT 1";
+        pub const POSSIBLE_DUPLICATES = concat!("SELECT ", lead_columns!(), " FROM ", lead_from!(), "
+            WHERE l.user_id = $1 AND l.id <> $2
+              AND ((l.phone_number IS NOT NULL AND l.phone_number = $3)
+                   OR (l.email IS NOT NULL AND lower(l.email) = lower($4)))
+            ORDER BY l.created_at LIMIT 20");
+        fullest {
+            LIST_COUNT = || every_filter().count_statement(LIST_FROM),
+            LIST_PAGE = || every_filter().page_statement(LIST_SELECT, &NEWEST_CONTACT, true),
+            EXPORT = || every_filter().export_statement(LIST_SELECT, &NEWEST_CONTACT),
+        }
+    }
+
+    fn every_filter() -> Filter {
+        LeadFilter {
+            lead_status: Some(LeadStatus::Hot),
+            min_score: Some(50),
+            agent_id: Some(Uuid::nil()),
+            search: Some("a".into()),
+        }
+        .to_sql(TenantId::from_trusted(Uuid::nil()))
+        .expect("the fullest filter is valid")
+    }
 }

@@ -64,24 +64,7 @@ pub async fn apply(
     let score_sum = i64::from(contribution.total_score.unwrap_or(0)) * i64::from(sign);
     let cta = contribution.cta.map(is);
     tx.execute(
-        "INSERT INTO daily_lead_stats (user_id, agent_id, day, analyzed, scored, score_sum,
-             hot, warm, cold, score_buckets, cta_pricing, cta_demo, cta_followup, cta_sample, cta_escalated)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         ON CONFLICT (user_id, agent_id, day) DO UPDATE SET
-             analyzed = daily_lead_stats.analyzed + EXCLUDED.analyzed,
-             scored = daily_lead_stats.scored + EXCLUDED.scored,
-             score_sum = daily_lead_stats.score_sum + EXCLUDED.score_sum,
-             hot = daily_lead_stats.hot + EXCLUDED.hot,
-             warm = daily_lead_stats.warm + EXCLUDED.warm,
-             cold = daily_lead_stats.cold + EXCLUDED.cold,
-             score_buckets = (SELECT array_agg(old + new ORDER BY i)
-                              FROM unnest(daily_lead_stats.score_buckets, EXCLUDED.score_buckets)
-                                   WITH ORDINALITY AS b(old, new, i)),
-             cta_pricing = daily_lead_stats.cta_pricing + EXCLUDED.cta_pricing,
-             cta_demo = daily_lead_stats.cta_demo + EXCLUDED.cta_demo,
-             cta_followup = daily_lead_stats.cta_followup + EXCLUDED.cta_followup,
-             cta_sample = daily_lead_stats.cta_sample + EXCLUDED.cta_sample,
-             cta_escalated = daily_lead_stats.cta_escalated + EXCLUDED.cta_escalated",
+        sql::ADD_TO_DAY,
         &[
             &tenant,
             &agent,
@@ -102,6 +85,29 @@ pub async fn apply(
     )
     .await?;
     Ok(())
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const ADD_TO_DAY = "INSERT INTO daily_lead_stats (user_id, agent_id, day, analyzed, scored, score_sum,
+                hot, warm, cold, score_buckets, cta_pricing, cta_demo, cta_followup, cta_sample, cta_escalated)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            ON CONFLICT (user_id, agent_id, day) DO UPDATE SET
+                analyzed = daily_lead_stats.analyzed + EXCLUDED.analyzed,
+                scored = daily_lead_stats.scored + EXCLUDED.scored,
+                score_sum = daily_lead_stats.score_sum + EXCLUDED.score_sum,
+                hot = daily_lead_stats.hot + EXCLUDED.hot,
+                warm = daily_lead_stats.warm + EXCLUDED.warm,
+                cold = daily_lead_stats.cold + EXCLUDED.cold,
+                score_buckets = (SELECT array_agg(old + new ORDER BY i)
+                                 FROM unnest(daily_lead_stats.score_buckets, EXCLUDED.score_buckets)
+                                      WITH ORDINALITY AS b(old, new, i)),
+                cta_pricing = daily_lead_stats.cta_pricing + EXCLUDED.cta_pricing,
+                cta_demo = daily_lead_stats.cta_demo + EXCLUDED.cta_demo,
+                cta_followup = daily_lead_stats.cta_followup + EXCLUDED.cta_followup,
+                cta_sample = daily_lead_stats.cta_sample + EXCLUDED.cta_sample,
+                cta_escalated = daily_lead_stats.cta_escalated + EXCLUDED.cta_escalated";
+    }
 }
 
 #[cfg(test)]

@@ -66,8 +66,7 @@ pub async fn mark_processed(
 ) -> AppResult<bool> {
     let inserted = tx
         .execute(
-            "INSERT INTO processed_events (event_key, source, event_type, conversation_id, outcome)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_key) DO NOTHING",
+            sql::MARK_PROCESSED,
             &[&key, &source, &event_type, &conversation_id, &outcome],
         )
         .await?;
@@ -76,11 +75,8 @@ pub async fn mark_processed(
 
 /// Records the outcome an applied event ended with, when it was not `applied`.
 pub async fn set_outcome(tx: &impl GenericClient, key: &str, outcome: &Outcome) -> AppResult<()> {
-    tx.execute(
-        "UPDATE processed_events SET outcome = $2 WHERE event_key = $1",
-        &[&key, &outcome.as_str()],
-    )
-    .await?;
+    tx.execute(sql::SET_OUTCOME, &[&key, &outcome.as_str()])
+        .await?;
     Ok(())
 }
 
@@ -92,12 +88,8 @@ pub async fn record_rejected(
     raw: &str,
     reason: &str,
 ) -> AppResult<()> {
-    tx.execute(
-        "INSERT INTO rejected_events (event_key, source, raw_payload, reason) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (event_key) DO NOTHING",
-        &[&key, &source, &raw, &reason],
-    )
-    .await?;
+    tx.execute(sql::RECORD_REJECTED, &[&key, &source, &raw, &reason])
+        .await?;
     Ok(())
 }
 
@@ -116,8 +108,7 @@ pub struct Unmatched<'a> {
 
 pub async fn record_unmatched(tx: &impl GenericClient, event: &Unmatched<'_>) -> AppResult<()> {
     tx.execute(
-        "INSERT INTO unmatched_events (event_key, source, event_type, elevenlabs_agent_id, conversation_id, payload, raw_payload, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_key) DO NOTHING",
+        sql::RECORD_UNMATCHED,
         &[
             &event.key,
             &event.source,
@@ -131,4 +122,16 @@ pub async fn record_unmatched(tx: &impl GenericClient, event: &Unmatched<'_>) ->
     )
     .await?;
     Ok(())
+}
+
+pub mod sql {
+    crate::db::statements! {
+        pub const MARK_PROCESSED = "INSERT INTO processed_events (event_key, source, event_type, conversation_id, outcome)
+            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_key) DO NOTHING";
+        pub const SET_OUTCOME = "UPDATE processed_events SET outcome = $2 WHERE event_key = $1";
+        pub const RECORD_REJECTED = "INSERT INTO rejected_events (event_key, source, raw_payload, reason) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (event_key) DO NOTHING";
+        pub const RECORD_UNMATCHED = "INSERT INTO unmatched_events (event_key, source, event_type, elevenlabs_agent_id, conversation_id, payload, raw_payload, reason)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_key) DO NOTHING";
+    }
 }
