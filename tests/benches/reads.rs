@@ -14,6 +14,7 @@ use shared::{
         read::{CallCursor, CallFilter},
     },
     dashboard::{self, Range, RangeQuery},
+    ids::{LeadId, ResourceId},
     leads::{self, read::LeadFilter},
     users::{self, Identity},
 };
@@ -307,7 +308,7 @@ impl Read {
                 leads::read::list(db, tenant, &LeadFilter::default(), PAGE, None).await?;
             }
             Self::LeadProfile(id) => {
-                leads::read::profile(db, tenant, &id.to_string()).await?;
+                leads::read::profile(db, tenant, LeadId::from_uuid(*id)).await?;
             }
         }
         Ok(())

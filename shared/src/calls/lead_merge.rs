@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::lifecycle;
 use crate::{
     error::{AppError, AppResult},
+    ids::LeadId,
     leads::read::{find, Lead},
     tenant::TenantId,
 };
@@ -25,7 +26,7 @@ pub struct MergeRequest {
 pub async fn merge(
     db: &mut deadpool_postgres::Client,
     tenant: TenantId,
-    id: &str,
+    id: LeadId,
     request: &MergeRequest,
 ) -> AppResult<Lead> {
     let keep = find(&*db, tenant, id).await?;

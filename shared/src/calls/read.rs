@@ -14,6 +14,7 @@ use crate::{
     db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
+    ids::CallId,
     leads::{analytics::LeadAnalytics, LeadStatus},
     tenant::TenantId,
 };
@@ -307,8 +308,7 @@ pub async fn export(
 }
 
 /// One of the tenant's calls with its lead analytics; 404 for anything else.
-pub async fn get(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<CallDetail> {
-    let id: Uuid = id.parse().map_err(|_| AppError::not_found("call"))?;
+pub async fn get(db: &impl GenericClient, tenant: TenantId, id: CallId) -> AppResult<CallDetail> {
     let row = db
         .query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
@@ -328,23 +328,22 @@ pub async fn get(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppResu
 pub async fn transcript(
     db: &impl GenericClient,
     tenant: TenantId,
-    id: &str,
+    id: CallId,
 ) -> AppResult<Transcript> {
-    let id: Uuid = id.parse().map_err(|_| AppError::not_found("call"))?;
     let row = db
         .query_opt(sql::TRANSCRIPT_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?;
     match row {
         Some(row) => Ok(Transcript {
-            id,
-            call_id: id,
+            id: *id.as_uuid(),
+            call_id: *id.as_uuid(),
             content: row.try_get("content")?,
             speaker_segments: row.try_get("speaker_segments")?,
             created_at: row.try_get("created_at")?,
         }),
         None => {
             // Tell "no such call" from "no transcript yet" only to the call's owner.
-            get(db, tenant, &id.to_string()).await?;
+            get(db, tenant, id).await?;
             Err(AppError::not_found("transcript"))
         }
     }

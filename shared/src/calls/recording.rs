@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::{
     aws::blobs,
     error::{AppError, AppResult},
+    ids::CallId,
     tenant::TenantId,
     AppState,
 };
@@ -27,8 +28,7 @@ pub struct Recording {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn link(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Recording> {
-    let id: Uuid = id.parse().map_err(|_| AppError::not_found("call"))?;
+pub async fn link(state: &AppState, tenant: TenantId, id: CallId) -> AppResult<Recording> {
     let db = state.db().get().await?;
     let row = db
         .query_opt(sql::RECORDING_OF_TENANT, &[&id, tenant.as_uuid()])
@@ -44,7 +44,7 @@ pub async fn link(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Rec
                 return Err(AppError::not_found("recording"));
             }
             let conversation: String = row.try_get("elevenlabs_conversation_id")?;
-            fetch_from_elevenlabs(state, &db, tenant, id, &conversation).await?
+            fetch_from_elevenlabs(state, &db, tenant, *id.as_uuid(), &conversation).await?
         }
     };
     let url = blobs::presigned_get(
@@ -55,7 +55,7 @@ pub async fn link(state: &AppState, tenant: TenantId, id: &str) -> AppResult<Rec
     )
     .await?;
     Ok(Recording {
-        call_id: id,
+        call_id: *id.as_uuid(),
         recording_url: url,
         expires_at: Utc::now() + chrono::Duration::from_std(RECORDING_URL_TTL).unwrap_or_default(),
     })

@@ -1,13 +1,10 @@
 //! The calls group: the call list and export, one call, its transcript and recording, and
 //! placing outbound and batch calls.
 
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{AppJson, AppQuery, ListResponse, Page, PageQuery};
+use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
     calls::{
@@ -16,6 +13,7 @@ use crate::{
         recording::{self, Recording},
     },
     error::{AppResult, ErrorBody},
+    ids::CallId,
     AppState,
 };
 
@@ -38,9 +36,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn recording(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<CallId>,
 ) -> AppResult<Json<Recording>> {
-    Ok(Json(recording::link(&state, auth.tenant, &id).await?))
+    Ok(Json(recording::link(&state, auth.tenant, id).await?))
 }
 
 #[utoipa::path(post, path = "/api/calls/outbound", tag = "calls", request_body = OutboundRequest,
@@ -113,10 +111,10 @@ async fn export_calls(
 async fn get_call(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<CallId>,
 ) -> AppResult<Json<CallDetail>> {
     let db = state.db().get().await?;
-    Ok(Json(read::get(&db, auth.tenant, &id).await?))
+    Ok(Json(read::get(&db, auth.tenant, id).await?))
 }
 
 #[utoipa::path(get, path = "/api/calls/{id}/transcript", tag = "calls",
@@ -126,8 +124,8 @@ async fn get_call(
 async fn call_transcript(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<CallId>,
 ) -> AppResult<Json<Transcript>> {
     let db = state.db().get().await?;
-    Ok(Json(read::transcript(&db, auth.tenant, &id).await?))
+    Ok(Json(read::transcript(&db, auth.tenant, id).await?))
 }

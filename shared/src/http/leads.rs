@@ -1,16 +1,14 @@
 //! Leads: list, profile with timeline, assigning an agent, merging duplicates.
 
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{AppJson, AppQuery, ListResponse, Page, PageQuery};
+use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
     calls::lead_merge::{self, MergeRequest},
     error::{AppResult, ErrorBody},
+    ids::LeadId,
     leads::{
         self,
         read::{self, Lead, LeadCursor, LeadFilter, LeadProfile},
@@ -68,10 +66,10 @@ async fn export_leads(
 async fn get_lead(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<LeadId>,
 ) -> AppResult<Json<LeadProfile>> {
     let db = state.db().get().await?;
-    Ok(Json(read::profile(&db, auth.tenant, &id).await?))
+    Ok(Json(read::profile(&db, auth.tenant, id).await?))
 }
 
 #[utoipa::path(put, path = "/api/leads/{id}", tag = "leads", request_body = LeadUpdate,
@@ -82,11 +80,11 @@ async fn get_lead(
 async fn assign_lead(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<LeadId>,
     AppJson(update): AppJson<LeadUpdate>,
 ) -> AppResult<Json<Lead>> {
     let db = state.db().get().await?;
-    Ok(Json(leads::assign(&db, auth.tenant, &id, &update).await?))
+    Ok(Json(leads::assign(&db, auth.tenant, id, &update).await?))
 }
 
 #[utoipa::path(post, path = "/api/leads/{id}/merge", tag = "leads", request_body = MergeRequest,
@@ -97,11 +95,11 @@ async fn assign_lead(
 async fn merge_leads(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    Id(id): Id<LeadId>,
     AppJson(request): AppJson<MergeRequest>,
 ) -> AppResult<Json<Lead>> {
     let mut db = state.db().get().await?;
     Ok(Json(
-        lead_merge::merge(&mut db, auth.tenant, &id, &request).await?,
+        lead_merge::merge(&mut db, auth.tenant, id, &request).await?,
     ))
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::{
     agents,
     error::{AppError, AppResult},
-    ids::{AgentId, ResourceId},
+    ids::{AgentId, LeadId, ResourceId},
     tenant::TenantId,
 };
 use read::Lead;
@@ -105,7 +105,7 @@ pub struct LeadUpdate {
 pub async fn assign(
     db: &impl GenericClient,
     tenant: TenantId,
-    id: &str,
+    id: LeadId,
     update: &LeadUpdate,
 ) -> AppResult<Lead> {
     let lead = read::find(db, tenant, id).await?;

@@ -15,6 +15,7 @@ use crate::{
     db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
+    ids::LeadId,
     tenant::TenantId,
 };
 
@@ -228,8 +229,7 @@ pub async fn export(
 }
 
 /// One of the tenant's leads; 404 for anything else.
-pub async fn find(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppResult<Lead> {
-    let id: Uuid = id.parse().map_err(|_| AppError::not_found("lead"))?;
+pub async fn find(db: &impl GenericClient, tenant: TenantId, id: LeadId) -> AppResult<Lead> {
     db.query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .map(|row| Lead::try_from(&row))
@@ -240,7 +240,7 @@ pub async fn find(db: &impl GenericClient, tenant: TenantId, id: &str) -> AppRes
 pub async fn profile(
     db: &impl GenericClient,
     tenant: TenantId,
-    id: &str,
+    id: LeadId,
 ) -> AppResult<LeadProfile> {
     let lead = find(db, tenant, id).await?;
     let timeline = db
