@@ -4,7 +4,7 @@
 use futures::StreamExt;
 use reqwest::{header, Method};
 use serde_json::{json, Value};
-use shared::http::Group;
+use shared::http::{Alias, Group};
 
 use crate::support::{apply_change, error_code, get, json, pool, stack, url, NewUser};
 
@@ -87,6 +87,38 @@ fn every_operation() -> Vec<(Method, String)> {
     operations
 }
 
+/// Every operation as design.md's alias paths reach it: (method, alias path template, the
+/// documented path template it is forwarded to).
+fn every_alias_operation() -> Vec<(Method, String, String)> {
+    let mut operations = Vec::new();
+    for group in Group::ALL {
+        let document = serde_json::to_value(group.openapi()).expect("serializes");
+        let paths = document["paths"].as_object().expect("paths");
+        for alias in group.aliases() {
+            let aliased: Vec<(String, String)> = match *alias {
+                Alias::Prefix { alias, serves } => paths
+                    .keys()
+                    .filter_map(|path| {
+                        let rest = path.strip_prefix(serves)?;
+                        (rest.is_empty() || rest.starts_with('/'))
+                            .then(|| (format!("{alias}{rest}"), path.clone()))
+                    })
+                    .collect(),
+                Alias::Exact { alias, serves } => vec![(alias.to_owned(), serves.to_owned())],
+            };
+            assert!(!aliased.is_empty(), "{alias:?} reaches no documented path");
+            for (alias_path, path) in aliased {
+                for method in METHODS.iter().filter(|m| paths[&path][**m].is_object()) {
+                    let method =
+                        Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+                    operations.push((method, alias_path.clone(), path.clone()));
+                }
+            }
+        }
+    }
+    operations
+}
+
 /// `template` with every `{parameter}` replaced by `value`.
 fn filled(template: &str, value: &str) -> String {
     template
@@ -104,12 +136,17 @@ fn filled(template: &str, value: &str) -> String {
 
 /// Every route's path, its parameters once a well-formed id nobody has and once garbage.
 fn every_route_path() -> Vec<String> {
+    let aliases = every_alias_operation()
+        .into_iter()
+        .map(|(_, alias, _)| alias);
     let mut paths: Vec<String> = every_operation()
-        .iter()
-        .flat_map(|(_, template)| {
+        .into_iter()
+        .map(|(_, template)| template)
+        .chain(aliases)
+        .flat_map(|template| {
             [
-                filled(template, &uuid::Uuid::new_v4().to_string()),
-                filled(template, "%27%3B--%00"),
+                filled(&template, &uuid::Uuid::new_v4().to_string()),
+                filled(&template, "%27%3B--%00"),
             ]
         })
         .collect();
@@ -421,4 +458,35 @@ async fn every_error_category_answers_its_design_status() {
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let response = get(&format!("/api/agents/{id}/config"), &user.token).await;
     assert_eq!(error_code(response, 502).await, "upstream_error");
+}
+
+/// design.md's alias paths answer exactly as the documented paths they stand for.
+#[tokio::test]
+async fn every_alias_answers_as_its_documented_path() {
+    let token = NewUser::new().token();
+    let operations = every_alias_operation();
+    assert!(operations.len() >= 10, "{operations:?}");
+    for (method, alias, path) in operations {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut statuses = Vec::new();
+        for template in [&alias, &path] {
+            let response = stack()
+                .http
+                .request(
+                    method.clone(),
+                    url(&format!("{}?limit=5", filled(template, &id))),
+                )
+                .bearer_auth(&token)
+                .json(&serde_json::json!({}))
+                .send()
+                .await
+                .expect("answers");
+            statuses.push(response.status().as_u16());
+        }
+        assert_eq!(
+            statuses[0], statuses[1],
+            "{method} {alias} answers unlike {path}"
+        );
+        assert_ne!(statuses[0], 405, "{method} {alias}");
+    }
 }

@@ -1,6 +1,6 @@
 //! The agents group: `/api/agents` (documented) and the design's `/agents` aliases.
 
-use axum::{extract::State, http::StatusCode, routing::get, Json};
+use axum::{extract::State, http::StatusCode, Json};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -20,12 +20,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_agents, create_agent))
         .routes(routes!(get_agent, update_agent, delete_agent))
         .routes(routes!(agent_config))
-        .route("/agents", get(list_agents).post(create_agent))
-        .route(
-            "/agents/{id}",
-            get(get_agent).put(update_agent).delete(delete_agent),
-        )
-        .route("/agents/{id}/config", get(agent_config))
 }
 
 #[utoipa::path(get, path = "/api/agents", tag = "agents",

@@ -7,7 +7,6 @@ use axum::{
         DefaultBodyLimit, State,
     },
     http::StatusCode,
-    routing::{get, post},
     Json,
 };
 use chrono::{DateTime, Utc};
@@ -34,15 +33,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_contact, update_contact, delete_contact))
         // The upload enforces the configured file limit itself while reading the part.
         .routes(routes!(upload_contacts).layer(DefaultBodyLimit::disable()))
-        .route(
-            "/contacts/upload",
-            post(upload_contacts).layer(DefaultBodyLimit::disable()),
-        )
-        .route("/contacts", get(list_contacts).post(create_contact))
-        .route(
-            "/contacts/{id}",
-            get(get_contact).put(update_contact).delete(delete_contact),
-        )
 }
 
 #[utoipa::path(get, path = "/api/contacts", tag = "contacts",

@@ -7,7 +7,6 @@ use axum::{
     extract::{OriginalUri, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -25,10 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(overview))
         .routes(routes!(analytics))
-        .route("/analytics/dashboard", get(overview))
-        .route("/analytics/calls", get(analytics))
-        .route("/analytics/reports", get(analytics))
-        .route("/analytics/leads", get(analytics))
 }
 
 #[utoipa::path(get, path = "/api/dashboard/overview", tag = "dashboard",

@@ -38,6 +38,8 @@ pub use extract::{AppJson, AppQuery, ClientAddress, Id};
 pub use openapi::document as openapi_document;
 pub use pagination::{decode_cursor, encode_cursor, ListResponse, Page, PageQuery, Pagination};
 
+use tower::ServiceExt;
+
 use crate::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -74,10 +76,44 @@ impl Group {
     ];
 
     /// The group's part of the OpenAPI document: every annotated route [`app`] serves for it
-    /// (legacy aliases are named in their operation's description instead), for tests that
-    /// walk every route.
+    /// (its [`aliases`](Self::aliases) are named in their operation's description instead),
+    /// for tests that walk every route.
     pub fn openapi(self) -> utoipa::openapi::OpenApi {
         self.routes().split_for_parts().1
+    }
+
+    /// design.md's paths for what this group serves under `/api`: each alias is forwarded to
+    /// its documented path, so both always answer the same.
+    pub fn aliases(self) -> &'static [Alias] {
+        match self {
+            Group::Agents => &[Alias::Prefix {
+                alias: "/agents",
+                serves: "/api/agents",
+            }],
+            Group::Contacts => &[Alias::Prefix {
+                alias: "/contacts",
+                serves: "/api/contacts",
+            }],
+            Group::Calls => &[
+                Alias::Exact {
+                    alias: "/analytics/dashboard",
+                    serves: "/api/dashboard/overview",
+                },
+                Alias::Exact {
+                    alias: "/analytics/calls",
+                    serves: "/api/dashboard/analytics",
+                },
+                Alias::Exact {
+                    alias: "/analytics/reports",
+                    serves: "/api/dashboard/analytics",
+                },
+                Alias::Exact {
+                    alias: "/analytics/leads",
+                    serves: "/api/dashboard/analytics",
+                },
+            ],
+            Group::Admin | Group::Auth | Group::Billing | Group::Webhooks => &[],
+        }
     }
 
     fn routes(self) -> OpenApiRouter<AppState> {
@@ -93,6 +129,61 @@ impl Group {
             Group::Webhooks => webhooks::router(),
         }
     }
+}
+
+/// A path of design.md that names what the API documents under another path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alias {
+    /// `alias` and everything under it, as the same path under `serves`.
+    Prefix {
+        alias: &'static str,
+        serves: &'static str,
+    },
+    /// Exactly `alias`, as `serves`.
+    Exact {
+        alias: &'static str,
+        serves: &'static str,
+    },
+}
+
+impl Alias {
+    /// Adds the alias to `outer`, forwarding to `inner` (the routes without aliases) with the
+    /// path rewritten; the query string is kept.
+    fn forward(self, outer: Router, inner: Router) -> Router {
+        match self {
+            // Under nest_service the request's path is what follows the alias.
+            Alias::Prefix { alias, serves } => outer.nest_service(
+                alias,
+                inner.map_request(move |req| rewritten(req, serves, true)),
+            ),
+            Alias::Exact { alias, serves } => outer.route_service(
+                alias,
+                inner.map_request(move |req| rewritten(req, serves, false)),
+            ),
+        }
+    }
+}
+
+/// The request with its path replaced by `serves` (followed by its own path when
+/// `keep_path`), its query string kept.
+fn rewritten(
+    mut req: Request<axum::body::Body>,
+    serves: &str,
+    keep_path: bool,
+) -> Request<axum::body::Body> {
+    let rest = if keep_path {
+        req.uri().path().trim_end_matches('/')
+    } else {
+        ""
+    };
+    let uri = match req.uri().query() {
+        Some(query) => format!("{serves}{rest}?{query}"),
+        None => format!("{serves}{rest}"),
+    };
+    if let Ok(uri) = uri.parse() {
+        *req.uri_mut() = uri;
+    }
+    req
 }
 
 /// Every group's routes with their OpenAPI metadata (no state needed).
@@ -128,9 +219,12 @@ pub fn app(state: AppState, groups: &[Group]) -> Router {
             .expose_headers([request_id.clone(), header::ETAG])
             .max_age(Duration::from_secs(600))
     });
-    router
-        .fallback(errors::unknown_route)
-        .with_state(state)
+    let inner = router.fallback(errors::unknown_route).with_state(state);
+    let aliases = groups.iter().flat_map(|group| group.aliases());
+    aliases
+        .fold(inner.clone(), |outer, alias| {
+            alias.forward(outer, inner.clone())
+        })
         .layer(DefaultBodyLimit::max(config.max_json_body_bytes))
         .layer(axum::middleware::from_fn(errors::normalize))
         .layer(tower::util::option_layer(cors))
