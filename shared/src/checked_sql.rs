@@ -59,6 +59,10 @@ mod tests {
 
     /// Methods of tokio-postgres / deadpool clients and transactions that run SQL text.
     const RUNNING_METHODS: &[&str] = &[
+        "cached_query",
+        "cached_query_one",
+        "cached_query_opt",
+        "cached_execute",
         "query",
         "query_one",
         "query_opt",

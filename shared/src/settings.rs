@@ -2,6 +2,7 @@
 //! table. A key never written takes its default. Every value is validated before it is stored,
 //! so what [`load`] reads is always usable.
 
+use crate::db::statements::Cached;
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -300,7 +301,7 @@ pub fn low_credit_threshold(stored: Option<Value>) -> i64 {
 
 /// Reads the stored settings over the defaults (see [`Settings::defaults`]).
 pub async fn load(client: &impl GenericClient, config: &Config) -> AppResult<Settings> {
-    let rows = client.query(sql::STORED, &[]).await?;
+    let rows = client.cached_query(sql::STORED, &[]).await?;
     let mut document = serde_json::to_value(Settings::defaults(config))
         .map_err(|e| AppError::internal(format!("settings do not serialize: {e}")))?;
     if let Value::Object(fields) = &mut document {
@@ -331,7 +332,7 @@ pub async fn update(
         ));
     };
     // Serialized writers: two admins' partial updates cannot interleave into an invalid whole.
-    tx.execute(sql::LOCK_FOR_WRITE, &[]).await?;
+    tx.cached_execute(sql::LOCK_FOR_WRITE, &[]).await?;
     let current = load(tx, config).await?;
     let mut document = serde_json::to_value(&current)
         .map_err(|e| AppError::internal(format!("settings do not serialize: {e}")))?;
@@ -354,7 +355,7 @@ pub async fn update(
         if before.get(key) == document.get(key) {
             continue;
         }
-        tx.execute(
+        tx.cached_execute(
             sql::UPSERT,
             &[key, &document[key], &by.map(|t| *t.as_uuid())],
         )

@@ -2,6 +2,7 @@
 //! active), calls and minutes, credits sold and used, revenue by day and by package, and the
 //! tenants that used the most. Calls and credits come from the daily rollups the processor keeps.
 
+use crate::db::statements::Cached;
 use chrono::NaiveDate;
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -153,11 +154,11 @@ pub mod sql {
 }
 
 pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemAnalytics> {
-    let users = client.query_one(sql::USERS, &[&days]).await?;
-    let calls = client.query_one(sql::CALLS, &[&days]).await?;
-    let credits = client.query_one(sql::CREDITS, &[&days]).await?;
+    let users = client.cached_query_one(sql::USERS, &[&days]).await?;
+    let calls = client.cached_query_one(sql::CALLS, &[&days]).await?;
+    let credits = client.cached_query_one(sql::CREDITS, &[&days]).await?;
     let total = client
-        .query(sql::REVENUE_TOTAL, &[&days])
+        .cached_query(sql::REVENUE_TOTAL, &[&days])
         .await?
         .iter()
         .map(|row| {
@@ -168,7 +169,7 @@ pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemA
         })
         .collect::<AppResult<_>>()?;
     let by_day = client
-        .query(sql::REVENUE_BY_DAY, &[&days])
+        .cached_query(sql::REVENUE_BY_DAY, &[&days])
         .await?
         .iter()
         .map(|row| {
@@ -181,7 +182,7 @@ pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemA
         })
         .collect::<AppResult<_>>()?;
     let by_package = client
-        .query(sql::REVENUE_BY_PACKAGE, &[&days])
+        .cached_query(sql::REVENUE_BY_PACKAGE, &[&days])
         .await?
         .iter()
         .map(|row| {
@@ -195,7 +196,7 @@ pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemA
         })
         .collect::<AppResult<_>>()?;
     let top_tenants = client
-        .query(sql::TOP_TENANTS, &[&days])
+        .cached_query(sql::TOP_TENANTS, &[&days])
         .await?
         .iter()
         .map(|row| {

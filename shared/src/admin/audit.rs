@@ -1,6 +1,7 @@
 //! The audit log: who did what to which target, written in the transaction of the action
 //! itself where there is one. Details never hold a secret value.
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -79,7 +80,7 @@ pub mod sql {
 
 pub async fn record(tx: &impl GenericClient, actor: &Actor, entry: Entry<'_>) -> AppResult<i64> {
     let id = tx
-        .query_one(
+        .cached_query_one(
             sql::RECORD,
             &[
                 &actor.id,

@@ -2,6 +2,7 @@
 //! events (inspect, replay, or match to a tenant's agent and replay). Replays go through the
 //! normal queue and processor, which are idempotent, so replaying twice applies once.
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -184,7 +185,7 @@ fn matching(include_matched: bool) -> Filter {
 
 pub async fn find_unmatched(client: &impl GenericClient, id: Uuid) -> AppResult<UnmatchedEvent> {
     let row = client
-        .query_opt(sql::UNMATCHED_WITH_PAYLOAD, &[&id])
+        .cached_query_opt(sql::UNMATCHED_WITH_PAYLOAD, &[&id])
         .await?
         .ok_or_else(|| AppError::not_found("unmatched event"))?;
     let payload: Option<Value> = row.try_get("payload")?;
@@ -234,7 +235,7 @@ pub async fn replay_unmatched(
     let agent_id = match agent {
         Some(agent) => {
             let elevenlabs_id: String = client
-                .query_opt(sql::LIVE_AGENT_ELEVENLABS_ID, &[&agent])
+                .cached_query_opt(sql::LIVE_AGENT_ELEVENLABS_ID, &[&agent])
                 .await?
                 .ok_or_else(|| AppError::not_found("agent"))?
                 .try_get(0)?;
@@ -260,7 +261,7 @@ pub async fn replay_unmatched(
         "call-completed"
     };
     let accepted = ingest::enqueue(state, EventSource::Elevenlabs, route, &raw).await?;
-    client.execute(sql::MARK_MATCHED, &[&id]).await?;
+    client.cached_execute(sql::MARK_MATCHED, &[&id]).await?;
     audit::record(
         &client,
         actor,

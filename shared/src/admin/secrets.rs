@@ -4,6 +4,7 @@
 //! Values are never returned or logged: only whether a key is set, its last four characters
 //! (for long values) and when it was rotated.
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -137,7 +138,7 @@ pub async fn rotate(
     }
     let mut client = state.db().get().await?;
     let tx = client.transaction().await?;
-    tx.execute(sql::LOCK_ROTATION, &[]).await?;
+    tx.cached_execute(sql::LOCK_ROTATION, &[]).await?;
     let which = Document::holding(name);
     let mut document = state.secrets().document(which).await?;
     let now = Utc::now().timestamp();

@@ -1,5 +1,6 @@
 //! Users seen by the admin: search, one user's whole picture, credit adjustments, suspension.
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -165,7 +166,7 @@ pub struct AdminUserDetail {
 
 pub async fn detail(client: &impl GenericClient, id: Uuid) -> AppResult<AdminUserDetail> {
     let user = client
-        .query_opt(sql::SUMMARY_BY_ID, &[&id])
+        .cached_query_opt(sql::SUMMARY_BY_ID, &[&id])
         .await?
         .as_ref()
         .map(summary)
@@ -173,7 +174,7 @@ pub async fn detail(client: &impl GenericClient, id: Uuid) -> AppResult<AdminUse
         .ok_or_else(|| AppError::not_found("user"))?;
     let tenant = TenantId::from_trusted(id);
     let agents = client
-        .query(sql::AGENTS_OF_USER, &[&id])
+        .cached_query(sql::AGENTS_OF_USER, &[&id])
         .await?
         .iter()
         .map(|row| {
@@ -187,7 +188,7 @@ pub async fn detail(client: &impl GenericClient, id: Uuid) -> AppResult<AdminUse
             })
         })
         .collect::<AppResult<_>>()?;
-    let usage = client.query_one(sql::USAGE, &[&id]).await?;
+    let usage = client.cached_query_one(sql::USAGE, &[&id]).await?;
     let (recent_transactions, _) = credits::history(client, tenant, None, None, 20).await?;
     Ok(AdminUserDetail {
         user,
@@ -273,7 +274,7 @@ pub async fn set_status(
         UserStatus::Suspended => ("suspended", "user.suspended"),
         UserStatus::Active => ("active", "user.reactivated"),
     };
-    let changed = tx.execute(sql::SET_STATUS, &[&user, &value]).await? == 1;
+    let changed = tx.cached_execute(sql::SET_STATUS, &[&user, &value]).await? == 1;
     if changed {
         audit::record(
             tx,
@@ -297,7 +298,7 @@ pub async fn cancel_open_batches(state: &crate::AppState, user: Uuid) -> AppResu
 
 async fn exists(client: &impl GenericClient, user: Uuid) -> AppResult<()> {
     client
-        .query_opt(sql::EXISTS, &[&user])
+        .cached_query_opt(sql::EXISTS, &[&user])
         .await?
         .map(|_| ())
         .ok_or_else(|| AppError::not_found("user"))

@@ -5,6 +5,7 @@
 mod remote;
 pub mod sql;
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use futures::StreamExt;
@@ -279,7 +280,7 @@ pub async fn create(state: &AppState, tenant: TenantId, request: &NewAgent) -> A
         .db()
         .get()
         .await?
-        .query_one(sql::LIVE_COUNT, &[tenant.as_uuid()])
+        .cached_query_one(sql::LIVE_COUNT, &[tenant.as_uuid()])
         .await?
         .try_get(0)?;
     if count >= limit {
@@ -331,10 +332,10 @@ async fn insert(
     let mut db = state.db().get().await?;
     let tx = db.transaction().await?;
     // Concurrent creations of one tenant take turns, so the limit is exact.
-    tx.execute(sql::LOCK_TENANT_AGENTS, &[tenant.as_uuid()])
+    tx.cached_execute(sql::LOCK_TENANT_AGENTS, &[tenant.as_uuid()])
         .await?;
     let row = tx
-        .query_opt(
+        .cached_query_opt(
             sql::INSERT_WITHIN_LIMIT,
             &[
                 tenant.as_uuid(),
@@ -362,7 +363,7 @@ fn agent_limit(limit: i64) -> AppError {
 /// One of the tenant's agents (not deleted); 404 for anything else.
 pub async fn find(client: &impl GenericClient, tenant: TenantId, id: AgentId) -> AppResult<Agent> {
     client
-        .query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
+        .cached_query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .map(|row| Agent::try_from(&row))
         .transpose()?
@@ -372,7 +373,7 @@ pub async fn find(client: &impl GenericClient, tenant: TenantId, id: AgentId) ->
 /// The tenant an agent (not deleted) belongs to: how the admin reaches any tenant's agent.
 pub async fn owner(client: &impl GenericClient, id: AgentId) -> AppResult<TenantId> {
     client
-        .query_opt(sql::OWNER, &[&id])
+        .cached_query_opt(sql::OWNER, &[&id])
         .await?
         .map(|row| row.try_get(0).map(TenantId::from_trusted))
         .transpose()?
@@ -382,7 +383,7 @@ pub async fn owner(client: &impl GenericClient, id: AgentId) -> AppResult<Tenant
 /// Checks that `id` is one of the tenant's agents, deleted ones included (their calls stay).
 pub async fn find_any(client: &impl GenericClient, tenant: TenantId, id: Uuid) -> AppResult<()> {
     client
-        .query_opt(sql::EXISTS_FOR_TENANT, &[&id, tenant.as_uuid()])
+        .cached_query_opt(sql::EXISTS_FOR_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .map(drop)
         .ok_or_else(|| AppError::not_found("agent"))
@@ -394,7 +395,7 @@ pub async fn remote_ids(
     client: &impl GenericClient,
 ) -> AppResult<std::collections::HashSet<String>> {
     client
-        .query(sql::ALL_REMOTE_IDS, &[])
+        .cached_query(sql::ALL_REMOTE_IDS, &[])
         .await?
         .iter()
         .map(|row| Ok(row.try_get(0)?))
@@ -452,7 +453,7 @@ pub async fn list(
         .map(filter::like_pattern);
     let (after_at, after_id) = after.unzip();
     let rows = db
-        .query(
+        .cached_query(
             sql::PAGE,
             &[
                 tenant.as_uuid(),
@@ -465,7 +466,7 @@ pub async fn list(
         )
         .await?;
     let total: i64 = db
-        .query_one(sql::COUNT, &[tenant.as_uuid(), &kind, &search])
+        .cached_query_one(sql::COUNT, &[tenant.as_uuid(), &kind, &search])
         .await?
         .try_get(0)?;
     drop(db);
@@ -550,7 +551,7 @@ pub async fn update(
         .db()
         .get()
         .await?
-        .query_opt(
+        .cached_query_opt(
             sql::UPDATE,
             &[
                 &agent.id,
@@ -578,7 +579,7 @@ pub async fn delete(state: &AppState, tenant: TenantId, id: AgentId) -> AppResul
         .db()
         .get()
         .await?
-        .execute(sql::SOFT_DELETE, &[&agent.id, tenant.as_uuid()])
+        .cached_execute(sql::SOFT_DELETE, &[&agent.id, tenant.as_uuid()])
         .await?;
     Ok(())
 }

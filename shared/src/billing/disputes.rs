@@ -5,6 +5,7 @@
 //! gives the credits back, lost keeps them taken. A closing event that arrives before the
 //! opening one is recorded, so the late opening changes nothing.
 
+use crate::db::statements::Cached;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
@@ -106,7 +107,7 @@ pub async fn closed(tx: &impl GenericClient, facts: &DisputeFacts) -> AppResult<
                 )
                 .await?;
             }
-            tx.execute(sql::SET_STATUS, &[&facts.dispute_id, &final_status])
+            tx.cached_execute(sql::SET_STATUS, &[&facts.dispute_id, &final_status])
                 .await?;
             Ok(Effect::Applied)
         }
@@ -159,7 +160,7 @@ async fn record(
     credits_withdrawn: i64,
     status: &str,
 ) -> AppResult<()> {
-    tx.execute(
+    tx.cached_execute(
         sql::INSERT,
         &[
             &facts.dispute_id,
@@ -179,14 +180,16 @@ async fn flag(tx: &impl GenericClient, purchase: &Purchase, facts: &DisputeFacts
         "payment disputed: dispute {} on purchase {}",
         facts.dispute_id, purchase.id
     );
-    tx.execute(sql::SET_REVIEW_REASON, &[&purchase.user_id, &reason])
+    tx.cached_execute(sql::SET_REVIEW_REASON, &[&purchase.user_id, &reason])
         .await?;
     tracing::warn!(user_id = %purchase.user_id, dispute = %facts.dispute_id, "tenant flagged for review: payment disputed");
     Ok(())
 }
 
 async fn recorded(tx: &impl GenericClient, dispute_id: &str) -> AppResult<Option<Recorded>> {
-    let row: Option<Row> = tx.query_opt(sql::LOCK_WITHDRAWN, &[&dispute_id]).await?;
+    let row: Option<Row> = tx
+        .cached_query_opt(sql::LOCK_WITHDRAWN, &[&dispute_id])
+        .await?;
     row.map(|row| {
         Ok(Recorded {
             credits_withdrawn: row.try_get("credits_withdrawn")?,
@@ -204,7 +207,7 @@ async fn lock_purchase(
     let Some(intent) = &facts.payment_intent else {
         return Ok(None);
     };
-    tx.query_opt(super::payments::sql::LOCK_BY_PAYMENT_INTENT, &[intent])
+    tx.cached_query_opt(super::payments::sql::LOCK_BY_PAYMENT_INTENT, &[intent])
         .await?
         .as_ref()
         .map(Purchase::try_from)

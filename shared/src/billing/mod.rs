@@ -5,6 +5,7 @@
 pub mod disputes;
 pub mod payments;
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -176,7 +177,7 @@ pub async fn start_purchase(
         })?;
     let client = state.db().get().await?;
     let purchase: Uuid = client
-        .query_one(
+        .cached_query_one(
             sql::INSERT_PENDING,
             &[
                 user.tenant().as_uuid(),
@@ -208,7 +209,7 @@ pub async fn start_purchase(
     match result {
         Ok(session) => {
             client
-                .execute(sql::RECORD_SESSION, &[&purchase, &session.id, &session.url])
+                .cached_execute(sql::RECORD_SESSION, &[&purchase, &session.id, &session.url])
                 .await?;
             tracing::info!(purchase_id = %purchase, session_id = %session.id, "checkout session created");
             Ok(Checkout {
@@ -234,7 +235,7 @@ pub async fn start_purchase(
                 ),
             };
             client
-                .execute(
+                .cached_execute(
                     sql::MARK_CHECKOUT_FAILED,
                     &[&purchase, &status.as_str(), &reason],
                 )
@@ -274,7 +275,7 @@ pub async fn list(
     limit: i64,
 ) -> AppResult<Vec<Purchase>> {
     client
-        .query(sql::LIST_OF_TENANT, &[tenant.as_uuid(), &limit])
+        .cached_query(sql::LIST_OF_TENANT, &[tenant.as_uuid(), &limit])
         .await?
         .iter()
         .map(Purchase::try_from)
@@ -284,7 +285,7 @@ pub async fn list(
 /// One of the tenant's purchases (another tenant's id is simply not found).
 pub async fn find(client: &impl GenericClient, tenant: TenantId, id: Uuid) -> AppResult<Purchase> {
     client
-        .query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
+        .cached_query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .as_ref()
         .map(Purchase::try_from)

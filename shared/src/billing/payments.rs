@@ -7,6 +7,7 @@
 //! - refunded: the refunded share of the credits, from Stripe's cumulative refunded amount, so
 //!   only the growth since the last refund event is taken back.
 
+use crate::db::statements::Cached;
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -64,7 +65,7 @@ pub async fn session_paid(tx: &impl GenericClient, facts: &SessionFacts) -> AppR
         hold_for_review(tx, purchase.id, &reason, facts.payment_intent.as_deref()).await?;
         return Ok(Effect::Review(reason));
     }
-    tx.execute(
+    tx.cached_execute(
         sql::RECORD_CHECKOUT_SESSION,
         &[&purchase.id, &facts.session_id, &facts.payment_intent],
     )
@@ -81,7 +82,7 @@ pub async fn session_paid(tx: &impl GenericClient, facts: &SessionFacts) -> AppR
 /// the purchase is paid and its credits granted (once: a later payment event finds it paid).
 pub async fn approve_review(tx: &impl GenericClient, purchase: Uuid) -> AppResult<Purchase> {
     let row = tx
-        .query_opt(sql::LOCK_BY_ID, &[&purchase])
+        .cached_query_opt(sql::LOCK_BY_ID, &[&purchase])
         .await?
         .ok_or_else(|| crate::error::AppError::not_found("purchase"))?;
     let held = Purchase::try_from(&row)?;
@@ -110,7 +111,7 @@ async fn fulfil(
     reference: String,
     payment_intent: Option<String>,
 ) -> AppResult<Purchase> {
-    tx.execute(sql::MARK_PAID, &[&purchase.id]).await?;
+    tx.cached_execute(sql::MARK_PAID, &[&purchase.id]).await?;
     let granted = credits::apply(
         tx,
         &CreditChange {
@@ -179,12 +180,15 @@ pub async fn session_expired(tx: &impl GenericClient, facts: &SessionFacts) -> A
 /// A refund (full or partial) of a purchase's charge.
 pub async fn charge_refunded(tx: &impl GenericClient, facts: &RefundFacts) -> AppResult<Effect> {
     let row = match facts.purchase_id {
-        Some(id) => tx.query_opt(sql::LOCK_BY_ID, &[&id]).await?,
+        Some(id) => tx.cached_query_opt(sql::LOCK_BY_ID, &[&id]).await?,
         None => None,
     };
     let row = match (row, &facts.payment_intent) {
         (Some(row), _) => Some(row),
-        (None, Some(intent)) => tx.query_opt(sql::LOCK_BY_PAYMENT_INTENT, &[intent]).await?,
+        (None, Some(intent)) => {
+            tx.cached_query_opt(sql::LOCK_BY_PAYMENT_INTENT, &[intent])
+                .await?
+        }
         (None, None) => None,
     };
     let Some(purchase) = row.as_ref().map(Purchase::try_from).transpose()? else {
@@ -208,7 +212,7 @@ pub async fn charge_refunded(tx: &impl GenericClient, facts: &RefundFacts) -> Ap
             "no refund beyond what was recorded".into(),
         ));
     }
-    tx.execute(sql::SET_AMOUNT_REFUNDED, &[&purchase.id, &refunded])
+    tx.cached_execute(sql::SET_AMOUNT_REFUNDED, &[&purchase.id, &refunded])
         .await?;
     let updated = Purchase {
         amount_refunded: refunded,
@@ -242,7 +246,7 @@ async fn settle_refunds(tx: &impl GenericClient, purchase: &Purchase) -> AppResu
         },
     )
     .await?;
-    tx.execute(sql::SET_CREDITS_REFUNDED, &[&purchase.id, &owed])
+    tx.cached_execute(sql::SET_CREDITS_REFUNDED, &[&purchase.id, &owed])
         .await?;
     Ok(Some(applied.entry().balance_after))
 }
@@ -271,7 +275,7 @@ async fn move_to(
             purchase.status.as_str()
         )));
     }
-    tx.execute(
+    tx.cached_execute(
         sql::SET_STATUS,
         &[&purchase.id, &status.as_str(), &facts.session_id],
     )
@@ -285,7 +289,7 @@ async fn lock_for_session(
     facts: &SessionFacts,
 ) -> AppResult<Option<Purchase>> {
     let row = tx
-        .query_opt(
+        .cached_query_opt(
             sql::LOCK_BY_ID_OR_SESSION,
             &[&facts.purchase_id, &facts.session_id],
         )
@@ -333,7 +337,7 @@ async fn hold_for_review(
     reason: &str,
     payment_intent: Option<&str>,
 ) -> AppResult<()> {
-    tx.execute(sql::HOLD_FOR_REVIEW, &[&purchase, &reason, &payment_intent])
+    tx.cached_execute(sql::HOLD_FOR_REVIEW, &[&purchase, &reason, &payment_intent])
         .await?;
     tracing::error!(purchase_id = %purchase, reason, "purchase held for review");
     Ok(())
@@ -350,7 +354,7 @@ fn unknown(facts: &SessionFacts) -> Effect {
 }
 
 async fn owner_email(tx: &impl GenericClient, user: Uuid) -> AppResult<Option<String>> {
-    match tx.query_opt(sql::OWNER_EMAIL, &[&user]).await? {
+    match tx.cached_query_opt(sql::OWNER_EMAIL, &[&user]).await? {
         Some(row) => Ok(row.try_get(0)?),
         None => Ok(None),
     }

@@ -1,6 +1,7 @@
 //! Batches already submitted: cancelling the ones that may still place calls when their
 //! tenant is suspended, so a suspended account spends nothing more.
 
+use crate::db::statements::Cached;
 use uuid::Uuid;
 
 use crate::{credits::holds, error::AppResult, tenant::TenantId, AppState};
@@ -13,7 +14,7 @@ pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize>
         .db()
         .get()
         .await?
-        .query(sql::OPEN_OF_TENANT, &[tenant.as_uuid()])
+        .cached_query(sql::OPEN_OF_TENANT, &[tenant.as_uuid()])
         .await?
         .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
@@ -26,7 +27,7 @@ pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize>
         client.cancel_batch(remote_id).await?;
         let mut db = state.db().get().await?;
         let tx = db.transaction().await?;
-        tx.execute(sql::MARK_CANCELLED, &[batch_id]).await?;
+        tx.cached_execute(sql::MARK_CANCELLED, &[batch_id]).await?;
         holds::release_batch(&tx, *batch_id).await?;
         tx.commit().await?;
         tracing::info!(%tenant, %batch_id, "cancelled a batch of a suspended tenant");

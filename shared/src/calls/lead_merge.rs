@@ -1,6 +1,7 @@
 //! Merging two leads of a tenant into one. It moves calls between leads, so it lives with the
 //! calls' owner rather than in `leads` (which `calls` builds on).
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -36,7 +37,7 @@ pub async fn merge(
     let tx = db.transaction().await?;
     // Both rows locked in id order, so two opposite merges cannot deadlock.
     let locked = tx
-        .query(
+        .cached_query(
             sql::LOCK_BOTH,
             &[&vec![keep.id, request.duplicate_id], tenant.as_uuid()],
         )
@@ -46,12 +47,12 @@ pub async fn merge(
     }
     lifecycle::move_to_lead(&tx, tenant, request.duplicate_id, keep.id).await?;
     let gone = tx
-        .query_one(
+        .cached_query_one(
             sql::DELETE_DUPLICATE,
             &[&request.duplicate_id, tenant.as_uuid()],
         )
         .await?;
-    tx.execute(
+    tx.cached_execute(
         sql::FOLD_INTO_KEPT,
         &[
             &keep.id,

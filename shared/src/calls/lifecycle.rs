@@ -5,6 +5,7 @@
 //! conversation is charged once however often it arrives), a batch call's credit hold, and
 //! the daily rollups.
 
+use crate::db::statements::Cached;
 use deadpool_postgres::GenericClient;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -41,7 +42,7 @@ pub async fn apply(
             // The webhook may have been faster than ElevenLabs' answer to us: its facts stand.
             let metadata =
                 json!({"call_sid": placed.call_sid, "agent_phone_number_id": placed.line});
-            tx.execute(
+            tx.cached_execute(
                 sql::SET_PLACED,
                 &[&before.id, &placed.to_number, &placed.contact_id, &metadata],
             )
@@ -51,14 +52,14 @@ pub async fn apply(
             transcribed(tx, settings, call, &before, transcript).await?
         }
         CallEvent::Recorded { object_key } => {
-            tx.execute(sql::SET_RECORDING_KEY, &[&before.id, object_key])
+            tx.cached_execute(sql::SET_RECORDING_KEY, &[&before.id, object_key])
                 .await?;
         }
         CallEvent::InitiationFailed { to, reason } => {
             let to = to.as_deref().map(|raw| normalized(raw, settings));
             let status = before.status.merged(Status::Failed);
             let updated = tx
-                .query_one(
+                .cached_query_one(
                     sql::SET_INITIATION_FAILED,
                     &[&before.id, &status.as_str(), reason, &to, &call.event_at],
                 )
@@ -89,7 +90,7 @@ pub async fn apply(
             )
             .await?;
             let updated = tx
-                .query_one(
+                .cached_query_one(
                     sql::SET_ANALYZED,
                     &[
                         &before.id,
@@ -121,7 +122,7 @@ pub async fn owner_of_agent(
     elevenlabs_agent_id: &str,
 ) -> AppResult<Option<AgentOwner>> {
     client
-        .query_opt(sql::OWNER_OF_AGENT, &[&elevenlabs_agent_id])
+        .cached_query_opt(sql::OWNER_OF_AGENT, &[&elevenlabs_agent_id])
         .await?
         .as_ref()
         .map(agent_owner)
@@ -134,7 +135,7 @@ pub async fn owner_of_conversation(
     conversation_id: &str,
 ) -> AppResult<Option<AgentOwner>> {
     client
-        .query_opt(sql::OWNER_OF_CONVERSATION, &[&conversation_id])
+        .cached_query_opt(sql::OWNER_OF_CONVERSATION, &[&conversation_id])
         .await?
         .as_ref()
         .map(agent_owner)
@@ -149,7 +150,7 @@ pub async fn move_to_lead(
     to: Uuid,
 ) -> AppResult<u64> {
     Ok(tx
-        .execute(sql::MOVE_TO_LEAD, &[&to, &from, tenant.as_uuid()])
+        .cached_execute(sql::MOVE_TO_LEAD, &[&to, &from, tenant.as_uuid()])
         .await?)
 }
 
@@ -182,10 +183,10 @@ impl Before {
 /// tenant queue up instead of deadlocking.
 async fn lock(tx: &impl GenericClient, call: &CallRef) -> AppResult<Before> {
     // Locks the tenant and marks its dashboards stale (their ETag follows stats_version).
-    tx.execute(sql::BUMP_STATS_VERSION, &[call.agent.tenant.as_uuid()])
+    tx.cached_execute(sql::BUMP_STATS_VERSION, &[call.agent.tenant.as_uuid()])
         .await?;
     let call_type = if call.agent.is_chat { "chat" } else { "call" };
-    tx.execute(
+    tx.cached_execute(
         sql::INSERT_IF_NEW,
         &[
             call.agent.tenant.as_uuid(),
@@ -196,7 +197,7 @@ async fn lock(tx: &impl GenericClient, call: &CallRef) -> AppResult<Before> {
     )
     .await?;
     let row = tx
-        .query_one(sql::LOCK_BY_CONVERSATION, &[&call.conversation_id])
+        .cached_query_one(sql::LOCK_BY_CONVERSATION, &[&call.conversation_id])
         .await?;
     Ok(Before {
         id: row.try_get("id")?,
@@ -311,7 +312,7 @@ async fn transcribed(
         "dynamic_variables": dynamic,
     });
     let updated = tx
-        .query_one(
+        .cached_query_one(
             sql::SET_TRANSCRIBED,
             &[
                 &before.id,
@@ -375,7 +376,7 @@ async fn find_contact(
     phone_number: &str,
 ) -> AppResult<Option<ContactMatch>> {
     let row = tx
-        .query_opt(sql::CONTACT_BY_PHONE, &[tenant.as_uuid(), &phone_number])
+        .cached_query_opt(sql::CONTACT_BY_PHONE, &[tenant.as_uuid(), &phone_number])
         .await?;
     row.map(|row| {
         Ok(ContactMatch {
@@ -403,7 +404,7 @@ async fn store_transcript(tx: &impl GenericClient, call_id: Uuid, t: &Transcript
         .iter()
         .map(|turn| json!({ "speaker": turn.speaker.as_str(), "text": turn.text, "timestamp": turn.at_seconds }))
         .collect();
-    tx.execute(sql::UPSERT_TRANSCRIPT, &[&call_id, &content, &segments])
+    tx.cached_execute(sql::UPSERT_TRANSCRIPT, &[&call_id, &content, &segments])
         .await?;
     Ok(())
 }

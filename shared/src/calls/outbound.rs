@@ -8,6 +8,7 @@
 //! one-credit balance place one call, not ten, and one balance backs one batch, not many. The
 //! lock is not the user row: webhooks keep billing while a call is placed.
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use serde::{Deserialize, Serialize};
@@ -263,7 +264,7 @@ pub async fn submit_batch(
     let status = submitted.status.unwrap_or_else(|| "pending".into());
     let recipient_count = i32::try_from(recipients.len()).unwrap_or(i32::MAX);
     let batch_id: Uuid = tx
-        .query_one(
+        .cached_query_one(
             sql::INSERT_BATCH,
             &[
                 tenant.as_uuid(),
@@ -349,10 +350,10 @@ fn line_of(agent: &Agent) -> AppResult<&str> {
 /// Refuses with 402 unless the balance, less one credit per outbound call still ringing,
 /// covers `needed`. Holds the tenant's placement lock until the transaction ends.
 async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) -> AppResult<()> {
-    tx.execute(sql::LOCK_TENANT_PLACEMENTS, &[tenant.as_uuid()])
+    tx.cached_execute(sql::LOCK_TENANT_PLACEMENTS, &[tenant.as_uuid()])
         .await?;
     let row = tx
-        .query_one(sql::BALANCE_AND_RINGING, &[tenant.as_uuid()])
+        .cached_query_one(sql::BALANCE_AND_RINGING, &[tenant.as_uuid()])
         .await?;
     let (balance, ringing): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     let held = holds::active(tx, tenant).await?;

@@ -1,6 +1,7 @@
 //! Reading calls and chats: the filtered, keyset-paginated list, one call with its lead
 //! analytics, and its transcript. Every query is scoped by the tenant.
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
@@ -310,11 +311,11 @@ pub async fn export(
 /// One of the tenant's calls with its lead analytics; 404 for anything else.
 pub async fn get(db: &impl GenericClient, tenant: TenantId, id: CallId) -> AppResult<CallDetail> {
     let row = db
-        .query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
+        .cached_query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .ok_or_else(|| AppError::not_found("call"))?;
     let analytics = db
-        .query_opt(sql::ANALYTICS_OF_CALL, &[&id])
+        .cached_query_opt(sql::ANALYTICS_OF_CALL, &[&id])
         .await?
         .map(|row| LeadAnalytics::try_from(&row))
         .transpose()?;
@@ -331,7 +332,7 @@ pub async fn transcript(
     id: CallId,
 ) -> AppResult<Transcript> {
     let row = db
-        .query_opt(sql::TRANSCRIPT_OF_TENANT, &[&id, tenant.as_uuid()])
+        .cached_query_opt(sql::TRANSCRIPT_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?;
     match row {
         Some(row) => Ok(Transcript {
@@ -354,7 +355,7 @@ pub async fn unfinished(
     db: &impl GenericClient,
     conversation_ids: &[&str],
 ) -> AppResult<Vec<String>> {
-    db.query(sql::UNFINISHED_CONVERSATIONS, &[&conversation_ids])
+    db.cached_query(sql::UNFINISHED_CONVERSATIONS, &[&conversation_ids])
         .await?
         .iter()
         .map(|row| Ok(row.try_get(0)?))

@@ -2,6 +2,7 @@
 //! webhook; when it never did, it is fetched once from ElevenLabs' conversation audio endpoint
 //! and stored like the webhook would have stored it.
 
+use crate::db::statements::Cached;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -31,7 +32,7 @@ pub struct Recording {
 pub async fn link(state: &AppState, tenant: TenantId, id: CallId) -> AppResult<Recording> {
     let db = state.db().get().await?;
     let row = db
-        .query_opt(sql::RECORDING_OF_TENANT, &[&id, tenant.as_uuid()])
+        .cached_query_opt(sql::RECORDING_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .ok_or_else(|| AppError::not_found("call"))?;
     let key = match row.try_get::<_, Option<String>>("recording_key")? {
@@ -74,12 +75,12 @@ async fn fetch_from_elevenlabs(
         .conversation_audio(conversation)
         .await?;
     let Some(mp3) = audio.filter(|bytes| !bytes.is_empty()) else {
-        db.execute(sql::MARK_AUDIO_CHECKED, &[&id]).await?;
+        db.cached_execute(sql::MARK_AUDIO_CHECKED, &[&id]).await?;
         return Err(AppError::not_found("recording"));
     };
     let key = store(state, tenant, conversation, mp3).await?;
     // The webhook may have stored it meanwhile: its key is the same object.
-    db.execute(sql::KEEP_FIRST_RECORDING_KEY, &[&id, &key])
+    db.cached_execute(sql::KEEP_FIRST_RECORDING_KEY, &[&id, &key])
         .await?;
     Ok(key)
 }

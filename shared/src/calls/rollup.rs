@@ -3,6 +3,7 @@
 //! longer transcription or a success verdict that arrives after the call ended is counted
 //! exactly once.
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -78,7 +79,7 @@ async fn add(
     credits: i64,
 ) -> AppResult<()> {
     let count = |yes: bool| if yes { sign } else { 0 };
-    tx.execute(
+    tx.cached_execute(
         sql::ADD_TO_DAY,
         &[
             tenant.as_uuid(),

@@ -1,6 +1,7 @@
 //! Who is calling, for an agent about to answer: the caller's contact among the agent owner's
 //! contacts only, as the dynamic variables the agent's prompt can use.
 
+use crate::db::statements::Cached;
 use serde_json::{Map, Value};
 
 use crate::{error::AppResult, phone, AppState};
@@ -19,7 +20,7 @@ pub async fn caller_variables(
                 .db()
                 .get()
                 .await?
-                .query_opt(sql::CALLER_CONTACT, &[&elevenlabs_agent_id, number])
+                .cached_query_opt(sql::CALLER_CONTACT, &[&elevenlabs_agent_id, number])
                 .await?
         }
         None => None,

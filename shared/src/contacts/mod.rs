@@ -5,6 +5,7 @@ pub mod import;
 pub mod lookup;
 pub mod upload;
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
@@ -127,7 +128,7 @@ pub async fn create(
     let fields = request.validate(state.settings().await?.phone_region())?;
     let db = state.db().get().await?;
     let row = db
-        .query_opt(
+        .cached_query_opt(
             sql::INSERT,
             &[
                 tenant.as_uuid(),
@@ -147,7 +148,7 @@ pub async fn create(
 
 async fn duplicate(db: &impl GenericClient, tenant: TenantId, phone_number: &str) -> AppError {
     let existing = db
-        .query_opt(sql::ID_BY_PHONE, &[tenant.as_uuid(), &phone_number])
+        .cached_query_opt(sql::ID_BY_PHONE, &[tenant.as_uuid(), &phone_number])
         .await
         .ok()
         .flatten()
@@ -165,7 +166,7 @@ async fn duplicate(db: &impl GenericClient, tenant: TenantId, phone_number: &str
 
 /// One of the tenant's contacts; 404 for anything else, including malformed ids.
 pub async fn find(db: &impl GenericClient, tenant: TenantId, id: ContactId) -> AppResult<Contact> {
-    db.query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
+    db.cached_query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .map(|row| Contact::try_from(&row))
         .transpose()?
@@ -182,7 +183,7 @@ pub async fn find_all(
     wanted.sort();
     wanted.dedup();
     let rows = db
-        .query(sql::SOME_OF_TENANT, &[&wanted, tenant.as_uuid()])
+        .cached_query(sql::SOME_OF_TENANT, &[&wanted, tenant.as_uuid()])
         .await?;
     if rows.len() != wanted.len() {
         return Err(AppError::not_found("contact"));
@@ -213,13 +214,13 @@ pub async fn list(
         .map(crate::db::filter::like_pattern);
     let (after_at, after_id) = after.unzip();
     let rows = db
-        .query(
+        .cached_query(
             sql::PAGE,
             &[tenant.as_uuid(), &search, &after_at, &after_id, &limit],
         )
         .await?;
     let total: i64 = db
-        .query_one(sql::COUNT, &[tenant.as_uuid(), &search])
+        .cached_query_one(sql::COUNT, &[tenant.as_uuid(), &search])
         .await?
         .try_get(0)?;
     let contacts = rows
@@ -248,7 +249,7 @@ pub async fn update(
     }
     .validate(state.settings().await?.phone_region())?;
     let result = db
-        .query_opt(
+        .cached_query_opt(
             sql::UPDATE,
             &[
                 &current.id,
@@ -275,7 +276,7 @@ pub async fn update(
 pub async fn delete(state: &AppState, tenant: TenantId, id: ContactId) -> AppResult<()> {
     let db = state.db().get().await?;
     let contact = find(&db, tenant, id).await?;
-    db.execute(sql::SOFT_DELETE, &[&contact.id, tenant.as_uuid()])
+    db.cached_execute(sql::SOFT_DELETE, &[&contact.id, tenant.as_uuid()])
         .await?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Storing an uploaded contact file: what the parser found valid, less the numbers the tenant
 //! already has, in one transaction.
 
+use crate::db::statements::Cached;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -43,7 +44,7 @@ pub async fn import(
     // Rows whose number the tenant already has are skipped by the conflict clause; the ones
     // inserted come back, so the rest are the duplicates (including a concurrent upload's).
     let inserted = tx
-        .query(
+        .cached_query(
             sql::INSERT_MANY,
             &[
                 tenant.as_uuid(),

@@ -3,6 +3,7 @@
 //! or the hold lapses. [`active`] is what the outbound gate subtracts from the balance, so one
 //! balance cannot back two batches (or a batch scheduled for later).
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
@@ -23,7 +24,9 @@ pub struct Recipient<'a> {
 
 /// The credits the tenant's unfinished batch calls hold now.
 pub async fn active(tx: &impl GenericClient, tenant: TenantId) -> AppResult<i64> {
-    let row = tx.query_one(sql::ACTIVE_HELD, &[tenant.as_uuid()]).await?;
+    let row = tx
+        .cached_query_one(sql::ACTIVE_HELD, &[tenant.as_uuid()])
+        .await?;
     Ok(row.try_get(0)?)
 }
 
@@ -37,7 +40,7 @@ pub async fn hold_batch(
 ) -> AppResult<()> {
     let ids: Vec<&str> = recipients.iter().map(|r| r.recipient_id.as_str()).collect();
     let phones: Vec<&str> = recipients.iter().map(|r| r.phone_number).collect();
-    tx.execute(
+    tx.cached_execute(
         sql::INSERT_FOR_RECIPIENTS,
         &[
             tenant.as_uuid(),
@@ -71,7 +74,7 @@ pub async fn settle(
     keys: &CallKeys<'_>,
 ) -> AppResult<bool> {
     let settled = tx
-        .execute(
+        .cached_execute(
             sql::SETTLE,
             &[
                 tenant.as_uuid(),
@@ -87,13 +90,13 @@ pub async fn settle(
 
 /// A cancelled batch holds nothing any more.
 pub async fn release_batch(tx: &impl GenericClient, batch_id: Uuid) -> AppResult<u64> {
-    Ok(tx.execute(sql::RELEASE_BATCH, &[&batch_id]).await?)
+    Ok(tx.cached_execute(sql::RELEASE_BATCH, &[&batch_id]).await?)
 }
 
 /// Marks lapsed holds expired (they already stopped counting at `expires_at`); returns how
 /// many. Run by the reconciler after it queued the conversations ElevenLabs did report.
 pub async fn expire_lapsed(client: &impl GenericClient) -> AppResult<u64> {
-    Ok(client.execute(sql::EXPIRE_LAPSED, &[]).await?)
+    Ok(client.cached_execute(sql::EXPIRE_LAPSED, &[]).await?)
 }
 
 pub mod sql {

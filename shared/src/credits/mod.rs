@@ -4,6 +4,7 @@
 
 pub mod holds;
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -147,7 +148,7 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
     }
     // The row lock serializes every change of one user, so balance_after is always exact.
     let account = tx
-        .query_opt(sql::LOCK_BALANCE, &[change.tenant.as_uuid()])
+        .cached_query_opt(sql::LOCK_BALANCE, &[change.tenant.as_uuid()])
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
     let balance: i64 = account.try_get("credits")?;
@@ -158,7 +159,7 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
         .checked_add(change.amount)
         .ok_or_else(|| AppError::validation("amount", "balance would overflow"))?;
     let row = tx
-        .query_one(
+        .cached_query_one(
             sql::INSERT_ENTRY,
             &[
                 change.tenant.as_uuid(),
@@ -177,7 +178,7 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
     // Once per crossing below the threshold; being back at or above it re-arms the warning.
     let warn_now = !was_warned && balance_after < threshold;
     let warned = balance_after < threshold && (was_warned || warn_now);
-    tx.execute(
+    tx.cached_execute(
         sql::SET_BALANCE,
         &[change.tenant.as_uuid(), &balance_after, &warned],
     )
@@ -203,7 +204,7 @@ async fn find_by_reference(
     tx: &impl GenericClient,
     change: &CreditChange,
 ) -> AppResult<Option<CreditTransaction>> {
-    tx.query_opt(
+    tx.cached_query_opt(
         sql::ENTRY_BY_REFERENCE,
         &[
             change.tenant.as_uuid(),
@@ -246,13 +247,13 @@ pub async fn history(
 ) -> AppResult<(Vec<CreditTransaction>, i64)> {
     let kind = kind.map(CreditKind::as_str);
     let rows = client
-        .query(
+        .cached_query(
             sql::HISTORY_PAGE,
             &[tenant.as_uuid(), &kind, &before_id, &limit],
         )
         .await?;
     let total: i64 = client
-        .query_one(sql::HISTORY_COUNT, &[tenant.as_uuid(), &kind])
+        .cached_query_one(sql::HISTORY_COUNT, &[tenant.as_uuid(), &kind])
         .await?
         .try_get(0)?;
     let entries = rows

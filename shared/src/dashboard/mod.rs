@@ -5,6 +5,7 @@
 
 mod anomalies;
 
+use crate::db::statements::Cached;
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate, Utc};
@@ -186,7 +187,7 @@ struct DayRow {
 /// Every rollup row of the tenant in `range`, both tables merged by (agent, day).
 async fn rows(db: &impl GenericClient, tenant: TenantId, range: Range) -> AppResult<Vec<DayRow>> {
     let rows = db
-        .query(sql::DAY_ROWS, &[tenant.as_uuid(), &range.from, &range.to])
+        .cached_query(sql::DAY_ROWS, &[tenant.as_uuid(), &range.from, &range.to])
         .await?;
     rows.iter()
         .map(|row| {
@@ -226,7 +227,9 @@ async fn rows(db: &impl GenericClient, tenant: TenantId, range: Range) -> AppRes
 
 /// The tenant's dashboard version: changes whenever its rollups or balance do.
 pub async fn version(db: &impl GenericClient, tenant: TenantId) -> AppResult<(i64, i64)> {
-    let row = db.query_one(sql::ETAG_INPUTS, &[tenant.as_uuid()]).await?;
+    let row = db
+        .cached_query_one(sql::ETAG_INPUTS, &[tenant.as_uuid()])
+        .await?;
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
@@ -485,7 +488,9 @@ async fn agent_names(
     db: &impl GenericClient,
     tenant: TenantId,
 ) -> AppResult<BTreeMap<Uuid, String>> {
-    let rows = db.query(sql::AGENT_NAMES, &[tenant.as_uuid()]).await?;
+    let rows = db
+        .cached_query(sql::AGENT_NAMES, &[tenant.as_uuid()])
+        .await?;
     rows.iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect()

@@ -1,6 +1,7 @@
 //! A WHERE clause assembled from the filters a request actually uses, so each list query is a
 //! plain statement Postgres can plan for its indexes (no `$n IS NULL OR ...` catch-alls).
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::{types::ToSql, Row};
@@ -95,7 +96,7 @@ impl Filter {
     pub async fn count(&self, db: &impl GenericClient, from: &str) -> AppResult<i64> {
         let statement = self.count_statement(from);
         Ok(db
-            .query_one(&statement, &self.params_with(&[]))
+            .cached_query_one(&statement, &self.params_with(&[]))
             .await?
             .try_get(0)?)
     }
@@ -145,7 +146,9 @@ impl Filter {
             extra.extend([at as &(dyn ToSql + Sync), id]);
         }
         extra.push(&limit);
-        Ok(db.query(&statement, &self.params_with(&extra)).await?)
+        Ok(db
+            .cached_query(&statement, &self.params_with(&extra))
+            .await?)
     }
 
     /// The placeholder the next extra parameter gets.

@@ -16,7 +16,10 @@
 //!   message.
 //! - Rows are decoded with `try_get` (a mismatch is an error, never a panic).
 
-use std::borrow::Cow;
+use std::{borrow::Cow, future::Future};
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::{types::ToSql, Error, Row};
 
 pub struct Statement {
     /// `module::path::NAME`: what a failed check reports.
@@ -65,3 +68,71 @@ macro_rules! statements {
     };
 }
 pub(crate) use statements;
+
+/// Runs a named statement through the connection's statement cache: Postgres parses and plans
+/// it once per connection, and each later run is one round trip (Bind/Execute) instead of two
+/// (Parse/Describe, then Bind/Execute). Behind a transaction pooler this needs protocol-level
+/// prepared statements to be tracked across server connections (PgBouncer 1.21+ with
+/// `max_prepared_statements`, as Neon's pooler runs it). Every call site uses these instead of
+/// `query`/`execute` with statement text.
+pub trait Cached: GenericClient {
+    fn cached_query<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, Error>> + Send + 'a;
+
+    fn cached_query_one<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Row, Error>> + Send + 'a;
+
+    fn cached_query_opt<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Option<Row>, Error>> + Send + 'a;
+
+    fn cached_execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, Error>> + Send + 'a;
+}
+
+impl<C: GenericClient> Cached for C {
+    async fn cached_query<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, Error> {
+        self.query(&self.prepare_cached(sql).await?, params).await
+    }
+
+    async fn cached_query_one<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Result<Row, Error> {
+        self.query_one(&self.prepare_cached(sql).await?, params)
+            .await
+    }
+
+    async fn cached_query_opt<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error> {
+        self.query_opt(&self.prepare_cached(sql).await?, params)
+            .await
+    }
+
+    async fn cached_execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Result<u64, Error> {
+        self.execute(&self.prepare_cached(sql).await?, params).await
+    }
+}

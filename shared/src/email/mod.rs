@@ -6,6 +6,7 @@
 pub mod outbox;
 mod templates;
 
+use crate::db::statements::Cached;
 use deadpool_postgres::GenericClient;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -107,7 +108,7 @@ impl Email {
 /// Queues `email` in the caller's transaction; false when its cause had queued it already.
 pub async fn queue(tx: &impl GenericClient, email: &Email) -> AppResult<bool> {
     let inserted = tx
-        .execute(
+        .cached_execute(
             sql::QUEUE,
             &[
                 &email.user_id,

@@ -2,6 +2,7 @@
 //! the lease ends, so a crashed sender's emails are retried), sends each over SMTP with a
 //! timeout, and records the result: sent, retried later with backoff, or failed for good.
 
+use crate::db::statements::Cached;
 use std::time::Duration;
 
 use lettre::{
@@ -82,7 +83,7 @@ async fn record(
     match result {
         Ok(()) => {
             client
-                .execute(sql::MARK_SENT, &[&email.id, &email.attempts])
+                .cached_execute(sql::MARK_SENT, &[&email.id, &email.attempts])
                 .await?;
             report.sent += 1;
         }
@@ -90,7 +91,7 @@ async fn record(
             let give_up = failure.permanent || email.attempts >= MAX_ATTEMPTS;
             let retry_in = backoff(email.attempts).as_secs_f64();
             client
-                .execute(
+                .cached_execute(
                     sql::RECORD_FAILURE,
                     &[
                         &email.id,
@@ -136,7 +137,7 @@ async fn lease(state: &AppState, limit: i64, timeout: Duration) -> AppResult<Vec
     let client = state.db().get().await?;
     // Each exchange is cut off after twice the timeout (see send_one).
     let lease = (timeout.as_secs_f64() * 2.0 * LEASE_BATCH as f64) + 30.0;
-    let rows = client.query(sql::LEASE, &[&limit, &lease]).await?;
+    let rows = client.cached_query(sql::LEASE, &[&limit, &lease]).await?;
     rows.iter()
         .map(|row| {
             let kind: &str = row.try_get("kind")?;

@@ -1,6 +1,7 @@
 //! The design's LeadAnalytics model, as stored per call: reading it, and storing a call's
 //! analysis with the lead rollup it moves.
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -83,7 +84,9 @@ pub async fn store(
     analysis: &Analysis,
     analyzed_at: DateTime<Utc>,
 ) -> AppResult<()> {
-    let replaced = tx.query_opt(sql::STORED_FOR_CALL, &[&call_id]).await?;
+    let replaced = tx
+        .cached_query_opt(sql::STORED_FOR_CALL, &[&call_id])
+        .await?;
     let raw = json!({
         "call_successful": analysis.call_successful,
         "transcript_summary": analysis.transcript_summary,
@@ -92,7 +95,7 @@ pub async fn store(
     });
     let tag = scores.lead_status_tag.map(|t| t.as_str());
     let stored = tx
-        .execute(
+        .cached_execute(
             sql::UPSERT_UNLESS_NEWER,
             &[
                 &call_id,

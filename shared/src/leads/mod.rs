@@ -5,6 +5,7 @@ pub mod read;
 pub mod rollup;
 pub mod scoring;
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
@@ -54,7 +55,7 @@ pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> 
         .and_then(|s| s.lead_status_tag)
         .map(|t| t.as_str());
     let row = tx
-        .query_one(
+        .cached_query_one(
             sql::UPSERT_FOR_CALL,
             &[
                 touch.tenant.as_uuid(),
@@ -82,7 +83,7 @@ pub async fn apply_scores(
     scores: &LeadScores,
     at: DateTime<Utc>,
 ) -> AppResult<()> {
-    tx.execute(
+    tx.cached_execute(
         sql::APPLY_SCORES_UNLESS_NEWER,
         &[
             &lead_id,
@@ -112,7 +113,7 @@ pub async fn assign(
     let agent = agents::find(db, tenant, AgentId::from_uuid(update.agent_id))
         .await
         .map_err(|_| AppError::validation("agent_id", "is not one of your agents"))?;
-    db.execute(sql::ASSIGN_AGENT, &[&lead.id, tenant.as_uuid(), &agent.id])
+    db.cached_execute(sql::ASSIGN_AGENT, &[&lead.id, tenant.as_uuid(), &agent.id])
         .await?;
     read::find(db, tenant, id).await
 }

@@ -1,6 +1,7 @@
 //! Leads as the frontend reads them: the filtered list, and one profile with its interaction
 //! timeline and possible duplicates.
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
@@ -230,7 +231,7 @@ pub async fn export(
 
 /// One of the tenant's leads; 404 for anything else.
 pub async fn find(db: &impl GenericClient, tenant: TenantId, id: LeadId) -> AppResult<Lead> {
-    db.query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
+    db.cached_query_opt(sql::ONE_OF_TENANT, &[&id, tenant.as_uuid()])
         .await?
         .map(|row| Lead::try_from(&row))
         .transpose()?
@@ -244,7 +245,7 @@ pub async fn profile(
 ) -> AppResult<LeadProfile> {
     let lead = find(db, tenant, id).await?;
     let timeline = db
-        .query(
+        .cached_query(
             sql::TIMELINE,
             &[&lead.id, tenant.as_uuid(), &TIMELINE_LIMIT],
         )
@@ -268,12 +269,12 @@ pub async fn profile(
         })
         .collect::<AppResult<_>>()?;
     let latest_analytics = db
-        .query_opt(sql::LATEST_ANALYTICS, &[&lead.id, tenant.as_uuid()])
+        .cached_query_opt(sql::LATEST_ANALYTICS, &[&lead.id, tenant.as_uuid()])
         .await?
         .map(|row| LeadAnalytics::try_from(&row))
         .transpose()?;
     let possible_duplicates = db
-        .query(
+        .cached_query(
             sql::POSSIBLE_DUPLICATES,
             &[tenant.as_uuid(), &lead.id, &lead.phone_number, &lead.email],
         )

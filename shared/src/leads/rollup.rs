@@ -1,6 +1,7 @@
 //! The daily lead rollup (`daily_lead_stats`): what each stored analysis adds to its day, so
 //! dashboards read a few rows per day instead of every call.
 
+use crate::db::statements::Cached;
 use chrono::NaiveDate;
 use deadpool_postgres::GenericClient;
 use serde_json::Value;
@@ -63,7 +64,7 @@ pub async fn apply(
     }
     let score_sum = i64::from(contribution.total_score.unwrap_or(0)) * i64::from(sign);
     let cta = contribution.cta.map(is);
-    tx.execute(
+    tx.cached_execute(
         sql::ADD_TO_DAY,
         &[
             &tenant,

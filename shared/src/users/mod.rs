@@ -1,6 +1,7 @@
 //! Users (tenants): created on their first authenticated request with the signup bonus,
 //! exactly once however many first requests race.
 
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Client;
 use serde::Serialize;
@@ -108,7 +109,7 @@ pub struct Identity<'a> {
 /// same transaction) when this subject has never been seen.
 pub async fn provision(client: &mut Client, identity: &Identity<'_>) -> AppResult<User> {
     if let Some(row) = client
-        .query_opt(sql::BY_SUBJECT, &[&identity.subject])
+        .cached_query_opt(sql::BY_SUBJECT, &[&identity.subject])
         .await?
     {
         return User::try_from(&row);
@@ -119,7 +120,7 @@ pub async fn provision(client: &mut Client, identity: &Identity<'_>) -> AppResul
     let email = identity.email.map(str::trim).filter(|e| !e.is_empty());
     let name = identity.name.map(str::trim).filter(|n| !n.is_empty());
     if let Some(row) = tx
-        .query_opt(sql::INSERT_ONCE, &[&identity.subject, &email, &name])
+        .cached_query_opt(sql::INSERT_ONCE, &[&identity.subject, &email, &name])
         .await?
     {
         let user = User::try_from(&row)?;
@@ -146,14 +147,14 @@ pub async fn provision(client: &mut Client, identity: &Identity<'_>) -> AppResul
         tx.rollback().await?;
     }
     let row = client
-        .query_one(sql::BY_SUBJECT, &[&identity.subject])
+        .cached_query_one(sql::BY_SUBJECT, &[&identity.subject])
         .await?;
     User::try_from(&row)
 }
 
 pub async fn find(client: &Client, tenant: TenantId) -> AppResult<User> {
     let row = client
-        .query_opt(sql::BY_ID, &[tenant.as_uuid()])
+        .cached_query_opt(sql::BY_ID, &[tenant.as_uuid()])
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
     User::try_from(&row)
@@ -161,7 +162,7 @@ pub async fn find(client: &Client, tenant: TenantId) -> AppResult<User> {
 
 pub async fn update_name(client: &Client, tenant: TenantId, name: &str) -> AppResult<User> {
     let row = client
-        .query_opt(sql::UPDATE_NAME, &[tenant.as_uuid(), &name])
+        .cached_query_opt(sql::UPDATE_NAME, &[tenant.as_uuid(), &name])
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
     User::try_from(&row)
@@ -170,7 +171,7 @@ pub async fn update_name(client: &Client, tenant: TenantId, name: &str) -> AppRe
 /// The account's Stack Auth user id (the subject of its tokens).
 pub async fn auth_subject(client: &Client, tenant: TenantId) -> AppResult<String> {
     client
-        .query_opt(sql::AUTH_SUBJECT, &[tenant.as_uuid()])
+        .cached_query_opt(sql::AUTH_SUBJECT, &[tenant.as_uuid()])
         .await?
         .map(|row| row.try_get(0))
         .transpose()?

@@ -9,6 +9,7 @@ pub mod reconcile;
 pub mod signature;
 pub mod stripe;
 
+use crate::db::statements::Cached;
 use aws_lc_rs::digest;
 use deadpool_postgres::GenericClient;
 
@@ -65,7 +66,7 @@ pub async fn mark_processed(
     outcome: &str,
 ) -> AppResult<bool> {
     let inserted = tx
-        .execute(
+        .cached_execute(
             sql::MARK_PROCESSED,
             &[&key, &source, &event_type, &conversation_id, &outcome],
         )
@@ -75,7 +76,7 @@ pub async fn mark_processed(
 
 /// Records the outcome an applied event ended with, when it was not `applied`.
 pub async fn set_outcome(tx: &impl GenericClient, key: &str, outcome: &Outcome) -> AppResult<()> {
-    tx.execute(sql::SET_OUTCOME, &[&key, &outcome.as_str()])
+    tx.cached_execute(sql::SET_OUTCOME, &[&key, &outcome.as_str()])
         .await?;
     Ok(())
 }
@@ -88,7 +89,7 @@ pub async fn record_rejected(
     raw: &str,
     reason: &str,
 ) -> AppResult<()> {
-    tx.execute(sql::RECORD_REJECTED, &[&key, &source, &raw, &reason])
+    tx.cached_execute(sql::RECORD_REJECTED, &[&key, &source, &raw, &reason])
         .await?;
     Ok(())
 }
@@ -107,7 +108,7 @@ pub struct Unmatched<'a> {
 }
 
 pub async fn record_unmatched(tx: &impl GenericClient, event: &Unmatched<'_>) -> AppResult<()> {
-    tx.execute(
+    tx.cached_execute(
         sql::RECORD_UNMATCHED,
         &[
             &event.key,
