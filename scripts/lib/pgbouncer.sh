@@ -125,6 +125,9 @@ max_prepared_statements = 1000
 max_client_conn = 5000
 ; per database and user; the local cluster allows 300 connections
 default_pool_size = 60
+; after a failed server login PgBouncer refuses clients at once for this long before trying
+; again (default 15 s); the outage tests restart Postgres in under a second
+server_login_retry = 1
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI

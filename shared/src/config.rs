@@ -97,21 +97,29 @@ pub struct SecretIds {
     pub webhooks: Option<String>,
 }
 
-/// Where the connection string comes from.
+/// Where the connection strings come from. Each source may name a direct connection next to
+/// the usual one: deployed, the usual one goes through Neon's pooler (PgBouncer in transaction
+/// mode), where session state does not outlive a transaction; what needs a session
+/// (migrations) connects directly when a direct URL is given.
 #[derive(Clone)]
 pub enum DatabaseSource {
-    /// `DATABASE_URL` (local stacks, tests, tools).
-    Url(String),
-    /// `DATABASE_SECRET_ID`: a Secrets Manager secret `{"database_url": "..."}`, so the URL
-    /// (with its password) is no plaintext environment variable of any function.
+    /// `DATABASE_URL` and, optionally, `DATABASE_DIRECT_URL` (local stacks, tests, tools).
+    Url { url: String, direct: Option<String> },
+    /// `DATABASE_SECRET_ID`: a Secrets Manager secret `{"database_url": "...",
+    /// "database_direct_url": "..."}` (the second optional), so no URL (with its password) is a
+    /// plaintext environment variable of any function.
     Secret(String),
 }
 
 impl std::fmt::Debug for DatabaseSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            // The URL holds the password.
-            Self::Url(_) => f.write_str("Url(<redacted>)"),
+            // The URLs hold the password.
+            Self::Url { direct, .. } => f
+                .debug_struct("Url")
+                .field("url", &"<redacted>")
+                .field("direct", &direct.as_ref().map(|_| "<redacted>"))
+                .finish(),
             Self::Secret(id) => f.debug_tuple("Secret").field(id).finish(),
         }
     }
@@ -231,7 +239,13 @@ impl Config {
             (Some(url), _) => {
                 url.parse::<tokio_postgres::Config>()
                     .map_err(|e| malformed("DATABASE_URL", e))?;
-                DatabaseSource::Url(url)
+                let direct = env.optional("DATABASE_DIRECT_URL");
+                if let Some(direct) = &direct {
+                    direct
+                        .parse::<tokio_postgres::Config>()
+                        .map_err(|e| malformed("DATABASE_DIRECT_URL", e))?;
+                }
+                DatabaseSource::Url { url, direct }
             }
             (None, Some(secret_id)) => DatabaseSource::Secret(secret_id),
             (None, None) => return Err(ConfigError::Missing("DATABASE_URL")),
@@ -693,6 +707,29 @@ mod tests {
     }
 
     #[test]
+    fn the_direct_database_url_is_optional_and_never_printed() {
+        let cfg = config(&BASE).expect("valid");
+        assert!(matches!(
+            &cfg.database.source,
+            DatabaseSource::Url { direct: None, .. }
+        ));
+        let mut pairs = BASE.to_vec();
+        pairs.push((
+            "DATABASE_DIRECT_URL",
+            "postgres://app:hunter2@direct.example/app",
+        ));
+        let cfg = config(&pairs).expect("valid");
+        let DatabaseSource::Url { direct, .. } = &cfg.database.source else {
+            panic!("a URL source");
+        };
+        assert_eq!(
+            direct.as_deref(),
+            Some("postgres://app:hunter2@direct.example/app")
+        );
+        assert!(!format!("{:?}", cfg.database).contains("hunter2"));
+    }
+
+    #[test]
     fn missing_values_are_named() {
         assert_eq!(
             config(&[("STACK_PROJECT_ID", "p")]).unwrap_err(),
@@ -727,6 +764,19 @@ mod tests {
                 other => panic!("{name}={value}: expected malformed, got {other:?}"),
             }
         }
+        let err = config(&[
+            ("STACK_PROJECT_ID", "p"),
+            ("DATABASE_URL", "postgres://a@b/c"),
+            ("DATABASE_DIRECT_URL", "postgres://a@b/c?sslmode=bogus"),
+        ])
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Malformed {
+                name: "DATABASE_DIRECT_URL",
+                ..
+            }
+        ));
         let err = config(&[("DATABASE_URL", "postgres://a@b/c?sslmode=bogus")]).unwrap_err();
         assert!(matches!(
             err,
