@@ -6,6 +6,9 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use reqwest::Url;
 
+mod database;
+pub use database::DatabaseSource;
+
 const STACK_API_DEFAULT: &str = "https://api.stack-auth.com";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -95,34 +98,6 @@ pub struct BucketConfig {
 pub struct SecretIds {
     pub app: Option<String>,
     pub webhooks: Option<String>,
-}
-
-/// Where the connection strings come from. Each source may name a direct connection next to
-/// the usual one: deployed, the usual one goes through Neon's pooler (PgBouncer in transaction
-/// mode), where session state does not outlive a transaction; what needs a session
-/// (migrations) connects directly when a direct URL is given.
-#[derive(Clone)]
-pub enum DatabaseSource {
-    /// `DATABASE_URL` and, optionally, `DATABASE_DIRECT_URL` (local stacks, tests, tools).
-    Url { url: String, direct: Option<String> },
-    /// `DATABASE_SECRET_ID`: a Secrets Manager secret `{"database_url": "...",
-    /// "database_direct_url": "..."}` (the second optional), so no URL (with its password) is a
-    /// plaintext environment variable of any function.
-    Secret(String),
-}
-
-impl std::fmt::Debug for DatabaseSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            // The URLs hold the password.
-            Self::Url { direct, .. } => f
-                .debug_struct("Url")
-                .field("url", &"<redacted>")
-                .field("direct", &direct.as_ref().map(|_| "<redacted>"))
-                .finish(),
-            Self::Secret(id) => f.debug_tuple("Secret").field(id).finish(),
-        }
-    }
 }
 
 /// Stack Auth's REST API (the local simulator in development and tests), which the account
@@ -230,26 +205,7 @@ impl Config {
     /// Reads every value through `lookup`, so tests can feed a map instead of the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        // Deployed, the URL is a secret (DATABASE_SECRET_ID), read when first needed; locally
-        // and in the tests it is given directly.
-        let database = match (
-            env.optional("DATABASE_URL"),
-            env.optional("DATABASE_SECRET_ID"),
-        ) {
-            (Some(url), _) => {
-                url.parse::<tokio_postgres::Config>()
-                    .map_err(|e| malformed("DATABASE_URL", e))?;
-                let direct = env.optional("DATABASE_DIRECT_URL");
-                if let Some(direct) = &direct {
-                    direct
-                        .parse::<tokio_postgres::Config>()
-                        .map_err(|e| malformed("DATABASE_DIRECT_URL", e))?;
-                }
-                DatabaseSource::Url { url, direct }
-            }
-            (None, Some(secret_id)) => DatabaseSource::Secret(secret_id),
-            (None, None) => return Err(ConfigError::Missing("DATABASE_URL")),
-        };
+        let database = database::source(&env)?;
 
         let project_id = env.required("STACK_PROJECT_ID")?;
         let stack_api = env

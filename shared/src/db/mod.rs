@@ -91,7 +91,7 @@ impl Database {
                     let check_after = if urls.direct.is_some() {
                         Some(Duration::ZERO)
                     } else {
-                        Some(self.config.idle_check_after).filter(|after| !after.is_zero())
+                        self.idle_check_after()
                     };
                     self.build_pool(&urls.pooled, self.config.pool_size, check_after)
                 })
@@ -105,19 +105,18 @@ impl Database {
             .get_or_try_init(|| {
                 Box::pin(async {
                     match &self.urls().await?.direct {
-                        Some(url) => self
-                            .build_pool(
-                                url,
-                                1,
-                                Some(self.config.idle_check_after).filter(|a| !a.is_zero()),
-                            )
-                            .map(Some),
+                        Some(url) => self.build_pool(url, 1, self.idle_check_after()).map(Some),
                         None => Ok(None),
                     }
                 })
             })
             .await?;
         Ok(direct.as_ref())
+    }
+
+    /// `DATABASE_IDLE_CHECK_SECONDS`, 0 meaning never.
+    fn idle_check_after(&self) -> Option<Duration> {
+        Some(self.config.idle_check_after).filter(|after| !after.is_zero())
     }
 
     /// `check_after`: how long a connection may sit idle before it is checked on its next use
