@@ -11,6 +11,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ai-c
 BIN="$CARGO_TARGET_DIR/debug"
 STACK_PIDS=()
 STACK_PG_DIR=""
+source "$ROOT/scripts/lib/pgbouncer.sh"
 
 log() { printf '\033[1;34m[%s]\033[0m %s\n' "${STACK_NAME:-stack}" "$*" >&2; }
 die() { printf '\033[1;31m[%s] %s\033[0m\n' "${STACK_NAME:-stack}" "$*" >&2; exit 1; }
@@ -90,7 +91,10 @@ pg_stop() {
   as_pg "$(pg_bin pg_ctl)" -D "$1" -m fast -w stop >/dev/null 2>&1
 }
 
-# Starts a throwaway cluster unless DATABASE_URL is already set.
+# start_postgres PORT PGBOUNCER_PORT: a throwaway cluster on PORT behind PgBouncer on
+# PGBOUNCER_PORT, unless DATABASE_URL is already set. DATABASE_URL goes through the pooler, as
+# deployed code does through Neon's; DATABASE_DIRECT_URL reaches Postgres itself, for what needs
+# a session (migrations, the outage tests' pg-ctl).
 start_postgres() {
   if [ -n "${DATABASE_URL:-}" ]; then
     log "using DATABASE_URL from the environment"
@@ -106,8 +110,10 @@ start_postgres() {
   STACK_PG_DIR=$dir
   export PG_DATA_DIR=$dir
   "$(pg_bin createdb)" -h 127.0.0.1 -p "$port" -U postgres app || die "createdb failed"
-  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/app"
+  export DATABASE_DIRECT_URL="postgres://postgres@127.0.0.1:$port/app"
   log "Postgres 15 on 127.0.0.1:$port ($dir)"
+  start_pgbouncer "$2" "$port"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$2/app"
 }
 
 random_hex() { python3 -c 'import secrets; print(secrets.token_hex(24))'; }
@@ -232,7 +238,7 @@ wait_http() {
 # Writes the stack's addresses for helpers such as scripts/dev-token.
 write_env_file() {
   {
-    for name in API_URL DATABASE_URL STACK_SIM_URL STACK_API_URL JWT_ISSUER STACK_SECRET_SERVER_KEY \
+    for name in API_URL DATABASE_URL DATABASE_DIRECT_URL STACK_SIM_URL STACK_API_URL JWT_ISSUER STACK_SECRET_SERVER_KEY \
       SIM_STATE_DIR STACK_PROJECT_ID JWKS_URL AWS_ENDPOINT_URL \
       AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY WEBHOOK_QUEUE_URL WEBHOOK_DLQ_URL DYNAMODB_TABLE \
       RECORDINGS_BUCKET APP_SECRET_ID WEBHOOK_SECRET_ID ELEVENLABS_SIM_URL ELEVENLABS_BASE_URL ELEVENLABS_API_KEY \
@@ -249,6 +255,7 @@ stack_stop() {
   for pid in "${STACK_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${STACK_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   STACK_PIDS=()
+  stop_pgbouncer
   if [ -n "$STACK_PG_DIR" ]; then
     pg_stop "$STACK_PG_DIR" || true
     STACK_PG_DIR=""

@@ -6,6 +6,9 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use reqwest::Url;
 
+mod database;
+pub use database::DatabaseSource;
+
 const STACK_API_DEFAULT: &str = "https://api.stack-auth.com";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -95,26 +98,6 @@ pub struct BucketConfig {
 pub struct SecretIds {
     pub app: Option<String>,
     pub webhooks: Option<String>,
-}
-
-/// Where the connection string comes from.
-#[derive(Clone)]
-pub enum DatabaseSource {
-    /// `DATABASE_URL` (local stacks, tests, tools).
-    Url(String),
-    /// `DATABASE_SECRET_ID`: a Secrets Manager secret `{"database_url": "..."}`, so the URL
-    /// (with its password) is no plaintext environment variable of any function.
-    Secret(String),
-}
-
-impl std::fmt::Debug for DatabaseSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            // The URL holds the password.
-            Self::Url(_) => f.write_str("Url(<redacted>)"),
-            Self::Secret(id) => f.debug_tuple("Secret").field(id).finish(),
-        }
-    }
 }
 
 /// Stack Auth's REST API (the local simulator in development and tests), which the account
@@ -222,20 +205,7 @@ impl Config {
     /// Reads every value through `lookup`, so tests can feed a map instead of the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        // Deployed, the URL is a secret (DATABASE_SECRET_ID), read when first needed; locally
-        // and in the tests it is given directly.
-        let database = match (
-            env.optional("DATABASE_URL"),
-            env.optional("DATABASE_SECRET_ID"),
-        ) {
-            (Some(url), _) => {
-                url.parse::<tokio_postgres::Config>()
-                    .map_err(|e| malformed("DATABASE_URL", e))?;
-                DatabaseSource::Url(url)
-            }
-            (None, Some(secret_id)) => DatabaseSource::Secret(secret_id),
-            (None, None) => return Err(ConfigError::Missing("DATABASE_URL")),
-        };
+        let database = database::source(&env)?;
 
         let project_id = env.required("STACK_PROJECT_ID")?;
         let stack_api = env
@@ -693,6 +663,29 @@ mod tests {
     }
 
     #[test]
+    fn the_direct_database_url_is_optional_and_never_printed() {
+        let cfg = config(&BASE).expect("valid");
+        assert!(matches!(
+            &cfg.database.source,
+            DatabaseSource::Url { direct: None, .. }
+        ));
+        let mut pairs = BASE.to_vec();
+        pairs.push((
+            "DATABASE_DIRECT_URL",
+            "postgres://app:hunter2@direct.example/app",
+        ));
+        let cfg = config(&pairs).expect("valid");
+        let DatabaseSource::Url { direct, .. } = &cfg.database.source else {
+            panic!("a URL source");
+        };
+        assert_eq!(
+            direct.as_deref(),
+            Some("postgres://app:hunter2@direct.example/app")
+        );
+        assert!(!format!("{:?}", cfg.database).contains("hunter2"));
+    }
+
+    #[test]
     fn missing_values_are_named() {
         assert_eq!(
             config(&[("STACK_PROJECT_ID", "p")]).unwrap_err(),
@@ -727,6 +720,19 @@ mod tests {
                 other => panic!("{name}={value}: expected malformed, got {other:?}"),
             }
         }
+        let err = config(&[
+            ("STACK_PROJECT_ID", "p"),
+            ("DATABASE_URL", "postgres://a@b/c"),
+            ("DATABASE_DIRECT_URL", "postgres://a@b/c?sslmode=bogus"),
+        ])
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Malformed {
+                name: "DATABASE_DIRECT_URL",
+                ..
+            }
+        ));
         let err = config(&[("DATABASE_URL", "postgres://a@b/c?sslmode=bogus")]).unwrap_err();
         assert!(matches!(
             err,

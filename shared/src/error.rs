@@ -265,6 +265,16 @@ impl From<tokio_postgres::Error> for AppError {
             {
                 Self::database_busy(err)
             }
+            // The session ended under the query: Postgres shutting down (57P0x), or a pooler
+            // that lost or cannot reach its server (PgBouncer's FATAL 08P01).
+            Some(code)
+                if code.code().starts_with("08")
+                    || *code == SqlState::ADMIN_SHUTDOWN
+                    || *code == SqlState::CRASH_SHUTDOWN
+                    || *code == SqlState::CANNOT_CONNECT_NOW =>
+            {
+                Self::database_unavailable(std::time::Duration::from_secs(1), err)
+            }
             Some(_) => Self::internal(err),
         }
     }

@@ -69,7 +69,9 @@ async fn main() {
 
 async fn run() -> Result<(), BoxError> {
     let options = options()?;
-    let db = connect(&var("DATABASE_URL")?).await?;
+    // Seeding uses temporary tables, session state a transaction pooler would strand on
+    // whichever server connection ran it: straight to Postgres when the stack says how.
+    let db = connect(&var("DATABASE_DIRECT_URL").or_else(|_| var("DATABASE_URL"))?).await?;
     let seed = ensure_seeded(&db, &options).await?;
     eprintln!("{}", seed.describe());
     let api = Api::new()?;

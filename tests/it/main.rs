@@ -21,6 +21,7 @@ mod dlq;
 mod emails;
 mod http_errors;
 mod leads;
+mod migrations;
 mod outbound;
 mod reconcile;
 mod secret_rotation;

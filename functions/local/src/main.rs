@@ -22,7 +22,7 @@ async fn run() -> Result<(), BoxError> {
     let state = shared::AppState::from_env().await?;
     match command.as_str() {
         "migrate" => {
-            let applied = shared::db::migrate(&mut state.db().get().await?).await?;
+            let applied = shared::db::migrate(&mut state.db().get_direct().await?).await?;
             tracing::info!(applied, "migrations up to date");
             Ok(())
         }

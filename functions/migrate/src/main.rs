@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     lambda_http::lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
         let state = state.clone();
         async move {
-            let applied = shared::db::migrate(&mut state.db().get().await?).await?;
+            let applied = shared::db::migrate(&mut state.db().get_direct().await?).await?;
             Ok::<_, Error>(json!({ "applied": applied }))
         }
     }))

@@ -1,4 +1,5 @@
-//! The Postgres pool, behind one door: `Database::get`. Lambda runs one invocation per
+//! The Postgres pool, behind one door: `Database::get` (and `Database::get_direct` for the
+//! work that needs a session past the pooler: migrations). Lambda runs one invocation per
 //! instance, so pools stay small; TLS is used whenever the server offers it (Neon requires
 //! it), plain TCP otherwise (the local cluster). A connection that cannot be made is retried
 //! with jittered backoff inside the request's budget (a waking Neon compute costs latency,
@@ -31,52 +32,113 @@ use crate::{
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub struct Database {
-    /// Built on first use: from the URL, or from the secret read then (no AWS call, TLS
+    /// Resolved on first use: from the config, or from the secret read then (no AWS call, TLS
     /// handshake or connection before a request needs the database).
+    urls: tokio::sync::OnceCell<Urls>,
     pool: tokio::sync::OnceCell<Pool>,
+    /// One connection past the pooler, when a direct URL is configured.
+    direct: tokio::sync::OnceCell<Option<Pool>>,
     secrets: aws_sdk_secretsmanager::Client,
     breaker: Breaker,
     config: DatabaseConfig,
 }
 
+struct Urls {
+    /// Deployed, through Neon's pooler (PgBouncer, transaction mode).
+    pooled: String,
+    /// Straight to Postgres, for work that needs a session.
+    direct: Option<String>,
+}
+
 impl Database {
     pub fn new(config: DatabaseConfig, secrets: aws_sdk_secretsmanager::Client) -> Self {
         Self {
+            urls: tokio::sync::OnceCell::new(),
             pool: tokio::sync::OnceCell::new(),
+            direct: tokio::sync::OnceCell::new(),
             secrets,
             breaker: Breaker::new(config.breaker),
             config,
         }
     }
 
-    async fn pool(&self) -> AppResult<&Pool> {
+    async fn urls(&self) -> AppResult<&Urls> {
         // Boxed: this runs once per process, and inlining it would deepen every caller's future.
-        self.pool
+        self.urls
             .get_or_try_init(|| {
                 Box::pin(async {
-                    let url = match &self.config.source {
-                        DatabaseSource::Url(url) => url.clone(),
-                        DatabaseSource::Secret(id) => self.url_from_secret(id).await?,
-                    };
-                    builder(&url, self.config.pool_size)
-                        .and_then(|b| {
-                            Ok(b.pre_recycle(idle_check(
-                                self.config.idle_check_after,
-                                self.config.connect.timeout,
-                            ))
-                            .build()?)
-                        })
-                        // The error may quote the URL; only its kind is passed on.
-                        .map_err(|_| AppError::internal("the database URL is not usable"))
+                    match &self.config.source {
+                        DatabaseSource::Url { url, direct } => Ok(Urls {
+                            pooled: url.clone(),
+                            direct: direct.clone(),
+                        }),
+                        DatabaseSource::Secret(id) => self.urls_from_secret(id).await,
+                    }
                 })
             })
             .await
     }
 
-    async fn url_from_secret(&self, id: &str) -> AppResult<String> {
+    async fn pool(&self) -> AppResult<&Pool> {
+        self.pool
+            .get_or_try_init(|| {
+                Box::pin(async {
+                    let urls = self.urls().await?;
+                    // A direct URL beside it says DATABASE_URL is a pooler's. A pooler keeps its
+                    // clients' connections open while Postgres behind it restarts, so an idle
+                    // one proves nothing: each is checked before use, and a dead one replaced
+                    // (with the connect's retries) before the request runs anything on it.
+                    let check_after = if urls.direct.is_some() {
+                        Some(Duration::ZERO)
+                    } else {
+                        self.idle_check_after()
+                    };
+                    self.build_pool(&urls.pooled, self.config.pool_size, check_after)
+                })
+            })
+            .await
+    }
+
+    async fn direct_pool(&self) -> AppResult<Option<&Pool>> {
+        let direct = self
+            .direct
+            .get_or_try_init(|| {
+                Box::pin(async {
+                    match &self.urls().await?.direct {
+                        Some(url) => self.build_pool(url, 1, self.idle_check_after()).map(Some),
+                        None => Ok(None),
+                    }
+                })
+            })
+            .await?;
+        Ok(direct.as_ref())
+    }
+
+    /// `DATABASE_IDLE_CHECK_SECONDS`, 0 meaning never.
+    fn idle_check_after(&self) -> Option<Duration> {
+        Some(self.config.idle_check_after).filter(|after| !after.is_zero())
+    }
+
+    /// `check_after`: how long a connection may sit idle before it is checked on its next use
+    /// (`None`: never).
+    fn build_pool(&self, url: &str, size: usize, check_after: Option<Duration>) -> AppResult<Pool> {
+        builder(url, size)
+            .and_then(|b| {
+                Ok(
+                    b.pre_recycle(idle_check(check_after, self.config.connect.timeout))
+                        .build()?,
+                )
+            })
+            // The error may quote the URL; only its kind is passed on.
+            .map_err(|_| AppError::internal("the database URL is not usable"))
+    }
+
+    async fn urls_from_secret(&self, id: &str) -> AppResult<Urls> {
         #[derive(serde::Deserialize)]
         struct DatabaseSecret {
             database_url: String,
+            #[serde(default)]
+            database_direct_url: Option<String>,
         }
         let output = self
             .secrets
@@ -91,13 +153,31 @@ impl Database {
             .ok_or_else(|| {
                 AppError::internal("the database secret is not {\"database_url\": \"...\"}")
             })?;
-        Ok(secret.database_url)
+        Ok(Urls {
+            pooled: secret.database_url,
+            // The template writes an empty string when no direct URL was given.
+            direct: secret.database_direct_url.filter(|url| !url.is_empty()),
+        })
+    }
+
+    /// A connection straight to Postgres, past the pooler, for work that needs its session to
+    /// outlive a transaction (migrations); the pooled connection when no direct URL is
+    /// configured. Retried and guarded by the breaker like [`Database::get`].
+    pub async fn get_direct(&self) -> AppResult<Client> {
+        match self.direct_pool().await? {
+            Some(pool) => self.connect(pool).await,
+            None => self.get().await,
+        }
     }
 
     /// A pooled connection, or the `database_unavailable` error (500, with Retry-After) when
     /// the database cannot be reached within the budget or the breaker is open.
     pub async fn get(&self) -> AppResult<Client> {
         let pool = self.pool().await?;
+        self.connect(pool).await
+    }
+
+    async fn connect(&self, pool: &Pool) -> AppResult<Client> {
         let max_retries = match self.breaker.admit(Instant::now()) {
             Admission::Pass => self.config.connect.max_retries,
             // The trial only asks whether the database is back: one attempt.
@@ -195,15 +275,32 @@ fn builder(
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(Duration::from_secs(5)))
         .create_timeout(Some(Duration::from_secs(5)))
-        .recycle_timeout(Some(Duration::from_secs(5))))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .post_create(first_round_trip()))
 }
 
-/// Checks a connection that sat idle before handing it out; a dead one is dropped and the
-/// pool makes a new one, so the request never sees the stale connection.
-fn idle_check(after: Duration, timeout: Duration) -> deadpool_postgres::Hook {
+/// A new connection counts as made only once Postgres has answered on it: through a pooler
+/// the login succeeds while Postgres behind it is down (PgBouncer answers it alone), and the
+/// failure would otherwise surface in the request's first query instead of the connect's
+/// retries and the breaker.
+fn first_round_trip() -> deadpool_postgres::Hook {
+    deadpool_postgres::Hook::async_fn(|client, _| {
+        Box::pin(async move {
+            client
+                .simple_query(sql::IDLE_CHECK)
+                .await
+                .map(drop)
+                .map_err(HookError::Backend)
+        })
+    })
+}
+
+/// Checks a connection that sat idle at least `after` before handing it out; a dead one is
+/// dropped and the pool makes a new one, so the request never sees the stale connection.
+fn idle_check(after: Option<Duration>, timeout: Duration) -> deadpool_postgres::Hook {
     deadpool_postgres::Hook::async_fn(move |client, metrics| {
         Box::pin(async move {
-            if after.is_zero() || metrics.last_used() < after {
+            if after.is_none_or(|after| metrics.last_used() < after) {
                 return Ok(());
             }
             match tokio::time::timeout(timeout, client.simple_query(sql::IDLE_CHECK)).await {
@@ -221,20 +318,24 @@ fn idle_check(after: Duration, timeout: Duration) -> deadpool_postgres::Hook {
 fn is_transient(err: &PoolError) -> bool {
     match err {
         PoolError::Timeout(_) => true,
-        PoolError::Backend(err) => match err.code() {
-            None => true,
-            Some(code) => {
-                let code = code.code();
-                code.starts_with("08")
-                    || code.starts_with("53")
-                    || code == SqlState::ADMIN_SHUTDOWN.code()
-                    || code == SqlState::CRASH_SHUTDOWN.code()
-                    || code == SqlState::CANNOT_CONNECT_NOW.code()
-                    // Neon's proxy while it wakes a suspended compute.
-                    || err.to_string().to_lowercase().contains("compute")
+        PoolError::Backend(err) | PoolError::PostCreateHook(HookError::Backend(err)) => {
+            match err.code() {
+                None => true,
+                Some(code) => {
+                    let code = code.code();
+                    code.starts_with("08")
+                        || code.starts_with("53")
+                        || code == SqlState::ADMIN_SHUTDOWN.code()
+                        || code == SqlState::CRASH_SHUTDOWN.code()
+                        || code == SqlState::CANNOT_CONNECT_NOW.code()
+                        // Neon's proxy while it wakes a suspended compute.
+                        || err.to_string().to_lowercase().contains("compute")
+                }
             }
-        },
-        PoolError::Closed | PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => false,
+        }
+        PoolError::Closed
+        | PoolError::NoRuntimeSpecified
+        | PoolError::PostCreateHook(HookError::Message(_)) => false,
     }
 }
 

@@ -1,0 +1,129 @@
+//! Migrations through the stack's PgBouncer (transaction pooling, as Neon's pooler), where a
+//! session-level lock would stay on whichever server connection took it: two runners at once on
+//! a fresh database both finish, each migration is applied once, and no advisory lock is left
+//! for the next runner to wait on. Also: the deployed secret's direct URL is the one migrations
+//! use.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::stack;
+
+fn direct_url() -> String {
+    std::env::var("DATABASE_DIRECT_URL")
+        .expect("DATABASE_DIRECT_URL is not set: run through scripts/test, which starts PgBouncer")
+}
+
+/// `url` with its database name replaced.
+fn on_database(url: &str, database: &str) -> String {
+    let mut url = reqwest::Url::parse(url).expect("a URL");
+    url.set_path(database);
+    url.to_string()
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("database reachable");
+    tokio::spawn(connection);
+    client
+}
+
+async fn migrate_through(url: &str) -> usize {
+    let pool = shared::db::pool(url, 1).expect("pool");
+    let mut client = pool.get().await.expect("a connection");
+    shared::db::migrate(&mut client).await.expect("migrate")
+}
+
+#[tokio::test]
+async fn concurrent_migrations_through_the_transaction_pooler_finish_and_leave_no_lock() {
+    let admin = connect(&direct_url()).await;
+    let database = format!("migrate_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .await
+        .expect("create a scratch database");
+    let pooled = on_database(&stack().database_url, &database);
+
+    let patience = Duration::from_secs(60);
+    let (first, second) = tokio::time::timeout(
+        patience,
+        futures::future::join(migrate_through(&pooled), migrate_through(&pooled)),
+    )
+    .await
+    .expect("two concurrent runs through the pooler finish");
+    assert_eq!(
+        first + second,
+        shared::db::MIGRATIONS.len(),
+        "each applied once"
+    );
+    let again = tokio::time::timeout(Duration::from_secs(20), migrate_through(&pooled))
+        .await
+        .expect("a later run does not wait on a lock left behind");
+    assert_eq!(again, 0);
+
+    let held: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+             WHERE l.locktype = 'advisory' AND d.datname = $1",
+            &[&database],
+        )
+        .await
+        .expect("lock count")
+        .get(0);
+    assert_eq!(held, 0, "no advisory lock outlives the runs");
+    let recorded: i64 = connect(&on_database(&direct_url(), &database))
+        .await
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .await
+        .expect("history")
+        .get(0);
+    assert_eq!(
+        recorded,
+        i64::try_from(shared::db::MIGRATIONS.len()).expect("few")
+    );
+
+    admin
+        .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
+        .await
+        .expect("drop the scratch database");
+}
+
+#[tokio::test]
+async fn migrations_use_the_direct_url_of_the_database_secret() {
+    let secrets = shared::aws::Aws::from_env().await.secrets;
+    let secret_id = format!("test/database-{}", uuid::Uuid::new_v4().simple());
+    // The pooled URL leads nowhere: only the direct one can answer.
+    let document = json!({
+        "database_url": "postgres://nobody@127.0.0.1:1/nowhere",
+        "database_direct_url": direct_url(),
+    });
+    secrets
+        .create_secret()
+        .name(&secret_id)
+        .secret_string(document.to_string())
+        .send()
+        .await
+        .expect("create the secret");
+    let config = shared::Config::from_lookup(|name| match name {
+        "DATABASE_URL" | "DATABASE_DIRECT_URL" => None,
+        "DATABASE_SECRET_ID" => Some(secret_id.clone()),
+        other => std::env::var(other).ok(),
+    })
+    .expect("config");
+    let state = shared::AppState::new(config).await.expect("state");
+    let mut client = state.db().get_direct().await.expect("a direct connection");
+    assert_eq!(
+        shared::db::migrate(&mut client).await.expect("migrate"),
+        0,
+        "the stack's database is migrated"
+    );
+    secrets
+        .delete_secret()
+        .secret_id(&secret_id)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("delete the secret");
+}
