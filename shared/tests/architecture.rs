@@ -292,7 +292,12 @@ fn handlers_run_no_sql() {
         .flat_map(|s| {
             calls
                 .iter()
-                .filter(|call| s.code.contains(**call))
+                // A statement is always an argument: `uri.query()` is not SQL.
+                .filter(|call| {
+                    s.code
+                        .match_indices(**call)
+                        .any(|(at, call)| !s.code[at + call.len()..].starts_with(')'))
+                })
                 .map(|call| format!("{}: {call}", s.path))
                 .collect::<Vec<_>>()
         })

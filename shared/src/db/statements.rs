@@ -73,8 +73,8 @@ pub(crate) use statements;
 /// it once per connection, and each later run is one round trip (Bind/Execute) instead of two
 /// (Parse/Describe, then Bind/Execute). Behind a transaction pooler this needs protocol-level
 /// prepared statements to be tracked across server connections (PgBouncer 1.21+ with
-/// `max_prepared_statements`, as Neon's pooler runs it). Every call site uses these instead of
-/// `query`/`execute` with statement text.
+/// `max_prepared_statements`, as Neon's pooler runs it). Every statement on a request's or an
+/// event's path runs through these.
 pub trait Cached: GenericClient {
     fn cached_query<'a>(
         &'a self,
