@@ -3,7 +3,9 @@
 //! event into writes. Nothing here touches the database.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{leads::scoring::Analysis, tenant::TenantId};
@@ -69,14 +71,15 @@ pub struct Placed {
 
 /// A call's status. It only moves forward: in_progress -> completed | failed, and a final
 /// status stays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
     InProgress,
     Completed,
     Failed,
 }
 
-impl Status {
+impl CallStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InProgress => "in_progress",
@@ -110,7 +113,7 @@ impl Status {
 /// The facts of an ended conversation.
 #[derive(Debug, Clone, Default)]
 pub struct Transcript {
-    pub status: Option<Status>,
+    pub status: Option<CallStatus>,
     pub is_chat: bool,
     /// inbound or outbound.
     pub direction: Option<String>,
@@ -183,7 +186,7 @@ mod tests {
 
     #[test]
     fn status_never_goes_backwards() {
-        use Status::*;
+        use CallStatus::*;
         assert_eq!(InProgress.merged(Completed), Completed);
         assert_eq!(Completed.merged(InProgress), Completed);
         assert_eq!(Failed.merged(Completed), Failed);

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{
-    event::{credits_for, usage_reference, AgentOwner, CallEvent, CallRef, Status, Transcript},
+    event::{credits_for, usage_reference, AgentOwner, CallEvent, CallRef, CallStatus, Transcript},
     rollup::{self, Figures},
 };
 use crate::{
@@ -57,7 +57,7 @@ pub async fn apply(
         }
         CallEvent::InitiationFailed { to, reason } => {
             let to = to.as_deref().map(|raw| normalized(raw, settings));
-            let status = before.status.merged(Status::Failed);
+            let status = before.status.merged(CallStatus::Failed);
             let updated = tx
                 .cached_query_one(
                     sql::SET_INITIATION_FAILED,
@@ -121,12 +121,7 @@ pub async fn owner_of_agent(
     client: &impl GenericClient,
     elevenlabs_agent_id: &str,
 ) -> AppResult<Option<AgentOwner>> {
-    client
-        .cached_query_opt(sql::OWNER_OF_AGENT, &[&elevenlabs_agent_id])
-        .await?
-        .as_ref()
-        .map(agent_owner)
-        .transpose()
+    owner(client, sql::OWNER_OF_AGENT, elevenlabs_agent_id).await
 }
 
 /// The owner of the agent a recorded conversation belongs to.
@@ -134,8 +129,17 @@ pub async fn owner_of_conversation(
     client: &impl GenericClient,
     conversation_id: &str,
 ) -> AppResult<Option<AgentOwner>> {
+    owner(client, sql::OWNER_OF_CONVERSATION, conversation_id).await
+}
+
+/// The agent owner a statement selecting one agent's `id`, `user_id` and `type` by `key` finds.
+async fn owner(
+    client: &impl GenericClient,
+    statement: &str,
+    key: &str,
+) -> AppResult<Option<AgentOwner>> {
     client
-        .cached_query_opt(sql::OWNER_OF_CONVERSATION, &[&conversation_id])
+        .cached_query_opt(statement, &[&key])
         .await?
         .as_ref()
         .map(agent_owner)
@@ -158,7 +162,7 @@ pub async fn move_to_lead(
 struct Before {
     id: Uuid,
     tenant: TenantId,
-    status: Status,
+    status: CallStatus,
     lead_id: Option<Uuid>,
     figures: Figures,
 }
@@ -202,7 +206,7 @@ async fn lock(tx: &impl GenericClient, call: &CallRef) -> AppResult<Before> {
     Ok(Before {
         id: row.try_get("id")?,
         tenant: TenantId::from_trusted(row.try_get("user_id")?),
-        status: Status::parse(row.try_get("status")?),
+        status: CallStatus::parse(row.try_get("status")?),
         lead_id: row.try_get("lead_id")?,
         figures: Figures::from_row(&row)?,
     })
@@ -226,7 +230,9 @@ async fn transcribed(
         .map(|raw| normalized(raw, settings));
     let analysis = t.analysis.clone().unwrap_or_default();
     let scores = LeadScores::from_analysis(&analysis, settings.lead_tags());
-    let status = before.status.merged(t.status.unwrap_or(Status::Completed));
+    let status = before
+        .status
+        .merged(t.status.unwrap_or(CallStatus::Completed));
     let contact = match &other_party {
         Some(number) => find_contact(tx, before.tenant, number).await?,
         None => None,

@@ -10,6 +10,7 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::event::CallStatus;
 use crate::{
     agents,
     db::filter::{like_pattern, Filter, Keyset},
@@ -25,24 +26,6 @@ use crate::{
 pub enum CallKind {
     Call,
     Chat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CallStatus {
-    InProgress,
-    Completed,
-    Failed,
-}
-
-impl CallStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::InProgress => "in_progress",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-        }
-    }
 }
 
 /// The design's Call model, with what the logs tab shows next to it.

@@ -9,7 +9,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::event::Status;
+use super::event::CallStatus;
 use crate::{error::AppResult, tenant::TenantId};
 
 /// The columns [`Figures::from_row`] reads, for every statement that returns them.
@@ -34,7 +34,7 @@ pub struct Figures {
 
 impl Figures {
     pub fn from_row(row: &Row) -> AppResult<Self> {
-        let status = Status::parse(row.try_get("status")?);
+        let status = CallStatus::parse(row.try_get("status")?);
         Ok(Self {
             day: match row.try_get::<_, Option<DateTime<Utc>>>("started_at")? {
                 Some(started) => started,
@@ -42,8 +42,8 @@ impl Figures {
             },
             terminal: status.is_terminal(),
             chat: row.try_get::<_, &str>("type")? == "chat",
-            completed: status == Status::Completed,
-            failed: status == Status::Failed,
+            completed: status == CallStatus::Completed,
+            failed: status == CallStatus::Failed,
             successful: row.try_get::<_, Option<&str>>("call_successful")? == Some("success"),
             duration: i64::from(row.try_get::<_, i32>("duration_seconds")?),
         })

@@ -9,7 +9,7 @@ use utoipa::{
 
 use super::Group;
 use crate::{
-    calls::read::{CallKind, CallStatus},
+    calls::{event::CallStatus, read::CallKind},
     error::ErrorBody,
     leads::LeadStatus,
 };

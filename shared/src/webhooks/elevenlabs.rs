@@ -16,7 +16,7 @@ use super::{
 use crate::{
     aws::queue::QueuedEvent,
     calls::{
-        event::{CallEvent, CallRef, Speaker, Status, Transcript, Turn},
+        event::{CallEvent, CallRef, CallStatus, Speaker, Transcript, Turn},
         lifecycle, recording,
     },
     error::AppResult,
@@ -141,9 +141,9 @@ fn transcript(t: Transcription) -> Transcript {
     let batch = t.metadata.batch_call.clone().unwrap_or_default();
     Transcript {
         status: Some(match t.status.as_deref() {
-            Some("failed") => Status::Failed,
-            Some("done") | None => Status::Completed,
-            Some(_) => Status::InProgress,
+            Some("failed") => CallStatus::Failed,
+            Some("done") | None => CallStatus::Completed,
+            Some(_) => CallStatus::InProgress,
         }),
         is_chat: t.metadata.text_only == Some(true) || t.metadata.phone_call.is_none(),
         direction: phone_call
@@ -350,7 +350,7 @@ mod tests {
         let Payload::Transcribed(t) = event.event else {
             panic!("not a transcription: {:?}", event.event)
         };
-        assert_eq!(t.status, Some(Status::Completed));
+        assert_eq!(t.status, Some(CallStatus::Completed));
         assert!(!t.is_chat, "a phone call");
         assert_eq!(t.direction, None, "only inbound or outbound are kept");
         assert_eq!(t.other_party.as_deref(), Some("(415) 555-0100"));
@@ -404,11 +404,11 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         };
-        assert_eq!(status(json!("failed")), (Some(Status::Failed), true));
-        assert_eq!(status(json!(null)), (Some(Status::Completed), true));
+        assert_eq!(status(json!("failed")), (Some(CallStatus::Failed), true));
+        assert_eq!(status(json!(null)), (Some(CallStatus::Completed), true));
         assert_eq!(
             status(json!("processing")),
-            (Some(Status::InProgress), true)
+            (Some(CallStatus::InProgress), true)
         );
     }
 
