@@ -34,6 +34,14 @@ impl Extent {
         widen(&mut self.columns, columns);
     }
 
+    /// Includes the cells from `first` to `last`, each (row, column).
+    fn include_range(&mut self, first: (u32, u32), last: (u32, u32)) {
+        self.include(
+            (u64::from(first.0), u64::from(last.0)),
+            (u64::from(first.1), u64::from(last.1)),
+        );
+    }
+
     fn cells(&self) -> u64 {
         match (self.rows, self.columns) {
             (Some((r0, r1)), Some((c0, c1))) => (r1 - r0)
@@ -290,11 +298,17 @@ const MAX_COLUMNS: u32 = 16_384;
 
 /// Checks the cell references of an .xlsx file's worksheets before calamine reads them: its
 /// arithmetic on a reference overflows (a panic in debug builds) on ones no spreadsheet writes,
-/// with too many letters or digits or a range that ends before it starts.
+/// with too many letters or digits or a range that ends before it starts. And calamine
+/// allocates a sheet's whole grid, from its `dimension` and from its farthest cells: worksheets
+/// spanning more than [`MAX_GRID_CELLS`] in all are refused (two far-apart cells would
+/// otherwise ask for terabytes and abort the process).
 pub(super) fn xlsx_references(bytes: &[u8]) -> Result<(), Refusal> {
     let damaged = |_| Refusal::Damaged("the .xlsx file is unreadable");
     const NOT_XML: Refusal = Refusal::Damaged("a worksheet of the .xlsx file is not valid XML");
+    const IMPOSSIBLE: Refusal =
+        Refusal::Damaged("a worksheet of the .xlsx file has an impossible cell reference");
     let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(damaged)?;
+    let mut total: u64 = 0;
     for index in 0..archive.len() {
         let entry = archive.by_index(index).map_err(damaged)?;
         if !entry.name().map_err(damaged)?.starts_with("xl/worksheets/") {
@@ -302,21 +316,28 @@ pub(super) fn xlsx_references(bytes: &[u8]) -> Result<(), Refusal> {
         }
         let mut reader = quick_xml::Reader::from_reader(BufReader::new(entry));
         let mut buffer = Vec::new();
+        let mut grid = Extent::default();
         loop {
             match reader.read_event_into(&mut buffer).map_err(|_| NOT_XML)? {
                 Event::Start(element) | Event::Empty(element) => {
                     for attribute in element.attributes() {
                         let attribute = attribute.map_err(|_| NOT_XML)?;
-                        let possible = match (element.name().as_ref(), attribute.key.as_ref()) {
-                            ("row", "r") => row_number(&attribute.value).is_some(),
-                            ("c", "r") => cell_reference(&attribute.value).is_some(),
-                            (_, "ref") => cell_range(&attribute.value).is_some(),
-                            _ => true,
-                        };
-                        if !possible {
-                            return Err(Refusal::Damaged(
-                                "a worksheet of the .xlsx file has an impossible cell reference",
-                            ));
+                        match (element.name().as_ref(), attribute.key.as_ref()) {
+                            ("row", "r") => {
+                                row_number(&attribute.value).ok_or(IMPOSSIBLE)?;
+                            }
+                            ("c", "r") => {
+                                let cell = cell_reference(&attribute.value).ok_or(IMPOSSIBLE)?;
+                                grid.include_range(cell, cell);
+                            }
+                            (name, "ref") => {
+                                let (first, last) =
+                                    cell_range(&attribute.value).ok_or(IMPOSSIBLE)?;
+                                if name == "dimension" {
+                                    grid.include_range(first, last);
+                                }
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -324,6 +345,10 @@ pub(super) fn xlsx_references(bytes: &[u8]) -> Result<(), Refusal> {
                 _ => {}
             }
             buffer.clear();
+        }
+        total = total.saturating_add(grid.cells());
+        if total > MAX_GRID_CELLS {
+            return Err(Refusal::TooManyCells(total));
         }
     }
     Ok(())
@@ -351,11 +376,12 @@ fn cell_reference(text: &str) -> Option<(u32, u32)> {
     (column <= MAX_COLUMNS).then_some((row_number(row)?, column))
 }
 
-/// `A1:C9` (or one cell), if it starts where it ends or before.
-fn cell_range(text: &str) -> Option<()> {
+/// `A1:C9` (or one cell) as its first and last (row, column), if it starts where it ends or
+/// before.
+fn cell_range(text: &str) -> Option<((u32, u32), (u32, u32))> {
     let (first, last) = text.split_once(':').unwrap_or((text, text));
     let (first, last) = (cell_reference(first)?, cell_reference(last)?);
-    (first.0 <= last.0 && first.1 <= last.1).then_some(())
+    (first.0 <= last.0 && first.1 <= last.1).then_some((first, last))
 }
 
 #[derive(Default)]

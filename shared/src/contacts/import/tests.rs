@@ -1131,6 +1131,25 @@ fn xlsx_impossible_cell_references_are_refused_before_calamine() {
 }
 
 #[test]
+fn xlsx_sheets_spanning_too_many_cells_are_refused_before_calamine() {
+    // Possible references, but calamine would allocate the whole grid they span (terabytes
+    // for the last cell of the sheet) and abort the process.
+    let (name, bytes) = sample_workbooks().swap_remove(0);
+    for (possible, far) in [
+        ("<dimension ref=\"A1:C4\"", "<dimension ref=\"A1:XFD1048576\""),
+        ("<c r=\"A1\"", "<c r=\"XFD1048576\""),
+    ] {
+        let spread = files::rewrite_entries(&bytes, |_, xml| xml.replacen(possible, far, 1));
+        assert_ne!(spread, bytes, "{possible} is in the sample");
+        assert_error(
+            &parse_err(name, &spread),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        );
+    }
+}
+
+#[test]
 fn xls_dimensions_records_are_not_trusted() {
     // Every sheet claims all 65,536 rows and 256 columns; calamine reserves what they claim.
     let bytes = files::edit_xls_stream(XLS_FIXTURE, |stream| {
