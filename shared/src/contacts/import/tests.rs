@@ -1136,7 +1136,10 @@ fn xlsx_sheets_spanning_too_many_cells_are_refused_before_calamine() {
     // for the last cell of the sheet) and abort the process.
     let (name, bytes) = sample_workbooks().swap_remove(0);
     for (possible, far) in [
-        ("<dimension ref=\"A1:C4\"", "<dimension ref=\"A1:XFD1048576\""),
+        (
+            "<dimension ref=\"A1:C4\"",
+            "<dimension ref=\"A1:XFD1048576\"",
+        ),
         ("<c r=\"A1\"", "<c r=\"XFD1048576\""),
     ] {
         let spread = files::rewrite_entries(&bytes, |_, xml| xml.replacen(possible, far, 1));
