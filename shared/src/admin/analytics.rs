@@ -6,10 +6,12 @@ use crate::db::statements::Cached;
 use chrono::NaiveDate;
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
+use tokio_postgres::IsolationLevel;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::AppResult;
+use crate::AppState;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SystemAnalytics {
@@ -153,7 +155,22 @@ pub mod sql {
     }
 }
 
-pub async fn system(client: &impl GenericClient, days: i32) -> AppResult<SystemAnalytics> {
+/// Reads every figure from one snapshot, so a call landing mid-request is counted everywhere or
+/// nowhere (the top tenants never show a call the totals miss).
+pub async fn system(state: &AppState, days: i32) -> AppResult<SystemAnalytics> {
+    let mut db = state.db().get().await?;
+    let snapshot = db
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let analytics = read(&snapshot, days).await?;
+    snapshot.commit().await?;
+    Ok(analytics)
+}
+
+async fn read(client: &impl GenericClient, days: i32) -> AppResult<SystemAnalytics> {
     let users = client.cached_query_one(sql::USERS, &[&days]).await?;
     let calls = client.cached_query_one(sql::CALLS, &[&days]).await?;
     let credits = client.cached_query_one(sql::CREDITS, &[&days]).await?;

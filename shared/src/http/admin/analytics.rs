@@ -35,6 +35,5 @@ async fn system_analytics(
     if !(1..=365).contains(&days) {
         return Err(AppError::validation("days", "must be 1 to 365"));
     }
-    let client = state.db().get().await?;
-    Ok(Json(analytics::system(&client, days).await?))
+    Ok(Json(analytics::system(&state, days).await?))
 }
