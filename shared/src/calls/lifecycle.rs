@@ -7,7 +7,9 @@
 
 use crate::db::statements::Cached;
 use deadpool_postgres::GenericClient;
+use futures::future::{try_join, try_join3, try_join4};
 use serde_json::{json, Map, Value};
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::{
@@ -31,7 +33,11 @@ pub async fn apply(
     call: &CallRef,
     event: &CallEvent,
 ) -> AppResult<Uuid> {
-    let before = lock(tx, call).await?;
+    let (before, found) = try_join(
+        lock(tx, call),
+        find(tx, settings, call.agent.tenant, event),
+    )
+    .await?;
     if before.tenant != call.agent.tenant {
         return Err(AppError::internal(
             "the conversation id is recorded for another tenant",
@@ -49,7 +55,7 @@ pub async fn apply(
             .await?;
         }
         CallEvent::Transcribed(transcript) => {
-            transcribed(tx, settings, call, &before, transcript).await?
+            transcribed(tx, settings, call, &before, transcript, found).await?
         }
         CallEvent::Recorded { object_key } => {
             tx.cached_execute(sql::SET_RECORDING_KEY, &[&before.id, object_key])
@@ -186,23 +192,27 @@ impl Before {
 /// of a tenant takes its locks in one order (user, call, lead), so concurrent events of one
 /// tenant queue up instead of deadlocking.
 async fn lock(tx: &impl GenericClient, call: &CallRef) -> AppResult<Before> {
-    // Locks the tenant and marks its dashboards stale (their ETag follows stats_version).
-    tx.cached_execute(sql::BUMP_STATS_VERSION, &[call.agent.tenant.as_uuid()])
-        .await?;
     let call_type = if call.agent.is_chat { "chat" } else { "call" };
-    tx.cached_execute(
+    let params = [
+        call.agent.tenant.as_uuid() as &(dyn ToSql + Sync),
+        &call.agent.agent_id,
+        &call.conversation_id,
+        &call_type,
+    ];
+    // One round trip, run in this order.
+    tx.prepare_all(&[
+        sql::BUMP_STATS_VERSION,
         sql::INSERT_IF_NEW,
-        &[
-            call.agent.tenant.as_uuid(),
-            &call.agent.agent_id,
-            &call.conversation_id,
-            &call_type,
-        ],
+        sql::LOCK_BY_CONVERSATION,
+    ])
+    .await?;
+    let (_, _, row) = try_join3(
+        // Locks the tenant and marks its dashboards stale (their ETag follows stats_version).
+        tx.cached_execute(sql::BUMP_STATS_VERSION, &params[..1]),
+        tx.cached_execute(sql::INSERT_IF_NEW, &params),
+        tx.cached_query_one(sql::LOCK_BY_CONVERSATION, &params[2..3]),
     )
     .await?;
-    let row = tx
-        .cached_query_one(sql::LOCK_BY_CONVERSATION, &[&call.conversation_id])
-        .await?;
     Ok(Before {
         id: row.try_get("id")?,
         tenant: TenantId::from_trusted(row.try_get("user_id")?),
@@ -217,63 +227,61 @@ fn normalized(raw: &str, settings: &Settings) -> String {
     phone::normalize(raw, settings.phone_region()).unwrap_or_else(|| raw.trim().to_owned())
 }
 
+/// The charge, the lead, the held credit, the transcript and the analysis touch different rows
+/// and are pipelined; only the call's own update waits for the lead and the charge.
 async fn transcribed(
     tx: &impl GenericClient,
     settings: &Settings,
     call: &CallRef,
     before: &Before,
     t: &Transcript,
+    found: Found,
 ) -> AppResult<()> {
-    let other_party = t
-        .other_party
-        .as_deref()
-        .map(|raw| normalized(raw, settings));
+    let Found {
+        other_party,
+        contact,
+    } = found;
     let analysis = t.analysis.clone().unwrap_or_default();
     let scores = LeadScores::from_analysis(&analysis, settings.lead_tags());
     let status = before
         .status
         .merged(t.status.unwrap_or(CallStatus::Completed));
-    let contact = match &other_party {
-        Some(number) => find_contact(tx, before.tenant, number).await?,
-        None => None,
-    };
     let dynamic = &t.dynamic_variables;
-    let lead_id = match other_party.as_deref().filter(|n| n.starts_with('+')) {
-        Some(number) => Some(
-            leads::upsert_for_call(
-                tx,
-                &leads::LeadTouch {
-                    tenant: before.tenant,
-                    phone_number: number,
-                    name: contact
-                        .as_ref()
-                        .map(|c| c.name.clone())
-                        .or_else(|| text_var(dynamic, &["customer_name", "name", "user_name"])),
-                    email: contact
-                        .as_ref()
-                        .and_then(|c| c.email.clone())
-                        .or_else(|| text_var(dynamic, &["customer_email", "email"])),
-                    company: contact
-                        .as_ref()
-                        .and_then(|c| c.company.clone())
-                        .or_else(|| text_var(dynamic, &["customer_company", "company"])),
-                    contact_id: contact.as_ref().map(|c| c.id),
-                    agent_id: call.agent.agent_id,
-                    scores: (!scores.is_empty()).then_some(&scores),
-                    contact_at: t.started_at.unwrap_or(call.event_at),
-                    new_interaction: before.lead_id.is_none(),
-                },
-            )
-            .await?,
-        ),
-        None => before.lead_id,
+    let lead = async {
+        let Some(number) = other_party.as_deref().filter(|n| n.starts_with('+')) else {
+            return Ok(before.lead_id);
+        };
+        let touch = leads::LeadTouch {
+            tenant: before.tenant,
+            phone_number: number,
+            name: contact
+                .as_ref()
+                .map(|c| c.name.clone())
+                .or_else(|| text_var(dynamic, &["customer_name", "name", "user_name"])),
+            email: contact
+                .as_ref()
+                .and_then(|c| c.email.clone())
+                .or_else(|| text_var(dynamic, &["customer_email", "email"])),
+            company: contact
+                .as_ref()
+                .and_then(|c| c.company.clone())
+                .or_else(|| text_var(dynamic, &["customer_company", "company"])),
+            contact_id: contact.as_ref().map(|c| c.id),
+            agent_id: call.agent.agent_id,
+            scores: (!scores.is_empty()).then_some(&scores),
+            contact_at: t.started_at.unwrap_or(call.event_at),
+            new_interaction: before.lead_id.is_none(),
+        };
+        leads::upsert_for_call(tx, &touch).await.map(Some)
     };
 
     // Usage: one credit per started minute, once per conversation.
     let duration = t.duration_seconds;
-    let amount = credits_for(duration);
-    let mut charged = 0;
-    if amount > 0 {
+    let charge = async {
+        let amount = credits_for(duration);
+        if amount <= 0 {
+            return Ok(0);
+        }
         let minutes = format!("{}:{:02}", duration / 60, duration % 60);
         let what = if t.is_chat { "Chat" } else { "Call" };
         let with = other_party
@@ -288,61 +296,36 @@ async fn transcribed(
             description: format!("{what} {minutes}{with}"),
             stripe_payment_id: None,
         };
-        if let Applied::New(_) = credits::apply(tx, &change).await? {
-            charged = amount;
-        }
-    }
+        Ok(match credits::apply(tx, &change).await? {
+            Applied::New(_) => amount,
+            Applied::Duplicate(_) => 0,
+        })
+    };
 
-    if status.is_terminal() {
-        // The outcome is known and charged: a batch call's held credit is settled.
-        holds::settle(
-            tx,
-            before.tenant,
-            &call.conversation_id,
-            &holds::CallKeys {
-                batch_call_id: t.batch_call_id.as_deref(),
-                recipient_id: t.batch_recipient_id.as_deref(),
-                phone_number: other_party
-                    .as_deref()
-                    .filter(|_| t.direction.as_deref() == Some("outbound")),
-            },
-        )
-        .await?;
-    }
-    let completed_at = t
-        .started_at
-        .map(|s| s + chrono::Duration::seconds(duration));
-    let metadata = json!({
-        "termination_reason": t.termination_reason,
-        "provider": t.provider,
-        "dynamic_variables": dynamic,
-    });
-    let updated = tx
-        .cached_query_one(
-            sql::SET_TRANSCRIBED,
-            &[
-                &before.id,
-                &if t.is_chat { "chat" } else { "call" },
-                &t.direction,
-                &status.as_str(),
-                &other_party,
-                &t.agent_number,
-                &contact.as_ref().map(|c| c.id),
-                &lead_id,
-                &t.started_at,
-                &i32::try_from(duration).unwrap_or(i32::MAX),
-                &charged,
-                &t.cost,
-                &analysis.call_successful,
-                &analysis.transcript_summary,
-                &t.termination_reason.clone().filter(|r| !r.is_empty()),
-                &metadata,
-                &completed_at,
-            ],
-        )
-        .await?;
-    store_transcript(tx, before.id, t).await?;
-    if !scores.is_empty() || t.analysis.is_some() {
+    // The outcome is known and charged: a batch call's held credit is settled.
+    let settle = async {
+        if status.is_terminal() {
+            holds::settle(
+                tx,
+                before.tenant,
+                &call.conversation_id,
+                &holds::CallKeys {
+                    batch_call_id: t.batch_call_id.as_deref(),
+                    recipient_id: t.batch_recipient_id.as_deref(),
+                    phone_number: other_party
+                        .as_deref()
+                        .filter(|_| t.direction.as_deref() == Some("outbound")),
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    };
+
+    let analyzed = async {
+        if scores.is_empty() && t.analysis.is_none() {
+            return Ok(());
+        }
         analytics::store(
             tx,
             call.agent.tenant,
@@ -352,11 +335,49 @@ async fn transcribed(
             &analysis,
             call.event_at,
         )
-        .await?;
-    }
-    before
-        .roll_up(tx, call.agent.agent_id, &updated, charged)
         .await
+    };
+
+    let completed_at = t
+        .started_at
+        .map(|s| s + chrono::Duration::seconds(duration));
+    let metadata = json!({
+        "termination_reason": t.termination_reason,
+        "provider": t.provider,
+        "dynamic_variables": dynamic,
+    });
+    let record = async {
+        let (lead_id, charged): (Option<Uuid>, i64) = try_join(lead, charge).await?;
+        let updated = tx
+            .cached_query_one(
+                sql::SET_TRANSCRIBED,
+                &[
+                    &before.id,
+                    &if t.is_chat { "chat" } else { "call" },
+                    &t.direction,
+                    &status.as_str(),
+                    &other_party,
+                    &t.agent_number,
+                    &contact.as_ref().map(|c| c.id),
+                    &lead_id,
+                    &t.started_at,
+                    &i32::try_from(duration).unwrap_or(i32::MAX),
+                    &charged,
+                    &t.cost,
+                    &analysis.call_successful,
+                    &analysis.transcript_summary,
+                    &t.termination_reason.clone().filter(|r| !r.is_empty()),
+                    &metadata,
+                    &completed_at,
+                ],
+            )
+            .await?;
+        before
+            .roll_up(tx, call.agent.agent_id, &updated, charged)
+            .await
+    };
+    try_join4(record, settle, store_transcript(tx, before.id, t), analyzed).await?;
+    Ok(())
 }
 
 fn text_var(vars: &Map<String, Value>, names: &[&str]) -> Option<String> {
@@ -376,23 +397,47 @@ struct ContactMatch {
     company: Option<String>,
 }
 
-async fn find_contact(
+/// What a transcription's other party is known as: the number as the tenant's region reads
+/// it, and the tenant's contact with that number.
+struct Found {
+    other_party: Option<String>,
+    contact: Option<ContactMatch>,
+}
+
+/// Looks the other party up; pipelined with the call's lock.
+async fn find(
     tx: &impl GenericClient,
+    settings: &Settings,
     tenant: TenantId,
-    phone_number: &str,
-) -> AppResult<Option<ContactMatch>> {
+    event: &CallEvent,
+) -> AppResult<Found> {
+    let other_party = match event {
+        CallEvent::Transcribed(t) => t.other_party.as_deref().map(|raw| normalized(raw, settings)),
+        _ => None,
+    };
+    let Some(number) = &other_party else {
+        return Ok(Found {
+            other_party,
+            contact: None,
+        });
+    };
     let row = tx
-        .cached_query_opt(sql::CONTACT_BY_PHONE, &[tenant.as_uuid(), &phone_number])
+        .cached_query_opt(sql::CONTACT_BY_PHONE, &[tenant.as_uuid(), number])
         .await?;
-    row.map(|row| {
-        Ok(ContactMatch {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            email: row.try_get("email")?,
-            company: row.try_get("company")?,
+    let contact = row
+        .map(|row| {
+            Ok::<_, AppError>(ContactMatch {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                email: row.try_get("email")?,
+                company: row.try_get("company")?,
+            })
         })
+        .transpose()?;
+    Ok(Found {
+        other_party,
+        contact,
     })
-    .transpose()
 }
 
 async fn store_transcript(tx: &impl GenericClient, call_id: Uuid, t: &Transcript) -> AppResult<()> {

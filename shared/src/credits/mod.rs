@@ -7,6 +7,7 @@ pub mod holds;
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use futures::future::try_join;
 use serde::Serialize;
 use tokio_postgres::Row;
 use utoipa::ToSchema;
@@ -146,76 +147,56 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
     if change.reference.trim().is_empty() {
         return Err(AppError::validation("reference", "must not be empty"));
     }
-    // The row lock serializes every change of one user, so balance_after is always exact.
-    let account = tx
-        .cached_query_opt(sql::LOCK_BALANCE, &[change.tenant.as_uuid()])
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
-    let balance: i64 = account.try_get("credits")?;
-    if let Some(existing) = find_by_reference(tx, change).await? {
-        return Ok(Applied::Duplicate(existing));
+    let tenant = change.tenant.as_uuid();
+    let kind = change.kind.as_str();
+    // The row lock serializes every change of one user, so balance_after is always exact;
+    // the earlier entry is looked up once the lock is held (both in one round trip).
+    tx.prepare_all(&[sql::LOCK_BALANCE, sql::ENTRY_BY_REFERENCE])
+        .await?;
+    let (account, existing) = try_join(
+        tx.cached_query_opt(sql::LOCK_BALANCE, &[tenant]),
+        tx.cached_query_opt(sql::ENTRY_BY_REFERENCE, &[tenant, &kind, &change.reference]),
+    )
+    .await?;
+    let account = account.ok_or_else(|| AppError::not_found("user"))?;
+    if let Some(existing) = existing {
+        return Ok(Applied::Duplicate(CreditTransaction::try_from(&existing)?));
     }
+    let balance: i64 = account.try_get("credits")?;
     let balance_after = balance
         .checked_add(change.amount)
         .ok_or_else(|| AppError::validation("amount", "balance would overflow"))?;
-    let row = tx
-        .cached_query_one(
+    let threshold = settings::low_credit_threshold(account.try_get("threshold")?);
+    let was_warned: bool = account.try_get("low_credit_warned")?;
+    // Once per crossing below the threshold; being back at or above it re-arms the warning.
+    let warn_now = !was_warned && balance_after < threshold;
+    let warned = balance_after < threshold && (was_warned || warn_now);
+    let (row, _) = try_join(
+        tx.cached_query_one(
             sql::INSERT_ENTRY,
             &[
-                change.tenant.as_uuid(),
-                &change.kind.as_str(),
+                tenant,
+                &kind,
                 &change.amount,
                 &balance_after,
                 &change.description,
                 &change.reference,
                 &change.stripe_payment_id,
             ],
-        )
-        .await?;
-    let entry = CreditTransaction::try_from(&row)?;
-    let threshold = settings::low_credit_threshold(account.try_get("threshold")?);
-    let was_warned: bool = account.try_get("low_credit_warned")?;
-    // Once per crossing below the threshold; being back at or above it re-arms the warning.
-    let warn_now = !was_warned && balance_after < threshold;
-    let warned = balance_after < threshold && (was_warned || warn_now);
-    tx.cached_execute(
-        sql::SET_BALANCE,
-        &[change.tenant.as_uuid(), &balance_after, &warned],
+        ),
+        tx.cached_execute(sql::SET_BALANCE, &[tenant, &balance_after, &warned]),
     )
     .await?;
+    let entry = CreditTransaction::try_from(&row)?;
     if warn_now {
         if let Some(recipient) = account.try_get::<_, Option<String>>("email")? {
             let crossing = row.try_get::<_, i64>("id")?;
-            let warning = Email::low_credit(
-                *change.tenant.as_uuid(),
-                &recipient,
-                crossing,
-                balance_after,
-                threshold,
-            );
+            let warning =
+                Email::low_credit(*tenant, &recipient, crossing, balance_after, threshold);
             email::queue(tx, &warning).await?;
         }
     }
     Ok(Applied::New(entry))
-}
-
-/// The tenant's earlier entry for the same change (the key is per tenant).
-async fn find_by_reference(
-    tx: &impl GenericClient,
-    change: &CreditChange,
-) -> AppResult<Option<CreditTransaction>> {
-    tx.cached_query_opt(
-        sql::ENTRY_BY_REFERENCE,
-        &[
-            change.tenant.as_uuid(),
-            &change.kind.as_str(),
-            &change.reference,
-        ],
-    )
-    .await?
-    .as_ref()
-    .map(CreditTransaction::try_from)
-    .transpose()
 }
 
 /// The state the frontend shows next to the balance.

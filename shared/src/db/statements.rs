@@ -99,6 +99,17 @@ pub trait Cached: GenericClient {
         sql: &'a str,
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<u64, Error>> + Send + 'a;
+
+    /// Makes sure `statements` are in the cache (one round trip for all that are not yet).
+    ///
+    /// Pipelining rests on it: tokio-postgres sends a request when its future is first polled
+    /// and Postgres runs requests in the order they arrive, so statements started together
+    /// (`futures::try_join!`) after this run in the order they are written, in one round trip.
+    /// A statement not yet prepared would first wait for its Parse and be sent late.
+    fn prepare_all<'a>(
+        &'a self,
+        statements: &'a [&'a str],
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'a;
 }
 
 impl<C: GenericClient> Cached for C {
@@ -134,5 +145,11 @@ impl<C: GenericClient> Cached for C {
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> Result<u64, Error> {
         self.execute(&self.prepare_cached(sql).await?, params).await
+    }
+
+    async fn prepare_all<'a>(&'a self, statements: &'a [&'a str]) -> Result<(), Error> {
+        futures::future::try_join_all(statements.iter().map(|sql| self.prepare_cached(sql)))
+            .await?;
+        Ok(())
     }
 }

@@ -200,13 +200,15 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
             return keep_unmatched(state, event, raw, None, &reason).await
         }
     };
-    let client = state.db().get().await?;
+    let settings = state.settings().await?;
+    // One connection for the lookup and the transaction.
+    let mut client = state.db().get().await?;
     let owner = match &parsed.agent_id {
         Some(agent) => lifecycle::owner_of_agent(&client, agent).await?,
         None => lifecycle::owner_of_conversation(&client, &parsed.conversation_id).await?,
     };
-    drop(client);
     let Some(agent) = owner else {
+        drop(client);
         if parsed.agent_id.is_none() && event.route != ANALYTICS_ROUTE {
             return Ok(Outcome::Rejected("data.agent_id is missing".into()));
         }
@@ -223,16 +225,18 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
     };
     let call_event = match parsed.event {
         Payload::Transcribed(t) => CallEvent::Transcribed(t),
-        // Stored first (idempotent overwrite); the row points at it only once it exists.
-        Payload::Audio(mp3) => CallEvent::Recorded {
-            object_key: recording::store(state, call.agent.tenant, &call.conversation_id, mp3)
-                .await?,
-        },
+        // Stored first (idempotent overwrite); the row points at it only once it exists. The
+        // upload holds no connection.
+        Payload::Audio(mp3) => {
+            drop(client);
+            let object_key =
+                recording::store(state, call.agent.tenant, &call.conversation_id, mp3).await?;
+            client = state.db().get().await?;
+            CallEvent::Recorded { object_key }
+        }
         Payload::InitiationFailed { to, reason } => CallEvent::InitiationFailed { to, reason },
         Payload::Analyzed(analysis) => CallEvent::Analyzed(analysis),
     };
-    let settings = state.settings().await?;
-    let mut client = state.db().get().await?;
     let tx = client.transaction().await?;
     let fresh = mark_processed(
         &tx,
