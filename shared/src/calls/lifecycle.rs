@@ -6,10 +6,15 @@
 //! the daily rollups.
 
 use crate::db::statements::Cached;
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{LazyLock, PoisonError, RwLock},
+};
+
 use deadpool_postgres::GenericClient;
 use futures::future::{try_join, try_join3, try_join4};
 use serde_json::{json, Map, Value};
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::{
@@ -33,11 +38,43 @@ pub async fn apply(
     call: &CallRef,
     event: &CallEvent,
 ) -> AppResult<Uuid> {
-    let (before, found) = try_join(
+    let (before, found) =
+        try_join(lock(tx, call), find(tx, settings, call.agent.tenant, event)).await?;
+    apply_locked(tx, settings, call, event, before, found).await
+}
+
+/// Like [`apply`], for an event whose dedup row `recorded` writes (true when it is new): it
+/// runs in the same round trip as the call's lock, and an event already recorded is not
+/// applied (`None`; the caller rolls back).
+pub async fn apply_once(
+    tx: &impl GenericClient,
+    settings: &Settings,
+    call: &CallRef,
+    event: &CallEvent,
+    recorded: impl Future<Output = AppResult<bool>>,
+) -> AppResult<Option<Uuid>> {
+    let (fresh, before, found) = try_join3(
+        recorded,
         lock(tx, call),
         find(tx, settings, call.agent.tenant, event),
     )
     .await?;
+    if !fresh {
+        return Ok(None);
+    }
+    apply_locked(tx, settings, call, event, before, found)
+        .await
+        .map(Some)
+}
+
+async fn apply_locked(
+    tx: &impl GenericClient,
+    settings: &Settings,
+    call: &CallRef,
+    event: &CallEvent,
+    before: Before,
+    found: Found,
+) -> AppResult<Uuid> {
     if before.tenant != call.agent.tenant {
         return Err(AppError::internal(
             "the conversation id is recorded for another tenant",
@@ -123,11 +160,32 @@ fn agent_owner(row: &tokio_postgres::Row) -> AppResult<AgentOwner> {
 }
 
 /// The local agent an ElevenLabs agent id belongs to (soft-deleted ones too).
+///
+/// The answer never changes once found (agents are only soft-deleted, and their ElevenLabs id
+/// is never re-pointed), so the process remembers it and later events skip the query. Agents
+/// not found are asked again: they may be created meanwhile.
 pub async fn owner_of_agent(
     client: &impl GenericClient,
     elevenlabs_agent_id: &str,
 ) -> AppResult<Option<AgentOwner>> {
-    owner(client, sql::OWNER_OF_AGENT, elevenlabs_agent_id).await
+    static KNOWN: LazyLock<RwLock<HashMap<String, AgentOwner>>> = LazyLock::new(RwLock::default);
+    const REMEMBERED: usize = 10_000;
+    if let Some(owner) = KNOWN
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(elevenlabs_agent_id)
+    {
+        return Ok(Some(owner.clone()));
+    }
+    let owner = owner(client, sql::OWNER_OF_AGENT, elevenlabs_agent_id).await?;
+    if let Some(owner) = &owner {
+        let mut known = KNOWN.write().unwrap_or_else(PoisonError::into_inner);
+        if known.len() >= REMEMBERED {
+            known.clear();
+        }
+        known.insert(elevenlabs_agent_id.to_owned(), owner.clone());
+    }
+    Ok(owner)
 }
 
 /// The owner of the agent a recorded conversation belongs to.
@@ -193,24 +251,21 @@ impl Before {
 /// tenant queue up instead of deadlocking.
 async fn lock(tx: &impl GenericClient, call: &CallRef) -> AppResult<Before> {
     let call_type = if call.agent.is_chat { "chat" } else { "call" };
-    let params = [
-        call.agent.tenant.as_uuid() as &(dyn ToSql + Sync),
-        &call.agent.agent_id,
-        &call.conversation_id,
-        &call_type,
-    ];
     // One round trip, run in this order.
-    tx.prepare_all(&[
-        sql::BUMP_STATS_VERSION,
-        sql::INSERT_IF_NEW,
-        sql::LOCK_BY_CONVERSATION,
-    ])
-    .await?;
-    let (_, _, row) = try_join3(
+    tx.prepare_all(&[sql::BUMP_STATS_VERSION, sql::LOCK_OR_INSERT])
+        .await?;
+    let (_, row) = try_join(
         // Locks the tenant and marks its dashboards stale (their ETag follows stats_version).
-        tx.cached_execute(sql::BUMP_STATS_VERSION, &params[..1]),
-        tx.cached_execute(sql::INSERT_IF_NEW, &params),
-        tx.cached_query_one(sql::LOCK_BY_CONVERSATION, &params[2..3]),
+        tx.cached_execute(sql::BUMP_STATS_VERSION, &[call.agent.tenant.as_uuid()]),
+        tx.cached_query_one(
+            sql::LOCK_OR_INSERT,
+            &[
+                call.agent.tenant.as_uuid(),
+                &call.agent.agent_id,
+                &call.conversation_id,
+                &call_type,
+            ],
+        ),
     )
     .await?;
     Ok(Before {
@@ -412,7 +467,10 @@ async fn find(
     event: &CallEvent,
 ) -> AppResult<Found> {
     let other_party = match event {
-        CallEvent::Transcribed(t) => t.other_party.as_deref().map(|raw| normalized(raw, settings)),
+        CallEvent::Transcribed(t) => t
+            .other_party
+            .as_deref()
+            .map(|raw| normalized(raw, settings)),
         _ => None,
     };
     let Some(number) = &other_party else {
@@ -489,11 +547,13 @@ pub mod sql {
         pub const MOVE_TO_LEAD = "UPDATE calls SET lead_id = $1 WHERE lead_id = $2 AND user_id = $3";
         pub const BUMP_STATS_VERSION =
             "UPDATE users SET stats_version = stats_version + 1 WHERE id = $1";
-        pub const INSERT_IF_NEW = "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
-            VALUES ($1, $2, $3, $4, 'in_progress') ON CONFLICT (elevenlabs_conversation_id) DO NOTHING";
-        pub const LOCK_BY_CONVERSATION = concat!(
-            "SELECT id, user_id, lead_id, ", figure_columns!(), " FROM calls
-            WHERE elevenlabs_conversation_id = $1 FOR UPDATE"
+        /// Inserts the call or, when it exists, locks it (the no-op update takes the row lock as
+        /// `FOR UPDATE` would); either way returns it as it was before this event.
+        pub const LOCK_OR_INSERT = concat!(
+            "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
+            VALUES ($1, $2, $3, $4, 'in_progress')
+            ON CONFLICT (elevenlabs_conversation_id) DO UPDATE SET user_id = calls.user_id
+            RETURNING id, user_id, lead_id, ", figure_columns!()
         );
         pub const SET_TRANSCRIBED = concat!("UPDATE calls SET
                 type = $2, direction = COALESCE($3, direction), status = $4,

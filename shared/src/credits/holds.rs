@@ -73,6 +73,11 @@ pub async fn settle(
     conversation_id: &str,
     keys: &CallKeys<'_>,
 ) -> AppResult<bool> {
+    // Without a number or a batch recipient no hold can match (an inbound call, a chat).
+    if keys.phone_number.is_none() && (keys.batch_call_id.is_none() || keys.recipient_id.is_none())
+    {
+        return Ok(false);
+    }
     let settled = tx
         .cached_execute(
             sql::SETTLE,

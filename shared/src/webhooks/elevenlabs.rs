@@ -238,19 +238,20 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
         Payload::Analyzed(analysis) => CallEvent::Analyzed(analysis),
     };
     let tx = client.transaction().await?;
-    let fresh = mark_processed(
+    let recorded = mark_processed(
         &tx,
         &event.event_key,
         SOURCE,
         call_event.kind(),
         Some(&call.conversation_id),
         "applied",
-    )
-    .await?;
-    if !fresh {
+    );
+    if lifecycle::apply_once(&tx, &settings, &call, &call_event, recorded)
+        .await?
+        .is_none()
+    {
         return Ok(Outcome::Duplicate);
     }
-    lifecycle::apply(&tx, &settings, &call, &call_event).await?;
     tx.commit().await?;
     Ok(Outcome::Applied)
 }
