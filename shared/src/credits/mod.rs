@@ -62,6 +62,18 @@ impl CreditKind {
         }
     }
 
+    /// The ledger types a history filtered on this type shows: a filter on `purchase` also
+    /// shows the refunds, which are served as purchases.
+    fn filtered_as(self) -> &'static [&'static str] {
+        match self {
+            Self::Purchase => &["purchase", "refund"],
+            Self::Usage => &["usage"],
+            Self::Bonus => &["bonus"],
+            Self::AdminAdjustment => &["admin_adjustment"],
+            Self::Refund => &["refund"],
+        }
+    }
+
     /// Purchases and bonuses add, usage and refunds take away; an admin may do either.
     fn allows(self, amount: i64) -> bool {
         match self {
@@ -276,7 +288,7 @@ pub async fn history(
     before_id: Option<i64>,
     limit: i64,
 ) -> AppResult<(Vec<CreditTransaction>, i64)> {
-    let kind = kind.map(CreditKind::as_str);
+    let kind = kind.map(CreditKind::filtered_as);
     let rows = client
         .cached_query(
             sql::HISTORY_PAGE,
@@ -307,11 +319,11 @@ pub mod sql {
         pub const ENTRY_BY_REFERENCE = concat!("SELECT ", ledger_columns!(), " FROM credit_transactions
             WHERE user_id = $1 AND type = $2 AND reference = $3");
         pub const HISTORY_PAGE = concat!("SELECT ", ledger_columns!(), " FROM credit_transactions
-            WHERE user_id = $1 AND ($2::text IS NULL OR type = $2)
+            WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))
             AND ($3::bigint IS NULL OR id < $3)
             ORDER BY id DESC LIMIT $4");
         pub const HISTORY_COUNT = "SELECT count(*) FROM credit_transactions
-            WHERE user_id = $1 AND ($2::text IS NULL OR type = $2)";
+            WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))";
     }
 }
 
