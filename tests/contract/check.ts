@@ -110,6 +110,8 @@ export type Models = [
 
   Conforms<CreditTransaction, Schemas["CreditTransaction"]>,
   Conforms<CreditTransaction, Row<"/billing/history">>,
+  Conforms<CreditTransaction, Body<"/admin/users/{id}">["recent_transactions"][number]>,
+  Conforms<CreditTransaction, Body<"/admin/users/{id}/credits", "post", 201>["transaction"]>,
 
   Conforms<ErrorResponse, Schemas["ErrorBody"]>,
 ];
