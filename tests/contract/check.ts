@@ -76,6 +76,8 @@ export type Models = [
   Conforms<User, Body<"/auth/profile", "put">>,
   Conforms<User, Body<"/auth/register", "post", 201>["user"]>,
   Conforms<User, Body<"/auth/login", "post">["user"]>,
+  Conforms<User, Row<"/admin/users">>,
+  Conforms<User, Body<"/admin/users/{id}">>,
 
   Conforms<Agent, Schemas["Agent"]>,
   Conforms<Agent, Row<"/api/agents">>,
@@ -86,6 +88,11 @@ export type Models = [
   Conforms<Agent, Body<"/agents", "post", 201>>,
   Conforms<Agent, Body<"/agents/{id}">>,
   Conforms<Agent, Body<"/agents/{id}", "put">>,
+  Conforms<Agent, Row<"/admin/agents">>,
+  Conforms<Agent, Body<"/admin/agents/{id}">>,
+  Conforms<Agent, Body<"/admin/agents/{id}", "put">>,
+  Conforms<Agent, Body<"/admin/agents/{id}/deactivate", "post">>,
+  Conforms<Agent, Body<"/admin/users/{id}">["agents"][number]>,
 
   Conforms<Call, Schemas["Call"]>,
   Conforms<Call, Row<"/api/calls">>,
