@@ -334,6 +334,30 @@ async fn each_event_delivered_five_times_concurrently_and_out_of_order_counts_on
     let kinds: Vec<&str> = entries.iter().map(|(k, _, _)| k.as_str()).collect();
     assert_eq!(kinds, ["bonus", "purchase", "refund"]);
     assert_ledger_exact(&entries, expected);
+    // design.md's types have no refund: the API serves it as a purchase taken back, with the
+    // ledger's own type beside it, and a filter on purchases shows it.
+    let purchases = json(get("/billing/history?type=purchase", &account.token).await).await;
+    let served: Vec<(&str, &str, bool)> = purchases["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|entry| {
+            (
+                entry["type"].as_str().expect("type"),
+                entry["ledger_type"].as_str().expect("ledger_type"),
+                entry["amount"].as_i64().expect("amount") < 0,
+            )
+        })
+        .collect();
+    assert_eq!(
+        served,
+        [
+            ("purchase", "refund", true),
+            ("purchase", "purchase", false)
+        ]
+    );
+    let refunds = json(get("/billing/history?type=refund", &account.token).await).await;
+    assert_eq!(refunds["pagination"]["total"], 1);
     assert_eq!(
         processed_outcome(&events[3]).await.as_deref(),
         Some("ignored")

@@ -4,7 +4,7 @@
 use futures::StreamExt;
 use reqwest::{header, Method};
 use serde_json::{json, Value};
-use shared::http::{Alias, Group};
+use shared::http::Group;
 
 use crate::support::{apply_change, error_code, get, json, pool, stack, url, NewUser};
 
@@ -95,17 +95,10 @@ fn every_alias_operation() -> Vec<(Method, String, String)> {
         let document = serde_json::to_value(group.openapi()).expect("serializes");
         let paths = document["paths"].as_object().expect("paths");
         for alias in group.aliases() {
-            let aliased: Vec<(String, String)> = match *alias {
-                Alias::Prefix { alias, serves } => paths
-                    .keys()
-                    .filter_map(|path| {
-                        let rest = path.strip_prefix(serves)?;
-                        (rest.is_empty() || rest.starts_with('/'))
-                            .then(|| (format!("{alias}{rest}"), path.clone()))
-                    })
-                    .collect(),
-                Alias::Exact { alias, serves } => vec![(alias.to_owned(), serves.to_owned())],
-            };
+            let aliased: Vec<(String, String)> = paths
+                .keys()
+                .filter_map(|path| Some((alias.of(path)?, path.clone())))
+                .collect();
             assert!(!aliased.is_empty(), "{alias:?} reaches no documented path");
             for (alias_path, path) in aliased {
                 for method in METHODS.iter().filter(|m| paths[&path][**m].is_object()) {

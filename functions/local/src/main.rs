@@ -2,7 +2,8 @@
 //! scripts/dev and scripts/test, with a poller that feeds the webhook queue to the processor;
 //! and one that sends the queued emails (every EMAIL_POLL_MS, default 1000); `local migrate`
 //! applies the migrations and exits; `local dlq list|replay`, `local reconcile [HOURS]` and
-//! `local send-emails` are the operator commands.
+//! `local send-emails` are the operator commands; `local openapi` prints the OpenAPI document
+//! (no configuration needed) for tests/contract.
 
 use shared::http::{app, Group};
 
@@ -19,6 +20,13 @@ async fn main() {
 
 async fn run() -> Result<(), BoxError> {
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
+    if command == "openapi" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(shared::http::openapi_document())?
+        );
+        return Ok(());
+    }
     let state = shared::AppState::from_env().await?;
     match command.as_str() {
         "migrate" => {
@@ -35,7 +43,7 @@ async fn run() -> Result<(), BoxError> {
             Ok(())
         }
         other => Err(format!(
-            "unknown command {other:?}; use serve, migrate, dlq list, dlq replay, reconcile [HOURS] or send-emails"
+            "unknown command {other:?}; use serve, migrate, openapi, dlq list, dlq replay, reconcile [HOURS] or send-emails"
         )
         .into()),
     }

@@ -129,7 +129,12 @@ pub struct ResetDone {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Profile {
     pub id: Uuid,
+    /// Null when Stack Auth's token carries none (its `email` claim is nullable: a social
+    /// account without a shared address).
+    #[schema(required = true)]
     pub email: Option<String>,
+    /// Null until the user sets a display name (Stack Auth's `name` claim is nullable).
+    #[schema(required = true)]
     pub name: Option<String>,
     pub credits: i64,
     pub created_at: DateTime<Utc>,

@@ -10,13 +10,14 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor, Entry};
 use crate::{
-    agents::{self, Agent, AgentUpdate},
+    agents::{self, Agent, AgentType, AgentUpdate},
     db::filter::{like_pattern, Filter, Keyset},
     error::AppResult,
     ids::AgentId,
     AppState,
 };
 
+/// An agent in the admin's list: design.md's Agent model, its type and its owner's email.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AgentRow {
     pub id: Uuid,
@@ -25,9 +26,10 @@ pub struct AgentRow {
     pub elevenlabs_agent_id: String,
     pub name: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: AgentType,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 pub mod sql {
@@ -35,7 +37,7 @@ pub mod sql {
 
     /// The rows the agent list counts and pages through.
     pub const LIST_FROM: &str = "agents a";
-    pub const LIST_SELECT: &str = "SELECT a.id, a.user_id, u.email, a.elevenlabs_agent_id, a.name, a.type, a.is_active, a.created_at
+    pub const LIST_SELECT: &str = "SELECT a.id, a.user_id, u.email, a.elevenlabs_agent_id, a.name, a.type, a.is_active, a.created_at, a.updated_at
             FROM agents a JOIN users u ON u.id = a.user_id";
 
     crate::db::statements! {
@@ -75,9 +77,10 @@ pub async fn list(
                 owner_email: row.try_get("email")?,
                 elevenlabs_agent_id: row.try_get("elevenlabs_agent_id")?,
                 name: row.try_get("name")?,
-                kind: row.try_get("type")?,
+                kind: AgentType::from_db(row.try_get("type")?),
                 is_active: row.try_get("is_active")?,
                 created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
             })
         })
         .collect::<AppResult<_>>()?;

@@ -10,39 +10,50 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor, Entry};
 use crate::{
+    agents::AgentType,
     billing::{self, Purchase},
     credits::{self, CreditChange, CreditKind, CreditTransaction},
     db::filter::{like_pattern, Filter, Keyset},
     error::{AppError, AppResult},
     tenant::TenantId,
-    users::UserStatus,
+    users::{AuthProvider, Role, User, UserStatus},
 };
 
+/// A user as the admin lists them: design.md's User model (nullable `email` and `name` as in
+/// the profile), with the role, the account status and any reason to review it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AdminUserSummary {
     pub id: Uuid,
+    #[schema(required = true)]
     pub email: Option<String>,
+    #[schema(required = true)]
     pub name: Option<String>,
-    pub role: String,
-    pub status: String,
+    pub role: Role,
+    pub status: UserStatus,
+    /// False while suspended.
+    pub is_active: bool,
     pub credits: i64,
-    pub auth_provider: String,
+    pub auth_provider: AuthProvider,
     /// Why an administrator should look at this tenant (a disputed payment); null otherwise.
     pub review_reason: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 fn summary(row: &tokio_postgres::Row) -> AppResult<AdminUserSummary> {
+    let user = User::try_from(row)?;
     Ok(AdminUserSummary {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        role: row.try_get("role")?,
-        status: row.try_get("status")?,
-        credits: row.try_get("credits")?,
-        auth_provider: row.try_get("auth_provider")?,
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        role: user.role,
+        status: user.status,
+        is_active: user.status == UserStatus::Active,
+        credits: user.credits,
+        auth_provider: user.auth_provider,
         review_reason: row.try_get("review_reason")?,
-        created_at: row.try_get("created_at")?,
+        created_at: user.created_at,
+        updated_at: user.updated_at,
     })
 }
 
@@ -59,7 +70,7 @@ pub mod sql {
 
     macro_rules! summary_columns {
         () => {
-            "id, email, name, role, status, credits, auth_provider, review_reason, created_at"
+            "id, email, name, role, status, credits, auth_provider, review_reason, created_at, updated_at"
         };
     }
 
@@ -69,7 +80,7 @@ pub mod sql {
 
     crate::db::statements! {
         pub const SUMMARY_BY_ID = concat!("SELECT ", summary_columns!(), " FROM users WHERE id = $1");
-        pub const AGENTS_OF_USER = "SELECT id, elevenlabs_agent_id, name, type, is_active, created_at
+        pub const AGENTS_OF_USER = "SELECT id, user_id, elevenlabs_agent_id, name, type, is_active, created_at, updated_at
             FROM agents WHERE user_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC";
         pub const USAGE = "SELECT
             (SELECT count(*) FROM calls WHERE user_id = $1) AS calls,
@@ -134,15 +145,18 @@ fn matching(filter: &UserFilter) -> Filter {
     matching
 }
 
+/// One of a user's agents: design.md's Agent model and its type.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AdminAgentSummary {
     pub id: Uuid,
+    pub user_id: Uuid,
     pub elevenlabs_agent_id: String,
     pub name: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: AgentType,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -180,11 +194,13 @@ pub async fn detail(client: &impl GenericClient, id: Uuid) -> AppResult<AdminUse
         .map(|row| {
             Ok(AdminAgentSummary {
                 id: row.try_get("id")?,
+                user_id: row.try_get("user_id")?,
                 elevenlabs_agent_id: row.try_get("elevenlabs_agent_id")?,
                 name: row.try_get("name")?,
-                kind: row.try_get("type")?,
+                kind: AgentType::from_db(row.try_get("type")?),
                 is_active: row.try_get("is_active")?,
                 created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
             })
         })
         .collect::<AppResult<_>>()?;

@@ -47,7 +47,7 @@ impl AgentType {
         }
     }
 
-    fn from_db(raw: &str) -> Self {
+    pub(crate) fn from_db(raw: &str) -> Self {
         if raw == "chat" {
             Self::Chat
         } else {

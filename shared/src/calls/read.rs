@@ -5,8 +5,7 @@ use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use tokio_postgres::Row;
+use tokio_postgres::{types::Json, Row};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -28,6 +27,23 @@ pub enum CallKind {
     Chat,
 }
 
+impl CallKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Call => "call",
+            Self::Chat => "chat",
+        }
+    }
+
+    /// From the `calls.type` column (a check constraint keeps it to these two).
+    fn parse(stored: &str) -> Self {
+        match stored {
+            "chat" => Self::Chat,
+            _ => Self::Call,
+        }
+    }
+}
+
 /// The design's Call model, with what the logs tab shows next to it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Call {
@@ -37,10 +53,11 @@ pub struct Call {
     pub user_id: Uuid,
     pub elevenlabs_conversation_id: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: CallKind,
     pub direction: Option<String>,
-    pub status: String,
-    /// The other party (E.164 when it parses); null for chats.
+    pub status: CallStatus,
+    /// The other party (E.164 when it parses); null for chats, which have no number.
+    #[schema(required = true)]
     pub phone_number: Option<String>,
     pub contact_id: Option<Uuid>,
     pub contact_name: Option<String>,
@@ -56,10 +73,13 @@ pub struct Call {
     pub total_score: Option<i32>,
     pub lead_status_tag: Option<String>,
     /// Where to get a short-lived link to the MP3 (`GET /api/calls/{id}/recording`); null
-    /// when there is no audio.
+    /// when there is no audio (chats, calls whose audio never arrived).
+    #[schema(required = true)]
     pub recording_url: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Null while the call is in progress.
+    #[schema(required = true)]
     pub completed_at: Option<DateTime<Utc>>,
 }
 
@@ -78,10 +98,25 @@ pub struct Transcript {
     pub id: Uuid,
     pub call_id: Uuid,
     pub content: String,
-    /// `[{speaker: agent|user, text, timestamp}]` in order; timestamp in seconds into the call.
-    #[schema(value_type = Vec<Object>)]
-    pub speaker_segments: Value,
+    /// The turns in order.
+    pub speaker_segments: Vec<SpeakerSegment>,
     pub created_at: DateTime<Utc>,
+}
+
+/// One turn of a transcript.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SpeakerSegment {
+    pub speaker: SegmentSpeaker,
+    pub text: String,
+    /// Seconds into the call.
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentSpeaker {
+    Agent,
+    User,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -122,9 +157,9 @@ impl TryFrom<&Row> for Call {
             agent_name: row.try_get("agent_name")?,
             user_id: row.try_get("user_id")?,
             elevenlabs_conversation_id: row.try_get("elevenlabs_conversation_id")?,
-            kind: row.try_get("type")?,
+            kind: CallKind::parse(row.try_get("type")?),
             direction: row.try_get("direction")?,
-            status: row.try_get("status")?,
+            status: CallStatus::parse(row.try_get("status")?),
             phone_number: row.try_get("phone_number")?,
             contact_id: row.try_get("contact_id")?,
             contact_name: row.try_get("contact_name")?,
@@ -187,13 +222,7 @@ impl CallFilter {
         filter
             .and("c.user_id = $", vec![Box::new(*tenant.as_uuid())])
             .and_some("c.agent_id = $", self.agent_id)
-            .and_some(
-                "c.type = $",
-                self.kind.map(|k| match k {
-                    CallKind::Call => "call",
-                    CallKind::Chat => "chat",
-                }),
-            )
+            .and_some("c.type = $", self.kind.map(CallKind::as_str))
             .and_some("c.status = $", self.status.map(CallStatus::as_str))
             .and_some("c.created_at >= $", self.from)
             .and_some("c.created_at < $", self.to)
@@ -275,9 +304,9 @@ pub async fn export(
                 call.created_at.to_rfc3339(),
                 cell(call.started_at.map(|t| t.to_rfc3339())),
                 call.agent_name,
-                call.kind,
+                call.kind.as_str().to_owned(),
                 cell(call.direction),
-                call.status,
+                call.status.as_str().to_owned(),
                 cell(call.phone_number),
                 cell(call.contact_name),
                 call.duration_seconds.to_string(),
@@ -322,7 +351,9 @@ pub async fn transcript(
             id: *id.as_uuid(),
             call_id: *id.as_uuid(),
             content: row.try_get("content")?,
-            speaker_segments: row.try_get("speaker_segments")?,
+            speaker_segments: row
+                .try_get::<_, Json<Vec<SpeakerSegment>>>("speaker_segments")?
+                .0,
             created_at: row.try_get("created_at")?,
         }),
         None => {

@@ -2,17 +2,30 @@
 //! contacts only, as the dynamic variables the agent's prompt can use.
 
 use crate::db::statements::Cached;
-use serde_json::{Map, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::{error::AppResult, phone, AppState};
 
-/// `customer_name`, `customer_company`, `customer_notes`, `customer_email` (empty when
-/// unknown), `customer_phone` (E.164 when it parses) and `contact_found`.
+/// The caller's dynamic variables. Every one is always present (empty when unknown), because
+/// ElevenLabs needs a value for each variable the agent uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CallerVariables {
+    pub customer_name: String,
+    pub customer_company: String,
+    pub customer_notes: String,
+    pub customer_email: String,
+    /// E.164 when it parses.
+    pub customer_phone: String,
+    pub contact_found: bool,
+}
+
+/// The caller's contact among the owner's of `elevenlabs_agent_id`, as dynamic variables.
 pub async fn caller_variables(
     state: &AppState,
     elevenlabs_agent_id: &str,
     caller: &str,
-) -> AppResult<Map<String, Value>> {
+) -> AppResult<CallerVariables> {
     let number = phone::normalize(caller, state.settings().await?.phone_region());
     let row = match &number {
         Some(number) => {
@@ -25,25 +38,22 @@ pub async fn caller_variables(
         }
         None => None,
     };
-    let mut vars = Map::new();
-    for (variable, column) in [
-        ("customer_name", "name"),
-        ("customer_company", "company"),
-        ("customer_notes", "notes"),
-        ("customer_email", "email"),
-    ] {
-        let value = match &row {
-            Some(row) => row.try_get::<_, Option<String>>(column)?,
-            None => None,
-        };
-        vars.insert(variable.into(), Value::String(value.unwrap_or_default()));
-    }
-    vars.insert(
-        "customer_phone".into(),
-        Value::String(number.unwrap_or_default()),
-    );
-    vars.insert("contact_found".into(), Value::Bool(row.is_some()));
-    Ok(vars)
+    let text = |column: &str| -> AppResult<String> {
+        Ok(match &row {
+            Some(row) => row
+                .try_get::<_, Option<String>>(column)?
+                .unwrap_or_default(),
+            None => String::new(),
+        })
+    };
+    Ok(CallerVariables {
+        customer_name: text("name")?,
+        customer_company: text("company")?,
+        customer_notes: text("notes")?,
+        customer_email: text("email")?,
+        customer_phone: number.unwrap_or_default(),
+        contact_found: row.is_some(),
+    })
 }
 
 pub mod sql {

@@ -52,6 +52,29 @@ impl CreditKind {
         .find(|kind| kind.as_str() == raw)
     }
 
+    /// design.md's type of an entry of this kind: a refund (a Stripe refund or a lost dispute)
+    /// is a purchase taken back.
+    pub fn design_type(self) -> TransactionType {
+        match self {
+            Self::Purchase | Self::Refund => TransactionType::Purchase,
+            Self::Usage => TransactionType::Usage,
+            Self::Bonus => TransactionType::Bonus,
+            Self::AdminAdjustment => TransactionType::AdminAdjustment,
+        }
+    }
+
+    /// The ledger types a history filtered on this type shows: a filter on `purchase` also
+    /// shows the refunds, which are served as purchases.
+    fn filtered_as(self) -> &'static [&'static str] {
+        match self {
+            Self::Purchase => &["purchase", "refund"],
+            Self::Usage => &["usage"],
+            Self::Bonus => &["bonus"],
+            Self::AdminAdjustment => &["admin_adjustment"],
+            Self::Refund => &["refund"],
+        }
+    }
+
     /// Purchases and bonuses add, usage and refunds take away; an admin may do either.
     fn allows(self, amount: i64) -> bool {
         match self {
@@ -74,17 +97,35 @@ pub struct CreditChange {
     pub stripe_payment_id: Option<String>,
 }
 
+/// The CreditTransaction types of design.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionType {
+    Purchase,
+    Usage,
+    Bonus,
+    AdminAdjustment,
+}
+
 /// One ledger row, as the API shows it (the design's CreditTransaction).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreditTransaction {
     pub id: String,
     pub user_id: uuid::Uuid,
+    /// design.md's type; a refund is a `purchase` with a negative amount (see `ledger_type`).
     #[serde(rename = "type")]
+    pub design_type: TransactionType,
+    /// The ledger's own type, which also tells a refund from a purchase (what
+    /// `GET /billing/history?type=` filters on).
+    #[serde(rename = "ledger_type")]
     pub kind: CreditKind,
+    /// Signed: negative takes credits away.
     pub amount: i64,
     pub balance_after: i64,
     pub description: String,
+    /// Absent when the entry has no Stripe payment.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub stripe_payment_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -101,11 +142,13 @@ impl TryFrom<&Row> for CreditTransaction {
 
     fn try_from(row: &Row) -> AppResult<Self> {
         let kind: &str = row.try_get("type")?;
+        let kind = CreditKind::parse(kind)
+            .ok_or_else(|| AppError::internal(format!("unknown ledger type {kind}")))?;
         Ok(Self {
             id: row.try_get::<_, i64>("id")?.to_string(),
             user_id: row.try_get("user_id")?,
-            kind: CreditKind::parse(kind)
-                .ok_or_else(|| AppError::internal(format!("unknown ledger type {kind}")))?,
+            design_type: kind.design_type(),
+            kind,
             amount: row.try_get("amount")?,
             balance_after: row.try_get("balance_after")?,
             description: row.try_get("description")?,
@@ -226,7 +269,7 @@ pub async fn history(
     before_id: Option<i64>,
     limit: i64,
 ) -> AppResult<(Vec<CreditTransaction>, i64)> {
-    let kind = kind.map(CreditKind::as_str);
+    let kind = kind.map(CreditKind::filtered_as);
     let rows = client
         .cached_query(
             sql::HISTORY_PAGE,
@@ -257,11 +300,11 @@ pub mod sql {
         pub const ENTRY_BY_REFERENCE = concat!("SELECT ", ledger_columns!(), " FROM credit_transactions
             WHERE user_id = $1 AND type = $2 AND reference = $3");
         pub const HISTORY_PAGE = concat!("SELECT ", ledger_columns!(), " FROM credit_transactions
-            WHERE user_id = $1 AND ($2::text IS NULL OR type = $2)
+            WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))
             AND ($3::bigint IS NULL OR id < $3)
             ORDER BY id DESC LIMIT $4");
         pub const HISTORY_COUNT = "SELECT count(*) FROM credit_transactions
-            WHERE user_id = $1 AND ($2::text IS NULL OR type = $2)";
+            WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))";
     }
 }
 

@@ -67,7 +67,8 @@ async fn user_credits(State(state): State<AppState>, auth: AuthUser) -> AppResul
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct HistoryFilter {
-    /// Only entries of this type: purchase, usage, bonus, admin_adjustment or refund.
+    /// Only entries of this type: purchase (refunds included, as they are served as
+    /// purchases), usage, bonus, admin_adjustment, or refund (its `ledger_type`).
     #[serde(rename = "type")]
     pub kind: Option<String>,
 }

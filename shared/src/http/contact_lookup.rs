@@ -9,13 +9,12 @@ use axum::{
     Json,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{AppJson, AppQuery};
 use crate::{
-    contacts,
+    contacts::{self, lookup::CallerVariables},
     error::{AppError, AppResult, ErrorBody},
     AppState,
 };
@@ -37,14 +36,12 @@ pub struct InitiationRequest {
     pub call_sid: Option<String>,
 }
 
-/// The `conversation_initiation_client_data` answer. Every variable is always present (empty
-/// when unknown), because ElevenLabs needs a value for each variable the agent uses.
+/// The `conversation_initiation_client_data` answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClientData {
     #[serde(rename = "type")]
     pub kind: &'static str,
-    #[schema(value_type = Object)]
-    pub dynamic_variables: Map<String, Value>,
+    pub dynamic_variables: CallerVariables,
 }
 
 async fn authorize(state: &AppState, headers: &HeaderMap) -> AppResult<()> {

@@ -76,8 +76,8 @@ impl Group {
     ];
 
     /// The group's part of the OpenAPI document: every annotated route [`app`] serves for it
-    /// (its [`aliases`](Self::aliases) are named in their operation's description instead),
-    /// for tests that walk every route.
+    /// but its [`aliases`](Self::aliases) (which the whole document adds), for tests that walk
+    /// every route.
     pub fn openapi(self) -> utoipa::openapi::OpenApi {
         self.routes().split_for_parts().1
     }
@@ -147,6 +147,17 @@ pub enum Alias {
 }
 
 impl Alias {
+    /// The path at which this alias serves the documented `path`, if it covers it.
+    pub fn of(self, path: &str) -> Option<String> {
+        match self {
+            Alias::Prefix { alias, serves } => {
+                let rest = path.strip_prefix(serves)?;
+                (rest.is_empty() || rest.starts_with('/')).then(|| format!("{alias}{rest}"))
+            }
+            Alias::Exact { alias, serves } => (path == serves).then(|| alias.to_owned()),
+        }
+    }
+
     /// Adds the alias to `outer`, forwarding to `inner` (the routes without aliases) with the
     /// path rewritten; the query string is kept.
     fn forward(self, outer: Router, inner: Router) -> Router {

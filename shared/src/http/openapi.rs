@@ -1,9 +1,14 @@
-//! The OpenAPI document, generated from the route annotations of every endpoint group.
+//! The OpenAPI document, generated from the route annotations of every endpoint group, with
+//! design.md's alias paths as operations of their own (a client generated from it calls
+//! `/agents` as design.md names it).
 
 use std::sync::OnceLock;
 
 use utoipa::{
-    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        path::{Operation, PathItem},
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
     Modify, OpenApi,
 };
 
@@ -50,8 +55,49 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         let (_, paths) = super::routes(&Group::ALL).split_for_parts();
         let mut doc = ApiDoc::openapi();
         doc.merge(paths);
+        let aliases = Group::ALL.iter().flat_map(|group| group.aliases());
+        let aliased: Vec<(String, PathItem)> = aliases
+            .flat_map(|alias| {
+                doc.paths.paths.iter().filter_map(|(path, item)| {
+                    let aliased = alias.of(path)?;
+                    Some((aliased.clone(), aliased_item(item, path, &aliased)))
+                })
+            })
+            .collect();
+        doc.paths.paths.extend(aliased);
         doc
     })
+}
+
+/// The operations of `item` (documented at `path`) as served at `alias`: the same parameters,
+/// bodies and answers, with their own operation ids (which must be unique in a document).
+fn aliased_item(item: &PathItem, path: &str, alias: &str) -> PathItem {
+    let mut item = item.clone();
+    let suffix: String = alias
+        .trim_start_matches('/')
+        .chars()
+        .filter(|c| !matches!(c, '{' | '}'))
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let operations: [&mut Option<Operation>; 5] = [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ];
+    for operation in operations.into_iter().flatten() {
+        operation.operation_id = operation
+            .operation_id
+            .as_ref()
+            .map(|id| format!("{id}_at_{suffix}"));
+        let served = format!("design.md's path for `{path}`, which answers the same.");
+        operation.description = Some(match operation.description.take() {
+            Some(description) => format!("{description}\n\n{served}"),
+            None => served,
+        });
+    }
+    item
 }
 
 #[cfg(test)]
@@ -68,6 +114,24 @@ mod tests {
             }
             serde_json::Value::Array(items) => items.iter().for_each(|v| references(v, found)),
             _ => {}
+        }
+    }
+
+    #[test]
+    fn aliases_are_documented_with_their_own_operation_ids() {
+        let document = serde_json::to_value(super::document()).expect("serializes");
+        for (alias, served, method) in [
+            ("/agents", "/api/agents", "post"),
+            ("/agents/{id}/config", "/api/agents/{id}/config", "get"),
+            ("/contacts/upload", "/api/contacts/upload", "post"),
+            ("/analytics/leads", "/api/dashboard/analytics", "get"),
+        ] {
+            let (alias, served) = (
+                &document["paths"][alias][method],
+                &document["paths"][served][method],
+            );
+            assert_eq!(alias["responses"], served["responses"]);
+            assert_ne!(alias["operationId"], served["operationId"]);
         }
     }
 

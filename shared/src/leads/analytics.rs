@@ -4,9 +4,9 @@
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio_postgres::Row;
+use tokio_postgres::{types::Json, Row};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -19,31 +19,80 @@ use crate::{
     tenant::TenantId,
 };
 
+/// The design's LeadAnalytics model. A dimension ElevenLabs' analysis did not assess has no
+/// level or score (null), and a call with no score at all has no total or tag.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LeadAnalytics {
     pub id: Uuid,
     pub call_id: Uuid,
+    #[schema(required = true)]
     pub intent_level: Option<String>,
+    /// 0 to 20, as every dimension's score.
+    #[schema(required = true)]
     pub intent_score: Option<i32>,
+    #[schema(required = true)]
     pub urgency_level: Option<String>,
+    #[schema(required = true)]
     pub urgency_score: Option<i32>,
+    #[schema(required = true)]
     pub budget_constraint: Option<String>,
+    #[schema(required = true)]
     pub budget_score: Option<i32>,
+    #[schema(required = true)]
     pub fit_alignment: Option<String>,
+    #[schema(required = true)]
     pub fit_score: Option<i32>,
+    #[schema(required = true)]
     pub engagement_health: Option<String>,
+    #[schema(required = true)]
     pub engagement_score: Option<i32>,
-    /// 0 to 100: the sum of the five dimension scores (0 to 20 each).
+    /// 0 to 100: the sum of the five dimension scores.
+    #[schema(required = true)]
     pub total_score: Option<i32>,
     /// hot, warm or cold.
+    #[schema(required = true)]
     pub lead_status_tag: Option<String>,
-    /// {intent, urgency, budget, fit, engagement, cta_behavior}: one sentence each.
-    #[schema(value_type = Object)]
-    pub reasoning: Value,
-    /// {pricing_clicked, demo_clicked, followup_clicked, sample_clicked, escalated_to_human}.
-    #[schema(value_type = Object)]
-    pub cta_interactions: Value,
+    pub reasoning: Reasoning,
+    pub cta_interactions: CtaInteractions,
     pub created_at: DateTime<Utc>,
+}
+
+/// Why each dimension scored as it did: one sentence each, empty when the analysis gave none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+// A stored object may lack keys (the column defaults to `{}`): they read as empty, and every
+// key is always sent.
+#[serde(default)]
+pub struct Reasoning {
+    #[schema(required = true)]
+    pub intent: String,
+    #[schema(required = true)]
+    pub urgency: String,
+    #[schema(required = true)]
+    pub budget: String,
+    #[schema(required = true)]
+    pub fit: String,
+    #[schema(required = true)]
+    pub engagement: String,
+    #[schema(required = true)]
+    pub cta_behavior: String,
+}
+
+/// Which calls to action the person took during the conversation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+// A stored object may lack keys (the column defaults to `{}`): they read as false, and every
+// key is always sent.
+#[serde(default)]
+pub struct CtaInteractions {
+    #[schema(required = true)]
+    pub pricing_clicked: bool,
+    #[schema(required = true)]
+    pub demo_clicked: bool,
+    #[schema(required = true)]
+    pub followup_clicked: bool,
+    #[schema(required = true)]
+    pub sample_clicked: bool,
+    #[schema(required = true)]
+    pub escalated_to_human: bool,
 }
 
 /// From a `lead_analytics` row.
@@ -66,8 +115,10 @@ impl TryFrom<&Row> for LeadAnalytics {
             engagement_score: row.try_get("engagement_score")?,
             total_score: row.try_get("total_score")?,
             lead_status_tag: row.try_get("lead_status_tag")?,
-            reasoning: row.try_get("reasoning")?,
-            cta_interactions: row.try_get("cta_interactions")?,
+            reasoning: row.try_get::<_, Json<Reasoning>>("reasoning")?.0,
+            cta_interactions: row
+                .try_get::<_, Json<CtaInteractions>>("cta_interactions")?
+                .0,
             created_at: row.try_get("created_at")?,
         })
     }

@@ -5,12 +5,14 @@ use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use tokio_postgres::Row;
+use tokio_postgres::{types::Json, Row};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{analytics::LeadAnalytics, LeadStatus};
+use super::{
+    analytics::{CtaInteractions, LeadAnalytics},
+    LeadStatus,
+};
 use crate::{
     agents,
     db::filter::{like_pattern, Filter, Keyset},
@@ -60,8 +62,8 @@ pub struct Interaction {
     pub summary: Option<String>,
     pub total_score: Option<i32>,
     pub lead_status_tag: Option<String>,
-    #[schema(value_type = Object)]
-    pub cta_interactions: Option<Value>,
+    /// Null when the call has no analysis.
+    pub cta_interactions: Option<CtaInteractions>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -264,7 +266,9 @@ pub async fn profile(
                 summary: row.try_get("summary")?,
                 total_score: row.try_get("total_score")?,
                 lead_status_tag: row.try_get("lead_status_tag")?,
-                cta_interactions: row.try_get("cta_interactions")?,
+                cta_interactions: row
+                    .try_get::<_, Option<Json<CtaInteractions>>>("cta_interactions")?
+                    .map(|Json(cta)| cta),
             })
         })
         .collect::<AppResult<_>>()?;

@@ -35,7 +35,7 @@ pub struct AgentQuery {
     pub search: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/agents", tag = "admin", params(AgentQuery, PageQuery),
+#[utoipa::path(get, path = "/admin/agents", operation_id = "admin_list_agents", tag = "admin", params(AgentQuery, PageQuery),
     security(("bearer" = [])),
     responses((status = 200, body = ListResponse<AgentRow>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_agents(
@@ -53,7 +53,7 @@ async fn list_agents(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/agents/{id}", tag = "admin", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/admin/agents/{id}", operation_id = "admin_get_agent", tag = "admin", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = Agent), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_agent(
@@ -65,7 +65,7 @@ async fn get_agent(
 }
 
 /// Changes any tenant's agent with the same rules as its owner's PUT /api/agents/{id}.
-#[utoipa::path(put, path = "/admin/agents/{id}", tag = "admin", request_body = AgentUpdate,
+#[utoipa::path(put, path = "/admin/agents/{id}", operation_id = "admin_update_agent", tag = "admin", request_body = AgentUpdate,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = Agent), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn update_agent(

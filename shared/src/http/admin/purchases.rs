@@ -33,7 +33,7 @@ pub struct PurchaseQuery {
 }
 
 /// Every tenant's purchases, e.g. `?status=review` for the ones waiting for a decision.
-#[utoipa::path(get, path = "/admin/purchases", tag = "admin", params(PurchaseQuery, PageQuery),
+#[utoipa::path(get, path = "/admin/purchases", operation_id = "admin_list_purchases", tag = "admin", params(PurchaseQuery, PageQuery),
     security(("bearer" = [])),
     responses((status = 200, body = ListResponse<AdminPurchase>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_purchases(
