@@ -161,7 +161,7 @@ export type Endpoints = [
   Conforms<Documented, Operation<"/contacts", "post">>,
   Conforms<Documented, Operation<"/contacts/{id}", "put">>,
   Conforms<Documented, Operation<"/contacts/{id}", "delete">>,
-  // `GET /api/lookup/:phone` is not served yet (issue 14, item 6).
+  Conforms<Documented, Operation<"/api/lookup/{phone}", "get">>,
   Conforms<Documented, Operation<"/analytics/dashboard", "get">>,
   Conforms<Documented, Operation<"/analytics/leads", "get">>,
   Conforms<Documented, Operation<"/analytics/calls", "get">>,

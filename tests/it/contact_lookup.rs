@@ -53,9 +53,20 @@ async fn initiation(agent: &str, caller: &str, secret: Option<&str>) -> reqwest:
 }
 
 async fn by_phone(agent: &str, phone: &str, secret: Option<&str>) -> reqwest::Response {
+    by_phone_at("/api/contact-lookup", agent, phone, secret).await
+}
+
+/// The GET form at `path` (design.md names it `/api/contact-lookup/:phone` and
+/// `/api/lookup/:phone`).
+async fn by_phone_at(
+    path: &str,
+    agent: &str,
+    phone: &str,
+    secret: Option<&str>,
+) -> reqwest::Response {
     let mut request = stack()
         .http
-        .get(url(&format!("/api/contact-lookup/{phone}")))
+        .get(url(&format!("{path}/{}", urlencoding(phone))))
         .query(&[("agent_id", agent)]);
     if let Some(secret) = secret {
         request = request.header(SECRET_HEADER, secret);
@@ -105,6 +116,19 @@ async fn the_owning_tenants_contact_fills_the_dynamic_variables() {
     let local = format!("({}) {}-{}", &number[2..5], &number[5..8], &number[8..]);
     let fetched = variables(by_phone(&tenant.call_agent, &local, Some(&secret)).await).await;
     assert_eq!(fetched, expected);
+    let external = by_phone_at("/api/lookup", &tenant.call_agent, &number, Some(&secret)).await;
+    assert_eq!(variables(external).await, expected);
+    let unsigned = by_phone_at("/api/lookup", &tenant.call_agent, &number, None).await;
+    assert_eq!(unsigned.status(), 401);
+}
+
+/// A number as one path segment (`+` and spaces kept as written).
+fn urlencoding(phone: &str) -> String {
+    phone
+        .replace('%', "%25")
+        .replace('+', "%2B")
+        .replace(' ', "%20")
+        .replace('/', "%2F")
 }
 
 #[tokio::test]

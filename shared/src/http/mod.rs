@@ -60,7 +60,7 @@ pub enum Group {
     Calls,
     /// /api/contacts/* and /contacts/*: contact CRUD and spreadsheet upload.
     Contacts,
-    /// /webhooks/* and /api/contact-lookup: what ElevenLabs calls (webhook-ingest).
+    /// /webhooks/*, /api/contact-lookup and /api/lookup: what ElevenLabs calls (webhook-ingest).
     Webhooks,
 }
 
@@ -112,7 +112,12 @@ impl Group {
                     serves: "/api/dashboard/analytics",
                 },
             ],
-            Group::Admin | Group::Auth | Group::Billing | Group::Webhooks => &[],
+            // design.md names the lookup both ways (webhooks and contacts components).
+            Group::Webhooks => &[Alias::Prefix {
+                alias: "/api/lookup",
+                serves: "/api/contact-lookup",
+            }],
+            Group::Admin | Group::Auth | Group::Billing => &[],
         }
     }
 
@@ -279,9 +284,12 @@ async fn drop_unsafe_request_id(mut req: Request<axum::body::Body>) -> Request<a
 /// The path as logged: a caller's phone number in the contact lookup is masked but for its
 /// last two digits.
 fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
-    const LOOKUP: &str = "/api/contact-lookup/";
-    match path.strip_prefix(LOOKUP) {
-        Some(phone) if !phone.is_empty() => {
+    const LOOKUPS: [&str; 2] = ["/api/contact-lookup/", "/api/lookup/"];
+    let found = LOOKUPS
+        .iter()
+        .find_map(|prefix| Some((*prefix, path.strip_prefix(prefix)?)));
+    match found {
+        Some((prefix, phone)) if !phone.is_empty() => {
             let keep = phone.len().saturating_sub(2);
             let masked: String = phone
                 .char_indices()
@@ -293,7 +301,7 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
                     }
                 })
                 .collect();
-            format!("{LOOKUP}{masked}").into()
+            format!("{prefix}{masked}").into()
         }
         _ => path.into(),
     }
@@ -310,6 +318,10 @@ mod tests {
         assert_eq!(
             super::loggable_path("/api/contact-lookup/+14155550123"),
             "/api/contact-lookup/+*********23"
+        );
+        assert_eq!(
+            super::loggable_path("/api/lookup/+14155550123"),
+            "/api/lookup/+*********23"
         );
         assert_eq!(super::loggable_path("/api/calls"), "/api/calls");
     }
