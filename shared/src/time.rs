@@ -3,7 +3,7 @@
 //! Used as `#[serde(default, deserialize_with = "...")]` on optional query and body fields,
 //! and by the cursor decoder.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Deserializer};
 
 pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
@@ -25,22 +25,64 @@ fn checked<E: serde::de::Error, T: Datelike>(value: T) -> Result<T, E> {
     }
 }
 
-/// An optional RFC 3339 time within [`YEARS`].
+/// A bound as a client may write it: a day (`YYYY-MM-DD`, UTC) or an RFC 3339 time, within
+/// [`YEARS`]. The dashboards speak in days and the lists in times; either is taken everywhere.
+enum Bound {
+    Day(NaiveDate),
+    Time(DateTime<Utc>),
+}
+
+fn optional_bound<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Bound>, D::Error> {
+    use serde::de::Error;
+    let Some(text) = Option::<String>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let text = text.trim();
+    if let Ok(day) = text.parse::<NaiveDate>() {
+        return checked(day).map(|day| Some(Bound::Day(day)));
+    }
+    match text.parse::<DateTime<Utc>>() {
+        Ok(time) => checked(time).map(|time| Some(Bound::Time(time))),
+        Err(_) => Err(D::Error::custom(format!(
+            "{text:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time"
+        ))),
+    }
+}
+
+/// An optional lower bound in time: a day means its first instant (00:00 UTC).
 pub fn optional_time<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<DateTime<Utc>>, D::Error> {
-    Option::<DateTime<Utc>>::deserialize(deserializer)?
-        .map(checked::<D::Error, _>)
+    Ok(optional_bound(deserializer)?.map(|bound| match bound {
+        Bound::Day(day) => day.and_time(NaiveTime::MIN).and_utc(),
+        Bound::Time(time) => time,
+    }))
+}
+
+/// An optional upper bound in time, exclusive: a day means the whole day is included (up to
+/// the next day's 00:00 UTC).
+pub fn optional_time_until<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    optional_bound(deserializer)?
+        .map(|bound| match bound {
+            Bound::Day(day) => day
+                .succ_opt()
+                .map(|next| next.and_time(NaiveTime::MIN).and_utc())
+                .ok_or_else(|| serde::de::Error::custom("the day after 9999-12-31")),
+            Bound::Time(time) => Ok(time),
+        })
         .transpose()
 }
 
-/// An optional `YYYY-MM-DD` date within [`YEARS`].
+/// An optional day: a time means its day in UTC.
 pub fn optional_date<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<NaiveDate>, D::Error> {
-    Option::<NaiveDate>::deserialize(deserializer)?
-        .map(checked::<D::Error, _>)
-        .transpose()
+    Ok(optional_bound(deserializer)?.map(|bound| match bound {
+        Bound::Day(day) => day,
+        Bound::Time(time) => time.date_naive(),
+    }))
 }
 
 /// Whether `value` holds, anywhere, a string that reads as an RFC 3339 time outside
@@ -81,6 +123,50 @@ mod tests {
         assert_eq!(q.day.expect("day").year(), 9999);
         let q = parse("{}").expect("absent");
         assert!(q.from.is_none() && q.day.is_none());
+    }
+
+    #[derive(Deserialize)]
+    struct Range {
+        #[serde(default, deserialize_with = "optional_time")]
+        from: Option<DateTime<Utc>>,
+        #[serde(default, deserialize_with = "optional_time_until")]
+        to: Option<DateTime<Utc>>,
+    }
+
+    #[test]
+    fn a_day_or_a_time_is_taken_for_every_bound() {
+        let days: Range =
+            serde_json::from_str(r#"{"from":"2026-11-01","to":"2026-11-28"}"#).expect("days");
+        assert_eq!(
+            days.from.expect("from").to_rfc3339(),
+            "2026-11-01T00:00:00+00:00"
+        );
+        // The last day is included: the bound is the next day's first instant.
+        assert_eq!(
+            days.to.expect("to").to_rfc3339(),
+            "2026-11-29T00:00:00+00:00"
+        );
+        let times: Range = serde_json::from_str(
+            r#"{"from":"2026-11-01T08:30:00+02:00","to":"2026-11-28T10:00:00Z"}"#,
+        )
+        .expect("times");
+        assert_eq!(
+            times.from.expect("from").to_rfc3339(),
+            "2026-11-01T06:30:00+00:00"
+        );
+        assert_eq!(
+            times.to.expect("to").to_rfc3339(),
+            "2026-11-28T10:00:00+00:00"
+        );
+        let day = parse(r#"{"day":"2026-11-28T23:30:00-02:00"}"#).expect("a time as a day");
+        assert_eq!(day.day.expect("day").to_string(), "2026-11-29");
+        for bad in [
+            r#"{"from":"yesterday"}"#,
+            r#"{"from":"2026-13-01"}"#,
+            r#"{"to":"+10000-01-01"}"#,
+        ] {
+            assert!(serde_json::from_str::<Range>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -310,11 +310,26 @@ async fn dashboards_never_count_another_tenants_calls() {
     assert_eq!(analytics["daily"].as_array().expect("days").len(), 14);
     assert_eq!(analytics["by_agent"][0]["calls"], 1);
     assert_eq!(analytics["by_agent"][0]["agent_name"], "call agent");
+    // RFC 3339 times, as the calls list takes them, mean their days.
+    let from = (chrono::Utc::now() - chrono::Duration::days(6))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let timed = json(
+        get(
+            &format!("/api/dashboard/analytics?from={from}&to={to}"),
+            &busy.token,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(timed["daily"].as_array().expect("days").len(), 7, "{timed}");
+    assert_eq!(timed["by_agent"][0]["calls"], 1);
 
     for (query, status) in [
         ("?days=0", 400),
         ("?days=400", 400),
         ("?from=2026-02-30", 400),
+        ("?from=last-week", 400),
         ("?from=2030-01-01&to=2029-01-01", 400),
     ] {
         let response = get(&format!("/api/dashboard/overview{query}"), &busy.token).await;

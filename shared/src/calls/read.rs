@@ -127,11 +127,14 @@ pub struct CallFilter {
     #[param(rename = "type")]
     pub kind: Option<CallKind>,
     pub status: Option<CallStatus>,
-    /// Calls created at or after this time (RFC 3339).
+    /// Calls created at or after this time: an RFC 3339 time, or a day (YYYY-MM-DD, from its
+    /// 00:00 UTC).
     #[serde(default, deserialize_with = "crate::time::optional_time")]
+    #[param(value_type = Option<String>)]
     pub from: Option<DateTime<Utc>>,
-    /// Calls created before this time (RFC 3339).
-    #[serde(default, deserialize_with = "crate::time::optional_time")]
+    /// Calls created before this time: an RFC 3339 time, or a day (YYYY-MM-DD, included).
+    #[serde(default, deserialize_with = "crate::time::optional_time_until")]
+    #[param(value_type = Option<String>)]
     pub to: Option<DateTime<Utc>>,
     /// The call's lead tag: hot, warm or cold.
     pub lead_status: Option<LeadStatus>,

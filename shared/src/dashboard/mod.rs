@@ -27,11 +27,14 @@ pub const MAX_RANGE_DAYS: i64 = 366;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 pub struct RangeQuery {
-    /// First day (YYYY-MM-DD, UTC); defaults to `days` before `to`.
+    /// First day (YYYY-MM-DD, UTC; an RFC 3339 time means its day); defaults to `days` before
+    /// `to`.
     #[serde(default, deserialize_with = "crate::time::optional_date")]
+    #[param(value_type = Option<String>)]
     pub from: Option<NaiveDate>,
-    /// Last day, included; defaults to today.
+    /// Last day, included (a date or an RFC 3339 time); defaults to today.
     #[serde(default, deserialize_with = "crate::time::optional_date")]
+    #[param(value_type = Option<String>)]
     pub to: Option<NaiveDate>,
     /// Length of the range when `from` is absent (default 30).
     pub days: Option<i64>,

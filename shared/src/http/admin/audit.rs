@@ -26,9 +26,13 @@ pub struct AuditQuery {
     pub action: Option<String>,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
+    /// An RFC 3339 time, or a day (YYYY-MM-DD, from its 00:00 UTC).
     #[serde(default, deserialize_with = "crate::time::optional_time")]
+    #[param(value_type = Option<String>)]
     pub since: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "crate::time::optional_time")]
+    /// An RFC 3339 time, or a day (YYYY-MM-DD, included).
+    #[serde(default, deserialize_with = "crate::time::optional_time_until")]
+    #[param(value_type = Option<String>)]
     pub until: Option<DateTime<Utc>>,
 }
 
