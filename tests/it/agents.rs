@@ -80,6 +80,31 @@ async fn a_call_agent_is_created_remotely_with_lead_scoring_then_recorded() {
 }
 
 #[tokio::test]
+async fn an_agent_can_be_created_from_the_models_fields_alone() {
+    let tenant = Account::new().await;
+    let name = unique("Plain");
+    // design.md's Agent has no type or prompt: a form that sends its fields is enough.
+    let agent = create(&tenant.token, json!({"name": name, "is_active": true})).await;
+    assert_eq!(agent["type"], "call");
+    assert_eq!(agent["is_active"], true);
+    let prompt = shared::agents::default_prompt(&name, shared::agents::AgentType::Call);
+    assert_eq!(agent["config"]["system_prompt"], prompt.as_str());
+    let remote = remote_agent(agent["elevenlabs_agent_id"].as_str().expect("id"))
+        .await
+        .expect("remote");
+    assert_eq!(
+        remote["conversation_config"]["agent"]["prompt"]["prompt"],
+        prompt.as_str()
+    );
+    let chat = create(
+        &tenant.token,
+        json!({"name": unique("Plain chat"), "type": "chat"}),
+    )
+    .await;
+    assert_eq!(chat["config"]["text_only"], true);
+}
+
+#[tokio::test]
 async fn a_chat_agent_is_text_only_and_has_no_line() {
     let tenant = Account::new().await;
     let agent = create(

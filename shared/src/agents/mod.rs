@@ -30,10 +30,11 @@ pub const MAX_PROMPT_CHARS: usize = 20_000;
 pub const MAX_FIRST_MESSAGE_CHARS: usize = 1_000;
 const MAX_ID_CHARS: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentType {
-    /// Voice calls over the phone.
+    /// Voice calls over the phone (what an agent is when its type is not given).
+    #[default]
     Call,
     /// Text only.
     Chat,
@@ -129,15 +130,19 @@ impl Agent {
     }
 }
 
-/// `POST /api/agents`.
+/// `POST /api/agents`. design.md's Agent model has only `name` of these: a form that sends
+/// just that gets a call agent with [`default_prompt`] and the platform's voice and language.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewAgent {
     /// 1 to 100 characters.
     pub name: String,
-    #[serde(rename = "type")]
+    /// `call` (the default) or `chat`.
+    #[serde(rename = "type", default)]
     pub kind: AgentType,
-    /// The agent's instructions (up to 20,000 characters).
-    pub system_prompt: String,
+    /// The agent's instructions (up to 20,000 characters); when absent, a general assistant's
+    /// (see the README). Given but blank is refused.
+    #[serde(default)]
+    pub system_prompt: Option<String>,
     /// What the agent says first (up to 1,000 characters); the caller speaks first when empty.
     #[serde(default)]
     pub first_message: Option<String>,
@@ -151,6 +156,20 @@ pub struct NewAgent {
     /// absent (call agents only).
     #[serde(default)]
     pub phone_number_id: Option<String>,
+}
+
+/// The instructions of an agent created without any: a polite general assistant that keeps
+/// what a lead needs (the analysis' data collection asks for the same).
+pub fn default_prompt(name: &str, kind: AgentType) -> String {
+    let channel = match kind {
+        AgentType::Call => "on the phone",
+        AgentType::Chat => "in a chat",
+    };
+    format!(
+        "You are {name}, a friendly and concise assistant talking with a customer {channel}. \
+         Find out what they need and help them with it. Ask for their name and email address, \
+         and whether they would like a follow-up. Never invent facts you were not given."
+    )
 }
 
 /// `PUT /api/agents/{id}`: every field optional; absent fields stay as they are.
@@ -208,11 +227,14 @@ pub struct AgentSpec {
 impl NewAgent {
     pub fn validate(&self, state: &AppState) -> AppResult<AgentSpec> {
         let defaults = &state.config().agent_defaults;
-        let system_prompt =
-            text::optional_block("system_prompt", Some(&self.system_prompt), MAX_PROMPT_CHARS)?
-                .ok_or_else(|| AppError::validation("system_prompt", "must not be empty"))?;
+        let name = text::line("name", &self.name, MAX_NAME_CHARS)?;
+        let system_prompt = match &self.system_prompt {
+            Some(prompt) => text::optional_block("system_prompt", Some(prompt), MAX_PROMPT_CHARS)?
+                .ok_or_else(|| AppError::validation("system_prompt", "must not be empty"))?,
+            None => default_prompt(&name, self.kind),
+        };
         Ok(AgentSpec {
-            name: text::line("name", &self.name, MAX_NAME_CHARS)?,
+            name,
             kind: self.kind,
             system_prompt,
             first_message: text::optional_block(
