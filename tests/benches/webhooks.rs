@@ -472,7 +472,7 @@ async fn moto_baseline(
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     let summary = Latencies::new(started, latencies);
-    aws.sqs.purge_queue().queue_url(&dlq).send().await?;
+    aws.sqs().await.purge_queue().queue_url(&dlq).send().await?;
     Ok(summary)
 }
 

@@ -368,6 +368,21 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    use super::{Group, Serve};
+
+    /// The document is built from the described routers (no handlers): each must document
+    /// exactly what its function serves.
+    #[test]
+    fn every_group_described_documents_what_it_serves() {
+        for group in Group::ALL {
+            let (_, served) = (group.router::<Serve>())().split_for_parts();
+            let served = serde_json::to_value(served).expect("serializes");
+            let described = serde_json::to_value(group.openapi()).expect("serializes");
+            assert!(served["paths"].as_object().is_some_and(|p| !p.is_empty()));
+            assert_eq!(served, described, "{group:?}");
+        }
+    }
+
     #[test]
     fn lookup_phone_numbers_are_masked_in_logged_paths() {
         assert_eq!(
