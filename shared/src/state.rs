@@ -9,7 +9,7 @@ use std::{
 use tokio::sync::RwLock;
 
 use crate::{
-    aws::{secrets::SecretStore, Aws},
+    aws::{secrets::SecretStore, LazyAws},
     clients::{elevenlabs::ElevenLabs, stack_auth::StackAuth},
     config::Config,
     db,
@@ -31,7 +31,7 @@ struct Inner {
     db: db::Database,
     verifier: TokenVerifier,
     http: reqwest::Client,
-    aws: Aws,
+    aws: LazyAws,
     secrets: SecretStore,
     settings: RwLock<Option<(Instant, Arc<Settings>)>>,
     tenant_limiter: crate::ratelimit::TenantLimiter,
@@ -53,10 +53,10 @@ impl AppState {
             .user_agent(concat!("ai-calling-backend/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let verifier = TokenVerifier::new(&config.auth, http.clone());
-        let aws = Aws::from_env().await;
-        let db = db::Database::new(config.database.clone(), aws.secrets.clone());
+        let aws = LazyAws::default();
+        let db = db::Database::new(config.database.clone(), aws.clone());
         let secrets = SecretStore::new(
-            aws.secrets.clone(),
+            aws.clone(),
             config.aws.secrets.clone(),
             config.aws.secrets_ttl,
         );
@@ -94,14 +94,15 @@ impl AppState {
         &self.inner.http
     }
 
-    pub fn aws(&self) -> &Aws {
+    /// The AWS clients, each built on first use.
+    pub fn aws(&self) -> &LazyAws {
         &self.inner.aws
     }
 
     /// Where rate-limit windows are counted.
-    pub fn rate_counter(&self) -> crate::ratelimit::Counter<'_> {
+    pub async fn rate_counter(&self) -> crate::ratelimit::Counter<'_> {
         crate::ratelimit::Counter {
-            dynamodb: &self.aws().dynamodb,
+            dynamodb: self.aws().dynamodb().await,
             table: &self.config().aws.table,
         }
     }

@@ -466,8 +466,8 @@ async fn moto_baseline(
         .map(|_| async {
             let sent = Instant::now();
             let key = format!("bench#{}", Uuid::new_v4().simple());
-            dedup::claim(&aws.dynamodb, table, &key, Duration::from_secs(600)).await?;
-            queue::send(&aws.sqs, &dlq, &event).await?;
+            dedup::claim(aws.dynamodb().await, table, &key, Duration::from_secs(600)).await?;
+            queue::send(aws.sqs().await, &dlq, &event).await?;
             Ok::<_, BoxError>(sent.elapsed())
         })
         .buffer_unordered(clients)
@@ -476,7 +476,7 @@ async fn moto_baseline(
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     let summary = Latencies::new(started, latencies);
-    aws.sqs.purge_queue().queue_url(&dlq).send().await?;
+    aws.sqs().await.purge_queue().queue_url(&dlq).send().await?;
     Ok(summary)
 }
 

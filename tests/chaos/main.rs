@@ -249,7 +249,7 @@ async fn webhooks_sent_during_a_two_minute_outage_are_processed_once_and_none_de
     assert_eq!(tenant.credits().await, 15 - 15);
     let state = support::app_state().await;
     let dlq = state.config().aws.webhook_dlq_url.clone().expect("DLQ url");
-    let dead = shared::aws::queue::peek(&state.aws().sqs, &dlq, 10)
+    let dead = shared::aws::queue::peek(state.aws().sqs().await, &dlq, 10)
         .await
         .expect("peek the DLQ");
     for conversation in &conversations {

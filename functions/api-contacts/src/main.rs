@@ -1,10 +1,13 @@
 //! Lambda for the endpoint group serving /api/contacts/* and /contacts/*.
 
-use shared::http::{app, Group};
+use shared::http::{app, Group, Served};
+
+/// A constant, so that only this group's handlers are linked.
+const SERVED: Served = Group::Contacts.served();
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let state = shared::AppState::from_env().await?;
-    lambda_http::run(app(state, &[Group::Contacts])).await
+    lambda_http::run(app(state, &[SERVED])).await
 }

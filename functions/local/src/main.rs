@@ -73,7 +73,7 @@ async fn serve(state: shared::AppState) -> Result<(), BoxError> {
         std::time::Duration::from_millis(email_poll_ms),
     ));
     tracing::info!("serving the whole API on http://127.0.0.1:{port}");
-    axum::serve(listener, app(state, &Group::ALL))
+    axum::serve(listener, app(state, &Group::ALL.map(Group::served)))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
@@ -109,7 +109,7 @@ async fn dlq(state: &shared::AppState, action: Option<&str>) -> Result<(), BoxEr
         .webhook_dlq_url
         .as_deref()
         .ok_or("WEBHOOK_DLQ_URL is not set")?;
-    let sqs = &state.aws().sqs;
+    let sqs = state.aws().sqs().await;
     match action {
         Some("list") => {
             let messages = queue::peek(sqs, dlq, 10).await?;

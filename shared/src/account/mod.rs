@@ -179,7 +179,7 @@ pub async fn register(
     let email = email(&request.email)?;
     let password = password(&request.password, PASSWORD_MIN_CHARS)?;
     let name = text::optional_line("name", request.name.as_deref(), MAX_NAME_CHARS)?;
-    ratelimit::account_flow(state.rate_counter(), client, Some(&email)).await?;
+    ratelimit::account_flow(state.rate_counter().await, client, Some(&email)).await?;
     let stack = state.stack_auth().await?;
     let verify_url = format!("{}{VERIFY_EMAIL_PATH}", state.config().email.app_url);
     let session = stack.sign_up(&email, password, Some(&verify_url)).await?;
@@ -204,7 +204,7 @@ pub async fn login(
     let email = email(&request.email)?;
     // Any length up to the maximum: a password that breaks today's rules is simply wrong.
     let password = password(&request.password, 1)?;
-    ratelimit::account_flow(state.rate_counter(), client, Some(&email)).await?;
+    ratelimit::account_flow(state.rate_counter().await, client, Some(&email)).await?;
     let session = state.stack_auth().await?.sign_in(&email, password).await?;
     open_session(state, session, None).await
 }
@@ -215,7 +215,7 @@ pub async fn start_social(
     client: ClientAddress<'_>,
     request: &SocialRequest,
 ) -> AppResult<SocialStart> {
-    ratelimit::account_flow(state.rate_counter(), client, None).await?;
+    ratelimit::account_flow(state.rate_counter().await, client, None).await?;
     let provider = provider(&request.provider)?;
     let redirect_uri = redirect_uri(
         &request.redirect_uri,
@@ -273,7 +273,7 @@ pub async fn request_reset(
     request: &ResetRequest,
 ) -> AppResult<ResetSent> {
     let email = email(&request.email)?;
-    ratelimit::account_flow(state.rate_counter(), client, Some(&email)).await?;
+    ratelimit::account_flow(state.rate_counter().await, client, Some(&email)).await?;
     let callback = format!("{}{RESET_PASSWORD_PATH}", state.config().email.app_url);
     match state
         .stack_auth()
@@ -294,7 +294,7 @@ pub async fn confirm_reset(
     client: ClientAddress<'_>,
     request: &ResetConfirm,
 ) -> AppResult<ResetDone> {
-    ratelimit::account_flow(state.rate_counter(), client, None).await?;
+    ratelimit::account_flow(state.rate_counter().await, client, None).await?;
     let code = request.code.trim();
     if code.is_empty()
         || code.chars().count() > MAX_CODE_CHARS

@@ -128,16 +128,16 @@ impl Document {
 }
 
 pub struct SecretStore {
-    client: aws_sdk_secretsmanager::Client,
+    aws: super::LazyAws,
     ids: SecretIds,
     ttl: Duration,
     cached: RwLock<Option<(Instant, Arc<AppSecrets>)>>,
 }
 
 impl SecretStore {
-    pub fn new(client: aws_sdk_secretsmanager::Client, ids: SecretIds, ttl: Duration) -> Self {
+    pub fn new(aws: super::LazyAws, ids: SecretIds, ttl: Duration) -> Self {
         Self {
-            client,
+            aws,
             ids,
             ttl,
             cached: RwLock::new(None),
@@ -229,7 +229,9 @@ impl SecretStore {
     ) -> AppResult<()> {
         let text =
             serde_json::to_string(document).map_err(|_| AppError::internal("secret JSON"))?;
-        self.client
+        self.aws
+            .secrets()
+            .await
             .put_secret_value()
             .secret_id(self.id_of(which)?)
             .secret_string(text)
@@ -250,7 +252,9 @@ impl SecretStore {
 
     async fn read(&self, id: &str) -> AppResult<serde_json::Map<String, serde_json::Value>> {
         let output = self
-            .client
+            .aws
+            .secrets()
+            .await
             .get_secret_value()
             .secret_id(id)
             .send()

@@ -49,7 +49,7 @@ pub async fn link(state: &AppState, tenant: TenantId, id: CallId) -> AppResult<R
         }
     };
     let url = blobs::presigned_get(
-        &state.aws().s3,
+        state.aws().s3().await,
         &state.config().aws.recordings_bucket,
         &key,
         RECORDING_URL_TTL,
@@ -95,7 +95,7 @@ pub async fn store(
 ) -> AppResult<String> {
     let key = recording_object(tenant, conversation_id);
     blobs::put(
-        &state.aws().s3,
+        state.aws().s3().await,
         &state.config().aws.recordings_bucket,
         &key,
         mp3,

@@ -38,7 +38,7 @@ pub struct Database {
     pool: tokio::sync::OnceCell<Pool>,
     /// One connection past the pooler, when a direct URL is configured.
     direct: tokio::sync::OnceCell<Option<Pool>>,
-    secrets: aws_sdk_secretsmanager::Client,
+    aws: crate::aws::LazyAws,
     breaker: Breaker,
     config: DatabaseConfig,
 }
@@ -51,12 +51,12 @@ struct Urls {
 }
 
 impl Database {
-    pub fn new(config: DatabaseConfig, secrets: aws_sdk_secretsmanager::Client) -> Self {
+    pub fn new(config: DatabaseConfig, aws: crate::aws::LazyAws) -> Self {
         Self {
             urls: tokio::sync::OnceCell::new(),
             pool: tokio::sync::OnceCell::new(),
             direct: tokio::sync::OnceCell::new(),
-            secrets,
+            aws,
             breaker: Breaker::new(config.breaker),
             config,
         }
@@ -141,7 +141,9 @@ impl Database {
             database_direct_url: Option<String>,
         }
         let output = self
-            .secrets
+            .aws
+            .secrets()
+            .await
             .get_secret_value()
             .secret_id(id)
             .send()

@@ -2,7 +2,7 @@
 //! [`crate::account`], at the edge.
 
 use axum::{extract::State, http::StatusCode, Json};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::{AppJson, ClientAddress};
 use crate::{
@@ -11,16 +11,17 @@ use crate::{
         ResetSent, SocialRequest, SocialStart,
     },
     error::{AppResult, ErrorBody},
+    http::{routes, Mode},
     AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(register))
-        .routes(routes!(login))
-        .routes(routes!(social))
-        .routes(routes!(reset_password))
-        .routes(routes!(confirm_reset))
+        .routes(routes!(M; register))
+        .routes(routes!(M; login))
+        .routes(routes!(M; social))
+        .routes(routes!(M; reset_password))
+        .routes(routes!(M; confirm_reset))
 }
 
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,

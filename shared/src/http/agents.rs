@@ -3,7 +3,7 @@
 use axum::{extract::State, http::StatusCode, Json};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
@@ -11,15 +11,16 @@ use crate::{
     agents::{self, Agent, AgentFilter, AgentUpdate, NewAgent},
     auth::AuthUser,
     error::{AppResult, ErrorBody},
+    http::{routes, Mode},
     ids::AgentId,
     AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_agents, create_agent))
-        .routes(routes!(get_agent, update_agent, delete_agent))
-        .routes(routes!(agent_config))
+        .routes(routes!(M; list_agents, create_agent))
+        .routes(routes!(M; get_agent, update_agent, delete_agent))
+        .routes(routes!(M; agent_config))
 }
 
 #[utoipa::path(get, path = "/api/agents", tag = "agents",

@@ -4,7 +4,7 @@
 use axum::{extract::State, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
@@ -12,19 +12,20 @@ use crate::{
     billing::{self, Checkout, Package, Purchase},
     credits::{self, CreditKind, CreditState, CreditTransaction},
     error::{AppError, AppResult, ErrorBody},
+    http::{routes, Mode},
     ids::PurchaseId,
     AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(billing_credits))
-        .routes(routes!(user_credits))
-        .routes(routes!(history))
-        .routes(routes!(list_packages))
-        .routes(routes!(purchase))
-        .routes(routes!(list_purchases))
-        .routes(routes!(get_purchase))
+        .routes(routes!(M; billing_credits))
+        .routes(routes!(M; user_credits))
+        .routes(routes!(M; history))
+        .routes(routes!(M; list_packages))
+        .routes(routes!(M; purchase))
+        .routes(routes!(M; list_purchases))
+        .routes(routes!(M; get_purchase))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -2,7 +2,7 @@
 //! placing outbound and batch calls.
 
 use axum::{extract::State, Json};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
@@ -13,19 +13,20 @@ use crate::{
         recording::{self, Recording},
     },
     error::{AppResult, ErrorBody},
+    http::{routes, Mode},
     ids::CallId,
     AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_calls))
-        .routes(routes!(export_calls))
-        .routes(routes!(get_call))
-        .routes(routes!(call_transcript))
-        .routes(routes!(recording))
-        .routes(routes!(outbound_call))
-        .routes(routes!(batch_call))
+        .routes(routes!(M; list_calls))
+        .routes(routes!(M; export_calls))
+        .routes(routes!(M; get_call))
+        .routes(routes!(M; call_transcript))
+        .routes(routes!(M; recording))
+        .routes(routes!(M; outbound_call))
+        .routes(routes!(M; batch_call))
 }
 
 #[utoipa::path(get, path = "/api/calls/{id}/recording", tag = "calls",

@@ -10,21 +10,22 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::{AppJson, AppQuery};
 use crate::{
     contacts::{self, lookup::CallerVariables},
     error::{AppError, AppResult, ErrorBody},
+    http::{routes, Mode},
     AppState,
 };
 
 pub const SECRET_HEADER: &str = "x-contact-lookup-secret";
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(lookup_for_call))
-        .routes(routes!(lookup_by_phone))
+        .routes(routes!(M; lookup_for_call))
+        .routes(routes!(M; lookup_by_phone))
 }
 
 /// ElevenLabs' conversation-initiation request.

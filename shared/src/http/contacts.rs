@@ -10,10 +10,7 @@ use axum::{
     Json,
 };
 use chrono::{DateTime, Utc};
-use utoipa_axum::{
-    router::{OpenApiRouter, UtoipaMethodRouterExt},
-    routes,
-};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use uuid::Uuid;
 
 use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
@@ -23,16 +20,17 @@ use crate::{
         self, upload, upload::UploadReport, Contact, ContactFilter, ContactUpdate, NewContact,
     },
     error::{AppError, AppResult, ErrorBody},
+    http::{routes, Mode},
     ids::ContactId,
     AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_contacts, create_contact))
-        .routes(routes!(get_contact, update_contact, delete_contact))
+        .routes(routes!(M; list_contacts, create_contact))
+        .routes(routes!(M; get_contact, update_contact, delete_contact))
         // The upload enforces the configured file limit itself while reading the part.
-        .routes(routes!(upload_contacts).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(M; upload_contacts).layer(DefaultBodyLimit::disable()))
 }
 
 #[utoipa::path(get, path = "/api/contacts", tag = "contacts",

@@ -8,7 +8,7 @@ use axum::{
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::AppQuery;
 use crate::{
@@ -16,14 +16,15 @@ use crate::{
     aws::cache,
     dashboard::{self, Analytics, Overview, RangeQuery},
     error::{AppResult, ErrorBody},
+    http::{routes, Mode},
     tenant::TenantId,
     AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(overview))
-        .routes(routes!(analytics))
+        .routes(routes!(M; overview))
+        .routes(routes!(M; analytics))
 }
 
 #[utoipa::path(get, path = "/api/dashboard/overview", tag = "dashboard",
@@ -147,7 +148,7 @@ async fn cached(
         tenant.as_uuid(),
         etag.to_str().unwrap_or_default()
     );
-    let (dynamodb, table) = (&state.aws().dynamodb, &state.config().aws.table);
+    let (dynamodb, table) = (state.aws().dynamodb().await, &state.config().aws.table);
     if let Some(body) = cache::get(dynamodb, table, &key).await {
         return Ok(body);
     }

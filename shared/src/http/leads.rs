@@ -1,13 +1,14 @@
 //! Leads: list, profile with timeline, assigning an agent, merging duplicates.
 
 use axum::{extract::State, Json};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
     calls::lead_merge::{self, MergeRequest},
     error::{AppResult, ErrorBody},
+    http::{routes, Mode},
     ids::LeadId,
     leads::{
         self,
@@ -17,12 +18,12 @@ use crate::{
     AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_leads))
-        .routes(routes!(export_leads))
-        .routes(routes!(get_lead, assign_lead))
-        .routes(routes!(merge_leads))
+        .routes(routes!(M; list_leads))
+        .routes(routes!(M; export_leads))
+        .routes(routes!(M; get_lead, assign_lead))
+        .routes(routes!(M; merge_leads))
 }
 
 #[utoipa::path(get, path = "/api/leads", tag = "leads",

@@ -79,7 +79,7 @@ impl Group {
     /// but its [`aliases`](Self::aliases) (which the whole document adds), for tests that walk
     /// every route.
     pub fn openapi(self) -> utoipa::openapi::OpenApi {
-        self.routes().split_for_parts().1
+        (self.router::<Describe>())().split_for_parts().1
     }
 
     /// design.md's paths for what this group serves under `/api`: each alias is forwarded to
@@ -121,20 +121,91 @@ impl Group {
         }
     }
 
-    fn routes(self) -> OpenApiRouter<AppState> {
+    /// What this group's function serves: the group's routes with their handlers. Made in a
+    /// `const` (`const SERVED: Served = Group::Admin.served();`), it names only this group's
+    /// handlers, so a function links none of the other groups' code.
+    pub const fn served(self) -> Served {
+        Served {
+            group: self,
+            routes: self.router::<Serve>(),
+        }
+    }
+
+    /// The group's routes: what its function serves (api-auth also serves the OpenAPI
+    /// document).
+    const fn router<M: Mode>(self) -> fn() -> OpenApiRouter<AppState> {
         match self {
-            Group::Admin => admin::router(),
-            Group::Agents => agents::router(),
-            Group::Auth => profile::router().merge(account::router()),
-            Group::Billing => billing::router(),
-            Group::Calls => calls::router()
-                .merge(leads::router())
-                .merge(dashboard::router()),
-            Group::Contacts => contacts::router(),
-            Group::Webhooks => webhooks::router(),
+            Group::Admin => admin::router::<M>,
+            Group::Agents => agents::router::<M>,
+            Group::Auth => auth_routes::<M>,
+            Group::Billing => billing::router::<M>,
+            Group::Calls => calls_routes::<M>,
+            Group::Contacts => contacts::router::<M>,
+            Group::Webhooks => webhooks::router::<M>,
         }
     }
 }
+
+fn auth_routes<M: Mode>() -> OpenApiRouter<AppState> {
+    profile::router::<M>()
+        .merge(account::router::<M>())
+        .merge(system::document_router::<M>())
+}
+
+fn calls_routes<M: Mode>() -> OpenApiRouter<AppState> {
+    calls::router::<M>()
+        .merge(leads::router::<M>())
+        .merge(dashboard::router::<M>())
+}
+
+/// A group's routes as its function serves them; see [`Group::served`].
+#[derive(Clone, Copy)]
+pub struct Served {
+    group: Group,
+    routes: fn() -> OpenApiRouter<AppState>,
+}
+
+/// How a router is built: [`Serve`] attaches the handlers; [`Describe`] keeps only their
+/// OpenAPI paths and schemas, so the document (which names every group's routes) does not
+/// link every group's handlers into the function serving it.
+pub trait Mode {
+    const HANDLERS: bool;
+}
+
+pub enum Serve {}
+
+impl Mode for Serve {
+    const HANDLERS: bool = true;
+}
+
+pub enum Describe {}
+
+impl Mode for Describe {
+    const HANDLERS: bool = false;
+}
+
+/// `utoipa_axum::routes!` in a router built in mode `$mode` ([`Mode`]): in [`Describe`] the
+/// handlers are left out (the method router is empty) but their paths and schemas are kept,
+/// read by utoipa_axum's own `@resolve_types` arm (a test checks both modes document the same).
+macro_rules! routes {
+    ($mode:ty; $($handler:ident),+ $(,)?) => {
+        if <$mode as $crate::http::Mode>::HANDLERS {
+            utoipa_axum::routes!($($handler),+)
+        } else {
+            let mut paths = utoipa::openapi::path::Paths::new();
+            let mut schemas = Vec::<(
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+            )>::new();
+            $(
+                let (path, item, types) = utoipa_axum::routes!(@resolve_types $handler : schemas);
+                paths.add_path_operation(&path, types, item);
+            )+
+            (schemas, paths, axum::routing::MethodRouter::new())
+        }
+    };
+}
+pub(crate) use routes;
 
 /// A path of design.md that names what the API documents under another path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,17 +273,25 @@ fn rewritten(
     req
 }
 
-/// Every group's routes with their OpenAPI metadata (no state needed).
-fn routes(groups: &[Group]) -> OpenApiRouter<AppState> {
-    groups.iter().fold(system::router(), |router, group| {
-        router.merge(group.routes())
-    })
+/// Every group's routes with their OpenAPI paths, described (no handlers, no state needed).
+fn described(groups: &[Group]) -> OpenApiRouter<AppState> {
+    groups
+        .iter()
+        .fold(system::router::<Describe>(), |router, group| {
+            router.merge((group.router::<Describe>())())
+        })
 }
 
-/// The complete application for the given groups, with every shared layer.
-pub fn app(state: AppState, groups: &[Group]) -> Router {
+/// The complete application serving the given groups ([`Group::served`]), with every shared
+/// layer.
+pub fn app(state: AppState, served: &[Served]) -> Router {
     let config = state.config().clone();
-    let (router, _) = routes(groups).split_for_parts();
+    let routes = served
+        .iter()
+        .fold(system::router::<Serve>(), |router, served| {
+            router.merge((served.routes)())
+        });
+    let (router, _) = routes.split_for_parts();
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let cors = config.frontend_origin.map(|origin| {
         CorsLayer::new()
@@ -236,7 +315,7 @@ pub fn app(state: AppState, groups: &[Group]) -> Router {
             .max_age(Duration::from_secs(600))
     });
     let inner = router.fallback(errors::unknown_route).with_state(state);
-    let aliases = groups.iter().flat_map(|group| group.aliases());
+    let aliases = served.iter().flat_map(|served| served.group.aliases());
     aliases
         .fold(inner.clone(), |outer, alias| {
             alias.forward(outer, inner.clone())
@@ -309,6 +388,21 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    use super::{Group, Serve};
+
+    /// The document is built from the described routers (no handlers): each must document
+    /// exactly what its function serves.
+    #[test]
+    fn every_group_described_documents_what_it_serves() {
+        for group in Group::ALL {
+            let (_, served) = (group.router::<Serve>())().split_for_parts();
+            let served = serde_json::to_value(served).expect("serializes");
+            let described = serde_json::to_value(group.openapi()).expect("serializes");
+            assert!(served["paths"].as_object().is_some_and(|p| !p.is_empty()));
+            assert_eq!(served, described, "{group:?}");
+        }
+    }
+
     #[test]
     fn lookup_phone_numbers_are_masked_in_logged_paths() {
         assert_eq!(

@@ -52,7 +52,7 @@ impl Modify for Security {
 pub fn document() -> &'static utoipa::openapi::OpenApi {
     static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let (_, paths) = super::routes(&Group::ALL).split_for_parts();
+        let (_, paths) = super::described(&Group::ALL).split_for_parts();
         let mut doc = ApiDoc::openapi();
         doc.merge(paths);
         let aliases = Group::ALL.iter().flat_map(|group| group.aliases());

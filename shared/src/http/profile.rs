@@ -1,18 +1,19 @@
 //! /auth/profile: the signed-in user's own account.
 
 use axum::{extract::State, Json};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::AppJson;
 use crate::{
     account::{self, Profile, ProfileUpdate},
     auth::AuthUser,
     error::{AppResult, ErrorBody},
+    http::{routes, Mode},
     AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_profile, update_profile))
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(M; get_profile, update_profile))
 }
 
 #[utoipa::path(get, path = "/auth/profile", tag = "auth",

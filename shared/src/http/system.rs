@@ -1,21 +1,24 @@
-//! Routes every function serves: health and the OpenAPI document.
+//! Health, which every function serves, and the OpenAPI document (api-auth's).
 
 use std::time::Duration;
 
 use axum::{extract::State, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     error::{AppError, AppResult, ErrorBody},
+    http::{routes, Mode},
     AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(health))
-        .routes(routes!(openapi_json))
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(M; health))
+}
+
+pub fn document_router<M: Mode>() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(M; openapi_json))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -4,11 +4,12 @@
 use axum::{body::Bytes, extract::DefaultBodyLimit, extract::State, http::HeaderMap, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::ClientAddress;
 use crate::{
     error::{AppResult, ErrorBody},
+    http::{routes, Mode},
     webhooks::ingest::{self, Accepted, Sender},
     AppState,
 };
@@ -18,17 +19,17 @@ pub const MAX_WEBHOOK_BODY_BYTES: usize = 64 << 20;
 /// Stripe's events are small JSON objects; nothing bigger is read before it is refused.
 pub const MAX_STRIPE_BODY_BYTES: usize = 1 << 20;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(call_completed))
-        .routes(routes!(call_analytics))
+        .routes(routes!(M; call_completed))
+        .routes(routes!(M; call_analytics))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY_BYTES))
         .merge(
             OpenApiRouter::new()
-                .routes(routes!(stripe_event))
+                .routes(routes!(M; stripe_event))
                 .layer(DefaultBodyLimit::max(MAX_STRIPE_BODY_BYTES)),
         )
-        .merge(super::contact_lookup::router())
+        .merge(super::contact_lookup::router::<M>())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

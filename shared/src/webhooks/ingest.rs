@@ -112,7 +112,7 @@ pub async fn enqueue(
     let key = event_key(source, body);
     let claim = format!("webhook#{key}");
     if !dedup::claim(
-        &aws.dynamodb,
+        aws.dynamodb().await,
         &config.table,
         &claim,
         config.webhook_dedup_ttl,
@@ -137,7 +137,7 @@ pub async fn enqueue(
             _ => {
                 let object = format!("webhook-bodies/{}.json", key.replace(':', "-"));
                 blobs::put(
-                    &aws.s3,
+                    aws.s3().await,
                     &config.recordings_bucket,
                     &object,
                     body.to_vec(),
@@ -147,11 +147,11 @@ pub async fn enqueue(
                 event.body_s3_key = Some(object);
             }
         }
-        queue::send(&aws.sqs, state.webhook_queue_url()?, &event).await
+        queue::send(aws.sqs().await, state.webhook_queue_url()?, &event).await
     }
     .await;
     if let Err(err) = result {
-        if let Err(release) = dedup::release(&aws.dynamodb, &config.table, &claim).await {
+        if let Err(release) = dedup::release(aws.dynamodb().await, &config.table, &claim).await {
             tracing::error!(error = %release, "could not release a dedup claim");
         }
         return Err(err);
@@ -164,7 +164,7 @@ pub async fn enqueue(
 /// source is told to slow down (429) rather than only "unauthorized".
 async fn note_failed_verification(state: &AppState, source_ip: &str) -> AppResult<()> {
     ratelimit::count(
-        state.rate_counter(),
+        state.rate_counter().await,
         "webhook-auth",
         source_ip,
         ratelimit::Window {

@@ -33,7 +33,7 @@ pub async fn process_message(state: &AppState, message: &str) -> AppResult<Outco
         (Some(body), _) => body.clone(),
         (None, Some(object)) => {
             let bytes = blobs::get(
-                &state.aws().s3,
+                state.aws().s3().await,
                 &state.config().aws.recordings_bucket,
                 object,
             )

@@ -4,7 +4,7 @@ use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::http::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
@@ -16,15 +16,16 @@ use crate::{
     agents::{Agent, AgentUpdate},
     auth::AdminUser,
     error::{AppResult, ErrorBody},
+    http::{routes, Mode},
     ids::AgentId,
     AppState,
 };
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_agents))
-        .routes(routes!(get_agent, update_agent))
-        .routes(routes!(deactivate_agent))
+        .routes(routes!(M; list_agents))
+        .routes(routes!(M; get_agent, update_agent))
+        .routes(routes!(M; deactivate_agent))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -3,18 +3,19 @@
 use axum::{extract::State, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::http::AppQuery;
 use crate::{
     admin::analytics::{self, SystemAnalytics},
     auth::AdminUser,
     error::{AppError, AppResult, ErrorBody},
+    http::{routes, Mode},
     AppState,
 };
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(system_analytics))
+pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(M; system_analytics))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

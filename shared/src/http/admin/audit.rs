@@ -4,7 +4,7 @@ use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::http::{AppQuery, ListResponse, Page, PageQuery};
@@ -12,11 +12,12 @@ use crate::{
     admin::audit::{self, AuditEntry, AuditFilter},
     auth::AdminUser,
     error::{AppResult, ErrorBody},
+    http::{routes, Mode},
     AppState,
 };
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(audit_log))
+pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(M; audit_log))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

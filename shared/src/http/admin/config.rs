@@ -7,7 +7,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::http::AppJson;
 use crate::{
@@ -17,15 +17,16 @@ use crate::{
     },
     auth::AdminUser,
     error::{AppResult, ErrorBody},
+    http::{routes, Mode},
     settings::{self, Settings},
     AppState,
 };
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(get_config))
-        .routes(routes!(update_settings))
-        .routes(routes!(rotate_secret))
+        .routes(routes!(M; get_config))
+        .routes(routes!(M; update_settings))
+        .routes(routes!(M; rotate_secret))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

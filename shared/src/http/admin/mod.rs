@@ -15,18 +15,19 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     error::{AppError, AppResult},
+    http::Mode,
     AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .merge(users::router())
-        .merge(agents::router())
-        .merge(config::router())
-        .merge(webhooks::router())
-        .merge(purchases::router())
-        .merge(analytics::router())
-        .merge(audit::router())
+        .merge(users::router::<M>())
+        .merge(agents::router::<M>())
+        .merge(config::router::<M>())
+        .merge(webhooks::router::<M>())
+        .merge(purchases::router::<M>())
+        .merge(analytics::router::<M>())
+        .merge(audit::router::<M>())
 }
 
 /// A JSON body that may be left out entirely (then every field takes its default).

@@ -4,7 +4,7 @@ use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::http::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
@@ -16,14 +16,15 @@ use crate::{
     auth::AdminUser,
     billing::{Purchase, PurchaseStatus},
     error::{AppError, AppResult, ErrorBody},
+    http::{routes, Mode},
     ids::PurchaseId,
     text, AppState,
 };
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_purchases))
-        .routes(routes!(approve_purchase))
+        .routes(routes!(M; list_purchases))
+        .routes(routes!(M; approve_purchase))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -9,7 +9,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use super::optional_body;
@@ -22,19 +22,20 @@ use crate::{
     auth::AdminUser,
     credits::CreditTransaction,
     error::{AppError, AppResult, ErrorBody},
+    http::{routes, Mode},
     ids::UserId,
     text,
     users::UserStatus,
     AppState,
 };
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_users))
-        .routes(routes!(get_user))
-        .routes(routes!(adjust_credits))
-        .routes(routes!(suspend_user))
-        .routes(routes!(reactivate_user))
+        .routes(routes!(M; list_users))
+        .routes(routes!(M; get_user))
+        .routes(routes!(M; adjust_credits))
+        .routes(routes!(M; suspend_user))
+        .routes(routes!(M; reactivate_user))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -4,7 +4,7 @@ use axum::{body::Bytes, extract::State, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use super::optional_body;
@@ -16,17 +16,18 @@ use crate::{
     },
     auth::AdminUser,
     error::{AppResult, ErrorBody},
+    http::{routes, Mode},
     ids::UnmatchedEventId,
     AppState,
 };
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_dead_letters))
-        .routes(routes!(replay_dead_letters))
-        .routes(routes!(list_unmatched))
-        .routes(routes!(get_unmatched))
-        .routes(routes!(replay_unmatched))
+        .routes(routes!(M; list_dead_letters))
+        .routes(routes!(M; replay_dead_letters))
+        .routes(routes!(M; list_unmatched))
+        .routes(routes!(M; get_unmatched))
+        .routes(routes!(M; replay_unmatched))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
