@@ -30,7 +30,12 @@ use uuid::Uuid;
 #[allow(dead_code)]
 mod support;
 
-use support::{aws_calls::AwsCalls, fail, print_table, var, BoxError, Latencies};
+// Shared with tests/it, which checks the AWS calls of one webhook the same way.
+#[path = "support/aws_calls.rs"]
+mod aws_calls;
+
+use aws_calls::AwsCalls;
+use support::{fail, print_table, var, BoxError, Latencies};
 
 struct Options {
     events: usize,
@@ -105,16 +110,8 @@ async fn run() -> Result<(), BoxError> {
         "the same requests whole, with their AWS calls".into(),
         micros(&in_process.whole),
     ));
-    let aws = moto_baseline(&state, options.requests, options.clients, true).await?;
-    rows.push((
-        format!(
-            "the two AWS calls of an ingest (DynamoDB conditional put, SQS send) straight to moto, {} times, {} concurrent",
-            options.requests, options.clients
-        ),
-        aws.figure("requests"),
-    ));
     for clients in [1, options.clients] {
-        let sqs = moto_baseline(&state, options.requests, clients, false).await?;
+        let sqs = moto_baseline(&state, options.requests, clients).await?;
         rows.push((
             format!(
                 "the SQS send alone straight to moto, {} times, {clients} concurrent",
@@ -477,28 +474,22 @@ async fn write_raw(
     tx.commit().await
 }
 
-/// What ingest's AWS calls cost in moto alone: the queue send (after the dedup claim with
-/// `claim`), with the API's own clients. Sent to the DLQ, which nothing consumes (purged once
-/// all are sent: SQS allows one purge a minute).
+/// What ingest's one AWS call costs in moto alone: the queue send, with the API's own client.
+/// Sent to the DLQ, which nothing consumes (purged once all are sent: SQS allows one purge a
+/// minute).
 async fn moto_baseline(
     state: &shared::AppState,
     count: usize,
     clients: usize,
-    claim: bool,
 ) -> Result<Latencies, BoxError> {
-    use shared::aws::{dedup, queue};
+    use shared::aws::queue;
     let aws = state.aws();
-    let table = &state.config().aws.table;
     let dlq = var("WEBHOOK_DLQ_URL")?;
     let event = serde_json::from_str::<QueuedEvent>(&queued(&json!({"type": "bench"}))?)?;
     let started = Instant::now();
     let latencies = stream::iter(0..count)
         .map(|_| async {
             let sent = Instant::now();
-            let key = format!("bench#{}", Uuid::new_v4().simple());
-            if claim {
-                dedup::claim(&aws.dynamodb, table, &key, Duration::from_secs(600)).await?;
-            }
             queue::send(&aws.sqs, &dlq, &event).await?;
             Ok::<_, BoxError>(sent.elapsed())
         })
@@ -533,7 +524,7 @@ impl InProcess {
 /// Ingest's own time per request: the router the webhook-ingest Lambda serves
 /// (`shared::http::app`, the webhooks group) called in this process, one signed event at a
 /// time, each request's time less the AWS operations it made, timed by the SDK's own spans
-/// (`support::aws_calls`). Its logs are formatted as on Lambda (JSON) and written nowhere. The
+/// (`aws_calls`). Its logs are formatted as on Lambda (JSON) and written nowhere. The
 /// events go to the DLQ, which nothing consumes; it is purged after the AWS baselines.
 async fn ingest_in_process(tenants: &[Tenant], count: usize) -> Result<InProcess, BoxError> {
     use axum::{body::Body, http::Request};

@@ -1,8 +1,6 @@
 //! What the bench targets share: their error type, the stack's variables, latency summaries and
 //! the table they print.
 
-pub mod aws_calls;
-
 use std::time::{Duration, Instant};
 
 use simulators::{keys::KeyRing, stack_auth::Issuer};
