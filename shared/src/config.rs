@@ -161,8 +161,6 @@ pub struct AwsConfig {
     pub secrets: SecretIds,
     /// How long secrets are cached: a rotation is picked up within this time.
     pub secrets_ttl: Duration,
-    /// How long an ingested webhook's dedup key lives.
-    pub webhook_dedup_ttl: Duration,
 }
 
 /// What a new agent gets when the request leaves it out.
@@ -281,11 +279,6 @@ impl Config {
                     "SECRETS_TTL_SECONDS",
                     60,
                     0..=3600,
-                )?),
-                webhook_dedup_ttl: Duration::from_secs(env.number(
-                    "WEBHOOK_DEDUP_TTL_SECONDS",
-                    86_400,
-                    60..=30 * 86_400,
                 )?),
             },
             elevenlabs_base_url: parse_http_url(

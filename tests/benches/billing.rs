@@ -3,7 +3,7 @@
 //! a. `--purchases` POST /billing/purchase from `--users` users, `--clients` at a time: each is
 //!    a purchase row, one async-stripe request to the simulator and its answer;
 //! b. a signed `checkout.session.completed` for each purchase POSTed to the Stripe webhook,
-//!    `--clients` at a time (ingest: signature, dedup claim, SQS), then the time until the
+//!    `--clients` at a time (ingest: signature, SQS send), then the time until the
 //!    processor has credited every one (events/s through SQS into Postgres);
 //! c. every event delivered again: acknowledged, nothing credited twice (checked).
 

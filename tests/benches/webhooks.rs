@@ -3,8 +3,10 @@
 //!    `shared::webhooks::process::process_message` (what the SQS handler calls) into Postgres,
 //!    as many at once as the pool has connections; next to it the same rows written with plain
 //!    tokio-postgres (prepared statements, one transaction per event, same concurrency);
-//! b. ingest latency: signed webhooks POSTed to the running API by concurrent clients, and
-//!    how long the local poller then takes to get all of them into Postgres.
+//! b. ingest latency: ingest's own time per request (the webhooks router in this process, less
+//!    its AWS calls), its AWS calls alone straight to moto, signed webhooks POSTed to the running
+//!    API by concurrent clients, and how long the local poller then takes to get all of them
+//!    into Postgres.
 
 use std::{
     sync::{
@@ -28,6 +30,11 @@ use uuid::Uuid;
 #[allow(dead_code)]
 mod support;
 
+// Shared with tests/it, which checks the AWS calls of one webhook the same way.
+#[path = "support/aws_calls.rs"]
+mod aws_calls;
+
+use aws_calls::AwsCalls;
 use support::{fail, print_table, var, BoxError, Latencies};
 
 struct Options {
@@ -93,15 +100,38 @@ async fn run() -> Result<(), BoxError> {
         return Ok(());
     }
 
-    let aws = moto_baseline(&state, options.requests, options.clients).await?;
+    let ingest_tenants = create_tenants(&db, options.tenants).await?;
+    let in_process = ingest_in_process(&ingest_tenants, options.requests).await?;
     rows.push((
         format!(
-            "the two AWS calls of an ingest (DynamoDB conditional put, SQS send) straight to moto, {} times, {} concurrent",
-            options.requests, options.clients
+            "ingest's own time: the webhooks router (`shared::http::app`) in process, {} signed events one at a time, less the AWS calls each made ({})",
+            options.requests,
+            in_process.calls_per_request()
         ),
-        aws.figure("requests"),
+        micros(&in_process.own),
     ));
-    let ingest_tenants = create_tenants(&db, options.tenants).await?;
+    rows.push((
+        "the same requests whole, with their AWS calls".into(),
+        micros(&in_process.whole),
+    ));
+    for clients in [1, options.clients] {
+        let sqs = moto_baseline(&state, options.requests, clients).await?;
+        rows.push((
+            format!(
+                "the SQS send alone straight to moto, {} times, {clients} concurrent",
+                options.requests
+            ),
+            sqs.figure("requests"),
+        ));
+    }
+    state
+        .aws()
+        .sqs()
+        .await
+        .purge_queue()
+        .queue_url(var("WEBHOOK_DLQ_URL")?)
+        .send()
+        .await?;
     let (ingest_started, ingest) =
         ingest(&ingest_tenants, options.requests, options.clients).await?;
     rows.push((
@@ -449,24 +479,22 @@ async fn write_raw(
     tx.commit().await
 }
 
-/// What ingest costs in moto alone: the dedup claim and the queue send, with the API's own
-/// clients. Sent to the DLQ, which nothing consumes, and purged afterwards.
+/// What ingest's one AWS call costs in moto alone: the queue send, with the API's own client.
+/// Sent to the DLQ, which nothing consumes (purged once all are sent: SQS allows one purge a
+/// minute).
 async fn moto_baseline(
     state: &shared::AppState,
     count: usize,
     clients: usize,
 ) -> Result<Latencies, BoxError> {
-    use shared::aws::{dedup, queue};
+    use shared::aws::queue;
     let aws = state.aws();
-    let table = &state.config().aws.table;
     let dlq = var("WEBHOOK_DLQ_URL")?;
     let event = serde_json::from_str::<QueuedEvent>(&queued(&json!({"type": "bench"}))?)?;
     let started = Instant::now();
     let latencies = stream::iter(0..count)
         .map(|_| async {
             let sent = Instant::now();
-            let key = format!("bench#{}", Uuid::new_v4().simple());
-            dedup::claim(aws.dynamodb().await, table, &key, Duration::from_secs(600)).await?;
             queue::send(aws.sqs().await, &dlq, &event).await?;
             Ok::<_, BoxError>(sent.elapsed())
         })
@@ -475,9 +503,117 @@ async fn moto_baseline(
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-    let summary = Latencies::new(started, latencies);
-    aws.sqs().await.purge_queue().queue_url(&dlq).send().await?;
-    Ok(summary)
+    Ok(Latencies::new(started, latencies))
+}
+
+/// Per-request times of ingest in process, and the AWS operations the timed requests made.
+struct InProcess {
+    own: Vec<Duration>,
+    whole: Vec<Duration>,
+    calls: std::collections::BTreeMap<&'static str, usize>,
+}
+
+impl InProcess {
+    /// "SQS.SendMessage 1.00 per request, …"
+    fn calls_per_request(&self) -> String {
+        let requests = self.whole.len().max(1) as f64;
+        let calls: Vec<String> = self
+            .calls
+            .iter()
+            .map(|(name, n)| format!("{name} {:.2}", *n as f64 / requests))
+            .collect();
+        format!("per request: {}", calls.join(", "))
+    }
+}
+
+/// Ingest's own time per request: the router the webhook-ingest Lambda serves
+/// (`shared::http::app`, the webhooks group) called in this process, one signed event at a
+/// time, each request's time less the AWS operations it made, timed by the SDK's own spans
+/// (`aws_calls`). Its logs are formatted as on Lambda (JSON) and written nowhere. The
+/// events go to the DLQ, which nothing consumes; it is purged after the AWS baselines.
+async fn ingest_in_process(tenants: &[Tenant], count: usize) -> Result<InProcess, BoxError> {
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt;
+    use tracing::instrument::WithSubscriber;
+    use tracing_subscriber::{filter::LevelFilter, layer::SubscriberExt, Layer};
+    const WARM_UP: usize = 20;
+    let secret = var("ELEVENLABS_WEBHOOK_SECRET")?;
+    let mut config = shared::Config::from_env()?;
+    config.aws.webhook_queue_url = Some(var("WEBHOOK_DLQ_URL")?);
+    let app = shared::http::app(
+        shared::AppState::new(config).await?,
+        &[shared::http::Group::Webhooks.served()],
+    );
+    let recorded = AwsCalls::default();
+    let logs = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_target(false)
+        .with_writer(std::io::sink)
+        .with_filter(LevelFilter::INFO);
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(logs)
+            .with(recorded.layer()),
+    );
+    let mut timed = InProcess {
+        own: Vec::with_capacity(count),
+        whole: Vec::with_capacity(count),
+        calls: Default::default(),
+    };
+    for (i, body) in simulated_bodies(tenants, WARM_UP + count)?
+        .into_iter()
+        .enumerate()
+    {
+        let signature = shared::webhooks::signature::sign(
+            shared::webhooks::signature::ELEVENLABS,
+            &secret,
+            chrono::Utc::now().timestamp(),
+            &body,
+        );
+        let request = Request::post("/webhooks/elevenlabs/call-completed")
+            .header("content-type", "application/json")
+            .header("ElevenLabs-Signature", signature)
+            .body(Body::from(body))?;
+        let app = app.clone();
+        let started = Instant::now();
+        let status = async move {
+            let response = app.oneshot(request).await?;
+            let status = response.status();
+            axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+            Ok::<_, BoxError>(status)
+        }
+        .with_subscriber(dispatch.clone())
+        .await?;
+        let took = started.elapsed();
+        let made = recorded.take();
+        if status != 200 {
+            return Err(format!("the router answered {status}").into());
+        }
+        if i < WARM_UP {
+            continue;
+        }
+        let aws: Duration = made.iter().map(|(_, took)| *took).sum();
+        timed.own.push(took.saturating_sub(aws));
+        timed.whole.push(took);
+        for (name, _) in made {
+            *timed.calls.entry(name).or_default() += 1;
+        }
+    }
+    Ok(timed)
+}
+
+/// "p50 .. µs, p99 .. µs, max .. µs"
+fn micros(latencies: &[Duration]) -> String {
+    let mut sorted = latencies.to_vec();
+    sorted.sort();
+    let at = |q: f64| support::percentile(&sorted, q).as_secs_f64() * 1e6;
+    format!(
+        "p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        at(0.50),
+        at(0.99),
+        at(1.0)
+    )
 }
 
 /// POSTs `count` distinct signed events with `clients` requests in flight at any time.

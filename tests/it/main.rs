@@ -4,6 +4,10 @@
 
 mod support;
 
+// Shared with the benches, which time ingest's AWS calls the same way.
+#[path = "../benches/support/aws_calls.rs"]
+mod aws_calls;
+
 mod account_flows;
 mod admin;
 mod agents;
@@ -29,4 +33,5 @@ mod security;
 mod simulate_call;
 mod users;
 mod webhook_billing;
+mod webhook_ingest;
 mod webhooks;

@@ -562,25 +562,6 @@ pub async fn outbox_sent(user: uuid::Uuid) {
     .await;
 }
 
-/// Whether ingest claimed this exact body (it does so only for verified events it queues).
-pub async fn dedup_key_exists(body: &[u8]) -> bool {
-    let key = shared::webhooks::event_key(shared::aws::queue::EventSource::Elevenlabs, body);
-    let aws = shared::aws::Aws::from_env().await;
-    let table = std::env::var("DYNAMODB_TABLE").expect("table");
-    aws.dynamodb
-        .get_item()
-        .table_name(table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("webhook#{key}")),
-        )
-        .send()
-        .await
-        .expect("get item")
-        .item
-        .is_some()
-}
-
 /// `body` as the queue message ingest would have sent for it.
 pub fn queued(body: &Value) -> String {
     use shared::aws::queue::{EventSource, QueuedEvent};

@@ -1,4 +1,4 @@
-//! Lambda for the endpoint group serving /webhooks/* and /api/contact-lookup (what ElevenLabs calls).
+//! Lambda for the endpoint group serving /webhooks/*, /api/contact-lookup and /api/lookup (what ElevenLabs calls).
 
 use shared::http::{app, Group, Served};
 

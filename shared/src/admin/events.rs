@@ -197,7 +197,7 @@ pub async fn find_unmatched(client: &impl GenericClient, id: Uuid) -> AppResult<
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Replayed {
     pub id: Uuid,
-    /// True when the queue already held this exact event (nothing new was queued).
+    /// True when this exact event was processed already (nothing new was queued).
     pub duplicate: bool,
     /// The ElevenLabs agent the event now names, when it was matched.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -260,7 +260,9 @@ pub async fn replay_unmatched(
     } else {
         "call-completed"
     };
-    let accepted = ingest::enqueue(state, EventSource::Elevenlabs, route, &raw).await?;
+    let accepted =
+        ingest::enqueue_unless_processed(state, &client, EventSource::Elevenlabs, route, &raw)
+            .await?;
     client.cached_execute(sql::MARK_MATCHED, &[&id]).await?;
     audit::record(
         &client,

@@ -4,7 +4,6 @@
 pub mod blobs;
 pub mod cache;
 pub mod counter;
-pub mod dedup;
 pub mod queue;
 pub mod secrets;
 

@@ -10,7 +10,7 @@ use super::ClientAddress;
 use crate::{
     error::{AppResult, ErrorBody},
     http::{routes, Mode},
-    webhooks::ingest::{self, Accepted, Sender},
+    webhooks::ingest::{self, Sender},
     AppState,
 };
 
@@ -34,9 +34,8 @@ pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Received {
+    /// The event was verified and queued; an exact redelivery is applied once by the processor.
     pub received: bool,
-    /// True when this exact event had been received before (nothing new was queued).
-    pub duplicate: bool,
 }
 
 async fn receive(
@@ -47,7 +46,7 @@ async fn receive(
     body: &Bytes,
 ) -> AppResult<Json<Received>> {
     let signature = headers.get(sender.header()).and_then(|v| v.to_str().ok());
-    let accepted = ingest::receive(
+    ingest::receive(
         state,
         sender,
         route,
@@ -59,10 +58,7 @@ async fn receive(
         body,
     )
     .await?;
-    Ok(Json(Received {
-        received: true,
-        duplicate: accepted == Accepted::Duplicate,
-    }))
+    Ok(Json(Received { received: true }))
 }
 
 /// Every ElevenLabs workspace webhook (post_call_transcription, post_call_audio,

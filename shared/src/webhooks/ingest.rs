@@ -1,12 +1,18 @@
-//! The ingest path: verify the signature on the raw body, drop exact redeliveries, put the
-//! event on the queue (its body in S3 when too big for SQS) and answer fast. Nothing heavy here.
+//! The ingest path: verify the signature on the raw body, put the event on the queue (its body
+//! in S3 when too big for SQS) and answer fast. Nothing heavy here: on the path of a webhook the
+//! queue send is the one AWS call (with the S3 put before it for a big body). An exact
+//! redelivery is queued like any event; the processor applies each event key once
+//! (`webhooks::mark_processed`, in the transaction of the change).
+
+use deadpool_postgres::GenericClient;
 
 use super::{event_key, signature};
 use crate::{
     aws::{
-        blobs, dedup,
+        blobs,
         queue::{self, EventSource, QueuedEvent, MAX_INLINE_BODY_BYTES},
     },
+    db::statements::Cached,
     error::{AppError, AppResult},
     ratelimit, AppState,
 };
@@ -15,10 +21,11 @@ use crate::{
 /// Verified events are never limited, so a legitimate event is never turned away.
 pub const FAILED_VERIFICATIONS_PER_MINUTE: i64 = 60;
 
+/// What became of an event we queue ourselves (reconciliation, an admin's replay).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {
     Queued,
-    /// An exact redelivery of an event already queued.
+    /// This exact event was processed already: nothing was queued.
     Duplicate,
 }
 
@@ -60,7 +67,7 @@ pub async fn receive(
     signature_header: Option<&str>,
     source_ip: &str,
     body: &[u8],
-) -> AppResult<Accepted> {
+) -> AppResult<()> {
     let secrets = state.secrets().get().await?;
     let now = chrono::Utc::now().timestamp();
     let accepted = match sender {
@@ -77,7 +84,8 @@ pub async fn receive(
         now,
     )
     .await?;
-    enqueue(state, sender.source(), route, body).await
+    let source = sender.source();
+    enqueue(state, source, route, event_key(source, body), body).await
 }
 
 async fn verify(
@@ -99,65 +107,65 @@ async fn verify(
     Ok(())
 }
 
-/// Queues a verified event once; a failure to queue gives the dedup claim back so the sender's
-/// retry gets through.
-pub async fn enqueue(
+/// Queues an event of ours (a reconciled conversation, an admin's replay) unless this exact
+/// event was processed already, which a read of `processed_events` tells: what is settled is
+/// not queued again, and the caller can say so.
+pub async fn enqueue_unless_processed(
     state: &AppState,
+    db: &impl GenericClient,
     source: EventSource,
     route: &str,
     body: &[u8],
 ) -> AppResult<Accepted> {
-    let aws = state.aws();
-    let config = &state.config().aws;
     let key = event_key(source, body);
-    let claim = format!("webhook#{key}");
-    if !dedup::claim(
-        aws.dynamodb().await,
-        &config.table,
-        &claim,
-        config.webhook_dedup_ttl,
-    )
-    .await?
+    if db
+        .cached_query_opt(super::sql::PROCESSED, &[&key])
+        .await?
+        .is_some()
     {
-        tracing::info!(event_key = %key, "dropped an exact redelivery");
+        tracing::info!(event_key = %key, route, "not queued: processed already");
         return Ok(Accepted::Duplicate);
     }
-    let result = async {
-        let mut event = QueuedEvent {
-            version: 1,
-            source,
-            route: route.to_owned(),
-            event_key: key.clone(),
-            received_at: chrono::Utc::now(),
-            body: None,
-            body_s3_key: None,
-        };
-        match std::str::from_utf8(body) {
-            Ok(text) if body.len() <= MAX_INLINE_BODY_BYTES => event.body = Some(text.to_owned()),
-            _ => {
-                let object = format!("webhook-bodies/{}.json", key.replace(':', "-"));
-                blobs::put(
-                    aws.s3().await,
-                    &config.recordings_bucket,
-                    &object,
-                    body.to_vec(),
-                    "application/json",
-                )
-                .await?;
-                event.body_s3_key = Some(object);
-            }
-        }
-        queue::send(aws.sqs().await, state.webhook_queue_url()?, &event).await
-    }
-    .await;
-    if let Err(err) = result {
-        if let Err(release) = dedup::release(aws.dynamodb().await, &config.table, &claim).await {
-            tracing::error!(error = %release, "could not release a dedup claim");
-        }
-        return Err(err);
-    }
-    tracing::info!(event_key = %key, route, "queued webhook event");
+    enqueue(state, source, route, key, body).await?;
     Ok(Accepted::Queued)
+}
+
+/// Puts the event on the queue: one SQS send, after an S3 put when the body is too big for a
+/// message (an exact redelivery writes the same object again).
+async fn enqueue(
+    state: &AppState,
+    source: EventSource,
+    route: &str,
+    key: String,
+    body: &[u8],
+) -> AppResult<()> {
+    let mut event = QueuedEvent {
+        version: 1,
+        source,
+        route: route.to_owned(),
+        event_key: key,
+        received_at: chrono::Utc::now(),
+        body: None,
+        body_s3_key: None,
+    };
+    match std::str::from_utf8(body) {
+        Ok(text) if body.len() <= MAX_INLINE_BODY_BYTES => event.body = Some(text.to_owned()),
+        _ => {
+            let object = format!("webhook-bodies/{}.json", event.event_key.replace(':', "-"));
+            blobs::put(
+                state.aws().s3().await,
+                &state.config().aws.recordings_bucket,
+                &object,
+                body.to_vec(),
+                "application/json",
+            )
+            .await?;
+            event.body_s3_key = Some(object);
+        }
+    }
+    queue::send(state.aws().sqs().await, state.webhook_queue_url()?, &event).await?;
+    tracing::info!(event_key = %event.event_key, route, "queued webhook event");
+    Ok(())
 }
 
 /// Counts a failed verification for `source_ip` in this minute's window; past the limit the

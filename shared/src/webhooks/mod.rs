@@ -129,6 +129,7 @@ pub mod sql {
     crate::db::statements! {
         pub const MARK_PROCESSED = "INSERT INTO processed_events (event_key, source, event_type, conversation_id, outcome)
             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_key) DO NOTHING";
+        pub const PROCESSED = "SELECT 1 FROM processed_events WHERE event_key = $1";
         pub const SET_OUTCOME = "UPDATE processed_events SET outcome = $2 WHERE event_key = $1";
         pub const RECORD_REJECTED = "INSERT INTO rejected_events (event_key, source, raw_payload, reason) VALUES ($1, $2, $3, $4)
             ON CONFLICT (event_key) DO NOTHING";

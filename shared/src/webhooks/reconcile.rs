@@ -35,8 +35,8 @@ pub struct Report {
     /// Ended conversations the database did not have complete; each was fetched and queued.
     pub missing: usize,
     pub queued: usize,
-    /// Already queued by an earlier run (the dedup key of the same conversation body).
-    pub already_queued: usize,
+    /// Not queued: an earlier run's event for the same conversation body was processed already.
+    pub already_processed: usize,
     /// Batch calls' credit holds whose call never reported within their window.
     pub holds_expired: u64,
 }
@@ -74,7 +74,7 @@ pub async fn run(state: &AppState, since: DateTime<Utc>) -> AppResult<Report> {
                 report.missing += 1;
                 match requeue(state, &client, &conversation_id).await? {
                     Accepted::Queued => report.queued += 1,
-                    Accepted::Duplicate => report.already_queued += 1,
+                    Accepted::Duplicate => report.already_processed += 1,
                 }
             }
         }
@@ -98,7 +98,7 @@ fn is_ended(conversation: &ConversationSummary) -> bool {
 
 /// Fetches the conversation and queues it as the post-call transcription webhook would have
 /// carried it. The envelope's timestamp is derived from the conversation, so the body (and its
-/// dedup key) is the same on every run.
+/// event key) is the same on every run.
 async fn requeue(
     state: &AppState,
     client: &ElevenLabs,
@@ -114,5 +114,12 @@ async fn requeue(
         "data": data,
     });
     let body = serde_json::to_vec(&envelope).map_err(crate::AppError::internal)?;
-    ingest::enqueue(state, EventSource::Elevenlabs, "reconciliation", &body).await
+    ingest::enqueue_unless_processed(
+        state,
+        &state.db().get().await?,
+        EventSource::Elevenlabs,
+        "reconciliation",
+        &body,
+    )
+    .await
 }
