@@ -23,7 +23,9 @@ use crate::{
     text, AppState,
 };
 
-pub use remote::{conversation_config, platform_settings, AgentConfig, DATA_COLLECTION};
+pub use remote::{
+    conversation_config, default_prompt, platform_settings, AgentConfig, DATA_COLLECTION,
+};
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_PROMPT_CHARS: usize = 20_000;
@@ -156,20 +158,6 @@ pub struct NewAgent {
     /// absent (call agents only).
     #[serde(default)]
     pub phone_number_id: Option<String>,
-}
-
-/// The instructions of an agent created without any: a polite general assistant that keeps
-/// what a lead needs (the analysis' data collection asks for the same).
-pub fn default_prompt(name: &str, kind: AgentType) -> String {
-    let channel = match kind {
-        AgentType::Call => "on the phone",
-        AgentType::Chat => "in a chat",
-    };
-    format!(
-        "You are {name}, a friendly and concise assistant talking with a customer {channel}. \
-         Find out what they need and help them with it. Ask for their name and email address, \
-         and whether they would like a follow-up. Never invent facts you were not given."
-    )
 }
 
 /// `PUT /api/agents/{id}`: every field optional; absent fields stay as they are.

@@ -354,6 +354,20 @@ pub async fn outbound_line(
     }
 }
 
+/// The instructions of an agent created without any: a polite general assistant that keeps
+/// what a lead needs (the analysis' data collection asks for the same).
+pub fn default_prompt(name: &str, kind: AgentType) -> String {
+    let channel = match kind {
+        AgentType::Call => "on the phone",
+        AgentType::Chat => "in a chat",
+    };
+    format!(
+        "You are {name}, a friendly and concise assistant talking with a customer {channel}. \
+         Find out what they need and help them with it. Ask for their name and email address, \
+         and whether they would like a follow-up. Never invent facts you were not given."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
