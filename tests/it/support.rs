@@ -286,8 +286,7 @@ impl Tenant {
     pub async fn new() -> Self {
         let user = NewUser::new();
         let token = user.token();
-        let profile = json(get("/auth/profile", &token).await).await;
-        let id: uuid::Uuid = profile["id"].as_str().expect("id").parse().expect("uuid");
+        let id = profile_id(&token).await;
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
         let call_agent = format!("agent_call_{suffix}");
         let chat_agent = format!("agent_chat_{suffix}");
@@ -326,8 +325,7 @@ impl Account {
     pub async fn new() -> Self {
         let user = NewUser::new();
         let token = user.token();
-        let profile = json(get("/auth/profile", &token).await).await;
-        let id = profile["id"].as_str().expect("id").parse().expect("uuid");
+        let id = profile_id(&token).await;
         Self { user, token, id }
     }
 
@@ -759,4 +757,14 @@ pub mod mail {
             body: body.to_owned(),
         }
     }
+}
+
+/// The id of the account a token provisions (its first request), naming the answer when there
+/// is none.
+async fn profile_id(token: &str) -> uuid::Uuid {
+    let profile = json(get("/auth/profile", token).await).await;
+    profile["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("/auth/profile answered no id: {profile}"))
 }
