@@ -44,6 +44,17 @@ async fn calls_to_one_number_make_one_lead_with_a_timeline() {
     assert_eq!(lead["interaction_count"], 2);
     assert_eq!(lead["lead_status_tag"], "hot");
     assert_eq!(lead["agent_name"], "call agent");
+    let second_call = call_row(&second)
+        .await
+        .expect("call")
+        .get::<_, uuid::Uuid>("id");
+    assert_eq!(
+        lead["latest_analytics"]["call_id"],
+        second_call.to_string(),
+        "the row embeds the newest LeadAnalytics"
+    );
+    assert_eq!(lead["latest_analytics"]["total_score"], 74);
+    assert!(lead["latest_analytics"]["reasoning"]["intent"].is_string());
     assert_eq!(
         json(get("/api/leads?lead_status=cold", &tenant.token).await).await["pagination"]["total"],
         0
@@ -60,6 +71,50 @@ async fn calls_to_one_number_make_one_lead_with_a_timeline() {
     assert_eq!(timeline[0]["summary"], "Asked about pricing.");
     assert_eq!(timeline[0]["cta_interactions"]["pricing_clicked"], true);
     assert_eq!(profile["latest_analytics"]["total_score"], 74);
+}
+
+/// The page's ETag and status, asked with `If-None-Match: etag`.
+async fn poll(path: &str, token: &str, etag: Option<&str>) -> (u16, String) {
+    let mut request = stack().http.get(url(path)).bearer_auth(token);
+    if let Some(etag) = etag {
+        request = request.header("if-none-match", etag);
+    }
+    let response = request.send().await.expect("the API answers");
+    let tag = response.headers()["etag"]
+        .to_str()
+        .expect("etag")
+        .to_owned();
+    (response.status().as_u16(), tag)
+}
+
+#[tokio::test]
+async fn lists_answer_304_until_their_page_changes() {
+    let tenant = Tenant::new().await;
+    let number = phone();
+    call_to(&tenant, &number, 61).await;
+    for path in ["/api/calls", "/api/leads", "/api/leads?lead_status=hot"] {
+        let (status, etag) = poll(path, &tenant.token, None).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(
+            poll(path, &tenant.token, Some(&etag)).await,
+            (304, etag.clone()),
+            "{path}"
+        );
+        let other = Tenant::new().await;
+        assert_eq!(
+            poll(path, &other.token, Some(&etag)).await.0,
+            200,
+            "{path}: another tenant's tag"
+        );
+    }
+    let (_, calls) = poll("/api/calls", &tenant.token, None).await;
+    let (_, leads) = poll("/api/leads", &tenant.token, None).await;
+    call_to(&tenant, &number, 30).await;
+    let (status, changed) = poll("/api/calls", &tenant.token, Some(&calls)).await;
+    assert_eq!(status, 200, "a new call changes the calls page");
+    assert_ne!(changed, calls);
+    let (status, _) = poll("/api/leads", &tenant.token, Some(&leads)).await;
+    assert_eq!(status, 200, "the lead's interaction count changed");
 }
 
 #[tokio::test]

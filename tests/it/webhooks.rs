@@ -208,6 +208,19 @@ async fn audio_before_transcription_and_the_recording_url() {
         .await
         .expect("bytes");
     assert_eq!(bytes.as_ref(), mp3.as_slice());
+    // List and detail rows carry a link an <audio> element can play, not an API path.
+    let detail = json(get(&format!("/api/calls/{call_id}"), &tenant.token).await).await;
+    let list = json(get("/api/calls", &tenant.token).await).await;
+    for link in [&detail["recording_url"], &list["data"][0]["recording_url"]] {
+        let link = link.as_str().expect("a recording_url");
+        let audio = reqwest::get(link).await.expect("presigned url answers");
+        assert_eq!(audio.status(), 200, "{link}");
+        assert_eq!(audio.bytes().await.expect("bytes").as_ref(), mp3.as_slice());
+    }
+    assert_eq!(
+        detail["recording_url"], list["data"][0]["recording_url"],
+        "the same link within its window, so the list's ETag holds"
+    );
 
     let other = Tenant::new().await;
     let response = get(&format!("/api/calls/{call_id}/recording"), &other.token).await;
@@ -231,6 +244,8 @@ async fn recording_is_404_when_there_is_none() {
     .await;
     let call = eventually(20, "the call", || async { call_row(&conversation).await }).await;
     let id: uuid::Uuid = call.get("id");
+    let detail = json(get(&format!("/api/calls/{id}"), &tenant.token).await).await;
+    assert!(detail["recording_url"].is_null(), "{detail}");
     let response = get(&format!("/api/calls/{id}/recording"), &tenant.token).await;
     assert_eq!(error_code(response, 404).await, "not_found");
     let response = get("/api/calls/not-a-uuid/recording", &tenant.token).await;

@@ -1,7 +1,7 @@
 //! S3 objects: recordings and oversized webhook bodies; recordings are served as short-lived
 //! presigned URLs.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::{presigning::PresigningConfig, primitives::ByteStream};
 
@@ -43,13 +43,19 @@ pub async fn get(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppRes
     Ok(bytes.into_bytes().to_vec())
 }
 
+/// A GET link to the object, signed as of `signed_at` and valid for `expires_in` from then.
 pub async fn presigned_get(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
+    signed_at: SystemTime,
     expires_in: Duration,
 ) -> AppResult<String> {
-    let config = PresigningConfig::expires_in(expires_in).map_err(AppError::internal)?;
+    let config = PresigningConfig::builder()
+        .start_time(signed_at)
+        .expires_in(expires_in)
+        .build()
+        .map_err(AppError::internal)?;
     let request = client
         .get_object()
         .bucket(bucket)

@@ -72,10 +72,14 @@ pub struct Call {
     pub failure_reason: Option<String>,
     pub total_score: Option<i32>,
     pub lead_status_tag: Option<String>,
-    /// Where to get a short-lived link to the MP3 (`GET /api/calls/{id}/recording`); null
-    /// when there is no audio (chats, calls whose audio never arrived).
+    /// A presigned link to the MP3, playable by an `<audio>` element for at least 15 minutes
+    /// (`GET /api/calls/{id}/recording` hands out a fresh one); null when there is no audio
+    /// (chats, calls whose audio never arrived).
     #[schema(required = true)]
     pub recording_url: Option<String>,
+    /// The stored MP3's object key, which `recording_url` is signed for.
+    #[serde(skip)]
+    pub recording_key: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     /// Null while the call is in progress.
@@ -153,7 +157,6 @@ impl TryFrom<&Row> for Call {
     fn try_from(row: &Row) -> AppResult<Self> {
         let id: Uuid = row.try_get("id")?;
         let duration_seconds: i32 = row.try_get("duration_seconds")?;
-        let recording: Option<String> = row.try_get("recording_key")?;
         Ok(Self {
             id,
             agent_id: row.try_get("agent_id")?,
@@ -175,7 +178,8 @@ impl TryFrom<&Row> for Call {
             failure_reason: row.try_get("failure_reason")?,
             total_score: row.try_get("total_score")?,
             lead_status_tag: row.try_get("lead_status_tag")?,
-            recording_url: recording.map(|_| format!("/api/calls/{id}/recording")),
+            recording_url: None,
+            recording_key: row.try_get("recording_key")?,
             started_at: row.try_get("started_at")?,
             created_at: row.try_get("created_at")?,
             completed_at: row.try_get("completed_at")?,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     aws::blobs,
+    calls::read::Call,
     error::{AppError, AppResult},
     ids::CallId,
     tenant::TenantId,
@@ -20,6 +21,11 @@ use crate::{
 
 /// Presigned recording links are short-lived.
 pub const RECORDING_URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Links are signed as of the start of the current window and stay valid for the TTL past its
+/// end: every link handed out lives at least `RECORDING_URL_TTL`, and within a window it is the
+/// same link, so a list that embeds links keeps its ETag while nothing else changed.
+const LINK_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Recording {
@@ -48,18 +54,40 @@ pub async fn link(state: &AppState, tenant: TenantId, id: CallId) -> AppResult<R
             fetch_from_elevenlabs(state, &db, tenant, *id.as_uuid(), &conversation).await?
         }
     };
-    let url = blobs::presigned_get(
-        state.aws().s3().await,
-        &state.config().aws.recordings_bucket,
-        &key,
-        RECORDING_URL_TTL,
-    )
-    .await?;
+    let (url, expires_at) = presign(state, &key).await?;
     Ok(Recording {
         call_id: *id.as_uuid(),
         recording_url: url,
-        expires_at: Utc::now() + chrono::Duration::from_std(RECORDING_URL_TTL).unwrap_or_default(),
+        expires_at,
     })
+}
+
+/// Puts a playable link into each call that has audio.
+pub async fn presign_calls(state: &AppState, calls: &mut [Call]) -> AppResult<()> {
+    for call in calls {
+        if let Some(key) = &call.recording_key {
+            call.recording_url = Some(presign(state, key).await?.0);
+        }
+    }
+    Ok(())
+}
+
+async fn presign(state: &AppState, key: &str) -> AppResult<(String, DateTime<Utc>)> {
+    let window = LINK_WINDOW.as_secs() as i64;
+    let now = Utc::now().timestamp();
+    let signed_at = DateTime::from_timestamp(now - now.rem_euclid(window), 0).unwrap_or_default();
+    let valid_for = RECORDING_URL_TTL + LINK_WINDOW;
+    let url = blobs::presigned_get(
+        state.aws().s3().await,
+        &state.config().aws.recordings_bucket,
+        key,
+        signed_at.into(),
+        valid_for,
+    )
+    .await?;
+    let expires_at =
+        signed_at + chrono::Duration::from_std(valid_for).map_err(AppError::internal)?;
+    Ok((url, expires_at))
 }
 
 async fn fetch_from_elevenlabs(

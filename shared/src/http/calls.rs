@@ -1,10 +1,10 @@
 //! The calls group: the call list and export, one call, its transcript and recording, and
 //! placing outbound and batch calls.
 
-use axum::{extract::State, Json};
+use axum::{extract::State, http::HeaderMap, response::Response, Json};
 use utoipa_axum::router::OpenApiRouter;
 
-use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
+use super::{conditional, AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
     calls::{
@@ -71,23 +71,24 @@ async fn batch_call(
 }
 
 #[utoipa::path(get, path = "/api/calls", tag = "calls",
-    description = "The tenant's calls and chats, newest first, keyset-paginated (new calls arriving between pages cause no duplicates or gaps).",
+    description = "The tenant's calls and chats, newest first, keyset-paginated (new calls arriving between pages cause no duplicates or gaps). Sends an ETag; If-None-Match answers 304 while the page is unchanged.",
     params(CallFilter, PageQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = ListResponse<Call>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ListResponse<Call>), (status = 304), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn list_calls(
     State(state): State<AppState>,
     auth: AuthUser,
+    headers: HeaderMap,
     AppQuery(filter): AppQuery<CallFilter>,
     page: Page<CallCursor>,
-) -> AppResult<Json<ListResponse<Call>>> {
+) -> AppResult<Response> {
     let Page { limit, after } = page;
     let db = state.db().get().await?;
-    let (calls, total) = read::list(&db, auth.tenant, &filter, limit, after).await?;
-    Ok(Json(ListResponse::page(calls, total, limit, |c| {
-        (c.created_at, c.id)
-    })))
+    let (mut calls, total) = read::list(&db, auth.tenant, &filter, limit, after).await?;
+    recording::presign_calls(&state, &mut calls).await?;
+    let page = ListResponse::page(calls, total, limit, |c| (c.created_at, c.id));
+    conditional::json(&headers, &page)
 }
 
 #[utoipa::path(get, path = "/api/calls/export", tag = "calls",
@@ -115,7 +116,9 @@ async fn get_call(
     Id(id): Id<CallId>,
 ) -> AppResult<Json<CallDetail>> {
     let db = state.db().get().await?;
-    Ok(Json(read::get(&db, auth.tenant, id).await?))
+    let mut detail = read::get(&db, auth.tenant, id).await?;
+    recording::presign_calls(&state, std::slice::from_mut(&mut detail.call)).await?;
+    Ok(Json(detail))
 }
 
 #[utoipa::path(get, path = "/api/calls/{id}/transcript", tag = "calls",

@@ -5,12 +5,15 @@
 
 use axum::{
     extract::{OriginalUri, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    http::{HeaderMap, HeaderValue},
+    response::Response,
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use super::AppQuery;
+use super::{
+    conditional::{matches, not_modified, with_etag},
+    AppQuery,
+};
 use crate::{
     auth::AuthUser,
     aws::cache,
@@ -113,25 +116,6 @@ fn etag(
     HeaderValue::from_str(&tag).map_err(crate::AppError::internal)
 }
 
-fn matches(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|candidate| {
-            candidate.trim() == etag.to_str().unwrap_or_default() || candidate.trim() == "*"
-        })
-}
-
-fn not_modified(etag: HeaderValue) -> Response {
-    (
-        StatusCode::NOT_MODIFIED,
-        [(header::ETAG, etag), (header::CACHE_CONTROL, private())],
-    )
-        .into_response()
-}
-
 /// The JSON body for `etag`: from the cache, or computed and cached.
 async fn cached(
     state: &AppState,
@@ -155,23 +139,4 @@ async fn cached(
     let body = compute.await?;
     cache::put(dynamodb, table, &key, body.clone(), ttl).await;
     Ok(body)
-}
-
-fn with_etag(body: String, etag: HeaderValue) -> Response {
-    (
-        [
-            (header::ETAG, etag),
-            (header::CACHE_CONTROL, private()),
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-fn private() -> HeaderValue {
-    HeaderValue::from_static("private, no-cache")
 }

@@ -1,9 +1,9 @@
 //! Leads: list, profile with timeline, assigning an agent, merging duplicates.
 
-use axum::{extract::State, Json};
+use axum::{extract::State, http::HeaderMap, response::Response, Json};
 use utoipa_axum::router::OpenApiRouter;
 
-use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
+use super::{conditional, AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
     calls::lead_merge::{self, MergeRequest},
@@ -12,7 +12,7 @@ use crate::{
     ids::LeadId,
     leads::{
         self,
-        read::{self, Lead, LeadCursor, LeadFilter, LeadProfile},
+        read::{self, Lead, LeadCursor, LeadFilter, LeadProfile, LeadWithAnalytics},
         LeadUpdate,
     },
     AppState,
@@ -27,21 +27,25 @@ pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(get, path = "/api/leads", tag = "leads",
-    description = "One lead per person, newest contact first, with the latest scores and tag.",
+    description = "One lead per person, newest contact first, with the latest scores and tag and the newest LeadAnalytics. Sends an ETag; If-None-Match answers 304 while the page is unchanged.",
     params(LeadFilter, PageQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = ListResponse<Lead>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ListResponse<LeadWithAnalytics>), (status = 304), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn list_leads(
     State(state): State<AppState>,
     auth: AuthUser,
+    headers: HeaderMap,
     AppQuery(filter): AppQuery<LeadFilter>,
     page: Page<LeadCursor>,
-) -> AppResult<Json<ListResponse<Lead>>> {
+) -> AppResult<Response> {
     let Page { limit, after } = page;
     let db = state.db().get().await?;
     let (leads, total) = read::list(&db, auth.tenant, &filter, limit, after).await?;
-    Ok(Json(ListResponse::page(leads, total, limit, Lead::cursor)))
+    conditional::json(
+        &headers,
+        &ListResponse::page(leads, total, limit, |row| row.lead.cursor()),
+    )
 }
 
 #[utoipa::path(get, path = "/api/leads/export", tag = "leads",

@@ -7,6 +7,7 @@ mod admin;
 mod agents;
 mod billing;
 mod calls;
+mod conditional;
 mod contact_lookup;
 mod contacts;
 mod csv;

@@ -47,6 +47,16 @@ pub struct Lead {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A row of the lead list: the lead with its newest analysis.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LeadWithAnalytics {
+    #[serde(flatten)]
+    pub lead: Lead,
+    /// The newest analysis of any of the lead's calls and chats; null before the first.
+    #[schema(required = true)]
+    pub latest_analytics: Option<LeadAnalytics>,
+}
+
 /// One call or chat on a lead's timeline.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Interaction {
@@ -170,22 +180,43 @@ impl LeadFilter {
     }
 }
 
-/// A page of the tenant's leads, newest contact first, and how many match in all. An
-/// `agent_id` that is not the tenant's answers 404.
+/// A page of the tenant's leads with their newest analyses, newest contact first, and how
+/// many match in all. An `agent_id` that is not the tenant's answers 404.
 pub async fn list(
     db: &impl GenericClient,
     tenant: TenantId,
     filter: &LeadFilter,
     limit: i64,
     after: Option<LeadCursor>,
-) -> AppResult<(Vec<Lead>, i64)> {
+) -> AppResult<(Vec<LeadWithAnalytics>, i64)> {
     let matching = filter.checked_sql(db, tenant).await?;
     let total = matching.count(db, sql::LIST_FROM).await?;
     let rows = matching
         .page(db, sql::LIST_SELECT, &NEWEST_CONTACT, after, limit)
         .await?;
-    let leads = rows.iter().map(Lead::try_from).collect::<AppResult<_>>()?;
-    Ok((leads, total))
+    let leads = rows
+        .iter()
+        .map(Lead::try_from)
+        .collect::<AppResult<Vec<_>>>()?;
+    let ids: Vec<Uuid> = leads.iter().map(|lead| lead.id).collect();
+    let mut latest = std::collections::HashMap::new();
+    for row in db
+        .cached_query(sql::LATEST_ANALYTICS_OF_EACH, &[&ids, tenant.as_uuid()])
+        .await?
+    {
+        latest.insert(
+            row.try_get::<_, Uuid>("lead_id")?,
+            LeadAnalytics::try_from(&row)?,
+        );
+    }
+    let rows = leads
+        .into_iter()
+        .map(|lead| LeadWithAnalytics {
+            latest_analytics: latest.remove(&lead.id),
+            lead,
+        })
+        .collect();
+    Ok((rows, total))
 }
 
 /// The list's filters as a CSV export of every matching lead, newest contact first.
@@ -329,6 +360,12 @@ pub mod sql {
         pub const LATEST_ANALYTICS = "SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
             WHERE c.lead_id = $1 AND c.user_id = $2
             ORDER BY la.analyzed_at DESC LIMIT 1";
+        pub const LATEST_ANALYTICS_OF_EACH = "SELECT l.id AS lead_id, latest.*
+            FROM unnest($1::uuid[]) AS l(id)
+            CROSS JOIN LATERAL (
+                SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
+                WHERE c.lead_id = l.id AND c.user_id = $2
+                ORDER BY la.analyzed_at DESC LIMIT 1) AS latest";
         pub const POSSIBLE_DUPLICATES = concat!("SELECT ", lead_columns!(), " FROM ", lead_from!(), "
             WHERE l.user_id = $1 AND l.id <> $2
               AND ((l.phone_number IS NOT NULL AND l.phone_number = $3)

@@ -1,0 +1,101 @@
+//! Conditional GETs: answers carry an ETag, and a request whose `If-None-Match` holds it is
+//! answered 304 without a body, so polling for changes costs the client nothing to parse.
+
+use axum::{
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use crate::error::{AppError, AppResult};
+
+/// The JSON of `value`, tagged with a digest of itself (lists: the page changes when any row
+/// in it, or the total, does).
+pub fn json<T: Serialize>(headers: &HeaderMap, value: &T) -> AppResult<Response> {
+    let body = serde_json::to_string(value).map_err(AppError::internal)?;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
+    let etag = HeaderValue::from_str(&format!("\"{}\"", hex::encode(&digest.as_ref()[..16])))
+        .map_err(AppError::internal)?;
+    Ok(if matches(headers, &etag) {
+        not_modified(etag)
+    } else {
+        with_etag(body, etag)
+    })
+}
+
+/// Whether the client already holds `etag` (weak comparison, as RFC 9110 asks for
+/// `If-None-Match`).
+pub fn matches(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = opaque(etag.to_str().unwrap_or_default());
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|candidate| candidate.trim() == "*" || opaque(candidate.trim()) == ours)
+}
+
+fn opaque(tag: &str) -> &str {
+    tag.strip_prefix("W/").unwrap_or(tag)
+}
+
+pub fn not_modified(etag: HeaderValue) -> Response {
+    (
+        StatusCode::NOT_MODIFIED,
+        [(header::ETAG, etag), (header::CACHE_CONTROL, private())],
+    )
+        .into_response()
+}
+
+/// A JSON body with its ETag.
+pub fn with_etag(body: String, etag: HeaderValue) -> Response {
+    (
+        [
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, private()),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Tenant data: only the browser may keep it, and must ask again before reusing it.
+fn private() -> HeaderValue {
+    HeaderValue::from_static("private, no-cache")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asking(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn weak_and_listed_tags_match() {
+        let etag = HeaderValue::from_static("\"abc\"");
+        assert!(matches(&asking("\"abc\""), &etag));
+        assert!(matches(&asking("W/\"abc\""), &etag));
+        assert!(matches(&asking("\"x\", \"abc\""), &etag));
+        assert!(matches(&asking("*"), &etag));
+        assert!(!matches(&asking("\"abd\""), &etag));
+        assert!(!matches(&HeaderMap::new(), &etag));
+    }
+
+    #[test]
+    fn a_changed_body_changes_the_tag() {
+        let first = json(&HeaderMap::new(), &serde_json::json!({"total": 1})).unwrap();
+        let tag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
+        let same = json(&asking(&tag), &serde_json::json!({"total": 1})).unwrap();
+        assert_eq!(same.status(), StatusCode::NOT_MODIFIED);
+        let changed = json(&asking(&tag), &serde_json::json!({"total": 2})).unwrap();
+        assert_eq!(changed.status(), StatusCode::OK);
+    }
+}
