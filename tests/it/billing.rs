@@ -6,7 +6,8 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 
 use crate::support::{
-    self, deliver as deliver_elevenlabs, error_code, eventually, get, json, phone, post,
+    self, deliver as deliver_elevenlabs, error_code, eventually, every_page, get, json, phone,
+    post,
     stripe::{self, sim},
     transcription, Account, Tenant,
 };
@@ -136,8 +137,20 @@ async fn bad_purchase_requests_are_refused_and_nothing_reaches_stripe() {
     );
     let purchases = json(get("/billing/purchases", &account.token).await).await;
     assert_eq!(purchases["data"], json!([]));
+    assert_eq!(purchases["pagination"]["total"], 0);
     let other = Account::new().await;
     let bought = start_purchase(&other.token, "starter").await;
+    let mut started = vec![bought.purchase_id.clone()];
+    for _ in 0..2 {
+        started.push(start_purchase(&other.token, "starter").await.purchase_id);
+    }
+    let listed: Vec<String> = every_page("/billing/purchases", &other.token, 2)
+        .await
+        .iter()
+        .map(|p| p["id"].as_str().expect("id").to_owned())
+        .collect();
+    started.reverse();
+    assert_eq!(listed, started, "newest first, two to a page");
     let theirs = get(
         &format!("/billing/purchases/{}", bought.purchase_id),
         &account.token,

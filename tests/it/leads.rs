@@ -71,6 +71,22 @@ async fn calls_to_one_number_make_one_lead_with_a_timeline() {
     assert_eq!(timeline[0]["summary"], "Asked about pricing.");
     assert_eq!(timeline[0]["cta_interactions"]["pricing_clicked"], true);
     assert_eq!(profile["latest_analytics"]["total_score"], 74);
+    assert_eq!(profile["timeline_total"], 2);
+
+    call_to(&tenant, &number, 30).await;
+    let pages = every_page(&format!("/api/leads/{id}/timeline"), &tenant.token, 2).await;
+    let durations: Vec<i64> = pages
+        .iter()
+        .map(|i| i["duration_seconds"].as_i64().expect("duration"))
+        .collect();
+    assert_eq!(
+        durations,
+        [30, 125, 61],
+        "every interaction once, newest first"
+    );
+    let other = Tenant::new().await;
+    let theirs = get(&format!("/api/leads/{id}/timeline"), &other.token).await;
+    assert_eq!(error_code(theirs, 404).await, "not_found");
 }
 
 /// The page's ETag and status, asked with `If-None-Match: etag`.

@@ -196,6 +196,35 @@ pub mod elevenlabs_sim {
 }
 
 /// Reads a JSON body, failing the test with the raw text when it is not JSON.
+/// Every row of a list endpoint, walked `limit` at a time through its cursors; checks that
+/// each page reports the same total and that the rows add up to it.
+pub async fn every_page(path: &str, token: &str, limit: usize) -> Vec<Value> {
+    let joiner = if path.contains('?') { '&' } else { '?' };
+    let (mut rows, mut cursor, mut total) = (Vec::new(), None::<String>, None);
+    loop {
+        let mut page_path = format!("{path}{joiner}limit={limit}");
+        if let Some(cursor) = &cursor {
+            page_path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = json(get(&page_path, token).await).await;
+        let data = page["data"].as_array().expect("a list answer");
+        assert!(data.len() <= limit, "{page_path}: {} rows", data.len());
+        rows.extend(data.iter().cloned());
+        let this_total = page["pagination"]["total"].as_i64().expect("total");
+        assert_eq!(*total.get_or_insert(this_total), this_total, "{page_path}");
+        match page["pagination"]["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        rows.len() as i64,
+        total.unwrap_or_default(),
+        "{path}: rows and total"
+    );
+    rows
+}
+
 pub async fn json(response: reqwest::Response) -> Value {
     let text = response.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))

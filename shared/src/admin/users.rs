@@ -216,7 +216,7 @@ pub async fn detail(client: &impl GenericClient, id: Uuid) -> AppResult<AdminUse
             credits_purchased: usage.try_get("purchased")?,
             last_call_at: usage.try_get("last_call_at")?,
         },
-        purchases: billing::list(client, tenant, 50).await?,
+        purchases: billing::list(client, tenant, 50, None).await?.0,
         recent_transactions,
     })
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     clients::stripe::{CheckoutError, CheckoutRequest, Stripe},
+    db::filter::Keyset,
     error::{AppError, AppResult},
     settings::Settings,
     tenant::TenantId,
@@ -268,18 +269,30 @@ fn checkout_failed(err: &CheckoutError, purchase: Uuid, status: PurchaseStatus) 
     error.with_details(details)
 }
 
-/// The tenant's purchases, newest first.
+/// The position of a purchase in the newest-first order.
+pub type PurchaseCursor = (DateTime<Utc>, Uuid);
+
+const NEWEST: Keyset = Keyset {
+    time: "created_at",
+    id: "id",
+};
+
+/// A page of the tenant's purchases, newest first, and how many there are.
 pub async fn list(
     client: &impl GenericClient,
     tenant: TenantId,
     limit: i64,
-) -> AppResult<Vec<Purchase>> {
-    client
-        .cached_query(sql::LIST_OF_TENANT, &[tenant.as_uuid(), &limit])
+    after: Option<PurchaseCursor>,
+) -> AppResult<(Vec<Purchase>, i64)> {
+    let of_tenant = sql::of_tenant(tenant);
+    let total = of_tenant.count(client, sql::LIST_FROM).await?;
+    let purchases = of_tenant
+        .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
         .await?
         .iter()
         .map(Purchase::try_from)
-        .collect()
+        .collect::<AppResult<_>>()?;
+    Ok((purchases, total))
 }
 
 /// One of the tenant's purchases (another tenant's id is simply not found).
@@ -294,6 +307,20 @@ pub async fn find(client: &impl GenericClient, tenant: TenantId, id: Uuid) -> Ap
 }
 
 pub mod sql {
+    use uuid::Uuid;
+
+    use super::NEWEST;
+    use crate::{db::filter::Filter, tenant::TenantId};
+
+    pub const LIST_FROM: &str = "purchases";
+    pub const LIST_SELECT: &str = concat!("SELECT ", purchase_columns!(), " FROM purchases");
+
+    pub(super) fn of_tenant(tenant: TenantId) -> Filter {
+        let mut filter = Filter::default();
+        filter.and("user_id = $", vec![Box::new(*tenant.as_uuid())]);
+        filter
+    }
+
     crate::db::statements! {
         pub const INSERT_PENDING = "INSERT INTO purchases (user_id, package_id, package_name, credits, amount, currency)
             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
@@ -301,8 +328,10 @@ pub mod sql {
             WHERE id = $1";
         pub const MARK_CHECKOUT_FAILED = "UPDATE purchases SET status = $2, review_reason = $3, updated_at = now()
             WHERE id = $1 AND status = 'pending'";
-        pub const LIST_OF_TENANT = concat!("SELECT ", purchase_columns!(), " FROM purchases WHERE user_id = $1
-            ORDER BY created_at DESC, id LIMIT $2");
         pub const ONE_OF_TENANT = concat!("SELECT ", purchase_columns!(), " FROM purchases WHERE id = $1 AND user_id = $2");
+        fullest {
+            LIST_COUNT = || of_tenant(TenantId::from_trusted(Uuid::nil())).count_statement(LIST_FROM),
+            LIST_PAGE = || of_tenant(TenantId::from_trusted(Uuid::nil())).page_statement(LIST_SELECT, &NEWEST, true),
+        }
     }
 }

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
     auth::AuthUser,
-    billing::{self, Checkout, Package, Purchase},
+    billing::{self, Checkout, Package, Purchase, PurchaseCursor},
     credits::{self, CreditKind, CreditState, CreditTransaction},
     error::{AppError, AppResult, ErrorBody},
     http::{routes, Mode},
@@ -151,25 +151,21 @@ async fn purchase(
     ))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Purchases {
-    pub data: Vec<Purchase>,
-}
-
-/// The account's purchases with their state, newest first (at most `limit`, default 20).
+/// The account's purchases with their state, newest first, keyset-paginated like every list.
 #[utoipa::path(get, path = "/billing/purchases", tag = "billing", params(PageQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Purchases), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = ListResponse<Purchase>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list_purchases(
     State(state): State<AppState>,
     auth: AuthUser,
-    AppQuery(page): AppQuery<PageQuery>,
-) -> AppResult<Json<Purchases>> {
-    let limit = page.limit()?;
+    page: Page<PurchaseCursor>,
+) -> AppResult<Json<ListResponse<Purchase>>> {
+    let Page { limit, after } = page;
     let client = state.db().get().await?;
-    Ok(Json(Purchases {
-        data: billing::list(&client, auth.tenant, limit).await?,
-    }))
+    let (purchases, total) = billing::list(&client, auth.tenant, limit, after).await?;
+    Ok(Json(ListResponse::page(purchases, total, limit, |p| {
+        (p.created_at, p.id)
+    })))
 }
 
 /// One purchase (the frontend polls it after Checkout returns).

@@ -12,7 +12,10 @@ use crate::{
     ids::LeadId,
     leads::{
         self,
-        read::{self, Lead, LeadCursor, LeadFilter, LeadProfile, LeadWithAnalytics},
+        read::{
+            self, Interaction, InteractionCursor, Lead, LeadCursor, LeadFilter, LeadProfile,
+            LeadWithAnalytics,
+        },
         LeadUpdate,
     },
     AppState,
@@ -23,6 +26,7 @@ pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
         .routes(routes!(M; list_leads))
         .routes(routes!(M; export_leads))
         .routes(routes!(M; get_lead, assign_lead))
+        .routes(routes!(M; lead_timeline))
         .routes(routes!(M; merge_leads))
 }
 
@@ -75,6 +79,28 @@ async fn get_lead(
 ) -> AppResult<Json<LeadProfile>> {
     let db = state.db().get().await?;
     Ok(Json(read::profile(&db, auth.tenant, id).await?))
+}
+
+#[utoipa::path(get, path = "/api/leads/{id}/timeline", tag = "leads",
+    description = "All of the lead's calls and chats, newest first, keyset-paginated like every list.",
+    params(("id" = Uuid, Path, description = "lead id"), PageQuery),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = ListResponse<Interaction>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn lead_timeline(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Id(id): Id<LeadId>,
+    page: Page<InteractionCursor>,
+) -> AppResult<Json<ListResponse<Interaction>>> {
+    let Page { limit, after } = page;
+    let db = state.db().get().await?;
+    let (interactions, total) = read::timeline(&db, auth.tenant, id, limit, after).await?;
+    Ok(Json(ListResponse::page(
+        interactions,
+        total,
+        limit,
+        Interaction::cursor,
+    )))
 }
 
 #[utoipa::path(put, path = "/api/leads/{id}", tag = "leads", request_body = LeadUpdate,

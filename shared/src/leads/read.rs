@@ -82,7 +82,10 @@ pub struct LeadProfile {
     pub lead: Lead,
     /// The newest analysis of any of the lead's calls.
     pub latest_analytics: Option<LeadAnalytics>,
+    /// The newest interactions, up to 100; `GET /api/leads/{id}/timeline` pages through all.
     pub timeline: Vec<Interaction>,
+    /// How many interactions the lead has in all.
+    pub timeline_total: i64,
     /// Other leads of the tenant with the same phone number or email: candidates for a merge.
     pub possible_duplicates: Vec<Lead>,
 }
@@ -277,32 +280,7 @@ pub async fn profile(
     id: LeadId,
 ) -> AppResult<LeadProfile> {
     let lead = find(db, tenant, id).await?;
-    let timeline = db
-        .cached_query(
-            sql::TIMELINE,
-            &[&lead.id, tenant.as_uuid(), &TIMELINE_LIMIT],
-        )
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(Interaction {
-                call_id: row.try_get("id")?,
-                kind: row.try_get("type")?,
-                status: row.try_get("status")?,
-                direction: row.try_get("direction")?,
-                agent_id: row.try_get("agent_id")?,
-                started_at: row.try_get("started_at")?,
-                created_at: row.try_get("created_at")?,
-                duration_seconds: row.try_get("duration_seconds")?,
-                summary: row.try_get("summary")?,
-                total_score: row.try_get("total_score")?,
-                lead_status_tag: row.try_get("lead_status_tag")?,
-                cta_interactions: row
-                    .try_get::<_, Option<Json<CtaInteractions>>>("cta_interactions")?
-                    .map(|Json(cta)| cta),
-            })
-        })
-        .collect::<AppResult<_>>()?;
+    let (timeline, timeline_total) = interactions(db, tenant, &lead, TIMELINE_LIMIT, None).await?;
     let latest_analytics = db
         .cached_query_opt(sql::LATEST_ANALYTICS, &[&lead.id, tenant.as_uuid()])
         .await?
@@ -321,14 +299,83 @@ pub async fn profile(
         lead,
         latest_analytics,
         timeline,
+        timeline_total,
         possible_duplicates,
     })
 }
 
+/// A page of one of the tenant's leads' calls and chats, newest first, and how many there are;
+/// 404 for anyone else's lead.
+pub async fn timeline(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    id: LeadId,
+    limit: i64,
+    after: Option<InteractionCursor>,
+) -> AppResult<(Vec<Interaction>, i64)> {
+    let lead = find(db, tenant, id).await?;
+    interactions(db, tenant, &lead, limit, after).await
+}
+
+async fn interactions(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    lead: &Lead,
+    limit: i64,
+    after: Option<InteractionCursor>,
+) -> AppResult<(Vec<Interaction>, i64)> {
+    let of_lead = sql::timeline_of(lead.id, tenant);
+    let total = of_lead.count(db, sql::TIMELINE_FROM).await?;
+    let page = of_lead
+        .page(db, sql::TIMELINE_SELECT, &NEWEST_INTERACTION, after, limit)
+        .await?
+        .iter()
+        .map(Interaction::try_from)
+        .collect::<AppResult<_>>()?;
+    Ok((page, total))
+}
+
+impl TryFrom<&Row> for Interaction {
+    type Error = AppError;
+
+    fn try_from(row: &Row) -> AppResult<Self> {
+        Ok(Self {
+            call_id: row.try_get("id")?,
+            kind: row.try_get("type")?,
+            status: row.try_get("status")?,
+            direction: row.try_get("direction")?,
+            agent_id: row.try_get("agent_id")?,
+            started_at: row.try_get("started_at")?,
+            created_at: row.try_get("created_at")?,
+            duration_seconds: row.try_get("duration_seconds")?,
+            summary: row.try_get("summary")?,
+            total_score: row.try_get("total_score")?,
+            lead_status_tag: row.try_get("lead_status_tag")?,
+            cta_interactions: row
+                .try_get::<_, Option<Json<CtaInteractions>>>("cta_interactions")?
+                .map(|Json(cta)| cta),
+        })
+    }
+}
+
+/// The position of an interaction in the newest-first timeline.
+pub type InteractionCursor = (DateTime<Utc>, Uuid);
+
+impl Interaction {
+    pub fn cursor(&self) -> InteractionCursor {
+        (self.created_at, self.call_id)
+    }
+}
+
+const NEWEST_INTERACTION: Keyset = Keyset {
+    time: "c.created_at",
+    id: "c.id",
+};
+
 pub mod sql {
     use uuid::Uuid;
 
-    use super::{LeadFilter, NEWEST_CONTACT};
+    use super::{LeadFilter, NEWEST_CONTACT, NEWEST_INTERACTION};
     use crate::{db::filter::Filter, leads::LeadStatus, tenant::TenantId};
 
     /// The columns `Lead::try_from` reads.
@@ -344,6 +391,20 @@ pub mod sql {
         };
     }
 
+    pub const TIMELINE_FROM: &str = "calls c";
+    pub const TIMELINE_SELECT: &str =
+        "SELECT c.id, c.type, c.status, c.direction, c.agent_id, c.started_at, c.created_at,
+                c.duration_seconds, c.summary, la.total_score, la.lead_status_tag, la.cta_interactions
+            FROM calls c LEFT JOIN lead_analytics la ON la.call_id = c.id";
+
+    pub(super) fn timeline_of(lead: Uuid, tenant: TenantId) -> Filter {
+        let mut filter = Filter::default();
+        filter
+            .and("c.lead_id = $", vec![Box::new(lead)])
+            .and("c.user_id = $", vec![Box::new(*tenant.as_uuid())]);
+        filter
+    }
+
     /// The rows the lead list counts, pages through and an export writes.
     pub const LIST_FROM: &str = lead_from!();
     pub const LIST_SELECT: &str = concat!("SELECT ", lead_columns!(), " FROM ", lead_from!());
@@ -352,11 +413,6 @@ pub mod sql {
         pub const ONE_OF_TENANT = concat!(
             "SELECT ", lead_columns!(), " FROM ", lead_from!(), " WHERE l.id = $1 AND l.user_id = $2"
         );
-        pub const TIMELINE = "SELECT c.id, c.type, c.status, c.direction, c.agent_id, c.started_at, c.created_at,
-                c.duration_seconds, c.summary, la.total_score, la.lead_status_tag, la.cta_interactions
-            FROM calls c LEFT JOIN lead_analytics la ON la.call_id = c.id
-            WHERE c.lead_id = $1 AND c.user_id = $2
-            ORDER BY c.created_at DESC, c.id DESC LIMIT $3";
         pub const LATEST_ANALYTICS = "SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
             WHERE c.lead_id = $1 AND c.user_id = $2
             ORDER BY la.analyzed_at DESC LIMIT 1";
@@ -375,6 +431,9 @@ pub mod sql {
             LIST_COUNT = || every_filter().count_statement(LIST_FROM),
             LIST_PAGE = || every_filter().page_statement(LIST_SELECT, &NEWEST_CONTACT, true),
             EXPORT = || every_filter().export_statement(LIST_SELECT, &NEWEST_CONTACT),
+            TIMELINE_COUNT = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil())).count_statement(TIMELINE_FROM),
+            TIMELINE_PAGE = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil()))
+                .page_statement(TIMELINE_SELECT, &NEWEST_INTERACTION, true),
         }
     }
 
