@@ -79,7 +79,8 @@ async fn produce(
     Ok(())
 }
 
-fn write_record(out: &mut Vec<u8>, cells: impl Iterator<Item = String>) -> csv::Result<()> {
+/// One CSV record, formulas escaped.
+pub fn write_record(out: &mut Vec<u8>, cells: impl Iterator<Item = String>) -> csv::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(cells.map(|c| neutralize_formula(&c).into_owned()))?;
     writer.flush()?;

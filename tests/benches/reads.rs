@@ -297,11 +297,15 @@ impl Read {
             }
             Self::Overview(range) => {
                 let (_, credits) = dashboard::version(db, tenant).await?;
-                dashboard::overview(db, tenant, *range, credits).await?;
+                let agents = dashboard::Agents::of(db, tenant).await?;
+                let scope = dashboard::Scope::default();
+                dashboard::overview(db, tenant, *range, &scope, &agents, credits).await?;
             }
             Self::Analytics(range) => {
                 dashboard::version(db, tenant).await?;
-                dashboard::analytics(db, tenant, *range).await?;
+                let agents = dashboard::Agents::of(db, tenant).await?;
+                let scope = dashboard::Scope::default();
+                dashboard::analytics(db, tenant, *range, &scope, &agents).await?;
             }
             Self::Calls(after) => {
                 calls::read::list(db, tenant, &CallFilter::default(), PAGE, *after).await?;

@@ -105,6 +105,7 @@ export type Models = [
   Conforms<LeadAnalytics, NonNullable<Body<"/api/calls/{id}">["lead_analytics"]>>,
   Conforms<LeadAnalytics, NonNullable<Body<"/api/leads/{id}">["latest_analytics"]>>,
   Conforms<LeadAnalytics, NonNullable<Row<"/api/leads">["latest_analytics"]>>,
+  Conforms<LeadAnalytics, Row<"/analytics/leads">>,
 
   Conforms<Contact, Schemas["Contact"]>,
   Conforms<Contact, Row<"/api/contacts">>,

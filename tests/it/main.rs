@@ -11,6 +11,7 @@ mod aws_calls;
 mod account_flows;
 mod admin;
 mod agents;
+mod analytics;
 mod auth_tokens;
 mod billing;
 mod calls;

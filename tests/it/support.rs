@@ -513,6 +513,37 @@ pub fn transcription(agent: &str, conversation: &str, duration: i64, phone: &str
     })
 }
 
+/// A text-only conversation's post_call_transcription (no phone call in its metadata), by
+/// ElevenLabs' end user `user_id`, with the given dynamic variables and data-collection
+/// results added to the scored analysis `transcription` carries.
+pub fn chat_transcription(
+    agent: &str,
+    conversation: &str,
+    user_id: Option<&str>,
+    dynamic: Value,
+    collected: Value,
+) -> Value {
+    let mut event = transcription(agent, conversation, 95, "");
+    let data = &mut event["data"];
+    data["user_id"] = user_id.map_or(Value::Null, Value::from);
+    data["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("phone_call");
+    data["metadata"]["text_only"] = Value::Bool(true);
+    data["conversation_initiation_client_data"]["dynamic_variables"] = dynamic;
+    let results = data["analysis"]["data_collection_results"]
+        .as_object_mut()
+        .expect("results");
+    for (id, value) in collected.as_object().cloned().unwrap_or_default() {
+        results.insert(
+            id.clone(),
+            serde_json::json!({"data_collection_id": id, "value": value}),
+        );
+    }
+    event
+}
+
 /// The app state of the product itself, for calling the processor directly.
 pub async fn app_state() -> shared::AppState {
     shared::AppState::from_env()

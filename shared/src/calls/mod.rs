@@ -4,6 +4,7 @@ pub mod batches;
 pub mod event;
 pub mod lead_merge;
 pub mod lifecycle;
+pub mod metrics;
 pub mod outbound;
 pub mod read;
 pub mod recording;

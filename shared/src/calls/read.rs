@@ -36,7 +36,7 @@ impl CallKind {
     }
 
     /// From the `calls.type` column (a check constraint keeps it to these two).
-    fn parse(stored: &str) -> Self {
+    pub(super) fn parse(stored: &str) -> Self {
         match stored {
             "chat" => Self::Chat,
             _ => Self::Call,
@@ -188,14 +188,18 @@ impl TryFrom<&Row> for Call {
 }
 
 /// The list order: newest first.
-const NEWEST: Keyset = Keyset {
+pub(super) const NEWEST: Keyset = Keyset {
     time: "c.created_at",
     id: "c.id",
 };
 
 impl CallFilter {
     /// The filter's conditions, once an `agent_id` is known to be the tenant's (404 if not).
-    async fn checked_sql(&self, db: &impl GenericClient, tenant: TenantId) -> AppResult<Filter> {
+    pub(super) async fn checked_sql(
+        &self,
+        db: &impl GenericClient,
+        tenant: TenantId,
+    ) -> AppResult<Filter> {
         if let Some(agent_id) = self.agent_id {
             agents::find_any(db, tenant, agent_id).await?;
         }
@@ -205,7 +209,7 @@ impl CallFilter {
     /// The tables the total needs: a join only when a filter reads it, so an unfiltered total
     /// is an index-only count of the tenant's calls (every call has an agent, so that join
     /// never changes the count; an unused outer join still keeps Postgres off the index).
-    fn count_from(&self) -> String {
+    pub(super) fn count_from(&self) -> String {
         let mut from = String::from("calls c");
         if self.search.as_deref().is_some_and(|s| !s.trim().is_empty()) {
             from.push_str(" LEFT JOIN contacts ct ON ct.id = c.contact_id");
@@ -235,11 +239,7 @@ impl CallFilter {
             .and_some("c.created_at < $", self.to)
             .and_some(
                 "la.lead_status_tag = $",
-                self.lead_status.map(|s| match s {
-                    LeadStatus::Hot => "hot",
-                    LeadStatus::Warm => "warm",
-                    LeadStatus::Cold => "cold",
-                }),
+                self.lead_status.map(LeadStatus::as_str),
             )
             .and_some("la.total_score >= $", self.min_score);
         if let Some(search) = self
@@ -408,6 +408,13 @@ pub mod sql {
 
     /// The rows the call list pages through and an export writes.
     pub const LIST_SELECT: &str = concat!("SELECT ", call_columns!(), " FROM ", call_joins!());
+    /// The same rows as `/analytics/calls` pages through them: one conversation's metrics.
+    pub const METRICS_SELECT: &str = concat!(
+        "SELECT c.id, c.agent_id, a.name AS agent_name, c.type, c.status, c.direction,
+            c.duration_seconds, c.credits_charged, c.call_successful, c.created_at, c.completed_at,
+            la.total_score, la.lead_status_tag, la.cta_interactions FROM ",
+        call_joins!()
+    );
 
     crate::db::statements! {
         pub const ONE_OF_TENANT = concat!(
@@ -428,6 +435,7 @@ pub mod sql {
             },
             LIST_PAGE = || matching(&every_condition()).page_statement(LIST_SELECT, &NEWEST, true),
             EXPORT = || matching(&every_condition()).export_statement(LIST_SELECT, &NEWEST),
+            METRICS_PAGE = || matching(&every_condition()).page_statement(METRICS_SELECT, &NEWEST, true),
         }
     }
 

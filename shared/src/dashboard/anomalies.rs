@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::Range;
+use super::{Agents, Range};
 
 pub const WINDOW_DAYS: i64 = 14;
 const SIGMAS: f64 = 3.0;
@@ -29,11 +29,7 @@ pub struct Anomaly {
 
 /// `series`: (agent, day, conversations, success rate) for every day with activity, from
 /// `WINDOW_DAYS` before the range on. Days without a row count as zero volume.
-pub fn find(
-    series: &[(Uuid, NaiveDate, i64, f64)],
-    range: Range,
-    names: &BTreeMap<Uuid, String>,
-) -> Vec<Anomaly> {
+pub fn find(series: &[(Uuid, NaiveDate, i64, f64)], range: Range, agents: &Agents) -> Vec<Anomaly> {
     let mut per_agent: HashMap<Uuid, BTreeMap<NaiveDate, (i64, f64)>> = HashMap::new();
     for (agent, day, volume, rate) in series {
         per_agent
@@ -58,7 +54,7 @@ pub fn find(
                     if (value - mean).abs() > SIGMAS * stddev {
                         found.push(Anomaly {
                             agent_id: *agent,
-                            agent_name: names.get(agent).cloned().unwrap_or_default(),
+                            agent_name: agents.name(*agent),
                             day,
                             metric,
                             value,
@@ -124,7 +120,7 @@ mod tests {
             from: day(14),
             to: day(15),
         };
-        let found = find(&series, range, &BTreeMap::new());
+        let found = find(&series, range, &Agents::default());
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].day, day(15));
         assert_eq!(found[0].metric, "daily_volume");
@@ -141,7 +137,7 @@ mod tests {
                 from: day(14),
                 to: day(14),
             },
-            &BTreeMap::new(),
+            &Agents::default(),
         );
         assert_eq!(
             found.iter().map(|a| a.metric).collect::<Vec<_>>(),
@@ -158,7 +154,7 @@ mod tests {
                 from: day(14),
                 to: day(14)
             },
-            &BTreeMap::new()
+            &Agents::default()
         )
         .is_empty());
     }

@@ -4,6 +4,9 @@
 //! layer turns into an ETag.
 
 mod anomalies;
+mod report;
+mod scope;
+mod totals;
 
 use crate::db::statements::Cached;
 use std::collections::BTreeMap;
@@ -15,12 +18,18 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
+    agents::AgentType,
     error::{AppError, AppResult},
     leads::rollup::SCORE_BUCKETS,
     tenant::TenantId,
 };
 
 pub use anomalies::Anomaly;
+pub use report::{report, Report, ReportFormat};
+pub use scope::{Agents, Scope};
+pub use totals::Totals;
+
+use totals::{change, percent};
 
 /// Longest range one request may cover.
 pub const MAX_RANGE_DAYS: i64 = 366;
@@ -38,6 +47,12 @@ pub struct RangeQuery {
     pub to: Option<NaiveDate>,
     /// Length of the range when `from` is absent (default 30).
     pub days: Option<i64>,
+    /// Only this agent (one of the tenant's, deleted ones included; 404 otherwise).
+    pub agent_id: Option<Uuid>,
+    /// Only agents of this type: call or chat.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<AgentType>,
 }
 
 /// Days `[from, to]`, both included.
@@ -48,6 +63,13 @@ pub struct Range {
 }
 
 impl RangeQuery {
+    pub fn scope(&self) -> Scope {
+        Scope {
+            agent_id: self.agent_id,
+            kind: self.kind,
+        }
+    }
+
     pub fn range(&self) -> AppResult<Range> {
         let to = self.to.unwrap_or_else(|| Utc::now().date_naive());
         let days = self.days.unwrap_or(30);
@@ -85,99 +107,6 @@ impl Range {
     }
 }
 
-/// Call and lead totals over a range.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
-pub struct Totals {
-    pub calls: i64,
-    pub chats: i64,
-    pub completed: i64,
-    pub failed: i64,
-    pub successful: i64,
-    pub duration_seconds: i64,
-    pub credits_used: i64,
-    pub analyzed: i64,
-    pub scored: i64,
-    pub score_sum: i64,
-    pub hot: i64,
-    pub warm: i64,
-    pub cold: i64,
-    pub cta_pricing: i64,
-    pub cta_demo: i64,
-    pub cta_followup: i64,
-    pub cta_sample: i64,
-    pub cta_escalated: i64,
-}
-
-impl Totals {
-    fn add(&mut self, other: &Totals) {
-        macro_rules! sum {
-            ($($field:ident),*) => { $(self.$field += other.$field;)* };
-        }
-        sum!(
-            calls,
-            chats,
-            completed,
-            failed,
-            successful,
-            duration_seconds,
-            credits_used,
-            analyzed,
-            scored,
-            score_sum,
-            hot,
-            warm,
-            cold,
-            cta_pricing,
-            cta_demo,
-            cta_followup,
-            cta_sample,
-            cta_escalated
-        );
-    }
-
-    pub fn minutes(&self) -> f64 {
-        round2(self.duration_seconds as f64 / 60.0)
-    }
-
-    pub fn average_duration_seconds(&self) -> f64 {
-        ratio(self.duration_seconds, self.completed + self.failed)
-    }
-
-    /// Share of finished calls and chats ElevenLabs judged successful, in percent.
-    pub fn success_rate(&self) -> f64 {
-        percent(self.successful, self.completed + self.failed)
-    }
-
-    pub fn average_score(&self) -> f64 {
-        ratio(self.score_sum, self.scored)
-    }
-}
-
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
-}
-
-fn ratio(part: i64, whole: i64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        round2(part as f64 / whole as f64)
-    }
-}
-
-fn percent(part: i64, whole: i64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        round2(part as f64 * 100.0 / whole as f64)
-    }
-}
-
-/// Change from `previous` to `current` in percent; null when there was nothing before.
-fn change(current: f64, previous: f64) -> Option<f64> {
-    (previous != 0.0).then(|| round2((current - previous) * 100.0 / previous))
-}
-
 /// One agent's totals for one day.
 #[derive(Debug, Clone)]
 struct DayRow {
@@ -187,12 +116,23 @@ struct DayRow {
     buckets: [i64; SCORE_BUCKETS],
 }
 
-/// Every rollup row of the tenant in `range`, both tables merged by (agent, day).
-async fn rows(db: &impl GenericClient, tenant: TenantId, range: Range) -> AppResult<Vec<DayRow>> {
+/// Every rollup row of the tenant's agents in `scope` over `range`, both tables merged by
+/// (agent, day).
+async fn rows(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    range: Range,
+    scope: &Scope,
+    agents: &Agents,
+) -> AppResult<Vec<DayRow>> {
     let rows = db
         .cached_query(sql::DAY_ROWS, &[tenant.as_uuid(), &range.from, &range.to])
         .await?;
     rows.iter()
+        .filter(|row| {
+            row.try_get("agent_id")
+                .is_ok_and(|agent| scope.covers(agents, agent))
+        })
         .map(|row| {
             let buckets: Vec<i32> = row.try_get("score_buckets")?;
             let mut fixed = [0_i64; SCORE_BUCKETS];
@@ -289,12 +229,14 @@ pub struct Overview {
     pub credits_left: i64,
 }
 
-/// The overview of `range`; `credits_left` is the balance the caller already read with the
-/// tenant's version.
+/// The overview of `range` for the agents in `scope`; `credits_left` is the balance the caller
+/// already read with the tenant's version.
 pub async fn overview(
     db: &impl GenericClient,
     tenant: TenantId,
     range: Range,
+    scope: &Scope,
+    agents: &Agents,
     credits_left: i64,
 ) -> AppResult<Overview> {
     let previous_range = range.previous();
@@ -305,6 +247,8 @@ pub async fn overview(
             from: previous_range.from,
             to: range.to,
         },
+        scope,
+        agents,
     )
     .await?;
     let (mut now, mut before) = (Totals::default(), Totals::default());
@@ -356,11 +300,16 @@ pub struct DayPoint {
 pub struct AgentBreakdown {
     pub agent_id: Uuid,
     pub agent_name: String,
+    /// call or chat.
+    #[serde(rename = "type")]
+    pub kind: AgentType,
     #[serde(flatten)]
     pub totals: Totals,
     pub minutes: f64,
     pub success_rate: f64,
     pub average_score: f64,
+    /// The agent's own series: one point per day of the range, zeros included.
+    pub daily: Vec<DayPoint>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -392,52 +341,47 @@ pub struct Analytics {
     pub anomalies: Vec<Anomaly>,
 }
 
+/// The analytics of `range` for the agents in `scope`.
 pub async fn analytics(
     db: &impl GenericClient,
     tenant: TenantId,
     range: Range,
+    scope: &Scope,
+    agents: &Agents,
 ) -> AppResult<Analytics> {
     let history = Range {
         from: range.from - Duration::days(anomalies::WINDOW_DAYS),
         to: range.to,
     };
-    let all = rows(db, tenant, history).await?;
+    let all = rows(db, tenant, history, scope, agents).await?;
     let in_range: Vec<&DayRow> = all.iter().filter(|r| r.day >= range.from).collect();
 
     let mut by_day: BTreeMap<NaiveDate, Totals> = BTreeMap::new();
-    let mut by_agent: BTreeMap<Uuid, Totals> = BTreeMap::new();
+    let mut by_agent: BTreeMap<Uuid, (Totals, BTreeMap<NaiveDate, Totals>)> = BTreeMap::new();
     let mut buckets = [0_i64; SCORE_BUCKETS];
     let mut total = Totals::default();
     for row in &in_range {
         by_day.entry(row.day).or_default().add(&row.totals);
-        by_agent.entry(row.agent_id).or_default().add(&row.totals);
+        let (agent_total, agent_days) = by_agent.entry(row.agent_id).or_default();
+        agent_total.add(&row.totals);
+        agent_days.entry(row.day).or_default().add(&row.totals);
         for (sum, value) in buckets.iter_mut().zip(row.buckets) {
             *sum += value;
         }
         total.add(&row.totals);
     }
-    let daily = range_days(range)
-        .map(|day| {
-            let totals = by_day.remove(&day).unwrap_or_default();
-            DayPoint {
-                day,
-                minutes: totals.minutes(),
-                success_rate: totals.success_rate(),
-                average_score: totals.average_score(),
-                totals,
-            }
-        })
-        .collect();
-    let names = agent_names(db, tenant).await?;
+    let daily = daily_points(range, &mut by_day);
     let by_agent = by_agent
         .into_iter()
-        .map(|(agent_id, totals)| AgentBreakdown {
+        .map(|(agent_id, (totals, mut days))| AgentBreakdown {
             agent_id,
-            agent_name: names.get(&agent_id).cloned().unwrap_or_default(),
+            agent_name: agents.name(agent_id),
+            kind: agents.kind(agent_id).unwrap_or_default(),
             minutes: totals.minutes(),
             success_rate: totals.success_rate(),
             average_score: totals.average_score(),
             totals,
+            daily: daily_points(range, &mut days),
         })
         .collect();
     let score_distribution = buckets
@@ -479,23 +423,24 @@ pub async fn analytics(
         by_agent,
         score_distribution,
         cta_funnel,
-        anomalies: anomalies::find(&series, range, &names),
+        anomalies: anomalies::find(&series, range, agents),
     })
 }
 
-fn range_days(range: Range) -> impl Iterator<Item = NaiveDate> {
-    (0..range.days()).map(move |i| range.from + Duration::days(i))
-}
-
-async fn agent_names(
-    db: &impl GenericClient,
-    tenant: TenantId,
-) -> AppResult<BTreeMap<Uuid, String>> {
-    let rows = db
-        .cached_query(sql::AGENT_NAMES, &[tenant.as_uuid()])
-        .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+/// One point per day of `range`, zeros where `by_day` has none.
+fn daily_points(range: Range, by_day: &mut BTreeMap<NaiveDate, Totals>) -> Vec<DayPoint> {
+    (0..range.days())
+        .map(|i| {
+            let day = range.from + Duration::days(i);
+            let totals = by_day.remove(&day).unwrap_or_default();
+            DayPoint {
+                day,
+                minutes: totals.minutes(),
+                success_rate: totals.success_rate(),
+                average_score: totals.average_score(),
+                totals,
+            }
+        })
         .collect()
 }
 
@@ -520,7 +465,7 @@ pub mod sql {
             FULL JOIN (SELECT * FROM daily_lead_stats WHERE user_id = $1 AND day BETWEEN $2 AND $3) l
             ON l.agent_id = s.agent_id AND l.day = s.day";
         pub const ETAG_INPUTS = "SELECT stats_version, credits FROM users WHERE id = $1";
-        pub const AGENT_NAMES = "SELECT id, name FROM agents WHERE user_id = $1";
+        pub const AGENTS = "SELECT id, name, type FROM agents WHERE user_id = $1";
     }
 }
 
@@ -549,14 +494,14 @@ mod tests {
         assert!(RangeQuery {
             from: Some(to + Duration::days(1)),
             to: Some(to),
-            days: None
+            ..Default::default()
         }
         .range()
         .is_err());
         assert!(RangeQuery {
             from: Some(to - Duration::days(400)),
             to: Some(to),
-            days: None
+            ..Default::default()
         }
         .range()
         .is_err());

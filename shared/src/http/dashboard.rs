@@ -1,13 +1,15 @@
-//! Dashboards: `/api/dashboard/*` and the design's `/analytics/*` views. Each answer has an
+//! Dashboards: `/api/dashboard/*` and the period report `/analytics/reports`. Each answer has an
 //! ETag built from the tenant's rollup version and balance, so a poll with `If-None-Match`
 //! costs one primary-key read and answers 304. Computed answers are cached in DynamoDB under
 //! their ETag (which changes whenever the processor writes), with a TTL.
 
 use axum::{
     extract::{OriginalUri, State},
-    http::{HeaderMap, HeaderValue},
+    http::{header, HeaderMap, HeaderValue},
     response::Response,
 };
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{
@@ -17,8 +19,8 @@ use super::{
 use crate::{
     auth::AuthUser,
     aws::cache,
-    dashboard::{self, Analytics, Overview, RangeQuery},
-    error::{AppResult, ErrorBody},
+    dashboard::{self, Agents, Analytics, Overview, RangeQuery, Report, ReportFormat},
+    error::{AppError, AppResult, ErrorBody},
     http::{routes, Mode},
     tenant::TenantId,
     AppState,
@@ -28,13 +30,14 @@ pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(M; overview))
         .routes(routes!(M; analytics))
+        .routes(routes!(M; report))
 }
 
 #[utoipa::path(get, path = "/api/dashboard/overview", tag = "dashboard",
-    description = "KPIs for a range of days with the change against the previous range of the same length. Alias: GET /analytics/dashboard. Sends an ETag; If-None-Match answers 304 while nothing changed.",
+    description = "KPIs for a range of days with the change against the previous range of the same length; `agent_id` or `type` narrow it to one agent or to the call or chat agents. Alias: GET /analytics/dashboard. Sends an ETag; If-None-Match answers 304 while nothing changed.",
     params(RangeQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Overview), (status = 304), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Overview), (status = 304), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn overview(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -46,10 +49,10 @@ async fn overview(
 }
 
 #[utoipa::path(get, path = "/api/dashboard/analytics", tag = "dashboard",
-    description = "Daily series over the range (zeros included), per-agent breakdown, score distribution, CTA funnel and anomaly flags. Aliases: GET /analytics/calls, /analytics/leads, /analytics/reports. ETag and If-None-Match as for the overview.",
+    description = "Daily series over the range (zeros included), per-agent breakdown with each agent's own daily series, score distribution, CTA funnel and anomaly flags; `agent_id` or `type` narrow it as for the overview. ETag and If-None-Match as for the overview.",
     params(RangeQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Analytics), (status = 304), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Analytics), (status = 304), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn analytics(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -60,10 +63,36 @@ async fn analytics(
     serve(&state, auth.tenant, &uri, &headers, &query, View::Analytics).await
 }
 
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct ReportQuery {
+    /// json (default) or csv (a download).
+    #[param(inline)]
+    pub format: Option<ReportFormat>,
+}
+
+#[utoipa::path(get, path = "/analytics/reports", tag = "dashboard",
+    description = "A period report: the overview's KPIs against the previous period, the per-agent table with daily series, and the ten best-scored leads contacted in the range; `format=csv` downloads the same as three CSV tables. Takes the dashboards' range and scope; ETag and If-None-Match as for the overview.",
+    params(RangeQuery, ReportQuery),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = Report), (status = 200, content_type = "text/csv", body = String), (status = 304),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+async fn report(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    AppQuery(query): AppQuery<RangeQuery>,
+    AppQuery(format): AppQuery<ReportQuery>,
+) -> AppResult<Response> {
+    let view = View::Report(format.format.unwrap_or_default());
+    serve(&state, auth.tenant, &uri, &headers, &query, view).await
+}
+
 #[derive(Clone, Copy)]
 enum View {
     Overview,
     Analytics,
+    Report(ReportFormat),
 }
 
 /// 304 when the client's ETag is current; otherwise the view, from the cache or computed.
@@ -75,7 +104,7 @@ async fn serve(
     query: &RangeQuery,
     view: View,
 ) -> AppResult<Response> {
-    let range = query.range()?;
+    let (range, scope) = (query.range()?, query.scope());
     let db = state.db().get().await?;
     let (version, credits) = dashboard::version(&db, tenant).await?;
     let etag = etag(tenant, uri, version, credits)?;
@@ -83,18 +112,41 @@ async fn serve(
         return Ok(not_modified(etag));
     }
     let body = cached(state, tenant, &etag, async {
-        let value = match view {
+        let agents = Agents::of(&db, tenant).await?;
+        scope.check(&agents)?;
+        match view {
             View::Overview => {
-                serde_json::to_string(&dashboard::overview(&db, tenant, range, credits).await?)
+                json(&dashboard::overview(&db, tenant, range, &scope, &agents, credits).await?)
             }
             View::Analytics => {
-                serde_json::to_string(&dashboard::analytics(&db, tenant, range).await?)
+                json(&dashboard::analytics(&db, tenant, range, &scope, &agents).await?)
             }
-        };
-        value.map_err(crate::AppError::internal)
+            View::Report(format) => {
+                let report =
+                    dashboard::report(&db, tenant, range, &scope, &agents, credits).await?;
+                match format {
+                    ReportFormat::Json => json(&report),
+                    ReportFormat::Csv => {
+                        String::from_utf8(report.csv()?).map_err(AppError::internal)
+                    }
+                }
+            }
+        }
     })
     .await?;
-    Ok(with_etag(body, etag))
+    let mut response = with_etag(body, etag);
+    if let View::Report(ReportFormat::Csv) = view {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"report.csv\""),
+        );
+    }
+    Ok(response)
 }
 
 /// Changes with the rollups, the balance, the day (ranges default to today) and the request.
@@ -139,4 +191,8 @@ async fn cached(
     let body = compute.await?;
     cache::put(dynamodb, table, &key, body.clone(), ttl).await;
     Ok(body)
+}
+
+fn json<T: Serialize>(value: &T) -> AppResult<String> {
+    serde_json::to_string(value).map_err(AppError::internal)
 }

@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod agents;
+mod analytics;
 mod billing;
 mod calls;
 mod conditional;
@@ -95,24 +96,10 @@ impl Group {
                 alias: "/contacts",
                 serves: "/api/contacts",
             }],
-            Group::Calls => &[
-                Alias::Exact {
-                    alias: "/analytics/dashboard",
-                    serves: "/api/dashboard/overview",
-                },
-                Alias::Exact {
-                    alias: "/analytics/calls",
-                    serves: "/api/dashboard/analytics",
-                },
-                Alias::Exact {
-                    alias: "/analytics/reports",
-                    serves: "/api/dashboard/analytics",
-                },
-                Alias::Exact {
-                    alias: "/analytics/leads",
-                    serves: "/api/dashboard/analytics",
-                },
-            ],
+            Group::Calls => &[Alias::Exact {
+                alias: "/analytics/dashboard",
+                serves: "/api/dashboard/overview",
+            }],
             // design.md names the lookup both ways (webhooks and contacts components).
             Group::Webhooks => &[Alias::Prefix {
                 alias: "/api/lookup",
@@ -157,6 +144,7 @@ fn calls_routes<M: Mode>() -> OpenApiRouter<AppState> {
     calls::router::<M>()
         .merge(leads::router::<M>())
         .merge(dashboard::router::<M>())
+        .merge(analytics::router::<M>())
 }
 
 /// A group's routes as its function serves them; see [`Group::served`].

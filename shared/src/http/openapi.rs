@@ -124,7 +124,7 @@ mod tests {
             ("/agents", "/api/agents", "post"),
             ("/agents/{id}/config", "/api/agents/{id}/config", "get"),
             ("/contacts/upload", "/api/contacts/upload", "post"),
-            ("/analytics/leads", "/api/dashboard/analytics", "get"),
+            ("/analytics/dashboard", "/api/dashboard/overview", "get"),
         ] {
             let (alias, served) = (
                 &document["paths"][alias][method],

@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod read;
 pub mod rollup;
+pub mod scored;
 pub mod scoring;
 
 use crate::db::statements::Cached;
@@ -28,6 +29,16 @@ pub enum LeadStatus {
     Hot,
     Warm,
     Cold,
+}
+
+impl LeadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hot => "hot",
+            Self::Warm => "warm",
+            Self::Cold => "cold",
+        }
+    }
 }
 
 /// What one call tells us about a lead.

@@ -2,7 +2,7 @@
 //! timeline and possible duplicates.
 
 use crate::db::statements::Cached;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{types::Json, Row};
@@ -159,11 +159,7 @@ impl LeadFilter {
             .and("l.user_id = $", vec![Box::new(*tenant.as_uuid())])
             .and_some(
                 "l.lead_status_tag = $",
-                self.lead_status.map(|s| match s {
-                    LeadStatus::Hot => "hot",
-                    LeadStatus::Warm => "warm",
-                    LeadStatus::Cold => "cold",
-                }),
+                self.lead_status.map(LeadStatus::as_str),
             )
             .and_some("l.total_score >= $", self.min_score)
             .and_some("l.agent_id = $", self.agent_id);
@@ -263,6 +259,27 @@ pub async fn export(
             ])
         },
     })
+}
+
+/// The tenant's best-scored leads last contacted between the days `from` and `to` (included),
+/// best first; only those owned by `agents` when given.
+pub async fn top_scored(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    from: NaiveDate,
+    to: NaiveDate,
+    agents: Option<Vec<Uuid>>,
+    limit: i64,
+) -> AppResult<Vec<Lead>> {
+    let contacted = sql::top_scored(tenant, from, to, agents);
+    db.cached_query(
+        &sql::best_scored_statement(&contacted),
+        &contacted.params_with(&[&limit]),
+    )
+    .await?
+    .iter()
+    .map(Lead::try_from)
+    .collect()
 }
 
 /// One of the tenant's leads; 404 for anything else.
@@ -375,6 +392,8 @@ const NEWEST_INTERACTION: Keyset = Keyset {
 pub mod sql {
     use uuid::Uuid;
 
+    use chrono::NaiveDate;
+
     use super::{LeadFilter, NEWEST_CONTACT, NEWEST_INTERACTION};
     use crate::{db::filter::Filter, leads::LeadStatus, tenant::TenantId};
 
@@ -396,6 +415,32 @@ pub mod sql {
         "SELECT c.id, c.type, c.status, c.direction, c.agent_id, c.started_at, c.created_at,
                 c.duration_seconds, c.summary, la.total_score, la.lead_status_tag, la.cta_interactions
             FROM calls c LEFT JOIN lead_analytics la ON la.call_id = c.id";
+
+    pub(super) fn top_scored(
+        tenant: TenantId,
+        from: NaiveDate,
+        to: NaiveDate,
+        agents: Option<Vec<Uuid>>,
+    ) -> Filter {
+        let mut filter = Filter::default();
+        filter
+            .and("l.user_id = $", vec![Box::new(*tenant.as_uuid())])
+            .and("l.total_score IS NOT NULL", vec![])
+            .and("l.last_contact_at >= $::date", vec![Box::new(from)])
+            .and("l.last_contact_at < $::date + 1", vec![Box::new(to)])
+            .and_some("l.agent_id = ANY($)", agents);
+        filter
+    }
+
+    /// The leads `filter` matches, best score first, then the latest contact; at most the
+    /// parameter after the filter's.
+    pub(super) fn best_scored_statement(filter: &Filter) -> String {
+        format!(
+            "{LIST_SELECT} WHERE {} ORDER BY l.total_score DESC, l.last_contact_at DESC, l.id LIMIT {}",
+            filter.where_clause(),
+            filter.next_placeholder(0)
+        )
+    }
 
     pub(super) fn timeline_of(lead: Uuid, tenant: TenantId) -> Filter {
         let mut filter = Filter::default();
@@ -431,6 +476,8 @@ pub mod sql {
             LIST_COUNT = || every_filter().count_statement(LIST_FROM),
             LIST_PAGE = || every_filter().page_statement(LIST_SELECT, &NEWEST_CONTACT, true),
             EXPORT = || every_filter().export_statement(LIST_SELECT, &NEWEST_CONTACT),
+            TOP_SCORED = || best_scored_statement(
+                &top_scored(TenantId::from_trusted(Uuid::nil()), NaiveDate::MIN, NaiveDate::MAX, Some(vec![]))),
             TIMELINE_COUNT = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil())).count_statement(TIMELINE_FROM),
             TIMELINE_PAGE = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil()))
                 .page_statement(TIMELINE_SELECT, &NEWEST_INTERACTION, true),
