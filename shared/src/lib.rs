@@ -32,6 +32,7 @@ pub mod tenant;
 pub mod text;
 pub mod time;
 pub mod tokens;
+pub mod transcript;
 pub mod users;
 pub mod webhooks;
 

@@ -373,3 +373,129 @@ async fn a_missing_recording_is_fetched_once_from_elevenlabs() {
         .len();
     assert_eq!(asked, 1);
 }
+
+/// Delivers a chat and waits for it to be stored; its lead, if it has one.
+async fn chat(
+    tenant: &Tenant,
+    user: Option<&str>,
+    dynamic: Value,
+    collected: Value,
+) -> Option<uuid::Uuid> {
+    let conversation = conversation_id();
+    deliver(&chat_transcription(
+        &tenant.chat_agent,
+        &conversation,
+        user,
+        dynamic,
+        collected,
+    ))
+    .await;
+    let row = eventually(20, "the chat", || async {
+        call_row(&conversation)
+            .await
+            .filter(|row| row.get::<_, String>("status") == "completed")
+    })
+    .await;
+    assert_eq!(row.get::<_, String>("type"), "chat");
+    row.get("lead_id")
+}
+
+#[tokio::test]
+async fn chats_make_leads_keyed_by_what_identifies_the_person() {
+    let tenant = Tenant::new().await;
+    // An email the chat collected, then the same address (other case) the page passed in.
+    let by_email = chat(
+        &tenant,
+        Some("visitor-a"),
+        json!({}),
+        json!({"email": "dana@example.com"}),
+    )
+    .await
+    .expect("a lead for the email");
+    let again = chat(
+        &tenant,
+        Some("visitor-b"),
+        json!({"customer_email": "DANA@example.com"}),
+        json!({}),
+    )
+    .await;
+    assert_eq!(again, Some(by_email), "the same person by email");
+    // Neither: ElevenLabs' user id, twice.
+    let by_user = chat(&tenant, Some("visitor-9"), json!({}), json!({}))
+        .await
+        .expect("a lead");
+    assert_ne!(by_user, by_email);
+    assert_eq!(
+        chat(&tenant, Some("visitor-9"), json!({}), json!({})).await,
+        Some(by_user)
+    );
+    // A number the chat collected is the same person as a call to it.
+    let number = phone();
+    let by_phone = chat(
+        &tenant,
+        Some("visitor-c"),
+        json!({}),
+        json!({"phone_number": number}),
+    )
+    .await
+    .expect("a lead for the number");
+    let call = call_to(&tenant, &number, 40).await;
+    assert_eq!(
+        lead_of(&call).await,
+        by_phone.to_string(),
+        "the chat's number is the call's"
+    );
+    // Nothing to know them by: no lead.
+    assert_eq!(chat(&tenant, None, json!({}), json!({})).await, None);
+
+    let list = every_page("/api/leads", &tenant.token, 10).await;
+    assert_eq!(list.len(), 3, "{list:?}");
+    let email_lead = list
+        .iter()
+        .find(|l| l["id"] == by_email.to_string())
+        .expect("listed");
+    assert_eq!(email_lead["email"], "dana@example.com");
+    assert!(email_lead["phone_number"].is_null());
+    assert_eq!(email_lead["interaction_count"], 2);
+    assert_eq!(
+        email_lead["latest_analytics"]["total_score"], 74,
+        "chats are scored like calls"
+    );
+    let phone_lead = list
+        .iter()
+        .find(|l| l["id"] == by_phone.to_string())
+        .expect("listed");
+    assert_eq!(phone_lead["interaction_count"], 2);
+
+    let timeline = every_page(
+        &format!("/api/leads/{by_email}/timeline"),
+        &tenant.token,
+        10,
+    )
+    .await;
+    assert_eq!(timeline.len(), 2);
+    for interaction in &timeline {
+        assert_eq!(interaction["type"], "chat");
+        let messages = interaction["messages"]
+            .as_array()
+            .expect("a chat's messages");
+        assert_eq!(messages.len(), 3);
+        assert_eq!(messages[1]["speaker"], "user");
+        assert_eq!(messages[1]["text"], "Sure, what is the price?");
+    }
+    let mixed = every_page(
+        &format!("/api/leads/{by_phone}/timeline"),
+        &tenant.token,
+        10,
+    )
+    .await;
+    let kinds: Vec<(&str, bool)> = mixed
+        .iter()
+        .map(|i| (i["type"].as_str().expect("type"), i["messages"].is_null()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("call", true), ("chat", false)],
+        "a call's transcript stays on its own route"
+    );
+}

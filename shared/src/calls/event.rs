@@ -127,6 +127,8 @@ pub struct Transcript {
     pub cost: Option<i64>,
     pub termination_reason: Option<String>,
     pub dynamic_variables: Map<String, Value>,
+    /// ElevenLabs' id for the end user (chats: the site's visitor).
+    pub user_id: Option<String>,
     pub batch_call_id: Option<String>,
     pub batch_recipient_id: Option<String>,
     pub turns: Vec<Turn>,

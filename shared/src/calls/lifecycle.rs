@@ -14,11 +14,12 @@ use std::{
 
 use deadpool_postgres::GenericClient;
 use futures::future::{try_join, try_join3, try_join4};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
     event::{credits_for, usage_reference, AgentOwner, CallEvent, CallRef, CallStatus, Transcript},
+    person::Person,
     rollup::{self, Figures},
 };
 use crate::{
@@ -302,25 +303,26 @@ async fn transcribed(
         .status
         .merged(t.status.unwrap_or(CallStatus::Completed));
     let dynamic = &t.dynamic_variables;
+    let person = Person::of(t);
     let lead = async {
-        let Some(number) = other_party.as_deref().filter(|n| n.starts_with('+')) else {
+        let Some(key) = person.key(other_party.as_deref()) else {
             return Ok(before.lead_id);
         };
         let touch = leads::LeadTouch {
             tenant: before.tenant,
-            phone_number: number,
+            key,
             name: contact
                 .as_ref()
                 .map(|c| c.name.clone())
-                .or_else(|| text_var(dynamic, &["customer_name", "name", "user_name"])),
+                .or_else(|| person.name.clone()),
             email: contact
                 .as_ref()
                 .and_then(|c| c.email.clone())
-                .or_else(|| text_var(dynamic, &["customer_email", "email"])),
+                .or_else(|| person.email.clone()),
             company: contact
                 .as_ref()
                 .and_then(|c| c.company.clone())
-                .or_else(|| text_var(dynamic, &["customer_company", "company"])),
+                .or_else(|| person.company.clone()),
             contact_id: contact.as_ref().map(|c| c.id),
             agent_id: call.agent.agent_id,
             scores: (!scores.is_empty()).then_some(&scores),
@@ -435,16 +437,6 @@ async fn transcribed(
     Ok(())
 }
 
-fn text_var(vars: &Map<String, Value>, names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .filter_map(|name| vars.get(*name))
-        .filter_map(Value::as_str)
-        .map(str::trim)
-        .find(|v| !v.is_empty())
-        .map(str::to_owned)
-}
-
 struct ContactMatch {
     id: Uuid,
     name: String,
@@ -467,10 +459,14 @@ async fn find(
     event: &CallEvent,
 ) -> AppResult<Found> {
     let other_party = match event {
-        CallEvent::Transcribed(t) => t
-            .other_party
-            .as_deref()
-            .map(|raw| normalized(raw, settings)),
+        CallEvent::Transcribed(t) => match &t.other_party {
+            Some(raw) => Some(normalized(raw, settings)),
+            // A chat has no line: the number it collected, when it is one.
+            None if t.is_chat => Person::of(t)
+                .phone
+                .and_then(|raw| phone::normalize(&raw, settings.phone_region())),
+            None => None,
+        },
         _ => None,
     };
     let Some(number) = &other_party else {

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::event::CallStatus;
+pub use crate::transcript::{SegmentSpeaker, SpeakerSegment};
 use crate::{
     agents,
     db::filter::{like_pattern, Filter, Keyset},
@@ -105,22 +106,6 @@ pub struct Transcript {
     /// The turns in order.
     pub speaker_segments: Vec<SpeakerSegment>,
     pub created_at: DateTime<Utc>,
-}
-
-/// One turn of a transcript.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct SpeakerSegment {
-    pub speaker: SegmentSpeaker,
-    pub text: String,
-    /// Seconds into the call.
-    pub timestamp: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SegmentSpeaker {
-    Agent,
-    User,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

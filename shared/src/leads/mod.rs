@@ -41,11 +41,21 @@ impl LeadStatus {
     }
 }
 
-/// What one call tells us about a lead.
+/// What identifies the person a conversation was with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeadKey<'a> {
+    /// E.164.
+    Phone(&'a str),
+    /// A chat's person who gave an email but no number.
+    Email(&'a str),
+    /// A chat's person who gave neither: ElevenLabs' id for the end user.
+    ElevenLabsUser(&'a str),
+}
+
+/// What one call or chat tells us about a lead.
 pub struct LeadTouch<'a> {
     pub tenant: TenantId,
-    /// E.164.
-    pub phone_number: &'a str,
+    pub key: LeadKey<'a>,
     pub name: Option<String>,
     pub email: Option<String>,
     pub company: Option<String>,
@@ -57,22 +67,39 @@ pub struct LeadTouch<'a> {
     pub new_interaction: bool,
 }
 
-/// Creates or updates the lead for a call; returns its id. Known details are kept, missing ones
-/// filled in; scores follow the most recent contact.
+/// Creates or updates the lead for a call or chat; returns its id. Known details are kept,
+/// missing ones filled in; scores follow the most recent contact. An email key is looked up
+/// before the insert: the caller holds the tenant's lock, so no other event of the tenant
+/// can insert the same person meanwhile.
 pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> AppResult<Uuid> {
     let total = touch.scores.and_then(|s| s.total_score);
     let tag = touch
         .scores
         .and_then(|s| s.lead_status_tag)
         .map(|t| t.as_str());
+    let (statement, phone, email, user) = match touch.key {
+        LeadKey::Phone(phone) => (
+            sql::UPSERT_BY_PHONE,
+            Some(phone),
+            touch.email.as_deref(),
+            None,
+        ),
+        LeadKey::Email(email) => (sql::UPSERT_BY_EMAIL, None, Some(email), None),
+        LeadKey::ElevenLabsUser(user) => (
+            sql::UPSERT_BY_ELEVENLABS_USER,
+            None,
+            touch.email.as_deref(),
+            Some(user),
+        ),
+    };
     let row = tx
         .cached_query_one(
-            sql::UPSERT_FOR_CALL,
+            statement,
             &[
                 touch.tenant.as_uuid(),
-                &touch.phone_number,
+                &phone,
                 &touch.name,
-                &touch.email,
+                &email,
                 &touch.company,
                 &touch.contact_id,
                 &touch.agent_id,
@@ -80,6 +107,7 @@ pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> 
                 &tag,
                 &i32::from(touch.new_interaction),
                 &touch.contact_at,
+                &user,
             ],
         )
         .await?;
@@ -130,16 +158,28 @@ pub async fn assign(
 }
 
 pub mod sql {
-    crate::db::statements! {
-        pub const UPSERT_FOR_CALL = "INSERT INTO leads (user_id, phone_number, name, email, company, contact_id, agent_id,
-                               total_score, lead_status_tag, interaction_count, last_contact_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-            ON CONFLICT (user_id, phone_number) WHERE phone_number IS NOT NULL DO UPDATE SET
-                name = COALESCE(leads.name, EXCLUDED.name),
+    /// A lead from a touch's twelve parameters, with a new id or the one `$id` finds.
+    macro_rules! insert_lead {
+        () => {
+            insert_lead!("gen_random_uuid()")
+        };
+        ($id:literal) => {
+            concat!("INSERT INTO leads (id, user_id, phone_number, name, email, company, contact_id, agent_id,
+                    total_score, lead_status_tag, interaction_count, last_contact_at, elevenlabs_user_id)
+                VALUES (", $id, ", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ")
+        };
+    }
+
+    /// How a touch updates the lead it found: known details are kept, missing ones filled in,
+    /// scores follow the most recent contact.
+    macro_rules! merged_lead {
+        () => {
+            "name = COALESCE(leads.name, EXCLUDED.name),
                 email = COALESCE(leads.email, EXCLUDED.email),
                 company = COALESCE(leads.company, EXCLUDED.company),
                 contact_id = COALESCE(leads.contact_id, EXCLUDED.contact_id),
                 agent_id = COALESCE(leads.agent_id, EXCLUDED.agent_id),
+                elevenlabs_user_id = COALESCE(leads.elevenlabs_user_id, EXCLUDED.elevenlabs_user_id),
                 total_score = CASE WHEN EXCLUDED.total_score IS NOT NULL
                     AND EXCLUDED.last_contact_at >= COALESCE(leads.last_contact_at, '-infinity')
                     THEN EXCLUDED.total_score ELSE leads.total_score END,
@@ -149,7 +189,21 @@ pub mod sql {
                 interaction_count = leads.interaction_count + EXCLUDED.interaction_count,
                 last_contact_at = GREATEST(leads.last_contact_at, EXCLUDED.last_contact_at),
                 updated_at = now()
-            RETURNING id";
+            RETURNING id"
+        };
+    }
+
+    crate::db::statements! {
+        pub const UPSERT_BY_PHONE = concat!(insert_lead!(),
+            "ON CONFLICT (user_id, phone_number) WHERE phone_number IS NOT NULL DO UPDATE SET ",
+            merged_lead!());
+        pub const UPSERT_BY_EMAIL = concat!(
+            insert_lead!("coalesce((SELECT id FROM leads WHERE user_id = $1 AND lower(email) = lower($4)
+                ORDER BY last_contact_at DESC NULLS LAST, id LIMIT 1), gen_random_uuid())"),
+            "ON CONFLICT (id) DO UPDATE SET ", merged_lead!());
+        pub const UPSERT_BY_ELEVENLABS_USER = concat!(insert_lead!(),
+            "ON CONFLICT (user_id, elevenlabs_user_id) WHERE elevenlabs_user_id IS NOT NULL DO UPDATE SET ",
+            merged_lead!());
         pub const APPLY_SCORES_UNLESS_NEWER = "UPDATE leads SET total_score = $2, lead_status_tag = $3, updated_at = now()
             WHERE id = $1 AND COALESCE(last_contact_at, '-infinity') <= $4";
         pub const ASSIGN_AGENT =

@@ -20,6 +20,7 @@ use crate::{
     export::{cell, Export},
     ids::LeadId,
     tenant::TenantId,
+    transcript::SpeakerSegment,
 };
 
 /// Calls shown on a profile's timeline (newest first).
@@ -74,6 +75,10 @@ pub struct Interaction {
     pub lead_status_tag: Option<String>,
     /// Null when the call has no analysis.
     pub cta_interactions: Option<CtaInteractions>,
+    /// A chat's messages in order; null for calls (their transcript is
+    /// `GET /api/calls/{id}/transcript`) and for a chat whose transcript has not arrived.
+    #[schema(required = true)]
+    pub messages: Option<Vec<SpeakerSegment>>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -371,6 +376,9 @@ impl TryFrom<&Row> for Interaction {
             cta_interactions: row
                 .try_get::<_, Option<Json<CtaInteractions>>>("cta_interactions")?
                 .map(|Json(cta)| cta),
+            messages: row
+                .try_get::<_, Option<Json<Vec<SpeakerSegment>>>>("messages")?
+                .map(|Json(messages)| messages),
         })
     }
 }
@@ -413,8 +421,10 @@ pub mod sql {
     pub const TIMELINE_FROM: &str = "calls c";
     pub const TIMELINE_SELECT: &str =
         "SELECT c.id, c.type, c.status, c.direction, c.agent_id, c.started_at, c.created_at,
-                c.duration_seconds, c.summary, la.total_score, la.lead_status_tag, la.cta_interactions
-            FROM calls c LEFT JOIN lead_analytics la ON la.call_id = c.id";
+                c.duration_seconds, c.summary, la.total_score, la.lead_status_tag, la.cta_interactions,
+                t.speaker_segments AS messages
+            FROM calls c LEFT JOIN lead_analytics la ON la.call_id = c.id
+            LEFT JOIN transcripts t ON t.call_id = c.id AND c.type = 'chat'";
 
     pub(super) fn top_scored(
         tenant: TenantId,

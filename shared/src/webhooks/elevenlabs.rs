@@ -171,6 +171,7 @@ fn transcript(t: Transcription) -> Transcript {
             .conversation_initiation_client_data
             .and_then(|c| c.dynamic_variables)
             .unwrap_or_default(),
+        user_id: t.user_id,
         batch_call_id: batch.batch_call_id,
         batch_recipient_id: batch.batch_call_recipient_id,
         turns: t

@@ -38,6 +38,8 @@ pub struct Transcription {
     #[serde(default)]
     pub status: Option<String>,
     #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
     pub transcript: Vec<Turn>,
     #[serde(default)]
     pub metadata: Metadata,
