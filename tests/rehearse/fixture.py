@@ -735,6 +735,7 @@ def main():
         f.write(f"export WEBHOOK_QUEUE_URL='{template.refs['WebhookQueue']}'\n")
         f.write(f"export WEBHOOK_DLQ_URL='{template.refs['WebhookDeadLetterQueue']}'\n")
         f.write(f"export RECORDINGS_BUCKET='{template.refs['RecordingsBucket']}'\n")
+        f.write(f"export DYNAMODB_TABLE='{template.refs['KeyTable']}'\n")
     log(f"gateway on 127.0.0.1:{env('GATEWAY_PORT')} ({len(Gateway.routes)} routes), control on {env('CONTROL_PORT')}, "
         f"schedules: {', '.join(schedules)}")
 
