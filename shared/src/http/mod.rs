@@ -297,6 +297,7 @@ pub fn app(state: AppState, served: &[Served]) -> Router {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 header::IF_NONE_MATCH,
+                HeaderName::from_static("idempotency-key"),
                 HeaderName::from_static("x-stack-access-token"),
                 request_id.clone(),
             ])
