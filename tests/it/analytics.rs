@@ -191,7 +191,11 @@ async fn reports_come_as_json_and_as_a_csv_download() {
     assert_eq!(report["kpis"]["chats"]["value"], 1.0);
     assert_eq!(report["agents"].as_array().map(Vec::len), Some(2));
     let top = report["top_leads"].as_array().expect("top leads");
-    assert_eq!(top.len(), 3, "the two called numbers and the chat's visitor: {report}");
+    assert_eq!(
+        top.len(),
+        3,
+        "the two called numbers and the chat's visitor: {report}"
+    );
     assert!(top.iter().all(|lead| lead["total_score"] == 74));
 
     let chats = json(

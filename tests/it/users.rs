@@ -2,7 +2,7 @@
 //! suspended users are refused; admins come from the role column or ADMIN_EMAILS.
 
 use futures::future::join_all;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::{db, error_code, get, json, stack, url, NewUser};
 
@@ -178,5 +178,70 @@ async fn admins_come_from_the_role_column_or_verified_admin_emails() {
         json(get("/auth/profile", &unverified).await).await["role"],
         "user",
         "an unverified email does not make an admin"
+    );
+}
+
+/// A token for `user` from the Stack Auth simulator, whose account has these OAuth providers
+/// connected from now on.
+async fn signed_in_with(user: &NewUser, providers: &[&str]) -> String {
+    let sim = std::env::var("STACK_SIM_URL").expect("scripts/test sets STACK_SIM_URL");
+    let minted: Value = stack()
+        .http
+        .post(format!("{sim}/dev/token"))
+        .json(&json!({ "email": user.email, "user_id": user.sub, "oauth_providers": providers }))
+        .send()
+        .await
+        .expect("the simulator answers")
+        .json()
+        .await
+        .expect("json");
+    minted["access_token"].as_str().expect("a token").to_owned()
+}
+
+#[tokio::test]
+async fn auth_provider_comes_from_stack_auth_and_follows_it() {
+    let google = NewUser::new();
+    let token = signed_in_with(&google, &["google"]).await;
+    assert_eq!(
+        json(get("/auth/profile", &token).await).await["auth_provider"],
+        "google"
+    );
+    let password = NewUser::new();
+    let token = signed_in_with(&password, &[]).await;
+    assert_eq!(
+        json(get("/auth/profile", &token).await).await["auth_provider"],
+        "email"
+    );
+
+    // LinkedIn connected later: the next read after the hourly recheck shows it.
+    let token = signed_in_with(&password, &["linkedin"]).await;
+    assert_eq!(
+        json(get("/auth/profile", &token).await).await["auth_provider"],
+        "email",
+        "checked within the hour"
+    );
+    db().await
+        .execute(
+            "UPDATE users SET auth_provider_checked_at = now() - interval '2 hours' WHERE auth_subject = $1",
+            &[&password.sub],
+        )
+        .await
+        .expect("age the check");
+    assert_eq!(
+        json(get("/auth/profile", &token).await).await["auth_provider"],
+        "linkedin"
+    );
+    let admin_view = db()
+        .await
+        .query_one(
+            "SELECT auth_provider FROM users WHERE auth_subject = $1",
+            &[&password.sub],
+        )
+        .await
+        .expect("user")
+        .get::<_, String>(0);
+    assert_eq!(
+        admin_view, "linkedin",
+        "stored, so the admin's views show it too"
     );
 }

@@ -18,7 +18,9 @@ use crate::{
     auth::{self, AuthUser},
     clients::stack_auth::{OAuthStart, Session},
     error::{AppError, AppResult},
-    ratelimit, text,
+    ratelimit,
+    tenant::TenantId,
+    text,
     users::{self, AuthProvider, Role, User, UserStatus},
     AppState,
 };
@@ -313,6 +315,40 @@ pub async fn confirm_reset(
 
 /// Sets the name at Stack Auth (the display name) first and only then here, so a refusal
 /// there leaves both sides unchanged.
+/// How long a profile read trusts the stored sign-in provider before asking Stack Auth again.
+const AUTH_PROVIDER_RECHECK: chrono::Duration = chrono::Duration::hours(1);
+
+/// The caller's profile, its `auth_provider` as Stack Auth knows it: read on the first profile
+/// read after the account was provisioned, then at most hourly (a Google or LinkedIn account
+/// connected later shows up). Best effort: when Stack Auth does not answer, the stored value
+/// stands and the next read asks again.
+pub async fn profile(state: &AppState, auth: AuthUser) -> Profile {
+    let fresh = auth
+        .user
+        .auth_provider_checked_at
+        .is_some_and(|at| at > Utc::now() - AUTH_PROVIDER_RECHECK);
+    let user = if fresh {
+        auth.user
+    } else {
+        match checked_auth_provider(state, auth.tenant).await {
+            Ok(user) => user,
+            Err(err) => {
+                tracing::warn!(error = %err, "the sign-in provider was not checked");
+                auth.user
+            }
+        }
+    };
+    Profile::new(user, auth.is_admin)
+}
+
+async fn checked_auth_provider(state: &AppState, tenant: TenantId) -> AppResult<User> {
+    // No database connection is held while Stack Auth answers.
+    let subject = users::auth_subject(&state.db().get().await?, tenant).await?;
+    let providers = state.stack_auth().await?.oauth_providers(&subject).await?;
+    let provider = AuthProvider::from_oauth(&providers);
+    users::set_auth_provider(&state.db().get().await?, tenant, provider).await
+}
+
 pub async fn rename(
     state: &AppState,
     user: &AuthUser,

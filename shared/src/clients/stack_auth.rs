@@ -422,6 +422,25 @@ impl StackAuth {
         .map(drop)
     }
 
+    /// The ids of the OAuth providers connected to the user (`google`, `linkedin`), in Stack
+    /// Auth's order, from the server view of the user (`oauth_providers: [{id, ...}]`).
+    pub async fn oauth_providers(&self, user_id: &str) -> StackAuthResult<Vec<String>> {
+        #[derive(Deserialize)]
+        struct ServerUser {
+            #[serde(default)]
+            oauth_providers: Vec<Provider>,
+        }
+        #[derive(Deserialize)]
+        struct Provider {
+            id: String,
+        }
+        let path = format!("users/{}", segment(user_id));
+        let user = self
+            .call::<ServerUser>(Method::GET, &path, None, Attempts::Retry(Idempotency::Safe))
+            .await?;
+        Ok(user.oauth_providers.into_iter().map(|p| p.id).collect())
+    }
+
     /// The provider's authorization URL for an OAuth sign-in, from Stack Auth's authorize
     /// endpoint in JSON mode (`stack_response_mode=json`: `{location}` instead of a redirect; in
     /// this mode PKCE, not a cookie, ties the callback to the flow). Stack Auth sends the

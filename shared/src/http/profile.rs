@@ -17,10 +17,11 @@ pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(get, path = "/auth/profile", tag = "auth",
+    description = "The signed-in account. `auth_provider` is read from Stack Auth on the first read after the account was created and then at most hourly.",
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = Profile), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn get_profile(auth: AuthUser) -> Json<Profile> {
-    Json(Profile::new(auth.user, auth.is_admin))
+async fn get_profile(State(state): State<AppState>, auth: AuthUser) -> Json<Profile> {
+    Json(account::profile(&state, auth).await)
 }
 
 #[utoipa::path(put, path = "/auth/profile", tag = "auth", request_body = ProfileUpdate,

@@ -41,12 +41,37 @@ pub enum AuthProvider {
     Linkedin,
 }
 
+impl AuthProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Google => "google",
+            Self::Linkedin => "linkedin",
+        }
+    }
+
+    /// The account's sign-in, from the ids of its connected OAuth providers (the first
+    /// social one, in the identity provider's order); email when it has none.
+    pub fn from_oauth(providers: &[String]) -> Self {
+        providers
+            .iter()
+            .find_map(|id| match id.as_str() {
+                "google" => Some(Self::Google),
+                "linkedin" => Some(Self::Linkedin),
+                _ => None,
+            })
+            .unwrap_or(Self::Email)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: Uuid,
     pub email: Option<String>,
     pub name: Option<String>,
     pub auth_provider: AuthProvider,
+    /// When `auth_provider` was last read from the identity provider.
+    pub auth_provider_checked_at: Option<DateTime<Utc>>,
     pub role: Role,
     pub status: UserStatus,
     pub credits: i64,
@@ -64,7 +89,7 @@ impl User {
 /// The columns `User::try_from` reads.
 macro_rules! user_columns {
     () => {
-        "id, email, name, auth_provider, role, status, credits, created_at, updated_at"
+        "id, email, name, auth_provider, auth_provider_checked_at, role, status, credits, created_at, updated_at"
     };
 }
 
@@ -81,6 +106,7 @@ impl TryFrom<&Row> for User {
                 "linkedin" => AuthProvider::Linkedin,
                 _ => AuthProvider::Email,
             },
+            auth_provider_checked_at: row.try_get("auth_provider_checked_at")?,
             role: match row.try_get::<_, &str>("role")? {
                 "admin" => Role::Admin,
                 _ => Role::User,
@@ -168,6 +194,22 @@ pub async fn update_name(client: &Client, tenant: TenantId, name: &str) -> AppRe
     User::try_from(&row)
 }
 
+/// Records the account's sign-in provider as just read from the identity provider.
+pub async fn set_auth_provider(
+    client: &Client,
+    tenant: TenantId,
+    provider: AuthProvider,
+) -> AppResult<User> {
+    let row = client
+        .cached_query_opt(
+            sql::SET_AUTH_PROVIDER,
+            &[tenant.as_uuid(), &provider.as_str()],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    User::try_from(&row)
+}
+
 /// The account's Stack Auth user id (the subject of its tokens).
 pub async fn auth_subject(client: &Client, tenant: TenantId) -> AppResult<String> {
     client
@@ -189,5 +231,8 @@ pub mod sql {
         pub const BY_ID = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
         pub const UPDATE_NAME = concat!("UPDATE users SET name = $2, updated_at = now() WHERE id = $1 RETURNING ", user_columns!());
         pub const AUTH_SUBJECT = "SELECT auth_subject FROM users WHERE id = $1";
+        pub const SET_AUTH_PROVIDER = concat!("UPDATE users SET auth_provider = $2, auth_provider_checked_at = now(),
+                updated_at = CASE WHEN auth_provider = $2 THEN updated_at ELSE now() END
+            WHERE id = $1 RETURNING ", user_columns!());
     }
 }

@@ -293,6 +293,10 @@ struct MintRequest {
     /// "ES256" (default, as Stack Auth signs) or "EdDSA".
     #[serde(default)]
     alg: Option<String>,
+    /// The account's connected OAuth providers from now on (as if it had signed in with
+    /// them); left as they are when absent.
+    #[serde(default)]
+    oauth_providers: Option<Vec<String>>,
 }
 
 async fn mint(State(sim): State<Arc<StackAuthSim>>, Json(request): Json<MintRequest>) -> Response {
@@ -312,6 +316,11 @@ async fn mint(State(sim): State<Arc<StackAuthSim>>, Json(request): Json<MintRequ
     let session_id = uuid::Uuid::new_v4().to_string();
     let claims = {
         let mut state = sim.state();
+        if let (Some(providers), Some(user)) =
+            (&request.oauth_providers, state.user_by_email_mut(email))
+        {
+            user.oauth_providers = providers.clone();
+        }
         let stored = state.user_by_email(email).cloned();
         match (stored, request.user_id) {
             // A user id that is not the stored user's: a token for someone else, as asked.
@@ -320,7 +329,8 @@ async fn mint(State(sim): State<Arc<StackAuthSim>>, Json(request): Json<MintRequ
             }
             (Some(user), _) => sim.issuer.user_claims(&user, &session_id, lifetime),
             (None, user_id) => {
-                let user = dev_user(email, user_id.unwrap_or_else(|| user_id_for(email)));
+                let mut user = dev_user(email, user_id.unwrap_or_else(|| user_id_for(email)));
+                user.oauth_providers = request.oauth_providers.clone().unwrap_or_default();
                 let claims = sim.issuer.user_claims(&user, &session_id, lifetime);
                 if state.user(&user.id).is_none() {
                     state.users.push(user);

@@ -108,6 +108,9 @@ pub struct User {
     pub server_metadata: Value,
     pub signed_up_at_millis: i64,
     pub last_active_at_millis: i64,
+    /// The OAuth providers connected to the account (`google`, `linkedin`), in the order
+    /// they were connected.
+    pub oauth_providers: Vec<String>,
 }
 
 impl User {
@@ -126,6 +129,7 @@ impl User {
             server_metadata: Value::Null,
             signed_up_at_millis: now,
             last_active_at_millis: now,
+            oauth_providers: Vec::new(),
         }
     }
 
@@ -154,7 +158,12 @@ impl User {
             "restricted_reason": null,
             "restricted_by_admin": false,
             "restricted_by_admin_reason": null,
-            "oauth_providers": [],
+            // Stack Auth's users read schema: `{id, account_id, email}` per connected provider.
+            "oauth_providers": self.oauth_providers.iter().map(|id| json!({
+                "id": id,
+                "account_id": format!("{id}-{}", self.id),
+                "email": self.primary_email,
+            })).collect::<Vec<_>>(),
             "auth_with_email": self.has_password(),
             "requires_totp_mfa": false,
         })
@@ -228,6 +237,13 @@ impl State {
         let email = normalize_email(email);
         self.users
             .iter()
+            .find(|u| u.primary_email.as_deref() == Some(email.as_str()))
+    }
+
+    pub fn user_by_email_mut(&mut self, email: &str) -> Option<&mut User> {
+        let email = normalize_email(email);
+        self.users
+            .iter_mut()
             .find(|u| u.primary_email.as_deref() == Some(email.as_str()))
     }
 
