@@ -53,7 +53,8 @@ pub struct Lead {
 pub struct LeadWithAnalytics {
     #[serde(flatten)]
     pub lead: Lead,
-    /// The newest analysis of any of the lead's calls and chats; null before the first.
+    /// The newest analysis of any of the lead's calls and chats (of two made in the same
+    /// second, the later conversation's); null before the first.
     #[schema(required = true)]
     pub latest_analytics: Option<LeadAnalytics>,
 }
@@ -470,13 +471,13 @@ pub mod sql {
         );
         pub const LATEST_ANALYTICS = "SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
             WHERE c.lead_id = $1 AND c.user_id = $2
-            ORDER BY la.analyzed_at DESC LIMIT 1";
+            ORDER BY la.analyzed_at DESC, c.created_at DESC, la.id DESC LIMIT 1";
         pub const LATEST_ANALYTICS_OF_EACH = "SELECT l.id AS lead_id, latest.*
             FROM unnest($1::uuid[]) AS l(id)
             CROSS JOIN LATERAL (
                 SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
                 WHERE c.lead_id = l.id AND c.user_id = $2
-                ORDER BY la.analyzed_at DESC LIMIT 1) AS latest";
+                ORDER BY la.analyzed_at DESC, c.created_at DESC, la.id DESC LIMIT 1) AS latest";
         pub const POSSIBLE_DUPLICATES = concat!("SELECT ", lead_columns!(), " FROM ", lead_from!(), "
             WHERE l.user_id = $1 AND l.id <> $2
               AND ((l.phone_number IS NOT NULL AND l.phone_number = $3)
