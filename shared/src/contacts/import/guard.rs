@@ -311,7 +311,12 @@ pub(super) fn xlsx_references(bytes: &[u8]) -> Result<(), Refusal> {
     let mut total: u64 = 0;
     for index in 0..archive.len() {
         let entry = archive.by_index(index).map_err(damaged)?;
-        if !entry.name().map_err(damaged)?.starts_with("xl/worksheets/") {
+        let name = entry.name().map_err(damaged)?.to_ascii_lowercase();
+        if name.ends_with("sharedstrings.xml") {
+            announced_strings_fit(entry)?;
+            continue;
+        }
+        if !name.starts_with("xl/worksheets/") {
             continue;
         }
         let mut reader = quick_xml::Reader::from_reader(BufReader::new(entry));
@@ -352,6 +357,45 @@ pub(super) fn xlsx_references(bytes: &[u8]) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// calamine reserves room for as many shared strings as the `sst` element's `uniqueCount`
+/// announces before it reads one; more than a sheet may hold cells is refused (a few digits
+/// added there would otherwise ask for terabytes and abort the process).
+fn announced_strings_fit(entry: impl std::io::Read) -> Result<(), Refusal> {
+    const TOO_MANY: Refusal =
+        Refusal::Damaged("the .xlsx file announces more shared strings than it can hold");
+    let mut reader = quick_xml::Reader::from_reader(BufReader::new(entry));
+    let mut buffer = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buffer) {
+            Ok(Event::Start(element) | Event::Empty(element))
+                if element.local_name().as_ref() == "sst" =>
+            {
+                for attribute in element.attributes().flatten() {
+                    if attribute.key.local_name().as_ref() != "uniqueCount" {
+                        continue;
+                    }
+                    let digits = attribute
+                        .value
+                        .strip_prefix('+')
+                        .unwrap_or(&attribute.value);
+                    let announced = digits.bytes().try_fold(0_u64, |n, b| {
+                        b.is_ascii_digit()
+                            .then(|| n.saturating_mul(10).saturating_add(u64::from(b - b'0')))
+                    });
+                    if announced.is_some_and(|n| n > MAX_GRID_CELLS) {
+                        return Err(TOO_MANY);
+                    }
+                }
+                return Ok(());
+            }
+            // What calamine cannot read it refuses on its own, without reserving anything.
+            Ok(Event::Eof) | Err(_) => return Ok(()),
+            Ok(_) => {}
+        }
+        buffer.clear();
+    }
 }
 
 /// `7` as a row number, if a sheet can have it.

@@ -1131,6 +1131,32 @@ fn xlsx_impossible_cell_references_are_refused_before_calamine() {
 }
 
 #[test]
+fn xlsx_announcing_too_many_shared_strings_is_refused_before_calamine() {
+    let good = xlsx(vec![row(&["Name", "Phone"]), row(&["Ada", "4155552671"])]);
+    let announcing = |count: &str| {
+        files::rewrite_entries(&good, |name, xml| {
+            if !name.ends_with("sharedStrings.xml") {
+                return xml;
+            }
+            let at = xml
+                .find("uniqueCount=\"")
+                .expect("rust_xlsxwriter writes uniqueCount")
+                + 13;
+            let end = at + xml[at..].find('"').expect("closing quote");
+            format!("{}{count}{}", &xml[..at], &xml[end..])
+        })
+    };
+    // What a damaged-workbook fuzz run found: calamine reserved 151 GB for this and aborted.
+    assert_error(
+        &parse_err("c.xlsx", &announcing("4723684945")),
+        StatusCode::BAD_REQUEST,
+        "corrupt_file",
+    );
+    let parsed = parse("c.xlsx", &announcing("1000"), &limits()).expect("a plausible count");
+    assert_eq!(parsed.contacts.len(), 1);
+}
+
+#[test]
 fn xlsx_sheets_spanning_too_many_cells_are_refused_before_calamine() {
     // Possible references, but calamine would allocate the whole grid they span (terabytes
     // for the last cell of the sheet) and abort the process.
