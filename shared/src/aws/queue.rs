@@ -34,12 +34,37 @@ pub struct QueuedEvent {
     pub body_s3_key: Option<String>,
 }
 
+/// Work other than a webhook event that the processor takes from the same queue (a message
+/// that is not a [`QueuedEvent`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum QueuedJob {
+    /// The next slice of an export.
+    Export { export_id: uuid::Uuid },
+}
+
 pub async fn send(
     client: &aws_sdk_sqs::Client,
     queue_url: &str,
     event: &QueuedEvent,
 ) -> AppResult<()> {
-    let body = serde_json::to_string(event).map_err(crate::AppError::internal)?;
+    send_json(client, queue_url, event).await
+}
+
+pub async fn send_job(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    job: &QueuedJob,
+) -> AppResult<()> {
+    send_json(client, queue_url, job).await
+}
+
+async fn send_json(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    message: &impl Serialize,
+) -> AppResult<()> {
+    let body = serde_json::to_string(message).map_err(crate::AppError::internal)?;
     client
         .send_message()
         .queue_url(queue_url)

@@ -120,15 +120,6 @@ impl Filter {
         )
     }
 
-    /// The statement an export runs: every matching row of `select` in `keyset` order.
-    pub fn export_statement(&self, select: &str, keyset: &Keyset) -> String {
-        format!(
-            "{select} WHERE {} ORDER BY {}",
-            self.where_clause(),
-            keyset.order_by()
-        )
-    }
-
     /// Up to `limit` matching rows of `select` (`SELECT ... FROM ...`) in `keyset` order,
     /// after the cursor position `after` when there is one.
     pub async fn page(

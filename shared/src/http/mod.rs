@@ -156,6 +156,7 @@ fn calls_routes<M: Mode>() -> OpenApiRouter<AppState> {
     calls::router::<M>()
         .merge(leads::router::<M>())
         .merge(dashboard::router::<M>())
+        .merge(csv::router::<M>())
 }
 
 /// A group's routes as its function serves them; see [`Group::served`].

@@ -1,0 +1,263 @@
+//! Running an export job, in slices of bounded time: a slice writes pages of rows into a part
+//! buffer, uploads each full part (8 MiB) and records it with the position of its last row,
+//! and after the configured slice time (`EXPORT_SLICE_SECONDS`, 10 s) queues the job again
+//! and returns. So an export of any size fits
+//! the processor's timeout, holds at most one part and one page in memory, and a slice that
+//! dies (a crash, a timeout) is retried from its last recorded part. Two runs of one job (a
+//! message delivered twice) cannot both record a part: the loser stops.
+
+use std::time::Instant;
+
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{sql, ExportKind};
+use crate::{
+    aws::{
+        multipart::{self, Part, MIN_PART_BYTES},
+        queue::{self, QueuedJob},
+    },
+    calls::read::CallFilter,
+    db::statements::Cached,
+    error::{AppError, AppResult},
+    export::{Export, Position},
+    leads::read::LeadFilter,
+    tenant::TenantId,
+    AppState,
+};
+
+/// Bytes per uploaded part (S3 wants at least 5 MiB but for the last).
+const PART_BYTES: usize = 8 * 1024 * 1024;
+const _: () = assert!(PART_BYTES >= MIN_PART_BYTES);
+
+/// Consecutive failed slices after which the job is failed.
+const MAX_FAILURES: i32 = 5;
+
+/// Runs the next slice of an export job. An `Err` is transient: the message is retried, and
+/// the job resumes from its last recorded part.
+pub async fn run(state: &AppState, id: Uuid) -> AppResult<()> {
+    let err = match slice(state, id).await {
+        Ok(()) => return Ok(()),
+        Err(err) => err,
+    };
+    if err.status.is_client_error() {
+        return fail(state, id, &err.message).await;
+    }
+    let failures: i32 = state
+        .db()
+        .get()
+        .await?
+        .cached_query_opt(sql::NOTE_FAILURE, &[&id])
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?
+        .unwrap_or_default();
+    tracing::warn!(export = %id, failures, error = %err, "an export slice failed");
+    if failures >= MAX_FAILURES {
+        return fail(state, id, "the export failed repeatedly").await;
+    }
+    Err(err)
+}
+
+/// Where a job stands, as recorded after its last part.
+struct Progress {
+    upload_id: String,
+    parts: Vec<Part>,
+    rows: i64,
+    bytes: i64,
+    after: Option<Position>,
+}
+
+async fn slice(state: &AppState, id: Uuid) -> AppResult<()> {
+    let db = state.db().get().await?;
+    let Some(row) = db.cached_query_opt(sql::ONE, &[&id]).await? else {
+        return Ok(());
+    };
+    let status: &str = row.try_get("status")?;
+    if status != "queued" && status != "running" {
+        return Ok(()); // a duplicate message of a finished job
+    }
+    let tenant = TenantId::from_trusted(row.try_get("user_id")?);
+    let export = build(&db, tenant, &row).await?;
+    let s3 = state.aws().s3().await;
+    let bucket = &state.config().aws.recordings_bucket;
+    let key: &str = row.try_get("s3_key")?;
+    if status == "queued" {
+        let total = export.count(&db).await?;
+        let file_name: &str = row.try_get("file_name")?;
+        let upload_id = multipart::start(
+            s3,
+            bucket,
+            key,
+            "text/csv; charset=utf-8",
+            &format!("attachment; filename=\"{file_name}\""),
+        )
+        .await?;
+        if db
+            .cached_execute(sql::START, &[&id, &upload_id, &total])
+            .await?
+            == 0
+        {
+            // Another run of the job started it.
+            return multipart::abort(s3, bucket, key, &upload_id).await;
+        }
+    }
+    let row = db
+        .cached_query_one(sql::ONE, &[&id])
+        .await
+        .map_err(AppError::from)?;
+    drop(db);
+    let mut progress = Progress::read(&row)?;
+    let started = Instant::now();
+    let mut buffer = Vec::with_capacity(PART_BYTES + PART_BYTES / 8);
+    if progress.rows == 0 && progress.parts.is_empty() {
+        export.write_header(&mut buffer)?;
+    }
+    let mut rows_in_buffer = 0;
+    let mut after = progress.after;
+    loop {
+        // A connection per page: none is held while a part uploads.
+        let page = export
+            .write_page(&state.db().get().await?, after, &mut buffer)
+            .await?;
+        rows_in_buffer += page.rows as i64;
+        after = page.last.or(after);
+        if buffer.len() < PART_BYTES && !page.end {
+            continue;
+        }
+        if !buffer.is_empty() {
+            let bytes = buffer.len() as i64;
+            let number = progress.parts.len() as i32 + 1;
+            let part = multipart::upload_part(
+                s3,
+                bucket,
+                key,
+                &progress.upload_id,
+                number,
+                std::mem::replace(&mut buffer, Vec::with_capacity(PART_BYTES + PART_BYTES / 8)),
+            )
+            .await?;
+            if !progress
+                .record(state, id, part, rows_in_buffer, bytes, after)
+                .await?
+            {
+                return Ok(()); // another run of this job is ahead
+            }
+            rows_in_buffer = 0;
+        }
+        let db = state.db().get().await?;
+        if page.end {
+            multipart::complete(s3, bucket, key, &progress.upload_id, &progress.parts).await?;
+            db.cached_execute(sql::FINISH, &[&id]).await?;
+            tracing::info!(export = %id, rows = progress.rows, bytes = progress.bytes, "export done");
+            return Ok(());
+        }
+        if started.elapsed() >= state.config().export_slice {
+            db.cached_execute(sql::SLICE_ENDED, &[&id]).await?;
+            return queue::send_job(
+                state.aws().sqs().await,
+                state.webhook_queue_url()?,
+                &QueuedJob::Export { export_id: id },
+            )
+            .await;
+        }
+    }
+}
+
+impl Progress {
+    fn read(row: &Row) -> AppResult<Self> {
+        let parts: serde_json::Value = row.try_get("parts")?;
+        Ok(Self {
+            upload_id: row
+                .try_get::<_, Option<String>>("upload_id")?
+                .ok_or_else(|| AppError::internal("a running export without an upload"))?,
+            parts: serde_json::from_value(parts).map_err(AppError::internal)?,
+            rows: row.try_get("rows_written")?,
+            bytes: row.try_get("bytes_written")?,
+            after: match (row.try_get("after_time")?, row.try_get("after_id")?) {
+                (Some(time), Some(id)) => Some((time, id)),
+                _ => None,
+            },
+        })
+    }
+
+    /// Records an uploaded part; false when another run recorded one first.
+    async fn record(
+        &mut self,
+        state: &AppState,
+        id: Uuid,
+        part: Part,
+        rows: i64,
+        bytes: i64,
+        after: Option<Position>,
+    ) -> AppResult<bool> {
+        let appended = serde_json::to_value([&part]).map_err(AppError::internal)?;
+        let recorded = state
+            .db()
+            .get()
+            .await?
+            .cached_execute(
+                sql::PROGRESS,
+                &[
+                    &id,
+                    &appended,
+                    &after.map(|(time, _)| time),
+                    &after.map(|(_, id)| id),
+                    &(self.rows + rows),
+                    &(self.bytes + bytes),
+                    &self.rows,
+                    &(self.parts.len() as i32),
+                ],
+            )
+            .await?
+            == 1;
+        if recorded {
+            self.rows += rows;
+            self.bytes += bytes;
+            self.parts.push(part);
+        }
+        Ok(recorded)
+    }
+}
+
+/// The export a job was created for, from the filters it keeps.
+async fn build(db: &deadpool_postgres::Object, tenant: TenantId, row: &Row) -> AppResult<Export> {
+    let filters: serde_json::Value = row.try_get("filters")?;
+    match ExportKind::parse(row.try_get("kind")?) {
+        ExportKind::Calls => {
+            let filter: CallFilter = serde_json::from_value(filters).map_err(AppError::internal)?;
+            crate::calls::read::export(db, tenant, &filter).await
+        }
+        ExportKind::Leads => {
+            let filter: LeadFilter = serde_json::from_value(filters).map_err(AppError::internal)?;
+            crate::leads::read::export(db, tenant, &filter).await
+        }
+    }
+}
+
+/// Fails the job for good (its upload dropped); acknowledged.
+async fn fail(state: &AppState, id: Uuid, reason: &str) -> AppResult<()> {
+    let failed = state
+        .db()
+        .get()
+        .await?
+        .cached_query_opt(sql::FAIL, &[&id, &reason])
+        .await?;
+    tracing::warn!(export = %id, reason, "export failed");
+    if let Some(row) = failed {
+        if let Some(upload_id) = row.try_get::<_, Option<String>>("upload_id")? {
+            let key: &str = row.try_get("s3_key")?;
+            let aborted = multipart::abort(
+                state.aws().s3().await,
+                &state.config().aws.recordings_bucket,
+                key,
+                &upload_id,
+            )
+            .await;
+            if let Err(err) = aborted {
+                tracing::warn!(export = %id, error = %err, "could not abort a failed export's upload");
+            }
+        }
+    }
+    Ok(())
+}
