@@ -1,10 +1,10 @@
-//! Running an export job, in slices of bounded time: a slice writes pages of rows into a part
-//! buffer, uploads each full part (8 MiB) and records it with the position of its last row,
-//! and after the configured slice time (`EXPORT_SLICE_SECONDS`, 10 s) queues the job again
-//! and returns. So an export of any size fits
-//! the processor's timeout, holds at most one part and one page in memory, and a slice that
-//! dies (a crash, a timeout) is retried from its last recorded part. Two runs of one job (a
-//! message delivered twice) cannot both record a part: the loser stops.
+//! Running an export job, in slices of bounded time. A slice writes pages of rows into a part
+//! buffer, uploads each full part (8 MiB) while it writes the next, and records each uploaded
+//! part with the position of its last row; after the configured slice time
+//! (`EXPORT_SLICE_SECONDS`, 10 s) it queues the job again and returns. So an export of any
+//! size fits the processor's timeout and holds at most two parts and a page in memory, and a
+//! slice that dies (a crash, a timeout) is retried from its last recorded part. Two runs of
+//! one job (a message delivered twice) cannot both record a part: the loser stops.
 
 use std::time::Instant;
 
@@ -29,6 +29,8 @@ use crate::{
 /// Bytes per uploaded part (S3 wants at least 5 MiB but for the last).
 const PART_BYTES: usize = 8 * 1024 * 1024;
 const _: () = assert!(PART_BYTES >= MIN_PART_BYTES);
+/// A part and the page that takes it over [`PART_BYTES`].
+const PART_CAPACITY: usize = PART_BYTES + PART_BYTES / 8;
 
 /// Consecutive failed slices after which the job is failed.
 const MAX_FAILURES: i32 = 5;
@@ -109,14 +111,16 @@ async fn slice(state: &AppState, id: Uuid) -> AppResult<()> {
     drop(db);
     let mut progress = Progress::read(&row)?;
     let started = Instant::now();
-    let mut buffer = Vec::with_capacity(PART_BYTES + PART_BYTES / 8);
+    let mut buffer = Vec::with_capacity(PART_CAPACITY);
     if progress.rows == 0 && progress.parts.is_empty() {
         export.write_header(&mut buffer)?;
     }
     let mut rows_in_buffer = 0;
     let mut after = progress.after;
+    // The part uploading while the next one is written.
+    let mut in_flight: Option<InFlight> = None;
     loop {
-        // A connection per page: none is held while a part uploads.
+        // A connection per page: none is held while waiting on S3.
         let page = export
             .write_page(&state.db().get().await?, after, &mut buffer)
             .await?;
@@ -125,25 +129,34 @@ async fn slice(state: &AppState, id: Uuid) -> AppResult<()> {
         if buffer.len() < PART_BYTES && !page.end {
             continue;
         }
-        if !buffer.is_empty() {
-            let bytes = buffer.len() as i64;
-            let number = progress.parts.len() as i32 + 1;
-            let part = multipart::upload_part(
-                s3,
-                bucket,
-                key,
-                &progress.upload_id,
-                number,
-                std::mem::replace(&mut buffer, Vec::with_capacity(PART_BYTES + PART_BYTES / 8)),
-            )
-            .await?;
-            if !progress
-                .record(state, id, part, rows_in_buffer, bytes, after)
-                .await?
-            {
+        if let Some(previous) = in_flight.take() {
+            if !previous.land(&mut progress, state, id).await? {
                 return Ok(()); // another run of this job is ahead
             }
-            rows_in_buffer = 0;
+        }
+        if !buffer.is_empty() {
+            let (s3, bucket, key) = (s3.clone(), bucket.clone(), key.to_owned());
+            let (upload_id, number) = (progress.upload_id.clone(), progress.parts.len() as i32 + 1);
+            let bytes = buffer.len() as i64;
+            let body = std::mem::take(&mut buffer);
+            in_flight = Some(InFlight {
+                upload: tokio::spawn(async move {
+                    multipart::upload_part(&s3, &bucket, &key, &upload_id, number, body).await
+                }),
+                rows: std::mem::take(&mut rows_in_buffer),
+                bytes,
+                after,
+            });
+        }
+        let last_of_slice = started.elapsed() >= state.config().export_slice;
+        if !page.end && !last_of_slice {
+            buffer.reserve(PART_CAPACITY);
+            continue;
+        }
+        if let Some(previous) = in_flight.take() {
+            if !previous.land(&mut progress, state, id).await? {
+                return Ok(());
+            }
         }
         let db = state.db().get().await?;
         if page.end {
@@ -152,15 +165,31 @@ async fn slice(state: &AppState, id: Uuid) -> AppResult<()> {
             tracing::info!(export = %id, rows = progress.rows, bytes = progress.bytes, "export done");
             return Ok(());
         }
-        if started.elapsed() >= state.config().export_slice {
-            db.cached_execute(sql::SLICE_ENDED, &[&id]).await?;
-            return queue::send_job(
-                state.aws().sqs().await,
-                state.webhook_queue_url()?,
-                &QueuedJob::Export { export_id: id },
-            )
-            .await;
-        }
+        db.cached_execute(sql::SLICE_ENDED, &[&id]).await?;
+        return queue::send_job(
+            state.aws().sqs().await,
+            state.webhook_queue_url()?,
+            &QueuedJob::Export { export_id: id },
+        )
+        .await;
+    }
+}
+
+/// A part on its way to S3, and where the export stands once it is there.
+struct InFlight {
+    upload: tokio::task::JoinHandle<AppResult<Part>>,
+    rows: i64,
+    bytes: i64,
+    after: Option<Position>,
+}
+
+impl InFlight {
+    /// Waits for the upload and records the part; false when another run recorded one first.
+    async fn land(self, progress: &mut Progress, state: &AppState, id: Uuid) -> AppResult<bool> {
+        let part = self.upload.await.map_err(AppError::internal)??;
+        progress
+            .record(state, id, part, self.rows, self.bytes, self.after)
+            .await
     }
 }
 
