@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use futures::{pin_mut, StreamExt};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -16,8 +17,8 @@ use crate::{
     spreadsheet::neutralize_formula,
 };
 
-/// Rows read per statement.
-pub const PAGE_ROWS: i64 = 1000;
+/// Rows read per statement by an inline export (it stops past a few MiB).
+pub const INLINE_PAGE_ROWS: i64 = 1000;
 
 /// Where a row stands in the export's order: its keyset (time, id).
 pub type Position = (DateTime<Utc>, Uuid);
@@ -50,37 +51,38 @@ pub struct Page {
 impl Export {
     /// The header line.
     pub fn write_header(&self, out: &mut Vec<u8>) -> AppResult<()> {
-        write_records(
-            out,
-            std::iter::once(self.header.iter().map(|h| h.to_string())),
-        )
+        let mut writer = csv::Writer::from_writer(out);
+        write_record(&mut writer, self.header.iter().map(|h| h.to_string()))?;
+        writer.flush().map_err(AppError::internal)
     }
 
-    /// Writes the page of rows after `after` (from the first without it) to `out`.
+    /// Writes the page of up to `limit` rows after `after` (from the first without it) to
+    /// `out`, each row as Postgres sends it: writing overlaps the query.
     pub async fn write_page(
         &self,
         db: &impl GenericClient,
         after: Option<Position>,
+        limit: i64,
         out: &mut Vec<u8>,
     ) -> AppResult<Page> {
         let rows = self
             .filter
-            .page(db, self.select, self.keyset, after, PAGE_ROWS)
+            .page_stream(db, self.select, self.keyset, after, limit)
             .await?;
-        let mut last = None;
-        let records = rows
-            .iter()
-            .map(|row| {
-                let (position, cells) = (self.record)(row)?;
-                last = Some(position);
-                Ok(cells)
-            })
-            .collect::<AppResult<Vec<_>>>()?;
-        write_records(out, records.into_iter().map(Vec::into_iter))?;
+        pin_mut!(rows);
+        let mut writer = csv::Writer::from_writer(out);
+        let (mut count, mut last) = (0, None);
+        while let Some(row) = rows.next().await {
+            let (position, cells) = (self.record)(&row?)?;
+            write_record(&mut writer, cells)?;
+            count += 1;
+            last = Some(position);
+        }
+        writer.flush().map_err(AppError::internal)?;
         Ok(Page {
-            rows: rows.len(),
+            rows: count,
             last,
-            end: rows.len() < PAGE_ROWS as usize,
+            end: count < limit as usize,
         })
     }
 
@@ -108,7 +110,9 @@ pub async fn inline(
         export.write_header(&mut out)?;
         let mut after = None;
         loop {
-            let page = export.write_page(db, after, &mut out).await?;
+            let page = export
+                .write_page(db, after, INLINE_PAGE_ROWS, &mut out)
+                .await?;
             if out.len() > max_bytes {
                 return Ok(None);
             }
@@ -123,19 +127,17 @@ pub async fn inline(
         .unwrap_or(Ok(None))
 }
 
-fn write_records<R, C>(out: &mut Vec<u8>, records: R) -> AppResult<()>
-where
-    R: Iterator<Item = C>,
-    C: Iterator<Item = String>,
-{
-    let mut writer = csv::Writer::from_writer(out);
-    for cells in records {
-        writer
-            .write_record(cells.map(|c| neutralize_formula(&c).into_owned()))
-            .map_err(AppError::internal)?;
-    }
-    writer.flush().map_err(AppError::internal)?;
-    Ok(())
+fn write_record(
+    writer: &mut csv::Writer<&mut Vec<u8>>,
+    cells: impl IntoIterator<Item = String>,
+) -> AppResult<()> {
+    writer
+        .write_record(
+            cells
+                .into_iter()
+                .map(|c| neutralize_formula(&c).into_owned()),
+        )
+        .map_err(AppError::internal)
 }
 
 /// A cell from an optional value.
@@ -150,15 +152,13 @@ mod tests {
     #[test]
     fn records_are_quoted_and_formulas_escaped() {
         let mut out = Vec::new();
-        write_records(
-            &mut out,
-            std::iter::once(
-                ["=1+2", "a,b", "say \"hi\"", "line\nbreak", "+1 415"]
-                    .into_iter()
-                    .map(String::from),
-            ),
+        let mut writer = csv::Writer::from_writer(&mut out);
+        write_record(
+            &mut writer,
+            ["=1+2", "a,b", "say \"hi\"", "line\nbreak", "+1 415"].map(String::from),
         )
         .expect("write");
+        drop(writer);
         assert_eq!(
             String::from_utf8(out).expect("utf8"),
             "'=1+2,\"a,b\",\"say \"\"hi\"\"\",\"line\nbreak\",'+1 415\n"

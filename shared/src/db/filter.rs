@@ -4,7 +4,7 @@
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::{types::ToSql, Row};
+use tokio_postgres::{types::ToSql, Row, RowStream};
 use uuid::Uuid;
 
 use crate::error::AppResult;
@@ -132,14 +132,41 @@ impl Filter {
     ) -> AppResult<Vec<Row>> {
         let statement = self.page_statement(select, keyset, after.is_some());
         let (at, id) = after.unzip();
-        let mut extra: Vec<&(dyn ToSql + Sync)> = Vec::new();
-        if let (Some(at), Some(id)) = (&at, &id) {
-            extra.extend([at as &(dyn ToSql + Sync), id]);
-        }
-        extra.push(&limit);
         Ok(db
-            .cached_query(&statement, &self.params_with(&extra))
+            .cached_query(&statement, &self.page_params(&at, &id, &limit))
             .await?)
+    }
+
+    /// [`Filter::page`]'s rows as Postgres sends them, for pages too big to collect.
+    pub async fn page_stream(
+        &self,
+        db: &impl GenericClient,
+        select: &str,
+        keyset: &Keyset,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> AppResult<RowStream> {
+        let statement = db
+            .prepare_cached(&self.page_statement(select, keyset, after.is_some()))
+            .await?;
+        let (at, id) = after.unzip();
+        Ok(db
+            .query_raw(&statement, self.page_params(&at, &id, &limit))
+            .await?)
+    }
+
+    fn page_params<'a>(
+        &'a self,
+        at: &'a Option<DateTime<Utc>>,
+        id: &'a Option<Uuid>,
+        limit: &'a i64,
+    ) -> Vec<&'a (dyn ToSql + Sync)> {
+        let mut params = self.params_with(&[]);
+        if let (Some(at), Some(id)) = (at, id) {
+            params.extend([at as &(dyn ToSql + Sync), id]);
+        }
+        params.push(limit);
+        params
     }
 
     /// The placeholder the next extra parameter gets.

@@ -32,6 +32,9 @@ const _: () = assert!(PART_BYTES >= MIN_PART_BYTES);
 /// A part and the page that takes it over [`PART_BYTES`].
 const PART_CAPACITY: usize = PART_BYTES + PART_BYTES / 8;
 
+/// Rows per statement, streamed: about 1.3 MB of calls, so a part is 8 MiB and a little.
+const PAGE_ROWS: i64 = 5000;
+
 /// Consecutive failed slices after which the job is failed.
 const MAX_FAILURES: i32 = 5;
 
@@ -119,11 +122,14 @@ async fn slice(state: &AppState, id: Uuid) -> AppResult<()> {
     let mut after = progress.after;
     // The part uploading while the next one is written.
     let mut in_flight: Option<InFlight> = None;
+    let mut writing = std::time::Duration::ZERO;
     loop {
+        let at = Instant::now();
         // A connection per page: none is held while waiting on S3.
         let page = export
-            .write_page(&state.db().get().await?, after, &mut buffer)
+            .write_page(&state.db().get().await?, after, PAGE_ROWS, &mut buffer)
             .await?;
+        writing += at.elapsed();
         rows_in_buffer += page.rows as i64;
         after = page.last.or(after);
         if buffer.len() < PART_BYTES && !page.end {
@@ -159,10 +165,19 @@ async fn slice(state: &AppState, id: Uuid) -> AppResult<()> {
             }
         }
         let db = state.db().get().await?;
+        tracing::info!(
+            export = %id,
+            rows = progress.rows,
+            bytes = progress.bytes,
+            slice_ms = started.elapsed().as_millis() as u64,
+            writing_ms = writing.as_millis() as u64,
+            "export slice ended"
+        );
         if page.end {
+            let at = Instant::now();
             multipart::complete(s3, bucket, key, &progress.upload_id, &progress.parts).await?;
             db.cached_execute(sql::FINISH, &[&id]).await?;
-            tracing::info!(export = %id, rows = progress.rows, bytes = progress.bytes, "export done");
+            tracing::info!(export = %id, complete_ms = at.elapsed().as_millis() as u64, "export done");
             return Ok(());
         }
         db.cached_execute(sql::SLICE_ENDED, &[&id]).await?;
