@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use simulators::stack_auth::Issuer;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 // Shared by every bench target; this one does not use all of it.
@@ -26,7 +26,7 @@ mod support;
 #[path = "support/seed.rs"]
 mod seed;
 
-use seed::Dataset;
+use seed::{connect, Dataset};
 use support::{api_pid, fail, print_table, var, Api, BoxError, Resident};
 
 struct Options {
@@ -141,12 +141,6 @@ async fn run() -> Result<(), BoxError> {
     println!("\n{}\n", seed.describe());
     print_table(&rows);
     Ok(())
-}
-
-async fn connect(url: &str) -> Result<Client, BoxError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(connection);
-    Ok(client)
 }
 
 struct Tenant {

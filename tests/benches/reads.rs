@@ -19,7 +19,7 @@ use shared::{
     users::{self, Identity},
 };
 use simulators::stack_auth::Issuer;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 // Shared by every bench target; this one does not use all of it.
@@ -30,7 +30,7 @@ mod support;
 #[path = "support/seed.rs"]
 mod seed;
 
-use seed::Dataset;
+use seed::{connect, Dataset};
 use support::{fail, ms, percentile, var, Api, BoxError};
 
 const DATASET: &str = "reads";
@@ -98,12 +98,6 @@ async fn run() -> Result<(), BoxError> {
     println!("\n{}\n", seed.describe());
     print_table(&rows, options.requests);
     Ok(())
-}
-
-async fn connect(url: &str) -> Result<Client, BoxError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(connection);
-    Ok(client)
 }
 
 // ---- tenants and what is asked of them -----------------------------------------------------

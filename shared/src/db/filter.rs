@@ -4,6 +4,7 @@
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use futures::TryStreamExt;
 use tokio_postgres::{types::ToSql, Row, RowStream};
 use uuid::Uuid;
 
@@ -130,14 +131,15 @@ impl Filter {
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> AppResult<Vec<Row>> {
-        let statement = self.page_statement(select, keyset, after.is_some());
-        let (at, id) = after.unzip();
-        Ok(db
-            .cached_query(&statement, &self.page_params(&at, &id, &limit))
+        Ok(self
+            .page_stream(db, select, keyset, after, limit)
+            .await?
+            .try_collect()
             .await?)
     }
 
-    /// [`Filter::page`]'s rows as Postgres sends them, for pages too big to collect.
+    /// [`Filter::page`]'s rows as Postgres sends them, for pages too big to collect (its
+    /// statement cached as [`Cached`]'s are).
     pub async fn page_stream(
         &self,
         db: &impl GenericClient,

@@ -4,11 +4,17 @@
 
 use std::time::Instant;
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, NoTls};
 
 use crate::support::BoxError;
 
 const SEED_SQL: &str = include_str!("../reads_seed.sql");
+
+pub async fn connect(url: &str) -> Result<Client, BoxError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
 
 /// What to seed: the seed's parameters, and the steps a bench does not read.
 pub struct Dataset<'a> {
