@@ -157,6 +157,7 @@ pub async fn create(
             state.aws().sqs().await,
             state.webhook_queue_url()?,
             &QueuedJob::Export { export_id: id },
+            0,
         )
         .await
     };

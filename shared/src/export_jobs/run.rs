@@ -38,9 +38,18 @@ const PAGE_ROWS: i64 = 5000;
 /// Consecutive failed slices after which the job is failed.
 const MAX_FAILURES: i32 = 5;
 
+/// Slices one process runs at once: each holds up to two parts (about 19 MiB), and a batch of
+/// ten jobs must not take the processor's 256 MB. A slice that finds no room goes back to the
+/// queue for [`BUSY_DELAY_SECONDS`].
+static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+const BUSY_DELAY_SECONDS: i32 = 5;
+
 /// Runs the next slice of an export job. An `Err` is transient: the message is retried, and
 /// the job resumes from its last recorded part.
 pub async fn run(state: &AppState, id: Uuid) -> AppResult<()> {
+    let Ok(_running) = RUNNING.try_acquire() else {
+        return next_slice(state, id, BUSY_DELAY_SECONDS).await;
+    };
     let err = match slice(state, id).await {
         Ok(()) => return Ok(()),
         Err(err) => err,
@@ -181,13 +190,18 @@ async fn slice(state: &AppState, id: Uuid) -> AppResult<()> {
             return Ok(());
         }
         db.cached_execute(sql::SLICE_ENDED, &[&id]).await?;
-        return queue::send_job(
-            state.aws().sqs().await,
-            state.webhook_queue_url()?,
-            &QueuedJob::Export { export_id: id },
-        )
-        .await;
+        return next_slice(state, id, 0).await;
     }
+}
+
+async fn next_slice(state: &AppState, id: Uuid, delay_seconds: i32) -> AppResult<()> {
+    queue::send_job(
+        state.aws().sqs().await,
+        state.webhook_queue_url()?,
+        &QueuedJob::Export { export_id: id },
+        delay_seconds,
+    )
+    .await
 }
 
 /// A part on its way to S3, and where the export stands once it is there.
