@@ -23,6 +23,9 @@ pub const INLINE_PAGE_ROWS: i64 = 1000;
 /// Where a row stands in the export's order: its keyset (time, id).
 pub type Position = (DateTime<Utc>, Uuid);
 
+/// A row's position and its cells.
+pub type Record = (Position, Vec<String>);
+
 /// A query to export: the list's rows and order, its filter, header and how a row becomes
 /// cells.
 pub struct Export {
@@ -36,7 +39,7 @@ pub struct Export {
     pub count_from: String,
     pub header: &'static [&'static str],
     /// A row's position and cells.
-    pub record: fn(&Row) -> AppResult<(Position, Vec<String>)>,
+    pub record: fn(&Row) -> AppResult<Record>,
 }
 
 /// What writing one page did.
