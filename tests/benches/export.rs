@@ -128,8 +128,13 @@ async fn run() -> Result<(), BoxError> {
         .await?;
     let status = response.status().as_u16();
     if status == 202 {
+        let answered = started.elapsed();
         let job = follow(&api, &token, started, response).await?;
-        rows.extend(job.rows("every call (GET answered 202)", memory(&pid, before)?));
+        let label = format!(
+            "every call (GET answered 202 after {:.2} s)",
+            answered.as_secs_f64()
+        );
+        rows.extend(job.rows(&label, memory(&pid, before)?));
     } else {
         let (bytes, lines) = drain(response).await?;
         let took = started.elapsed();
