@@ -116,6 +116,40 @@ start_postgres() {
   export DATABASE_URL="postgres://postgres@127.0.0.1:$2/app"
 }
 
+# start_kept_postgres PORT PGBOUNCER_PORT RESEED: like start_postgres (PgBouncer included), but
+# the cluster in $STATE/pg (and so a bench's seeded data) survives the run; RESEED=1 throws it
+# away first.
+start_kept_postgres() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    log "using DATABASE_URL from the environment"
+    return
+  fi
+  local port=$1 dir="$STATE/pg" fresh=0
+  if [ "$3" = 1 ] || [ ! -f "$dir/PG_VERSION" ]; then
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres "$dir"
+    as_pg "$(pg_bin initdb)" -D "$dir" -U postgres --auth=trust -E UTF8 --no-locale >"$STATE/logs/initdb.log" 2>&1 \
+      || die "initdb failed: see $STATE/logs/initdb.log"
+    # Room for the dataset's hot part (about 2 GB on disk) and a quicker seed.
+    cat >>"$dir/postgresql.conf" <<CONF
+shared_buffers = 1GB
+maintenance_work_mem = 256MB
+max_wal_size = 4GB
+CONF
+    fresh=1
+  fi
+  pg_start "$dir" "$port" || die "Postgres did not start: see $dir/server.log"
+  STACK_PG_DIR=$dir
+  if [ "$fresh" = 1 ]; then
+    "$(pg_bin createdb)" -h 127.0.0.1 -p "$port" -U postgres app || die "createdb failed"
+  fi
+  export DATABASE_DIRECT_URL="postgres://postgres@127.0.0.1:$port/app"
+  log "Postgres 15 on 127.0.0.1:$port ($dir, kept between runs)"
+  start_pgbouncer "$2" "$port"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$2/app"
+}
+
 random_hex() { python3 -c 'import secrets; print(secrets.token_hex(24))'; }
 
 # Local values for the keys the app secret holds, unless given: generated per run, never committed.

@@ -35,6 +35,7 @@ pub const REGISTRY: &[&[Statement]] = &[
     crate::db::migrate::sql::STATEMENTS,
     crate::email::sql::STATEMENTS,
     crate::email::outbox::sql::STATEMENTS,
+    crate::export_jobs::sql::STATEMENTS,
     crate::leads::sql::STATEMENTS,
     crate::leads::analytics::sql::STATEMENTS,
     crate::leads::read::sql::STATEMENTS,

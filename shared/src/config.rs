@@ -43,6 +43,9 @@ pub struct Config {
     pub dashboard_cache_ttl: Duration,
     /// How far back reconciliation looks for conversations whose webhooks never arrived.
     pub reconcile_lookback: Duration,
+    /// How long one slice of an export job writes before it queues the next (it finishes the
+    /// part it is writing first).
+    pub export_slice: Duration,
     /// Region used to read phone numbers written without a country code (ISO 3166 alpha-2).
     pub default_phone_region: phonenumber::country::Id,
     /// Webhook bodies can be large (a call's audio arrives base64-encoded).
@@ -326,6 +329,8 @@ impl Config {
             reconcile_lookback: Duration::from_secs(
                 3600 * env.number("RECONCILE_LOOKBACK_HOURS", 24, 1..=720)?,
             ),
+            // Well inside the processor's 30 s timeout, with the part in hand on top.
+            export_slice: Duration::from_secs(env.number("EXPORT_SLICE_SECONDS", 10, 0..=20)?),
             default_phone_region: {
                 let raw = env
                     .optional("DEFAULT_PHONE_REGION")

@@ -1,90 +1,147 @@
-//! CSV exports, streamed: rows go out in chunks as Postgres returns them, so an export of a
-//! hundred thousand calls never sits in memory. Every cell that a spreadsheet would read as a
-//! formula is escaped.
+//! CSV exports, written a page at a time in the list's keyset order, so neither a request nor
+//! an export job holds more than one page of rows, and a job can stop after any page and
+//! continue from its last row. Every cell that a spreadsheet would read as a formula is
+//! escaped.
 
-use std::convert::Infallible;
+use std::time::Duration;
 
-use axum::body::Bytes;
-use futures::{pin_mut, Stream, StreamExt};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use futures::{pin_mut, StreamExt};
 use tokio_postgres::Row;
+use uuid::Uuid;
 
-use crate::{db::filter::Filter, error::AppResult, spreadsheet::neutralize_formula};
+use crate::{
+    db::filter::{Filter, Keyset},
+    error::{AppError, AppResult},
+    spreadsheet::neutralize_formula,
+};
 
-/// Rows written per chunk sent to the client.
-const ROWS_PER_CHUNK: usize = 500;
+/// Rows read per statement by an inline export (it stops past a few MiB).
+pub const INLINE_PAGE_ROWS: i64 = 1000;
 
-/// A query to export: its SQL (with the filter's placeholders), header and how a row becomes
+/// Where a row stands in the export's order: its keyset (time, id).
+pub type Position = (DateTime<Utc>, Uuid);
+
+/// A row's position and its cells.
+pub type Record = (Position, Vec<String>);
+
+/// A query to export: the list's rows and order, its filter, header and how a row becomes
 /// cells.
 pub struct Export {
+    /// What the downloaded file is named after (`calls`, `leads`).
     pub file_name: &'static str,
-    pub sql: String,
+    /// `SELECT ... FROM ...` of the list.
+    pub select: &'static str,
+    pub keyset: &'static Keyset,
     pub filter: Filter,
+    /// The tables the matching rows are counted over.
+    pub count_from: String,
     pub header: &'static [&'static str],
-    pub cells: fn(&Row) -> AppResult<Vec<String>>,
+    /// A row's position and cells.
+    pub record: fn(&Row) -> AppResult<Record>,
 }
 
-/// The export as CSV chunks, the header first. A database failure midway ends the stream
-/// early (a response's status line was already sent), and is logged.
-pub fn stream(
-    db: deadpool_postgres::Object,
-    export: Export,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-    tokio::spawn(async move {
-        if let Err(err) = produce(&db, &export, &tx).await {
-            tracing::error!(error = %err, file = export.file_name, "export stopped early");
+/// What writing one page did.
+pub struct Page {
+    pub rows: usize,
+    /// The last row written; `None` when the page was empty.
+    pub last: Option<Position>,
+    /// Fewer rows than a page: nothing follows.
+    pub end: bool,
+}
+
+impl Export {
+    /// The header line.
+    pub fn write_header(&self, out: &mut Vec<u8>) -> AppResult<()> {
+        let mut writer = csv::Writer::from_writer(out);
+        write_record(&mut writer, self.header.iter().map(|h| h.to_string()))?;
+        writer.flush().map_err(AppError::internal)
+    }
+
+    /// Writes the page of up to `limit` rows after `after` (from the first without it) to
+    /// `out`, each row as Postgres sends it: writing overlaps the query.
+    pub async fn write_page(
+        &self,
+        db: &impl GenericClient,
+        after: Option<Position>,
+        limit: i64,
+        out: &mut Vec<u8>,
+    ) -> AppResult<Page> {
+        let rows = self
+            .filter
+            .page_stream(db, self.select, self.keyset, after, limit)
+            .await?;
+        pin_mut!(rows);
+        let mut writer = csv::Writer::from_writer(out);
+        let (mut count, mut last) = (0, None);
+        while let Some(row) = rows.next().await {
+            let (position, cells) = (self.record)(&row?)?;
+            write_record(&mut writer, cells)?;
+            count += 1;
+            last = Some(position);
         }
-    });
-    futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|chunk| (Ok::<_, Infallible>(chunk), rx))
-    })
+        writer.flush().map_err(AppError::internal)?;
+        Ok(Page {
+            rows: count,
+            last,
+            end: count < limit as usize,
+        })
+    }
+
+    /// How many rows match.
+    pub async fn count(&self, db: &impl GenericClient) -> AppResult<i64> {
+        self.filter.count(db, &self.count_from).await
+    }
+
+    /// The name a download of this export gets.
+    pub fn download_name(&self, at: DateTime<Utc>) -> String {
+        format!("{}-{}.csv", self.file_name, at.format("%Y%m%d-%H%M%S"))
+    }
 }
 
-/// The name a download of an export gets.
-pub fn file_name() -> String {
-    format!("export-{}.csv", chrono::Utc::now().format("%Y%m%d-%H%M%S"))
-}
-
-async fn produce(
-    db: &deadpool_postgres::Object,
+/// The whole export as CSV when it is at most `max_bytes` and written within `budget`;
+/// `None` when it is bigger or slower (then it is for an export job).
+pub async fn inline(
+    db: &impl GenericClient,
     export: &Export,
-    tx: &tokio::sync::mpsc::Sender<Bytes>,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let mut chunk = Vec::new();
-    write_record(&mut chunk, export.header.iter().map(|h| h.to_string()))?;
-    let rows = db
-        .query_raw(&export.sql, export.filter.params_with(&[]))
-        .await?;
-    pin_mut!(rows);
-    let mut in_chunk = 0;
-    while let Some(row) = rows.next().await {
-        write_record(&mut chunk, (export.cells)(&row?)?.into_iter())?;
-        in_chunk += 1;
-        if in_chunk == ROWS_PER_CHUNK {
-            if tx
-                .send(Bytes::from(std::mem::take(&mut chunk)))
-                .await
-                .is_err()
-            {
-                return Ok(()); // the client went away
+    max_bytes: usize,
+    budget: Duration,
+) -> AppResult<Option<Vec<u8>>> {
+    let write = async {
+        let mut out = Vec::new();
+        export.write_header(&mut out)?;
+        let mut after = None;
+        loop {
+            let page = export
+                .write_page(db, after, INLINE_PAGE_ROWS, &mut out)
+                .await?;
+            if out.len() > max_bytes {
+                return Ok(None);
             }
-            in_chunk = 0;
+            if page.end {
+                return Ok(Some(out));
+            }
+            after = page.last;
         }
-    }
-    if !chunk.is_empty() {
-        let _ = tx.send(Bytes::from(chunk)).await;
-    }
-    Ok(())
+    };
+    tokio::time::timeout(budget, write)
+        .await
+        .unwrap_or(Ok(None))
 }
 
 /// One CSV record, formulas escaped.
-pub fn write_record(out: &mut Vec<u8>, cells: impl Iterator<Item = String>) -> csv::Result<()> {
-    let mut writer = csv::Writer::from_writer(out);
-    writer.write_record(cells.map(|c| neutralize_formula(&c).into_owned()))?;
-    writer.flush()?;
-    Ok(())
+pub fn write_record(
+    writer: &mut csv::Writer<&mut Vec<u8>>,
+    cells: impl IntoIterator<Item = String>,
+) -> AppResult<()> {
+    writer
+        .write_record(
+            cells
+                .into_iter()
+                .map(|c| neutralize_formula(&c).into_owned()),
+        )
+        .map_err(AppError::internal)
 }
 
 /// A cell from an optional value.
@@ -99,13 +156,13 @@ mod tests {
     #[test]
     fn records_are_quoted_and_formulas_escaped() {
         let mut out = Vec::new();
+        let mut writer = csv::Writer::from_writer(&mut out);
         write_record(
-            &mut out,
-            ["=1+2", "a,b", "say \"hi\"", "line\nbreak", "+1 415"]
-                .into_iter()
-                .map(String::from),
+            &mut writer,
+            ["=1+2", "a,b", "say \"hi\"", "line\nbreak", "+1 415"].map(String::from),
         )
         .expect("write");
+        drop(writer);
         assert_eq!(
             String::from_utf8(out).expect("utf8"),
             "'=1+2,\"a,b\",\"say \"\"hi\"\"\",\"line\nbreak\",'+1 415\n"

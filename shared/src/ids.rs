@@ -74,6 +74,7 @@ macro_rules! resource_id {
 resource_id!(AgentId, "agent");
 resource_id!(CallId, "call");
 resource_id!(ContactId, "contact");
+resource_id!(ExportId, "export");
 resource_id!(LeadId, "lead");
 resource_id!(PurchaseId, "purchase");
 resource_id!(

@@ -18,6 +18,7 @@ pub mod db;
 pub mod email;
 pub mod error;
 pub mod export;
+pub mod export_jobs;
 pub mod http;
 pub mod ids;
 pub mod leads;

@@ -19,16 +19,20 @@ use shared::{
     users::{self, Identity},
 };
 use simulators::stack_auth::Issuer;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 // Shared by every bench target; this one does not use all of it.
 #[allow(dead_code)]
 mod support;
 
+// Shared with the export bench.
+#[path = "support/seed.rs"]
+mod seed;
+
+use seed::{connect, Dataset};
 use support::{fail, ms, percentile, var, Api, BoxError};
 
-const SEED_SQL: &str = include_str!("reads_seed.sql");
 const DATASET: &str = "reads";
 
 struct Options {
@@ -72,7 +76,15 @@ async fn run() -> Result<(), BoxError> {
     // Seeding uses temporary tables, session state a transaction pooler would strand on
     // whichever server connection ran it: straight to Postgres when the stack says how.
     let db = connect(&var("DATABASE_DIRECT_URL").or_else(|_| var("DATABASE_URL"))?).await?;
-    let seed = ensure_seeded(&db, &options).await?;
+    let seed = Dataset {
+        name: DATASET,
+        tenants: options.tenants,
+        calls: options.calls,
+        largest: options.largest,
+        skip_steps: &[],
+    }
+    .ensure_seeded(&db)
+    .await?;
     eprintln!("{}", seed.describe());
     let api = Api::new()?;
     let reads = shared::db::pool(&var("DATABASE_URL")?, 1)?;
@@ -86,118 +98,6 @@ async fn run() -> Result<(), BoxError> {
     println!("\n{}\n", seed.describe());
     print_table(&rows, options.requests);
     Ok(())
-}
-
-async fn connect(url: &str) -> Result<Client, BoxError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
-// ---- seeding -------------------------------------------------------------------------------
-
-struct Seed {
-    calls: i64,
-    seconds: f64,
-    fresh: bool,
-    steps: Vec<(String, f64)>,
-}
-
-impl Seed {
-    fn describe(&self) -> String {
-        let steps = self
-            .steps
-            .iter()
-            .map(|(name, s)| format!("{name} {s:.1} s"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if self.fresh {
-            format!(
-                "seeded {} calls in {:.0} s ({steps})",
-                self.calls, self.seconds
-            )
-        } else {
-            format!(
-                "dataset already seeded: {} calls (seeding took {:.0} s)",
-                self.calls, self.seconds
-            )
-        }
-    }
-}
-
-async fn ensure_seeded(db: &Client, options: &Options) -> Result<Seed, BoxError> {
-    if let Some(seed) = recorded_seed(db).await? {
-        return Ok(seed);
-    }
-    eprintln!(
-        "seeding {} calls over {} tenants (largest {}): a few minutes",
-        options.calls, options.tenants, options.largest
-    );
-    let started = Instant::now();
-    let sql = SEED_SQL
-        .replace("{tenants}", &options.tenants.to_string())
-        .replace("{calls}", &options.calls.to_string())
-        .replace("{largest}", &options.largest.to_string());
-    let mut steps = Vec::new();
-    db.batch_execute("BEGIN").await?;
-    for (name, step) in seed_steps(&sql) {
-        let at = Instant::now();
-        db.batch_execute(step).await?;
-        eprintln!("  {name}: {:.1} s", at.elapsed().as_secs_f64());
-        steps.push((name.to_owned(), at.elapsed().as_secs_f64()));
-    }
-    db.execute(
-        "INSERT INTO bench_seed (dataset, calls, seconds) VALUES ($1, $2, $3)",
-        &[&DATASET, &(options.calls as i64), &0.0_f64],
-    )
-    .await?;
-    db.batch_execute("COMMIT").await?;
-    let at = Instant::now();
-    db.batch_execute("VACUUM ANALYZE").await?;
-    steps.push(("vacuum analyze".into(), at.elapsed().as_secs_f64()));
-    let seconds = started.elapsed().as_secs_f64();
-    db.execute(
-        "UPDATE bench_seed SET seconds = $2 WHERE dataset = $1",
-        &[&DATASET, &seconds],
-    )
-    .await?;
-    Ok(Seed {
-        calls: options.calls as i64,
-        seconds,
-        fresh: true,
-        steps,
-    })
-}
-
-async fn recorded_seed(db: &Client) -> Result<Option<Seed>, BoxError> {
-    let exists: bool = db
-        .query_one("SELECT to_regclass('bench_seed') IS NOT NULL", &[])
-        .await?
-        .get(0);
-    if !exists {
-        return Ok(None);
-    }
-    let row = db
-        .query_opt(
-            "SELECT calls, seconds FROM bench_seed WHERE dataset = $1",
-            &[&DATASET],
-        )
-        .await?;
-    Ok(row.map(|row| Seed {
-        calls: row.get(0),
-        seconds: row.get(1),
-        fresh: false,
-        steps: Vec::new(),
-    }))
-}
-
-/// The seed file's `-- step: name` sections, in order.
-fn seed_steps(sql: &str) -> Vec<(&str, &str)> {
-    sql.split("-- step: ")
-        .skip(1)
-        .map(|section| section.split_once('\n').unwrap_or((section, "")))
-        .map(|(name, body)| (name.trim(), body))
-        .collect()
 }
 
 // ---- tenants and what is asked of them -----------------------------------------------------

@@ -8,6 +8,8 @@
 //! c. the API process's resident memory (VmRSS, and its peak VmHWM, from /proc/<pid>/status)
 //!    before the first upload, after it, and after all of them.
 
+// Shared by every bench target; this one does not use all of it.
+#[allow(dead_code)]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ use shared::contacts::{
     import::{self, ImportLimits, ParsedFile},
     upload,
 };
-use support::{fail, ms, print_table, var, Api, BoxError, Latencies};
+use support::{api_pid, fail, ms, print_table, Api, BoxError, Latencies, Resident};
 
 #[global_allocator]
 static HEAP: PeakAlloc = PeakAlloc;
@@ -420,41 +422,6 @@ async fn new_tenant(state: &shared::AppState) -> Result<shared::tenant::TenantId
     };
     let user = shared::users::provision(&mut state.db().get().await?, &identity).await?;
     Ok(user.tenant())
-}
-
-/// The API's process id, which scripts/lib/stack.sh exports when it starts the API.
-fn api_pid() -> Result<String, BoxError> {
-    let pid = var("STACK_API_PID")?;
-    let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map_err(|err| format!("the API (pid {pid}) is not running: {err}"))?;
-    if name.trim() != "local" {
-        return Err(format!("pid {pid} is {name:?}, not the API (local)").into());
-    }
-    Ok(pid)
-}
-
-/// A process's resident memory in kB: now (VmRSS) and its peak so far (VmHWM).
-#[derive(Clone, Copy)]
-struct Resident {
-    now: u64,
-    peak: u64,
-}
-
-impl Resident {
-    fn read(pid: &str) -> Result<Self, BoxError> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let field = |name: &str| -> Result<u64, BoxError> {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|value| value.trim().strip_suffix("kB")?.trim().parse().ok())
-                .ok_or_else(|| format!("no {name} in /proc/{pid}/status").into())
-        };
-        Ok(Self {
-            now: field("VmRSS:")?,
-            peak: field("VmHWM:")?,
-        })
-    }
 }
 
 fn memory_rows(idle: Resident, after_first: Resident, after: Resident) -> Vec<(String, String)> {

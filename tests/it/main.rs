@@ -24,6 +24,7 @@ mod credits_ledger;
 mod dashboard;
 mod dlq;
 mod emails;
+mod exports;
 mod http_errors;
 mod leads;
 mod migrations;

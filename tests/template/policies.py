@@ -88,7 +88,9 @@ def main(path):
                     or "bucket" in action
                 ):
                     problems.append(f"{name}: may {action}")
-                if action.startswith("s3:") and "/webhook-bodies/*" not in text and "/recordings/*" not in text:
+                if action.startswith("s3:") and not any(
+                    f"/{prefix}*" in text for prefix in ("webhook-bodies/", "recordings/", "exports/")
+                ):
                     problems.append(f"{name}: {action} not limited to a key prefix")
         if "DatabaseSecret" not in readable:
             problems.append(f"{name}: cannot read the database secret")
@@ -107,8 +109,9 @@ def main(path):
         .get("LifecycleConfiguration", {})
         .get("Rules", [])
     )
-    if not any(r.get("Prefix") == "webhook-bodies/" and r.get("ExpirationInDays") for r in rules):
-        problems.append("RecordingsBucket: webhook-bodies/ never expire")
+    for prefix in ("webhook-bodies/", "exports/"):
+        if not any(r.get("Prefix") == prefix and r.get("ExpirationInDays") for r in rules):
+            problems.append(f"RecordingsBucket: {prefix} never expire")
 
     # A credentialed browser request is preceded by an OPTIONS preflight, which must reach the
     # function answering CORS: every browser route takes ANY (health and the document aside).

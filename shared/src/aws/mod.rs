@@ -4,6 +4,7 @@
 pub mod blobs;
 pub mod cache;
 pub mod counter;
+pub mod multipart;
 pub mod queue;
 pub mod secrets;
 

@@ -34,16 +34,45 @@ pub struct QueuedEvent {
     pub body_s3_key: Option<String>,
 }
 
+/// Work other than a webhook event that the processor takes from the same queue (a message
+/// that is not a [`QueuedEvent`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum QueuedJob {
+    /// The next slice of an export.
+    Export { export_id: uuid::Uuid },
+}
+
 pub async fn send(
     client: &aws_sdk_sqs::Client,
     queue_url: &str,
     event: &QueuedEvent,
 ) -> AppResult<()> {
-    let body = serde_json::to_string(event).map_err(crate::AppError::internal)?;
+    send_json(client, queue_url, event, 0).await
+}
+
+/// Queues a job, received no sooner than `delay_seconds` (0–900) from now.
+pub async fn send_job(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    job: &QueuedJob,
+    delay_seconds: i32,
+) -> AppResult<()> {
+    send_json(client, queue_url, job, delay_seconds).await
+}
+
+async fn send_json(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    message: &impl Serialize,
+    delay_seconds: i32,
+) -> AppResult<()> {
+    let body = serde_json::to_string(message).map_err(crate::AppError::internal)?;
     client
         .send_message()
         .queue_url(queue_url)
         .message_body(body)
+        .delay_seconds(delay_seconds)
         .send()
         .await
         .map_err(|e| sdk_error("sending to the webhook queue", e))?;

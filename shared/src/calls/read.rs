@@ -108,7 +108,7 @@ pub struct Transcript {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Default, Serialize, Deserialize, IntoParams)]
 pub struct CallFilter {
     pub agent_id: Option<Uuid>,
     /// `call` or `chat`.
@@ -267,11 +267,12 @@ pub async fn export(
     tenant: TenantId,
     filter: &CallFilter,
 ) -> AppResult<Export> {
-    let filter_sql = filter.checked_sql(db, tenant).await?;
     Ok(Export {
         file_name: "calls",
-        sql: filter_sql.export_statement(sql::LIST_SELECT, &NEWEST),
-        filter: filter_sql,
+        select: sql::LIST_SELECT,
+        keyset: &NEWEST,
+        filter: filter.checked_sql(db, tenant).await?,
+        count_from: filter.count_from(),
         header: &[
             "id",
             "created_at",
@@ -289,9 +290,10 @@ pub async fn export(
             "lead_status_tag",
             "summary",
         ],
-        cells: |row| {
+        record: |row| {
             let call = Call::try_from(row)?;
-            Ok(vec![
+            let position = (call.created_at, call.id);
+            let cells = vec![
                 call.id.to_string(),
                 call.created_at.to_rfc3339(),
                 cell(call.started_at.map(|t| t.to_rfc3339())),
@@ -307,7 +309,8 @@ pub async fn export(
                 cell(call.total_score),
                 cell(call.lead_status_tag),
                 cell(call.summary),
-            ])
+            ];
+            Ok((position, cells))
         },
     })
 }
@@ -419,7 +422,6 @@ pub mod sql {
                 matching(&every).count_statement(&every.count_from())
             },
             LIST_PAGE = || matching(&every_condition()).page_statement(LIST_SELECT, &NEWEST, true),
-            EXPORT = || matching(&every_condition()).export_statement(LIST_SELECT, &NEWEST),
             METRICS_PAGE = || matching(&every_condition()).page_statement(METRICS_SELECT, &NEWEST, true),
         }
     }

@@ -164,7 +164,9 @@ impl Report {
 }
 
 fn line(out: &mut Vec<u8>, cells: Vec<String>) -> AppResult<()> {
-    write_record(out, cells.into_iter()).map_err(AppError::internal)
+    let mut writer = csv::Writer::from_writer(out);
+    write_record(&mut writer, cells)?;
+    writer.flush().map_err(AppError::internal)
 }
 
 fn strings(cells: &[&str]) -> Vec<String> {

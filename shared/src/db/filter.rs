@@ -4,7 +4,8 @@
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::{types::ToSql, Row};
+use futures::TryStreamExt;
+use tokio_postgres::{types::ToSql, Row, RowStream};
 use uuid::Uuid;
 
 use crate::error::AppResult;
@@ -120,15 +121,6 @@ impl Filter {
         )
     }
 
-    /// The statement an export runs: every matching row of `select` in `keyset` order.
-    pub fn export_statement(&self, select: &str, keyset: &Keyset) -> String {
-        format!(
-            "{select} WHERE {} ORDER BY {}",
-            self.where_clause(),
-            keyset.order_by()
-        )
-    }
-
     /// Up to `limit` matching rows of `select` (`SELECT ... FROM ...`) in `keyset` order,
     /// after the cursor position `after` when there is one.
     pub async fn page(
@@ -139,16 +131,44 @@ impl Filter {
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> AppResult<Vec<Row>> {
-        let statement = self.page_statement(select, keyset, after.is_some());
-        let (at, id) = after.unzip();
-        let mut extra: Vec<&(dyn ToSql + Sync)> = Vec::new();
-        if let (Some(at), Some(id)) = (&at, &id) {
-            extra.extend([at as &(dyn ToSql + Sync), id]);
-        }
-        extra.push(&limit);
-        Ok(db
-            .cached_query(&statement, &self.params_with(&extra))
+        Ok(self
+            .page_stream(db, select, keyset, after, limit)
+            .await?
+            .try_collect()
             .await?)
+    }
+
+    /// [`Filter::page`]'s rows as Postgres sends them, for pages too big to collect (its
+    /// statement cached as [`Cached`]'s are).
+    pub async fn page_stream(
+        &self,
+        db: &impl GenericClient,
+        select: &str,
+        keyset: &Keyset,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> AppResult<RowStream> {
+        let statement = db
+            .prepare_cached(&self.page_statement(select, keyset, after.is_some()))
+            .await?;
+        let (at, id) = after.unzip();
+        Ok(db
+            .query_raw(&statement, self.page_params(&at, &id, &limit))
+            .await?)
+    }
+
+    fn page_params<'a>(
+        &'a self,
+        at: &'a Option<DateTime<Utc>>,
+        id: &'a Option<Uuid>,
+        limit: &'a i64,
+    ) -> Vec<&'a (dyn ToSql + Sync)> {
+        let mut params = self.params_with(&[]);
+        if let (Some(at), Some(id)) = (at, id) {
+            params.extend([at as &(dyn ToSql + Sync), id]);
+        }
+        params.push(limit);
+        params
     }
 
     /// The placeholder the next extra parameter gets.

@@ -13,6 +13,7 @@ use crate::{
         recording::{self, Recording},
     },
     error::{AppResult, ErrorBody},
+    export_jobs::{ExportJob, ExportKind},
     http::{routes, Mode},
     ids::CallId,
     AppState,
@@ -21,7 +22,7 @@ use crate::{
 pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(M; list_calls))
-        .routes(routes!(M; export_calls))
+        .routes(routes!(M; export_calls, start_calls_export))
         .routes(routes!(M; get_call))
         .routes(routes!(M; call_transcript))
         .routes(routes!(M; recording))
@@ -92,18 +93,33 @@ async fn list_calls(
 }
 
 #[utoipa::path(get, path = "/api/calls/export", tag = "calls",
-    description = "Every call matching the list's filters as CSV, streamed; cells that look like formulas are escaped.",
+    description = "Every call matching the list's filters as CSV (cells that look like formulas are escaped), when the file is at most 4 MiB and written within 5 s. Otherwise the answer is 202 with an export job, as `POST /api/calls/export` starts one: poll `Location` (`GET /api/exports/{id}`) for the download link.",
     params(CallFilter),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 202, body = ExportJob, headers(("Location" = String, description = "the job's status"))),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn export_calls(
     State(state): State<AppState>,
     auth: AuthUser,
     AppQuery(filter): AppQuery<CallFilter>,
 ) -> AppResult<axum::response::Response> {
-    let db = state.db().get().await?;
-    let export = read::export(&db, auth.tenant, &filter).await?;
-    Ok(super::csv::download(db, export))
+    let export = read::export(&state.db().get().await?, auth.tenant, &filter).await?;
+    super::csv::inline_or_job(&state, auth.tenant, ExportKind::Calls, &filter, export).await
+}
+
+#[utoipa::path(post, path = "/api/calls/export", tag = "calls",
+    description = "Starts an export job for every call matching the list's filters (query parameters, as for the list): the CSV is written to storage in the background, of any size. Poll `Location` (`GET /api/exports/{id}`) for progress and, once done, a download link.",
+    params(CallFilter),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 202, body = ExportJob, headers(("Location" = String, description = "the job's status"))),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+async fn start_calls_export(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppQuery(filter): AppQuery<CallFilter>,
+) -> AppResult<axum::response::Response> {
+    let export = read::export(&state.db().get().await?, auth.tenant, &filter).await?;
+    super::csv::job(&state, auth.tenant, ExportKind::Calls, &filter, &export).await
 }
 
 #[utoipa::path(get, path = "/api/calls/{id}", tag = "calls",

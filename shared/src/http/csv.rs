@@ -1,15 +1,98 @@
-//! CSV downloads: an export streamed as `text/csv`.
+//! CSV exports over HTTP: answered inline as `text/csv` when small, otherwise as an export job
+//! (202, `Location: /api/exports/{id}`) that writes the file to S3; and the job's status with
+//! its download link.
+
+use std::time::Duration;
 
 use axum::{
-    body::Body,
-    http::{header, HeaderValue},
+    extract::State,
+    http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
+    Json,
+};
+use chrono::Utc;
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+
+use super::Id;
+use crate::{
+    auth::AuthUser,
+    error::{AppResult, ErrorBody},
+    export::{self, Export},
+    export_jobs::{self, ExportJob, ExportKind},
+    http::{routes, Mode},
+    ids::ExportId,
+    tenant::TenantId,
+    AppState,
 };
 
-use crate::export::{self, Export};
+/// The largest export answered inline. A Lambda response is at most 6 MB, and `lambda_http`
+/// may send a body base64-encoded (4/3 of its size): 4 MiB stays under it either way.
+pub const INLINE_MAX_BYTES: usize = 4 * 1024 * 1024;
 
-pub fn download(db: deadpool_postgres::Object, export: Export) -> Response {
-    let disposition = format!("attachment; filename=\"{}\"", export::file_name());
+/// How long an inline answer may take to write before the export becomes a job (api-calls
+/// has 15 s, API Gateway 30 s).
+pub const INLINE_BUDGET: Duration = Duration::from_secs(5);
+
+pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(M; export_job))
+}
+
+#[utoipa::path(get, path = "/api/exports/{id}", tag = "exports",
+    description = "An export job's status and progress (`rows_written` of `total_rows`, once counted); once `done`, `download_url` is a presigned link to the CSV valid for 15 minutes (ask again for a fresh one). The file is kept a day, then the job answers `expired`.",
+    params(("id" = Uuid, Path, description = "export id")),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 200, body = ExportJob), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn export_job(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Id(id): Id<ExportId>,
+) -> AppResult<Json<ExportJob>> {
+    Ok(Json(export_jobs::find(&state, auth.tenant, id).await?))
+}
+
+/// A GET export: the CSV itself when it is at most [`INLINE_MAX_BYTES`] and written within
+/// [`INLINE_BUDGET`], otherwise an export job.
+pub async fn inline_or_job(
+    state: &AppState,
+    tenant: TenantId,
+    kind: ExportKind,
+    filters: &impl Serialize,
+    export: Export,
+) -> AppResult<Response> {
+    let inline = export::inline(
+        &state.db().get().await?,
+        &export,
+        INLINE_MAX_BYTES,
+        INLINE_BUDGET,
+    )
+    .await?;
+    match inline {
+        Some(csv) => Ok(attachment(&export.download_name(Utc::now()), csv)),
+        None => job(state, tenant, kind, filters, &export).await,
+    }
+}
+
+/// Starts an export job: 202 with the job, and its path in `Location`.
+pub async fn job(
+    state: &AppState,
+    tenant: TenantId,
+    kind: ExportKind,
+    filters: &impl Serialize,
+    export: &Export,
+) -> AppResult<Response> {
+    let job = export_jobs::create(state, tenant, kind, filters, export).await?;
+    let location = HeaderValue::from_str(&job.location()).map_err(crate::AppError::internal)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(job),
+    )
+        .into_response())
+}
+
+fn attachment(file_name: &str, csv: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"{file_name}\"");
     (
         [
             (
@@ -26,7 +109,7 @@ pub fn download(db: deadpool_postgres::Object, export: Export) -> Response {
                 HeaderValue::from_static("private, no-store"),
             ),
         ],
-        Body::from_stream(export::stream(db, export)),
+        csv,
     )
         .into_response()
 }

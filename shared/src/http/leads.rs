@@ -8,6 +8,7 @@ use crate::{
     auth::AuthUser,
     calls::lead_merge::{self, MergeRequest},
     error::{AppResult, ErrorBody},
+    export_jobs::{ExportJob, ExportKind},
     http::{routes, Mode},
     ids::LeadId,
     leads::{
@@ -24,7 +25,7 @@ use crate::{
 pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(M; list_leads))
-        .routes(routes!(M; export_leads))
+        .routes(routes!(M; export_leads, start_leads_export))
         .routes(routes!(M; get_lead, assign_lead))
         .routes(routes!(M; lead_timeline))
         .routes(routes!(M; merge_leads))
@@ -53,18 +54,33 @@ async fn list_leads(
 }
 
 #[utoipa::path(get, path = "/api/leads/export", tag = "leads",
-    description = "Every lead matching the list's filters as CSV, streamed; cells that look like formulas are escaped.",
+    description = "Every lead matching the list's filters as CSV (cells that look like formulas are escaped), when the file is at most 4 MiB and written within 5 s. Otherwise the answer is 202 with an export job, as `POST /api/leads/export` starts one: poll `Location` (`GET /api/exports/{id}`) for the download link.",
     params(LeadFilter),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 202, body = ExportJob, headers(("Location" = String, description = "the job's status"))),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn export_leads(
     State(state): State<AppState>,
     auth: AuthUser,
     AppQuery(filter): AppQuery<LeadFilter>,
 ) -> AppResult<axum::response::Response> {
-    let db = state.db().get().await?;
-    let export = read::export(&db, auth.tenant, &filter).await?;
-    Ok(super::csv::download(db, export))
+    let export = read::export(&state.db().get().await?, auth.tenant, &filter).await?;
+    super::csv::inline_or_job(&state, auth.tenant, ExportKind::Leads, &filter, export).await
+}
+
+#[utoipa::path(post, path = "/api/leads/export", tag = "leads",
+    description = "Starts an export job for every lead matching the list's filters (query parameters, as for the list): the CSV is written to storage in the background, of any size. Poll `Location` (`GET /api/exports/{id}`) for progress and, once done, a download link.",
+    params(LeadFilter),
+    security(("bearer" = []), ("stack_access_token" = [])),
+    responses((status = 202, body = ExportJob, headers(("Location" = String, description = "the job's status"))),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+async fn start_leads_export(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    AppQuery(filter): AppQuery<LeadFilter>,
+) -> AppResult<axum::response::Response> {
+    let export = read::export(&state.db().get().await?, auth.tenant, &filter).await?;
+    super::csv::job(&state, auth.tenant, ExportKind::Leads, &filter, &export).await
 }
 
 #[utoipa::path(get, path = "/api/leads/{id}", tag = "leads",

@@ -145,6 +145,7 @@ fn calls_routes<M: Mode>() -> OpenApiRouter<AppState> {
         .merge(leads::router::<M>())
         .merge(dashboard::router::<M>())
         .merge(analytics::router::<M>())
+        .merge(csv::router::<M>())
 }
 
 /// A group's routes as its function serves them; see [`Group::served`].

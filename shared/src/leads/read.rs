@@ -96,7 +96,7 @@ pub struct LeadProfile {
     pub possible_duplicates: Vec<Lead>,
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Default, Serialize, Deserialize, IntoParams)]
 pub struct LeadFilter {
     pub lead_status: Option<LeadStatus>,
     pub min_score: Option<i32>,
@@ -230,11 +230,12 @@ pub async fn export(
     tenant: TenantId,
     filter: &LeadFilter,
 ) -> AppResult<Export> {
-    let filter_sql = filter.checked_sql(db, tenant).await?;
     Ok(Export {
         file_name: "leads",
-        sql: filter_sql.export_statement(sql::LIST_SELECT, &NEWEST_CONTACT),
-        filter: filter_sql,
+        select: sql::LIST_SELECT,
+        keyset: &NEWEST_CONTACT,
+        filter: filter.checked_sql(db, tenant).await?,
+        count_from: sql::LIST_FROM.to_owned(),
         header: &[
             "id",
             "name",
@@ -248,9 +249,10 @@ pub async fn export(
             "last_contact_at",
             "created_at",
         ],
-        cells: |row| {
+        record: |row| {
             let lead = Lead::try_from(row)?;
-            Ok(vec![
+            let position = lead.cursor();
+            let cells = vec![
                 lead.id.to_string(),
                 cell(lead.name),
                 cell(lead.phone_number),
@@ -262,7 +264,8 @@ pub async fn export(
                 lead.interaction_count.to_string(),
                 cell(lead.last_contact_at.map(|t| t.to_rfc3339())),
                 lead.created_at.to_rfc3339(),
-            ])
+            ];
+            Ok((position, cells))
         },
     })
 }
@@ -486,7 +489,6 @@ pub mod sql {
         fullest {
             LIST_COUNT = || every_filter().count_statement(LIST_FROM),
             LIST_PAGE = || every_filter().page_statement(LIST_SELECT, &NEWEST_CONTACT, true),
-            EXPORT = || every_filter().export_statement(LIST_SELECT, &NEWEST_CONTACT),
             TOP_SCORED = || best_scored_statement(
                 &top_scored(TenantId::from_trusted(Uuid::nil()), NaiveDate::MIN, NaiveDate::MAX, Some(vec![]))),
             TIMELINE_COUNT = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil())).count_statement(TIMELINE_FROM),

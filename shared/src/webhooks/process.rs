@@ -7,17 +7,22 @@ use super::{elevenlabs, event_key, mark_processed, record_rejected, stripe, Outc
 use crate::{
     aws::{
         blobs,
-        queue::{EventSource, QueuedEvent},
+        queue::{EventSource, QueuedEvent, QueuedJob},
     },
     error::AppResult,
-    AppState,
+    export_jobs, AppState,
 };
 
-/// Applies the event carried by one queue message body.
+/// Applies the event carried by one queue message body, or runs the job it carries (an export
+/// job shares the queue).
 pub async fn process_message(state: &AppState, message: &str) -> AppResult<Outcome> {
     let event: QueuedEvent = match serde_json::from_str(message) {
         Ok(event) => event,
         Err(err) => {
+            if let Ok(QueuedJob::Export { export_id }) = serde_json::from_str(message) {
+                export_jobs::run::run(state, export_id).await?;
+                return Ok(Outcome::Applied);
+            }
             let key = event_key(EventSource::Elevenlabs, message.as_bytes());
             return reject(
                 state,

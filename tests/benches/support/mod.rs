@@ -136,3 +136,44 @@ impl Latencies {
         )
     }
 }
+
+/// The API's process id, which scripts/lib/stack.sh exports when it starts the API.
+pub fn api_pid() -> Result<String, BoxError> {
+    let pid = var("STACK_API_PID")?;
+    let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map_err(|err| format!("the API (pid {pid}) is not running: {err}"))?;
+    if name.trim() != "local" {
+        return Err(format!("pid {pid} is {name:?}, not the API (local)").into());
+    }
+    Ok(pid)
+}
+
+/// A process's resident memory in kB: now (VmRSS) and its peak so far (VmHWM).
+#[derive(Clone, Copy)]
+pub struct Resident {
+    pub now: u64,
+    pub peak: u64,
+}
+
+impl Resident {
+    pub fn read(pid: &str) -> Result<Self, BoxError> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> Result<u64, BoxError> {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|value| value.trim().strip_suffix("kB")?.trim().parse().ok())
+                .ok_or_else(|| format!("no {name} in /proc/{pid}/status").into())
+        };
+        Ok(Self {
+            now: field("VmRSS:")?,
+            peak: field("VmHWM:")?,
+        })
+    }
+
+    /// Starts the process's peak (VmHWM) again from its current resident memory.
+    pub fn reset_peak(pid: &str) -> Result<(), BoxError> {
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,227 @@
+//! CSV exports of any size: a big one becomes an export job that the processor writes to S3
+//! in slices and parts (scripts/test makes every part its own slice), handed out as a
+//! presigned URL; small ones still answer inline; jobs are the owner's only.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::support::*;
+
+/// About 13 MB of CSV: over Lambda's 6 MB response limit, and two 8 MiB parts.
+const BIG: i64 = 25_000;
+
+/// Inserts `count` completed calls for the tenant's call agent, one second apart (the first
+/// newest), each with a long summary; the newest one's summary looks like a formula.
+async fn seed_calls(tenant: &Tenant, count: i64) -> String {
+    let prefix = format!("conv_export_{}", Uuid::new_v4().simple());
+    let db = db().await;
+    db.execute(
+        "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, direction, status,
+                            phone_number, duration_seconds, credits_charged, call_successful,
+                            summary, created_at)
+         SELECT a.user_id, a.id, $2 || '_' || i, 'call', 'outbound', 'completed',
+                '+1415' || lpad(i::text, 7, '0'), 60 + i % 300, 1 + i % 5, 'success',
+                CASE WHEN i = 1 THEN '=HYPERLINK(\"http://evil\")'
+                     ELSE repeat('The caller asked about pricing, availability and a demo. ', 8) END,
+                now() - i * interval '1 second'
+         FROM agents a, generate_series(1, $3::bigint) i
+         WHERE a.elevenlabs_agent_id = $1",
+        &[&tenant.call_agent, &prefix, &count],
+    )
+    .await
+    .expect("calls");
+    prefix
+}
+
+async fn call_id(conversation: &str) -> String {
+    let id: Uuid = call_row(conversation).await.expect("the call").get("id");
+    id.to_string()
+}
+
+/// Polls the job at `location` until it is done.
+async fn finished(location: &str, token: &str) -> Value {
+    eventually(90, "the export job done", || async {
+        let job = json(get(location, token).await).await;
+        assert_ne!(job["status"], "failed", "{job}");
+        (job["status"] == "done").then_some(job)
+    })
+    .await
+}
+
+/// The job's file, fetched from its presigned URL as a browser would (no token).
+async fn download(job: &Value) -> (reqwest::header::HeaderMap, String) {
+    let url = job["download_url"].as_str().expect("a download URL");
+    let response = stack().http.get(url).send().await.expect("S3 answers");
+    assert_eq!(response.status(), 200, "{url}");
+    let headers = response.headers().clone();
+    (headers, response.text().await.expect("csv"))
+}
+
+/// A 202 answer's job and its `Location`.
+async fn accepted(response: reqwest::Response) -> (String, Value) {
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let job = json(response).await;
+    assert_eq!(
+        location,
+        format!("/api/exports/{}", job["id"].as_str().expect("id"))
+    );
+    (location, job)
+}
+
+#[tokio::test]
+async fn an_export_over_the_lambda_limit_is_written_to_s3_and_downloaded() {
+    let tenant = Tenant::new().await;
+    let other = Tenant::new().await;
+    let prefix = seed_calls(&tenant, BIG).await;
+
+    let (location, job) = accepted(get("/api/calls/export", &tenant.token).await).await;
+    assert_eq!(job["kind"], "calls");
+    assert!(job["download_url"].is_null(), "{job}");
+    let response = get(&location, &other.token).await;
+    assert_eq!(error_code(response, 404).await, "not_found");
+
+    let job = finished(&location, &tenant.token).await;
+    assert_eq!(job["rows_written"], BIG, "{job}");
+    assert_eq!(job["total_rows"], BIG, "{job}");
+    // scripts/test ends a slice after every part: the job was resumed at least once.
+    assert!(job["slices"].as_i64().expect("slices") >= 2, "{job}");
+    let bytes = job["bytes_written"].as_u64().expect("bytes");
+    assert!(bytes > 6_000_000, "{job}");
+    let file_name = job["file_name"].as_str().expect("file name");
+    assert!(
+        file_name.starts_with("calls-") && file_name.ends_with(".csv"),
+        "{job}"
+    );
+
+    let (headers, csv) = download(&job).await;
+    let disposition = headers["content-disposition"]
+        .to_str()
+        .expect("disposition");
+    assert_eq!(disposition, format!("attachment; filename=\"{file_name}\""));
+    assert_eq!(csv.len() as u64, bytes);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len() as i64, BIG + 1);
+    assert!(
+        lines[0].starts_with("id,created_at,started_at,agent,type"),
+        "{}",
+        lines[0]
+    );
+    // Newest first, every call once, across parts and slices.
+    let newest = call_id(&format!("{prefix}_1")).await;
+    assert!(lines[1].starts_with(&newest), "{}", lines[1]);
+    assert!(
+        lines[1].ends_with("'=HYPERLINK(\"\"http://evil\"\")\""),
+        "{}",
+        lines[1]
+    );
+    let oldest = call_id(&format!("{prefix}_{BIG}")).await;
+    assert!(
+        lines[BIG as usize].starts_with(&oldest),
+        "{}",
+        lines[BIG as usize]
+    );
+    let ids: std::collections::HashSet<&str> = lines[1..].iter().map(|l| &l[..36]).collect();
+    assert_eq!(ids.len() as i64, BIG);
+}
+
+#[tokio::test]
+async fn small_exports_answer_inline_and_jobs_cover_leads_and_empty_files() {
+    let tenant = Tenant::new().await;
+    seed_calls(&tenant, 3).await;
+    db().await
+        .execute(
+            "INSERT INTO leads (user_id, phone_number, name, interaction_count)
+             VALUES ($1, '+14155550111', '=cmd|calc', 1), ($1, '+14155550112', 'Ann', 2)",
+            &[&tenant.id],
+        )
+        .await
+        .expect("leads");
+
+    let response = get("/api/calls/export", &tenant.token).await;
+    assert_eq!(response.status(), 200);
+    let csv = response.text().await.expect("csv");
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+
+    let (location, job) =
+        accepted(post("/api/leads/export", &tenant.token, &Value::Null).await).await;
+    assert_eq!(job["kind"], "leads");
+    let job = finished(&location, &tenant.token).await;
+    assert_eq!(
+        (job["rows_written"].as_i64(), job["slices"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let (_, csv) = download(&job).await;
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.contains(",'=cmd|calc,"), "{csv}");
+
+    let (location, _) = accepted(
+        post(
+            "/api/calls/export?status=failed",
+            &tenant.token,
+            &Value::Null,
+        )
+        .await,
+    )
+    .await;
+    let job = finished(&location, &tenant.token).await;
+    assert_eq!(
+        (job["rows_written"].as_i64(), job["total_rows"].as_i64()),
+        (Some(0), Some(0))
+    );
+    let (_, csv) = download(&job).await;
+    assert_eq!(csv.lines().count(), 1, "header only: {csv}");
+}
+
+#[tokio::test]
+async fn export_filters_are_checked_before_a_job_is_made() {
+    let tenant = Tenant::new().await;
+    let other = Tenant::new().await;
+    let others_agent: Uuid = db()
+        .await
+        .query_one(
+            "SELECT id FROM agents WHERE elevenlabs_agent_id = $1",
+            &[&other.call_agent],
+        )
+        .await
+        .expect("agent")
+        .get(0);
+    // Refused as the list refuses the same filters (400, `invalid_query` when a value does not
+    // parse).
+    for (list, query) in [
+        ("/api/calls", "min_score=500"),
+        ("/api/calls", "status=bogus"),
+        ("/api/calls", "from=yesterday"),
+        ("/api/leads", "min_score=-1"),
+    ] {
+        let code = error_code(get(&format!("{list}?{query}"), &tenant.token).await, 400).await;
+        let path = format!("{list}/export?{query}");
+        let response = get(&path, &tenant.token).await;
+        assert_eq!(error_code(response, 400).await, code, "GET {path}");
+        let response = post(&path, &tenant.token, &Value::Null).await;
+        assert_eq!(error_code(response, 400).await, code, "POST {path}");
+    }
+    let path = format!("/api/calls/export?agent_id={others_agent}");
+    let response = post(&path, &tenant.token, &Value::Null).await;
+    assert_eq!(error_code(response, 404).await, "not_found");
+    for path in [
+        "/api/exports/not-an-id".to_owned(),
+        format!("/api/exports/{}", Uuid::new_v4()),
+    ] {
+        let response = get(&path, &tenant.token).await;
+        assert_eq!(error_code(response, 404).await, "not_found", "{path}");
+    }
+    let jobs: i64 = db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM exports WHERE user_id = $1",
+            &[&tenant.id],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(jobs, 0);
+}
