@@ -8,6 +8,8 @@
 #[allow(dead_code)]
 mod support;
 
+mod redrive;
+
 use base64::{engine::general_purpose::STANDARD, Engine};
 use reqwest::{header::HeaderMap, Method, Response};
 use serde_json::{json, Value};
