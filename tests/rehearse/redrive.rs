@@ -8,24 +8,15 @@ use aws_sdk_sqs::types::{
 };
 use serde_json::Value;
 
-use super::{expect, support, var};
-use support::{conversation_id, db, eventually, stack, transcription};
+use reqwest::Method;
 
-/// What the rehearsal's control API answers at `path`.
-async fn control(path: &str) -> Value {
-    let answer = stack()
-        .http
-        .get(format!("{}{path}", var("REHEARSAL_CONTROL_URL")))
-        .send()
-        .await
-        .expect("the rehearsal's control API answers");
-    expect(answer, 200, path).await
-}
+use super::{control, support, var};
+use support::{conversation_id, db, eventually, transcription};
 
 /// Each time the fixture's poller received the message: (received at, in the batch of,
 /// reported failed), in order.
 async fn receives(message_id: &str) -> Vec<(f64, Vec<String>, bool)> {
-    let listed = control(&format!("/receives/{message_id}")).await;
+    let listed = control(Method::GET, &format!("/receives/{message_id}")).await;
     listed
         .as_array()
         .expect("a list")
@@ -50,21 +41,13 @@ fn number(value: &Value) -> u64 {
         .unwrap_or_else(|| panic!("a number: {value}"))
 }
 
-/// A queued ElevenLabs event (as ingest sends it) with its body at `body_s3_key` in S3, or
-/// inline.
-fn queued(raw: &Value, body_s3_key: Option<String>) -> String {
-    use shared::aws::queue::{EventSource, QueuedEvent};
-    let raw = raw.to_string();
-    serde_json::to_string(&QueuedEvent {
-        version: 1,
-        source: EventSource::Elevenlabs,
-        route: "call-completed".into(),
-        event_key: shared::webhooks::event_key(EventSource::Elevenlabs, raw.as_bytes()),
-        received_at: chrono::Utc::now(),
-        body: body_s3_key.is_none().then_some(raw),
-        body_s3_key,
-    })
-    .expect("json")
+/// The queued event of `raw` (as ingest sends it) with its body parked in S3 at `key`.
+fn parked(raw: &Value, key: &str) -> String {
+    let mut event: Value = serde_json::from_str(&support::queued(raw)).expect("json");
+    let fields = event.as_object_mut().expect("an object");
+    fields.remove("body");
+    fields.insert("body_s3_key".into(), key.into());
+    event.to_string()
 }
 
 #[tokio::test]
@@ -75,7 +58,7 @@ async fn a_failing_record_is_retried_alone_then_dead_lettered() {
     let dlq_url = var("WEBHOOK_DLQ_URL");
 
     // The template's redrive policy, and the queue the rehearsal made from it.
-    let template = control("/resources/WebhookQueue").await;
+    let template = control(Method::GET, "/resources/WebhookQueue").await;
     let max_receives = number(&template["RedrivePolicy"]["maxReceiveCount"]);
     let attributes = sqs
         .get_queue_attributes()
@@ -107,15 +90,15 @@ async fn a_failing_record_is_retried_alone_then_dead_lettered() {
     // unmatched and acknowledged).
     let agent = format!("agent_redrive_{}", uuid::Uuid::new_v4().simple());
     let missing = format!("webhook-bodies/redrive-{}.json", uuid::Uuid::new_v4());
-    let failing = queued(
+    let failing = parked(
         &transcription(&agent, &conversation_id(), 30, "+14155550190"),
-        Some(missing),
+        &missing,
     );
     let fine: Vec<(String, String)> = (0..2)
         .map(|_| {
             let conversation = conversation_id();
             let raw = transcription(&agent, &conversation, 30, "+14155550191");
-            (conversation, queued(&raw, None))
+            (conversation, support::queued(&raw))
         })
         .collect();
     let mut entries = vec![SendMessageBatchRequestEntry::builder()
