@@ -14,9 +14,13 @@ Reads the expanded template (tests/template/policies.py's `expand`, SAM's own tr
     (batch size and window, partial batch failures; the queue's redrive policy is moto's), and
     fires each schedule with its Input (rates divided by REHEARSE_SCHEDULE_SPEEDUP);
   - serves a control API on CONTROL_PORT: POST /schedules/<name> fires a schedule now and
-    answers the function's result;
-  - on SIGTERM, prints per function: binary sizes, init (exec -> first Runtime API `next`),
-    first invocation's latency and peak RSS (VmHWM), as a Markdown table and results.json.
+    answers the function's result; GET /receives/<message id> lists each time a poller
+    received a message (when, in which batch, whether it was reported failed); GET
+    /resources/<logical id> answers a resource's resolved properties;
+  - on SIGTERM, prints per function: sizes (the release arm64 bootstrap when scripts/build-lambdas
+    made it after the debug binary that ran, else a dash; the debug binary, stripped), init
+    (exec -> first Runtime API `next`), first invocation's latency and peak RSS (VmHWM), as a
+    Markdown table and results.json.
 
 Not modelled: Lambda scaling out (one process per function, invocations take turns), the
 bucket policy (its aws:SecureTransport deny would refuse moto's plain HTTP), the managed
@@ -56,6 +60,7 @@ ACCOUNT = "123456789012"
 ENDPOINT = env("AWS_ENDPOINT_URL")
 BIN = env("REHEARSE_BIN")
 CARGO_LAMBDA = env("CARGO_LAMBDA")
+LAMBDA_DIR = env("REHEARSE_LAMBDA_DIR")  # scripts/build-lambdas' output: <function>/bootstrap
 SPEEDUP = float(env("REHEARSE_SCHEDULE_SPEEDUP", "60"))
 
 REQUEST_LIMIT = 10 * 1024 * 1024  # HTTP API's payload quota
@@ -573,6 +578,8 @@ def poll_queue(mapping, function, key, stopping):
             got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, batch_size - len(messages)),
                                       WaitTimeSeconds=int(round(wait)), AttributeNames=["All"],
                                       MessageAttributeNames=["All"]).get("Messages", [])
+            for m in got:
+                m["receivedAt"] = time.time()
             messages += got
             if messages and deadline is None:
                 deadline = time.monotonic() + window
@@ -580,6 +587,7 @@ def poll_queue(mapping, function, key, stopping):
                 break
         if not messages:
             continue
+        batch = [m["MessageId"] for m in messages]
         records = [{
             "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
             "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
@@ -590,11 +598,29 @@ def poll_queue(mapping, function, key, stopping):
             answer = json.loads(function.invoke(json.dumps({"Records": records}).encode()) or b"{}")
         except (InvocationError, ValueError) as error:
             log(f"queue batch of {len(records)} failed, left for a retry: {error}")
+            record_receives(messages, batch, set(batch))
             continue
         failed = {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])} if partial else set()
+        record_receives(messages, batch, failed)
         done = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages) if m["MessageId"] not in failed]
         if done:
             sqs.delete_message_batch(QueueUrl=url, Entries=done)
+
+
+# Every receive of every message by a poller, for the journey's redrive checks (control API).
+RECEIVES = {}
+RECEIVES_LOCK = threading.Lock()
+
+
+def record_receives(messages, batch, failed):
+    answered = time.time()
+    with RECEIVES_LOCK:
+        for m in messages:
+            RECEIVES.setdefault(m["MessageId"], []).append({
+                "received_at": m["receivedAt"], "answered_at": answered,
+                "receive_count": int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+                "batch": batch, "failed": m["MessageId"] in failed,
+            })
 
 
 def rate_seconds(expression):
@@ -622,9 +648,30 @@ def schedule_input(schedule):
 class Control(BaseHTTPRequestHandler):
     schedules = {}
     functions = {}
+    template = None
 
     def log_message(self, *args):
         pass
+
+    def reply(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        """/receives/<message id>: each time a poller received it (times, its batch, whether the
+        function reported it failed); /resources/<logical id>: a resource's properties as the
+        template gives them, resolved."""
+        kind, _, name = self.path.strip("/").partition("/")
+        if kind == "receives":
+            with RECEIVES_LOCK:
+                return self.reply(200, json.dumps(RECEIVES.get(name, [])).encode())
+        if kind == "resources" and name in self.template.resources:
+            properties = self.template.resolve(self.template.resources[name].get("Properties", {}))
+            return self.reply(200, json.dumps(properties).encode())
+        self.reply(404, b"{}")
 
     def do_POST(self):
         name = self.path.rsplit("/", 1)[-1]
@@ -646,7 +693,7 @@ class Control(BaseHTTPRequestHandler):
 # ---- the report --------------------------------------------------------------------------------
 
 def size_mb(path):
-    return f"{os.path.getsize(path) / 1e6:.1f} MB" if path and os.path.exists(path) else "-"
+    return f"{os.path.getsize(path) / 1e6:.1f} MB" if path and os.path.exists(path) else "—"
 
 
 def stripped_size(binary):
@@ -657,22 +704,33 @@ def stripped_size(binary):
     return target
 
 
+def deployable(binary, name):
+    """The release arm64 bootstrap scripts/build-lambdas made (stripped by the release
+    profile), unless missing or older than the debug binary that ran: its size would be stale."""
+    bootstrap = os.path.join(LAMBDA_DIR, name, "bootstrap") if LAMBDA_DIR else None
+    if not bootstrap or not os.path.exists(bootstrap) or os.path.getmtime(bootstrap) < os.path.getmtime(binary):
+        return None
+    return bootstrap
+
+
 def report(functions, names):
     rows = []
-    print("\n| function | binary, stripped | init (exec -> first next) | first invocation | invocations | peak RSS |")
-    print("|---|---|---|---|---|---|")
+    print("\n| function | release arm64 bootstrap | debug binary, stripped | init (exec -> first next) "
+          "| first invocation | invocations | peak RSS |")
+    print("|---|---|---|---|---|---|---|")
     for name, function in functions.items():
         binary = names[name]
         rss = function.peak_rss_kb()
         row = {
-            "function": binary, "stripped": size_mb(stripped_size(function.binary)),
+            "function": binary, "bootstrap": size_mb(deployable(function.binary, binary)),
+            "stripped": size_mb(stripped_size(function.binary)),
             "init_ms": round(function.init_ms or 0, 1), "first_ms": round(function.first_ms, 1) if function.first_ms else None,
             "invocations": function.invocations, "peak_rss_mb": round(rss / 1024, 1) if rss else None,
         }
         rows.append(row)
-        first = f"{row['first_ms']} ms" if row["first_ms"] is not None else "-"
-        peak = f"{row['peak_rss_mb']} MB" if row["peak_rss_mb"] is not None else "-"
-        print(f"| {binary} | {row['stripped']} | {row['init_ms']} ms | {first} | {row['invocations']} | {peak} |")
+        first = f"{row['first_ms']} ms" if row["first_ms"] is not None else "—"
+        peak = f"{row['peak_rss_mb']} MB" if row["peak_rss_mb"] is not None else "—"
+        print(f"| {binary} | {row['bootstrap']} | {row['stripped']} | {row['init_ms']} ms | {first} | {row['invocations']} | {peak} |")
     with open(os.path.join(STATE, "results.json"), "w") as f:
         json.dump(rows, f, indent=1)
     sys.stdout.flush()
@@ -724,6 +782,7 @@ def main():
     Gateway.routes, Gateway.cors = routes_of(template)
     Gateway.functions = functions
     Control.schedules = schedules
+    Control.template = template
     gateway = ThreadingHTTPServer(("127.0.0.1", int(env("GATEWAY_PORT"))), Gateway)
     control = ThreadingHTTPServer(("127.0.0.1", int(env("CONTROL_PORT"))), Control)
     for server in (gateway, control):

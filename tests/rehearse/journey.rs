@@ -8,6 +8,8 @@
 #[allow(dead_code)]
 mod support;
 
+mod redrive;
+
 use base64::{engine::general_purpose::STANDARD, Engine};
 use reqwest::{header::HeaderMap, Method, Response};
 use serde_json::{json, Value};
@@ -170,16 +172,20 @@ async fn expect(answer: Response, status: u16, what: &str) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-/// Fires one of the template's schedules now (the rehearsal's control API) and returns what
-/// the function answered.
-async fn fire_schedule(name: &str) -> Value {
+/// What the rehearsal's control API (tests/rehearse/fixture.py) answers to `method path`.
+async fn control(method: Method, path: &str) -> Value {
     let answer = stack()
         .http
-        .post(format!("{}/schedules/{name}", var("REHEARSAL_CONTROL_URL")))
+        .request(method, format!("{}{path}", var("REHEARSAL_CONTROL_URL")))
         .send()
         .await
         .expect("the rehearsal's control API answers");
-    expect(answer, 200, name).await
+    expect(answer, 200, path).await
+}
+
+/// Fires one of the template's schedules now and returns what the function answered.
+async fn fire_schedule(name: &str) -> Value {
+    control(Method::POST, &format!("/schedules/{name}")).await
 }
 
 const BOUNDARY: &str = "----rehearsal-boundary-3b9e";
