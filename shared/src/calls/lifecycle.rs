@@ -296,6 +296,7 @@ async fn transcribed(
     let Found {
         other_party,
         contact,
+        person,
     } = found;
     let analysis = t.analysis.clone().unwrap_or_default();
     let scores = LeadScores::from_analysis(&analysis, settings.lead_tags());
@@ -303,7 +304,6 @@ async fn transcribed(
         .status
         .merged(t.status.unwrap_or(CallStatus::Completed));
     let dynamic = &t.dynamic_variables;
-    let person = Person::of(t);
     let lead = async {
         let Some(key) = person.key(other_party.as_deref()) else {
             return Ok(before.lead_id);
@@ -445,10 +445,11 @@ struct ContactMatch {
 }
 
 /// What a transcription's other party is known as: the number as the tenant's region reads
-/// it, and the tenant's contact with that number.
+/// it, the tenant's contact with that number, and what the conversation says about them.
 struct Found {
     other_party: Option<String>,
     contact: Option<ContactMatch>,
+    person: Person,
 }
 
 /// Looks the other party up; pipelined with the call's lock.
@@ -458,21 +459,26 @@ async fn find(
     tenant: TenantId,
     event: &CallEvent,
 ) -> AppResult<Found> {
-    let other_party = match event {
-        CallEvent::Transcribed(t) => match &t.other_party {
-            Some(raw) => Some(normalized(raw, settings)),
-            // A chat has no line: the number it collected, when it is one.
-            None if t.is_chat => Person::of(t)
-                .phone
-                .and_then(|raw| phone::normalize(&raw, settings.phone_region())),
-            None => None,
-        },
-        _ => None,
+    let (other_party, person) = match event {
+        CallEvent::Transcribed(t) => {
+            let person = Person::of(t);
+            let number = match &t.other_party {
+                Some(raw) => Some(normalized(raw, settings)),
+                // A chat has no line: the number it collected, when it is one.
+                None => person
+                    .phone
+                    .as_deref()
+                    .and_then(|raw| phone::normalize(raw, settings.phone_region())),
+            };
+            (number, person)
+        }
+        _ => (None, Person::default()),
     };
     let Some(number) = &other_party else {
         return Ok(Found {
             other_party,
             contact: None,
+            person,
         });
     };
     let row = tx
@@ -491,6 +497,7 @@ async fn find(
     Ok(Found {
         other_party,
         contact,
+        person,
     })
 }
 
