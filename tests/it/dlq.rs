@@ -8,8 +8,8 @@ use std::process::Command;
 use shared::aws::queue;
 
 use crate::support::{
-    call_row, conversation_id, eventually, phone, processed_count, queued, transcription,
-    usage_rows, Tenant,
+    call_row, conversation_id, eventually, phone, processed_count, queue_attributes, queued,
+    transcription, usage_rows, Tenant,
 };
 
 fn var(name: &str) -> String {
@@ -62,16 +62,7 @@ async fn in_dlq(key: &str) -> usize {
 /// yet deleted, which peeking cannot see.
 async fn counts(url: &str) -> (u64, u64) {
     use aws_sdk_sqs::types::QueueAttributeName;
-    let attributes = sqs()
-        .await
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .unwrap_or_default();
+    let attributes = queue_attributes(&sqs().await, url).await;
     let count = |name| {
         attributes
             .get(&name)

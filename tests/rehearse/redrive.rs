@@ -60,15 +60,7 @@ async fn a_failing_record_is_retried_alone_then_dead_lettered() {
     // The template's redrive policy, and the queue the rehearsal made from it.
     let template = control(Method::GET, "/resources/WebhookQueue").await;
     let max_receives = number(&template["RedrivePolicy"]["maxReceiveCount"]);
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .unwrap_or_default();
+    let attributes = support::queue_attributes(&sqs, &queue_url).await;
     let redrive: Value = serde_json::from_str(
         attributes
             .get(&QueueAttributeName::RedrivePolicy)
