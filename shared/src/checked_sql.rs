@@ -40,7 +40,6 @@ pub const REGISTRY: &[&[Statement]] = &[
     crate::leads::analytics::sql::STATEMENTS,
     crate::leads::read::sql::STATEMENTS,
     crate::leads::rollup::sql::STATEMENTS,
-    crate::leads::scored::sql::STATEMENTS,
     crate::settings::sql::STATEMENTS,
     crate::users::sql::STATEMENTS,
     crate::webhooks::sql::STATEMENTS,

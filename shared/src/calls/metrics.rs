@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     event::CallStatus,
-    read::{sql, CallCursor, CallFilter, CallKind, NEWEST},
+    read::{self, sql, CallCursor, CallFilter, CallKind, Counted},
 };
 use crate::{
     error::{AppError, AppResult},
@@ -85,14 +85,13 @@ pub async fn list(
     limit: i64,
     after: Option<CallCursor>,
 ) -> AppResult<(Vec<CallMetrics>, i64)> {
-    let matching = filter.checked_sql(db, tenant).await?;
-    let total = matching.count(db, &filter.count_from()).await?;
-    let rows = matching
-        .page(db, sql::METRICS_SELECT, &NEWEST, after, limit)
-        .await?;
-    let page = rows
-        .iter()
-        .map(CallMetrics::try_from)
-        .collect::<AppResult<_>>()?;
-    Ok((page, total))
+    read::matching_page(
+        db,
+        tenant,
+        filter,
+        (sql::METRICS_SELECT, Counted::Calls),
+        limit,
+        after,
+    )
+    .await
 }

@@ -10,3 +10,4 @@ pub mod person;
 pub mod read;
 pub mod recording;
 pub mod rollup;
+pub mod scored;

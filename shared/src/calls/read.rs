@@ -191,15 +191,19 @@ impl CallFilter {
         self.to_sql(tenant)
     }
 
-    /// The tables the total needs: a join only when a filter reads it, so an unfiltered total
-    /// is an index-only count of the tenant's calls (every call has an agent, so that join
-    /// never changes the count; an unused outer join still keeps Postgres off the index).
-    pub(super) fn count_from(&self) -> String {
-        let mut from = String::from("calls c");
+    /// The tables the total of `counted` needs: a join only when a filter reads it, so an
+    /// unfiltered total is an index-only count of the tenant's calls (every call has an agent,
+    /// so that join never changes the count; an unused outer join still keeps Postgres off the
+    /// index).
+    pub(super) fn count_from(&self, counted: Counted) -> String {
+        let mut from = String::from(match counted {
+            Counted::Calls => "calls c",
+            Counted::Analyzed => "lead_analytics la JOIN calls c ON c.id = la.call_id",
+        });
         if self.search.as_deref().is_some_and(|s| !s.trim().is_empty()) {
             from.push_str(" LEFT JOIN contacts ct ON ct.id = c.contact_id");
         }
-        if self.lead_status.is_some() || self.min_score.is_some() {
+        if counted == Counted::Calls && (self.lead_status.is_some() || self.min_score.is_some()) {
             from.push_str(" LEFT JOIN lead_analytics la ON la.call_id = c.id");
         }
         from
@@ -243,6 +247,15 @@ impl CallFilter {
     }
 }
 
+/// Which rows a list of calls counts and pages through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Counted {
+    /// Every matching call.
+    Calls,
+    /// Only matching calls with an analysis.
+    Analyzed,
+}
+
 /// A page of the tenant's calls, newest first, and how many match in all. An `agent_id` that
 /// is not the tenant's answers 404.
 pub async fn list(
@@ -252,13 +265,35 @@ pub async fn list(
     limit: i64,
     after: Option<CallCursor>,
 ) -> AppResult<(Vec<Call>, i64)> {
+    matching_page(
+        db,
+        tenant,
+        filter,
+        (sql::LIST_SELECT, Counted::Calls),
+        limit,
+        after,
+    )
+    .await
+}
+
+/// A page of `select`'s rows (over `counted`) that `filter` matches, newest first, read as
+/// `T`, and how many match in all: what every list of calls answers.
+pub(super) async fn matching_page<T>(
+    db: &impl GenericClient,
+    tenant: TenantId,
+    filter: &CallFilter,
+    (select, counted): (&str, Counted),
+    limit: i64,
+    after: Option<CallCursor>,
+) -> AppResult<(Vec<T>, i64)>
+where
+    T: for<'r> TryFrom<&'r Row, Error = AppError>,
+{
     let matching = filter.checked_sql(db, tenant).await?;
-    let total = matching.count(db, &filter.count_from()).await?;
-    let rows = matching
-        .page(db, sql::LIST_SELECT, &NEWEST, after, limit)
-        .await?;
-    let calls = rows.iter().map(Call::try_from).collect::<AppResult<_>>()?;
-    Ok((calls, total))
+    let total = matching.count(db, &filter.count_from(counted)).await?;
+    let rows = matching.page(db, select, &NEWEST, after, limit).await?;
+    let page = rows.iter().map(T::try_from).collect::<AppResult<_>>()?;
+    Ok((page, total))
 }
 
 /// The list's filters as a CSV export of every matching call, newest first.
@@ -272,7 +307,7 @@ pub async fn export(
         select: sql::LIST_SELECT,
         keyset: &NEWEST,
         filter: filter.checked_sql(db, tenant).await?,
-        count_from: filter.count_from(),
+        count_from: filter.count_from(Counted::Calls),
         header: &[
             "id",
             "created_at",
@@ -375,7 +410,7 @@ pub mod sql {
     use chrono::Utc;
     use uuid::Uuid;
 
-    use super::{CallFilter, CallKind, CallStatus, NEWEST};
+    use super::{CallFilter, CallKind, CallStatus, Counted, NEWEST};
     use crate::{db::filter::Filter, leads::LeadStatus, tenant::TenantId};
 
     /// The columns `Call::try_from` reads, over the tables they come from.
@@ -396,6 +431,15 @@ pub mod sql {
 
     /// The rows the call list pages through and an export writes.
     pub const LIST_SELECT: &str = concat!("SELECT ", call_columns!(), " FROM ", call_joins!());
+    /// The analyzed calls as `/analytics/leads` pages through them: each analysis with who and
+    /// which agent it was about.
+    pub const SCORED_SELECT: &str = "SELECT la.*, c.lead_id, l.name AS lead_name, c.phone_number,
+            c.agent_id, a.name AS agent_name, c.type AS conversation_type,
+            c.created_at AS conversation_at
+        FROM lead_analytics la JOIN calls c ON c.id = la.call_id
+        JOIN agents a ON a.id = c.agent_id
+        LEFT JOIN contacts ct ON ct.id = c.contact_id
+        LEFT JOIN leads l ON l.id = c.lead_id";
     /// The same rows as `/analytics/calls` pages through them: one conversation's metrics.
     pub const METRICS_SELECT: &str = concat!(
         "SELECT c.id, c.agent_id, a.name AS agent_name, c.type, c.status, c.direction,
@@ -419,10 +463,15 @@ pub mod sql {
         fullest {
             LIST_COUNT = || {
                 let every = every_condition();
-                matching(&every).count_statement(&every.count_from())
+                matching(&every).count_statement(&every.count_from(Counted::Calls))
             },
             LIST_PAGE = || matching(&every_condition()).page_statement(LIST_SELECT, &NEWEST, true),
             METRICS_PAGE = || matching(&every_condition()).page_statement(METRICS_SELECT, &NEWEST, true),
+            SCORED_COUNT = || {
+                let every = every_condition();
+                matching(&every).count_statement(&every.count_from(Counted::Analyzed))
+            },
+            SCORED_PAGE = || matching(&every_condition()).page_statement(SCORED_SELECT, &NEWEST, true),
         }
     }
 

@@ -1,18 +1,17 @@
 //! `GET /analytics/leads`: every scored conversation as the design's LeadAnalytics, with who
-//! and which agent it was about, filtered and keyset-paginated like the other lists.
+//! and which agent it was about, filtered and keyset-paginated as the call list is.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio_postgres::Row;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{analytics::LeadAnalytics, LeadStatus};
+use super::read::{self, sql, CallCursor, CallFilter, CallKind, Counted};
 use crate::{
-    agents::{self, AgentType},
-    db::filter::{Filter, Keyset},
     error::{AppError, AppResult},
+    leads::analytics::LeadAnalytics,
     tenant::TenantId,
 };
 
@@ -32,41 +31,13 @@ pub struct ScoredConversation {
     pub agent_name: String,
     /// call or chat.
     #[serde(rename = "type")]
-    pub kind: AgentType,
+    pub kind: CallKind,
     /// When the conversation took place.
     pub conversation_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
-pub struct ScoredFilter {
-    pub agent_id: Option<Uuid>,
-    /// call or chat.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub kind: Option<AgentType>,
-    pub lead_status: Option<LeadStatus>,
-    /// At least this total score (0 to 100).
-    pub min_score: Option<i32>,
-    /// Conversations at or after this time: an RFC 3339 time, or a day (from its 00:00 UTC).
-    #[serde(default, deserialize_with = "crate::time::optional_time")]
-    #[param(value_type = Option<String>)]
-    pub from: Option<DateTime<Utc>>,
-    /// Conversations before this time: an RFC 3339 time, or a day (included).
-    #[serde(default, deserialize_with = "crate::time::optional_time_until")]
-    #[param(value_type = Option<String>)]
-    pub to: Option<DateTime<Utc>>,
-}
-
-/// Newest conversation first.
-pub type ScoredCursor = (DateTime<Utc>, Uuid);
-
-const NEWEST: Keyset = Keyset {
-    time: "c.created_at",
-    id: "c.id",
-};
-
 impl ScoredConversation {
-    pub fn cursor(&self) -> ScoredCursor {
+    pub fn cursor(&self) -> CallCursor {
         (self.conversation_at, self.analytics.call_id)
     }
 }
@@ -82,92 +53,28 @@ impl TryFrom<&Row> for ScoredConversation {
             phone_number: row.try_get("phone_number")?,
             agent_id: row.try_get("agent_id")?,
             agent_name: row.try_get("agent_name")?,
-            kind: AgentType::from_db(row.try_get("conversation_type")?),
+            kind: CallKind::parse(row.try_get("conversation_type")?),
             conversation_at: row.try_get("conversation_at")?,
         })
     }
 }
 
-impl ScoredFilter {
-    fn to_sql(&self, tenant: TenantId) -> AppResult<Filter> {
-        if self.min_score.is_some_and(|s| !(0..=100).contains(&s)) {
-            return Err(AppError::validation(
-                "min_score",
-                "must be between 0 and 100",
-            ));
-        }
-        let mut filter = Filter::default();
-        filter
-            .and("c.user_id = $", vec![Box::new(*tenant.as_uuid())])
-            .and_some("c.agent_id = $", self.agent_id)
-            .and_some("c.type = $", self.kind.map(AgentType::as_str))
-            .and_some(
-                "la.lead_status_tag = $",
-                self.lead_status.map(LeadStatus::as_str),
-            )
-            .and_some("la.total_score >= $", self.min_score)
-            .and_some("c.created_at >= $", self.from)
-            .and_some("c.created_at < $", self.to);
-        Ok(filter)
-    }
-}
-
-/// A page of the tenant's scored conversations, newest first, and how many match. An
-/// `agent_id` that is not the tenant's answers 404.
+/// A page of the tenant's analyzed calls and chats matching the call list's `filter`, newest
+/// first, and how many match. An `agent_id` that is not the tenant's answers 404.
 pub async fn list(
     db: &impl GenericClient,
     tenant: TenantId,
-    filter: &ScoredFilter,
+    filter: &CallFilter,
     limit: i64,
-    after: Option<ScoredCursor>,
+    after: Option<CallCursor>,
 ) -> AppResult<(Vec<ScoredConversation>, i64)> {
-    if let Some(agent) = filter.agent_id {
-        agents::find_any(db, tenant, agent).await?;
-    }
-    let matching = filter.to_sql(tenant)?;
-    let total = matching.count(db, sql::FROM).await?;
-    let rows = matching
-        .page(db, sql::SELECT, &NEWEST, after, limit)
-        .await?;
-    let page = rows
-        .iter()
-        .map(ScoredConversation::try_from)
-        .collect::<AppResult<_>>()?;
-    Ok((page, total))
-}
-
-pub mod sql {
-    use chrono::Utc;
-    use uuid::Uuid;
-
-    use super::{ScoredFilter, NEWEST};
-    use crate::{agents::AgentType, leads::LeadStatus, tenant::TenantId};
-
-    pub const FROM: &str = "lead_analytics la JOIN calls c ON c.id = la.call_id";
-    pub const SELECT: &str =
-        "SELECT la.*, c.lead_id, l.name AS lead_name, c.phone_number, c.agent_id,
-            a.name AS agent_name, c.type AS conversation_type, c.created_at AS conversation_at
-        FROM lead_analytics la JOIN calls c ON c.id = la.call_id
-        JOIN agents a ON a.id = c.agent_id
-        LEFT JOIN leads l ON l.id = c.lead_id";
-
-    crate::db::statements! {
-        fullest {
-            COUNT = || every_filter().count_statement(FROM),
-            PAGE = || every_filter().page_statement(SELECT, &NEWEST, true),
-        }
-    }
-
-    fn every_filter() -> crate::db::filter::Filter {
-        ScoredFilter {
-            agent_id: Some(Uuid::nil()),
-            kind: Some(AgentType::Chat),
-            lead_status: Some(LeadStatus::Hot),
-            min_score: Some(50),
-            from: Some(Utc::now()),
-            to: Some(Utc::now()),
-        }
-        .to_sql(TenantId::from_trusted(Uuid::nil()))
-        .expect("the fullest filter is valid")
-    }
+    read::matching_page(
+        db,
+        tenant,
+        filter,
+        (sql::SCORED_SELECT, Counted::Analyzed),
+        limit,
+        after,
+    )
+    .await
 }

@@ -11,10 +11,10 @@ use crate::{
     calls::{
         metrics::{self, CallMetrics},
         read::{CallCursor, CallFilter},
+        scored::{self, ScoredConversation},
     },
     error::{AppResult, ErrorBody},
     http::{routes, Mode},
-    leads::scored::{self, ScoredConversation, ScoredCursor, ScoredFilter},
     AppState,
 };
 
@@ -25,16 +25,16 @@ pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(get, path = "/analytics/leads", tag = "dashboard",
-    description = "Lead scoring data: every analyzed call and chat as the design's LeadAnalytics, with its lead, number, agent and type; newest conversation first, filtered by agent, type, tag, minimum score and range, keyset-paginated.",
-    params(ScoredFilter, PageQuery),
+    description = "Lead scoring data: every analyzed call and chat as the design's LeadAnalytics, with its lead, number, agent and type; newest conversation first, with the call list's filters (agent, type, status, range, tag, minimum score, search), keyset-paginated.",
+    params(CallFilter, PageQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, body = ListResponse<ScoredConversation>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn scored_leads(
     State(state): State<AppState>,
     auth: AuthUser,
-    AppQuery(filter): AppQuery<ScoredFilter>,
-    page: Page<ScoredCursor>,
+    AppQuery(filter): AppQuery<CallFilter>,
+    page: Page<CallCursor>,
 ) -> AppResult<Json<ListResponse<ScoredConversation>>> {
     let Page { limit, after } = page;
     let db = state.db().get().await?;

@@ -3,7 +3,6 @@
 pub mod analytics;
 pub mod read;
 pub mod rollup;
-pub mod scored;
 pub mod scoring;
 
 use crate::db::statements::Cached;
