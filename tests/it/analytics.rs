@@ -19,6 +19,11 @@ async fn two_calls_and_a_chat(tenant: &Tenant) -> (String, String) {
         .await;
         conversations.push(conversation);
     }
+    // The processor takes a batch's records concurrently, so only a chat sent after the calls
+    // are stored is reliably the newest.
+    for conversation in &conversations {
+        completed(conversation).await;
+    }
     let chat = conversation_id();
     deliver(&chat_transcription(
         &tenant.chat_agent,
@@ -28,15 +33,7 @@ async fn two_calls_and_a_chat(tenant: &Tenant) -> (String, String) {
         json!({}),
     ))
     .await;
-    conversations.push(chat);
-    for conversation in &conversations {
-        eventually(20, "the conversation", || async {
-            call_row(conversation)
-                .await
-                .filter(|row| row.get::<_, String>("status") == "completed")
-        })
-        .await;
-    }
+    completed(&chat).await;
     let db = db().await;
     let id = |agent: String| {
         let db = &db;
@@ -55,6 +52,15 @@ async fn two_calls_and_a_chat(tenant: &Tenant) -> (String, String) {
         id(tenant.call_agent.clone()).await,
         id(tenant.chat_agent.clone()).await,
     )
+}
+
+async fn completed(conversation: &str) {
+    eventually(20, "the conversation", || async {
+        call_row(conversation)
+            .await
+            .filter(|row| row.get::<_, String>("status") == "completed")
+    })
+    .await;
 }
 
 async fn overview(tenant: &Tenant, query: &str) -> Value {
