@@ -154,11 +154,9 @@ impl Settings {
                 "must be 1 to 100000 minor units",
             ));
         }
-        let known = matches!(
-            self.currency.parse::<stripe_types::Currency>(),
-            Ok(currency) if !matches!(currency, stripe_types::Currency::Unknown(_))
-        );
-        if !known || THREE_DECIMAL_CURRENCIES.contains(&self.currency.as_str()) {
+        if !crate::clients::stripe::is_currency(&self.currency)
+            || THREE_DECIMAL_CURRENCIES.contains(&self.currency.as_str())
+        {
             return Err(AppError::validation(
                 "currency",
                 "must be a lower-case ISO 4217 code Stripe charges in, such as usd (currencies with three decimals are not supported)",

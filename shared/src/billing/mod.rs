@@ -203,7 +203,12 @@ pub async fn start_purchase(
         success_url: config.success_url.clone(),
         cancel_url: config.cancel_url.clone(),
     };
-    let result = match Stripe::new(&secrets.stripe_secret_key, &config.base_url, config.timeout) {
+    let result = match Stripe::new(
+        state.http().clone(),
+        &secrets.stripe_secret_key,
+        &config.base_url,
+        config.timeout,
+    ) {
         Ok(stripe) => stripe.create_checkout_session(&request).await,
         Err(err) => Err(err),
     };
