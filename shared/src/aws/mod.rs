@@ -1,5 +1,10 @@
-//! AWS clients built from one aws-config. Locally the standard AWS_ENDPOINT_URL points every
-//! client at the emulator (moto).
+//! AWS clients built from one SDK configuration taken from the environment: the region from
+//! AWS_REGION (or AWS_DEFAULT_REGION), the credentials from AWS_ACCESS_KEY_ID,
+//! AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (what Lambda gives a function), and locally
+//! AWS_ENDPOINT_URL pointing every client at the emulator (moto). Retries (standard, 3
+//! attempts) and the connect timeout are the SDK's defaults for its latest behavior version.
+//! aws-config's chain (profile files, SSO, STS, IMDS, ECS) is not linked: none of it is used
+//! on Lambda, and it was about 0.5 MB of every function.
 
 pub mod blobs;
 pub mod cache;
@@ -10,7 +15,9 @@ pub mod secrets;
 
 use std::sync::{Arc, OnceLock};
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::{provider::SharedCredentialsProvider, Credentials};
+use aws_sdk_sqs::config::BehaviorVersion;
+use aws_types::{region::Region, SdkConfig};
 
 #[derive(Clone, Debug)]
 pub struct Aws {
@@ -22,7 +29,7 @@ pub struct Aws {
 
 impl Aws {
     pub async fn from_env() -> Self {
-        let shared = load_config().await;
+        let shared = load_config();
         Self {
             sqs: aws_sdk_sqs::Client::new(&shared),
             s3: s3_client(&shared),
@@ -32,8 +39,20 @@ impl Aws {
     }
 }
 
-async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+fn load_config() -> SdkConfig {
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let mut config = SdkConfig::builder().behavior_version(BehaviorVersion::latest());
+    config.set_region(
+        var("AWS_REGION")
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .map(Region::new),
+    );
+    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        let credentials = Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "env");
+        config.set_credentials_provider(Some(SharedCredentialsProvider::new(credentials)));
+    }
+    config.set_endpoint_url(var("AWS_ENDPOINT_URL"));
+    config.build()
 }
 
 fn s3_client(shared: &SdkConfig) -> aws_sdk_s3::Client {
@@ -45,16 +64,15 @@ fn s3_client(shared: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3)
 }
 
-/// The clients of [`Aws`], each built when first used, from one aws-config loaded then:
-/// loading it reads the profile files and the system's root certificates (for the SDK's HTTPS
-/// client), which a cold start should not pay before a request needs AWS; and a function
-/// links only the clients it uses. Clones share the clients.
+/// The clients of [`Aws`], each built when first used (the SDK's HTTPS client reads the
+/// system's root certificates, which a cold start should not pay before a request needs AWS),
+/// so that a function links only the clients it uses. Clones share the clients.
 #[derive(Clone, Default)]
 pub struct LazyAws(Arc<Clients>);
 
 #[derive(Default)]
 struct Clients {
-    config: tokio::sync::OnceCell<SdkConfig>,
+    config: OnceLock<SdkConfig>,
     sqs: OnceLock<aws_sdk_sqs::Client>,
     s3: OnceLock<aws_sdk_s3::Client>,
     dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
@@ -62,29 +80,29 @@ struct Clients {
 }
 
 impl LazyAws {
-    async fn config(&self) -> &SdkConfig {
-        self.0.config.get_or_init(load_config).await
+    fn config(&self) -> &SdkConfig {
+        self.0.config.get_or_init(load_config)
     }
 
     pub async fn sqs(&self) -> &aws_sdk_sqs::Client {
-        let config = self.config().await;
+        let config = self.config();
         self.0.sqs.get_or_init(|| aws_sdk_sqs::Client::new(config))
     }
 
     pub async fn s3(&self) -> &aws_sdk_s3::Client {
-        let config = self.config().await;
+        let config = self.config();
         self.0.s3.get_or_init(|| s3_client(config))
     }
 
     pub async fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
-        let config = self.config().await;
+        let config = self.config();
         self.0
             .dynamodb
             .get_or_init(|| aws_sdk_dynamodb::Client::new(config))
     }
 
     pub async fn secrets(&self) -> &aws_sdk_secretsmanager::Client {
-        let config = self.config().await;
+        let config = self.config();
         self.0
             .secrets
             .get_or_init(|| aws_sdk_secretsmanager::Client::new(config))
