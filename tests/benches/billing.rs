@@ -1,7 +1,7 @@
 //! Billing benchmark, run by scripts/bench-billing against a stack of its own (the API, the
 //! Stripe simulator it creates Checkout Sessions with, Postgres, moto):
 //! a. `--purchases` POST /billing/purchase from `--users` users, `--clients` at a time: each is
-//!    a purchase row, one async-stripe request to the simulator and its answer;
+//!    a purchase row, one Checkout request to the simulator and its answer;
 //! b. a signed `checkout.session.completed` for each purchase POSTed to the Stripe webhook,
 //!    `--clients` at a time (ingest: signature, SQS send), then the time until the
 //!    processor has credited every one (events/s through SQS into Postgres);
