@@ -239,15 +239,11 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
         Payload::Analyzed(analysis) => CallEvent::Analyzed(analysis),
     };
     let tx = client.transaction().await?;
-    let recorded = mark_processed(
-        &tx,
-        &event.event_key,
-        SOURCE,
-        call_event.kind(),
-        Some(&call.conversation_id),
-        "applied",
-    );
-    if lifecycle::apply_once(&tx, &settings, &call, &call_event, recorded)
+    let delivery = lifecycle::Delivery {
+        event_key: &event.event_key,
+        source: SOURCE,
+    };
+    if lifecycle::apply_once(&tx, &settings, &call, &call_event, &delivery)
         .await?
         .is_none()
     {
