@@ -6,18 +6,13 @@
 //! the daily rollups.
 
 use crate::db::statements::Cached;
-use std::{
-    collections::HashMap,
-    sync::{LazyLock, PoisonError, RwLock},
-};
-
 use deadpool_postgres::GenericClient;
 use futures::future::{try_join, try_join4};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
-    event::{credits_for, usage_reference, AgentOwner, CallEvent, CallRef, CallStatus, Transcript},
+    event::{credits_for, usage_reference, CallEvent, CallRef, CallStatus, Transcript},
     person::Person,
     rollup::{self, Figures},
 };
@@ -155,65 +150,6 @@ async fn apply_locked(
         }
     }
     Ok(before.id)
-}
-
-fn agent_owner(row: &tokio_postgres::Row) -> AppResult<AgentOwner> {
-    Ok(AgentOwner {
-        agent_id: row.try_get("id")?,
-        tenant: TenantId::from_trusted(row.try_get("user_id")?),
-        is_chat: row.try_get::<_, &str>("type")? == "chat",
-    })
-}
-
-/// The local agent an ElevenLabs agent id belongs to (soft-deleted ones too).
-///
-/// The answer never changes once found (agents are only soft-deleted, and their ElevenLabs id
-/// is never re-pointed), so the process remembers it and later events skip the query. Agents
-/// not found are asked again: they may be created meanwhile.
-pub async fn owner_of_agent(
-    client: &impl GenericClient,
-    elevenlabs_agent_id: &str,
-) -> AppResult<Option<AgentOwner>> {
-    static KNOWN: LazyLock<RwLock<HashMap<String, AgentOwner>>> = LazyLock::new(RwLock::default);
-    const REMEMBERED: usize = 10_000;
-    if let Some(owner) = KNOWN
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(elevenlabs_agent_id)
-    {
-        return Ok(Some(owner.clone()));
-    }
-    let owner = owner(client, sql::OWNER_OF_AGENT, elevenlabs_agent_id).await?;
-    if let Some(owner) = &owner {
-        let mut known = KNOWN.write().unwrap_or_else(PoisonError::into_inner);
-        if known.len() >= REMEMBERED {
-            known.clear();
-        }
-        known.insert(elevenlabs_agent_id.to_owned(), owner.clone());
-    }
-    Ok(owner)
-}
-
-/// The owner of the agent a recorded conversation belongs to.
-pub async fn owner_of_conversation(
-    client: &impl GenericClient,
-    conversation_id: &str,
-) -> AppResult<Option<AgentOwner>> {
-    owner(client, sql::OWNER_OF_CONVERSATION, conversation_id).await
-}
-
-/// The agent owner a statement selecting one agent's `id`, `user_id` and `type` by `key` finds.
-async fn owner(
-    client: &impl GenericClient,
-    statement: &str,
-    key: &str,
-) -> AppResult<Option<AgentOwner>> {
-    client
-        .cached_query_opt(statement, &[&key])
-        .await?
-        .as_ref()
-        .map(agent_owner)
-        .transpose()
 }
 
 /// Points every call of `from` at the lead `to` (two leads merged into one).
@@ -550,18 +486,18 @@ async fn store_transcript(tx: &impl GenericClient, call_id: Uuid, t: &Transcript
     Ok(())
 }
 
-/// The call's insert-or-lock, reading the tenant's id from the `tenant` CTE before it.
-macro_rules! insert_or_lock_call {
-    () => {
-        "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
-        SELECT id, $2, $3, $4, 'in_progress' FROM tenant
-        ON CONFLICT (elevenlabs_conversation_id) DO UPDATE SET user_id = calls.user_id
-        RETURNING id, user_id, lead_id, "
-    };
-}
-
 pub mod sql {
     use crate::calls::rollup::figure_columns;
+
+    /// The call's insert-or-lock, reading the tenant's id from the `tenant` CTE before it.
+    macro_rules! insert_or_lock_call {
+        () => {
+            "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
+            SELECT id, $2, $3, $4, 'in_progress' FROM tenant
+            ON CONFLICT (elevenlabs_conversation_id) DO UPDATE SET user_id = calls.user_id
+            RETURNING id, user_id, lead_id, "
+        };
+    }
 
     crate::db::statements! {
         pub const SET_PLACED = "UPDATE calls SET direction = COALESCE(direction, 'outbound'),
@@ -582,10 +518,6 @@ pub mod sql {
                 summary = COALESCE($3, summary), updated_at = now()
             WHERE id = $1 RETURNING ", figure_columns!()
         );
-        pub const OWNER_OF_AGENT =
-            "SELECT id, user_id, type FROM agents WHERE elevenlabs_agent_id = $1";
-        pub const OWNER_OF_CONVERSATION = "SELECT a.id, a.user_id, a.type FROM calls c JOIN agents a ON a.id = c.agent_id
-            WHERE c.elevenlabs_conversation_id = $1";
         pub const MOVE_TO_LEAD = "UPDATE calls SET lead_id = $1 WHERE lead_id = $2 AND user_id = $3";
         /// Locks the tenant first (the update marks its dashboards stale), then inserts the
         /// call or, when it exists, locks it (the no-op update takes the row lock as
