@@ -114,23 +114,31 @@ async fn forward(
     log: &Mutex<Log>,
     connection: usize,
 ) -> Result<(), BoxError> {
-    // The startup message has no type byte.
-    let mut kind = None;
+    // The startup message has no type byte, nor has an SSL or GSS encryption request before it
+    // (the server answers those with one byte: 'N', no encryption, here).
+    let mut untyped = true;
     loop {
-        if let Some(kind) = kind {
+        let kind = if untyped {
+            None
+        } else {
+            let kind = from_client.read_u8().await?;
             to_server.write_u8(kind).await?;
-        }
+            Some(kind)
+        };
         let len = from_client.read_u32().await?;
         let mut body = vec![0; len as usize - 4];
         from_client.read_exact(&mut body).await?;
         to_server.write_u32(len).await?;
         to_server.write_all(&body).await?;
-        if let Some(kind) = kind {
-            note(log, connection, kind, &body);
+        match kind {
+            Some(kind) => note(log, connection, kind, &body),
+            None => untyped = ENCRYPTION_REQUESTS.iter().any(|code| body[..] == code[..]),
         }
-        kind = Some(from_client.read_u8().await?);
     }
 }
+
+/// The codes of SSLRequest and GSSENCRequest.
+const ENCRYPTION_REQUESTS: [[u8; 4]; 2] = [80877103_u32.to_be_bytes(), 80877104_u32.to_be_bytes()];
 
 fn note(log: &Mutex<Log>, connection: usize, kind: u8, body: &[u8]) {
     let mut log = log.lock().expect("log");
