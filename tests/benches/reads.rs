@@ -107,7 +107,10 @@ async fn run() -> Result<(), BoxError> {
     for tenant in [Tenant::pick(&db, 0).await?, Tenant::median(&db).await?] {
         for case in cases(&db, &tenant).await? {
             eprintln!("measuring {} ({})", case.name, tenant.label());
-            rows.push(measure(&api, &reads, &sql, &tenant, &case, &options).await?);
+            let row = measure(&api, &reads, &sql, &tenant, &case, &options).await?;
+            // Each row as soon as it is known: a long run stopped early still tells something.
+            eprintln!("  {}", row.line());
+            rows.push(row);
         }
     }
     println!("\n{}\n", seed.describe());
@@ -558,18 +561,24 @@ fn print_table(rows: &[Row], requests: usize) {
     println!("| endpoint | tenant | API | reads | SQL prepared once (statements) | API / SQL (p50, p99) | reads / SQL (p50, p99) |");
     println!("|---|---|---|---|---|---|---|");
     for row in rows {
-        println!(
+        println!("{}", row.line());
+    }
+}
+
+impl Row {
+    fn line(&self) -> String {
+        format!(
             "| {} | {} | {} | {} | {} ({}) | {:.1}x, {:.1}x | {:.1}x, {:.1}x |",
-            row.endpoint,
-            row.tenant,
-            row.api.figure(),
-            row.reads.figure(),
-            row.prepared.figure(),
-            row.statements,
-            ms(row.api.p50) / ms(row.prepared.p50),
-            ms(row.api.p99) / ms(row.prepared.p99),
-            ms(row.reads.p50) / ms(row.prepared.p50),
-            ms(row.reads.p99) / ms(row.prepared.p99),
-        );
+            self.endpoint,
+            self.tenant,
+            self.api.figure(),
+            self.reads.figure(),
+            self.prepared.figure(),
+            self.statements,
+            ms(self.api.p50) / ms(self.prepared.p50),
+            ms(self.api.p99) / ms(self.prepared.p99),
+            ms(self.reads.p50) / ms(self.prepared.p50),
+            ms(self.reads.p99) / ms(self.prepared.p99),
+        )
     }
 }
