@@ -4,7 +4,7 @@
 
 pub mod holds;
 
-use crate::db::statements::Cached;
+use crate::db::{filter::Total, statements::Cached};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -265,14 +265,15 @@ pub fn credit_state(balance: i64, low_threshold: i64) -> CreditState {
     }
 }
 
-/// A page of the tenant's ledger, newest first, after the entry `before_id` when given.
+/// A page of the tenant's ledger, newest first, after the entry `before_id` when given, and how
+/// many entries match (counted up to the list bound).
 pub async fn history(
     client: &impl GenericClient,
     tenant: TenantId,
     kind: Option<CreditKind>,
     before_id: Option<i64>,
     limit: i64,
-) -> AppResult<(Vec<CreditTransaction>, i64)> {
+) -> AppResult<(Vec<CreditTransaction>, Total)> {
     let kind = kind.map(CreditKind::filtered_as);
     let rows = client
         .cached_query(
@@ -280,10 +281,11 @@ pub async fn history(
             &[tenant.as_uuid(), &kind, &before_id, &limit],
         )
         .await?;
-    let total: i64 = client
-        .cached_query_one(sql::HISTORY_COUNT, &[tenant.as_uuid(), &kind])
-        .await?
-        .try_get(0)?;
+    let total = Total::from_row(
+        &client
+            .cached_query_one(sql::HISTORY_TOTAL, &[tenant.as_uuid(), &kind])
+            .await?,
+    )?;
     let entries = rows
         .iter()
         .map(CreditTransaction::try_from)
@@ -316,8 +318,8 @@ pub mod sql {
             WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))
             AND ($3::bigint IS NULL OR id < $3)
             ORDER BY id DESC LIMIT $4");
-        pub const HISTORY_COUNT = "SELECT count(*) FROM credit_transactions
-            WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))";
+        pub const HISTORY_TOTAL = crate::db::filter::bounded_count!("credit_transactions
+            WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))");
     }
 }
 
