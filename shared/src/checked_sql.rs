@@ -21,6 +21,7 @@ pub const REGISTRY: &[&[Statement]] = &[
     crate::calls::batches::sql::STATEMENTS,
     crate::calls::lead_merge::sql::STATEMENTS,
     crate::calls::lifecycle::sql::STATEMENTS,
+    crate::calls::owner::sql::STATEMENTS,
     crate::calls::outbound::sql::STATEMENTS,
     crate::calls::read::sql::STATEMENTS,
     crate::calls::recording::sql::STATEMENTS,

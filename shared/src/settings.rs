@@ -288,15 +288,6 @@ fn is_region(code: &str) -> bool {
         && code.parse::<phonenumber::country::Id>().is_ok()
 }
 
-/// The low-credit threshold from its stored value (as read inside another statement), or the
-/// default when it was never set.
-pub fn low_credit_threshold(stored: Option<Value>) -> i64 {
-    stored
-        .as_ref()
-        .and_then(Value::as_i64)
-        .unwrap_or_else(|| Settings::default().low_credit_threshold)
-}
-
 /// Reads the stored settings over the defaults (see [`Settings::defaults`]).
 pub async fn load(client: &impl GenericClient, config: &Config) -> AppResult<Settings> {
     let rows = client.cached_query(sql::STORED, &[]).await?;

@@ -3,8 +3,9 @@
 //!    ANALYZE) unless the database already holds it (the `bench_seed` marker row);
 //! b. for the largest tenant and a median one, times each read endpoint of the running API
 //!    (sequential requests after a warm-up) next to the shared crate's read functions its
-//!    handler calls, called in-process on one pooled connection. The figure is endpoint / reads:
-//!    what HTTP, authentication and serialization add.
+//!    handler calls, called in-process on one pooled connection, and next to the statements
+//!    those functions send (taken off the wire by a recording proxy, support/wire.rs) prepared
+//!    once on one connection and run in the same order: the SQL's own time.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,10 @@ mod support;
 #[path = "support/seed.rs"]
 mod seed;
 
+// The statements a read sends, recorded off the wire and replayed prepared once.
+#[path = "support/wire.rs"]
+mod wire;
+
 use seed::{connect, Dataset};
 use support::{fail, ms, percentile, var, Api, BoxError};
 
@@ -49,7 +54,7 @@ fn options() -> Result<Options, BoxError> {
         warmup: 20,
         tenants: 1000,
         calls: 1_000_000,
-        largest: 100_000,
+        largest: 0,
     };
     support::parse_counts(&mut [
         ("--requests", &mut options.requests),
@@ -58,6 +63,9 @@ fn options() -> Result<Options, BoxError> {
         ("--calls", &mut options.calls),
         ("--largest", &mut options.largest),
     ])?;
+    if options.largest == 0 {
+        options.largest = options.calls / 10;
+    }
     if options.largest * 2 > options.calls || options.tenants < 3 {
         return Err("--largest must be at most half of --calls, and --tenants at least 3".into());
     }
@@ -87,17 +95,33 @@ async fn run() -> Result<(), BoxError> {
     .await?;
     eprintln!("{}", seed.describe());
     let api = Api::new()?;
-    let reads = shared::db::pool(&var("DATABASE_URL")?, 1)?;
+    let url = var("DATABASE_URL")?;
+    let reads = shared::db::pool(&url, 1)?;
+    let recorder = wire::Recorder::start(host_port(&url)?).await?;
+    let sql = Sql {
+        recording: shared::db::pool(&recorder.url(&url)?, 1)?,
+        recorder,
+        replay: connect(&url).await?,
+    };
     let mut rows = Vec::new();
     for tenant in [Tenant::pick(&db, 0).await?, Tenant::median(&db).await?] {
         for case in cases(&db, &tenant).await? {
             eprintln!("measuring {} ({})", case.name, tenant.label());
-            rows.push(measure(&api, &reads, &tenant, &case, &options).await?);
+            let row = measure(&api, &reads, &sql, &tenant, &case, &options).await?;
+            // Each row as soon as it is known: a long run stopped early still tells something.
+            eprintln!("  {}", row.line());
+            rows.push(row);
         }
     }
     println!("\n{}\n", seed.describe());
     print_table(&rows, options.requests);
     Ok(())
+}
+
+/// The `host:port` of a postgres:// URL.
+fn host_port(url: &str) -> Result<String, BoxError> {
+    let rest = url.split_once('@').ok_or("no user in DATABASE_URL")?.1;
+    Ok(rest.split('/').next().unwrap_or(rest).to_owned())
 }
 
 // ---- tenants and what is asked of them -----------------------------------------------------
@@ -179,8 +203,11 @@ enum Read {
     Overview(Range),
     Analytics(Range),
     Calls(Option<CallCursor>),
+    Scored,
+    Metrics,
     Leads,
     LeadProfile(Uuid),
+    Timeline(Uuid),
 }
 
 impl Read {
@@ -210,11 +237,20 @@ impl Read {
             Self::Calls(after) => {
                 calls::read::list(db, tenant, &CallFilter::default(), PAGE, *after).await?;
             }
+            Self::Scored => {
+                calls::scored::list(db, tenant, &CallFilter::default(), PAGE, None).await?;
+            }
+            Self::Metrics => {
+                calls::metrics::list(db, tenant, &CallFilter::default(), PAGE, None).await?;
+            }
             Self::Leads => {
                 leads::read::list(db, tenant, &LeadFilter::default(), PAGE, None).await?;
             }
             Self::LeadProfile(id) => {
                 leads::read::profile(db, tenant, LeadId::from_uuid(*id)).await?;
+            }
+            Self::Timeline(id) => {
+                leads::read::timeline(db, tenant, LeadId::from_uuid(*id), PAGE, None).await?;
             }
         }
         Ok(())
@@ -279,6 +315,18 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             read: Read::Calls(Some(deep.cursor)),
         },
         Case {
+            name: format!("GET /analytics/calls?limit={PAGE}"),
+            path: format!("/analytics/calls?limit={PAGE}"),
+            revalidate: false,
+            read: Read::Metrics,
+        },
+        Case {
+            name: format!("GET /analytics/leads?limit={PAGE}"),
+            path: format!("/analytics/leads?limit={PAGE}"),
+            revalidate: false,
+            read: Read::Scored,
+        },
+        Case {
             name: format!("GET /api/leads?limit={PAGE}"),
             path: format!("/api/leads?limit={PAGE}"),
             revalidate: false,
@@ -292,6 +340,12 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             path: format!("/api/leads/{}", busiest.id),
             revalidate: false,
             read: Read::LeadProfile(busiest.id),
+        },
+        Case {
+            name: format!("GET /api/leads/{{id}}/timeline?limit={PAGE} (the same lead)"),
+            path: format!("/api/leads/{}/timeline?limit={PAGE}", busiest.id),
+            revalidate: false,
+            read: Read::Timeline(busiest.id),
         },
     ])
 }
@@ -407,11 +461,22 @@ struct Row {
     tenant: String,
     api: Percentiles,
     reads: Percentiles,
+    prepared: Percentiles,
+    statements: usize,
+}
+
+/// Where a read's statements are recorded (a pool through the proxy) and replayed (a plain
+/// connection through the same pooler the API uses).
+struct Sql {
+    recorder: wire::Recorder,
+    recording: deadpool_postgres::Pool,
+    replay: Client,
 }
 
 async fn measure(
     api: &Api,
     reads: &deadpool_postgres::Pool,
+    sql: &Sql,
     tenant: &Tenant,
     case: &Case,
     options: &Options,
@@ -431,12 +496,42 @@ async fn measure(
             samples.push(took);
         }
     }
+    let replay = record(sql, tenant, case).await?;
     Ok(Row {
         endpoint: case.name.clone(),
         tenant: tenant.label(),
         api: Percentiles::of(samples),
         reads: time_reads(reads, tenant, case, options).await?,
+        prepared: time_prepared(&sql.replay, &replay, options).await?,
+        statements: replay.statements(),
     })
+}
+
+/// The statements the case's reads send, recorded on their second run (the first prepares
+/// them) and prepared once on the replay connection.
+async fn record(sql: &Sql, tenant: &Tenant, case: &Case) -> Result<wire::Replay, BoxError> {
+    let mut db = sql.recording.get().await?;
+    let identity = tenant.identity();
+    case.read.run(&mut db, &identity).await?;
+    sql.recorder.record();
+    case.read.run(&mut db, &identity).await?;
+    wire::Replay::prepare(&sql.replay, sql.recorder.take()).await
+}
+
+async fn time_prepared(
+    db: &Client,
+    replay: &wire::Replay,
+    options: &Options,
+) -> Result<Percentiles, BoxError> {
+    let mut samples = Vec::with_capacity(options.requests);
+    for i in 0..options.warmup + options.requests {
+        let started = Instant::now();
+        replay.run(db).await?;
+        if i >= options.warmup {
+            samples.push(started.elapsed());
+        }
+    }
+    Ok(Percentiles::of(samples))
 }
 
 /// The case's reads, `requests` times after a warm-up, on one pooled connection.
@@ -461,19 +556,29 @@ async fn time_reads(
 
 fn print_table(rows: &[Row], requests: usize) {
     println!(
-        "p50 / p99 in ms over {requests} sequential requests each; reads: the handler's shared read functions in-process, on one connection\n"
+        "p50 / p99 in ms over {requests} sequential requests each; reads: the handler's shared read functions in-process, on one connection; SQL prepared once: the statements those reads sent (recorded off the wire), prepared once on one connection and run in order\n"
     );
-    println!("| endpoint | tenant | API | reads | API / reads (p50, p99) |");
-    println!("|---|---|---|---|---|");
+    println!("| endpoint | tenant | API | reads | SQL prepared once (statements) | API / SQL (p50, p99) | reads / SQL (p50, p99) |");
+    println!("|---|---|---|---|---|---|---|");
     for row in rows {
-        println!(
-            "| {} | {} | {} | {} | {:.1}x, {:.1}x |",
-            row.endpoint,
-            row.tenant,
-            row.api.figure(),
-            row.reads.figure(),
-            ms(row.api.p50) / ms(row.reads.p50),
-            ms(row.api.p99) / ms(row.reads.p99),
-        );
+        println!("{}", row.line());
+    }
+}
+
+impl Row {
+    fn line(&self) -> String {
+        format!(
+            "| {} | {} | {} | {} | {} ({}) | {:.1}x, {:.1}x | {:.1}x, {:.1}x |",
+            self.endpoint,
+            self.tenant,
+            self.api.figure(),
+            self.reads.figure(),
+            self.prepared.figure(),
+            self.statements,
+            ms(self.api.p50) / ms(self.prepared.p50),
+            ms(self.api.p99) / ms(self.prepared.p99),
+            ms(self.reads.p50) / ms(self.prepared.p50),
+            ms(self.reads.p99) / ms(self.prepared.p99),
+        )
     }
 }

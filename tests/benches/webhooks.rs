@@ -39,6 +39,7 @@ use support::{fail, print_table, var, BoxError, Latencies};
 
 struct Options {
     events: usize,
+    rounds: usize,
     tenants: usize,
     requests: usize,
     clients: usize,
@@ -47,12 +48,14 @@ struct Options {
 fn options() -> Result<Options, BoxError> {
     let mut options = Options {
         events: 2000,
+        rounds: 3,
         tenants: 8,
         requests: 2000,
         clients: 16,
     };
     support::parse_counts(&mut [
         ("--events", &mut options.events),
+        ("--rounds", &mut options.rounds),
         ("--tenants", &mut options.tenants),
         ("--requests", &mut options.requests),
         ("--clients", &mut options.clients),
@@ -76,25 +79,36 @@ async fn run() -> Result<(), BoxError> {
     let tenants = create_tenants(&db, options.tenants).await?;
     let mut rows = Vec::new();
 
-    let events = simulated_events(&tenants, options.events);
     warm_up_processor(&state, &tenants, concurrency).await?;
-    let processor = processor_rate(&state, &events, concurrency).await?;
-    let raw = raw_rate(&database_url, &tenants, &events, concurrency).await?;
-    rows.push((
-        format!(
-            "processor (`process_message`) into Postgres: {} events, {} tenants, concurrency {concurrency} (the pool size)",
-            options.events, options.tenants
-        ),
-        format!("{processor:.0} events/s"),
-    ));
-    rows.push((
-        format!("the same rows with plain tokio-postgres (prepared, one transaction per event), concurrency {concurrency}"),
-        format!("{raw:.0} events/s"),
-    ));
-    rows.push((
-        "processor / plain INSERTs".into(),
-        format!("{:.0} %", 100.0 * processor / raw),
-    ));
+    // Rounds alternate the processor and the limit, so a machine whose load changes during
+    // the run moves both; the ratio is the median round's.
+    let mut ratios = Vec::new();
+    for round in 1..=options.rounds {
+        let events = simulated_events(&tenants, options.events);
+        let processor = processor_rate(&state, &events, concurrency).await?;
+        let raw = raw_rate(&database_url, &tenants, &events, concurrency).await?;
+        rows.push((
+            format!(
+                "round {round}: processor (`process_message`) into Postgres: {} events, {} tenants, concurrency {concurrency} (the pool size) / the same rows with plain tokio-postgres (prepared, one transaction per event), concurrency {concurrency}",
+                options.events, options.tenants
+            ),
+            format!(
+                "{processor:.0} / {raw:.0} events/s = {:.0} %",
+                100.0 * processor / raw
+            ),
+        ));
+        ratios.push(processor / raw);
+    }
+    ratios.sort_by(f64::total_cmp);
+    if let Some(median) = ratios.get(ratios.len() / 2) {
+        rows.push((
+            format!(
+                "processor / plain INSERTs, median of {} rounds",
+                ratios.len()
+            ),
+            format!("{:.0} %", 100.0 * median),
+        ));
+    }
     if std::env::var_os("BENCH_PROCESSOR_ONLY").is_some() {
         print_table(&rows);
         return Ok(());
@@ -363,6 +377,7 @@ struct Statements {
     transcript: Statement,
     analytics: Statement,
     rollup: Statement,
+    lead_rollup: Statement,
 }
 
 impl Statements {
@@ -372,9 +387,11 @@ impl Statements {
                 "INSERT INTO processed_events (event_key, source, event_type, conversation_id, outcome)
                  VALUES ($1, 'elevenlabs', 'post_call_transcription', $2, 'applied')",
             ).await?,
-            // Takes the tenant's row lock first, as the processor does.
+            // Takes the tenant's row lock first, as the processor does, and marks its dashboards
+            // stale as the processor does.
             charge: client.prepare(
-                "UPDATE users SET credits = credits - $2, updated_at = now() WHERE id = $1 RETURNING credits",
+                "UPDATE users SET credits = credits - $2, stats_version = stats_version + 1, updated_at = now()
+                 WHERE id = $1 RETURNING credits",
             ).await?,
             lead: client.prepare(
                 "INSERT INTO leads (user_id, phone_number, name, agent_id, total_score, lead_status_tag,
@@ -416,6 +433,9 @@ impl Statements {
                      duration_seconds = daily_agent_stats.duration_seconds + EXCLUDED.duration_seconds,
                      credits_used = daily_agent_stats.credits_used + EXCLUDED.credits_used",
             ).await?,
+            // The lead rollup's row; its update adds the score buckets element by element, which
+            // plain SQL can only do this way.
+            lead_rollup: client.prepare(shared::leads::rollup::sql::ADD_TO_DAY).await?,
         })
     }
 }
@@ -474,6 +494,30 @@ async fn write_raw(
     tx.execute(
         &s.rollup,
         &[&tenant, &agent, &e.started_at, &e.duration, &credits],
+    )
+    .await?;
+    // A 74, warm, pricing clicked: as `analytics` above.
+    let mut buckets = [0_i32; 10];
+    buckets[7] = 1;
+    tx.execute(
+        &s.lead_rollup,
+        &[
+            &tenant,
+            &agent,
+            &e.started_at.date_naive(),
+            &1_i32,
+            &1_i32,
+            &74_i64,
+            &0_i32,
+            &1_i32,
+            &0_i32,
+            &buckets.as_slice(),
+            &1_i32,
+            &0_i32,
+            &0_i32,
+            &0_i32,
+            &0_i32,
+        ],
     )
     .await?;
     tx.commit().await

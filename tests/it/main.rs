@@ -27,6 +27,7 @@ mod emails;
 mod exports;
 mod http_errors;
 mod leads;
+mod list_totals;
 mod migrations;
 mod outbound;
 mod reconcile;

@@ -74,7 +74,7 @@ async fn run(durations: Vec<i64>, deliveries: Vec<Delivery>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 50, ..ProptestConfig::default() })]
     #[test]
     fn credits_charged_equal_the_started_minutes_of_distinct_conversations(
         durations in prop::collection::vec(0_i64..1_000, 1..8),

@@ -1,6 +1,7 @@
 //! Every tenant's agents, for the admin: a list straight from our table (no ElevenLabs calls),
 //! and changes that go through the same agent functions as the owner's, then to the audit log.
 
+use crate::db::filter::Total;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -42,7 +43,7 @@ pub mod sql {
 
     crate::db::statements! {
         fullest {
-            LIST_COUNT = || matching(Some(uuid::Uuid::nil()), Some("a")).count_statement(LIST_FROM),
+            LIST_TOTAL = || matching(Some(uuid::Uuid::nil()), Some("a")).total_statement(LIST_FROM),
             LIST_PAGE = || {
                 matching(Some(uuid::Uuid::nil()), Some("a")).page_statement(LIST_SELECT, &NEWEST, true)
             },
@@ -62,9 +63,9 @@ pub async fn list(
     search: Option<&str>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> AppResult<(Vec<AgentRow>, i64)> {
+) -> AppResult<(Vec<AgentRow>, Total)> {
     let matching = matching(user, search);
-    let total = matching.count(client, sql::LIST_FROM).await?;
+    let total = matching.total(client, sql::LIST_FROM).await?;
     let rows = matching
         .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
         .await?;

@@ -1,6 +1,7 @@
 //! The audit log: who did what to which target, written in the transaction of the action
 //! itself where there is one. Details never hold a secret value.
 
+use crate::db::filter::Total;
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -44,7 +45,7 @@ pub mod sql {
         pub const RECORD = "INSERT INTO audit_log (actor_id, actor_email, action, target_type, target_id, details)
             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
         fullest {
-            LIST_COUNT = || every_filter().count_statement(LIST_FROM),
+            LIST_TOTAL = || every_filter().total_statement(LIST_FROM),
             LIST_PAGE = || {
                 let mut matching = every_filter();
                 matching.and_some("id < $", Some(1_i64));
@@ -125,9 +126,9 @@ pub async fn list(
     filter: &AuditFilter,
     before_id: Option<i64>,
     limit: i64,
-) -> AppResult<(Vec<AuditEntry>, i64)> {
+) -> AppResult<(Vec<AuditEntry>, Total)> {
     let mut matching = matching(filter);
-    let total = matching.count(client, sql::LIST_FROM).await?;
+    let total = matching.total(client, sql::LIST_FROM).await?;
     matching.and_some("id < $", before_id);
     let rows = client
         .query(

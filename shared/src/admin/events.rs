@@ -2,6 +2,7 @@
 //! events (inspect, replay, or match to a tenant's agent and replay). Replays go through the
 //! normal queue and processor, which are idempotent, so replaying twice applies once.
 
+use crate::db::filter::Total;
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -145,7 +146,7 @@ pub mod sql {
         pub const MARK_MATCHED =
             "UPDATE unmatched_events SET matched_at = now() WHERE id = $1 AND matched_at IS NULL";
         fullest {
-            LIST_COUNT = || matching(false).count_statement(LIST_FROM),
+            LIST_TOTAL = || matching(false).total_statement(LIST_FROM),
             LIST_PAGE = || matching(false).page_statement(LIST_SELECT, &NEWEST, true),
         }
     }
@@ -163,9 +164,9 @@ pub async fn list_unmatched(
     include_matched: bool,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> AppResult<(Vec<UnmatchedEvent>, i64)> {
+) -> AppResult<(Vec<UnmatchedEvent>, Total)> {
     let matching = matching(include_matched);
-    let total = matching.count(client, sql::LIST_FROM).await?;
+    let total = matching.total(client, sql::LIST_FROM).await?;
     let events = matching
         .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
         .await?

@@ -1,5 +1,6 @@
 //! Purchases across tenants, for the admin: the ones held for review, and the decision on one.
 
+use crate::db::filter::Total;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -36,7 +37,7 @@ pub mod sql {
 
     crate::db::statements! {
         fullest {
-            LIST_COUNT = || matching(Some(PurchaseStatus::Review)).count_statement(LIST_FROM),
+            LIST_TOTAL = || matching(Some(PurchaseStatus::Review)).total_statement(LIST_FROM),
             LIST_PAGE = || {
                 matching(Some(PurchaseStatus::Review)).page_statement(LIST_SELECT, &NEWEST, true)
             },
@@ -55,9 +56,9 @@ pub async fn list(
     status: Option<PurchaseStatus>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> AppResult<(Vec<AdminPurchase>, i64)> {
+) -> AppResult<(Vec<AdminPurchase>, Total)> {
     let matching = matching(status);
-    let total = matching.count(client, sql::LIST_FROM).await?;
+    let total = matching.total(client, sql::LIST_FROM).await?;
     let rows = matching
         .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
         .await?;

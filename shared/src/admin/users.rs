@@ -1,5 +1,6 @@
 //! Users seen by the admin: search, one user's whole picture, credit adjustments, suspension.
 
+use crate::db::filter::Total;
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -93,7 +94,7 @@ pub mod sql {
             "UPDATE users SET status = $2, updated_at = now() WHERE id = $1 AND status <> $2";
         pub const EXISTS = "SELECT 1 FROM users WHERE id = $1";
         fullest {
-            LIST_COUNT = || every_filter().count_statement(LIST_FROM),
+            LIST_TOTAL = || every_filter().total_statement(LIST_FROM),
             LIST_PAGE = || every_filter().page_statement(LIST_SELECT, &NEWEST, true),
         }
     }
@@ -117,9 +118,9 @@ pub async fn list(
     filter: &UserFilter,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> AppResult<(Vec<AdminUserSummary>, i64)> {
+) -> AppResult<(Vec<AdminUserSummary>, Total)> {
     let matching = matching(filter);
-    let total = matching.count(client, sql::LIST_FROM).await?;
+    let total = matching.total(client, sql::LIST_FROM).await?;
     let rows = matching
         .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
         .await?;

@@ -5,6 +5,7 @@
 mod remote;
 pub mod sql;
 
+use crate::db::filter::Total;
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -452,7 +453,7 @@ pub async fn list(
     filter: &AgentFilter,
     limit: i64,
     after: Option<(DateTime<Utc>, Uuid)>,
-) -> AppResult<(Vec<Agent>, i64)> {
+) -> AppResult<(Vec<Agent>, Total)> {
     let db = state.db().get().await?;
     let kind = filter.kind.map(AgentType::as_str);
     let search = filter
@@ -475,10 +476,10 @@ pub async fn list(
             ],
         )
         .await?;
-    let total: i64 = db
-        .cached_query_one(sql::COUNT, &[tenant.as_uuid(), &kind, &search])
-        .await?
-        .try_get(0)?;
+    let total = Total::from_row(
+        &db.cached_query_one(sql::TOTAL, &[tenant.as_uuid(), &kind, &search])
+            .await?,
+    )?;
     drop(db);
     let client = state.elevenlabs().await.ok();
     // Bounded: per request, and per tenant across its requests (the quota is the workspace's).

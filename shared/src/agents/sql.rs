@@ -17,10 +17,10 @@ crate::db::statements! {
         AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
         ORDER BY created_at DESC, id DESC
         LIMIT $6";
-    pub const COUNT = "SELECT count(*) FROM agents
+    pub const TOTAL = crate::db::filter::bounded_count!("agents
         WHERE user_id = $1 AND deleted_at IS NULL
         AND ($2::text IS NULL OR type = $2)
-        AND ($3::text IS NULL OR name ILIKE $3)";
+        AND ($3::text IS NULL OR name ILIKE $3)");
     pub const UPDATE = "UPDATE agents SET name = coalesce($3, name), phone_number_id = $4,
         is_active = coalesce($5, is_active),
         deactivated_by_admin = CASE WHEN $6 THEN coalesce(NOT $5, deactivated_by_admin)

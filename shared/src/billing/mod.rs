@@ -5,6 +5,7 @@
 pub mod disputes;
 pub mod payments;
 
+use crate::db::filter::Total;
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -288,9 +289,9 @@ pub async fn list(
     tenant: TenantId,
     limit: i64,
     after: Option<PurchaseCursor>,
-) -> AppResult<(Vec<Purchase>, i64)> {
+) -> AppResult<(Vec<Purchase>, Total)> {
     let of_tenant = sql::of_tenant(tenant);
-    let total = of_tenant.count(client, sql::LIST_FROM).await?;
+    let total = of_tenant.total(client, sql::LIST_FROM).await?;
     let purchases = of_tenant
         .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
         .await?
@@ -335,7 +336,7 @@ pub mod sql {
             WHERE id = $1 AND status = 'pending'";
         pub const ONE_OF_TENANT = concat!("SELECT ", purchase_columns!(), " FROM purchases WHERE id = $1 AND user_id = $2");
         fullest {
-            LIST_COUNT = || of_tenant(TenantId::from_trusted(Uuid::nil())).count_statement(LIST_FROM),
+            LIST_TOTAL = || of_tenant(TenantId::from_trusted(Uuid::nil())).total_statement(LIST_FROM),
             LIST_PAGE = || of_tenant(TenantId::from_trusted(Uuid::nil())).page_statement(LIST_SELECT, &NEWEST, true),
         }
     }

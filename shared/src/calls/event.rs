@@ -27,6 +27,17 @@ pub struct CallRef {
     pub event_at: DateTime<Utc>,
 }
 
+impl CallRef {
+    /// The `calls.type` of a conversation with this agent.
+    pub fn kind(&self) -> &'static str {
+        if self.agent.is_chat {
+            "chat"
+        } else {
+            "call"
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum CallEvent {
     /// We placed the call and ElevenLabs accepted it.

@@ -6,19 +6,13 @@
 //! the daily rollups.
 
 use crate::db::statements::Cached;
-use std::{
-    collections::HashMap,
-    future::Future,
-    sync::{LazyLock, PoisonError, RwLock},
-};
-
 use deadpool_postgres::GenericClient;
-use futures::future::{try_join, try_join3, try_join4};
+use futures::future::{try_join, try_join4};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
-    event::{credits_for, usage_reference, AgentOwner, CallEvent, CallRef, CallStatus, Transcript},
+    event::{credits_for, usage_reference, CallEvent, CallRef, CallStatus, Transcript},
     person::Person,
     rollup::{self, Figures},
 };
@@ -44,25 +38,31 @@ pub async fn apply(
     apply_locked(tx, settings, call, event, before, found).await
 }
 
-/// Like [`apply`], for an event whose dedup row `recorded` writes (true when it is new): it
-/// runs in the same round trip as the call's lock, and an event already recorded is not
-/// applied (`None`; the caller rolls back).
+/// A webhook delivery whose dedup row (`processed_events`, outcome `applied`) is written with
+/// the call's lock, so that an event is applied once.
+pub struct Delivery<'a> {
+    pub event_key: &'a str,
+    pub source: &'a str,
+}
+
+/// Like [`apply`], recording `delivery` as processed in the statement that locks the tenant
+/// and the call (after the tenant's lock, as every event of the tenant orders its locks); an
+/// event already recorded is not applied (`None`; the caller rolls back).
 pub async fn apply_once(
     tx: &impl GenericClient,
     settings: &Settings,
     call: &CallRef,
     event: &CallEvent,
-    recorded: impl Future<Output = AppResult<bool>>,
+    delivery: &Delivery<'_>,
 ) -> AppResult<Option<Uuid>> {
-    let (fresh, before, found) = try_join3(
-        recorded,
-        lock(tx, call),
+    let (before, found) = try_join(
+        lock_once(tx, call, event, delivery),
         find(tx, settings, call.agent.tenant, event),
     )
     .await?;
-    if !fresh {
+    let Some(before) = before else {
         return Ok(None);
-    }
+    };
     apply_locked(tx, settings, call, event, before, found)
         .await
         .map(Some)
@@ -152,65 +152,6 @@ async fn apply_locked(
     Ok(before.id)
 }
 
-fn agent_owner(row: &tokio_postgres::Row) -> AppResult<AgentOwner> {
-    Ok(AgentOwner {
-        agent_id: row.try_get("id")?,
-        tenant: TenantId::from_trusted(row.try_get("user_id")?),
-        is_chat: row.try_get::<_, &str>("type")? == "chat",
-    })
-}
-
-/// The local agent an ElevenLabs agent id belongs to (soft-deleted ones too).
-///
-/// The answer never changes once found (agents are only soft-deleted, and their ElevenLabs id
-/// is never re-pointed), so the process remembers it and later events skip the query. Agents
-/// not found are asked again: they may be created meanwhile.
-pub async fn owner_of_agent(
-    client: &impl GenericClient,
-    elevenlabs_agent_id: &str,
-) -> AppResult<Option<AgentOwner>> {
-    static KNOWN: LazyLock<RwLock<HashMap<String, AgentOwner>>> = LazyLock::new(RwLock::default);
-    const REMEMBERED: usize = 10_000;
-    if let Some(owner) = KNOWN
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(elevenlabs_agent_id)
-    {
-        return Ok(Some(owner.clone()));
-    }
-    let owner = owner(client, sql::OWNER_OF_AGENT, elevenlabs_agent_id).await?;
-    if let Some(owner) = &owner {
-        let mut known = KNOWN.write().unwrap_or_else(PoisonError::into_inner);
-        if known.len() >= REMEMBERED {
-            known.clear();
-        }
-        known.insert(elevenlabs_agent_id.to_owned(), owner.clone());
-    }
-    Ok(owner)
-}
-
-/// The owner of the agent a recorded conversation belongs to.
-pub async fn owner_of_conversation(
-    client: &impl GenericClient,
-    conversation_id: &str,
-) -> AppResult<Option<AgentOwner>> {
-    owner(client, sql::OWNER_OF_CONVERSATION, conversation_id).await
-}
-
-/// The agent owner a statement selecting one agent's `id`, `user_id` and `type` by `key` finds.
-async fn owner(
-    client: &impl GenericClient,
-    statement: &str,
-    key: &str,
-) -> AppResult<Option<AgentOwner>> {
-    client
-        .cached_query_opt(statement, &[&key])
-        .await?
-        .as_ref()
-        .map(agent_owner)
-        .transpose()
-}
-
 /// Points every call of `from` at the lead `to` (two leads merged into one).
 pub async fn move_to_lead(
     tx: &impl GenericClient,
@@ -233,6 +174,16 @@ struct Before {
 }
 
 impl Before {
+    fn from_row(row: &tokio_postgres::Row) -> AppResult<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            tenant: TenantId::from_trusted(row.try_get("user_id")?),
+            status: CallStatus::parse(row.try_get("status")?),
+            lead_id: row.try_get("lead_id")?,
+            figures: Figures::from_row(row)?,
+        })
+    }
+
     /// Moves the daily rollup from this row to `updated` (the event's RETURNING row of
     /// `figure_columns!()`), adding the credits the event charged.
     async fn roll_up(
@@ -251,31 +202,45 @@ impl Before {
 /// of a tenant takes its locks in one order (user, call, lead), so concurrent events of one
 /// tenant queue up instead of deadlocking.
 async fn lock(tx: &impl GenericClient, call: &CallRef) -> AppResult<Before> {
-    let call_type = if call.agent.is_chat { "chat" } else { "call" };
-    // One round trip, run in this order.
-    tx.prepare_all(&[sql::BUMP_STATS_VERSION, sql::LOCK_OR_INSERT])
-        .await?;
-    let (_, row) = try_join(
-        // Locks the tenant and marks its dashboards stale (their ETag follows stats_version).
-        tx.cached_execute(sql::BUMP_STATS_VERSION, &[call.agent.tenant.as_uuid()]),
-        tx.cached_query_one(
+    let row = tx
+        .cached_query_one(
             sql::LOCK_OR_INSERT,
             &[
                 call.agent.tenant.as_uuid(),
                 &call.agent.agent_id,
                 &call.conversation_id,
-                &call_type,
+                &call.kind(),
             ],
-        ),
-    )
-    .await?;
-    Ok(Before {
-        id: row.try_get("id")?,
-        tenant: TenantId::from_trusted(row.try_get("user_id")?),
-        status: CallStatus::parse(row.try_get("status")?),
-        lead_id: row.try_get("lead_id")?,
-        figures: Figures::from_row(&row)?,
-    })
+        )
+        .await?;
+    Before::from_row(&row)
+}
+
+/// [`lock`] that also records the delivery; `None` when it was recorded before.
+async fn lock_once(
+    tx: &impl GenericClient,
+    call: &CallRef,
+    event: &CallEvent,
+    delivery: &Delivery<'_>,
+) -> AppResult<Option<Before>> {
+    let row = tx
+        .cached_query_one(
+            sql::LOCK_OR_INSERT_ONCE,
+            &[
+                call.agent.tenant.as_uuid(),
+                &call.agent.agent_id,
+                &call.conversation_id,
+                &call.kind(),
+                &delivery.event_key,
+                &delivery.source,
+                &event.kind(),
+            ],
+        )
+        .await?;
+    if !row.try_get::<_, bool>("fresh")? {
+        return Ok(None);
+    }
+    Before::from_row(&row).map(Some)
 }
 
 /// A number as the tenant's region reads it; kept as written when it does not parse.
@@ -524,6 +489,16 @@ async fn store_transcript(tx: &impl GenericClient, call_id: Uuid, t: &Transcript
 pub mod sql {
     use crate::calls::rollup::figure_columns;
 
+    /// The call's insert-or-lock, reading the tenant's id from the `tenant` CTE before it.
+    macro_rules! insert_or_lock_call {
+        () => {
+            "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
+            SELECT id, $2, $3, $4, 'in_progress' FROM tenant
+            ON CONFLICT (elevenlabs_conversation_id) DO UPDATE SET user_id = calls.user_id
+            RETURNING id, user_id, lead_id, "
+        };
+    }
+
     crate::db::statements! {
         pub const SET_PLACED = "UPDATE calls SET direction = COALESCE(direction, 'outbound'),
                 phone_number = COALESCE(phone_number, $2), contact_id = COALESCE(contact_id, $3),
@@ -543,20 +518,26 @@ pub mod sql {
                 summary = COALESCE($3, summary), updated_at = now()
             WHERE id = $1 RETURNING ", figure_columns!()
         );
-        pub const OWNER_OF_AGENT =
-            "SELECT id, user_id, type FROM agents WHERE elevenlabs_agent_id = $1";
-        pub const OWNER_OF_CONVERSATION = "SELECT a.id, a.user_id, a.type FROM calls c JOIN agents a ON a.id = c.agent_id
-            WHERE c.elevenlabs_conversation_id = $1";
         pub const MOVE_TO_LEAD = "UPDATE calls SET lead_id = $1 WHERE lead_id = $2 AND user_id = $3";
-        pub const BUMP_STATS_VERSION =
-            "UPDATE users SET stats_version = stats_version + 1 WHERE id = $1";
-        /// Inserts the call or, when it exists, locks it (the no-op update takes the row lock as
-        /// `FOR UPDATE` would); either way returns it as it was before this event.
+        /// Locks the tenant first (the update marks its dashboards stale), then inserts the
+        /// call or, when it exists, locks it (the no-op update takes the row lock as
+        /// `FOR UPDATE` would); either way returns the call as it was before this event. The
+        /// insert reads the tenant's row from the update, so the locks are taken in that order.
         pub const LOCK_OR_INSERT = concat!(
-            "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
-            VALUES ($1, $2, $3, $4, 'in_progress')
-            ON CONFLICT (elevenlabs_conversation_id) DO UPDATE SET user_id = calls.user_id
-            RETURNING id, user_id, lead_id, ", figure_columns!()
+            "WITH tenant AS (
+                UPDATE users SET stats_version = stats_version + 1 WHERE id = $1 RETURNING id) ",
+            insert_or_lock_call!(), figure_columns!()
+        );
+        /// `LOCK_OR_INSERT` that also writes the delivery's dedup row, under the tenant's lock
+        /// (read from the update): `fresh` is false when the delivery was recorded before.
+        pub const LOCK_OR_INSERT_ONCE = concat!(
+            "WITH tenant AS (
+                UPDATE users SET stats_version = stats_version + 1 WHERE id = $1 RETURNING id),
+            recorded AS (
+                INSERT INTO processed_events (event_key, source, event_type, conversation_id, outcome)
+                SELECT $5, $6, $7, $3, 'applied' FROM tenant
+                ON CONFLICT (event_key) DO NOTHING RETURNING 1) ",
+            insert_or_lock_call!(), figure_columns!(), ", EXISTS (SELECT FROM recorded) AS fresh"
         );
         pub const SET_TRANSCRIBED = concat!("UPDATE calls SET
                 type = $2, direction = COALESCE($3, direction), status = $4,

@@ -1,6 +1,7 @@
 //! `GET /analytics/calls`: per-conversation metrics (duration, status, score, calls to action)
 //! over a range, with the call list's filters and paging.
 
+use crate::db::filter::Total;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -84,7 +85,7 @@ pub async fn list(
     filter: &CallFilter,
     limit: i64,
     after: Option<CallCursor>,
-) -> AppResult<(Vec<CallMetrics>, i64)> {
+) -> AppResult<(Vec<CallMetrics>, Total)> {
     read::matching_page(
         db,
         tenant,

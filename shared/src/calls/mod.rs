@@ -6,6 +6,7 @@ pub mod lead_merge;
 pub mod lifecycle;
 pub mod metrics;
 pub mod outbound;
+pub mod owner;
 pub mod person;
 pub mod read;
 pub mod recording;

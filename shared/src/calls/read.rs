@@ -13,7 +13,7 @@ use super::event::CallStatus;
 pub use crate::transcript::{SegmentSpeaker, SpeakerSegment};
 use crate::{
     agents,
-    db::filter::{like_pattern, Filter, Keyset},
+    db::filter::{like_pattern, Filter, Keyset, Total},
     error::{AppError, AppResult},
     export::{cell, Export},
     ids::CallId,
@@ -191,7 +191,7 @@ impl CallFilter {
         self.to_sql(tenant)
     }
 
-    /// The tables the total of `counted` needs: a join only when a filter reads it, so an
+    /// The tables the count of `counted` needs: a join only when a filter reads it, so an
     /// unfiltered total is an index-only count of the tenant's calls (every call has an agent,
     /// so that join never changes the count; an unused outer join still keeps Postgres off the
     /// index).
@@ -264,7 +264,7 @@ pub async fn list(
     filter: &CallFilter,
     limit: i64,
     after: Option<CallCursor>,
-) -> AppResult<(Vec<Call>, i64)> {
+) -> AppResult<(Vec<Call>, Total)> {
     matching_page(
         db,
         tenant,
@@ -277,7 +277,7 @@ pub async fn list(
 }
 
 /// A page of `select`'s rows (over `counted`) that `filter` matches, newest first, read as
-/// `T`, and how many match in all: what every list of calls answers.
+/// `T`, and how many match in all (up to the bound): what every list of calls answers.
 pub(super) async fn matching_page<T>(
     db: &impl GenericClient,
     tenant: TenantId,
@@ -285,12 +285,12 @@ pub(super) async fn matching_page<T>(
     (select, counted): (&str, Counted),
     limit: i64,
     after: Option<CallCursor>,
-) -> AppResult<(Vec<T>, i64)>
+) -> AppResult<(Vec<T>, Total)>
 where
     T: for<'r> TryFrom<&'r Row, Error = AppError>,
 {
     let matching = filter.checked_sql(db, tenant).await?;
-    let total = matching.count(db, &filter.count_from(counted)).await?;
+    let total = matching.total(db, &filter.count_from(counted)).await?;
     let rows = matching.page(db, select, &NEWEST, after, limit).await?;
     let page = rows.iter().map(T::try_from).collect::<AppResult<_>>()?;
     Ok((page, total))
@@ -465,11 +465,15 @@ pub mod sql {
                 let every = every_condition();
                 matching(&every).count_statement(&every.count_from(Counted::Calls))
             },
+            LIST_TOTAL = || {
+                let every = every_condition();
+                matching(&every).total_statement(&every.count_from(Counted::Calls))
+            },
             LIST_PAGE = || matching(&every_condition()).page_statement(LIST_SELECT, &NEWEST, true),
             METRICS_PAGE = || matching(&every_condition()).page_statement(METRICS_SELECT, &NEWEST, true),
-            SCORED_COUNT = || {
+            SCORED_TOTAL = || {
                 let every = every_condition();
-                matching(&every).count_statement(&every.count_from(Counted::Analyzed))
+                matching(&every).total_statement(&every.count_from(Counted::Analyzed))
             },
             SCORED_PAGE = || matching(&every_condition()).page_statement(SCORED_SELECT, &NEWEST, true),
         }

@@ -1,6 +1,7 @@
 //! `GET /analytics/leads`: every scored conversation as the design's LeadAnalytics, with who
 //! and which agent it was about, filtered and keyset-paginated as the call list is.
 
+use crate::db::filter::Total;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -67,7 +68,7 @@ pub async fn list(
     filter: &CallFilter,
     limit: i64,
     after: Option<CallCursor>,
-) -> AppResult<(Vec<ScoredConversation>, i64)> {
+) -> AppResult<(Vec<ScoredConversation>, Total)> {
     read::matching_page(
         db,
         tenant,

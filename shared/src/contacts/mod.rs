@@ -5,6 +5,7 @@ pub mod import;
 pub mod lookup;
 pub mod upload;
 
+use crate::db::filter::Total;
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -211,7 +212,7 @@ pub async fn list(
     filter: &ContactFilter,
     limit: i64,
     after: Option<(DateTime<Utc>, Uuid)>,
-) -> AppResult<(Vec<Contact>, i64)> {
+) -> AppResult<(Vec<Contact>, Total)> {
     let db = state.db().get().await?;
     let search = filter
         .search
@@ -226,10 +227,10 @@ pub async fn list(
             &[tenant.as_uuid(), &search, &after_at, &after_id, &limit],
         )
         .await?;
-    let total: i64 = db
-        .cached_query_one(sql::COUNT, &[tenant.as_uuid(), &search])
-        .await?
-        .try_get(0)?;
+    let total = Total::from_row(
+        &db.cached_query_one(sql::TOTAL, &[tenant.as_uuid(), &search])
+            .await?,
+    )?;
     let contacts = rows
         .iter()
         .map(Contact::try_from)
@@ -314,7 +315,7 @@ pub mod sql {
         pub const PAGE = concat!("SELECT * FROM contacts WHERE ", contact_matches!(), "
             AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
             ORDER BY created_at DESC, id DESC LIMIT $5");
-        pub const COUNT = concat!("SELECT count(*) FROM contacts WHERE ", contact_matches!());
+        pub const TOTAL = crate::db::filter::bounded_count!("contacts WHERE ", contact_matches!());
         pub const UPDATE = "UPDATE contacts SET name = $3, phone_number = $4, email = $5, company = $6,
             notes = $7, updated_at = now()
             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL

@@ -4,18 +4,17 @@
 
 pub mod holds;
 
-use crate::db::statements::Cached;
+use crate::db::{filter::Total, statements::Cached};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use futures::future::try_join;
 use serde::Serialize;
-use tokio_postgres::Row;
+use tokio_postgres::{error::SqlState, Row};
 use utoipa::ToSchema;
 
 use crate::{
     email::{self, Email},
     error::{AppError, AppResult},
-    settings,
+    settings::Settings,
     tenant::TenantId,
 };
 
@@ -192,50 +191,55 @@ pub async fn apply(tx: &impl GenericClient, change: &CreditChange) -> AppResult<
     }
     let tenant = change.tenant.as_uuid();
     let kind = change.kind.as_str();
-    // The row lock serializes every change of one user, so balance_after is always exact;
-    // the earlier entry is looked up once the lock is held (both in one round trip).
-    tx.prepare_all(&[sql::LOCK_BALANCE, sql::ENTRY_BY_REFERENCE])
-        .await?;
-    let (account, existing) = try_join(
-        tx.cached_query_opt(sql::LOCK_BALANCE, &[tenant]),
-        tx.cached_query_opt(sql::ENTRY_BY_REFERENCE, &[tenant, &kind, &change.reference]),
-    )
-    .await?;
-    let account = account.ok_or_else(|| AppError::not_found("user"))?;
-    if let Some(existing) = existing {
-        return Ok(Applied::Duplicate(CreditTransaction::try_from(&existing)?));
-    }
-    let balance: i64 = account.try_get("credits")?;
-    let balance_after = balance
-        .checked_add(change.amount)
-        .ok_or_else(|| AppError::validation("amount", "balance would overflow"))?;
-    let threshold = settings::low_credit_threshold(account.try_get("threshold")?);
-    let was_warned: bool = account.try_get("low_credit_warned")?;
-    // Once per crossing below the threshold; being back at or above it re-arms the warning.
-    let warn_now = !was_warned && balance_after < threshold;
-    let warned = balance_after < threshold && (was_warned || warn_now);
-    let (row, _) = try_join(
-        tx.cached_query_one(
-            sql::INSERT_ENTRY,
+    let default_threshold = Settings::default().low_credit_threshold;
+    // One statement: the user's row lock (which serializes every change of one user, so
+    // balance_after is always exact; `NO KEY UPDATE`, the lock an UPDATE of the balance takes,
+    // so that it does not wait on the key-share locks of rows this transaction or a concurrent
+    // one inserted for the user, which would deadlock two of them), the entry unless its reference was applied before,
+    // and the balance. A duplicate is read back after, outside the hot path.
+    let row = tx
+        .cached_query_opt(
+            sql::APPLY,
             &[
                 tenant,
                 &kind,
                 &change.amount,
-                &balance_after,
                 &change.description,
                 &change.reference,
                 &change.stripe_payment_id,
+                &default_threshold,
             ],
-        ),
-        tx.cached_execute(sql::SET_BALANCE, &[tenant, &balance_after, &warned]),
-    )
-    .await?;
+        )
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&SqlState::NUMERIC_VALUE_OUT_OF_RANGE) {
+                AppError::validation("amount", "balance would overflow")
+            } else {
+                e.into()
+            }
+        })?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    if row.try_get::<_, Option<i64>>("id")?.is_none() {
+        let existing = tx
+            .cached_query_one(sql::ENTRY_BY_REFERENCE, &[tenant, &kind, &change.reference])
+            .await?;
+        return Ok(Applied::Duplicate(CreditTransaction::try_from(&existing)?));
+    }
     let entry = CreditTransaction::try_from(&row)?;
-    if warn_now {
-        if let Some(recipient) = account.try_get::<_, Option<String>>("email")? {
+    let threshold: i64 = row.try_get("threshold")?;
+    // Once per crossing below the threshold; being back at or above it re-arms the warning
+    // (the statement stores `balance_after < threshold` as the warned flag).
+    let was_warned: bool = row.try_get("was_warned")?;
+    if !was_warned && entry.balance_after < threshold {
+        if let Some(recipient) = row.try_get::<_, Option<String>>("email")? {
             let crossing = row.try_get::<_, i64>("id")?;
-            let warning =
-                Email::low_credit(*tenant, &recipient, crossing, balance_after, threshold);
+            let warning = Email::low_credit(
+                *tenant,
+                &recipient,
+                crossing,
+                entry.balance_after,
+                threshold,
+            );
             email::queue(tx, &warning).await?;
         }
     }
@@ -261,14 +265,15 @@ pub fn credit_state(balance: i64, low_threshold: i64) -> CreditState {
     }
 }
 
-/// A page of the tenant's ledger, newest first, after the entry `before_id` when given.
+/// A page of the tenant's ledger, newest first, after the entry `before_id` when given, and how
+/// many entries match (counted up to the list bound).
 pub async fn history(
     client: &impl GenericClient,
     tenant: TenantId,
     kind: Option<CreditKind>,
     before_id: Option<i64>,
     limit: i64,
-) -> AppResult<(Vec<CreditTransaction>, i64)> {
+) -> AppResult<(Vec<CreditTransaction>, Total)> {
     let kind = kind.map(CreditKind::filtered_as);
     let rows = client
         .cached_query(
@@ -276,10 +281,11 @@ pub async fn history(
             &[tenant.as_uuid(), &kind, &before_id, &limit],
         )
         .await?;
-    let total: i64 = client
-        .cached_query_one(sql::HISTORY_COUNT, &[tenant.as_uuid(), &kind])
-        .await?
-        .try_get(0)?;
+    let total = Total::from_row(
+        &client
+            .cached_query_one(sql::HISTORY_TOTAL, &[tenant.as_uuid(), &kind])
+            .await?,
+    )?;
     let entries = rows
         .iter()
         .map(CreditTransaction::try_from)
@@ -289,22 +295,31 @@ pub async fn history(
 
 pub mod sql {
     crate::db::statements! {
-        pub const LOCK_BALANCE = "SELECT credits, low_credit_warned, email,
-            (SELECT value FROM settings WHERE key = 'low_credit_threshold') AS threshold
-            FROM users WHERE id = $1 FOR UPDATE";
-        pub const INSERT_ENTRY = concat!("INSERT INTO credit_transactions
-            (user_id, type, amount, balance_after, description, reference, stripe_payment_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            RETURNING ", ledger_columns!());
-        pub const SET_BALANCE = "UPDATE users SET credits = $2, low_credit_warned = $3, updated_at = now() WHERE id = $1";
+        pub const APPLY = concat!("WITH account AS MATERIALIZED (
+                SELECT id, credits, low_credit_warned, email,
+                    COALESCE((SELECT value::bigint FROM settings WHERE key = 'low_credit_threshold'), $7)
+                        AS threshold
+                FROM users WHERE id = $1 FOR NO KEY UPDATE),
+            entry AS (
+                INSERT INTO credit_transactions
+                    (user_id, type, amount, balance_after, description, reference, stripe_payment_id)
+                SELECT id, $2, $3, credits + $3, $4, $5, $6 FROM account
+                ON CONFLICT (user_id, type, reference) DO NOTHING
+                RETURNING ", ledger_columns!(), "),
+            balance AS (
+                UPDATE users SET credits = entry.balance_after,
+                    low_credit_warned = entry.balance_after < account.threshold, updated_at = now()
+                FROM entry, account WHERE users.id = entry.user_id)
+            SELECT entry.*, account.low_credit_warned AS was_warned, account.email, account.threshold
+            FROM account LEFT JOIN entry ON true");
         pub const ENTRY_BY_REFERENCE = concat!("SELECT ", ledger_columns!(), " FROM credit_transactions
             WHERE user_id = $1 AND type = $2 AND reference = $3");
         pub const HISTORY_PAGE = concat!("SELECT ", ledger_columns!(), " FROM credit_transactions
             WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))
             AND ($3::bigint IS NULL OR id < $3)
             ORDER BY id DESC LIMIT $4");
-        pub const HISTORY_COUNT = "SELECT count(*) FROM credit_transactions
-            WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))";
+        pub const HISTORY_TOTAL = crate::db::filter::bounded_count!("credit_transactions
+            WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))");
     }
 }
 

@@ -32,6 +32,49 @@ pub fn like_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// How many matching rows a list counts at most for its `pagination.total`: counting every
+/// one of a tenant's million calls on each page costs more than the page (tens of ms), while
+/// past this many the figure only says "more than a few hundred pages".
+pub const TOTAL_BOUND: i64 = 10_000;
+
+/// `SELECT count(*)` of the rows of `$from_where` (`table ... WHERE ...`), stopping past
+/// [`TOTAL_BOUND`]: the count a list with a fixed statement reads its [`Total`] from.
+macro_rules! bounded_count {
+    ($($from_where:expr),+ $(,)?) => {
+        concat!("SELECT count(*) FROM (SELECT 1 FROM ", $($from_where,)+ " LIMIT 10001) bounded")
+    };
+}
+pub(crate) use bounded_count;
+
+/// A list's total: exact up to [`TOTAL_BOUND`] matching rows; past it, the bound, flagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    pub count: i64,
+    pub exact: bool,
+}
+
+impl Total {
+    /// From a count that stopped past the bound ([`bounded_count!`], [`Filter::total`]).
+    pub fn bounded(counted: i64) -> Self {
+        Self {
+            count: counted.min(TOTAL_BOUND),
+            exact: counted <= TOTAL_BOUND,
+        }
+    }
+
+    /// The first column of a [`bounded_count!`] row.
+    pub fn from_row(row: &Row) -> AppResult<Self> {
+        Ok(Self::bounded(row.try_get(0)?))
+    }
+}
+
+/// A count made in full (lists whose rows are few by nature).
+impl From<i64> for Total {
+    fn from(count: i64) -> Self {
+        Self { count, exact: true }
+    }
+}
+
 #[derive(Default)]
 pub struct Filter {
     conditions: Vec<String>,
@@ -93,13 +136,33 @@ impl Filter {
         format!("SELECT count(*) FROM {from} WHERE {}", self.where_clause())
     }
 
-    /// How many rows of `from` match.
+    /// How many rows of `from` match, all counted (an export's progress; a list answers
+    /// [`Filter::total`]).
     pub async fn count(&self, db: &impl GenericClient, from: &str) -> AppResult<i64> {
         let statement = self.count_statement(from);
         Ok(db
             .cached_query_one(&statement, &self.params_with(&[]))
             .await?
             .try_get(0)?)
+    }
+
+    /// The statement [`Filter::total`] runs: [`Filter::count_statement`] stopping past
+    /// [`TOTAL_BOUND`] rows.
+    pub fn total_statement(&self, from: &str) -> String {
+        format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {} LIMIT {}) bounded",
+            self.where_clause(),
+            TOTAL_BOUND + 1
+        )
+    }
+
+    /// A list's total of the rows of `from` that match.
+    pub async fn total(&self, db: &impl GenericClient, from: &str) -> AppResult<Total> {
+        let statement = self.total_statement(from);
+        Total::from_row(
+            &db.cached_query_one(&statement, &self.params_with(&[]))
+                .await?,
+        )
     }
 
     /// The statement [`Filter::page`] runs, with the cursor condition when `after_cursor`.
@@ -184,6 +247,27 @@ mod tests {
     #[test]
     fn like_patterns_are_literal() {
         assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
+    }
+
+    #[test]
+    fn bounded_counts_stop_one_past_the_bound() {
+        let limit = format!("LIMIT {})", TOTAL_BOUND + 1);
+        assert!(bounded_count!("calls WHERE user_id = $1").contains(&limit));
+        assert!(Filter::default().total_statement("calls").contains(&limit));
+        assert_eq!(
+            Total::bounded(TOTAL_BOUND),
+            Total {
+                count: TOTAL_BOUND,
+                exact: true
+            }
+        );
+        assert_eq!(
+            Total::bounded(TOTAL_BOUND + 1),
+            Total {
+                count: TOTAL_BOUND,
+                exact: false
+            }
+        );
     }
 
     #[test]

@@ -6,7 +6,10 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppQuery;
-use crate::error::{AppError, AppResult};
+use crate::{
+    db::filter::Total,
+    error::{AppError, AppResult},
+};
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
@@ -19,11 +22,15 @@ pub struct ListResponse<T: ToSchema> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Pagination {
-    /// Rows matching the filters, over all pages.
+    /// Rows matching the filters, over all pages, counted up to 10,000: when more match,
+    /// `total` is 10,000 and `total_exact` false (show "10,000+"; `next_cursor` still pages
+    /// through every row).
     pub total: i64,
     pub limit: i64,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
+    /// False when more than `total` rows match.
+    pub total_exact: bool,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -92,7 +99,7 @@ impl<T: ToSchema> ListResponse<T> {
     /// Builds a page; `position` gives the cursor of the last row when the page is full.
     pub fn page<P: Serialize>(
         data: Vec<T>,
-        total: i64,
+        total: impl Into<Total>,
         limit: i64,
         position: impl Fn(&T) -> P,
     ) -> Self {
@@ -101,12 +108,14 @@ impl<T: ToSchema> ListResponse<T> {
         } else {
             None
         };
+        let total = total.into();
         Self {
             data,
             pagination: Pagination {
-                total,
+                total: total.count,
                 limit,
                 next_cursor,
+                total_exact: total.exact,
             },
         }
     }

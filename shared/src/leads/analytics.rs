@@ -135,9 +135,6 @@ pub async fn store(
     analysis: &Analysis,
     analyzed_at: DateTime<Utc>,
 ) -> AppResult<()> {
-    let replaced = tx
-        .cached_query_opt(sql::STORED_FOR_CALL, &[&call_id])
-        .await?;
     let raw = json!({
         "call_successful": analysis.call_successful,
         "transcript_summary": analysis.transcript_summary,
@@ -145,8 +142,8 @@ pub async fn store(
         "evaluation_criteria_results": analysis.evaluation_criteria_results,
     });
     let tag = scores.lead_status_tag.map(|t| t.as_str());
-    let stored = tx
-        .cached_execute(
+    let outcome = tx
+        .cached_query_one(
             sql::UPSERT_UNLESS_NEWER,
             &[
                 &call_id,
@@ -169,17 +166,17 @@ pub async fn store(
             ],
         )
         .await?;
-    if stored == 0 {
+    if !outcome.try_get::<_, bool>("stored")? {
         return Ok(());
     }
     let tenant = *tenant.as_uuid();
-    if let Some(old) = replaced {
-        let old_day = old.try_get::<_, DateTime<Utc>>("analyzed_at")?.date_naive();
+    if let Some(old_day) = outcome.try_get::<_, Option<DateTime<Utc>>>("analyzed_at")? {
         let old = rollup::Contribution::new(
-            old.try_get("total_score")?,
-            old.try_get("lead_status_tag")?,
-            &old.try_get::<_, Value>("cta_interactions")?,
+            outcome.try_get("total_score")?,
+            outcome.try_get("lead_status_tag")?,
+            &outcome.try_get::<_, Value>("cta_interactions")?,
         );
+        let old_day = old_day.date_naive();
         rollup::apply(tx, tenant, agent_id, old_day, &old, -1).await?;
     }
     let new = rollup::Contribution::new(
@@ -192,9 +189,12 @@ pub async fn store(
 
 pub mod sql {
     crate::db::statements! {
-        pub const STORED_FOR_CALL = "SELECT total_score, lead_status_tag, cta_interactions, analyzed_at
-            FROM lead_analytics WHERE call_id = $1";
-        pub const UPSERT_UNLESS_NEWER = "INSERT INTO lead_analytics (call_id, intent_level, intent_score, urgency_level, urgency_score,
+        /// The upsert, and the analysis it replaces as it was before (the statement's snapshot):
+        /// its figures leave that one's day of the rollup.
+        pub const UPSERT_UNLESS_NEWER = "WITH replaced AS (
+                SELECT total_score, lead_status_tag, cta_interactions, analyzed_at
+                FROM lead_analytics WHERE call_id = $1),
+            stored AS (INSERT INTO lead_analytics (call_id, intent_level, intent_score, urgency_level, urgency_score,
                 budget_constraint, budget_score, fit_alignment, fit_score, engagement_health, engagement_score,
                 total_score, lead_status_tag, reasoning, cta_interactions, raw_analysis, analyzed_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
@@ -207,6 +207,9 @@ pub mod sql {
                 total_score = EXCLUDED.total_score, lead_status_tag = EXCLUDED.lead_status_tag,
                 reasoning = EXCLUDED.reasoning, cta_interactions = EXCLUDED.cta_interactions,
                 raw_analysis = EXCLUDED.raw_analysis, analyzed_at = EXCLUDED.analyzed_at, updated_at = now()
-            WHERE lead_analytics.analyzed_at <= EXCLUDED.analyzed_at";
+            WHERE lead_analytics.analyzed_at <= EXCLUDED.analyzed_at
+            RETURNING 1)
+            SELECT EXISTS (SELECT FROM stored) AS stored, replaced.*
+            FROM (VALUES (1)) AS one LEFT JOIN replaced ON true";
     }
 }

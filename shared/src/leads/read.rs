@@ -1,6 +1,7 @@
 //! Leads as the frontend reads them: the filtered list, and one profile with its interaction
 //! timeline and possible duplicates.
 
+use crate::db::filter::Total;
 use crate::db::statements::Cached;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
@@ -90,8 +91,11 @@ pub struct LeadProfile {
     pub latest_analytics: Option<LeadAnalytics>,
     /// The newest interactions, up to 100; `GET /api/leads/{id}/timeline` pages through all.
     pub timeline: Vec<Interaction>,
-    /// How many interactions the lead has in all.
+    /// How many interactions the lead has in all, counted up to 10,000 (as a list's
+    /// `pagination.total`).
     pub timeline_total: i64,
+    /// False when the lead has more than `timeline_total` interactions.
+    pub timeline_total_exact: bool,
     /// Other leads of the tenant with the same phone number or email: candidates for a merge.
     pub possible_duplicates: Vec<Lead>,
 }
@@ -193,9 +197,9 @@ pub async fn list(
     filter: &LeadFilter,
     limit: i64,
     after: Option<LeadCursor>,
-) -> AppResult<(Vec<LeadWithAnalytics>, i64)> {
+) -> AppResult<(Vec<LeadWithAnalytics>, Total)> {
     let matching = filter.checked_sql(db, tenant).await?;
-    let total = matching.count(db, sql::LIST_FROM).await?;
+    let total = matching.total(db, sql::LIST_FROM).await?;
     let rows = matching
         .page(db, sql::LIST_SELECT, &NEWEST_CONTACT, after, limit)
         .await?;
@@ -306,7 +310,7 @@ pub async fn profile(
     id: LeadId,
 ) -> AppResult<LeadProfile> {
     let lead = find(db, tenant, id).await?;
-    let (timeline, timeline_total) = interactions(db, tenant, &lead, TIMELINE_LIMIT, None).await?;
+    let (timeline, total) = interactions(db, tenant, &lead, TIMELINE_LIMIT, None).await?;
     let latest_analytics = db
         .cached_query_opt(sql::LATEST_ANALYTICS, &[&lead.id, tenant.as_uuid()])
         .await?
@@ -325,7 +329,8 @@ pub async fn profile(
         lead,
         latest_analytics,
         timeline,
-        timeline_total,
+        timeline_total: total.count,
+        timeline_total_exact: total.exact,
         possible_duplicates,
     })
 }
@@ -338,7 +343,7 @@ pub async fn timeline(
     id: LeadId,
     limit: i64,
     after: Option<InteractionCursor>,
-) -> AppResult<(Vec<Interaction>, i64)> {
+) -> AppResult<(Vec<Interaction>, Total)> {
     let lead = find(db, tenant, id).await?;
     interactions(db, tenant, &lead, limit, after).await
 }
@@ -349,9 +354,9 @@ async fn interactions(
     lead: &Lead,
     limit: i64,
     after: Option<InteractionCursor>,
-) -> AppResult<(Vec<Interaction>, i64)> {
+) -> AppResult<(Vec<Interaction>, Total)> {
     let of_lead = sql::timeline_of(lead.id, tenant);
-    let total = of_lead.count(db, sql::TIMELINE_FROM).await?;
+    let total = of_lead.total(db, sql::TIMELINE_FROM).await?;
     let page = of_lead
         .page(db, sql::TIMELINE_SELECT, &NEWEST_INTERACTION, after, limit)
         .await?
@@ -488,10 +493,11 @@ pub mod sql {
             ORDER BY l.created_at LIMIT 20");
         fullest {
             LIST_COUNT = || every_filter().count_statement(LIST_FROM),
+            LIST_TOTAL = || every_filter().total_statement(LIST_FROM),
             LIST_PAGE = || every_filter().page_statement(LIST_SELECT, &NEWEST_CONTACT, true),
             TOP_SCORED = || best_scored_statement(
                 &top_scored(TenantId::from_trusted(Uuid::nil()), NaiveDate::MIN, NaiveDate::MAX, Some(vec![]))),
-            TIMELINE_COUNT = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil())).count_statement(TIMELINE_FROM),
+            TIMELINE_TOTAL = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil())).total_statement(TIMELINE_FROM),
             TIMELINE_PAGE = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil()))
                 .page_statement(TIMELINE_SELECT, &NEWEST_INTERACTION, true),
         }

@@ -17,7 +17,7 @@ use crate::{
     aws::queue::QueuedEvent,
     calls::{
         event::{CallEvent, CallRef, CallStatus, Speaker, Transcript, Turn},
-        lifecycle, recording,
+        lifecycle, owner, recording,
     },
     error::AppResult,
     AppState,
@@ -205,8 +205,8 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
     // One connection for the lookup and the transaction.
     let mut client = state.db().get().await?;
     let owner = match &parsed.agent_id {
-        Some(agent) => lifecycle::owner_of_agent(&client, agent).await?,
-        None => lifecycle::owner_of_conversation(&client, &parsed.conversation_id).await?,
+        Some(agent) => owner::of_agent(&client, agent).await?,
+        None => owner::of_conversation(&client, &parsed.conversation_id).await?,
     };
     let Some(agent) = owner else {
         drop(client);
@@ -239,15 +239,11 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
         Payload::Analyzed(analysis) => CallEvent::Analyzed(analysis),
     };
     let tx = client.transaction().await?;
-    let recorded = mark_processed(
-        &tx,
-        &event.event_key,
-        SOURCE,
-        call_event.kind(),
-        Some(&call.conversation_id),
-        "applied",
-    );
-    if lifecycle::apply_once(&tx, &settings, &call, &call_event, recorded)
+    let delivery = lifecycle::Delivery {
+        event_key: &event.event_key,
+        source: SOURCE,
+    };
+    if lifecycle::apply_once(&tx, &settings, &call, &call_event, &delivery)
         .await?
         .is_none()
     {

@@ -120,7 +120,7 @@ async fn adjust_credits(
 ) -> AppResult<(StatusCode, Json<Adjusted>)> {
     let user = *id.as_uuid();
     let reason = text::line("reason", &request.reason, 500)?;
-    if request.amount == 0 || request.amount.abs() > 10_000_000 {
+    if request.amount == 0 || request.amount.unsigned_abs() > 10_000_000 {
         return Err(AppError::validation(
             "amount",
             "must be a non-zero whole number of credits up to 10,000,000",
