@@ -35,7 +35,7 @@ mod support;
 mod aws_calls;
 
 use aws_calls::AwsCalls;
-use support::{fail, print_table, var, BoxError, Latencies};
+use support::{cpu_time, fail, print_table, var, BoxError, Latencies};
 
 struct Options {
     events: usize,
@@ -89,15 +89,19 @@ async fn run() -> Result<(), BoxError> {
         let raw = raw_rate(&database_url, &tenants, &events, concurrency).await?;
         rows.push((
             format!(
-                "round {round}: processor (`process_message`) into Postgres: {} events, {} tenants, concurrency {concurrency} (the pool size) / the same rows with plain tokio-postgres (prepared, one transaction per event), concurrency {concurrency}",
+                "round {round}: processor (`process_message`) into Postgres: {} events, {} tenants, concurrency {concurrency} (the pool size) / the same rows with plain tokio-postgres (prepared, one transaction per event), concurrency {concurrency}; client CPU per event in this process",
                 options.events, options.tenants
             ),
             format!(
-                "{processor:.0} / {raw:.0} events/s = {:.0} %",
-                100.0 * processor / raw
+                "{:.0} / {:.0} events/s = {:.0} %; CPU {} / {} per event",
+                processor.per_second,
+                raw.per_second,
+                100.0 * processor.per_second / raw.per_second,
+                processor.cpu_per_event(),
+                raw.cpu_per_event(),
             ),
         ));
-        ratios.push(processor / raw);
+        ratios.push(processor.per_second / raw.per_second);
     }
     ratios.sort_by(f64::total_cmp);
     if let Some(median) = ratios.get(ratios.len() / 2) {
@@ -254,27 +258,52 @@ async fn warm_up_processor(
     Ok(())
 }
 
+/// How fast events were written, and what this process spent on them.
+struct Rate {
+    per_second: f64,
+    cpu: Duration,
+    events: usize,
+}
+
+impl Rate {
+    fn measure(events: usize, started: Instant, cpu_before: Duration) -> Result<Self, BoxError> {
+        Ok(Self {
+            per_second: events as f64 / started.elapsed().as_secs_f64(),
+            cpu: cpu_time()?.saturating_sub(cpu_before),
+            events,
+        })
+    }
+
+    fn cpu_per_event(&self) -> String {
+        format!(
+            "{:.2} ms",
+            self.cpu.as_secs_f64() * 1000.0 / self.events as f64
+        )
+    }
+}
+
 /// Events per second through the processor.
 async fn processor_rate(
     state: &shared::AppState,
     events: &[Value],
     concurrency: usize,
-) -> Result<f64, BoxError> {
+) -> Result<Rate, BoxError> {
     let messages = events.iter().map(queued).collect::<Result<Vec<_>, _>>()?;
+    let cpu_before = cpu_time()?;
     let started = Instant::now();
     let outcomes: Vec<_> = stream::iter(&messages)
         .map(|message| process_message(state, message))
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    let elapsed = started.elapsed();
+    let rate = Rate::measure(events.len(), started, cpu_before)?;
     for outcome in outcomes {
         let outcome = outcome?;
         if outcome != Outcome::Applied {
             return Err(format!("an event was not applied: {outcome:?}").into());
         }
     }
-    Ok(events.len() as f64 / elapsed.as_secs_f64())
+    Ok(rate)
 }
 
 /// What the plain INSERTs write for one event, taken from the same simulated payloads.
@@ -331,7 +360,7 @@ async fn raw_rate(
     tenants: &[Tenant],
     events: &[Value],
     concurrency: usize,
-) -> Result<f64, BoxError> {
+) -> Result<Rate, BoxError> {
     let ids: Arc<Vec<(Uuid, Uuid)>> =
         Arc::new(tenants.iter().map(|t| (t.id, t.agent_id)).collect());
     let events: Arc<Vec<RawEvent>> = Arc::new(
@@ -348,6 +377,7 @@ async fn raw_rate(
         workers.push((client, statements));
     }
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_time()?;
     let started = Instant::now();
     let handles: Vec<_> = workers
         .into_iter()
@@ -365,7 +395,7 @@ async fn raw_rate(
     for handle in handles {
         handle.await??;
     }
-    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
+    Rate::measure(events.len(), started, cpu_before)
 }
 
 struct Statements {
