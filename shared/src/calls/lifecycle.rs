@@ -8,7 +8,9 @@
 use crate::db::statements::Cached;
 use deadpool_postgres::GenericClient;
 use futures::future::{try_join, try_join4};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 use super::{
@@ -19,7 +21,10 @@ use super::{
 use crate::{
     credits::{self, holds, Applied, CreditChange, CreditKind},
     error::{AppError, AppResult},
-    leads::{self, analytics, scoring::LeadScores},
+    leads::{
+        self, analytics,
+        scoring::{Analysis, LeadScores},
+    },
     phone,
     settings::Settings,
     tenant::TenantId,
@@ -263,12 +268,12 @@ async fn transcribed(
         contact,
         person,
     } = found;
-    let analysis = t.analysis.clone().unwrap_or_default();
-    let scores = LeadScores::from_analysis(&analysis, settings.lead_tags());
+    let no_analysis = Analysis::default();
+    let analysis = t.analysis.as_ref().unwrap_or(&no_analysis);
+    let scores = LeadScores::from_analysis(analysis, settings.lead_tags());
     let status = before
         .status
         .merged(t.status.unwrap_or(CallStatus::Completed));
-    let dynamic = &t.dynamic_variables;
     let lead = async {
         let Some(key) = person.key(other_party.as_deref()) else {
             return Ok(before.lead_id);
@@ -354,7 +359,7 @@ async fn transcribed(
             call.agent.agent_id,
             before.id,
             &scores,
-            &analysis,
+            analysis,
             call.event_at,
         )
         .await
@@ -363,10 +368,10 @@ async fn transcribed(
     let completed_at = t
         .started_at
         .map(|s| s + chrono::Duration::seconds(duration));
-    let metadata = json!({
-        "termination_reason": t.termination_reason,
-        "provider": t.provider,
-        "dynamic_variables": dynamic,
+    let metadata = Json(TranscribedMetadata {
+        termination_reason: &t.termination_reason,
+        provider: &t.provider,
+        dynamic_variables: &t.dynamic_variables,
     });
     let record = async {
         let (lead_id, charged): (Option<Uuid>, i64) = try_join(lead, charge).await?;
@@ -466,21 +471,45 @@ async fn find(
     })
 }
 
+/// A transcript's turn as `speaker_segments` stores it.
+#[derive(Debug, Serialize)]
+struct Segment<'a> {
+    speaker: &'static str,
+    text: &'a str,
+    timestamp: i64,
+}
+
+/// What a transcription adds to the call's `metadata`.
+#[derive(Debug, Serialize)]
+struct TranscribedMetadata<'a> {
+    termination_reason: &'a Option<String>,
+    provider: &'a Option<String>,
+    dynamic_variables: &'a Map<String, Value>,
+}
+
 async fn store_transcript(tx: &impl GenericClient, call_id: Uuid, t: &Transcript) -> AppResult<()> {
     if t.turns.is_empty() {
         return Ok(());
     }
-    let content = t
-        .turns
-        .iter()
-        .map(|turn| format!("{}: {}", turn.speaker.as_str(), turn.text))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let segments: Value = t
-        .turns
-        .iter()
-        .map(|turn| json!({ "speaker": turn.speaker.as_str(), "text": turn.text, "timestamp": turn.at_seconds }))
-        .collect();
+    let mut content = String::new();
+    for turn in &t.turns {
+        if !content.is_empty() {
+            content.push('\n');
+        }
+        content.push_str(turn.speaker.as_str());
+        content.push_str(": ");
+        content.push_str(&turn.text);
+    }
+    let segments = Json(
+        t.turns
+            .iter()
+            .map(|turn| Segment {
+                speaker: turn.speaker.as_str(),
+                text: &turn.text,
+                timestamp: turn.at_seconds,
+            })
+            .collect::<Vec<_>>(),
+    );
     tx.cached_execute(sql::UPSERT_TRANSCRIPT, &[&call_id, &content, &segments])
         .await?;
     Ok(())

@@ -3,10 +3,10 @@
 //! data collection, then the dynamic variables the page passed in), else ElevenLabs' id for
 //! the end user.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::event::Transcript;
-use crate::leads::LeadKey;
+use crate::leads::{scoring::Collected, LeadKey};
 
 const NAME: &[&str] = &["customer_name", "name", "user_name", "full_name"];
 const EMAIL: &[&str] = &["customer_email", "email", "user_email", "email_address"];
@@ -30,22 +30,23 @@ impl Person {
     /// From the data-collection results first (what the person said), then the dynamic
     /// variables (what the page knew).
     pub fn of(t: &Transcript) -> Self {
-        let collected: Map<String, Value> = t
+        let collected: Collected = t
             .analysis
             .as_ref()
             .map(|a| {
                 a.collected()
                     .into_iter()
-                    .map(|(id, item)| (id, item.get("value").cloned().unwrap_or(item)))
+                    .map(|(id, item)| (id, item.get("value").unwrap_or(item)))
                     .collect()
             })
             .unwrap_or_default();
-        let find =
-            |names: &[&str]| text(&collected, names).or_else(|| text(&t.dynamic_variables, names));
+        let said = |names| text(|name| collected.get(name).copied(), names);
+        let passed = |names| text(|name| t.dynamic_variables.get(name), names);
+        let find = |names| said(names).or_else(|| passed(names));
         Self {
-            name: text(&t.dynamic_variables, NAME).or_else(|| text(&collected, NAME)),
+            name: passed(NAME).or_else(|| said(NAME)),
             email: find(EMAIL).filter(|e| e.contains('@')),
-            company: text(&t.dynamic_variables, COMPANY).or_else(|| text(&collected, COMPANY)),
+            company: passed(COMPANY).or_else(|| said(COMPANY)),
             phone: t.is_chat.then(|| find(PHONE)).flatten(),
             elevenlabs_user: t
                 .is_chat
@@ -72,10 +73,11 @@ impl Person {
     }
 }
 
-fn text(vars: &Map<String, Value>, names: &[&str]) -> Option<String> {
+/// The first of `names` that `get` finds as non-blank text.
+fn text<'a>(get: impl Fn(&str) -> Option<&'a Value>, names: &[&str]) -> Option<String> {
     names
         .iter()
-        .filter_map(|name| vars.get(*name))
+        .filter_map(|name| get(name))
         .filter_map(Value::as_str)
         .map(str::trim)
         .find(|v| !v.is_empty())

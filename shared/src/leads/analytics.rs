@@ -5,14 +5,14 @@ use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio_postgres::{types::Json, Row};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
     rollup,
-    scoring::{Analysis, LeadScores},
+    scoring::{Analysis, Collected, LeadScores},
 };
 use crate::{
     error::{AppError, AppResult},
@@ -124,6 +124,16 @@ impl TryFrom<&Row> for LeadAnalytics {
     }
 }
 
+/// What is kept of ElevenLabs' analysis (`raw_analysis`), written from the parsed event
+/// without copying it.
+#[derive(Debug, Serialize)]
+struct StoredAnalysis<'a> {
+    call_successful: &'a Option<String>,
+    transcript_summary: &'a Option<String>,
+    data_collection_results: Collected<'a>,
+    evaluation_criteria_results: &'a Option<Value>,
+}
+
 /// Stores the analysis unless a newer one is already there, and moves the daily lead rollup
 /// from the analysis it replaces (on that one's day) to this one.
 pub async fn store(
@@ -135,11 +145,11 @@ pub async fn store(
     analysis: &Analysis,
     analyzed_at: DateTime<Utc>,
 ) -> AppResult<()> {
-    let raw = json!({
-        "call_successful": analysis.call_successful,
-        "transcript_summary": analysis.transcript_summary,
-        "data_collection_results": analysis.collected(),
-        "evaluation_criteria_results": analysis.evaluation_criteria_results,
+    let raw = Json(StoredAnalysis {
+        call_successful: &analysis.call_successful,
+        transcript_summary: &analysis.transcript_summary,
+        data_collection_results: analysis.collected(),
+        evaluation_criteria_results: &analysis.evaluation_criteria_results,
     });
     let tag = scores.lead_status_tag.map(|t| t.as_str());
     let outcome = tx

@@ -2,7 +2,8 @@
 //! (`agents::remote::DATA_COLLECTION`) map to the design's LeadAnalytics fields.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 pub use crate::config::TagThresholds;
@@ -56,16 +57,20 @@ pub struct Analysis {
     pub evaluation_criteria_results: Option<Value>,
 }
 
+/// An analysis' data-collection results by id.
+pub type Collected<'a> = BTreeMap<&'a str, &'a Value>;
+
 impl Analysis {
-    /// Data-collection results by id, from the map form or the list form.
-    pub fn collected(&self) -> Map<String, Value> {
-        let mut out = Map::new();
+    /// Data-collection results by id, from the map form or the list form (borrowed: an
+    /// analysis is read on every call event, and copying it showed in the processor's profile).
+    pub fn collected(&self) -> Collected<'_> {
+        let mut out = Collected::new();
         if let Some(Value::Object(map)) = &self.data_collection_results {
-            out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
+            out.extend(map.iter().map(|(k, v)| (k.as_str(), v)));
         }
         for item in self.data_collection_results_list.iter().flatten() {
             if let Some(id) = item.get("data_collection_id").and_then(Value::as_str) {
-                out.entry(id.to_owned()).or_insert_with(|| item.clone());
+                out.entry(id).or_insert(item);
             }
         }
         out
@@ -163,8 +168,8 @@ impl LeadScores {
 }
 
 /// A result is `{value, rationale, ...}`; tolerate a bare value too.
-fn value_of<'a>(collected: &'a Map<String, Value>, id: &str) -> Option<&'a Value> {
-    let item = collected.get(id)?;
+fn value_of<'a>(collected: &Collected<'a>, id: &str) -> Option<&'a Value> {
+    let item = *collected.get(id)?;
     match item {
         Value::Object(fields) if fields.contains_key("value") => {
             fields.get("value").filter(|v| !v.is_null())
@@ -174,7 +179,7 @@ fn value_of<'a>(collected: &'a Map<String, Value>, id: &str) -> Option<&'a Value
     }
 }
 
-fn rationale_of(collected: &Map<String, Value>, id: &str) -> Option<String> {
+fn rationale_of(collected: &Collected<'_>, id: &str) -> Option<String> {
     collected
         .get(id)?
         .get("rationale")?

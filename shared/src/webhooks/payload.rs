@@ -149,7 +149,8 @@ mod tests {
             t.metadata.call_duration_secs.as_ref().and_then(int),
             Some(22)
         );
-        let collected = t.analysis.expect("analysis").collected();
+        let analysis = t.analysis.expect("analysis");
+        let collected = analysis.collected();
         assert!(collected.contains_key("intent_score") && collected.contains_key("urgency_level"));
     }
 }
