@@ -7,10 +7,10 @@
 
 use crate::db::statements::Cached;
 use deadpool_postgres::GenericClient;
-use futures::future::{try_join, try_join4};
+use futures::future::{try_join, try_join3};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
 use super::{
@@ -38,8 +38,12 @@ pub async fn apply(
     call: &CallRef,
     event: &CallEvent,
 ) -> AppResult<Uuid> {
-    let (before, found) =
-        try_join(lock(tx, call), find(tx, settings, call.agent.tenant, event)).await?;
+    let (before, found) = try_join(
+        lock(tx, call, event, None),
+        find(tx, settings, call.agent.tenant, event),
+    )
+    .await?;
+    let before = before.ok_or_else(|| AppError::internal("an event without a delivery"))?;
     apply_locked(tx, settings, call, event, before, found).await
 }
 
@@ -61,7 +65,7 @@ pub async fn apply_once(
     delivery: &Delivery<'_>,
 ) -> AppResult<Option<Uuid>> {
     let (before, found) = try_join(
-        lock_once(tx, call, event, delivery),
+        lock(tx, call, event, Some(delivery)),
         find(tx, settings, call.agent.tenant, event),
     )
     .await?;
@@ -86,6 +90,12 @@ async fn apply_locked(
             "the conversation id is recorded for another tenant",
         ));
     }
+    // A transcription writes a new call's row whole; other events change a stored row.
+    let before = match event {
+        CallEvent::Transcribed(_) if !before.stored => before,
+        _ if !before.stored => insert(tx, call).await?,
+        _ => before,
+    };
     match event {
         CallEvent::Placed(placed) => {
             // The webhook may have been faster than ElevenLabs' answer to us: its facts stand.
@@ -169,13 +179,15 @@ pub async fn move_to_lead(
         .await?)
 }
 
-/// The call row as it was before this event changed it.
+/// The call row as it was before this event changed it; a call not stored yet is in progress,
+/// counts nowhere, and gets its id here.
 struct Before {
     id: Uuid,
     tenant: TenantId,
     status: CallStatus,
     lead_id: Option<Uuid>,
     figures: Figures,
+    stored: bool,
 }
 
 impl Before {
@@ -186,7 +198,19 @@ impl Before {
             status: CallStatus::parse(row.try_get("status")?),
             lead_id: row.try_get("lead_id")?,
             figures: Figures::from_row(row)?,
+            stored: true,
         })
+    }
+
+    fn unstored(tenant: TenantId) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            tenant,
+            status: CallStatus::InProgress,
+            lead_id: None,
+            figures: Figures::NONE,
+            stored: false,
+        }
     }
 
     /// Moves the daily rollup from this row to `updated` (the event's RETURNING row of
@@ -203,13 +227,68 @@ impl Before {
     }
 }
 
-/// Makes sure the call row exists and locks it. The tenant's row is locked first: every event
-/// of a tenant takes its locks in one order (user, call, lead), so concurrent events of one
-/// tenant queue up instead of deadlocking.
-async fn lock(tx: &impl GenericClient, call: &CallRef) -> AppResult<Before> {
+/// Locks the tenant's row, records `delivery` when there is one, then locks the call's row
+/// when it is stored. Every event of a tenant takes its locks in one order (user, call, lead),
+/// so concurrent events of one tenant queue up instead of deadlocking, and a call's row is only
+/// ever written under its tenant's lock. `None` when the delivery was recorded before.
+async fn lock(
+    tx: &impl GenericClient,
+    call: &CallRef,
+    event: &CallEvent,
+    delivery: Option<&Delivery<'_>>,
+) -> AppResult<Option<Before>> {
+    let tenant = call.agent.tenant;
+    let lock_tenant = if delivery.is_some() {
+        sql::LOCK_TENANT_ONCE
+    } else {
+        sql::LOCK_TENANT
+    };
+    // The call is read by a statement of its own, pipelined after the tenant's lock: a
+    // statement sees the rows committed when it starts, so one that waited for the lock would
+    // miss the row its previous holder stored. Both prepared first, so they go out in order.
+    tx.prepare_all(&[lock_tenant, sql::LOCK_CALL]).await?;
+    let fresh = async {
+        Ok::<_, AppError>(match delivery {
+            Some(delivery) => tx
+                .cached_query_one(
+                    lock_tenant,
+                    &[
+                        tenant.as_uuid(),
+                        &delivery.event_key,
+                        &delivery.source,
+                        &event.kind(),
+                        &call.conversation_id,
+                    ],
+                )
+                .await?
+                .try_get("fresh")?,
+            None => {
+                tx.cached_query_one(lock_tenant, &[tenant.as_uuid()])
+                    .await?;
+                true
+            }
+        })
+    };
+    let stored = async {
+        Ok(tx
+            .cached_query_opt(sql::LOCK_CALL, &[&call.conversation_id])
+            .await?)
+    };
+    let (fresh, stored) = try_join(fresh, stored).await?;
+    if !fresh {
+        return Ok(None);
+    }
+    Ok(Some(match stored {
+        Some(row) => Before::from_row(&row)?,
+        None => Before::unstored(tenant),
+    }))
+}
+
+/// Stores a call in progress (the tenant is locked), for an event that changes a stored row.
+async fn insert(tx: &impl GenericClient, call: &CallRef) -> AppResult<Before> {
     let row = tx
         .cached_query_one(
-            sql::LOCK_OR_INSERT,
+            sql::INSERT_IN_PROGRESS,
             &[
                 call.agent.tenant.as_uuid(),
                 &call.agent.agent_id,
@@ -221,40 +300,14 @@ async fn lock(tx: &impl GenericClient, call: &CallRef) -> AppResult<Before> {
     Before::from_row(&row)
 }
 
-/// [`lock`] that also records the delivery; `None` when it was recorded before.
-async fn lock_once(
-    tx: &impl GenericClient,
-    call: &CallRef,
-    event: &CallEvent,
-    delivery: &Delivery<'_>,
-) -> AppResult<Option<Before>> {
-    let row = tx
-        .cached_query_one(
-            sql::LOCK_OR_INSERT_ONCE,
-            &[
-                call.agent.tenant.as_uuid(),
-                &call.agent.agent_id,
-                &call.conversation_id,
-                &call.kind(),
-                &delivery.event_key,
-                &delivery.source,
-                &event.kind(),
-            ],
-        )
-        .await?;
-    if !row.try_get::<_, bool>("fresh")? {
-        return Ok(None);
-    }
-    Before::from_row(&row).map(Some)
-}
-
 /// A number as the tenant's region reads it; kept as written when it does not parse.
 fn normalized(raw: &str, settings: &Settings) -> String {
     phone::normalize(raw, settings.phone_region()).unwrap_or_else(|| raw.trim().to_owned())
 }
 
-/// The charge, the lead, the held credit, the transcript and the analysis touch different rows
-/// and are pipelined; only the call's own update waits for the lead and the charge.
+/// Two round trips: the charge, the lead and the held credit touch different rows and are
+/// pipelined; then the call's row (written whole when it is new) with its transcript and
+/// analysis, which need the lead and the charge, and point at the row.
 async fn transcribed(
     tx: &impl GenericClient,
     settings: &Settings,
@@ -373,37 +426,58 @@ async fn transcribed(
         provider: &t.provider,
         dynamic_variables: &t.dynamic_variables,
     });
+    let ((lead_id, charged), ()) = try_join(try_join(lead, charge), settle).await?;
+
+    // The transcript and the analysis point at the call's row, so they are sent after its
+    // write, in the same round trip (prepared first, so they go out in order).
+    let write = if before.stored {
+        sql::SET_TRANSCRIBED
+    } else {
+        sql::INSERT_TRANSCRIBED
+    };
+    tx.prepare_all(&[
+        write,
+        sql::UPSERT_TRANSCRIPT,
+        analytics::sql::UPSERT_UNLESS_NEWER,
+    ])
+    .await?;
+    let kind = if t.is_chat { "chat" } else { "call" };
+    let duration = i32::try_from(duration).unwrap_or(i32::MAX);
+    let contact_id = contact.as_ref().map(|c| c.id);
+    let termination_reason = t.termination_reason.as_deref().filter(|r| !r.is_empty());
+    let values: [&(dyn ToSql + Sync); 20] = [
+        &before.id,
+        &kind,
+        &t.direction,
+        &status.as_str(),
+        &other_party,
+        &t.agent_number,
+        &contact_id,
+        &lead_id,
+        &t.started_at,
+        &duration,
+        &charged,
+        &t.cost,
+        &analysis.call_successful,
+        &analysis.transcript_summary,
+        &termination_reason,
+        &metadata,
+        &completed_at,
+        call.agent.tenant.as_uuid(),
+        &call.agent.agent_id,
+        &call.conversation_id,
+    ];
     let record = async {
-        let (lead_id, charged): (Option<Uuid>, i64) = try_join(lead, charge).await?;
-        let updated = tx
-            .cached_query_one(
-                sql::SET_TRANSCRIBED,
-                &[
-                    &before.id,
-                    &if t.is_chat { "chat" } else { "call" },
-                    &t.direction,
-                    &status.as_str(),
-                    &other_party,
-                    &t.agent_number,
-                    &contact.as_ref().map(|c| c.id),
-                    &lead_id,
-                    &t.started_at,
-                    &i32::try_from(duration).unwrap_or(i32::MAX),
-                    &charged,
-                    &t.cost,
-                    &analysis.call_successful,
-                    &analysis.transcript_summary,
-                    &t.termination_reason.clone().filter(|r| !r.is_empty()),
-                    &metadata,
-                    &completed_at,
-                ],
-            )
-            .await?;
+        let updated = if before.stored {
+            tx.cached_query_one(write, &values[..17]).await?
+        } else {
+            tx.cached_query_one(write, &values).await?
+        };
         before
             .roll_up(tx, call.agent.agent_id, &updated, charged)
             .await
     };
-    try_join4(record, settle, store_transcript(tx, before.id, t), analyzed).await?;
+    try_join3(record, store_transcript(tx, before.id, t), analyzed).await?;
     Ok(())
 }
 
@@ -518,16 +592,6 @@ async fn store_transcript(tx: &impl GenericClient, call_id: Uuid, t: &Transcript
 pub mod sql {
     use crate::calls::rollup::figure_columns;
 
-    /// The call's insert-or-lock, reading the tenant's id from the `tenant` CTE before it.
-    macro_rules! insert_or_lock_call {
-        () => {
-            "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
-            SELECT id, $2, $3, $4, 'in_progress' FROM tenant
-            ON CONFLICT (elevenlabs_conversation_id) DO UPDATE SET user_id = calls.user_id
-            RETURNING id, user_id, lead_id, "
-        };
-    }
-
     crate::db::statements! {
         pub const SET_PLACED = "UPDATE calls SET direction = COALESCE(direction, 'outbound'),
                 phone_number = COALESCE(phone_number, $2), contact_id = COALESCE(contact_id, $3),
@@ -548,25 +612,36 @@ pub mod sql {
             WHERE id = $1 RETURNING ", figure_columns!()
         );
         pub const MOVE_TO_LEAD = "UPDATE calls SET lead_id = $1 WHERE lead_id = $2 AND user_id = $3";
-        /// Locks the tenant first (the update marks its dashboards stale), then inserts the
-        /// call or, when it exists, locks it (the no-op update takes the row lock as
-        /// `FOR UPDATE` would); either way returns the call as it was before this event. The
-        /// insert reads the tenant's row from the update, so the locks are taken in that order.
-        pub const LOCK_OR_INSERT = concat!(
-            "WITH tenant AS (
-                UPDATE users SET stats_version = stats_version + 1 WHERE id = $1 RETURNING id) ",
-            insert_or_lock_call!(), figure_columns!()
-        );
-        /// `LOCK_OR_INSERT` that also writes the delivery's dedup row, under the tenant's lock
+        /// The tenant's lock; the update marks its dashboards stale.
+        pub const LOCK_TENANT = "UPDATE users SET stats_version = stats_version + 1 WHERE id = $1
+            RETURNING id";
+        /// `LOCK_TENANT` that also writes the delivery's dedup row, under the tenant's lock
         /// (read from the update): `fresh` is false when the delivery was recorded before.
-        pub const LOCK_OR_INSERT_ONCE = concat!(
-            "WITH tenant AS (
+        pub const LOCK_TENANT_ONCE = "WITH tenant AS (
                 UPDATE users SET stats_version = stats_version + 1 WHERE id = $1 RETURNING id),
             recorded AS (
                 INSERT INTO processed_events (event_key, source, event_type, conversation_id, outcome)
-                SELECT $5, $6, $7, $3, 'applied' FROM tenant
-                ON CONFLICT (event_key) DO NOTHING RETURNING 1) ",
-            insert_or_lock_call!(), figure_columns!(), ", EXISTS (SELECT FROM recorded) AS fresh"
+                SELECT $2, $3, $4, $5, 'applied' FROM tenant
+                ON CONFLICT (event_key) DO NOTHING RETURNING 1)
+            SELECT EXISTS (SELECT FROM recorded) AS fresh FROM tenant";
+        pub const LOCK_CALL = concat!(
+            "SELECT id, user_id, lead_id, ", figure_columns!(), " FROM calls
+            WHERE elevenlabs_conversation_id = $1 FOR UPDATE"
+        );
+        pub const INSERT_IN_PROGRESS = concat!(
+            "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
+            VALUES ($1, $2, $3, $4, 'in_progress') RETURNING id, user_id, lead_id, ",
+            figure_columns!()
+        );
+        /// A call's row written whole by its first event, a transcription: `SET_TRANSCRIBED`'s
+        /// values with nothing stored to merge them into.
+        pub const INSERT_TRANSCRIBED = concat!("INSERT INTO calls (id, type, direction, status,
+                phone_number, agent_number, contact_id, lead_id, started_at, duration_seconds,
+                credits_charged, cost, call_successful, summary, termination_reason, metadata,
+                completed_at, user_id, agent_id, elevenlabs_conversation_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, GREATEST($10, 0), $11, $12, $13, $14, $15,
+                $16, CASE WHEN $4 <> 'in_progress' THEN COALESCE($17, now()) END, $18, $19, $20)
+            RETURNING ", figure_columns!()
         );
         pub const SET_TRANSCRIBED = concat!("UPDATE calls SET
                 type = $2, direction = COALESCE($3, direction), status = $4,

@@ -33,6 +33,17 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// A call not stored yet: it counts nowhere.
+    pub const NONE: Self = Self {
+        day: DateTime::UNIX_EPOCH,
+        terminal: false,
+        chat: false,
+        completed: false,
+        failed: false,
+        successful: false,
+        duration: 0,
+    };
+
     pub fn from_row(row: &Row) -> AppResult<Self> {
         let status = CallStatus::parse(row.try_get("status")?);
         Ok(Self {
