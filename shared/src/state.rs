@@ -36,6 +36,7 @@ struct Inner {
     settings: RwLock<Option<(Instant, Arc<Settings>)>>,
     tenant_limiter: crate::ratelimit::TenantLimiter,
     remote_reads: crate::ratelimit::TenantPermits,
+    cached_responses: crate::aws::cache::Memory,
 }
 
 impl AppState {
@@ -74,6 +75,7 @@ impl AppState {
                 remote_reads: crate::ratelimit::TenantPermits::new(
                     crate::ratelimit::REMOTE_READS_PER_TENANT,
                 ),
+                cached_responses: crate::aws::cache::Memory::default(),
             }),
         })
     }
@@ -92,6 +94,11 @@ impl AppState {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+
+    /// The response cache's entries kept in this process (see [`crate::aws::cache::Memory`]).
+    pub fn cached_responses(&self) -> &crate::aws::cache::Memory {
+        &self.inner.cached_responses
     }
 
     /// The AWS clients, each built on first use.

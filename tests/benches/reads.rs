@@ -103,6 +103,8 @@ async fn run() -> Result<(), BoxError> {
         recorder,
         replay: connect(&url).await?,
     };
+    let floor = http_floor(&api, &options).await?;
+    eprintln!("HTTP floor: {}", floor.figure());
     let mut rows = Vec::new();
     for tenant in [Tenant::pick(&db, 0).await?, Tenant::median(&db).await?] {
         for case in cases(&db, &tenant).await? {
@@ -115,7 +117,25 @@ async fn run() -> Result<(), BoxError> {
     }
     println!("\n{}\n", seed.describe());
     print_table(&rows, options.requests);
+    println!(
+        "\nHTTP floor: {} (a request the API refuses before any read: no token, 401)",
+        floor.figure()
+    );
     Ok(())
+}
+
+/// What a request costs with no reads: the HTTP hop, routing and an error answer.
+async fn http_floor(api: &Api, options: &Options) -> Result<Percentiles, BoxError> {
+    let mut samples = Vec::with_capacity(options.requests);
+    for i in 0..options.warmup + options.requests {
+        let (took, _) = api
+            .time("/api/dashboard/overview?days=30", "", None, 401)
+            .await?;
+        if i >= options.warmup {
+            samples.push(took);
+        }
+    }
+    Ok(Percentiles::of(samples))
 }
 
 /// The `host:port` of a postgres:// URL.

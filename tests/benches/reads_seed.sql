@@ -135,7 +135,7 @@ ORDER BY created_at;
 INSERT INTO lead_analytics (call_id, intent_level, intent_score, urgency_level, urgency_score,
                             budget_constraint, budget_score, fit_alignment, fit_score,
                             engagement_health, engagement_score, total_score, lead_status_tag,
-                            reasoning, cta_interactions, analyzed_at, created_at, updated_at)
+                            reasoning, cta_interactions, analyzed_at, created_at, updated_at, user_id)
 SELECT id, lead_status_tag, total_score / 5, 'medium', total_score / 5, 'flexible', total_score / 5,
        'good', total_score / 5, 'engaged', total_score - 4 * (total_score / 5),
        total_score, lead_status_tag,
@@ -143,7 +143,7 @@ SELECT id, lead_status_tag, total_score / 5, 'medium', total_score / 5, 'flexibl
        jsonb_build_object('pricing_clicked', r_analysis < 0.5, 'demo_clicked', r_analysis < 0.3,
                           'followup_clicked', r_analysis < 0.2, 'sample_clicked', r_analysis < 0.1,
                           'escalated_to_human', r_analysis < 0.05),
-       created_at, created_at, created_at
+       created_at, created_at, created_at, user_id
 FROM seed_calls
 WHERE analyzed
 ORDER BY created_at;

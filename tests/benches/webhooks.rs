@@ -450,8 +450,8 @@ impl Statements {
             ).await?,
             analytics: client.prepare(
                 "INSERT INTO lead_analytics (call_id, intent_level, intent_score, urgency_score, budget_score,
-                     fit_score, engagement_score, total_score, lead_status_tag, raw_analysis, analyzed_at)
-                 VALUES ($1, 'high', 16, 12, 14, 17, 15, 74, 'warm', $2, now())",
+                     fit_score, engagement_score, total_score, lead_status_tag, raw_analysis, analyzed_at, user_id)
+                 VALUES ($1, 'high', 16, 12, 14, 17, 15, 74, 'warm', $2, now(), $3)",
             ).await?,
             rollup: client.prepare(
                 "INSERT INTO daily_agent_stats (user_id, agent_id, day, calls, completed, successful,
@@ -520,7 +520,8 @@ async fn write_raw(
     .await?;
     tx.execute(&s.transcript, &[&call, &e.content, &e.segments])
         .await?;
-    tx.execute(&s.analytics, &[&call, &e.analysis]).await?;
+    tx.execute(&s.analytics, &[&call, &e.analysis, &tenant])
+        .await?;
     tx.execute(
         &s.rollup,
         &[&tenant, &agent, &e.started_at, &e.duration, &credits],

@@ -158,6 +158,12 @@ async fn analytics_lists_scored_conversations_and_call_metrics() {
     )
     .await;
     assert_eq!(calls_only["pagination"]["total"], 2);
+    // Counted from the analyses' own tenant column when no filter reads the call: only this
+    // tenant's, while other tests' tenants have analyses too.
+    for query in ["", "?lead_status=hot", "?min_score=74&limit=1"] {
+        let all = json(get(&format!("/analytics/leads{query}"), &tenant.token).await).await;
+        assert_eq!(all["pagination"]["total"], 3, "{query}");
+    }
     let none = json(get("/analytics/leads?min_score=75", &tenant.token).await).await;
     assert_eq!(none["pagination"]["total"], 0);
     let bad = get("/analytics/leads?min_score=101", &tenant.token).await;

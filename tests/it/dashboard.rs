@@ -237,6 +237,19 @@ async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
         serde_json::from_str::<Value>(&cached.expect("cached")).expect("json"),
         body
     );
+    // The API keeps it too: asked again, it answers without reading the table.
+    shared::aws::cache::put(
+        &aws.dynamodb,
+        &table,
+        &key,
+        "{\"from\": \"the table\"}".into(),
+        std::time::Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        json(get("/api/dashboard/overview", &tenant.token).await).await,
+        body
+    );
     let again = stack()
         .http
         .get(url("/api/dashboard/overview"))

@@ -2,9 +2,52 @@
 //! version, so an entry is never stale: when the data changes the key does. A cache failure is
 //! logged and the caller computes the answer itself.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+
+/// How many answers a process keeps in [`Memory`].
+const MEMORY_ENTRIES: usize = 64;
+
+/// The same cache's newest entries in this process, in front of the table: a warm function
+/// answers a repeated request without the table's round trip, which can cost more than the
+/// reads it saves (a dashboard's rollup reads take about 1 ms at ten million calls; answered
+/// from moto's table, the request took 6–8 ms). Its keys are the table's, so an entry is never
+/// stale either.
+#[derive(Default)]
+pub struct Memory {
+    entries: Mutex<HashMap<String, (Instant, String)>>,
+}
+
+impl Memory {
+    /// The text under `key`, if this process stored it and it has not expired.
+    pub fn get(&self, key: &str) -> Option<String> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let (expires_at, body) = entries.get(key)?;
+        (*expires_at > Instant::now()).then(|| body.clone())
+    }
+
+    /// Keeps `body` under `key` for `ttl`; when full, without the entry that expires first.
+    pub fn put(&self, key: &str, body: &str, ttl: Duration) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.retain(|_, (expires_at, _)| *expires_at > now);
+        if entries.len() >= MEMORY_ENTRIES {
+            let first = entries
+                .iter()
+                .min_by_key(|(_, (expires_at, _))| *expires_at)
+                .map(|(key, _)| key.clone());
+            if let Some(first) = first {
+                entries.remove(&first);
+            }
+        }
+        entries.insert(key.to_owned(), (now + ttl, body.to_owned()));
+    }
+}
 
 /// The cached text under `key`, if present and not expired.
 pub async fn get(client: &aws_sdk_dynamodb::Client, table: &str, key: &str) -> Option<String> {
@@ -45,5 +88,26 @@ pub async fn put(
         .await;
     if let Err(err) = result {
         tracing::warn!(error = %super::sdk_error("writing the cache", err), "not cached");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_keeps_entries_until_they_expire_and_drops_the_first_to_expire_when_full() {
+        let memory = Memory::default();
+        memory.put("gone", "a", Duration::ZERO);
+        assert_eq!(memory.get("gone"), None);
+        memory.put("soonest", "b", Duration::from_secs(10));
+        for i in 1..MEMORY_ENTRIES {
+            memory.put(&i.to_string(), "c", Duration::from_secs(60));
+        }
+        assert_eq!(memory.get("soonest").as_deref(), Some("b"));
+        memory.put("newest", "d", Duration::from_secs(60));
+        assert_eq!(memory.get("soonest"), None);
+        assert_eq!(memory.get("newest").as_deref(), Some("d"));
+        assert_eq!(memory.get("1").as_deref(), Some("c"));
     }
 }

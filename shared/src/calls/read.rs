@@ -200,7 +200,7 @@ impl CallFilter {
             Counted::Calls => "calls c",
             Counted::Analyzed => "lead_analytics la JOIN calls c ON c.id = la.call_id",
         });
-        if self.search.as_deref().is_some_and(|s| !s.trim().is_empty()) {
+        if self.search().is_some() {
             from.push_str(" LEFT JOIN contacts ct ON ct.id = c.contact_id");
         }
         if counted == Counted::Calls && (self.lead_status.is_some() || self.min_score.is_some()) {
@@ -209,7 +209,49 @@ impl CallFilter {
         from
     }
 
+    /// A list's total of the `counted` rows that `matching` (this filter's SQL) matches.
+    /// Analyses that no condition on their call narrows are counted by their own tenant column,
+    /// from their own index: joined to the tenant's calls, a million-call tenant's count probed
+    /// `lead_analytics` once per call (~30 ms for the 10,000 it counts, against ~2 ms).
+    async fn total(
+        &self,
+        db: &impl GenericClient,
+        tenant: TenantId,
+        counted: Counted,
+        matching: &Filter,
+    ) -> AppResult<Total> {
+        if counted == Counted::Analyzed && !self.reads_calls() {
+            return self
+                .conditions("la.user_id = $", tenant)?
+                .total(db, sql::ANALYSES_FROM)
+                .await;
+        }
+        matching.total(db, &self.count_from(counted)).await
+    }
+
+    /// Whether a condition reads the call or its contact: all but the analysis' tag and score.
+    fn reads_calls(&self) -> bool {
+        self.agent_id.is_some()
+            || self.kind.is_some()
+            || self.status.is_some()
+            || self.from.is_some()
+            || self.to.is_some()
+            || self.search().is_some()
+    }
+
+    fn search(&self) -> Option<&str> {
+        self.search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
     fn to_sql(&self, tenant: TenantId) -> AppResult<Filter> {
+        self.conditions("c.user_id = $", tenant)
+    }
+
+    /// The filter's conditions, the tenant's by `of_tenant` (a condition with one `$`).
+    fn conditions(&self, of_tenant: &str, tenant: TenantId) -> AppResult<Filter> {
         if let Some(score) = self.min_score {
             if !(0..=100).contains(&score) {
                 return Err(AppError::validation(
@@ -220,7 +262,7 @@ impl CallFilter {
         }
         let mut filter = Filter::default();
         filter
-            .and("c.user_id = $", vec![Box::new(*tenant.as_uuid())])
+            .and(of_tenant, vec![Box::new(*tenant.as_uuid())])
             .and_some("c.agent_id = $", self.agent_id)
             .and_some("c.type = $", self.kind.map(CallKind::as_str))
             .and_some("c.status = $", self.status.map(CallStatus::as_str))
@@ -231,12 +273,7 @@ impl CallFilter {
                 self.lead_status.map(LeadStatus::as_str),
             )
             .and_some("la.total_score >= $", self.min_score);
-        if let Some(search) = self
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        if let Some(search) = self.search() {
             let pattern = like_pattern(search);
             filter.and(
                 "(c.phone_number ILIKE $ OR ct.name ILIKE $)",
@@ -290,7 +327,7 @@ where
     T: for<'r> TryFrom<&'r Row, Error = AppError>,
 {
     let matching = filter.checked_sql(db, tenant).await?;
-    let total = matching.total(db, &filter.count_from(counted)).await?;
+    let total = filter.total(db, tenant, counted, &matching).await?;
     let rows = matching.page(db, select, &NEWEST, after, limit).await?;
     let page = rows.iter().map(T::try_from).collect::<AppResult<_>>()?;
     Ok((page, total))
@@ -440,6 +477,8 @@ pub mod sql {
         JOIN agents a ON a.id = c.agent_id
         LEFT JOIN contacts ct ON ct.id = c.contact_id
         LEFT JOIN leads l ON l.id = c.lead_id";
+    /// A tenant's analyses, counted by their own tenant column when no condition reads the call.
+    pub const ANALYSES_FROM: &str = "lead_analytics la";
     /// The same rows as `/analytics/calls` pages through them: one conversation's metrics.
     pub const METRICS_SELECT: &str = concat!(
         "SELECT c.id, c.agent_id, a.name AS agent_name, c.type, c.status, c.direction,
@@ -476,6 +515,14 @@ pub mod sql {
                 matching(&every).total_statement(&every.count_from(Counted::Analyzed))
             },
             SCORED_PAGE = || matching(&every_condition()).page_statement(SCORED_SELECT, &NEWEST, true),
+            ANALYSES_TOTAL = || CallFilter {
+                lead_status: Some(LeadStatus::Hot),
+                min_score: Some(50),
+                ..CallFilter::default()
+            }
+            .conditions("la.user_id = $", TenantId::from_trusted(Uuid::nil()))
+            .expect("the analysis' conditions are valid")
+            .total_statement(ANALYSES_FROM),
         }
     }
 

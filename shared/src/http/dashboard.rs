@@ -168,7 +168,7 @@ fn etag(
     HeaderValue::from_str(&tag).map_err(crate::AppError::internal)
 }
 
-/// The JSON body for `etag`: from the cache, or computed and cached.
+/// The JSON body for `etag`: from this process' cache, the shared one, or computed and cached.
 async fn cached(
     state: &AppState,
     tenant: TenantId,
@@ -184,11 +184,17 @@ async fn cached(
         tenant.as_uuid(),
         etag.to_str().unwrap_or_default()
     );
+    let memory = state.cached_responses();
+    if let Some(body) = memory.get(&key) {
+        return Ok(body);
+    }
     let (dynamodb, table) = (state.aws().dynamodb().await, &state.config().aws.table);
     if let Some(body) = cache::get(dynamodb, table, &key).await {
+        memory.put(&key, &body, ttl);
         return Ok(body);
     }
     let body = compute.await?;
+    memory.put(&key, &body, ttl);
     cache::put(dynamodb, table, &key, body.clone(), ttl).await;
     Ok(body)
 }

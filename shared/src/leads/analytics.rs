@@ -173,6 +173,7 @@ pub async fn store(
                 &scores.cta_interactions,
                 &raw,
                 &analyzed_at,
+                tenant.as_uuid(),
             ],
         )
         .await?;
@@ -200,14 +201,15 @@ pub async fn store(
 pub mod sql {
     crate::db::statements! {
         /// The upsert, and the analysis it replaces as it was before (the statement's snapshot):
-        /// its figures leave that one's day of the rollup.
+        /// its figures leave that one's day of the rollup. `user_id` is the call's tenant (a
+        /// call never changes tenant, so an update leaves it).
         pub const UPSERT_UNLESS_NEWER = "WITH replaced AS (
                 SELECT total_score, lead_status_tag, cta_interactions, analyzed_at
                 FROM lead_analytics WHERE call_id = $1),
             stored AS (INSERT INTO lead_analytics (call_id, intent_level, intent_score, urgency_level, urgency_score,
                 budget_constraint, budget_score, fit_alignment, fit_score, engagement_health, engagement_score,
-                total_score, lead_status_tag, reasoning, cta_interactions, raw_analysis, analyzed_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                total_score, lead_status_tag, reasoning, cta_interactions, raw_analysis, analyzed_at, user_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
             ON CONFLICT (call_id) DO UPDATE SET
                 intent_level = EXCLUDED.intent_level, intent_score = EXCLUDED.intent_score,
                 urgency_level = EXCLUDED.urgency_level, urgency_score = EXCLUDED.urgency_score,

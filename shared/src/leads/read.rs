@@ -469,8 +469,11 @@ pub mod sql {
         filter
     }
 
-    /// The rows the lead list counts, pages through and an export writes.
-    pub const LIST_FROM: &str = lead_from!();
+    /// The rows the lead list and an export count: the leads alone. The agent's outer join
+    /// never changes the count, but it kept Postgres off an index-only scan: the generic plan
+    /// of a million-call tenant's count read all 291,546 of its index entries into a bitmap
+    /// (~28 ms) where the index-only scan stops after 10,001 (~2 ms).
+    pub const LIST_FROM: &str = "leads l";
     pub const LIST_SELECT: &str = concat!("SELECT ", lead_columns!(), " FROM ", lead_from!());
 
     crate::db::statements! {
