@@ -21,7 +21,10 @@ use super::{
 use crate::{
     credits::holds,
     error::{AppError, AppResult},
-    leads::{self, analytics, scoring::LeadScores},
+    leads::{
+        self, analytics,
+        scoring::{Analysis, LeadScores},
+    },
     phone,
     settings::Settings,
     tenant::TenantId,
@@ -135,16 +138,7 @@ async fn apply_locked(
         }
         CallEvent::Analyzed(analysis) => {
             let scores = LeadScores::from_analysis(analysis, settings.lead_tags());
-            analytics::store(
-                tx,
-                call.agent.tenant,
-                call.agent.agent_id,
-                before.id,
-                &scores,
-                analysis,
-                call.event_at,
-            )
-            .await?;
+            before.store_analysis(tx, call, &scores, analysis).await?;
             let updated = tx
                 .cached_query_one(
                     sql::SET_ANALYZED,
@@ -208,6 +202,26 @@ impl Before {
             figures: Figures::NONE,
             stored: false,
         }
+    }
+
+    /// Stores the call's analysis (with the lead rollup it moves).
+    async fn store_analysis(
+        &self,
+        tx: &impl GenericClient,
+        call: &CallRef,
+        scores: &LeadScores,
+        analysis: &Analysis,
+    ) -> AppResult<()> {
+        analytics::store(
+            tx,
+            call.agent.tenant,
+            call.agent.agent_id,
+            self.id,
+            scores,
+            analysis,
+            call.event_at,
+        )
+        .await
     }
 
     /// Moves the daily rollup from this row to `updated` (the event's RETURNING row of

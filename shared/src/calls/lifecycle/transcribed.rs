@@ -122,16 +122,7 @@ pub(super) async fn transcribed(
         if scores.is_empty() && t.analysis.is_none() {
             return Ok(());
         }
-        analytics::store(
-            tx,
-            call.agent.tenant,
-            call.agent.agent_id,
-            before.id,
-            &scores,
-            analysis,
-            call.event_at,
-        )
-        .await
+        before.store_analysis(tx, call, &scores, analysis).await
     };
 
     let completed_at = t
