@@ -3,12 +3,14 @@
 //! AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (what Lambda gives a function), and locally
 //! AWS_ENDPOINT_URL pointing every client at the emulator (moto). Retries (standard, 3
 //! attempts) and the connect timeout are the SDK's defaults for its latest behavior version.
+//! Requests go through reqwest ([`http`]), not the SDK's own HTTP client.
 //! aws-config's chain (profile files, SSO, STS, IMDS, ECS) is not linked: none of it is used
 //! on Lambda, and it was about 0.5 MB of every function.
 
 pub mod blobs;
 pub mod cache;
 pub mod counter;
+mod http;
 pub mod multipart;
 pub mod queue;
 pub mod secrets;
@@ -41,7 +43,9 @@ impl Aws {
 
 fn load_config() -> SdkConfig {
     let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-    let mut config = SdkConfig::builder().behavior_version(BehaviorVersion::latest());
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(http::client());
     config.set_region(
         var("AWS_REGION")
             .or_else(|| var("AWS_DEFAULT_REGION"))
@@ -64,9 +68,9 @@ fn s3_client(shared: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3)
 }
 
-/// The clients of [`Aws`], each built when first used (the SDK's HTTPS client reads the
-/// system's root certificates, which a cold start should not pay before a request needs AWS),
-/// so that a function links only the clients it uses. Clones share the clients.
+/// The clients of [`Aws`], each built when first used (a cold start should not pay for a
+/// client, or its HTTP client's TLS setup, before a request needs AWS), so that a function
+/// links only the clients it uses. Clones share the clients.
 #[derive(Clone, Default)]
 pub struct LazyAws(Arc<Clients>);
 
