@@ -135,19 +135,6 @@ pub(super) async fn transcribed(
     });
     let ((lead_id, charged), ()) = try_join(try_join(lead, charge), settle).await?;
 
-    // The transcript and the analysis point at the call's row, so they are sent after its
-    // write, in the same round trip (prepared first, so they go out in order).
-    let write = if before.stored {
-        sql::SET_TRANSCRIBED
-    } else {
-        sql::INSERT_TRANSCRIBED
-    };
-    tx.prepare_all(&[
-        write,
-        sql::UPSERT_TRANSCRIPT,
-        analytics::sql::UPSERT_UNLESS_NEWER,
-    ])
-    .await?;
     let kind = if t.is_chat { "chat" } else { "call" };
     let duration = i32::try_from(duration).unwrap_or(i32::MAX);
     let contact_id = contact.as_ref().map(|c| c.id);
@@ -174,12 +161,22 @@ pub(super) async fn transcribed(
         &call.agent.agent_id,
         &call.conversation_id,
     ];
+    // A stored row is updated with the first 17; a new one also takes the call's keys.
+    let (write, params) = if before.stored {
+        (sql::SET_TRANSCRIBED, &values[..17])
+    } else {
+        (sql::INSERT_TRANSCRIBED, &values[..])
+    };
+    // The transcript and the analysis point at the call's row, so they are sent after its
+    // write, in the same round trip (prepared first, so they go out in order).
+    tx.prepare_all(&[
+        write,
+        sql::UPSERT_TRANSCRIPT,
+        analytics::sql::UPSERT_UNLESS_NEWER,
+    ])
+    .await?;
     let record = async {
-        let updated = if before.stored {
-            tx.cached_query_one(write, &values[..17]).await?
-        } else {
-            tx.cached_query_one(write, &values).await?
-        };
+        let updated = tx.cached_query_one(write, params).await?;
         before
             .roll_up(tx, call.agent.agent_id, &updated, charged)
             .await
