@@ -74,6 +74,9 @@ pub struct DatabaseConfig {
     /// A pooled connection idle longer than this is checked before use (a scaled-to-zero
     /// compute or a NAT may have dropped it without the client noticing).
     pub idle_check_after: Duration,
+    /// The same behind a transaction pooler (a direct URL configured): the pooler keeps its
+    /// clients' connections open while Postgres restarts, so a far shorter wait.
+    pub pooled_idle_check_after: Duration,
 }
 
 /// The database circuit breaker (`db::breaker`).
@@ -416,6 +419,11 @@ fn database_config<F: Fn(&str) -> Option<String>>(
             "DATABASE_IDLE_CHECK_SECONDS",
             30,
             0..=86_400,
+        )?),
+        pooled_idle_check_after: Duration::from_millis(env.number(
+            "DATABASE_POOLED_IDLE_CHECK_MS",
+            1_000,
+            0..=86_400_000,
         )?),
     })
 }

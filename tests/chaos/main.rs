@@ -41,9 +41,11 @@ impl Drop for PostgresRestart {
     }
 }
 
-/// Stops Postgres; the guard starts it again at the latest when the test ends.
-fn stop_postgres() -> PostgresRestart {
+/// Stops Postgres; the guard starts it again at the latest when the test ends. Returns once
+/// the API's pooled connections are idle past the time it trusts them without a check.
+async fn stop_postgres() -> PostgresRestart {
     pg_ctl("stop");
+    tokio::time::sleep(POOLED_IDLE_CHECK).await;
     PostgresRestart
 }
 
@@ -106,13 +108,15 @@ async fn timed_get(path: &str, token: &str) -> Answer {
 /// The API's own connect budget (scripts/test leaves the default).
 const CONNECT_BUDGET: Duration = Duration::from_secs(5);
 const COOL_DOWN: Duration = Duration::from_secs(5);
+/// DATABASE_POOLED_IDLE_CHECK_MS, likewise: a connection handed out within it is not checked.
+const POOLED_IDLE_CHECK: Duration = Duration::from_millis(1_000);
 
 #[tokio::test]
 async fn an_outage_opens_the_database_circuit_and_recovery_closes_it_without_a_restart() {
     let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
     database_healthy().await;
     let tenant = Tenant::new().await;
-    let _restart = stop_postgres();
+    let _restart = stop_postgres().await;
 
     // The first requests try (with retries) and fail within the budget; once the run of
     // failures opens the circuit, requests are refused at once.
@@ -172,12 +176,31 @@ async fn an_outage_opens_the_database_circuit_and_recovery_closes_it_without_a_r
     assert_eq!(health["database_circuit"], "closed");
 }
 
+/// A connection handed out within the pooled idle check's time is not checked again: a
+/// restart inside it fails the request in flight, as the database being unavailable (500 with
+/// Retry-After), never as an internal error.
+#[tokio::test]
+async fn a_restart_right_after_a_request_fails_the_next_as_unavailable() {
+    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
+    database_healthy().await;
+    let tenant = Tenant::new().await;
+    assert_eq!(timed_get("/api/calls", &tenant.token).await.status, 200);
+    pg_ctl("stop");
+    let _restart = PostgresRestart;
+    let answer = timed_get("/api/calls", &tenant.token).await;
+    assert_eq!(
+        (answer.status, answer.code.as_str()),
+        (500, "database_unavailable")
+    );
+    assert!(answer.retry_after.is_some(), "Retry-After is sent");
+}
+
 #[tokio::test]
 async fn requests_during_a_slow_database_start_succeed_after_retrying() {
     let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
     database_healthy().await;
     let tenant = Tenant::new().await;
-    let _restart = stop_postgres();
+    let _restart = stop_postgres().await;
     // Postgres comes back only after a delay, as a waking Neon compute does.
     let delay = Duration::from_millis(700);
     let starter = std::thread::spawn(move || {
@@ -209,7 +232,7 @@ async fn webhooks_sent_during_a_two_minute_outage_are_processed_once_and_none_de
     database_healthy().await;
     let tenant = Tenant::new().await;
     let conversations: Vec<String> = (0..5).map(|_| conversation_id()).collect();
-    let _restart = stop_postgres();
+    let _restart = stop_postgres().await;
     let outage = Instant::now();
     let mut accepted = Vec::new();
     for (i, conversation) in conversations.iter().enumerate() {

@@ -85,11 +85,15 @@ impl Database {
                 Box::pin(async {
                     let urls = self.urls().await?;
                     // A direct URL beside it says DATABASE_URL is a pooler's. A pooler keeps its
-                    // clients' connections open while Postgres behind it restarts, so an idle
-                    // one proves nothing: each is checked before use, and a dead one replaced
-                    // (with the connect's retries) before the request runs anything on it.
+                    // clients' connections open while Postgres behind it restarts, so one idle
+                    // even for a second proves little: it is checked before use, and a dead one
+                    // replaced (with the connect's retries) before the request runs anything on
+                    // it. One handed out within the second is trusted: checking it again would
+                    // cost every busy request a round trip, and a restart inside that second
+                    // fails the request in flight with database_unavailable, as one during the
+                    // request would.
                     let check_after = if urls.direct.is_some() {
-                        Some(Duration::ZERO)
+                        Some(self.config.pooled_idle_check_after)
                     } else {
                         self.idle_check_after()
                     };
