@@ -167,9 +167,22 @@ async fn duplicates_are_found_and_merged() {
         a,
         "the duplicate's calls moved over"
     );
-    let timeline =
-        json(get(&format!("/api/leads/{a}"), &tenant.token).await).await["timeline"].clone();
-    assert_eq!(timeline.as_array().expect("timeline").len(), 2);
+    let profile = json(get(&format!("/api/leads/{a}"), &tenant.token).await).await;
+    assert_eq!(profile["timeline"].as_array().expect("timeline").len(), 2);
+    let b_call_id = call_row(&b_call)
+        .await
+        .expect("call")
+        .get::<_, uuid::Uuid>("id");
+    assert_eq!(
+        profile["latest_analytics"]["call_id"],
+        b_call_id.to_string(),
+        "the duplicate's newer analysis moved over with its call"
+    );
+    let listed = json(get("/api/leads", &tenant.token).await).await;
+    assert_eq!(
+        listed["data"][0]["latest_analytics"]["call_id"],
+        b_call_id.to_string()
+    );
 
     let response = post(
         &format!("/api/leads/{a}/merge"),

@@ -468,9 +468,9 @@ pub mod sql {
 
     /// The rows the call list pages through and an export writes.
     pub const LIST_SELECT: &str = concat!("SELECT ", call_columns!(), " FROM ", call_joins!());
-    /// The analyzed calls as `/analytics/leads` pages through them: each analysis with who and
-    /// which agent it was about.
-    pub const SCORED_SELECT: &str = "SELECT la.*, c.lead_id, l.name AS lead_name, c.phone_number,
+    /// The analyzed calls as `/analytics/leads` pages through them: each analysis (its lead is
+    /// its call's) with who and which agent it was about.
+    pub const SCORED_SELECT: &str = "SELECT la.*, l.name AS lead_name, c.phone_number,
             c.agent_id, a.name AS agent_name, c.type AS conversation_type,
             c.created_at AS conversation_at
         FROM lead_analytics la JOIN calls c ON c.id = la.call_id

@@ -480,15 +480,24 @@ pub mod sql {
         pub const ONE_OF_TENANT = concat!(
             "SELECT ", lead_columns!(), " FROM ", lead_from!(), " WHERE l.id = $1 AND l.user_id = $2"
         );
+        /// A lead's newest analysis, from the analyses' own lead index (V0018): its newest
+        /// analysis time, then the analyses of that time, the newest call's first (the plan
+        /// cached for these reads two index entries, where ordering by the call's time as well
+        /// joined every call of the lead).
         pub const LATEST_ANALYTICS = "SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
-            WHERE c.lead_id = $1 AND c.user_id = $2
-            ORDER BY la.analyzed_at DESC, c.created_at DESC, la.id DESC LIMIT 1";
-        pub const LATEST_ANALYTICS_OF_EACH = "SELECT l.id AS lead_id, latest.*
+            WHERE la.lead_id = $1 AND la.user_id = $2
+              AND la.analyzed_at = (SELECT analyzed_at FROM lead_analytics
+                  WHERE lead_id = $1 AND user_id = $2 ORDER BY analyzed_at DESC LIMIT 1)
+            ORDER BY c.created_at DESC, la.id DESC LIMIT 1";
+        pub const LATEST_ANALYTICS_OF_EACH = "SELECT latest.*
             FROM unnest($1::uuid[]) AS l(id)
             CROSS JOIN LATERAL (
                 SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
-                WHERE c.lead_id = l.id AND c.user_id = $2
-                ORDER BY la.analyzed_at DESC, c.created_at DESC, la.id DESC LIMIT 1) AS latest";
+                WHERE la.lead_id = l.id AND la.user_id = $2
+                  AND la.analyzed_at = (SELECT newest.analyzed_at FROM lead_analytics newest
+                      WHERE newest.lead_id = l.id AND newest.user_id = $2
+                      ORDER BY newest.analyzed_at DESC LIMIT 1)
+                ORDER BY c.created_at DESC, la.id DESC LIMIT 1) AS latest";
         pub const POSSIBLE_DUPLICATES = concat!("SELECT ", lead_columns!(), " FROM ", lead_from!(), "
             WHERE l.user_id = $1 AND l.id <> $2
               AND ((l.phone_number IS NOT NULL AND l.phone_number = $3)
