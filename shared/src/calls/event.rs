@@ -30,11 +30,7 @@ pub struct CallRef {
 impl CallRef {
     /// The `calls.type` of a conversation with this agent.
     pub fn kind(&self) -> &'static str {
-        if self.agent.is_chat {
-            "chat"
-        } else {
-            "call"
-        }
+        super::read::CallKind::of(self.agent.is_chat).as_str()
     }
 }
 

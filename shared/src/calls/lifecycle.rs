@@ -38,12 +38,12 @@ pub async fn apply(
     call: &CallRef,
     event: &CallEvent,
 ) -> AppResult<Uuid> {
-    let (before, found) = try_join(
+    // Without a delivery there is nothing recorded before: the lock's answer is always fresh.
+    let ((_, before), found) = try_join(
         lock(tx, call, event, None),
         find(tx, settings, call.agent.tenant, event),
     )
     .await?;
-    let before = before.ok_or_else(|| AppError::internal("an event without a delivery"))?;
     apply_locked(tx, settings, call, event, before, found).await
 }
 
@@ -64,14 +64,14 @@ pub async fn apply_once(
     event: &CallEvent,
     delivery: &Delivery<'_>,
 ) -> AppResult<Option<Uuid>> {
-    let (before, found) = try_join(
+    let ((fresh, before), found) = try_join(
         lock(tx, call, event, Some(delivery)),
         find(tx, settings, call.agent.tenant, event),
     )
     .await?;
-    let Some(before) = before else {
+    if !fresh {
         return Ok(None);
-    };
+    }
     apply_locked(tx, settings, call, event, before, found)
         .await
         .map(Some)
@@ -241,13 +241,14 @@ impl Before {
 /// Locks the tenant's row, records `delivery` when there is one, then locks the call's row
 /// when it is stored. Every event of a tenant takes its locks in one order (user, call, lead),
 /// so concurrent events of one tenant queue up instead of deadlocking, and a call's row is only
-/// ever written under its tenant's lock. `None` when the delivery was recorded before.
+/// ever written under its tenant's lock. Also whether `delivery` is new (false when it was
+/// recorded before; true when there is none).
 async fn lock(
     tx: &impl GenericClient,
     call: &CallRef,
     event: &CallEvent,
     delivery: Option<&Delivery<'_>>,
-) -> AppResult<Option<Before>> {
+) -> AppResult<(bool, Before)> {
     let tenant = call.agent.tenant;
     let lock_tenant = if delivery.is_some() {
         sql::LOCK_TENANT_ONCE
@@ -286,13 +287,11 @@ async fn lock(
             .await?)
     };
     let (fresh, stored) = try_join(fresh, stored).await?;
-    if !fresh {
-        return Ok(None);
-    }
-    Ok(Some(match stored {
+    let before = match stored {
         Some(row) => Before::from_row(&row)?,
         None => Before::unstored(tenant),
-    }))
+    };
+    Ok((fresh, before))
 }
 
 /// Stores a call in progress (the tenant is locked), for an event that changes a stored row.

@@ -29,6 +29,15 @@ pub enum CallKind {
 }
 
 impl CallKind {
+    /// A conversation with a chat agent is a chat, any other a call.
+    pub fn of(is_chat: bool) -> Self {
+        if is_chat {
+            Self::Chat
+        } else {
+            Self::Call
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Call => "call",

@@ -10,7 +10,10 @@ use uuid::Uuid;
 
 use super::{sql, Before, Found};
 use crate::{
-    calls::event::{credits_for, usage_reference, CallRef, CallStatus, Transcript},
+    calls::{
+        event::{credits_for, usage_reference, CallRef, CallStatus, Transcript},
+        read::CallKind,
+    },
     credits::{self, holds, Applied, CreditChange, CreditKind},
     db::statements::Cached,
     error::AppResult,
@@ -135,7 +138,7 @@ pub(super) async fn transcribed(
     });
     let ((lead_id, charged), ()) = try_join(try_join(lead, charge), settle).await?;
 
-    let kind = if t.is_chat { "chat" } else { "call" };
+    let kind = CallKind::of(t.is_chat).as_str();
     let duration = i32::try_from(duration).unwrap_or(i32::MAX);
     let contact_id = contact.as_ref().map(|c| c.id);
     let termination_reason = t.termination_reason.as_deref().filter(|r| !r.is_empty());
