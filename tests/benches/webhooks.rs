@@ -144,11 +144,11 @@ async fn run() -> Result<(), BoxError> {
     }
     state
         .aws()
-        .sqs()
-        .await
-        .purge_queue()
-        .queue_url(var("WEBHOOK_DLQ_URL")?)
-        .send()
+        .json::<serde_json::Value>(
+            shared::aws::Service::Sqs,
+            "PurgeQueue",
+            &serde_json::json!({"QueueUrl": var("WEBHOOK_DLQ_URL")?}),
+        )
         .await?;
     let (ingest_started, ingest) =
         ingest(&ingest_tenants, options.requests, options.clients).await?;
@@ -570,7 +570,7 @@ async fn moto_baseline(
     let latencies = stream::iter(0..count)
         .map(|_| async {
             let sent = Instant::now();
-            queue::send(aws.sqs().await, &dlq, &event).await?;
+            queue::send(aws, &dlq, &event).await?;
             Ok::<_, BoxError>(sent.elapsed())
         })
         .buffer_unordered(clients)
@@ -585,7 +585,7 @@ async fn moto_baseline(
 struct InProcess {
     own: Vec<Duration>,
     whole: Vec<Duration>,
-    calls: std::collections::BTreeMap<&'static str, usize>,
+    calls: std::collections::BTreeMap<String, usize>,
 }
 
 impl InProcess {

@@ -249,7 +249,7 @@ async fn webhooks_sent_during_a_two_minute_outage_are_processed_once_and_none_de
     assert_eq!(tenant.credits().await, 15 - 15);
     let state = support::app_state().await;
     let dlq = state.config().aws.webhook_dlq_url.clone().expect("DLQ url");
-    let dead = shared::aws::queue::peek(state.aws().sqs().await, &dlq, 10)
+    let dead = shared::aws::queue::peek(state.aws(), &dlq, 10)
         .await
         .expect("peek the DLQ");
     for conversation in &conversations {
@@ -379,17 +379,10 @@ async fn a_silent_smtp_server_neither_fails_nor_loses_the_emails_of_a_login() {
 
 /// The webhook secret document (the webhook signing keys), as stored now.
 async fn webhook_secret_document() -> String {
-    shared::aws::Aws::from_env()
-        .await
-        .secrets
-        .get_secret_value()
-        .secret_id(std::env::var("WEBHOOK_SECRET_ID").expect("WEBHOOK_SECRET_ID"))
-        .send()
+    let id = std::env::var("WEBHOOK_SECRET_ID").expect("WEBHOOK_SECRET_ID");
+    shared::aws::secrets::get_string(&shared::aws::Client::default(), &id)
         .await
         .expect("read the webhook secret")
-        .secret_string()
-        .expect("string")
-        .to_owned()
 }
 
 /// Writes the original webhook secret back when dropped, panic or not.
@@ -402,15 +395,14 @@ impl Drop for RestoreSecret {
             tokio::runtime::Runtime::new()
                 .expect("runtime")
                 .block_on(async {
-                    shared::aws::Aws::from_env()
-                        .await
-                        .secrets
-                        .put_secret_value()
-                        .secret_id(std::env::var("WEBHOOK_SECRET_ID").expect("WEBHOOK_SECRET_ID"))
-                        .secret_string(original)
-                        .send()
-                        .await
-                        .expect("restore the webhook secret");
+                    let id = std::env::var("WEBHOOK_SECRET_ID").expect("WEBHOOK_SECRET_ID");
+                    let input = serde_json::json!({"SecretId": id, "SecretString": original});
+                    support::aws(
+                        shared::aws::Service::SecretsManager,
+                        "PutSecretValue",
+                        input,
+                    )
+                    .await;
                 });
         })
         .join();
