@@ -671,3 +671,133 @@ mod tests {
         assert!(!failed(403, Some("AccessDenied")).retryable());
     }
 }
+
+#[cfg(test)]
+mod sending {
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, OnceLock,
+    };
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::aws::{multipart, Client};
+
+    /// A client of a local server that answers each request with the next of `answers`
+    /// (status, body; the last one repeated); how many requests it got.
+    async fn serving(answers: Vec<(u16, &'static str)>) -> (Client, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let count = Arc::new(AtomicUsize::new(0));
+        let counted = count.clone();
+        let app = axum::Router::new().fallback(move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            let (status, body) = answers[n.min(answers.len() - 1)];
+            async move { (StatusCode::from_u16(status).expect("status"), body) }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (client_of(&url), count)
+    }
+
+    fn client_of(url: &str) -> Client {
+        let url = url.to_owned();
+        let endpoint = Endpoint::from_lookup(|name| match name {
+            "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("test".into()),
+            "AWS_REGION" => Some("us-east-1".into()),
+            "AWS_ENDPOINT_URL" => Some(url.clone()),
+            _ => None,
+        });
+        Client(Arc::new(OnceLock::from(endpoint)))
+    }
+
+    #[tokio::test]
+    async fn server_errors_and_throttling_are_retried_until_an_answer() {
+        let throttled = r#"{"__type":"com.amazonaws.sqs#ThrottlingException","message":"slow"}"#;
+        let (client, count) = serving(vec![
+            (500, ""),
+            (400, throttled),
+            (200, r#"{"MessageId":"m"}"#),
+        ])
+        .await;
+        let answer: Value = client
+            .json(Service::Sqs, "SendMessage", &json!({}))
+            .await
+            .expect("the third attempt answers");
+        assert_eq!(answer["MessageId"], "m");
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_retried_and_keeps_the_services_code_and_message() {
+        let invalid = r#"{"__type":"com.amazonaws.sqs#InvalidParameterValue","message":"bad"}"#;
+        let (client, count) = serving(vec![(400, invalid)]).await;
+        let err = client
+            .json::<Value>(Service::Sqs, "SendMessage", &json!({}))
+            .await
+            .expect_err("refused");
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        let logged = format!("{err:?}");
+        assert!(
+            logged.contains("SQS.SendMessage: 400 InvalidParameterValue: bad"),
+            "{logged}"
+        );
+    }
+
+    #[tokio::test]
+    async fn three_failed_attempts_are_an_error() {
+        let (client, count) = serving(vec![(503, "")]).await;
+        let err = client
+            .json::<Value>(Service::DynamoDb, "GetItem", &json!({}))
+            .await
+            .expect_err("unavailable");
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::BAD_GATEWAY, "aws_unavailable")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_then_an_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let client = client_of(&format!("http://127.0.0.1:{port}"));
+        let started = std::time::Instant::now();
+        let err = client
+            .json::<Value>(Service::SecretsManager, "GetSecretValue", &json!({}))
+            .await
+            .expect_err("nothing listens there");
+        assert!(format!("{err:?}").contains("SecretsManager.GetSecretValue"));
+        // Two waits of about 200 and 400 ms (±20 %) between the three attempts.
+        assert!(
+            started.elapsed() >= Duration::from_millis(480),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// S3 can fail a completion after answering 200: the answer's error is retried.
+    #[tokio::test]
+    async fn an_error_document_in_a_completions_200_is_retried() {
+        let (client, count) = serving(vec![
+            (
+                200,
+                "<Error><Code>InternalError</Code><Message>retry</Message></Error>",
+            ),
+            (
+                200,
+                "<CompleteMultipartUploadResult><ETag>\"e\"</ETag></CompleteMultipartUploadResult>",
+            ),
+        ])
+        .await;
+        multipart::complete(&client, "bucket", "key", "upload", &[])
+            .await
+            .expect("completed on the second attempt");
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+}
