@@ -603,8 +603,8 @@ impl InProcess {
 
 /// Ingest's own time per request: the router the webhook-ingest Lambda serves
 /// (`shared::http::app`, the webhooks group) called in this process, one signed event at a
-/// time, each request's time less the AWS operations it made, timed by the SDK's own spans
-/// (`aws_calls`). Its logs are formatted as on Lambda (JSON) and written nowhere. The
+/// time, each request's time less the AWS operations it made, timed by the span `shared::aws`
+/// opens around each (`aws_calls`). Its logs are formatted as on Lambda (JSON) and written nowhere. The
 /// events go to the DLQ, which nothing consumes; it is purged after the AWS baselines.
 async fn ingest_in_process(tenants: &[Tenant], count: usize) -> Result<InProcess, BoxError> {
     use axum::{body::Body, http::Request};
