@@ -27,7 +27,7 @@ use crate::{
 /// Where windows are counted: the DynamoDB table every instance shares.
 #[derive(Clone, Copy)]
 pub struct Counter<'a> {
-    pub dynamodb: &'a aws_sdk_dynamodb::Client,
+    pub dynamodb: &'a crate::aws::Client,
     pub table: &'a str,
 }
 

@@ -9,7 +9,7 @@ use std::{
 use tokio::sync::RwLock;
 
 use crate::{
-    aws::{secrets::SecretStore, LazyAws},
+    aws::{self, secrets::SecretStore},
     clients::{elevenlabs::ElevenLabs, stack_auth::StackAuth},
     config::Config,
     db,
@@ -31,7 +31,7 @@ struct Inner {
     db: db::Database,
     verifier: TokenVerifier,
     http: reqwest::Client,
-    aws: LazyAws,
+    aws: aws::Client,
     secrets: SecretStore,
     settings: RwLock<Option<(Instant, Arc<Settings>)>>,
     tenant_limiter: crate::ratelimit::TenantLimiter,
@@ -54,7 +54,7 @@ impl AppState {
             .user_agent(concat!("ai-calling-backend/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let verifier = TokenVerifier::new(&config.auth, http.clone());
-        let aws = LazyAws::default();
+        let aws = aws::Client::default();
         let db = db::Database::new(config.database.clone(), aws.clone());
         let secrets = SecretStore::new(
             aws.clone(),
@@ -101,15 +101,15 @@ impl AppState {
         &self.inner.cached_responses
     }
 
-    /// The AWS clients, each built on first use.
-    pub fn aws(&self) -> &LazyAws {
+    /// The AWS client, built on first use.
+    pub fn aws(&self) -> &aws::Client {
         &self.inner.aws
     }
 
     /// Where rate-limit windows are counted.
     pub async fn rate_counter(&self) -> crate::ratelimit::Counter<'_> {
         crate::ratelimit::Counter {
-            dynamodb: self.aws().dynamodb().await,
+            dynamodb: self.aws(),
             table: &self.config().aws.table,
         }
     }

@@ -144,11 +144,11 @@ async fn run() -> Result<(), BoxError> {
     }
     state
         .aws()
-        .sqs()
-        .await
-        .purge_queue()
-        .queue_url(var("WEBHOOK_DLQ_URL")?)
-        .send()
+        .json::<serde_json::Value>(
+            shared::aws::Service::Sqs,
+            "PurgeQueue",
+            &serde_json::json!({"QueueUrl": var("WEBHOOK_DLQ_URL")?}),
+        )
         .await?;
     let (ingest_started, ingest) =
         ingest(&ingest_tenants, options.requests, options.clients).await?;
@@ -570,7 +570,7 @@ async fn moto_baseline(
     let latencies = stream::iter(0..count)
         .map(|_| async {
             let sent = Instant::now();
-            queue::send(aws.sqs().await, &dlq, &event).await?;
+            queue::send(aws, &dlq, &event).await?;
             Ok::<_, BoxError>(sent.elapsed())
         })
         .buffer_unordered(clients)
@@ -585,7 +585,7 @@ async fn moto_baseline(
 struct InProcess {
     own: Vec<Duration>,
     whole: Vec<Duration>,
-    calls: std::collections::BTreeMap<&'static str, usize>,
+    calls: std::collections::BTreeMap<String, usize>,
 }
 
 impl InProcess {
@@ -603,8 +603,8 @@ impl InProcess {
 
 /// Ingest's own time per request: the router the webhook-ingest Lambda serves
 /// (`shared::http::app`, the webhooks group) called in this process, one signed event at a
-/// time, each request's time less the AWS operations it made, timed by the SDK's own spans
-/// (`aws_calls`). Its logs are formatted as on Lambda (JSON) and written nowhere. The
+/// time, each request's time less the AWS operations it made, timed by the span `shared::aws`
+/// opens around each (`aws_calls`). Its logs are formatted as on Lambda (JSON) and written nowhere. The
 /// events go to the DLQ, which nothing consumes; it is purged after the AWS baselines.
 async fn ingest_in_process(tenants: &[Tenant], count: usize) -> Result<InProcess, BoxError> {
     use axum::{body::Body, http::Request};

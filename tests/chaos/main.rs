@@ -110,6 +110,8 @@ const CONNECT_BUDGET: Duration = Duration::from_secs(5);
 const COOL_DOWN: Duration = Duration::from_secs(5);
 /// DATABASE_POOLED_IDLE_CHECK_MS, likewise: a connection handed out within it is not checked.
 const POOLED_IDLE_CHECK: Duration = Duration::from_millis(1_000);
+/// Slower than any refusal by the open circuit, faster than a try with the connect's retries.
+const REFUSED_AT_ONCE: Duration = Duration::from_millis(500);
 
 #[tokio::test]
 async fn an_outage_opens_the_database_circuit_and_recovery_closes_it_without_a_restart() {
@@ -138,15 +140,17 @@ async fn an_outage_opens_the_database_circuit_and_recovery_closes_it_without_a_r
             "failed within the retry budget: {:?}",
             answer.elapsed
         );
-        if answer.elapsed < Duration::from_millis(50) {
+        answers.push(answer.elapsed);
+        // A refusal takes milliseconds and a try seconds (the connect's retries): the line
+        // between them leaves room for a refusal delayed on a loaded machine.
+        if answer.elapsed < REFUSED_AT_ONCE {
             fast += 1;
         } else {
             assert_eq!(
                 fast, 0,
-                "once open, the circuit answers at once until the cool-down"
+                "once open, the circuit answers at once until the cool-down: {answers:?}"
             );
         }
-        answers.push(answer.elapsed);
         assert!(answers.len() < 20, "the circuit never opened: {answers:?}");
     }
 
@@ -272,7 +276,7 @@ async fn webhooks_sent_during_a_two_minute_outage_are_processed_once_and_none_de
     assert_eq!(tenant.credits().await, 15 - 15);
     let state = support::app_state().await;
     let dlq = state.config().aws.webhook_dlq_url.clone().expect("DLQ url");
-    let dead = shared::aws::queue::peek(state.aws().sqs().await, &dlq, 10)
+    let dead = shared::aws::queue::peek(state.aws(), &dlq, 10)
         .await
         .expect("peek the DLQ");
     for conversation in &conversations {
@@ -402,17 +406,10 @@ async fn a_silent_smtp_server_neither_fails_nor_loses_the_emails_of_a_login() {
 
 /// The webhook secret document (the webhook signing keys), as stored now.
 async fn webhook_secret_document() -> String {
-    shared::aws::Aws::from_env()
-        .await
-        .secrets
-        .get_secret_value()
-        .secret_id(std::env::var("WEBHOOK_SECRET_ID").expect("WEBHOOK_SECRET_ID"))
-        .send()
+    let id = std::env::var("WEBHOOK_SECRET_ID").expect("WEBHOOK_SECRET_ID");
+    shared::aws::secrets::get_string(&shared::aws::Client::default(), &id)
         .await
         .expect("read the webhook secret")
-        .secret_string()
-        .expect("string")
-        .to_owned()
 }
 
 /// Writes the original webhook secret back when dropped, panic or not.
@@ -425,15 +422,14 @@ impl Drop for RestoreSecret {
             tokio::runtime::Runtime::new()
                 .expect("runtime")
                 .block_on(async {
-                    shared::aws::Aws::from_env()
-                        .await
-                        .secrets
-                        .put_secret_value()
-                        .secret_id(std::env::var("WEBHOOK_SECRET_ID").expect("WEBHOOK_SECRET_ID"))
-                        .secret_string(original)
-                        .send()
-                        .await
-                        .expect("restore the webhook secret");
+                    let id = std::env::var("WEBHOOK_SECRET_ID").expect("WEBHOOK_SECRET_ID");
+                    let input = serde_json::json!({"SecretId": id, "SecretString": original});
+                    support::aws(
+                        shared::aws::Service::SecretsManager,
+                        "PutSecretValue",
+                        input,
+                    )
+                    .await;
                 });
         })
         .join();

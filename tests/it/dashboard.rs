@@ -228,10 +228,10 @@ async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
     assert_eq!(first.status(), 200);
     let etag = first.headers()["etag"].to_str().expect("etag").to_owned();
     // The computed answer is cached in DynamoDB under its ETag.
-    let aws = shared::aws::Aws::from_env().await;
+    let aws = shared::aws::Client::default();
     let table = std::env::var("DYNAMODB_TABLE").expect("table");
     let key = format!("dashboard#{}#{etag}", tenant.id);
-    let cached = shared::aws::cache::get(&aws.dynamodb, &table, &key).await;
+    let cached = shared::aws::cache::get(&aws, &table, &key).await;
     let body = json(first).await;
     assert_eq!(
         serde_json::from_str::<Value>(&cached.expect("cached")).expect("json"),
@@ -239,7 +239,7 @@ async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
     );
     // The API keeps it too: asked again, it answers without reading the table.
     shared::aws::cache::put(
-        &aws.dynamodb,
+        &aws,
         &table,
         &key,
         "{\"from\": \"the table\"}".into(),

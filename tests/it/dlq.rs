@@ -5,10 +5,11 @@
 
 use std::process::Command;
 
+use serde_json::json;
 use shared::aws::queue;
 
 use crate::support::{
-    call_row, conversation_id, eventually, phone, processed_count, queue_attributes, queued,
+    aws, call_row, conversation_id, eventually, phone, processed_count, queue_attributes, queued,
     transcription, usage_rows, Tenant,
 };
 
@@ -33,24 +34,14 @@ fn dlq_command(action: &str) -> String {
     stdout
 }
 
-async fn sqs() -> aws_sdk_sqs::Client {
-    shared::aws::Aws::from_env().await.sqs
-}
-
 async fn dead_letter(message: &str) {
-    sqs()
-        .await
-        .send_message()
-        .queue_url(var("WEBHOOK_DLQ_URL"))
-        .message_body(message)
-        .send()
-        .await
-        .expect("send to the DLQ");
+    let input = json!({"QueueUrl": var("WEBHOOK_DLQ_URL"), "MessageBody": message});
+    aws(shared::aws::Service::Sqs, "SendMessage", input).await;
 }
 
 /// How many copies of the event `key` sit visible in the DLQ right now.
 async fn in_dlq(key: &str) -> usize {
-    queue::peek(&sqs().await, &var("WEBHOOK_DLQ_URL"), 10)
+    queue::peek(&shared::aws::Client::default(), &var("WEBHOOK_DLQ_URL"), 10)
         .await
         .expect("peek the DLQ")
         .iter()
@@ -61,17 +52,16 @@ async fn in_dlq(key: &str) -> usize {
 /// Messages of the queue at `url`: (visible, in flight). In flight means received and not
 /// yet deleted, which peeking cannot see.
 async fn counts(url: &str) -> (u64, u64) {
-    use aws_sdk_sqs::types::QueueAttributeName;
-    let attributes = queue_attributes(&sqs().await, url).await;
+    let attributes = queue_attributes(url).await;
     let count = |name| {
         attributes
-            .get(&name)
+            .get(name)
             .and_then(|n| n.parse().ok())
             .expect("a count")
     };
     (
-        count(QueueAttributeName::ApproximateNumberOfMessages),
-        count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        count("ApproximateNumberOfMessages"),
+        count("ApproximateNumberOfMessagesNotVisible"),
     )
 }
 

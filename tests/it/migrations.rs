@@ -92,20 +92,15 @@ async fn concurrent_migrations_through_the_transaction_pooler_finish_and_leave_n
 
 #[tokio::test]
 async fn migrations_use_the_direct_url_of_the_database_secret() {
-    let secrets = shared::aws::Aws::from_env().await.secrets;
     let secret_id = format!("test/database-{}", uuid::Uuid::new_v4().simple());
     // The pooled URL leads nowhere: only the direct one can answer.
     let document = json!({
         "database_url": "postgres://nobody@127.0.0.1:1/nowhere",
         "database_direct_url": direct_url(),
     });
-    secrets
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(document.to_string())
-        .send()
-        .await
-        .expect("create the secret");
+    let secrets = shared::aws::Service::SecretsManager;
+    let input = json!({"Name": secret_id, "SecretString": document.to_string()});
+    crate::support::aws(secrets, "CreateSecret", input).await;
     let config = shared::Config::from_lookup(|name| match name {
         "DATABASE_URL" | "DATABASE_DIRECT_URL" => None,
         "DATABASE_SECRET_ID" => Some(secret_id.clone()),
@@ -119,11 +114,6 @@ async fn migrations_use_the_direct_url_of_the_database_secret() {
         0,
         "the stack's database is migrated"
     );
-    secrets
-        .delete_secret()
-        .secret_id(&secret_id)
-        .force_delete_without_recovery(true)
-        .send()
-        .await
-        .expect("delete the secret");
+    let input = json!({"SecretId": secret_id, "ForceDeleteWithoutRecovery": true});
+    crate::support::aws(secrets, "DeleteSecret", input).await;
 }

@@ -18,29 +18,19 @@ fn secret_id() -> String {
 }
 
 async fn read_secret() -> String {
-    shared::aws::Aws::from_env()
-        .await
-        .secrets
-        .get_secret_value()
-        .secret_id(secret_id())
-        .send()
+    shared::aws::secrets::get_string(&shared::aws::Client::default(), &secret_id())
         .await
         .expect("read the webhook secret")
-        .secret_string()
-        .expect("a string secret")
-        .to_owned()
 }
 
 async fn write_secret(value: &str) {
-    shared::aws::Aws::from_env()
-        .await
-        .secrets
-        .put_secret_value()
-        .secret_id(secret_id())
-        .secret_string(value)
-        .send()
-        .await
-        .expect("write the webhook secret");
+    let input = json!({"SecretId": secret_id(), "SecretString": value});
+    crate::support::aws(
+        shared::aws::Service::SecretsManager,
+        "PutSecretValue",
+        input,
+    )
+    .await;
 }
 
 /// Puts the original secret back when dropped, panic or not. Drop cannot await, and the

@@ -367,15 +367,14 @@ async fn one_tenant_flooding_the_api_gets_429_and_others_do_not() {
 
 #[tokio::test]
 async fn the_database_url_can_live_in_secrets_manager_and_is_read_on_first_use() {
-    let secrets = shared::aws::Aws::from_env().await.secrets;
     let secret_id = format!("test/database-{}", uuid::Uuid::new_v4().simple());
-    secrets
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(json!({"database_url": stack().database_url}).to_string())
-        .send()
-        .await
-        .expect("create the secret");
+    let document = json!({"database_url": stack().database_url});
+    crate::support::aws(
+        shared::aws::Service::SecretsManager,
+        "CreateSecret",
+        json!({"Name": secret_id, "SecretString": document.to_string()}),
+    )
+    .await;
     // The deployed configuration: no DATABASE_URL in the environment, only the secret's id.
     let config = shared::Config::from_lookup(|name| match name {
         "DATABASE_URL" => None,

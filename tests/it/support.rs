@@ -4,7 +4,7 @@
 use std::{path::PathBuf, sync::OnceLock};
 
 use jsonwebtoken::Algorithm;
-use serde_json::Value;
+use serde_json::{json, Value};
 use simulators::{keys::KeyRing, stack_auth::Issuer};
 
 pub struct Stack {
@@ -225,19 +225,20 @@ pub async fn every_page(path: &str, token: &str, limit: usize) -> Vec<Value> {
     rows
 }
 
-/// Every attribute of the queue at `url`.
-pub async fn queue_attributes(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
-) -> std::collections::HashMap<aws_sdk_sqs::types::QueueAttributeName, String> {
-    sqs.get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-        .send()
+/// Calls `operation` of an AWS JSON service (moto locally) with the code's own client: what
+/// the tests set up or inspect beyond what the code calls.
+pub async fn aws(service: shared::aws::Service, operation: &'static str, input: Value) -> Value {
+    shared::aws::Client::default()
+        .json(service, operation, &input)
         .await
-        .expect("queue attributes")
-        .attributes
-        .unwrap_or_default()
+        .unwrap_or_else(|err| panic!("{}.{operation}: {err:?}", service.name()))
+}
+
+/// Every attribute of the queue at `url`, by name (`VisibilityTimeout`).
+pub async fn queue_attributes(url: &str) -> std::collections::HashMap<String, String> {
+    let input = json!({"QueueUrl": url, "AttributeNames": ["All"]});
+    let answer = aws(shared::aws::Service::Sqs, "GetQueueAttributes", input).await;
+    serde_json::from_value(answer["Attributes"].clone()).expect("queue attributes")
 }
 
 pub async fn json(response: reqwest::Response) -> Value {

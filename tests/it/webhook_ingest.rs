@@ -1,6 +1,6 @@
 //! What ingest costs per webhook: the router the webhook-ingest Lambda serves, called in this
-//! process against the stack's moto, with every AWS operation it makes recorded from the spans
-//! the SDK opens around each.
+//! process against the stack's moto, with every AWS operation it makes recorded from the span
+//! `shared::aws` opens around each.
 
 use serde_json::json;
 use tower::ServiceExt;
@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Posts `body` to the router as ElevenLabs would; the AWS operations ingest made for it.
-async fn ingest(app: &axum::Router, body: Vec<u8>) -> Vec<&'static str> {
+async fn ingest(app: &axum::Router, body: Vec<u8>) -> Vec<String> {
     let calls = AwsCalls::default();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(calls.layer()));
     let request = axum::http::Request::post("/webhooks/elevenlabs/call-completed")

@@ -430,7 +430,7 @@ async fn a_tenant_and_an_admin_through_every_function() {
     let etag = header(overview.headers(), "etag").to_owned();
     assert!(!etag.is_empty(), "the dashboard has an ETag");
     let cached = shared::aws::cache::get(
-        &shared::aws::Aws::from_env().await.dynamodb,
+        &shared::aws::Client::default(),
         &var("DYNAMODB_TABLE"),
         &format!("dashboard#{tenant_id}#{etag}"),
     )
@@ -604,18 +604,9 @@ async fn a_tenant_and_an_admin_through_every_function() {
     .await;
 
     let dead = conversation_id();
-    let sqs = shared::aws::Aws::from_env().await.sqs;
-    sqs.send_message()
-        .queue_url(var("WEBHOOK_DLQ_URL"))
-        .message_body(support::queued(&transcription(
-            remote_call_agent,
-            &dead,
-            30,
-            "+14155550177",
-        )))
-        .send()
-        .await
-        .expect("a dead letter");
+    let letter = support::queued(&transcription(remote_call_agent, &dead, 30, "+14155550177"));
+    let input = json!({"QueueUrl": var("WEBHOOK_DLQ_URL"), "MessageBody": letter});
+    support::aws(shared::aws::Service::Sqs, "SendMessage", input).await;
     let listed_dlq = boss.get("/admin/webhooks/dlq").await;
     assert!(listed_dlq.to_string().contains(&dead), "{listed_dlq}");
     boss.post("/admin/webhooks/dlq/replay", &json!({}), 200)

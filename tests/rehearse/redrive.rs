@@ -3,10 +3,8 @@
 //! alone (its batch's other records are not retried), and lands in the dead-letter queue after
 //! the template's `maxReceiveCount` receives.
 
-use aws_sdk_sqs::types::{
-    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
-};
-use serde_json::Value;
+use serde_json::{json, Value};
+use shared::aws::Service::Sqs;
 
 use reqwest::Method;
 
@@ -53,17 +51,16 @@ fn parked(raw: &Value, key: &str) -> String {
 #[tokio::test]
 #[ignore = "run by scripts/rehearse against the rehearsal's queue and processor"]
 async fn a_failing_record_is_retried_alone_then_dead_lettered() {
-    let sqs = shared::aws::Aws::from_env().await.sqs;
     let queue_url = var("WEBHOOK_QUEUE_URL");
     let dlq_url = var("WEBHOOK_DLQ_URL");
 
     // The template's redrive policy, and the queue the rehearsal made from it.
     let template = control(Method::GET, "/resources/WebhookQueue").await;
     let max_receives = number(&template["RedrivePolicy"]["maxReceiveCount"]);
-    let attributes = support::queue_attributes(&sqs, &queue_url).await;
+    let attributes = support::queue_attributes(&queue_url).await;
     let redrive: Value = serde_json::from_str(
         attributes
-            .get(&QueueAttributeName::RedrivePolicy)
+            .get("RedrivePolicy")
             .expect("the queue has a redrive policy"),
     )
     .expect("json");
@@ -73,7 +70,7 @@ async fn a_failing_record_is_retried_alone_then_dead_lettered() {
         template["RedrivePolicy"]["deadLetterTargetArn"]
     );
     let visibility: f64 = attributes
-        .get(&QueueAttributeName::VisibilityTimeout)
+        .get("VisibilityTimeout")
         .and_then(|v| v.parse().ok())
         .expect("a visibility timeout");
 
@@ -93,33 +90,22 @@ async fn a_failing_record_is_retried_alone_then_dead_lettered() {
             (conversation, support::queued(&raw))
         })
         .collect();
-    let mut entries = vec![SendMessageBatchRequestEntry::builder()
-        .id("failing")
-        .message_body(&failing)
-        .build()
-        .expect("entry")];
+    let mut entries = vec![json!({"Id": "failing", "MessageBody": failing})];
     for (index, (_, body)) in fine.iter().enumerate() {
-        entries.push(
-            SendMessageBatchRequestEntry::builder()
-                .id(format!("fine{index}"))
-                .message_body(body)
-                .build()
-                .expect("entry"),
-        );
+        entries.push(json!({"Id": format!("fine{index}"), "MessageBody": body}));
     }
-    let sent = sqs
-        .send_message_batch()
-        .queue_url(&queue_url)
-        .set_entries(Some(entries))
-        .send()
-        .await
-        .expect("sent");
-    assert!(sent.failed.is_empty(), "{:?}", sent.failed);
+    let input = json!({"QueueUrl": queue_url, "Entries": entries});
+    let sent = support::aws(Sqs, "SendMessageBatch", input).await;
+    assert!(
+        sent["Failed"].as_array().is_none_or(Vec::is_empty),
+        "{sent}"
+    );
     let id_of = |entry: &str| {
-        sent.successful
-            .iter()
-            .find(|s| s.id == entry)
-            .map(|s| s.message_id.clone())
+        sent["Successful"]
+            .as_array()
+            .and_then(|ok| ok.iter().find(|s| s["Id"] == entry))
+            .and_then(|s| s["MessageId"].as_str())
+            .map(str::to_owned)
             .expect("sent")
     };
     let failing_id = id_of("failing");
@@ -129,35 +115,27 @@ async fn a_failing_record_is_retried_alone_then_dead_lettered() {
         patience,
         "the failing record in the dead-letter queue",
         || {
-            let (sqs, dlq_url, failing_id) = (&sqs, &dlq_url, &failing_id);
+            let (dlq_url, failing_id) = (&dlq_url, &failing_id);
             async move {
-                let got = sqs
-                    .receive_message()
-                    .queue_url(dlq_url)
-                    .max_number_of_messages(10)
-                    .wait_time_seconds(1)
-                    .message_system_attribute_names(
-                        MessageSystemAttributeName::ApproximateReceiveCount,
-                    )
-                    .send()
-                    .await
-                    .expect("receive from the DLQ")
-                    .messages
-                    .unwrap_or_default();
-                got.into_iter()
-                    .find(|m| m.message_id.as_deref() == Some(failing_id.as_str()))
+                let input = json!({
+                    "QueueUrl": dlq_url,
+                    "MaxNumberOfMessages": 10,
+                    "WaitTimeSeconds": 1,
+                });
+                let got = support::aws(Sqs, "ReceiveMessage", input).await;
+                got["Messages"]
+                    .as_array()?
+                    .iter()
+                    .find(|m| m["MessageId"] == failing_id.as_str())
+                    .cloned()
             }
         },
     )
     .await;
     // Out of the way of the journey's replay of the dead-letter queue.
-    sqs.delete_message()
-        .queue_url(&dlq_url)
-        .receipt_handle(dead.receipt_handle.clone().expect("handle"))
-        .send()
-        .await
-        .expect("deleted");
-    assert_eq!(dead.body.as_deref(), Some(failing.as_str()));
+    let input = json!({"QueueUrl": dlq_url, "ReceiptHandle": dead["ReceiptHandle"]});
+    support::aws(Sqs, "DeleteMessage", input).await;
+    assert_eq!(dead["Body"].as_str(), Some(failing.as_str()));
 
     let seen = receives(&failing_id).await;
     assert_eq!(

@@ -109,7 +109,7 @@ async fn dlq(state: &shared::AppState, action: Option<&str>) -> Result<(), BoxEr
         .webhook_dlq_url
         .as_deref()
         .ok_or("WEBHOOK_DLQ_URL is not set")?;
-    let sqs = state.aws().sqs().await;
+    let sqs = state.aws();
     match action {
         Some("list") => {
             let messages = queue::peek(sqs, dlq, 10).await?;

@@ -43,7 +43,7 @@ fn dlq_url(state: &AppState) -> AppResult<&str> {
 
 /// Up to `max` messages from the dead-letter queue, left in place.
 pub async fn dead_letters(state: &AppState, max: i32) -> AppResult<Vec<DeadLetter>> {
-    let messages = queue::peek(state.aws().sqs().await, dlq_url(state)?, max).await?;
+    let messages = queue::peek(state.aws(), dlq_url(state)?, max).await?;
     Ok(messages
         .into_iter()
         .map(|message| {
@@ -66,7 +66,7 @@ pub async fn dead_letters(state: &AppState, max: i32) -> AppResult<Vec<DeadLette
 /// Moves up to `max` dead letters back to the webhook queue.
 pub async fn replay_dead_letters(state: &AppState, actor: &Actor, max: usize) -> AppResult<usize> {
     let moved = queue::replay(
-        state.aws().sqs().await,
+        state.aws(),
         dlq_url(state)?,
         state.webhook_queue_url()?,
         max,

@@ -8,7 +8,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{de::IgnoredAny, Deserialize};
+use serde_json::json;
+
+use super::{Client, Service};
 
 /// How many answers a process keeps in [`Memory`].
 const MEMORY_ENTRIES: usize = 64;
@@ -49,45 +52,53 @@ impl Memory {
     }
 }
 
+/// A DynamoDB attribute value, as far as these items use them.
+#[derive(Deserialize)]
+struct Value {
+    #[serde(rename = "S")]
+    s: Option<String>,
+    #[serde(rename = "N")]
+    n: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Found {
+    item: Option<HashMap<String, Value>>,
+}
+
 /// The cached text under `key`, if present and not expired.
-pub async fn get(client: &aws_sdk_dynamodb::Client, table: &str, key: &str) -> Option<String> {
-    let output = client
-        .get_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S(key.to_owned()))
-        .send()
+pub async fn get(client: &Client, table: &str, key: &str) -> Option<String> {
+    let input = json!({"TableName": table, "Key": {"pk": {"S": key}}});
+    let output: Found = client
+        .json(Service::DynamoDb, "GetItem", &input)
         .await
-        .map_err(
-            |err| tracing::warn!(error = %super::sdk_error("reading the cache", err), "cache miss"),
-        )
+        .map_err(|err| tracing::warn!(error = %err, "cache miss"))
         .ok()?;
-    let item = output.item?;
-    let expires_at: i64 = item.get("expires_at")?.as_n().ok()?.parse().ok()?;
+    let mut item = output.item?;
+    let expires_at: i64 = item.get("expires_at")?.n.as_deref()?.parse().ok()?;
     if expires_at < chrono::Utc::now().timestamp() {
         return None;
     }
-    item.get("body")?.as_s().ok().cloned()
+    item.remove("body")?.s
 }
 
 /// Stores `body` under `key` for `ttl`.
-pub async fn put(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    key: &str,
-    body: String,
-    ttl: Duration,
-) {
+pub async fn put(client: &Client, table: &str, key: &str, body: String, ttl: Duration) {
     let expires_at = chrono::Utc::now().timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(3600);
+    let input = json!({
+        "TableName": table,
+        "Item": {
+            "pk": {"S": key},
+            "body": {"S": body},
+            "expires_at": {"N": expires_at.to_string()},
+        },
+    });
     let result = client
-        .put_item()
-        .table_name(table)
-        .item("pk", AttributeValue::S(key.to_owned()))
-        .item("body", AttributeValue::S(body))
-        .item("expires_at", AttributeValue::N(expires_at.to_string()))
-        .send()
+        .json::<IgnoredAny>(Service::DynamoDb, "PutItem", &input)
         .await;
     if let Err(err) = result {
-        tracing::warn!(error = %super::sdk_error("writing the cache", err), "not cached");
+        tracing::warn!(error = %err, "not cached");
     }
 }
 

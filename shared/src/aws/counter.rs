@@ -1,32 +1,44 @@
 //! Fixed-window counters in DynamoDB (the key table, TTL'd items), shared by every instance.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use serde::Deserialize;
+use serde_json::json;
 
+use super::{Client, Service};
 use crate::error::AppResult;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Updated {
+    attributes: Option<Hits>,
+}
+
+#[derive(Deserialize)]
+struct Hits {
+    hits: Option<Number>,
+}
+
+#[derive(Deserialize)]
+struct Number {
+    #[serde(rename = "N")]
+    n: String,
+}
 
 /// Adds one to the counter under `key` (which names its window), kept until `expires_at`
 /// (unix seconds); returns the count after the increment.
-pub async fn increment(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    key: &str,
-    expires_at: i64,
-) -> AppResult<i64> {
-    let output = client
-        .update_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S(key.to_owned()))
-        .update_expression("ADD hits :one SET expires_at = :expires")
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
-        .return_values(ReturnValue::UpdatedNew)
-        .send()
-        .await
-        .map_err(|e| super::sdk_error("counting in the key table", e))?;
+pub async fn increment(client: &Client, table: &str, key: &str, expires_at: i64) -> AppResult<i64> {
+    let input = json!({
+        "TableName": table,
+        "Key": {"pk": {"S": key}},
+        "UpdateExpression": "ADD hits :one SET expires_at = :expires",
+        "ExpressionAttributeValues": {
+            ":one": {"N": "1"},
+            ":expires": {"N": expires_at.to_string()},
+        },
+        "ReturnValues": "UPDATED_NEW",
+    });
+    let output: Updated = client.json(Service::DynamoDb, "UpdateItem", &input).await?;
     Ok(output
-        .attributes()
-        .and_then(|a| a.get("hits"))
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse::<i64>().ok())
+        .attributes
+        .and_then(|a| a.hits?.n.parse::<i64>().ok())
         .unwrap_or(0))
 }

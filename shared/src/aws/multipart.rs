@@ -2,14 +2,11 @@
 //! least 5 MiB), so the writer never holds more than one part. An upload can span processes:
 //! its id and the parts' ETags are all it takes to continue or complete it.
 
-use aws_sdk_s3::{
-    primitives::ByteStream,
-    types::{CompletedMultipartUpload, CompletedPart},
-};
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::sdk_error;
-use crate::error::AppResult;
+use super::{xml, Client, S3Request};
+use crate::error::{AppError, AppResult};
 
 /// S3's smallest part (but the last).
 pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
@@ -22,102 +19,122 @@ pub struct Part {
     pub etag: String,
 }
 
+fn missing(what: &str) -> AppError {
+    AppError::unavailable("aws_unavailable", format!("S3 answered without {what}"))
+}
+
 /// Starts an upload; its id. `disposition` is the object's `Content-Disposition`, which a
 /// download (a presigned URL included) is answered with.
 pub async fn start(
-    client: &aws_sdk_s3::Client,
+    client: &Client,
     bucket: &str,
     key: &str,
     content_type: &str,
     disposition: &str,
 ) -> AppResult<String> {
-    let output = client
-        .create_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .content_type(content_type)
-        .content_disposition(disposition)
-        .send()
-        .await
-        .map_err(|e| sdk_error("starting an upload", e))?;
-    output
-        .upload_id
-        .ok_or_else(|| sdk_error("starting an upload", "no upload id"))
+    let mut request = S3Request::new("CreateMultipartUpload", Method::POST, bucket, key);
+    request.query = &[("uploads", "")];
+    request.headers = vec![
+        ("content-type", content_type.to_owned()),
+        ("content-disposition", disposition.to_owned()),
+    ];
+    let answer = client.s3(request).await?;
+    xml::text_of(&String::from_utf8_lossy(&answer.body), "UploadId")
+        .ok_or_else(|| missing("an upload id"))
 }
 
 pub async fn upload_part(
-    client: &aws_sdk_s3::Client,
+    client: &Client,
     bucket: &str,
     key: &str,
     upload_id: &str,
     number: i32,
     bytes: Vec<u8>,
 ) -> AppResult<Part> {
-    let output = client
-        .upload_part()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(upload_id)
-        .part_number(number)
-        .body(ByteStream::from(bytes))
-        .send()
-        .await
-        .map_err(|e| sdk_error("uploading a part", e))?;
+    let number_text = number.to_string();
+    let query = [
+        ("partNumber", number_text.as_str()),
+        ("uploadId", upload_id),
+    ];
+    let mut request = S3Request::new("UploadPart", Method::PUT, bucket, key);
+    request.query = &query;
+    request.body = bytes.into();
+    let answer = client.s3(request).await?;
+    let etag = answer
+        .headers
+        .get("etag")
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| missing("an ETag"))?;
     Ok(Part {
         number,
-        etag: output
-            .e_tag
-            .ok_or_else(|| sdk_error("uploading a part", "no ETag"))?,
+        etag: etag.to_owned(),
     })
 }
 
 pub async fn complete(
-    client: &aws_sdk_s3::Client,
+    client: &Client,
     bucket: &str,
     key: &str,
     upload_id: &str,
     parts: &[Part],
 ) -> AppResult<()> {
-    let parts = parts
-        .iter()
-        .map(|part| {
-            CompletedPart::builder()
-                .part_number(part.number)
-                .e_tag(&part.etag)
-                .build()
-        })
-        .collect();
-    client
-        .complete_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| sdk_error("completing an upload", e))?;
+    let query = [("uploadId", upload_id)];
+    let mut request = S3Request::new("CompleteMultipartUpload", Method::POST, bucket, key);
+    request.query = &query;
+    request.body = completion(parts).into();
+    request.error_in_ok = true;
+    client.s3(request).await?;
     Ok(())
+}
+
+/// CompleteMultipartUpload's body: the parts in order.
+fn completion(parts: &[Part]) -> String {
+    let mut body = String::from(
+        r#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#,
+    );
+    for part in parts {
+        body.push_str(&format!(
+            "<Part><ETag>{}</ETag><PartNumber>{}</PartNumber></Part>",
+            xml::escape(&part.etag),
+            part.number
+        ));
+    }
+    body.push_str("</CompleteMultipartUpload>");
+    body
 }
 
 /// Drops an upload's parts (a failed export); the bucket's lifecycle rule also aborts any
 /// upload left incomplete.
-pub async fn abort(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    upload_id: &str,
-) -> AppResult<()> {
-    client
-        .abort_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(upload_id)
-        .send()
-        .await
-        .map_err(|e| sdk_error("aborting an upload", e))?;
+pub async fn abort(client: &Client, bucket: &str, key: &str, upload_id: &str) -> AppResult<()> {
+    let query = [("uploadId", upload_id)];
+    let mut request = S3Request::new("AbortMultipartUpload", Method::DELETE, bucket, key);
+    request.query = &query;
+    client.s3(request).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_completion_lists_the_parts_in_order_with_their_etags() {
+        let parts = [
+            Part {
+                number: 1,
+                etag: "\"a1\"".into(),
+            },
+            Part {
+                number: 2,
+                etag: "\"b2\"".into(),
+            },
+        ];
+        assert_eq!(
+            completion(&parts),
+            "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <Part><ETag>\"a1\"</ETag><PartNumber>1</PartNumber></Part>\
+             <Part><ETag>\"b2\"</ETag><PartNumber>2</PartNumber></Part>\
+             </CompleteMultipartUpload>"
+        );
+    }
 }

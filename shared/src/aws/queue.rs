@@ -1,9 +1,12 @@
 //! The webhook queue: what ingest sends, what the processor receives, and the dead-letter
 //! queue's list and replay.
 
-use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
-use super::sdk_error;
+use serde::{de::IgnoredAny, Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Client, Service};
 use crate::error::AppResult;
 
 /// SQS refuses bodies over 256 KiB; anything bigger travels through S3.
@@ -43,17 +46,13 @@ pub enum QueuedJob {
     Export { export_id: uuid::Uuid },
 }
 
-pub async fn send(
-    client: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    event: &QueuedEvent,
-) -> AppResult<()> {
+pub async fn send(client: &Client, queue_url: &str, event: &QueuedEvent) -> AppResult<()> {
     send_json(client, queue_url, event, 0).await
 }
 
 /// Queues a job, received no sooner than `delay_seconds` (0–900) from now.
 pub async fn send_job(
-    client: &aws_sdk_sqs::Client,
+    client: &Client,
     queue_url: &str,
     job: &QueuedJob,
     delay_seconds: i32,
@@ -62,20 +61,29 @@ pub async fn send_job(
 }
 
 async fn send_json(
-    client: &aws_sdk_sqs::Client,
+    client: &Client,
     queue_url: &str,
     message: &impl Serialize,
     delay_seconds: i32,
 ) -> AppResult<()> {
     let body = serde_json::to_string(message).map_err(crate::AppError::internal)?;
+    send_body(client, queue_url, &body, delay_seconds).await
+}
+
+async fn send_body(
+    client: &Client,
+    queue_url: &str,
+    body: &str,
+    delay_seconds: i32,
+) -> AppResult<()> {
+    let input = json!({
+        "QueueUrl": queue_url,
+        "MessageBody": body,
+        "DelaySeconds": delay_seconds,
+    });
     client
-        .send_message()
-        .queue_url(queue_url)
-        .message_body(body)
-        .delay_seconds(delay_seconds)
-        .send()
-        .await
-        .map_err(|e| sdk_error("sending to the webhook queue", e))?;
+        .json::<IgnoredAny>(Service::Sqs, "SendMessage", &input)
+        .await?;
     Ok(())
 }
 
@@ -89,7 +97,7 @@ pub struct Received {
 }
 
 pub async fn receive(
-    client: &aws_sdk_sqs::Client,
+    client: &Client,
     queue_url: &str,
     max: i32,
     wait_seconds: i32,
@@ -98,43 +106,52 @@ pub async fn receive(
 }
 
 /// Looks at up to `max` messages without taking them: they stay visible to the consumer.
-pub async fn peek(
-    client: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    max: i32,
-) -> AppResult<Vec<Received>> {
+pub async fn peek(client: &Client, queue_url: &str, max: i32) -> AppResult<Vec<Received>> {
     receive_with(client, queue_url, max.clamp(1, 10), 0, Some(0)).await
 }
 
+/// ReceiveMessage's answer, as far as it is read.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Messages {
+    #[serde(default)]
+    messages: Vec<Message>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Message {
+    message_id: Option<String>,
+    receipt_handle: Option<String>,
+    body: Option<String>,
+    #[serde(default)]
+    attributes: HashMap<String, String>,
+}
+
 async fn receive_with(
-    client: &aws_sdk_sqs::Client,
+    client: &Client,
     queue_url: &str,
     max: i32,
     wait_seconds: i32,
     visibility_timeout: Option<i32>,
 ) -> AppResult<Vec<Received>> {
-    let output = client
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(max)
-        .wait_time_seconds(wait_seconds)
-        .set_visibility_timeout(visibility_timeout)
-        .message_system_attribute_names(
-            aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
-        )
-        .send()
-        .await
-        .map_err(|e| sdk_error("receiving from a queue", e))?;
+    let mut input = json!({
+        "QueueUrl": queue_url,
+        "MaxNumberOfMessages": max,
+        "WaitTimeSeconds": wait_seconds,
+        "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
+    });
+    if let Some(timeout) = visibility_timeout {
+        input["VisibilityTimeout"] = json!(timeout);
+    }
+    let output: Messages = client.json(Service::Sqs, "ReceiveMessage", &input).await?;
     Ok(output
         .messages
-        .unwrap_or_default()
         .into_iter()
         .filter_map(|m| {
             let receive_count = m
-                .attributes()
-                .and_then(|a| {
-                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
-                })
+                .attributes
+                .get("ApproximateReceiveCount")
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1);
             Some(Received {
@@ -147,18 +164,11 @@ async fn receive_with(
         .collect())
 }
 
-pub async fn delete(
-    client: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    receipt_handle: &str,
-) -> AppResult<()> {
+pub async fn delete(client: &Client, queue_url: &str, receipt_handle: &str) -> AppResult<()> {
+    let input = json!({"QueueUrl": queue_url, "ReceiptHandle": receipt_handle});
     client
-        .delete_message()
-        .queue_url(queue_url)
-        .receipt_handle(receipt_handle)
-        .send()
-        .await
-        .map_err(|e| sdk_error("deleting a message", e))?;
+        .json::<IgnoredAny>(Service::Sqs, "DeleteMessage", &input)
+        .await?;
     Ok(())
 }
 
@@ -166,7 +176,7 @@ pub async fn delete(
 /// sent before it is deleted, so a crash in between duplicates (harmless: the processor is
 /// idempotent) rather than loses.
 pub async fn replay(
-    client: &aws_sdk_sqs::Client,
+    client: &Client,
     dlq_url: &str,
     queue_url: &str,
     max: usize,
@@ -178,13 +188,7 @@ pub async fn replay(
             break;
         }
         for message in batch {
-            client
-                .send_message()
-                .queue_url(queue_url)
-                .message_body(&message.body)
-                .send()
-                .await
-                .map_err(|e| sdk_error("replaying a message", e))?;
+            send_body(client, queue_url, &message.body, 0).await?;
             delete(client, dlq_url, &message.receipt_handle).await?;
             moved += 1;
         }

@@ -13,7 +13,9 @@ use std::{
 use serde::Deserialize;
 use tokio::sync::RwLock;
 
-use super::sdk_error;
+use serde_json::json;
+
+use super::{Client, Service};
 pub use crate::config::SecretIds;
 use crate::error::{AppError, AppResult};
 
@@ -127,15 +129,34 @@ impl Document {
     }
 }
 
+/// The string value of the secret `id` (its current version).
+pub async fn get_string(client: &Client, id: &str) -> AppResult<String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Value {
+        secret_string: Option<String>,
+    }
+    let value: Value = client
+        .json(
+            Service::SecretsManager,
+            "GetSecretValue",
+            &json!({"SecretId": id}),
+        )
+        .await?;
+    value
+        .secret_string
+        .ok_or_else(|| AppError::internal("a secret has no string value"))
+}
+
 pub struct SecretStore {
-    aws: super::LazyAws,
+    aws: Client,
     ids: SecretIds,
     ttl: Duration,
     cached: RwLock<Option<(Instant, Arc<AppSecrets>)>>,
 }
 
 impl SecretStore {
-    pub fn new(aws: super::LazyAws, ids: SecretIds, ttl: Duration) -> Self {
+    pub fn new(aws: Client, ids: SecretIds, ttl: Duration) -> Self {
         Self {
             aws,
             ids,
@@ -229,15 +250,10 @@ impl SecretStore {
     ) -> AppResult<()> {
         let text =
             serde_json::to_string(document).map_err(|_| AppError::internal("secret JSON"))?;
+        let input = json!({"SecretId": self.id_of(which)?, "SecretString": text});
         self.aws
-            .secrets()
-            .await
-            .put_secret_value()
-            .secret_id(self.id_of(which)?)
-            .secret_string(text)
-            .send()
-            .await
-            .map_err(|e| sdk_error("writing the app secret", e))?;
+            .json::<serde::de::IgnoredAny>(Service::SecretsManager, "PutSecretValue", &input)
+            .await?;
         self.invalidate().await;
         Ok(())
     }
@@ -251,19 +267,7 @@ impl SecretStore {
     }
 
     async fn read(&self, id: &str) -> AppResult<serde_json::Map<String, serde_json::Value>> {
-        let output = self
-            .aws
-            .secrets()
-            .await
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| sdk_error("reading a secret", e))?;
-        let text = output
-            .secret_string()
-            .ok_or_else(|| AppError::internal("a secret has no string value"))?;
-        match serde_json::from_str(text) {
+        match serde_json::from_str(&get_string(&self.aws, id).await?) {
             Ok(serde_json::Value::Object(document)) => Ok(document),
             // The parse error could quote a value, so it is not passed on.
             _ => Err(AppError::internal("a secret is not a JSON object")),

@@ -78,7 +78,7 @@ async fn presign(state: &AppState, key: &str) -> AppResult<(String, DateTime<Utc
     let signed_at = DateTime::from_timestamp(now - now.rem_euclid(window), 0).unwrap_or_default();
     let valid_for = RECORDING_URL_TTL + LINK_WINDOW;
     let url = blobs::presigned_get(
-        state.aws().s3().await,
+        state.aws(),
         &state.config().aws.recordings_bucket,
         key,
         signed_at.into(),
@@ -123,7 +123,7 @@ pub async fn store(
 ) -> AppResult<String> {
     let key = recording_object(tenant, conversation_id);
     blobs::put(
-        state.aws().s3().await,
+        state.aws(),
         &state.config().aws.recordings_bucket,
         &key,
         mp3,

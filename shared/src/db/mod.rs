@@ -38,7 +38,7 @@ pub struct Database {
     pool: tokio::sync::OnceCell<Pool>,
     /// One connection past the pooler, when a direct URL is configured.
     direct: tokio::sync::OnceCell<Option<Pool>>,
-    aws: crate::aws::LazyAws,
+    aws: crate::aws::Client,
     breaker: Breaker,
     config: DatabaseConfig,
 }
@@ -51,7 +51,7 @@ struct Urls {
 }
 
 impl Database {
-    pub fn new(config: DatabaseConfig, aws: crate::aws::LazyAws) -> Self {
+    pub fn new(config: DatabaseConfig, aws: crate::aws::Client) -> Self {
         Self {
             urls: tokio::sync::OnceCell::new(),
             pool: tokio::sync::OnceCell::new(),
@@ -144,21 +144,10 @@ impl Database {
             #[serde(default)]
             database_direct_url: Option<String>,
         }
-        let output = self
-            .aws
-            .secrets()
-            .await
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| crate::aws::sdk_error("reading the database secret", e))?;
-        let secret: DatabaseSecret = output
-            .secret_string()
-            .and_then(|text| serde_json::from_str(text).ok())
-            .ok_or_else(|| {
-                AppError::internal("the database secret is not {\"database_url\": \"...\"}")
-            })?;
+        let text = crate::aws::secrets::get_string(&self.aws, id).await?;
+        let secret: DatabaseSecret = serde_json::from_str(&text).map_err(|_| {
+            AppError::internal("the database secret is not {\"database_url\": \"...\"}")
+        })?;
         Ok(Urls {
             pooled: secret.database_url,
             // The template writes an empty string when no direct URL was given.

@@ -154,7 +154,7 @@ pub async fn create(
     let job = ExportJob::from_row(&row)?;
     let queued = async {
         queue::send_job(
-            state.aws().sqs().await,
+            state.aws(),
             state.webhook_queue_url()?,
             &QueuedJob::Export { export_id: id },
             0,
@@ -183,7 +183,7 @@ pub async fn find(state: &AppState, tenant: TenantId, id: ExportId) -> AppResult
         let signed_at = Utc::now();
         job.download_url = Some(
             blobs::presigned_get(
-                state.aws().s3().await,
+                state.aws(),
                 &state.config().aws.recordings_bucket,
                 &key,
                 signed_at.into(),

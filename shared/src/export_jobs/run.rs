@@ -93,7 +93,7 @@ async fn slice(state: &AppState, id: Uuid) -> AppResult<()> {
     }
     let tenant = TenantId::from_trusted(row.try_get("user_id")?);
     let export = build(&db, tenant, &row).await?;
-    let s3 = state.aws().s3().await;
+    let s3 = state.aws();
     let bucket = &state.config().aws.recordings_bucket;
     let key: &str = row.try_get("s3_key")?;
     if status == "queued" {
@@ -196,7 +196,7 @@ async fn slice(state: &AppState, id: Uuid) -> AppResult<()> {
 
 async fn next_slice(state: &AppState, id: Uuid, delay_seconds: i32) -> AppResult<()> {
     queue::send_job(
-        state.aws().sqs().await,
+        state.aws(),
         state.webhook_queue_url()?,
         &QueuedJob::Export { export_id: id },
         delay_seconds,
@@ -306,7 +306,7 @@ async fn fail(state: &AppState, id: Uuid, reason: &str) -> AppResult<()> {
         if let Some(upload_id) = row.try_get::<_, Option<String>>("upload_id")? {
             let key: &str = row.try_get("s3_key")?;
             let aborted = multipart::abort(
-                state.aws().s3().await,
+                state.aws(),
                 &state.config().aws.recordings_bucket,
                 key,
                 &upload_id,

@@ -188,7 +188,7 @@ async fn cached(
     if let Some(body) = memory.get(&key) {
         return Ok(body);
     }
-    let (dynamodb, table) = (state.aws().dynamodb().await, &state.config().aws.table);
+    let (dynamodb, table) = (state.aws(), &state.config().aws.table);
     if let Some(body) = cache::get(dynamodb, table, &key).await {
         memory.put(&key, &body, ttl);
         return Ok(body);

@@ -61,7 +61,7 @@ pub async fn poll(state: AppState, queue_url: String) {
             tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
             continue;
         }
-        let batch = match queue::receive(state.aws().sqs().await, &queue_url, 10, 1).await {
+        let batch = match queue::receive(state.aws(), &queue_url, 10, 1).await {
             Ok(batch) => batch,
             Err(err) => {
                 tracing::warn!(error = %err, "could not receive from the webhook queue");
@@ -75,12 +75,8 @@ pub async fn poll(state: AppState, queue_url: String) {
             async move {
                 match process_message(state, &message.body).await {
                     Ok(_) => {
-                        if let Err(err) = queue::delete(
-                            state.aws().sqs().await,
-                            queue_url,
-                            &message.receipt_handle,
-                        )
-                        .await
+                        if let Err(err) =
+                            queue::delete(state.aws(), queue_url, &message.receipt_handle).await
                         {
                             tracing::warn!(error = %err, "could not delete a processed message");
                         }

@@ -153,7 +153,7 @@ async fn enqueue(
         _ => {
             let object = format!("webhook-bodies/{}.json", event.event_key.replace(':', "-"));
             blobs::put(
-                state.aws().s3().await,
+                state.aws(),
                 &state.config().aws.recordings_bucket,
                 &object,
                 body.to_vec(),
@@ -163,7 +163,7 @@ async fn enqueue(
             event.body_s3_key = Some(object);
         }
     }
-    queue::send(state.aws().sqs().await, state.webhook_queue_url()?, &event).await?;
+    queue::send(state.aws(), state.webhook_queue_url()?, &event).await?;
     tracing::info!(event_key = %event.event_key, route, "queued webhook event");
     Ok(())
 }

@@ -37,12 +37,8 @@ pub async fn process_message(state: &AppState, message: &str) -> AppResult<Outco
     let raw = match (&event.body, &event.body_s3_key) {
         (Some(body), _) => body.clone(),
         (None, Some(object)) => {
-            let bytes = blobs::get(
-                state.aws().s3().await,
-                &state.config().aws.recordings_bucket,
-                object,
-            )
-            .await?;
+            let bytes =
+                blobs::get(state.aws(), &state.config().aws.recordings_bucket, object).await?;
             match String::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(_) => {
