@@ -60,6 +60,39 @@ async fn valid_tokens_are_accepted_by_both_headers_and_algorithms() {
     assert_eq!(response.status(), 200, "scheme is case-insensitive");
 }
 
+/// An accepted token is remembered until it expires (shared/src/tokens/verified.rs), by the
+/// whole token: one altered after its original was accepted is checked, and refused.
+#[tokio::test]
+async fn a_token_altered_after_its_original_was_accepted_is_refused() {
+    let user = NewUser::new();
+    let token = user.token();
+    for _ in 0..2 {
+        assert_eq!(get(PROBE, &token).await.status(), 200);
+    }
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let flip = |part: &mut String| {
+        let first = if part.starts_with('A') { "B" } else { "A" };
+        part.replace_range(..1, first);
+    };
+    flip(&mut parts[2]);
+    assert_eq!(
+        rejected(&parts.join(".")).await,
+        "invalid_token",
+        "signature"
+    );
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).expect("base64")).expect("json");
+    claims["sub"] = json!("someone-else");
+    parts[1] = b64(&claims);
+    assert_eq!(rejected(&parts.join(".")).await, "invalid_token", "claims");
+    assert_eq!(
+        get(PROBE, &token).await.status(),
+        200,
+        "the original still is"
+    );
+}
+
 #[tokio::test]
 async fn missing_or_garbled_tokens() {
     let response = stack().http.get(url(PROBE)).send().await.expect("answers");

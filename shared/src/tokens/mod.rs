@@ -2,6 +2,7 @@
 //! into its [`Claims`]. Knows nothing of users or requests; `auth` builds on it.
 
 mod jwks;
+mod verified;
 mod verify;
 
 pub use jwks::parse_key_set;

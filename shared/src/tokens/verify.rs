@@ -7,13 +7,15 @@ use std::collections::HashSet;
 use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 use serde::Deserialize;
 
-use super::{jwks::JwksCache, AuthError};
+use super::{jwks::JwksCache, verified::VerifiedTokens, AuthError};
 use crate::config::AuthConfig;
 
 /// What a verified token says about its user.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Claims {
     pub sub: String,
+    /// Expiry, Unix seconds (required: the check refuses a token without it).
+    pub exp: u64,
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
@@ -29,6 +31,7 @@ pub struct Claims {
 pub struct TokenVerifier {
     jwks: JwksCache,
     validation: Validation,
+    verified: VerifiedTokens,
 }
 
 impl TokenVerifier {
@@ -47,10 +50,25 @@ impl TokenVerifier {
         validation.set_audience(&[&config.audience]);
         validation.required_spec_claims =
             HashSet::from(["exp", "sub", "iss", "aud"].map(String::from));
-        Self { jwks, validation }
+        let verified = VerifiedTokens::new(config.jwks_ttl.as_secs(), validation.leeway);
+        Self {
+            jwks,
+            validation,
+            verified,
+        }
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(claims) = self.verified.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = self.check(token).await?;
+        self.verified.keep(token, &claims, now);
+        Ok(claims)
+    }
+
+    async fn check(&self, token: &str) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if !matches!(header.alg, Algorithm::ES256 | Algorithm::EdDSA) {
             return Err(AuthError::UnsupportedAlgorithm);
