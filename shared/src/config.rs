@@ -422,7 +422,7 @@ fn database_config<F: Fn(&str) -> Option<String>>(
         )?),
         pooled_idle_check_after: Duration::from_millis(env.number(
             "DATABASE_POOLED_IDLE_CHECK_MS",
-            1_000,
+            0,
             0..=86_400_000,
         )?),
     })

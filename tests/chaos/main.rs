@@ -41,11 +41,9 @@ impl Drop for PostgresRestart {
     }
 }
 
-/// Stops Postgres; the guard starts it again at the latest when the test ends. Returns once
-/// the API's pooled connections are idle past the time it trusts them without a check.
+/// Stops Postgres; the guard starts it again at the latest when the test ends.
 async fn stop_postgres() -> PostgresRestart {
     pg_ctl("stop");
-    tokio::time::sleep(POOLED_IDLE_CHECK).await;
     PostgresRestart
 }
 
@@ -108,8 +106,6 @@ async fn timed_get(path: &str, token: &str) -> Answer {
 /// The API's own connect budget (scripts/test leaves the default).
 const CONNECT_BUDGET: Duration = Duration::from_secs(5);
 const COOL_DOWN: Duration = Duration::from_secs(5);
-/// DATABASE_POOLED_IDLE_CHECK_MS, likewise: a connection handed out within it is not checked.
-const POOLED_IDLE_CHECK: Duration = Duration::from_millis(1_000);
 /// Slower than any refusal by the open circuit, faster than a try with the connect's retries.
 const REFUSED_AT_ONCE: Duration = Duration::from_millis(500);
 
@@ -180,9 +176,10 @@ async fn an_outage_opens_the_database_circuit_and_recovery_closes_it_without_a_r
     assert_eq!(health["database_circuit"], "closed");
 }
 
-/// A connection handed out within the pooled idle check's time is not checked again: a
-/// restart inside it fails the request in flight, as the database being unavailable (500 with
-/// Retry-After), never as an internal error.
+/// A connection handed out moments ago is checked like any other behind the pooler: a restart
+/// right after a request fails the next as the database being unavailable (500 with
+/// Retry-After) within the connect budget. Trusted unchecked, its query would wait in
+/// PgBouncer for the server until query_wait_timeout (120 s).
 #[tokio::test]
 async fn a_restart_right_after_a_request_fails_the_next_as_unavailable() {
     let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
@@ -197,6 +194,11 @@ async fn a_restart_right_after_a_request_fails_the_next_as_unavailable() {
         (500, "database_unavailable")
     );
     assert!(answer.retry_after.is_some(), "Retry-After is sent");
+    assert!(
+        answer.elapsed < CONNECT_BUDGET + Duration::from_secs(2),
+        "failed within the connect budget: {:?}",
+        answer.elapsed
+    );
 }
 
 #[tokio::test]
@@ -354,6 +356,7 @@ impl Drop for SilentSmtp {
 #[tokio::test]
 async fn a_silent_smtp_server_neither_fails_nor_loses_the_emails_of_a_login() {
     let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
+    database_healthy().await;
     smtp_sink("stop");
     let restart = SinkRestart;
     let silent = SilentSmtp::start();
