@@ -16,11 +16,6 @@ async fn finished_call(agent: &str, duration: i64, phone_number: &str) -> String
     conversation
 }
 
-async fn call_id(conversation: &str) -> String {
-    let row = call_row(conversation).await.expect("stored");
-    row.get::<_, uuid::Uuid>("id").to_string()
-}
-
 async fn list(tenant: &Tenant, query: &str) -> Value {
     let response = get(&format!("/api/calls{query}"), &tenant.token).await;
     assert_eq!(response.status(), 200, "{query}");

@@ -33,11 +33,6 @@ async fn seed_calls(tenant: &Tenant, count: i64) -> String {
     prefix
 }
 
-async fn call_id(conversation: &str) -> String {
-    let id: Uuid = call_row(conversation).await.expect("the call").get("id");
-    id.to_string()
-}
-
 /// Polls the job at `location` until it is done.
 async fn finished(location: &str, token: &str) -> Value {
     eventually(90, "the export job done", || async {

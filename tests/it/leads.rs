@@ -44,13 +44,9 @@ async fn calls_to_one_number_make_one_lead_with_a_timeline() {
     assert_eq!(lead["interaction_count"], 2);
     assert_eq!(lead["lead_status_tag"], "hot");
     assert_eq!(lead["agent_name"], "call agent");
-    let second_call = call_row(&second)
-        .await
-        .expect("call")
-        .get::<_, uuid::Uuid>("id");
     assert_eq!(
         lead["latest_analytics"]["call_id"],
-        second_call.to_string(),
+        call_id(&second).await,
         "the row embeds the newest LeadAnalytics"
     );
     assert_eq!(lead["latest_analytics"]["total_score"], 74);
@@ -169,20 +165,13 @@ async fn duplicates_are_found_and_merged() {
     );
     let profile = json(get(&format!("/api/leads/{a}"), &tenant.token).await).await;
     assert_eq!(profile["timeline"].as_array().expect("timeline").len(), 2);
-    let b_call_id = call_row(&b_call)
-        .await
-        .expect("call")
-        .get::<_, uuid::Uuid>("id");
+    let b_call_id = call_id(&b_call).await;
     assert_eq!(
-        profile["latest_analytics"]["call_id"],
-        b_call_id.to_string(),
+        profile["latest_analytics"]["call_id"], b_call_id,
         "the duplicate's newer analysis moved over with its call"
     );
     let listed = json(get("/api/leads", &tenant.token).await).await;
-    assert_eq!(
-        listed["data"][0]["latest_analytics"]["call_id"],
-        b_call_id.to_string()
-    );
+    assert_eq!(listed["data"][0]["latest_analytics"]["call_id"], b_call_id);
 
     let response = post(
         &format!("/api/leads/{a}/merge"),

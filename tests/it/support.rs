@@ -487,6 +487,12 @@ pub async fn call_row(conversation_id: &str) -> Option<tokio_postgres::Row> {
         .expect("query")
 }
 
+/// The id of the call stored for a conversation, as the API spells it.
+pub async fn call_id(conversation_id: &str) -> String {
+    let id: uuid::Uuid = call_row(conversation_id).await.expect("the call").get("id");
+    id.to_string()
+}
+
 pub fn conversation_id() -> String {
     format!("conv_{}", uuid::Uuid::new_v4().simple())
 }
