@@ -31,6 +31,7 @@ mod list_totals;
 mod migrations;
 mod outbound;
 mod reconcile;
+mod request_connection;
 mod secret_rotation;
 mod security;
 mod simulate_call;

@@ -67,7 +67,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, App
         email: claims.email.as_deref(),
         name: claims.name.as_deref(),
     };
-    let user = users::provision(&mut state.db().get().await?, &identity).await?;
+    let mut db = state.db().get().await?;
+    let user = users::provision(&mut db, &identity).await?;
+    state.db().keep_for_request(db);
     if user.status == UserStatus::Suspended {
         return Err(AppError::forbidden(
             "account_suspended",

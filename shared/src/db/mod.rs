@@ -4,14 +4,20 @@
 //! it), plain TCP otherwise (the local cluster). A connection that cannot be made is retried
 //! with jittered backoff inside the request's budget (a waking Neon compute costs latency,
 //! not an error); a run of such failures opens a per-process circuit breaker, and requests
-//! are then refused at once until a trial connection succeeds.
+//! are then refused at once until a trial connection succeeds. A request checks a connection
+//! out once: the one its authentication used is kept for its handler
+//! ([`with_request_connection`]).
 
 mod breaker;
 pub mod filter;
 pub mod migrate;
 pub mod statements;
 
-use std::time::{Duration, Instant};
+use std::{
+    cell::RefCell,
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use deadpool_postgres::{
     HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
@@ -168,10 +174,22 @@ impl Database {
     }
 
     /// A pooled connection, or the `database_unavailable` error (500, with Retry-After) when
-    /// the database cannot be reached within the budget or the breaker is open.
+    /// the database cannot be reached within the budget or the breaker is open. Inside a
+    /// request, the connection kept for it ([`Database::keep_for_request`]) if there is one.
     pub async fn get(&self) -> AppResult<Client> {
+        if let Some(kept) = take_request_connection() {
+            return Ok(kept);
+        }
         let pool = self.pool().await?;
         self.connect(pool).await
+    }
+
+    /// Keeps a pooled connection this request has just used for the request's next
+    /// [`Database::get`]: it answered a moment ago, so checking it out again (and, behind a
+    /// pooler, proving it alive with another round trip) would only add time. Outside
+    /// [`with_request_connection`] it goes back to the pool.
+    pub fn keep_for_request(&self, client: Client) {
+        let _ = REQUEST_CONNECTION.try_with(|slot| *slot.borrow_mut() = Some(client));
     }
 
     async fn connect(&self, pool: &Pool) -> AppResult<Client> {
@@ -243,6 +261,24 @@ impl Database {
         self.get().await?.query_one(sql::PING, &[]).await?;
         Ok(())
     }
+}
+
+tokio::task_local! {
+    static REQUEST_CONNECTION: RefCell<Option<Client>>;
+}
+
+/// Runs one request with room for the connection [`Database::keep_for_request`] keeps for it
+/// (one pool, one state per process: the slot does not say whose connection it holds). A
+/// connection its handler never took goes back to the pool when the request is answered.
+pub async fn with_request_connection<F: Future>(request: F) -> F::Output {
+    REQUEST_CONNECTION.scope(RefCell::new(None), request).await
+}
+
+fn take_request_connection() -> Option<Client> {
+    REQUEST_CONNECTION
+        .try_with(|slot| slot.borrow_mut().take())
+        .ok()
+        .flatten()
 }
 
 /// A pool without the breaker, for tools and tests that manage their own connections.

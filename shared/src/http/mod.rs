@@ -327,6 +327,7 @@ pub fn app(state: AppState, served: &[Served]) -> Router {
         .fold(inner.clone(), |outer, alias| {
             alias.forward(outer, inner.clone())
         })
+        .layer(axum::middleware::from_fn(one_connection))
         .layer(DefaultBodyLimit::max(config.max_json_body_bytes))
         .layer(axum::middleware::from_fn(errors::normalize))
         .layer(tower::util::option_layer(cors))
@@ -344,6 +345,14 @@ pub fn app(state: AppState, served: &[Served]) -> Router {
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unsafe_request_id))
+}
+
+/// A handler reuses the connection its request's authentication checked out.
+async fn one_connection(
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    crate::db::with_request_connection(next.run(req)).await
 }
 
 /// The longest client-chosen request id kept; longer ones are replaced by our own.
