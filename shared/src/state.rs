@@ -37,6 +37,7 @@ struct Inner {
     tenant_limiter: crate::ratelimit::TenantLimiter,
     remote_reads: crate::ratelimit::TenantPermits,
     cached_responses: crate::aws::cache::Memory,
+    recording_links: crate::calls::recording::SignedLinks,
 }
 
 impl AppState {
@@ -76,6 +77,7 @@ impl AppState {
                     crate::ratelimit::REMOTE_READS_PER_TENANT,
                 ),
                 cached_responses: crate::aws::cache::Memory::default(),
+                recording_links: crate::calls::recording::SignedLinks::default(),
             }),
         })
     }
@@ -99,6 +101,12 @@ impl AppState {
     /// The response cache's entries kept in this process (see [`crate::aws::cache::Memory`]).
     pub fn cached_responses(&self) -> &crate::aws::cache::Memory {
         &self.inner.cached_responses
+    }
+
+    /// Recording links already signed in this process (see
+    /// [`crate::calls::recording::SignedLinks`]).
+    pub fn recording_links(&self) -> &crate::calls::recording::SignedLinks {
+        &self.inner.recording_links
     }
 
     /// The AWS client, built on first use.

@@ -101,15 +101,20 @@ ORDER BY min(created_at);
 -- In time order, as they arrive: a tenant's calls are spread over the whole table.
 INSERT INTO calls (id, user_id, agent_id, elevenlabs_conversation_id, type, direction, status,
                    phone_number, agent_number, lead_id, started_at, duration_seconds,
-                   credits_charged, call_successful, summary, termination_reason, created_at,
-                   updated_at, completed_at)
+                   credits_charged, call_successful, summary, termination_reason, recording_key,
+                   created_at, updated_at, completed_at)
 SELECT s.id, s.user_id, s.agent_id, 'conv_bench_reads_' || s.rank || '_' || s.i,
        CASE WHEN s.chat THEN 'chat' ELSE 'call' END,
        CASE WHEN s.chat THEN NULL WHEN s.i % 4 = 0 THEN 'inbound' ELSE 'outbound' END,
        s.status, s.phone_number, CASE WHEN s.chat THEN NULL ELSE '+15550100' || (100 + s.rank % 900) END,
        l.id, s.started_at, s.duration, ceil(s.duration / 60.0)::bigint, s.call_successful,
        'The caller asked about pricing and availability; the agent offered a demo and a follow-up call.',
-       'end_call tool was called', s.created_at, s.created_at, s.created_at
+       'end_call tool was called',
+       -- A completed call has its MP3 (as the post-call audio webhook stores it): the lists
+       -- presign a link for each.
+       CASE WHEN NOT s.chat AND s.status = 'completed'
+            THEN 'recordings/' || s.user_id || '/conv_bench_reads_' || s.rank || '_' || s.i || '.mp3' END,
+       s.created_at, s.created_at, s.created_at
 FROM seed_calls s
 LEFT JOIN leads l ON l.user_id = s.user_id AND l.phone_number = s.phone_number
 ORDER BY s.created_at;
