@@ -105,8 +105,16 @@ async fn run() -> Result<(), BoxError> {
     };
     let floor = http_floor(&api, &options).await?;
     eprintln!("HTTP floor: {}", floor.figure());
+    let median = Tenant::median(&db).await?;
+    let (same_token, new_token) = token_check(&api, &median, &options).await?;
+    let token_check_tenant = median.label();
+    eprintln!(
+        "token check: {} with one token, {} with a new one each request",
+        same_token.figure(),
+        new_token.figure()
+    );
     let mut rows = Vec::new();
-    for tenant in [Tenant::pick(&db, 0).await?, Tenant::median(&db).await?] {
+    for tenant in [Tenant::pick(&db, 0).await?, median] {
         for case in cases(&db, &tenant).await? {
             eprintln!("measuring {} ({})", case.name, tenant.label());
             let row = measure(&api, &reads, &sql, &tenant, &case, &options).await?;
@@ -121,7 +129,56 @@ async fn run() -> Result<(), BoxError> {
         "\nHTTP floor: {} (a request the API refuses before any read: no token, 401)",
         floor.figure()
     );
+    println!(
+        "Token check: {} with one token, {} with a token the API has not seen before each \
+         request ({TOKEN_CHECK_PATH} -> 304, {})",
+        same_token.figure(),
+        new_token.figure(),
+        token_check_tenant
+    );
     Ok(())
+}
+
+/// The cheapest authenticated request: what a token's check adds shows most beside it.
+const TOKEN_CHECK_PATH: &str = "/api/dashboard/overview?days=30";
+
+/// A 304 with the same token every time (checked once, then remembered), and with a new token
+/// each time (its signature checked on every request).
+async fn token_check(
+    api: &Api,
+    tenant: &Tenant,
+    options: &Options,
+) -> Result<(Percentiles, Percentiles), BoxError> {
+    let token = api.token(tenant);
+    let etag = api.time(TOKEN_CHECK_PATH, &token, None, 200).await?.1;
+    let mut same = Vec::with_capacity(options.requests);
+    for i in 0..options.warmup + options.requests {
+        let (took, _) = api
+            .time(TOKEN_CHECK_PATH, &token, etag.as_deref(), 304)
+            .await?;
+        if i >= options.warmup {
+            same.push(took);
+        }
+    }
+    // Each lifetime a second longer: another `exp`, so another token.
+    let tokens: Vec<String> = (0..options.warmup + options.requests)
+        .map(|i| {
+            let claims = api
+                .issuer
+                .claims(&tenant.subject, &tenant.email, 7200 + i as i64);
+            Issuer::sign(&api.issuer.keys.es256, &claims)
+        })
+        .collect();
+    let mut new = Vec::with_capacity(options.requests);
+    for (i, fresh) in tokens.iter().enumerate() {
+        let (took, _) = api
+            .time(TOKEN_CHECK_PATH, fresh, etag.as_deref(), 304)
+            .await?;
+        if i >= options.warmup {
+            new.push(took);
+        }
+    }
+    Ok((Percentiles::of(same), Percentiles::of(new)))
 }
 
 /// What a request costs with no reads: the HTTP hop, routing and an error answer.
