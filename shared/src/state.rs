@@ -37,7 +37,7 @@ struct Inner {
     tenant_limiter: crate::ratelimit::TenantLimiter,
     remote_reads: crate::ratelimit::TenantPermits,
     cached_responses: crate::aws::cache::Memory,
-    recording_links: crate::calls::recording::SignedLinks,
+    recording_links: crate::aws::blobs::SignedLinks,
 }
 
 impl AppState {
@@ -77,7 +77,7 @@ impl AppState {
                     crate::ratelimit::REMOTE_READS_PER_TENANT,
                 ),
                 cached_responses: crate::aws::cache::Memory::default(),
-                recording_links: crate::calls::recording::SignedLinks::default(),
+                recording_links: crate::aws::blobs::SignedLinks::default(),
             }),
         })
     }
@@ -103,9 +103,8 @@ impl AppState {
         &self.inner.cached_responses
     }
 
-    /// Recording links already signed in this process (see
-    /// [`crate::calls::recording::SignedLinks`]).
-    pub fn recording_links(&self) -> &crate::calls::recording::SignedLinks {
+    /// Recording links already signed in this process (see [`crate::aws::blobs::SignedLinks`]).
+    pub fn recording_links(&self) -> &crate::aws::blobs::SignedLinks {
         &self.inner.recording_links
     }
 

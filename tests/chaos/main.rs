@@ -458,6 +458,9 @@ fn ignored_event() -> String {
 #[tokio::test]
 async fn a_secret_rotated_through_the_admin_api_keeps_the_old_value_for_its_grace_period_only() {
     let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
+    // An outage test just before may leave the database unavailable for a moment after its
+    // restart (the circuit's cool-down, PgBouncer reconnecting).
+    database_healthy().await;
     let admin = support::Account::admin().await;
     let _restore = RestoreSecret(webhook_secret_document().await);
     let old = support::stripe::webhook_secret();
@@ -525,6 +528,9 @@ async fn a_secret_rotated_through_the_admin_api_keeps_the_old_value_for_its_grac
 #[tokio::test]
 async fn settings_changed_by_an_admin_apply_at_once_and_are_audited() {
     let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
+    // An outage test just before may leave the database unavailable for a moment after its
+    // restart (the circuit's cool-down, PgBouncer reconnecting).
+    database_healthy().await;
     let admin = support::Account::admin().await;
     let user = support::Account::new().await;
     let change = |threshold: i64| {

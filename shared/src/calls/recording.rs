@@ -3,11 +3,7 @@
 //! and stored like the webhook would have stored it.
 
 use crate::db::statements::Cached;
-use std::{
-    collections::HashMap,
-    sync::{Mutex, PoisonError},
-    time::Duration,
-};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -84,7 +80,7 @@ async fn presign(state: &AppState, key: &str) -> AppResult<(String, DateTime<Utc
     let expires_at =
         signed_at + chrono::Duration::from_std(valid_for).map_err(AppError::internal)?;
     let links = state.recording_links();
-    if let Some(url) = links.get(signed_at, key) {
+    if let Some(url) = links.get(signed_at.into(), key) {
         return Ok((url, expires_at));
     }
     let url = blobs::presigned_get(
@@ -95,40 +91,8 @@ async fn presign(state: &AppState, key: &str) -> AppResult<(String, DateTime<Utc
         valid_for,
     )
     .await?;
-    links.put(signed_at, key, &url);
+    links.put(signed_at.into(), key, &url);
     Ok((url, expires_at))
-}
-
-/// How many links a process keeps (about 1 KB each, key and link).
-const KEPT_LINKS: usize = 2048;
-
-/// The links signed in the current window, by object key. Within a window a key's link is the
-/// same, and the frontend polls its page of calls: without them every poll signs each link on
-/// the page again (a SigV4 signature, about 14 µs; 20 on a page), 304s included, whose ETag
-/// hashes the page with its links.
-#[derive(Default)]
-pub struct SignedLinks {
-    window: Mutex<(DateTime<Utc>, HashMap<String, String>)>,
-}
-
-impl SignedLinks {
-    fn get(&self, signed_at: DateTime<Utc>, key: &str) -> Option<String> {
-        let window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
-        if window.0 != signed_at {
-            return None;
-        }
-        window.1.get(key).cloned()
-    }
-
-    /// Keeps `url` as `key`'s link of the window signed at `signed_at`; a new window, or a full
-    /// one, starts empty.
-    fn put(&self, signed_at: DateTime<Utc>, key: &str, url: &str) {
-        let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
-        if window.0 != signed_at || window.1.len() >= KEPT_LINKS {
-            *window = (signed_at, HashMap::new());
-        }
-        window.1.insert(key.to_owned(), url.to_owned());
-    }
 }
 
 async fn fetch_from_elevenlabs(
@@ -221,28 +185,5 @@ mod tests {
     fn object_keys_are_sanitized() {
         assert_eq!(sanitize_key("conv_123-ab"), "conv_123-ab");
         assert_eq!(sanitize_key("../../etc/passwd"), "______etc_passwd");
-    }
-
-    #[test]
-    fn a_link_is_kept_for_its_window_only_and_a_full_window_starts_over() {
-        let links = SignedLinks::default();
-        let window = DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
-        let next = window + chrono::Duration::from_std(LINK_WINDOW).expect("a duration");
-        links.put(window, "a.mp3", "https://a");
-        assert_eq!(links.get(window, "a.mp3").as_deref(), Some("https://a"));
-        assert_eq!(links.get(window, "b.mp3"), None);
-        assert_eq!(links.get(next, "a.mp3"), None, "signed in another window");
-
-        links.put(next, "b.mp3", "https://b");
-        assert_eq!(links.get(next, "b.mp3").as_deref(), Some("https://b"));
-        assert_eq!(links.get(window, "a.mp3"), None, "the old window is gone");
-
-        for i in 1..KEPT_LINKS {
-            links.put(next, &i.to_string(), "https://c");
-        }
-        assert_eq!(links.get(next, "b.mp3").as_deref(), Some("https://b"));
-        links.put(next, "last.mp3", "https://d");
-        assert_eq!(links.get(next, "b.mp3"), None, "full: started over");
-        assert_eq!(links.get(next, "last.mp3").as_deref(), Some("https://d"));
     }
 }
