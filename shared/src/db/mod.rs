@@ -189,7 +189,8 @@ impl Database {
     /// pooler, proving it alive with another round trip) would only add time. Outside
     /// [`with_request_connection`] it goes back to the pool.
     pub fn keep_for_request(&self, client: Client) {
-        let _ = REQUEST_CONNECTION.try_with(|slot| *slot.borrow_mut() = Some(client));
+        let _ =
+            REQUEST_CONNECTION.try_with(|slot| *slot.borrow_mut() = Some((Instant::now(), client)));
     }
 
     async fn connect(&self, pool: &Pool) -> AppResult<Client> {
@@ -264,8 +265,13 @@ impl Database {
 }
 
 tokio::task_local! {
-    static REQUEST_CONNECTION: RefCell<Option<Client>>;
+    static REQUEST_CONNECTION: RefCell<Option<(Instant, Client)>>;
 }
+
+/// How long a connection kept for its request is handed out again unchecked. A handler asks
+/// for it microseconds after authentication; one that first waited on another service gets a
+/// checked connection instead, as it would have without the slot.
+pub const KEPT_UNCHECKED_FOR: Duration = Duration::from_millis(100);
 
 /// Runs one request with room for the connection [`Database::keep_for_request`] keeps for it
 /// (one pool, one state per process: the slot does not say whose connection it holds). A
@@ -274,11 +280,14 @@ pub async fn with_request_connection<F: Future>(request: F) -> F::Output {
     REQUEST_CONNECTION.scope(RefCell::new(None), request).await
 }
 
+/// The connection kept for this request, unless kept too long ago (then it goes back to the
+/// pool, to be checked at its next checkout).
 fn take_request_connection() -> Option<Client> {
-    REQUEST_CONNECTION
+    let (kept_at, client) = REQUEST_CONNECTION
         .try_with(|slot| slot.borrow_mut().take())
         .ok()
-        .flatten()
+        .flatten()?;
+    (kept_at.elapsed() < KEPT_UNCHECKED_FOR).then_some(client)
 }
 
 /// A pool without the breaker, for tools and tests that manage their own connections.
