@@ -14,8 +14,18 @@ use serde_json::Value;
 
 use support::{call_row, conversation_id, deliver, eventually, transcription, Tenant};
 
-/// The outages here stop shared services, so they must not overlap: each test holds this.
+/// The outages here stop shared services, so they must not overlap: each test holds this
+/// (through [`one_outage_at_a_time`]).
 static ONE_OUTAGE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The stack to this test alone, once the outage test before it has been recovered from:
+/// its restart may leave the database unavailable for a moment (the circuit's cool-down,
+/// PgBouncer reconnecting).
+async fn one_outage_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    let outage = ONE_OUTAGE_AT_A_TIME.lock().await;
+    database_healthy().await;
+    outage
+}
 
 fn pg_ctl(action: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/lib/pg-ctl");
@@ -111,8 +121,7 @@ const REFUSED_AT_ONCE: Duration = Duration::from_millis(500);
 
 #[tokio::test]
 async fn an_outage_opens_the_database_circuit_and_recovery_closes_it_without_a_restart() {
-    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
-    database_healthy().await;
+    let _outage = one_outage_at_a_time().await;
     let tenant = Tenant::new().await;
     let _restart = stop_postgres().await;
 
@@ -182,8 +191,7 @@ async fn an_outage_opens_the_database_circuit_and_recovery_closes_it_without_a_r
 /// PgBouncer for the server until query_wait_timeout (120 s).
 #[tokio::test]
 async fn a_restart_right_after_a_request_fails_the_next_as_unavailable() {
-    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
-    database_healthy().await;
+    let _outage = one_outage_at_a_time().await;
     let tenant = Tenant::new().await;
     assert_eq!(timed_get("/api/calls", &tenant.token).await.status, 200);
     pg_ctl("stop");
@@ -203,8 +211,7 @@ async fn a_restart_right_after_a_request_fails_the_next_as_unavailable() {
 
 #[tokio::test]
 async fn requests_during_a_slow_database_start_succeed_after_retrying() {
-    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
-    database_healthy().await;
+    let _outage = one_outage_at_a_time().await;
     let tenant = Tenant::new().await;
     let _restart = stop_postgres().await;
     // Postgres comes back only after a delay, as a waking Neon compute does.
@@ -234,8 +241,7 @@ async fn requests_during_a_slow_database_start_succeed_after_retrying() {
 
 #[tokio::test]
 async fn webhooks_sent_during_a_two_minute_outage_are_processed_once_and_none_dead_letter() {
-    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
-    database_healthy().await;
+    let _outage = one_outage_at_a_time().await;
     let tenant = Tenant::new().await;
     let conversations: Vec<String> = (0..5).map(|_| conversation_id()).collect();
     let _restart = stop_postgres().await;
@@ -355,8 +361,7 @@ impl Drop for SilentSmtp {
 
 #[tokio::test]
 async fn a_silent_smtp_server_neither_fails_nor_loses_the_emails_of_a_login() {
-    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
-    database_healthy().await;
+    let _outage = one_outage_at_a_time().await;
     smtp_sink("stop");
     let restart = SinkRestart;
     let silent = SilentSmtp::start();
@@ -457,10 +462,7 @@ fn ignored_event() -> String {
 
 #[tokio::test]
 async fn a_secret_rotated_through_the_admin_api_keeps_the_old_value_for_its_grace_period_only() {
-    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
-    // An outage test just before may leave the database unavailable for a moment after its
-    // restart (the circuit's cool-down, PgBouncer reconnecting).
-    database_healthy().await;
+    let _outage = one_outage_at_a_time().await;
     let admin = support::Account::admin().await;
     let _restore = RestoreSecret(webhook_secret_document().await);
     let old = support::stripe::webhook_secret();
@@ -527,10 +529,7 @@ async fn a_secret_rotated_through_the_admin_api_keeps_the_old_value_for_its_grac
 
 #[tokio::test]
 async fn settings_changed_by_an_admin_apply_at_once_and_are_audited() {
-    let _outage = ONE_OUTAGE_AT_A_TIME.lock().await;
-    // An outage test just before may leave the database unavailable for a moment after its
-    // restart (the circuit's cool-down, PgBouncer reconnecting).
-    database_healthy().await;
+    let _outage = one_outage_at_a_time().await;
     let admin = support::Account::admin().await;
     let user = support::Account::new().await;
     let change = |threshold: i64| {
