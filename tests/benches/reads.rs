@@ -48,6 +48,24 @@ struct Options {
     largest: usize,
 }
 
+impl Options {
+    /// The percentiles of `time`'s answers (the `i`th request's time) over the measured
+    /// requests, after the warm-up ones.
+    async fn sample(
+        &self,
+        mut time: impl AsyncFnMut(usize) -> Result<Duration, BoxError>,
+    ) -> Result<Percentiles, BoxError> {
+        let mut samples = Vec::with_capacity(self.requests);
+        for i in 0..self.warmup + self.requests {
+            let took = time(i).await?;
+            if i >= self.warmup {
+                samples.push(took);
+            }
+        }
+        Ok(Percentiles::of(samples))
+    }
+}
+
 fn options() -> Result<Options, BoxError> {
     let mut options = Options {
         requests: 200,
@@ -151,48 +169,36 @@ async fn token_check(
 ) -> Result<(Percentiles, Percentiles), BoxError> {
     let token = api.token(tenant);
     let etag = api.time(TOKEN_CHECK_PATH, &token, None, 200).await?.1;
-    let mut same = Vec::with_capacity(options.requests);
-    for i in 0..options.warmup + options.requests {
-        let (took, _) = api
-            .time(TOKEN_CHECK_PATH, &token, etag.as_deref(), 304)
-            .await?;
-        if i >= options.warmup {
-            same.push(took);
-        }
-    }
-    // Each lifetime a second longer: another `exp`, so another token.
-    let tokens: Vec<String> = (0..options.warmup + options.requests)
-        .map(|i| {
+    let revalidate = async |token: &str| {
+        Ok(api
+            .time(TOKEN_CHECK_PATH, token, etag.as_deref(), 304)
+            .await?
+            .0)
+    };
+    let same = options.sample(async |_| revalidate(&token).await).await?;
+    let new = options
+        .sample(async |i| {
+            // Each lifetime a second longer: another `exp`, so another token (signed before
+            // the request's clock starts).
             let claims = api
                 .issuer
                 .claims(&tenant.subject, &tenant.email, 7200 + i as i64);
-            Issuer::sign(&api.issuer.keys.es256, &claims)
+            revalidate(&Issuer::sign(&api.issuer.keys.es256, &claims)).await
         })
-        .collect();
-    let mut new = Vec::with_capacity(options.requests);
-    for (i, fresh) in tokens.iter().enumerate() {
-        let (took, _) = api
-            .time(TOKEN_CHECK_PATH, fresh, etag.as_deref(), 304)
-            .await?;
-        if i >= options.warmup {
-            new.push(took);
-        }
-    }
-    Ok((Percentiles::of(same), Percentiles::of(new)))
+        .await?;
+    Ok((same, new))
 }
 
 /// What a request costs with no reads: the HTTP hop, routing and an error answer.
 async fn http_floor(api: &Api, options: &Options) -> Result<Percentiles, BoxError> {
-    let mut samples = Vec::with_capacity(options.requests);
-    for i in 0..options.warmup + options.requests {
-        let (took, _) = api
-            .time("/api/dashboard/overview?days=30", "", None, 401)
-            .await?;
-        if i >= options.warmup {
-            samples.push(took);
-        }
-    }
-    Ok(Percentiles::of(samples))
+    options
+        .sample(async |_| {
+            Ok(api
+                .time("/api/dashboard/overview?days=30", "", None, 401)
+                .await?
+                .0)
+        })
+        .await
 }
 
 /// The `host:port` of a postgres:// URL.
@@ -564,20 +570,19 @@ async fn measure(
     } else {
         (None, 200)
     };
-    let mut samples = Vec::with_capacity(options.requests);
-    for i in 0..options.warmup + options.requests {
-        let (took, _) = api
-            .time(&case.path, &token, etag.as_deref(), expect)
-            .await?;
-        if i >= options.warmup {
-            samples.push(took);
-        }
-    }
+    let through_api = options
+        .sample(async |_| {
+            Ok(api
+                .time(&case.path, &token, etag.as_deref(), expect)
+                .await?
+                .0)
+        })
+        .await?;
     let replay = record(sql, tenant, case).await?;
     Ok(Row {
         endpoint: case.name.clone(),
         tenant: tenant.label(),
-        api: Percentiles::of(samples),
+        api: through_api,
         reads: time_reads(reads, tenant, case, options).await?,
         prepared: time_prepared(&sql.replay, &replay, options).await?,
         statements: replay.statements(),
@@ -600,15 +605,13 @@ async fn time_prepared(
     replay: &wire::Replay,
     options: &Options,
 ) -> Result<Percentiles, BoxError> {
-    let mut samples = Vec::with_capacity(options.requests);
-    for i in 0..options.warmup + options.requests {
-        let started = Instant::now();
-        replay.run(db).await?;
-        if i >= options.warmup {
-            samples.push(started.elapsed());
-        }
-    }
-    Ok(Percentiles::of(samples))
+    options
+        .sample(async |_| {
+            let started = Instant::now();
+            replay.run(db).await?;
+            Ok(started.elapsed())
+        })
+        .await
 }
 
 /// The case's reads, `requests` times after a warm-up, on one pooled connection.
@@ -620,15 +623,13 @@ async fn time_reads(
 ) -> Result<Percentiles, BoxError> {
     let mut db = reads.get().await?;
     let identity = tenant.identity();
-    let mut samples = Vec::with_capacity(options.requests);
-    for i in 0..options.warmup + options.requests {
-        let started = Instant::now();
-        case.read.run(&mut db, &identity).await?;
-        if i >= options.warmup {
-            samples.push(started.elapsed());
-        }
-    }
-    Ok(Percentiles::of(samples))
+    options
+        .sample(async |_| {
+            let started = Instant::now();
+            case.read.run(&mut db, &identity).await?;
+            Ok(started.elapsed())
+        })
+        .await
 }
 
 fn print_table(rows: &[Row], requests: usize) {
