@@ -1,8 +1,13 @@
 //! What a request costs the pool: its handler reuses the connection its authentication checked
 //! out, so behind the pooler it pays one checkout and one liveness check, not two; unless the
-//! handler asks for it only after `KEPT_UNCHECKED_FOR`.
+//! handler asks for it only after `KEPT_UNCHECKED_FOR`. And the check costs no round trip of
+//! its own: the first statements are sent beside it (`Database::get_with_first`), and run
+//! again on another connection if it fails.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 
 use deadpool_postgres::Object;
 use tower::ServiceExt;
@@ -60,4 +65,166 @@ async fn a_connection_kept_too_long_is_checked_out_again() {
         assert_eq!(recycles(&later), checked_out + 1, "checked out again");
     })
     .await;
+}
+
+/// A TCP relay to the stack's pooler that can hold back the pooler's answers (passing on the
+/// client's statements all the while), as a slow or stalled network would.
+struct Relay {
+    url: String,
+    held: tokio::sync::watch::Sender<bool>,
+}
+
+impl Relay {
+    async fn start() -> Self {
+        let pooled = crate::support::stack().database_url.clone();
+        let config: tokio_postgres::Config = pooled.parse().expect("the stack's database URL");
+        let upstream = format!("127.0.0.1:{}", config.get_ports()[0]);
+        assert!(pooled.contains(&upstream), "{pooled} names {upstream}");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let url = pooled.replace(
+            &upstream,
+            &listener.local_addr().expect("bound").to_string(),
+        );
+        let (held, holding) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(&upstream)
+                    .await
+                    .expect("the pooler");
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+                });
+                let mut holding = holding.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0; 16 * 1024];
+                    loop {
+                        let read = match from_server.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => read,
+                        };
+                        if holding.wait_for(|held| !held).await.is_err()
+                            || to_client.write_all(&buf[..read]).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { url, held }
+    }
+
+    fn hold(&self, held: bool) {
+        self.held.send_replace(held);
+    }
+
+    /// An application state whose pooled connections go through this relay, with `connect_ms`
+    /// as the connect (and liveness check) timeout.
+    async fn app_state(&self, connect_ms: u64) -> shared::AppState {
+        let config = shared::Config::from_lookup(|name| match name {
+            "DATABASE_URL" => Some(self.url.clone()),
+            "DATABASE_CONNECT_TIMEOUT_MS" => Some(connect_ms.to_string()),
+            other => std::env::var(other).ok(),
+        })
+        .expect("config");
+        assert!(
+            std::env::var("DATABASE_DIRECT_URL").is_ok(),
+            "the stack names its pooler as such"
+        );
+        shared::AppState::new(config).await.expect("state")
+    }
+}
+
+/// Whether a statement containing `marker` is running in Postgres now.
+async fn running(marker: &str) -> bool {
+    let pattern = format!("%{marker}%");
+    crate::support::db()
+        .await
+        .query_opt(
+            "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 \
+             AND pid <> pg_backend_pid()",
+            &[&pattern],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .is_some()
+}
+
+/// Runs one statement that sleeps for half a second and names `marker`, with the simple
+/// protocol: sent at once (no prepare waiting on an answer first), as a cached statement is.
+fn sleep_naming<'c>(
+    client: &'c mut Object,
+    marker: &'c String,
+) -> futures::future::BoxFuture<'c, Result<(), shared::AppError>> {
+    Box::pin(async move {
+        let sql = format!("SELECT pg_sleep(0.5), '{marker}'");
+        client.simple_query(&sql).await?;
+        Ok(())
+    })
+}
+
+/// `SELECT 1`, counting its runs; the connection's recycles.
+fn counted_select<'c>(
+    client: &'c mut Object,
+    runs: &'c AtomicUsize,
+) -> futures::future::BoxFuture<'c, Result<usize, shared::AppError>> {
+    Box::pin(async move {
+        runs.fetch_add(1, Ordering::SeqCst);
+        client.query_one("SELECT 1", &[]).await?;
+        Ok(Object::metrics(client).recycle_count)
+    })
+}
+
+#[tokio::test]
+async fn a_connections_first_statement_is_sent_beside_its_liveness_check() {
+    let relay = Relay::start().await;
+    let state = relay.app_state(3_000).await;
+    let db = state.db();
+    drop(db.get().await.expect("a connection, now in the pool"));
+
+    // The check's answer is held back: had the checkout waited for it, the statement would
+    // not reach Postgres while it is.
+    relay.hold(true);
+    let marker = format!("beside_{}", uuid::Uuid::new_v4().simple());
+    let observer = async {
+        crate::support::eventually(2, "the statement to reach Postgres", || async {
+            running(&marker).await.then_some(())
+        })
+        .await;
+        relay.hold(false);
+    };
+    let (answer, ()) = tokio::join!(db.get_with_first(&marker, sleep_naming), observer);
+    let (client, ()) = answer.expect("the check passed and the statement ran");
+    assert!(
+        Object::metrics(&client).recycle_count > 0,
+        "the pooled connection, not a new one"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_check_closes_the_connection_and_runs_the_first_statement_on_another() {
+    let relay = Relay::start().await;
+    let state = relay.app_state(300).await;
+    let db = state.db();
+    drop(db.get().await.expect("a connection, now in the pool"));
+
+    // Held past the check's timeout; let through while the connect retries.
+    relay.hold(true);
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        relay.hold(false);
+    };
+    let runs = AtomicUsize::new(0);
+    let (answer, ()) = tokio::join!(db.get_with_first(&runs, counted_select), release);
+    let (_client, recycles) = answer.expect("answered on another connection");
+    assert_eq!(
+        recycles, 0,
+        "a new connection, not the one that failed its check"
+    );
+    assert_eq!(runs.into_inner(), 2, "the first statement ran again on it");
 }

@@ -67,8 +67,14 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, App
         email: claims.email.as_deref(),
         name: claims.name.as_deref(),
     };
-    let mut db = state.db().get().await?;
-    let user = users::provision(&mut db, &identity).await?;
+    // The user lookup rides with the connection's liveness check; provisioning twice is
+    // harmless (the insert is once per subject).
+    let (db, user) = state
+        .db()
+        .get_with_first(&identity, |db, identity| {
+            Box::pin(users::provision(db, identity))
+        })
+        .await?;
     state.db().keep_for_request(db);
     if user.status == UserStatus::Suspended {
         return Err(AppError::forbidden(

@@ -6,7 +6,8 @@
 //! not an error); a run of such failures opens a per-process circuit breaker, and requests
 //! are then refused at once until a trial connection succeeds. A request checks a connection
 //! out once: the one its authentication used is kept for its handler
-//! ([`with_request_connection`]).
+//! ([`with_request_connection`]), and its user lookup shares a round trip with the
+//! connection's liveness check ([`Database::get_with_first`]).
 
 mod breaker;
 pub mod filter;
@@ -16,12 +17,15 @@ pub mod statements;
 use std::{
     cell::RefCell,
     future::Future,
+    pin::{pin, Pin},
     time::{Duration, Instant},
 };
 
 use deadpool_postgres::{
-    HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
+    HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+    TimeoutType,
 };
+use futures::future::{self, BoxFuture, Either};
 use tokio_postgres::error::SqlState;
 
 pub use breaker::{Admission, Breaker, BreakerConfig, Status as BreakerStatus};
@@ -93,13 +97,14 @@ impl Database {
                     // A direct URL beside it says DATABASE_URL is a pooler's. A pooler keeps its
                     // clients' connections open while Postgres behind it restarts, so one idle
                     // even for a second proves little: it is checked before use, and a dead one
-                    // replaced (with the connect's retries) before the request runs anything on
-                    // it. DATABASE_POOLED_IDLE_CHECK_MS can trust one handed out within a short
-                    // time, saving a round trip; by default none is: a query on a trusted
-                    // connection while Postgres is down waits in the pooler (PgBouncer's
-                    // query_wait_timeout, 120 s) instead of failing within the connect budget,
-                    // and under steady traffic every connection is trusted, so the breaker
-                    // never opens.
+                    // replaced (with the connect's retries) before the request uses anything it
+                    // ran on it (its first statements may ride with the check:
+                    // `get_with_first`). DATABASE_POOLED_IDLE_CHECK_MS can trust one handed out
+                    // within a short time, saving a round trip; by default none is: a query on
+                    // a trusted connection while Postgres is down waits in the pooler
+                    // (PgBouncer's query_wait_timeout, 120 s) instead of failing within the
+                    // connect budget, and under steady traffic every connection is trusted, so
+                    // the breaker never opens.
                     let check_after = if urls.direct.is_some() {
                         Some(self.config.pooled_idle_check_after)
                     } else {
@@ -168,7 +173,7 @@ impl Database {
     /// configured. Retried and guarded by the breaker like [`Database::get`].
     pub async fn get_direct(&self) -> AppResult<Client> {
         match self.direct_pool().await? {
-            Some(pool) => self.connect(pool).await,
+            Some(pool) => self.connect(pool, Instant::now()).await,
             None => self.get().await,
         }
     }
@@ -181,7 +186,52 @@ impl Database {
             return Ok(kept);
         }
         let pool = self.pool().await?;
-        self.connect(pool).await
+        self.connect(pool, Instant::now()).await
+    }
+
+    /// [`Database::get`] for a connection's first statements, run by `first`. A liveness check
+    /// due on the connection is sent without waiting for its answer, so `first`'s statements
+    /// share its round trip, and `first`'s result stands only once the check has passed. If
+    /// it fails, the connection is closed, so nothing `first` sent behind the check in the
+    /// pooler runs later, and `first` runs again on a connection checked out as `get` does it
+    /// (with the connect's retries): `first` must be safe to run twice. (A function of the
+    /// connection and `input` rather than a closure: a closure's borrowing future would not
+    /// prove itself `Send` to the handlers that await this.)
+    pub async fn get_with_first<I: Sync + ?Sized, T>(
+        &self,
+        input: &I,
+        first: for<'c> fn(&'c mut Client, &'c I) -> BoxFuture<'c, AppResult<T>>,
+    ) -> AppResult<(Client, T)> {
+        let started = Instant::now();
+        let (mut client, check) = match take_request_connection() {
+            Some(kept) => (kept, None),
+            None => self.connect_sending_check(started).await?,
+        };
+        if let Some(check) = check {
+            match beside(check, first(&mut client, input)).await {
+                Ok(done) => return Ok((client, done?)),
+                Err(err) => {
+                    tracing::debug!(error = %err, "a pooled connection failed its liveness check; checking out another");
+                    drop(Object::take(client));
+                    // Within what is left of the same budget.
+                    client = self.connect(self.pool().await?, started).await?;
+                }
+            }
+        }
+        let done = first(&mut client, input).await?;
+        Ok((client, done))
+    }
+
+    /// A pooled connection, and the answer to its liveness check when one was due and sent.
+    async fn connect_sending_check(
+        &self,
+        started: Instant,
+    ) -> AppResult<(Client, Option<CheckAnswer>)> {
+        let pool = self.pool().await?;
+        let mut checkout = pin!(CHECK_SENT.scope(RefCell::new(None), self.connect(pool, started)));
+        let client = checkout.as_mut().await?;
+        let check = checkout.take_value().and_then(RefCell::into_inner);
+        Ok((client, check))
     }
 
     /// Keeps a pooled connection this request has just used for the request's next
@@ -193,7 +243,8 @@ impl Database {
             REQUEST_CONNECTION.try_with(|slot| *slot.borrow_mut() = Some((Instant::now(), client)));
     }
 
-    async fn connect(&self, pool: &Pool) -> AppResult<Client> {
+    /// A connection from `pool` within the connect budget counted from `started`.
+    async fn connect(&self, pool: &Pool, started: Instant) -> AppResult<Client> {
         let max_retries = match self.breaker.admit(Instant::now()) {
             Admission::Pass => self.config.connect.max_retries,
             // The trial only asks whether the database is back: one attempt.
@@ -205,7 +256,6 @@ impl Database {
                 ))
             }
         };
-        let started = Instant::now();
         let mut retry = 0;
         loop {
             let remaining = self.config.connect_budget.saturating_sub(started.elapsed());
@@ -266,6 +316,24 @@ impl Database {
 
 tokio::task_local! {
     static REQUEST_CONNECTION: RefCell<Option<(Instant, Client)>>;
+    /// Set around a checkout whose caller awaits the liveness check itself
+    /// ([`Database::get_with_first`]): the check is handed over unanswered.
+    static CHECK_SENT: RefCell<Option<CheckAnswer>>;
+}
+
+/// The answer to a liveness check sent on a connection, bounded by the connect timeout.
+type CheckAnswer = Pin<Box<dyn Future<Output = Result<(), HookError>> + Send>>;
+
+/// `work`'s output once `check` has passed; the check's failure as soon as it fails (the
+/// work may be waiting behind it in the pooler).
+async fn beside<T>(check: CheckAnswer, work: impl Future<Output = T>) -> Result<T, HookError> {
+    match future::select(check, pin!(work)).await {
+        Either::Left((passed, work)) => {
+            passed?;
+            Ok(work.await)
+        }
+        Either::Right((done, check)) => check.await.map(|()| done),
+    }
 }
 
 /// How long a connection kept for its request is handed out again unchecked. A handler asks
@@ -338,20 +406,54 @@ fn first_round_trip() -> deadpool_postgres::Hook {
 }
 
 /// Checks a connection that sat idle at least `after` before handing it out; a dead one is
-/// dropped and the pool makes a new one, so the request never sees the stale connection.
+/// dropped and the pool makes a new one, so the request never sees the stale connection. A
+/// caller that awaits the check itself ([`Database::get_with_first`]) gets the connection at
+/// once and the check's answer with it.
 fn idle_check(after: Option<Duration>, timeout: Duration) -> deadpool_postgres::Hook {
     deadpool_postgres::Hook::async_fn(move |client, metrics| {
         Box::pin(async move {
             if after.is_none_or(|after| metrics.last_used() < after) {
                 return Ok(());
             }
-            match tokio::time::timeout(timeout, client.simple_query(sql::IDLE_CHECK)).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(err)) => Err(HookError::Backend(err)),
-                Err(_) => Err(HookError::message("idle connection check timed out")),
+            match hand_over(send_check(client, timeout).await?) {
+                Some(check) => check.await,
+                None => Ok(()),
             }
         })
     })
+}
+
+/// Hands a check just sent to the caller that awaits it itself, if there is one (and it holds
+/// none yet); gives it back otherwise.
+fn hand_over(check: CheckAnswer) -> Option<CheckAnswer> {
+    let mut check = Some(check);
+    let _ = CHECK_SENT.try_with(|sent| {
+        let mut sent = sent.borrow_mut();
+        if sent.is_none() {
+            *sent = check.take();
+        }
+    });
+    check
+}
+
+/// Sends the empty statement on `client` without waiting for its answer (statements sent after
+/// it share its round trip); the answer, bounded by `timeout`.
+async fn send_check(
+    client: &tokio_postgres::Client,
+    timeout: Duration,
+) -> Result<CheckAnswer, HookError> {
+    use futures::TryStreamExt;
+    let answer = client
+        .simple_query_raw(sql::IDLE_CHECK)
+        .await
+        .map_err(HookError::Backend)?;
+    Ok(Box::pin(async move {
+        match tokio::time::timeout(timeout, answer.try_for_each(|_| future::ok(()))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(HookError::Backend(err)),
+            Err(_) => Err(HookError::message("idle connection check timed out")),
+        }
+    }))
 }
 
 /// Whether another connect attempt may succeed where this one failed: the server was
