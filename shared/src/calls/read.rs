@@ -4,6 +4,7 @@
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use futures::future::try_join;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{types::Json, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -336,8 +337,12 @@ where
     T: for<'r> TryFrom<&'r Row, Error = AppError>,
 {
     let matching = filter.checked_sql(db, tenant).await?;
-    let total = filter.total(db, tenant, counted, &matching).await?;
-    let rows = matching.page(db, select, &NEWEST, after, limit).await?;
+    // Sent together: one round trip, not two.
+    let (total, rows) = try_join(
+        filter.total(db, tenant, counted, &matching),
+        matching.page(db, select, &NEWEST, after, limit),
+    )
+    .await?;
     let page = rows.iter().map(T::try_from).collect::<AppResult<_>>()?;
     Ok((page, total))
 }

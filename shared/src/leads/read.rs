@@ -5,6 +5,7 @@ use crate::db::filter::Total;
 use crate::db::statements::Cached;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
+use futures::future::{try_join, try_join3};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{types::Json, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -309,13 +310,21 @@ pub async fn profile(
     tenant: TenantId,
     id: LeadId,
 ) -> AppResult<LeadProfile> {
-    let lead = find(db, tenant, id).await?;
-    let (timeline, total) = interactions(db, tenant, &lead, TIMELINE_LIMIT, None).await?;
-    let latest_analytics = db
-        .cached_query_opt(sql::LATEST_ANALYTICS, &[&lead.id, tenant.as_uuid()])
-        .await?
-        .map(|row| LeadAnalytics::try_from(&row))
-        .transpose()?;
+    // Sent together, one round trip: everything but the duplicates, which need the lead's
+    // number and email. Each statement names the tenant, so for another tenant's lead the
+    // others find nothing, and the 404 discards them.
+    let latest_analytics = async {
+        db.cached_query_opt(sql::LATEST_ANALYTICS, &[&id, tenant.as_uuid()])
+            .await?
+            .map(|row| LeadAnalytics::try_from(&row))
+            .transpose()
+    };
+    let (lead, (timeline, total), latest_analytics) = try_join3(
+        find(db, tenant, id),
+        interactions(db, tenant, id, TIMELINE_LIMIT, None),
+        latest_analytics,
+    )
+    .await?;
     let possible_duplicates = db
         .cached_query(
             sql::POSSIBLE_DUPLICATES,
@@ -344,22 +353,30 @@ pub async fn timeline(
     limit: i64,
     after: Option<InteractionCursor>,
 ) -> AppResult<(Vec<Interaction>, Total)> {
-    let lead = find(db, tenant, id).await?;
-    interactions(db, tenant, &lead, limit, after).await
+    // One round trip, as in `profile`.
+    let (_, page) = try_join(
+        find(db, tenant, id),
+        interactions(db, tenant, id, limit, after),
+    )
+    .await?;
+    Ok(page)
 }
 
+/// A page of the lead's calls and chats and their total, both the tenant's only.
 async fn interactions(
     db: &impl GenericClient,
     tenant: TenantId,
-    lead: &Lead,
+    lead: LeadId,
     limit: i64,
     after: Option<InteractionCursor>,
 ) -> AppResult<(Vec<Interaction>, Total)> {
-    let of_lead = sql::timeline_of(lead.id, tenant);
-    let total = of_lead.total(db, sql::TIMELINE_FROM).await?;
-    let page = of_lead
-        .page(db, sql::TIMELINE_SELECT, &NEWEST_INTERACTION, after, limit)
-        .await?
+    let of_lead = sql::timeline_of(*lead.as_uuid(), tenant);
+    let (total, rows) = try_join(
+        of_lead.total(db, sql::TIMELINE_FROM),
+        of_lead.page(db, sql::TIMELINE_SELECT, &NEWEST_INTERACTION, after, limit),
+    )
+    .await?;
+    let page = rows
         .iter()
         .map(Interaction::try_from)
         .collect::<AppResult<_>>()?;
