@@ -223,11 +223,17 @@ impl Database {
     }
 
     /// A pooled connection, and the answer to its liveness check when one was due and sent.
+    /// Unless the circuit is closed: a trial connection's check is awaited, since its outcome
+    /// is what closes the circuit (counted as a success before its answer came, a trial through
+    /// a pooler that still holds its clients' connections would close it during an outage).
     async fn connect_sending_check(
         &self,
         started: Instant,
     ) -> AppResult<(Client, Option<CheckAnswer>)> {
         let pool = self.pool().await?;
+        if self.breaker_status() != BreakerStatus::Closed {
+            return Ok((self.connect(pool, started).await?, None));
+        }
         let mut checkout = pin!(CHECK_SENT.scope(RefCell::new(None), self.connect(pool, started)));
         let client = checkout.as_mut().await?;
         let check = checkout.take_value().and_then(RefCell::into_inner);
