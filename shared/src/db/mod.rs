@@ -209,7 +209,10 @@ impl Database {
         };
         if let Some(check) = check {
             match beside(check, first(&mut client, input)).await {
-                Ok(done) => return Ok((client, done?)),
+                Ok(done) => {
+                    self.breaker.succeeded();
+                    return Ok((client, done?));
+                }
                 Err(err) => {
                     tracing::debug!(error = %err, "a pooled connection failed its liveness check; checking out another");
                     drop(Object::take(client));
@@ -223,9 +226,8 @@ impl Database {
     }
 
     /// A pooled connection, and the answer to its liveness check when one was due and sent.
-    /// Unless the circuit is closed: a trial connection's check is awaited, since its outcome
-    /// is what closes the circuit (counted as a success before its answer came, a trial through
-    /// a pooler that still holds its clients' connections would close it during an outage).
+    /// Unless the circuit is closed: a trial connection's check is awaited, so that the trial's
+    /// one attempt, not a retry the half-open circuit would refuse, closes or reopens it.
     async fn connect_sending_check(
         &self,
         started: Instant,
@@ -269,7 +271,11 @@ impl Database {
                 tokio::time::timeout(self.config.connect.timeout.min(remaining), pool.get()).await;
             let (err, transient): (BoxError, bool) = match attempt {
                 Ok(Ok(client)) => {
-                    self.breaker.succeeded();
+                    // A connection whose check was handed over is proven only by that check's
+                    // answer, which `get_with_first` reports.
+                    if !check_handed_over() {
+                        self.breaker.succeeded();
+                    }
                     return Ok(client);
                 }
                 // Every connection is busy serving this process: the database is fine.
@@ -427,6 +433,13 @@ fn idle_check(after: Option<Duration>, timeout: Duration) -> deadpool_postgres::
             }
         })
     })
+}
+
+/// Whether this checkout's check was handed to its caller ([`hand_over`]).
+fn check_handed_over() -> bool {
+    CHECK_SENT
+        .try_with(|sent| sent.borrow().is_some())
+        .unwrap_or(false)
 }
 
 /// Hands a check just sent to the caller that awaits it itself, if there is one (and it holds
