@@ -1,11 +1,13 @@
 //! Read-API benchmark, run by scripts/bench-reads against a stack of its own:
 //! a. seeds the dataset once (tests/benches/reads_seed.sql, in one transaction, then VACUUM
 //!    ANALYZE) unless the database already holds it (the `bench_seed` marker row);
-//! b. for the largest tenant and a median one, times each read endpoint of the running API
-//!    (sequential requests after a warm-up) next to the shared crate's read functions its
-//!    handler calls, called in-process on one pooled connection, and next to the statements
-//!    those functions send (taken off the wire by a recording proxy, support/wire.rs) prepared
-//!    once on one connection and run in the same order: the SQL's own time.
+//! b. for the largest tenant and a median one, times each read endpoint four ways, in turns
+//!    (one of each per round, sequential rounds after a warm-up): the running API; the same
+//!    request through the api-calls router called in this process (the API's own work without
+//!    the socket); the shared crate's read functions its handler calls, in-process on one
+//!    pooled connection; and the statements those functions send (taken off the wire by a
+//!    recording proxy, support/wire.rs) prepared once on one connection and run in the same
+//!    order: the SQL's own time.
 
 use std::time::{Duration, Instant};
 
@@ -113,6 +115,7 @@ async fn run() -> Result<(), BoxError> {
     .await?;
     eprintln!("{}", seed.describe());
     let api = Api::new()?;
+    let router = Router::new().await?;
     let url = var("DATABASE_URL")?;
     let reads = shared::db::pool(&url, 1)?;
     let recorder = wire::Recorder::start(host_port(&url)?).await?;
@@ -135,14 +138,14 @@ async fn run() -> Result<(), BoxError> {
     for tenant in [Tenant::pick(&db, 0).await?, median] {
         for case in cases(&db, &tenant).await? {
             eprintln!("measuring {} ({})", case.name, tenant.label());
-            let row = measure(&api, &reads, &sql, &tenant, &case, &options).await?;
+            let row = measure(&api, &router, &reads, &sql, &tenant, &case, &options).await?;
             // Each row as soon as it is known: a long run stopped early still tells something.
-            eprintln!("  {}", row.line());
+            eprintln!("  {}", row.line(&floor));
             rows.push(row);
         }
     }
     println!("\n{}\n", seed.describe());
-    print_table(&rows, options.requests);
+    print_table(&rows, &floor, options.requests);
     println!(
         "\nHTTP floor: {} (a request the API refuses before any read: no token, 401)",
         floor.figure()
@@ -543,6 +546,9 @@ struct Row {
     endpoint: String,
     tenant: String,
     api: Percentiles,
+    in_process: Percentiles,
+    /// The answer's body (0 for a 304).
+    bytes: usize,
     reads: Percentiles,
     prepared: Percentiles,
     statements: usize,
@@ -556,8 +562,12 @@ struct Sql {
     replay: Client,
 }
 
+/// Times the four ways of answering `case` in turns: each round makes one API request, one
+/// in-process request, one run of the reads and one of their SQL, so that whatever else the
+/// machine does at a moment weighs on the four alike.
 async fn measure(
     api: &Api,
+    router: &Router,
     reads: &deadpool_postgres::Pool,
     sql: &Sql,
     tenant: &Tenant,
@@ -570,21 +580,42 @@ async fn measure(
     } else {
         (None, 200)
     };
-    let through_api = options
-        .sample(async |_| {
-            Ok(api
-                .time(&case.path, &token, etag.as_deref(), expect)
-                .await?
-                .0)
-        })
-        .await?;
     let replay = record(sql, tenant, case).await?;
+    let mut db = reads.get().await?;
+    let identity = tenant.identity();
+    let mut bytes = 0;
+    let [mut through_api, mut in_process, mut in_reads, mut prepared] =
+        std::array::from_fn(|_| Vec::with_capacity(options.requests));
+    for round in 0..options.warmup + options.requests {
+        let api_took = api
+            .time(&case.path, &token, etag.as_deref(), expect)
+            .await?
+            .0;
+        let (router_took, body) = router
+            .time(&case.path, &token, etag.as_deref(), expect)
+            .await?;
+        bytes = body;
+        let started = Instant::now();
+        case.read.run(&mut db, &identity).await?;
+        let reads_took = started.elapsed();
+        let started = Instant::now();
+        replay.run(&sql.replay).await?;
+        let sql_took = started.elapsed();
+        if round >= options.warmup {
+            through_api.push(api_took);
+            in_process.push(router_took);
+            in_reads.push(reads_took);
+            prepared.push(sql_took);
+        }
+    }
     Ok(Row {
         endpoint: case.name.clone(),
         tenant: tenant.label(),
-        api: through_api,
-        reads: time_reads(reads, tenant, case, options).await?,
-        prepared: time_prepared(&sql.replay, &replay, options).await?,
+        api: Percentiles::of(through_api),
+        in_process: Percentiles::of(in_process),
+        bytes,
+        reads: Percentiles::of(in_reads),
+        prepared: Percentiles::of(prepared),
         statements: replay.statements(),
     })
 }
@@ -600,63 +631,99 @@ async fn record(sql: &Sql, tenant: &Tenant, case: &Case) -> Result<wire::Replay,
     wire::Replay::prepare(&sql.replay, sql.recorder.take()).await
 }
 
-async fn time_prepared(
-    db: &Client,
-    replay: &wire::Replay,
-    options: &Options,
-) -> Result<Percentiles, BoxError> {
-    options
-        .sample(async |_| {
-            let started = Instant::now();
-            replay.run(db).await?;
-            Ok(started.elapsed())
-        })
-        .await
-}
-
-/// The case's reads, `requests` times after a warm-up, on one pooled connection.
-async fn time_reads(
-    reads: &deadpool_postgres::Pool,
-    tenant: &Tenant,
-    case: &Case,
-    options: &Options,
-) -> Result<Percentiles, BoxError> {
-    let mut db = reads.get().await?;
-    let identity = tenant.identity();
-    options
-        .sample(async |_| {
-            let started = Instant::now();
-            case.read.run(&mut db, &identity).await?;
-            Ok(started.elapsed())
-        })
-        .await
-}
-
-fn print_table(rows: &[Row], requests: usize) {
+fn print_table(rows: &[Row], floor: &Percentiles, requests: usize) {
     println!(
-        "p50 / p99 in ms over {requests} sequential requests each; reads: the handler's shared read functions in-process, on one connection; SQL prepared once: the statements those reads sent (recorded off the wire), prepared once on one connection and run in order\n"
+        "p50 / p99 in ms over {requests} sequential rounds of the four, one after another in each round; in-process: the same request through the api-calls router in this process, no socket; reads: the handler's shared read functions in-process, on one connection; SQL prepared once: the statements those reads sent (recorded off the wire), prepared once on one connection and run in order; floor: the HTTP floor below\n"
     );
-    println!("| endpoint | tenant | API | reads | SQL prepared once (statements) | API / SQL (p50, p99) | reads / SQL (p50, p99) |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| endpoint | tenant | API | in-process | reads | SQL prepared once (statements) | body | API / SQL (p50, p99) | API / (SQL + floor) (p50) | in-process / SQL (p50, p99) | reads / SQL (p50, p99) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
-        println!("{}", row.line());
+        println!("{}", row.line(floor));
     }
 }
 
 impl Row {
-    fn line(&self) -> String {
+    fn line(&self, floor: &Percentiles) -> String {
+        let ratio = |of: &Percentiles| {
+            format!(
+                "{:.1}x, {:.1}x",
+                ms(of.p50) / ms(self.prepared.p50),
+                ms(of.p99) / ms(self.prepared.p99)
+            )
+        };
         format!(
-            "| {} | {} | {} | {} | {} ({}) | {:.1}x, {:.1}x | {:.1}x, {:.1}x |",
+            "| {} | {} | {} | {} | {} | {} ({}) | {:.1} KiB | {} | {:.1}x | {} | {} |",
             self.endpoint,
             self.tenant,
             self.api.figure(),
+            self.in_process.figure(),
             self.reads.figure(),
             self.prepared.figure(),
             self.statements,
-            ms(self.api.p50) / ms(self.prepared.p50),
-            ms(self.api.p99) / ms(self.prepared.p99),
-            ms(self.reads.p50) / ms(self.prepared.p50),
-            ms(self.reads.p99) / ms(self.prepared.p99),
+            self.bytes as f64 / 1024.0,
+            ratio(&self.api),
+            ms(self.api.p50) / (ms(self.prepared.p50) + ms(floor.p50)),
+            ratio(&self.in_process),
+            ratio(&self.reads),
         )
+    }
+}
+
+/// The router the api-calls Lambda serves (`shared::http::app`, the calls group, its state
+/// from the stack's variables as the API's), called in this process: the API's own work for a
+/// request, without the socket and the HTTP client. Its logs go to [`support::lambda_logs`].
+struct Router {
+    app: axum::Router,
+    logs: tracing::Dispatch,
+}
+
+impl Router {
+    async fn new() -> Result<Self, BoxError> {
+        use tracing_subscriber::layer::SubscriberExt;
+        let state = shared::AppState::from_env().await?;
+        Ok(Self {
+            app: shared::http::app(state, &[shared::http::Group::Calls.served()]),
+            logs: tracing::Dispatch::new(
+                tracing_subscriber::registry().with(support::lambda_logs()),
+            ),
+        })
+    }
+
+    /// As [`Api::time`]: the time until the whole body is read, and its length.
+    async fn time(
+        &self,
+        path: &str,
+        token: &str,
+        etag: Option<&str>,
+        expect: u16,
+    ) -> Result<(Duration, usize), BoxError> {
+        use axum::{body::Body, http::header};
+        use tower::ServiceExt;
+        use tracing::instrument::WithSubscriber;
+        let mut request =
+            axum::http::Request::get(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(etag) = etag {
+            request = request.header(header::IF_NONE_MATCH, etag);
+        }
+        let request = request.body(Body::empty())?;
+        let app = self.app.clone();
+        let started = Instant::now();
+        let (status, body) = async move {
+            let response = app.oneshot(request).await?;
+            let status = response.status().as_u16();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+            Ok::<_, BoxError>((status, body))
+        }
+        .with_subscriber(self.logs.clone())
+        .await?;
+        let took = started.elapsed();
+        if status != expect {
+            return Err(format!(
+                "in-process GET {path}: {status} instead of {expect}: {}",
+                String::from_utf8_lossy(&body)
+            )
+            .into());
+        }
+        Ok((took, body.len()))
     }
 }

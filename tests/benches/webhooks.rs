@@ -604,13 +604,13 @@ impl InProcess {
 /// Ingest's own time per request: the router the webhook-ingest Lambda serves
 /// (`shared::http::app`, the webhooks group) called in this process, one signed event at a
 /// time, each request's time less the AWS operations it made, timed by the span `shared::aws`
-/// opens around each (`aws_calls`). Its logs are formatted as on Lambda (JSON) and written nowhere. The
+/// opens around each (`aws_calls`). Its logs go to [`support::lambda_logs`]. The
 /// events go to the DLQ, which nothing consumes; it is purged after the AWS baselines.
 async fn ingest_in_process(tenants: &[Tenant], count: usize) -> Result<InProcess, BoxError> {
     use axum::{body::Body, http::Request};
     use tower::ServiceExt;
     use tracing::instrument::WithSubscriber;
-    use tracing_subscriber::{filter::LevelFilter, layer::SubscriberExt, Layer};
+    use tracing_subscriber::layer::SubscriberExt;
     const WARM_UP: usize = 20;
     let secret = var("ELEVENLABS_WEBHOOK_SECRET")?;
     let mut config = shared::Config::from_env()?;
@@ -620,15 +620,9 @@ async fn ingest_in_process(tenants: &[Tenant], count: usize) -> Result<InProcess
         &[shared::http::Group::Webhooks.served()],
     );
     let recorded = AwsCalls::default();
-    let logs = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_target(false)
-        .with_writer(std::io::sink)
-        .with_filter(LevelFilter::INFO);
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry()
-            .with(logs)
+            .with(support::lambda_logs())
             .with(recorded.layer()),
     );
     let mut timed = InProcess {

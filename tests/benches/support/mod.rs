@@ -89,6 +89,21 @@ pub fn parse_counts(counts: &mut [(&str, &mut usize)]) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Logs formatted as on Lambda (JSON, INFO and above) and written nowhere: what a request
+/// served in the bench's own process pays for its logs.
+pub fn lambda_logs<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    use tracing_subscriber::{filter::LevelFilter, Layer};
+    tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_target(false)
+        .with_writer(std::io::sink)
+        .with_filter(LevelFilter::INFO)
+}
+
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
