@@ -92,7 +92,9 @@ fn options() -> Result<Options, BoxError> {
     Ok(options)
 }
 
-#[tokio::main]
+// One thread: the reads and the SQL are timed without waking a second thread for each answer,
+// the tightest limit (the in-process router has a multi-thread runtime of its own).
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     if let Err(err) = run().await {
         fail(&err);
@@ -115,7 +117,7 @@ async fn run() -> Result<(), BoxError> {
     .await?;
     eprintln!("{}", seed.describe());
     let api = Api::new()?;
-    let router = Router::new().await?;
+    let router = InProcess::start().await?;
     let url = var("DATABASE_URL")?;
     let reads = shared::db::pool(&url, 1)?;
     let recorder = wire::Recorder::start(host_port(&url)?).await?;
@@ -138,7 +140,13 @@ async fn run() -> Result<(), BoxError> {
     for tenant in [Tenant::pick(&db, 0).await?, median] {
         for case in cases(&db, &tenant).await? {
             eprintln!("measuring {} ({})", case.name, tenant.label());
-            let row = measure(&api, &router, &reads, &sql, &tenant, &case, &options).await?;
+            let ways = Ways {
+                api: &api,
+                router: &router,
+                reads: &reads,
+                sql: &sql,
+            };
+            let row = measure(&ways, &tenant, &case, &options).await?;
             // Each row as soon as it is known: a long run stopped early still tells something.
             eprintln!("  {}", row.line(&floor));
             rows.push(row);
@@ -562,18 +570,29 @@ struct Sql {
     replay: Client,
 }
 
-/// Times the four ways of answering `case` in turns: each round makes one API request, one
+/// What answers a case, each way timed.
+struct Ways<'a> {
+    api: &'a Api,
+    router: &'a InProcess,
+    reads: &'a deadpool_postgres::Pool,
+    sql: &'a Sql,
+}
+
+/// Times the ways of answering `case` in turns: each round makes one API request, one
 /// in-process request, one run of the reads and one of their SQL, so that whatever else the
-/// machine does at a moment weighs on the four alike.
+/// machine does at a moment weighs on them alike.
 async fn measure(
-    api: &Api,
-    router: &Router,
-    reads: &deadpool_postgres::Pool,
-    sql: &Sql,
+    ways: &Ways<'_>,
     tenant: &Tenant,
     case: &Case,
     options: &Options,
 ) -> Result<Row, BoxError> {
+    let Ways {
+        api,
+        router,
+        reads,
+        sql,
+    } = ways;
     let token = api.token(tenant);
     let (etag, expect) = if case.revalidate {
         (api.time(&case.path, &token, None, 200).await?.1, 304)
@@ -633,7 +652,7 @@ async fn record(sql: &Sql, tenant: &Tenant, case: &Case) -> Result<wire::Replay,
 
 fn print_table(rows: &[Row], floor: &Percentiles, requests: usize) {
     println!(
-        "p50 / p99 in ms over {requests} sequential rounds of the four, one after another in each round; in-process: the same request through the api-calls router in this process, no socket; reads: the handler's shared read functions in-process, on one connection; SQL prepared once: the statements those reads sent (recorded off the wire), prepared once on one connection and run in order; floor: the HTTP floor below\n"
+        "p50 / p99 in ms over {requests} sequential rounds of the four, one after another in each round; in-process: the same request through the api-calls router in this process, no socket, on a multi-thread runtime as the Lambdas run (the rest on one thread); reads: the handler's shared read functions in-process, on one connection; SQL prepared once: the statements those reads sent (recorded off the wire), prepared once on one connection and run in order; floor: the HTTP floor below\n"
     );
     println!("| endpoint | tenant | API | in-process | reads | SQL prepared once (statements) | body | API / SQL (p50, p99) | API / (SQL + floor) (p50) | in-process / SQL (p50, p99) | reads / SQL (p50, p99) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
@@ -666,6 +685,70 @@ impl Row {
             ratio(&self.in_process),
             ratio(&self.reads),
         )
+    }
+}
+
+/// The router of [`Router`] on a multi-thread runtime of its own, as the Lambdas run it
+/// (`#[tokio::main]`): on a thread of its own, each request is driven by `block_on`, as a
+/// Lambda's main drives its handler, while its connections' tasks run on the runtime's
+/// workers. Only the request is timed.
+struct InProcess {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce(&tokio::runtime::Runtime, &Router) + Send>;
+
+impl InProcess {
+    async fn start() -> Result<Self, BoxError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let (ready, started) = tokio::sync::oneshot::channel::<Result<(), BoxError>>();
+        std::thread::spawn(move || {
+            let built = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(BoxError::from)
+                .and_then(|runtime| {
+                    let router = runtime.block_on(Router::new())?;
+                    Ok((runtime, router))
+                });
+            let (runtime, router) = match built {
+                Ok(built) => {
+                    let _ = ready.send(Ok(()));
+                    built
+                }
+                Err(err) => {
+                    let _ = ready.send(Err(err));
+                    return;
+                }
+            };
+            for job in queue {
+                job(&runtime, &router);
+            }
+        });
+        started.await??;
+        Ok(Self { jobs })
+    }
+
+    async fn time(
+        &self,
+        path: &str,
+        token: &str,
+        etag: Option<&str>,
+        expect: u16,
+    ) -> Result<(Duration, usize), BoxError> {
+        let (path, token, etag) = (path.to_owned(), token.to_owned(), etag.map(str::to_owned));
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |runtime, router| {
+                let _ = reply.send(runtime.block_on(router.time(
+                    &path,
+                    &token,
+                    etag.as_deref(),
+                    expect,
+                )));
+            }))
+            .map_err(|_| "the in-process runtime's thread has stopped")?;
+        answer.await?
     }
 }
 
