@@ -2,10 +2,14 @@
 //! out, so behind the pooler it pays one checkout and one liveness check, not two; unless the
 //! handler asks for it only after `KEPT_UNCHECKED_FOR`. And the check costs no round trip of
 //! its own: the first statements are sent beside it (`Database::get_with_first`), and run
-//! again on another connection if it fails.
+//! again on another connection if it fails. Such a connection proves nothing to the database's
+//! circuit until its check has passed, and a half-open circuit's trial awaits its check.
 
 use std::{
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
@@ -68,10 +72,12 @@ async fn a_connection_kept_too_long_is_checked_out_again() {
 }
 
 /// A TCP relay to the stack's pooler that can hold back the pooler's answers (passing on the
-/// client's statements all the while), as a slow or stalled network would.
+/// client's statements all the while), as a slow or stalled network would, and close each new
+/// connection at once, as a pooler that has gone away would.
 struct Relay {
     url: String,
     held: tokio::sync::watch::Sender<bool>,
+    refusing: Arc<AtomicBool>,
 }
 
 impl Relay {
@@ -88,8 +94,14 @@ impl Relay {
             &listener.local_addr().expect("bound").to_string(),
         );
         let (held, holding) = tokio::sync::watch::channel(false);
+        let refusing = Arc::new(AtomicBool::new(false));
+        let refuse = refusing.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if refuse.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
                 let server = tokio::net::TcpStream::connect(&upstream)
                     .await
                     .expect("the pooler");
@@ -116,20 +128,33 @@ impl Relay {
                 });
             }
         });
-        Self { url, held }
+        Self {
+            url,
+            held,
+            refusing,
+        }
     }
 
     fn hold(&self, held: bool) {
         self.held.send_replace(held);
     }
 
-    /// An application state whose pooled connections go through this relay, with `connect_ms`
-    /// as the connect (and liveness check) timeout.
-    async fn app_state(&self, connect_ms: u64) -> shared::AppState {
+    /// Whether new connections are closed as soon as they are made (open ones are kept).
+    fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::SeqCst);
+    }
+
+    /// An application state whose pooled connections go through this relay, with the test
+    /// environment's settings but for `settings` (`DATABASE_CONNECT_TIMEOUT_MS` is also the
+    /// liveness check's).
+    async fn app_state(&self, settings: &[(&str, &str)]) -> shared::AppState {
         let config = shared::Config::from_lookup(|name| match name {
             "DATABASE_URL" => Some(self.url.clone()),
-            "DATABASE_CONNECT_TIMEOUT_MS" => Some(connect_ms.to_string()),
-            other => std::env::var(other).ok(),
+            other => settings
+                .iter()
+                .find(|(set, _)| *set == other)
+                .map(|(_, value)| value.to_string())
+                .or_else(|| std::env::var(other).ok()),
         })
         .expect("config");
         assert!(
@@ -183,7 +208,9 @@ fn counted_select<'c>(
 #[tokio::test]
 async fn a_connections_first_statement_is_sent_beside_its_liveness_check() {
     let relay = Relay::start().await;
-    let state = relay.app_state(3_000).await;
+    let state = relay
+        .app_state(&[("DATABASE_CONNECT_TIMEOUT_MS", "3000")])
+        .await;
     let db = state.db();
     drop(db.get().await.expect("a connection, now in the pool"));
 
@@ -209,7 +236,9 @@ async fn a_connections_first_statement_is_sent_beside_its_liveness_check() {
 #[tokio::test]
 async fn a_failed_check_closes_the_connection_and_runs_the_first_statement_on_another() {
     let relay = Relay::start().await;
-    let state = relay.app_state(300).await;
+    let state = relay
+        .app_state(&[("DATABASE_CONNECT_TIMEOUT_MS", "300")])
+        .await;
     let db = state.db();
     drop(db.get().await.expect("a connection, now in the pool"));
 
@@ -227,4 +256,100 @@ async fn a_failed_check_closes_the_connection_and_runs_the_first_statement_on_an
         "a new connection, not the one that failed its check"
     );
     assert_eq!(runs.into_inner(), 2, "the first statement ran again on it");
+}
+
+#[tokio::test]
+async fn a_failed_check_handed_over_counts_towards_opening_the_circuit() {
+    let relay = Relay::start().await;
+    let state = relay
+        .app_state(&[
+            ("DATABASE_CONNECT_TIMEOUT_MS", "300"),
+            ("DATABASE_CONNECT_RETRIES", "0"),
+            ("DATABASE_BREAKER_FAILURES", "3"),
+            ("DATABASE_POOL_SIZE", "2"),
+        ])
+        .await;
+    let db = state.db();
+    let pooled = db.get().await.expect("a connection");
+
+    // The pooler goes away for new connections: two failures, one short of opening.
+    relay.refuse(true);
+    for _ in 0..2 {
+        let refused = db.get().await.map(drop).expect_err("no new connection");
+        assert_eq!(refused.code, "database_unavailable", "{refused:?}");
+    }
+    assert_eq!(db.breaker_status(), shared::db::BreakerStatus::Closed);
+
+    // The open connection goes back to the pool and stalls: the check handed over with it
+    // times out, and the retry on a new connection is refused. The stalled connection proved
+    // nothing, so that is the third failure in a row.
+    drop(pooled);
+    relay.hold(true);
+    let runs = AtomicUsize::new(0);
+    let failed = db
+        .get_with_first(&runs, counted_select)
+        .await
+        .map(drop)
+        .expect_err("neither connection answers");
+    assert_eq!(failed.code, "database_unavailable", "{failed:?}");
+    assert_eq!(
+        runs.into_inner(),
+        1,
+        "sent beside the check, never answered"
+    );
+    assert_eq!(
+        db.breaker_status(),
+        shared::db::BreakerStatus::Open,
+        "a connection handed out with its check unanswered must not reset the failure count"
+    );
+}
+
+#[tokio::test]
+async fn a_half_open_circuits_trial_waits_for_its_check() {
+    let relay = Relay::start().await;
+    let state = relay
+        .app_state(&[
+            ("DATABASE_CONNECT_TIMEOUT_MS", "300"),
+            ("DATABASE_CONNECT_RETRIES", "0"),
+            ("DATABASE_BREAKER_FAILURES", "3"),
+            ("DATABASE_BREAKER_COOL_DOWN_MS", "1000"),
+            ("DATABASE_POOL_SIZE", "2"),
+        ])
+        .await;
+    let db = state.db();
+    let pooled = db.get().await.expect("a connection");
+
+    // The pooler goes away for new connections: the circuit opens.
+    relay.refuse(true);
+    for _ in 0..3 {
+        let refused = db.get().await.map(drop).expect_err("no new connection");
+        assert_eq!(refused.code, "database_unavailable", "{refused:?}");
+    }
+    assert_eq!(db.breaker_status(), shared::db::BreakerStatus::Open);
+
+    // Once cooled down, the trial finds the open connection back in the pool, stalled. Its
+    // check is the trial's one attempt: awaited, it fails and opens the circuit again. Had it
+    // been handed over, the statement would have been sent beside it, and the retry after it
+    // failed refused by the half-open circuit, recording nothing.
+    drop(pooled);
+    relay.hold(true);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(db.breaker_status(), shared::db::BreakerStatus::HalfOpen);
+    let runs = AtomicUsize::new(0);
+    let failed = db
+        .get_with_first(&runs, counted_select)
+        .await
+        .map(drop)
+        .expect_err("the stalled connection fails its check");
+    assert_eq!(failed.code, "database_unavailable", "{failed:?}");
+    assert_eq!(
+        runs.into_inner(),
+        0,
+        "nothing sent before the trial's check passed"
+    );
+    assert_eq!(
+        db.breaker_status(),
+        shared::db::BreakerStatus::Open,
+        "the trial's failure reopens the circuit"
+    );
 }
