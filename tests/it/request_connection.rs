@@ -258,26 +258,39 @@ async fn a_failed_check_closes_the_connection_and_runs_the_first_statement_on_an
     assert_eq!(runs.into_inner(), 2, "the first statement ran again on it");
 }
 
-#[tokio::test]
-async fn a_failed_check_handed_over_counts_towards_opening_the_circuit() {
-    let relay = Relay::start().await;
+/// Through `relay`, a state with one connection checked out (so it stays open), then the
+/// pooler gone for new connections: `failures` connects refused. No connect retries; the
+/// circuit opens at the third failure in a row and cools down for a second.
+async fn one_connection_then_refused(relay: &Relay, failures: usize) -> (shared::AppState, Object) {
     let state = relay
         .app_state(&[
             ("DATABASE_CONNECT_TIMEOUT_MS", "300"),
             ("DATABASE_CONNECT_RETRIES", "0"),
             ("DATABASE_BREAKER_FAILURES", "3"),
+            ("DATABASE_BREAKER_COOL_DOWN_MS", "1000"),
             ("DATABASE_POOL_SIZE", "2"),
         ])
         .await;
-    let db = state.db();
-    let pooled = db.get().await.expect("a connection");
-
-    // The pooler goes away for new connections: two failures, one short of opening.
+    let pooled = state.db().get().await.expect("a connection");
     relay.refuse(true);
-    for _ in 0..2 {
-        let refused = db.get().await.map(drop).expect_err("no new connection");
+    for _ in 0..failures {
+        let refused = state
+            .db()
+            .get()
+            .await
+            .map(drop)
+            .expect_err("no new connection");
         assert_eq!(refused.code, "database_unavailable", "{refused:?}");
     }
+    (state, pooled)
+}
+
+#[tokio::test]
+async fn a_failed_check_handed_over_counts_towards_opening_the_circuit() {
+    let relay = Relay::start().await;
+    // One failure short of opening.
+    let (state, pooled) = one_connection_then_refused(&relay, 2).await;
+    let db = state.db();
     assert_eq!(db.breaker_status(), shared::db::BreakerStatus::Closed);
 
     // The open connection goes back to the pool and stalls: the check handed over with it
@@ -307,24 +320,8 @@ async fn a_failed_check_handed_over_counts_towards_opening_the_circuit() {
 #[tokio::test]
 async fn a_half_open_circuits_trial_waits_for_its_check() {
     let relay = Relay::start().await;
-    let state = relay
-        .app_state(&[
-            ("DATABASE_CONNECT_TIMEOUT_MS", "300"),
-            ("DATABASE_CONNECT_RETRIES", "0"),
-            ("DATABASE_BREAKER_FAILURES", "3"),
-            ("DATABASE_BREAKER_COOL_DOWN_MS", "1000"),
-            ("DATABASE_POOL_SIZE", "2"),
-        ])
-        .await;
+    let (state, pooled) = one_connection_then_refused(&relay, 3).await;
     let db = state.db();
-    let pooled = db.get().await.expect("a connection");
-
-    // The pooler goes away for new connections: the circuit opens.
-    relay.refuse(true);
-    for _ in 0..3 {
-        let refused = db.get().await.map(drop).expect_err("no new connection");
-        assert_eq!(refused.code, "database_unavailable", "{refused:?}");
-    }
     assert_eq!(db.breaker_status(), shared::db::BreakerStatus::Open);
 
     // Once cooled down, the trial finds the open connection back in the pool, stalled. Its
