@@ -688,19 +688,27 @@ impl Row {
     }
 }
 
-/// The router of [`Router`] on a multi-thread runtime of its own, as the Lambdas run it
-/// (`#[tokio::main]`): on a thread of its own, each request is driven by `block_on`, as a
-/// Lambda's main drives its handler, while its connections' tasks run on the runtime's
-/// workers. Only the request is timed.
+/// The router the api-calls Lambda serves (`shared::http::app`, the calls group, its state
+/// from the stack's variables as the API's), called in this process: the API's own work for a
+/// request, without the socket and the HTTP client. It runs on a multi-thread runtime of its
+/// own, as the Lambdas run it (`#[tokio::main]`): on a thread of its own, each request is
+/// driven by `block_on`, as a Lambda's main drives its handler, while its connections' tasks
+/// run on the runtime's workers. Its logs go to [`support::lambda_logs`]. Only the request is
+/// timed.
 struct InProcess {
-    jobs: std::sync::mpsc::Sender<Job>,
+    requests: std::sync::mpsc::Sender<(Request, tokio::sync::oneshot::Sender<Served>)>,
 }
 
-type Job = Box<dyn FnOnce(&tokio::runtime::Runtime, &Router) + Send>;
+type Request = axum::http::Request<axum::body::Body>;
+
+/// A request's time until its whole body was read, its status and its body.
+type Served = Result<(Duration, u16, axum::body::Bytes), BoxError>;
 
 impl InProcess {
     async fn start() -> Result<Self, BoxError> {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        use tracing_subscriber::layer::SubscriberExt;
+        let (requests, queue) =
+            std::sync::mpsc::channel::<(Request, tokio::sync::oneshot::Sender<Served>)>();
         let (ready, started) = tokio::sync::oneshot::channel::<Result<(), BoxError>>();
         std::thread::spawn(move || {
             let built = tokio::runtime::Builder::new_multi_thread()
@@ -708,10 +716,10 @@ impl InProcess {
                 .build()
                 .map_err(BoxError::from)
                 .and_then(|runtime| {
-                    let router = runtime.block_on(Router::new())?;
-                    Ok((runtime, router))
+                    let state = runtime.block_on(shared::AppState::from_env())?;
+                    Ok((runtime, state))
                 });
-            let (runtime, router) = match built {
+            let (runtime, state) = match built {
                 Ok(built) => {
                     let _ = ready.send(Ok(()));
                     built
@@ -721,55 +729,15 @@ impl InProcess {
                     return;
                 }
             };
-            for job in queue {
-                job(&runtime, &router);
+            let app = shared::http::app(state, &[shared::http::Group::Calls.served()]);
+            let logs =
+                tracing::Dispatch::new(tracing_subscriber::registry().with(support::lambda_logs()));
+            for (request, reply) in queue {
+                let _ = reply.send(runtime.block_on(serve(app.clone(), request, logs.clone())));
             }
         });
         started.await??;
-        Ok(Self { jobs })
-    }
-
-    async fn time(
-        &self,
-        path: &str,
-        token: &str,
-        etag: Option<&str>,
-        expect: u16,
-    ) -> Result<(Duration, usize), BoxError> {
-        let (path, token, etag) = (path.to_owned(), token.to_owned(), etag.map(str::to_owned));
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move |runtime, router| {
-                let _ = reply.send(runtime.block_on(router.time(
-                    &path,
-                    &token,
-                    etag.as_deref(),
-                    expect,
-                )));
-            }))
-            .map_err(|_| "the in-process runtime's thread has stopped")?;
-        answer.await?
-    }
-}
-
-/// The router the api-calls Lambda serves (`shared::http::app`, the calls group, its state
-/// from the stack's variables as the API's), called in this process: the API's own work for a
-/// request, without the socket and the HTTP client. Its logs go to [`support::lambda_logs`].
-struct Router {
-    app: axum::Router,
-    logs: tracing::Dispatch,
-}
-
-impl Router {
-    async fn new() -> Result<Self, BoxError> {
-        use tracing_subscriber::layer::SubscriberExt;
-        let state = shared::AppState::from_env().await?;
-        Ok(Self {
-            app: shared::http::app(state, &[shared::http::Group::Calls.served()]),
-            logs: tracing::Dispatch::new(
-                tracing_subscriber::registry().with(support::lambda_logs()),
-            ),
-        })
+        Ok(Self { requests })
     }
 
     /// As [`Api::time`]: the time until the whole body is read, and its length.
@@ -780,26 +748,17 @@ impl Router {
         etag: Option<&str>,
         expect: u16,
     ) -> Result<(Duration, usize), BoxError> {
-        use axum::{body::Body, http::header};
-        use tower::ServiceExt;
-        use tracing::instrument::WithSubscriber;
+        use axum::http::header;
         let mut request =
             axum::http::Request::get(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
         if let Some(etag) = etag {
             request = request.header(header::IF_NONE_MATCH, etag);
         }
-        let request = request.body(Body::empty())?;
-        let app = self.app.clone();
-        let started = Instant::now();
-        let (status, body) = async move {
-            let response = app.oneshot(request).await?;
-            let status = response.status().as_u16();
-            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
-            Ok::<_, BoxError>((status, body))
-        }
-        .with_subscriber(self.logs.clone())
-        .await?;
-        let took = started.elapsed();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.requests
+            .send((request.body(axum::body::Body::empty())?, reply))
+            .map_err(|_| "the in-process runtime's thread has stopped")?;
+        let (took, status, body) = answer.await??;
         if status != expect {
             return Err(format!(
                 "in-process GET {path}: {status} instead of {expect}: {}",
@@ -809,4 +768,19 @@ impl Router {
         }
         Ok((took, body.len()))
     }
+}
+
+/// `request` through `app`, timed until its whole body is read.
+async fn serve(app: axum::Router, request: Request, logs: tracing::Dispatch) -> Served {
+    use tower::ServiceExt;
+    use tracing::instrument::WithSubscriber;
+    let started = Instant::now();
+    async move {
+        let response = app.oneshot(request).await?;
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+        Ok((started.elapsed(), status, body))
+    }
+    .with_subscriber(logs)
+    .await
 }
