@@ -274,15 +274,28 @@ async fn one_connection_then_refused(relay: &Relay, failures: usize) -> (shared:
     let pooled = state.db().get().await.expect("a connection");
     relay.refuse(true);
     for _ in 0..failures {
-        let refused = state
-            .db()
-            .get()
-            .await
-            .map(drop)
-            .expect_err("no new connection");
-        assert_eq!(refused.code, "database_unavailable", "{refused:?}");
+        assert_unavailable(state.db().get().await, "a new connection");
     }
     (state, pooled)
+}
+
+/// Asserts `result` failed with `database_unavailable`.
+fn assert_unavailable<T>(result: Result<T, shared::AppError>, what: &str) {
+    match result {
+        Ok(_) => panic!("{what} succeeded"),
+        Err(err) => assert_eq!(err.code, "database_unavailable", "{what}: {err:?}"),
+    }
+}
+
+/// `counted_select` as the first statement of `db.get_with_first`, which fails unavailable:
+/// how many times it was sent.
+async fn first_statement_failing(db: &shared::db::Database) -> usize {
+    let runs = AtomicUsize::new(0);
+    assert_unavailable(
+        db.get_with_first(&runs, counted_select).await,
+        "get_with_first",
+    );
+    runs.into_inner()
 }
 
 #[tokio::test]
@@ -298,15 +311,8 @@ async fn a_failed_check_handed_over_counts_towards_opening_the_circuit() {
     // nothing, so that is the third failure in a row.
     drop(pooled);
     relay.hold(true);
-    let runs = AtomicUsize::new(0);
-    let failed = db
-        .get_with_first(&runs, counted_select)
-        .await
-        .map(drop)
-        .expect_err("neither connection answers");
-    assert_eq!(failed.code, "database_unavailable", "{failed:?}");
     assert_eq!(
-        runs.into_inner(),
+        first_statement_failing(db).await,
         1,
         "sent beside the check, never answered"
     );
@@ -332,15 +338,8 @@ async fn a_half_open_circuits_trial_waits_for_its_check() {
     relay.hold(true);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert_eq!(db.breaker_status(), shared::db::BreakerStatus::HalfOpen);
-    let runs = AtomicUsize::new(0);
-    let failed = db
-        .get_with_first(&runs, counted_select)
-        .await
-        .map(drop)
-        .expect_err("the stalled connection fails its check");
-    assert_eq!(failed.code, "database_unavailable", "{failed:?}");
     assert_eq!(
-        runs.into_inner(),
+        first_statement_failing(db).await,
         0,
         "nothing sent before the trial's check passed"
     );
