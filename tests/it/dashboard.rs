@@ -288,6 +288,43 @@ async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
     assert_ne!(other.headers()["etag"].to_str().expect("etag"), etag);
 }
 
+/// The ETag's version and balance come with the user authentication reads, so a change of
+/// either ends the 304 at once.
+#[tokio::test]
+async fn a_balance_change_alone_ends_the_304() {
+    let tenant = Tenant::new().await;
+    let admin = Account::admin().await;
+    let poll = |etag: Option<String>| {
+        let mut request = stack()
+            .http
+            .get(url("/api/dashboard/overview"))
+            .bearer_auth(&tenant.token);
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        request.send()
+    };
+    let first = poll(None).await.expect("answers");
+    let etag = first.headers()["etag"].to_str().expect("etag").to_owned();
+    assert_eq!(json(first).await["credits_left"], 15);
+    assert_eq!(
+        poll(Some(etag.clone())).await.expect("answers").status(),
+        304
+    );
+
+    let grant = post(
+        &format!("/admin/users/{}/credits", tenant.id),
+        &admin.token,
+        &json!({"amount": 10, "reason": "Goodwill"}),
+    )
+    .await;
+    assert_eq!(grant.status(), 201);
+    let changed = poll(Some(etag.clone())).await.expect("answers");
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().expect("etag"), etag);
+    assert_eq!(json(changed).await["credits_left"], 25);
+}
+
 #[tokio::test]
 async fn dashboards_never_count_another_tenants_calls() {
     let busy = Tenant::new().await;

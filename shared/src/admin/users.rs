@@ -71,8 +71,8 @@ pub mod sql {
 
     macro_rules! summary_columns {
         () => {
-            "id, email, name, role, status, credits, auth_provider, auth_provider_checked_at, review_reason,
-             created_at, updated_at"
+            "id, email, name, role, status, credits, stats_version, auth_provider, auth_provider_checked_at,
+             review_reason, created_at, updated_at"
         };
     }
 

@@ -1,7 +1,7 @@
 //! Dashboards, read only from the daily rollups the processor keeps (`daily_agent_stats` by
 //! call day, `daily_lead_stats` by analysis day), so their cost follows days and agents, not
-//! calls. Every answer carries a version (the tenant's `stats_version` and balance) the HTTP
-//! layer turns into an ETag.
+//! calls. The HTTP layer tags every answer with the tenant's version (`User::stats_version` and
+//! the balance), which the processor bumps with the rollups.
 
 mod anomalies;
 mod report;
@@ -166,14 +166,6 @@ async fn rows(
             })
         })
         .collect()
-}
-
-/// The tenant's dashboard version: changes whenever its rollups or balance do.
-pub async fn version(db: &impl GenericClient, tenant: TenantId) -> AppResult<(i64, i64)> {
-    let row = db
-        .cached_query_one(sql::ETAG_INPUTS, &[tenant.as_uuid()])
-        .await?;
-    Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -464,7 +456,6 @@ pub mod sql {
             FROM (SELECT * FROM daily_agent_stats WHERE user_id = $1 AND day BETWEEN $2 AND $3) s
             FULL JOIN (SELECT * FROM daily_lead_stats WHERE user_id = $1 AND day BETWEEN $2 AND $3) l
             ON l.agent_id = s.agent_id AND l.day = s.day";
-        pub const ETAG_INPUTS = "SELECT stats_version, credits FROM users WHERE id = $1";
         pub const AGENTS = "SELECT id, name, type FROM agents WHERE user_id = $1";
     }
 }

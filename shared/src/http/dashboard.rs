@@ -1,6 +1,6 @@
 //! Dashboards: `/api/dashboard/*` and the period report `/analytics/reports`. Each answer has an
-//! ETag built from the tenant's rollup version and balance, so a poll with `If-None-Match`
-//! costs one primary-key read and answers 304. Computed answers are cached in DynamoDB under
+//! ETag built from the tenant's rollup version and balance, both read with the user at
+//! authentication, so a poll with `If-None-Match` answers 304 without a read of its own. Computed answers are cached in DynamoDB under
 //! their ETag (which changes whenever the processor writes), with a TTL.
 
 use axum::{
@@ -23,6 +23,7 @@ use crate::{
     error::{AppError, AppResult, ErrorBody},
     http::{routes, Mode},
     tenant::TenantId,
+    users::User,
     AppState,
 };
 
@@ -45,7 +46,7 @@ async fn overview(
     headers: HeaderMap,
     AppQuery(query): AppQuery<RangeQuery>,
 ) -> AppResult<Response> {
-    serve(&state, auth.tenant, &uri, &headers, &query, View::Overview).await
+    serve(&state, &auth.user, &uri, &headers, &query, View::Overview).await
 }
 
 #[utoipa::path(get, path = "/api/dashboard/analytics", tag = "dashboard",
@@ -60,7 +61,7 @@ async fn analytics(
     headers: HeaderMap,
     AppQuery(query): AppQuery<RangeQuery>,
 ) -> AppResult<Response> {
-    serve(&state, auth.tenant, &uri, &headers, &query, View::Analytics).await
+    serve(&state, &auth.user, &uri, &headers, &query, View::Analytics).await
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -85,7 +86,7 @@ async fn report(
     AppQuery(format): AppQuery<ReportQuery>,
 ) -> AppResult<Response> {
     let view = View::Report(format.format.unwrap_or_default());
-    serve(&state, auth.tenant, &uri, &headers, &query, view).await
+    serve(&state, &auth.user, &uri, &headers, &query, view).await
 }
 
 #[derive(Clone, Copy)]
@@ -98,20 +99,20 @@ enum View {
 /// 304 when the client's ETag is current; otherwise the view, from the cache or computed.
 async fn serve(
     state: &AppState,
-    tenant: TenantId,
+    user: &User,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     query: &RangeQuery,
     view: View,
 ) -> AppResult<Response> {
     let (range, scope) = (query.range()?, query.scope());
-    let db = state.db().get().await?;
-    let (version, credits) = dashboard::version(&db, tenant).await?;
-    let etag = etag(tenant, uri, version, credits)?;
+    let (tenant, credits) = (user.tenant(), user.credits);
+    let etag = etag(tenant, uri, user.stats_version, credits)?;
     if matches(headers, &etag) {
         return Ok(not_modified(etag));
     }
     let body = cached(state, tenant, &etag, async {
+        let db = state.db().get().await?;
         let agents = Agents::of(&db, tenant).await?;
         scope.check(&agents)?;
         match view {

@@ -75,6 +75,9 @@ pub struct User {
     pub role: Role,
     pub status: UserStatus,
     pub credits: i64,
+    /// Bumped whenever the tenant's calls or rollups change: with `credits`, the dashboards'
+    /// version, read here so that an unchanged dashboard costs no read of its own.
+    pub stats_version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -89,7 +92,7 @@ impl User {
 /// The columns `User::try_from` reads.
 macro_rules! user_columns {
     () => {
-        "id, email, name, auth_provider, auth_provider_checked_at, role, status, credits, created_at, updated_at"
+        "id, email, name, auth_provider, auth_provider_checked_at, role, status, credits, stats_version, created_at, updated_at"
     };
 }
 
@@ -116,6 +119,7 @@ impl TryFrom<&Row> for User {
                 _ => UserStatus::Active,
             },
             credits: row.try_get("credits")?,
+            stats_version: row.try_get("stats_version")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
