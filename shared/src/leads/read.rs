@@ -200,10 +200,12 @@ pub async fn list(
     after: Option<LeadCursor>,
 ) -> AppResult<(Vec<LeadWithAnalytics>, Total)> {
     let matching = filter.checked_sql(db, tenant).await?;
-    let total = matching.total(db, sql::LIST_FROM).await?;
-    let rows = matching
-        .page(db, sql::LIST_SELECT, &NEWEST_CONTACT, after, limit)
-        .await?;
+    // Sent together: one round trip, not two.
+    let (total, rows) = try_join(
+        matching.total(db, sql::LIST_FROM),
+        matching.page(db, sql::LIST_SELECT, &NEWEST_CONTACT, after, limit),
+    )
+    .await?;
     let leads = rows
         .iter()
         .map(Lead::try_from)
