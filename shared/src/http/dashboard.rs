@@ -1,7 +1,8 @@
 //! Dashboards: `/api/dashboard/*` and the period report `/analytics/reports`. Each answer has an
 //! ETag built from the tenant's rollup version and balance, both read with the user at
-//! authentication, so a poll with `If-None-Match` answers 304 without a read of its own. Computed answers are cached in DynamoDB under
-//! their ETag (which changes whenever the processor writes), with a TTL.
+//! authentication, so a poll with `If-None-Match` answers 304 without a read of its own.
+//! Computed answers are cached in DynamoDB under their ETag (which changes whenever the
+//! processor writes), with a TTL.
 
 use axum::{
     extract::{OriginalUri, State},
