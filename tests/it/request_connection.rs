@@ -3,7 +3,8 @@
 //! handler asks for it only after `KEPT_UNCHECKED_FOR`. And the check costs no round trip of
 //! its own: the first statements are sent beside it (`Database::get_with_first`), and run
 //! again on another connection if it fails. Such a connection proves nothing to the database's
-//! circuit until its check has passed, and a half-open circuit's trial awaits its check.
+//! circuit until its check has passed, and a half-open circuit's trial awaits its check. An
+//! unchanged dashboard's 304 sends nothing after the user lookup.
 
 use std::{
     sync::{
@@ -78,6 +79,9 @@ struct Relay {
     url: String,
     held: tokio::sync::watch::Sender<bool>,
     refusing: Arc<AtomicBool>,
+    /// The pooler's `ReadyForQuery` messages: one per statement the client synced, one per
+    /// simple query (the liveness check), one after each connection's startup.
+    ready: Arc<AtomicUsize>,
 }
 
 impl Relay {
@@ -96,6 +100,8 @@ impl Relay {
         let (held, holding) = tokio::sync::watch::channel(false);
         let refusing = Arc::new(AtomicBool::new(false));
         let refuse = refusing.clone();
+        let ready = Arc::new(AtomicUsize::new(0));
+        let readies = ready.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 if refuse.load(Ordering::SeqCst) {
@@ -111,14 +117,17 @@ impl Relay {
                     let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
                 });
                 let mut holding = holding.clone();
+                let readies = readies.clone();
                 tokio::spawn(async move {
                     use tokio::io::{AsyncReadExt, AsyncWriteExt};
                     let mut buf = vec![0; 16 * 1024];
+                    let mut messages = ServerMessages::default();
                     loop {
                         let read = match from_server.read(&mut buf).await {
                             Ok(0) | Err(_) => return,
                             Ok(read) => read,
                         };
+                        readies.fetch_add(messages.ready_in(&buf[..read]), Ordering::SeqCst);
                         if holding.wait_for(|held| !held).await.is_err()
                             || to_client.write_all(&buf[..read]).await.is_err()
                         {
@@ -132,7 +141,13 @@ impl Relay {
             url,
             held,
             refusing,
+            ready,
         }
+    }
+
+    /// How many `ReadyForQuery` the pooler has sent so far, over every connection.
+    fn ready_count(&self) -> usize {
+        self.ready.load(Ordering::SeqCst)
     }
 
     fn hold(&self, held: bool) {
@@ -162,6 +177,36 @@ impl Relay {
             "the stack names its pooler as such"
         );
         shared::AppState::new(config).await.expect("state")
+    }
+}
+
+/// The pooler's side of one connection, read as it arrives: its messages are a type byte and
+/// a length that counts itself, but for the one-byte answer to the client's TLS request.
+#[derive(Default)]
+struct ServerMessages {
+    started: bool,
+    partial: Vec<u8>,
+}
+
+impl ServerMessages {
+    /// How many `ReadyForQuery` (`Z`) messages `bytes` completes.
+    fn ready_in(&mut self, bytes: &[u8]) -> usize {
+        self.partial.extend_from_slice(bytes);
+        if !self.started && self.partial.first() == Some(&b'N') {
+            self.partial.remove(0);
+        }
+        self.started = true;
+        let mut ready = 0;
+        while self.partial.len() >= 5 {
+            let length = u32::from_be_bytes(self.partial[1..5].try_into().expect("4 bytes"));
+            let end = 1 + length as usize;
+            if self.partial.len() < end {
+                break;
+            }
+            ready += usize::from(self.partial[0] == b'Z');
+            self.partial.drain(..end);
+        }
+        ready
     }
 }
 
@@ -347,5 +392,45 @@ async fn a_half_open_circuits_trial_waits_for_its_check() {
         db.breaker_status(),
         shared::db::BreakerStatus::Open,
         "the trial's failure reopens the circuit"
+    );
+}
+
+/// An unchanged dashboard's ETag comes from the user its authentication read: after the user
+/// lookup, sent beside the connection's liveness check, the 304 sends nothing more.
+#[tokio::test]
+async fn an_unchanged_dashboard_answers_304_after_the_user_lookup_alone() {
+    let relay = Relay::start().await;
+    let state = relay.app_state(&[("DATABASE_POOL_SIZE", "1")]).await;
+    let app = shared::http::app(state, &[shared::http::Group::Calls.served()]);
+    let token = NewUser::new().token();
+    let overview = |etag: Option<String>| {
+        let mut request = axum::http::Request::get("/api/dashboard/overview")
+            .header("authorization", format!("Bearer {token}"));
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        let request = request.body(axum::body::Body::empty()).expect("a request");
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await.expect("an answer");
+            let etag = response
+                .headers()
+                .get("etag")
+                .map(|tag| tag.to_str().expect("an ASCII tag").to_owned());
+            (response.status(), etag)
+        }
+    };
+    // The first request creates the user; the second prepares the 304's statements on the
+    // pool's one connection.
+    let (status, etag) = overview(None).await;
+    assert_eq!(status, 200);
+    assert_eq!(overview(etag.clone()).await.0, 304);
+
+    let before = relay.ready_count();
+    assert_eq!(overview(etag).await.0, 304);
+    assert_eq!(
+        relay.ready_count() - before,
+        2,
+        "the liveness check and the user lookup, nothing else"
     );
 }
