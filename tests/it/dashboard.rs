@@ -250,14 +250,7 @@ async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
         json(get("/api/dashboard/overview", &tenant.token).await).await,
         body
     );
-    let again = stack()
-        .http
-        .get(url("/api/dashboard/overview"))
-        .bearer_auth(&tenant.token)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .expect("answers");
+    let again = get_if_none_match("/api/dashboard/overview", &tenant.token, &etag).await;
     assert_eq!(again.status(), 304);
 
     let conversation = conversation_id();
@@ -269,14 +262,7 @@ async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
     ))
     .await;
     eventually(20, "the call", || call_row(&conversation)).await;
-    let changed = stack()
-        .http
-        .get(url("/api/dashboard/overview"))
-        .bearer_auth(&tenant.token)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .expect("answers");
+    let changed = get_if_none_match("/api/dashboard/overview", &tenant.token, &etag).await;
     assert_eq!(changed.status(), 200);
     assert_ne!(changed.headers()["etag"].to_str().expect("etag"), etag);
     let body = json(changed).await;
@@ -294,21 +280,12 @@ async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
 async fn a_balance_change_alone_ends_the_304() {
     let tenant = Tenant::new().await;
     let admin = Account::admin().await;
-    let poll = |etag: Option<String>| {
-        let mut request = stack()
-            .http
-            .get(url("/api/dashboard/overview"))
-            .bearer_auth(&tenant.token);
-        if let Some(etag) = etag {
-            request = request.header("if-none-match", etag);
-        }
-        request.send()
-    };
-    let first = poll(None).await.expect("answers");
+    let path = "/api/dashboard/overview";
+    let first = get(path, &tenant.token).await;
     let etag = first.headers()["etag"].to_str().expect("etag").to_owned();
     assert_eq!(json(first).await["credits_left"], 15);
     assert_eq!(
-        poll(Some(etag.clone())).await.expect("answers").status(),
+        get_if_none_match(path, &tenant.token, &etag).await.status(),
         304
     );
 
@@ -319,7 +296,7 @@ async fn a_balance_change_alone_ends_the_304() {
     )
     .await;
     assert_eq!(grant.status(), 201);
-    let changed = poll(Some(etag.clone())).await.expect("answers");
+    let changed = get_if_none_match(path, &tenant.token, &etag).await;
     assert_eq!(changed.status(), 200);
     assert_ne!(changed.headers()["etag"].to_str().expect("etag"), etag);
     assert_eq!(json(changed).await["credits_left"], 25);

@@ -87,11 +87,10 @@ async fn calls_to_one_number_make_one_lead_with_a_timeline() {
 
 /// The page's ETag and status, asked with `If-None-Match: etag`.
 async fn poll(path: &str, token: &str, etag: Option<&str>) -> (u16, String) {
-    let mut request = stack().http.get(url(path)).bearer_auth(token);
-    if let Some(etag) = etag {
-        request = request.header("if-none-match", etag);
-    }
-    let response = request.send().await.expect("the API answers");
+    let response = match etag {
+        Some(etag) => get_if_none_match(path, token, etag).await,
+        None => get(path, token).await,
+    };
     let tag = response.headers()["etag"]
         .to_str()
         .expect("etag")

@@ -109,6 +109,18 @@ pub async fn get(path: &str, token: &str) -> reqwest::Response {
         .expect("the API answers")
 }
 
+/// [`get`] asking with `If-None-Match: etag`: 304 while `etag` is current.
+pub async fn get_if_none_match(path: &str, token: &str, etag: &str) -> reqwest::Response {
+    stack()
+        .http
+        .get(url(path))
+        .bearer_auth(token)
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("the API answers")
+}
+
 /// Sends `method path` as the token's user, with a JSON body when given.
 pub async fn send(
     method: reqwest::Method,
