@@ -16,8 +16,23 @@ source "$ROOT/scripts/lib/pgbouncer.sh"
 log() { printf '\033[1;34m[%s]\033[0m %s\n' "${STACK_NAME:-stack}" "$*" >&2; }
 die() { printf '\033[1;31m[%s] %s\033[0m\n' "${STACK_NAME:-stack}" "$*" >&2; exit 1; }
 
+# free_port: a port nothing listens on and that this run has not handed out yet. Ports are
+# asked for before anything binds them, and the kernel can give the same free port twice in a
+# row (Postgres and PgBouncer once got one port between them), so the run's ports are noted.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 - "$STATE/ports" <<'EOF'
+import socket, sys
+given = set(open(sys.argv[1]).read().split())
+while True:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    if port not in given:
+        break
+with open(sys.argv[1], "a") as ports:
+    ports.write(port + "\n")
+print(port)
+EOF
 }
 
 # stack_init NAME: state folder .local/NAME, wiped of what a previous run left.
@@ -25,6 +40,7 @@ stack_init() {
   STACK_NAME=$1
   STATE="$ROOT/.local/$1"
   mkdir -p "$STATE/logs"
+  : >"$STATE/ports"
   # ensure the postgres user (when we switch to it) can reach the folder
   chmod 755 "$ROOT/.local" "$STATE"
 }
