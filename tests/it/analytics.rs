@@ -7,7 +7,6 @@ use crate::support::*;
 
 /// Two scored calls and one scored chat, processed; the tenant's agents' row ids.
 async fn two_calls_and_a_chat(tenant: &Tenant) -> (String, String) {
-    let mut conversations = Vec::new();
     for duration in [61, 130] {
         let conversation = conversation_id();
         deliver(&transcription(
@@ -17,12 +16,9 @@ async fn two_calls_and_a_chat(tenant: &Tenant) -> (String, String) {
             &phone(),
         ))
         .await;
-        conversations.push(conversation);
-    }
-    // The processor takes a batch's records concurrently, so only a chat sent after the calls
-    // are stored is reliably the newest.
-    for conversation in &conversations {
-        completed(conversation).await;
+        // The processor takes a batch's records concurrently: each is stored before the next
+        // is sent, so that the newer is reliably the newer.
+        completed(&conversation).await;
     }
     let chat = conversation_id();
     deliver(&chat_transcription(
