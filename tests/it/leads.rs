@@ -129,6 +129,48 @@ async fn lists_answer_304_until_their_page_changes() {
 }
 
 #[tokio::test]
+async fn every_listed_lead_carries_its_own_newest_analysis_on_every_page() {
+    let tenant = Tenant::new().await;
+    let mut calls = Vec::new();
+    for duration in [61, 62, 63] {
+        calls.push(call_to(&tenant, &phone(), duration).await);
+    }
+    let unanalyzed = lead_of(&calls[1]).await;
+    db().await
+        .execute(
+            "DELETE FROM lead_analytics WHERE lead_id = $1::text::uuid",
+            &[&unanalyzed],
+        )
+        .await
+        .expect("delete the analysis");
+
+    let rows = every_page("/api/leads", &tenant.token, 2).await;
+    let mut expected = Vec::new();
+    for call in &calls {
+        let lead = lead_of(call).await;
+        let analysis = if lead == unanalyzed {
+            Value::Null
+        } else {
+            json!(call_id(call).await)
+        };
+        expected.push((lead, analysis));
+    }
+    let mut listed: Vec<(String, Value)> = rows
+        .iter()
+        .map(|row| {
+            let id = row["id"].as_str().expect("id").to_owned();
+            (id, row["latest_analytics"]["call_id"].clone())
+        })
+        .collect();
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        listed, expected,
+        "each lead once, with its own analysis or none"
+    );
+}
+
+#[tokio::test]
 async fn duplicates_are_found_and_merged() {
     let tenant = Tenant::new().await;
     let a = lead_of(&call_to(&tenant, &phone(), 61).await).await;

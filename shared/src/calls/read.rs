@@ -410,7 +410,7 @@ pub async fn get(db: &impl GenericClient, tenant: TenantId, id: CallId) -> AppRe
     let analytics = db
         .cached_query_opt(sql::ANALYTICS_OF_CALL, &[&id])
         .await?
-        .map(|row| LeadAnalytics::try_from(&row))
+        .map(|row| LeadAnalytics::read(&row, 0))
         .transpose()?;
     Ok(CallDetail {
         call: Call::try_from(&row)?,
@@ -462,13 +462,22 @@ pub mod sql {
     use uuid::Uuid;
 
     use super::{CallFilter, CallKind, CallStatus, Counted, NEWEST};
-    use crate::{db::filter::Filter, leads::LeadStatus, tenant::TenantId};
+    use crate::{
+        db::filter::Filter,
+        leads::{analytics::analytics_columns, LeadStatus},
+        tenant::TenantId,
+    };
 
-    /// The columns `Call::try_from` reads, over the tables they come from.
+    /// The columns `Call::try_from` reads, over the tables they come from. Not `c.*`: the
+    /// call's `metadata` (what ElevenLabs echoed of the call, dynamic variables included) is
+    /// never read back by a request.
     macro_rules! call_columns {
         () => {
-            "c.*, a.name AS agent_name, ct.name AS contact_name,
-            la.total_score, la.lead_status_tag"
+            "c.id, c.agent_id, c.user_id, c.elevenlabs_conversation_id, c.type, c.direction,
+            c.status, c.phone_number, c.contact_id, c.lead_id, c.duration_seconds,
+            c.credits_charged, c.call_successful, c.summary, c.failure_reason, c.recording_key,
+            c.started_at, c.created_at, c.completed_at,
+            a.name AS agent_name, ct.name AS contact_name, la.total_score, la.lead_status_tag"
         };
     }
     macro_rules! call_joins {
@@ -484,13 +493,17 @@ pub mod sql {
     pub const LIST_SELECT: &str = concat!("SELECT ", call_columns!(), " FROM ", call_joins!());
     /// The analyzed calls as `/analytics/leads` pages through them: each analysis (its lead is
     /// its call's) with who and which agent it was about.
-    pub const SCORED_SELECT: &str = "SELECT la.*, l.name AS lead_name, c.phone_number,
+    pub const SCORED_SELECT: &str = concat!(
+        "SELECT ",
+        analytics_columns!(),
+        ", la.lead_id, l.name AS lead_name, c.phone_number,
             c.agent_id, a.name AS agent_name, c.type AS conversation_type,
             c.created_at AS conversation_at
         FROM lead_analytics la JOIN calls c ON c.id = la.call_id
         JOIN agents a ON a.id = c.agent_id
         LEFT JOIN contacts ct ON ct.id = c.contact_id
-        LEFT JOIN leads l ON l.id = c.lead_id";
+        LEFT JOIN leads l ON l.id = c.lead_id"
+    );
     /// A tenant's analyses, counted by their own tenant column when no condition reads the call.
     pub const ANALYSES_FROM: &str = "lead_analytics la";
     /// The same rows as `/analytics/calls` pages through them: one conversation's metrics.
@@ -505,7 +518,9 @@ pub mod sql {
         pub const ONE_OF_TENANT = concat!(
             "SELECT ", call_columns!(), " FROM ", call_joins!(), " WHERE c.id = $1 AND c.user_id = $2"
         );
-        pub const ANALYTICS_OF_CALL = "SELECT * FROM lead_analytics WHERE call_id = $1";
+        pub const ANALYTICS_OF_CALL = concat!(
+            "SELECT ", analytics_columns!(), " FROM lead_analytics la WHERE la.call_id = $1"
+        );
         pub const TRANSCRIPT_OF_TENANT = "SELECT t.call_id, t.content, t.speaker_segments, t.created_at
             FROM transcripts t JOIN calls c ON c.id = t.call_id
             WHERE t.call_id = $1 AND c.user_id = $2";

@@ -48,7 +48,7 @@ impl TryFrom<&Row> for ScoredConversation {
 
     fn try_from(row: &Row) -> AppResult<Self> {
         Ok(Self {
-            analytics: LeadAnalytics::try_from(row)?,
+            analytics: LeadAnalytics::read(row, 0)?,
             lead_id: row.try_get("lead_id")?,
             lead_name: row.try_get("lead_name")?,
             phone_number: row.try_get("phone_number")?,

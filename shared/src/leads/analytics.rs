@@ -14,10 +14,7 @@ use super::{
     rollup,
     scoring::{Analysis, Collected, LeadScores},
 };
-use crate::{
-    error::{AppError, AppResult},
-    tenant::TenantId,
-};
+use crate::{error::AppResult, tenant::TenantId};
 
 /// The design's LeadAnalytics model. A dimension ElevenLabs' analysis did not assess has no
 /// level or score (null), and a call with no score at all has no total or tag.
@@ -95,31 +92,45 @@ pub struct CtaInteractions {
     pub escalated_to_human: bool,
 }
 
-/// From a `lead_analytics` row.
-impl TryFrom<&Row> for LeadAnalytics {
-    type Error = AppError;
+/// The columns [`LeadAnalytics::read`] reads, in its order, of `lead_analytics la`. Not
+/// `la.*`: `raw_analysis` (ElevenLabs' whole analysis, kilobytes, kept for the record) is
+/// never read back by a request.
+macro_rules! analytics_columns {
+    () => {
+        "la.id, la.call_id, la.intent_level, la.intent_score, la.urgency_level, la.urgency_score,
+        la.budget_constraint, la.budget_score, la.fit_alignment, la.fit_score,
+        la.engagement_health, la.engagement_score, la.total_score, la.lead_status_tag,
+        la.reasoning, la.cta_interactions, la.created_at"
+    };
+}
+pub(crate) use analytics_columns;
 
-    fn try_from(row: &Row) -> AppResult<Self> {
+/// How many columns [`analytics_columns`] names.
+pub const ANALYTICS_COLUMNS: usize = 17;
+
+impl LeadAnalytics {
+    /// The analysis in `row`'s [`analytics_columns`], the first of them at index `first`. By
+    /// position, not by name: beside a lead's columns, `id` and `created_at` are the lead's.
+    pub fn read(row: &Row, first: usize) -> AppResult<Self> {
+        let column = |offset: usize| first + offset;
         Ok(Self {
-            id: row.try_get("id")?,
-            call_id: row.try_get("call_id")?,
-            intent_level: row.try_get("intent_level")?,
-            intent_score: row.try_get("intent_score")?,
-            urgency_level: row.try_get("urgency_level")?,
-            urgency_score: row.try_get("urgency_score")?,
-            budget_constraint: row.try_get("budget_constraint")?,
-            budget_score: row.try_get("budget_score")?,
-            fit_alignment: row.try_get("fit_alignment")?,
-            fit_score: row.try_get("fit_score")?,
-            engagement_health: row.try_get("engagement_health")?,
-            engagement_score: row.try_get("engagement_score")?,
-            total_score: row.try_get("total_score")?,
-            lead_status_tag: row.try_get("lead_status_tag")?,
-            reasoning: row.try_get::<_, Json<Reasoning>>("reasoning")?.0,
-            cta_interactions: row
-                .try_get::<_, Json<CtaInteractions>>("cta_interactions")?
-                .0,
-            created_at: row.try_get("created_at")?,
+            id: row.try_get(column(0))?,
+            call_id: row.try_get(column(1))?,
+            intent_level: row.try_get(column(2))?,
+            intent_score: row.try_get(column(3))?,
+            urgency_level: row.try_get(column(4))?,
+            urgency_score: row.try_get(column(5))?,
+            budget_constraint: row.try_get(column(6))?,
+            budget_score: row.try_get(column(7))?,
+            fit_alignment: row.try_get(column(8))?,
+            fit_score: row.try_get(column(9))?,
+            engagement_health: row.try_get(column(10))?,
+            engagement_score: row.try_get(column(11))?,
+            total_score: row.try_get(column(12))?,
+            lead_status_tag: row.try_get(column(13))?,
+            reasoning: row.try_get::<_, Json<Reasoning>>(column(14))?.0,
+            cta_interactions: row.try_get::<_, Json<CtaInteractions>>(column(15))?.0,
+            created_at: row.try_get(column(16))?,
         })
     }
 }
@@ -223,5 +234,18 @@ pub mod sql {
             RETURNING 1)
             SELECT EXISTS (SELECT FROM stored) AS stored, replaced.*
             FROM (VALUES (1)) AS one LEFT JOIN replaced ON true";
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reader_reads_as_many_columns_as_the_list_names() {
+        let columns: Vec<&str> = analytics_columns!().split(',').map(str::trim).collect();
+        assert_eq!(columns.len(), ANALYTICS_COLUMNS);
+        assert!(columns.iter().all(|c| c.starts_with("la.")), "{columns:?}");
+        assert_eq!(columns.first(), Some(&"la.id"), "read takes the id first");
     }
 }

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    analytics::{CtaInteractions, LeadAnalytics},
+    analytics::{CtaInteractions, LeadAnalytics, ANALYTICS_COLUMNS},
     LeadStatus,
 };
 use crate::{
@@ -203,31 +203,27 @@ pub async fn list(
     // Sent together: one round trip, not two.
     let (total, rows) = try_join(
         matching.total(db, sql::LIST_FROM),
-        matching.page(db, sql::LIST_SELECT, &NEWEST_CONTACT, after, limit),
+        matching.rows_around_page(
+            db,
+            &sql::list_page_statement(&matching, after.is_some()),
+            after,
+            limit,
+        ),
     )
     .await?;
-    let leads = rows
+    let rows = rows
         .iter()
-        .map(Lead::try_from)
-        .collect::<AppResult<Vec<_>>>()?;
-    let ids: Vec<Uuid> = leads.iter().map(|lead| lead.id).collect();
-    let mut latest = std::collections::HashMap::new();
-    for row in db
-        .cached_query(sql::LATEST_ANALYTICS_OF_EACH, &[&ids, tenant.as_uuid()])
-        .await?
-    {
-        latest.insert(
-            row.try_get::<_, Uuid>("lead_id")?,
-            LeadAnalytics::try_from(&row)?,
-        );
-    }
-    let rows = leads
-        .into_iter()
-        .map(|lead| LeadWithAnalytics {
-            latest_analytics: latest.remove(&lead.id),
-            lead,
+        .map(|row| {
+            let analytics = row.len() - ANALYTICS_COLUMNS;
+            Ok(LeadWithAnalytics {
+                lead: Lead::try_from(row)?,
+                latest_analytics: match row.try_get::<_, Option<Uuid>>(analytics)? {
+                    Some(_) => Some(LeadAnalytics::read(row, analytics)?),
+                    None => None,
+                },
+            })
         })
-        .collect();
+        .collect::<AppResult<_>>()?;
     Ok((rows, total))
 }
 
@@ -318,7 +314,7 @@ pub async fn profile(
     let latest_analytics = async {
         db.cached_query_opt(sql::LATEST_ANALYTICS, &[&id, tenant.as_uuid()])
             .await?
-            .map(|row| LeadAnalytics::try_from(&row))
+            .map(|row| LeadAnalytics::read(&row, 0))
             .transpose()
     };
     let (lead, (timeline, total), latest_analytics) = try_join3(
@@ -431,7 +427,11 @@ pub mod sql {
     use chrono::NaiveDate;
 
     use super::{LeadFilter, NEWEST_CONTACT, NEWEST_INTERACTION};
-    use crate::{db::filter::Filter, leads::LeadStatus, tenant::TenantId};
+    use crate::{
+        db::filter::Filter,
+        leads::{analytics::analytics_columns, LeadStatus},
+        tenant::TenantId,
+    };
 
     /// The columns `Lead::try_from` reads.
     macro_rules! lead_columns {
@@ -495,31 +495,52 @@ pub mod sql {
     pub const LIST_FROM: &str = "leads l";
     pub const LIST_SELECT: &str = concat!("SELECT ", lead_columns!(), " FROM ", lead_from!());
 
+    /// The newest analysis of the lead `$lead` of the tenant `$tenant` (SQL expressions), from
+    /// the analyses' own lead index (V0018): its newest analysis time, then the analyses of
+    /// that time, the newest call's first (the plan cached for these reads two index entries,
+    /// where ordering by the call's time as well joined every call of the lead). The newest
+    /// time is looked up by lead alone: with the tenant there too, the generic plan of a
+    /// 100,000-call tenant intersected the lead's index entries with all of the tenant's
+    /// analyses (12 ms a lead); the row itself is still the tenant's only.
+    macro_rules! latest_analysis_of {
+        ($lead:literal, $tenant:literal) => {
+            concat!(
+                "SELECT ",
+                analytics_columns!(),
+                " FROM lead_analytics la JOIN calls c ON c.id = la.call_id
+                WHERE la.lead_id = ",
+                $lead,
+                " AND la.user_id = ",
+                $tenant,
+                "
+                  AND la.analyzed_at = (SELECT newest.analyzed_at FROM lead_analytics newest
+                      WHERE newest.lead_id = ",
+                $lead,
+                " ORDER BY newest.analyzed_at DESC LIMIT 1)
+                ORDER BY c.created_at DESC, la.id DESC LIMIT 1"
+            )
+        };
+    }
+
+    /// The lead list's page of `filter` with each lead's newest analysis in the row's last
+    /// `ANALYTICS_COLUMNS` (nulls when it has none). The page is cut in a subquery first, so
+    /// that the analyses are looked up for its rows alone, whichever plan sorts the leads.
+    pub(super) fn list_page_statement(filter: &Filter, after_cursor: bool) -> String {
+        format!(
+            "SELECT page.*, latest.* FROM ({}) page
+            LEFT JOIN LATERAL ({}) latest ON true
+            ORDER BY page.sort_at DESC, page.id DESC",
+            filter.page_statement(LIST_SELECT, &NEWEST_CONTACT, after_cursor),
+            latest_analysis_of!("page.id", "page.user_id"),
+        )
+    }
+
     crate::db::statements! {
         pub const ONE_OF_TENANT = concat!(
             "SELECT ", lead_columns!(), " FROM ", lead_from!(), " WHERE l.id = $1 AND l.user_id = $2"
         );
-        /// A lead's newest analysis, from the analyses' own lead index (V0018): its newest
-        /// analysis time, then the analyses of that time, the newest call's first (the plan
-        /// cached for these reads two index entries, where ordering by the call's time as well
-        /// joined every call of the lead). The newest time is looked up by lead alone: with
-        /// the tenant there too, the generic plan of a 100,000-call tenant intersected the
-        /// lead's index entries with all of the tenant's analyses (12 ms a lead); the row
-        /// itself is still the tenant's only.
-        pub const LATEST_ANALYTICS = "SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
-            WHERE la.lead_id = $1 AND la.user_id = $2
-              AND la.analyzed_at = (SELECT analyzed_at FROM lead_analytics
-                  WHERE lead_id = $1 ORDER BY analyzed_at DESC LIMIT 1)
-            ORDER BY c.created_at DESC, la.id DESC LIMIT 1";
-        pub const LATEST_ANALYTICS_OF_EACH = "SELECT latest.*
-            FROM unnest($1::uuid[]) AS l(id)
-            CROSS JOIN LATERAL (
-                SELECT la.* FROM lead_analytics la JOIN calls c ON c.id = la.call_id
-                WHERE la.lead_id = l.id AND la.user_id = $2
-                  AND la.analyzed_at = (SELECT newest.analyzed_at FROM lead_analytics newest
-                      WHERE newest.lead_id = l.id
-                      ORDER BY newest.analyzed_at DESC LIMIT 1)
-                ORDER BY c.created_at DESC, la.id DESC LIMIT 1) AS latest";
+        /// A lead's newest analysis (see `latest_analysis_of`).
+        pub const LATEST_ANALYTICS = latest_analysis_of!("$1", "$2");
         pub const POSSIBLE_DUPLICATES = concat!("SELECT ", lead_columns!(), " FROM ", lead_from!(), "
             WHERE l.user_id = $1 AND l.id <> $2
               AND ((l.phone_number IS NOT NULL AND l.phone_number = $3)
@@ -528,7 +549,7 @@ pub mod sql {
         fullest {
             LIST_COUNT = || every_filter().count_statement(LIST_FROM),
             LIST_TOTAL = || every_filter().total_statement(LIST_FROM),
-            LIST_PAGE = || every_filter().page_statement(LIST_SELECT, &NEWEST_CONTACT, true),
+            LIST_PAGE = || list_page_statement(&every_filter(), true),
             TOP_SCORED = || best_scored_statement(
                 &top_scored(TenantId::from_trusted(Uuid::nil()), NaiveDate::MIN, NaiveDate::MAX, Some(vec![]))),
             TIMELINE_TOTAL = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil())).total_statement(TIMELINE_FROM),
