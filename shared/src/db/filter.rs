@@ -201,22 +201,6 @@ impl Filter {
             .await?)
     }
 
-    /// The rows of `statement`, a statement around [`Filter::page_statement`]'s that keeps its
-    /// parameters (a lookup joined to each row of the page), for `after` and `limit`.
-    pub async fn rows_around_page(
-        &self,
-        db: &impl GenericClient,
-        statement: &str,
-        after: Option<(DateTime<Utc>, Uuid)>,
-        limit: i64,
-    ) -> AppResult<Vec<Row>> {
-        Ok(self
-            .stream(db, statement, after, limit)
-            .await?
-            .try_collect()
-            .await?)
-    }
-
     /// [`Filter::page`]'s rows as Postgres sends them, for pages too big to collect (its
     /// statement cached as [`Cached`]'s are).
     pub async fn page_stream(
@@ -227,18 +211,9 @@ impl Filter {
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> AppResult<RowStream> {
-        let statement = self.page_statement(select, keyset, after.is_some());
-        self.stream(db, &statement, after, limit).await
-    }
-
-    async fn stream(
-        &self,
-        db: &impl GenericClient,
-        statement: &str,
-        after: Option<(DateTime<Utc>, Uuid)>,
-        limit: i64,
-    ) -> AppResult<RowStream> {
-        let statement = db.prepare_cached(statement).await?;
+        let statement = db
+            .prepare_cached(&self.page_statement(select, keyset, after.is_some()))
+            .await?;
         let (at, id) = after.unzip();
         Ok(db
             .query_raw(&statement, self.page_params(&at, &id, &limit))
