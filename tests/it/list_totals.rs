@@ -1,10 +1,14 @@
 //! List totals past the count's bound: `pagination.total` stops at `TOTAL_BOUND` with
 //! `total_exact: false`, the cursors still reach every row, and a filter matching fewer rows
-//! is counted exactly. The rows are stored straight in the tables: only their number matters
-//! here (the processor's path to them is tested with the webhooks).
+//! is counted exactly; and a page's statement keeps one plan per connection. The rows are
+//! stored straight in the tables: only their number matters here (the processor's path to
+//! them is tested with the webhooks).
 
 use serde_json::Value;
-use shared::db::filter::TOTAL_BOUND;
+use shared::{
+    calls::read::sql as calls_sql,
+    db::filter::{Filter, Keyset, TOTAL_BOUND},
+};
 
 use crate::support::*;
 
@@ -102,4 +106,81 @@ async fn contacts_are_counted_the_same_way() {
     assert_eq!(total(&contacts), (TOTAL_BOUND, false));
     let one = page(&tenant, "/api/contacts?search=5550000042").await;
     assert_eq!(total(&one), (1, true));
+}
+
+/// A list's page is planned once per connection, not again at every request. Postgres weighs
+/// a prepared statement's generic plan after five custom ones, and keeps it only when it does
+/// not look costlier; a generic plan must assume that `LIMIT $n` keeps a tenth of the matching
+/// rows, so where a tenant has many (here, a database of its own with one tenant of 3,000
+/// calls) a page cut at `LIMIT $n` alone was planned at every run. After seven runs on one
+/// connection, the page's statement must be running on its generic plan.
+#[tokio::test]
+async fn a_page_keeps_one_plan_per_connection() {
+    let direct = std::env::var("DATABASE_DIRECT_URL")
+        .expect("DATABASE_DIRECT_URL is not set: run through scripts/test");
+    let (admin, connection) = tokio_postgres::connect(&direct, tokio_postgres::NoTls)
+        .await
+        .expect("database reachable");
+    tokio::spawn(connection);
+    let database = format!("plans_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .await
+        .expect("create a scratch database");
+    let mut url = reqwest::Url::parse(&direct).expect("a URL");
+    url.set_path(&database);
+    // Straight to Postgres: behind the pooler, the plans are the server connections'.
+    let pool = shared::db::pool(url.as_str(), 1).expect("pool");
+    let mut client = pool.get().await.expect("connection");
+    shared::db::migrate(&mut client).await.expect("migrate");
+    client
+        .batch_execute(
+            "WITH tenant AS (INSERT INTO users (auth_subject) VALUES ('plans') RETURNING id),
+             agent AS (INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+                       SELECT id, 'agent_plans', 'agent' FROM tenant RETURNING id, user_id)
+             INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, status, created_at)
+             SELECT agent.user_id, agent.id, 'conv_plans_' || i, 'completed',
+                    now() - i * interval '1 second'
+             FROM agent, generate_series(1, 3000) i;
+             ANALYZE",
+        )
+        .await
+        .expect("one tenant's calls");
+    let tenant: uuid::Uuid = client
+        .query_one("SELECT id FROM users", &[])
+        .await
+        .expect("the tenant")
+        .get(0);
+    let mut its_calls = Filter::default();
+    its_calls.and("c.user_id = $", vec![Box::new(tenant)]);
+    let newest = Keyset {
+        time: "c.created_at",
+        id: "c.id",
+    };
+    for _ in 0..7 {
+        let rows = its_calls
+            .page(&client, calls_sql::LIST_SELECT, &newest, None, 20)
+            .await
+            .expect("a page");
+        assert_eq!(rows.len(), 20);
+    }
+    let plans = client
+        .query_one(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements
+             WHERE statement = $1",
+            &[&its_calls.page_statement(calls_sql::LIST_SELECT, &newest, false)],
+        )
+        .await
+        .expect("the page's prepared statement");
+    let (generic, custom): (i64, i64) = (plans.get(0), plans.get(1));
+    drop(client);
+    drop(pool);
+    admin
+        .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
+        .await
+        .expect("drop the scratch database");
+    assert!(
+        generic >= 1,
+        "{generic} generic and {custom} custom plans in 7 runs"
+    );
 }

@@ -12,7 +12,8 @@ use crate::{
 };
 
 pub const DEFAULT_LIMIT: i64 = 20;
-pub const MAX_LIMIT: i64 = 100;
+/// A page holds at most what a list's statement reads (`Filter::page`).
+pub const MAX_LIMIT: i64 = crate::db::filter::MOST_ROWS;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ListResponse<T: ToSchema> {
