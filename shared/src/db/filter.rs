@@ -225,14 +225,26 @@ impl Filter {
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> AppResult<Vec<Row>> {
+        let statement = self.page_statement(select, keyset, after.is_some());
+        self.rows_of_page(db, &statement, after, limit).await
+    }
+
+    /// The rows of `statement`: a [`Filter::page_statement`], or a statement around one that
+    /// keeps its parameters (a lookup joined to each row of the page), for `after` and `limit`.
+    pub async fn rows_of_page(
+        &self,
+        db: &impl GenericClient,
+        statement: &str,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> AppResult<Vec<Row>> {
         if limit > MOST_ROWS {
             return Err(AppError::internal(format!(
                 "a page of {limit} rows, over {MOST_ROWS}"
             )));
         }
-        let statement = self.page_statement(select, keyset, after.is_some());
         Ok(self
-            .stream(db, &statement, after, limit)
+            .stream(db, statement, after, limit)
             .await?
             .try_collect()
             .await?)

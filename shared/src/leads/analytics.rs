@@ -105,6 +105,9 @@ macro_rules! analytics_columns {
 }
 pub(crate) use analytics_columns;
 
+/// How many columns [`analytics_columns`] names.
+pub const ANALYTICS_COLUMNS: usize = 17;
+
 impl LeadAnalytics {
     /// The analysis in `row`'s [`analytics_columns`], the first of them at index `first`. By
     /// position, not by name: a statement may carry other columns of the same names (the
@@ -240,7 +243,7 @@ mod tests {
     #[test]
     fn the_reader_reads_as_many_columns_as_the_list_names() {
         let columns: Vec<&str> = analytics_columns!().split(',').map(str::trim).collect();
-        assert_eq!(columns.len(), 17, "as many as read reads");
+        assert_eq!(columns.len(), super::ANALYTICS_COLUMNS);
         assert!(columns.iter().all(|c| c.starts_with("la.")), "{columns:?}");
         assert_eq!(columns.first(), Some(&"la.id"), "read takes the id first");
     }
