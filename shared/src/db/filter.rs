@@ -173,7 +173,7 @@ impl Filter {
     /// matching rows in `keyset` order cut at [`MOST_ROWS`], then at the request's limit.
     ///
     /// Cut at the request's limit alone (`LIMIT $n`), the statement was planned again at every
-    /// run, 0.15–0.3 ms each time: Postgres keeps a prepared statement's generic plan only when
+    /// run, 0.15–0.7 ms each time: Postgres keeps a prepared statement's generic plan only when
     /// it does not look costlier than the custom plans, and a generic plan must assume that
     /// `LIMIT $n` keeps a tenth of the matching rows. Under a constant cut, it settles on the
     /// generic plan after five runs. The outer limit still stops the scan after the page's
