@@ -7,10 +7,7 @@ async fn every_statement_prepares_against_the_schema() {
     let url = std::env::var("DATABASE_URL").expect(
         "DATABASE_URL is not set: run through scripts/test, or point it at a migrated database",
     );
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("database reachable");
-    tokio::spawn(connection);
+    let client = crate::support::connect(&url).await;
     let mut checked = 0;
     let mut refused = Vec::new();
     for statement in shared::checked_sql::all() {

@@ -116,21 +116,14 @@ async fn contacts_are_counted_the_same_way() {
 /// connection, the page's statement must be running on its generic plan.
 #[tokio::test]
 async fn a_page_keeps_one_plan_per_connection() {
-    let direct = std::env::var("DATABASE_DIRECT_URL")
-        .expect("DATABASE_DIRECT_URL is not set: run through scripts/test");
-    let (admin, connection) = tokio_postgres::connect(&direct, tokio_postgres::NoTls)
-        .await
-        .expect("database reachable");
-    tokio::spawn(connection);
+    let admin = connect(&direct_url()).await;
     let database = format!("plans_{}", uuid::Uuid::new_v4().simple());
     admin
         .batch_execute(&format!("CREATE DATABASE {database}"))
         .await
         .expect("create a scratch database");
-    let mut url = reqwest::Url::parse(&direct).expect("a URL");
-    url.set_path(&database);
     // Straight to Postgres: behind the pooler, the plans are the server connections'.
-    let pool = shared::db::pool(url.as_str(), 1).expect("pool");
+    let pool = shared::db::pool(&on_database(&direct_url(), &database), 1).expect("pool");
     let mut client = pool.get().await.expect("connection");
     shared::db::migrate(&mut client).await.expect("migrate");
     client

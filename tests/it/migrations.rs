@@ -8,27 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::stack;
-
-fn direct_url() -> String {
-    std::env::var("DATABASE_DIRECT_URL")
-        .expect("DATABASE_DIRECT_URL is not set: run through scripts/test, which starts PgBouncer")
-}
-
-/// `url` with its database name replaced.
-fn on_database(url: &str, database: &str) -> String {
-    let mut url = reqwest::Url::parse(url).expect("a URL");
-    url.set_path(database);
-    url.to_string()
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("database reachable");
-    tokio::spawn(connection);
-    client
-}
+use crate::support::{connect, direct_url, on_database, stack};
 
 async fn migrate_through(url: &str) -> usize {
     let pool = shared::db::pool(url, 1).expect("pool");

@@ -294,12 +294,29 @@ pub async fn error_code(response: reqwest::Response, status: u16) -> String {
 }
 
 pub async fn db() -> tokio_postgres::Client {
-    let (client, connection) =
-        tokio_postgres::connect(&stack().database_url, tokio_postgres::NoTls)
-            .await
-            .expect("database reachable");
+    connect(&stack().database_url).await
+}
+
+/// A connection to `url`, its driver running.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("database reachable");
     tokio::spawn(connection);
     client
+}
+
+/// Postgres itself, past the stack's PgBouncer.
+pub fn direct_url() -> String {
+    std::env::var("DATABASE_DIRECT_URL")
+        .expect("DATABASE_DIRECT_URL is not set: run through scripts/test, which starts PgBouncer")
+}
+
+/// `url` with its database name replaced.
+pub fn on_database(url: &str, database: &str) -> String {
+    let mut url = reqwest::Url::parse(url).expect("a URL");
+    url.set_path(database);
+    url.to_string()
 }
 
 /// Applies one credit change through the product's ledger function, in its own transaction.
