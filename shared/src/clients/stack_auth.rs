@@ -600,7 +600,6 @@ mod tests {
     }
 
     async fn client_with(script: Vec<Scripted>) -> (StackAuth, Arc<Fake>) {
-        crate::telemetry::install_crypto_provider();
         let fake = Arc::new(Fake::default());
         fake.script.lock().expect("lock").extend(script);
         let app = Router::new().fallback(serve_next).with_state(fake.clone());
@@ -613,6 +612,7 @@ mod tests {
     }
 
     fn client_at(base: &str) -> StackAuth {
+        crate::telemetry::install_crypto_provider();
         StackAuth::new(
             http_client().expect("client"),
             base.parse().expect("url"),
