@@ -38,6 +38,7 @@ struct Inner {
     remote_reads: crate::ratelimit::TenantPermits,
     cached_responses: crate::aws::cache::Memory,
     recording_links: crate::aws::blobs::SignedLinks,
+    known_accounts: crate::tenant::KnownAccounts,
 }
 
 impl AppState {
@@ -78,6 +79,7 @@ impl AppState {
                 ),
                 cached_responses: crate::aws::cache::Memory::default(),
                 recording_links: crate::aws::blobs::SignedLinks::default(),
+                known_accounts: crate::tenant::KnownAccounts::default(),
             }),
         })
     }
@@ -106,6 +108,11 @@ impl AppState {
     /// Recording links already signed in this process (see [`crate::aws::blobs::SignedLinks`]).
     pub fn recording_links(&self) -> &crate::aws::blobs::SignedLinks {
         &self.inner.recording_links
+    }
+
+    /// The account each token subject was last authenticated as, in this process.
+    pub fn known_accounts(&self) -> &crate::tenant::KnownAccounts {
+        &self.inner.known_accounts
     }
 
     /// The AWS client, built on first use.

@@ -214,3 +214,51 @@ async fn another_tenants_calls_are_not_found_anywhere() {
     assert_eq!(mine["pagination"]["total"], 1);
     assert_eq!(mine["data"][0]["id"], id.as_str());
 }
+
+#[tokio::test]
+async fn a_token_reads_the_account_its_subject_names_now() {
+    let first = Tenant::new().await;
+    let second = Tenant::new().await;
+    finished_call(&first.call_agent, 61, &phone()).await;
+    let lists = [
+        "/api/calls",
+        "/api/leads",
+        "/analytics/calls",
+        "/analytics/leads",
+    ];
+    let total = |path: &'static str| {
+        let token = first.token.clone();
+        async move {
+            let response = get(path, &token).await;
+            assert_eq!(response.status(), 200, "{path}");
+            json(response).await["pagination"]["total"].clone()
+        }
+    };
+    // The API now knows the first token's subject as the first account.
+    for path in lists {
+        assert_eq!(total(path).await, 1, "{path}");
+    }
+
+    // The subject now names the second account (an operator re-linking an identity).
+    let db = db().await;
+    let subject: String = db
+        .query_one("SELECT auth_subject FROM users WHERE id = $1", &[&first.id])
+        .await
+        .expect("the first account")
+        .get(0);
+    db.execute(
+        "UPDATE users SET auth_subject = auth_subject || '-moved' WHERE id = $1",
+        &[&first.id],
+    )
+    .await
+    .expect("move the first account away");
+    db.execute(
+        "UPDATE users SET auth_subject = $2 WHERE id = $1",
+        &[&second.id, &subject],
+    )
+    .await
+    .expect("give the subject to the second account");
+    for path in lists {
+        assert_eq!(total(path).await, 0, "{path}: the second account's, empty");
+    }
+}

@@ -82,6 +82,8 @@ struct Relay {
     /// The pooler's `ReadyForQuery` messages: one per statement the client synced, one per
     /// simple query (the liveness check), one after each connection's startup.
     ready: Arc<AtomicUsize>,
+    /// The client's `Sync` messages: one per statement sent with the extended protocol.
+    synced: Arc<AtomicUsize>,
 }
 
 impl Relay {
@@ -102,6 +104,8 @@ impl Relay {
         let refuse = refusing.clone();
         let ready = Arc::new(AtomicUsize::new(0));
         let readies = ready.clone();
+        let synced = Arc::new(AtomicUsize::new(0));
+        let syncs = synced.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 if refuse.load(Ordering::SeqCst) {
@@ -113,8 +117,21 @@ impl Relay {
                     .expect("the pooler");
                 let (mut from_client, mut to_client) = client.into_split();
                 let (mut from_server, mut to_server) = server.into_split();
+                let syncs = syncs.clone();
                 tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0; 16 * 1024];
+                    let mut messages = ClientMessages::default();
+                    loop {
+                        let read = match from_client.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => read,
+                        };
+                        syncs.fetch_add(messages.syncs_in(&buf[..read]), Ordering::SeqCst);
+                        if to_server.write_all(&buf[..read]).await.is_err() {
+                            return;
+                        }
+                    }
                 });
                 let mut holding = holding.clone();
                 let readies = readies.clone();
@@ -142,7 +159,13 @@ impl Relay {
             held,
             refusing,
             ready,
+            synced,
         }
+    }
+
+    /// How many statements clients have sent so far (their `Sync`s), over every connection.
+    fn sync_count(&self) -> usize {
+        self.synced.load(Ordering::SeqCst)
     }
 
     /// How many `ReadyForQuery` the pooler has sent so far, over every connection.
@@ -207,6 +230,43 @@ impl ServerMessages {
             self.partial.drain(..end);
         }
         ready
+    }
+}
+
+/// The client's side of one connection, read as it arrives: after the untyped requests that
+/// open it (TLS, then startup), a type byte and a length that counts itself.
+#[derive(Default)]
+struct ClientMessages {
+    started: bool,
+    partial: Vec<u8>,
+}
+
+impl ClientMessages {
+    /// The startup message's protocol version, 3.0.
+    const STARTUP: u32 = 196_608;
+
+    /// How many `Sync` (`S`) messages `bytes` completes.
+    fn syncs_in(&mut self, bytes: &[u8]) -> usize {
+        self.partial.extend_from_slice(bytes);
+        let mut syncs = 0;
+        loop {
+            let typed = usize::from(self.started);
+            let Some(length) = self.partial.get(typed..typed + 4) else {
+                return syncs;
+            };
+            let end = typed + u32::from_be_bytes(length.try_into().expect("4 bytes")) as usize;
+            if self.partial.len() < end {
+                return syncs;
+            }
+            if self.started {
+                syncs += usize::from(self.partial[0] == b'S');
+            } else {
+                let code = self.partial.get(4..8).expect("a request code");
+                self.started =
+                    u32::from_be_bytes(code.try_into().expect("4 bytes")) == Self::STARTUP;
+            }
+            self.partial.drain(..end);
+        }
     }
 }
 
@@ -432,5 +492,38 @@ async fn an_unchanged_dashboard_answers_304_after_the_user_lookup_alone() {
         relay.ready_count() - before,
         2,
         "the liveness check and the user lookup, nothing else"
+    );
+}
+
+#[tokio::test]
+async fn a_known_accounts_list_is_sent_beside_its_lookup() {
+    let relay = Relay::start().await;
+    let state = relay.app_state(&[("DATABASE_POOL_SIZE", "1")]).await;
+    let app = shared::http::app(state, &[shared::http::Group::Calls.served()]);
+    let token = NewUser::new().token();
+    let list_calls = || {
+        let request = axum::http::Request::get("/api/calls?limit=20")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .expect("a request");
+        let app = app.clone();
+        async move { app.oneshot(request).await.expect("an answer").status() }
+    };
+    // The first request creates the user; the second sends the list beside the lookup for the
+    // first time, preparing its statements on the pool's one connection.
+    assert_eq!(list_calls().await, 200);
+    assert_eq!(list_calls().await, 200);
+
+    // With every answer held back, what the request sends before its first answer.
+    relay.hold(true);
+    let before = relay.sync_count();
+    let request = tokio::spawn(list_calls());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = relay.sync_count() - before;
+    relay.hold(false);
+    assert_eq!(request.await.expect("the request"), 200);
+    assert_eq!(
+        sent, 3,
+        "the user lookup, the page and its total, before any answer"
     );
 }

@@ -129,11 +129,17 @@ async fn suspended_users_get_403_everywhere() {
         )
         .await
         .expect("suspend");
+    // The lists send their reads beside the account's lookup once the API knows the account
+    // (since the first request): they too must wait for its status.
     for path in [
         "/auth/profile",
         "/api/user/credits",
         "/billing/credits",
         "/billing/history",
+        "/api/calls",
+        "/api/leads",
+        "/analytics/calls",
+        "/analytics/leads",
     ] {
         assert_eq!(
             error_code(get(path, &token).await, 403).await,

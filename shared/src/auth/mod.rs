@@ -2,11 +2,15 @@
 //! request, suspended accounts refused). The axum extractors that read the token from a
 //! request live in `http::extract`; this module knows nothing of requests.
 
+use futures::future::BoxFuture;
+
 use crate::{
-    error::AppError,
+    db::Client,
+    error::{AppError, AppResult},
     ratelimit,
     state::AppState,
     tenant::{TenantId, VerifiedTenant},
+    tokens::Claims,
     users::{self, Identity, Role, User, UserStatus},
 };
 
@@ -49,9 +53,15 @@ impl AuthUser {
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub AuthUser);
 
-/// Verifies `token`, spends one from the account's request bucket, creates the user on its
-/// first request (with the signup bonus) and refuses suspended accounts with 403.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
+/// A verified token that has spent one from its account's request bucket; its account is not
+/// read yet. [`Caller::authenticate`] reads it; [`Caller::read`] reads it beside a read-only
+/// handler's own statements.
+pub struct Caller {
+    claims: Claims,
+}
+
+/// Verifies `token` and spends one from the account's request bucket.
+pub async fn caller(state: &AppState, token: &str) -> Result<Caller, AppError> {
     let claims = state.verifier().verify(token).await?;
     if let Err(wait) = state
         .tenant_limiter()
@@ -62,38 +72,144 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, App
             "too many requests for this account; slow down",
         ));
     }
-    let identity = Identity {
-        subject: &claims.sub,
-        email: claims.email.as_deref(),
-        name: claims.name.as_deref(),
-    };
-    // The user lookup rides with the connection's liveness check; provisioning twice is
-    // harmless (the insert is once per subject).
-    let (db, user) = state
-        .db()
-        .get_with_first(&identity, |db, identity| {
-            Box::pin(users::provision(db, identity))
-        })
-        .await?;
-    state.db().keep_for_request(db);
-    if user.status == UserStatus::Suspended {
-        return Err(AppError::forbidden(
-            "account_suspended",
-            "this account is suspended; contact support",
-        ));
+    Ok(Caller { claims })
+}
+
+/// Verifies `token`, spends one from the account's request bucket, creates the user on its
+/// first request (with the signup bonus) and refuses suspended accounts with 403.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
+    caller(state, token).await?.authenticate(state).await
+}
+
+/// A read-only handler's statements, for the tenant they read.
+pub type Read<I, T> = for<'c> fn(&'c Client, TenantId, &'c I) -> BoxFuture<'c, AppResult<T>>;
+
+impl Caller {
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            subject: &self.claims.sub,
+            email: self.claims.email.as_deref(),
+            name: self.claims.name.as_deref(),
+        }
     }
-    let listed_admin = claims.email_verified
-        && claims.email.as_deref().is_some_and(|email| {
-            state
-                .config()
-                .admin_emails
-                .iter()
-                .any(|admin| admin.eq_ignore_ascii_case(email))
-        });
-    Ok(AuthUser {
-        tenant: user.tenant(),
-        is_admin: user.role == Role::Admin || listed_admin,
-        email_verified: claims.email_verified,
-        user,
+
+    /// The caller's account, created on its first request (with the signup bonus); suspended
+    /// accounts are refused with 403.
+    pub async fn authenticate(self, state: &AppState) -> Result<AuthUser, AppError> {
+        // The user lookup rides with the connection's liveness check; provisioning twice is
+        // harmless (the insert is once per subject).
+        let (db, user) = state
+            .db()
+            .get_with_first(&self.identity(), |db, identity| {
+                Box::pin(users::provision(db, identity))
+            })
+            .await?;
+        state.db().keep_for_request(db);
+        self.admit(state, user)
+    }
+
+    /// `read` for the caller's account, and the account. Once this process has seen the
+    /// account, `read` is sent for it beside the account's lookup, one round trip for both
+    /// instead of one each, and its answer is only used once the lookup has confirmed that
+    /// the token's subject is still that account, and active. Otherwise `read` runs after the
+    /// lookup (again, when the subject now names another account).
+    pub async fn read<I: Sync, T: Send>(
+        self,
+        state: &AppState,
+        input: &I,
+        read: Read<I, T>,
+    ) -> Result<(AuthUser, T), AppError> {
+        let Some(known) = state.known_accounts().get(&self.claims.sub) else {
+            return self.read_after_lookup(state, input, read).await;
+        };
+        let speculation = Speculation {
+            subject: &self.claims.sub,
+            known,
+            input,
+            read,
+        };
+        let (db, (user, answer)) = state
+            .db()
+            .get_with_first(&speculation, speculate::<I, T>)
+            .await?;
+        state.db().keep_for_request(db);
+        let Some(user) = user else {
+            // Deleted since: created again, as on a first request.
+            state.known_accounts().forget(&self.claims.sub);
+            return self.read_after_lookup(state, input, read).await;
+        };
+        let auth = self.admit(state, user)?;
+        if auth.tenant != known {
+            let db = state.db().get().await?;
+            let answer = read(&db, auth.tenant, input).await?;
+            return Ok((auth, answer));
+        }
+        Ok((auth, answer?))
+    }
+
+    async fn read_after_lookup<I: Sync, T: Send>(
+        self,
+        state: &AppState,
+        input: &I,
+        read: Read<I, T>,
+    ) -> Result<(AuthUser, T), AppError> {
+        let auth = self.authenticate(state).await?;
+        let db = state.db().get().await?;
+        let answer = read(&db, auth.tenant, input).await?;
+        Ok((auth, answer))
+    }
+
+    /// The caller as `user`, unless suspended; remembered as that account.
+    fn admit(self, state: &AppState, user: User) -> Result<AuthUser, AppError> {
+        if user.status == UserStatus::Suspended {
+            return Err(AppError::forbidden(
+                "account_suspended",
+                "this account is suspended; contact support",
+            ));
+        }
+        state
+            .known_accounts()
+            .remember(&self.claims.sub, user.tenant());
+        let claims = self.claims;
+        let listed_admin = claims.email_verified
+            && claims.email.as_deref().is_some_and(|email| {
+                state
+                    .config()
+                    .admin_emails
+                    .iter()
+                    .any(|admin| admin.eq_ignore_ascii_case(email))
+            });
+        Ok(AuthUser {
+            tenant: user.tenant(),
+            is_admin: user.role == Role::Admin || listed_admin,
+            email_verified: claims.email_verified,
+            user,
+        })
+    }
+}
+
+/// A read sent for the account a subject was last seen as, beside that subject's lookup.
+struct Speculation<'a, I: ?Sized, T> {
+    subject: &'a str,
+    known: TenantId,
+    input: &'a I,
+    read: Read<I, T>,
+}
+
+/// The subject's account and `read`'s answer for the account it was; the lookup goes first,
+/// both in one round trip. The answer is kept whole, an error too: which one the caller gets
+/// depends on the lookup.
+fn speculate<'c, I: Sync, T: Send>(
+    db: &'c mut Client,
+    speculation: &'c Speculation<'_, I, T>,
+) -> BoxFuture<'c, AppResult<(Option<User>, AppResult<T>)>> {
+    Box::pin(async move {
+        let db = &*db;
+        let (user, answer) = futures::future::join(
+            users::by_subject(db, speculation.subject),
+            (speculation.read)(db, speculation.known, speculation.input),
+        )
+        .await;
+        Ok((user?, answer))
     })
 }

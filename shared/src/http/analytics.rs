@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::{AppQuery, ListResponse, Page, PageQuery};
 use crate::{
-    auth::AuthUser,
+    auth::Caller,
     calls::{
         metrics::{self, CallMetrics},
         read::{CallCursor, CallFilter},
@@ -32,17 +32,19 @@ pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
         (status = 404, body = ErrorBody)))]
 async fn scored_leads(
     State(state): State<AppState>,
-    auth: AuthUser,
+    caller: Caller,
     AppQuery(filter): AppQuery<CallFilter>,
     page: Page<CallCursor>,
 ) -> AppResult<Json<ListResponse<ScoredConversation>>> {
-    let Page { limit, after } = page;
-    let db = state.db().get().await?;
-    let (rows, total) = scored::list(&db, auth.tenant, &filter, limit, after).await?;
+    let (_, (rows, total)) = caller
+        .read(&state, &(filter, page), |db, tenant, (filter, page)| {
+            Box::pin(scored::list(db, tenant, filter, page.limit, page.after))
+        })
+        .await?;
     Ok(Json(ListResponse::page(
         rows,
         total,
-        limit,
+        page.limit,
         ScoredConversation::cursor,
     )))
 }
@@ -55,17 +57,19 @@ async fn scored_leads(
         (status = 404, body = ErrorBody)))]
 async fn call_metrics(
     State(state): State<AppState>,
-    auth: AuthUser,
+    caller: Caller,
     AppQuery(filter): AppQuery<CallFilter>,
     page: Page<CallCursor>,
 ) -> AppResult<Json<ListResponse<CallMetrics>>> {
-    let Page { limit, after } = page;
-    let db = state.db().get().await?;
-    let (rows, total) = metrics::list(&db, auth.tenant, &filter, limit, after).await?;
+    let (_, (rows, total)) = caller
+        .read(&state, &(filter, page), |db, tenant, (filter, page)| {
+            Box::pin(metrics::list(db, tenant, filter, page.limit, page.after))
+        })
+        .await?;
     Ok(Json(ListResponse::page(
         rows,
         total,
-        limit,
+        page.limit,
         CallMetrics::cursor,
     )))
 }

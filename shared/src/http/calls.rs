@@ -6,7 +6,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::{conditional, AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
-    auth::AuthUser,
+    auth::{AuthUser, Caller},
     calls::{
         outbound::{self, BatchRequest, BatchSubmitted, OutboundRequest, OutboundStarted},
         read::{self, Call, CallCursor, CallDetail, CallFilter, Transcript},
@@ -79,16 +79,18 @@ async fn batch_call(
         (status = 404, body = ErrorBody)))]
 async fn list_calls(
     State(state): State<AppState>,
-    auth: AuthUser,
+    caller: Caller,
     headers: HeaderMap,
     AppQuery(filter): AppQuery<CallFilter>,
     page: Page<CallCursor>,
 ) -> AppResult<Response> {
-    let Page { limit, after } = page;
-    let db = state.db().get().await?;
-    let (mut calls, total) = read::list(&db, auth.tenant, &filter, limit, after).await?;
+    let (_, (mut calls, total)) = caller
+        .read(&state, &(filter, page), |db, tenant, (filter, page)| {
+            Box::pin(read::list(db, tenant, filter, page.limit, page.after))
+        })
+        .await?;
     recording::presign_calls(&state, &mut calls).await?;
-    let page = ListResponse::page(calls, total, limit, |c| (c.created_at, c.id));
+    let page = ListResponse::page(calls, total, page.limit, |c| (c.created_at, c.id));
     conditional::json(&headers, &page)
 }
 

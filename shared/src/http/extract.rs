@@ -11,7 +11,7 @@ use axum::{
 use serde::de::DeserializeOwned;
 
 use crate::{
-    auth::{self, AdminUser, AuthUser},
+    auth::{self, AdminUser, AuthUser, Caller},
     error::AppError,
     ids::ResourceId,
     tokens::AuthError,
@@ -140,6 +140,16 @@ impl FromRequestParts<AppState> for AuthUser {
         let user = auth::authenticate(state, bearer_token(parts)?).await?;
         parts.extensions.insert(user.clone());
         Ok(user)
+    }
+}
+
+/// A verified token whose account a read-only handler reads beside its own statements
+/// ([`Caller::read`]).
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        auth::caller(state, bearer_token(parts)?).await
     }
 }
 

@@ -5,7 +5,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::{conditional, AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
-    auth::AuthUser,
+    auth::{AuthUser, Caller},
     calls::lead_merge::{self, MergeRequest},
     error::{AppResult, ErrorBody},
     export_jobs::{ExportJob, ExportKind},
@@ -39,17 +39,19 @@ pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
         (status = 404, body = ErrorBody)))]
 async fn list_leads(
     State(state): State<AppState>,
-    auth: AuthUser,
+    caller: Caller,
     headers: HeaderMap,
     AppQuery(filter): AppQuery<LeadFilter>,
     page: Page<LeadCursor>,
 ) -> AppResult<Response> {
-    let Page { limit, after } = page;
-    let db = state.db().get().await?;
-    let (leads, total) = read::list(&db, auth.tenant, &filter, limit, after).await?;
+    let (_, (leads, total)) = caller
+        .read(&state, &(filter, page), |db, tenant, (filter, page)| {
+            Box::pin(read::list(db, tenant, filter, page.limit, page.after))
+        })
+        .await?;
     conditional::json(
         &headers,
-        &ListResponse::page(leads, total, limit, |row| row.lead.cursor()),
+        &ListResponse::page(leads, total, page.limit, |row| row.lead.cursor()),
     )
 }
 
@@ -90,11 +92,15 @@ async fn start_leads_export(
     responses((status = 200, body = LeadProfile), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_lead(
     State(state): State<AppState>,
-    auth: AuthUser,
+    caller: Caller,
     Id(id): Id<LeadId>,
 ) -> AppResult<Json<LeadProfile>> {
-    let db = state.db().get().await?;
-    Ok(Json(read::profile(&db, auth.tenant, id).await?))
+    let (_, profile) = caller
+        .read(&state, &id, |db, tenant, id| {
+            Box::pin(read::profile(db, tenant, *id))
+        })
+        .await?;
+    Ok(Json(profile))
 }
 
 #[utoipa::path(get, path = "/api/leads/{id}/timeline", tag = "leads",
@@ -104,17 +110,19 @@ async fn get_lead(
     responses((status = 200, body = ListResponse<Interaction>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn lead_timeline(
     State(state): State<AppState>,
-    auth: AuthUser,
+    caller: Caller,
     Id(id): Id<LeadId>,
     page: Page<InteractionCursor>,
 ) -> AppResult<Json<ListResponse<Interaction>>> {
-    let Page { limit, after } = page;
-    let db = state.db().get().await?;
-    let (interactions, total) = read::timeline(&db, auth.tenant, id, limit, after).await?;
+    let (_, (interactions, total)) = caller
+        .read(&state, &(id, page), |db, tenant, (id, page)| {
+            Box::pin(read::timeline(db, tenant, *id, page.limit, page.after))
+        })
+        .await?;
     Ok(Json(ListResponse::page(
         interactions,
         total,
-        limit,
+        page.limit,
         Interaction::cursor,
     )))
 }

@@ -61,7 +61,7 @@ impl PageQuery {
 
 /// A list request's `?limit=&cursor=`, checked: the page size, and where the previous page
 /// ended (a cursor of type `C` this API issued).
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Page<C> {
     pub limit: i64,
     pub after: Option<C>,

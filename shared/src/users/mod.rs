@@ -138,11 +138,8 @@ pub struct Identity<'a> {
 /// Loads the user a verified identity names, creating it (and granting the signup bonus in the
 /// same transaction) when this subject has never been seen.
 pub async fn provision(client: &mut Client, identity: &Identity<'_>) -> AppResult<User> {
-    if let Some(row) = client
-        .cached_query_opt(sql::BY_SUBJECT, &[&identity.subject])
-        .await?
-    {
-        return User::try_from(&row);
+    if let Some(user) = by_subject(client, identity.subject).await? {
+        return Ok(user);
     }
     // Concurrent first requests all reach this insert; the unique subject lets exactly one
     // through, the others wait for its commit and then find the row.
@@ -180,6 +177,15 @@ pub async fn provision(client: &mut Client, identity: &Identity<'_>) -> AppResul
         .cached_query_one(sql::BY_SUBJECT, &[&identity.subject])
         .await?;
     User::try_from(&row)
+}
+
+/// The user a token subject names, if any.
+pub async fn by_subject(client: &Client, subject: &str) -> AppResult<Option<User>> {
+    client
+        .cached_query_opt(sql::BY_SUBJECT, &[&subject])
+        .await?
+        .map(|row| User::try_from(&row))
+        .transpose()
 }
 
 pub async fn find(client: &Client, tenant: TenantId) -> AppResult<User> {
