@@ -115,43 +115,22 @@ impl Relay {
                 let server = tokio::net::TcpStream::connect(&upstream)
                     .await
                     .expect("the pooler");
-                let (mut from_client, mut to_client) = client.into_split();
-                let (mut from_server, mut to_server) = server.into_split();
-                let syncs = syncs.clone();
-                tokio::spawn(async move {
-                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                    let mut buf = vec![0; 16 * 1024];
-                    let mut messages = ClientMessages::default();
-                    loop {
-                        let read = match from_client.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(read) => read,
-                        };
-                        syncs.fetch_add(messages.syncs_in(&buf[..read]), Ordering::SeqCst);
-                        if to_server.write_all(&buf[..read]).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-                let mut holding = holding.clone();
-                let readies = readies.clone();
-                tokio::spawn(async move {
-                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                    let mut buf = vec![0; 16 * 1024];
-                    let mut messages = ServerMessages::default();
-                    loop {
-                        let read = match from_server.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(read) => read,
-                        };
-                        readies.fetch_add(messages.ready_in(&buf[..read]), Ordering::SeqCst);
-                        if holding.wait_for(|held| !held).await.is_err()
-                            || to_client.write_all(&buf[..read]).await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
+                let (from_client, to_client) = client.into_split();
+                let (from_server, to_server) = server.into_split();
+                let mut client_messages = ClientMessages::default();
+                tokio::spawn(forward(
+                    (from_client, to_server),
+                    move |bytes| client_messages.syncs_in(bytes),
+                    syncs.clone(),
+                    None,
+                ));
+                let mut server_messages = ServerMessages::default();
+                tokio::spawn(forward(
+                    (from_server, to_client),
+                    move |bytes| server_messages.ready_in(bytes),
+                    readies.clone(),
+                    Some(holding.clone()),
+                ));
             }
         });
         Self {
@@ -200,6 +179,36 @@ impl Relay {
             "the stack names its pooler as such"
         );
         shared::AppState::new(config).await.expect("state")
+    }
+}
+
+/// Copies one direction of a relayed connection as it arrives, adding what `count` finds in
+/// each chunk to `counted`; while `held` says so, a chunk read waits before it is passed on.
+async fn forward(
+    (mut from, mut to): (
+        tokio::net::tcp::OwnedReadHalf,
+        tokio::net::tcp::OwnedWriteHalf,
+    ),
+    mut count: impl FnMut(&[u8]) -> usize,
+    counted: Arc<AtomicUsize>,
+    mut held: Option<tokio::sync::watch::Receiver<bool>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        counted.fetch_add(count(&buf[..read]), Ordering::SeqCst);
+        if let Some(held) = &mut held {
+            if held.wait_for(|held| !held).await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buf[..read]).await.is_err() {
+            return;
+        }
     }
 }
 
