@@ -238,6 +238,17 @@ async fn a_token_reads_the_account_its_subject_names_now() {
     for path in lists {
         assert_eq!(total(path).await, 1, "{path}");
     }
+    let lead = json(get("/api/leads", &first.token).await).await["data"][0]["id"]
+        .as_str()
+        .expect("the call's lead")
+        .to_owned();
+    let lead_paths = [
+        format!("/api/leads/{lead}"),
+        format!("/api/leads/{lead}/timeline"),
+    ];
+    for path in &lead_paths {
+        assert_eq!(get(path, &first.token).await.status(), 200, "{path}");
+    }
 
     // The subject now names the second account (an operator re-linking an identity).
     let db = db().await;
@@ -260,5 +271,9 @@ async fn a_token_reads_the_account_its_subject_names_now() {
     .expect("give the subject to the second account");
     for path in lists {
         assert_eq!(total(path).await, 0, "{path}: the second account's, empty");
+    }
+    for path in &lead_paths {
+        let code = error_code(get(path, &first.token).await, 404).await;
+        assert_eq!(code, "not_found", "{path}: not the second account's lead");
     }
 }

@@ -162,6 +162,8 @@ impl Caller {
     /// The caller as `user`, unless suspended; remembered as that account.
     fn admit(self, state: &AppState, user: User) -> Result<AuthUser, AppError> {
         if user.status == UserStatus::Suspended {
+            // Nothing more is read for it beside its lookup.
+            state.known_accounts().forget(&self.claims.sub);
             return Err(AppError::forbidden(
                 "account_suspended",
                 "this account is suspended; contact support",
@@ -196,9 +198,10 @@ struct Speculation<'a, I: ?Sized, T> {
     read: Read<I, T>,
 }
 
-/// The subject's account and `read`'s answer for the account it was; the lookup goes first,
-/// both in one round trip. The answer is kept whole, an error too: which one the caller gets
-/// depends on the lookup.
+/// The subject's account and `read`'s answer for the account it was, sent together: one round
+/// trip once their statements are prepared on the connection (in whichever order they run,
+/// both only read). The answer is kept whole, an error too: which one the caller gets depends
+/// on the lookup.
 fn speculate<'c, I: Sync, T: Send>(
     db: &'c mut Client,
     speculation: &'c Speculation<'_, I, T>,
