@@ -120,7 +120,7 @@ impl Caller {
         read: Read<I, T>,
     ) -> Result<(AuthUser, T), AppError> {
         let Some(known) = state.known_accounts().get(&self.claims.sub) else {
-            return self.read_after_lookup(state, input, read).await;
+            return read_as(self.authenticate(state).await?, state, input, read).await;
         };
         let speculation = Speculation {
             subject: &self.claims.sub,
@@ -134,29 +134,14 @@ impl Caller {
             .await?;
         state.db().keep_for_request(db);
         let Some(user) = user else {
-            // Deleted since: created again, as on a first request.
-            state.known_accounts().forget(&self.claims.sub);
-            return self.read_after_lookup(state, input, read).await;
+            // Deleted since: created again, as on a first request (and known as the new one).
+            return read_as(self.authenticate(state).await?, state, input, read).await;
         };
         let auth = self.admit(state, user)?;
         if auth.tenant != known {
-            let db = state.db().get().await?;
-            let answer = read(&db, auth.tenant, input).await?;
-            return Ok((auth, answer));
+            return read_as(auth, state, input, read).await;
         }
         Ok((auth, answer?))
-    }
-
-    async fn read_after_lookup<I: Sync, T: Send>(
-        self,
-        state: &AppState,
-        input: &I,
-        read: Read<I, T>,
-    ) -> Result<(AuthUser, T), AppError> {
-        let auth = self.authenticate(state).await?;
-        let db = state.db().get().await?;
-        let answer = read(&db, auth.tenant, input).await?;
-        Ok((auth, answer))
     }
 
     /// The caller as `user`, unless suspended; remembered as that account.
@@ -188,6 +173,18 @@ impl Caller {
             user,
         })
     }
+}
+
+/// `read` for `auth`'s account, after its lookup, on the connection the request keeps.
+async fn read_as<I: Sync, T: Send>(
+    auth: AuthUser,
+    state: &AppState,
+    input: &I,
+    read: Read<I, T>,
+) -> Result<(AuthUser, T), AppError> {
+    let db = state.db().get().await?;
+    let answer = read(&db, auth.tenant, input).await?;
+    Ok((auth, answer))
 }
 
 /// A read sent for the account a subject was last seen as, beside that subject's lookup.
