@@ -116,14 +116,9 @@ async fn contacts_are_counted_the_same_way() {
 /// connection, the page's statement must be running on its generic plan.
 #[tokio::test]
 async fn a_page_keeps_one_plan_per_connection() {
-    let admin = connect(&direct_url()).await;
-    let database = format!("plans_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {database}"))
-        .await
-        .expect("create a scratch database");
+    let database = ScratchDatabase::create("plans").await;
     // Straight to Postgres: behind the pooler, the plans are the server connections'.
-    let pool = shared::db::pool(&on_database(&direct_url(), &database), 1).expect("pool");
+    let pool = shared::db::pool(&database.url(&direct_url()), 1).expect("pool");
     let mut client = pool.get().await.expect("connection");
     shared::db::migrate(&mut client).await.expect("migrate");
     client
@@ -168,10 +163,7 @@ async fn a_page_keeps_one_plan_per_connection() {
     let (generic, custom): (i64, i64) = (plans.get(0), plans.get(1));
     drop(client);
     drop(pool);
-    admin
-        .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
-        .await
-        .expect("drop the scratch database");
+    database.drop().await;
     assert!(
         generic >= 1,
         "{generic} generic and {custom} custom plans in 7 runs"

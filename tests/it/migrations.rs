@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{connect, direct_url, on_database, stack};
+use crate::support::{connect, direct_url, stack, ScratchDatabase};
 
 async fn migrate_through(url: &str) -> usize {
     let pool = shared::db::pool(url, 1).expect("pool");
@@ -18,13 +18,8 @@ async fn migrate_through(url: &str) -> usize {
 
 #[tokio::test]
 async fn concurrent_migrations_through_the_transaction_pooler_finish_and_leave_no_lock() {
-    let admin = connect(&direct_url()).await;
-    let database = format!("migrate_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {database}"))
-        .await
-        .expect("create a scratch database");
-    let pooled = on_database(&stack().database_url, &database);
+    let database = ScratchDatabase::create("migrate").await;
+    let pooled = database.url(&stack().database_url);
 
     let patience = Duration::from_secs(60);
     let (first, second) = tokio::time::timeout(
@@ -43,17 +38,18 @@ async fn concurrent_migrations_through_the_transaction_pooler_finish_and_leave_n
         .expect("a later run does not wait on a lock left behind");
     assert_eq!(again, 0);
 
-    let held: i64 = admin
+    let held: i64 = database
+        .admin
         .query_one(
             "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
              WHERE l.locktype = 'advisory' AND d.datname = $1",
-            &[&database],
+            &[&database.name],
         )
         .await
         .expect("lock count")
         .get(0);
     assert_eq!(held, 0, "no advisory lock outlives the runs");
-    let recorded: i64 = connect(&on_database(&direct_url(), &database))
+    let recorded: i64 = connect(&database.url(&direct_url()))
         .await
         .query_one("SELECT count(*) FROM schema_migrations", &[])
         .await
@@ -64,10 +60,7 @@ async fn concurrent_migrations_through_the_transaction_pooler_finish_and_leave_n
         i64::try_from(shared::db::MIGRATIONS.len()).expect("few")
     );
 
-    admin
-        .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
-        .await
-        .expect("drop the scratch database");
+    database.drop().await;
 }
 
 #[tokio::test]

@@ -161,6 +161,13 @@ impl Relay {
         self.refusing.store(refusing, Ordering::SeqCst);
     }
 
+    /// The router api-calls serves, its pool of one connection through this relay: used one
+    /// request at a time, each checks out the same connection.
+    async fn calls_app_of_one_connection(&self) -> axum::Router {
+        let state = self.app_state(&[("DATABASE_POOL_SIZE", "1")]).await;
+        shared::http::app(state, &[shared::http::Group::Calls.served()])
+    }
+
     /// An application state whose pooled connections go through this relay, with the test
     /// environment's settings but for `settings` (`DATABASE_CONNECT_TIMEOUT_MS` is also the
     /// liveness check's).
@@ -469,8 +476,7 @@ async fn a_half_open_circuits_trial_waits_for_its_check() {
 #[tokio::test]
 async fn an_unchanged_dashboard_answers_304_after_the_user_lookup_alone() {
     let relay = Relay::start().await;
-    let state = relay.app_state(&[("DATABASE_POOL_SIZE", "1")]).await;
-    let app = shared::http::app(state, &[shared::http::Group::Calls.served()]);
+    let app = relay.calls_app_of_one_connection().await;
     let token = NewUser::new().token();
     let overview = |etag: Option<String>| {
         let mut request = axum::http::Request::get("/api/dashboard/overview")
@@ -507,8 +513,7 @@ async fn an_unchanged_dashboard_answers_304_after_the_user_lookup_alone() {
 #[tokio::test]
 async fn a_known_accounts_list_is_sent_beside_its_lookup() {
     let relay = Relay::start().await;
-    let state = relay.app_state(&[("DATABASE_POOL_SIZE", "1")]).await;
-    let app = shared::http::app(state, &[shared::http::Group::Calls.served()]);
+    let app = relay.calls_app_of_one_connection().await;
     let token = NewUser::new().token();
     let list_calls = || {
         let request = axum::http::Request::get("/api/calls?limit=20")

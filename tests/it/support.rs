@@ -313,10 +313,43 @@ pub fn direct_url() -> String {
 }
 
 /// `url` with its database name replaced.
-pub fn on_database(url: &str, database: &str) -> String {
+fn on_database(url: &str, database: &str) -> String {
     let mut url = reqwest::Url::parse(url).expect("a URL");
     url.set_path(database);
     url.to_string()
+}
+
+/// An empty database of a test's own on the stack's Postgres, made through `admin` (a
+/// connection straight to Postgres); [`ScratchDatabase::drop`] removes it.
+pub struct ScratchDatabase {
+    pub admin: tokio_postgres::Client,
+    pub name: String,
+}
+
+impl ScratchDatabase {
+    /// A new database named `prefix` and a unique suffix.
+    pub async fn create(prefix: &str) -> Self {
+        let admin = connect(&direct_url()).await;
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create a scratch database");
+        Self { admin, name }
+    }
+
+    /// `url` (the pooler's or Postgres' own) leading to this database.
+    pub fn url(&self, url: &str) -> String {
+        on_database(url, &self.name)
+    }
+
+    /// Drops the database, closing whatever is still connected to it.
+    pub async fn drop(self) {
+        self.admin
+            .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .await
+            .expect("drop the scratch database");
+    }
 }
 
 /// Applies one credit change through the product's ledger function, in its own transaction.
