@@ -139,6 +139,12 @@ async fn run() -> Result<(), BoxError> {
     let mut rows = Vec::new();
     for tenant in [Tenant::pick(&db, 0).await?, median] {
         for case in cases(&db, &tenant).await? {
+            // To profile one row: BENCH_ONLY=<part of its endpoint and tenant, as printed>.
+            if let Ok(only) = std::env::var("BENCH_ONLY") {
+                if !format!("{} {}", case.name, tenant.label()).contains(&only) {
+                    continue;
+                }
+            }
             eprintln!("measuring {} ({})", case.name, tenant.label());
             let ways = Ways {
                 api: &api,

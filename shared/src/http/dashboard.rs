@@ -14,7 +14,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{
-    conditional::{matches, not_modified, with_etag},
+    conditional::{fingerprint, matches, not_modified, with_etag},
     AppQuery,
 };
 use crate::{
@@ -159,14 +159,8 @@ fn etag(
     credits: i64,
 ) -> AppResult<HeaderValue> {
     let today = chrono::Utc::now().date_naive();
-    let request = aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        format!("{tenant:?}|{uri}|{today}").as_bytes(),
-    );
-    let tag = format!(
-        "W/\"{version}-{credits}-{}\"",
-        hex::encode(&request.as_ref()[..8])
-    );
+    let request = fingerprint(format!("{tenant:?}|{uri}|{today}").as_bytes());
+    let tag = format!("W/\"{version}-{credits}-{:016x}\"", request as u64);
     HeaderValue::from_str(&tag).map_err(crate::AppError::internal)
 }
 
