@@ -221,6 +221,28 @@ fn rollups_match_the_raw_rows_after_random_event_streams() {
         .expect("rollups equal raw rows");
 }
 
+/// A call is charged once, by its first transcription; when a later one moves its start to
+/// another day, its credits move with its count. (The random streams above only met this when
+/// they ran across midnight, UTC: each event starts its call `duration` seconds before now.)
+#[tokio::test]
+async fn a_call_moved_to_another_day_takes_its_credits_along() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let today = chrono::Utc::now().timestamp();
+    for (events, started) in [(1, today - 86_400), (2, today - 90)] {
+        let mut event = transcription(&tenant.call_agent, &conversation, 90, "+14155550142");
+        event["data"]["metadata"]["start_time_unix_secs"] = json!(started);
+        deliver(&event).await;
+        eventually(30, "the event processed", || async {
+            (processed_count(&conversation).await >= events).then_some(())
+        })
+        .await;
+    }
+    let row = call_row(&conversation).await.expect("the call");
+    assert_eq!(row.get::<_, i64>("credits_charged"), 2, "charged once");
+    assert_rollups_match_recomputed(tenant.id).await;
+}
+
 #[tokio::test]
 async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
     let tenant = Tenant::new().await;

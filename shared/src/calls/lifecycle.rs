@@ -134,7 +134,7 @@ async fn apply_locked(
                 },
             )
             .await?;
-            before.roll_up(tx, call.agent.agent_id, &updated, 0).await?;
+            before.roll_up(tx, call.agent.agent_id, &updated).await?;
         }
         CallEvent::Analyzed(analysis) => {
             let scores = LeadScores::from_analysis(analysis, settings.lead_tags());
@@ -152,7 +152,7 @@ async fn apply_locked(
             if let (Some(lead), false) = (before.lead_id, scores.is_empty()) {
                 leads::apply_scores(tx, lead, &scores, call.event_at).await?;
             }
-            before.roll_up(tx, call.agent.agent_id, &updated, 0).await?;
+            before.roll_up(tx, call.agent.agent_id, &updated).await?;
         }
     }
     Ok(before.id)
@@ -225,16 +225,15 @@ impl Before {
     }
 
     /// Moves the daily rollup from this row to `updated` (the event's RETURNING row of
-    /// `figure_columns!()`), adding the credits the event charged.
+    /// `figure_columns!()`).
     async fn roll_up(
         &self,
         tx: &impl GenericClient,
         agent: Uuid,
         updated: &tokio_postgres::Row,
-        credits: i64,
     ) -> AppResult<()> {
         let after = Figures::from_row(updated)?;
-        rollup::apply(tx, self.tenant, agent, &self.figures, &after, credits).await
+        rollup::apply(tx, self.tenant, agent, &self.figures, &after).await
     }
 }
 

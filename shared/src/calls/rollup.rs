@@ -1,7 +1,8 @@
 //! The daily call rollup (`daily_agent_stats`), beside the lead rollup in `leads::rollup`. It
 //! always moves by the difference between a call's row before and after an event, so a late,
 //! longer transcription or a success verdict that arrives after the call ended is counted
-//! exactly once.
+//! exactly once, and a call whose day changes takes all its figures, its credits included,
+//! to the new day.
 
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use crate::{error::AppResult, tenant::TenantId};
 /// The columns [`Figures::from_row`] reads, for every statement that returns them.
 macro_rules! figure_columns {
     () => {
-        "type, status, call_successful, duration_seconds, started_at, created_at"
+        "type, status, call_successful, duration_seconds, credits_charged, started_at, created_at"
     };
 }
 pub(crate) use figure_columns;
@@ -30,6 +31,7 @@ pub struct Figures {
     failed: bool,
     successful: bool,
     duration: i64,
+    credits: i64,
 }
 
 impl Figures {
@@ -42,6 +44,7 @@ impl Figures {
         failed: false,
         successful: false,
         duration: 0,
+        credits: 0,
     };
 
     pub fn from_row(row: &Row) -> AppResult<Self> {
@@ -57,28 +60,31 @@ impl Figures {
             failed: status == CallStatus::Failed,
             successful: row.try_get::<_, Option<&str>>("call_successful")? == Some("success"),
             duration: i64::from(row.try_get::<_, i32>("duration_seconds")?),
+            credits: row.try_get("credits_charged")?,
         })
     }
 }
 
 /// Moves the rollup of `agent` from the call as it was (`before`) to the call as it is now
-/// (`after`), and adds the credits the event charged.
+/// (`after`). A call counts, with the credits charged for it, once it is finished, as
+/// `daily_agent_stats_recomputed` (V0012) counts it.
 pub async fn apply(
     tx: &impl GenericClient,
     tenant: TenantId,
     agent: Uuid,
     before: &Figures,
     after: &Figures,
-    credits: i64,
 ) -> AppResult<()> {
-    if after == before && credits == 0 {
+    if after == before {
         return Ok(());
     }
     if before.terminal {
-        add(tx, tenant, agent, before, -1, 0).await?;
+        add(tx, tenant, agent, before, -1).await?;
     }
-    let sign = if after.terminal { 1 } else { 0 };
-    add(tx, tenant, agent, after, sign, credits).await
+    if after.terminal {
+        add(tx, tenant, agent, after, 1).await?;
+    }
+    Ok(())
 }
 
 async fn add(
@@ -87,7 +93,6 @@ async fn add(
     agent: Uuid,
     figures: &Figures,
     sign: i32,
-    credits: i64,
 ) -> AppResult<()> {
     let count = |yes: bool| if yes { sign } else { 0 };
     tx.cached_execute(
@@ -102,7 +107,7 @@ async fn add(
             &count(figures.failed),
             &count(figures.successful),
             &(figures.duration * i64::from(sign)),
-            &credits,
+            &(figures.credits * i64::from(sign)),
         ],
     )
     .await?;
