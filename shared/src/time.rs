@@ -12,6 +12,12 @@ pub fn in_range(time: &DateTime<Utc>) -> bool {
     YEARS.contains(&time.year())
 }
 
+/// The first instant of `day` in UTC. Days become instants here, never in SQL: a date cast
+/// to `timestamptz` there would take the session's time zone.
+pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN).and_utc()
+}
+
 fn checked<E: serde::de::Error, T: Datelike>(value: T) -> Result<T, E> {
     if YEARS.contains(&value.year()) {
         Ok(value)
@@ -54,7 +60,7 @@ pub fn optional_time<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<DateTime<Utc>>, D::Error> {
     Ok(optional_bound(deserializer)?.map(|bound| match bound {
-        Bound::Day(day) => day.and_time(NaiveTime::MIN).and_utc(),
+        Bound::Day(day) => day_start(day),
         Bound::Time(time) => time,
     }))
 }
@@ -68,7 +74,7 @@ pub fn optional_time_until<'de, D: Deserializer<'de>>(
         .map(|bound| match bound {
             Bound::Day(day) => day
                 .succ_opt()
-                .map(|next| next.and_time(NaiveTime::MIN).and_utc())
+                .map(day_start)
                 .ok_or_else(|| serde::de::Error::custom("the day after 9999-12-31")),
             Bound::Time(time) => Ok(time),
         })

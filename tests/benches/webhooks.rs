@@ -456,7 +456,7 @@ impl Statements {
             rollup: client.prepare(
                 "INSERT INTO daily_agent_stats (user_id, agent_id, day, calls, completed, successful,
                      duration_seconds, credits_used)
-                 VALUES ($1, $2, $3::timestamptz::date, 1, 1, 1, $4, $5)
+                 VALUES ($1, $2, $3, 1, 1, 1, $4, $5)
                  ON CONFLICT (user_id, agent_id, day) DO UPDATE SET
                      calls = daily_agent_stats.calls + 1, completed = daily_agent_stats.completed + 1,
                      successful = daily_agent_stats.successful + 1,
@@ -524,7 +524,13 @@ async fn write_raw(
         .await?;
     tx.execute(
         &s.rollup,
-        &[&tenant, &agent, &e.started_at, &e.duration, &credits],
+        &[
+            &tenant,
+            &agent,
+            &e.started_at.date_naive(),
+            &e.duration,
+            &credits,
+        ],
     )
     .await?;
     // A 74, warm, pricing clicked: as `analytics` above.

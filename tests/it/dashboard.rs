@@ -98,7 +98,10 @@ async fn from_raw_rows(tenant: uuid::Uuid) -> Value {
 /// tenant's rows (the definition the read benchmark seeds with); rows a moved or replaced
 /// figure left at zero do not count, and a row with any figure left is compared.
 async fn assert_rollups_match_recomputed(tenant: uuid::Uuid) {
-    let db = db().await;
+    assert_rollups_match_recomputed_in(&db().await, tenant).await;
+}
+
+async fn assert_rollups_match_recomputed_in(db: &tokio_postgres::Client, tenant: uuid::Uuid) {
     for (kept, recomputed, counted) in [
         (
             "daily_agent_stats",
@@ -243,6 +246,103 @@ async fn a_call_moved_to_another_day_takes_its_credits_along() {
     let row = call_row(&conversation).await.expect("the call");
     assert_eq!(row.get::<_, i64>("credits_charged"), 2, "charged once");
     assert_rollups_match_recomputed(tenant.id).await;
+}
+
+/// Days are UTC days whatever time zone the database's sessions run in: Neon's default is not
+/// ours to set, and the rollup's recompute (V0012) counts UTC days. The processor and the
+/// dashboard's top leads run here on a database whose sessions are at UTC+14, where noon UTC
+/// is already the next day.
+#[tokio::test]
+async fn days_are_utc_days_whatever_the_sessions_time_zone() {
+    let database = ScratchDatabase::create("zone").await;
+    database
+        .admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET timezone TO 'Pacific/Kiritimati'",
+            database.name
+        ))
+        .await
+        .expect("the database's time zone");
+    let config = shared::Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(database.url(&stack().database_url)),
+        "DATABASE_DIRECT_URL" => Some(database.url(&direct_url())),
+        other => std::env::var(other).ok(),
+    })
+    .expect("config");
+    let state = shared::AppState::new(config).await.expect("state");
+    let mut client = state.db().get_direct().await.expect("a direct connection");
+    shared::db::migrate(&mut client).await.expect("migrate");
+    drop(client);
+
+    let mut client = state.db().get().await.expect("a pooled connection");
+    let zone: String = client
+        .query_one("SHOW timezone", &[])
+        .await
+        .expect("the session's time zone")
+        .get(0);
+    assert_eq!(zone, "Pacific/Kiritimati");
+    let identity = shared::users::Identity {
+        subject: "zone",
+        email: Some("zone@example.com"),
+        name: None,
+    };
+    let tenant = shared::users::provision(&mut client, &identity)
+        .await
+        .expect("the tenant")
+        .tenant();
+    client
+        .execute(
+            "INSERT INTO agents (user_id, elevenlabs_agent_id, name) VALUES ($1, 'agent_zone', 'zone')",
+            &[tenant.as_uuid()],
+        )
+        .await
+        .expect("an agent");
+
+    let day = chrono::Utc::now().date_naive() - chrono::Duration::days(2);
+    let noon = day.and_hms_opt(12, 0, 0).expect("noon").and_utc();
+    let mut event = transcription("agent_zone", &conversation_id(), 60, "+14155550144");
+    event["data"]["metadata"]["start_time_unix_secs"] = json!(noon.timestamp());
+    let body = event.to_string();
+    let queued = shared::aws::queue::QueuedEvent {
+        version: 1,
+        source: shared::aws::queue::EventSource::Elevenlabs,
+        route: "call-completed".into(),
+        event_key: shared::webhooks::event_key(
+            shared::aws::queue::EventSource::Elevenlabs,
+            body.as_bytes(),
+        ),
+        received_at: chrono::Utc::now(),
+        body: Some(body),
+        body_s3_key: None,
+    };
+    let message = serde_json::to_string(&queued).expect("a queued event");
+    let outcome = shared::webhooks::process::process_message(&state, &message)
+        .await
+        .expect("processed");
+    assert_eq!(outcome, shared::webhooks::Outcome::Applied);
+
+    let days: Vec<chrono::NaiveDate> = client
+        .query(
+            "SELECT day FROM daily_agent_stats WHERE user_id = $1 AND calls > 0",
+            &[tenant.as_uuid()],
+        )
+        .await
+        .expect("the rollup")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(days, [day], "the call counts on its UTC day");
+    assert_rollups_match_recomputed_in(&client, *tenant.as_uuid()).await;
+
+    let on = |day| shared::dashboard::Range { from: day, to: day }.instants();
+    let top_of = |contacted| shared::leads::read::top_scored(&client, tenant, contacted, None, 5);
+    assert_eq!(top_of(on(day)).await.expect("top leads").len(), 1);
+    let next_day = day + chrono::Duration::days(1);
+    assert!(top_of(on(next_day)).await.expect("top leads").is_empty());
+
+    drop(client);
+    drop(state);
+    database.drop().await;
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 //! to the new day.
 
 use crate::db::statements::Cached;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -24,7 +24,8 @@ pub(crate) use figure_columns;
 /// What a call contributes to the rollup, read from its row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Figures {
-    day: DateTime<Utc>,
+    /// The UTC day, as V0012 counts it (never the database session's time zone).
+    day: NaiveDate,
     terminal: bool,
     chat: bool,
     completed: bool,
@@ -37,7 +38,7 @@ pub struct Figures {
 impl Figures {
     /// A call not stored yet: it counts nowhere.
     pub const NONE: Self = Self {
-        day: DateTime::UNIX_EPOCH,
+        day: NaiveDate::MIN,
         terminal: false,
         chat: false,
         completed: false,
@@ -52,8 +53,9 @@ impl Figures {
         Ok(Self {
             day: match row.try_get::<_, Option<DateTime<Utc>>>("started_at")? {
                 Some(started) => started,
-                None => row.try_get("created_at")?,
-            },
+                None => row.try_get::<_, DateTime<Utc>>("created_at")?,
+            }
+            .date_naive(),
             terminal: status.is_terminal(),
             chat: row.try_get::<_, &str>("type")? == "chat",
             completed: status == CallStatus::Completed,
@@ -118,7 +120,7 @@ pub mod sql {
     crate::db::statements! {
         pub const ADD_TO_DAY = "INSERT INTO daily_agent_stats
                 (user_id, agent_id, day, calls, chats, completed, failed, successful, duration_seconds, credits_used)
-            VALUES ($1, $2, $3::timestamptz::date, $4, $5, $6, $7, $8, $9, $10)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (user_id, agent_id, day) DO UPDATE SET
                 calls = daily_agent_stats.calls + EXCLUDED.calls,
                 chats = daily_agent_stats.chats + EXCLUDED.chats,

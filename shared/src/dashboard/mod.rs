@@ -11,7 +11,7 @@ mod totals;
 use crate::db::statements::Cached;
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -96,6 +96,15 @@ impl RangeQuery {
 impl Range {
     pub fn days(&self) -> i64 {
         (self.to - self.from).num_days() + 1
+    }
+
+    /// From the first instant of `from` to the first instant after `to`, in UTC.
+    pub fn instants(&self) -> std::ops::Range<DateTime<Utc>> {
+        let end = self
+            .to
+            .succ_opt()
+            .map_or(DateTime::<Utc>::MAX_UTC, crate::time::day_start);
+        crate::time::day_start(self.from)..end
     }
 
     /// The range of the same length just before this one.

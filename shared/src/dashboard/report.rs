@@ -48,8 +48,7 @@ pub async fn report(
     let top_leads = leads::top_scored(
         db,
         tenant,
-        range.from,
-        range.to,
+        range.instants(),
         scope.agent_ids(agents),
         TOP_LEADS,
     )

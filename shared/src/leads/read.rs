@@ -3,7 +3,7 @@
 
 use crate::db::filter::Total;
 use crate::db::statements::Cached;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use futures::future::{try_join, try_join3};
 use serde::{Deserialize, Serialize};
@@ -273,17 +273,16 @@ pub async fn export(
     })
 }
 
-/// The tenant's best-scored leads last contacted between the days `from` and `to` (included),
-/// best first; only those owned by `agents` when given.
+/// The tenant's best-scored leads last contacted within `contacted`, best first; only those
+/// owned by `agents` when given.
 pub async fn top_scored(
     db: &impl GenericClient,
     tenant: TenantId,
-    from: NaiveDate,
-    to: NaiveDate,
+    contacted: std::ops::Range<DateTime<Utc>>,
     agents: Option<Vec<Uuid>>,
     limit: i64,
 ) -> AppResult<Vec<Lead>> {
-    let contacted = sql::top_scored(tenant, from, to, agents);
+    let contacted = sql::top_scored(tenant, contacted, agents);
     db.cached_query(
         &sql::best_scored_statement(&contacted),
         &contacted.params_with(&[&limit]),
@@ -424,7 +423,7 @@ const NEWEST_INTERACTION: Keyset = Keyset {
 pub mod sql {
     use uuid::Uuid;
 
-    use chrono::NaiveDate;
+    use chrono::{DateTime, Utc};
 
     use super::{LeadFilter, NEWEST_CONTACT, NEWEST_INTERACTION};
     use crate::{
@@ -456,16 +455,15 @@ pub mod sql {
 
     pub(super) fn top_scored(
         tenant: TenantId,
-        from: NaiveDate,
-        to: NaiveDate,
+        contacted: std::ops::Range<DateTime<Utc>>,
         agents: Option<Vec<Uuid>>,
     ) -> Filter {
         let mut filter = Filter::default();
         filter
             .and("l.user_id = $", vec![Box::new(*tenant.as_uuid())])
             .and("l.total_score IS NOT NULL", vec![])
-            .and("l.last_contact_at >= $::date", vec![Box::new(from)])
-            .and("l.last_contact_at < $::date + 1", vec![Box::new(to)])
+            .and("l.last_contact_at >= $", vec![Box::new(contacted.start)])
+            .and("l.last_contact_at < $", vec![Box::new(contacted.end)])
             .and_some("l.agent_id = ANY($)", agents);
         filter
     }
@@ -552,7 +550,7 @@ pub mod sql {
             LIST_TOTAL = || every_filter().total_statement(LIST_FROM),
             LIST_PAGE = || list_page_statement(&every_filter(), true),
             TOP_SCORED = || best_scored_statement(
-                &top_scored(TenantId::from_trusted(Uuid::nil()), NaiveDate::MIN, NaiveDate::MAX, Some(vec![]))),
+                &top_scored(TenantId::from_trusted(Uuid::nil()), DateTime::UNIX_EPOCH..DateTime::UNIX_EPOCH, Some(vec![]))),
             TIMELINE_TOTAL = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil())).total_statement(TIMELINE_FROM),
             TIMELINE_PAGE = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil()))
                 .page_statement(TIMELINE_SELECT, &NEWEST_INTERACTION, true),
