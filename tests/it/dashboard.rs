@@ -248,6 +248,70 @@ async fn a_call_moved_to_another_day_takes_its_credits_along() {
     assert_rollups_match_recomputed(tenant.id).await;
 }
 
+/// ElevenLabs' answer to an outbound call can land after the webhook that says the call never
+/// started. The answer gives the call its start, so a failure from another day moves to
+/// today, its rollup with it.
+#[tokio::test]
+async fn a_late_answer_moves_a_failed_call_to_its_start_day() {
+    use shared::calls::event::{CallEvent, CallRef, Placed};
+    let tenant = Tenant::new().await;
+    let state = app_state().await;
+    let settings = state.settings().await.expect("settings");
+    let mut client = state.db().get().await.expect("a connection");
+    let agent = shared::calls::owner::of_agent(&client, &tenant.call_agent)
+        .await
+        .expect("lookup")
+        .expect("the agent");
+    let call = CallRef {
+        agent,
+        conversation_id: conversation_id(),
+        event_at: chrono::Utc::now(),
+    };
+    let failed = CallEvent::InitiationFailed {
+        to: Some("+14155550145".into()),
+        reason: "busy".into(),
+    };
+    apply(&mut client, &settings, &call, &failed).await;
+    // The failure two days back, its rollup recomputed to match.
+    client
+        .batch_execute(&format!(
+            "UPDATE calls SET created_at = created_at - interval '2 days'
+                WHERE elevenlabs_conversation_id = '{conversation}';
+             DELETE FROM daily_agent_stats WHERE user_id = '{tenant}';
+             INSERT INTO daily_agent_stats
+                SELECT * FROM daily_agent_stats_recomputed(ARRAY['{tenant}'::uuid])",
+            conversation = call.conversation_id,
+            tenant = tenant.id,
+        ))
+        .await
+        .expect("the failure two days back");
+    let placed = CallEvent::Placed(Placed {
+        to_number: "+14155550145".into(),
+        line: "phnum_1".into(),
+        contact_id: None,
+        call_sid: None,
+    });
+    apply(&mut client, &settings, &call, &placed).await;
+    let row = call_row(&call.conversation_id).await.expect("the call");
+    let started: chrono::DateTime<chrono::Utc> = row.get("started_at");
+    assert_eq!(started.date_naive(), chrono::Utc::now().date_naive());
+    assert_rollups_match_recomputed(tenant.id).await;
+}
+
+/// Applies `event` to `call` in a transaction of its own, as the processor does.
+async fn apply(
+    client: &mut deadpool_postgres::Client,
+    settings: &shared::settings::Settings,
+    call: &shared::calls::event::CallRef,
+    event: &shared::calls::event::CallEvent,
+) {
+    let tx = client.transaction().await.expect("tx");
+    shared::calls::lifecycle::apply(&tx, settings, call, event)
+        .await
+        .expect("applied");
+    tx.commit().await.expect("commit");
+}
+
 /// Days are UTC days whatever time zone the database's sessions run in: Neon's default is not
 /// ours to set, and the rollup's recompute (V0012) counts UTC days. The processor and the
 /// dashboard's top leads run here on a database whose sessions are at UTC+14, where noon UTC

@@ -101,11 +101,15 @@ async fn apply_locked(
             // The webhook may have been faster than ElevenLabs' answer to us: its facts stand.
             let metadata =
                 json!({"call_sid": placed.call_sid, "agent_phone_number_id": placed.line});
-            tx.cached_execute(
-                sql::SET_PLACED,
-                &[&before.id, &placed.to_number, &placed.contact_id, &metadata],
-            )
-            .await?;
+            let updated = tx
+                .cached_query_one(
+                    sql::SET_PLACED,
+                    &[&before.id, &placed.to_number, &placed.contact_id, &metadata],
+                )
+                .await?;
+            // A call already finished (the webhook said it never started) takes its start,
+            // and so maybe another day, from here.
+            before.roll_up(tx, call.agent.agent_id, &updated).await?;
         }
         CallEvent::Transcribed(transcript) => {
             transcribed::transcribed(tx, settings, call, &before, transcript, found).await?
@@ -382,11 +386,13 @@ pub mod sql {
     use crate::calls::rollup::figure_columns;
 
     crate::db::statements! {
-        pub const SET_PLACED = "UPDATE calls SET direction = COALESCE(direction, 'outbound'),
+        pub const SET_PLACED = concat!(
+            "UPDATE calls SET direction = COALESCE(direction, 'outbound'),
                 phone_number = COALESCE(phone_number, $2), contact_id = COALESCE(contact_id, $3),
                 started_at = COALESCE(started_at, now()), metadata = $4 || metadata,
                 updated_at = now()
-            WHERE id = $1";
+            WHERE id = $1 RETURNING ", figure_columns!()
+        );
         pub const SET_RECORDING_KEY =
             "UPDATE calls SET recording_key = $2, updated_at = now() WHERE id = $1";
         pub const SET_INITIATION_FAILED = concat!(
