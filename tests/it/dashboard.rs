@@ -248,6 +248,36 @@ async fn a_call_moved_to_another_day_takes_its_credits_along() {
     assert_rollups_match_recomputed(tenant.id).await;
 }
 
+/// The rollups count a call under the agent its row names, as V0012 recomputes them, even
+/// when a later event of the conversation names another of the tenant's agents.
+#[tokio::test]
+async fn a_call_counts_under_its_own_agent_whatever_a_later_event_names() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let mut first = transcription(&tenant.call_agent, &conversation, 60, "+14155550146");
+    first["data"]["analysis"] = Value::Null;
+    let mut analysis = transcription(&tenant.chat_agent, &conversation, 60, "+14155550146");
+    analysis["event_timestamp"] = json!(chrono::Utc::now().timestamp() + 1);
+    for (events, (route, event)) in [("call-completed", first), ("call-analytics", analysis)]
+        .into_iter()
+        .enumerate()
+    {
+        let bytes = serde_json::to_vec(&event).expect("json");
+        let response = post_webhook(route, &bytes, Some(sign_now(&bytes))).await;
+        assert_eq!(response.status(), 200);
+        eventually(30, "the event processed", || async {
+            (processed_count(&conversation).await > events as i64).then_some(())
+        })
+        .await;
+    }
+    let row = call_row(&conversation).await.expect("the call");
+    assert_eq!(
+        row.get::<_, Option<String>>("call_successful").as_deref(),
+        Some("success")
+    );
+    assert_rollups_match_recomputed(tenant.id).await;
+}
+
 /// ElevenLabs' answer to an outbound call can land after the webhook that says the call never
 /// started. The answer gives the call its start, so a failure from another day moves to
 /// today, its rollup with it.

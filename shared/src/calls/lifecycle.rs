@@ -14,7 +14,7 @@ use uuid::Uuid;
 mod transcribed;
 
 use super::{
-    event::{CallEvent, CallRef, CallStatus},
+    event::{AgentOwner, CallEvent, CallRef, CallStatus},
     person::Person,
     rollup::{self, Figures},
 };
@@ -109,7 +109,7 @@ async fn apply_locked(
                 .await?;
             // A call already finished (the webhook said it never started) takes its start,
             // and so maybe another day, from here.
-            before.roll_up(tx, call.agent.agent_id, &updated).await?;
+            before.roll_up(tx, &updated).await?;
         }
         CallEvent::Transcribed(transcript) => {
             transcribed::transcribed(tx, settings, call, &before, transcript, found).await?
@@ -138,7 +138,7 @@ async fn apply_locked(
                 },
             )
             .await?;
-            before.roll_up(tx, call.agent.agent_id, &updated).await?;
+            before.roll_up(tx, &updated).await?;
         }
         CallEvent::Analyzed(analysis) => {
             let scores = LeadScores::from_analysis(analysis, settings.lead_tags());
@@ -156,7 +156,7 @@ async fn apply_locked(
             if let (Some(lead), false) = (before.lead_id, scores.is_empty()) {
                 leads::apply_scores(tx, lead, &scores, call.event_at).await?;
             }
-            before.roll_up(tx, call.agent.agent_id, &updated).await?;
+            before.roll_up(tx, &updated).await?;
         }
     }
     Ok(before.id)
@@ -179,6 +179,9 @@ pub async fn move_to_lead(
 struct Before {
     id: Uuid,
     tenant: TenantId,
+    /// The agent the row names, which the rollups are keyed by (as V0012 recomputes them),
+    /// whatever agent a later event of the conversation names.
+    agent: Uuid,
     status: CallStatus,
     lead_id: Option<Uuid>,
     figures: Figures,
@@ -190,6 +193,7 @@ impl Before {
         Ok(Self {
             id: row.try_get("id")?,
             tenant: TenantId::from_trusted(row.try_get("user_id")?),
+            agent: row.try_get("agent_id")?,
             status: CallStatus::parse(row.try_get("status")?),
             lead_id: row.try_get("lead_id")?,
             figures: Figures::from_row(row)?,
@@ -197,10 +201,11 @@ impl Before {
         })
     }
 
-    fn unstored(tenant: TenantId) -> Self {
+    fn unstored(agent: &AgentOwner) -> Self {
         Self {
             id: Uuid::new_v4(),
-            tenant,
+            tenant: agent.tenant,
+            agent: agent.agent_id,
             status: CallStatus::InProgress,
             lead_id: None,
             figures: Figures::NONE,
@@ -219,7 +224,7 @@ impl Before {
         analytics::store(
             tx,
             call.agent.tenant,
-            call.agent.agent_id,
+            self.agent,
             self.id,
             scores,
             analysis,
@@ -233,11 +238,10 @@ impl Before {
     async fn roll_up(
         &self,
         tx: &impl GenericClient,
-        agent: Uuid,
         updated: &tokio_postgres::Row,
     ) -> AppResult<()> {
         let after = Figures::from_row(updated)?;
-        rollup::apply(tx, self.tenant, agent, &self.figures, &after).await
+        rollup::apply(tx, self.tenant, self.agent, &self.figures, &after).await
     }
 }
 
@@ -292,7 +296,7 @@ async fn lock(
     let (fresh, stored) = try_join(fresh, stored).await?;
     let before = match stored {
         Some(row) => Before::from_row(&row)?,
-        None => Before::unstored(tenant),
+        None => Before::unstored(&call.agent),
     };
     Ok((fresh, before))
 }
@@ -420,12 +424,12 @@ pub mod sql {
                 ON CONFLICT (event_key) DO NOTHING RETURNING 1)
             SELECT EXISTS (SELECT FROM recorded) AS fresh FROM tenant";
         pub const LOCK_CALL = concat!(
-            "SELECT id, user_id, lead_id, ", figure_columns!(), " FROM calls
+            "SELECT id, user_id, agent_id, lead_id, ", figure_columns!(), " FROM calls
             WHERE elevenlabs_conversation_id = $1 FOR UPDATE"
         );
         pub const INSERT_IN_PROGRESS = concat!(
             "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
-            VALUES ($1, $2, $3, $4, 'in_progress') RETURNING id, user_id, lead_id, ",
+            VALUES ($1, $2, $3, $4, 'in_progress') RETURNING id, user_id, agent_id, lead_id, ",
             figure_columns!()
         );
         /// A call's row written whole by its first event, a transcription: `SET_TRANSCRIBED`'s

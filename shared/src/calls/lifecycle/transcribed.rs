@@ -180,7 +180,7 @@ pub(super) async fn transcribed(
     .await?;
     let record = async {
         let updated = tx.cached_query_one(write, params).await?;
-        before.roll_up(tx, call.agent.agent_id, &updated).await
+        before.roll_up(tx, &updated).await
     };
     try_join3(record, store_transcript(tx, before.id, t), analyzed).await?;
     Ok(())
