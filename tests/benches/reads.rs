@@ -3,7 +3,7 @@
 //!    ANALYZE) unless the database already holds it (the `bench_seed` marker row);
 //! b. for the largest tenant and a median one, times each read endpoint four ways, in turns
 //!    (one of each per round, sequential rounds after a warm-up): the running API; the same
-//!    request through the api-calls router called in this process (the API's own work without
+//!    request through the api-calls (or api-contacts) router called in this process (the API's own work without
 //!    the socket); the shared crate's read functions its handler calls, in-process on one
 //!    pooled connection; and the statements those functions send (taken off the wire by a
 //!    recording proxy, support/wire.rs) prepared once on one connection and run in the same
@@ -16,6 +16,7 @@ use shared::{
         self,
         read::{CallCursor, CallFilter},
     },
+    contacts::{self, ContactFilter},
     dashboard::{self, Range, RangeQuery},
     ids::{LeadId, ResourceId},
     leads::{self, read::LeadFilter},
@@ -308,6 +309,9 @@ enum Read {
     Leads,
     LeadProfile(Uuid),
     Timeline(Uuid),
+    Contacts(Option<CallCursor>),
+    ContactSearch(String),
+    LeadSearch(String),
 }
 
 impl Read {
@@ -350,6 +354,22 @@ impl Read {
             Self::Timeline(id) => {
                 leads::read::timeline(db, tenant, LeadId::from_uuid(*id), PAGE, None).await?;
             }
+            Self::Contacts(after) => {
+                contacts::list(db, tenant, &ContactFilter::default(), PAGE, *after).await?;
+            }
+            Self::ContactSearch(search) => {
+                let filter = ContactFilter {
+                    search: Some(search.clone()),
+                };
+                contacts::list(db, tenant, &filter, PAGE, None).await?;
+            }
+            Self::LeadSearch(search) => {
+                let filter = LeadFilter {
+                    search: Some(search.clone()),
+                    ..LeadFilter::default()
+                };
+                leads::read::list(db, tenant, &filter, PAGE, None).await?;
+            }
         }
         Ok(())
     }
@@ -368,6 +388,7 @@ fn last_days(days: i64) -> Result<Range, BoxError> {
 
 async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
     let deep = deep_cursor(db, tenant).await?;
+    let deep_contact = deep_contact(db, tenant).await?;
     let busiest = busiest_lead(db, tenant).await?;
     Ok(vec![
         Case {
@@ -445,8 +466,47 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             revalidate: false,
             read: Read::Timeline(busiest.id),
         },
+        Case {
+            name: format!("GET /api/contacts?limit={PAGE} (first page)"),
+            path: format!("/api/contacts?limit={PAGE}"),
+            revalidate: false,
+            read: Read::Contacts(None),
+        },
+        Case {
+            name: format!(
+                "GET /api/contacts?limit={PAGE}&cursor=... (page at row {})",
+                deep_contact.offset
+            ),
+            path: format!(
+                "/api/contacts?limit={PAGE}&cursor={}",
+                shared::http::encode_cursor(&deep_contact.cursor)
+            ),
+            revalidate: false,
+            read: Read::Contacts(Some(deep_contact.cursor)),
+        },
+        Case {
+            name: format!("GET /api/contacts?limit={PAGE}&search={COMMON_SEARCH} (a third match)"),
+            path: format!("/api/contacts?limit={PAGE}&search={COMMON_SEARCH}"),
+            revalidate: false,
+            read: Read::ContactSearch(COMMON_SEARCH.into()),
+        },
+        Case {
+            name: format!("GET /api/contacts?limit={PAGE}&search=<7 digits of one number>"),
+            path: format!("/api/contacts?limit={PAGE}&search={}", deep_contact.digits),
+            revalidate: false,
+            read: Read::ContactSearch(deep_contact.digits.clone()),
+        },
+        Case {
+            name: format!("GET /api/leads?limit={PAGE}&search=<the same digits>"),
+            path: format!("/api/leads?limit={PAGE}&search={}", deep_contact.digits),
+            revalidate: false,
+            read: Read::LeadSearch(deep_contact.digits.clone()),
+        },
     ])
 }
+
+/// A third of the seeded contacts work at an "Acme ..." company.
+const COMMON_SEARCH: &str = "acme";
 
 struct DeepCursor {
     cursor: CallCursor,
@@ -466,6 +526,38 @@ async fn deep_cursor(db: &Client, tenant: &Tenant) -> Result<DeepCursor, BoxErro
     Ok(DeepCursor {
         cursor: (row.get(0), row.get(1)),
         offset,
+    })
+}
+
+struct DeepContact {
+    cursor: CallCursor,
+    offset: i64,
+    /// The last seven digits of its number: a search a person would type.
+    digits: String,
+}
+
+/// The contact half way down the tenant's contacts, newest first.
+async fn deep_contact(db: &Client, tenant: &Tenant) -> Result<DeepContact, BoxError> {
+    let count: i64 = db
+        .query_one(
+            "SELECT count(*) FROM contacts WHERE user_id = $1 AND deleted_at IS NULL",
+            &[&tenant.id],
+        )
+        .await?
+        .get(0);
+    let offset = count / 2;
+    let row = db
+        .query_one(
+            "SELECT created_at, id, right(phone_number, 7) FROM contacts
+             WHERE user_id = $1 AND deleted_at IS NULL
+             ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT 1",
+            &[&tenant.id, &offset],
+        )
+        .await?;
+    Ok(DeepContact {
+        cursor: (row.get(0), row.get(1)),
+        offset,
+        digits: row.get(2),
     })
 }
 
@@ -656,7 +748,7 @@ async fn record(sql: &Sql, tenant: &Tenant, case: &Case) -> Result<wire::Replay,
 
 fn print_table(rows: &[Row], floor: &Percentiles, requests: usize) {
     println!(
-        "p50 / p99 in ms over {requests} sequential rounds of the four, one after another in each round; in-process: the same request through the api-calls router in this process, no socket, on a multi-thread runtime as the Lambdas run (the rest on one thread); reads: the handler's shared read functions in-process, on one connection; SQL prepared once: the statements those reads sent (recorded off the wire), prepared once on one connection and run in order; floor: the HTTP floor below\n"
+        "p50 / p99 in ms over {requests} sequential rounds of the four, one after another in each round; in-process: the same request through the api-calls (or api-contacts) router in this process, no socket, on a multi-thread runtime as the Lambdas run (the rest on one thread); reads: the handler's shared read functions in-process, on one connection; SQL prepared once: the statements those reads sent (recorded off the wire), prepared once on one connection and run in order; floor: the HTTP floor below\n"
     );
     println!("| endpoint | tenant | API | in-process | reads | SQL prepared once (statements) | body | API / SQL (p50, p99) | API / (SQL + floor) (p50) | in-process / SQL (p50, p99) | reads / SQL (p50, p99) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
@@ -692,8 +784,9 @@ impl Row {
     }
 }
 
-/// The router the api-calls Lambda serves (`shared::http::app`, the calls group, its state
-/// from the stack's variables as the API's), called in this process: the API's own work for a
+/// The routes the api-calls and api-contacts Lambdas serve (`shared::http::app`, the calls and
+/// contacts groups in one router, its state from the stack's variables as the API's), called
+/// in this process: the API's own work for a
 /// request, without the socket and the HTTP client. It runs on a multi-thread runtime of its
 /// own, as the Lambdas run it (`#[tokio::main]`): on a thread of its own, each request is
 /// driven by `block_on`, as a Lambda's main drives its handler, while its connections' tasks
@@ -733,7 +826,8 @@ impl InProcess {
                     return;
                 }
             };
-            let app = shared::http::app(state, &[shared::http::Group::Calls.served()]);
+            let groups = [shared::http::Group::Calls, shared::http::Group::Contacts];
+            let app = shared::http::app(state, &groups.map(shared::http::Group::served));
             let logs =
                 tracing::Dispatch::new(tracing_subscriber::registry().with(support::lambda_logs()));
             for (request, reply) in queue {

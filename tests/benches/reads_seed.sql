@@ -168,3 +168,23 @@ INSERT INTO daily_agent_stats
 SELECT * FROM daily_agent_stats_recomputed(ARRAY(SELECT user_id FROM seed_tenants));
 INSERT INTO daily_lead_stats
 SELECT * FROM daily_lead_stats_recomputed(ARRAY(SELECT user_id FROM seed_tenants));
+
+-- step: contacts
+-- The people the tenants call, as uploaded before the calls: one contact per lead's number
+-- (every lead here has one), a day to a month before its first call, a third of them at
+-- "Acme ..." companies. Added after datasets were kept: a no-op where contacts exist, so it
+-- runs on a kept dataset too.
+INSERT INTO contacts (user_id, name, phone_number, email, company, created_at, updated_at)
+SELECT l.user_id, 'Contact ' || right(l.phone_number, 6), l.phone_number,
+       'contact' || right(l.phone_number, 6) || '@example.test',
+       CASE WHEN hashtext(l.phone_number) % 3 = 0 THEN 'Acme ' ELSE 'Globex ' END
+           || (abs(hashtext(l.phone_number)) % 1000),
+       l.created_at - interval '1 day' * (1 + abs(hashtext(l.id::text)) % 30),
+       l.created_at
+FROM leads l
+WHERE l.phone_number IS NOT NULL
+  AND l.user_id IN (SELECT id FROM users WHERE auth_subject LIKE 'bench-reads-%')
+  AND NOT EXISTS (SELECT FROM contacts c
+                  JOIN users u ON u.id = c.user_id AND u.auth_subject LIKE 'bench-reads-%')
+ORDER BY l.created_at;
+ANALYZE contacts;

@@ -134,6 +134,14 @@ async fn update_search_page_and_delete() {
         "newest first"
     );
 
+    // The list is tagged: unchanged, it answers 304; the update below changes it.
+    let (status, etag) = poll("/api/contacts", &account.token, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        poll("/api/contacts", &account.token, Some(&etag)).await,
+        (304, etag.clone())
+    );
+
     // Partial update; the new number must not belong to another contact.
     let response = put(
         &format!("/contacts/{}", ids[0]),
@@ -145,6 +153,9 @@ async fn update_search_page_and_delete() {
     assert_eq!(updated["notes"], "called twice");
     assert!(updated["company"].is_null());
     assert_eq!(updated["name"], "Person 0");
+    let (status, changed) = poll("/api/contacts", &account.token, Some(&etag)).await;
+    assert_eq!(status, 200, "an updated contact changes the page");
+    assert_ne!(changed, etag);
     let response = put(
         &format!("/api/contacts/{}", ids[0]),
         &account.token,

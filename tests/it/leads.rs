@@ -85,19 +85,6 @@ async fn calls_to_one_number_make_one_lead_with_a_timeline() {
     assert_eq!(error_code(theirs, 404).await, "not_found");
 }
 
-/// The page's ETag and status, asked with `If-None-Match: etag`.
-async fn poll(path: &str, token: &str, etag: Option<&str>) -> (u16, String) {
-    let response = match etag {
-        Some(etag) => get_if_none_match(path, token, etag).await,
-        None => get(path, token).await,
-    };
-    let tag = response.headers()["etag"]
-        .to_str()
-        .expect("etag")
-        .to_owned();
-    (response.status().as_u16(), tag)
-}
-
 #[tokio::test]
 async fn lists_answer_304_until_their_page_changes() {
     let tenant = Tenant::new().await;

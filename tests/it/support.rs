@@ -912,3 +912,16 @@ async fn profile_id(token: &str) -> uuid::Uuid {
         .and_then(|id| id.parse().ok())
         .unwrap_or_else(|| panic!("/auth/profile answered no id: {profile}"))
 }
+
+/// The page's ETag and status, asked with `If-None-Match: etag`.
+pub async fn poll(path: &str, token: &str, etag: Option<&str>) -> (u16, String) {
+    let response = match etag {
+        Some(etag) => get_if_none_match(path, token, etag).await,
+        None => get(path, token).await,
+    };
+    let tag = response.headers()["etag"]
+        .to_str()
+        .expect("etag")
+        .to_owned();
+    (response.status().as_u16(), tag)
+}

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::audit::{self, Actor, Entry};
 use crate::{
     agents::{self, Agent, AgentType, AgentUpdate},
-    db::filter::{like_pattern, Filter, Keyset},
+    db::filter::{Filter, Keyset},
     error::AppResult,
     ids::AgentId,
     AppState,
@@ -92,14 +92,8 @@ fn matching(user: Option<Uuid>, search: Option<&str>) -> Filter {
     let mut matching = Filter::default();
     matching
         .and("a.deleted_at IS NULL", Vec::new())
-        .and_some("a.user_id = $", user);
-    if let Some(search) = search {
-        let pattern = like_pattern(search);
-        matching.and(
-            "(a.name ILIKE $ OR a.elevenlabs_agent_id ILIKE $)",
-            vec![Box::new(pattern.clone()), Box::new(pattern)],
-        );
-    }
+        .and_some("a.user_id = $", user)
+        .and_containing(&["a.name", "a.elevenlabs_agent_id"], search);
     matching
 }
 

@@ -14,7 +14,7 @@ use crate::{
     agents::AgentType,
     billing::{self, Purchase},
     credits::{self, CreditChange, CreditKind, CreditTransaction},
-    db::filter::{like_pattern, Filter, Keyset},
+    db::filter::{Filter, Keyset},
     error::{AppError, AppResult},
     tenant::TenantId,
     users::{AuthProvider, Role, User, UserStatus},
@@ -130,13 +130,7 @@ pub async fn list(
 
 fn matching(filter: &UserFilter) -> Filter {
     let mut matching = Filter::default();
-    if let Some(search) = &filter.search {
-        let pattern = like_pattern(search);
-        matching.and(
-            "(email ILIKE $ OR name ILIKE $)",
-            vec![Box::new(pattern.clone()), Box::new(pattern)],
-        );
-    }
+    matching.and_containing(&["email", "name"], filter.search.as_deref());
     matching.and_some(
         "status = $",
         filter.status.map(|s| match s {

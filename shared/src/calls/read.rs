@@ -14,7 +14,7 @@ use super::event::CallStatus;
 pub use crate::transcript::{SegmentSpeaker, SpeakerSegment};
 use crate::{
     agents,
-    db::filter::{like_pattern, Filter, Keyset, Total},
+    db::filter::{Filter, Keyset, Total},
     error::{AppError, AppResult},
     export::{cell, Export},
     ids::CallId,
@@ -282,14 +282,8 @@ impl CallFilter {
                 "la.lead_status_tag = $",
                 self.lead_status.map(LeadStatus::as_str),
             )
-            .and_some("la.total_score >= $", self.min_score);
-        if let Some(search) = self.search() {
-            let pattern = like_pattern(search);
-            filter.and(
-                "(c.phone_number ILIKE $ OR ct.name ILIKE $)",
-                vec![Box::new(pattern.clone()), Box::new(pattern)],
-            );
-        }
+            .and_some("la.total_score >= $", self.min_score)
+            .and_containing(&["c.phone_number", "ct.name"], self.search());
         Ok(filter)
     }
 }

@@ -103,6 +103,25 @@ impl Filter {
         self
     }
 
+    /// Adds, when `text` holds more than blanks, that one of `columns` contains it: a search
+    /// box's filter (case-insensitive; `%`, `_` and `\` are taken literally).
+    pub fn and_containing(&mut self, columns: &[&str], text: Option<&str>) -> &mut Self {
+        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            return self;
+        };
+        let pattern = like_pattern(text);
+        let condition = columns
+            .iter()
+            .map(|column| format!("{column} ILIKE $"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let values = columns
+            .iter()
+            .map(|_| Box::new(pattern.clone()) as Box<dyn ToSql + Sync + Send>)
+            .collect();
+        self.and(&format!("({condition})"), values)
+    }
+
     /// Adds `condition` with one parameter when `value` is present.
     pub fn and_some<T: ToSql + Sync + Send + 'static>(
         &mut self,
@@ -307,6 +326,21 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_matches_any_of_its_columns_and_blanks_add_nothing() {
+        let mut filter = Filter::default();
+        filter
+            .and("user_id = $", vec![Box::new(1_i32)])
+            .and_containing(&["name", "email"], Some("  "))
+            .and_containing(&["name", "email"], None)
+            .and_containing(&["name", "email"], Some(" a_b "));
+        assert_eq!(
+            filter.where_clause(),
+            "user_id = $1 AND (name ILIKE $2 OR email ILIKE $3)"
+        );
+        assert_eq!(filter.params.len(), 3);
+    }
 
     #[test]
     fn like_patterns_are_literal() {

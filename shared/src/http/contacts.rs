@@ -6,16 +6,17 @@ use axum::{
         multipart::{Multipart, MultipartRejection},
         DefaultBodyLimit, State,
     },
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
+    response::Response,
     Json,
 };
 use chrono::{DateTime, Utc};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use uuid::Uuid;
 
-use super::{AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
+use super::{conditional, AppJson, AppQuery, Id, ListResponse, Page, PageQuery};
 use crate::{
-    auth::AuthUser,
+    auth::{AuthUser, Caller},
     contacts::{
         self, upload, upload::UploadReport, Contact, ContactFilter, ContactUpdate, NewContact,
     },
@@ -34,21 +35,26 @@ pub fn router<M: Mode>() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(get, path = "/api/contacts", tag = "contacts",
-    description = "The tenant's contacts, newest first. Alias: GET /contacts.",
+    description = "The tenant's contacts, newest first. Alias: GET /contacts. Sends an ETag; If-None-Match answers 304 while the page is unchanged.",
     params(ContactFilter, PageQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = ListResponse<Contact>), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = ListResponse<Contact>), (status = 304), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn list_contacts(
     State(state): State<AppState>,
-    auth: AuthUser,
+    caller: Caller,
+    headers: HeaderMap,
     AppQuery(filter): AppQuery<ContactFilter>,
     page: Page<(DateTime<Utc>, Uuid)>,
-) -> AppResult<Json<ListResponse<Contact>>> {
-    let Page { limit, after } = page;
-    let (contacts, total) = contacts::list(&state, auth.tenant, &filter, limit, after).await?;
-    Ok(Json(ListResponse::page(contacts, total, limit, |c| {
-        (c.created_at, c.id)
-    })))
+) -> AppResult<Response> {
+    let (_, (contacts, total)) = caller
+        .read(&state, &(filter, page), |db, tenant, (filter, page)| {
+            Box::pin(contacts::list(db, tenant, filter, page.limit, page.after))
+        })
+        .await?;
+    conditional::json(
+        &headers,
+        &ListResponse::page(contacts, total, page.limit, |c| (c.created_at, c.id)),
+    )
 }
 
 #[utoipa::path(post, path = "/api/contacts", tag = "contacts", request_body = NewContact,

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     agents,
-    db::filter::{like_pattern, Filter, Keyset},
+    db::filter::{Filter, Keyset},
     error::{AppError, AppResult},
     export::{cell, Export},
     ids::LeadId,
@@ -173,19 +173,11 @@ impl LeadFilter {
                 self.lead_status.map(LeadStatus::as_str),
             )
             .and_some("l.total_score >= $", self.min_score)
-            .and_some("l.agent_id = $", self.agent_id);
-        if let Some(search) = self
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            let p = like_pattern(search);
-            filter.and(
-                "(l.name ILIKE $ OR l.phone_number ILIKE $ OR l.email ILIKE $ OR l.company ILIKE $)",
-                vec![Box::new(p.clone()), Box::new(p.clone()), Box::new(p.clone()), Box::new(p)],
+            .and_some("l.agent_id = $", self.agent_id)
+            .and_containing(
+                &["l.name", "l.phone_number", "l.email", "l.company"],
+                self.search.as_deref(),
             );
-        }
         Ok(filter)
     }
 }
