@@ -5,11 +5,11 @@
 mod remote;
 pub mod sql;
 
-use crate::db::filter::Total;
+use crate::db::filter::{Filter, Keyset, Total};
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use futures::StreamExt;
+use futures::{future::try_join, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::ToSchema;
@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use crate::{
     clients::elevenlabs::ElevenLabs,
-    db::filter,
     error::{AppError, AppResult},
     ids::AgentId,
     tenant::TenantId,
@@ -445,6 +444,25 @@ pub struct AgentFilter {
     pub search: Option<String>,
 }
 
+impl AgentFilter {
+    /// The tenant's live agents this filter matches.
+    fn to_sql(&self, tenant: TenantId) -> Filter {
+        let mut filter = Filter::default();
+        filter
+            .and("user_id = $", vec![Box::new(*tenant.as_uuid())])
+            .and("deleted_at IS NULL", vec![])
+            .and_some("type = $", self.kind.map(AgentType::as_str))
+            .and_containing(&["name"], self.search.as_deref());
+        filter
+    }
+}
+
+/// Newest first.
+const NEWEST: Keyset = Keyset {
+    time: "created_at",
+    id: "id",
+};
+
 /// A page of the tenant's agents, newest first, each with its ElevenLabs configuration
 /// (fetched concurrently; one that fails is marked, the list still answers).
 pub async fn list(
@@ -455,31 +473,13 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<(Vec<Agent>, Total)> {
     let db = state.db().get().await?;
-    let kind = filter.kind.map(AgentType::as_str);
-    let search = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(filter::like_pattern);
-    let (after_at, after_id) = after.unzip();
-    let rows = db
-        .cached_query(
-            sql::PAGE,
-            &[
-                tenant.as_uuid(),
-                &kind,
-                &search,
-                &after_at,
-                &after_id,
-                &limit,
-            ],
-        )
-        .await?;
-    let total = Total::from_row(
-        &db.cached_query_one(sql::TOTAL, &[tenant.as_uuid(), &kind, &search])
-            .await?,
-    )?;
+    let matching = filter.to_sql(tenant);
+    // Sent together: one round trip, not two.
+    let (total, rows) = try_join(
+        matching.total(&db, sql::LIST_FROM),
+        matching.page(&db, sql::LIST_SELECT, &NEWEST, after, limit),
+    )
+    .await?;
     drop(db);
     let client = state.elevenlabs().await.ok();
     // Bounded: per request, and per tenant across its requests (the quota is the workspace's).

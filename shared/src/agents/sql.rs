@@ -1,5 +1,12 @@
 //! The agents' statements (see `crate::db::statements`).
 
+use super::{AgentFilter, AgentType, TenantId, NEWEST};
+use crate::db::filter::Filter;
+use uuid::Uuid;
+
+pub const LIST_FROM: &str = "agents";
+pub const LIST_SELECT: &str = "SELECT * FROM agents";
+
 crate::db::statements! {
     pub const LIVE_COUNT = "SELECT count(*) FROM agents WHERE user_id = $1 AND deleted_at IS NULL";
     pub const LOCK_TENANT_AGENTS = "SELECT pg_advisory_xact_lock(hashtextextended('agents:' || $1::uuid::text, 0))";
@@ -10,17 +17,6 @@ crate::db::statements! {
     pub const ONE_OF_TENANT = "SELECT * FROM agents WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
     pub const OWNER = "SELECT user_id FROM agents WHERE id = $1 AND deleted_at IS NULL";
     pub const EXISTS_FOR_TENANT = "SELECT 1 FROM agents WHERE id = $1 AND user_id = $2";
-    pub const PAGE = "SELECT * FROM agents
-        WHERE user_id = $1 AND deleted_at IS NULL
-        AND ($2::text IS NULL OR type = $2)
-        AND ($3::text IS NULL OR name ILIKE $3)
-        AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
-        ORDER BY created_at DESC, id DESC
-        LIMIT $6";
-    pub const TOTAL = crate::db::filter::bounded_count!("agents
-        WHERE user_id = $1 AND deleted_at IS NULL
-        AND ($2::text IS NULL OR type = $2)
-        AND ($3::text IS NULL OR name ILIKE $3)");
     pub const UPDATE = "UPDATE agents SET name = coalesce($3, name), phone_number_id = $4,
         is_active = coalesce($5, is_active),
         deactivated_by_admin = CASE WHEN $6 THEN coalesce(NOT $5, deactivated_by_admin)
@@ -31,4 +27,16 @@ crate::db::statements! {
     pub const ALL_REMOTE_IDS = "SELECT elevenlabs_agent_id FROM agents";
     pub const SOFT_DELETE = "UPDATE agents SET deleted_at = now(), is_active = false, updated_at = now()
         WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
+    fullest {
+        LIST_TOTAL = || every_filter().total_statement(LIST_FROM),
+        LIST_PAGE = || every_filter().page_statement(LIST_SELECT, &NEWEST, true),
+    }
+}
+
+fn every_filter() -> Filter {
+    AgentFilter {
+        kind: Some(AgentType::Call),
+        search: Some("a".into()),
+    }
+    .to_sql(TenantId::from_trusted(Uuid::nil()))
 }
