@@ -24,7 +24,7 @@ impl Keyset {
 }
 
 /// `%text%` for ILIKE, with the user's own `%`, `_` and `\` taken literally.
-pub fn like_pattern(text: &str) -> String {
+fn like_pattern(text: &str) -> String {
     let escaped = text
         .replace('\\', "\\\\")
         .replace('%', "\\%")

@@ -46,8 +46,8 @@ async fn list_agents(
     page: Page<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<Json<ListResponse<AgentRow>>> {
     let Page { limit, after } = page;
-    let search = query.search.as_deref().filter(|s| !s.trim().is_empty());
     let client = state.db().get().await?;
+    let search = query.search.as_deref();
     let (agents, total) = admin_agents::list(&client, query.user_id, search, after, limit).await?;
     Ok(Json(ListResponse::page(agents, total, limit, |a| {
         (a.created_at, a.id)

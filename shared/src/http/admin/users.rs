@@ -68,7 +68,7 @@ async fn list_users(
         }
     };
     let filter = UserFilter {
-        search: query.search.filter(|s| !s.trim().is_empty()),
+        search: query.search,
         status,
     };
     let client = state.db().get().await?;
