@@ -65,9 +65,15 @@ pub async fn list(
     limit: i64,
 ) -> AppResult<(Vec<AgentRow>, Total)> {
     let matching = matching(user, search);
-    let total = matching.total(client, sql::LIST_FROM).await?;
-    let rows = matching
-        .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
+    let (rows, total) = matching
+        .page_with_total(
+            client,
+            sql::LIST_FROM,
+            sql::LIST_SELECT,
+            &NEWEST,
+            after,
+            limit,
+        )
         .await?;
     let agents = rows
         .iter()

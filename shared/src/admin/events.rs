@@ -152,10 +152,7 @@ pub mod sql {
     }
 }
 
-const NEWEST: Keyset = Keyset {
-    time: "created_at",
-    id: "id",
-};
+const NEWEST: Keyset = Keyset::CREATED;
 
 /// Open (not yet matched) events by default, `include_matched` lists all; newest first, after
 /// the (created_at, id) cursor when given.
@@ -166,10 +163,17 @@ pub async fn list_unmatched(
     limit: i64,
 ) -> AppResult<(Vec<UnmatchedEvent>, Total)> {
     let matching = matching(include_matched);
-    let total = matching.total(client, sql::LIST_FROM).await?;
-    let events = matching
-        .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
-        .await?
+    let (rows, total) = matching
+        .page_with_total(
+            client,
+            sql::LIST_FROM,
+            sql::LIST_SELECT,
+            &NEWEST,
+            after,
+            limit,
+        )
+        .await?;
+    let events = rows
         .iter()
         .map(|row| unmatched(row, None))
         .collect::<AppResult<_>>()?;

@@ -45,10 +45,7 @@ pub mod sql {
     }
 }
 
-const NEWEST: Keyset = Keyset {
-    time: "created_at",
-    id: "id",
-};
+const NEWEST: Keyset = Keyset::CREATED;
 
 /// Newest first, optionally only those with `status`; the cursor is (created_at, id).
 pub async fn list(
@@ -58,9 +55,15 @@ pub async fn list(
     limit: i64,
 ) -> AppResult<(Vec<AdminPurchase>, Total)> {
     let matching = matching(status);
-    let total = matching.total(client, sql::LIST_FROM).await?;
-    let rows = matching
-        .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
+    let (rows, total) = matching
+        .page_with_total(
+            client,
+            sql::LIST_FROM,
+            sql::LIST_SELECT,
+            &NEWEST,
+            after,
+            limit,
+        )
         .await?;
     let purchases = rows
         .iter()

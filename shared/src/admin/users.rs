@@ -107,10 +107,7 @@ pub mod sql {
     }
 }
 
-const NEWEST: Keyset = Keyset {
-    time: "created_at",
-    id: "id",
-};
+const NEWEST: Keyset = Keyset::CREATED;
 
 /// Newest first; the cursor is the last row's (created_at, id).
 pub async fn list(
@@ -120,9 +117,15 @@ pub async fn list(
     limit: i64,
 ) -> AppResult<(Vec<AdminUserSummary>, Total)> {
     let matching = matching(filter);
-    let total = matching.total(client, sql::LIST_FROM).await?;
-    let rows = matching
-        .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
+    let (rows, total) = matching
+        .page_with_total(
+            client,
+            sql::LIST_FROM,
+            sql::LIST_SELECT,
+            &NEWEST,
+            after,
+            limit,
+        )
         .await?;
     let users = rows.iter().map(summary).collect::<AppResult<_>>()?;
     Ok((users, total))

@@ -9,7 +9,7 @@ use crate::db::filter::{Filter, Keyset, Total};
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use futures::{future::try_join, StreamExt};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::ToSchema;
@@ -458,10 +458,7 @@ impl AgentFilter {
 }
 
 /// Newest first.
-const NEWEST: Keyset = Keyset {
-    time: "created_at",
-    id: "id",
-};
+const NEWEST: Keyset = Keyset::CREATED;
 
 /// A page of the tenant's agents, newest first, each with its ElevenLabs configuration
 /// (fetched concurrently; one that fails is marked, the list still answers).
@@ -473,13 +470,10 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<(Vec<Agent>, Total)> {
     let db = state.db().get().await?;
-    let matching = filter.to_sql(tenant);
-    // Sent together: one round trip, not two.
-    let (total, rows) = try_join(
-        matching.total(&db, sql::LIST_FROM),
-        matching.page(&db, sql::LIST_SELECT, &NEWEST, after, limit),
-    )
-    .await?;
+    let (rows, total) = filter
+        .to_sql(tenant)
+        .page_with_total(&db, sql::LIST_FROM, sql::LIST_SELECT, &NEWEST, after, limit)
+        .await?;
     drop(db);
     let client = state.elevenlabs().await.ok();
     // Bounded: per request, and per tenant across its requests (the quota is the workspace's).

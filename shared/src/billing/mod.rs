@@ -278,10 +278,7 @@ fn checkout_failed(err: &CheckoutError, purchase: Uuid, status: PurchaseStatus) 
 /// The position of a purchase in the newest-first order.
 pub type PurchaseCursor = (DateTime<Utc>, Uuid);
 
-const NEWEST: Keyset = Keyset {
-    time: "created_at",
-    id: "id",
-};
+const NEWEST: Keyset = Keyset::CREATED;
 
 /// A page of the tenant's purchases, newest first, and how many there are.
 pub async fn list(
@@ -291,10 +288,17 @@ pub async fn list(
     after: Option<PurchaseCursor>,
 ) -> AppResult<(Vec<Purchase>, Total)> {
     let of_tenant = sql::of_tenant(tenant);
-    let total = of_tenant.total(client, sql::LIST_FROM).await?;
-    let purchases = of_tenant
-        .page(client, sql::LIST_SELECT, &NEWEST, after, limit)
-        .await?
+    let (rows, total) = of_tenant
+        .page_with_total(
+            client,
+            sql::LIST_FROM,
+            sql::LIST_SELECT,
+            &NEWEST,
+            after,
+            limit,
+        )
+        .await?;
+    let purchases = rows
         .iter()
         .map(Purchase::try_from)
         .collect::<AppResult<_>>()?;

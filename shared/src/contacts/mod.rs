@@ -9,7 +9,6 @@ use crate::db::filter::{Filter, Keyset, Total};
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use futures::future::try_join;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::ToSchema;
@@ -222,10 +221,7 @@ impl ContactFilter {
 }
 
 /// Newest first: the order of the tenant's live contacts in their index (V0019).
-const NEWEST: Keyset = Keyset {
-    time: "created_at",
-    id: "id",
-};
+const NEWEST: Keyset = Keyset::CREATED;
 
 /// A page of the tenant's contacts, newest first, and the total matching the filter.
 pub async fn list(
@@ -235,13 +231,10 @@ pub async fn list(
     limit: i64,
     after: Option<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<(Vec<Contact>, Total)> {
-    let matching = filter.to_sql(tenant);
-    // Sent together: one round trip, not two.
-    let (total, rows) = try_join(
-        matching.total(db, sql::LIST_FROM),
-        matching.page(db, sql::LIST_SELECT, &NEWEST, after, limit),
-    )
-    .await?;
+    let (rows, total) = filter
+        .to_sql(tenant)
+        .page_with_total(db, sql::LIST_FROM, sql::LIST_SELECT, &NEWEST, after, limit)
+        .await?;
     let contacts = rows
         .iter()
         .map(Contact::try_from)

@@ -4,7 +4,7 @@
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use futures::TryStreamExt;
+use futures::{future::try_join, TryStreamExt};
 use tokio_postgres::{types::ToSql, Row, RowStream};
 use uuid::Uuid;
 
@@ -18,6 +18,12 @@ pub struct Keyset {
 }
 
 impl Keyset {
+    /// Newest first by a table's own `created_at` and `id`, in a statement without aliases.
+    pub const CREATED: Keyset = Keyset {
+        time: "created_at",
+        id: "id",
+    };
+
     pub fn order_by(&self) -> String {
         format!("{} DESC, {} DESC", self.time, self.id)
     }
@@ -186,6 +192,25 @@ impl Filter {
             &db.cached_query_one(&statement, &self.params_with(&[]))
                 .await?,
         )
+    }
+
+    /// [`Filter::page`] of `select` and [`Filter::total`] of `from`, sent together: one round
+    /// trip, not two.
+    pub async fn page_with_total(
+        &self,
+        db: &impl GenericClient,
+        from: &str,
+        select: &str,
+        keyset: &Keyset,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> AppResult<(Vec<Row>, Total)> {
+        let (total, rows) = try_join(
+            self.total(db, from),
+            self.page(db, select, keyset, after, limit),
+        )
+        .await?;
+        Ok((rows, total))
     }
 
     /// The statement [`Filter::page`] runs, with the cursor condition when `after_cursor`: the
