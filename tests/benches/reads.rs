@@ -1,13 +1,13 @@
 //! Read-API benchmark, run by scripts/bench-reads against a stack of its own:
 //! a. seeds the dataset once (tests/benches/reads_seed.sql, in one transaction, then VACUUM
 //!    ANALYZE) unless the database already holds it (the `bench_seed` marker row);
-//! b. for the largest tenant and a median one, times each read endpoint four ways, in turns
-//!    (one of each per round, sequential rounds after a warm-up): the running API; the same
-//!    request through the api-calls (or api-contacts) router called in this process (the API's own work without
-//!    the socket); the shared crate's read functions its handler calls, in-process on one
-//!    pooled connection; and the statements those functions send (taken off the wire by a
-//!    recording proxy, support/wire.rs) prepared once on one connection and run in the same
-//!    order: the SQL's own time.
+//! b. for the largest tenant and a median one, times each read endpoint four ways, in turns (one of
+//!    each per round, sequential rounds after a warm-up): the running API; the same request through
+//!    the api-calls (or api-contacts) router called in this process (the API's own work without the
+//!    socket); the shared crate's read functions its handler calls, in-process on one pooled
+//!    connection; and the statements those functions send (taken off the wire by a recording proxy,
+//!    support/wire.rs) prepared once on one connection and run in the same order: the SQL's own
+//!    time.
 
 use std::time::{Duration, Instant};
 
@@ -787,13 +787,12 @@ impl Row {
 }
 
 /// The routes the api-calls and api-contacts Lambdas serve (`shared::http::app`, the calls and
-/// contacts groups in one router, its state from the stack's variables as the API's), called
-/// in this process: the API's own work for a
-/// request, without the socket and the HTTP client. It runs on a multi-thread runtime of its
-/// own, as the Lambdas run it (`#[tokio::main]`): on a thread of its own, each request is
-/// driven by `block_on`, as a Lambda's main drives its handler, while its connections' tasks
-/// run on the runtime's workers. Its logs go to [`support::lambda_logs`]. Only the request is
-/// timed.
+/// contacts groups in one router, its state from the stack's variables as the API's), called in
+/// this process: the API's own work for a request, without the socket and the HTTP client. It runs
+/// on a multi-thread runtime of its own, as the Lambdas run it (`#[tokio::main]`): on a thread of
+/// its own, each request is driven by `block_on`, as a Lambda's main drives its handler, while its
+/// connections' tasks run on the runtime's workers. Its logs go to [`support::lambda_logs`]. Only
+/// the request is timed.
 struct InProcess {
     requests: std::sync::mpsc::Sender<(Request, tokio::sync::oneshot::Sender<Served>)>,
 }
