@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
 use futures::{pin_mut, StreamExt};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::db::statements::PlannedPerRun;
 use crate::{
     db::filter::{Filter, Keyset},
     error::{AppError, AppResult},
@@ -63,7 +63,7 @@ impl Export {
     /// `out`, each row as Postgres sends it: writing overlaps the query.
     pub async fn write_page(
         &self,
-        db: &impl GenericClient,
+        db: &impl PlannedPerRun,
         after: Option<Position>,
         limit: i64,
         out: &mut Vec<u8>,
@@ -90,7 +90,7 @@ impl Export {
     }
 
     /// How many rows match.
-    pub async fn count(&self, db: &impl GenericClient) -> AppResult<i64> {
+    pub async fn count(&self, db: &impl PlannedPerRun) -> AppResult<i64> {
         self.filter.count(db, &self.count_from).await
     }
 
@@ -103,7 +103,7 @@ impl Export {
 /// The whole export as CSV when it is at most `max_bytes` and written within `budget`;
 /// `None` when it is bigger or slower (then it is for an export job).
 pub async fn inline(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     export: &Export,
     max_bytes: usize,
     budget: Duration,

@@ -32,6 +32,7 @@ mod migrations;
 mod outbound;
 mod reconcile;
 mod request_connection;
+mod searches;
 mod secret_rotation;
 mod security;
 mod simulate_call;

@@ -2,8 +2,8 @@
 //! and changes that go through the same agent functions as the owner's, then to the audit log.
 
 use crate::db::filter::Total;
+use crate::db::statements::PlannedPerRun;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -58,7 +58,7 @@ const NEWEST: Keyset = Keyset {
 
 /// Newest first; the cursor is the last row's (created_at, id).
 pub async fn list(
-    client: &impl GenericClient,
+    client: &impl PlannedPerRun,
     user: Option<Uuid>,
     search: Option<&str>,
     after: Option<(DateTime<Utc>, Uuid)>,

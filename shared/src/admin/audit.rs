@@ -2,7 +2,7 @@
 //! itself where there is one. Details never hold a secret value.
 
 use crate::db::filter::Total;
-use crate::db::statements::Cached;
+use crate::db::statements::{Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -122,7 +122,7 @@ pub struct AuditFilter {
 
 /// Newest first, after the entry `before_id` when given.
 pub async fn list(
-    client: &impl GenericClient,
+    client: &impl PlannedPerRun,
     filter: &AuditFilter,
     before_id: Option<i64>,
     limit: i64,

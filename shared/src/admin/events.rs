@@ -3,7 +3,7 @@
 //! normal queue and processor, which are idempotent, so replaying twice applies once.
 
 use crate::db::filter::Total;
-use crate::db::statements::Cached;
+use crate::db::statements::{Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -157,7 +157,7 @@ const NEWEST: Keyset = Keyset::CREATED;
 /// Open (not yet matched) events by default, `include_matched` lists all; newest first, after
 /// the (created_at, id) cursor when given.
 pub async fn list_unmatched(
-    client: &impl GenericClient,
+    client: &impl PlannedPerRun,
     include_matched: bool,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,

@@ -1,6 +1,7 @@
 //! Purchases across tenants, for the admin: the ones held for review, and the decision on one.
 
 use crate::db::filter::Total;
+use crate::db::statements::PlannedPerRun;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -49,7 +50,7 @@ const NEWEST: Keyset = Keyset::CREATED;
 
 /// Newest first, optionally only those with `status`; the cursor is (created_at, id).
 pub async fn list(
-    client: &impl GenericClient,
+    client: &impl PlannedPerRun,
     status: Option<PurchaseStatus>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,

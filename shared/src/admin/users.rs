@@ -1,7 +1,7 @@
 //! Users seen by the admin: search, one user's whole picture, credit adjustments, suspension.
 
 use crate::db::filter::Total;
-use crate::db::statements::Cached;
+use crate::db::statements::{Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -111,7 +111,7 @@ const NEWEST: Keyset = Keyset::CREATED;
 
 /// Newest first; the cursor is the last row's (created_at, id).
 pub async fn list(
-    client: &impl GenericClient,
+    client: &impl PlannedPerRun,
     filter: &UserFilter,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
@@ -177,7 +177,7 @@ pub struct AdminUserDetail {
     pub recent_transactions: Vec<CreditTransaction>,
 }
 
-pub async fn detail(client: &impl GenericClient, id: Uuid) -> AppResult<AdminUserDetail> {
+pub async fn detail(client: &impl PlannedPerRun, id: Uuid) -> AppResult<AdminUserDetail> {
     let user = client
         .cached_query_opt(sql::SUMMARY_BY_ID, &[&id])
         .await?

@@ -6,7 +6,7 @@ pub mod disputes;
 pub mod payments;
 
 use crate::db::filter::Total;
-use crate::db::statements::Cached;
+use crate::db::statements::{Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -282,7 +282,7 @@ const NEWEST: Keyset = Keyset::CREATED;
 
 /// A page of the tenant's purchases, newest first, and how many there are.
 pub async fn list(
-    client: &impl GenericClient,
+    client: &impl PlannedPerRun,
     tenant: TenantId,
     limit: i64,
     after: Option<PurchaseCursor>,

@@ -2,8 +2,8 @@
 //! over a range, with the call list's filters and paging.
 
 use crate::db::filter::Total;
+use crate::db::statements::PlannedPerRun;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
 use serde::Serialize;
 use tokio_postgres::{types::Json, Row};
 use utoipa::ToSchema;
@@ -80,7 +80,7 @@ impl TryFrom<&Row> for CallMetrics {
 /// A page of the metrics of the tenant's conversations matching `filter`, newest first, and
 /// how many match. An `agent_id` that is not the tenant's answers 404.
 pub async fn list(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     filter: &CallFilter,
     limit: i64,

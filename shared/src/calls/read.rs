@@ -1,7 +1,7 @@
 //! Reading calls and chats: the filtered, keyset-paginated list, one call with its lead
 //! analytics, and its transcript. Every query is scoped by the tenant.
 
-use crate::db::statements::Cached;
+use crate::db::statements::{Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use futures::future::try_join;
@@ -225,7 +225,7 @@ impl CallFilter {
     /// `lead_analytics` once per call (~30 ms for the 10,000 it counts, against ~2 ms).
     async fn total(
         &self,
-        db: &impl GenericClient,
+        db: &impl PlannedPerRun,
         tenant: TenantId,
         counted: Counted,
         matching: &Filter,
@@ -300,7 +300,7 @@ pub(super) enum Counted {
 /// A page of the tenant's calls, newest first, and how many match in all. An `agent_id` that
 /// is not the tenant's answers 404.
 pub async fn list(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     filter: &CallFilter,
     limit: i64,
@@ -320,7 +320,7 @@ pub async fn list(
 /// A page of `select`'s rows (over `counted`) that `filter` matches, newest first, read as
 /// `T`, and how many match in all (up to the bound): what every list of calls answers.
 pub(super) async fn matching_page<T>(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     filter: &CallFilter,
     (select, counted): (&str, Counted),

@@ -2,8 +2,8 @@
 //! and which agent it was about, filtered and keyset-paginated as the call list is.
 
 use crate::db::filter::Total;
+use crate::db::statements::PlannedPerRun;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
 use serde::Serialize;
 use tokio_postgres::Row;
 use utoipa::ToSchema;
@@ -63,7 +63,7 @@ impl TryFrom<&Row> for ScoredConversation {
 /// A page of the tenant's analyzed calls and chats matching the call list's `filter`, newest
 /// first, and how many match. An `agent_id` that is not the tenant's answers 404.
 pub async fn list(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     filter: &CallFilter,
     limit: i64,

@@ -6,7 +6,7 @@ pub mod lookup;
 pub mod upload;
 
 use crate::db::filter::{Filter, Keyset, Total};
-use crate::db::statements::Cached;
+use crate::db::statements::{Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
@@ -225,7 +225,7 @@ const NEWEST: Keyset = Keyset::CREATED;
 
 /// A page of the tenant's contacts, newest first, and the total matching the filter.
 pub async fn list(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     filter: &ContactFilter,
     limit: i64,

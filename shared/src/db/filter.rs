@@ -1,9 +1,8 @@
 //! A WHERE clause assembled from the filters a request actually uses, so each list query is a
 //! plain statement Postgres can plan for its indexes (no `$n IS NULL OR ...` catch-alls).
 
-use crate::db::statements::Cached;
+use crate::db::statements::{query_planned_for_values, PlannedPerRun};
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
 use futures::{future::try_join, TryStreamExt};
 use tokio_postgres::{types::ToSql, Row, RowStream};
 use uuid::Uuid;
@@ -36,6 +35,18 @@ fn like_pattern(text: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_");
     format!("%{escaped}%")
+}
+
+/// `columns` as the one text a search looks in: each column's value (an empty line for
+/// NULL), joined by line breaks. A trigram index serves a search only on this exact
+/// expression, so V0020 spells each of its indexes as this renders for the list's columns.
+pub fn searched_text(columns: &[&str]) -> String {
+    let joined = columns
+        .iter()
+        .map(|column| format!("coalesce({column}, '')"))
+        .collect::<Vec<_>>()
+        .join(" || E'\\n' || ");
+    format!("({joined})")
 }
 
 /// The most rows a page holds ([`Filter::page`]): a list's `?limit=` at most, a profile's
@@ -89,6 +100,8 @@ impl From<i64> for Total {
 pub struct Filter {
     conditions: Vec<String>,
     params: Vec<Box<dyn ToSql + Sync + Send>>,
+    /// A search is planned for its own pattern at every run ([`PlannedPerRun`]).
+    planned_per_run: bool,
 }
 
 impl Filter {
@@ -110,12 +123,24 @@ impl Filter {
     }
 
     /// Adds, when `text` holds more than blanks, that one of `columns` contains it: a search
-    /// box's filter (case-insensitive; `%`, `_` and `\` are taken literally).
+    /// box's filter (case-insensitive; `%`, `_` and `\\` are taken literally), planned for
+    /// its own pattern at every run ([`PlannedPerRun`]).
+    ///
+    /// The columns are searched as one text, [`searched_text`], which a trigram index on that
+    /// same expression serves (V0020's, for contacts and leads). A text holding a line break,
+    /// the joint, could match across two columns there, so it is matched column by column.
     pub fn and_containing(&mut self, columns: &[&str], text: Option<&str>) -> &mut Self {
         let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
             return self;
         };
+        self.planned_per_run = true;
         let pattern = like_pattern(text);
+        if !text.contains('\n') {
+            return self.and(
+                &format!("{} ILIKE $", searched_text(columns)),
+                vec![Box::new(pattern)],
+            );
+        }
         let condition = columns
             .iter()
             .map(|column| format!("{column} ILIKE $"))
@@ -167,12 +192,11 @@ impl Filter {
 
     /// How many rows of `from` match, all counted (an export's progress; a list answers
     /// [`Filter::total`]).
-    pub async fn count(&self, db: &impl GenericClient, from: &str) -> AppResult<i64> {
-        let statement = self.count_statement(from);
-        Ok(db
-            .cached_query_one(&statement, &self.params_with(&[]))
-            .await?
-            .try_get(0)?)
+    pub async fn count(&self, db: &impl PlannedPerRun, from: &str) -> AppResult<i64> {
+        let row = self
+            .one_row(db, &self.count_statement(from), self.params_with(&[]))
+            .await?;
+        Ok(row.try_get(0)?)
     }
 
     /// The statement [`Filter::total`] runs: [`Filter::count_statement`] stopping past
@@ -186,19 +210,18 @@ impl Filter {
     }
 
     /// A list's total of the rows of `from` that match.
-    pub async fn total(&self, db: &impl GenericClient, from: &str) -> AppResult<Total> {
-        let statement = self.total_statement(from);
-        Total::from_row(
-            &db.cached_query_one(&statement, &self.params_with(&[]))
-                .await?,
-        )
+    pub async fn total(&self, db: &impl PlannedPerRun, from: &str) -> AppResult<Total> {
+        let row = self
+            .one_row(db, &self.total_statement(from), self.params_with(&[]))
+            .await?;
+        Total::from_row(&row)
     }
 
     /// [`Filter::page`] of `select` and [`Filter::total`] of `from`, sent together: one round
     /// trip, not two.
     pub async fn page_with_total(
         &self,
-        db: &impl GenericClient,
+        db: &impl PlannedPerRun,
         from: &str,
         select: &str,
         keyset: &Keyset,
@@ -263,7 +286,7 @@ impl Filter {
     /// ...`) in `keyset` order, after the cursor position `after` when there is one.
     pub async fn page(
         &self,
-        db: &impl GenericClient,
+        db: &impl PlannedPerRun,
         select: &str,
         keyset: &Keyset,
         after: Option<(DateTime<Utc>, Uuid)>,
@@ -277,7 +300,7 @@ impl Filter {
     /// keeps its parameters (a lookup joined to each row of the page), for `after` and `limit`.
     pub async fn rows_of_page(
         &self,
-        db: &impl GenericClient,
+        db: &impl PlannedPerRun,
         statement: &str,
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
@@ -295,10 +318,10 @@ impl Filter {
     }
 
     /// Up to `limit` matching rows, any number, as Postgres sends them: [`Filter::page`] for
-    /// pages too big to collect (an export's), its statement cached as [`Cached`]'s are.
+    /// pages too big to collect (an export's), its statement run as the pages' are.
     pub async fn page_stream(
         &self,
-        db: &impl GenericClient,
+        db: &impl PlannedPerRun,
         select: &str,
         keyset: &Keyset,
         after: Option<(DateTime<Utc>, Uuid)>,
@@ -316,16 +339,43 @@ impl Filter {
 
     async fn stream(
         &self,
-        db: &impl GenericClient,
+        db: &impl PlannedPerRun,
         statement: &str,
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> AppResult<RowStream> {
-        let statement = db.prepare_cached(statement).await?;
         let (at, id) = after.unzip();
-        Ok(db
-            .query_raw(&statement, self.page_params(&at, &id, &limit))
-            .await?)
+        self.run(db, statement, self.page_params(&at, &id, &limit))
+            .await
+    }
+
+    /// Runs `statement` of this filter: from the connection's statement cache, or planned for
+    /// its values when it searches.
+    async fn run(
+        &self,
+        db: &impl PlannedPerRun,
+        statement: &str,
+        params: Vec<&(dyn ToSql + Sync)>,
+    ) -> AppResult<RowStream> {
+        Ok(if self.planned_per_run {
+            query_planned_for_values(db, statement, params).await?
+        } else {
+            db.query_raw(&db.prepare_cached(statement).await?, params)
+                .await?
+        })
+    }
+
+    /// The one row `statement` answers (a count).
+    async fn one_row(
+        &self,
+        db: &impl PlannedPerRun,
+        statement: &str,
+        params: Vec<&(dyn ToSql + Sync)>,
+    ) -> AppResult<Row> {
+        let rows: Vec<Row> = self.run(db, statement, params).await?.try_collect().await?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| AppError::internal(format!("no row from {statement}")))
     }
 
     fn page_params<'a>(
@@ -353,18 +403,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_search_matches_any_of_its_columns_and_blanks_add_nothing() {
+    fn a_search_looks_in_its_columns_joined_and_blanks_add_nothing() {
         let mut filter = Filter::default();
         filter
             .and("user_id = $", vec![Box::new(1_i32)])
             .and_containing(&["name", "email"], Some("  "))
-            .and_containing(&["name", "email"], None)
-            .and_containing(&["name", "email"], Some(" a_b "));
+            .and_containing(&["name", "email"], None);
+        assert!(!filter.planned_per_run, "no search, the cached plan");
+        filter.and_containing(&["name", "email"], Some(" a_b "));
         assert_eq!(
             filter.where_clause(),
-            "user_id = $1 AND (name ILIKE $2 OR email ILIKE $3)"
+            "user_id = $1 AND (coalesce(name, '') || E'\\n' || coalesce(email, '')) ILIKE $2"
         );
-        assert_eq!(filter.params.len(), 3);
+        assert_eq!(filter.params.len(), 2);
+        assert!(filter.planned_per_run);
+    }
+
+    #[test]
+    fn a_search_across_a_line_break_is_matched_column_by_column() {
+        let mut filter = Filter::default();
+        filter.and_containing(&["name", "email"], Some("a\nb"));
+        assert_eq!(filter.where_clause(), "(name ILIKE $1 OR email ILIKE $2)");
     }
 
     #[test]

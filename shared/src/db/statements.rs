@@ -19,7 +19,7 @@
 use std::{borrow::Cow, future::Future};
 
 use deadpool_postgres::GenericClient;
-use tokio_postgres::{types::ToSql, Error, Row};
+use tokio_postgres::{types::ToSql, Error, GenericClient as _, Row, RowStream};
 
 pub struct Statement {
     /// `module::path::NAME`: what a failed check reports.
@@ -152,4 +152,44 @@ impl<C: GenericClient> Cached for C {
             .await?;
         Ok(())
     }
+}
+
+/// A client that can also run a statement planned for the values of that one run.
+///
+/// A cached statement runs on a plan made for any values once Postgres finds it no costlier
+/// than the plans it made for the first five runs' values. A search cannot share one: its
+/// pattern decides whether reading the tenant's rows newest first finds a page in a few
+/// rows, or whether its trigram indexes should find the few rows that match. Postgres plans
+/// its unnamed statement for the values bound to it, every time; a named one, even prepared
+/// afresh, shares its plan behind PgBouncer, which keeps one server statement per text.
+pub trait PlannedPerRun: GenericClient + Sync {
+    /// The tokio-postgres client or transaction underneath, which sends unnamed statements.
+    fn raw(&self) -> &(impl tokio_postgres::GenericClient + Sync);
+}
+
+impl PlannedPerRun for deadpool_postgres::Client {
+    fn raw(&self) -> &(impl tokio_postgres::GenericClient + Sync) {
+        let client: &tokio_postgres::Client = self;
+        client
+    }
+}
+
+impl PlannedPerRun for deadpool_postgres::Transaction<'_> {
+    fn raw(&self) -> &(impl tokio_postgres::GenericClient + Sync) {
+        let transaction: &tokio_postgres::Transaction<'_> = self;
+        transaction
+    }
+}
+
+/// Runs `sql` planned for `params` (an unnamed statement: Parse, Bind and Execute in one round
+/// trip), its parameter types taken from the statement's cached preparation.
+pub async fn query_planned_for_values(
+    db: &impl PlannedPerRun,
+    sql: &str,
+    params: Vec<&(dyn ToSql + Sync)>,
+) -> Result<RowStream, Error> {
+    let types = db.prepare_cached(sql).await?.params().to_vec();
+    db.raw()
+        .query_typed_raw(sql, params.into_iter().zip(types))
+        .await
 }

@@ -5,7 +5,7 @@ pub mod read;
 pub mod rollup;
 pub mod scoring;
 
-use crate::db::statements::Cached;
+use crate::db::statements::{Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
@@ -142,7 +142,7 @@ pub struct LeadUpdate {
 }
 
 pub async fn assign(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     id: LeadId,
     update: &LeadUpdate,

@@ -2,7 +2,7 @@
 //! timeline and possible duplicates.
 
 use crate::db::filter::Total;
-use crate::db::statements::Cached;
+use crate::db::statements::{Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use futures::future::{try_join, try_join3};
@@ -185,7 +185,7 @@ impl LeadFilter {
 /// A page of the tenant's leads with their newest analyses, newest contact first, and how
 /// many match in all. An `agent_id` that is not the tenant's answers 404.
 pub async fn list(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     filter: &LeadFilter,
     limit: i64,
@@ -295,7 +295,7 @@ pub async fn find(db: &impl GenericClient, tenant: TenantId, id: LeadId) -> AppR
 }
 
 pub async fn profile(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     id: LeadId,
 ) -> AppResult<LeadProfile> {
@@ -336,7 +336,7 @@ pub async fn profile(
 /// A page of one of the tenant's leads' calls and chats, newest first, and how many there are;
 /// 404 for anyone else's lead.
 pub async fn timeline(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     id: LeadId,
     limit: i64,
@@ -353,7 +353,7 @@ pub async fn timeline(
 
 /// A page of the lead's calls and chats and their total, both the tenant's only.
 async fn interactions(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     lead: LeadId,
     limit: i64,
