@@ -314,6 +314,7 @@ enum Read {
     Contacts(Option<CallCursor>),
     ContactSearch(String),
     LeadSearch(String),
+    CallSearch(String),
 }
 
 impl Read {
@@ -371,6 +372,13 @@ impl Read {
                     ..LeadFilter::default()
                 };
                 leads::read::list(db, tenant, &filter, PAGE, None).await?;
+            }
+            Self::CallSearch(search) => {
+                let filter = CallFilter {
+                    search: Some(search.clone()),
+                    ..CallFilter::default()
+                };
+                calls::read::list(db, tenant, &filter, PAGE, None).await?;
             }
         }
         Ok(())
@@ -503,6 +511,12 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             path: format!("/api/leads?limit={PAGE}&search={}", deep_contact.digits),
             revalidate: false,
             read: Read::LeadSearch(deep_contact.digits.clone()),
+        },
+        Case {
+            name: format!("GET /api/calls?limit={PAGE}&search=<the same digits>"),
+            path: format!("/api/calls?limit={PAGE}&search={}", deep_contact.digits),
+            revalidate: false,
+            read: Read::CallSearch(deep_contact.digits.clone()),
         },
     ])
 }

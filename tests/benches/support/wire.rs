@@ -2,7 +2,8 @@
 //! prepared once: a proxy in front of the database records each statement the client prepares
 //! (Parse: name and text) and runs (Bind: the statement and its parameters, as the bytes sent),
 //! and simple queries (BEGIN, COMMIT), in order, while recording is on. What the product's code
-//! sends is what is replayed: no copy of its SQL to drift from it.
+//! sends is what is replayed: no copy of its SQL to drift from it. A statement sent unnamed (a
+//! search, planned for its values at every run) is replayed unnamed too.
 
 use std::{
     collections::HashMap,
@@ -19,6 +20,8 @@ use tokio_postgres::{
     Client, Statement,
 };
 
+use futures::TryStreamExt;
+
 use crate::support::BoxError;
 
 /// One statement as the client ran it.
@@ -28,6 +31,8 @@ pub enum Sent {
     Bound {
         text: String,
         params: Vec<Option<Vec<u8>>>,
+        /// Sent as the unnamed statement, planned for these parameters.
+        unnamed: bool,
     },
     Simple(String),
 }
@@ -160,12 +165,17 @@ fn note(log: &Mutex<Log>, connection: usize, kind: u8, body: &[u8]) {
                     (len >= 0).then(|| at.bytes(len as usize).to_vec())
                 })
                 .collect();
+            let unnamed = name.is_empty();
             let text = log
                 .names
                 .get(&(connection, name))
                 .cloned()
                 .unwrap_or_default();
-            log.sent.push(Sent::Bound { text, params });
+            log.sent.push(Sent::Bound {
+                text,
+                params,
+                unnamed,
+            });
         }
         b'Q' if log.recording => {
             let text = at.text();
@@ -264,16 +274,31 @@ impl Replay {
     pub async fn run(&self, db: &Client) -> Result<(), BoxError> {
         for (statement, sent) in &self.steps {
             match (statement, sent) {
-                (Some(statement), Sent::Bound { params, .. }) => {
+                (
+                    Some(statement),
+                    Sent::Bound {
+                        text,
+                        params,
+                        unnamed,
+                    },
+                ) => {
                     let params: Vec<Raw> = params.iter().map(|p| Raw(p.as_deref())).collect();
-                    db.query(
-                        statement,
-                        &params
-                            .iter()
-                            .map(|p| p as &(dyn ToSql + Sync))
-                            .collect::<Vec<_>>(),
-                    )
-                    .await?;
+                    if *unnamed {
+                        let typed = params.iter().zip(statement.params().iter().cloned());
+                        db.query_typed_raw(text, typed)
+                            .await?
+                            .try_collect::<Vec<_>>()
+                            .await?;
+                    } else {
+                        db.query(
+                            statement,
+                            &params
+                                .iter()
+                                .map(|p| p as &(dyn ToSql + Sync))
+                                .collect::<Vec<_>>(),
+                        )
+                        .await?;
+                    }
                 }
                 (_, Sent::Simple(text)) => db.batch_execute(text).await?,
                 _ => {}
