@@ -123,7 +123,7 @@ impl Filter {
     }
 
     /// Adds, when `text` holds more than blanks, that one of `columns` contains it: a search
-    /// box's filter (case-insensitive; `%`, `_` and `\\` are taken literally), planned for
+    /// box's filter (case-insensitive; `%`, `_` and `\` are taken literally), planned for
     /// its own pattern at every run ([`PlannedPerRun`]).
     ///
     /// The columns are searched as one text, [`searched_text`], which a trigram index on that
