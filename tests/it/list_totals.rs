@@ -1,13 +1,13 @@
-//! List totals past the count's bound: `pagination.total` stops at `TOTAL_BOUND` with
-//! `total_exact: false`, the cursors still reach every row, and a filter matching fewer rows
-//! is counted exactly; and a page's statement keeps one plan per connection. The rows are
-//! stored straight in the tables: only their number matters here (the processor's path to
-//! them is tested with the webhooks).
+//! List totals past the count's bound: `pagination.total` stops at `TOTAL_BOUND` (a search's
+//! at `SEARCH_TOTAL_BOUND`) with `total_exact: false`, the cursors still reach every row, and
+//! a filter matching fewer rows is counted exactly; and a page's statement keeps one plan per
+//! connection. The rows are stored straight in the tables: only their number matters here
+//! (the processor's path to them is tested with the webhooks).
 
 use serde_json::Value;
 use shared::{
     calls::read::sql as calls_sql,
-    db::filter::{Filter, Keyset, TOTAL_BOUND},
+    db::filter::{Filter, Keyset, SEARCH_TOTAL_BOUND, TOTAL_BOUND},
 };
 
 use crate::support::*;
@@ -106,6 +106,11 @@ async fn contacts_are_counted_the_same_way() {
     assert_eq!(total(&contacts), (TOTAL_BOUND, false));
     let one = page(&tenant, "/api/contacts?search=5550000042").await;
     assert_eq!(total(&one), (1, true));
+    // Contact 1, 10 to 19, 100 to 199, 1,000 to 1,999, 10,000 and 10,001: a search counts to
+    // its own bound.
+    let many = page(&tenant, "/api/contacts?search=contact%201").await;
+    assert_eq!(total(&many), (SEARCH_TOTAL_BOUND, false));
+    assert!(many["pagination"]["next_cursor"].is_string());
 }
 
 /// A list's page is planned once per connection, not again at every request. Postgres weighs

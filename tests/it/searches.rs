@@ -8,6 +8,8 @@ use shared::{
     tenant::TenantId,
 };
 
+use shared::db::filter::SEARCH_TOTAL_BOUND;
+
 use crate::support::*;
 
 const CONTACTS: i64 = 20_000;
@@ -64,10 +66,14 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
         )
         .await
         .expect("leads");
-    client
-        .batch_execute("ANALYZE contacts; ANALYZE leads")
-        .await
-        .expect("analyze");
+    // As autovacuum keeps them: the rows in the indexes' entries, not in a pending list that
+    // every search would read whole.
+    for table in ["contacts", "leads"] {
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await
+            .expect("vacuum");
+    }
 
     let search = |text: &str| ContactFilter {
         search: Some(text.to_owned()),
@@ -77,7 +83,7 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
             .await
             .expect("a common search");
         assert_eq!(page.len(), 20);
-        assert_eq!((total.count, total.exact), (CONTACTS / 3, true));
+        assert_eq!((total.count, total.exact), (SEARCH_TOTAL_BOUND, false));
     }
     let before = index_scans(&client, "contacts_search_trgm_idx").await;
     let (page, total) = contacts::list(&client, tenant, &search("0012345"), 20, None)

@@ -23,9 +23,9 @@ pub struct ListResponse<T: ToSchema> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Pagination {
-    /// Rows matching the filters, over all pages, counted up to 10,000: when more match,
-    /// `total` is 10,000 and `total_exact` false (show "10,000+"; `next_cursor` still pages
-    /// through every row).
+    /// Rows matching the filters, over all pages, counted up to 10,000 (with a `search`, up to
+    /// 1,000): when more match, `total` is the bound and `total_exact` false (show "10,000+";
+    /// `next_cursor` still pages through every row).
     pub total: i64,
     pub limit: i64,
     /// Pass as `cursor` for the next page; null on the last page.
