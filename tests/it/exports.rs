@@ -140,6 +140,19 @@ async fn small_exports_answer_inline_and_jobs_cover_leads_and_empty_files() {
     assert_eq!(response.status(), 200);
     let csv = response.text().await.expect("csv");
     assert_eq!(csv.lines().count(), 4, "{csv}");
+    // A search's statements run unnamed, planned for the pattern: streamed inline, and
+    // counted and written by a job.
+    let response = get("/api/calls/export?search=4150000002", &tenant.token).await;
+    assert_eq!(response.status(), 200);
+    let csv = response.text().await.expect("csv");
+    assert_eq!(csv.lines().count(), 2, "the one matching call: {csv}");
+    let (location, _) =
+        accepted(post("/api/leads/export?search=ANN", &tenant.token, &Value::Null).await).await;
+    let job = finished(&location, &tenant.token).await;
+    assert_eq!(
+        (job["rows_written"].as_i64(), job["total_rows"].as_i64()),
+        (Some(1), Some(1))
+    );
 
     let (location, job) =
         accepted(post("/api/leads/export", &tenant.token, &Value::Null).await).await;
