@@ -140,8 +140,8 @@ async fn small_exports_answer_inline_and_jobs_cover_leads_and_empty_files() {
     assert_eq!(response.status(), 200);
     let csv = response.text().await.expect("csv");
     assert_eq!(csv.lines().count(), 4, "{csv}");
-    // A search's statements run unnamed, planned for the pattern: streamed inline, and
-    // counted and written by a job.
+    // A search's export, streamed inline, and counted and written by a job (the statements
+    // that run unnamed, planned for the pattern).
     let response = get("/api/calls/export?search=4150000002", &tenant.token).await;
     assert_eq!(response.status(), 200);
     let csv = response.text().await.expect("csv");

@@ -53,9 +53,10 @@ pub fn searched_text(columns: &[&str]) -> String {
 /// timeline.
 pub const MOST_ROWS: i64 = 100;
 
-/// How many matching rows a list counts at most for its `pagination.total`: counting every
-/// one of a tenant's million calls on each page costs more than the page (tens of ms), while
-/// past this many the figure only says "more than a few hundred pages".
+/// How many matching rows a list counts at most for its `pagination.total` (a search, at most
+/// [`SEARCH_TOTAL_BOUND`]): counting every one of a tenant's million calls on each page costs
+/// more than the page (tens of ms), while past this many the figure only says "more than a
+/// few hundred pages".
 pub const TOTAL_BOUND: i64 = 10_000;
 
 /// How many rows a search counts at most: past it, the figure says "narrow the search", not
@@ -73,7 +74,8 @@ macro_rules! bounded_count {
 }
 pub(crate) use bounded_count;
 
-/// A list's total: exact up to [`TOTAL_BOUND`] matching rows; past it, the bound, flagged.
+/// A list's total: exact up to its bound ([`TOTAL_BOUND`], a search's [`SEARCH_TOTAL_BOUND`])
+/// of matching rows; past it, the bound, flagged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Total {
     pub count: i64,

@@ -24,8 +24,8 @@ pub struct ListResponse<T: ToSchema> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Pagination {
     /// Rows matching the filters, over all pages, counted up to 10,000 (with a `search`, up to
-    /// 1,000): when more match, `total` is the bound and `total_exact` false (show "10,000+";
-    /// `next_cursor` still pages through every row).
+    /// 1,000): when more match, `total` is that bound and `total_exact` false (show the bound
+    /// and a plus, "10,000+" or "1,000+"; `next_cursor` still pages through every row).
     pub total: i64,
     pub limit: i64,
     /// Pass as `cursor` for the next page; null on the last page.

@@ -5,7 +5,7 @@ pub mod read;
 pub mod rollup;
 pub mod scoring;
 
-use crate::db::statements::{Cached, PlannedPerRun};
+use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
@@ -142,7 +142,7 @@ pub struct LeadUpdate {
 }
 
 pub async fn assign(
-    db: &impl PlannedPerRun,
+    db: &impl GenericClient,
     tenant: TenantId,
     id: LeadId,
     update: &LeadUpdate,
