@@ -122,10 +122,7 @@ async fn contacts_are_counted_the_same_way() {
 #[tokio::test]
 async fn a_page_keeps_one_plan_per_connection() {
     let database = ScratchDatabase::create("plans").await;
-    // Straight to Postgres: behind the pooler, the plans are the server connections'.
-    let pool = shared::db::pool(&database.url(&direct_url()), 1).expect("pool");
-    let mut client = pool.get().await.expect("connection");
-    shared::db::migrate(&mut client).await.expect("migrate");
+    let client = database.migrated_connection().await;
     client
         .batch_execute(
             "WITH tenant AS (INSERT INTO users (auth_subject) VALUES ('plans') RETURNING id),
@@ -167,7 +164,6 @@ async fn a_page_keeps_one_plan_per_connection() {
         .expect("the page's prepared statement");
     let (generic, custom): (i64, i64) = (plans.get(0), plans.get(1));
     drop(client);
-    drop(pool);
     database.drop().await;
     assert!(
         generic >= 1,

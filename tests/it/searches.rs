@@ -33,11 +33,7 @@ async fn index_scans(client: &tokio_postgres::Client, index: &str) -> i64 {
 #[tokio::test]
 async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
     let database = ScratchDatabase::create("searches").await;
-    // One connection straight to Postgres: its statement cache and its statistics are the
-    // ones this test reads (the pooler would share them with whichever client it pairs).
-    let pool = shared::db::pool(&database.url(&direct_url()), 1).expect("pool");
-    let mut client = pool.get().await.expect("a connection");
-    shared::db::migrate(&mut client).await.expect("migrate");
+    let mut client = database.migrated_connection().await;
     let identity = shared::users::Identity {
         subject: "searches",
         email: Some("searches@example.com"),
@@ -122,6 +118,5 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
     );
 
     drop(client);
-    pool.close();
     database.drop().await;
 }

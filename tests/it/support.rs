@@ -343,6 +343,16 @@ impl ScratchDatabase {
         on_database(url, &self.name)
     }
 
+    /// One connection straight to Postgres on this database, migrated: its statement cache,
+    /// plans and statistics are the ones a test reads (behind the pooler they would be those
+    /// of whichever server connection it pairs).
+    pub async fn migrated_connection(&self) -> deadpool_postgres::Client {
+        let pool = shared::db::pool(&self.url(&direct_url()), 1).expect("pool");
+        let mut client = pool.get().await.expect("a connection");
+        shared::db::migrate(&mut client).await.expect("migrate");
+        client
+    }
+
     /// Drops the database, closing whatever is still connected to it.
     pub async fn drop(self) {
         self.admin
