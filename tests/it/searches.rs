@@ -1,8 +1,9 @@
 //! A list's search is planned for its own pattern: a fragment few rows hold is looked up in
-//! the trigram indexes (V0020) even after the same statement has run for a fragment that a
-//! third of the rows hold, where reading the tenant's rows in order was the better plan.
+//! the trigram indexes (V0020, V0021) even after the same statement has run for a fragment that
+//! a third of the rows hold, where reading the tenant's rows in order was the better plan.
 
 use shared::{
+    calls::{self, read::CallFilter},
     contacts::{self, ContactFilter},
     leads::read::LeadFilter,
     tenant::TenantId,
@@ -115,6 +116,163 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
     assert!(
         after >= before + 2,
         "the leads' page and count both use their trigram index ({before} -> {after})"
+    );
+
+    drop(client);
+    database.drop().await;
+}
+
+/// The call list's search (the call's number, or its contact's name: two tables) finds what
+/// one `OR` over both found, in the same order and count, through an index for a rare
+/// fragment: the calls' trigram index for a number, the call's contact for a name.
+#[tokio::test]
+async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
+    let database = ScratchDatabase::create("call_searches").await;
+    let mut client = database.migrated_connection().await;
+    let mut tenants = Vec::new();
+    for subject in ["call-searches", "call-searches-other"] {
+        let identity = shared::users::Identity {
+            subject,
+            email: Some(&format!("{subject}@example.com")),
+            name: None,
+        };
+        let tenant: TenantId = shared::users::provision(&mut client, &identity)
+            .await
+            .expect("the tenant")
+            .tenant();
+        tenants.push(tenant);
+    }
+    let (tenant, other) = (tenants[0], tenants[1]);
+    // Each contact has a call from its number, newest first by contact; then calls from
+    // numbers no contact has; one contact's call came from another number; and the other
+    // tenant has a contact and call that the rare searches below would match.
+    client
+        .batch_execute(&format!(
+            "WITH agent AS (INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+                            VALUES ('{tenant}', 'agent_call_searches', 'Searches') RETURNING id),
+                  person AS (
+                    INSERT INTO contacts (user_id, name, phone_number, created_at)
+                    SELECT '{tenant}'::uuid, 'Person ' || n, '+1415' || lpad(n::text, 7, '0'),
+                           now() - n * interval '1 minute'
+                    FROM generate_series(1, {CONTACTS}) n
+                    UNION ALL SELECT '{tenant}'::uuid, 'Zed Quux', '+19990000001', now()
+                    RETURNING id, phone_number, created_at)
+             INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, status,
+                                phone_number, contact_id, created_at)
+             SELECT '{tenant}'::uuid, agent.id, 'conv_' || person.phone_number, 'completed',
+                    CASE person.phone_number WHEN '+19990000001' THEN '+18880000001'
+                         ELSE person.phone_number END,
+                    person.id, person.created_at
+             FROM person, agent
+             UNION ALL
+             SELECT '{tenant}'::uuid, agent.id, 'conv_unknown_' || n, 'completed',
+                    '+1650' || lpad(n::text, 7, '0'), NULL, now() - n * interval '90 seconds'
+             FROM generate_series(1, 2000) n, agent;
+             WITH agent AS (INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+                            VALUES ('{other}', 'agent_call_searches_other', 'Other') RETURNING id),
+                  person AS (INSERT INTO contacts (user_id, name, phone_number)
+                             VALUES ('{other}', 'Person 12345', '+14150012345') RETURNING id)
+             INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, status,
+                                phone_number, contact_id)
+             SELECT '{other}'::uuid, agent.id, 'conv_other', 'completed', '+14150012345', person.id
+             FROM agent, person;",
+            tenant = tenant.as_uuid(),
+            other = other.as_uuid(),
+        ))
+        .await
+        .expect("contacts and calls");
+    for table in ["contacts", "calls"] {
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await
+            .expect("vacuum");
+    }
+
+    // What one condition over both tables matches, newest first.
+    let expected = |text: &str| {
+        let pattern = format!("%{text}%");
+        let client = &client;
+        async move {
+            client
+                .query(
+                    "SELECT c.id FROM calls c LEFT JOIN contacts ct ON ct.id = c.contact_id
+                     WHERE c.user_id = $1 AND (c.phone_number ILIKE $2 OR ct.name ILIKE $2)
+                     ORDER BY c.created_at DESC, c.id DESC",
+                    &[tenant.as_uuid(), &pattern],
+                )
+                .await
+                .expect("the matches")
+                .iter()
+                .map(|row| row.get::<_, uuid::Uuid>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    let search = |text: &str| CallFilter {
+        search: Some(text.to_owned()),
+        ..CallFilter::default()
+    };
+    let list = |text: &str, after| {
+        let (client, filter) = (&client, search(text));
+        async move {
+            let (page, total) = calls::read::list(client, tenant, &filter, 20, after)
+                .await
+                .expect("a search");
+            let ids: Vec<uuid::Uuid> = page.iter().map(|call| call.id).collect();
+            let cursor = page.last().map(|call| (call.created_at, call.id));
+            (ids, (total.count, total.exact), cursor)
+        }
+    };
+    for text in [
+        "+1415",
+        "0012345",
+        "person 1234",
+        "zed q",
+        "8880000001",
+        "nobody",
+        "5",
+    ] {
+        let all = expected(text).await;
+        let (first, total, cursor) = list(text, None).await;
+        assert_eq!(
+            first,
+            all[..all.len().min(20)],
+            "the first page of {text:?}"
+        );
+        let count = all.len() as i64;
+        assert_eq!(
+            total,
+            (count.min(SEARCH_TOTAL_BOUND), count <= SEARCH_TOTAL_BOUND),
+            "the total of {text:?}"
+        );
+        if all.len() > 20 {
+            let (second, _, _) = list(text, cursor).await;
+            assert_eq!(
+                second,
+                all[20..all.len().min(40)],
+                "the next page of {text:?}"
+            );
+        }
+    }
+
+    for _ in 0..8 {
+        let (page, total, _) = list("+1415", None).await;
+        assert_eq!((page.len(), total), (20, (SEARCH_TOTAL_BOUND, false)));
+    }
+    let before = index_scans(&client, "calls_search_trgm_idx").await;
+    let (page, total, _) = list("0012345", None).await;
+    let after = index_scans(&client, "calls_search_trgm_idx").await;
+    assert_eq!((page.len(), total), (1, (1, true)));
+    assert!(
+        after >= before + 2,
+        "a rare number's page and count both use the calls' trigram index ({before} -> {after})"
+    );
+    let before = index_scans(&client, "calls_contact_idx").await;
+    let (page, total, _) = list("person 1234", None).await;
+    let after = index_scans(&client, "calls_contact_idx").await;
+    assert_eq!((page.len(), total), (11, (11, true)));
+    assert!(
+        after >= before + 2,
+        "a rare name's page and count both find their calls by contact ({before} -> {after})"
     );
 
     drop(client);

@@ -14,7 +14,7 @@ use super::event::CallStatus;
 pub use crate::transcript::{SegmentSpeaker, SpeakerSegment};
 use crate::{
     agents,
-    db::filter::{Filter, Keyset, Total},
+    db::filter::{searched_text, Filter, Keyset, Total},
     error::{AppError, AppResult},
     export::{cell, Export},
     ids::CallId,
@@ -194,11 +194,12 @@ impl CallFilter {
         &self,
         db: &impl GenericClient,
         tenant: TenantId,
+        counted: Counted,
     ) -> AppResult<Filter> {
         if let Some(agent_id) = self.agent_id {
             agents::find_any(db, tenant, agent_id).await?;
         }
-        self.to_sql(tenant)
+        self.to_sql(tenant, counted)
     }
 
     /// The tables the count of `counted` needs: a join only when a filter reads it, so an
@@ -256,11 +257,29 @@ impl CallFilter {
             .filter(|s| !s.is_empty())
     }
 
-    fn to_sql(&self, tenant: TenantId) -> AppResult<Filter> {
-        self.conditions("c.user_id = $", tenant)
+    /// The filter's SQL over the `counted` rows: its conditions, and its search as two
+    /// lookups ([`Filter::and_containing_any`]): the calls whose number holds the text, through
+    /// their trigram index (V0021), and the calls of the tenant's contacts whose name holds it,
+    /// through the contacts' (V0020, which indexes all four of a contact's searched columns:
+    /// the name is checked again) and then the calls' index on their contact.
+    fn to_sql(&self, tenant: TenantId, counted: Counted) -> AppResult<Filter> {
+        let by_number = format!("{} ILIKE $", searched_text(&["c.phone_number"]));
+        let by_contact_name = format!(
+            "ct.user_id = c.user_id AND {} ILIKE $ AND ct.name ILIKE $",
+            searched_text(&["ct.name", "ct.phone_number", "ct.email", "ct.company"])
+        );
+        let mut filter = self.conditions("c.user_id = $", tenant)?;
+        filter.and_containing_any(
+            self.search(),
+            &self.count_from(counted),
+            NEWEST.id,
+            &[&by_number, &by_contact_name],
+        );
+        Ok(filter)
     }
 
-    /// The filter's conditions, the tenant's by `of_tenant` (a condition with one `$`).
+    /// The filter's conditions but its search, the tenant's by `of_tenant` (a condition with
+    /// one `$`).
     fn conditions(&self, of_tenant: &str, tenant: TenantId) -> AppResult<Filter> {
         if let Some(score) = self.min_score {
             if !(0..=100).contains(&score) {
@@ -282,8 +301,7 @@ impl CallFilter {
                 "la.lead_status_tag = $",
                 self.lead_status.map(LeadStatus::as_str),
             )
-            .and_some("la.total_score >= $", self.min_score)
-            .and_containing(&["c.phone_number", "ct.name"], self.search());
+            .and_some("la.total_score >= $", self.min_score);
         Ok(filter)
     }
 }
@@ -330,7 +348,7 @@ pub(super) async fn matching_page<T>(
 where
     T: for<'r> TryFrom<&'r Row, Error = AppError>,
 {
-    let matching = filter.checked_sql(db, tenant).await?;
+    let matching = filter.checked_sql(db, tenant, counted).await?;
     // Sent together: one round trip, not two.
     let (total, rows) = try_join(
         filter.total(db, tenant, counted, &matching),
@@ -351,7 +369,7 @@ pub async fn export(
         file_name: "calls",
         select: sql::LIST_SELECT,
         keyset: &NEWEST,
-        filter: filter.checked_sql(db, tenant).await?,
+        filter: filter.checked_sql(db, tenant, Counted::Calls).await?,
         count_from: filter.count_from(Counted::Calls),
         header: &[
             "id",
@@ -525,19 +543,19 @@ pub mod sql {
         fullest {
             LIST_COUNT = || {
                 let every = every_condition();
-                matching(&every).count_statement(&every.count_from(Counted::Calls))
+                matching(&every, Counted::Calls).count_statement(&every.count_from(Counted::Calls))
             },
             LIST_TOTAL = || {
                 let every = every_condition();
-                matching(&every).total_statement(&every.count_from(Counted::Calls))
+                matching(&every, Counted::Calls).total_statement(&every.count_from(Counted::Calls))
             },
-            LIST_PAGE = || matching(&every_condition()).page_statement(LIST_SELECT, &NEWEST, true),
-            METRICS_PAGE = || matching(&every_condition()).page_statement(METRICS_SELECT, &NEWEST, true),
+            LIST_PAGE = || matching(&every_condition(), Counted::Calls).page_statement(LIST_SELECT, &NEWEST, true),
+            METRICS_PAGE = || matching(&every_condition(), Counted::Calls).page_statement(METRICS_SELECT, &NEWEST, true),
             SCORED_TOTAL = || {
                 let every = every_condition();
-                matching(&every).total_statement(&every.count_from(Counted::Analyzed))
+                matching(&every, Counted::Analyzed).total_statement(&every.count_from(Counted::Analyzed))
             },
-            SCORED_PAGE = || matching(&every_condition()).page_statement(SCORED_SELECT, &NEWEST, true),
+            SCORED_PAGE = || matching(&every_condition(), Counted::Analyzed).page_statement(SCORED_SELECT, &NEWEST, true),
             ANALYSES_TOTAL = || CallFilter {
                 lead_status: Some(LeadStatus::Hot),
                 min_score: Some(50),
@@ -562,9 +580,9 @@ pub mod sql {
         }
     }
 
-    fn matching(filter: &CallFilter) -> Filter {
+    fn matching(filter: &CallFilter, counted: Counted) -> Filter {
         filter
-            .to_sql(TenantId::from_trusted(Uuid::nil()))
+            .to_sql(TenantId::from_trusted(Uuid::nil()), counted)
             .expect("the fullest filter is valid")
     }
 }

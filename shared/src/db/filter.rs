@@ -116,6 +116,17 @@ pub struct Filter {
     /// A search: planned for its own pattern at every run ([`PlannedPerRun`]), and counted
     /// to [`SEARCH_TOTAL_BOUND`].
     searching: bool,
+    /// A search over more than one table's columns ([`Filter::and_containing_any`]).
+    alternatives: Option<Alternatives>,
+}
+
+/// The ways a search over several tables matches a row, each looked up on its own.
+struct Alternatives {
+    /// The tables each lookup reads: the list's, as its total counts them.
+    from: String,
+    /// The row's key, which the lookups answer and the page's rows are picked by.
+    id: &'static str,
+    conditions: Vec<String>,
 }
 
 impl Filter {
@@ -167,6 +178,43 @@ impl Filter {
         self.and(&format!("({condition})"), values)
     }
 
+    /// Adds, when `text` holds more than blanks, that a row matches one of `alternatives`:
+    /// conditions on the tables of `from`, in each of which every `$` stands for the search's
+    /// pattern (an `ILIKE` operand, as [`Filter::and_containing`] binds it). For a search over
+    /// columns of more than one table (the call's number and its contact's name), whose one
+    /// `OR` no index of either table can serve, so that Postgres would read every one of the
+    /// tenant's rows.
+    ///
+    /// Each alternative is looked up on its own, over `from`, under the filter's other
+    /// conditions, and answers its rows' `id`: a page's lookups each find their newest rows
+    /// (through the alternative's index, or the list's order, as Postgres plans it for the
+    /// pattern), and the page is the newest of those; a total counts each lookup to the bound
+    /// and the distinct rows of all. One search per filter.
+    pub fn and_containing_any(
+        &mut self,
+        text: Option<&str>,
+        from: &str,
+        id: &'static str,
+        alternatives: &[&str],
+    ) -> &mut Self {
+        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            return self;
+        };
+        assert!(self.alternatives.is_none(), "one search per filter");
+        self.searching = true;
+        self.params.push(Box::new(like_pattern(text)));
+        let pattern = format!("${}", self.params.len());
+        self.alternatives = Some(Alternatives {
+            from: from.to_owned(),
+            id,
+            conditions: alternatives
+                .iter()
+                .map(|condition| condition.replace('$', &pattern))
+                .collect(),
+        });
+        self
+    }
+
     /// Adds `condition` with one parameter when `value` is present.
     pub fn and_some<T: ToSql + Sync + Send + 'static>(
         &mut self,
@@ -201,7 +249,10 @@ impl Filter {
 
     /// The statement [`Filter::count`] runs: how many rows of `from` match.
     pub fn count_statement(&self, from: &str) -> String {
-        format!("SELECT count(*) FROM {from} WHERE {}", self.where_clause())
+        match self.lookups_of(from, &self.where_clause(), "", " UNION ") {
+            Some(lookups) => format!("SELECT count(*) FROM ({lookups}) matched"),
+            None => format!("SELECT count(*) FROM {from} WHERE {}", self.where_clause()),
+        }
     }
 
     /// How many rows of `from` match, all counted (an export's progress; a list answers
@@ -216,10 +267,47 @@ impl Filter {
     /// The statement [`Filter::total`] runs: [`Filter::count_statement`] stopping past
     /// [`Filter::total_bound`] rows.
     pub fn total_statement(&self, from: &str) -> String {
-        format!(
-            "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {} LIMIT {}) bounded",
-            self.where_clause(),
-            self.total_bound() + 1
+        let cut = format!(" LIMIT {}", self.total_bound() + 1);
+        match self.lookups_of(from, &self.where_clause(), &cut, " UNION ") {
+            // Past the bound in one lookup is past it in all; under it in each, the union's
+            // distinct rows are the count.
+            Some(lookups) => format!("SELECT count(*) FROM ({lookups}) bounded"),
+            None => format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {}{cut}) bounded",
+                self.where_clause()
+            ),
+        }
+    }
+
+    /// [`Filter::lookups`] for a count of `from`'s rows, which must be the tables the
+    /// alternatives were added for.
+    fn lookups_of(&self, from: &str, conditions: &str, tail: &str, union: &str) -> Option<String> {
+        let lookups = self.lookups(conditions, tail, union)?;
+        debug_assert_eq!(
+            Some(from),
+            self.alternatives.as_ref().map(|a| a.from.as_str()),
+            "a count over the tables the search was added for"
+        );
+        Some(lookups)
+    }
+
+    /// With [`Filter::and_containing_any`]'s alternatives, their lookups: each one's `id`s of
+    /// the rows that `conditions` and it match, then `tail` (an order, a cut), joined by
+    /// `union`.
+    fn lookups(&self, conditions: &str, tail: &str, union: &str) -> Option<String> {
+        let alternatives = self.alternatives.as_ref()?;
+        Some(
+            alternatives
+                .conditions
+                .iter()
+                .map(|alternative| {
+                    format!(
+                        "(SELECT {} FROM {} WHERE {conditions} AND {alternative}{tail})",
+                        alternatives.id, alternatives.from
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(union),
         )
     }
 
@@ -267,8 +355,17 @@ impl Filter {
     /// it does not look costlier than the custom plans, and a generic plan must assume that
     /// `LIMIT $n` keeps a tenth of the matching rows. Under a constant cut, it settles on the
     /// generic plan after five runs. The outer limit still stops the scan after the page's
-    /// rows, and a subquery scan keeps their order.
+    /// rows, and a subquery scan keeps their order. A search is planned at every run anyway,
+    /// for its limit too, so it is cut at the request's limit alone.
     pub fn page_statement(&self, select: &str, keyset: &Keyset, after_cursor: bool) -> String {
+        if self.searching {
+            return self.ordered_statement(
+                select,
+                keyset,
+                after_cursor,
+                &self.limit_placeholder(after_cursor),
+            );
+        }
         format!(
             "SELECT * FROM ({}) page LIMIT {}",
             self.ordered_statement(select, keyset, after_cursor, &MOST_ROWS.to_string()),
@@ -277,7 +374,8 @@ impl Filter {
     }
 
     /// `select`'s matching rows in `keyset` order, after the cursor when `after_cursor`, cut
-    /// at `limit` (SQL).
+    /// at `limit` (SQL). With alternatives, the rows are those of their lookups, each cut at
+    /// `limit` in the same order.
     fn ordered_statement(
         &self,
         select: &str,
@@ -295,10 +393,13 @@ impl Filter {
                 self.next_placeholder(1)
             ));
         }
-        format!(
-            "{select} WHERE {conditions} ORDER BY {} LIMIT {limit}",
-            keyset.order_by()
-        )
+        let order = keyset.order_by();
+        let tail = format!(" ORDER BY {order} LIMIT {limit}");
+        if let Some(lookups) = self.lookups(&conditions, &tail, " UNION ALL ") {
+            let id = self.alternatives.as_ref().map_or("", |a| a.id);
+            conditions = format!("{id} IN ({lookups})");
+        }
+        format!("{select} WHERE {conditions} ORDER BY {order} LIMIT {limit}")
     }
 
     fn limit_placeholder(&self, after_cursor: bool) -> String {
@@ -454,6 +555,69 @@ mod tests {
         let mut filter = Filter::default();
         filter.and_containing(&["name", "email"], Some("a\nb"));
         assert_eq!(filter.where_clause(), "(name ILIKE $1 OR email ILIKE $2)");
+    }
+
+    #[test]
+    fn a_search_over_two_tables_is_one_lookup_each_under_every_condition() {
+        const FROM: &str = "calls c LEFT JOIN contacts ct ON ct.id = c.contact_id";
+        let keyset = Keyset {
+            time: "c.created_at",
+            id: "c.id",
+        };
+        let mut filter = Filter::default();
+        filter
+            .and("c.user_id = $", vec![Box::new(1_i32)])
+            .and_containing_any(Some("  "), FROM, "c.id", &["c.phone_number ILIKE $"]);
+        assert!(!filter.searching, "a blank search adds nothing");
+        filter
+            .and_containing_any(
+                Some(" 5_5 "),
+                FROM,
+                "c.id",
+                &[
+                    "c.phone_number ILIKE $",
+                    "ct.name ILIKE $ AND ct.tag ILIKE $",
+                ],
+            )
+            .and("c.status = $", vec![Box::new("failed")]);
+        assert!(filter.searching);
+        assert_eq!(filter.params.len(), 3, "the pattern bound once");
+        let by_number = "c.phone_number ILIKE $2";
+        let by_name = "ct.name ILIKE $2 AND ct.tag ILIKE $2";
+        let lookup = |alternative: &str, tail: &str| {
+            format!(
+                "(SELECT c.id FROM {FROM} WHERE c.user_id = $1 AND c.status = $3{} AND {alternative}{tail})",
+                if tail.contains("ORDER") { " AND (c.created_at, c.id) < ($4, $5)" } else { "" }
+            )
+        };
+        let order = " ORDER BY c.created_at DESC, c.id DESC LIMIT $6";
+        assert_eq!(
+            filter.page_statement("SELECT c.id FROM calls c", &keyset, true),
+            format!(
+                "SELECT c.id FROM calls c WHERE c.id IN ({} UNION ALL {}){order}",
+                lookup(by_number, order),
+                lookup(by_name, order)
+            ),
+            "each lookup finds its newest rows after the cursor; the page is the newest of those"
+        );
+        let cut = format!(" LIMIT {}", SEARCH_TOTAL_BOUND + 1);
+        assert_eq!(
+            filter.total_statement(FROM),
+            format!(
+                "SELECT count(*) FROM ({} UNION {}) bounded",
+                lookup(by_number, &cut),
+                lookup(by_name, &cut)
+            ),
+            "each lookup counted to the bound, a row both match once"
+        );
+        assert_eq!(
+            filter.count_statement(FROM),
+            format!(
+                "SELECT count(*) FROM ({} UNION {}) matched",
+                lookup(by_number, ""),
+                lookup(by_name, "")
+            )
+        );
     }
 
     #[test]
