@@ -518,6 +518,26 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             revalidate: false,
             read: Read::CallSearch(deep_contact.digits.clone()),
         },
+        Case {
+            name: format!("GET /api/calls?limit={PAGE}&search=<the contact's name>"),
+            path: format!(
+                "/api/calls?limit={PAGE}&search={}",
+                deep_contact.name.replace(' ', "%20")
+            ),
+            revalidate: false,
+            read: Read::CallSearch(deep_contact.name.clone()),
+        },
+        Case {
+            name: format!(
+                "GET /api/calls?limit={PAGE}&search=<the first 6 characters every number shares>"
+            ),
+            path: format!(
+                "/api/calls?limit={PAGE}&search={}",
+                deep_contact.prefix.replace('+', "%2B")
+            ),
+            revalidate: false,
+            read: Read::CallSearch(deep_contact.prefix.clone()),
+        },
     ])
 }
 
@@ -550,6 +570,10 @@ struct DeepContact {
     offset: i64,
     /// The last seven digits of its number: a search a person would type.
     digits: String,
+    /// Its name: a search that finds calls through their contact.
+    name: String,
+    /// The first six characters of its number, which all the tenant's numbers share.
+    prefix: String,
 }
 
 /// The contact half way down the tenant's contacts, newest first.
@@ -564,7 +588,7 @@ async fn deep_contact(db: &Client, tenant: &Tenant) -> Result<DeepContact, BoxEr
     let offset = count / 2;
     let row = db
         .query_one(
-            "SELECT created_at, id, right(phone_number, 7) FROM contacts
+            "SELECT created_at, id, right(phone_number, 7), name, left(phone_number, 6) FROM contacts
              WHERE user_id = $1 AND deleted_at IS NULL
              ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT 1",
             &[&tenant.id, &offset],
@@ -574,6 +598,8 @@ async fn deep_contact(db: &Client, tenant: &Tenant) -> Result<DeepContact, BoxEr
         cursor: (row.get(0), row.get(1)),
         offset,
         digits: row.get(2),
+        name: row.get(3),
+        prefix: row.get(4),
     })
 }
 

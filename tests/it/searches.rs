@@ -89,10 +89,25 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
     let after = index_scans(&client, "contacts_search_trgm_idx").await;
     let found: Vec<_> = page.iter().map(|c| c.phone_number.as_str()).collect();
     assert_eq!(found, ["+14150012345"]);
-    assert_eq!((total.count, total.exact), (1, true));
-    assert!(
-        after >= before + 2,
-        "the page and the count both use the contacts' trigram index ({before} -> {after})"
+    assert_eq!(
+        (total.count, total.exact),
+        (1, true),
+        "a first page not full is the total"
+    );
+    assert_eq!(
+        after,
+        before + 1,
+        "the page uses the index, and nothing is counted"
+    );
+    // 0001234 and 0012340 to 0012349: a full page of five, then the count.
+    let (page, total) = contacts::list(&client, tenant, &search("001234"), 5, None)
+        .await
+        .expect("a rare search");
+    assert_eq!((page.len(), total.count, total.exact), (5, 11, true));
+    assert_eq!(
+        index_scans(&client, "contacts_search_trgm_idx").await,
+        after + 2,
+        "the page and the count both use the contacts' trigram index"
     );
 
     let lead_search = |text: &str| LeadFilter {
@@ -106,25 +121,25 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
         assert_eq!(page.len(), 20);
     }
     let before = index_scans(&client, "leads_search_trgm_idx").await;
-    let (page, total) =
-        shared::leads::read::list(&client, tenant, &lead_search("0012345"), 20, None)
-            .await
-            .expect("a rare search");
+    let (page, total) = shared::leads::read::list(&client, tenant, &lead_search("001234"), 5, None)
+        .await
+        .expect("a rare search");
     let after = index_scans(&client, "leads_search_trgm_idx").await;
-    assert_eq!(page.len(), 1);
-    assert_eq!((total.count, total.exact), (1, true));
-    assert!(
-        after >= before + 2,
-        "the leads' page and count both use their trigram index ({before} -> {after})"
+    assert_eq!((page.len(), total.count, total.exact), (5, 11, true));
+    assert_eq!(
+        after,
+        before + 2,
+        "the leads' page and count both use their trigram index"
     );
 
     drop(client);
     database.drop().await;
 }
 
-/// The call list's search (the call's number, or its contact's name: two tables) finds what
-/// one `OR` over both found, in the same order and count, through an index for a rare
-/// fragment: the calls' trigram index for a number, the call's contact for a name.
+/// The call list's search (the call's number, or its contact's name, number, e-mail or
+/// company: two tables) finds what one `OR` over both finds, in the same order and count,
+/// through an index for a rare fragment: the calls' trigram index for a number, the call's
+/// contact for a name.
 #[tokio::test]
 async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
     let database = ScratchDatabase::create("call_searches").await;
@@ -196,7 +211,10 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
             client
                 .query(
                     "SELECT c.id FROM calls c LEFT JOIN contacts ct ON ct.id = c.contact_id
-                     WHERE c.user_id = $1 AND (c.phone_number ILIKE $2 OR ct.name ILIKE $2)
+                     WHERE c.user_id = $1
+                       AND (c.phone_number ILIKE $2 OR ct.name ILIKE $2
+                            OR ct.phone_number ILIKE $2 OR ct.email ILIKE $2
+                            OR ct.company ILIKE $2)
                      ORDER BY c.created_at DESC, c.id DESC",
                     &[tenant.as_uuid(), &pattern],
                 )
@@ -211,10 +229,10 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
         search: Some(text.to_owned()),
         ..CallFilter::default()
     };
-    let list = |text: &str, after| {
+    let list = |text: &str, limit: i64, after| {
         let (client, filter) = (&client, search(text));
         async move {
-            let (page, total) = calls::read::list(client, tenant, &filter, 20, after)
+            let (page, total) = calls::read::list(client, tenant, &filter, limit, after)
                 .await
                 .expect("a search");
             let ids: Vec<uuid::Uuid> = page.iter().map(|call| call.id).collect();
@@ -232,7 +250,7 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
         "5",
     ] {
         let all = expected(text).await;
-        let (first, total, cursor) = list(text, None).await;
+        let (first, total, cursor) = list(text, 20, None).await;
         assert_eq!(
             first,
             all[..all.len().min(20)],
@@ -245,7 +263,7 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
             "the total of {text:?}"
         );
         if all.len() > 20 {
-            let (second, _, _) = list(text, cursor).await;
+            let (second, _, _) = list(text, 20, cursor).await;
             assert_eq!(
                 second,
                 all[20..all.len().min(40)],
@@ -255,21 +273,23 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
     }
 
     for _ in 0..8 {
-        let (page, total, _) = list("+1415", None).await;
+        let (page, total, _) = list("+1415", 20, None).await;
         assert_eq!((page.len(), total), (20, (SEARCH_TOTAL_BOUND, false)));
     }
+    // 0001234 and 0012340 to 0012349, the contacts' and the unknown numbers': a full page of
+    // five, then the count.
     let before = index_scans(&client, "calls_search_trgm_idx").await;
-    let (page, total, _) = list("0012345", None).await;
+    let (page, total, _) = list("001234", 5, None).await;
     let after = index_scans(&client, "calls_search_trgm_idx").await;
-    assert_eq!((page.len(), total), (1, (1, true)));
+    assert_eq!((page.len(), total), (5, (12, true)));
     assert!(
         after >= before + 2,
         "a rare number's page and count both use the calls' trigram index ({before} -> {after})"
     );
     let before = index_scans(&client, "calls_contact_idx").await;
-    let (page, total, _) = list("person 1234", None).await;
+    let (page, total, _) = list("person 1234", 5, None).await;
     let after = index_scans(&client, "calls_contact_idx").await;
-    assert_eq!((page.len(), total), (11, (11, true)));
+    assert_eq!((page.len(), total), (5, (11, true)));
     assert!(
         after >= before + 2,
         "a rare name's page and count both find their calls by contact ({before} -> {after})"

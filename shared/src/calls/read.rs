@@ -4,7 +4,6 @@
 use crate::db::statements::{Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use futures::future::try_join;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{types::Json, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -139,7 +138,8 @@ pub struct CallFilter {
     pub lead_status: Option<LeadStatus>,
     /// Calls whose total score is at least this (0 to 100).
     pub min_score: Option<i32>,
-    /// Part of the phone number or the contact's name.
+    /// Part of the call's phone number, or of its contact's name, phone number, e-mail or
+    /// company.
     pub search: Option<String>,
 }
 
@@ -259,13 +259,13 @@ impl CallFilter {
 
     /// The filter's SQL over the `counted` rows: its conditions, and its search as two
     /// lookups ([`Filter::and_containing_any`]): the calls whose number holds the text, through
-    /// their trigram index (V0021), and the calls of the tenant's contacts whose name holds it,
-    /// through the contacts' (V0020, which indexes all four of a contact's searched columns:
-    /// the name is checked again) and then the calls' index on their contact.
+    /// their trigram index (V0021), and the calls of the tenant's contacts whose name, number,
+    /// e-mail or company holds it, through the contacts' own (V0020), then the calls' index on
+    /// their contact.
     fn to_sql(&self, tenant: TenantId, counted: Counted) -> AppResult<Filter> {
         let by_number = format!("{} ILIKE $", searched_text(&["c.phone_number"]));
-        let by_contact_name = format!(
-            "ct.user_id = c.user_id AND {} ILIKE $ AND ct.name ILIKE $",
+        let by_contact = format!(
+            "ct.user_id = c.user_id AND {} ILIKE $",
             searched_text(&["ct.name", "ct.phone_number", "ct.email", "ct.company"])
         );
         let mut filter = self.conditions("c.user_id = $", tenant)?;
@@ -273,7 +273,7 @@ impl CallFilter {
             self.search(),
             &self.count_from(counted),
             NEWEST.id,
-            &[&by_number, &by_contact_name],
+            &[&by_number, &by_contact],
         );
         Ok(filter)
     }
@@ -349,12 +349,14 @@ where
     T: for<'r> TryFrom<&'r Row, Error = AppError>,
 {
     let matching = filter.checked_sql(db, tenant, counted).await?;
-    // Sent together: one round trip, not two.
-    let (total, rows) = try_join(
-        filter.total(db, tenant, counted, &matching),
-        matching.page(db, select, &NEWEST, after, limit),
-    )
-    .await?;
+    let (rows, total) = matching
+        .rows_with_total(
+            after.is_none(),
+            limit,
+            matching.page(db, select, &NEWEST, after, limit),
+            filter.total(db, tenant, counted, &matching),
+        )
+        .await?;
     let page = rows.iter().map(T::try_from).collect::<AppResult<_>>()?;
     Ok((page, total))
 }

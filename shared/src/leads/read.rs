@@ -192,17 +192,15 @@ pub async fn list(
     after: Option<LeadCursor>,
 ) -> AppResult<(Vec<LeadWithAnalytics>, Total)> {
     let matching = filter.checked_sql(db, tenant).await?;
-    // Sent together: one round trip, not two.
-    let (total, rows) = try_join(
-        matching.total(db, sql::LIST_FROM),
-        matching.rows_of_page(
-            db,
-            &sql::list_page_statement(&matching, after.is_some()),
-            after,
+    let statement = sql::list_page_statement(&matching, after.is_some());
+    let (rows, total) = matching
+        .rows_with_total(
+            after.is_none(),
             limit,
-        ),
-    )
-    .await?;
+            matching.rows_of_page(db, &statement, after, limit),
+            matching.total(db, sql::LIST_FROM),
+        )
+        .await?;
     let rows = rows
         .iter()
         .map(|row| {
