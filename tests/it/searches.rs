@@ -9,7 +9,7 @@ use shared::{
     tenant::TenantId,
 };
 
-use shared::db::filter::SEARCH_TOTAL_BOUND;
+use shared::db::filter::{Filter, FEW_ROWS, SEARCH_TOTAL_BOUND};
 
 use crate::support::*;
 
@@ -294,6 +294,34 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
         after >= before + 2,
         "a rare name's page and count both find their calls by contact ({before} -> {after})"
     );
+
+    // A tenant of few calls reads them: its search runs as one condition no trigram index
+    // serves, and finds the same.
+    let other_list = calls::read::list(&client, other, &search("0012345"), 20, None)
+        .await
+        .expect("a search in few rows");
+    assert_eq!((other_list.0.len(), other_list.1.count), (1, 1));
+    assert_eq!(
+        other_list.0[0].phone_number.as_deref(),
+        Some("+14150012345")
+    );
+    let from = "calls c LEFT JOIN contacts ct ON ct.id = c.contact_id";
+    for (who, unindexed) in [(tenant, false), (other, true)] {
+        let mut filter = Filter::default();
+        filter
+            .and("c.user_id = $", vec![Box::new(*who.as_uuid())])
+            .and_containing_any(Some("0012345"), from, "c.id", &calls::read::SEARCHED);
+        filter
+            .fit_search_to_rows(&client, from)
+            .await
+            .expect("the tenant's rows counted");
+        assert_eq!(
+            filter.where_clause().contains("|| '') ILIKE"),
+            unindexed,
+            "{FEW_ROWS} rows or fewer are read, more looked up: {}",
+            filter.where_clause()
+        );
+    }
 
     drop(client);
     database.drop().await;

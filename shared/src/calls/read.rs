@@ -13,7 +13,7 @@ use super::event::CallStatus;
 pub use crate::transcript::{SegmentSpeaker, SpeakerSegment};
 use crate::{
     agents,
-    db::filter::{searched_text, Filter, Keyset, Total},
+    db::filter::{Filter, Keyset, Searched, Total},
     error::{AppError, AppResult},
     export::{cell, Export},
     ids::CallId,
@@ -182,6 +182,19 @@ impl TryFrom<&Row> for Call {
     }
 }
 
+/// Where the call list's search looks: the call's number, and its contact's details (the
+/// columns the contacts' trigram index has, V0020).
+pub const SEARCHED: [Searched; 2] = [
+    Searched {
+        columns: &["c.phone_number"],
+        joined: None,
+    },
+    Searched {
+        columns: &["ct.name", "ct.phone_number", "ct.email", "ct.company"],
+        joined: Some("ct.user_id = c.user_id"),
+    },
+];
+
 /// The list order: newest first.
 pub(super) const NEWEST: Keyset = Keyset {
     time: "c.created_at",
@@ -263,17 +276,12 @@ impl CallFilter {
     /// e-mail or company holds it, through the contacts' own (V0020), then the calls' index on
     /// their contact.
     fn to_sql(&self, tenant: TenantId, counted: Counted) -> AppResult<Filter> {
-        let by_number = format!("{} ILIKE $", searched_text(&["c.phone_number"]));
-        let by_contact = format!(
-            "ct.user_id = c.user_id AND {} ILIKE $",
-            searched_text(&["ct.name", "ct.phone_number", "ct.email", "ct.company"])
-        );
         let mut filter = self.conditions("c.user_id = $", tenant)?;
         filter.and_containing_any(
             self.search(),
             &self.count_from(counted),
             NEWEST.id,
-            &[&by_number, &by_contact],
+            &SEARCHED,
         );
         Ok(filter)
     }
@@ -348,7 +356,10 @@ pub(super) async fn matching_page<T>(
 where
     T: for<'r> TryFrom<&'r Row, Error = AppError>,
 {
-    let matching = filter.checked_sql(db, tenant, counted).await?;
+    let mut matching = filter.checked_sql(db, tenant, counted).await?;
+    matching
+        .fit_search_to_rows(db, &filter.count_from(counted))
+        .await?;
     let (rows, total) = matching
         .rows_with_total(
             after.is_none(),

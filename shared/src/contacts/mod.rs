@@ -231,8 +231,9 @@ pub async fn list(
     limit: i64,
     after: Option<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<(Vec<Contact>, Total)> {
-    let (rows, total) = filter
-        .to_sql(tenant)
+    let mut matching = filter.to_sql(tenant);
+    matching.fit_search_to_rows(db, sql::LIST_FROM).await?;
+    let (rows, total) = matching
         .page_with_total(db, sql::LIST_FROM, sql::LIST_SELECT, &NEWEST, after, limit)
         .await?;
     let contacts = rows

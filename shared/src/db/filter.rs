@@ -1,7 +1,7 @@
 //! A WHERE clause assembled from the filters a request actually uses, so each list query is a
 //! plain statement Postgres can plan for its indexes (no `$n IS NULL OR ...` catch-alls).
 
-use crate::db::statements::{query_planned_for_values, PlannedPerRun};
+use crate::db::statements::{query_planned_for_values, Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use futures::{future::try_join, Future, TryStreamExt};
 use tokio_postgres::{types::ToSql, Row, RowStream};
@@ -35,6 +35,23 @@ fn like_pattern(text: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_");
     format!("%{escaped}%")
+}
+
+/// `searched ILIKE pattern` as no index on `searched` serves it.
+fn unindexed(searched: &str, pattern: &str) -> String {
+    format!("({searched} || '') ILIKE {pattern}")
+}
+
+/// The highest `$n` in `sql`.
+fn highest_placeholder(sql: &str) -> usize {
+    sql.split('$')
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// `columns` as the one text a search looks in: each column's value (an empty line for
@@ -116,8 +133,13 @@ pub struct Filter {
     /// A search: planned for its own pattern at every run ([`PlannedPerRun`]), and counted
     /// to [`SEARCH_TOTAL_BOUND`].
     searching: bool,
+    /// A search over one table's columns: its place in `conditions`.
+    search_at: Option<usize>,
     /// A search over more than one table's columns ([`Filter::and_containing_any`]).
     alternatives: Option<Alternatives>,
+    /// The search as one condition no trigram index serves, and whether to run it so
+    /// ([`Filter::fit_search_to_rows`]).
+    unindexed: Option<(String, bool)>,
 }
 
 /// The ways a search over several tables matches a row, each looked up on its own.
@@ -128,6 +150,21 @@ struct Alternatives {
     id: &'static str,
     conditions: Vec<String>,
 }
+
+/// One way a search over several tables matches ([`Filter::and_containing_any`]): its text
+/// in `columns` of one table (as [`searched_text`] joins them, which that table's trigram
+/// index has), where `joined` holds (a condition tying that table's row to the list's).
+pub struct Searched<'a> {
+    pub columns: &'a [&'a str],
+    pub joined: Option<&'a str>,
+}
+
+/// How many of its rows a tenant reads through in a search instead of looking the fragment up
+/// in a trigram index ([`Filter::fit_search_to_rows`]). The lookup reads the fragment's
+/// trigrams' entries of every tenant, whose length grows with all the rows: 4–20 ms at
+/// ten million calls and three million contacts, while a tenant's own 2,000 rows are read in
+/// about as long as the shortest of those.
+pub const FEW_ROWS: i64 = 2_000;
 
 impl Filter {
     /// Adds `condition`, where each `$` stands for the next parameter of `values`.
@@ -159,60 +196,131 @@ impl Filter {
             return self;
         };
         self.searching = true;
-        let pattern = like_pattern(text);
+        let pattern = self.search_pattern(text);
         if !text.contains('\n') {
-            return self.and(
-                &format!("{} ILIKE $", searched_text(columns)),
-                vec![Box::new(pattern)],
-            );
+            let searched = searched_text(columns);
+            self.search_at = Some(self.conditions.len());
+            self.conditions.push(format!("{searched} ILIKE {pattern}"));
+            self.unindexed = Some((unindexed(&searched, &pattern), false));
+            return self;
         }
         let condition = columns
             .iter()
-            .map(|column| format!("{column} ILIKE $"))
+            .map(|column| format!("{column} ILIKE {pattern}"))
             .collect::<Vec<_>>()
             .join(" OR ");
-        let values = columns
-            .iter()
-            .map(|_| Box::new(pattern.clone()) as Box<dyn ToSql + Sync + Send>)
-            .collect();
-        self.and(&format!("({condition})"), values)
+        self.conditions.push(format!("({condition})"));
+        self
     }
 
     /// Adds, when `text` holds more than blanks, that a row matches one of `alternatives`:
-    /// conditions on the tables of `from`, in each of which every `$` stands for the search's
-    /// pattern (an `ILIKE` operand, as [`Filter::and_containing`] binds it). For a search over
-    /// columns of more than one table (the call's number and its contact's name), whose one
-    /// `OR` no index of either table can serve, so that Postgres would read every one of the
-    /// tenant's rows.
+    /// a search over columns of more than one table (the call's number and its contact's
+    /// details), whose one `OR` no index of either table can serve, so that Postgres would
+    /// read every one of the tenant's rows. Case-insensitive, `%`, `_` and `\` taken
+    /// literally, as [`Filter::and_containing`]'s.
     ///
-    /// Each alternative is looked up on its own, over `from`, under the filter's other
-    /// conditions, and answers its rows' `id`: a page's lookups each find their newest rows
-    /// (through the alternative's index, or the list's order, as Postgres plans it for the
-    /// pattern), and the page is the newest of those; a total counts each lookup to the bound
-    /// and the distinct rows of all. One search per filter.
+    /// Each alternative is looked up on its own, over `from` (the list's tables, which the
+    /// alternatives' columns are of), under the filter's other conditions, and answers its
+    /// rows' `id`: a page's lookups each find their newest rows (through the alternative's
+    /// index, or the list's order, as Postgres plans it for the pattern), and the page is the
+    /// newest of those; a total counts each lookup to the bound and the distinct rows of all.
+    /// One search per filter.
     pub fn and_containing_any(
         &mut self,
         text: Option<&str>,
         from: &str,
         id: &'static str,
-        alternatives: &[&str],
+        alternatives: &[Searched],
     ) -> &mut Self {
         let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
             return self;
         };
-        assert!(self.alternatives.is_none(), "one search per filter");
+        assert!(
+            !self.searching && self.alternatives.is_none(),
+            "one search per filter"
+        );
         self.searching = true;
-        self.params.push(Box::new(like_pattern(text)));
-        let pattern = format!("${}", self.params.len());
+        let pattern = self.search_pattern(text);
+        let render = |way: &Searched, matching: &dyn Fn(&str) -> String| {
+            let matched = matching(&searched_text(way.columns));
+            match way.joined {
+                Some(joined) => format!("({joined} AND {matched})"),
+                None => matched,
+            }
+        };
+        let conditions = alternatives
+            .iter()
+            .map(|way| render(way, &|searched| format!("{searched} ILIKE {pattern}")))
+            .collect();
+        let each_unindexed: Vec<String> = alternatives
+            .iter()
+            .map(|way| render(way, &|searched| unindexed(searched, &pattern)))
+            .collect();
+        self.unindexed = Some((format!("({})", each_unindexed.join(" OR ")), false));
         self.alternatives = Some(Alternatives {
             from: from.to_owned(),
             id,
-            conditions: alternatives
-                .iter()
-                .map(|condition| condition.replace('$', &pattern))
-                .collect(),
+            conditions,
         });
         self
+    }
+
+    /// The search's `ILIKE` pattern for `text`, bound: its placeholder.
+    fn search_pattern(&mut self, text: &str) -> String {
+        self.params.push(Box::new(like_pattern(text)));
+        format!("${}", self.params.len())
+    }
+
+    /// Runs the search as one condition no trigram index serves when the rows of `from` that
+    /// the filter's other conditions match are at most [`FEW_ROWS`]: reading them is quicker
+    /// than the index lookup, whose cost Postgres does not see (it reads every tenant's
+    /// entries of the fragment's trigrams). One bounded count on the list's own index first.
+    pub async fn fit_search_to_rows(
+        &mut self,
+        db: &impl PlannedPerRun,
+        from: &str,
+    ) -> AppResult<()> {
+        if self.unindexed.is_none() {
+            return Ok(());
+        }
+        let others = self
+            .conditions
+            .iter()
+            .enumerate()
+            .filter(|(at, _)| Some(*at) != self.search_at)
+            .map(|(_, condition)| condition.as_str())
+            .collect::<Vec<_>>();
+        let others = if others.is_empty() {
+            "TRUE".to_owned()
+        } else {
+            others.join(" AND ")
+        };
+        let statement = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {others} LIMIT {}) bounded",
+            FEW_ROWS + 1
+        );
+        // The other conditions' parameters: all but the pattern, the last one bound.
+        let others_params = self.params.len() - 1;
+        assert_eq!(
+            highest_placeholder(&others),
+            others_params,
+            "the search is the filter's last condition"
+        );
+        let params: Vec<&(dyn ToSql + Sync)> = self
+            .params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .take(others_params)
+            .collect();
+        let rows: i64 = db.cached_query_one(&statement, &params).await?.try_get(0)?;
+        if let Some((_, few)) = &mut self.unindexed {
+            *few = rows <= FEW_ROWS;
+        }
+        Ok(())
+    }
+
+    fn reads_unindexed(&self) -> bool {
+        matches!(self.unindexed, Some((_, true)))
     }
 
     /// Adds `condition` with one parameter when `value` is present.
@@ -228,10 +336,17 @@ impl Filter {
     }
 
     pub fn where_clause(&self) -> String {
-        if self.conditions.is_empty() {
+        let mut conditions: Vec<&str> = self.conditions.iter().map(String::as_str).collect();
+        if let Some((unindexed, true)) = &self.unindexed {
+            match self.search_at {
+                Some(at) => conditions[at] = unindexed,
+                None => conditions.push(unindexed),
+            }
+        }
+        if conditions.is_empty() {
             "TRUE".to_owned()
         } else {
-            self.conditions.join(" AND ")
+            conditions.join(" AND ")
         }
     }
 
@@ -295,6 +410,9 @@ impl Filter {
     /// the rows that `conditions` and it match, then `tail` (an order, a cut), joined by
     /// `union`.
     fn lookups(&self, conditions: &str, tail: &str, union: &str) -> Option<String> {
+        if self.reads_unindexed() {
+            return None;
+        }
         let alternatives = self.alternatives.as_ref()?;
         Some(
             alternatives
@@ -579,7 +697,7 @@ mod tests {
     fn a_search_across_a_line_break_is_matched_column_by_column() {
         let mut filter = Filter::default();
         filter.and_containing(&["name", "email"], Some("a\nb"));
-        assert_eq!(filter.where_clause(), "(name ILIKE $1 OR email ILIKE $2)");
+        assert_eq!(filter.where_clause(), "(name ILIKE $1 OR email ILIKE $1)");
     }
 
     #[test]
@@ -589,29 +707,30 @@ mod tests {
             time: "c.created_at",
             id: "c.id",
         };
+        let ways = [
+            Searched {
+                columns: &["c.phone_number"],
+                joined: None,
+            },
+            Searched {
+                columns: &["ct.name", "ct.tag"],
+                joined: Some("ct.user_id = c.user_id"),
+            },
+        ];
         let mut filter = Filter::default();
         filter
             .and("c.user_id = $", vec![Box::new(1_i32)])
-            .and_containing_any(Some("  "), FROM, "c.id", &["c.phone_number ILIKE $"]);
+            .and("c.status = $", vec![Box::new("failed")])
+            .and_containing_any(Some("  "), FROM, "c.id", &ways);
         assert!(!filter.searching, "a blank search adds nothing");
-        filter
-            .and_containing_any(
-                Some(" 5_5 "),
-                FROM,
-                "c.id",
-                &[
-                    "c.phone_number ILIKE $",
-                    "ct.name ILIKE $ AND ct.tag ILIKE $",
-                ],
-            )
-            .and("c.status = $", vec![Box::new("failed")]);
+        filter.and_containing_any(Some(" 5_5 "), FROM, "c.id", &ways);
         assert!(filter.searching);
         assert_eq!(filter.params.len(), 3, "the pattern bound once");
-        let by_number = "c.phone_number ILIKE $2";
-        let by_name = "ct.name ILIKE $2 AND ct.tag ILIKE $2";
+        let by_number = "(coalesce(c.phone_number, '')) ILIKE $3";
+        let by_contact = "(ct.user_id = c.user_id AND (coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) ILIKE $3)";
         let lookup = |alternative: &str, tail: &str| {
             format!(
-                "(SELECT c.id FROM {FROM} WHERE c.user_id = $1 AND c.status = $3{} AND {alternative}{tail})",
+                "(SELECT c.id FROM {FROM} WHERE c.user_id = $1 AND c.status = $2{} AND {alternative}{tail})",
                 if tail.contains("ORDER") { " AND (c.created_at, c.id) < ($4, $5)" } else { "" }
             )
         };
@@ -621,7 +740,7 @@ mod tests {
             format!(
                 "SELECT c.id FROM calls c WHERE c.id IN ({} UNION ALL {}){order}",
                 lookup(by_number, order),
-                lookup(by_name, order)
+                lookup(by_contact, order)
             ),
             "each lookup finds its newest rows after the cursor; the page is the newest of those"
         );
@@ -631,7 +750,7 @@ mod tests {
             format!(
                 "SELECT count(*) FROM ({} UNION {}) bounded",
                 lookup(by_number, &cut),
-                lookup(by_name, &cut)
+                lookup(by_contact, &cut)
             ),
             "each lookup counted to the bound, a row both match once"
         );
@@ -640,9 +759,44 @@ mod tests {
             format!(
                 "SELECT count(*) FROM ({} UNION {}) matched",
                 lookup(by_number, ""),
-                lookup(by_name, "")
+                lookup(by_contact, "")
             )
         );
+
+        filter.unindexed.as_mut().expect("a search").1 = true;
+        assert_eq!(
+            filter.where_clause(),
+            "c.user_id = $1 AND c.status = $2 AND \
+             (((coalesce(c.phone_number, '')) || '') ILIKE $3 OR (ct.user_id = c.user_id AND \
+             ((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) || '') ILIKE $3))",
+            "in few rows, one condition that no trigram index serves"
+        );
+        assert_eq!(
+            filter.total_statement(FROM),
+            format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {FROM} WHERE {}{cut}) bounded",
+                filter.where_clause()
+            )
+        );
+    }
+
+    #[test]
+    fn a_search_in_few_rows_is_one_condition_no_index_serves() {
+        let mut filter = Filter::default();
+        filter
+            .and("user_id = $", vec![Box::new(1_i32)])
+            .and_containing(&["name", "email"], Some("ann"));
+        let searched = "(coalesce(name, '') || E'\\n' || coalesce(email, ''))";
+        assert_eq!(
+            filter.where_clause(),
+            format!("user_id = $1 AND {searched} ILIKE $2")
+        );
+        filter.unindexed.as_mut().expect("a search").1 = true;
+        assert_eq!(
+            filter.where_clause(),
+            format!("user_id = $1 AND ({searched} || '') ILIKE $2")
+        );
+        assert_eq!(highest_placeholder("a = $1 AND b < $12 AND c = $3"), 12);
     }
 
     #[test]

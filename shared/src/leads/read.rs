@@ -191,7 +191,8 @@ pub async fn list(
     limit: i64,
     after: Option<LeadCursor>,
 ) -> AppResult<(Vec<LeadWithAnalytics>, Total)> {
-    let matching = filter.checked_sql(db, tenant).await?;
+    let mut matching = filter.checked_sql(db, tenant).await?;
+    matching.fit_search_to_rows(db, sql::LIST_FROM).await?;
     let statement = sql::list_page_statement(&matching, after.is_some());
     let (rows, total) = matching
         .rows_with_total(
