@@ -312,7 +312,7 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
             .and("c.user_id = $", vec![Box::new(*who.as_uuid())])
             .and_containing_any(Some("0012345"), from, "c.id", &calls::read::SEARCHED);
         filter
-            .fit_search_to_rows(&client, from)
+            .fit_search_to_rows(&client, "calls c", &calls::read::NEWEST)
             .await
             .expect("the tenant's rows counted");
         assert_eq!(

@@ -196,7 +196,7 @@ pub const SEARCHED: [Searched; 2] = [
 ];
 
 /// The list order: newest first.
-pub(super) const NEWEST: Keyset = Keyset {
+pub const NEWEST: Keyset = Keyset {
     time: "c.created_at",
     id: "c.id",
 };
@@ -220,11 +220,16 @@ impl CallFilter {
     /// so that join never changes the count; an unused outer join still keeps Postgres off the
     /// index).
     pub(super) fn count_from(&self, counted: Counted) -> String {
+        self.tables(counted, self.search().is_some())
+    }
+
+    /// [`CallFilter::count_from`], with the contacts a search reads when `searching`.
+    fn tables(&self, counted: Counted, searching: bool) -> String {
         let mut from = String::from(match counted {
             Counted::Calls => "calls c",
             Counted::Analyzed => "lead_analytics la JOIN calls c ON c.id = la.call_id",
         });
-        if self.search().is_some() {
+        if searching {
             from.push_str(" LEFT JOIN contacts ct ON ct.id = c.contact_id");
         }
         if counted == Counted::Calls && (self.lead_status.is_some() || self.min_score.is_some()) {
@@ -358,7 +363,7 @@ where
 {
     let mut matching = filter.checked_sql(db, tenant, counted).await?;
     matching
-        .fit_search_to_rows(db, &filter.count_from(counted))
+        .fit_search_to_rows(db, &filter.tables(counted, false), &NEWEST)
         .await?;
     let (rows, total) = matching
         .rows_with_total(

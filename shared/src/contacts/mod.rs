@@ -232,7 +232,9 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
 ) -> AppResult<(Vec<Contact>, Total)> {
     let mut matching = filter.to_sql(tenant);
-    matching.fit_search_to_rows(db, sql::LIST_FROM).await?;
+    matching
+        .fit_search_to_rows(db, sql::LIST_FROM, &NEWEST)
+        .await?;
     let (rows, total) = matching
         .page_with_total(db, sql::LIST_FROM, sql::LIST_SELECT, &NEWEST, after, limit)
         .await?;

@@ -271,14 +271,17 @@ impl Filter {
         format!("${}", self.params.len())
     }
 
-    /// Runs the search as one condition no trigram index serves when the rows of `from` that
-    /// the filter's other conditions match are at most [`FEW_ROWS`]: reading them is quicker
+    /// Runs the search as one condition no trigram index serves when the rows of `from` (the
+    /// list's tables but those only the search reads) that the filter's other conditions
+    /// match are at most [`FEW_ROWS`]: reading them is quicker
     /// than the index lookup, whose cost Postgres does not see (it reads every tenant's
-    /// entries of the fragment's trigrams). One bounded count on the list's own index first.
+    /// entries of the fragment's trigrams). One bounded count first, in the list's `keyset`
+    /// order, so that it reads the list's own index.
     pub async fn fit_search_to_rows(
         &mut self,
         db: &impl PlannedPerRun,
         from: &str,
+        keyset: &Keyset,
     ) -> AppResult<()> {
         if self.unindexed.is_none() {
             return Ok(());
@@ -295,8 +298,10 @@ impl Filter {
         } else {
             others.join(" AND ")
         };
+        // Unordered, Postgres may scan the table for the rows, which are spread through it.
         let statement = format!(
-            "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {others} LIMIT {}) bounded",
+            "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {others} ORDER BY {} LIMIT {}) bounded",
+            keyset.order_by(),
             FEW_ROWS + 1
         );
         // The other conditions' parameters: all but the pattern, the last one bound.

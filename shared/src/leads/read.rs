@@ -192,7 +192,9 @@ pub async fn list(
     after: Option<LeadCursor>,
 ) -> AppResult<(Vec<LeadWithAnalytics>, Total)> {
     let mut matching = filter.checked_sql(db, tenant).await?;
-    matching.fit_search_to_rows(db, sql::LIST_FROM).await?;
+    matching
+        .fit_search_to_rows(db, sql::LIST_FROM, &NEWEST_CONTACT)
+        .await?;
     let statement = sql::list_page_statement(&matching, after.is_some());
     let (rows, total) = matching
         .rows_with_total(
