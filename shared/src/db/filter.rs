@@ -1,7 +1,7 @@
 //! A WHERE clause assembled from the filters a request actually uses, so each list query is a
 //! plain statement Postgres can plan for its indexes (no `$n IS NULL OR ...` catch-alls).
 
-use crate::db::statements::{query_planned_for_values, Cached, PlannedPerRun};
+use crate::db::statements::{query_planned_for_values, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use futures::{future::try_join, Future, TryStreamExt};
 use tokio_postgres::{types::ToSql, Row, RowStream};
@@ -317,7 +317,16 @@ impl Filter {
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
             .take(others_params)
             .collect();
-        let rows: i64 = db.cached_query_one(&statement, &params).await?.try_get(0)?;
+        // Planned for the tenant: a cached generic plan assumes an average tenant's few rows and
+        // sorted all of the largest's (leads: 140 ms, against 3 ms read in order).
+        let counted: Vec<Row> = query_planned_for_values(db, &statement, params)
+            .await?
+            .try_collect()
+            .await?;
+        let rows: i64 = counted
+            .first()
+            .ok_or_else(|| AppError::internal("no row from a count"))?
+            .try_get(0)?;
         if let Some((_, few)) = &mut self.unindexed {
             *few = rows <= FEW_ROWS;
         }
