@@ -73,15 +73,17 @@ pub struct Searched<'a> {
 pub const FEW_ROWS: i64 = 2_000;
 
 /// How many of the newest rows a search's total reads before it looks the fragment up
-/// ([`Filter::total_statement`]): enough to find past [`SEARCH_TOTAL_BOUND`](super::SEARCH_TOTAL_BOUND) matches of a
-/// fragment half of them hold. In a tenant of a million calls, reading them took about 15 ms
-/// (5,000: 45 ms), which a fragment under the bound pays on top of its count.
+/// ([`Filter::total_statement`]): enough to find past
+/// [`SEARCH_TOTAL_BOUND`](super::SEARCH_TOTAL_BOUND) matches of a fragment half of them hold.
+/// In a tenant of a million calls, reading them took about 15 ms (5,000: 45 ms), which a
+/// fragment under the bound pays on top of its count.
 pub const RECENT_ROWS: i64 = 2_000;
 
 impl Filter {
     /// Adds, when `text` holds more than blanks, that one of `columns` contains it: a search
     /// box's filter (case-insensitive; `%`, `_` and `\` are taken literally), planned for
-    /// its own pattern at every run ([`PlannedPerRun`]) and counted to [`SEARCH_TOTAL_BOUND`](super::SEARCH_TOTAL_BOUND).
+    /// its own pattern at every run ([`PlannedPerRun`]) and counted to
+    /// [`SEARCH_TOTAL_BOUND`](super::SEARCH_TOTAL_BOUND).
     ///
     /// The columns are searched as one text, [`searched_text`], which a trigram index on that
     /// same expression serves (V0020's, for contacts and leads). A text holding a line break,
