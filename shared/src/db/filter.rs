@@ -310,9 +310,8 @@ impl Filter {
         }
         let order = keyset.order_by();
         let tail = format!(" ORDER BY {order} LIMIT {limit}");
-        if let Some(lookups) = self.lookups(&conditions, &tail, " UNION ALL ") {
-            let id = self.alternatives.as_ref().map_or("", |a| a.id);
-            conditions = format!("{id} IN ({lookups})");
+        if let Some(looked_up) = self.looked_up(&conditions, &tail) {
+            conditions = looked_up;
         }
         format!("{select} WHERE {conditions} ORDER BY {order} LIMIT {limit}")
     }
