@@ -31,19 +31,30 @@ async fn index_scans(client: &tokio_postgres::Client, index: &str) -> i64 {
         .get(0)
 }
 
+/// A tenant of its own in the scratch database.
+async fn new_tenant(client: &mut deadpool_postgres::Client) -> TenantId {
+    shared::users::provision(client, &NewUser::new().identity())
+        .await
+        .expect("the tenant")
+        .tenant()
+}
+
+/// `tables` as autovacuum keeps them: the rows in the indexes' entries, not in a pending list
+/// that every search would read whole.
+async fn vacuumed(client: &deadpool_postgres::Client, tables: &[&str]) {
+    for table in tables {
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await
+            .expect("vacuum");
+    }
+}
+
 #[tokio::test]
 async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
     let database = ScratchDatabase::create("searches").await;
     let mut client = database.migrated_connection().await;
-    let identity = shared::users::Identity {
-        subject: "searches",
-        email: Some("searches@example.com"),
-        name: None,
-    };
-    let tenant: TenantId = shared::users::provision(&mut client, &identity)
-        .await
-        .expect("the tenant")
-        .tenant();
+    let tenant = new_tenant(&mut client).await;
     client
         .execute(
             "INSERT INTO contacts (user_id, name, phone_number, email, company, created_at)
@@ -63,14 +74,7 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
         )
         .await
         .expect("leads");
-    // As autovacuum keeps them: the rows in the indexes' entries, not in a pending list that
-    // every search would read whole.
-    for table in ["contacts", "leads"] {
-        client
-            .batch_execute(&format!("VACUUM ANALYZE {table}"))
-            .await
-            .expect("vacuum");
-    }
+    vacuumed(&client, &["contacts", "leads"]).await;
 
     let search = |text: &str| ContactFilter {
         search: Some(text.to_owned()),
@@ -144,20 +148,7 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
 async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
     let database = ScratchDatabase::create("call_searches").await;
     let mut client = database.migrated_connection().await;
-    let mut tenants = Vec::new();
-    for subject in ["call-searches", "call-searches-other"] {
-        let identity = shared::users::Identity {
-            subject,
-            email: Some(&format!("{subject}@example.com")),
-            name: None,
-        };
-        let tenant: TenantId = shared::users::provision(&mut client, &identity)
-            .await
-            .expect("the tenant")
-            .tenant();
-        tenants.push(tenant);
-    }
-    let (tenant, other) = (tenants[0], tenants[1]);
+    let (tenant, other) = (new_tenant(&mut client).await, new_tenant(&mut client).await);
     // Each contact has a call from its number, newest first by contact; then calls from
     // numbers no contact has; one contact's call came from another number; and the other
     // tenant has a contact and call that the rare searches below would match.
@@ -196,12 +187,7 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
         ))
         .await
         .expect("contacts and calls");
-    for table in ["contacts", "calls"] {
-        client
-            .batch_execute(&format!("VACUUM ANALYZE {table}"))
-            .await
-            .expect("vacuum");
-    }
+    vacuumed(&client, &["contacts", "calls"]).await;
 
     // What one condition over both tables matches, newest first.
     let expected = |text: &str| {
