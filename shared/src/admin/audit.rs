@@ -46,26 +46,15 @@ pub mod sql {
             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
         fullest {
             LIST_TOTAL = || every_filter().total_statement(LIST_FROM),
-            LIST_PAGE = || {
-                let mut matching = every_filter();
-                matching.and_some("id < $", Some(1_i64));
-                page_statement(&matching)
-            },
+            LIST_PAGE = || every_filter().page_by_id_statement(LIST_SELECT, true),
         }
     }
 
-    /// The rows the audit list counts.
+    /// The rows the audit list counts and pages through.
     pub const LIST_FROM: &str = "audit_log";
-
-    /// Newest first by id; the limit is the next parameter after the filter's.
-    pub fn page_statement(matching: &Filter) -> String {
-        format!(
-            "SELECT id, actor_id, actor_email, action, target_type, target_id, details, created_at
-            FROM audit_log WHERE {} ORDER BY id DESC LIMIT {}",
-            matching.where_clause(),
-            matching.next_placeholder(0)
-        )
-    }
+    pub const LIST_SELECT: &str =
+        "SELECT id, actor_id, actor_email, action, target_type, target_id, details, created_at
+        FROM audit_log";
 
     fn every_filter() -> Filter {
         matching(&AuditFilter {
@@ -127,14 +116,9 @@ pub async fn list(
     before_id: Option<i64>,
     limit: i64,
 ) -> AppResult<(Vec<AuditEntry>, Total)> {
-    let mut matching = matching(filter);
-    let total = matching.total(client, sql::LIST_FROM).await?;
-    matching.and_some("id < $", before_id);
-    let rows = client
-        .query(
-            &sql::page_statement(&matching),
-            &matching.params_with(&[&limit]),
-        )
+    let matching = matching(filter);
+    let (rows, total) = matching
+        .page_by_id_with_total(client, sql::LIST_FROM, sql::LIST_SELECT, before_id, limit)
         .await?;
     let entries = rows
         .iter()

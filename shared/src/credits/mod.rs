@@ -4,7 +4,10 @@
 
 pub mod holds;
 
-use crate::db::{filter::Total, statements::Cached};
+use crate::db::{
+    filter::{Filter, Total},
+    statements::{Cached, PlannedPerRun},
+};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -268,24 +271,22 @@ pub fn credit_state(balance: i64, low_threshold: i64) -> CreditState {
 /// A page of the tenant's ledger, newest first, after the entry `before_id` when given, and how
 /// many entries match (counted up to the list bound).
 pub async fn history(
-    client: &impl GenericClient,
+    client: &impl PlannedPerRun,
     tenant: TenantId,
     kind: Option<CreditKind>,
     before_id: Option<i64>,
     limit: i64,
 ) -> AppResult<(Vec<CreditTransaction>, Total)> {
-    let kind = kind.map(CreditKind::filtered_as);
-    let rows = client
-        .cached_query(
-            sql::HISTORY_PAGE,
-            &[tenant.as_uuid(), &kind, &before_id, &limit],
+    let entries = ledger_of(tenant, kind);
+    let (rows, total) = entries
+        .page_by_id_with_total(
+            client,
+            sql::HISTORY_FROM,
+            sql::HISTORY_SELECT,
+            before_id,
+            limit,
         )
         .await?;
-    let total = Total::from_row(
-        &client
-            .cached_query_one(sql::HISTORY_TOTAL, &[tenant.as_uuid(), &kind])
-            .await?,
-    )?;
     let entries = rows
         .iter()
         .map(CreditTransaction::try_from)
@@ -293,7 +294,20 @@ pub async fn history(
     Ok((entries, total))
 }
 
+/// The tenant's ledger entries, of the types a filter on `kind` shows.
+fn ledger_of(tenant: TenantId, kind: Option<CreditKind>) -> Filter {
+    let mut entries = Filter::default();
+    entries
+        .and("user_id = $", vec![Box::new(*tenant.as_uuid())])
+        .and_some("type = ANY($)", kind.map(CreditKind::filtered_as));
+    entries
+}
+
 pub mod sql {
+    use super::{ledger_of, CreditKind};
+    use crate::{db::filter::Filter, tenant::TenantId};
+    use uuid::Uuid;
+
     crate::db::statements! {
         pub const APPLY = concat!("WITH account AS MATERIALIZED (
                 SELECT id, credits, low_credit_warned, email,
@@ -314,12 +328,22 @@ pub mod sql {
             FROM account LEFT JOIN entry ON true");
         pub const ENTRY_BY_REFERENCE = concat!("SELECT ", ledger_columns!(), " FROM credit_transactions
             WHERE user_id = $1 AND type = $2 AND reference = $3");
-        pub const HISTORY_PAGE = concat!("SELECT ", ledger_columns!(), " FROM credit_transactions
-            WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))
-            AND ($3::bigint IS NULL OR id < $3)
-            ORDER BY id DESC LIMIT $4");
-        pub const HISTORY_TOTAL = crate::db::filter::bounded_count!("credit_transactions
-            WHERE user_id = $1 AND ($2::text[] IS NULL OR type = ANY($2))");
+        fullest {
+            HISTORY_PAGE = || every_filter().page_by_id_statement(HISTORY_SELECT, true),
+            HISTORY_TOTAL = || every_filter().total_statement(HISTORY_FROM),
+        }
+    }
+
+    /// The rows the ledger history counts and pages through.
+    pub const HISTORY_FROM: &str = "credit_transactions";
+    pub const HISTORY_SELECT: &str =
+        concat!("SELECT ", ledger_columns!(), " FROM credit_transactions");
+
+    fn every_filter() -> Filter {
+        ledger_of(
+            TenantId::from_trusted(Uuid::nil()),
+            Some(CreditKind::Purchase),
+        )
     }
 }
 

@@ -48,15 +48,6 @@ pub const TOTAL_BOUND: i64 = 10_000;
 /// to this bound.
 pub const SEARCH_TOTAL_BOUND: i64 = 1_000;
 
-/// `SELECT count(*)` of the rows of `$from_where` (`table ... WHERE ...`), stopping past
-/// [`TOTAL_BOUND`]: the count a list with a fixed statement reads its [`Total`] from.
-macro_rules! bounded_count {
-    ($($from_where:expr),+ $(,)?) => {
-        concat!("SELECT count(*) FROM (SELECT 1 FROM ", $($from_where,)+ " LIMIT 10001) bounded")
-    };
-}
-pub(crate) use bounded_count;
-
 /// A list's total: exact up to its bound ([`TOTAL_BOUND`], a search's [`SEARCH_TOTAL_BOUND`])
 /// of matching rows; past it, the bound, flagged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,22 +57,12 @@ pub struct Total {
 }
 
 impl Total {
-    /// From a count that stopped past [`TOTAL_BOUND`] ([`bounded_count!`]).
-    pub fn bounded(counted: i64) -> Self {
-        Self::bounded_by(counted, TOTAL_BOUND)
-    }
-
     /// From a count that stopped past `bound`.
     pub fn bounded_by(counted: i64, bound: i64) -> Self {
         Self {
             count: counted.min(bound),
             exact: counted <= bound,
         }
-    }
-
-    /// The first column of a [`bounded_count!`] row.
-    pub fn from_row(row: &Row) -> AppResult<Self> {
-        Ok(Self::bounded(row.try_get(0)?))
     }
 }
 
@@ -238,6 +219,25 @@ impl Filter {
         .await
     }
 
+    /// [`Filter::page_by_id`] of `select` and [`Filter::total`] of `from`, as
+    /// [`Filter::rows_with_total`] sends them.
+    pub async fn page_by_id_with_total(
+        &self,
+        db: &impl PlannedPerRun,
+        from: &str,
+        select: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> AppResult<(Vec<Row>, Total)> {
+        self.rows_with_total(
+            before.is_none(),
+            limit,
+            self.page_by_id(db, select, before, limit),
+            self.total(db, from),
+        )
+        .await
+    }
+
     /// A page's `rows` (the first page when `first_page`, of at most `limit`) and the list's
     /// `total` of this filter's rows: sent together, one round trip, not two. Except a search's
     /// first page: its total is counted only once the page comes back full. A search that
@@ -273,18 +273,34 @@ impl Filter {
     /// rows, and a subquery scan keeps their order. A search is planned at every run anyway,
     /// for its limit too, so it is cut at the request's limit alone.
     pub fn page_statement(&self, select: &str, keyset: &Keyset, after_cursor: bool) -> String {
+        self.cut_to_page(self.limit_placeholder(after_cursor), |limit| {
+            self.ordered_statement(select, keyset, after_cursor, limit)
+        })
+    }
+
+    /// The statement [`Filter::page_by_id`] runs: the matching rows of `select` newest first by
+    /// their integer `id`, before the cursor's when `before_cursor`, cut as
+    /// [`Filter::page_statement`] cuts a page.
+    pub fn page_by_id_statement(&self, select: &str, before_cursor: bool) -> String {
+        let mut conditions = self.where_clause();
+        if before_cursor {
+            conditions.push_str(&format!(" AND id < {}", self.next_placeholder(0)));
+        }
+        let limit = self.next_placeholder(usize::from(before_cursor));
+        self.cut_to_page(limit, |limit| {
+            format!("{select} WHERE {conditions} ORDER BY id DESC LIMIT {limit}")
+        })
+    }
+
+    /// `ordered(limit)` cut at the request's `limit` placeholder: under the constant
+    /// [`MOST_ROWS`] first, but for a search ([`Filter::page_statement`] says why).
+    fn cut_to_page(&self, limit: String, ordered: impl Fn(&str) -> String) -> String {
         if self.searching {
-            return self.ordered_statement(
-                select,
-                keyset,
-                after_cursor,
-                &self.limit_placeholder(after_cursor),
-            );
+            return ordered(&limit);
         }
         format!(
-            "SELECT * FROM ({}) page LIMIT {}",
-            self.ordered_statement(select, keyset, after_cursor, &MOST_ROWS.to_string()),
-            self.limit_placeholder(after_cursor)
+            "SELECT * FROM ({}) page LIMIT {limit}",
+            ordered(&MOST_ROWS.to_string())
         )
     }
 
@@ -343,13 +359,33 @@ impl Filter {
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> AppResult<Vec<Row>> {
-        if limit > MOST_ROWS {
-            return Err(AppError::internal(format!(
-                "a page of {limit} rows, over {MOST_ROWS}"
-            )));
-        }
+        page_fits(limit)?;
         Ok(self
             .stream(db, statement, after, limit)
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    /// Up to `limit` (at most [`MOST_ROWS`]) matching rows of `select` (`SELECT ... FROM
+    /// ...`) newest first by their integer `id`, before the row `before` when given: the
+    /// pages of lists whose cursor is an id (the ledger, the audit log).
+    pub async fn page_by_id(
+        &self,
+        db: &impl PlannedPerRun,
+        select: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> AppResult<Vec<Row>> {
+        page_fits(limit)?;
+        let statement = self.page_by_id_statement(select, before.is_some());
+        let mut params = self.params_with(&[]);
+        if let Some(before) = &before {
+            params.push(before);
+        }
+        params.push(&limit);
+        Ok(self
+            .run(db, &statement, params)
             .await?
             .try_collect()
             .await?)
@@ -434,6 +470,16 @@ impl Filter {
     pub fn next_placeholder(&self, offset: usize) -> String {
         format!("${}", self.params.len() + offset + 1)
     }
+}
+
+/// A page's size is checked where its rows are collected: a bigger one is a bug of the caller's.
+fn page_fits(limit: i64) -> AppResult<()> {
+    if limit > MOST_ROWS {
+        return Err(AppError::internal(format!(
+            "a page of {limit} rows, over {MOST_ROWS}"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -599,6 +645,22 @@ mod tests {
     }
 
     #[test]
+    fn pages_by_id_take_the_cursor_and_limit_after_the_filter() {
+        let mut filter = Filter::default();
+        filter.and("user_id = $", vec![Box::new(1_i32)]);
+        assert_eq!(
+            filter.page_by_id_statement("SELECT id FROM audit_log", true),
+            "SELECT * FROM (SELECT id FROM audit_log WHERE user_id = $1 AND id < $2 \
+             ORDER BY id DESC LIMIT 100) page LIMIT $3"
+        );
+        assert_eq!(
+            filter.page_by_id_statement("SELECT id FROM audit_log", false),
+            "SELECT * FROM (SELECT id FROM audit_log WHERE user_id = $1 \
+             ORDER BY id DESC LIMIT 100) page LIMIT $2"
+        );
+    }
+
+    #[test]
     fn like_patterns_are_literal() {
         assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
     }
@@ -606,17 +668,16 @@ mod tests {
     #[test]
     fn bounded_counts_stop_one_past_the_bound() {
         let limit = format!("LIMIT {})", TOTAL_BOUND + 1);
-        assert!(bounded_count!("calls WHERE user_id = $1").contains(&limit));
         assert!(Filter::default().total_statement("calls").contains(&limit));
         assert_eq!(
-            Total::bounded(TOTAL_BOUND),
+            Total::bounded_by(TOTAL_BOUND, TOTAL_BOUND),
             Total {
                 count: TOTAL_BOUND,
                 exact: true
             }
         );
         assert_eq!(
-            Total::bounded(TOTAL_BOUND + 1),
+            Total::bounded_by(TOTAL_BOUND + 1, TOTAL_BOUND),
             Total {
                 count: TOTAL_BOUND,
                 exact: false
