@@ -68,7 +68,7 @@ async fn run() -> Result<(), BoxError> {
         tenants: options.tenants,
         calls: options.calls,
         largest: options.largest,
-        skip_steps: &["transcripts", "contacts", "call contacts"],
+        skip_steps: &["transcripts", "contacts", "call contacts", "ledger"],
     }
     .ensure_seeded(&direct)
     .await?;

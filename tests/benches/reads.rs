@@ -17,6 +17,7 @@ use shared::{
         read::{CallCursor, CallFilter},
     },
     contacts::{self, ContactFilter},
+    credits::{self, CreditKind},
     dashboard::{self, Range, RangeQuery},
     ids::{LeadId, ResourceId},
     leads::{self, read::LeadFilter},
@@ -315,6 +316,8 @@ enum Read {
     ContactSearch(String),
     LeadSearch(String),
     CallSearch(String),
+    /// The ledger, all of it or one type's entries.
+    History(Option<CreditKind>),
 }
 
 impl Read {
@@ -379,6 +382,9 @@ impl Read {
                     ..CallFilter::default()
                 };
                 calls::read::list(db, tenant, &filter, PAGE, None).await?;
+            }
+            Self::History(kind) => {
+                credits::history(db, tenant, *kind, None, PAGE).await?;
             }
         }
         Ok(())
@@ -537,6 +543,18 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             ),
             revalidate: false,
             read: Read::CallSearch(deep_contact.prefix.clone()),
+        },
+        Case {
+            name: format!("GET /billing/history?limit={PAGE}"),
+            path: format!("/billing/history?limit={PAGE}"),
+            revalidate: false,
+            read: Read::History(None),
+        },
+        Case {
+            name: format!("GET /billing/history?limit={PAGE}&type=purchase (one in 1,000 entries)"),
+            path: format!("/billing/history?limit={PAGE}&type=purchase"),
+            revalidate: false,
+            read: Read::History(Some(CreditKind::Purchase)),
         },
     ])
 }

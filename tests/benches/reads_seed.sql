@@ -211,3 +211,48 @@ BEGIN
         ANALYZE calls;
     END IF;
 END $$;
+
+-- step: ledger
+-- What the tenants' calls were charged, as the processor charges them (one usage entry per
+-- completed call), the purchases that paid for them (one before every 1,000th call) and the
+-- signup bonus, in the order they were written. Added after datasets were kept: on a kept
+-- dataset without a ledger it writes one; anywhere else it does nothing.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM credit_transactions t JOIN users u ON u.id = t.user_id
+               WHERE u.auth_subject LIKE 'bench-reads-%') THEN
+        RETURN;
+    END IF;
+    CREATE TEMP TABLE seed_ledger ON COMMIT DROP AS
+    SELECT c.user_id, c.created_at, c.credits_charged, c.duration_seconds, c.type, c.phone_number,
+           c.elevenlabs_conversation_id, c.status,
+           row_number() OVER (PARTITION BY c.user_id ORDER BY c.created_at, c.id) AS n
+    FROM calls c
+    WHERE c.user_id IN (SELECT id FROM users WHERE auth_subject LIKE 'bench-reads-%');
+    INSERT INTO credit_transactions
+        (user_id, type, amount, balance_after, description, reference, stripe_payment_id,
+         created_at)
+    SELECT user_id, type, amount,
+           sum(amount) OVER (PARTITION BY user_id ORDER BY created_at, reference
+                             ROWS UNBOUNDED PRECEDING),
+           description, reference, stripe_payment_id, created_at
+    FROM (
+        SELECT user_id, 'bonus' AS type, 100::bigint AS amount, 'Welcome bonus' AS description,
+               'signup:' || user_id AS reference, NULL AS stripe_payment_id,
+               created_at - interval '1 day' AS created_at
+        FROM seed_ledger WHERE n = 1
+        UNION ALL
+        SELECT user_id, 'purchase', 10000, 'Purchase: Growth', 'cs_bench_' || user_id || '_' || n,
+               'pi_bench_' || user_id || '_' || n, created_at - interval '1 minute'
+        FROM seed_ledger WHERE n % 1000 = 1
+        UNION ALL
+        SELECT user_id, 'usage', -credits_charged,
+               CASE WHEN type = 'chat' THEN 'Chat ' ELSE 'Call ' END
+                   || duration_seconds / 60 || ':' || lpad((duration_seconds % 60)::text, 2, '0')
+                   || coalesce(' with ' || phone_number, ''),
+               'elevenlabs:' || elevenlabs_conversation_id, NULL, created_at
+        FROM seed_ledger WHERE status = 'completed' AND credits_charged > 0
+    ) entries
+    ORDER BY created_at, reference;
+    ANALYZE credit_transactions;
+END $$;

@@ -9,7 +9,7 @@ use shared::{
     users,
 };
 
-use crate::support::{apply_change, db, get, json, pool, NewUser};
+use crate::support::{apply_change, db, get, json, pool, NewUser, ScratchDatabase};
 
 #[derive(Debug, Clone)]
 struct Op {
@@ -188,4 +188,76 @@ async fn usage_can_take_the_balance_below_zero_and_it_shows() {
     assert_eq!(body["credits"], -3);
     assert_eq!(body["status"], "exhausted");
     assert_eq!(body["low_credits"], true);
+}
+
+/// A tenant's ledger filtered on a type reads that type's entries, not every newer entry of the
+/// others: here 20,000 usage entries are newer than the tenant's three purchases (its calls'
+/// charges outnumber its purchases by thousands). The statement is cached, so it may run on its
+/// generic plan at any time; the session forces that plan, and the database is the test's own,
+/// so its statistics are this ledger's. With the types a parameter, the generic plan stepped
+/// through the tenant's entries in id order and filtered them: some 20,000 blocks touched.
+#[tokio::test]
+async fn a_history_filtered_on_a_type_reads_that_types_entries() {
+    let database = ScratchDatabase::create("ledger_types").await;
+    let mut client = database.migrated_connection().await;
+    let tenant = users::provision(&mut client, &NewUser::new().identity())
+        .await
+        .expect("user")
+        .tenant();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO credit_transactions
+                 (user_id, type, amount, balance_after, description, reference)
+             SELECT '{tenant}', 'purchase', 1000, 1000 * i, 'Purchase', 'cs_' || i
+             FROM generate_series(1, 3) i;
+             INSERT INTO credit_transactions
+                 (user_id, type, amount, balance_after, description, reference)
+             SELECT '{tenant}', 'usage', -1, 3000 - i, 'Call 0:30', 'elevenlabs:conv_' || i
+             FROM generate_series(1, 20000) i;
+             INSERT INTO users (auth_subject) SELECT 'other_' || i FROM generate_series(1, 30) i;
+             INSERT INTO credit_transactions
+                 (user_id, type, amount, balance_after, description, reference)
+             SELECT u.id, CASE WHEN i = 1 THEN 'purchase' ELSE 'usage' END,
+                    CASE WHEN i = 1 THEN 100 ELSE -1 END, 100 - i, 'entry', 'ref_' || i
+             FROM users u, generate_series(1, 50) i WHERE u.auth_subject LIKE 'other_%';
+             ANALYZE credit_transactions;
+             SET plan_cache_mode = force_generic_plan",
+            tenant = tenant.as_uuid()
+        ))
+        .await
+        .expect("a ledger of many usage entries");
+    // The blocks of the ledger's table and indexes read so far, this session's reads included.
+    let blocks_read = async || -> i64 {
+        client
+            .batch_execute("SELECT pg_stat_force_next_flush()")
+            .await
+            .expect("the session's statistics flushed");
+        client
+            .query_one(
+                "SELECT heap_blks_hit + heap_blks_read + idx_blks_hit + idx_blks_read
+                 FROM pg_statio_user_tables WHERE relname = 'credit_transactions'",
+                &[],
+            )
+            .await
+            .expect("the ledger's block counts")
+            .get(0)
+    };
+    let history = async || {
+        credits::history(&client, tenant, Some(CreditKind::Purchase), None, 20)
+            .await
+            .expect("the purchases")
+    };
+    history().await;
+    let before = blocks_read().await;
+    let (purchases, total) = history().await;
+    let read = blocks_read().await - before;
+    drop(client);
+    database.drop().await;
+    assert_eq!(purchases.len(), 3);
+    assert!(purchases.iter().all(|entry| entry.amount == 1000));
+    assert_eq!((total.count, total.exact), (3, true));
+    assert!(
+        read <= 20,
+        "{read} blocks read for 3 entries and their count"
+    );
 }

@@ -295,11 +295,23 @@ pub async fn history(
 }
 
 /// The tenant's ledger entries, of the types a filter on `kind` shows.
+///
+/// The types are written into the statement, not passed as a parameter, so each filter is its
+/// own cached statement and its generic plan knows its types: a tenant's few purchases are
+/// found through the index by type, its many usage entries in id order. Generic in the types,
+/// the plan stepped through every newer usage entry to reach the purchases (63 ms in a tenant
+/// of a million calls).
 fn ledger_of(tenant: TenantId, kind: Option<CreditKind>) -> Filter {
     let mut entries = Filter::default();
-    entries
-        .and("user_id = $", vec![Box::new(*tenant.as_uuid())])
-        .and_some("type = ANY($)", kind.map(CreditKind::filtered_as));
+    entries.and("user_id = $", vec![Box::new(*tenant.as_uuid())]);
+    if let Some(kind) = kind {
+        let types: Vec<String> = kind
+            .filtered_as()
+            .iter()
+            .map(|name| format!("'{name}'"))
+            .collect();
+        entries.and(&format!("type IN ({})", types.join(", ")), vec![]);
+    }
     entries
 }
 
