@@ -844,8 +844,8 @@ impl Row {
     }
 }
 
-/// The routes the api-calls and api-contacts Lambdas serve (`shared::http::app`, the calls and
-/// contacts groups in one router, its state from the stack's variables as the API's), called in
+/// The routes the api-calls, api-contacts and api-billing Lambdas serve (`shared::http::app`,
+/// their groups in one router, its state from the stack's variables as the API's), called in
 /// this process: the API's own work for a request, without the socket and the HTTP client. It runs
 /// on a multi-thread runtime of its own, as the Lambdas run it (`#[tokio::main]`): on a thread of
 /// its own, each request is driven by `block_on`, as a Lambda's main drives its handler, while its
@@ -885,7 +885,11 @@ impl InProcess {
                     return;
                 }
             };
-            let groups = [shared::http::Group::Calls, shared::http::Group::Contacts];
+            let groups = [
+                shared::http::Group::Calls,
+                shared::http::Group::Contacts,
+                shared::http::Group::Billing,
+            ];
             let app = shared::http::app(state, &groups.map(shared::http::Group::served));
             let logs =
                 tracing::Dispatch::new(tracing_subscriber::registry().with(support::lambda_logs()));
