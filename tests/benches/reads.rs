@@ -551,7 +551,9 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             read: Read::History(None),
         },
         Case {
-            name: format!("GET /billing/history?limit={PAGE}&type=purchase (one in 1,000 entries)"),
+            name: format!(
+                "GET /billing/history?limit={PAGE}&type=purchase (one before every 1,000th call)"
+            ),
             path: format!("/billing/history?limit={PAGE}&type=purchase"),
             revalidate: false,
             read: Read::History(Some(CreditKind::Purchase)),
