@@ -498,3 +498,72 @@ async fn system_analytics_count_what_happened() {
     let bad = get("/admin/analytics?days=0", &admin.token).await;
     assert_eq!(error_code(bad, 400).await, "validation_error");
 }
+
+/// The analytics' ledger totals read the period's entries, not the whole ledger: 100 days of
+/// entries, 1,000 a day written in time order, and a 7-day period. The ledger is append-only,
+/// so its block range index on the time (V0022) finds the period's pages; without it, every
+/// request read every page of a ledger that grows with every charged call. The database is the
+/// test's own, so the block counts are this statement's alone.
+#[tokio::test]
+async fn system_analytics_read_the_periods_ledger_only() {
+    let database = support::ScratchDatabase::create("ledger_period").await;
+    let client = database.migrated_connection().await;
+    client
+        .batch_execute(
+            "INSERT INTO users (auth_subject) VALUES ('ledger_period');
+             INSERT INTO credit_transactions
+                 (user_id, type, amount, balance_after, description, reference, created_at)
+             SELECT (SELECT id FROM users), 'usage', -1, -(day * 1000 + i), 'Call 0:30',
+                    'elevenlabs:conv_' || day || '_' || i,
+                    (date_trunc('day', now() AT TIME ZONE 'UTC') - day * interval '1 day'
+                        + i * interval '1 ms') AT TIME ZONE 'UTC'
+             FROM generate_series(99, 0, -1) day, generate_series(1, 1000) i
+             ORDER BY day DESC, i",
+        )
+        .await
+        .expect("100 days of ledger");
+    client
+        .batch_execute("VACUUM ANALYZE credit_transactions")
+        .await
+        .expect("the ledger vacuumed");
+    let blocks_read = async || -> i64 {
+        client
+            .batch_execute("SELECT pg_stat_force_next_flush()")
+            .await
+            .expect("the session's statistics flushed");
+        client
+            .query_one(
+                "SELECT heap_blks_hit + heap_blks_read + idx_blks_hit + idx_blks_read
+                 FROM pg_statio_user_tables WHERE relname = 'credit_transactions'",
+                &[],
+            )
+            .await
+            .expect("the ledger's block counts")
+            .get(0)
+    };
+    let pages: i32 = client
+        .query_one(
+            "SELECT relpages FROM pg_class WHERE relname = 'credit_transactions'",
+            &[],
+        )
+        .await
+        .expect("the ledger's size")
+        .get(0);
+    let before = blocks_read().await;
+    let week = client
+        .query_one(shared::admin::analytics::sql::CREDITS, &[&7_i32])
+        .await
+        .expect("a week's totals");
+    let read = blocks_read().await - before;
+    drop(client);
+    database.drop().await;
+    assert_eq!(
+        week.get::<_, i64>("used"),
+        7_000,
+        "today and the six days before"
+    );
+    assert!(
+        read * 5 < i64::from(pages),
+        "{read} blocks read of the ledger's {pages} for 7 days of 100"
+    );
+}
