@@ -526,21 +526,6 @@ async fn system_analytics_read_the_periods_ledger_only() {
         .batch_execute("VACUUM ANALYZE credit_transactions")
         .await
         .expect("the ledger vacuumed");
-    let blocks_read = async || -> i64 {
-        client
-            .batch_execute("SELECT pg_stat_force_next_flush()")
-            .await
-            .expect("the session's statistics flushed");
-        client
-            .query_one(
-                "SELECT heap_blks_hit + heap_blks_read + idx_blks_hit + idx_blks_read
-                 FROM pg_statio_user_tables WHERE relname = 'credit_transactions'",
-                &[],
-            )
-            .await
-            .expect("the ledger's block counts")
-            .get(0)
-    };
     let pages: i32 = client
         .query_one(
             "SELECT relpages FROM pg_class WHERE relname = 'credit_transactions'",
@@ -549,12 +534,12 @@ async fn system_analytics_read_the_periods_ledger_only() {
         .await
         .expect("the ledger's size")
         .get(0);
-    let before = blocks_read().await;
+    let before = support::blocks_read(&client, "credit_transactions").await;
     let week = client
         .query_one(shared::admin::analytics::sql::CREDITS, &[&7_i32])
         .await
         .expect("a week's totals");
-    let read = blocks_read().await - before;
+    let read = support::blocks_read(&client, "credit_transactions").await - before;
     drop(client);
     database.drop().await;
     assert_eq!(

@@ -9,7 +9,7 @@ use shared::{
     users,
 };
 
-use crate::support::{apply_change, db, get, json, pool, NewUser, ScratchDatabase};
+use crate::support::{apply_change, blocks_read, db, get, json, pool, NewUser, ScratchDatabase};
 
 #[derive(Debug, Clone)]
 struct Op {
@@ -226,31 +226,15 @@ async fn a_history_filtered_on_a_type_reads_that_types_entries() {
         ))
         .await
         .expect("a ledger of many usage entries");
-    // The blocks of the ledger's table and indexes read so far, this session's reads included.
-    let blocks_read = async || -> i64 {
-        client
-            .batch_execute("SELECT pg_stat_force_next_flush()")
-            .await
-            .expect("the session's statistics flushed");
-        client
-            .query_one(
-                "SELECT heap_blks_hit + heap_blks_read + idx_blks_hit + idx_blks_read
-                 FROM pg_statio_user_tables WHERE relname = 'credit_transactions'",
-                &[],
-            )
-            .await
-            .expect("the ledger's block counts")
-            .get(0)
-    };
     let history = async || {
         credits::history(&client, tenant, Some(CreditKind::Purchase), None, 20)
             .await
             .expect("the purchases")
     };
     history().await;
-    let before = blocks_read().await;
+    let before = blocks_read(&client, "credit_transactions").await;
     let (purchases, total) = history().await;
-    let read = blocks_read().await - before;
+    let read = blocks_read(&client, "credit_transactions").await - before;
     drop(client);
     database.drop().await;
     assert_eq!(purchases.len(), 3);

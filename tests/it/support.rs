@@ -362,6 +362,25 @@ impl ScratchDatabase {
     }
 }
 
+/// The blocks of `table` and its indexes read so far on this database, `client`'s own reads
+/// included: its session's statistics are flushed first. Two calls around a statement count
+/// what it read, on a database no other session uses.
+pub async fn blocks_read(client: &tokio_postgres::Client, table: &str) -> i64 {
+    client
+        .batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .expect("the session's statistics flushed");
+    client
+        .query_one(
+            "SELECT heap_blks_hit + heap_blks_read + idx_blks_hit + idx_blks_read
+             FROM pg_statio_user_tables WHERE relname = $1",
+            &[&table],
+        )
+        .await
+        .expect("the table's block counts")
+        .get(0)
+}
+
 /// Applies one credit change through the product's ledger function, in its own transaction.
 pub async fn apply_change(
     pool: &deadpool_postgres::Pool,
