@@ -130,11 +130,7 @@ impl Filter {
                 None => conditions.push(unindexed),
             }
         }
-        if conditions.is_empty() {
-            "TRUE".to_owned()
-        } else {
-            conditions.join(" AND ")
-        }
+        all_of(&conditions)
     }
 
     /// The parameters so far plus `extra` (numbered after them, e.g. a LIMIT).
@@ -469,6 +465,15 @@ impl Filter {
     /// The placeholder the next extra parameter gets.
     pub fn next_placeholder(&self, offset: usize) -> String {
         format!("${}", self.params.len() + offset + 1)
+    }
+}
+
+/// `conditions` joined by `AND`; `TRUE` when there are none.
+fn all_of(conditions: &[&str]) -> String {
+    if conditions.is_empty() {
+        "TRUE".to_owned()
+    } else {
+        conditions.join(" AND ")
     }
 }
 

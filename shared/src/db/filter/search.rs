@@ -1,9 +1,7 @@
 //! The search box's condition of a [`Filter`]: a fragment looked up in a trigram index, or
 //! read in a tenant's few rows, over one table or several.
 
-use tokio_postgres::types::ToSql;
-
-use super::{Filter, Keyset};
+use super::{all_of, Filter, Keyset};
 use crate::{db::statements::PlannedPerRun, error::AppResult};
 
 /// `%text%` for ILIKE, with the user's own `%`, `_` and `\` taken literally.
@@ -193,12 +191,8 @@ impl Filter {
             others_params,
             "the search is the filter's last condition"
         );
-        let params: Vec<&(dyn ToSql + Sync)> = self
-            .params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .take(others_params)
-            .collect();
+        let mut params = self.params_with(&[]);
+        params.truncate(others_params);
         // Planned for the tenant, as a search's statements are: a cached generic plan assumes
         // an average tenant's few rows and sorted all of the largest's (leads: 140 ms, against
         // 3 ms read in order).
@@ -219,11 +213,7 @@ impl Filter {
             .filter(|(at, _)| Some(*at) != self.search_at)
             .map(|(_, condition)| condition.as_str())
             .collect::<Vec<_>>();
-        if others.is_empty() {
-            "TRUE".to_owned()
-        } else {
-            others.join(" AND ")
-        }
+        all_of(&others)
     }
 
     pub(super) fn reads_unindexed(&self) -> bool {
