@@ -183,7 +183,7 @@ impl TryFrom<&Row> for Call {
 }
 
 /// Where the call list's search looks: the call's number, and its contact's details (the
-/// columns the contacts' trigram index has, V0020).
+/// contacts list's `SEARCHED_COLUMNS`, which the contacts' trigram index has, V0020).
 pub const SEARCHED: [Searched; 2] = [
     Searched {
         columns: &["c.phone_number"],
@@ -488,3 +488,17 @@ pub async fn unfinished(
 }
 
 pub mod sql;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_looks_in_the_contacts_columns_their_index_has() {
+        let contact_columns: Vec<String> = crate::contacts::SEARCHED_COLUMNS
+            .iter()
+            .map(|column| format!("ct.{column}"))
+            .collect();
+        assert_eq!(SEARCHED[1].columns, contact_columns);
+    }
+}

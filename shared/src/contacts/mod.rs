@@ -212,13 +212,14 @@ impl ContactFilter {
         filter
             .and("user_id = $", vec![Box::new(*tenant.as_uuid())])
             .and("deleted_at IS NULL", vec![])
-            .and_containing(
-                &["name", "phone_number", "email", "company"],
-                self.search.as_deref(),
-            );
+            .and_containing(&SEARCHED_COLUMNS, self.search.as_deref());
         filter
     }
 }
+
+/// The columns a search of contacts looks in, as V0020's trigram index joins them; the call
+/// list's search looks in the same ones, under its alias (`calls::read::SEARCHED`).
+pub const SEARCHED_COLUMNS: [&str; 4] = ["name", "phone_number", "email", "company"];
 
 /// Newest first: the order of the tenant's live contacts in their index (V0019).
 const NEWEST: Keyset = Keyset::CREATED;
