@@ -522,10 +522,7 @@ async fn system_analytics_read_the_periods_ledger_only() {
         )
         .await
         .expect("100 days of ledger");
-    client
-        .batch_execute("VACUUM ANALYZE credit_transactions")
-        .await
-        .expect("the ledger vacuumed");
+    support::vacuumed(&client, &["credit_transactions"]).await;
     let pages: i32 = client
         .query_one(
             "SELECT relpages FROM pg_class WHERE relname = 'credit_transactions'",

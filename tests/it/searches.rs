@@ -39,17 +39,6 @@ async fn new_tenant(client: &mut deadpool_postgres::Client) -> TenantId {
         .tenant()
 }
 
-/// `tables` as autovacuum keeps them: the rows in the indexes' entries, not in a pending list
-/// that every search would read whole.
-async fn vacuumed(client: &deadpool_postgres::Client, tables: &[&str]) {
-    for table in tables {
-        client
-            .batch_execute(&format!("VACUUM ANALYZE {table}"))
-            .await
-            .expect("vacuum");
-    }
-}
-
 #[tokio::test]
 async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
     let database = ScratchDatabase::create("searches").await;

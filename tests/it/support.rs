@@ -362,6 +362,17 @@ impl ScratchDatabase {
     }
 }
 
+/// `tables` as autovacuum keeps them: statistics taken, the visibility map set, the rows in
+/// the indexes' entries (not in a pending list that every search would read whole).
+pub async fn vacuumed(client: &tokio_postgres::Client, tables: &[&str]) {
+    for table in tables {
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await
+            .expect("vacuum");
+    }
+}
+
 /// The blocks of `table` and its indexes read so far on this database, `client`'s own reads
 /// included: its session's statistics are flushed first. Two calls around a statement count
 /// what it read, on a database no other session uses.
