@@ -183,14 +183,16 @@ impl TryFrom<&Row> for Call {
 }
 
 /// Where the call list's search looks: the call's number, and its contact's details (the
-/// contacts list's `SEARCHED_COLUMNS`, which the contacts' trigram index has, V0020).
+/// contacts list's `SEARCHED_COLUMNS`, which the contacts' trigram index has, V0023).
 pub const SEARCHED: [Searched; 2] = [
     Searched {
         columns: &["c.phone_number"],
+        tenant: "c.user_id",
         joined: None,
     },
     Searched {
         columns: &["ct.name", "ct.phone_number", "ct.email", "ct.company"],
+        tenant: "ct.user_id",
         joined: Some("ct.user_id = c.user_id"),
     },
 ];
@@ -277,12 +279,13 @@ impl CallFilter {
 
     /// The filter's SQL over the `counted` rows: its conditions, and its search as two
     /// lookups ([`Filter::and_containing_any`]): the calls whose number holds the text, through
-    /// their trigram index (V0021), and the calls of the tenant's contacts whose name, number,
-    /// e-mail or company holds it, through the contacts' own (V0020), then the calls' index on
-    /// their contact.
+    /// their trigram index, and the calls of the tenant's contacts whose name, number, e-mail
+    /// or company holds it, through the contacts' own (both V0023), then the calls' index on
+    /// their contact (V0021).
     fn to_sql(&self, tenant: TenantId, counted: Counted) -> AppResult<Filter> {
         let mut filter = self.conditions("c.user_id = $", tenant)?;
         filter.and_containing_any(
+            tenant,
             self.search(),
             &self.count_from(counted),
             NEWEST.id,
@@ -363,7 +366,7 @@ where
 {
     let mut matching = filter.checked_sql(db, tenant, counted).await?;
     matching
-        .fit_search_to_rows(db, &filter.tables(counted, false), &NEWEST)
+        .fit_search_to_rows(db, &filter.count_from(counted), &NEWEST)
         .await?;
     let (rows, total) = matching
         .rows_with_total(

@@ -5,7 +5,7 @@ pub mod import;
 pub mod lookup;
 pub mod upload;
 
-use crate::db::filter::{Filter, Keyset, Total};
+use crate::db::filter::{Filter, Keyset, Searched, Total};
 use crate::db::statements::{Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -212,14 +212,20 @@ impl ContactFilter {
         filter
             .and("user_id = $", vec![Box::new(*tenant.as_uuid())])
             .and("deleted_at IS NULL", vec![])
-            .and_containing(&SEARCHED_COLUMNS, self.search.as_deref());
+            .and_containing_in(tenant, &SEARCHED, self.search.as_deref());
         filter
     }
 }
 
-/// The columns a search of contacts looks in, as V0020's trigram index joins them; the call
+/// The columns a search of contacts looks in, as V0023's trigram index joins them; the call
 /// list's search looks in the same ones, under its alias (`calls::read::SEARCHED`).
 pub const SEARCHED_COLUMNS: [&str; 4] = ["name", "phone_number", "email", "company"];
+
+const SEARCHED: Searched = Searched {
+    columns: &SEARCHED_COLUMNS,
+    tenant: "user_id",
+    joined: None,
+};
 
 /// Newest first: the order of the tenant's live contacts in their index (V0019).
 const NEWEST: Keyset = Keyset::CREATED;

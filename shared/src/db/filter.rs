@@ -10,8 +10,9 @@ use uuid::Uuid;
 use crate::error::{AppError, AppResult};
 
 mod search;
+mod trigrams;
 use search::Alternatives;
-pub use search::{searched_text, Searched, FEW_ROWS, RECENT_ROWS};
+pub use search::{searched_text, Searched, COMMON_MATCHES, SAMPLED_ROWS};
 
 /// A newest-first order on a (time, id) pair of expressions, the shape of every list's
 /// keyset cursor.
@@ -82,13 +83,18 @@ pub struct Filter {
     searching: bool,
     /// A search over one table's columns: its place in `conditions`.
     search_at: Option<usize>,
+    /// A search's pattern: its parameter's number (the conditions before the search have
+    /// lower ones).
+    pattern_at: usize,
+    /// Whether the search has trigrams to look up in the tenant's trigram index.
+    keyed: bool,
     /// A search over more than one table's columns ([`Filter::and_containing_any`]).
     alternatives: Option<Alternatives>,
-    /// The search as one condition no trigram index serves, and whether to run it so
-    /// ([`Filter::fit_search_to_rows`]).
+    /// The search as one condition no trigram index serves, and whether to run it so, read in
+    /// the list's order ([`Filter::fit_search_to_rows`]).
     unindexed: Option<(String, bool)>,
-    /// The list's order, once [`Filter::fit_search_to_rows`] has read in it: a search's total
-    /// first counts among the newest [`RECENT_ROWS`] rows.
+    /// The list's order, once [`Filter::fit_search_to_rows`] has read in it: a search read in
+    /// that order is counted in it too.
     newest_first: Option<String>,
 }
 
@@ -166,16 +172,26 @@ impl Filter {
     /// [`Filter::total_bound`] rows.
     pub fn total_statement(&self, from: &str) -> String {
         let cut = format!(" LIMIT {}", self.total_bound() + 1);
-        let counted = match self.lookups_of(from, &self.where_clause(), &cut, " UNION ") {
+        match self.lookups_of(from, &self.where_clause(), &cut, " UNION ") {
             // Past the bound in one lookup is past it in all; under it in each, the union's
             // distinct rows are the count.
             Some(lookups) => format!("SELECT count(*) FROM ({lookups}) bounded"),
             None => format!(
-                "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {}{cut}) bounded",
-                self.where_clause()
+                "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {}{}{cut}) bounded",
+                self.where_clause(),
+                self.read_in_order()
             ),
-        };
-        self.newest_first_or(from, counted)
+        }
+    }
+
+    /// ` ORDER BY` the list's order, for a search read in it ([`Filter::fit_search_to_rows`]):
+    /// unordered, Postgres may read the tenant's rows in the table's order, where a common
+    /// fragment's first thousand matches are spread through all of them.
+    fn read_in_order(&self) -> String {
+        match (&self.newest_first, self.reads_unindexed()) {
+            (Some(order), true) => format!(" ORDER BY {order}"),
+            _ => String::new(),
+        }
     }
 
     /// How many matching rows [`Filter::total`] counts at most.
@@ -491,6 +507,7 @@ fn page_fits(limit: i64) -> AppResult<()> {
 mod tests {
     use super::search::{highest_placeholder, like_pattern};
     use super::*;
+    use crate::tenant::TenantId;
 
     #[test]
     fn a_search_looks_in_its_columns_joined_and_blanks_add_nothing() {
@@ -533,31 +550,43 @@ mod tests {
         let ways = [
             Searched {
                 columns: &["c.phone_number"],
+                tenant: "c.user_id",
                 joined: None,
             },
             Searched {
                 columns: &["ct.name", "ct.tag"],
+                tenant: "ct.user_id",
                 joined: Some("ct.user_id = c.user_id"),
             },
         ];
+        let tenant = TenantId::from_trusted(Uuid::nil());
         let mut filter = Filter::default();
         filter
             .and("c.user_id = $", vec![Box::new(1_i32)])
             .and("c.status = $", vec![Box::new("failed")])
-            .and_containing_any(Some("  "), FROM, "c.id", &ways);
+            .and_containing_any(tenant, Some("  "), FROM, "c.id", &ways);
         assert!(!filter.searching, "a blank search adds nothing");
-        filter.and_containing_any(Some(" 5_5 "), FROM, "c.id", &ways);
+        // One trigram: the second 5 starts a word ("  5").
+        filter.and_containing_any(tenant, Some(" 5_5 "), FROM, "c.id", &ways);
         assert!(filter.searching);
-        assert_eq!(filter.params.len(), 3, "the pattern bound once");
-        let by_number = "(coalesce(c.phone_number, '')) ILIKE $3";
-        let by_contact = "(ct.user_id = c.user_id AND (coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) ILIKE $3)";
+        assert_eq!(
+            filter.params.len(),
+            5,
+            "the pattern, tenant and trigrams bound once for both"
+        );
+        let by_number = "tenant_trigrams(c.user_id, show_trgm((coalesce(c.phone_number, '')))) \
+            @> tenant_trigrams($4, $5) AND (coalesce(c.phone_number, '')) ILIKE $3";
+        let by_contact = "(ct.user_id = c.user_id AND tenant_trigrams(ct.user_id, \
+            show_trgm((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')))) @> \
+            tenant_trigrams($4, $5) AND (coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) \
+            ILIKE $3)";
         let lookup = |alternative: &str, tail: &str| {
             format!(
                 "(SELECT c.id FROM {FROM} WHERE c.user_id = $1 AND c.status = $2{} AND {alternative}{tail})",
-                if tail.contains("ORDER") { " AND (c.created_at, c.id) < ($4, $5)" } else { "" }
+                if tail.contains("ORDER") { " AND (c.created_at, c.id) < ($6, $7)" } else { "" }
             )
         };
-        let order = " ORDER BY c.created_at DESC, c.id DESC LIMIT $6";
+        let order = " ORDER BY c.created_at DESC, c.id DESC LIMIT $8";
         assert_eq!(
             filter.page_statement("SELECT c.id FROM calls c", &keyset, true),
             format!(
@@ -592,7 +621,7 @@ mod tests {
             "c.user_id = $1 AND c.status = $2 AND \
              (((coalesce(c.phone_number, '')) || '') ILIKE $3 OR (ct.user_id = c.user_id AND \
              ((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) || '') ILIKE $3))",
-            "in few rows, one condition that no trigram index serves"
+            "read in order, one condition that no trigram index serves"
         );
         assert_eq!(
             filter.total_statement(FROM),
@@ -623,29 +652,61 @@ mod tests {
     }
 
     #[test]
-    fn a_search_counts_its_newest_rows_before_it_looks_the_fragment_up() {
+    fn a_tenants_search_looks_its_trigrams_up_with_the_tenant() {
+        let tenant = TenantId::from_trusted(Uuid::nil());
+        let searched = Searched {
+            columns: &["name"],
+            tenant: "user_id",
+            joined: None,
+        };
+        let mut filter = Filter::default();
+        filter
+            .and("user_id = $", vec![Box::new(*tenant.as_uuid())])
+            .and_containing_in(tenant, &searched, Some("Ann 5"));
+        assert_eq!(
+            filter.params.len(),
+            4,
+            "the pattern, the tenant, the trigrams"
+        );
+        assert_eq!(
+            filter.where_clause(),
+            "user_id = $1 AND tenant_trigrams(user_id, show_trgm((coalesce(name, '')))) \
+             @> tenant_trigrams($3, $4) AND (coalesce(name, '')) ILIKE $2"
+        );
+
+        let mut short = Filter::default();
+        short.and_containing_in(tenant, &searched, Some("an"));
+        assert_eq!(
+            short.where_clause(),
+            "(coalesce(name, '')) ILIKE $1",
+            "two letters have no trigram to look up"
+        );
+    }
+
+    #[test]
+    fn a_search_read_in_order_is_counted_in_order() {
         let mut filter = Filter::default();
         filter
             .and("user_id = $", vec![Box::new(1_i32)])
             .and_containing(&["name"], Some("ann"));
-        let indexed = filter.total_statement("contacts");
+        let cut = SEARCH_TOTAL_BOUND + 1;
         filter.newest_first = Some(Keyset::CREATED.order_by());
-        let bound = SEARCH_TOTAL_BOUND;
         assert_eq!(
             filter.total_statement("contacts"),
             format!(
-                "SELECT CASE WHEN recent.matches > {bound} THEN recent.matches ELSE ({indexed}) END \
-                 FROM (SELECT count(*) AS matches FROM (SELECT 1 FROM (SELECT \
-                 ((coalesce(name, '')) || '') ILIKE $2 AS matched FROM contacts WHERE user_id = $1 \
-                 ORDER BY created_at DESC, id DESC LIMIT {RECENT_ROWS}) newest \
-                 WHERE matched LIMIT {}) found) recent",
-                bound + 1
-            )
+                "SELECT count(*) FROM (SELECT 1 FROM contacts WHERE user_id = $1 AND \
+                 (coalesce(name, '')) ILIKE $2 LIMIT {cut}) bounded"
+            ),
+            "looked up, the order is the index's"
         );
         filter.unindexed.as_mut().expect("a search").1 = true;
-        assert!(
-            !filter.total_statement("contacts").contains("CASE"),
-            "a tenant of few rows reads them all anyway"
+        assert_eq!(
+            filter.total_statement("contacts"),
+            format!(
+                "SELECT count(*) FROM (SELECT 1 FROM contacts WHERE user_id = $1 AND \
+                 ((coalesce(name, '')) || '') ILIKE $2 ORDER BY created_at DESC, id DESC \
+                 LIMIT {cut}) bounded"
+            )
         );
     }
 

@@ -1,8 +1,9 @@
-//! The search box's condition of a [`Filter`]: a fragment looked up in a trigram index, or
-//! read in a tenant's few rows, over one table or several.
+//! The search box's condition of a [`Filter`]: a fragment looked up in the tenant's entries of
+//! a trigram index, or read in the list's order when the newest rows often hold it, over one
+//! table or several.
 
-use super::{all_of, Filter, Keyset};
-use crate::{db::statements::PlannedPerRun, error::AppResult};
+use super::{all_of, trigrams, Filter, Keyset};
+use crate::{db::statements::PlannedPerRun, error::AppResult, tenant::TenantId};
 
 /// `%text%` for ILIKE, with the user's own `%`, `_` and `\` taken literally.
 pub(super) fn like_pattern(text: &str) -> String {
@@ -30,9 +31,18 @@ pub(super) fn highest_placeholder(sql: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// That a tenant's row (its tenant in `tenant_column`) has in its `searched` text every
+/// trigram of `keys` (the tenant's and the trigrams' placeholders), as its trigram index (V0023)
+/// finds it.
+fn keyed(tenant_column: &str, searched: &str, (tenant, trigrams): &(String, String)) -> String {
+    format!(
+        "tenant_trigrams({tenant_column}, show_trgm({searched})) @> tenant_trigrams({tenant}, {trigrams})"
+    )
+}
+
 /// `columns` as the one text a search looks in: each column's value (an empty line for
 /// NULL), joined by line breaks. A trigram index serves a search only on this exact
-/// expression, so V0020 spells each of its indexes as this renders for the list's columns.
+/// expression, so V0023 spells each of its indexes as this renders for the list's columns.
 pub fn searched_text(columns: &[&str]) -> String {
     let joined = columns
         .iter()
@@ -51,38 +61,58 @@ pub(super) struct Alternatives {
     pub(super) conditions: Vec<String>,
 }
 
-/// One way a search over several tables matches ([`Filter::and_containing_any`]): its text
-/// in `columns` of one table (as [`searched_text`] joins them, which that table's trigram
-/// index has), where `joined` holds (a condition tying that table's row to the list's).
+/// Where a search looks in one table: its text in `columns` (as [`searched_text`] joins them,
+/// which that table's trigram index has, V0023), the table's `tenant` column (the index keys
+/// each trigram with the tenant), and, in a search over several tables
+/// ([`Filter::and_containing_any`]), where `joined` holds (a condition tying that table's row
+/// to the list's).
 pub struct Searched<'a> {
     pub columns: &'a [&'a str],
+    pub tenant: &'a str,
     pub joined: Option<&'a str>,
 }
 
-/// How many of its rows a tenant reads through in a search instead of looking the fragment up
-/// in a trigram index ([`Filter::fit_search_to_rows`]). The lookup reads the fragment's
-/// trigrams' entries of every tenant, whose length grows with all the rows: 4–20 ms at
-/// ten million calls and three million contacts, while a tenant's own 2,000 rows are read in
-/// about as long as the shortest of those.
-pub const FEW_ROWS: i64 = 2_000;
-
-/// How many of the newest rows a search's total reads before it looks the fragment up
-/// ([`Filter::total_statement`]): enough to find past
-/// [`SEARCH_TOTAL_BOUND`](super::SEARCH_TOTAL_BOUND) matches of a fragment half of them hold.
-/// In a tenant of a million calls, reading them took about 15 ms (5,000: 45 ms), which a
-/// fragment under the bound pays on top of its count.
-pub const RECENT_ROWS: i64 = 2_000;
+/// How many of the newest rows a search reads first ([`Filter::fit_search_to_rows`]), and how
+/// many of them must hold the fragment (3 %) for the search to read on in the list's order
+/// instead of looking it up. Postgres cannot judge this: its statistics know how often each of
+/// a tenant's trigrams occurs, but not that a fragment's trigrams occur together, and it took a
+/// number prefix every one of a tenant's million calls holds for a rare one (48 s). Reading in
+/// order finds a page of 20 in 670 rows or fewer; the lookup reads every match, and a
+/// fragment 3 % of a million calls hold has 30,000.
+pub const SAMPLED_ROWS: i64 = 200;
+pub const COMMON_MATCHES: i64 = 6;
 
 impl Filter {
     /// Adds, when `text` holds more than blanks, that one of `columns` contains it: a search
     /// box's filter (case-insensitive; `%`, `_` and `\` are taken literally), planned for
     /// its own pattern at every run ([`PlannedPerRun`]) and counted to
-    /// [`SEARCH_TOTAL_BOUND`](super::SEARCH_TOTAL_BOUND).
+    /// [`SEARCH_TOTAL_BOUND`](super::SEARCH_TOTAL_BOUND); over a table no trigram index
+    /// serves ([`Filter::and_containing_in`] is the tenant's lists').
     ///
-    /// The columns are searched as one text, [`searched_text`], which a trigram index on that
-    /// same expression serves (V0020's, for contacts and leads). A text holding a line break,
+    /// The columns are searched as one text, [`searched_text`]. A text holding a line break,
     /// the joint, could match across two columns there, so it is matched column by column.
     pub fn and_containing(&mut self, columns: &[&str], text: Option<&str>) -> &mut Self {
+        self.contain(columns, None, text)
+    }
+
+    /// [`Filter::and_containing`] over a tenant's table whose trigram index (V0023) holds
+    /// `searched`'s text: looked up in the index under the fragment's trigrams, or read in the
+    /// list's order ([`Filter::fit_search_to_rows`]).
+    pub fn and_containing_in(
+        &mut self,
+        tenant: TenantId,
+        searched: &Searched,
+        text: Option<&str>,
+    ) -> &mut Self {
+        self.contain(searched.columns, Some((tenant, searched.tenant)), text)
+    }
+
+    fn contain(
+        &mut self,
+        columns: &[&str],
+        indexed: Option<(TenantId, &str)>,
+        text: Option<&str>,
+    ) -> &mut Self {
         let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
             return self;
         };
@@ -90,8 +120,15 @@ impl Filter {
         let pattern = self.search_pattern(text);
         if !text.contains('\n') {
             let searched = searched_text(columns);
+            let keys = indexed.and_then(|(tenant, column)| {
+                self.trigram_keys(tenant, text)
+                    .map(|keys| format!("{} AND ", keyed(column, &searched, &keys)))
+            });
             self.search_at = Some(self.conditions.len());
-            self.conditions.push(format!("{searched} ILIKE {pattern}"));
+            self.conditions.push(format!(
+                "{}{searched} ILIKE {pattern}",
+                keys.unwrap_or_default()
+            ));
             self.unindexed = Some((unindexed(&searched, &pattern), false));
             return self;
         }
@@ -118,6 +155,7 @@ impl Filter {
     /// One search per filter.
     pub fn and_containing_any(
         &mut self,
+        tenant: TenantId,
         text: Option<&str>,
         from: &str,
         id: &'static str,
@@ -132,6 +170,7 @@ impl Filter {
         );
         self.searching = true;
         let pattern = self.search_pattern(text);
+        let keys = self.trigram_keys(tenant, text);
         let render = |way: &Searched, matching: &dyn Fn(&str) -> String| {
             let matched = matching(&searched_text(way.columns));
             match way.joined {
@@ -141,7 +180,15 @@ impl Filter {
         };
         let conditions = alternatives
             .iter()
-            .map(|way| render(way, &|searched| format!("{searched} ILIKE {pattern}")))
+            .map(|way| {
+                render(way, &|searched| match &keys {
+                    Some(keys) => format!(
+                        "{} AND {searched} ILIKE {pattern}",
+                        keyed(way.tenant, searched, keys)
+                    ),
+                    None => format!("{searched} ILIKE {pattern}"),
+                })
+            })
             .collect();
         let each_unindexed: Vec<String> = alternatives
             .iter()
@@ -159,48 +206,62 @@ impl Filter {
     /// The search's `ILIKE` pattern for `text`, bound: its placeholder.
     fn search_pattern(&mut self, text: &str) -> String {
         self.params.push(Box::new(like_pattern(text)));
+        self.pattern_at = self.params.len();
         format!("${}", self.params.len())
     }
 
-    /// Runs the search as one condition no trigram index serves when the rows of `from` (the
-    /// list's tables but those only the search reads) that the filter's other conditions
-    /// match are at most [`FEW_ROWS`]: reading them is quicker
-    /// than the index lookup, whose cost Postgres does not see (it reads every tenant's
-    /// entries of the fragment's trigrams). One bounded count first, in the list's `keyset`
-    /// order, so that it reads the list's own index.
+    /// The tenant and the trigrams every text holding `text` has, bound: their placeholders;
+    /// none when it has no trigram, so no index can find it (one or two characters).
+    fn trigram_keys(&mut self, tenant: TenantId, text: &str) -> Option<(String, String)> {
+        let trigrams = trigrams::of_fragment(text);
+        if trigrams.is_empty() {
+            return None;
+        }
+        self.params.push(Box::new(*tenant.as_uuid()));
+        self.params.push(Box::new(trigrams));
+        self.keyed = true;
+        let at = self.params.len();
+        Some((format!("${}", at - 1), format!("${at}")))
+    }
+
+    /// Runs the search as one condition read in `keyset`'s order (the list's, which `from`, the
+    /// list's tables, are read in) when [`COMMON_MATCHES`] or more of the [`SAMPLED_ROWS`]
+    /// newest rows that the filter's other conditions match hold the fragment, or when it has no
+    /// trigram to look up; otherwise it is looked up in the tenant's trigram entries.
     pub async fn fit_search_to_rows(
         &mut self,
         db: &impl PlannedPerRun,
         from: &str,
         keyset: &Keyset,
     ) -> AppResult<()> {
-        if self.unindexed.is_none() {
+        let Some((unindexed, _)) = &self.unindexed else {
             return Ok(());
+        };
+        let order = keyset.order_by();
+        let common = !self.keyed || {
+            let others = self.others_clause();
+            assert!(
+                highest_placeholder(&others) < self.pattern_at,
+                "the search is the filter's last condition"
+            );
+            let statement = format!(
+                "SELECT count(*) FROM (SELECT {unindexed} AS matched FROM {from} WHERE {others} \
+                 ORDER BY {order} LIMIT {SAMPLED_ROWS}) newest WHERE matched"
+            );
+            let mut params = self.params_with(&[]);
+            params.truncate(self.pattern_at);
+            let matches: i64 = self.one_row(db, &statement, params).await?.try_get(0)?;
+            matches >= COMMON_MATCHES
+        };
+        if let Some((_, read_in_order)) = &mut self.unindexed {
+            *read_in_order = common;
         }
-        let others = self.others_clause();
-        // Unordered, Postgres may scan the table for the rows, which are spread through it.
-        let statement = format!(
-            "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {others} ORDER BY {} LIMIT {}) bounded",
-            keyset.order_by(),
-            FEW_ROWS + 1
-        );
-        // The other conditions' parameters: all but the pattern, the last one bound.
-        let others_params = self.params.len() - 1;
-        assert_eq!(
-            highest_placeholder(&others),
-            others_params,
-            "the search is the filter's last condition"
-        );
-        let mut params = self.params_with(&[]);
-        params.truncate(others_params);
-        // Planned for the tenant, as a search's statements are: a cached generic plan assumes
-        // an average tenant's few rows and sorted all of the largest's (leads: 140 ms, against
-        // 3 ms read in order).
-        let rows: i64 = self.one_row(db, &statement, params).await?.try_get(0)?;
-        if let Some((_, few)) = &mut self.unindexed {
-            *few = rows <= FEW_ROWS;
+        if common {
+            // The lookup's tenant and trigrams, bound last: a statement must name every
+            // parameter it is sent, and reading in order names none of them.
+            self.params.truncate(self.pattern_at);
         }
-        self.newest_first = Some(keyset.order_by());
+        self.newest_first = Some(order);
         Ok(())
     }
 
@@ -267,29 +328,5 @@ impl Filter {
                 .collect::<Vec<_>>()
                 .join(union),
         )
-    }
-
-    /// `counted` (a search's total over `from`), first counted among the newest rows when the
-    /// list's order is known ([`Filter::fit_search_to_rows`]) and the search is looked up.
-    pub(super) fn newest_first_or(&self, from: &str, counted: String) -> String {
-        let bound = self.total_bound();
-        let cut = format!(" LIMIT {}", bound + 1);
-        // A search counted through a trigram index collects every match first, and Postgres
-        // judges how many from the whole table's statistics: a fragment that most of one
-        // tenant's rows hold and few of the others' (its numbers' area code) looks rare, and
-        // counting it collected 950,000 matches (430 ms) to stop at the bound. So its newest
-        // rows are read first, in the list's order: past the bound among them, the count stops
-        // there; otherwise (the fragment is rare) the index counts it. An initplan runs only
-        // when its branch is taken.
-        match (&self.unindexed, &self.newest_first) {
-            (Some((unindexed, false)), Some(order)) => format!(
-                "SELECT CASE WHEN recent.matches > {bound} THEN recent.matches ELSE ({counted}) END \
-                 FROM (SELECT count(*) AS matches FROM (SELECT 1 FROM (SELECT {unindexed} AS matched \
-                 FROM {from} WHERE {} ORDER BY {order} LIMIT {RECENT_ROWS}) newest \
-                 WHERE matched{cut}) found) recent",
-                self.others_clause()
-            ),
-            _ => counted,
-        }
     }
 }
