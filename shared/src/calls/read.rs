@@ -380,17 +380,22 @@ where
     Ok((page, total))
 }
 
-/// The list's filters as a CSV export of every matching call, newest first.
+/// The list's filters as a CSV export of every matching call, newest first (a search fitted
+/// as the list's is: its pages are read in the same way).
 pub async fn export(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     filter: &CallFilter,
 ) -> AppResult<Export> {
+    let mut matching = filter.checked_sql(db, tenant, Counted::Calls).await?;
+    matching
+        .fit_search_to_rows(db, &filter.count_from(Counted::Calls), &NEWEST)
+        .await?;
     Ok(Export {
         file_name: "calls",
         select: sql::LIST_SELECT,
         keyset: &NEWEST,
-        filter: filter.checked_sql(db, tenant, Counted::Calls).await?,
+        filter: matching,
         count_from: filter.count_from(Counted::Calls),
         header: &[
             "id",

@@ -224,17 +224,22 @@ pub async fn list(
     Ok((rows, total))
 }
 
-/// The list's filters as a CSV export of every matching lead, newest contact first.
+/// The list's filters as a CSV export of every matching lead, newest contact first (a search
+/// fitted as the list's is).
 pub async fn export(
-    db: &impl GenericClient,
+    db: &impl PlannedPerRun,
     tenant: TenantId,
     filter: &LeadFilter,
 ) -> AppResult<Export> {
+    let mut matching = filter.checked_sql(db, tenant).await?;
+    matching
+        .fit_search_to_rows(db, sql::LIST_FROM, &NEWEST_CONTACT)
+        .await?;
     Ok(Export {
         file_name: "leads",
         select: sql::LIST_SELECT,
         keyset: &NEWEST_CONTACT,
-        filter: filter.checked_sql(db, tenant).await?,
+        filter: matching,
         count_from: sql::LIST_FROM.to_owned(),
         header: &[
             "id",
