@@ -290,7 +290,7 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
             .await
             .expect("the newest rows read");
         assert_eq!(
-            filter.where_clause().contains("|| '') ILIKE"),
+            filter.where_clause().contains("coalesce((coalesce("),
             read_in_order,
             "{text:?}: {COMMON_MATCHES} of the {SAMPLED_ROWS} newest are read on, fewer looked up: {}",
             filter.where_clause()

@@ -619,8 +619,8 @@ mod tests {
         assert_eq!(
             filter.where_clause(),
             "c.user_id = $1 AND c.status = $2 AND \
-             (((coalesce(c.phone_number, '')) || '') ILIKE $3 OR (ct.user_id = c.user_id AND \
-             ((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) || '') ILIKE $3))",
+             (coalesce((coalesce(c.phone_number, '')) ILIKE $3, false) OR (ct.user_id = c.user_id AND \
+             coalesce((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) ILIKE $3, false)))",
             "read in order, one condition that no trigram index serves"
         );
         assert_eq!(
@@ -646,7 +646,7 @@ mod tests {
         filter.unindexed.as_mut().expect("a search").1 = true;
         assert_eq!(
             filter.where_clause(),
-            format!("user_id = $1 AND ({searched} || '') ILIKE $2")
+            format!("user_id = $1 AND coalesce({searched} ILIKE $2, false)")
         );
         assert_eq!(highest_placeholder("a = $1 AND b < $12 AND c = $3"), 12);
     }
@@ -704,7 +704,7 @@ mod tests {
             filter.total_statement("contacts"),
             format!(
                 "SELECT count(*) FROM (SELECT 1 FROM contacts WHERE user_id = $1 AND \
-                 ((coalesce(name, '')) || '') ILIKE $2 ORDER BY created_at DESC, id DESC \
+                 coalesce((coalesce(name, '')) ILIKE $2, false) ORDER BY created_at DESC, id DESC \
                  LIMIT {cut}) bounded"
             )
         );

@@ -14,9 +14,14 @@ pub(super) fn like_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// `searched ILIKE pattern` as no index on `searched` serves it.
+/// `searched ILIKE pattern` as a search read in the list's order runs it. Postgres judges an
+/// `ILIKE` it has no statistics for by the pattern's length (six characters: one row in
+/// 15,000), and then collects and sorts all the tenant's rows rather than read them in order
+/// (the largest tenant's count of `+12001`: 3.2 s). A condition it cannot judge at all holds,
+/// to it, for half of the rows, as a fragment that is read in order does for many: wrapped in
+/// `coalesce` (the text is never NULL), it reads in order, 16 ms.
 pub(super) fn unindexed(searched: &str, pattern: &str) -> String {
-    format!("({searched} || '') ILIKE {pattern}")
+    format!("coalesce({searched} ILIKE {pattern}, false)")
 }
 
 /// The highest `$n` in `sql`.
