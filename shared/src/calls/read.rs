@@ -13,7 +13,7 @@ use super::event::CallStatus;
 pub use crate::transcript::{SegmentSpeaker, SpeakerSegment};
 use crate::{
     agents,
-    db::filter::{Filter, Keyset, Searched, Total},
+    db::filter::{Filter, Joined, Keyset, Searched, Total},
     error::{AppError, AppResult},
     export::{cell, Export},
     ids::CallId,
@@ -193,7 +193,10 @@ pub const SEARCHED: [Searched; 2] = [
     Searched {
         columns: &["ct.name", "ct.phone_number", "ct.email", "ct.company"],
         tenant: "ct.user_id",
-        joined: Some("ct.user_id = c.user_id"),
+        joined: Some(Joined {
+            table: "contacts ct",
+            on: "ct.id = c.contact_id AND ct.user_id = c.user_id",
+        }),
     },
 ];
 

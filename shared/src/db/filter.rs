@@ -12,7 +12,7 @@ use crate::error::{AppError, AppResult};
 mod search;
 mod trigrams;
 use search::Alternatives;
-pub use search::{searched_text, Searched, COMMON_MATCHES, SAMPLED_ROWS};
+pub use search::{searched_text, Joined, Searched, COMMON_MATCHES, SAMPLED_ROWS};
 
 /// A newest-first order on a (time, id) pair of expressions, the shape of every list's
 /// keyset cursor.
@@ -556,7 +556,10 @@ mod tests {
             Searched {
                 columns: &["ct.name", "ct.tag"],
                 tenant: "ct.user_id",
-                joined: Some("ct.user_id = c.user_id"),
+                joined: Some(Joined {
+                    table: "contacts ct",
+                    on: "ct.id = c.contact_id AND ct.user_id = c.user_id",
+                }),
             },
         ];
         let tenant = TenantId::from_trusted(Uuid::nil());
@@ -576,7 +579,8 @@ mod tests {
         );
         let by_number = "tenant_trigrams(c.user_id, show_trgm((coalesce(c.phone_number, '')))) \
             @> tenant_trigrams($4, $5) AND (coalesce(c.phone_number, '')) ILIKE $3";
-        let by_contact = "(ct.user_id = c.user_id AND tenant_trigrams(ct.user_id, \
+        let by_contact =
+            "(ct.id = c.contact_id AND ct.user_id = c.user_id AND tenant_trigrams(ct.user_id, \
             show_trgm((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')))) @> \
             tenant_trigrams($4, $5) AND (coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) \
             ILIKE $3)";
@@ -619,7 +623,8 @@ mod tests {
         assert_eq!(
             filter.where_clause(),
             "c.user_id = $1 AND c.status = $2 AND \
-             (coalesce((coalesce(c.phone_number, '')) ILIKE $3, false) OR (ct.user_id = c.user_id AND \
+             (coalesce((coalesce(c.phone_number, '')) ILIKE $3, false) OR EXISTS (SELECT 1 FROM \
+             contacts ct WHERE ct.id = c.contact_id AND ct.user_id = c.user_id AND \
              coalesce((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) ILIKE $3, false)))",
             "read in order, one condition that no trigram index serves"
         );

@@ -69,12 +69,18 @@ pub(super) struct Alternatives {
 /// Where a search looks in one table: its text in `columns` (as [`searched_text`] joins them,
 /// which that table's trigram index has, V0023), the table's `tenant` column (the index keys
 /// each trigram with the tenant), and, in a search over several tables
-/// ([`Filter::and_containing_any`]), where `joined` holds (a condition tying that table's row
-/// to the list's).
+/// ([`Filter::and_containing_any`]), how that table is `joined` to the list's.
 pub struct Searched<'a> {
     pub columns: &'a [&'a str],
     pub tenant: &'a str,
-    pub joined: Option<&'a str>,
+    pub joined: Option<Joined<'a>>,
+}
+
+/// A table a search looks in besides the list's: the `table` (with its alias), and `on`, what
+/// ties its row to the list's row.
+pub struct Joined<'a> {
+    pub table: &'a str,
+    pub on: &'a str,
 }
 
 /// How many of the newest rows a search reads first ([`Filter::fit_search_to_rows`]), and how
@@ -176,28 +182,37 @@ impl Filter {
         self.searching = true;
         let pattern = self.search_pattern(text);
         let keys = self.trigram_keys(tenant, text);
-        let render = |way: &Searched, matching: &dyn Fn(&str) -> String| {
-            let matched = matching(&searched_text(way.columns));
-            match way.joined {
-                Some(joined) => format!("({joined} AND {matched})"),
-                None => matched,
-            }
-        };
         let conditions = alternatives
             .iter()
             .map(|way| {
-                render(way, &|searched| match &keys {
+                let searched = searched_text(way.columns);
+                let matched = match &keys {
                     Some(keys) => format!(
                         "{} AND {searched} ILIKE {pattern}",
-                        keyed(way.tenant, searched, keys)
+                        keyed(way.tenant, &searched, keys)
                     ),
                     None => format!("{searched} ILIKE {pattern}"),
-                })
+                };
+                match &way.joined {
+                    Some(joined) => format!("({} AND {matched})", joined.on),
+                    None => matched,
+                }
             })
             .collect();
+        // Read in order, a joined table's row is read only for a row the list's own columns do
+        // not match: the largest tenant's count of `+12001` read 5,047 buffers joined, 1,043 so.
         let each_unindexed: Vec<String> = alternatives
             .iter()
-            .map(|way| render(way, &|searched| unindexed(searched, &pattern)))
+            .map(|way| {
+                let matched = unindexed(&searched_text(way.columns), &pattern);
+                match &way.joined {
+                    Some(joined) => format!(
+                        "EXISTS (SELECT 1 FROM {} WHERE {} AND {matched})",
+                        joined.table, joined.on
+                    ),
+                    None => matched,
+                }
+            })
             .collect();
         self.unindexed = Some((format!("({})", each_unindexed.join(" OR ")), false));
         self.alternatives = Some(Alternatives {
