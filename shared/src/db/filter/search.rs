@@ -83,14 +83,16 @@ pub struct Joined<'a> {
     pub on: &'a str,
 }
 
-/// How many of the newest rows a search reads first ([`Filter::fit_search_to_rows`]), and how
-/// many of them must hold the fragment (3 %) for the search to read on in the list's order
-/// instead of looking it up. Postgres cannot judge this: its statistics know how often each of
-/// a tenant's trigrams occurs, but not that a fragment's trigrams occur together, and it took a
-/// number prefix every one of a tenant's million calls holds for a rare one (48 s). Reading in
-/// order finds a page of 20 in 670 rows or fewer; the lookup reads every match, and a
-/// fragment 3 % of a million calls hold has 30,000.
+/// How many of the newest rows a search reads first ([`Filter::fit_search_to_rows`]) to tell
+/// whether to read on in the list's order or to look the fragment up. Postgres cannot judge
+/// this: its statistics know how often each of a tenant's trigrams occurs, but not that a
+/// fragment's trigrams occur together, and it took a number prefix every one of a tenant's
+/// million calls holds for a rare one (48 s).
 pub const SAMPLED_ROWS: i64 = 200;
+
+/// How many of the [`SAMPLED_ROWS`] must hold the fragment (3 %) for the search to read on in
+/// order: it then finds a page of 20 in 670 rows or fewer, while the lookup would read every
+/// match, 30,000 of a million calls.
 pub const COMMON_MATCHES: i64 = 6;
 
 impl Filter {
