@@ -207,17 +207,22 @@ pub const NEWEST: Keyset = Keyset {
 };
 
 impl CallFilter {
-    /// The filter's conditions, once an `agent_id` is known to be the tenant's (404 if not).
+    /// The filter's conditions, once an `agent_id` is known to be the tenant's (404 if not),
+    /// its search fitted to the tenant's rows ([`Filter::fit_search_to_rows`]).
     pub(super) async fn checked_sql(
         &self,
-        db: &impl GenericClient,
+        db: &impl PlannedPerRun,
         tenant: TenantId,
         counted: Counted,
     ) -> AppResult<Filter> {
         if let Some(agent_id) = self.agent_id {
             agents::find_any(db, tenant, agent_id).await?;
         }
-        self.to_sql(tenant, counted)
+        let mut matching = self.to_sql(tenant, counted)?;
+        matching
+            .fit_search_to_rows(db, &self.count_from(counted), &NEWEST)
+            .await?;
+        Ok(matching)
     }
 
     /// The tables the count of `counted` needs: a join only when a filter reads it, so an
@@ -225,16 +230,11 @@ impl CallFilter {
     /// so that join never changes the count; an unused outer join still keeps Postgres off the
     /// index).
     pub(super) fn count_from(&self, counted: Counted) -> String {
-        self.tables(counted, self.search().is_some())
-    }
-
-    /// [`CallFilter::count_from`], with the contacts a search reads when `searching`.
-    fn tables(&self, counted: Counted, searching: bool) -> String {
         let mut from = String::from(match counted {
             Counted::Calls => "calls c",
             Counted::Analyzed => "lead_analytics la JOIN calls c ON c.id = la.call_id",
         });
-        if searching {
+        if self.search().is_some() {
             from.push_str(" LEFT JOIN contacts ct ON ct.id = c.contact_id");
         }
         if counted == Counted::Calls && (self.lead_status.is_some() || self.min_score.is_some()) {
@@ -367,10 +367,7 @@ pub(super) async fn matching_page<T>(
 where
     T: for<'r> TryFrom<&'r Row, Error = AppError>,
 {
-    let mut matching = filter.checked_sql(db, tenant, counted).await?;
-    matching
-        .fit_search_to_rows(db, &filter.count_from(counted), &NEWEST)
-        .await?;
+    let matching = filter.checked_sql(db, tenant, counted).await?;
     let (rows, total) = matching
         .rows_with_total(
             after.is_none(),
@@ -390,15 +387,11 @@ pub async fn export(
     tenant: TenantId,
     filter: &CallFilter,
 ) -> AppResult<Export> {
-    let mut matching = filter.checked_sql(db, tenant, Counted::Calls).await?;
-    matching
-        .fit_search_to_rows(db, &filter.count_from(Counted::Calls), &NEWEST)
-        .await?;
     Ok(Export {
         file_name: "calls",
         select: sql::LIST_SELECT,
         keyset: &NEWEST,
-        filter: matching,
+        filter: filter.checked_sql(db, tenant, Counted::Calls).await?,
         count_from: filter.count_from(Counted::Calls),
         header: &[
             "id",

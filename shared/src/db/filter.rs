@@ -84,10 +84,8 @@ pub struct Filter {
     /// A search over one table's columns: its place in `conditions`.
     search_at: Option<usize>,
     /// A search's pattern: its parameter's number (the conditions before the search have
-    /// lower ones).
+    /// lower ones, its trigram lookup's tenant and trigrams the two after it).
     pattern_at: usize,
-    /// Whether the search has trigrams to look up in the tenant's trigram index.
-    keyed: bool,
     /// A search over more than one table's columns ([`Filter::and_containing_any`]).
     alternatives: Option<Alternatives>,
     /// The search as one condition no trigram index serves, and whether to run it so, read in

@@ -150,12 +150,17 @@ const NEWEST_CONTACT: Keyset = Keyset {
 };
 
 impl LeadFilter {
-    /// The filter's conditions, once an `agent_id` is known to be the tenant's (404 if not).
-    async fn checked_sql(&self, db: &impl GenericClient, tenant: TenantId) -> AppResult<Filter> {
+    /// The filter's conditions, once an `agent_id` is known to be the tenant's (404 if not),
+    /// its search fitted to the tenant's rows ([`Filter::fit_search_to_rows`]).
+    async fn checked_sql(&self, db: &impl PlannedPerRun, tenant: TenantId) -> AppResult<Filter> {
         if let Some(agent_id) = self.agent_id {
             agents::find_any(db, tenant, agent_id).await?;
         }
-        self.to_sql(tenant)
+        let mut matching = self.to_sql(tenant)?;
+        matching
+            .fit_search_to_rows(db, sql::LIST_FROM, &NEWEST_CONTACT)
+            .await?;
+        Ok(matching)
     }
 
     fn to_sql(&self, tenant: TenantId) -> AppResult<Filter> {
@@ -195,10 +200,7 @@ pub async fn list(
     limit: i64,
     after: Option<LeadCursor>,
 ) -> AppResult<(Vec<LeadWithAnalytics>, Total)> {
-    let mut matching = filter.checked_sql(db, tenant).await?;
-    matching
-        .fit_search_to_rows(db, sql::LIST_FROM, &NEWEST_CONTACT)
-        .await?;
+    let matching = filter.checked_sql(db, tenant).await?;
     let statement = sql::list_page_statement(&matching, after.is_some());
     let (rows, total) = matching
         .rows_with_total(
@@ -231,15 +233,11 @@ pub async fn export(
     tenant: TenantId,
     filter: &LeadFilter,
 ) -> AppResult<Export> {
-    let mut matching = filter.checked_sql(db, tenant).await?;
-    matching
-        .fit_search_to_rows(db, sql::LIST_FROM, &NEWEST_CONTACT)
-        .await?;
     Ok(Export {
         file_name: "leads",
         select: sql::LIST_SELECT,
         keyset: &NEWEST_CONTACT,
-        filter: matching,
+        filter: filter.checked_sql(db, tenant).await?,
         count_from: sql::LIST_FROM.to_owned(),
         header: &[
             "id",

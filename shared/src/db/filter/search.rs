@@ -241,9 +241,14 @@ impl Filter {
         }
         self.params.push(Box::new(*tenant.as_uuid()));
         self.params.push(Box::new(trigrams));
-        self.keyed = true;
         let at = self.params.len();
         Some((format!("${}", at - 1), format!("${at}")))
+    }
+
+    /// Whether the search's trigram lookup has its tenant and trigrams bound (after the
+    /// pattern, the search being the filter's last condition).
+    fn has_trigram_keys(&self) -> bool {
+        self.params.len() > self.pattern_at
     }
 
     /// Runs the search as one condition read in `keyset`'s order (the list's, which `from`, the
@@ -260,7 +265,7 @@ impl Filter {
             return Ok(());
         };
         let order = keyset.order_by();
-        let common = !self.keyed || {
+        let common = !self.has_trigram_keys() || {
             let others = self.others_clause();
             assert!(
                 highest_placeholder(&others) < self.pattern_at,
