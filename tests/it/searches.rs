@@ -8,7 +8,10 @@ use shared::{
     tenant::TenantId,
 };
 
-use shared::db::filter::{Filter, COMMON_MATCHES, SAMPLED_ROWS, SEARCH_TOTAL_BOUND};
+use shared::db::filter::{
+    Filter, COMMON_MATCHES, COUNTED_MATCHES, COUNT_WINDOW_PER_ROW, PAGE_WINDOW_PER_ROW,
+    SAMPLED_ROWS, SEARCH_TOTAL_BOUND,
+};
 
 use crate::support::*;
 
@@ -289,13 +292,135 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
             .fit_search_to_rows(&client, from, &calls::read::NEWEST)
             .await
             .expect("the newest rows read");
+        let page =
+            filter.page_statement(calls::read::sql::LIST_SELECT, &calls::read::NEWEST, false);
         assert_eq!(
-            filter.where_clause().contains("coalesce((coalesce("),
+            page.contains("coalesce((coalesce("),
             read_in_order,
-            "{text:?}: {COMMON_MATCHES} of the {SAMPLED_ROWS} newest are read on, fewer looked up: {}",
-            filter.where_clause()
+            "{text:?}: {COMMON_MATCHES} of the {SAMPLED_ROWS} newest are read on, fewer looked up: {page}"
         );
     }
+
+    drop(client);
+    database.drop().await;
+}
+
+/// A search read in order reads a window of rows, and looks up in the trigram index what the
+/// window does not hold: a fragment that the newest calls hold, then none for thousands of
+/// calls, then some again, is found on every page and counted in full, without reading the
+/// calls between. A fragment that fewer of the newest hold is counted by lookup alone.
+#[tokio::test]
+async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
+    const CALLS: i64 = 20_000;
+    // Past the total's window: the deep calls are found only by the lookup past it.
+    const DEEP: i64 = 17_001;
+    const { assert!(COUNT_WINDOW_PER_ROW * (SEARCH_TOTAL_BOUND + 1) < DEEP) };
+    let database = ScratchDatabase::create("windowed_searches").await;
+    let mut client = database.migrated_connection().await;
+    let tenant = new_tenant(&mut client).await;
+    // +1888: the 30 newest calls and 50 from DEEP on; +1999: every 20th of the others.
+    client
+        .batch_execute(&format!(
+            "WITH agent AS (INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+                            VALUES ('{tenant}', 'agent_windowed', 'Windowed') RETURNING id)
+             INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, status,
+                                phone_number, created_at)
+             SELECT '{tenant}'::uuid, agent.id, 'conv_windowed_' || n, 'completed',
+                    CASE WHEN n <= 30 OR n BETWEEN {DEEP} AND {DEEP} + 49 THEN '+1888'
+                         WHEN n % 20 = 7 THEN '+1999' ELSE '+1650' END || lpad(n::text, 7, '0'),
+                    now() - n * interval '1 minute'
+             FROM generate_series(1, {CALLS}) n, agent",
+            tenant = tenant.as_uuid(),
+        ))
+        .await
+        .expect("calls");
+    vacuumed(&client, &["calls"]).await;
+
+    let expected = |text: &str| {
+        let pattern = format!("%{text}%");
+        let client = &client;
+        async move {
+            client
+                .query(
+                    "SELECT id FROM calls WHERE user_id = $1 AND phone_number LIKE $2
+                     ORDER BY created_at DESC, id DESC",
+                    &[tenant.as_uuid(), &pattern],
+                )
+                .await
+                .expect("the matches")
+                .iter()
+                .map(|row| row.get::<_, uuid::Uuid>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    let list = |text: &str, after| {
+        let (client, filter) = (
+            &client,
+            CallFilter {
+                search: Some(text.to_owned()),
+                ..CallFilter::default()
+            },
+        );
+        async move {
+            let (page, total) = calls::read::list(client, tenant, &filter, 20, after)
+                .await
+                .expect("a search");
+            let ids: Vec<uuid::Uuid> = page.iter().map(|call| call.id).collect();
+            let cursor = page.last().map(|call| (call.created_at, call.id));
+            (ids, (total.count, total.exact), cursor)
+        }
+    };
+    let lookups = || index_scans(&client, "calls_search_keys_idx");
+
+    let all = expected("+1888").await;
+    assert_eq!(all.len(), 80);
+    const {
+        assert!(
+            30 >= COUNTED_MATCHES,
+            "the page and the total read in order"
+        )
+    };
+    // The first page is in its window; the total's window holds 30, and the lookup past it
+    // finds the other 50.
+    let before = lookups().await;
+    let (page, total, cursor) = list("+1888", None).await;
+    assert_eq!(page, all[..20]);
+    assert_eq!(total, (80, true), "counted past the window");
+    assert_eq!(
+        lookups().await,
+        before + 1,
+        "only the total looks up past its window"
+    );
+    // The second page's window holds 10; the other 10 are looked up past it.
+    let before = lookups().await;
+    let (page, _, cursor) = list("+1888", cursor).await;
+    assert_eq!(page, all[20..40]);
+    assert_eq!(
+        lookups().await,
+        before + 2,
+        "the page past its window ({} rows), and the total",
+        20 * PAGE_WINDOW_PER_ROW
+    );
+    let (page, _, cursor) = list("+1888", cursor).await;
+    assert_eq!(page, all[40..60]);
+    let (page, _, cursor) = list("+1888", cursor).await;
+    assert_eq!(page, all[60..80]);
+    let (page, total, _) = list("+1888", cursor).await;
+    assert_eq!((page.len(), total), (0, (80, true)), "past the last match");
+
+    // 10 of the 200 newest: a page reads in order, the total looks up.
+    let all = expected("+1999").await;
+    assert_eq!(all.len(), 995);
+    let before = lookups().await;
+    let (page, total, cursor) = list("+1999", None).await;
+    assert_eq!((page.as_slice(), total), (&all[..20], (995, true)));
+    let (page, _, _) = list("+1999", cursor).await;
+    assert_eq!(page, all[20..40]);
+    assert_eq!(
+        lookups().await,
+        before + 2,
+        "each total looks up, no page does"
+    );
 
     drop(client);
     database.drop().await;

@@ -11,11 +11,14 @@ use crate::error::{AppError, AppResult};
 
 mod search;
 mod trigrams;
-use search::Alternatives;
-pub use search::{searched_text, Joined, Searched, COMMON_MATCHES, SAMPLED_ROWS};
+mod window;
+pub use search::{searched_text, Joined, Searched, COMMON_MATCHES, COUNTED_MATCHES, SAMPLED_ROWS};
+use search::{Alternatives, Fitted, Reading};
+pub use window::{COUNT_WINDOW_PER_ROW, PAGE_WINDOW_PER_ROW};
 
 /// A newest-first order on a (time, id) pair of expressions, the shape of every list's
 /// keyset cursor.
+#[derive(Clone, Copy)]
 pub struct Keyset {
     pub time: &'static str,
     pub id: &'static str,
@@ -88,12 +91,11 @@ pub struct Filter {
     pattern_at: usize,
     /// A search over more than one table's columns ([`Filter::and_containing_any`]).
     alternatives: Option<Alternatives>,
-    /// The search as one condition no trigram index serves, and whether to run it so, read in
-    /// the list's order ([`Filter::fit_search_to_rows`]).
-    unindexed: Option<(String, bool)>,
-    /// The list's order, once [`Filter::fit_search_to_rows`] has read in it: a search read in
-    /// that order is counted in it too.
-    newest_first: Option<String>,
+    /// The search as one condition no trigram index serves, as it is read in the list's order.
+    unindexed: Option<String>,
+    /// Where and how the search is read, once [`Filter::fit_search_to_rows`] has sampled the
+    /// newest rows.
+    fitted: Option<Fitted>,
 }
 
 impl Filter {
@@ -126,9 +128,15 @@ impl Filter {
         self
     }
 
+    /// The conditions as a page reads them.
     pub fn where_clause(&self) -> String {
+        self.where_reading(self.page_reading())
+    }
+
+    /// The conditions, the search's read in order when `reading` is [`Reading::InOrder`].
+    fn where_reading(&self, reading: Reading) -> String {
         let mut conditions: Vec<&str> = self.conditions.iter().map(String::as_str).collect();
-        if let Some((unindexed, true)) = &self.unindexed {
+        if let (Reading::InOrder, Some(unindexed)) = (reading, &self.unindexed) {
             match self.search_at {
                 Some(at) => conditions[at] = unindexed,
                 None => conditions.push(unindexed),
@@ -149,11 +157,19 @@ impl Filter {
             .collect()
     }
 
-    /// The statement [`Filter::count`] runs: how many rows of `from` match.
+    /// The statement [`Filter::count`] runs: how many rows of `from` match. Counted in full,
+    /// a fragment with trigrams is looked up: read in order, every row of the tenant is read.
     pub fn count_statement(&self, from: &str) -> String {
-        match self.lookups_of(from, &self.where_clause(), "", " UNION ") {
-            Some(lookups) => format!("SELECT count(*) FROM ({lookups}) matched"),
-            None => format!("SELECT count(*) FROM {from} WHERE {}", self.where_clause()),
+        let reading = match self.count_reading() {
+            Reading::Windowed => Reading::AsAdded,
+            reading => reading,
+        };
+        let conditions = self.where_reading(reading);
+        match self.lookups_of(from, &conditions, "", " UNION ") {
+            Some(lookups) if reading == Reading::AsAdded => {
+                format!("SELECT count(*) FROM ({lookups}) matched")
+            }
+            _ => format!("SELECT count(*) FROM {from} WHERE {conditions}"),
         }
     }
 
@@ -169,15 +185,22 @@ impl Filter {
     /// The statement [`Filter::total`] runs: [`Filter::count_statement`] stopping past
     /// [`Filter::total_bound`] rows.
     pub fn total_statement(&self, from: &str) -> String {
+        let reading = self.count_reading();
+        if let (Reading::Windowed, Some(fitted)) = (reading, &self.fitted) {
+            debug_assert_eq!(from, fitted.window.from, "a total of the fitted tables");
+            return self.window_total_statement(&fitted.window);
+        }
         let cut = format!(" LIMIT {}", self.total_bound() + 1);
-        match self.lookups_of(from, &self.where_clause(), &cut, " UNION ") {
+        let conditions = self.where_reading(reading);
+        match self.lookups_of(from, &conditions, &cut, " UNION ") {
             // Past the bound in one lookup is past it in all; under it in each, the union's
             // distinct rows are the count.
-            Some(lookups) => format!("SELECT count(*) FROM ({lookups}) bounded"),
-            None => format!(
-                "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {}{}{cut}) bounded",
-                self.where_clause(),
-                self.read_in_order()
+            Some(lookups) if reading == Reading::AsAdded => {
+                format!("SELECT count(*) FROM ({lookups}) bounded")
+            }
+            _ => format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {conditions}{}{cut}) bounded",
+                self.read_in_order(reading)
             ),
         }
     }
@@ -185,9 +208,11 @@ impl Filter {
     /// ` ORDER BY` the list's order, for a search read in it ([`Filter::fit_search_to_rows`]):
     /// unordered, Postgres may read the tenant's rows in the table's order, where a common
     /// fragment's first thousand matches are spread through all of them.
-    fn read_in_order(&self) -> String {
-        match (&self.newest_first, self.reads_unindexed()) {
-            (Some(order), true) => format!(" ORDER BY {order}"),
+    fn read_in_order(&self, reading: Reading) -> String {
+        match (reading, &self.fitted) {
+            (Reading::InOrder, Some(fitted)) => {
+                format!(" ORDER BY {}", fitted.window.keyset.order_by())
+            }
             _ => String::new(),
         }
     }
@@ -324,22 +349,33 @@ impl Filter {
         after_cursor: bool,
         limit: &str,
     ) -> String {
-        let mut conditions = self.where_clause();
-        if after_cursor {
-            conditions.push_str(&format!(
+        let cursor = if after_cursor {
+            format!(
                 " AND ({}, {}) < ({}, {})",
                 keyset.time,
                 keyset.id,
                 self.next_placeholder(0),
                 self.next_placeholder(1)
-            ));
-        }
-        let order = keyset.order_by();
-        let tail = format!(" ORDER BY {order} LIMIT {limit}");
-        if let Some(looked_up) = self.looked_up(&conditions, &tail) {
-            conditions = looked_up;
-        }
-        format!("{select} WHERE {conditions} ORDER BY {order} LIMIT {limit}")
+            )
+        } else {
+            String::new()
+        };
+        let tail = format!(" ORDER BY {} LIMIT {limit}", keyset.order_by());
+        let reading = self.page_reading();
+        let conditions = match (reading, &self.fitted) {
+            (Reading::Windowed, Some(fitted)) => {
+                debug_assert_eq!(keyset.order_by(), fitted.window.keyset.order_by());
+                self.in_window(&fitted.window, &cursor, limit)
+            }
+            _ => {
+                let conditions = format!("{}{cursor}", self.where_reading(reading));
+                match self.looked_up(&conditions, &tail) {
+                    Some(looked_up) if reading == Reading::AsAdded => looked_up,
+                    _ => conditions,
+                }
+            }
+        };
+        format!("{select} WHERE {conditions}{tail}")
     }
 
     fn limit_placeholder(&self, after_cursor: bool) -> String {
@@ -617,22 +653,90 @@ mod tests {
             )
         );
 
-        filter.unindexed.as_mut().expect("a search").1 = true;
+        // Read in order, within a window, and looked up past it.
+        filter.fit(FROM, &keyset, SAMPLED_ROWS);
+        let matched = "(coalesce((coalesce(c.phone_number, '')) ILIKE $3, false) OR EXISTS \
+            (SELECT 1 FROM contacts ct WHERE ct.id = c.contact_id AND ct.user_id = c.user_id AND \
+            coalesce((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) ILIKE $3, false)))";
+        let window = |cursor: &str, size: &str, cut: &str| {
+            format!(
+                "WITH windowed AS MATERIALIZED (SELECT at, id, matched, examined FROM (SELECT \
+                 c.created_at AS at, c.id AS id, {matched} AS matched, row_number() OVER (ORDER BY \
+                 c.created_at DESC, c.id DESC) AS examined FROM {FROM} WHERE c.user_id = $1 AND \
+                 c.status = $2{cursor} ORDER BY c.created_at DESC, c.id DESC LIMIT {size}) numbered \
+                 WHERE matched OR examined = {size} LIMIT {cut}) "
+            )
+        };
+        let past = |size: &str, wanted: &str| {
+            format!(
+                " AND (c.created_at, c.id) < (SELECT at, id FROM windowed WHERE examined = {size}) \
+                 AND EXISTS (SELECT 1 FROM windowed WHERE examined = {size}) \
+                 AND (SELECT count(*) FROM windowed WHERE matched) < {wanted}"
+            )
+        };
+        let cursor = " AND (c.created_at, c.id) < ($6, $7)";
+        let size = format!("$8::bigint * {PAGE_WINDOW_PER_ROW}");
+        let lookup_past = |alternative: &str, tail: &str, past: &str, cursor: &str| {
+            format!(
+                "(SELECT c.id FROM {FROM} WHERE c.user_id = $1 AND c.status = $2{cursor}{past} AND {alternative}{tail})"
+            )
+        };
+        let page_past = past(&size, "$8");
         assert_eq!(
-            filter.where_clause(),
-            "c.user_id = $1 AND c.status = $2 AND \
-             (coalesce((coalesce(c.phone_number, '')) ILIKE $3, false) OR EXISTS (SELECT 1 FROM \
-             contacts ct WHERE ct.id = c.contact_id AND ct.user_id = c.user_id AND \
-             coalesce((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) ILIKE $3, false)))",
-            "read in order, one condition that no trigram index serves"
+            filter.page_statement("SELECT c.id FROM calls c", &keyset, true),
+            format!(
+                "SELECT c.id FROM calls c WHERE c.id IN ({}SELECT id FROM windowed WHERE matched \
+                 UNION ALL {} UNION ALL {}){order}",
+                window(cursor, &size, "$8"),
+                lookup_past(by_number, order, &page_past, cursor),
+                lookup_past(by_contact, order, &page_past, cursor),
+            ),
+            "the window's matches after the cursor; past a full window, each lookup's newest"
         );
+        let (size, cut) = (
+            (COUNT_WINDOW_PER_ROW * (SEARCH_TOTAL_BOUND + 1)).to_string(),
+            (SEARCH_TOTAL_BOUND + 1).to_string(),
+        );
+        let total_past = past(&size, &cut);
+        let bounded = format!(" LIMIT {cut}");
         assert_eq!(
             filter.total_statement(FROM),
             format!(
-                "SELECT count(*) FROM (SELECT 1 FROM {FROM} WHERE {}{cut}) bounded",
-                filter.where_clause()
+                "{}SELECT (SELECT count(*) FROM windowed WHERE matched) + (SELECT count(*) FROM \
+                 ({} UNION {}) past)",
+                window("", &size, &cut),
+                lookup_past(by_number, &bounded, &total_past, ""),
+                lookup_past(by_contact, &bounded, &total_past, ""),
+            ),
+            "the window's matches, counted to the bound; past a full window, the lookups'"
+        );
+        assert_eq!(
+            filter.count_statement(FROM),
+            format!(
+                "SELECT count(*) FROM ({} UNION {}) matched",
+                lookup(by_number, ""),
+                lookup(by_contact, "")
+            ),
+            "counted in full, looked up"
+        );
+
+        // Rows that hold the fragment less often: a page reads in order, a total looks up.
+        filter.fit(FROM, &keyset, COUNTED_MATCHES - 1);
+        assert!(filter
+            .page_statement("SELECT c.id FROM calls c", &keyset, false)
+            .contains("WITH windowed"));
+        assert_eq!(
+            filter.total_statement(FROM),
+            format!(
+                "SELECT count(*) FROM ({} UNION {}) bounded",
+                lookup(by_number, &bounded),
+                lookup(by_contact, &bounded)
             )
         );
+        filter.fit(FROM, &keyset, COMMON_MATCHES - 1);
+        assert!(!filter
+            .page_statement("SELECT c.id FROM calls c", &keyset, false)
+            .contains("WITH windowed"));
     }
 
     #[test]
@@ -646,10 +750,11 @@ mod tests {
             filter.where_clause(),
             format!("user_id = $1 AND {searched} ILIKE $2")
         );
-        filter.unindexed.as_mut().expect("a search").1 = true;
+        filter.fit("contacts", &Keyset::CREATED, COMMON_MATCHES);
         assert_eq!(
             filter.where_clause(),
-            format!("user_id = $1 AND coalesce({searched} ILIKE $2, false)")
+            format!("user_id = $1 AND coalesce({searched} ILIKE $2, false)"),
+            "without trigrams, read in order to the end"
         );
         assert_eq!(highest_placeholder("a = $1 AND b < $12 AND c = $3"), 12);
     }
@@ -693,16 +798,15 @@ mod tests {
             .and("user_id = $", vec![Box::new(1_i32)])
             .and_containing(&["name"], Some("ann"));
         let cut = SEARCH_TOTAL_BOUND + 1;
-        filter.newest_first = Some(Keyset::CREATED.order_by());
         assert_eq!(
             filter.total_statement("contacts"),
             format!(
                 "SELECT count(*) FROM (SELECT 1 FROM contacts WHERE user_id = $1 AND \
                  (coalesce(name, '')) ILIKE $2 LIMIT {cut}) bounded"
             ),
-            "looked up, the order is the index's"
+            "unfitted, as added"
         );
-        filter.unindexed.as_mut().expect("a search").1 = true;
+        filter.fit("contacts", &Keyset::CREATED, COUNTED_MATCHES);
         assert_eq!(
             filter.total_statement("contacts"),
             format!(
