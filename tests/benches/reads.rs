@@ -545,6 +545,24 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             read: Read::CallSearch(deep_contact.prefix.clone()),
         },
         Case {
+            name: format!("GET /api/calls?limit={PAGE}&search={SOME_SEARCH} (one call in 14)"),
+            path: format!(
+                "/api/calls?limit={PAGE}&search={}",
+                SOME_SEARCH.replace(' ', "%20")
+            ),
+            revalidate: false,
+            read: Read::CallSearch(SOME_SEARCH.into()),
+        },
+        Case {
+            name: format!("GET /api/calls?limit={PAGE}&search={FEWER_SEARCH} (one call in 28)"),
+            path: format!(
+                "/api/calls?limit={PAGE}&search={}",
+                FEWER_SEARCH.replace(' ', "%20")
+            ),
+            revalidate: false,
+            read: Read::CallSearch(FEWER_SEARCH.into()),
+        },
+        Case {
             name: format!("GET /billing/history?limit={PAGE}"),
             path: format!("/billing/history?limit={PAGE}"),
             revalidate: false,
@@ -563,6 +581,11 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
 
 /// A third of the seeded contacts work at an "Acme ..." company.
 const COMMON_SEARCH: &str = "acme";
+/// A company about one contact in 14 works at (of the largest tenant's newest calls, 7 %):
+/// a search whose page reads in order and whose total looks up.
+const SOME_SEARCH: &str = "globex 1";
+/// A company about one contact in 28 works at (3.5 %): on the edge of reading a page in order.
+const FEWER_SEARCH: &str = "acme 9";
 
 struct DeepCursor {
     cursor: CallCursor,
