@@ -305,10 +305,11 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
     database.drop().await;
 }
 
-/// A search read in order reads a window of rows, and looks up in the trigram index what the
-/// window does not hold: a fragment that the newest calls hold, then none for thousands of
-/// calls, then some again, is found on every page and counted in full, without reading the
-/// calls between. A fragment that fewer of the newest hold is counted by lookup alone.
+/// A search read in order reads a window of rows, and looks the fragment up in the trigram
+/// index when the window holds too few matches and more rows follow: a fragment that the
+/// newest calls hold, then none for thousands of calls, then some again, is found on every
+/// page and counted in full, without reading the calls between. A fragment that fewer of the
+/// newest hold is counted by lookup alone.
 #[tokio::test]
 async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     const CALLS: i64 = 20_000;
@@ -380,25 +381,21 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
             "the page and the total read in order"
         )
     };
-    // The first page is in its window; the total's window holds 30, and the lookup past it
-    // finds the other 50.
+    // The first page is in its window; the total's window holds only 30, so the lookup counts
+    // all 80.
     let before = lookups().await;
     let (page, total, cursor) = list("+1888", None).await;
     assert_eq!(page, all[..20]);
     assert_eq!(total, (80, true), "counted past the window");
-    assert_eq!(
-        lookups().await,
-        before + 1,
-        "only the total looks up past its window"
-    );
-    // The second page's window holds 10; the other 10 are looked up past it.
+    assert_eq!(lookups().await, before + 1, "only the total looks up");
+    // The second page's window holds 10, so the page is looked up.
     let before = lookups().await;
     let (page, _, cursor) = list("+1888", cursor).await;
     assert_eq!(page, all[20..40]);
     assert_eq!(
         lookups().await,
         before + 2,
-        "the page past its window ({} rows), and the total",
+        "the page, its window ({} rows) short of a page, and the total",
         20 * PAGE_WINDOW_PER_ROW
     );
     let (page, _, cursor) = list("+1888", cursor).await;

@@ -653,62 +653,55 @@ mod tests {
             )
         );
 
-        // Read in order, within a window, and looked up past it.
+        // Read in order within a window, looked up when it holds too few and more rows follow.
         filter.fit(FROM, &keyset, SAMPLED_ROWS);
         let matched = "(coalesce((coalesce(c.phone_number, '')) ILIKE $3, false) OR EXISTS \
             (SELECT 1 FROM contacts ct WHERE ct.id = c.contact_id AND ct.user_id = c.user_id AND \
             coalesce((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) ILIKE $3, false)))";
-        let window = |cursor: &str, size: &str, cut: &str| {
+        let others = "c.user_id = $1 AND c.status = $2";
+        let newest = |cursor: &str, size: &str| {
             format!(
-                "WITH windowed AS MATERIALIZED (SELECT at, id, matched, examined FROM (SELECT \
-                 c.created_at AS at, c.id AS id, {matched} AS matched, row_number() OVER (ORDER BY \
-                 c.created_at DESC, c.id DESC) AS examined FROM {FROM} WHERE c.user_id = $1 AND \
-                 c.status = $2{cursor} ORDER BY c.created_at DESC, c.id DESC LIMIT {size}) numbered \
-                 WHERE matched OR examined = {size} LIMIT {cut}) "
+                "(SELECT c.* FROM {FROM} WHERE {others}{cursor} ORDER BY c.created_at DESC, \
+                 c.id DESC LIMIT {size}) c"
             )
         };
-        let past = |size: &str, wanted: &str| {
-            format!(
-                " AND (c.created_at, c.id) < (SELECT at, id FROM windowed WHERE examined = {size}) \
-                 AND EXISTS (SELECT 1 FROM windowed WHERE examined = {size}) \
-                 AND (SELECT count(*) FROM windowed WHERE matched) < {wanted}"
-            )
+        let holds = |cursor: &str, size: &str| {
+            format!("EXISTS (SELECT 1 FROM {FROM} WHERE {others}{cursor} OFFSET {size} - 1)")
         };
         let cursor = " AND (c.created_at, c.id) < ($6, $7)";
         let size = format!("$8::bigint * {PAGE_WINDOW_PER_ROW}");
-        let lookup_past = |alternative: &str, tail: &str, past: &str, cursor: &str| {
-            format!(
-                "(SELECT c.id FROM {FROM} WHERE c.user_id = $1 AND c.status = $2{cursor}{past} AND {alternative}{tail})"
-            )
+        let gate = format!("{cursor} AND w.matched < $8 AND {}", holds(cursor, &size));
+        let lookup_gated = |alternative: &str, tail: &str, gate: &str| {
+            format!("(SELECT c.id FROM {FROM} WHERE {others}{gate} AND {alternative}{tail})")
         };
-        let page_past = past(&size, "$8");
         assert_eq!(
             filter.page_statement("SELECT c.id FROM calls c", &keyset, true),
             format!(
-                "SELECT c.id FROM calls c WHERE c.id IN ({}SELECT id FROM windowed WHERE matched \
-                 UNION ALL {} UNION ALL {}){order}",
-                window(cursor, &size, "$8"),
-                lookup_past(by_number, order, &page_past, cursor),
-                lookup_past(by_contact, order, &page_past, cursor),
+                "SELECT c.id FROM calls c WHERE c.id IN (SELECT found.id FROM (SELECT count(*) AS \
+                 matched, array_agg(m.id) AS ids FROM (SELECT c.id AS id FROM {} WHERE {matched} \
+                 LIMIT $8) m) w, LATERAL (SELECT unnest(w.ids) AS id UNION ALL {} UNION ALL {}) \
+                 found){order}",
+                newest(cursor, &size),
+                lookup_gated(by_number, order, &gate),
+                lookup_gated(by_contact, order, &gate),
             ),
-            "the window's matches after the cursor; past a full window, each lookup's newest"
+            "the window's matches after the cursor; short of a page in a full window, the lookups'"
         );
-        let (size, cut) = (
-            (COUNT_WINDOW_PER_ROW * (SEARCH_TOTAL_BOUND + 1)).to_string(),
-            (SEARCH_TOTAL_BOUND + 1).to_string(),
-        );
-        let total_past = past(&size, &cut);
+        let cut = SEARCH_TOTAL_BOUND + 1;
+        let size = (COUNT_WINDOW_PER_ROW * cut).to_string();
         let bounded = format!(" LIMIT {cut}");
         assert_eq!(
             filter.total_statement(FROM),
             format!(
-                "{}SELECT (SELECT count(*) FROM windowed WHERE matched) + (SELECT count(*) FROM \
-                 ({} UNION {}) past)",
-                window("", &size, &cut),
-                lookup_past(by_number, &bounded, &total_past, ""),
-                lookup_past(by_contact, &bounded, &total_past, ""),
+                "SELECT CASE WHEN w.matched <= {SEARCH_TOTAL_BOUND} AND {} THEN (SELECT count(*) \
+                 FROM ({} UNION {}) looked) ELSE w.matched END FROM (SELECT count(*) AS matched \
+                 FROM (SELECT 1 FROM {} WHERE {matched} LIMIT {cut}) m) w",
+                holds("", &size),
+                lookup(by_number, &bounded),
+                lookup(by_contact, &bounded),
+                newest("", &size),
             ),
-            "the window's matches, counted to the bound; past a full window, the lookups'"
+            "the window's matches, counted to the bound; under it in a full window, the lookups'"
         );
         assert_eq!(
             filter.count_statement(FROM),
@@ -722,9 +715,6 @@ mod tests {
 
         // Rows that hold the fragment less often: a page reads in order, a total looks up.
         filter.fit(FROM, &keyset, COUNTED_MATCHES - 1);
-        assert!(filter
-            .page_statement("SELECT c.id FROM calls c", &keyset, false)
-            .contains("WITH windowed"));
         assert_eq!(
             filter.total_statement(FROM),
             format!(
@@ -733,10 +723,16 @@ mod tests {
                 lookup(by_contact, &bounded)
             )
         );
+        assert!(
+            filter
+                .page_statement("SELECT c.id FROM calls c", &keyset, false)
+                .contains("unnest(w.ids)"),
+            "a page still reads in its window"
+        );
         filter.fit(FROM, &keyset, COMMON_MATCHES - 1);
         assert!(!filter
             .page_statement("SELECT c.id FROM calls c", &keyset, false)
-            .contains("WITH windowed"));
+            .contains("unnest(w.ids)"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! A search read in the list's order within a window of the newest rows, and looked up in its
-//! trigram index past the window: one statement, whose lookup runs only when the window
-//! neither found what was wanted nor reached the last row.
+//! trigram index when the window holds too few matches and more rows follow it: one statement,
+//! whose lookup Postgres runs only then.
 //!
 //! Reading in order costs each row it reads (6.5 µs a call with its contact, in the largest
 //! tenant of the 10M bench); a lookup costs each row that holds the fragment, wherever it is.
@@ -8,7 +8,7 @@
 //! fragment that older rows hold rarely or never: read in order without a bound, the next page
 //! or the count of such a fragment read the rest of the tenant (8.3 s for a million calls).
 
-use super::{Filter, Keyset, SEARCH_TOTAL_BOUND};
+use super::{Filter, Keyset, Reading, SEARCH_TOTAL_BOUND};
 
 /// How many rows a page read in order reads at most for each row it is to find: 50, past the
 /// one in 33 ([`COMMON_MATCHES`](super::COMMON_MATCHES) of [`SAMPLED_ROWS`](super::SAMPLED_ROWS))
@@ -29,72 +29,82 @@ pub(super) struct Window {
     pub(super) keyset: Keyset,
 }
 
+impl Window {
+    /// The name the list's rows go by in `from`: the table of the keyset's `id` (`c` of
+    /// `c.id`), or `from`'s first table when the id is unqualified.
+    fn rows(&self) -> &str {
+        match self.keyset.id.split_once('.') {
+            Some((table, _)) => table,
+            None => self.from.split_whitespace().next().unwrap_or_default(),
+        }
+    }
+
+    /// The newest `size` (SQL) rows that `others` and `cursor` match, in the list's order, as
+    /// a table of the list's rows under their own name: the search's condition reads their
+    /// columns as it would the table's. A condition on the rows outside their `LIMIT` is
+    /// applied to those rows alone.
+    fn newest(&self, others: &str, cursor: &str, size: &str) -> String {
+        let rows = self.rows();
+        format!(
+            "(SELECT {rows}.* FROM {} WHERE {others}{cursor} ORDER BY {} LIMIT {size}) {rows}",
+            self.from,
+            self.keyset.order_by()
+        )
+    }
+
+    /// That `others` and `cursor` match `size` (SQL) rows or more: the window was full.
+    fn holds(&self, others: &str, cursor: &str, size: &str) -> String {
+        format!(
+            "EXISTS (SELECT 1 FROM {} WHERE {others}{cursor} OFFSET {size} - 1)",
+            self.from
+        )
+    }
+}
+
 impl Filter {
-    /// `WITH windowed AS MATERIALIZED (…)`: of the newest `size` rows (SQL) that the other
-    /// conditions and `cursor` match, numbered in the list's order as `examined`, those that
-    /// hold the fragment (`matched`) or are the window's last, at most `cut` (SQL) of them,
-    /// with their position in the list (`at`, `id`).
-    fn window(&self, window: &Window, cursor: &str, size: &str, cut: &str) -> String {
-        let Keyset { time, id } = window.keyset;
-        let order = window.keyset.order_by();
-        format!(
-            "WITH windowed AS MATERIALIZED (SELECT at, id, matched, examined FROM (\
-             SELECT {time} AS at, {id} AS id, {} AS matched, \
-             row_number() OVER (ORDER BY {order}) AS examined \
-             FROM {} WHERE {}{cursor} ORDER BY {order} LIMIT {size}) numbered \
-             WHERE matched OR examined = {size} LIMIT {cut}) ",
-            self.unindexed_condition(),
-            window.from,
-            self.others_clause(),
-        )
-    }
-
-    /// The conditions, after `conditions`, of a row past the window, looked up when the
-    /// window was full and held fewer than `wanted` (SQL) matches. Neither holds otherwise,
-    /// and Postgres then runs none of the lookup (a one-time filter).
-    fn past_the_window(window: &Window, size: &str, wanted: &str) -> String {
-        let Keyset { time, id } = window.keyset;
-        format!(
-            " AND ({time}, {id}) < (SELECT at, id FROM windowed WHERE examined = {size}) \
-             AND EXISTS (SELECT 1 FROM windowed WHERE examined = {size}) \
-             AND (SELECT count(*) FROM windowed WHERE matched) < {wanted}"
-        )
-    }
-
-    /// A page's condition read in a window: its row's key is one of the window's first
-    /// `limit` (SQL) matches after `cursor`, or, when the window held fewer, of the newest
-    /// `limit` looked up past it.
+    /// A page's condition read in a window: its row's key is one of the first `limit` (SQL)
+    /// matches of the window after `cursor`; when the window held fewer and was full, one of
+    /// the newest `limit` after the cursor that the lookup finds. Postgres runs the lookup only
+    /// then (a one-time filter).
     pub(super) fn in_window(&self, window: &Window, cursor: &str, limit: &str) -> String {
         let size = format!("{limit}::bigint * {PAGE_WINDOW_PER_ROW}");
-        let past = format!(
-            "{}{cursor}{}",
-            self.where_reading(super::Reading::AsAdded),
-            Self::past_the_window(window, &size, limit)
+        let others = self.others_clause();
+        let looked_up = format!(
+            "{}{cursor} AND w.matched < {limit} AND {}",
+            self.where_reading(Reading::AsAdded),
+            window.holds(&others, cursor, &size)
         );
         let tail = format!(" ORDER BY {} LIMIT {limit}", window.keyset.order_by());
         format!(
-            "{} IN ({}SELECT id FROM windowed WHERE matched UNION ALL {})",
-            window.keyset.id,
-            self.window(window, cursor, &size, limit),
-            self.lookup_ids(window, &past, &tail, " UNION ALL "),
+            "{id} IN (SELECT found.id FROM (SELECT count(*) AS matched, array_agg(m.id) AS ids \
+             FROM (SELECT {id} AS id FROM {} WHERE {} LIMIT {limit}) m) w, \
+             LATERAL (SELECT unnest(w.ids) AS id UNION ALL {}) found)",
+            window.newest(&others, cursor, &size),
+            self.unindexed_condition(),
+            self.lookup_ids(window, &looked_up, &tail, " UNION ALL "),
+            id = window.keyset.id,
         )
     }
 
-    /// A total read in a window: its matches, counted to the bound; when it held fewer and
-    /// was full, plus the matches past it, looked up and counted to the bound.
+    /// A total read in a window: its matches, counted to the bound; when it held fewer and was
+    /// full, the lookup's, counted to the bound. Postgres runs the lookup only then.
     pub(super) fn window_total_statement(&self, window: &Window) -> String {
-        let cut = (SEARCH_TOTAL_BOUND + 1).to_string();
-        let size = (COUNT_WINDOW_PER_ROW * (SEARCH_TOTAL_BOUND + 1)).to_string();
-        let past = format!(
-            "{}{}",
-            self.where_reading(super::Reading::AsAdded),
-            Self::past_the_window(window, &size, &cut)
-        );
+        let cut = SEARCH_TOTAL_BOUND + 1;
+        let size = (COUNT_WINDOW_PER_ROW * cut).to_string();
+        let others = self.others_clause();
         format!(
-            "{}SELECT (SELECT count(*) FROM windowed WHERE matched) + \
-             (SELECT count(*) FROM ({}) past)",
-            self.window(window, "", &size, &cut),
-            self.lookup_ids(window, &past, &format!(" LIMIT {cut}"), " UNION "),
+            "SELECT CASE WHEN w.matched <= {SEARCH_TOTAL_BOUND} AND {} \
+             THEN (SELECT count(*) FROM ({}) looked) ELSE w.matched END \
+             FROM (SELECT count(*) AS matched FROM (SELECT 1 FROM {} WHERE {} LIMIT {cut}) m) w",
+            window.holds(&others, "", &size),
+            self.lookup_ids(
+                window,
+                &self.where_reading(Reading::AsAdded),
+                &format!(" LIMIT {cut}"),
+                " UNION "
+            ),
+            window.newest(&others, "", &size),
+            self.unindexed_condition(),
         )
     }
 
