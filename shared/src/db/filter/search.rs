@@ -284,7 +284,8 @@ impl Filter {
     /// are read in), how many hold the fragment decides whether a page reads on in order
     /// ([`COMMON_MATCHES`]) and whether a total counts on in order ([`COUNTED_MATCHES`]),
     /// each within a window past which it looks the fragment up; otherwise each looks it up in
-    /// the tenant's trigram entries. A fragment without trigrams is read in order.
+    /// the tenant's trigram entries. A fragment without trigrams, or a list of fewer rows than
+    /// the sample, is read in order.
     pub async fn fit_search_to_rows(
         &mut self,
         db: &impl PlannedPerRun,
@@ -301,15 +302,24 @@ impl Filter {
                 "the search is the filter's last condition"
             );
             let statement = format!(
-                "SELECT count(*) FROM (SELECT {unindexed} AS matched FROM {from} WHERE {others} \
-                 ORDER BY {} LIMIT {SAMPLED_ROWS}) newest WHERE matched",
+                "SELECT count(*) FILTER (WHERE matched), count(*) FROM (SELECT {unindexed} AS \
+                 matched FROM {from} WHERE {others} ORDER BY {} LIMIT {SAMPLED_ROWS}) newest",
                 keyset.order_by()
             );
             // The lookup's tenant and trigrams, bound last: a statement must name every
             // parameter it is sent, and the sample names none of them.
             let mut params = self.params_with(&[]);
             params.truncate(self.pattern_at);
-            self.one_row(db, &statement, params).await?.try_get(0)?
+            let sample = self.one_row(db, &statement, params).await?;
+            let (matches, rows): (i64, i64) = (sample.try_get(0)?, sample.try_get(1)?);
+            if rows < SAMPLED_ROWS {
+                // The sample read every row the list has: reading them in order costs less
+                // than any lookup, or than planning one. No statement names the lookup now.
+                self.params.truncate(self.pattern_at);
+                SAMPLED_ROWS
+            } else {
+                matches
+            }
         } else {
             SAMPLED_ROWS
         };
