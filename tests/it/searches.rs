@@ -10,7 +10,7 @@ use shared::{
 
 use shared::db::filter::{
     Filter, COMMON_MATCHES, COUNTED_MATCHES, COUNT_WINDOW_PER_ROW, PAGE_WINDOW_PER_ROW,
-    SAMPLED_ROWS, SEARCH_TOTAL_BOUND,
+    SAMPLED_ROWS, SEARCH_TOTAL_BOUND, SHORT_LIST_ROWS,
 };
 
 use crate::support::*;
@@ -424,6 +424,62 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
         before + 2,
         "each total looks up, no page does"
     );
+
+    // A tenant of 500 calls, fewer than SHORT_LIST_ROWS, one in 20 from +1999: a page and the
+    // total read the fragment in order to the end, neither in a window nor looked up; a number
+    // only one call has is looked up.
+    let small = new_tenant(&mut client).await;
+    client
+        .batch_execute(&format!(
+            "WITH agent AS (INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+                            VALUES ('{small}', 'agent_windowed_small', 'Small') RETURNING id)
+             INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, status,
+                                phone_number, created_at)
+             SELECT '{small}'::uuid, agent.id, 'conv_windowed_small_' || n, 'completed',
+                    CASE WHEN n % 20 = 7 THEN '+1999' ELSE '+1650' END || lpad(n::text, 7, '0'),
+                    now() - n * interval '1 minute'
+             FROM generate_series(1, 500) n, agent",
+            small = small.as_uuid(),
+        ))
+        .await
+        .expect("a small tenant's calls");
+    let from = "calls c LEFT JOIN contacts ct ON ct.id = c.contact_id";
+    for (text, matching, read_in_order) in [("+1999", 25, true), ("6500000123", 1, false)] {
+        let mut filter = Filter::default();
+        filter
+            .and("c.user_id = $", vec![Box::new(*small.as_uuid())])
+            .and_containing_any(small, Some(text), from, "c.id", &calls::read::SEARCHED);
+        filter
+            .fit_search_to_rows(&client, from, &calls::read::NEWEST)
+            .await
+            .expect("the newest rows read");
+        let page =
+            filter.page_statement(calls::read::sql::LIST_SELECT, &calls::read::NEWEST, false);
+        assert_eq!(
+            (
+                page.contains("coalesce((coalesce("),
+                page.contains("unnest(w.ids)")
+            ),
+            (read_in_order, false),
+            "{text:?} in {SHORT_LIST_ROWS} rows or fewer: {page}"
+        );
+        let (page, total) = calls::read::list(
+            &client,
+            small,
+            &CallFilter {
+                search: Some(text.to_owned()),
+                ..CallFilter::default()
+            },
+            20,
+            None,
+        )
+        .await
+        .expect("a search in a small tenant");
+        assert_eq!(
+            (page.len(), total.count, total.exact),
+            (matching.min(20), matching as i64, true)
+        );
+    }
 
     drop(client);
     database.drop().await;

@@ -12,7 +12,9 @@ use crate::error::{AppError, AppResult};
 mod search;
 mod trigrams;
 mod window;
-pub use search::{searched_text, Joined, Searched, COMMON_MATCHES, COUNTED_MATCHES, SAMPLED_ROWS};
+pub use search::{
+    searched_text, Joined, Searched, COMMON_MATCHES, COUNTED_MATCHES, SAMPLED_ROWS, SHORT_LIST_ROWS,
+};
 use search::{Alternatives, Fitted, Reading};
 pub use window::{COUNT_WINDOW_PER_ROW, PAGE_WINDOW_PER_ROW};
 
@@ -666,7 +668,10 @@ mod tests {
             )
         };
         let holds = |cursor: &str, size: &str| {
-            format!("EXISTS (SELECT 1 FROM {FROM} WHERE {others}{cursor} OFFSET {size} - 1)")
+            format!(
+                "EXISTS (SELECT 1 FROM {FROM} WHERE {others}{cursor} ORDER BY c.created_at DESC, \
+                 c.id DESC OFFSET {size} - 1)"
+            )
         };
         let cursor = " AND (c.created_at, c.id) < ($6, $7)";
         let size = format!("$8::bigint * {PAGE_WINDOW_PER_ROW}");

@@ -52,11 +52,14 @@ impl Window {
         )
     }
 
-    /// That `others` and `cursor` match `size` (SQL) rows or more: the window was full.
+    /// That `others` and `cursor` match `size` (SQL) rows or more: the window was full. Read
+    /// in the list's order, from its index (unordered, Postgres read the calls' table from its
+    /// start: 16 ms for 1,000 of the largest tenant's rows, 0.5 ms in order).
     fn holds(&self, others: &str, cursor: &str, size: &str) -> String {
         format!(
-            "EXISTS (SELECT 1 FROM {} WHERE {others}{cursor} OFFSET {size} - 1)",
-            self.from
+            "EXISTS (SELECT 1 FROM {} WHERE {others}{cursor} ORDER BY {} OFFSET {size} - 1)",
+            self.from,
+            self.keyset.order_by()
         )
     }
 }
