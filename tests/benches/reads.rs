@@ -544,24 +544,8 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             revalidate: false,
             read: Read::CallSearch(deep_contact.prefix.clone()),
         },
-        Case {
-            name: format!("GET /api/calls?limit={PAGE}&search={SOME_SEARCH} (one call in 14)"),
-            path: format!(
-                "/api/calls?limit={PAGE}&search={}",
-                SOME_SEARCH.replace(' ', "%20")
-            ),
-            revalidate: false,
-            read: Read::CallSearch(SOME_SEARCH.into()),
-        },
-        Case {
-            name: format!("GET /api/calls?limit={PAGE}&search={FEWER_SEARCH} (one call in 28)"),
-            path: format!(
-                "/api/calls?limit={PAGE}&search={}",
-                FEWER_SEARCH.replace(' ', "%20")
-            ),
-            revalidate: false,
-            read: Read::CallSearch(FEWER_SEARCH.into()),
-        },
+        company_search(SOME_SEARCH, "one call in 14"),
+        company_search(FEWER_SEARCH, "one call in 28"),
         Case {
             name: format!("GET /billing/history?limit={PAGE}"),
             path: format!("/billing/history?limit={PAGE}"),
@@ -577,6 +561,19 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             read: Read::History(Some(CreditKind::Purchase)),
         },
     ])
+}
+
+/// The call list searched for `company`, which `share` of the calls' contacts work at.
+fn company_search(company: &str, share: &str) -> Case {
+    Case {
+        name: format!("GET /api/calls?limit={PAGE}&search={company} ({share})"),
+        path: format!(
+            "/api/calls?limit={PAGE}&search={}",
+            company.replace(' ', "%20")
+        ),
+        revalidate: false,
+        read: Read::CallSearch(company.into()),
+    }
 }
 
 /// A third of the seeded contacts work at an "Acme ..." company.

@@ -2,7 +2,10 @@
 //! and looks a rarer one up in the tenant's trigram entries (V0023), whatever ran before it.
 
 use shared::{
-    calls::{self, read::CallFilter},
+    calls::{
+        self,
+        read::{CallCursor, CallFilter},
+    },
     contacts::{self, ContactFilter},
     leads::read::LeadFilter,
     tenant::TenantId,
@@ -31,6 +34,95 @@ async fn index_scans(client: &tokio_postgres::Client, index: &str) -> i64 {
         .await
         .expect("the index's statistics")
         .get(0)
+}
+
+/// The first page's statement of the call list's search for `text` in `tenant`'s calls, once
+/// the search is fitted to them.
+async fn fitted_call_page(
+    client: &deadpool_postgres::Client,
+    tenant: TenantId,
+    text: &str,
+) -> String {
+    let from = "calls c LEFT JOIN contacts ct ON ct.id = c.contact_id";
+    let mut filter = Filter::default();
+    filter
+        .and("c.user_id = $", vec![Box::new(*tenant.as_uuid())])
+        .and_containing_any(tenant, Some(text), from, "c.id", &calls::read::SEARCHED);
+    filter
+        .fit_search_to_rows(client, from, &calls::read::NEWEST)
+        .await
+        .expect("the newest rows read");
+    filter.page_statement(calls::read::sql::LIST_SELECT, &calls::read::NEWEST, false)
+}
+
+/// `count` completed calls of `tenant`'s by one agent, the n-th of them n minutes old and from
+/// the number `prefix` (SQL over `n`) followed by n in seven digits.
+async fn seed_numbered_calls(
+    client: &tokio_postgres::Client,
+    tenant: TenantId,
+    count: i64,
+    prefix: &str,
+) {
+    client
+        .batch_execute(&format!(
+            "WITH agent AS (INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+                            VALUES ('{tenant}', 'agent_{tenant}', 'Numbered') RETURNING id)
+             INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, status,
+                                phone_number, created_at)
+             SELECT '{tenant}'::uuid, agent.id, 'conv_{tenant}_' || n, 'completed',
+                    {prefix} || lpad(n::text, 7, '0'), now() - n * interval '1 minute'
+             FROM generate_series(1, {count}) n, agent",
+            tenant = tenant.as_uuid(),
+        ))
+        .await
+        .expect("numbered calls");
+}
+
+/// The ids of `tenant`'s calls that one `OR` over the call's number and its contact's columns
+/// matches for `text`, newest first: what the call list's search must find.
+async fn calls_matching(
+    client: &deadpool_postgres::Client,
+    tenant: TenantId,
+    text: &str,
+) -> Vec<uuid::Uuid> {
+    client
+        .query(
+            "SELECT c.id FROM calls c LEFT JOIN contacts ct ON ct.id = c.contact_id
+             WHERE c.user_id = $1
+               AND (c.phone_number ILIKE $2 OR ct.name ILIKE $2 OR ct.phone_number ILIKE $2
+                    OR ct.email ILIKE $2 OR ct.company ILIKE $2)
+             ORDER BY c.created_at DESC, c.id DESC",
+            &[tenant.as_uuid(), &format!("%{text}%")],
+        )
+        .await
+        .expect("the matches")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// The call list searched for `text`, `limit` calls after `after`: the page's ids, its total
+/// and whether it is exact, and the cursor after its last call.
+async fn searched_calls(
+    client: &deadpool_postgres::Client,
+    tenant: TenantId,
+    text: &str,
+    limit: i64,
+    after: Option<CallCursor>,
+) -> (Vec<uuid::Uuid>, (i64, bool), Option<CallCursor>) {
+    let filter = CallFilter {
+        search: Some(text.to_owned()),
+        ..CallFilter::default()
+    };
+    let (page, total) = calls::read::list(client, tenant, &filter, limit, after)
+        .await
+        .expect("a search");
+    let cursor = page.last().map(|call| (call.created_at, call.id));
+    (
+        page.iter().map(|call| call.id).collect(),
+        (total.count, total.exact),
+        cursor,
+    )
 }
 
 /// A tenant of its own in the scratch database.
@@ -180,43 +272,6 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
         .expect("contacts and calls");
     vacuumed(&client, &["contacts", "calls"]).await;
 
-    // What one condition over both tables matches, newest first.
-    let expected = |text: &str| {
-        let pattern = format!("%{text}%");
-        let client = &client;
-        async move {
-            client
-                .query(
-                    "SELECT c.id FROM calls c LEFT JOIN contacts ct ON ct.id = c.contact_id
-                     WHERE c.user_id = $1
-                       AND (c.phone_number ILIKE $2 OR ct.name ILIKE $2
-                            OR ct.phone_number ILIKE $2 OR ct.email ILIKE $2
-                            OR ct.company ILIKE $2)
-                     ORDER BY c.created_at DESC, c.id DESC",
-                    &[tenant.as_uuid(), &pattern],
-                )
-                .await
-                .expect("the matches")
-                .iter()
-                .map(|row| row.get::<_, uuid::Uuid>(0))
-                .collect::<Vec<_>>()
-        }
-    };
-    let search = |text: &str| CallFilter {
-        search: Some(text.to_owned()),
-        ..CallFilter::default()
-    };
-    let list = |text: &str, limit: i64, after| {
-        let (client, filter) = (&client, search(text));
-        async move {
-            let (page, total) = calls::read::list(client, tenant, &filter, limit, after)
-                .await
-                .expect("a search");
-            let ids: Vec<uuid::Uuid> = page.iter().map(|call| call.id).collect();
-            let cursor = page.last().map(|call| (call.created_at, call.id));
-            (ids, (total.count, total.exact), cursor)
-        }
-    };
     for text in [
         "+1415",
         "0012345",
@@ -226,8 +281,8 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
         "nobody",
         "5",
     ] {
-        let all = expected(text).await;
-        let (first, total, cursor) = list(text, 20, None).await;
+        let all = calls_matching(&client, tenant, text).await;
+        let (first, total, cursor) = searched_calls(&client, tenant, text, 20, None).await;
         assert_eq!(
             first,
             all[..all.len().min(20)],
@@ -240,7 +295,7 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
             "the total of {text:?}"
         );
         if all.len() > 20 {
-            let (second, _, _) = list(text, 20, cursor).await;
+            let (second, _, _) = searched_calls(&client, tenant, text, 20, cursor).await;
             assert_eq!(
                 second,
                 all[20..all.len().min(40)],
@@ -250,13 +305,13 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
     }
 
     for _ in 0..8 {
-        let (page, total, _) = list("+1415", 20, None).await;
+        let (page, total, _) = searched_calls(&client, tenant, "+1415", 20, None).await;
         assert_eq!((page.len(), total), (20, (SEARCH_TOTAL_BOUND, false)));
     }
     // 0001234 and 0012340 to 0012349, the contacts' and the unknown numbers': a full page of
     // five, then the count.
     let before = index_scans(&client, "calls_search_keys_idx").await;
-    let (page, total, _) = list("001234", 5, None).await;
+    let (page, total, _) = searched_calls(&client, tenant, "001234", 5, None).await;
     let after = index_scans(&client, "calls_search_keys_idx").await;
     assert_eq!((page.len(), total), (5, (12, true)));
     assert!(
@@ -264,7 +319,7 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
         "a rare number's page and count both use the calls' trigram index ({before} -> {after})"
     );
     let before = index_scans(&client, "calls_contact_idx").await;
-    let (page, total, _) = list("person 1234", 5, None).await;
+    let (page, total, _) = searched_calls(&client, tenant, "person 1234", 5, None).await;
     let after = index_scans(&client, "calls_contact_idx").await;
     assert_eq!((page.len(), total), (5, (11, true)));
     assert!(
@@ -273,33 +328,18 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
     );
 
     // A tenant of one call finds its own call only (read in order: the sample read all of it).
-    let other_list = calls::read::list(&client, other, &search("0012345"), 20, None)
-        .await
-        .expect("a search in few rows");
-    assert_eq!((other_list.0.len(), other_list.1.count), (1, 1));
-    assert_eq!(
-        other_list.0[0].phone_number.as_deref(),
-        Some("+14150012345")
-    );
+    let (found, total, _) = searched_calls(&client, other, "0012345", 20, None).await;
+    assert_eq!(total, (1, true));
+    assert_eq!(found, calls_matching(&client, other, "0012345").await);
     // Of the newest rows, every one holds +1415 and none 0012345, and "zz" has no trigram; the
     // other tenant's one call is fewer rows than the sample.
-    let from = "calls c LEFT JOIN contacts ct ON ct.id = c.contact_id";
     for (tenant, text, read_in_order) in [
         (tenant, "+1415", true),
         (tenant, "0012345", false),
         (tenant, "zz", true),
         (other, "0012345", true),
     ] {
-        let mut filter = Filter::default();
-        filter
-            .and("c.user_id = $", vec![Box::new(*tenant.as_uuid())])
-            .and_containing_any(tenant, Some(text), from, "c.id", &calls::read::SEARCHED);
-        filter
-            .fit_search_to_rows(&client, from, &calls::read::NEWEST)
-            .await
-            .expect("the newest rows read");
-        let page =
-            filter.page_statement(calls::read::sql::LIST_SELECT, &calls::read::NEWEST, false);
+        let page = fitted_call_page(&client, tenant, text).await;
         assert_eq!(
             page.contains("coalesce((coalesce("),
             read_in_order,
@@ -326,60 +366,21 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     let mut client = database.migrated_connection().await;
     let tenant = new_tenant(&mut client).await;
     // +1888: the 30 newest calls and 50 from DEEP on; +1999: every 20th of the others.
-    client
-        .batch_execute(&format!(
-            "WITH agent AS (INSERT INTO agents (user_id, elevenlabs_agent_id, name)
-                            VALUES ('{tenant}', 'agent_windowed', 'Windowed') RETURNING id)
-             INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, status,
-                                phone_number, created_at)
-             SELECT '{tenant}'::uuid, agent.id, 'conv_windowed_' || n, 'completed',
-                    CASE WHEN n <= 30 OR n BETWEEN {DEEP} AND {DEEP} + 49 THEN '+1888'
-                         WHEN n % 20 = 7 THEN '+1999' ELSE '+1650' END || lpad(n::text, 7, '0'),
-                    now() - n * interval '1 minute'
-             FROM generate_series(1, {CALLS}) n, agent",
-            tenant = tenant.as_uuid(),
-        ))
-        .await
-        .expect("calls");
+    seed_numbered_calls(
+        &client,
+        tenant,
+        CALLS,
+        &format!(
+            "CASE WHEN n <= 30 OR n BETWEEN {DEEP} AND {DEEP} + 49 THEN '+1888'
+                  WHEN n % 20 = 7 THEN '+1999' ELSE '+1650' END"
+        ),
+    )
+    .await;
     vacuumed(&client, &["calls"]).await;
 
-    let expected = |text: &str| {
-        let pattern = format!("%{text}%");
-        let client = &client;
-        async move {
-            client
-                .query(
-                    "SELECT id FROM calls WHERE user_id = $1 AND phone_number LIKE $2
-                     ORDER BY created_at DESC, id DESC",
-                    &[tenant.as_uuid(), &pattern],
-                )
-                .await
-                .expect("the matches")
-                .iter()
-                .map(|row| row.get::<_, uuid::Uuid>(0))
-                .collect::<Vec<_>>()
-        }
-    };
-    let list = |text: &str, after| {
-        let (client, filter) = (
-            &client,
-            CallFilter {
-                search: Some(text.to_owned()),
-                ..CallFilter::default()
-            },
-        );
-        async move {
-            let (page, total) = calls::read::list(client, tenant, &filter, 20, after)
-                .await
-                .expect("a search");
-            let ids: Vec<uuid::Uuid> = page.iter().map(|call| call.id).collect();
-            let cursor = page.last().map(|call| (call.created_at, call.id));
-            (ids, (total.count, total.exact), cursor)
-        }
-    };
     let lookups = || index_scans(&client, "calls_search_keys_idx");
 
-    let all = expected("+1888").await;
+    let all = calls_matching(&client, tenant, "+1888").await;
     assert_eq!(all.len(), 80);
     const {
         assert!(
@@ -390,13 +391,13 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     // The first page is in its window; the total's window holds only 30, so the lookup counts
     // all 80.
     let before = lookups().await;
-    let (page, total, cursor) = list("+1888", None).await;
+    let (page, total, cursor) = searched_calls(&client, tenant, "+1888", 20, None).await;
     assert_eq!(page, all[..20]);
     assert_eq!(total, (80, true), "counted past the window");
     assert_eq!(lookups().await, before + 1, "only the total looks up");
     // The second page's window holds 10, so the page is looked up.
     let before = lookups().await;
-    let (page, _, cursor) = list("+1888", cursor).await;
+    let (page, _, cursor) = searched_calls(&client, tenant, "+1888", 20, cursor).await;
     assert_eq!(page, all[20..40]);
     assert_eq!(
         lookups().await,
@@ -404,20 +405,20 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
         "the page, its window ({} rows) short of a page, and the total",
         20 * PAGE_WINDOW_PER_ROW
     );
-    let (page, _, cursor) = list("+1888", cursor).await;
+    let (page, _, cursor) = searched_calls(&client, tenant, "+1888", 20, cursor).await;
     assert_eq!(page, all[40..60]);
-    let (page, _, cursor) = list("+1888", cursor).await;
+    let (page, _, cursor) = searched_calls(&client, tenant, "+1888", 20, cursor).await;
     assert_eq!(page, all[60..80]);
-    let (page, total, _) = list("+1888", cursor).await;
+    let (page, total, _) = searched_calls(&client, tenant, "+1888", 20, cursor).await;
     assert_eq!((page.len(), total), (0, (80, true)), "past the last match");
 
     // 10 of the 200 newest: a page reads in order, the total looks up.
-    let all = expected("+1999").await;
+    let all = calls_matching(&client, tenant, "+1999").await;
     assert_eq!(all.len(), 995);
     let before = lookups().await;
-    let (page, total, cursor) = list("+1999", None).await;
+    let (page, total, cursor) = searched_calls(&client, tenant, "+1999", 20, None).await;
     assert_eq!((page.as_slice(), total), (&all[..20], (995, true)));
-    let (page, _, _) = list("+1999", cursor).await;
+    let (page, _, _) = searched_calls(&client, tenant, "+1999", 20, cursor).await;
     assert_eq!(page, all[20..40]);
     assert_eq!(
         lookups().await,
@@ -429,32 +430,15 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     // total read the fragment in order to the end, neither in a window nor looked up; a number
     // only one call has is looked up.
     let small = new_tenant(&mut client).await;
-    client
-        .batch_execute(&format!(
-            "WITH agent AS (INSERT INTO agents (user_id, elevenlabs_agent_id, name)
-                            VALUES ('{small}', 'agent_windowed_small', 'Small') RETURNING id)
-             INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, status,
-                                phone_number, created_at)
-             SELECT '{small}'::uuid, agent.id, 'conv_windowed_small_' || n, 'completed',
-                    CASE WHEN n % 20 = 7 THEN '+1999' ELSE '+1650' END || lpad(n::text, 7, '0'),
-                    now() - n * interval '1 minute'
-             FROM generate_series(1, 500) n, agent",
-            small = small.as_uuid(),
-        ))
-        .await
-        .expect("a small tenant's calls");
-    let from = "calls c LEFT JOIN contacts ct ON ct.id = c.contact_id";
+    seed_numbered_calls(
+        &client,
+        small,
+        500,
+        "CASE WHEN n % 20 = 7 THEN '+1999' ELSE '+1650' END",
+    )
+    .await;
     for (text, matching, read_in_order) in [("+1999", 25, true), ("6500000123", 1, false)] {
-        let mut filter = Filter::default();
-        filter
-            .and("c.user_id = $", vec![Box::new(*small.as_uuid())])
-            .and_containing_any(small, Some(text), from, "c.id", &calls::read::SEARCHED);
-        filter
-            .fit_search_to_rows(&client, from, &calls::read::NEWEST)
-            .await
-            .expect("the newest rows read");
-        let page =
-            filter.page_statement(calls::read::sql::LIST_SELECT, &calls::read::NEWEST, false);
+        let page = fitted_call_page(&client, small, text).await;
         assert_eq!(
             (
                 page.contains("coalesce((coalesce("),
