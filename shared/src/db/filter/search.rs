@@ -1,6 +1,6 @@
 //! The search box's condition of a [`Filter`]: a fragment looked up in the tenant's entries of
-//! a trigram index, or read in the list's order (within a window, `window.rs`) when the newest rows
-//! often hold it, over one table or several.
+//! a trigram index, or read in the list's order (within a window, `window.rs`) when the newest
+//! rows often hold it, over one table or several.
 
 use super::{all_of, trigrams, window::Window, Filter, Keyset};
 use crate::{db::statements::PlannedPerRun, error::AppResult, tenant::TenantId};
