@@ -654,7 +654,7 @@ mod tests {
         assert_eq!(filter.count_statement(FROM), counted_in_full);
 
         // Read in order within a window, looked up when it holds too few and more rows follow.
-        filter.fit(FROM, &keyset, SAMPLED_ROWS);
+        filter.fit(window::Window::new(FROM, &keyset), SAMPLED_ROWS);
         let matched = "(coalesce((coalesce(c.phone_number, '')) ILIKE $3, false) OR EXISTS \
             (SELECT 1 FROM contacts ct WHERE ct.id = c.contact_id AND ct.user_id = c.user_id AND \
             coalesce((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) ILIKE $3, false)))";
@@ -713,7 +713,7 @@ mod tests {
         );
 
         // Rows that hold the fragment less often: a page reads in order, a total looks up.
-        filter.fit(FROM, &keyset, COUNTED_MATCHES - 1);
+        filter.fit(window::Window::new(FROM, &keyset), COUNTED_MATCHES - 1);
         assert_eq!(
             filter.total_statement(FROM),
             format!(
@@ -728,7 +728,7 @@ mod tests {
                 .contains("unnest(w.ids)"),
             "a page still reads in its window"
         );
-        filter.fit(FROM, &keyset, COMMON_MATCHES - 1);
+        filter.fit(window::Window::new(FROM, &keyset), COMMON_MATCHES - 1);
         assert!(!filter
             .page_statement("SELECT c.id FROM calls c", &keyset, false)
             .contains("unnest(w.ids)"));
@@ -745,7 +745,10 @@ mod tests {
             filter.where_clause(),
             format!("user_id = $1 AND {searched} ILIKE $2")
         );
-        filter.fit("contacts", &Keyset::CREATED, COMMON_MATCHES);
+        filter.fit(
+            window::Window::new("contacts", &Keyset::CREATED),
+            COMMON_MATCHES,
+        );
         assert_eq!(
             filter.where_clause(),
             format!("user_id = $1 AND coalesce({searched} ILIKE $2, false)"),
@@ -801,7 +804,10 @@ mod tests {
             ),
             "unfitted, as added"
         );
-        filter.fit("contacts", &Keyset::CREATED, COUNTED_MATCHES);
+        filter.fit(
+            window::Window::new("contacts", &Keyset::CREATED),
+            COUNTED_MATCHES,
+        );
         assert_eq!(
             filter.total_statement("contacts"),
             format!(

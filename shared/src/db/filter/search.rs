@@ -302,18 +302,17 @@ impl Filter {
         let Some(unindexed) = &self.unindexed else {
             return Ok(());
         };
+        let window = Window::new(from, keyset);
         let matches = if self.has_trigram_keys() {
             let others = self.others_clause();
             assert!(
                 highest_placeholder(&others) < self.pattern_at,
                 "the search is the filter's last condition"
             );
-            let order = keyset.order_by();
             let statement = format!(
-                "SELECT count(*) FILTER (WHERE matched), count(*), EXISTS (SELECT 1 FROM {from} \
-                 WHERE {others} ORDER BY {order} OFFSET {SHORT_LIST_ROWS} - 1) \
-                 FROM (SELECT {unindexed} AS matched FROM {from} WHERE {others} \
-                 ORDER BY {order} LIMIT {SAMPLED_ROWS}) newest",
+                "SELECT count(*) FILTER (WHERE {unindexed}), count(*), {} FROM {}",
+                window.holds(&others, "", &SHORT_LIST_ROWS.to_string()),
+                window.newest(&others, "", &SAMPLED_ROWS.to_string()),
             );
             // The lookup's tenant and trigrams, bound last: a statement must name every
             // parameter it is sent, and the sample names none of them.
@@ -333,17 +332,15 @@ impl Filter {
         } else {
             SAMPLED_ROWS
         };
-        self.fit(from, keyset, matches);
+        self.fit(window, matches);
         Ok(())
     }
 
-    /// Fits the search as [`Filter::fit_search_to_rows`] does for `matches` of the sampled rows.
-    pub(super) fn fit(&mut self, from: &str, keyset: &Keyset, matches: i64) {
+    /// Fits the search as [`Filter::fit_search_to_rows`] does for `matches` of the sampled rows
+    /// of `window`.
+    pub(super) fn fit(&mut self, window: Window, matches: i64) {
         self.fitted = Some(Fitted {
-            window: Window {
-                from: from.to_owned(),
-                keyset: *keyset,
-            },
+            window,
             page_in_order: matches >= COMMON_MATCHES,
             count_in_order: matches >= COUNTED_MATCHES,
         });

@@ -30,6 +30,13 @@ pub(super) struct Window {
 }
 
 impl Window {
+    pub(super) fn new(from: &str, keyset: &Keyset) -> Self {
+        Self {
+            from: from.to_owned(),
+            keyset: *keyset,
+        }
+    }
+
     /// The name the list's rows go by in `from`: the table of the keyset's `id` (`c` of
     /// `c.id`), or `from`'s first table when the id is unqualified.
     fn rows(&self) -> &str {
@@ -43,7 +50,7 @@ impl Window {
     /// a table of the list's rows under their own name: the search's condition reads their
     /// columns as it would the table's. A condition on the rows outside their `LIMIT` is
     /// applied to those rows alone.
-    fn newest(&self, others: &str, cursor: &str, size: &str) -> String {
+    pub(super) fn newest(&self, others: &str, cursor: &str, size: &str) -> String {
         let rows = self.rows();
         format!(
             "(SELECT {rows}.* FROM {} WHERE {others}{cursor} ORDER BY {} LIMIT {size}) {rows}",
@@ -55,7 +62,7 @@ impl Window {
     /// That `others` and `cursor` match `size` (SQL) rows or more: the window was full. Read
     /// in the list's order, from its index (unordered, Postgres read the calls' table from its
     /// start: 16 ms for 1,000 of the largest tenant's rows, 0.5 ms in order).
-    fn holds(&self, others: &str, cursor: &str, size: &str) -> String {
+    pub(super) fn holds(&self, others: &str, cursor: &str, size: &str) -> String {
         format!(
             "EXISTS (SELECT 1 FROM {} WHERE {others}{cursor} ORDER BY {} OFFSET {size} - 1)",
             self.from,
