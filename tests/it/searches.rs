@@ -1,5 +1,5 @@
 //! A list's search reads on in the list's order when the newest rows often hold the fragment,
-//! and looks a rarer one up in the tenant's trigram entries (V0023), whatever ran before it.
+//! and looks a rarer one up in the tenant's trigram entries (V0024), whatever ran before it.
 
 use shared::{
     calls::{
@@ -22,13 +22,22 @@ const CONTACTS: i64 = 20_000;
 
 /// Index scans of `index` so far, as the statistics show them once `client`'s own are flushed.
 async fn index_scans(client: &tokio_postgres::Client, index: &str) -> i64 {
+    index_statistic(client, index, "idx_scan").await
+}
+
+/// The entries that scans of `index` have found so far (a bitmap scan's rows to check).
+async fn index_entries_found(client: &tokio_postgres::Client, index: &str) -> i64 {
+    index_statistic(client, index, "idx_tup_read").await
+}
+
+async fn index_statistic(client: &tokio_postgres::Client, index: &str, column: &str) -> i64 {
     client
         .batch_execute("SELECT pg_stat_force_next_flush(); SELECT pg_stat_clear_snapshot()")
         .await
         .expect("flush the statistics");
     client
         .query_one(
-            "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = $1",
+            &format!("SELECT {column} FROM pg_stat_user_indexes WHERE indexrelname = $1"),
             &[&index],
         )
         .await
@@ -169,11 +178,11 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
         assert_eq!(page.len(), 20);
         assert_eq!((total.count, total.exact), (SEARCH_TOTAL_BOUND, false));
     }
-    let before = index_scans(&client, "contacts_search_keys_idx").await;
+    let before = index_scans(&client, "contacts_search_runs_idx").await;
     let (page, total) = contacts::list(&client, tenant, &search("0012345"), 20, None)
         .await
         .expect("a rare search");
-    let after = index_scans(&client, "contacts_search_keys_idx").await;
+    let after = index_scans(&client, "contacts_search_runs_idx").await;
     let found: Vec<_> = page.iter().map(|c| c.phone_number.as_str()).collect();
     assert_eq!(found, ["+14150012345"]);
     assert_eq!(
@@ -192,7 +201,7 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
         .expect("a rare search");
     assert_eq!((page.len(), total.count, total.exact), (5, 11, true));
     assert_eq!(
-        index_scans(&client, "contacts_search_keys_idx").await,
+        index_scans(&client, "contacts_search_runs_idx").await,
         after + 2,
         "the page and the count both use the contacts' trigram index"
     );
@@ -207,17 +216,74 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
             .expect("a common search");
         assert_eq!(page.len(), 20);
     }
-    let before = index_scans(&client, "leads_search_keys_idx").await;
+    let before = index_scans(&client, "leads_search_runs_idx").await;
     let (page, total) = shared::leads::read::list(&client, tenant, &lead_search("001234"), 5, None)
         .await
         .expect("a rare search");
-    let after = index_scans(&client, "leads_search_keys_idx").await;
+    let after = index_scans(&client, "leads_search_runs_idx").await;
     assert_eq!((page.len(), total.count, total.exact), (5, 11, true));
     assert_eq!(
         after,
         before + 2,
         "the leads' page and count both use their trigram index"
     );
+
+    drop(client);
+    database.drop().await;
+}
+
+/// A fragment's trigrams run across its blanks: "globex 1" is looked up under "x 1", which
+/// only the contacts at Globex 1 hold, not under a word starting with 1, which every contact's
+/// number holds (pg_trgm's trigrams, V0023).
+#[tokio::test]
+async fn a_fragment_is_looked_up_by_trigrams_across_its_blanks() {
+    let database = ScratchDatabase::create("searches").await;
+    let mut client = database.migrated_connection().await;
+    let tenant = new_tenant(&mut client).await;
+    // 2,000 contacts, numbers +1415…; the 20 oldest at Globex 1, then 980 at Globex 2 and
+    // 1,000 at Acme 1, the newest.
+    client
+        .execute(
+            "INSERT INTO contacts (user_id, name, phone_number, company, created_at)
+             SELECT $1, 'Person ' || n, '+1415' || lpad(n::text, 7, '0'),
+                    CASE WHEN n > 1980 THEN 'Globex 1' WHEN n > 1000 THEN 'GLOBEX 2' ELSE 'Acme 1' END,
+                    now() - n * interval '1 minute'
+             FROM generate_series(1, 2000) n",
+            &[tenant.as_uuid()],
+        )
+        .await
+        .expect("contacts");
+    vacuumed(&client, &["contacts"]).await;
+
+    let search = |text: &str| ContactFilter {
+        search: Some(text.to_owned()),
+    };
+    let entries = || index_entries_found(&client, "contacts_search_runs_idx");
+    let before = entries().await;
+    let (page, total) = contacts::list(&client, tenant, &search("GLOBEX 1"), 20, None)
+        .await
+        .expect("a rare search");
+    let found = entries().await - before;
+    assert_eq!(page.len(), 20);
+    assert!(page
+        .iter()
+        .all(|c| c.company.as_deref() == Some("Globex 1")));
+    assert_eq!((total.count, total.exact), (20, true));
+    assert!(
+        found <= 2 * 20,
+        "the page and the count each check the 20 contacts at Globex 1, not every one at \
+         Globex: {found} entries"
+    );
+
+    // The runs are the lowercased text's: its case, and a sign, are matched as they stand.
+    let (page, total) = contacts::list(&client, tenant, &search("x 2"), 5, None)
+        .await
+        .expect("a search across a blank");
+    assert_eq!((page.len(), total.count), (5, 980));
+    let (page, _) = contacts::list(&client, tenant, &search("+1415000002"), 20, None)
+        .await
+        .expect("a search with a sign");
+    assert_eq!(page.len(), 10, "+14150000020 to 29: {page:?}");
 
     drop(client);
     database.drop().await;
@@ -310,9 +376,9 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
     }
     // 0001234 and 0012340 to 0012349, the contacts' and the unknown numbers': a full page of
     // five, then the count.
-    let before = index_scans(&client, "calls_search_keys_idx").await;
+    let before = index_scans(&client, "calls_search_runs_idx").await;
     let (page, total, _) = searched_calls(&client, tenant, "001234", 5, None).await;
-    let after = index_scans(&client, "calls_search_keys_idx").await;
+    let after = index_scans(&client, "calls_search_runs_idx").await;
     assert_eq!((page.len(), total), (5, (12, true)));
     assert!(
         after >= before + 2,
@@ -378,7 +444,7 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     .await;
     vacuumed(&client, &["calls"]).await;
 
-    let lookups = || index_scans(&client, "calls_search_keys_idx");
+    let lookups = || index_scans(&client, "calls_search_runs_idx");
 
     let all = calls_matching(&client, tenant, "+1888").await;
     assert_eq!(all.len(), 80);

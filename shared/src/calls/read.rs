@@ -183,7 +183,7 @@ impl TryFrom<&Row> for Call {
 }
 
 /// Where the call list's search looks: the call's number, and its contact's details (the
-/// contacts list's `SEARCHED_COLUMNS`, which the contacts' trigram index has, V0023).
+/// contacts list's `SEARCHED_COLUMNS`, which the contacts' trigram index has, V0024).
 pub const SEARCHED: [Searched; 2] = [
     Searched {
         columns: &["c.phone_number"],
@@ -283,7 +283,7 @@ impl CallFilter {
     /// The filter's SQL over the `counted` rows: its conditions, and its search as two
     /// lookups ([`Filter::and_containing_any`]): the calls whose number holds the text, through
     /// their trigram index, and the calls of the tenant's contacts whose name, number, e-mail
-    /// or company holds it, through the contacts' own (both V0023), then the calls' index on
+    /// or company holds it, through the contacts' own (both V0024), then the calls' index on
     /// their contact (V0021).
     fn to_sql(&self, tenant: TenantId, counted: Counted) -> AppResult<Filter> {
         let mut filter = self.conditions("c.user_id = $", tenant)?;

@@ -217,7 +217,7 @@ impl ContactFilter {
     }
 }
 
-/// The columns a search of contacts looks in, as V0023's trigram index joins them; the call
+/// The columns a search of contacts looks in, as V0024's trigram index joins them; the call
 /// list's search looks in the same ones, under its alias (`calls::read::SEARCHED`).
 pub const SEARCHED_COLUMNS: [&str; 4] = ["name", "phone_number", "email", "company"];
 

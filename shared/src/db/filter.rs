@@ -605,7 +605,7 @@ mod tests {
             .and("c.status = $", vec![Box::new("failed")])
             .and_containing_any(tenant, Some("  "), FROM, "c.id", &ways);
         assert!(!filter.searching, "a blank search adds nothing");
-        // One trigram: the second 5 starts a word ("  5").
+        // One trigram: "5_5".
         filter.and_containing_any(tenant, Some(" 5_5 "), FROM, "c.id", &ways);
         assert!(filter.searching);
         assert_eq!(
@@ -613,11 +613,12 @@ mod tests {
             5,
             "the pattern, tenant and trigrams bound once for both"
         );
-        let by_number = "tenant_trigrams(c.user_id, show_trgm((coalesce(c.phone_number, '')))) \
+        let by_number =
+            "tenant_trigrams(c.user_id, lower_trigrams((coalesce(c.phone_number, '')))) \
             @> tenant_trigrams($4, $5) AND (coalesce(c.phone_number, '')) ILIKE $3";
         let by_contact =
             "(ct.id = c.contact_id AND ct.user_id = c.user_id AND tenant_trigrams(ct.user_id, \
-            show_trgm((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')))) @> \
+            lower_trigrams((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')))) @> \
             tenant_trigrams($4, $5) AND (coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) \
             ILIKE $3)";
         let lookup = |alternative: &str, tail: &str| {
@@ -776,7 +777,7 @@ mod tests {
         );
         assert_eq!(
             filter.where_clause(),
-            "user_id = $1 AND tenant_trigrams(user_id, show_trgm((coalesce(name, '')))) \
+            "user_id = $1 AND tenant_trigrams(user_id, lower_trigrams((coalesce(name, '')))) \
              @> tenant_trigrams($3, $4) AND (coalesce(name, '')) ILIKE $2"
         );
 

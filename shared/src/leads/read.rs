@@ -184,7 +184,7 @@ impl LeadFilter {
     }
 }
 
-/// Where the leads list's search looks, as V0023's trigram index joins the columns.
+/// Where the leads list's search looks, as V0024's trigram index joins the columns.
 const SEARCHED: Searched = Searched {
     columns: &["l.name", "l.phone_number", "l.email", "l.company"],
     tenant: "l.user_id",

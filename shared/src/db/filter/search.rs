@@ -37,17 +37,17 @@ pub(super) fn highest_placeholder(sql: &str) -> usize {
 }
 
 /// That a tenant's row (its tenant in `tenant_column`) has in its `searched` text every
-/// trigram of `keys` (the tenant's and the trigrams' placeholders), as its trigram index (V0023)
+/// trigram of `keys` (the tenant's and the trigrams' placeholders), as its trigram index (V0024)
 /// finds it.
 fn keyed(tenant_column: &str, searched: &str, (tenant, trigrams): &(String, String)) -> String {
     format!(
-        "tenant_trigrams({tenant_column}, show_trgm({searched})) @> tenant_trigrams({tenant}, {trigrams})"
+        "tenant_trigrams({tenant_column}, lower_trigrams({searched})) @> tenant_trigrams({tenant}, {trigrams})"
     )
 }
 
 /// `columns` as the one text a search looks in: each column's value (an empty line for
 /// NULL), joined by line breaks. A trigram index serves a search only on this exact
-/// expression, so V0023 spells each of its indexes as this renders for the list's columns.
+/// expression, so V0024 spells each of its indexes as this renders for the list's columns.
 pub fn searched_text(columns: &[&str]) -> String {
     let joined = columns
         .iter()
@@ -67,7 +67,7 @@ pub(super) struct Alternatives {
 }
 
 /// Where a search looks in one table: its text in `columns` (as [`searched_text`] joins them,
-/// which that table's trigram index has, V0023), the table's `tenant` column (the index keys
+/// which that table's trigram index has, V0024), the table's `tenant` column (the index keys
 /// each trigram with the tenant), and, in a search over several tables
 /// ([`Filter::and_containing_any`]), how that table is `joined` to the list's.
 pub struct Searched<'a> {
@@ -142,7 +142,7 @@ impl Filter {
         self.contain(columns, None, text)
     }
 
-    /// [`Filter::and_containing`] over a tenant's table whose trigram index (V0023) holds
+    /// [`Filter::and_containing`] over a tenant's table whose trigram index (V0024) holds
     /// `searched`'s text: looked up in the index under the fragment's trigrams, or read in the
     /// list's order ([`Filter::fit_search_to_rows`]).
     pub fn and_containing_in(

@@ -1,66 +1,23 @@
-//! The trigrams every text containing a fragment holds, as pg_trgm's `show_trgm` spells them:
-//! the keys a search looks up in a tenant's trigram index (V0023).
+//! The trigrams every text containing a fragment holds: its runs of three characters,
+//! lowercased, as `lower_trigrams` (V0024) lists a text's for the search indexes.
 
-/// What lies beside a run of word characters in the fragment: a character that ends a word in
-/// any locale (ASCII, not a letter or digit), or something that may continue it (the
-/// fragment's open end, a character outside ASCII, which some locales count as a letter).
-#[derive(Clone, Copy, PartialEq)]
-enum Beside {
-    WordEnd,
-    Unknown,
-}
-
-/// The trigrams that `show_trgm` finds in every text containing `fragment`, case aside. It
-/// lowercases the text and pads each of its words (runs of letters and digits) with two
-/// blanks before and one after; a word of the fragment is the text's whole word only on a side
-/// where a separator stands in the fragment. Leaving out a trigram the text holds only widens
-/// the lookup, which the `ILIKE` beside it narrows again; so a word beside a character outside
-/// ASCII, which a locale may count as a letter, gets no padding there, and such characters
-/// are in no trigram.
+/// The runs of three characters that every text containing `fragment` holds, case aside: the
+/// fragment's own, lowercased, those whose three characters are ASCII. `ILIKE` compares the
+/// `lower()` of both sides, and the index lists the runs of the text's; outside ASCII a locale
+/// may lower a character to something else than Rust does, and a run left out only widens the
+/// lookup, which the `ILIKE` beside it narrows again. Runs across a blank or a sign count as
+/// any other (`"x 1"` in `"globex 1"`): pg_trgm's trigrams stop at words, so its keys for
+/// `"globex 1"` asked only for a word starting with 1, which most numbers hold.
 pub fn of_fragment(fragment: &str) -> Vec<String> {
-    let mut trigrams = Vec::new();
-    let mut word = String::new();
-    let mut before = Beside::Unknown;
-    for c in fragment.chars() {
-        if c.is_ascii_alphanumeric() {
-            word.push(c.to_ascii_lowercase());
-            continue;
-        }
-        let after = if c.is_ascii() {
-            Beside::WordEnd
-        } else {
-            Beside::Unknown
-        };
-        padded_windows(&word, before, after, &mut trigrams);
-        word.clear();
-        before = after;
-    }
-    padded_windows(&word, before, Beside::Unknown, &mut trigrams);
+    let characters: Vec<char> = fragment.chars().collect();
+    let mut trigrams: Vec<String> = characters
+        .windows(3)
+        .filter(|run| run.iter().all(char::is_ascii))
+        .map(|run| run.iter().map(char::to_ascii_lowercase).collect())
+        .collect();
     trigrams.sort();
     trigrams.dedup();
     trigrams
-}
-
-/// Adds the three-character windows of `word`, padded where it is known to start or end.
-fn padded_windows(word: &str, before: Beside, after: Beside, into: &mut Vec<String>) {
-    if word.is_empty() {
-        return;
-    }
-    let mut padded = String::with_capacity(word.len() + 3);
-    if before == Beside::WordEnd {
-        padded.push_str("  ");
-    }
-    padded.push_str(word);
-    if after == Beside::WordEnd {
-        padded.push(' ');
-    }
-    // ASCII alone: one byte per character.
-    into.extend(
-        padded
-            .as_bytes()
-            .windows(3)
-            .map(|window| String::from_utf8_lossy(window).into_owned()),
-    );
 }
 
 #[cfg(test)]
@@ -68,29 +25,29 @@ mod tests {
     use super::of_fragment;
 
     #[test]
-    fn an_open_fragment_holds_its_inner_trigrams() {
+    fn a_fragment_holds_its_runs_of_three_lowercased() {
         assert_eq!(of_fragment("1234567"), ["123", "234", "345", "456", "567"]);
         assert_eq!(of_fragment("AcMe"), ["acm", "cme"]);
+        assert_eq!(of_fragment("aaaa"), ["aaa"]);
         assert!(of_fragment("ab").is_empty());
     }
 
     #[test]
-    fn a_separator_pads_the_words_beside_it() {
+    fn runs_cross_blanks_and_signs() {
         assert_eq!(
-            of_fragment("Contact 02"),
-            ["  0", " 02", "act", "con", "ct ", "nta", "ont", "tac"]
+            of_fragment("Globex 1"),
+            ["bex", "ex ", "glo", "lob", "obe", "x 1"]
         );
-        assert_eq!(of_fragment("+1200"), ["  1", " 12", "120", "200"]);
-        assert_eq!(of_fragment(" a "), ["  a", " a "]);
-        assert_eq!(of_fragment("x@ex"), ["  e", " ex"]);
+        assert_eq!(of_fragment("+1200"), ["+12", "120", "200"]);
+        assert_eq!(of_fragment("x@ex"), ["@ex", "x@e"]);
     }
 
     #[test]
-    fn characters_outside_ascii_are_in_no_trigram_and_pad_nothing() {
+    fn a_run_with_a_character_outside_ascii_is_left_out() {
         assert_eq!(of_fragment("Émile"), ["ile", "mil"]);
         assert_eq!(
             of_fragment("joão silva"),
-            ["  s", " si", "ilv", "lva", "sil"]
+            [" si", "ilv", "lva", "o s", "sil"]
         );
         assert!(of_fragment("東京都").is_empty());
     }
