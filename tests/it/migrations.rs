@@ -2,7 +2,7 @@
 //! session-level lock would stay on whichever server connection took it: two runners at once on
 //! a fresh database both finish, each migration is applied once, and no advisory lock is left
 //! for the next runner to wait on. Also: the deployed secret's direct URL is the one migrations
-//! use.
+//! use, and the sessions they leave behind do not compile statements just in time.
 
 use std::time::Duration;
 
@@ -60,6 +60,30 @@ async fn concurrent_migrations_through_the_transaction_pooler_finish_and_leave_n
         i64::try_from(shared::db::MIGRATIONS.len()).expect("few")
     );
 
+    database.drop().await;
+}
+
+async fn jit(url: &str) -> String {
+    connect(url)
+        .await
+        .query_one("SELECT current_setting('jit')", &[])
+        .await
+        .expect("the setting")
+        .get(0)
+}
+
+#[tokio::test]
+async fn sessions_of_a_migrated_database_do_not_compile_statements() {
+    let database = ScratchDatabase::create("jit").await;
+    let direct = database.url(&direct_url());
+    assert_eq!(jit(&direct).await, "on", "Postgres' default, before");
+    drop(database.migrated_connection().await);
+    assert_eq!(jit(&direct).await, "off");
+    assert_eq!(
+        jit(&database.url(&stack().database_url)).await,
+        "off",
+        "through the pooler"
+    );
     database.drop().await;
 }
 
