@@ -95,7 +95,7 @@ fn options() -> Result<Options, BoxError> {
 }
 
 // One thread: the reads and the SQL are timed without waking a second thread for each answer,
-// the tightest limit (the in-process router has a multi-thread runtime of its own).
+// the tightest limit (the in-process router has a runtime of its own, on its own thread).
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     if let Err(err) = run().await {
@@ -830,7 +830,7 @@ async fn record(sql: &Sql, tenant: &Tenant, case: &Case) -> Result<wire::Replay,
 
 fn print_table(rows: &[Row], floor: &Percentiles, requests: usize) {
     println!(
-        "p50 / p99 in ms over {requests} sequential rounds of the four, one after another in each round; in-process: the same request through the api-calls (or api-contacts) router in this process, no socket, on a multi-thread runtime as the Lambdas run (the rest on one thread); reads: the handler's shared read functions in-process, on one connection; SQL prepared once: the statements those reads sent (recorded off the wire), prepared once on one connection and run in order; floor: the HTTP floor below\n"
+        "p50 / p99 in ms over {requests} sequential rounds of the four, one after another in each round; in-process: the same request through the api-calls (or api-contacts) router in this process, no socket, on a current-thread runtime of its own as the Lambdas run; reads: the handler's shared read functions in-process, on one connection; SQL prepared once: the statements those reads sent (recorded off the wire), prepared once on one connection and run in order; floor: the HTTP floor below\n"
     );
     println!("| endpoint | tenant | API | in-process | reads | SQL prepared once (statements) | body | API / SQL (p50, p99) | API / (SQL + floor) (p50) | in-process / SQL (p50, p99) | reads / SQL (p50, p99) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
@@ -869,10 +869,9 @@ impl Row {
 /// The routes the api-calls, api-contacts and api-billing Lambdas serve (`shared::http::app`,
 /// their groups in one router, its state from the stack's variables as the API's), called in
 /// this process: the API's own work for a request, without the socket and the HTTP client. It runs
-/// on a multi-thread runtime of its own, as the Lambdas run it (`#[tokio::main]`): on a thread of
-/// its own, each request is driven by `block_on`, as a Lambda's main drives its handler, while its
-/// connections' tasks run on the runtime's workers. Its logs go to [`support::lambda_logs`]. Only
-/// the request is timed.
+/// on a current-thread runtime of its own, as the Lambdas run it: on a thread of its own, each
+/// request is driven by `block_on`, as a Lambda's main drives its handler, and its connections'
+/// tasks with it. Its logs go to [`support::lambda_logs`]. Only the request is timed.
 struct InProcess {
     requests: std::sync::mpsc::Sender<(Request, tokio::sync::oneshot::Sender<Served>)>,
 }
@@ -889,7 +888,7 @@ impl InProcess {
             std::sync::mpsc::channel::<(Request, tokio::sync::oneshot::Sender<Served>)>();
         let (ready, started) = tokio::sync::oneshot::channel::<Result<(), BoxError>>();
         std::thread::spawn(move || {
-            let built = tokio::runtime::Builder::new_multi_thread()
+            let built = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(BoxError::from)

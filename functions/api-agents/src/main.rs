@@ -5,7 +5,9 @@ use shared::http::{app, Group, Served};
 /// A constant, so that only this group's handlers are linked.
 const SERVED: Served = Group::Agents.served();
 
-#[tokio::main]
+// Lambda hands a function one invocation at a time: worker threads would only pass each
+// answer from the database between threads (measured: README, "Performance").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let state = shared::AppState::from_env().await?;
