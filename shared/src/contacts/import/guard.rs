@@ -77,12 +77,15 @@ const CONTINUE: u16 = 0x003C;
 /// so calamine can neither over-allocate nor index out of bounds on what fuzzing found:
 /// DIMENSIONS records are zeroed (calamine reserves their area up front), formula expressions
 /// are emptied (the cached value stays; calamine's expression parser trusts lengths), unneeded
-/// records are retyped, and short records, sheet offsets outside the stream and sheets whose
-/// cells span more than [`MAX_GRID_CELLS`] are refused.
+/// records are retyped, and short records, sheet offsets that are not where a substream starts
+/// and sheets whose cells span more than [`MAX_GRID_CELLS`] are refused.
 pub(super) fn biff_stream(stream: &mut [u8]) -> Result<(), Refusal> {
     let length = stream.len();
     let (mut at, mut depth, mut total) = (0, 0usize, 0u64);
     let mut sheet = Extent::default();
+    // calamine reads each sheet's records from its BOUNDSHEET's offset; one that is not where
+    // this walk found a BOF would have calamine read records this walk never saw.
+    let (mut sheet_offsets, mut substream_starts) = (Vec::new(), Vec::new());
     while at + 4 <= length {
         let kind = u16::from_le_bytes([stream[at], stream[at + 1]]);
         let size = usize::from(u16::from_le_bytes([stream[at + 2], stream[at + 3]]));
@@ -97,6 +100,7 @@ pub(super) fn biff_stream(stream: &mut [u8]) -> Result<(), Refusal> {
         match kind {
             BOF => {
                 short(2)?;
+                substream_starts.push(at);
                 // Nested substreams (charts) are counted with their sheet.
                 if depth == 0 {
                     total = total.saturating_add(std::mem::take(&mut sheet).cells());
@@ -108,12 +112,9 @@ pub(super) fn biff_stream(stream: &mut [u8]) -> Result<(), Refusal> {
             BOUNDSHEET => {
                 short(8)?;
                 let offset = &stream[data.start..data.start + 4];
-                let offset = u32::from_le_bytes([offset[0], offset[1], offset[2], offset[3]]);
-                if usize::try_from(offset).map_or(true, |o| o >= length) {
-                    return Err(Refusal::Damaged(
-                        "a sheet record points outside the workbook",
-                    ));
-                }
+                sheet_offsets.push(u32::from_le_bytes([
+                    offset[0], offset[1], offset[2], offset[3],
+                ]));
             }
             kind if WORD_RECORDS.contains(&kind) => short(2)?,
             SST => {
@@ -141,6 +142,14 @@ pub(super) fn biff_stream(stream: &mut [u8]) -> Result<(), Refusal> {
             stream[data.start + 20..data.start + 22].fill(0);
         }
         at = data.end;
+    }
+    let at_a_substream = |offset: u32| {
+        usize::try_from(offset).is_ok_and(|offset| substream_starts.binary_search(&offset).is_ok())
+    };
+    if !sheet_offsets.into_iter().all(at_a_substream) {
+        return Err(Refusal::Damaged(
+            "a sheet record does not point at a sheet of the workbook",
+        ));
     }
     total = total.saturating_add(sheet.cells());
     if total > MAX_GRID_CELLS {

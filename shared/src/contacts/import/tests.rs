@@ -1233,6 +1233,23 @@ fn xls_sheet_offsets_outside_the_stream_are_corrupt() {
     assert_eq!(caught_panics(), 0);
 }
 
+/// Found by `damaged_workbook_files_never_panic`: two changed bytes lengthen a record of the
+/// fixture's first sheet, so a walk of the stream from its start steps over the other two
+/// sheets' first records. calamine reads each sheet from its offset all the same, and met a
+/// DIMENSIONS record the guard had not zeroed (its last row before its first: an overflow).
+#[test]
+fn xls_sheets_the_guards_walk_does_not_reach_are_corrupt() {
+    let mut bytes = XLS_FIXTURE.to_vec();
+    bytes[1999] = 0xa9;
+    bytes[2348] = 0x09;
+    assert_error(
+        &parse_err("c.xls", &bytes),
+        StatusCode::BAD_REQUEST,
+        "corrupt_file",
+    );
+    assert_eq!(caught_panics(), 0);
+}
+
 #[test]
 fn ods_repeated_cells_are_counted_before_calamine_expands_them() {
     let header = "<table:table-row><table:table-cell office:value-type=\"string\"><text:p>Name</text:p></table:table-cell><table:table-cell office:value-type=\"string\"><text:p>Phone</text:p></table:table-cell></table:table-row>";
