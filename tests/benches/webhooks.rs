@@ -63,7 +63,8 @@ fn options() -> Result<Options, BoxError> {
     Ok(options)
 }
 
-#[tokio::main]
+// The processor and ingest run here as their Lambdas run them: on one thread.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     if let Err(err) = run().await {
         fail(&err);
