@@ -10,7 +10,7 @@ use futures::{pin_mut, StreamExt};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::db::statements::PlannedPerRun;
+use crate::db::{statements::PlannedPerRun, Client};
 use crate::{
     db::filter::{Filter, Keyset},
     error::{AppError, AppResult},
@@ -60,17 +60,19 @@ impl Export {
     }
 
     /// Writes the page of up to `limit` rows after `after` (from the first without it) to
-    /// `out`, each row as Postgres sends it: writing overlaps the query.
+    /// `out`, each row as Postgres sends it: writing overlaps the query. The page is read in a
+    /// read-only transaction of its own ([`Filter::page_stream`] says why).
     pub async fn write_page(
         &self,
-        db: &impl PlannedPerRun,
+        db: &mut Client,
         after: Option<Position>,
         limit: i64,
         out: &mut Vec<u8>,
     ) -> AppResult<Page> {
+        let transaction = db.build_transaction().read_only(true).start().await?;
         let rows = self
             .filter
-            .page_stream(db, self.select, self.keyset, after, limit)
+            .page_stream(&transaction, self.select, self.keyset, after, limit)
             .await?;
         pin_mut!(rows);
         let mut writer = csv::Writer::from_writer(out);
@@ -82,6 +84,7 @@ impl Export {
             last = Some(position);
         }
         writer.flush().map_err(AppError::internal)?;
+        transaction.commit().await?;
         Ok(Page {
             rows: count,
             last,
@@ -103,7 +106,7 @@ impl Export {
 /// The whole export as CSV when it is at most `max_bytes` and written within `budget`;
 /// `None` when it is bigger or slower (then it is for an export job).
 pub async fn inline(
-    db: &impl PlannedPerRun,
+    db: &mut Client,
     export: &Export,
     max_bytes: usize,
     budget: Duration,

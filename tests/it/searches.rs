@@ -25,6 +25,11 @@ async fn index_scans(client: &tokio_postgres::Client, index: &str) -> i64 {
     index_statistic(client, index, "idx_scan").await
 }
 
+/// The lookups of the calls' trigram index so far: one each time a search looks a fragment up.
+async fn call_lookups(client: &tokio_postgres::Client) -> i64 {
+    index_scans(client, "calls_search_runs_idx").await
+}
+
 /// The entries that scans of `index` have found so far (a bitmap scan's rows to check).
 async fn index_entries_found(client: &tokio_postgres::Client, index: &str) -> i64 {
     index_statistic(client, index, "idx_tup_read").await
@@ -448,8 +453,6 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     .await;
     vacuumed(&client, &["calls"]).await;
 
-    let lookups = || index_scans(&client, "calls_search_runs_idx");
-
     let all = calls_matching(&client, tenant, "+1888").await;
     assert_eq!(all.len(), 80);
     const {
@@ -460,17 +463,21 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     };
     // The first page is in its window; the total's window holds only 30, so the lookup counts
     // all 80.
-    let before = lookups().await;
+    let before = call_lookups(&client).await;
     let (page, total, cursor) = searched_calls(&client, tenant, "+1888", 20, None).await;
     assert_eq!(page, all[..20]);
     assert_eq!(total, (80, true), "counted past the window");
-    assert_eq!(lookups().await, before + 1, "only the total looks up");
+    assert_eq!(
+        call_lookups(&client).await,
+        before + 1,
+        "only the total looks up"
+    );
     // The second page's window holds 10, so the page is looked up.
-    let before = lookups().await;
+    let before = call_lookups(&client).await;
     let (page, _, cursor) = searched_calls(&client, tenant, "+1888", 20, cursor).await;
     assert_eq!(page, all[20..40]);
     assert_eq!(
-        lookups().await,
+        call_lookups(&client).await,
         before + 2,
         "the page, its window ({} rows) short of a page, and the total",
         20 * PAGE_WINDOW_PER_ROW
@@ -492,7 +499,7 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     loop {
         let mut out = Vec::new();
         let page = export
-            .write_page(&client, after, 20, &mut out)
+            .write_page(&mut client, after, 20, &mut out)
             .await
             .expect("a page");
         let csv = String::from_utf8(out).expect("utf-8");
@@ -510,13 +517,13 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     // 10 of the 200 newest: a page reads in order, the total looks up.
     let all = calls_matching(&client, tenant, "+1999").await;
     assert_eq!(all.len(), 995);
-    let before = lookups().await;
+    let before = call_lookups(&client).await;
     let (page, total, cursor) = searched_calls(&client, tenant, "+1999", 20, None).await;
     assert_eq!((page.as_slice(), total), (&all[..20], (995, true)));
     let (page, _, _) = searched_calls(&client, tenant, "+1999", 20, cursor).await;
     assert_eq!(page, all[20..40]);
     assert_eq!(
-        lookups().await,
+        call_lookups(&client).await,
         before + 2,
         "each total looks up, no page does"
     );

@@ -507,6 +507,9 @@ pub mod sql {
         /// The empty statement: the cheapest round trip that proves a connection is alive.
         pub const IDLE_CHECK = "";
         pub const PING = "SELECT 1";
+        /// For the rest of the transaction, plans without parallel workers
+        /// ([`Filter::page_stream`](super::filter::Filter::page_stream) says when that pays).
+        pub const SERIAL_PLANS = "SET LOCAL max_parallel_workers_per_gather = 0";
     }
 }
 

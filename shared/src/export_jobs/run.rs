@@ -136,7 +136,7 @@ async fn slice(state: &AppState, id: Uuid) -> AppResult<()> {
         let at = Instant::now();
         // A connection per page: none is held while waiting on S3.
         let page = export
-            .write_page(&state.db().get().await?, after, PAGE_ROWS, &mut buffer)
+            .write_page(&mut state.db().get().await?, after, PAGE_ROWS, &mut buffer)
             .await?;
         writing += at.elapsed();
         rows_in_buffer += page.rows as i64;

@@ -61,7 +61,7 @@ pub async fn inline_or_job(
     export: Export,
 ) -> AppResult<Response> {
     let inline = export::inline(
-        &state.db().get().await?,
+        &mut state.db().get().await?,
         &export,
         INLINE_MAX_BYTES,
         INLINE_BUDGET,
