@@ -233,3 +233,58 @@ async fn export_filters_are_checked_before_a_job_is_made() {
         .get(0);
     assert_eq!(jobs, 0);
 }
+
+/// `max_parallel_workers_per_gather` as `db` sees it.
+async fn parallel_workers(db: &impl deadpool_postgres::GenericClient) -> String {
+    db.query_one("SHOW max_parallel_workers_per_gather", &[])
+        .await
+        .expect("the setting")
+        .get(0)
+}
+
+/// An export's page is planned without parallel workers (`Filter::page_stream`), by a setting
+/// of its own transaction's: behind the transaction pooler, a setting that outlived the
+/// transaction would stay on a server connection that others' transactions get next. Straight
+/// to Postgres here, so that the session the page ran in is the one asked afterwards.
+#[tokio::test]
+async fn an_export_page_plans_without_parallel_workers_in_its_transaction_alone() {
+    use futures::TryStreamExt;
+    let pool = shared::db::pool(&direct_url(), 1).expect("a pool");
+    let tenant = Account::new().await.tenant(&pool).await;
+    let mut client = pool.get().await.expect("a connection");
+    let export = shared::calls::read::export(&client, tenant, &Default::default())
+        .await
+        .expect("an export");
+    let default = parallel_workers(&client).await;
+    assert_ne!(
+        default, "0",
+        "Postgres' default plans with parallel workers"
+    );
+
+    let transaction = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .expect("a transaction");
+    let rows: Vec<_> = export
+        .filter
+        .page_stream(&transaction, export.select, export.keyset, None, 20)
+        .await
+        .expect("a page")
+        .try_collect()
+        .await
+        .expect("its rows");
+    assert!(rows.is_empty(), "a new account has no calls");
+    assert_eq!(
+        parallel_workers(&transaction).await,
+        "0",
+        "the page's transaction plans without parallel workers"
+    );
+    transaction.commit().await.expect("commit");
+    assert_eq!(
+        parallel_workers(&client).await,
+        default,
+        "the setting ended with the page's transaction"
+    );
+}
