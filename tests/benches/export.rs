@@ -5,8 +5,9 @@
 //!    `COPY (...) TO STDOUT (FORMAT csv)` through the pooler, read to the end;
 //! c. an export job of about a tenth of the largest tenant's calls (`POST /api/calls/export
 //!    ?from=`), `GET /api/exports/{id}` polled until done, then the file downloaded from its
-//!    presigned URL: times, and the API process's peak memory (VmHWM, reset before; the local
-//!    server runs jobs in its queue poller, as the processor Lambda does);
+//!    presigned URL: times, the API process's peak memory (VmHWM, reset before; the local
+//!    server runs jobs in its queue poller, as the processor Lambda does) and the CPU time it
+//!    spent meanwhile, per row written;
 //! d. `GET /api/calls/export` of every call: streamed inline (before export jobs: the time to
 //!    its last byte), or a 202 whose job is followed as in c. Its peak memory next to c's
 //!    shows whether memory grows with the export.
@@ -93,8 +94,7 @@ async fn run() -> Result<(), BoxError> {
     // A tenth first: the whole tenant's export must not need more memory than it.
     let tenth = tenth_of_calls(&direct, tenant.id).await?;
     eprintln!("measuring POST /api/calls/export of a tenth");
-    Resident::reset_peak(&pid)?;
-    let before = Resident::read(&pid)?;
+    let before = Usage::from_now(&pid)?;
     let query = format!("?from={}", tenth.format("%Y-%m-%dT%H:%M:%SZ"));
     let response = api
         .http
@@ -113,12 +113,11 @@ async fn run() -> Result<(), BoxError> {
         ));
     } else {
         let job = follow(&api, &token, Instant::now(), response).await?;
-        rows.extend(job.rows(&label, memory(&pid, before)?));
+        rows.extend(job.rows(&label, before.since(&pid, job.rows)?));
     }
 
     eprintln!("measuring GET /api/calls/export (every call)");
-    Resident::reset_peak(&pid)?;
-    let before = Resident::read(&pid)?;
+    let before = Usage::from_now(&pid)?;
     let started = Instant::now();
     let response = api
         .http
@@ -134,13 +133,17 @@ async fn run() -> Result<(), BoxError> {
             "every call (GET answered 202 after {:.2} s)",
             answered.as_secs_f64()
         );
-        rows.extend(job.rows(&label, memory(&pid, before)?));
+        rows.extend(job.rows(&label, before.since(&pid, job.rows)?));
     } else {
         let (bytes, lines) = drain(response).await?;
         let took = started.elapsed();
         rows.push((
             format!("GET /api/calls/export, every call: answered {status}, streamed inline"),
-            format!("{}; {}", rate(took, bytes, lines), memory(&pid, before)?),
+            format!(
+                "{}; {}",
+                rate(took, bytes, lines),
+                before.since(&pid, lines)?
+            ),
         ));
     }
     println!("\n{}\n", seed.describe());
@@ -319,13 +322,50 @@ fn rate(took: Duration, bytes: u64, rows: u64) -> String {
     )
 }
 
-/// The API's peak resident memory since `before` was read (right after a reset).
-fn memory(pid: &str, before: Resident) -> Result<String, BoxError> {
-    let after = Resident::read(pid)?;
-    Ok(format!(
-        "API peak RSS {:.1} MiB ({:+.1} MiB over its {:.1} MiB before)",
-        after.peak as f64 / 1024.0,
-        (after.peak as f64 - before.now as f64) / 1024.0,
-        before.now as f64 / 1024.0
-    ))
+/// The API process's memory and CPU time when an export starts: its peak memory is reset.
+struct Usage {
+    resident: Resident,
+    cpu: Duration,
+}
+
+impl Usage {
+    fn from_now(pid: &str) -> Result<Self, BoxError> {
+        Resident::reset_peak(pid)?;
+        Ok(Self {
+            resident: Resident::read(pid)?,
+            cpu: cpu_time(pid)?,
+        })
+    }
+
+    /// The API's peak resident memory since, and the CPU time it spent writing `rows` rows (the
+    /// job's, and the few requests that polled it).
+    fn since(&self, pid: &str, rows: u64) -> Result<String, BoxError> {
+        let after = Resident::read(pid)?;
+        let cpu = cpu_time(pid)?.saturating_sub(self.cpu);
+        Ok(format!(
+            "API peak RSS {:.1} MiB ({:+.1} MiB over its {:.1} MiB before); API CPU {:.2} s ({:.1} µs a row)",
+            after.peak as f64 / 1024.0,
+            (after.peak as f64 - self.resident.now as f64) / 1024.0,
+            self.resident.now as f64 / 1024.0,
+            cpu.as_secs_f64(),
+            cpu.as_secs_f64() * 1e6 / rows.max(1) as f64
+        ))
+    }
+}
+
+/// The CPU time (user and system) the process has used, from `/proc/<pid>/stat`: its 14th and
+/// 15th fields, in clock ticks of 1/100 s (`USER_HZ` on Linux).
+fn cpu_time(pid: &str) -> Result<Duration, BoxError> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The name (2nd field) is in parentheses and may hold blanks: count from after it.
+    let after_name = stat
+        .rsplit_once(')')
+        .ok_or("no name in /proc/<pid>/stat")?
+        .1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |at: usize| -> Result<u64, BoxError> {
+        Ok(fields.get(at).ok_or("a short /proc/<pid>/stat")?.parse()?)
+    };
+    // The fields after the name start at the 3rd; utime is the 14th, stime the 15th.
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
