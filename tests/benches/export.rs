@@ -28,7 +28,7 @@ mod support;
 mod seed;
 
 use seed::{connect, Dataset};
-use support::{api_pid, fail, print_table, var, Api, BoxError, Resident};
+use support::{api_pid, cpu_time, fail, print_table, var, Api, BoxError, Resident};
 
 struct Options {
     tenants: usize,
@@ -351,21 +351,4 @@ impl Usage {
             cpu.as_secs_f64() * 1e6 / rows.max(1) as f64
         ))
     }
-}
-
-/// The CPU time (user and system) the process has used, from `/proc/<pid>/stat`: its 14th and
-/// 15th fields, in clock ticks of 1/100 s (`USER_HZ` on Linux).
-fn cpu_time(pid: &str) -> Result<Duration, BoxError> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The name (2nd field) is in parentheses and may hold blanks: count from after it.
-    let after_name = stat
-        .rsplit_once(')')
-        .ok_or("no name in /proc/<pid>/stat")?
-        .1;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |at: usize| -> Result<u64, BoxError> {
-        Ok(fields.get(at).ok_or("a short /proc/<pid>/stat")?.parse()?)
-    };
-    // The fields after the name start at the 3rd; utime is the 14th, stime the 15th.
-    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }

@@ -270,7 +270,7 @@ impl Rate {
     fn measure(events: usize, started: Instant, cpu_before: Duration) -> Result<Self, BoxError> {
         Ok(Self {
             per_second: events as f64 / started.elapsed().as_secs_f64(),
-            cpu: cpu_time()?.saturating_sub(cpu_before),
+            cpu: cpu_time("self")?.saturating_sub(cpu_before),
             events,
         })
     }
@@ -290,7 +290,7 @@ async fn processor_rate(
     concurrency: usize,
 ) -> Result<Rate, BoxError> {
     let messages = events.iter().map(queued).collect::<Result<Vec<_>, _>>()?;
-    let cpu_before = cpu_time()?;
+    let cpu_before = cpu_time("self")?;
     let started = Instant::now();
     let outcomes: Vec<_> = stream::iter(&messages)
         .map(|message| process_message(state, message))
@@ -378,7 +378,7 @@ async fn raw_rate(
         workers.push((client, statements));
     }
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu_before = cpu_time()?;
+    let cpu_before = cpu_time("self")?;
     let started = Instant::now();
     let handles: Vec<_> = workers
         .into_iter()

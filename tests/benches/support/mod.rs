@@ -193,19 +193,22 @@ impl Resident {
     }
 }
 
-/// CPU time (user and system) this process has used so far, from `/proc/self/stat` (clock
-/// ticks of 10 ms: read it around work of a second or more).
-pub fn cpu_time() -> Result<Duration, BoxError> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
+/// CPU time (user and system) process `pid` (`self` for this one) has used so far, from
+/// `/proc/<pid>/stat` (clock ticks of 10 ms: read it around work of a second or more).
+pub fn cpu_time(pid: &str) -> Result<Duration, BoxError> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name (field 2) may hold spaces; the fields after its ')' are fixed.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
-        .ok_or("no ')' in /proc/self/stat")?
+        .ok_or_else(|| format!("no ')' in /proc/{pid}/stat"))?
         .1
         .split_whitespace()
         .collect();
     let ticks = |i: usize| -> Result<u64, BoxError> {
-        Ok(fields.get(i).ok_or("short /proc/self/stat")?.parse()?)
+        Ok(fields
+            .get(i)
+            .ok_or_else(|| format!("short /proc/{pid}/stat"))?
+            .parse()?)
     };
     // utime and stime are fields 14 and 15, the 12th and 13th after the name.
     Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
