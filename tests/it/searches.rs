@@ -385,9 +385,9 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
     }
     // 0001234 and 0012340 to 0012349, the contacts' and the unknown numbers': a full page of
     // five, then the count.
-    let before = index_scans(&client, "calls_search_runs_idx").await;
+    let before = call_lookups(&client).await;
     let (page, total, _) = searched_calls(&client, tenant, "001234", 5, None).await;
-    let after = index_scans(&client, "calls_search_runs_idx").await;
+    let after = call_lookups(&client).await;
     assert_eq!((page.len(), total), (5, (12, true)));
     assert!(
         after >= before + 2,
