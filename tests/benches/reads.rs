@@ -138,9 +138,15 @@ async fn run() -> Result<(), BoxError> {
         same_token.figure(),
         new_token.figure()
     );
-    let mut rows = Vec::new();
+    let mut plan = Vec::new();
     for tenant in [Tenant::pick(&db, 0).await?, median] {
-        for case in cases(&db, &tenant).await? {
+        let cases = cases(&db, &tenant).await?;
+        plan.push((tenant, cases));
+    }
+    plan.push((Tenant::admin(&db, &reads).await?, admin_cases()));
+    let mut rows = Vec::new();
+    for (tenant, cases) in plan {
+        for case in cases {
             // To measure or profile some rows: BENCH_ONLY=<part of an endpoint and tenant, as
             // printed>, several separated by `|`.
             if let Ok(only) = std::env::var("BENCH_ONLY") {
@@ -235,7 +241,7 @@ struct Tenant {
     subject: String,
     email: String,
     calls: i64,
-    rank: usize,
+    label: String,
 }
 
 impl Tenant {
@@ -257,7 +263,11 @@ impl Tenant {
             subject: row.get(1),
             email: row.get(2),
             calls: row.get(3),
-            rank,
+            label: if rank == 0 {
+                format!("largest tenant, {} calls", row.get::<_, i64>(3))
+            } else {
+                format!("median tenant, {} calls", row.get::<_, i64>(3))
+            },
         })
     }
 
@@ -282,11 +292,30 @@ impl Tenant {
     }
 
     fn label(&self) -> String {
-        if self.rank == 0 {
-            format!("largest tenant, {} calls", self.calls)
-        } else {
-            format!("median tenant, {} calls", self.calls)
-        }
+        self.label.clone()
+    }
+
+    /// The platform's admin (not a seeded tenant: no calls of its own), for the admin's reads.
+    async fn admin(db: &Client, reads: &deadpool_postgres::Pool) -> Result<Self, BoxError> {
+        let (subject, email) = ("bench-admin", "bench-admin@example.test");
+        let identity = Identity {
+            subject,
+            email: Some(email),
+            name: None,
+        };
+        let user = users::provision(&mut reads.get().await?, &identity).await?;
+        db.execute(
+            "UPDATE users SET role = 'admin' WHERE auth_subject = $1",
+            &[&subject],
+        )
+        .await?;
+        Ok(Self {
+            id: *user.tenant().as_uuid(),
+            subject: subject.into(),
+            email: email.into(),
+            calls: 0,
+            label: "the admin, the whole platform".into(),
+        })
     }
 }
 
@@ -318,6 +347,8 @@ enum Read {
     CallSearch(String),
     /// The ledger, all of it or one type's entries.
     History(Option<CreditKind>),
+    /// The admin's figures of the whole platform over the last N days.
+    SystemAnalytics(i32),
 }
 
 impl Read {
@@ -327,6 +358,10 @@ impl Read {
         identity: &Identity<'_>,
     ) -> Result<(), BoxError> {
         let user = users::provision(db, identity).await?;
+        if let Self::SystemAnalytics(days) = self {
+            shared::admin::analytics::system(db, *days).await?;
+            return Ok(());
+        }
         let tenant = user.tenant();
         let db = &*db;
         match self {
@@ -386,6 +421,7 @@ impl Read {
             Self::History(kind) => {
                 credits::history(db, tenant, *kind, None, PAGE).await?;
             }
+            Self::SystemAnalytics(_) => unreachable!("read above, with the connection's own"),
         }
         Ok(())
     }
@@ -564,6 +600,19 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
 }
 
 /// The call list searched for `company`, which `share` of the calls' contacts work at.
+/// The admin's one read of the whole platform: the default period and the longest.
+fn admin_cases() -> Vec<Case> {
+    [30, 365]
+        .into_iter()
+        .map(|days| Case {
+            name: format!("GET /admin/analytics?days={days}"),
+            path: format!("/admin/analytics?days={days}"),
+            revalidate: false,
+            read: Read::SystemAnalytics(days),
+        })
+        .collect()
+}
+
 fn company_search(company: &str, share: &str) -> Case {
     Case {
         name: format!("GET /api/calls?limit={PAGE}&search={company} ({share})"),
@@ -910,6 +959,7 @@ impl InProcess {
                 shared::http::Group::Calls,
                 shared::http::Group::Contacts,
                 shared::http::Group::Billing,
+                shared::http::Group::Admin,
             ];
             let app = shared::http::app(state, &groups.map(shared::http::Group::served));
             let logs =

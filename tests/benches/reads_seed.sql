@@ -185,11 +185,12 @@ BEGIN
 END $$;
 
 -- step: rollups
--- As the processor keeps them (migration V0012's definition).
+-- As the processor keeps them (migration V0012's definition), and where it keeps them: a row is
+-- written with its day's first call, so the table holds the rows in the order of their days.
 INSERT INTO daily_agent_stats
-SELECT * FROM daily_agent_stats_recomputed(ARRAY(SELECT user_id FROM seed_tenants));
+SELECT * FROM daily_agent_stats_recomputed(ARRAY(SELECT user_id FROM seed_tenants)) ORDER BY day;
 INSERT INTO daily_lead_stats
-SELECT * FROM daily_lead_stats_recomputed(ARRAY(SELECT user_id FROM seed_tenants));
+SELECT * FROM daily_lead_stats_recomputed(ARRAY(SELECT user_id FROM seed_tenants)) ORDER BY day;
 
 -- step: call contacts
 -- A call is its tenant's contact's with its number, as the processor links them. Added after

@@ -499,25 +499,28 @@ async fn system_analytics_count_what_happened() {
     assert_eq!(error_code(bad, 400).await, "validation_error");
 }
 
-/// The analytics' ledger totals read the period's entries, not the whole ledger: 100 days of
-/// entries, 1,000 a day written in time order, and a 7-day period. The ledger is append-only,
-/// so its block range index on the time (V0022) finds the period's pages; without it, every
-/// request read every page of a ledger that grows with every charged call. The database is the
-/// test's own, so the block counts are this statement's alone.
+/// The analytics' ledger totals: each closed day is totalled once (V0026), and a request reads
+/// the entries of the open days only. 100 days of entries, each day 1,000 usages and a purchase,
+/// written in time order. The totals must be exact for any period, and a 100-day period must
+/// read a small part of the ledger; before the day totals it read every page. The database is
+/// the test's own, so the block counts are these statements' alone.
 #[tokio::test]
-async fn system_analytics_read_the_periods_ledger_only() {
-    let database = support::ScratchDatabase::create("ledger_period").await;
+async fn system_analytics_total_each_closed_ledger_day_once() {
+    use shared::admin::analytics::{close_ledger_days, sql::CREDITS};
+    let database = support::ScratchDatabase::create("ledger_days").await;
     let client = database.migrated_connection().await;
     client
         .batch_execute(
-            "INSERT INTO users (auth_subject) VALUES ('ledger_period');
+            "INSERT INTO users (auth_subject) VALUES ('ledger_days');
              INSERT INTO credit_transactions
                  (user_id, type, amount, balance_after, description, reference, created_at)
-             SELECT (SELECT id FROM users), 'usage', -1, -(day * 1000 + i), 'Call 0:30',
-                    'elevenlabs:conv_' || day || '_' || i,
+             SELECT (SELECT id FROM users), type, amount, 0, 'entry',
+                    type || '_' || day || '_' || i,
                     (date_trunc('day', now() AT TIME ZONE 'UTC') - day * interval '1 day'
                         + i * interval '1 ms') AT TIME ZONE 'UTC'
-             FROM generate_series(99, 0, -1) day, generate_series(1, 1000) i
+             FROM generate_series(99, 0, -1) day, generate_series(0, 1000) i,
+                 LATERAL (SELECT CASE WHEN i = 0 THEN 'purchase' ELSE 'usage' END AS type,
+                                 CASE WHEN i = 0 THEN 500 ELSE -1 END AS amount) entry
              ORDER BY day DESC, i",
         )
         .await
@@ -531,21 +534,127 @@ async fn system_analytics_read_the_periods_ledger_only() {
         .await
         .expect("the ledger's size")
         .get(0);
-    let before = support::blocks_read(&client, "credit_transactions").await;
-    let week = client
-        .query_one(shared::admin::analytics::sql::CREDITS, &[&7_i32])
+    let day_rows = async || -> i64 {
+        client
+            .query_one("SELECT count(*) FROM ledger_days", &[])
+            .await
+            .expect("the day totals")
+            .get(0)
+    };
+    // (sold, used) over the last `days` days, and the ledger's blocks the read took.
+    let totals = async |days: i32| -> (i64, i64, i64) {
+        let open_day = close_ledger_days(&client, days).await.expect("closed days");
+        let before = support::blocks_read(&client, "credit_transactions").await;
+        let row = client
+            .query_one(CREDITS, &[&days, &open_day])
+            .await
+            .expect("the period's totals");
+        let read = support::blocks_read(&client, "credit_transactions").await - before;
+        (row.get("sold"), row.get("used"), read)
+    };
+    let today = chrono::Utc::now().date_naive();
+
+    let (sold, used, _) = totals(7).await;
+    let week_rows = day_rows().await;
+    let (sold_again, used_again, _) = totals(7).await;
+    let (sold_100, used_100, read_100) = totals(100).await;
+    let hundred_rows = day_rows().await;
+    let (_, used_1, _) = totals(1).await;
+    client
+        .batch_execute(
+            "INSERT INTO credit_transactions
+                 (user_id, type, amount, balance_after, description, reference)
+             SELECT id, 'usage', -3, 0, 'entry', 'usage_now' FROM users",
+        )
         .await
-        .expect("a week's totals");
-    let read = support::blocks_read(&client, "credit_transactions").await - before;
+        .expect("an entry now");
+    let (_, used_now, _) = totals(100).await;
     drop(client);
     database.drop().await;
+
     assert_eq!(
-        week.get::<_, i64>("used"),
-        7_000,
+        (sold, used),
+        (7 * 500, 7 * 1_000),
         "today and the six days before"
     );
-    assert!(
-        read * 5 < i64::from(pages),
-        "{read} blocks read of the ledger's {pages} for 7 days of 100"
+    assert_eq!(
+        (sold_again, used_again),
+        (sold, used),
+        "the same from the day totals"
     );
+    assert_eq!((sold_100, used_100), (100 * 500, 100 * 1_000));
+    assert_eq!(used_1, 1_000, "today's alone");
+    assert_eq!(
+        used_now,
+        100 * 1_000 + 3,
+        "an entry of the open day counts at once"
+    );
+    // Closed: every day of the period but today (and yesterday in today's first hour).
+    assert!(
+        (5..=6).contains(&week_rows) && (98..=99).contains(&hundred_rows),
+        "{week_rows} and {hundred_rows} day totals"
+    );
+    assert!(
+        read_100 * 5 < i64::from(pages),
+        "{read_100} blocks read of the ledger's {pages} for 100 days ({today})"
+    );
+}
+
+/// The rollups' single pass: the call totals, the active tenants and the top ten come from the
+/// same sums per tenant, and a period with no call still has its (zero) totals.
+#[tokio::test]
+async fn system_analytics_sum_each_tenant_over_the_period() {
+    use shared::admin::analytics::sql::TENANTS;
+    let database = support::ScratchDatabase::create("tenant_sums").await;
+    let client = database.migrated_connection().await;
+    let empty = client.query(TENANTS, &[&30_i32]).await.expect("no calls");
+    // Twelve tenants, tenant n with n calls of n minutes yesterday and 100 calls 40 days ago
+    // (outside the period); tenant 0 had only a row emptied by a call that changed day.
+    client
+        .batch_execute(
+            "INSERT INTO users (auth_subject, email)
+             SELECT 'tenant_sums_' || n, 'tenant' || n || '@example.test'
+             FROM generate_series(0, 11) n;
+             INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+             SELECT id, 'agent_' || auth_subject, 'agent' FROM users;
+             INSERT INTO daily_agent_stats
+                 (user_id, agent_id, day, calls, chats, duration_seconds, credits_used)
+             SELECT u.id, a.id, d.day, n * d.weight, 0, n * d.weight * n * 60,
+                    n * d.weight * n
+             FROM users u JOIN agents a ON a.user_id = u.id,
+                 LATERAL (SELECT substr(u.auth_subject, 13)::int AS n) tenant,
+                 (SELECT (now() AT TIME ZONE 'UTC')::date - ago, weight
+                  FROM (VALUES (1, 1), (40, 100)) v (ago, weight)) d (day, weight)",
+        )
+        .await
+        .expect("the rollups");
+    let rows = client.query(TENANTS, &[&30_i32]).await.expect("the sums");
+    drop(client);
+    database.drop().await;
+
+    assert_eq!(empty.len(), 1, "the totals' row alone");
+    assert_eq!(empty[0].get::<_, i64>("calls"), 0);
+    assert_eq!(empty[0].get::<_, Option<uuid::Uuid>>("user_id"), None);
+    let first = &rows[0];
+    let calls: i64 = (0..12).sum();
+    let minutes: i64 = (0..12).map(|n| n * n).sum();
+    assert_eq!(first.get::<_, i64>("active"), 11, "tenant 0's row is empty");
+    assert_eq!(first.get::<_, i64>("calls"), calls);
+    assert_eq!(first.get::<_, i64>("minutes"), minutes);
+    assert_eq!(first.get::<_, i64>("billed_minutes"), minutes);
+    let top: Vec<(String, i64, i64)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.get("email"),
+                row.get("tenant_credits_used"),
+                row.get("tenant_calls"),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, i64, i64)> = (2..12)
+        .rev()
+        .map(|n| (format!("tenant{n}@example.test"), n * n, n))
+        .collect();
+    assert_eq!(top, expected, "the ten who used the most, in order");
 }

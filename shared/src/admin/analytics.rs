@@ -4,14 +4,13 @@
 
 use crate::db::statements::Cached;
 use chrono::NaiveDate;
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{Client, GenericClient};
 use serde::Serialize;
-use tokio_postgres::IsolationLevel;
+use tokio_postgres::{types::ToSql, IsolationLevel, Row};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::AppResult;
-use crate::AppState;
+use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SystemAnalytics {
@@ -108,28 +107,95 @@ pub mod sql {
         };
     }
 
+    /// The first day whose ledger totals are not all final yet: days before it ended over an
+    /// hour ago (V0026).
+    macro_rules! open_day {
+        () => {
+            "((now() - interval '1 hour') AT TIME ZONE 'UTC')::date"
+        };
+    }
+    /// A UTC day's first instant.
+    macro_rules! midnight {
+        ($day:expr) => {
+            concat!("(", $day, "::timestamp AT TIME ZONE 'UTC')")
+        };
+    }
+    /// The sum of the ledger's entries of one type.
+    macro_rules! of_type {
+        ($type:literal) => {
+            concat!("sum(amount) FILTER (WHERE type = '", $type, "')")
+        };
+    }
+
     crate::db::statements! {
         pub const USERS = concat!(
             "SELECT count(*) AS total,
             count(*) FILTER (WHERE created_at >= ", since!(), ") AS new,
-            count(*) FILTER (WHERE status = 'suspended') AS suspended,
-            (SELECT count(DISTINCT user_id) FROM daily_agent_stats
-            WHERE day >= ", since_day!(), " AND calls + chats > 0) AS active
+            count(*) FILTER (WHERE status = 'suspended') AS suspended
             FROM users"
         );
-        pub const CALLS = concat!(
-            "SELECT COALESCE(sum(calls), 0)::bigint AS calls, COALESCE(sum(chats), 0)::bigint AS chats,
-            COALESCE(sum(duration_seconds), 0)::bigint / 60 AS minutes,
-            COALESCE(sum(credits_used), 0)::bigint AS billed_minutes
-            FROM daily_agent_stats WHERE day >= ", since_day!()
+        /// Totals the ledger's closed days of the period that `ledger_days` lacks, and answers
+        /// the first open day: from it on, [`CREDITS`] reads the entries themselves. Days with
+        /// no entry get their zeros too, so every closed day of the period has its row after.
+        pub const CLOSE_LEDGER_DAYS = concat!(
+            "WITH closed AS (
+                INSERT INTO ledger_days (day, purchase, usage, bonus, refund, admin_adjustment)
+                SELECT missing.day, COALESCE(", of_type!("purchase"), ", 0),
+                    COALESCE(", of_type!("usage"), ", 0), COALESCE(", of_type!("bonus"), ", 0),
+                    COALESCE(", of_type!("refund"), ", 0),
+                    COALESCE(", of_type!("admin_adjustment"), ", 0)
+                FROM (SELECT d::date AS day
+                      FROM generate_series(", since_day!(), ", ", open_day!(), " - 1, interval '1 day') d
+                      WHERE NOT EXISTS (SELECT FROM ledger_days l WHERE l.day = d::date)) missing
+                LEFT JOIN credit_transactions t ON t.created_at >= ", midnight!("missing.day"), "
+                    AND t.created_at < ", midnight!("(missing.day + 1)"), "
+                GROUP BY missing.day
+                ON CONFLICT (day) DO NOTHING
+                RETURNING day)
+            SELECT ", open_day!(), " AS open_day, (SELECT count(*) FROM closed) AS closed"
         );
+        /// $2 is [`CLOSE_LEDGER_DAYS`]' first open day: the period's days before it are read
+        /// from their totals, the rest from the ledger.
         pub const CREDITS = concat!(
-            "SELECT COALESCE(sum(amount) FILTER (WHERE type = 'purchase'), 0)::bigint AS sold,
-            COALESCE(-sum(amount) FILTER (WHERE type = 'usage'), 0)::bigint AS used,
-            COALESCE(sum(amount) FILTER (WHERE type = 'bonus'), 0)::bigint AS bonus,
-            COALESCE(-sum(amount) FILTER (WHERE type = 'refund'), 0)::bigint AS refunded,
-            COALESCE(sum(amount) FILTER (WHERE type = 'admin_adjustment'), 0)::bigint AS adjustments
-            FROM credit_transactions WHERE created_at >= ", since!()
+            "WITH closed AS (
+                SELECT sum(purchase) AS purchase, sum(usage) AS usage, sum(bonus) AS bonus,
+                    sum(refund) AS refund, sum(admin_adjustment) AS admin_adjustment
+                FROM ledger_days WHERE day >= ", since_day!(), " AND day < $2),
+            open AS (
+                SELECT ", of_type!("purchase"), " AS purchase, ", of_type!("usage"), " AS usage,
+                    ", of_type!("bonus"), " AS bonus, ", of_type!("refund"), " AS refund,
+                    ", of_type!("admin_adjustment"), " AS admin_adjustment
+                FROM credit_transactions
+                WHERE created_at >= ", midnight!(concat!("greatest(", since_day!(), ", $2::date)")), ")
+            SELECT (COALESCE(closed.purchase, 0) + COALESCE(open.purchase, 0))::bigint AS sold,
+                (-COALESCE(closed.usage, 0) - COALESCE(open.usage, 0))::bigint AS used,
+                (COALESCE(closed.bonus, 0) + COALESCE(open.bonus, 0))::bigint AS bonus,
+                (-COALESCE(closed.refund, 0) - COALESCE(open.refund, 0))::bigint AS refunded,
+                (COALESCE(closed.admin_adjustment, 0) + COALESCE(open.admin_adjustment, 0))::bigint
+                    AS adjustments
+            FROM closed, open"
+        );
+        /// One pass over the period's rollups, summed per tenant: the call totals, the active
+        /// tenants and the top ten, all from the same sums. Every row carries the totals; a
+        /// period without calls has one row, with no tenant.
+        pub const TENANTS = concat!(
+            "WITH tenants AS MATERIALIZED (
+                SELECT user_id, sum(calls) AS calls, sum(chats) AS chats,
+                    sum(duration_seconds) AS duration_seconds, sum(credits_used) AS credits_used
+                FROM daily_agent_stats WHERE day >= ", since_day!(), " GROUP BY user_id),
+            totals AS (
+                SELECT count(*) FILTER (WHERE calls + chats > 0) AS active,
+                    COALESCE(sum(calls), 0)::bigint AS calls, COALESCE(sum(chats), 0)::bigint AS chats,
+                    COALESCE(sum(duration_seconds), 0)::bigint / 60 AS minutes,
+                    COALESCE(sum(credits_used), 0)::bigint AS billed_minutes
+                FROM tenants),
+            top AS (
+                SELECT t.user_id, u.email, t.credits_used::bigint AS tenant_credits_used,
+                    (t.calls + t.chats)::bigint AS tenant_calls
+                FROM tenants t JOIN users u ON u.id = t.user_id
+                ORDER BY tenant_credits_used DESC, tenant_calls DESC, t.user_id LIMIT 10)
+            SELECT totals.*, top.* FROM totals LEFT JOIN top ON true
+            ORDER BY top.tenant_credits_used DESC, top.tenant_calls DESC, top.user_id"
         );
         pub const REVENUE_TOTAL = concat!(
             "SELECT currency, sum(amount - amount_refunded)::bigint AS amount
@@ -145,38 +211,66 @@ pub mod sql {
             count(*) AS purchases, sum(credits - credits_refunded)::bigint AS credits
             FROM purchases WHERE ", paid!(), " GROUP BY 1, 2 ORDER BY amount DESC"
         );
-        pub const TOP_TENANTS = concat!(
-            "SELECT s.user_id, u.email, sum(s.credits_used)::bigint AS credits_used,
-            sum(s.calls + s.chats)::bigint AS calls
-            FROM daily_agent_stats s JOIN users u ON u.id = s.user_id
-            WHERE s.day >= ", since_day!(), "
-            GROUP BY s.user_id, u.email ORDER BY credits_used DESC, calls DESC LIMIT 10"
-        );
     }
 }
 
 /// Reads every figure from one snapshot, so a call landing mid-request is counted everywhere or
-/// nowhere (the top tenants never show a call the totals miss).
-pub async fn system(state: &AppState, days: i32) -> AppResult<SystemAnalytics> {
-    let mut db = state.db().get().await?;
+/// nowhere (the top tenants never show a call the totals miss). The ledger's newly closed days
+/// are totalled first, in a transaction of their own: the snapshot itself only reads.
+pub async fn system(db: &mut Client, days: i32) -> AppResult<SystemAnalytics> {
+    let open_day = close_ledger_days(db, days).await?;
     let snapshot = db
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
         .await?;
-    let analytics = read(&snapshot, days).await?;
+    let analytics = read(&snapshot, days, open_day).await?;
     snapshot.commit().await?;
     Ok(analytics)
 }
 
-async fn read(client: &impl GenericClient, days: i32) -> AppResult<SystemAnalytics> {
-    let users = client.cached_query_one(sql::USERS, &[&days]).await?;
-    let calls = client.cached_query_one(sql::CALLS, &[&days]).await?;
-    let credits = client.cached_query_one(sql::CREDITS, &[&days]).await?;
-    let total = client
-        .cached_query(sql::REVENUE_TOTAL, &[&days])
-        .await?
+/// Totals the period's closed ledger days not totalled yet ([`sql::CLOSE_LEDGER_DAYS`]) and
+/// answers the first day whose entries [`sql::CREDITS`] must still read one by one.
+pub async fn close_ledger_days(client: &impl GenericClient, days: i32) -> AppResult<NaiveDate> {
+    let row = client
+        .cached_query_one(sql::CLOSE_LEDGER_DAYS, &[&days])
+        .await?;
+    let closed: i64 = row.try_get("closed")?;
+    if closed > 0 {
+        tracing::info!(closed, "ledger days totalled");
+    }
+    Ok(row.try_get("open_day")?)
+}
+
+async fn read(
+    client: &impl GenericClient,
+    days: i32,
+    open_day: NaiveDate,
+) -> AppResult<SystemAnalytics> {
+    // One round trip: prepared first, the statements go out together and Postgres answers
+    // them in turn.
+    client
+        .prepare_all(&[
+            sql::USERS,
+            sql::TENANTS,
+            sql::CREDITS,
+            sql::REVENUE_TOTAL,
+            sql::REVENUE_BY_DAY,
+            sql::REVENUE_BY_PACKAGE,
+        ])
+        .await?;
+    let period: &[&(dyn ToSql + Sync)] = &[&days];
+    let ledger: &[&(dyn ToSql + Sync)] = &[&days, &open_day];
+    let (users, tenants, credits, total, by_day, by_package) = tokio::try_join!(
+        client.cached_query_one(sql::USERS, period),
+        client.cached_query(sql::TENANTS, period),
+        client.cached_query_one(sql::CREDITS, ledger),
+        client.cached_query(sql::REVENUE_TOTAL, period),
+        client.cached_query(sql::REVENUE_BY_DAY, period),
+        client.cached_query(sql::REVENUE_BY_PACKAGE, period),
+    )?;
+    let total = total
         .iter()
         .map(|row| {
             Ok(Amount {
@@ -185,9 +279,7 @@ async fn read(client: &impl GenericClient, days: i32) -> AppResult<SystemAnalyti
             })
         })
         .collect::<AppResult<_>>()?;
-    let by_day = client
-        .cached_query(sql::REVENUE_BY_DAY, &[&days])
-        .await?
+    let by_day = by_day
         .iter()
         .map(|row| {
             Ok(DayRevenue {
@@ -198,9 +290,7 @@ async fn read(client: &impl GenericClient, days: i32) -> AppResult<SystemAnalyti
             })
         })
         .collect::<AppResult<_>>()?;
-    let by_package = client
-        .cached_query(sql::REVENUE_BY_PACKAGE, &[&days])
-        .await?
+    let by_package = by_package
         .iter()
         .map(|row| {
             Ok(PackageRevenue {
@@ -212,25 +302,19 @@ async fn read(client: &impl GenericClient, days: i32) -> AppResult<SystemAnalyti
             })
         })
         .collect::<AppResult<_>>()?;
-    let top_tenants = client
-        .cached_query(sql::TOP_TENANTS, &[&days])
-        .await?
+    let top_tenants = tenants
         .iter()
-        .map(|row| {
-            Ok(TopTenant {
-                user_id: row.try_get("user_id")?,
-                email: row.try_get("email")?,
-                credits_used: row.try_get("credits_used")?,
-                calls: row.try_get("calls")?,
-            })
-        })
+        .filter_map(|row| top_tenant(row).transpose())
         .collect::<AppResult<_>>()?;
+    let calls = tenants
+        .first()
+        .ok_or_else(|| AppError::internal("the period's totals came without a row"))?;
     Ok(SystemAnalytics {
         days,
         users: UserFigures {
             total: users.try_get("total")?,
             new: users.try_get("new")?,
-            active: users.try_get("active")?,
+            active: calls.try_get("active")?,
             suspended: users.try_get("suspended")?,
         },
         calls: CallFigures {
@@ -253,4 +337,17 @@ async fn read(client: &impl GenericClient, days: i32) -> AppResult<SystemAnalyti
         },
         top_tenants,
     })
+}
+
+/// A row of [`sql::TENANTS`]' top ten, if it has one.
+fn top_tenant(row: &Row) -> AppResult<Option<TopTenant>> {
+    let Some(user_id) = row.try_get("user_id")? else {
+        return Ok(None);
+    };
+    Ok(Some(TopTenant {
+        user_id,
+        email: row.try_get("email")?,
+        credits_used: row.try_get("tenant_credits_used")?,
+        calls: row.try_get("tenant_calls")?,
+    }))
 }

@@ -36,5 +36,6 @@ async fn system_analytics(
     if !(1..=365).contains(&days) {
         return Err(AppError::validation("days", "must be 1 to 365"));
     }
-    Ok(Json(analytics::system(&state, days).await?))
+    let mut client = state.db().get().await?;
+    Ok(Json(analytics::system(&mut client, days).await?))
 }
