@@ -5,6 +5,9 @@
 -- The rollups are now read once, through their day. A rollup row is written with its day and
 -- its day never changes (a call moving to another day moves its figures to another row), so
 -- this index gets one entry per row and the processor's later updates of the row stay HOT.
+-- Built in the migration's transaction, it holds off the processor's rollup writes while it
+-- builds (0.5 s at 2.4 million rows); on a large database, create it first with CREATE INDEX
+-- CONCURRENTLY and this definition, which this migration then finds.
 CREATE INDEX IF NOT EXISTS daily_agent_stats_day_idx ON daily_agent_stats (day);
 
 -- The ledger's totals of each closed UTC day, by entry type (signed, as the entries' amounts).
