@@ -499,19 +499,22 @@ async fn system_analytics_count_what_happened() {
     assert_eq!(error_code(bad, 400).await, "validation_error");
 }
 
-/// The analytics' ledger totals: each closed day is totalled once (V0026), and a request reads
-/// the entries of the open days only. 100 days of entries, each day 1,000 usages and a purchase,
-/// written in time order. The totals must be exact for any period, and a 100-day period must
-/// read a small part of the ledger; before the day totals it read every page. The database is
-/// the test's own, so the block counts are these statements' alone.
+/// The analytics' ledger totals: each closed hour is totalled once (V0026), a request totals
+/// 31 days of hours at most, and once a period is caught up a request reads the entries of the
+/// open hours only. 100 days of entries, each day 1,000 usages and a purchase in its first
+/// second, written in time order. The totals must be exact for any period at every step, also
+/// after two requests closed the same hours at once, and a caught-up 100-day period must read a
+/// small part of the ledger; before the hour totals it read every page. The database is the
+/// test's own, so the block counts are these statements' alone.
 #[tokio::test]
-async fn system_analytics_total_each_closed_ledger_day_once() {
-    use shared::admin::analytics::{close_ledger_days, sql::CREDITS};
-    let database = support::ScratchDatabase::create("ledger_days").await;
+async fn system_analytics_total_each_closed_ledger_hour_once() {
+    use chrono::{DateTime, Days, Utc};
+    use shared::admin::analytics::{close_ledger_hours, sql::CREDITS};
+    let database = support::ScratchDatabase::create("ledger_hours").await;
     let client = database.migrated_connection().await;
     client
         .batch_execute(
-            "INSERT INTO users (auth_subject) VALUES ('ledger_days');
+            "INSERT INTO users (auth_subject) VALUES ('ledger_hours');
              INSERT INTO credit_transactions
                  (user_id, type, amount, balance_after, description, reference, created_at)
              SELECT (SELECT id FROM users), type, amount, 0, 'entry',
@@ -534,32 +537,66 @@ async fn system_analytics_total_each_closed_ledger_day_once() {
         .await
         .expect("the ledger's size")
         .get(0);
-    let day_rows = async || -> i64 {
-        client
-            .query_one("SELECT count(*) FROM ledger_days", &[])
-            .await
-            .expect("the day totals")
-            .get(0)
+    let since = |days: u64| {
+        (Utc::now().date_naive() - Days::new(days - 1))
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
     };
-    // (sold, used) over the last `days` days, and the ledger's blocks the read took.
-    let totals = async |days: i32| -> (i64, i64, i64) {
-        let open_day = close_ledger_days(&client, days).await.expect("closed days");
+    // The hours of the last `days` days that have their totals, and how many hours lie before
+    // `read_from` in that period.
+    let hours = async |days: u64, read_from: DateTime<Utc>| -> (i64, i64) {
+        let stored: i64 = client
+            .query_one(
+                "SELECT count(*) FROM ledger_hours WHERE hour >= $1",
+                &[&since(days)],
+            )
+            .await
+            .expect("the hour totals")
+            .get(0);
+        (stored, (read_from - since(days)).num_hours())
+    };
+    // (sold, used) over the last `days` days, the ledger's blocks the read took, and the hour
+    // from which it read the entries.
+    let totals = async |days: i32| {
+        let read_from = close_ledger_hours(&client, days)
+            .await
+            .expect("closed hours");
         let before = support::blocks_read(&client, "credit_transactions").await;
         let row = client
-            .query_one(CREDITS, &[&days, &open_day])
+            .query_one(CREDITS, &[&days, &read_from])
             .await
             .expect("the period's totals");
         let read = support::blocks_read(&client, "credit_transactions").await - before;
-        (row.get("sold"), row.get("used"), read)
+        (
+            row.get::<_, i64>("sold"),
+            row.get::<_, i64>("used"),
+            read,
+            read_from,
+        )
     };
-    let today = chrono::Utc::now().date_naive();
 
-    let (sold, used, _) = totals(7).await;
-    let week_rows = day_rows().await;
-    let (sold_again, used_again, _) = totals(7).await;
-    let (sold_100, used_100, read_100) = totals(100).await;
-    let hundred_rows = day_rows().await;
-    let (_, used_1, _) = totals(1).await;
+    let (sold, used, _, open) = totals(7).await;
+    let week = hours(7, open).await;
+    let (sold_again, used_again, _, _) = totals(7).await;
+    // Two requests closing the same hours at once: each inserts or waits and skips, no error.
+    let other = database.migrated_connection().await;
+    let (ours, theirs) = tokio::join!(
+        close_ledger_hours(&client, 100),
+        close_ledger_hours(&other, 100)
+    );
+    let first_span = ours.expect("closed");
+    assert_eq!(first_span, theirs.expect("closed at once"));
+    drop(other);
+    // Caught up a span at a time, exact at every step.
+    let mut steps = vec![totals(100).await];
+    while steps.last().expect("a step").3 < open {
+        assert!(steps.len() < 5, "100 days in spans of 31");
+        steps.push(totals(100).await);
+    }
+    let (_, _, read_100, read_from) = *steps.last().expect("a step");
+    let hundred = hours(100, read_from).await;
+    let (_, used_1, _, _) = totals(1).await;
     client
         .batch_execute(
             "INSERT INTO credit_transactions
@@ -568,7 +605,7 @@ async fn system_analytics_total_each_closed_ledger_day_once() {
         )
         .await
         .expect("an entry now");
-    let (_, used_now, _) = totals(100).await;
+    let (_, used_now, _, _) = totals(100).await;
     drop(client);
     database.drop().await;
 
@@ -580,23 +617,41 @@ async fn system_analytics_total_each_closed_ledger_day_once() {
     assert_eq!(
         (sold_again, used_again),
         (sold, used),
-        "the same from the day totals"
+        "the same from the hour totals"
     );
-    assert_eq!((sold_100, used_100), (100 * 500, 100 * 1_000));
+    let (stored, before_open) = week;
+    assert_eq!(stored, before_open, "every closed hour of the week, once");
+    assert!(
+        (6 * 24 - 1..7 * 24).contains(&before_open),
+        "{before_open} closed hours"
+    );
+    assert_eq!(
+        (first_span - since(100)).num_days(),
+        31,
+        "the first request totals one span"
+    );
+    for (sold, used, _, read_from) in &steps {
+        assert_eq!(
+            (*sold, *used),
+            (100 * 500, 100 * 1_000),
+            "read from {read_from}"
+        );
+    }
+    let (stored, before_open) = hundred;
+    assert_eq!(
+        (read_from, stored),
+        (open, before_open),
+        "caught up, each hour once"
+    );
+    assert!(
+        read_100 * 5 < i64::from(pages),
+        "{read_100} blocks read of the ledger's {pages} for 100 caught-up days"
+    );
     assert_eq!(used_1, 1_000, "today's alone");
     assert_eq!(
         used_now,
         100 * 1_000 + 3,
-        "an entry of the open day counts at once"
-    );
-    // Closed: every day of the period but today (and yesterday in today's first hour).
-    assert!(
-        (5..=6).contains(&week_rows) && (98..=99).contains(&hundred_rows),
-        "{week_rows} and {hundred_rows} day totals"
-    );
-    assert!(
-        read_100 * 5 < i64::from(pages),
-        "{read_100} blocks read of the ledger's {pages} for 100 days ({today})"
+        "an entry of the open hour counts at once"
     );
 }
 
