@@ -1,11 +1,12 @@
 //! Read-API benchmark, run by scripts/bench-reads against a stack of its own:
 //! a. seeds the dataset once (tests/benches/reads_seed.sql, in one transaction, then VACUUM
 //!    ANALYZE) unless the database already holds it (the `bench_seed` marker row);
-//! b. for the largest tenant and a median one, times each read endpoint four ways, in turns (one of
-//!    each per round, sequential rounds after a warm-up): the running API; the same request through
-//!    the api-calls (or api-contacts) router called in this process (the API's own work without the
-//!    socket); the shared crate's read functions its handler calls, in-process on one pooled
-//!    connection; and the statements those functions send (taken off the wire by a recording proxy,
+//! b. for the largest tenant and a median one, and for an admin it makes (the system analytics),
+//!    times each read endpoint four ways, in turns (one of each per round, sequential rounds
+//!    after a warm-up): the running API; the same request through the api-calls (or
+//!    api-contacts) router called in this process (the API's own work without the socket); the
+//!    shared crate's read functions its handler calls, in-process on one pooled connection; and
+//!    the statements those functions send (taken off the wire by a recording proxy,
 //!    support/wire.rs) prepared once on one connection and run in the same order: the SQL's own
 //!    time.
 
@@ -359,6 +360,7 @@ impl Read {
     ) -> Result<(), BoxError> {
         let user = users::provision(db, identity).await?;
         if let Self::SystemAnalytics(days) = self {
+            // Its own transaction on the connection: the one read that takes it mutably.
             shared::admin::analytics::system(db, *days).await?;
             return Ok(());
         }
@@ -421,7 +423,7 @@ impl Read {
             Self::History(kind) => {
                 credits::history(db, tenant, *kind, None, PAGE).await?;
             }
-            Self::SystemAnalytics(_) => unreachable!("read above, with the connection's own"),
+            Self::SystemAnalytics(_) => unreachable!("answered above"),
         }
         Ok(())
     }
@@ -599,7 +601,6 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
     ])
 }
 
-/// The call list searched for `company`, which `share` of the calls' contacts work at.
 /// The admin's one read of the whole platform: the default period and the longest.
 fn admin_cases() -> Vec<Case> {
     [30, 365]
@@ -613,6 +614,7 @@ fn admin_cases() -> Vec<Case> {
         .collect()
 }
 
+/// The call list searched for `company`, which `share` of the calls' contacts work at.
 fn company_search(company: &str, share: &str) -> Case {
     Case {
         name: format!("GET /api/calls?limit={PAGE}&search={company} ({share})"),
