@@ -204,8 +204,9 @@ pub mod sql {
             FROM closed, open"
         );
         /// One pass over the period's rollups, summed per tenant: the call totals, the active
-        /// tenants and the top ten, all from the same sums. Every row carries the totals; a
-        /// period without calls has one row, with no tenant.
+        /// tenants and the top ten, all from the same sums (the ten picked before their e-mails
+        /// are joined: 2 ms, against 7 to 15 for every tenant's). Every row carries the totals;
+        /// a period without calls has one row, with no tenant.
         pub const TENANTS = concat!(
             "WITH tenants AS MATERIALIZED (
                 SELECT user_id, sum(calls) AS calls, sum(chats) AS chats,
@@ -220,8 +221,9 @@ pub mod sql {
             top AS (
                 SELECT t.user_id, u.email, t.credits_used::bigint AS tenant_credits_used,
                     (t.calls + t.chats)::bigint AS tenant_calls
-                FROM tenants t JOIN users u ON u.id = t.user_id
-                ORDER BY tenant_credits_used DESC, tenant_calls DESC, t.user_id LIMIT 10)
+                FROM (SELECT * FROM tenants
+                      ORDER BY credits_used DESC, calls + chats DESC, user_id LIMIT 10) t
+                JOIN users u ON u.id = t.user_id)
             SELECT totals.*, top.* FROM totals LEFT JOIN top ON true
             ORDER BY top.tenant_credits_used DESC, top.tenant_calls DESC, top.user_id"
         );
