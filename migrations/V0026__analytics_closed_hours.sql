@@ -17,7 +17,7 @@ CREATE INDEX IF NOT EXISTS daily_agent_stats_day_idx ON daily_agent_stats (day);
 -- itself only the entries of the last hour or two. An hour counts as closed an hour after it
 -- ends; no transaction here outlives its Lambda invocation, and none of those lasts over 15
 -- minutes. Hours, not days: the entries of a whole open day would be read on every request
--- (a day of the bench's seed, about 50,000 entries, took 20 ms).
+-- (a day of the bench's seed, about 30,000 entries, took 20 ms).
 CREATE TABLE ledger_hours (
     hour             timestamptz PRIMARY KEY,
     purchase         bigint NOT NULL,
