@@ -259,16 +259,14 @@ impl Tenant {
                 &[&(rank as i64)],
             )
             .await?;
+        let calls: i64 = row.get(3);
+        let which = if rank == 0 { "largest" } else { "median" };
         Ok(Self {
             id: row.get(0),
             subject: row.get(1),
             email: row.get(2),
-            calls: row.get(3),
-            label: if rank == 0 {
-                format!("largest tenant, {} calls", row.get::<_, i64>(3))
-            } else {
-                format!("median tenant, {} calls", row.get::<_, i64>(3))
-            },
+            calls,
+            label: format!("{which} tenant, {calls} calls"),
         })
     }
 
