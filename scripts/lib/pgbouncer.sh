@@ -64,7 +64,9 @@ build_pgbouncer() {
   pgbouncer_build_deps || return 1
   work=$(mktemp -d "$PGBOUNCER_CACHE/build.XXXXXX")
   # A failed or interrupted build leaves nothing behind that a later run would take as done.
-  trap 'rm -rf "$work"' EXIT
+  # Runs in ensure_pgbouncer's subshell, whose exit comes after this function's locals are
+  # gone: the path is put in the trap now.
+  trap "rm -rf -- '$work'" EXIT
   curl -fsSL --retry 3 --retry-connrefused -o "$work/source.tar.gz" "$PGBOUNCER_SOURCE_URL" || {
     log "could not download $PGBOUNCER_SOURCE_URL"
     return 1
