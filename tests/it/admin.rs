@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::support::{
-    self, call_row, conversation_id, deliver, error_code, eventually, get, json, post, send, stack,
-    transcription, url, Account, Tenant,
+    self, call_row, conversation_id, deliver, error_code, eventually, get, get_with, json, post,
+    send, stack, transcription, url, Account, Tenant,
 };
 
 const SOME_ID: &str = "0b6bd1b4-4d1c-4a38-9a8e-1f1d6c1e2a11";
@@ -482,7 +482,13 @@ async fn system_analytics_count_what_happened() {
     ))
     .await;
     let analytics = eventually(20, "the call in the analytics", || async {
-        let body = json(get("/admin/analytics?days=7", &admin.token).await).await;
+        let afresh = get_with(
+            "/admin/analytics?days=7",
+            &admin.token,
+            "cache-control",
+            "no-cache",
+        );
+        let body = json(afresh.await).await;
         let top = body["top_tenants"].as_array()?.clone();
         top.iter()
             .any(|t| t["user_id"] == tenant.id.to_string())
@@ -495,6 +501,24 @@ async fn system_analytics_count_what_happened() {
     assert!(analytics["credits"]["used"].as_i64().expect("used") >= 600);
     assert!(analytics["revenue"]["by_day"].is_array());
     assert_eq!(analytics["days"], 7);
+    // A request without `Cache-Control` is answered from the snapshot the last one kept.
+    let kept = get("/admin/analytics?days=7", &admin.token).await;
+    let etag = kept.headers()["etag"].to_str().expect("etag").to_owned();
+    let kept = json(kept).await;
+    let generated_at = |figures: &Value| {
+        let at = figures["generated_at"].as_str().unwrap_or_default();
+        chrono::DateTime::parse_from_rfc3339(at).expect("generated_at is RFC 3339")
+    };
+    assert_eq!(generated_at(&kept), generated_at(&analytics));
+    let unchanged = get_with(
+        "/admin/analytics?days=7",
+        &admin.token,
+        "if-none-match",
+        &etag,
+    )
+    .await;
+    // Only this test reads 7 days afresh, so the snapshot is still the one tagged.
+    assert_eq!(unchanged.status(), 304);
     let bad = get("/admin/analytics?days=0", &admin.token).await;
     assert_eq!(error_code(bad, 400).await, "validation_error");
 }
@@ -653,6 +677,108 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
         100 * 1_000 + 3,
         "an entry of the open hour counts at once"
     );
+}
+
+/// A period's figures answer requests from their snapshot for five minutes
+/// (`analytics::MAX_AGE`), unless a request asks for them afresh; the reconciler's warming
+/// re-reads the periods asked for in the last day and the default one. Checked on the test's
+/// own database, where nothing else reads or writes the figures.
+#[tokio::test]
+async fn system_analytics_answer_from_a_snapshot_until_it_expires() {
+    use shared::admin::analytics::{cached, warm, MAX_AGE};
+    let database = support::ScratchDatabase::create("analytics_snapshots").await;
+    let mut client = database.migrated_connection().await;
+    client
+        .batch_execute(
+            "INSERT INTO users (auth_subject) VALUES ('analytics_snapshots');
+             INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+             SELECT id, 'agent_snapshots', 'agent' FROM users;
+             INSERT INTO daily_agent_stats (user_id, agent_id, day, calls, chats)
+             SELECT user_id, id, (now() AT TIME ZONE 'UTC')::date, 3, 0 FROM agents",
+        )
+        .await
+        .expect("a day of calls");
+    let calls_become = |calls: i64| format!("UPDATE daily_agent_stats SET calls = {calls}");
+    let age = format!(
+        "UPDATE system_analytics SET generated_at = generated_at - interval '{} seconds'",
+        MAX_AGE.as_secs() + 1
+    );
+
+    let first = cached(&mut client, 7, false).await.expect("read");
+    client
+        .batch_execute(&calls_become(7))
+        .await
+        .expect("more calls");
+    let kept = cached(&mut client, 7, false).await.expect("kept");
+    let afresh = cached(&mut client, 7, true).await.expect("afresh");
+    let kept_afresh = cached(&mut client, 7, false).await.expect("kept afresh");
+    client
+        .batch_execute(&calls_become(8))
+        .await
+        .expect("more calls");
+    client.batch_execute(&age).await.expect("aged");
+    let expired = cached(&mut client, 7, false).await.expect("expired");
+    // A snapshot a release with other figures kept is read again, not an error.
+    client
+        .batch_execute("UPDATE system_analytics SET figures = '{\"days\": 7}'")
+        .await
+        .expect("another shape");
+    let other_shape = cached(&mut client, 7, false).await.expect("other shape");
+    // Warming: 7 was asked for now, 90 two days ago, 30 is the default.
+    client
+        .batch_execute(
+            "INSERT INTO system_analytics (days, generated_at, figures, requested_at)
+             SELECT 90, generated_at - interval '1 hour', figures, now() - interval '2 days'
+             FROM system_analytics WHERE days = 7;
+             UPDATE system_analytics SET requested_at = now() - interval '2 hours' WHERE days = 7",
+        )
+        .await
+        .expect("older requests");
+    let touched = cached(&mut client, 7, false).await.expect("touched");
+    client
+        .batch_execute(&calls_become(9))
+        .await
+        .expect("more calls");
+    let warmed = warm(&mut client).await.expect("warmed");
+    let snapshots: Vec<(i32, bool, i64)> = client
+        .query(
+            "SELECT days, requested_at > now() - interval '1 minute',
+                 (figures #>> '{calls,calls}')::bigint
+             FROM system_analytics ORDER BY days",
+            &[],
+        )
+        .await
+        .expect("snapshots")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let after_warming = cached(&mut client, 7, false).await.expect("warm");
+    drop(client);
+    database.drop().await;
+
+    assert_eq!(first.calls.calls, 3);
+    assert_eq!(
+        (kept.calls.calls, kept.generated_at),
+        (3, first.generated_at)
+    );
+    assert_eq!(afresh.calls.calls, 7);
+    assert!(afresh.generated_at > first.generated_at);
+    assert_eq!(
+        (kept_afresh.calls.calls, kept_afresh.generated_at),
+        (7, afresh.generated_at)
+    );
+    assert_eq!(expired.calls.calls, 8, "read again once older than MAX_AGE");
+    assert!(expired.generated_at > afresh.generated_at);
+    assert_eq!(other_shape.calls.calls, 8);
+    assert!(other_shape.generated_at > expired.generated_at);
+    assert_eq!(touched.generated_at, other_shape.generated_at);
+    assert_eq!(warmed.periods, vec![7, 30]);
+    assert_eq!(
+        snapshots,
+        vec![(7, true, 9), (30, true, 9), (90, false, 8)],
+        "7 and 30 warmed (7's request moved its time forward), 90 left alone"
+    );
+    assert_eq!(after_warming.calls.calls, 9);
 }
 
 /// The rollups' single pass: the call totals, the active tenants and the top ten come from the

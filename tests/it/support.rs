@@ -109,13 +109,14 @@ pub async fn get(path: &str, token: &str) -> reqwest::Response {
         .expect("the API answers")
 }
 
-/// [`get`] asking with `If-None-Match: etag`: 304 while `etag` is current.
-pub async fn get_if_none_match(path: &str, token: &str, etag: &str) -> reqwest::Response {
+/// [`get`] with a request header: `if-none-match` (304 while the tag is current),
+/// `cache-control`.
+pub async fn get_with(path: &str, token: &str, name: &str, value: &str) -> reqwest::Response {
     stack()
         .http
         .get(url(path))
         .bearer_auth(token)
-        .header("if-none-match", etag)
+        .header(name, value)
         .send()
         .await
         .expect("the API answers")
@@ -956,7 +957,7 @@ async fn profile_id(token: &str) -> uuid::Uuid {
 /// The page's ETag and status, asked with `If-None-Match: etag`.
 pub async fn poll(path: &str, token: &str, etag: Option<&str>) -> (u16, String) {
     let response = match etag {
-        Some(etag) => get_if_none_match(path, token, etag).await,
+        Some(etag) => get_with(path, token, "if-none-match", etag).await,
         None => get(path, token).await,
     };
     let tag = response.headers()["etag"]

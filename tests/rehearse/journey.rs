@@ -172,6 +172,12 @@ async fn expect(answer: Response, status: u16, what: &str) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// When the admin's analytics in `figures` were read.
+fn generated_at(figures: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    let at = figures["generated_at"].as_str().unwrap_or_default();
+    chrono::DateTime::parse_from_rfc3339(at).expect("generated_at is RFC 3339")
+}
+
 /// What the rehearsal's control API (tests/rehearse/fixture.py) answers to `method path`.
 async fn control(method: Method, path: &str) -> Value {
     let answer = stack()
@@ -617,6 +623,30 @@ async fn a_tenant_and_an_admin_through_every_function() {
     let reconciled = fire_schedule("ReconcilerFunctionSchedule").await;
     assert!(reconciled.is_object(), "{reconciled}");
     fire_schedule("ReconcilerFunctionSendEmails").await;
+    // The admin's analytics: the schedule keeps the default period's snapshot, a request reads
+    // it, and `Cache-Control: no-cache` (preflighted: the frontend may set it) reads afresh.
+    let warmed = fire_schedule("ReconcilerFunctionWarmAnalytics").await;
+    assert!(
+        warmed["periods"]
+            .as_array()
+            .is_some_and(|p| p.contains(&json!(30))),
+        "{warmed}"
+    );
+    let kept = boss.get("/admin/analytics").await;
+    let afresh = boss
+        .send_raw(
+            Method::GET,
+            "/admin/analytics",
+            None,
+            &[("cache-control", "no-cache")],
+        )
+        .await;
+    let afresh = expect(afresh, 200, "analytics afresh").await;
+    assert_eq!(afresh["days"], 30);
+    assert!(
+        generated_at(&afresh) > generated_at(&kept),
+        "{kept} {afresh}"
+    );
 
     // The emails, delivered to the SMTP sink by the scheduled sender.
     eventually(30, "the welcome and the receipt", || async {

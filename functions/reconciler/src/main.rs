@@ -1,5 +1,6 @@
 //! Lambda run on schedules. `{"job": "send-emails"}` sends the queued emails (every minute);
-//! any other event reconciles the recent ElevenLabs conversations with the database.
+//! `{"job": "warm-analytics"}` re-reads the admin's system analytics (every two minutes); any
+//! other event reconciles the recent ElevenLabs conversations with the database.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -16,6 +17,10 @@ async fn main() -> Result<(), Error> {
             let report = match event.payload.get("job").and_then(Value::as_str) {
                 Some("send-emails") => {
                     serde_json::to_value(shared::email::outbox::send_due(&state, 200).await?)?
+                }
+                Some("warm-analytics") => {
+                    let mut client = state.db().get().await?;
+                    serde_json::to_value(shared::admin::analytics::warm(&mut client).await?)?
                 }
                 _ => serde_json::to_value(shared::webhooks::reconcile::run_recent(&state).await?)?,
             };

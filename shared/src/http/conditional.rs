@@ -41,6 +41,19 @@ pub fn matches(headers: &HeaderMap, etag: &HeaderValue) -> bool {
         .any(|candidate| candidate.trim() == "*" || opaque(candidate.trim()) == ours)
 }
 
+/// Whether the request asks for an answer read afresh instead of one kept for a while:
+/// `Cache-Control: no-cache` or `max-age=0` (RFC 9111, 5.2.1), which a browser's reload and
+/// `fetch(url, {cache: "no-cache"})` send.
+pub fn asks_afresh(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|directive| directive.trim().to_ascii_lowercase().replace(' ', ""))
+        .any(|directive| matches!(directive.as_str(), "no-cache" | "max-age=0" | "no-store"))
+}
+
 fn opaque(tag: &str) -> &str {
     tag.strip_prefix("W/").unwrap_or(tag)
 }
@@ -93,6 +106,24 @@ mod tests {
         assert!(matches(&asking("*"), &etag));
         assert!(!matches(&asking("\"abd\""), &etag));
         assert!(!matches(&HeaderMap::new(), &etag));
+    }
+
+    #[test]
+    fn no_cache_and_max_age_zero_ask_afresh() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(value).unwrap());
+            asks_afresh(&headers)
+        };
+        assert!(with("no-cache"));
+        assert!(with("No-Cache"));
+        assert!(with("max-age=0"));
+        assert!(with("no-transform, max-age = 0"));
+        assert!(with("no-store"));
+        assert!(!with("max-age=60"));
+        assert!(!with("max-age=00x"));
+        assert!(!with("private"));
+        assert!(!asks_afresh(&HeaderMap::new()));
     }
 
     #[test]

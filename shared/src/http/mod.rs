@@ -314,6 +314,7 @@ pub fn app(state: AppState, served: &[Served]) -> Router {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 header::IF_NONE_MATCH,
+                header::CACHE_CONTROL,
                 HeaderName::from_static("idempotency-key"),
                 HeaderName::from_static("x-stack-access-token"),
                 request_id.clone(),

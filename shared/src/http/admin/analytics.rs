@@ -1,6 +1,6 @@
 //! /admin: System-wide analytics.
 
-use axum::{extract::State, Json};
+use axum::{extract::State, http::HeaderMap, response::Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -10,7 +10,7 @@ use crate::{
     admin::analytics::{self, SystemAnalytics},
     auth::AdminUser,
     error::{AppError, AppResult, ErrorBody},
-    http::{routes, Mode},
+    http::{conditional, routes, Mode},
     AppState,
 };
 
@@ -25,17 +25,20 @@ pub struct AnalyticsQuery {
 }
 
 #[utoipa::path(get, path = "/admin/analytics", tag = "admin", params(AnalyticsQuery),
+    description = "System-wide figures over the last `days` days (UTC). Answered from the period's snapshot while it is under five minutes old (`generated_at` says when it was read; the reconciler re-reads the periods asked for every two minutes); `Cache-Control: no-cache` or `max-age=0` reads them afresh. Sends an ETag; If-None-Match answers 304 while the snapshot is the same.",
     security(("bearer" = [])),
-    responses((status = 200, body = SystemAnalytics), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = SystemAnalytics), (status = 304), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn system_analytics(
     State(state): State<AppState>,
     _admin: AdminUser,
+    headers: HeaderMap,
     AppQuery(query): AppQuery<AnalyticsQuery>,
-) -> AppResult<Json<SystemAnalytics>> {
-    let days = query.days.unwrap_or(30);
+) -> AppResult<Response> {
+    let days = query.days.unwrap_or(analytics::DEFAULT_DAYS);
     if !(1..=365).contains(&days) {
         return Err(AppError::validation("days", "must be 1 to 365"));
     }
     let mut client = state.db().get().await?;
-    Ok(Json(analytics::system(&mut client, days).await?))
+    let figures = analytics::cached(&mut client, days, conditional::asks_afresh(&headers)).await?;
+    conditional::json(&headers, &figures)
 }
