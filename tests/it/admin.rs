@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::support::{
-    self, call_row, conversation_id, deliver, error_code, eventually, get, get_with, json, post,
-    send, stack, transcription, url, Account, Tenant,
+    self, call_row, conversation_id, deliver, error_code, eventually, generated_at, get,
+    get_if_none_match, get_with, json, post, send, stack, transcription, url, Account, Tenant,
 };
 
 const SOME_ID: &str = "0b6bd1b4-4d1c-4a38-9a8e-1f1d6c1e2a11";
@@ -505,18 +505,8 @@ async fn system_analytics_count_what_happened() {
     let kept = get("/admin/analytics?days=7", &admin.token).await;
     let etag = kept.headers()["etag"].to_str().expect("etag").to_owned();
     let kept = json(kept).await;
-    let generated_at = |figures: &Value| {
-        let at = figures["generated_at"].as_str().unwrap_or_default();
-        chrono::DateTime::parse_from_rfc3339(at).expect("generated_at is RFC 3339")
-    };
     assert_eq!(generated_at(&kept), generated_at(&analytics));
-    let unchanged = get_with(
-        "/admin/analytics?days=7",
-        &admin.token,
-        "if-none-match",
-        &etag,
-    )
-    .await;
+    let unchanged = get_if_none_match("/admin/analytics?days=7", &admin.token, &etag).await;
     // Only this test reads 7 days afresh, so the snapshot is still the one tagged.
     assert_eq!(unchanged.status(), 304);
     let bad = get("/admin/analytics?days=0", &admin.token).await;

@@ -240,13 +240,8 @@ async fn reports_come_as_json_and_as_a_csv_download() {
         "header and three leads: {csv}"
     );
     let etag = headers["etag"].to_str().expect("etag").to_owned();
-    let again = get_with(
-        "/analytics/reports?days=7&format=csv",
-        &tenant.token,
-        "if-none-match",
-        &etag,
-    )
-    .await;
+    let again =
+        get_if_none_match("/analytics/reports?days=7&format=csv", &tenant.token, &etag).await;
     assert_eq!(again.status(), 304);
     let bad = get("/analytics/reports?format=pdf", &tenant.token).await;
     assert_eq!(error_code(bad, 400).await, "invalid_query");

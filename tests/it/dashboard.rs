@@ -468,13 +468,7 @@ async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
         json(get("/api/dashboard/overview", &tenant.token).await).await,
         body
     );
-    let again = get_with(
-        "/api/dashboard/overview",
-        &tenant.token,
-        "if-none-match",
-        &etag,
-    )
-    .await;
+    let again = get_if_none_match("/api/dashboard/overview", &tenant.token, &etag).await;
     assert_eq!(again.status(), 304);
 
     let conversation = conversation_id();
@@ -486,13 +480,7 @@ async fn an_unchanged_dashboard_is_a_304_until_a_call_lands() {
     ))
     .await;
     eventually(20, "the call", || call_row(&conversation)).await;
-    let changed = get_with(
-        "/api/dashboard/overview",
-        &tenant.token,
-        "if-none-match",
-        &etag,
-    )
-    .await;
+    let changed = get_if_none_match("/api/dashboard/overview", &tenant.token, &etag).await;
     assert_eq!(changed.status(), 200);
     assert_ne!(changed.headers()["etag"].to_str().expect("etag"), etag);
     let body = json(changed).await;
@@ -515,9 +503,7 @@ async fn a_balance_change_alone_ends_the_304() {
     let etag = first.headers()["etag"].to_str().expect("etag").to_owned();
     assert_eq!(json(first).await["credits_left"], 15);
     assert_eq!(
-        get_with(path, &tenant.token, "if-none-match", &etag)
-            .await
-            .status(),
+        get_if_none_match(path, &tenant.token, &etag).await.status(),
         304
     );
 
@@ -528,7 +514,7 @@ async fn a_balance_change_alone_ends_the_304() {
     )
     .await;
     assert_eq!(grant.status(), 201);
-    let changed = get_with(path, &tenant.token, "if-none-match", &etag).await;
+    let changed = get_if_none_match(path, &tenant.token, &etag).await;
     assert_eq!(changed.status(), 200);
     assert_ne!(changed.headers()["etag"].to_str().expect("etag"), etag);
     assert_eq!(json(changed).await["credits_left"], 25);

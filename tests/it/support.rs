@@ -109,8 +109,18 @@ pub async fn get(path: &str, token: &str) -> reqwest::Response {
         .expect("the API answers")
 }
 
-/// [`get`] with a request header: `if-none-match` (304 while the tag is current),
-/// `cache-control`.
+/// [`get`] asking with `If-None-Match: etag`: 304 while `etag` is current.
+pub async fn get_if_none_match(path: &str, token: &str, etag: &str) -> reqwest::Response {
+    get_with(path, token, "if-none-match", etag).await
+}
+
+/// When the admin's analytics in `figures` (`GET /admin/analytics`) were read.
+pub fn generated_at(figures: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    let at = figures["generated_at"].as_str().unwrap_or_default();
+    chrono::DateTime::parse_from_rfc3339(at).expect("generated_at is RFC 3339")
+}
+
+/// [`get`] with a request header (`cache-control`, say).
 pub async fn get_with(path: &str, token: &str, name: &str, value: &str) -> reqwest::Response {
     stack()
         .http
@@ -957,7 +967,7 @@ async fn profile_id(token: &str) -> uuid::Uuid {
 /// The page's ETag and status, asked with `If-None-Match: etag`.
 pub async fn poll(path: &str, token: &str, etag: Option<&str>) -> (u16, String) {
     let response = match etag {
-        Some(etag) => get_with(path, token, "if-none-match", etag).await,
+        Some(etag) => get_if_none_match(path, token, etag).await,
         None => get(path, token).await,
     };
     let tag = response.headers()["etag"]

@@ -14,8 +14,8 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use reqwest::{header::HeaderMap, Method, Response};
 use serde_json::{json, Value};
 use support::{
-    call_row, conversation_id, deliver, elevenlabs_sim, eventually, json, mail, stack, stripe,
-    transcription, url, Account,
+    call_row, conversation_id, deliver, elevenlabs_sim, eventually, generated_at, json, mail,
+    stack, stripe, transcription, url, Account,
 };
 
 fn var(name: &str) -> String {
@@ -170,12 +170,6 @@ async fn expect(answer: Response, status: u16, what: &str) -> Value {
     let text = answer.text().await.expect("body");
     assert_eq!(got.as_u16(), status, "{what}: {text}");
     serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
-/// When the admin's analytics in `figures` were read.
-fn generated_at(figures: &Value) -> chrono::DateTime<chrono::FixedOffset> {
-    let at = figures["generated_at"].as_str().unwrap_or_default();
-    chrono::DateTime::parse_from_rfc3339(at).expect("generated_at is RFC 3339")
 }
 
 /// What the rehearsal's control API (tests/rehearse/fixture.py) answers to `method path`.
