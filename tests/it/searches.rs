@@ -426,6 +426,57 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
     database.drop().await;
 }
 
+/// A search's page read in order, and the sample of the newest rows that chose it, keep one
+/// plan per connection, as a list's page without a search does: whatever the fragment, their
+/// plan reads the list in its order. After seven requests on one connection, both run on
+/// their generic plan.
+#[tokio::test]
+async fn a_search_read_in_order_keeps_one_plan_per_connection() {
+    let database = ScratchDatabase::create("search_plans").await;
+    let mut client = database.migrated_connection().await;
+    let tenant = new_tenant(&mut client).await;
+    // Every tenth call: 20 of the 200 newest, and the list longer than SHORT_LIST_ROWS, so a
+    // page reads in its window.
+    seed_numbered_calls(
+        &client,
+        tenant,
+        3 * SHORT_LIST_ROWS,
+        "CASE WHEN n % 10 = 3 THEN '+1999' ELSE '+1650' END",
+    )
+    .await;
+    vacuumed(&client, &["calls"]).await;
+    let all = calls_matching(&client, tenant, "+1999").await;
+    const { assert!(SAMPLED_ROWS / 10 >= COMMON_MATCHES) };
+
+    let before = call_lookups(&client).await;
+    for _ in 0..7 {
+        let (page, total, _) = searched_calls(&client, tenant, "+1999", 20, None).await;
+        assert_eq!((page.as_slice(), total), (&all[..20], (300, true)));
+    }
+    assert_eq!(call_lookups(&client).await, before, "nothing looked up");
+    let plans: Vec<(String, i64, i64)> = client
+        .query(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
+             WHERE generic_plans + custom_plans > 0 AND statement LIKE '%ILIKE $%'
+               AND statement NOT LIKE '%pg_prepared_statements%'",
+            &[],
+        )
+        .await
+        .expect("the prepared statements")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    drop(client);
+    database.drop().await;
+    assert_eq!(plans.len(), 2, "the sample and the page: {plans:#?}");
+    for (statement, generic, custom) in plans {
+        assert!(
+            generic >= 1,
+            "{generic} generic and {custom} custom plans in 7 runs of {statement}"
+        );
+    }
+}
+
 /// A search read in order reads a window of rows, and looks the fragment up in the trigram
 /// index when the window holds too few matches and more rows follow: a fragment that the
 /// newest calls hold, then none for thousands of calls, then some again, is found on every

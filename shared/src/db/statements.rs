@@ -74,7 +74,8 @@ pub(crate) use statements;
 /// (Parse/Describe, then Bind/Execute). Behind a transaction pooler this needs protocol-level
 /// prepared statements to be tracked across server connections (PgBouncer 1.21+ with
 /// `max_prepared_statements`, as Neon's pooler runs it). Every statement on a request's or an
-/// event's path runs through these, but a search's ([`PlannedPerRun`]).
+/// event's path runs through these, but a search's that may look its fragment up
+/// ([`PlannedPerRun`]).
 pub trait Cached: GenericClient {
     fn cached_query<'a>(
         &'a self,

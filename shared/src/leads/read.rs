@@ -201,12 +201,17 @@ pub async fn list(
     after: Option<LeadCursor>,
 ) -> AppResult<(Vec<LeadWithAnalytics>, Total)> {
     let matching = filter.checked_sql(db, tenant).await?;
-    let statement = sql::list_page_statement(&matching, after.is_some());
     let (rows, total) = matching
         .rows_with_total(
             after.is_none(),
             limit,
-            matching.rows_of_page(db, &statement, after, limit),
+            matching.rows_of_page(
+                db,
+                sql::around_list_page,
+                (sql::LIST_SELECT, &NEWEST_CONTACT),
+                after,
+                limit,
+            ),
             matching.total(db, sql::LIST_FROM),
         )
         .await?;
@@ -520,16 +525,16 @@ pub mod sql {
         };
     }
 
-    /// The lead list's page of `filter`, each lead with its newest analysis in the row's last
-    /// `ANALYTICS_COLUMNS` (nulls where it has none): one statement, one round trip. The page
-    /// is cut first, so that the analyses are looked up for its rows alone. The lead's columns
+    /// The lead list's `page` (a page statement of `LIST_SELECT`), each lead with its newest
+    /// analysis in the row's last `ANALYTICS_COLUMNS` (nulls where it has none): one
+    /// statement, one round trip. The page is cut first, so that the analyses are looked up
+    /// for its rows alone. The lead's columns
     /// come first: `Lead::try_from` reads by name, which finds the first `id`.
-    pub(super) fn list_page_statement(filter: &Filter, after_cursor: bool) -> String {
+    pub(super) fn around_list_page(page: &str) -> String {
         format!(
-            "SELECT listed.*, latest.* FROM ({}) listed
+            "SELECT listed.*, latest.* FROM ({page}) listed
             LEFT JOIN LATERAL ({}) latest ON true
             ORDER BY listed.sort_at DESC, listed.id DESC",
-            filter.page_statement(LIST_SELECT, &NEWEST_CONTACT, after_cursor),
             latest_analysis_of!("listed.id", "listed.user_id"),
         )
     }
@@ -548,7 +553,7 @@ pub mod sql {
         fullest {
             LIST_COUNT = || every_filter().count_statement(LIST_FROM),
             LIST_TOTAL = || every_filter().total_statement(LIST_FROM),
-            LIST_PAGE = || list_page_statement(&every_filter(), true),
+            LIST_PAGE = || around_list_page(&every_filter().page_statement(LIST_SELECT, &NEWEST_CONTACT, true)),
             TOP_SCORED = || best_scored_statement(
                 &top_scored(TenantId::from_trusted(Uuid::nil()), DateTime::UNIX_EPOCH..DateTime::UNIX_EPOCH, Some(vec![]))),
             TIMELINE_TOTAL = || timeline_of(Uuid::nil(), TenantId::from_trusted(Uuid::nil())).total_statement(TIMELINE_FROM),

@@ -1,6 +1,7 @@
 //! A search read in the list's order within a window of the newest rows, and looked up in its
-//! trigram index when the window holds too few matches and more rows follow it: one statement,
-//! whose lookup Postgres runs only then.
+//! trigram index when the window holds too few matches and more rows follow it. A list's page
+//! reads the window, then looks up only then ([`Filter::rows_of_page`]); an export's page and a
+//! total are one statement each, whose lookup Postgres runs only then.
 //!
 //! Reading in order costs each row it reads (6.5 µs a call with its contact, in the largest
 //! tenant of the 10M bench); a lookup costs each row that holds the fragment, wherever it is.
@@ -8,7 +9,11 @@
 //! fragment that older rows hold rarely or never: read in order without a bound, the next page
 //! or the count of such a fragment read the rest of the tenant (8.3 s for a million calls).
 
-use super::{Filter, Keyset, Reading, SEARCH_TOTAL_BOUND};
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::{cursor_condition, page_params_after, Filter, Keyset, Reading, SEARCH_TOTAL_BOUND};
 
 /// How many rows a page read in order reads at most for each row it is to find: 50, past the
 /// one in 33 ([`COMMON_MATCHES`](super::COMMON_MATCHES) of [`SAMPLED_ROWS`](super::SAMPLED_ROWS))
@@ -72,10 +77,69 @@ impl Window {
 }
 
 impl Filter {
-    /// A page's condition read in a window: its row's key is one of the first `limit` (SQL)
-    /// matches of the window after `cursor`; when the window held fewer and was full, one of
-    /// the newest `limit` after the cursor that the lookup finds. Postgres runs the lookup only
-    /// then (a one-time filter).
+    /// A page of `select` read within `window` after the cursor when `after_cursor`: the first
+    /// `limit` matches of the window. It names no parameter of the lookup (tenant and
+    /// trigrams), so its cursor and limit are numbered after the pattern
+    /// ([`Filter::window_page_params`]).
+    pub(super) fn window_page_statement(
+        &self,
+        select: &str,
+        window: &Window,
+        after_cursor: bool,
+    ) -> String {
+        let cursor = cursor_condition(&window.keyset, after_cursor, self.pattern_at);
+        let limit = format!("${}", self.pattern_at + if after_cursor { 3 } else { 1 });
+        let size = format!("{limit}::bigint * {PAGE_WINDOW_PER_ROW}");
+        format!(
+            "{select} WHERE {id} IN (SELECT {id} FROM {} WHERE {} LIMIT {limit}) \
+             ORDER BY {} LIMIT {limit}",
+            window.newest(&self.others_clause(), &cursor, &size),
+            self.unindexed_condition(),
+            window.keyset.order_by(),
+            id = window.keyset.id,
+        )
+    }
+
+    /// [`Filter::window_page_statement`]'s parameters.
+    pub(super) fn window_page_params<'a>(
+        &'a self,
+        at: &'a Option<DateTime<Utc>>,
+        id: &'a Option<Uuid>,
+        limit: &'a i64,
+    ) -> Vec<&'a (dyn ToSql + Sync)> {
+        let mut params = self.params_with(&[]);
+        params.truncate(self.pattern_at);
+        page_params_after(params, at, id, limit)
+    }
+
+    /// The page [`Filter::window_page_statement`] reads when its window was full: the
+    /// fragment looked up after the cursor. None when the window was not full (it read every
+    /// row after the cursor): Postgres runs the lookup only then (a one-time filter).
+    pub(super) fn past_window_statement(
+        &self,
+        select: &str,
+        window: &Window,
+        after_cursor: bool,
+    ) -> String {
+        let cursor = cursor_condition(&window.keyset, after_cursor, self.params.len());
+        let limit = self.next_placeholder(if after_cursor { 2 } else { 0 });
+        let size = format!("{limit}::bigint * {PAGE_WINDOW_PER_ROW}");
+        let conditions = format!(
+            "{}{cursor} AND {}",
+            self.where_reading(Reading::AsAdded),
+            window.holds(&self.others_clause(), &cursor, &size)
+        );
+        let tail = format!(" ORDER BY {} LIMIT {limit}", window.keyset.order_by());
+        format!(
+            "{select} WHERE {}{tail}",
+            self.read_as(Reading::AsAdded, conditions, &tail)
+        )
+    }
+
+    /// A page's condition read in a window, in one statement (an export's page): its row's key
+    /// is one of the first `limit` (SQL) matches of the window after `cursor`; when the window
+    /// held fewer and was full, one of the newest `limit` after the cursor that the lookup
+    /// finds. Postgres runs the lookup only then (a one-time filter).
     pub(super) fn in_window(&self, window: &Window, cursor: &str, limit: &str) -> String {
         let size = format!("{limit}::bigint * {PAGE_WINDOW_PER_ROW}");
         let others = self.others_clause();
