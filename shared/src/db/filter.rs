@@ -422,22 +422,9 @@ impl Filter {
         let reading = self.page_reading();
         if let (Reading::Windowed, Some(fitted)) = (reading, &self.fitted) {
             debug_assert_eq!(keyset.order_by(), fitted.window.keyset.order_by());
-            let window = &fitted.window;
-            let read = around(&self.window_page_statement(select, window, after_cursor));
-            let params = self.window_page_params(&at, &id, &limit);
-            let rows = db.cached_query(&read, &params).await?;
-            if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit {
-                return Ok(rows);
-            }
-            let past = around(&self.past_window_statement(select, window, after_cursor));
-            let params = self.page_params(&at, &id, &limit);
-            let looked_up: Vec<Row> = self.run(db, &past, params).await?.try_collect().await?;
-            // None when the window was not full: it read every row after the cursor.
-            return Ok(if looked_up.is_empty() {
-                rows
-            } else {
-                looked_up
-            });
+            return self
+                .rows_in_window(db, around, (select, &fitted.window), (&at, &id), limit)
+                .await;
         }
         let statement = around(&self.page_statement(select, keyset, after_cursor));
         let params = self.page_params(&at, &id, &limit);

@@ -10,10 +10,15 @@
 //! or the count of such a fragment read the rest of the tenant (8.3 s for a million calls).
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::types::ToSql;
+use futures::TryStreamExt;
+use tokio_postgres::{types::ToSql, Row};
 use uuid::Uuid;
 
 use super::{cursor_condition, page_params_after, Filter, Keyset, Reading, SEARCH_TOTAL_BOUND};
+use crate::{
+    db::statements::{Cached, PlannedPerRun},
+    error::AppResult,
+};
 
 /// How many rows a page read in order reads at most for each row it is to find: 50, past the
 /// one in 33 ([`COMMON_MATCHES`](super::COMMON_MATCHES) of [`SAMPLED_ROWS`](super::SAMPLED_ROWS))
@@ -77,6 +82,35 @@ impl Window {
 }
 
 impl Filter {
+    /// [`Filter::rows_of_page`] of a page read in `window`: the window's statement, from the
+    /// statement cache, then the lookup past it when the window held less than a page.
+    pub(super) async fn rows_in_window(
+        &self,
+        db: &impl PlannedPerRun,
+        around: impl Fn(&str) -> String,
+        (select, window): (&str, &Window),
+        (at, id): (&Option<DateTime<Utc>>, &Option<Uuid>),
+        limit: i64,
+    ) -> AppResult<Vec<Row>> {
+        let after_cursor = at.is_some();
+        let read = around(&self.window_page_statement(select, window, after_cursor));
+        let rows = db
+            .cached_query(&read, &self.window_page_params(at, id, &limit))
+            .await?;
+        if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit {
+            return Ok(rows);
+        }
+        let past = around(&self.past_window_statement(select, window, after_cursor));
+        let params = self.page_params(at, id, &limit);
+        let looked_up: Vec<Row> = self.run(db, &past, params).await?.try_collect().await?;
+        // None when the window was not full: it read every row after the cursor.
+        Ok(if looked_up.is_empty() {
+            rows
+        } else {
+            looked_up
+        })
+    }
+
     /// A page of `select` read within `window` after the cursor when `after_cursor`: the first
     /// `limit` matches of the window. It names no parameter of the lookup (tenant and
     /// trigrams), so its cursor and limit are numbered after the pattern
