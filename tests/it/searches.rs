@@ -426,17 +426,17 @@ async fn a_calls_search_looks_up_numbers_and_contact_names_on_their_own() {
     database.drop().await;
 }
 
-/// A search's page and total read in order, and the sample of the newest rows that chose to,
-/// keep one plan per connection, as a list without a search does: whatever the fragment, their
-/// plan reads the list in its order. After seven requests on one connection, each runs on its
-/// generic plan.
+/// A search's page read in order, and the sample of the newest rows that chose it, keep one
+/// plan per connection, as a list's page without a search does: whatever the fragment, their
+/// plan reads the list in its order. After seven requests on one connection, both run on
+/// their generic plan.
 #[tokio::test]
 async fn a_search_read_in_order_keeps_one_plan_per_connection() {
     let database = ScratchDatabase::create("search_plans").await;
     let mut client = database.migrated_connection().await;
     let tenant = new_tenant(&mut client).await;
     // Every tenth call: 20 of the 200 newest, and the list longer than SHORT_LIST_ROWS, so a
-    // page and the total read in their windows.
+    // page reads in its window.
     seed_numbered_calls(
         &client,
         tenant,
@@ -446,7 +446,7 @@ async fn a_search_read_in_order_keeps_one_plan_per_connection() {
     .await;
     vacuumed(&client, &["calls"]).await;
     let all = calls_matching(&client, tenant, "+1999").await;
-    const { assert!(SAMPLED_ROWS / 10 >= COUNTED_MATCHES && COUNTED_MATCHES >= COMMON_MATCHES) };
+    const { assert!(SAMPLED_ROWS / 10 >= COMMON_MATCHES) };
 
     let before = call_lookups(&client).await;
     for _ in 0..7 {
@@ -468,11 +468,7 @@ async fn a_search_read_in_order_keeps_one_plan_per_connection() {
         .collect();
     drop(client);
     database.drop().await;
-    assert_eq!(
-        plans.len(),
-        3,
-        "the sample, the page and the total: {plans:#?}"
-    );
+    assert_eq!(plans.len(), 2, "the sample and the page: {plans:#?}");
     for (statement, generic, custom) in plans {
         assert!(
             generic >= 1,

@@ -189,12 +189,13 @@ impl Filter {
     }
 
     /// The statement [`Filter::total`] runs: [`Filter::count_statement`] stopping past
-    /// [`Filter::total_bound`] rows (a search counted in a window: the lookup past it).
+    /// [`Filter::total_bound`] rows.
     pub fn total_statement(&self, from: &str) -> String {
-        let reading = match self.count_reading() {
-            Reading::Windowed => Reading::AsAdded,
-            reading => reading,
-        };
+        let reading = self.count_reading();
+        if let (Reading::Windowed, Some(fitted)) = (reading, &self.fitted) {
+            debug_assert_eq!(from, fitted.window.from, "a total of the fitted tables");
+            return self.window_total_statement(&fitted.window);
+        }
         let cut = format!(" LIMIT {}", self.total_bound() + 1);
         let conditions = self.where_reading(reading);
         match self.lookups_of(from, &conditions, &cut, " UNION ") {
@@ -231,22 +232,11 @@ impl Filter {
         }
     }
 
-    /// A list's total of the rows of `from` that match. A search counted in the list's order
-    /// runs from the statement cache, as its page does ([`Filter::rows_of_page`]); within a
-    /// window, the window first.
+    /// A list's total of the rows of `from` that match.
     pub async fn total(&self, db: &impl PlannedPerRun, from: &str) -> AppResult<Total> {
-        let reading = self.count_reading();
-        if let (Reading::Windowed, Some(fitted)) = (reading, &self.fitted) {
-            debug_assert_eq!(from, fitted.window.from, "a total of the fitted tables");
-            return self.total_in_window(db, from, &fitted.window).await;
-        }
-        let statement = self.total_statement(from);
-        let params = self.params_with(&[]);
-        let row = if reading == Reading::InOrder {
-            db.cached_query_one(&statement, &params).await?
-        } else {
-            self.one_row(db, &statement, params).await?
-        };
+        let row = self
+            .one_row(db, &self.total_statement(from), self.params_with(&[]))
+            .await?;
         Ok(Total::bounded_by(row.try_get(0)?, self.total_bound()))
     }
 
@@ -437,7 +427,7 @@ impl Filter {
                 .await;
         }
         let statement = around(&self.page_statement(select, keyset, after_cursor));
-        let params = page_params(self.params_with(&[]), &at, &id, &limit);
+        let params = self.page_params(&at, &id, &limit);
         if reading == Reading::InOrder {
             return Ok(db.cached_query(&statement, &params).await?);
         }
@@ -501,11 +491,7 @@ impl Filter {
         // Sent together: the page follows the setting in the same round trip.
         let (_, rows) = try_join(
             transaction.batch_execute(super::sql::SERIAL_PLANS),
-            query_planned_for_values(
-                transaction,
-                &statement,
-                page_params(self.params_with(&[]), &at, &id, &limit),
-            ),
+            query_planned_for_values(transaction, &statement, self.page_params(&at, &id, &limit)),
         )
         .await?;
         Ok(rows)
@@ -540,6 +526,15 @@ impl Filter {
             .ok_or_else(|| AppError::internal(format!("no row from {statement}")))
     }
 
+    fn page_params<'a>(
+        &'a self,
+        at: &'a Option<DateTime<Utc>>,
+        id: &'a Option<Uuid>,
+        limit: &'a i64,
+    ) -> Vec<&'a (dyn ToSql + Sync)> {
+        page_params_after(self.params_with(&[]), at, id, limit)
+    }
+
     /// The placeholder the next extra parameter gets.
     pub fn next_placeholder(&self, offset: usize) -> String {
         format!("${}", self.params.len() + offset + 1)
@@ -547,7 +542,7 @@ impl Filter {
 }
 
 /// `params`, then the cursor's time and id when there is one, then `limit`.
-fn page_params<'a>(
+fn page_params_after<'a>(
     mut params: Vec<&'a (dyn ToSql + Sync)>,
     at: &'a Option<DateTime<Utc>>,
     id: &'a Option<Uuid>,

@@ -1,8 +1,7 @@
 //! A search read in the list's order within a window of the newest rows, and looked up in its
 //! trigram index when the window holds too few matches and more rows follow it. A list's page
-//! reads the window, then looks up only then ([`Filter::rows_of_page`]), and so does a total
-//! ([`Filter::total`]); an export's page is one statement, whose lookup Postgres runs only
-//! then.
+//! reads the window, then looks up only then ([`Filter::rows_of_page`]); an export's page and a
+//! total are one statement each, whose lookup Postgres runs only then.
 //!
 //! Reading in order costs each row it reads (6.5 µs a call with its contact, in the largest
 //! tenant of the 10M bench); a lookup costs each row that holds the fragment, wherever it is.
@@ -15,7 +14,7 @@ use futures::TryStreamExt;
 use tokio_postgres::{types::ToSql, Row};
 use uuid::Uuid;
 
-use super::{cursor_condition, page_params, Filter, Keyset, Reading, Total, SEARCH_TOTAL_BOUND};
+use super::{cursor_condition, page_params_after, Filter, Keyset, Reading, SEARCH_TOTAL_BOUND};
 use crate::{
     db::statements::{Cached, PlannedPerRun},
     error::AppResult,
@@ -102,7 +101,7 @@ impl Filter {
             return Ok(rows);
         }
         let past = around(&self.past_window_statement(select, window, after_cursor));
-        let params = page_params(self.params_with(&[]), at, id, &limit);
+        let params = self.page_params(at, id, &limit);
         let looked_up: Vec<Row> = self.run(db, &past, params).await?.try_collect().await?;
         // None when the window was not full: it read every row after the cursor.
         Ok(if looked_up.is_empty() {
@@ -144,7 +143,7 @@ impl Filter {
     ) -> Vec<&'a (dyn ToSql + Sync)> {
         let mut params = self.params_with(&[]);
         params.truncate(self.pattern_at);
-        page_params(params, at, id, limit)
+        page_params_after(params, at, id, limit)
     }
 
     /// The page [`Filter::window_page_statement`] reads when its window was full: the
@@ -195,37 +194,26 @@ impl Filter {
         )
     }
 
-    /// [`Filter::total`] of a search counted in `window`: its matches, counted to the bound,
-    /// from the statement cache ([`Filter::rows_of_page`] says why); when it held no more than
-    /// the bound and was full, the lookup's count of `from`'s rows, planned for the fragment.
-    pub(super) async fn total_in_window(
-        &self,
-        db: &impl PlannedPerRun,
-        from: &str,
-        window: &Window,
-    ) -> AppResult<Total> {
+    /// A total read in a window: its matches, counted to the bound; when it held fewer and was
+    /// full, the lookup's, counted to the bound. Postgres runs the lookup only then.
+    pub(super) fn window_total_statement(&self, window: &Window) -> String {
         let cut = SEARCH_TOTAL_BOUND + 1;
         let size = (COUNT_WINDOW_PER_ROW * cut).to_string();
         let others = self.others_clause();
-        // Whether the window was full is asked only when it held no more than the bound.
-        let statement = format!(
-            "SELECT w.matched, CASE WHEN w.matched <= {SEARCH_TOTAL_BOUND} THEN {} END \
+        format!(
+            "SELECT CASE WHEN w.matched <= {SEARCH_TOTAL_BOUND} AND {} \
+             THEN (SELECT count(*) FROM ({}) looked) ELSE w.matched END \
              FROM (SELECT count(*) AS matched FROM (SELECT 1 FROM {} WHERE {} LIMIT {cut}) m) w",
             window.holds(&others, "", &size),
+            self.lookup_ids(
+                window,
+                &self.where_reading(Reading::AsAdded),
+                &format!(" LIMIT {cut}"),
+                " UNION "
+            ),
             window.newest(&others, "", &size),
             self.unindexed_condition(),
-        );
-        let mut params = self.params_with(&[]);
-        params.truncate(self.pattern_at);
-        let counted = db.cached_query_one(&statement, &params).await?;
-        let (matched, full): (i64, Option<bool>) = (counted.try_get(0)?, counted.try_get(1)?);
-        if full != Some(true) {
-            return Ok(Total::bounded_by(matched, SEARCH_TOTAL_BOUND));
-        }
-        let looked_up = self
-            .one_row(db, &self.total_statement(from), self.params_with(&[]))
-            .await?;
-        Ok(Total::bounded_by(looked_up.try_get(0)?, SEARCH_TOTAL_BOUND))
+        )
     }
 
     /// The keys of the rows that `conditions` and the search's lookup match (each alternative
