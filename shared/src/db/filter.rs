@@ -86,7 +86,7 @@ impl From<i64> for Total {
 pub struct Filter {
     conditions: Vec<String>,
     params: Vec<Box<dyn ToSql + Sync + Send>>,
-    /// A search: planned for its own pattern at every run ([`PlannedPerRun`]) but where it is
+    /// A search: planned for its own pattern at every run ([`PlannedPerRun`]) but a page
     /// read in the list's order ([`Filter::rows_of_page`]), and counted to
     /// [`SEARCH_TOTAL_BOUND`].
     searching: bool,

@@ -528,8 +528,8 @@ pub mod sql {
     /// The lead list's `page` (a page statement of `LIST_SELECT`), each lead with its newest
     /// analysis in the row's last `ANALYTICS_COLUMNS` (nulls where it has none): one
     /// statement, one round trip. The page is cut first, so that the analyses are looked up
-    /// for its rows alone. The lead's columns
-    /// come first: `Lead::try_from` reads by name, which finds the first `id`.
+    /// for its rows alone. The lead's columns come first: `Lead::try_from` reads by name,
+    /// which finds the first `id`.
     pub(super) fn around_list_page(page: &str) -> String {
         format!(
             "SELECT listed.*, latest.* FROM ({page}) listed
