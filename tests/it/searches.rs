@@ -50,13 +50,12 @@ async fn index_statistic(client: &tokio_postgres::Client, index: &str, column: &
         .get(0)
 }
 
-/// The first page's statement of the call list's search for `text` in `tenant`'s calls, once
-/// the search is fitted to them.
-async fn fitted_call_page(
+/// The call list's search for `text` in `tenant`'s calls as a filter, fitted to them.
+async fn fitted_call_search(
     client: &deadpool_postgres::Client,
     tenant: TenantId,
     text: &str,
-) -> String {
+) -> Filter {
     let from = "calls c LEFT JOIN contacts ct ON ct.id = c.contact_id";
     let mut filter = Filter::default();
     filter
@@ -66,7 +65,19 @@ async fn fitted_call_page(
         .fit_search_to_rows(client, from, &calls::read::NEWEST)
         .await
         .expect("the newest rows read");
-    filter.page_statement(calls::read::sql::LIST_SELECT, &calls::read::NEWEST, false)
+    filter
+}
+
+/// The first page's statement of the call list's search for `text` in `tenant`'s calls, once
+/// the search is fitted to them.
+async fn fitted_call_page(
+    client: &deadpool_postgres::Client,
+    tenant: TenantId,
+    text: &str,
+) -> String {
+    fitted_call_search(client, tenant, text)
+        .await
+        .page_statement(calls::read::sql::LIST_SELECT, &calls::read::NEWEST, false)
 }
 
 /// `count` completed calls of `tenant`'s by one agent, the n-th of them n minutes old and from
@@ -491,18 +502,7 @@ async fn a_search_read_in_order_keeps_one_plan_that_reads_in_order() {
     // The page on its kept plan, alone: the newest rows of the calls' index in order, at most
     // its window, not all 3,000.
     let page_size = 20_i64;
-    let filter = {
-        let mut filter = Filter::default();
-        let from = "calls c LEFT JOIN contacts ct ON ct.id = c.contact_id";
-        filter
-            .and("c.user_id = $", vec![Box::new(*tenant.as_uuid())])
-            .and_containing_any(tenant, Some("+1999"), from, "c.id", &calls::read::SEARCHED);
-        filter
-            .fit_search_to_rows(&client, from, &calls::read::NEWEST)
-            .await
-            .expect("the newest rows read");
-        filter
-    };
+    let filter = fitted_call_search(&client, tenant, "+1999").await;
     let read = || index_entries_found(&client, "calls_user_created_idx");
     let before = read().await;
     let page = filter

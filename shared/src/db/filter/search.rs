@@ -2,6 +2,8 @@
 //! a trigram index, or read in the list's order (within a window, `window.rs`) when the newest
 //! rows often hold it, over one table or several.
 
+use tokio_postgres::types::ToSql;
+
 use super::{all_of, trigrams, window::Window, Filter, Keyset};
 use crate::{db::statements::PlannedPerRun, error::AppResult, tenant::TenantId};
 
@@ -279,6 +281,14 @@ impl Filter {
         Some((format!("${}", at - 1), format!("${at}")))
     }
 
+    /// The parameters of a statement that names none of the lookup's (its tenant and
+    /// trigrams, bound last): the filter's up to the search's pattern.
+    pub(super) fn params_before_lookup(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params = self.params_with(&[]);
+        params.truncate(self.pattern_at);
+        params
+    }
+
     /// Whether the search's trigram lookup has its tenant and trigrams bound (after the
     /// pattern, the search being the filter's last condition).
     fn has_trigram_keys(&self) -> bool {
@@ -316,8 +326,7 @@ impl Filter {
             );
             // The lookup's tenant and trigrams, bound last: a statement must name every
             // parameter it is sent, and the sample names none of them.
-            let mut params = self.params_with(&[]);
-            params.truncate(self.pattern_at);
+            let params = self.params_before_lookup();
             // Planned per run, although its plan reads the newest rows whatever the fragment:
             // its constant `OFFSET` near an average tenant's size could make a kept plan, made
             // for any tenant, sort the largest tenant's rows (as a window's total's did, 1.7 s).

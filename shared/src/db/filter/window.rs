@@ -33,6 +33,11 @@ pub const PAGE_WINDOW_PER_ROW: i64 = 50;
 /// 73,455 of them, 417 ms).
 pub const COUNT_WINDOW_PER_ROW: i64 = 15;
 
+/// How many rows (SQL) a page of `limit` (SQL) reads in its window.
+fn page_window(limit: &str) -> String {
+    format!("{limit}::bigint * {PAGE_WINDOW_PER_ROW}")
+}
+
 /// Where a fitted search is read: the list's tables and order.
 pub(super) struct Window {
     pub(super) from: String,
@@ -123,7 +128,7 @@ impl Filter {
     ) -> String {
         let cursor = cursor_condition(&window.keyset, after_cursor, self.pattern_at);
         let limit = format!("${}", self.pattern_at + if after_cursor { 3 } else { 1 });
-        let size = format!("{limit}::bigint * {PAGE_WINDOW_PER_ROW}");
+        let size = page_window(&limit);
         format!(
             "{select} WHERE {id} IN (SELECT {id} FROM {} WHERE {} LIMIT {limit}) \
              ORDER BY {} LIMIT {limit}",
@@ -141,9 +146,7 @@ impl Filter {
         id: &'a Option<Uuid>,
         limit: &'a i64,
     ) -> Vec<&'a (dyn ToSql + Sync)> {
-        let mut params = self.params_with(&[]);
-        params.truncate(self.pattern_at);
-        page_params_after(params, at, id, limit)
+        page_params_after(self.params_before_lookup(), at, id, limit)
     }
 
     /// The page [`Filter::window_page_statement`] reads when its window was full: the
@@ -157,7 +160,7 @@ impl Filter {
     ) -> String {
         let cursor = cursor_condition(&window.keyset, after_cursor, self.params.len());
         let limit = self.next_placeholder(if after_cursor { 2 } else { 0 });
-        let size = format!("{limit}::bigint * {PAGE_WINDOW_PER_ROW}");
+        let size = page_window(&limit);
         let conditions = format!(
             "{}{cursor} AND {}",
             self.where_reading(Reading::AsAdded),
@@ -175,7 +178,7 @@ impl Filter {
     /// held fewer and was full, one of the newest `limit` after the cursor that the lookup
     /// finds. Postgres runs the lookup only then (a one-time filter).
     pub(super) fn in_window(&self, window: &Window, cursor: &str, limit: &str) -> String {
-        let size = format!("{limit}::bigint * {PAGE_WINDOW_PER_ROW}");
+        let size = page_window(limit);
         let others = self.others_clause();
         let looked_up = format!(
             "{}{cursor} AND w.matched < {limit} AND {}",
