@@ -829,3 +829,196 @@ async fn system_analytics_sum_each_tenant_over_the_period() {
         .collect();
     assert_eq!(top, expected, "the ten who used the most, in order");
 }
+
+/// The rollups' closed days (V0028): a period's days before yesterday are summed per tenant once,
+/// and a read adds the rows of yesterday and today to those sums. The figures must be those of
+/// every row summed, read from a small part of the rollups. A change to a closed day's rollup,
+/// made by the processor's own statement, counts at once and has the sums read again; a change
+/// to today's is not a late one. Two readers summing a period at once take turns. On the test's
+/// own database: 100 tenants, tenant n with n calls of n minutes on each of the last 60 days,
+/// written a day at a time.
+#[tokio::test]
+async fn system_analytics_sum_closed_days_once() {
+    use shared::admin::analytics::{sql::TENANTS, sum_closed_days, system};
+    use shared::calls::rollup::sql::ADD_TO_DAY;
+    let database = support::ScratchDatabase::create("closed_days").await;
+    let mut client = database.migrated_connection().await;
+    client
+        .batch_execute(
+            "INSERT INTO users (auth_subject, email)
+             SELECT 'closed_days_' || n, 'tenant' || n || '@example.test'
+             FROM generate_series(1, 100) n;
+             INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+             SELECT id, 'agent_' || auth_subject, 'agent' FROM users;
+             INSERT INTO daily_agent_stats
+                 (user_id, agent_id, day, calls, chats, duration_seconds, credits_used)
+             SELECT a.user_id, a.id, (now() AT TIME ZONE 'UTC')::date - ago, t.n, 0,
+                    t.n * t.n * 60, t.n * t.n
+             FROM generate_series(59, 0, -1) ago, agents a JOIN users u ON u.id = a.user_id,
+                 LATERAL (SELECT substr(u.auth_subject, 13)::int AS n) t
+             ORDER BY ago DESC, t.n",
+        )
+        .await
+        .expect("60 days of rollups");
+    support::vacuumed(&client, &["daily_agent_stats"]).await;
+    // The 30 days' sums (the totals, the first of the top ten) and the rollups' blocks read.
+    let tenants = async |client: &deadpool_postgres::Client| {
+        let before = support::blocks_read(client, "daily_agent_stats").await;
+        let rows = client.query(TENANTS, &[&30_i32]).await.expect("the sums");
+        let read = support::blocks_read(client, "daily_agent_stats").await - before;
+        let top = &rows[0];
+        let sums: (i64, i64, i64, String, i64) = (
+            top.get("active"),
+            top.get("calls"),
+            top.get("minutes"),
+            top.get("email"),
+            top.get("tenant_credits_used"),
+        );
+        (sums, read)
+    };
+    // The period's sums: through the day before yesterday?, the late changes they hold, and
+    // how many tenants they have; then the late changes counted.
+    let state = async |client: &deadpool_postgres::Client| -> (bool, i64, i64, i64) {
+        let row = client
+            .query_one(
+                "SELECT p.through = (now() AT TIME ZONE 'UTC')::date - 2, p.late,
+                     (SELECT count(*) FROM closed_day_sums WHERE days = 30),
+                     (SELECT late FROM closed_day_changes)
+                 FROM closed_day_periods p WHERE days = 30",
+                &[],
+            )
+            .await
+            .expect("the period's sums");
+        (row.get(0), row.get(1), row.get(2), row.get(3))
+    };
+    // The processor's statement: `calls` more on the rollup of tenant n's day `ago` days back.
+    let add = async |client: &deadpool_postgres::Client, n: i32, ago: i32, calls: i32| {
+        let tenant = client
+            .query_one(
+                "SELECT a.user_id, a.id, (now() AT TIME ZONE 'UTC')::date - $2::int
+                 FROM agents a JOIN users u ON u.id = a.user_id
+                 WHERE u.auth_subject = 'closed_days_' || $1",
+                &[&n.to_string(), &ago],
+            )
+            .await
+            .expect("the tenant");
+        let (user, agent, day): (uuid::Uuid, uuid::Uuid, chrono::NaiveDate) =
+            (tenant.get(0), tenant.get(1), tenant.get(2));
+        client
+            .execute(
+                ADD_TO_DAY,
+                &[&user, &agent, &day, &calls, &0, &0, &0, &0, &0_i64, &0_i64],
+            )
+            .await
+            .expect("added");
+    };
+
+    let (every_row, read_every) = tenants(&client).await;
+    system(&mut client, 30).await.expect("read");
+    let summed_once = state(&client).await;
+    let (summed, read_summed) = tenants(&client).await;
+    add(&client, 1, 10, 5).await;
+    let after_late = state(&client).await;
+    let (late_unsummed, _) = tenants(&client).await;
+    system(&mut client, 30).await.expect("read again");
+    let summed_again = state(&client).await;
+    let (late_summed, read_late) = tenants(&client).await;
+    add(&client, 2, 0, 7).await;
+    let after_today = state(&client).await;
+    let (today, read_today) = tenants(&client).await;
+    let one_day = system(&mut client, 1).await.expect("a day").calls.calls;
+    let two_days = system(&mut client, 2).await.expect("two days").calls.calls;
+    // A day later, two readers at once: one sums, the other waits its turn and finds them. A
+    // third session holds the old sums until both are waiting (one to clear them, one for its
+    // turn), so that they do overlap.
+    client
+        .batch_execute("UPDATE closed_day_periods SET through = through - 1")
+        .await
+        .expect("a day passed");
+    let mut other = database.migrated_connection().await;
+    let holder = database.migrated_connection().await;
+    holder
+        .batch_execute("BEGIN; SELECT FROM closed_day_sums WHERE days = 30 FOR UPDATE")
+        .await
+        .expect("the old sums held");
+    let watcher = database.migrated_connection().await;
+    let release = async {
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .expect("the sessions waiting")
+                .get(0);
+            if waiting == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        holder.batch_execute("COMMIT").await.expect("released");
+    };
+    let ((ours, theirs), ()) = tokio::join!(
+        async {
+            tokio::join!(
+                sum_closed_days(&mut client, 30),
+                sum_closed_days(&mut other, 30)
+            )
+        },
+        release
+    );
+    ours.expect("summed");
+    theirs.expect("summed at once");
+    drop((other, holder, watcher));
+    let next_day = state(&client).await;
+    let (next_day_sums, _) = tenants(&client).await;
+    drop(client);
+    database.drop().await;
+
+    let calls: i64 = 30 * 5_050;
+    let minutes: i64 = 30 * (1..=100).map(|n: i64| n * n).sum::<i64>();
+    let top = |calls| {
+        (
+            100,
+            calls,
+            minutes,
+            "tenant100@example.test".into(),
+            300_000,
+        )
+    };
+    assert_eq!(every_row, top(calls), "every row of 30 days");
+    assert_eq!(
+        summed_once,
+        (true, 0, 100, 0),
+        "each tenant's 28 closed days"
+    );
+    assert_eq!(summed, every_row, "the same from the sums");
+    assert!(
+        read_summed * 5 < read_every,
+        "{read_summed} blocks of the rollups read, against {read_every}"
+    );
+    assert_eq!(after_late, (true, 0, 100, 1), "a late change counted");
+    assert_eq!(
+        late_unsummed,
+        top(calls + 5),
+        "counted at once, without the sums"
+    );
+    assert_eq!(summed_again, (true, 1, 100, 1), "summed again");
+    assert_eq!(late_summed, top(calls + 5));
+    assert!(read_late * 5 < read_every, "{read_late} blocks read");
+    assert_eq!(
+        after_today, summed_again,
+        "today's change is not a late one"
+    );
+    assert_eq!(today, top(calls + 12));
+    assert!(read_today * 5 < read_every, "{read_today} blocks read");
+    assert_eq!(
+        (one_day, two_days),
+        (5_057, 10_107),
+        "today, and yesterday too"
+    );
+    assert_eq!(next_day, (true, 1, 100, 1), "summed once more, no error");
+    assert_eq!(next_day_sums, top(calls + 12));
+}

@@ -3,9 +3,9 @@
 //! tenants that used the most. Calls and credits come from the daily rollups the processor keeps.
 //!
 //! Requests are answered from a snapshot of their period's figures ([`cached`]) while it is
-//! under [`MAX_AGE`]: reading them sums every tenant's rollups over the period (V0027 says what
-//! that costs), and the reconciler re-reads the periods admins look at ([`warm`]) before their
-//! snapshots expire.
+//! under [`MAX_AGE`], and the reconciler re-reads the periods admins look at ([`warm`]) before
+//! their snapshots expire. Reading them adds each tenant's rollups of yesterday and today to
+//! its sums over the period's older days, which are read once ([`sum_closed_days`], V0028).
 
 use crate::db::statements::Cached;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -116,6 +116,23 @@ pub mod sql {
     macro_rules! since_day {
         () => {
             "((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))"
+        };
+    }
+    /// The last day whose rollups a period's sums hold ([`SUM_CLOSED_DAYS`]): the day before
+    /// yesterday, UTC.
+    macro_rules! last_closed_day {
+        () => {
+            "((now() AT TIME ZONE 'UTC')::date - 2)"
+        };
+    }
+    /// The period's closed days have their sums, read since the last late change (V0028).
+    macro_rules! closed_days_summed {
+        () => {
+            concat!(
+                "SELECT FROM closed_day_periods p JOIN closed_day_changes c ON c.late = p.late
+                WHERE p.days = $1 AND p.through = ",
+                last_closed_day!()
+            )
         };
     }
     macro_rules! since {
@@ -243,15 +260,54 @@ pub mod sql {
                     AS adjustments
             FROM closed, open"
         );
+        /// Whether the period's closed days have their sums ([`SUM_CLOSED_DAYS`]).
+        pub const CLOSED_DAYS_SUMMED = concat!("SELECT EXISTS (", closed_days_summed!(), ") AS summed");
+        /// Takes the period's turn to sum its closed days (its row, locked by an update that
+        /// changes nothing): a second reader waits here, then finds them summed.
+        pub const TAKE_CLOSED_DAYS = "INSERT INTO closed_day_periods (days) VALUES ($1)
+            ON CONFLICT (days) DO UPDATE SET days = EXCLUDED.days";
+        pub const CLEAR_CLOSED_DAYS = "DELETE FROM closed_day_sums WHERE days = $1";
+        /// Sums each tenant's rollups over the period's days up to the last closed one, and
+        /// keeps the count of late changes they were read with: read in the same snapshot, a
+        /// change either is in the sums or made the count move on.
+        pub const SUM_CLOSED_DAYS = concat!(
+            "WITH summed AS (
+                INSERT INTO closed_day_sums
+                    (days, user_id, calls, chats, duration_seconds, credits_used)
+                SELECT $1, user_id, sum(calls), sum(chats), sum(duration_seconds), sum(credits_used)
+                FROM daily_agent_stats
+                WHERE day >= ", since_day!(), " AND day <= ", last_closed_day!(), "
+                GROUP BY user_id
+                RETURNING 1)
+            UPDATE closed_day_periods
+            SET through = ", last_closed_day!(), ", late = (SELECT late FROM closed_day_changes)
+            WHERE days = $1
+            RETURNING (SELECT count(*) FROM summed) AS tenants"
+        );
         /// One pass over the period's rollups, summed per tenant: the call totals, the active
         /// tenants and the top ten, all from the same sums (the ten picked before their e-mails
         /// are joined: 2 ms, against 7 to 15 for every tenant's). Every row carries the totals;
-        /// a period without calls has one row, with no tenant.
+        /// a period without calls has one row, with no tenant. The rollups are the closed days'
+        /// sums and the rows of the days after them, while those sums hold in this snapshot;
+        /// else every row of the period (each branch runs only under its one-time condition).
         pub const TENANTS = concat!(
-            "WITH tenants AS MATERIALIZED (
+            "WITH summed AS MATERIALIZED (", closed_days_summed!(), "),
+            rollups AS (
+                SELECT user_id, calls, chats, duration_seconds, credits_used
+                FROM closed_day_sums WHERE days = $1 AND EXISTS (SELECT FROM summed)
+                UNION ALL
+                SELECT user_id, calls, chats, duration_seconds, credits_used
+                FROM daily_agent_stats
+                WHERE day > ", last_closed_day!(), " AND day >= ", since_day!(), "
+                    AND EXISTS (SELECT FROM summed)
+                UNION ALL
+                SELECT user_id, calls, chats, duration_seconds, credits_used
+                FROM daily_agent_stats
+                WHERE day >= ", since_day!(), " AND NOT EXISTS (SELECT FROM summed)),
+            tenants AS MATERIALIZED (
                 SELECT user_id, sum(calls) AS calls, sum(chats) AS chats,
                     sum(duration_seconds) AS duration_seconds, sum(credits_used) AS credits_used
-                FROM daily_agent_stats WHERE day >= ", since_day!(), " GROUP BY user_id),
+                FROM rollups GROUP BY user_id),
             totals AS (
                 SELECT count(*) FILTER (WHERE calls + chats > 0) AS active,
                     COALESCE(sum(calls), 0)::bigint AS calls, COALESCE(sum(chats), 0)::bigint AS chats,
@@ -340,9 +396,17 @@ async fn refresh(db: &mut Client, days: i32) -> AppResult<SystemAnalytics> {
 
 /// Reads every figure from one snapshot, so a call landing mid-request is counted everywhere or
 /// nowhere (the top tenants never show a call the totals miss). The ledger's newly closed hours
-/// are totalled first, in a transaction of their own: the snapshot itself only reads.
+/// are totalled and the rollups' closed days summed first, in transactions of their own: the
+/// snapshot itself only reads.
 pub async fn system(db: &mut Client, days: i32) -> AppResult<SystemAnalytics> {
-    let read_from = close_ledger_hours(db, days).await?;
+    // One round trip: both go out together.
+    let (read_from, summed) = tokio::try_join!(
+        close_ledger_hours(&*db, days),
+        closed_days_summed(&*db, days),
+    )?;
+    if !summed {
+        sum_closed_days(db, days).await?;
+    }
     let snapshot = db
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
@@ -352,6 +416,35 @@ pub async fn system(db: &mut Client, days: i32) -> AppResult<SystemAnalytics> {
     let analytics = read(&snapshot, days, read_from).await?;
     snapshot.commit().await?;
     Ok(analytics)
+}
+
+/// Sums each tenant's rollups over the period's closed days (its days before yesterday), unless
+/// they are summed since the last late change to one of them. Two readers take turns; the
+/// second finds them summed.
+pub async fn sum_closed_days(db: &mut Client, days: i32) -> AppResult<()> {
+    let tx = db.transaction().await?;
+    tx.cached_execute(sql::TAKE_CLOSED_DAYS, &[&days]).await?;
+    // Read after the turn was taken: what a reader before us summed, if any.
+    if closed_days_summed(&tx, days).await? {
+        // Nothing to write: the turn's own update of the row is dropped.
+        tx.rollback().await?;
+        return Ok(());
+    }
+    tx.cached_execute(sql::CLEAR_CLOSED_DAYS, &[&days]).await?;
+    let tenants: i64 = tx
+        .cached_query_one(sql::SUM_CLOSED_DAYS, &[&days])
+        .await?
+        .try_get("tenants")?;
+    tx.commit().await?;
+    tracing::info!(days, tenants, "closed days summed");
+    Ok(())
+}
+
+async fn closed_days_summed(client: &impl GenericClient, days: i32) -> AppResult<bool> {
+    let row = client
+        .cached_query_one(sql::CLOSED_DAYS_SUMMED, &[&days])
+        .await?;
+    Ok(row.try_get("summed")?)
 }
 
 /// Totals the period's closed ledger hours not totalled yet, a span at most

@@ -118,7 +118,15 @@ async fn add(
 
 pub mod sql {
     crate::db::statements! {
-        pub const ADD_TO_DAY = "INSERT INTO daily_agent_stats
+        /// Adds to the day's rollup. A change to a day before yesterday is a late one: it moves
+        /// the count of late changes on, in the same transaction, so that the admin's analytics
+        /// read the sums of their closed days again (V0028). Judged an hour ahead: a reader
+        /// closes a day at midnight, and a transaction that began before it, but commits after
+        /// the reader's snapshot, must still count its change (none lasts an hour).
+        pub const ADD_TO_DAY = "WITH late AS (
+                UPDATE closed_day_changes SET late = late + 1
+                WHERE $3::date < ((now() + interval '1 hour') AT TIME ZONE 'UTC')::date - 1)
+            INSERT INTO daily_agent_stats
                 (user_id, agent_id, day, calls, chats, completed, failed, successful, duration_seconds, credits_used)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (user_id, agent_id, day) DO UPDATE SET
