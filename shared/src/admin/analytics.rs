@@ -287,27 +287,38 @@ pub mod sql {
         /// One pass over the period's rollups, summed per tenant: the call totals, the active
         /// tenants and the top ten, all from the same sums (the ten picked before their e-mails
         /// are joined: 2 ms, against 7 to 15 for every tenant's). Every row carries the totals;
-        /// a period without calls has one row, with no tenant. The rollups are the closed days'
-        /// sums and the rows of the days after them, while those sums hold in this snapshot;
-        /// else every row of the period (each branch runs only under its one-time condition).
+        /// a period without calls has one row, with no tenant. While the closed days' sums hold
+        /// in this snapshot, a tenant's sums are those plus its rows of the days after them;
+        /// else its rows of the whole period (each branch runs only under its one-time
+        /// condition). The closed days' sums are joined, not summed again, and a tenant's sums
+        /// are `bigint` (Postgres sums `bigint` as `numeric`): 17 ms at ten million calls,
+        /// against 22.5 summing both sorts of row as `numeric`.
         pub const TENANTS = concat!(
             "WITH summed AS MATERIALIZED (", closed_days_summed!(), "),
-            rollups AS (
-                SELECT user_id, calls, chats, duration_seconds, credits_used
-                FROM closed_day_sums WHERE days = $1 AND EXISTS (SELECT FROM summed)
-                UNION ALL
-                SELECT user_id, calls, chats, duration_seconds, credits_used
-                FROM daily_agent_stats
-                WHERE day > ", last_closed_day!(), " AND day >= ", since_day!(), "
-                    AND EXISTS (SELECT FROM summed)
-                UNION ALL
-                SELECT user_id, calls, chats, duration_seconds, credits_used
-                FROM daily_agent_stats
-                WHERE day >= ", since_day!(), " AND NOT EXISTS (SELECT FROM summed)),
-            tenants AS MATERIALIZED (
+            unclosed AS (
                 SELECT user_id, sum(calls) AS calls, sum(chats) AS chats,
-                    sum(duration_seconds) AS duration_seconds, sum(credits_used) AS credits_used
-                FROM rollups GROUP BY user_id),
+                    sum(duration_seconds)::bigint AS duration_seconds,
+                    sum(credits_used)::bigint AS credits_used
+                FROM (SELECT user_id, calls, chats, duration_seconds, credits_used
+                      FROM daily_agent_stats
+                      WHERE day > ", last_closed_day!(), " AND day >= ", since_day!(), "
+                          AND EXISTS (SELECT FROM summed)
+                      UNION ALL
+                      SELECT user_id, calls, chats, duration_seconds, credits_used
+                      FROM daily_agent_stats
+                      WHERE day >= ", since_day!(), " AND NOT EXISTS (SELECT FROM summed)) rollups
+                GROUP BY user_id),
+            closed AS (
+                SELECT user_id, calls, chats, duration_seconds, credits_used
+                FROM closed_day_sums WHERE days = $1 AND EXISTS (SELECT FROM summed)),
+            tenants AS MATERIALIZED (
+                SELECT user_id,
+                    COALESCE(c.calls, 0) + COALESCE(o.calls, 0) AS calls,
+                    COALESCE(c.chats, 0) + COALESCE(o.chats, 0) AS chats,
+                    COALESCE(c.duration_seconds, 0) + COALESCE(o.duration_seconds, 0)
+                        AS duration_seconds,
+                    COALESCE(c.credits_used, 0) + COALESCE(o.credits_used, 0) AS credits_used
+                FROM closed c FULL JOIN unclosed o USING (user_id)),
             totals AS (
                 SELECT count(*) FILTER (WHERE calls + chats > 0) AS active,
                     COALESCE(sum(calls), 0)::bigint AS calls, COALESCE(sum(chats), 0)::bigint AS chats,
