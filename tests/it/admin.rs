@@ -675,7 +675,7 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
 /// own database, where nothing else reads or writes the figures.
 #[tokio::test]
 async fn system_analytics_answer_from_a_snapshot_until_it_expires() {
-    use shared::admin::analytics::{cached, warm, MAX_AGE};
+    use shared::admin::analytics::{cached, sum_closed_days, warm, MAX_AGE};
     let database = support::ScratchDatabase::create("analytics_snapshots").await;
     let mut client = database.migrated_connection().await;
     client
@@ -729,7 +729,20 @@ async fn system_analytics_answer_from_a_snapshot_until_it_expires() {
         .batch_execute(&calls_become(9))
         .await
         .expect("more calls");
+    // 90's closed days summed, as its request two days ago did.
+    sum_closed_days(&mut client, 90).await.expect("summed");
     let warmed = warm(&mut client).await.expect("warmed");
+    let summed: Vec<i32> = client
+        .query(
+            "SELECT days FROM closed_day_periods
+             UNION SELECT days FROM closed_day_sums ORDER BY days",
+            &[],
+        )
+        .await
+        .expect("the periods summed")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
     let snapshots: Vec<(i32, bool, i64)> = client
         .query(
             "SELECT days, requested_at > now() - interval '1 minute',
@@ -763,6 +776,7 @@ async fn system_analytics_answer_from_a_snapshot_until_it_expires() {
     assert!(other_shape.generated_at > expired.generated_at);
     assert_eq!(touched.generated_at, other_shape.generated_at);
     assert_eq!(warmed.periods, vec![7, 30]);
+    assert_eq!(summed, vec![7, 30], "90's closed days forgotten");
     assert_eq!(
         snapshots,
         vec![(7, true, 9), (30, true, 9), (90, false, 8)],

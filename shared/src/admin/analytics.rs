@@ -267,6 +267,11 @@ pub mod sql {
         pub const TAKE_CLOSED_DAYS = "INSERT INTO closed_day_periods (days) VALUES ($1)
             ON CONFLICT (days) DO UPDATE SET days = EXCLUDED.days";
         pub const CLEAR_CLOSED_DAYS = "DELETE FROM closed_day_sums WHERE days = $1";
+        /// Drops the closed days' sums of the periods but $1: a tenant's row for each period
+        /// once asked for would otherwise stay.
+        pub const FORGET_CLOSED_DAYS = "WITH periods AS (
+                DELETE FROM closed_day_periods WHERE days <> ALL($1))
+            DELETE FROM closed_day_sums WHERE days <> ALL($1)";
         /// Sums each tenant's rollups over the period's days up to the last closed one, and
         /// keeps the count of late changes they were read with: read in the same snapshot, a
         /// change either is in the sums or made the count move on.
@@ -378,7 +383,8 @@ pub struct Warmed {
 }
 
 /// Re-reads the periods asked for in the last day (the most recent [`WARMED_PERIODS`]) and the
-/// default one, so that requests find their snapshots fresh.
+/// default one, so that requests find their snapshots fresh, and drops the closed days' sums of
+/// every other period: a period asked for again sums them again.
 pub async fn warm(db: &mut Client) -> AppResult<Warmed> {
     let mut periods = db
         .cached_query(sql::WARMED, &[&WARMED_PERIODS])
@@ -392,6 +398,8 @@ pub async fn warm(db: &mut Client) -> AppResult<Warmed> {
     for &days in &periods {
         refresh(db, days).await?;
     }
+    db.cached_execute(sql::FORGET_CLOSED_DAYS, &[&periods])
+        .await?;
     Ok(Warmed { periods })
 }
 
