@@ -121,8 +121,9 @@ pub mod sql {
         /// Adds to the day's rollup. A change to a day before yesterday is a late one: it moves
         /// the count of late changes on, in the same transaction, so that the admin's analytics
         /// read the sums of their closed days again (V0028). Judged an hour ahead: a reader
-        /// closes a day at midnight, and a transaction that began before it, but commits after
-        /// the reader's snapshot, must still count its change (none lasts an hour).
+        /// whose snapshot misses this change may have begun up to an hour after this
+        /// transaction did (none lasts an hour), and every day it counts as closed must count
+        /// as late here.
         pub const ADD_TO_DAY = "WITH late AS (
                 UPDATE closed_day_changes SET late = late + 1
                 WHERE $3::date < ((now() + interval '1 hour') AT TIME ZONE 'UTC')::date - 1)
