@@ -795,14 +795,10 @@ async fn system_analytics_sum_each_tenant_over_the_period() {
     let empty = client.query(TENANTS, &[&30_i32]).await.expect("no calls");
     // Twelve tenants, tenant n with n calls of n minutes yesterday and 100 calls 40 days ago
     // (outside the period); tenant 0 had only a row emptied by a call that changed day.
+    numbered_tenants(&client, "tenant_sums_", 0..=11).await;
     client
         .batch_execute(
-            "INSERT INTO users (auth_subject, email)
-             SELECT 'tenant_sums_' || n, 'tenant' || n || '@example.test'
-             FROM generate_series(0, 11) n;
-             INSERT INTO agents (user_id, elevenlabs_agent_id, name)
-             SELECT id, 'agent_' || auth_subject, 'agent' FROM users;
-             INSERT INTO daily_agent_stats
+            "INSERT INTO daily_agent_stats
                  (user_id, agent_id, day, calls, chats, duration_seconds, credits_used)
              SELECT u.id, a.id, d.day, n * d.weight, 0, n * d.weight * n * 60,
                     n * d.weight * n
@@ -857,14 +853,10 @@ async fn system_analytics_sum_closed_days_once() {
     use shared::calls::rollup::sql::ADD_TO_DAY;
     let database = support::ScratchDatabase::create("closed_days").await;
     let mut client = database.migrated_connection().await;
+    numbered_tenants(&client, "closed_days_", 1..=100).await;
     client
         .batch_execute(
-            "INSERT INTO users (auth_subject, email)
-             SELECT 'closed_days_' || n, 'tenant' || n || '@example.test'
-             FROM generate_series(1, 100) n;
-             INSERT INTO agents (user_id, elevenlabs_agent_id, name)
-             SELECT id, 'agent_' || auth_subject, 'agent' FROM users;
-             INSERT INTO daily_agent_stats
+            "INSERT INTO daily_agent_stats
                  (user_id, agent_id, day, calls, chats, duration_seconds, credits_used)
              SELECT a.user_id, a.id, (now() AT TIME ZONE 'UTC')::date - ago, t.n, 0,
                     t.n * t.n * 60, t.n * t.n
@@ -1035,4 +1027,30 @@ async fn system_analytics_sum_closed_days_once() {
     );
     assert_eq!(next_day, (true, 1, 100, 1), "summed once more, no error");
     assert_eq!(next_day_sums, top(calls + 12));
+}
+
+/// Tenants `{prefix}{n}` for each n of `numbers` (e-mail `tenant{n}@example.test`), each with
+/// one agent, on a test's own database.
+async fn numbered_tenants(
+    client: &tokio_postgres::Client,
+    prefix: &str,
+    numbers: std::ops::RangeInclusive<i32>,
+) {
+    client
+        .execute(
+            "INSERT INTO users (auth_subject, email)
+             SELECT $1::text || n, 'tenant' || n || '@example.test' FROM generate_series($2::int, $3::int) n",
+            &[&prefix, numbers.start(), numbers.end()],
+        )
+        .await
+        .expect("the tenants");
+    client
+        .execute(
+            "INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+             SELECT id, 'agent_' || auth_subject, 'agent' FROM users
+             WHERE starts_with(auth_subject, $1)",
+            &[&prefix],
+        )
+        .await
+        .expect("an agent each");
 }

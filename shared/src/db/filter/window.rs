@@ -159,7 +159,7 @@ impl Filter {
         after_cursor: bool,
     ) -> String {
         let cursor = cursor_condition(&window.keyset, after_cursor, self.params.len());
-        let limit = self.next_placeholder(if after_cursor { 2 } else { 0 });
+        let limit = self.limit_placeholder(after_cursor);
         let size = page_window(&limit);
         let conditions = format!(
             "{}{cursor} AND {}",
