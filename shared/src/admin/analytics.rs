@@ -135,9 +135,12 @@ pub mod sql {
             )
         };
     }
+    /// The period's first instant, evaluated once per statement: compared with many rows, the
+    /// expression itself is evaluated for each (its time zone conversions, 1 ms over the
+    /// 10,000 users of the bench, as much over a year of ledger hours).
     macro_rules! since {
         () => {
-            "(((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC')"
+            "(SELECT ((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC')"
         };
     }
     macro_rules! paid {
@@ -214,13 +217,18 @@ pub mod sql {
         /// with no entry get their zeros too. Answers the first hour of the period from which
         /// [`CREDITS`] must read the entries themselves: every hour before it has its totals
         /// now. That is the first open hour once the period is caught up, and a request never
-        /// reads more of the ledger to total it than a span's entries.
+        /// reads more of the ledger to total it than a span's entries. A caught-up period is
+        /// told by its count of totalled hours alone, without looking each hour up (0.9 ms for
+        /// a year's, against 2.5).
         pub const CLOSE_LEDGER_HOURS = concat!(
             "WITH missing AS MATERIALIZED (
                 SELECT h AS hour
                 FROM generate_series(", since!(), ", ", open_hour!(), " - interval '1 hour',
                     interval '1 hour') h
-                WHERE NOT EXISTS (SELECT FROM ledger_hours l WHERE l.hour = h)),
+                WHERE (SELECT count(*) FROM ledger_hours
+                       WHERE hour >= ", since!(), " AND hour < ", open_hour!(), ")
+                    < extract(epoch FROM ", open_hour!(), " - ", since!(), ") / 3600
+                    AND NOT EXISTS (SELECT FROM ledger_hours l WHERE l.hour = h)),
             span AS MATERIALIZED (
                 SELECT min(hour) AS first, min(hour) + interval '", closing_span!(), "' AS past
                 FROM missing),
@@ -243,7 +251,10 @@ pub mod sql {
                 (SELECT count(*) FROM closed) AS closed"
         );
         /// $2 is the hour [`CLOSE_LEDGER_HOURS`] answers: the period's hours before it are read
-        /// from their totals, the rest from the ledger.
+        /// from their totals, the rest from the ledger. The entries' two bounds are two
+        /// conditions, not the `greatest` of them, so that Postgres judges how many entries
+        /// follow $2 by its value: it cannot judge a bound only known when the statement runs,
+        /// and takes it for a third of the ledger (a parallel scan, 11 ms).
         pub const CREDITS = concat!(
             "WITH closed AS (
                 SELECT sum(purchase) AS purchase, sum(usage) AS usage, sum(bonus) AS bonus,
@@ -251,7 +262,7 @@ pub mod sql {
                 FROM ledger_hours WHERE hour >= ", since!(), " AND hour < $2),
             open AS (
                 SELECT ", by_type!(), " FROM credit_transactions
-                WHERE created_at >= greatest(", since!(), ", $2::timestamptz))
+                WHERE created_at >= $2::timestamptz AND created_at >= ", since!(), ")
             SELECT (COALESCE(closed.purchase, 0) + COALESCE(open.purchase, 0))::bigint AS sold,
                 (-COALESCE(closed.usage, 0) - COALESCE(open.usage, 0))::bigint AS used,
                 (COALESCE(closed.bonus, 0) + COALESCE(open.bonus, 0))::bigint AS bonus,
