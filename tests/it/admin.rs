@@ -840,8 +840,8 @@ async fn system_analytics_sum_each_tenant_over_the_period() {
     assert_eq!(top, expected, "the ten who used the most, in order");
 }
 
-/// The rollups' closed days (V0028): a period's days before yesterday are summed per tenant once,
-/// and a read adds the rows of yesterday and today to those sums. The figures must be those of
+/// The rollups' closed days (V0028): a period's days up to `LAST_CLOSED_DAY` are summed per
+/// tenant once, and a read adds the rows of the days after them to those sums. The figures must be those of
 /// every row summed, read from a small part of the rollups. A change to a closed day's rollup,
 /// made by the processor's own statement, counts at once and has the sums read again; a change
 /// to today's is not a late one. Two readers summing a period at once take turns. On the test's
@@ -849,7 +849,10 @@ async fn system_analytics_sum_each_tenant_over_the_period() {
 /// written a day at a time.
 #[tokio::test]
 async fn system_analytics_sum_closed_days_once() {
-    use shared::admin::analytics::{sql::TENANTS, sum_closed_days, system};
+    use shared::admin::analytics::{
+        sql::{LAST_CLOSED_DAY, TENANTS},
+        sum_closed_days, system,
+    };
     use shared::calls::rollup::sql::ADD_TO_DAY;
     let database = support::ScratchDatabase::create("closed_days").await;
     let mut client = database.migrated_connection().await;
@@ -882,15 +885,17 @@ async fn system_analytics_sum_closed_days_once() {
         );
         (sums, read)
     };
-    // The period's sums: through the day before yesterday?, the late changes they hold, and
-    // how many tenants they have; then the late changes counted.
+    // The period's sums: through the last closed day?, the late changes they hold, and how
+    // many tenants they have; then the late changes counted.
     let state = async |client: &deadpool_postgres::Client| -> (bool, i64, i64, i64) {
         let row = client
             .query_one(
-                "SELECT p.through = (now() AT TIME ZONE 'UTC')::date - 2, p.late,
-                     (SELECT count(*) FROM closed_day_sums WHERE days = 30),
-                     (SELECT late FROM closed_day_changes)
-                 FROM closed_day_periods p WHERE days = 30",
+                &format!(
+                    "SELECT p.through = {LAST_CLOSED_DAY}, p.late,
+                         (SELECT count(*) FROM closed_day_sums WHERE days = 30),
+                         (SELECT late FROM closed_day_changes)
+                     FROM closed_day_periods p WHERE days = 30"
+                ),
                 &[],
             )
             .await
@@ -995,11 +1000,7 @@ async fn system_analytics_sum_closed_days_once() {
         )
     };
     assert_eq!(every_row, top(calls), "every row of 30 days");
-    assert_eq!(
-        summed_once,
-        (true, 0, 100, 0),
-        "each tenant's 28 closed days"
-    );
+    assert_eq!(summed_once, (true, 0, 100, 0), "each tenant's closed days");
     assert_eq!(summed, every_row, "the same from the sums");
     assert!(
         read_summed * 5 < read_every,
@@ -1027,6 +1028,45 @@ async fn system_analytics_sum_closed_days_once() {
     );
     assert_eq!(next_day, (true, 1, 100, 1), "summed once more, no error");
     assert_eq!(next_day_sums, top(calls + 12));
+}
+
+/// Every day the admin's analytics hold as closed (`LAST_CLOSED_DAY`, as of a reader's `now()`)
+/// is one the processor's rollup statement counts a change to as late (`LATE_BEFORE`, as of its
+/// transaction's `now()`), for a transaction begun up to an hour before the reader: else a
+/// change the reader's snapshot misses would stay out of the sums. Today's changes are never
+/// late, and yesterday is closed from 02:00 UTC. Every minute of two days.
+#[tokio::test]
+async fn the_processor_counts_a_change_to_every_closed_day_as_late() {
+    use shared::{admin::analytics::sql::LAST_CLOSED_DAY, calls::rollup::sql::LATE_BEFORE};
+    let at = |expression: &str, instant: &str| expression.replace("now()", instant);
+    let row = support::db()
+        .await
+        .query_one(
+            &format!(
+                "SELECT count(*) FILTER (WHERE NOT {closed} < {late}),
+                     count(*) FILTER (WHERE (r AT TIME ZONE 'UTC')::date < {late_then}),
+                     count(*) FILTER (WHERE ago = 0 AND ({closed} = (r AT TIME ZONE 'UTC')::date - 1)
+                         <> (extract(hour FROM r AT TIME ZONE 'UTC') >= 2)),
+                     count(*)
+                 FROM generate_series(timestamptz '2026-03-01 00:00Z', '2026-03-03 00:00Z',
+                         interval '1 minute') r,
+                     generate_series(0, 59) ago,
+                     LATERAL (SELECT r - ago * interval '1 minute' AS t) begun",
+                closed = at(LAST_CLOSED_DAY, "r"),
+                late = at(LATE_BEFORE, "t"),
+                late_then = at(LATE_BEFORE, "r"),
+            ),
+            &[],
+        )
+        .await
+        .expect("the two rules over two days");
+    let counts: (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(
+        counts,
+        (0, 0, 0, 2_881 * 60),
+        "(a closed day's change not late, today's change late, yesterday's closing off 02:00, \
+         the instants and beginnings)"
+    );
 }
 
 /// Tenants `{prefix}{n}` for each n of `numbers` (e-mail `tenant{n}@example.test`), each with

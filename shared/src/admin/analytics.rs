@@ -4,8 +4,9 @@
 //!
 //! Requests are answered from a snapshot of their period's figures ([`cached`]) while it is
 //! under [`MAX_AGE`], and the reconciler re-reads the periods admins look at ([`warm`]) before
-//! their snapshots expire. Reading them adds each tenant's rollups of yesterday and today to
-//! its sums over the period's older days, which are read once ([`sum_closed_days`], V0028).
+//! their snapshots expire. Reading them adds each tenant's rollups of today (and, until 02:00
+//! UTC, yesterday) to its sums over the period's older days, which are read once
+//! ([`sum_closed_days`], V0028).
 
 use crate::db::statements::Cached;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -118,13 +119,18 @@ pub mod sql {
             "((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))"
         };
     }
-    /// The last day whose rollups a period's sums hold ([`SUM_CLOSED_DAYS`]): the day before
-    /// yesterday, UTC.
+    /// The last day whose rollups a period's sums hold ([`SUM_CLOSED_DAYS`]): yesterday (UTC)
+    /// from 02:00 UTC, the day before it until then. The processor counts a change to any day
+    /// this may be as a late one, an hour ahead
+    /// ([`LATE_BEFORE`](crate::calls::rollup::sql::LATE_BEFORE)); a call of yesterday's rarely
+    /// changes its day's rollup after 01:00.
     macro_rules! last_closed_day {
         () => {
-            "((now() AT TIME ZONE 'UTC')::date - 2)"
+            "(((now() - interval '2 hours') AT TIME ZONE 'UTC')::date - 1)"
         };
     }
+    /// [`last_closed_day!`], an expression of `now()`.
+    pub const LAST_CLOSED_DAY: &str = last_closed_day!();
     /// The period's closed days have their sums, read since the last late change (V0028).
     macro_rules! closed_days_summed {
         () => {
@@ -452,7 +458,7 @@ pub async fn system(db: &mut Client, days: i32) -> AppResult<SystemAnalytics> {
     Ok(analytics)
 }
 
-/// Sums each tenant's rollups over the period's closed days (its days before yesterday), unless
+/// Sums each tenant's rollups over the period's closed days (up to [`sql::LAST_CLOSED_DAY`]), unless
 /// they are summed since the last late change to one of them. Two readers take turns; the
 /// second finds them summed.
 pub async fn sum_closed_days(db: &mut Client, days: i32) -> AppResult<()> {

@@ -117,16 +117,28 @@ async fn add(
 }
 
 pub mod sql {
+    /// The first day whose rollup changes on time: today (UTC), and until 01:00 UTC yesterday
+    /// too. The admin's analytics hold the days before
+    /// [`LAST_CLOSED_DAY`](crate::admin::analytics::sql::LAST_CLOSED_DAY) as closed, an hour
+    /// later: a reader whose snapshot misses a change may have begun up to an hour after the
+    /// change's transaction did (none lasts an hour), and every day it holds as closed must be
+    /// late here.
+    macro_rules! late_before {
+        () => {
+            "((now() - interval '1 hour') AT TIME ZONE 'UTC')::date"
+        };
+    }
+    /// [`late_before!`], an expression of `now()`.
+    pub const LATE_BEFORE: &str = late_before!();
+
     crate::db::statements! {
-        /// Adds to the day's rollup. A change to a day before yesterday is a late one: it moves
-        /// the count of late changes on, in the same transaction, so that the admin's analytics
-        /// read the sums of their closed days again (V0028). Judged an hour ahead: a reader
-        /// whose snapshot misses this change may have begun up to an hour after this
-        /// transaction did (none lasts an hour), and every day it counts as closed must count
-        /// as late here.
-        pub const ADD_TO_DAY = "WITH late AS (
+        /// Adds to the day's rollup. A change to a day before [`LATE_BEFORE`] is a late one: it
+        /// moves the count of late changes on, in the same transaction, so that the admin's
+        /// analytics read the sums of their closed days again (V0028).
+        pub const ADD_TO_DAY = concat!(
+            "WITH late AS (
                 UPDATE closed_day_changes SET late = late + 1
-                WHERE $3::date < ((now() + interval '1 hour') AT TIME ZONE 'UTC')::date - 1)
+                WHERE $3::date < ", late_before!(), ")
             INSERT INTO daily_agent_stats
                 (user_id, agent_id, day, calls, chats, completed, failed, successful, duration_seconds, credits_used)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -137,6 +149,7 @@ pub mod sql {
                 failed = daily_agent_stats.failed + EXCLUDED.failed,
                 successful = daily_agent_stats.successful + EXCLUDED.successful,
                 duration_seconds = daily_agent_stats.duration_seconds + EXCLUDED.duration_seconds,
-                credits_used = daily_agent_stats.credits_used + EXCLUDED.credits_used";
+                credits_used = daily_agent_stats.credits_used + EXCLUDED.credits_used"
+        );
     }
 }
