@@ -118,17 +118,16 @@ async fn add(
 
 pub mod sql {
     /// The first day whose rollup changes on time: today (UTC), and until 01:00 UTC yesterday
-    /// too. The admin's analytics hold the days before
-    /// [`LAST_CLOSED_DAY`](crate::admin::analytics::sql::LAST_CLOSED_DAY) as closed, an hour
-    /// later: a reader whose snapshot misses a change may have begun up to an hour after the
-    /// change's transaction did (none lasts an hour), and every day it holds as closed must be
-    /// late here.
+    /// too. The admin's analytics hold days as closed (their `LAST_CLOSED_DAY`) an hour later:
+    /// a reader whose snapshot misses a change may have begun up to an hour after the change's
+    /// transaction did (none lasts an hour), and every day it holds as closed must be late
+    /// here.
     macro_rules! late_before {
         () => {
             "((now() - interval '1 hour') AT TIME ZONE 'UTC')::date"
         };
     }
-    /// [`late_before!`], an expression of `now()`.
+    /// `late_before!`, an expression of `now()`.
     pub const LATE_BEFORE: &str = late_before!();
 
     crate::db::statements! {
