@@ -34,7 +34,7 @@ macro_rules! closed_days_summed {
 /// 10,000 users of the bench, as much over a year of ledger hours).
 macro_rules! since {
     () => {
-        "(SELECT ((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC')"
+        concat!("(SELECT ", since_day!(), "::timestamp AT TIME ZONE 'UTC')")
     };
 }
 macro_rules! paid {
