@@ -756,6 +756,25 @@ async fn system_analytics_answer_from_a_snapshot_until_it_expires() {
         .map(|row| (row.get(0), row.get(1), row.get(2)))
         .collect();
     let after_warming = cached(&mut client, 7, false).await.expect("warm");
+    // Asked for two days ago: warming 30 does not count as asking for it, and a period only
+    // ever read afresh (a browser's reload) is asked for all the same.
+    client
+        .batch_execute("UPDATE system_analytics SET requested_at = now() - interval '2 days'")
+        .await
+        .expect("asked for long ago");
+    let warmed_alone = warm(&mut client).await.expect("warmed").periods;
+    cached(&mut client, 7, true).await.expect("afresh");
+    let asked_for: Vec<(i32, bool)> = client
+        .query(
+            "SELECT days, requested_at > now() - interval '1 minute'
+             FROM system_analytics ORDER BY days",
+            &[],
+        )
+        .await
+        .expect("when asked for")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
     drop(client);
     database.drop().await;
 
@@ -783,6 +802,12 @@ async fn system_analytics_answer_from_a_snapshot_until_it_expires() {
         "7 and 30 warmed (7's request moved its time forward), 90 left alone"
     );
     assert_eq!(after_warming.calls.calls, 9);
+    assert_eq!(warmed_alone, vec![30], "the default alone");
+    assert_eq!(
+        asked_for,
+        vec![(7, true), (30, false), (90, false)],
+        "read afresh for a request, 7 is asked for; warmed, 30 is not"
+    );
 }
 
 /// The rollups' single pass: the call totals, the active tenants and the top ten come from the
@@ -810,9 +835,32 @@ async fn system_analytics_sum_each_tenant_over_the_period() {
         .await
         .expect("the rollups");
     let rows = client.query(TENANTS, &[&30_i32]).await.expect("the sums");
+    // Fewer than ten tenants with calls: the top ten are those, not tenant 0 with nothing.
+    client
+        .batch_execute(
+            "DELETE FROM daily_agent_stats d USING users u
+             WHERE u.id = d.user_id AND substr(u.auth_subject, 13)::int > 4",
+        )
+        .await
+        .expect("tenants 5 to 11 gone");
+    let few: Vec<String> = client
+        .query(TENANTS, &[&30_i32])
+        .await
+        .expect("the sums of five")
+        .iter()
+        .map(|row| row.get("email"))
+        .collect();
     drop(client);
     database.drop().await;
 
+    assert_eq!(
+        few,
+        (1..5)
+            .rev()
+            .map(|n| format!("tenant{n}@example.test"))
+            .collect::<Vec<_>>(),
+        "the four with calls"
+    );
     assert_eq!(empty.len(), 1, "the totals' row alone");
     assert_eq!(empty[0].get::<_, i64>("calls"), 0);
     assert_eq!(empty[0].get::<_, Option<uuid::Uuid>>("user_id"), None);
@@ -885,13 +933,14 @@ async fn system_analytics_sum_closed_days_once() {
         );
         (sums, read)
     };
-    // The period's sums: through the last closed day?, the late changes they hold, and how
-    // many tenants they have; then the late changes counted.
+    // The period's sums: from its first day through its last closed one?, the late changes
+    // they hold, and how many tenants they have; then the late changes counted.
     let state = async |client: &deadpool_postgres::Client| -> (bool, i64, i64, i64) {
         let row = client
             .query_one(
                 &format!(
-                    "SELECT p.through = {LAST_CLOSED_DAY}, p.late,
+                    "SELECT p.through = {LAST_CLOSED_DAY}
+                             AND p.since = (now() AT TIME ZONE 'UTC')::date - 29, p.late,
                          (SELECT count(*) FROM closed_day_sums WHERE days = 30),
                          (SELECT late FROM closed_day_changes)
                      FROM closed_day_periods p WHERE days = 30"
@@ -985,6 +1034,19 @@ async fn system_analytics_sum_closed_days_once() {
     drop((other, holder, watcher));
     let next_day = state(&client).await;
     let (next_day_sums, _) = tenants(&client).await;
+    // Between midnight and 02:00 UTC the period's first day has moved on and its last closed
+    // day not yet: sums read the evening before began a day early. Here that day held one
+    // call of every tenant's.
+    client
+        .batch_execute(
+            "UPDATE closed_day_periods SET since = since - 1;
+             UPDATE closed_day_sums SET calls = calls + 1 WHERE days = 30",
+        )
+        .await
+        .expect("summed the evening before");
+    let (evening_sums, _) = tenants(&client).await;
+    system(&mut client, 30).await.expect("read after midnight");
+    let after_midnight = state(&client).await;
     drop(client);
     database.drop().await;
 
@@ -1028,6 +1090,16 @@ async fn system_analytics_sum_closed_days_once() {
     );
     assert_eq!(next_day, (true, 1, 100, 1), "summed once more, no error");
     assert_eq!(next_day_sums, top(calls + 12));
+    assert_eq!(
+        evening_sums,
+        top(calls + 12),
+        "not the day that left the period"
+    );
+    assert_eq!(
+        after_midnight,
+        (true, 1, 100, 1),
+        "summed from the first day"
+    );
 }
 
 /// Every day the admin's analytics hold as closed (`LAST_CLOSED_DAY`, as of a reader's `now()`)

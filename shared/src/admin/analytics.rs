@@ -131,7 +131,16 @@ pub async fn cached(db: &mut Client, days: i32, afresh: bool) -> AppResult<Syste
             }
         }
     }
-    refresh(db, days).await
+    refresh(db, days, ReadFor::Request).await
+}
+
+/// Who reads a period afresh: a request, which counts as asking for it (as one answered from
+/// its snapshot does), or the reconciler's warming, which does not: else every period it
+/// warms would stay asked for.
+#[derive(Clone, Copy, PartialEq)]
+enum ReadFor {
+    Request,
+    Warming,
 }
 
 /// What [`warm`] re-read.
@@ -154,18 +163,24 @@ pub async fn warm(db: &mut Client) -> AppResult<Warmed> {
         periods.push(DEFAULT_DAYS);
     }
     for &days in &periods {
-        refresh(db, days).await?;
+        refresh(db, days, ReadFor::Warming).await?;
     }
     db.cached_execute(sql::FORGET_CLOSED_DAYS, &[&periods])
         .await?;
     Ok(Warmed { periods })
 }
 
-async fn refresh(db: &mut Client, days: i32) -> AppResult<SystemAnalytics> {
+async fn refresh(db: &mut Client, days: i32, read_for: ReadFor) -> AppResult<SystemAnalytics> {
     let analytics = system(db, days).await?;
+    let requested = read_for == ReadFor::Request;
     db.cached_execute(
         sql::KEEP,
-        &[&days, &analytics.generated_at, &Json(&analytics)],
+        &[
+            &days,
+            &analytics.generated_at,
+            &Json(&analytics),
+            &requested,
+        ],
     )
     .await?;
     Ok(analytics)

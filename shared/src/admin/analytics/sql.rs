@@ -19,12 +19,16 @@ macro_rules! last_closed_day {
 }
 /// `last_closed_day!`, an expression of `now()`.
 pub const LAST_CLOSED_DAY: &str = last_closed_day!();
-/// The period's closed days have their sums, read since the last late change (V0028).
+/// The period's closed days have their sums, from its first day through its last closed one,
+/// read since the last late change (V0028). Both days: the first moves on at midnight, the last
+/// at 02:00, and sums read before midnight would count the day that left the period (V0029).
 macro_rules! closed_days_summed {
     () => {
         concat!(
             "SELECT FROM closed_day_periods p JOIN closed_day_changes c ON c.late = p.late
-            WHERE p.days = $1 AND p.through = ",
+            WHERE p.days = $1 AND p.since = ",
+            since_day!(),
+            " AND p.through = ",
             last_closed_day!()
         )
     };
@@ -90,11 +94,15 @@ crate::db::statements! {
         SELECT figures FROM system_analytics
         WHERE days = $1 AND generated_at > now() - make_interval(secs => $2)";
     /// Keeps the figures read in a snapshot as their period's, unless a later snapshot's
-    /// are kept already (two requests may read a period at once).
+    /// are kept already (two requests may read a period at once). Read for a request ($4),
+    /// the period counts as asked for now: one only ever read afresh would otherwise leave
+    /// [`WARMED`] after a day, and its closed days' sums be dropped at every warming.
     pub const KEEP = "INSERT INTO system_analytics (days, generated_at, figures, requested_at)
         VALUES ($1, $2, $3, now())
         ON CONFLICT (days) DO UPDATE SET generated_at = EXCLUDED.generated_at,
-            figures = EXCLUDED.figures
+            figures = EXCLUDED.figures,
+            requested_at = CASE WHEN $4 THEN EXCLUDED.requested_at
+                ELSE system_analytics.requested_at END
         WHERE system_analytics.generated_at < EXCLUDED.generated_at";
     /// The periods asked for in the last day, the most recently asked first, $1 at most.
     pub const WARMED = "SELECT days FROM system_analytics
@@ -178,8 +186,8 @@ crate::db::statements! {
             DELETE FROM closed_day_periods WHERE days <> ALL($1))
         DELETE FROM closed_day_sums WHERE days <> ALL($1)";
     /// Sums each tenant's rollups over the period's days up to the last closed one, and
-    /// keeps the count of late changes they were read with: read in the same snapshot, a
-    /// change either is in the sums or made the count move on.
+    /// keeps those two days and the count of late changes they were read with: read in the
+    /// same snapshot, a change either is in the sums or made the count move on.
     pub const SUM_CLOSED_DAYS = concat!(
         "WITH summed AS (
             INSERT INTO closed_day_sums
@@ -191,13 +199,15 @@ crate::db::statements! {
             GROUP BY user_id
             RETURNING 1)
         UPDATE closed_day_periods
-        SET through = ", last_closed_day!(), ", late = (SELECT late FROM closed_day_changes)
+        SET since = ", since_day!(), ", through = ", last_closed_day!(), ",
+            late = (SELECT late FROM closed_day_changes)
         WHERE days = $1
         RETURNING (SELECT count(*) FROM summed) AS tenants"
     );
     /// One pass over the period's rollups, summed per tenant: the call totals, the active
     /// tenants and the top ten, all from the same sums (the ten picked before their e-mails
-    /// are joined: 2 ms, against 7 to 15 for every tenant's). Every row carries the totals;
+    /// are joined: 2 ms, against 7 to 15 for every tenant's; a tenant whose rows a call
+    /// moving day emptied is not one of them). Every row carries the totals;
     /// a period without calls has one row, with no tenant. While the closed days' sums hold
     /// in this snapshot, a tenant's sums are those plus its rows of the days after them;
     /// else its rows of the whole period (each branch runs only under its one-time
@@ -242,7 +252,7 @@ crate::db::statements! {
         top AS (
             SELECT t.user_id, u.email, t.credits_used::bigint AS tenant_credits_used,
                 (t.calls + t.chats)::bigint AS tenant_calls
-            FROM (SELECT * FROM tenants
+            FROM (SELECT * FROM tenants WHERE calls + chats > 0
                   ORDER BY credits_used DESC, calls + chats DESC, user_id LIMIT 10) t
             JOIN users u ON u.id = t.user_id)
         SELECT totals.*, top.* FROM totals LEFT JOIN top ON true
