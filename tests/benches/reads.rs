@@ -20,6 +20,7 @@ use shared::{
     contacts::{self, ContactFilter},
     credits::{self, CreditKind},
     dashboard::{self, Range, RangeQuery},
+    db::filter::Search,
     ids::{LeadId, ResourceId},
     leads::{self, read::LeadFilter},
     users::{self, Identity},
@@ -404,20 +405,20 @@ impl Read {
             }
             Self::ContactSearch(search) => {
                 let filter = ContactFilter {
-                    search: Some(search.clone()),
+                    search: Some(Search::parse(search).expect("a search")),
                 };
                 contacts::list(db, tenant, &filter, PAGE, None).await?;
             }
             Self::LeadSearch(search) => {
                 let filter = LeadFilter {
-                    search: Some(search.clone()),
+                    search: Some(Search::parse(search).expect("a search")),
                     ..LeadFilter::default()
                 };
                 leads::read::list(db, tenant, &filter, PAGE, None).await?;
             }
             Self::CallSearch(search) => {
                 let filter = CallFilter {
-                    search: Some(search.clone()),
+                    search: Some(Search::parse(search).expect("a search")),
                     ..CallFilter::default()
                 };
                 calls::read::list(db, tenant, &filter, PAGE, None).await?;

@@ -12,7 +12,7 @@ use shared::{
 };
 
 use shared::db::filter::{
-    Filter, COMMON_MATCHES, COUNTED_MATCHES, COUNT_WINDOW_PER_ROW, PAGE_WINDOW_PER_ROW,
+    Filter, Search, COMMON_MATCHES, COUNTED_MATCHES, COUNT_WINDOW_PER_ROW, PAGE_WINDOW_PER_ROW,
     SAMPLED_ROWS, SEARCH_TOTAL_BOUND, SHORT_LIST_ROWS,
 };
 
@@ -60,7 +60,13 @@ async fn fitted_call_search(
     let mut filter = Filter::default();
     filter
         .and("c.user_id = $", vec![Box::new(*tenant.as_uuid())])
-        .and_containing_any(tenant, Some(text), from, "c.id", &calls::read::SEARCHED);
+        .and_containing_any(
+            tenant,
+            Some(&Search::parse(text).expect("a search")),
+            from,
+            "c.id",
+            &calls::read::SEARCHED,
+        );
     filter
         .fit_search_to_rows(client, from, &calls::read::NEWEST)
         .await
@@ -129,7 +135,7 @@ async fn calls_matching(
 /// The call list's filters with the search `text` alone.
 fn call_search(text: &str) -> CallFilter {
     CallFilter {
-        search: Some(text.to_owned()),
+        search: Some(Search::parse(text).expect("a search")),
         ..CallFilter::default()
     }
 }
@@ -189,7 +195,7 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
     vacuumed(&client, &["contacts", "leads"]).await;
 
     let search = |text: &str| ContactFilter {
-        search: Some(text.to_owned()),
+        search: Some(Search::parse(text).expect("a search")),
     };
     for _ in 0..8 {
         let (page, total) = contacts::list(&client, tenant, &search("acme"), 20, None)
@@ -227,7 +233,7 @@ async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
     );
 
     let lead_search = |text: &str| LeadFilter {
-        search: Some(text.to_owned()),
+        search: Some(Search::parse(text).expect("a search")),
         ..LeadFilter::default()
     };
     for _ in 0..8 {
@@ -276,7 +282,7 @@ async fn a_fragment_is_looked_up_by_trigrams_across_its_blanks() {
     vacuumed(&client, &["contacts"]).await;
 
     let search = |text: &str| ContactFilter {
-        search: Some(text.to_owned()),
+        search: Some(Search::parse(text).expect("a search")),
     };
     let entries = || index_entries_found(&client, "contacts_search_runs_idx");
     let before = entries().await;

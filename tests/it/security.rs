@@ -56,6 +56,41 @@ async fn dates_postgres_cannot_store_are_a_400_not_a_500() {
     assert_eq!(error_code(response, 400).await, "invalid_query");
 }
 
+/// A search is one line of at most 200 characters: a NUL, which Postgres refuses, was a 500;
+/// a line break matched across a contact's columns (a name's end and a number's start), and
+/// what a search box sends never holds one; a longer one is no name, number or e-mail.
+#[tokio::test]
+async fn a_search_with_a_control_character_or_too_long_is_a_400() {
+    let tenant = Account::new().await;
+    let admin = Account::admin().await;
+    let long = "x".repeat(201);
+    for search in ["a%00b", "ann%0A%2B1415", "a%09b", long.as_str()] {
+        for (list, token) in [
+            ("/api/calls", &tenant.token),
+            ("/api/calls/export", &tenant.token),
+            ("/api/contacts", &tenant.token),
+            ("/api/leads", &tenant.token),
+            ("/api/agents", &tenant.token),
+            ("/admin/users", &admin.token),
+            ("/admin/agents", &admin.token),
+        ] {
+            let path = format!("{list}?search={search}");
+            let response = get(&path, token).await;
+            assert_eq!(response.status(), 400, "{path}");
+            let body = json(response).await;
+            assert_eq!(body["error"]["code"], "invalid_query", "{path}: {body}");
+            assert!(
+                body["error"]["details"]["reason"]
+                    .as_str()
+                    .is_some_and(|reason| reason.contains("search: must")),
+                "{path}: {body}"
+            );
+        }
+    }
+    let response = get(&format!("/api/calls?search={}", &long[1..]), &tenant.token).await;
+    assert_eq!(response.status(), 200, "200 characters are a search");
+}
+
 #[tokio::test]
 async fn a_forged_cursor_with_an_impossible_time_is_an_invalid_cursor() {
     let tenant = Account::new().await;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::audit::{self, Actor, Entry};
 use crate::{
     agents::{self, Agent, AgentType, AgentUpdate},
-    db::filter::{Filter, Keyset},
+    db::filter::{Filter, Keyset, Search},
     error::AppResult,
     ids::AgentId,
     AppState,
@@ -43,9 +43,9 @@ pub mod sql {
 
     crate::db::statements! {
         fullest {
-            LIST_TOTAL = || matching(Some(uuid::Uuid::nil()), Some("a")).total_statement(LIST_FROM),
+            LIST_TOTAL = || matching(Some(uuid::Uuid::nil()), Some(&crate::db::filter::Search::parse("a").expect("a search"))).total_statement(LIST_FROM),
             LIST_PAGE = || {
-                matching(Some(uuid::Uuid::nil()), Some("a")).page_statement(LIST_SELECT, &NEWEST, true)
+                matching(Some(uuid::Uuid::nil()), Some(&crate::db::filter::Search::parse("a").expect("a search"))).page_statement(LIST_SELECT, &NEWEST, true)
             },
         }
     }
@@ -60,7 +60,7 @@ const NEWEST: Keyset = Keyset {
 pub async fn list(
     client: &impl PlannedPerRun,
     user: Option<Uuid>,
-    search: Option<&str>,
+    search: Option<&Search>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> AppResult<(Vec<AgentRow>, Total)> {
@@ -94,7 +94,7 @@ pub async fn list(
     Ok((agents, total))
 }
 
-fn matching(user: Option<Uuid>, search: Option<&str>) -> Filter {
+fn matching(user: Option<Uuid>, search: Option<&Search>) -> Filter {
     let mut matching = Filter::default();
     matching
         .and("a.deleted_at IS NULL", Vec::new())

@@ -14,7 +14,7 @@ use crate::{
     agents::AgentType,
     billing::{self, Purchase},
     credits::{self, CreditChange, CreditKind, CreditTransaction},
-    db::filter::{Filter, Keyset},
+    db::filter::{Filter, Keyset, Search},
     error::{AppError, AppResult},
     tenant::TenantId,
     users::{AuthProvider, Role, User, UserStatus},
@@ -61,7 +61,7 @@ fn summary(row: &tokio_postgres::Row) -> AppResult<AdminUserSummary> {
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
     /// Part of the email or name, case-insensitive.
-    pub search: Option<String>,
+    pub search: Option<Search>,
     pub status: Option<UserStatus>,
 }
 
@@ -101,7 +101,7 @@ pub mod sql {
 
     fn every_filter() -> crate::db::filter::Filter {
         matching(&UserFilter {
-            search: Some("a".into()),
+            search: Some(crate::db::filter::Search::parse("a").expect("a search")),
             status: Some(UserStatus::Active),
         })
     }
@@ -133,7 +133,7 @@ pub async fn list(
 
 fn matching(filter: &UserFilter) -> Filter {
     let mut matching = Filter::default();
-    matching.and_containing(&["email", "name"], filter.search.as_deref());
+    matching.and_containing(&["email", "name"], filter.search.as_ref());
     matching.and_some(
         "status = $",
         filter.status.map(|s| match s {

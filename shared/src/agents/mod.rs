@@ -5,7 +5,7 @@
 mod remote;
 pub mod sql;
 
-use crate::db::filter::{Filter, Keyset, Total};
+use crate::db::filter::{Filter, Keyset, Search, Total};
 use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -441,7 +441,8 @@ pub struct AgentFilter {
     #[serde(rename = "type")]
     pub kind: Option<AgentType>,
     /// Part of the name, case-insensitive.
-    pub search: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub search: Option<Search>,
 }
 
 impl AgentFilter {
@@ -452,7 +453,7 @@ impl AgentFilter {
             .and("user_id = $", vec![Box::new(*tenant.as_uuid())])
             .and("deleted_at IS NULL", vec![])
             .and_some("type = $", self.kind.map(AgentType::as_str))
-            .and_containing(&["name"], self.search.as_deref());
+            .and_containing(&["name"], self.search.as_ref());
         filter
     }
 }

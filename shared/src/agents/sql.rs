@@ -1,7 +1,7 @@
 //! The agents' statements (see `crate::db::statements`).
 
 use super::{AgentFilter, AgentType, TenantId, NEWEST};
-use crate::db::filter::Filter;
+use crate::db::filter::{Filter, Search};
 use uuid::Uuid;
 
 pub const LIST_FROM: &str = "agents";
@@ -36,7 +36,7 @@ crate::db::statements! {
 fn every_filter() -> Filter {
     AgentFilter {
         kind: Some(AgentType::Call),
-        search: Some("a".into()),
+        search: Some(Search::parse("a").expect("a search")),
     }
     .to_sql(TenantId::from_trusted(Uuid::nil()))
 }

@@ -13,7 +13,7 @@ use super::event::CallStatus;
 pub use crate::transcript::{SegmentSpeaker, SpeakerSegment};
 use crate::{
     agents,
-    db::filter::{Filter, Joined, Keyset, Searched, Total},
+    db::filter::{Filter, Joined, Keyset, Search, Searched, Total},
     error::{AppError, AppResult},
     export::{cell, Export},
     ids::CallId,
@@ -140,7 +140,8 @@ pub struct CallFilter {
     pub min_score: Option<i32>,
     /// Part of the call's phone number, or of its contact's name, phone number, e-mail or
     /// company.
-    pub search: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub search: Option<Search>,
 }
 
 /// The position of a call in the newest-first order.
@@ -274,10 +275,7 @@ impl CallFilter {
     }
 
     fn search(&self) -> Option<&str> {
-        self.search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        self.search.as_ref().and_then(Search::text)
     }
 
     /// The filter's SQL over the `counted` rows: its conditions, and its search as two
@@ -289,7 +287,7 @@ impl CallFilter {
         let mut filter = self.conditions("c.user_id = $", tenant)?;
         filter.and_containing_any(
             tenant,
-            self.search(),
+            self.search.as_ref(),
             &self.count_from(counted),
             NEWEST.id,
             &SEARCHED,

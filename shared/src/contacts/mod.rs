@@ -5,7 +5,7 @@ pub mod import;
 pub mod lookup;
 pub mod upload;
 
-use crate::db::filter::{Filter, Keyset, Searched, Total};
+use crate::db::filter::{Filter, Keyset, Search, Searched, Total};
 use crate::db::statements::{Cached, PlannedPerRun};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -202,7 +202,8 @@ pub async fn find_all(
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct ContactFilter {
     /// Part of the name, phone number, email or company; case-insensitive.
-    pub search: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub search: Option<Search>,
 }
 
 impl ContactFilter {
@@ -212,7 +213,7 @@ impl ContactFilter {
         filter
             .and("user_id = $", vec![Box::new(*tenant.as_uuid())])
             .and("deleted_at IS NULL", vec![])
-            .and_containing_in(tenant, &SEARCHED, self.search.as_deref());
+            .and_containing_in(tenant, &SEARCHED, self.search.as_ref());
         filter
     }
 }
@@ -337,7 +338,7 @@ pub mod sql {
 
     fn every_filter() -> Filter {
         ContactFilter {
-            search: Some("a".into()),
+            search: Some(crate::db::filter::Search::parse("a").expect("a search")),
         }
         .to_sql(TenantId::from_trusted(Uuid::nil()))
     }

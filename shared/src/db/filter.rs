@@ -16,7 +16,8 @@ mod search;
 mod trigrams;
 mod window;
 pub use search::{
-    searched_text, Joined, Searched, COMMON_MATCHES, COUNTED_MATCHES, SAMPLED_ROWS, SHORT_LIST_ROWS,
+    searched_text, Joined, Search, Searched, COMMON_MATCHES, COUNTED_MATCHES, MAX_SEARCH_CHARS,
+    SAMPLED_ROWS, SHORT_LIST_ROWS,
 };
 use search::{Alternatives, Fitted, Reading};
 pub use window::{COUNT_WINDOW_PER_ROW, PAGE_WINDOW_PER_ROW};
@@ -604,14 +605,14 @@ mod tests {
         let mut filter = Filter::default();
         filter
             .and("user_id = $", vec![Box::new(1_i32)])
-            .and_containing(&["name", "email"], Some("  "))
+            .and_containing(&["name", "email"], Some(&search("  ")))
             .and_containing(&["name", "email"], None);
         assert!(
             !filter.searching,
             "no search: the cached plan, the list's bound"
         );
         assert_eq!(filter.total_bound(), TOTAL_BOUND);
-        filter.and_containing(&["name", "email"], Some(" a_b "));
+        filter.and_containing(&["name", "email"], Some(&search(" a_b ")));
         assert_eq!(
             filter.where_clause(),
             "user_id = $1 AND (coalesce(name, '') || E'\\n' || coalesce(email, '')) ILIKE $2"
@@ -623,11 +624,31 @@ mod tests {
             .ends_with(&format!("LIMIT {}) bounded", SEARCH_TOTAL_BOUND + 1)));
     }
 
+    fn search(text: &str) -> Search {
+        Search::parse(text).expect("a search")
+    }
+
     #[test]
-    fn a_search_across_a_line_break_is_matched_column_by_column() {
-        let mut filter = Filter::default();
-        filter.and_containing(&["name", "email"], Some("a\nb"));
-        assert_eq!(filter.where_clause(), "(name ILIKE $1 OR email ILIKE $1)");
+    fn a_search_is_one_line_of_bounded_text() {
+        assert_eq!(search("  Ann 5 ").text(), Some("Ann 5"));
+        assert_eq!(search("   ").text(), None);
+        let longest = "x".repeat(MAX_SEARCH_CHARS);
+        assert_eq!(search(&longest).text(), Some(longest.as_str()));
+        // A line break would match across the columns joined by one; Postgres refuses a NUL.
+        for refused in [
+            "ann\n+1415",
+            "a\u{0}b",
+            "a\tb",
+            &"x".repeat(MAX_SEARCH_CHARS + 1),
+        ] {
+            let err = Search::parse(refused).expect_err(refused);
+            assert_eq!((err.status.as_u16(), err.code), (400, "validation_error"));
+        }
+        let from_query: Result<Search, _> = serde_json::from_str("\"a\\u0000b\"");
+        assert!(from_query
+            .expect_err("refused")
+            .to_string()
+            .contains("search: must not contain control characters"));
     }
 
     #[test]
@@ -657,10 +678,10 @@ mod tests {
         filter
             .and("c.user_id = $", vec![Box::new(1_i32)])
             .and("c.status = $", vec![Box::new("failed")])
-            .and_containing_any(tenant, Some("  "), FROM, "c.id", &ways);
+            .and_containing_any(tenant, Some(&search("  ")), FROM, "c.id", &ways);
         assert!(!filter.searching, "a blank search adds nothing");
         // One trigram: "5_5".
-        filter.and_containing_any(tenant, Some(" 5_5 "), FROM, "c.id", &ways);
+        filter.and_containing_any(tenant, Some(&search(" 5_5 ")), FROM, "c.id", &ways);
         assert!(filter.searching);
         assert_eq!(
             filter.params.len(),
@@ -794,7 +815,7 @@ mod tests {
         let mut filter = Filter::default();
         filter
             .and("user_id = $", vec![Box::new(1_i32)])
-            .and_containing(&["name", "email"], Some("ann"));
+            .and_containing(&["name", "email"], Some(&search("ann")));
         let searched = "(coalesce(name, '') || E'\\n' || coalesce(email, ''))";
         assert_eq!(
             filter.where_clause(),
@@ -823,7 +844,7 @@ mod tests {
         let mut filter = Filter::default();
         filter
             .and("user_id = $", vec![Box::new(*tenant.as_uuid())])
-            .and_containing_in(tenant, &searched, Some("Ann 5"));
+            .and_containing_in(tenant, &searched, Some(&search("Ann 5")));
         assert_eq!(
             filter.params.len(),
             4,
@@ -836,7 +857,7 @@ mod tests {
         );
 
         let mut short = Filter::default();
-        short.and_containing_in(tenant, &searched, Some("an"));
+        short.and_containing_in(tenant, &searched, Some(&search("an")));
         assert_eq!(
             short.where_clause(),
             "(coalesce(name, '')) ILIKE $1",
@@ -849,7 +870,7 @@ mod tests {
         let mut filter = Filter::default();
         filter
             .and("user_id = $", vec![Box::new(1_i32)])
-            .and_containing(&["name"], Some("ann"));
+            .and_containing(&["name"], Some(&search("ann")));
         let cut = SEARCH_TOTAL_BOUND + 1;
         assert_eq!(
             filter.total_statement("contacts"),

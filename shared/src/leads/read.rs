@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     agents,
-    db::filter::{Filter, Keyset, Searched},
+    db::filter::{Filter, Keyset, Search, Searched},
     error::{AppError, AppResult},
     export::{cell, Export},
     ids::LeadId,
@@ -107,7 +107,8 @@ pub struct LeadFilter {
     pub min_score: Option<i32>,
     pub agent_id: Option<Uuid>,
     /// Part of the name, phone number, email or company.
-    pub search: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub search: Option<Search>,
 }
 
 /// Newest contact first; leads never contacted sort by creation.
@@ -179,7 +180,7 @@ impl LeadFilter {
             )
             .and_some("l.total_score >= $", self.min_score)
             .and_some("l.agent_id = $", self.agent_id)
-            .and_containing_in(tenant, &SEARCHED, self.search.as_deref());
+            .and_containing_in(tenant, &SEARCHED, self.search.as_ref());
         Ok(filter)
     }
 }
@@ -567,7 +568,7 @@ pub mod sql {
             lead_status: Some(LeadStatus::Hot),
             min_score: Some(50),
             agent_id: Some(Uuid::nil()),
-            search: Some("a".into()),
+            search: Some(crate::db::filter::Search::parse("a").expect("a search")),
         }
         .to_sql(TenantId::from_trusted(Uuid::nil()))
         .expect("the fullest filter is valid")

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{CallFilter, CallKind, CallStatus, Counted, NEWEST};
 use crate::{
-    db::filter::Filter,
+    db::filter::{Filter, Search},
     leads::{analytics::analytics_columns, LeadStatus},
     tenant::TenantId,
 };
@@ -107,7 +107,7 @@ fn every_condition() -> CallFilter {
         to: Some(Utc::now()),
         lead_status: Some(LeadStatus::Hot),
         min_score: Some(50),
-        search: Some("a".into()),
+        search: Some(Search::parse("a").expect("a search")),
     }
 }
 

@@ -2,10 +2,42 @@
 //! a trigram index, or read in the list's order (within a window, `window.rs`) when the newest
 //! rows often hold it, over one table or several.
 
+use serde::{Deserialize, Serialize};
 use tokio_postgres::types::ToSql;
 
 use super::{all_of, trigrams, window::Window, Filter, Keyset};
-use crate::{db::statements::PlannedPerRun, error::AppResult, tenant::TenantId};
+use crate::{db::statements::PlannedPerRun, error::AppResult, tenant::TenantId, text};
+
+/// How long a search may be: longer than any name, number, e-mail or company it looks for.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// What a search box sends, parsed from the query string: one line, trimmed, at most
+/// [`MAX_SEARCH_CHARS`] characters, no control characters. Postgres refuses a NUL, and a
+/// line break could match across the columns a search looks in, which are matched as one
+/// text joined by line breaks ([`searched_text`]). Blank searches nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Search(String);
+
+impl Search {
+    pub fn parse(raw: &str) -> AppResult<Self> {
+        let text = text::optional_line("search", Some(raw), MAX_SEARCH_CHARS)?;
+        Ok(Self(text.unwrap_or_default()))
+    }
+
+    /// The text to look for; none when blank.
+    pub fn text(&self) -> Option<&str> {
+        Some(self.0.as_str()).filter(|text| !text.is_empty())
+    }
+}
+
+impl TryFrom<String> for Search {
+    type Error = std::borrow::Cow<'static, str>;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw).map_err(|err| err.message)
+    }
+}
 
 /// `%text%` for ILIKE, with the user's own `%`, `_` and `\` taken literally.
 pub(super) fn like_pattern(text: &str) -> String {
@@ -132,16 +164,14 @@ pub(super) struct Fitted {
 }
 
 impl Filter {
-    /// Adds, when `text` holds more than blanks, that one of `columns` contains it: a search
-    /// box's filter (case-insensitive; `%`, `_` and `\` are taken literally), planned for
-    /// its own pattern at every run ([`PlannedPerRun`]) and counted to
+    /// Adds, when `search` is not blank, that one of `columns` contains it: a search box's
+    /// filter (case-insensitive; `%`, `_` and `\` are taken literally), planned for its own
+    /// pattern at every run ([`PlannedPerRun`]) and counted to
     /// [`SEARCH_TOTAL_BOUND`](super::SEARCH_TOTAL_BOUND); over a table no trigram index
-    /// serves ([`Filter::and_containing_in`] is the tenant's lists').
-    ///
-    /// The columns are searched as one text, [`searched_text`]. A text holding a line break,
-    /// the joint, could match across two columns there, so it is matched column by column.
-    pub fn and_containing(&mut self, columns: &[&str], text: Option<&str>) -> &mut Self {
-        self.contain(columns, None, text)
+    /// serves ([`Filter::and_containing_in`] is the tenant's lists'). The columns are searched
+    /// as one text, [`searched_text`].
+    pub fn and_containing(&mut self, columns: &[&str], search: Option<&Search>) -> &mut Self {
+        self.contain(columns, None, search)
     }
 
     /// [`Filter::and_containing`] over a tenant's table whose trigram index (V0024) holds
@@ -151,42 +181,33 @@ impl Filter {
         &mut self,
         tenant: TenantId,
         searched: &Searched,
-        text: Option<&str>,
+        search: Option<&Search>,
     ) -> &mut Self {
-        self.contain(searched.columns, Some((tenant, searched.tenant)), text)
+        self.contain(searched.columns, Some((tenant, searched.tenant)), search)
     }
 
     fn contain(
         &mut self,
         columns: &[&str],
         indexed: Option<(TenantId, &str)>,
-        text: Option<&str>,
+        search: Option<&Search>,
     ) -> &mut Self {
-        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        let Some(text) = search.and_then(Search::text) else {
             return self;
         };
         self.searching = true;
         let pattern = self.search_pattern(text);
-        if !text.contains('\n') {
-            let searched = searched_text(columns);
-            let keys = indexed.and_then(|(tenant, column)| {
-                self.trigram_keys(tenant, text)
-                    .map(|keys| format!("{} AND ", keyed(column, &searched, &keys)))
-            });
-            self.search_at = Some(self.conditions.len());
-            self.conditions.push(format!(
-                "{}{searched} ILIKE {pattern}",
-                keys.unwrap_or_default()
-            ));
-            self.unindexed = Some(unindexed(&searched, &pattern));
-            return self;
-        }
-        let condition = columns
-            .iter()
-            .map(|column| format!("{column} ILIKE {pattern}"))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        self.conditions.push(format!("({condition})"));
+        let searched = searched_text(columns);
+        let keys = indexed.and_then(|(tenant, column)| {
+            self.trigram_keys(tenant, text)
+                .map(|keys| format!("{} AND ", keyed(column, &searched, &keys)))
+        });
+        self.search_at = Some(self.conditions.len());
+        self.conditions.push(format!(
+            "{}{searched} ILIKE {pattern}",
+            keys.unwrap_or_default()
+        ));
+        self.unindexed = Some(unindexed(&searched, &pattern));
         self
     }
 
@@ -205,12 +226,12 @@ impl Filter {
     pub fn and_containing_any(
         &mut self,
         tenant: TenantId,
-        text: Option<&str>,
+        search: Option<&Search>,
         from: &str,
         id: &'static str,
         alternatives: &[Searched],
     ) -> &mut Self {
-        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        let Some(text) = search.and_then(Search::text) else {
             return self;
         };
         assert!(

@@ -15,6 +15,7 @@ use crate::{
     },
     agents::{Agent, AgentUpdate},
     auth::AdminUser,
+    db::filter::Search,
     error::{AppResult, ErrorBody},
     http::{routes, Mode},
     ids::AgentId,
@@ -33,7 +34,8 @@ pub struct AgentQuery {
     /// Only this tenant's agents.
     pub user_id: Option<Uuid>,
     /// Part of the name or ElevenLabs id.
-    pub search: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub search: Option<Search>,
 }
 
 #[utoipa::path(get, path = "/admin/agents", operation_id = "admin_list_agents", tag = "admin", params(AgentQuery, PageQuery),
@@ -47,7 +49,7 @@ async fn list_agents(
 ) -> AppResult<Json<ListResponse<AgentRow>>> {
     let Page { limit, after } = page;
     let client = state.db().get().await?;
-    let search = query.search.as_deref();
+    let search = query.search.as_ref();
     let (agents, total) = admin_agents::list(&client, query.user_id, search, after, limit).await?;
     Ok(Json(ListResponse::page(agents, total, limit, |a| {
         (a.created_at, a.id)

@@ -21,6 +21,7 @@ use crate::{
     },
     auth::AdminUser,
     credits::CreditTransaction,
+    db::filter::Search,
     error::{AppError, AppResult, ErrorBody},
     http::{routes, Mode},
     ids::UserId,
@@ -41,7 +42,8 @@ pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct UserQuery {
     /// Part of the email or name, case-insensitive.
-    pub search: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub search: Option<Search>,
     /// active or suspended.
     pub status: Option<String>,
 }
