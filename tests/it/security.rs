@@ -1,13 +1,14 @@
 //! Attacks performed against the running stack, each shown to fail: a signature header that
 //! would make ingest hash a large body many times, dates Postgres cannot store, a forged
 //! cursor, platform settings read through an agent's config, hostile request ids, a ledger
-//! reference shared across tenants, and an owner undoing an administrator's deactivation.
+//! reference shared across tenants, an owner undoing an administrator's deactivation, and
+//! searches no list can look for.
 
 use base64::Engine;
 use serde_json::json;
 
 use crate::support::{
-    error_code, get, json, post, post_webhook, put, sign_now, stack, url, Account,
+    db, error_code, get, json, post, post_webhook, put, sign_now, stack, url, Account,
 };
 
 #[tokio::test]
@@ -312,6 +313,67 @@ async fn an_owner_cannot_undo_an_admins_deactivation() {
         json(on).await["is_active"],
         true,
         "the owner's own switch works again"
+    );
+}
+
+/// An owner's change checked before an administrator's deactivation committed, and written
+/// after it (it waits on ElevenLabs in between): its write activates nothing, and the rest of
+/// it still applies. The owner's `UPDATE` is run as `agents::update` sends it.
+#[tokio::test]
+async fn an_owners_change_in_flight_does_not_undo_an_admins_deactivation() {
+    let owner = Account::new().await;
+    let admin = Account::admin().await;
+    let created = post(
+        "/api/agents",
+        &owner.token,
+        &json!({
+            "name": format!("Raced {}", uuid::Uuid::new_v4().simple()),
+            "type": "call",
+            "system_prompt": "You sell solar panels.",
+        }),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let created = json(created).await;
+    let id: uuid::Uuid = created["id"].as_str().expect("id").parse().expect("a uuid");
+    let deactivated = post(
+        &format!("/admin/agents/{id}/deactivate"),
+        &admin.token,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(deactivated.status(), 200);
+    let owner_id: uuid::Uuid = created["user_id"]
+        .as_str()
+        .expect("owner")
+        .parse()
+        .expect("a uuid");
+    let phone_number_id = created["phone_number_id"].as_str().map(str::to_owned);
+    let renamed = Some("Renamed in flight");
+    // As the owner's change sends it: its id and tenant, name, line, `is_active`, not an
+    // administrator's.
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+        &id,
+        &owner_id,
+        &renamed,
+        &phone_number_id,
+        &Some(true),
+        &false,
+    ];
+    let row = db()
+        .await
+        .query_one(shared::agents::sql::UPDATE, &params)
+        .await
+        .expect("the owner's write");
+    let (name, active, by_admin): (String, bool, bool) = (
+        row.get("name"),
+        row.get("is_active"),
+        row.get("deactivated_by_admin"),
+    );
+    assert_eq!(
+        (name.as_str(), active, by_admin),
+        ("Renamed in flight", false, true),
+        "renamed, still deactivated by the administrator"
     );
 }
 

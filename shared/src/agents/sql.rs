@@ -17,8 +17,12 @@ crate::db::statements! {
     pub const ONE_OF_TENANT = "SELECT * FROM agents WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
     pub const OWNER = "SELECT user_id FROM agents WHERE id = $1 AND deleted_at IS NULL";
     pub const EXISTS_FOR_TENANT = "SELECT 1 FROM agents WHERE id = $1 AND user_id = $2";
+    /// $6: an administrator's change. The owner's never activates an agent an administrator
+    /// deactivated: `update` refuses that first, and this holds it when the deactivation
+    /// commits while the owner's change is on its way through ElevenLabs.
     pub const UPDATE = "UPDATE agents SET name = coalesce($3, name), phone_number_id = $4,
-        is_active = coalesce($5, is_active),
+        is_active = CASE WHEN deactivated_by_admin AND NOT $6 THEN is_active
+            ELSE coalesce($5, is_active) END,
         deactivated_by_admin = CASE WHEN $6 THEN coalesce(NOT $5, deactivated_by_admin)
         ELSE deactivated_by_admin END,
         updated_at = now()
