@@ -59,17 +59,19 @@ pub async fn session_paid(tx: &impl GenericClient, facts: &SessionFacts) -> AppR
         return Ok(unknown(facts));
     };
     if purchase.status == PurchaseStatus::Paid {
+        // Paid before its event came: an administrator approved it from review (its Checkout
+        // answer lost, it had no session). The event names its payment, by which a dispute
+        // finds the purchase.
+        if mismatch(&purchase, facts).is_none() {
+            record_checkout_session(tx, purchase.id, facts).await?;
+        }
         return Ok(Effect::Unchanged("already paid".into()));
     }
     if let Some(reason) = mismatch(&purchase, facts) {
         hold_for_review(tx, purchase.id, &reason, facts.payment_intent.as_deref()).await?;
         return Ok(Effect::Review(reason));
     }
-    tx.cached_execute(
-        sql::RECORD_CHECKOUT_SESSION,
-        &[&purchase.id, &facts.session_id, &facts.payment_intent],
-    )
-    .await?;
+    record_checkout_session(tx, purchase.id, facts).await?;
     let intent = facts
         .payment_intent
         .clone()
@@ -295,6 +297,20 @@ async fn lock_for_session(
         )
         .await?;
     row.as_ref().map(Purchase::try_from).transpose()
+}
+
+/// Keeps the session and payment of Stripe's event on the purchase it matches.
+async fn record_checkout_session(
+    tx: &impl GenericClient,
+    purchase: Uuid,
+    facts: &SessionFacts,
+) -> AppResult<()> {
+    tx.cached_execute(
+        sql::RECORD_CHECKOUT_SESSION,
+        &[&purchase, &facts.session_id, &facts.payment_intent],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Why Stripe's payment does not match the purchase, if it does not.
