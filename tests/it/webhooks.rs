@@ -64,6 +64,41 @@ async fn the_same_webhook_five_times_and_again_later_is_one_call_and_one_charge(
     assert_eq!(calls, 1);
 }
 
+/// A transcription still in progress (`processing`) stores the call, unfinished and not
+/// charged; the final one, longer, charges the conversation once, for its own duration.
+#[tokio::test]
+async fn a_transcription_in_progress_is_charged_once_final_for_the_whole_call() {
+    let tenant = Tenant::new().await;
+    let (conversation, number) = (conversation_id(), phone());
+    let mut early = transcription(&tenant.call_agent, &conversation, 30, &number);
+    early["data"]["status"] = json!("processing");
+    assert_eq!(deliver(&early).await.status(), 200);
+    let call = eventually(20, "the unfinished call", || async {
+        call_row(&conversation).await
+    })
+    .await;
+    assert_eq!(call.get::<_, String>("status"), "in_progress");
+    assert_eq!(call.get::<_, i64>("credits_charged"), 0);
+    assert_eq!(tenant.credits().await, 15);
+
+    let done = transcription(&tenant.call_agent, &conversation, 130, &number);
+    assert_eq!(deliver(&done).await.status(), 200);
+    let call = eventually(20, "the finished call", || async {
+        call_row(&conversation)
+            .await
+            .filter(|r| r.get::<_, String>("status") == "completed")
+    })
+    .await;
+    assert_eq!(call.get::<_, i32>("duration_seconds"), 130);
+    assert_eq!(
+        call.get::<_, i64>("credits_charged"),
+        3,
+        "2:10 is three started minutes"
+    );
+    assert_eq!(tenant.credits().await, 12);
+    assert_eq!(usage_rows(tenant.id).await.len(), 1, "one charge");
+}
+
 #[tokio::test]
 async fn the_call_is_stored_with_transcript_analytics_lead_and_rollup() {
     let tenant = Tenant::new().await;

@@ -74,11 +74,13 @@ pub(super) async fn transcribed(
         leads::upsert_for_call(tx, &touch).await.map(Some)
     };
 
-    // Usage: one credit per started minute, once per conversation.
+    // Usage: one credit per started minute, once per conversation, once its outcome is known:
+    // charged on a transcription still in progress, the longer final one would find the
+    // conversation charged and add nothing.
     let duration = t.duration_seconds;
     let charge = async {
         let amount = credits_for(duration);
-        if amount <= 0 {
+        if amount <= 0 || !status.is_terminal() {
             return Ok(0);
         }
         let minutes = format!("{}:{:02}", duration / 60, duration % 60);
