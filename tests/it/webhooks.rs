@@ -353,6 +353,32 @@ async fn initiation_failures_and_chats() {
     );
     assert_eq!(row.get::<_, Option<String>>("phone_number"), Some(number));
 
+    // A failure reported after the call completed (out of order) changes nothing of it.
+    let completed = conversation_id();
+    let number = phone();
+    deliver(&transcription(&tenant.call_agent, &completed, 30, &number)).await;
+    eventually(20, "the completed call", || async {
+        call_row(&completed).await
+    })
+    .await;
+    let mut late = failure.clone();
+    late["data"]["conversation_id"] = json!(completed);
+    late["data"]["metadata"]["body"]["To"] = json!(number);
+    assert_eq!(deliver(&late).await.status(), 200);
+    eventually(20, "the late failure to be processed", || async {
+        (processed_count(&completed).await == 2).then_some(())
+    })
+    .await;
+    let row = call_row(&completed).await.expect("the call");
+    assert_eq!(
+        (
+            row.get::<_, String>("status"),
+            row.get::<_, Option<String>>("failure_reason")
+        ),
+        ("completed".to_owned(), None),
+        "still completed, without a failure's reason"
+    );
+
     let chat = conversation_id();
     let mut event = transcription(&tenant.chat_agent, &chat, 90, "");
     event["data"]["metadata"]
@@ -366,8 +392,8 @@ async fn initiation_failures_and_chats() {
     assert_eq!(row.get::<_, Option<String>>("phone_number"), None);
     assert_eq!(
         tenant.credits().await,
-        15 - 2,
-        "the chat's 1:30 is charged, the failed call is not"
+        15 - 1 - 2,
+        "the completed 0:30 and the chat's 1:30 are charged, the failed call is not"
     );
 }
 

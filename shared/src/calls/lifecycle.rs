@@ -400,7 +400,9 @@ pub mod sql {
         pub const SET_RECORDING_KEY =
             "UPDATE calls SET recording_key = $2, updated_at = now() WHERE id = $1";
         pub const SET_INITIATION_FAILED = concat!(
-            "UPDATE calls SET status = $2, failure_reason = $3, phone_number = COALESCE(phone_number, $4),
+            "UPDATE calls SET status = $2,
+                failure_reason = CASE WHEN $2 = 'failed' THEN $3 ELSE failure_reason END,
+                phone_number = COALESCE(phone_number, $4),
                 direction = COALESCE(direction, 'outbound'),
                 completed_at = COALESCE(completed_at, $5), updated_at = now()
             WHERE id = $1 RETURNING ", figure_columns!()
