@@ -246,28 +246,10 @@ async fn one_tenants_ledger_reference_neither_blocks_nor_reveals_anothers() {
 async fn an_owner_cannot_undo_an_admins_deactivation() {
     let owner = Account::new().await;
     let admin = Account::admin().await;
-    let response = post(
-        "/api/agents",
-        &owner.token,
-        &json!({
-            "name": format!("Held {}", uuid::Uuid::new_v4().simple()),
-            "type": "call",
-            "system_prompt": "You sell solar panels.",
-        }),
-    )
-    .await;
-    assert_eq!(response.status(), 201);
-    let id = json(response).await["id"].as_str().expect("id").to_owned();
-    let deactivated = post(
-        &format!("/admin/agents/{id}/deactivate"),
-        &admin.token,
-        &json!({}),
-    )
-    .await;
-    assert_eq!(deactivated.status(), 200);
-    let deactivated = json(deactivated).await;
+    let deactivated = agent_deactivated_by_admin(&owner, &admin).await;
     assert_eq!(deactivated["is_active"], false);
     assert_eq!(deactivated["deactivated_by_admin"], true);
+    let id = deactivated["id"].as_str().expect("id").to_owned();
 
     for path in [format!("/api/agents/{id}"), format!("/agents/{id}")] {
         let response = put(&path, &owner.token, &json!({"is_active": true})).await;
@@ -323,32 +305,16 @@ async fn an_owner_cannot_undo_an_admins_deactivation() {
 async fn an_owners_change_in_flight_does_not_undo_an_admins_deactivation() {
     let owner = Account::new().await;
     let admin = Account::admin().await;
-    let created = post(
-        "/api/agents",
-        &owner.token,
-        &json!({
-            "name": format!("Raced {}", uuid::Uuid::new_v4().simple()),
-            "type": "call",
-            "system_prompt": "You sell solar panels.",
-        }),
-    )
-    .await;
-    assert_eq!(created.status(), 201);
-    let created = json(created).await;
-    let id: uuid::Uuid = created["id"].as_str().expect("id").parse().expect("a uuid");
-    let deactivated = post(
-        &format!("/admin/agents/{id}/deactivate"),
-        &admin.token,
-        &json!({}),
-    )
-    .await;
-    assert_eq!(deactivated.status(), 200);
-    let owner_id: uuid::Uuid = created["user_id"]
-        .as_str()
-        .expect("owner")
-        .parse()
-        .expect("a uuid");
-    let phone_number_id = created["phone_number_id"].as_str().map(str::to_owned);
+    let deactivated = agent_deactivated_by_admin(&owner, &admin).await;
+    let uuid = |field: &str| -> uuid::Uuid {
+        deactivated[field]
+            .as_str()
+            .expect(field)
+            .parse()
+            .expect("a uuid")
+    };
+    let (id, owner_id) = (uuid("id"), uuid("user_id"));
+    let phone_number_id = deactivated["phone_number_id"].as_str().map(str::to_owned);
     let renamed = Some("Renamed in flight");
     // As the owner's change sends it: its id and tenant, name, line, `is_active`, not an
     // administrator's.
@@ -375,6 +341,31 @@ async fn an_owners_change_in_flight_does_not_undo_an_admins_deactivation() {
         ("Renamed in flight", false, true),
         "renamed, still deactivated by the administrator"
     );
+}
+
+/// A call agent of `owner`'s, just created and deactivated by `admin`: the deactivation's
+/// answer.
+async fn agent_deactivated_by_admin(owner: &Account, admin: &Account) -> serde_json::Value {
+    let created = post(
+        "/api/agents",
+        &owner.token,
+        &json!({
+            "name": format!("Held {}", uuid::Uuid::new_v4().simple()),
+            "type": "call",
+            "system_prompt": "You sell solar panels.",
+        }),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let id = json(created).await["id"].as_str().expect("id").to_owned();
+    let deactivated = post(
+        &format!("/admin/agents/{id}/deactivate"),
+        &admin.token,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(deactivated.status(), 200);
+    json(deactivated).await
 }
 
 /// Waits out the end of a fixed rate-limit window when less than 10 s of it are left, so the

@@ -34,7 +34,7 @@ pub struct AgentRow {
 }
 
 pub mod sql {
-    use super::{matching, NEWEST};
+    use super::{matching, Filter, Search, NEWEST};
 
     /// The rows the agent list counts and pages through.
     pub const LIST_FROM: &str = "agents a";
@@ -43,11 +43,14 @@ pub mod sql {
 
     crate::db::statements! {
         fullest {
-            LIST_TOTAL = || matching(Some(uuid::Uuid::nil()), Some(&crate::db::filter::Search::parse("a").expect("a search"))).total_statement(LIST_FROM),
-            LIST_PAGE = || {
-                matching(Some(uuid::Uuid::nil()), Some(&crate::db::filter::Search::parse("a").expect("a search"))).page_statement(LIST_SELECT, &NEWEST, true)
-            },
+            LIST_TOTAL = || every_filter().total_statement(LIST_FROM),
+            LIST_PAGE = || every_filter().page_statement(LIST_SELECT, &NEWEST, true),
         }
+    }
+
+    fn every_filter() -> Filter {
+        let search = Search::parse("a").expect("a search");
+        matching(Some(uuid::Uuid::nil()), Some(&search))
     }
 }
 
