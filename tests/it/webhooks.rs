@@ -287,53 +287,134 @@ async fn recording_is_404_when_there_is_none() {
     assert_eq!(error_code(response, 404).await, "not_found");
 }
 
-#[tokio::test]
-async fn analytics_before_the_call_keeps_the_newest_analysis() {
-    let tenant = Tenant::new().await;
-    let conversation = conversation_id();
-    let now = chrono::Utc::now().timestamp();
-    let analytics = json!({"type": "call_analytics", "event_timestamp": now + 60, "data": {
-        "agent_id": tenant.call_agent, "conversation_id": conversation,
-        "analysis": {"call_successful": "success", "transcript_summary": "Re-scored.",
-            "data_collection_results": {"intent_score": {"value": 20}, "urgency_score": {"value": 20},
-                "budget_score": {"value": 20}, "fit_score": {"value": 20}, "engagement_score": {"value": 20}}}}});
-    let bytes = serde_json::to_vec(&analytics).expect("json");
+/// An analytics event for `conversation` at `at` (unix seconds), scoring each of the five
+/// dimensions `each` (so the total is five times it), with its own verdict and summary.
+fn analytics_event(agent: &str, conversation: &str, at: i64, each: i64, summary: &str) -> Value {
+    let score = json!({"value": each});
+    json!({"type": "call_analytics", "event_timestamp": at, "data": {
+        "agent_id": agent, "conversation_id": conversation,
+        "analysis": {"call_successful": "failure", "transcript_summary": summary,
+            "data_collection_results": {"intent_score": score, "urgency_score": score,
+                "budget_score": score, "fit_score": score, "engagement_score": score}}}})
+}
+
+async fn deliver_analytics(event: &Value) {
+    let bytes = serde_json::to_vec(event).expect("json");
     assert_eq!(
         post_webhook("call-analytics", &bytes, Some(sign_now(&bytes)))
             .await
             .status(),
         200
     );
+}
+
+/// The call's verdict and summary, its analysis' total and tag, and its lead's.
+async fn scored(conversation: &str) -> Value {
+    let row = db()
+        .await
+        .query_one(
+            "SELECT c.call_successful, c.summary, a.total_score, a.lead_status_tag,
+                l.total_score AS lead_total, l.lead_status_tag AS lead_tag
+             FROM calls c JOIN lead_analytics a ON a.call_id = c.id LEFT JOIN leads l ON l.id = c.lead_id
+             WHERE c.elevenlabs_conversation_id = $1",
+            &[&conversation],
+        )
+        .await
+        .expect("the scored call");
+    json!({
+        "call_successful": row.get::<_, Option<String>>(0), "summary": row.get::<_, Option<String>>(1),
+        "total": row.get::<_, Option<i32>>(2), "tag": row.get::<_, Option<String>>(3),
+        "lead_total": row.get::<_, Option<i32>>(4), "lead_tag": row.get::<_, Option<String>>(5),
+    })
+}
+
+#[tokio::test]
+async fn analytics_before_the_call_keeps_the_newest_analysis() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let now = chrono::Utc::now().timestamp();
+    deliver_analytics(&analytics_event(
+        &tenant.call_agent,
+        &conversation,
+        now + 60,
+        4,
+        "Re-scored.",
+    ))
+    .await;
     eventually(20, "the analytics", || async {
         call_row(&conversation).await
     })
     .await;
 
+    // The transcription's own analysis (74, hot, a success) is older than the one kept.
     let mut call = transcription(&tenant.call_agent, &conversation, 45, &phone());
     call["event_timestamp"] = json!(now);
     deliver(&call).await;
-    let row = eventually(20, "the call", || async {
+    eventually(20, "the call", || async {
         call_row(&conversation)
             .await
             .filter(|r| r.get::<_, String>("status") == "completed")
     })
     .await;
-    let id: uuid::Uuid = row.get("id");
-    let total: Option<i32> = db()
-        .await
-        .query_one(
-            "SELECT total_score FROM lead_analytics WHERE call_id = $1",
-            &[&id],
-        )
-        .await
-        .expect("analytics")
-        .get(0);
+    let newest = json!({"call_successful": "failure", "summary": "Re-scored.", "total": 20,
+        "tag": "cold", "lead_total": 20, "lead_tag": "cold"});
     assert_eq!(
-        total,
-        Some(100),
-        "the newer analysis wins over the call's own"
+        scored(&conversation).await,
+        newest,
+        "the newer analysis wins over the call's own, for the call and its lead"
     );
     assert_eq!(tenant.credits().await, 14);
+
+    // Analytics older than both change nothing.
+    deliver_analytics(&analytics_event(
+        &tenant.call_agent,
+        &conversation,
+        now - 30,
+        20,
+        "Stale.",
+    ))
+    .await;
+    queue_drained().await;
+    assert_eq!(scored(&conversation).await, newest);
+}
+
+#[tokio::test]
+async fn a_lead_keeps_its_latest_calls_score_when_an_earlier_call_is_scored_again() {
+    let tenant = Tenant::new().await;
+    let number = phone();
+    let now = chrono::Utc::now().timestamp();
+    let (earlier, latest) = (conversation_id(), conversation_id());
+    let mut first = transcription(&tenant.call_agent, &earlier, 45, &number);
+    first["event_timestamp"] = json!(now - 600);
+    first["data"]["metadata"]["start_time_unix_secs"] = json!(now - 645);
+    deliver(&first).await;
+    eventually(20, "the earlier call", || async {
+        call_row(&earlier).await
+    })
+    .await;
+    deliver(&transcription(&tenant.call_agent, &latest, 45, &number)).await;
+    eventually(20, "the latest call", || async { call_row(&latest).await }).await;
+    assert_eq!(scored(&latest).await["lead_total"], 74);
+
+    // The earlier call re-scored after both: its own analysis changes, the lead's does not.
+    deliver_analytics(&analytics_event(
+        &tenant.call_agent,
+        &earlier,
+        now + 60,
+        4,
+        "Re-scored.",
+    ))
+    .await;
+    eventually(20, "the earlier call re-scored", || async {
+        let scored = scored(&earlier).await;
+        (scored["total"] == 20).then_some(scored)
+    })
+    .await;
+    let lead = scored(&latest).await;
+    assert_eq!(
+        (&lead["lead_total"], &lead["lead_tag"]),
+        (&json!(74), &json!("hot"))
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 //! the daily rollups.
 
 use crate::db::statements::Cached;
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use futures::future::try_join;
 use serde_json::json;
@@ -23,7 +24,8 @@ use crate::{
     error::{AppError, AppResult},
     leads::{
         self, analytics,
-        scoring::{Analysis, LeadScores},
+        scoring::{Analysis, LeadScores, LeadTag},
+        CallScore,
     },
     phone,
     settings::Settings,
@@ -142,7 +144,10 @@ async fn apply_locked(
         }
         CallEvent::Analyzed(analysis) => {
             let scores = LeadScores::from_analysis(analysis, settings.lead_tags());
-            before.store_analysis(tx, call, &scores, analysis).await?;
+            // Older than the analysis the call keeps: the call and its lead keep theirs.
+            if !before.store_analysis(tx, call, &scores, analysis).await? {
+                return Ok(before.id);
+            }
             let updated = tx
                 .cached_query_one(
                     sql::SET_ANALYZED,
@@ -153,8 +158,11 @@ async fn apply_locked(
                     ],
                 )
                 .await?;
-            if let (Some(lead), false) = (before.lead_id, scores.is_empty()) {
-                leads::apply_scores(tx, lead, &scores, call.event_at).await?;
+            let score = CallScore::of(&scores);
+            if let (Some(lead), false) = (before.lead_id, score.is_none()) {
+                let started_at: Option<DateTime<Utc>> = updated.try_get("started_at")?;
+                let contact_at = started_at.unwrap_or(call.event_at);
+                leads::apply_scores(tx, lead, score, contact_at).await?;
             }
             before.roll_up(tx, &updated).await?;
         }
@@ -186,6 +194,15 @@ struct Before {
     lead_id: Option<Uuid>,
     figures: Figures,
     stored: bool,
+    /// The analysis the call keeps, when it has one.
+    analysis: Option<KeptAnalysis>,
+}
+
+/// When a call's stored analysis was made, and what it gives the lead.
+#[derive(Debug, Clone, Copy)]
+struct KeptAnalysis {
+    analyzed_at: DateTime<Utc>,
+    score: CallScore,
 }
 
 impl Before {
@@ -198,6 +215,20 @@ impl Before {
             lead_id: row.try_get("lead_id")?,
             figures: Figures::from_row(row)?,
             stored: true,
+            analysis: row
+                .try_get::<_, Option<DateTime<Utc>>>("analyzed_at")?
+                .map(|analyzed_at| {
+                    Ok::<_, AppError>(KeptAnalysis {
+                        analyzed_at,
+                        score: CallScore {
+                            total: row.try_get("total_score")?,
+                            tag: row
+                                .try_get::<_, Option<&str>>("lead_status_tag")?
+                                .and_then(LeadTag::parse),
+                        },
+                    })
+                })
+                .transpose()?,
         })
     }
 
@@ -210,17 +241,19 @@ impl Before {
             lead_id: None,
             figures: Figures::NONE,
             stored: false,
+            analysis: None,
         }
     }
 
-    /// Stores the call's analysis (with the lead rollup it moves).
+    /// Stores the call's analysis (with the lead rollup it moves) unless the call keeps a newer
+    /// one; whether it stored it.
     async fn store_analysis(
         &self,
         tx: &impl GenericClient,
         call: &CallRef,
         scores: &LeadScores,
         analysis: &Analysis,
-    ) -> AppResult<()> {
+    ) -> AppResult<bool> {
         analytics::store(
             tx,
             call.agent.tenant,
@@ -425,14 +458,18 @@ pub mod sql {
                 SELECT $2, $3, $4, $5, 'applied' FROM tenant
                 ON CONFLICT (event_key) DO NOTHING RETURNING 1)
             SELECT EXISTS (SELECT FROM recorded) AS fresh FROM tenant";
+        /// The call's row, locked, with the analysis it keeps.
         pub const LOCK_CALL = concat!(
-            "SELECT id, user_id, agent_id, lead_id, ", figure_columns!(), " FROM calls
-            WHERE elevenlabs_conversation_id = $1 FOR UPDATE"
+            "SELECT call.*, kept.analyzed_at, kept.total_score, kept.lead_status_tag
+            FROM (SELECT id, user_id, agent_id, lead_id, ", figure_columns!(), " FROM calls
+                WHERE elevenlabs_conversation_id = $1 FOR UPDATE) AS call
+            LEFT JOIN lead_analytics AS kept ON kept.call_id = call.id"
         );
         pub const INSERT_IN_PROGRESS = concat!(
             "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
             VALUES ($1, $2, $3, $4, 'in_progress') RETURNING id, user_id, agent_id, lead_id, ",
-            figure_columns!()
+            figure_columns!(), ", NULL::timestamptz AS analyzed_at, NULL::integer AS total_score,
+                NULL::text AS lead_status_tag"
         );
         /// A call's row written whole by its first event, a transcription: `SET_TRANSCRIBED`'s
         /// values with nothing stored to merge them into.

@@ -147,7 +147,7 @@ struct StoredAnalysis<'a> {
 }
 
 /// Stores the analysis unless a newer one is already there, and moves the daily lead rollup
-/// from the analysis it replaces (on that one's day) to this one.
+/// from the analysis it replaces (on that one's day) to this one; whether it is now the call's.
 pub async fn store(
     tx: &impl GenericClient,
     tenant: TenantId,
@@ -156,7 +156,7 @@ pub async fn store(
     scores: &LeadScores,
     analysis: &Analysis,
     analyzed_at: DateTime<Utc>,
-) -> AppResult<()> {
+) -> AppResult<bool> {
     let raw = Json(StoredAnalysis {
         call_successful: &analysis.call_successful,
         transcript_summary: &analysis.transcript_summary,
@@ -190,7 +190,7 @@ pub async fn store(
         )
         .await?;
     if !outcome.try_get::<_, bool>("stored")? {
-        return Ok(());
+        return Ok(false);
     }
     let tenant = *tenant.as_uuid();
     if let Some(old_day) = outcome.try_get::<_, Option<DateTime<Utc>>>("analyzed_at")? {
@@ -207,7 +207,8 @@ pub async fn store(
         tag.map(str::to_owned),
         &scores.cta_interactions,
     );
-    rollup::apply(tx, tenant, agent_id, analyzed_at.date_naive(), &new, 1).await
+    rollup::apply(tx, tenant, agent_id, analyzed_at.date_naive(), &new, 1).await?;
+    Ok(true)
 }
 
 pub mod sql {

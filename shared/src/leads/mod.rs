@@ -19,7 +19,7 @@ use crate::{
     tenant::TenantId,
 };
 use read::Lead;
-use scoring::LeadScores;
+use scoring::{LeadScores, LeadTag};
 
 /// A lead's temperature, as list filters name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -51,6 +51,26 @@ pub enum LeadKey<'a> {
     ElevenLabsUser(&'a str),
 }
 
+/// What a call's analysis gives its lead: the total score and its tag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallScore {
+    pub total: Option<i32>,
+    pub tag: Option<LeadTag>,
+}
+
+impl CallScore {
+    pub fn of(scores: &LeadScores) -> Self {
+        Self {
+            total: scores.total_score,
+            tag: scores.lead_status_tag,
+        }
+    }
+
+    pub fn is_none(self) -> bool {
+        self.total.is_none() && self.tag.is_none()
+    }
+}
+
 /// What one call or chat tells us about a lead.
 pub struct LeadTouch<'a> {
     pub tenant: TenantId,
@@ -60,7 +80,8 @@ pub struct LeadTouch<'a> {
     pub company: Option<String>,
     pub contact_id: Option<Uuid>,
     pub agent_id: Uuid,
-    pub scores: Option<&'a LeadScores>,
+    /// The analysis the call keeps after this touch.
+    pub score: CallScore,
     pub contact_at: DateTime<Utc>,
     /// True the first time this call is linked to the lead (counts one interaction).
     pub new_interaction: bool,
@@ -71,11 +92,8 @@ pub struct LeadTouch<'a> {
 /// before the insert: the caller holds the tenant's lock, so no other event of the tenant
 /// can insert the same person meanwhile.
 pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> AppResult<Uuid> {
-    let total = touch.scores.and_then(|s| s.total_score);
-    let tag = touch
-        .scores
-        .and_then(|s| s.lead_status_tag)
-        .map(|t| t.as_str());
+    let total = touch.score.total;
+    let tag = touch.score.tag.map(LeadTag::as_str);
     let (statement, phone, email, user) = match touch.key {
         LeadKey::Phone(phone) => (
             sql::UPSERT_BY_PHONE,
@@ -113,21 +131,21 @@ pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> 
     Ok(row.try_get(0)?)
 }
 
-/// Applies scores from analytics that arrived on their own, unless a later contact already
-/// set newer ones.
+/// Applies the score of analytics that arrived on their own for a call of the lead that
+/// started at `contact_at`, unless a later contact already set its own.
 pub async fn apply_scores(
     tx: &impl GenericClient,
     lead_id: Uuid,
-    scores: &LeadScores,
-    at: DateTime<Utc>,
+    score: CallScore,
+    contact_at: DateTime<Utc>,
 ) -> AppResult<()> {
     tx.cached_execute(
         sql::APPLY_SCORES_UNLESS_NEWER,
         &[
             &lead_id,
-            &scores.total_score,
-            &scores.lead_status_tag.map(|t| t.as_str()),
-            &at,
+            &score.total,
+            &score.tag.map(LeadTag::as_str),
+            &contact_at,
         ],
     )
     .await?;

@@ -29,6 +29,13 @@ impl LeadTag {
         }
     }
 
+    /// A tag as stored.
+    pub fn parse(stored: &str) -> Option<Self> {
+        [Self::Hot, Self::Warm, Self::Cold]
+            .into_iter()
+            .find(|tag| tag.as_str() == stored)
+    }
+
     /// The tag of a 0..=100 total score.
     pub fn for_score(total: i64, thresholds: TagThresholds) -> Self {
         if total >= thresholds.hot {

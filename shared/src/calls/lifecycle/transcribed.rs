@@ -17,10 +17,7 @@ use crate::{
     credits::{self, holds, Applied, CreditChange, CreditKind},
     db::statements::Cached,
     error::AppResult,
-    leads::{
-        self, analytics,
-        scoring::{Analysis, LeadScores},
-    },
+    leads::{self, analytics, scoring::LeadScores, CallScore},
     settings::Settings,
 };
 
@@ -40,9 +37,17 @@ pub(super) async fn transcribed(
         contact,
         person,
     } = found;
-    let no_analysis = Analysis::default();
-    let analysis = t.analysis.as_ref().unwrap_or(&no_analysis);
-    let scores = LeadScores::from_analysis(analysis, settings.lead_tags());
+    // Analytics sent after the transcription's own analysis may have arrived first: the call
+    // keeps them, and they, not the transcription's, score its lead and say how it went.
+    let kept_is_newer = before
+        .analysis
+        .is_some_and(|kept| kept.analyzed_at > call.event_at);
+    let analysis = t.analysis.as_ref().filter(|_| !kept_is_newer);
+    let scores = analysis.map(|a| LeadScores::from_analysis(a, settings.lead_tags()));
+    let score = match &scores {
+        Some(scores) => CallScore::of(scores),
+        None => before.analysis.map(|kept| kept.score).unwrap_or_default(),
+    };
     let status = before
         .status
         .merged(t.status.unwrap_or(CallStatus::Completed));
@@ -67,7 +72,7 @@ pub(super) async fn transcribed(
                 .or_else(|| person.company.clone()),
             contact_id: contact.as_ref().map(|c| c.id),
             agent_id: call.agent.agent_id,
-            scores: (!scores.is_empty()).then_some(&scores),
+            score,
             contact_at: t.started_at.unwrap_or(call.event_at),
             new_interaction: before.lead_id.is_none(),
         };
@@ -124,10 +129,11 @@ pub(super) async fn transcribed(
     };
 
     let analyzed = async {
-        if scores.is_empty() && t.analysis.is_none() {
+        let (Some(analysis), Some(scores)) = (analysis, &scores) else {
             return Ok(());
-        }
-        before.store_analysis(tx, call, &scores, analysis).await
+        };
+        before.store_analysis(tx, call, scores, analysis).await?;
+        Ok(())
     };
 
     let completed_at = t
@@ -144,6 +150,8 @@ pub(super) async fn transcribed(
     let duration = i32::try_from(duration).unwrap_or(i32::MAX);
     let contact_id = contact.as_ref().map(|c| c.id);
     let termination_reason = t.termination_reason.as_deref().filter(|r| !r.is_empty());
+    let call_successful = analysis.and_then(|a| a.call_successful.as_deref());
+    let summary = analysis.and_then(|a| a.transcript_summary.as_deref());
     let values: [&(dyn ToSql + Sync); 20] = [
         &before.id,
         &kind,
@@ -157,8 +165,8 @@ pub(super) async fn transcribed(
         &duration,
         &charged,
         &t.cost,
-        &analysis.call_successful,
-        &analysis.transcript_summary,
+        &call_successful,
+        &summary,
         &termination_reason,
         &metadata,
         &completed_at,
