@@ -284,3 +284,37 @@ async fn uploads_never_see_another_tenants_contacts() {
     assert_eq!(contact_names(&owner).await, ["Mine"]);
     assert_eq!(contact_names(&other).await, ["Theirs"]);
 }
+
+#[tokio::test]
+async fn two_uploads_at_once_of_the_same_numbers_in_opposite_orders_both_answer() {
+    let account = Account::new().await;
+    let rows: Vec<String> = (0..1000)
+        .map(|i| format!("Person {i},+1415555{i:04}"))
+        .collect();
+    let file = |rows: &mut dyn Iterator<Item = &String>| {
+        let mut csv = String::from("Name,Phone\n");
+        for row in rows {
+            csv.push_str(row);
+            csv.push('\n');
+        }
+        csv.into_bytes()
+    };
+    let (forward, backward) = (file(&mut rows.iter()), file(&mut rows.iter().rev()));
+    for _ in 0..3 {
+        let (first, second) = tokio::join!(
+            upload(&account.token, "a.csv", &forward),
+            upload(&account.token, "b.csv", &backward)
+        );
+        let (first, second) = (json(first).await, json(second).await);
+        let created = first["created"].as_u64().zip(second["created"].as_u64());
+        let duplicates = [&first, &second]
+            .map(|report| report["duplicates"].as_array().map_or(0, Vec::len))
+            .iter()
+            .sum::<usize>();
+        assert!(
+            matches!(created, Some((a, b)) if a + b <= 1000 && duplicates as u64 == 2000 - a - b),
+            "{first} {second}"
+        );
+    }
+    assert_eq!(total_contacts(&account).await, 1000);
+}

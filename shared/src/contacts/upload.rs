@@ -80,8 +80,12 @@ pub async fn import(
 
 pub mod sql {
     crate::db::statements! {
+        /// In the numbers' order: a concurrent upload of the same numbers waits on the first it
+        /// shares instead of holding one this one waits on (a deadlock).
         pub const INSERT_MANY = "INSERT INTO contacts (user_id, name, phone_number, email, company, notes)
             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                AS file(name, phone_number, email, company, notes)
+            ORDER BY file.phone_number
             ON CONFLICT (user_id, phone_number) WHERE deleted_at IS NULL DO NOTHING
             RETURNING phone_number";
     }

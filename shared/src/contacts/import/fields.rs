@@ -209,9 +209,11 @@ pub(super) fn number_text(number: f64) -> String {
     }
 }
 
-/// Without NUL and the other C0 controls except tab, newline and carriage return, and DEL.
+/// Without the control characters the API refuses (C0 but tab, newline and carriage return,
+/// DEL and C1: a cell of text decoded as Windows-1252 can hold C1), so that an imported
+/// contact can be edited through the API as it is.
 fn remove_controls(text: &str) -> Cow<'_, str> {
-    let unwanted = |c: char| c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r');
+    let unwanted = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
     if text.contains(unwanted) {
         Cow::Owned(text.chars().filter(|c| !unwanted(*c)).collect())
     } else {

@@ -916,9 +916,13 @@ fn control_characters_are_removed_and_whitespace_tidied() {
     );
     let bytes = xlsx(vec![
         row(&["Name", "Phone"]),
-        row(&["Zo\u{0}ë\u{1f}", "4155552671"]),
+        row(&["Zo\u{0}ë\u{1f}\u{85}", "4155552671"]),
+        row(&["O\u{92}Brien\u{9f}", "4155552672"]),
     ]);
-    assert_eq!(names(&parse_ok("c.xlsx", &bytes)), ["Zoë"]);
+    assert_eq!(names(&parse_ok("c.xlsx", &bytes)), ["Zoë", "OBrien"]);
+    // Windows-1252 leaves 0x81, 0x8D, 0x8F, 0x90 and 0x9D undefined: they decode as C1 controls.
+    let windows_1252 = b"Name;Phone\r\nJos\xe9\x81\x90 M\xfcller;4155552671\r\n";
+    assert_eq!(names(&parse_ok("c.csv", windows_1252)), ["José Müller"]);
 }
 
 // ---------- CSV specifics ----------
