@@ -138,3 +138,28 @@ async fn the_reconcile_command_reports_what_it_did() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("HOURS"));
 }
+
+#[tokio::test]
+async fn a_conversation_elevenlabs_does_not_give_back_does_not_hold_up_the_others() {
+    let tenant = Tenant::new().await;
+    let older = undelivered_call(&tenant.call_agent, 61).await;
+    let newer = undelivered_call(&tenant.call_agent, 61).await;
+    // Listed first (newest first), and gone when fetched; other tests' runs may ask for it too.
+    elevenlabs_sim::fault(json!({
+        "path_prefix": format!("/v1/convai/conversations/{newer}"),
+        "method": "GET",
+        "responses": vec![json!({"status": 404}); 20],
+    }))
+    .await;
+    let report = reconcile::run(&app_state().await, an_hour_ago())
+        .await
+        .expect("the run goes on");
+    assert!(report.unavailable >= 1, "{report:?}");
+    eventually(20, "the older call", || async {
+        call_row(&older)
+            .await
+            .filter(|row| row.get::<_, i64>("credits_charged") == 2)
+    })
+    .await;
+    assert!(call_row(&newer).await.is_none());
+}

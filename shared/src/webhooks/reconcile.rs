@@ -15,7 +15,7 @@ use crate::{
     agents,
     aws::queue::EventSource,
     calls,
-    clients::elevenlabs::{ConversationQuery, ConversationSummary, ElevenLabs},
+    clients::elevenlabs::{ConversationQuery, ConversationSummary},
     error::AppResult,
     AppState,
 };
@@ -37,6 +37,8 @@ pub struct Report {
     pub queued: usize,
     /// Not queued: an earlier run's event for the same conversation body was processed already.
     pub already_processed: usize,
+    /// Not queued: ElevenLabs listed it but did not give it back (tried again next run).
+    pub unavailable: usize,
     /// Batch calls' credit holds whose call never reported within their window.
     pub holds_expired: u64,
 }
@@ -72,7 +74,18 @@ pub async fn run(state: &AppState, since: DateTime<Utc>) -> AppResult<Report> {
             let missing = calls::read::unfinished(&state.db().get().await?, &ids).await?;
             for conversation_id in missing {
                 report.missing += 1;
-                match requeue(state, &client, &conversation_id).await? {
+                // One conversation ElevenLabs cannot give back (deleted since the listing, too
+                // large to answer in time) must not keep the rest of the window from being
+                // queued: those listed after it are older and would leave the window first.
+                let data = match client.get_conversation(&conversation_id).await {
+                    Ok(data) => data,
+                    Err(error) => {
+                        tracing::warn!(%conversation_id, %error, "conversation not fetched");
+                        report.unavailable += 1;
+                        continue;
+                    }
+                };
+                match requeue(state, data).await? {
                     Accepted::Queued => report.queued += 1,
                     Accepted::Duplicate => report.already_processed += 1,
                 }
@@ -96,15 +109,10 @@ fn is_ended(conversation: &ConversationSummary) -> bool {
         .is_some_and(|s| ENDED.contains(&s))
 }
 
-/// Fetches the conversation and queues it as the post-call transcription webhook would have
-/// carried it. The envelope's timestamp is derived from the conversation, so the body (and its
-/// event key) is the same on every run.
-async fn requeue(
-    state: &AppState,
-    client: &ElevenLabs,
-    conversation_id: &str,
-) -> AppResult<Accepted> {
-    let data = client.get_conversation(conversation_id).await?;
+/// Queues a fetched conversation as the post-call transcription webhook would have carried it.
+/// The envelope's timestamp is derived from the conversation, so the body (and its event key)
+/// is the same on every run.
+async fn requeue(state: &AppState, data: serde_json::Value) -> AppResult<Accepted> {
     let metadata = &data["metadata"];
     let ended_at = metadata["start_time_unix_secs"].as_i64().unwrap_or(0)
         + metadata["call_duration_secs"].as_i64().unwrap_or(0);
