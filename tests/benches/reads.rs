@@ -288,6 +288,7 @@ impl Tenant {
             subject: &self.subject,
             email: Some(&self.email),
             name: None,
+            email_verified: true,
         }
     }
 
@@ -302,6 +303,7 @@ impl Tenant {
             subject,
             email: Some(email),
             name: None,
+            email_verified: true,
         };
         let user = users::provision(&mut reads.get().await?, &identity).await?;
         db.execute(

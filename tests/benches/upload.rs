@@ -419,6 +419,7 @@ async fn new_tenant(state: &shared::AppState) -> Result<shared::tenant::TenantId
         subject: &sub,
         email: Some(&email),
         name: None,
+        email_verified: true,
     };
     let user = shared::users::provision(&mut state.db().get().await?, &identity).await?;
     Ok(user.tenant())

@@ -379,6 +379,7 @@ async fn days_are_utc_days_whatever_the_sessions_time_zone() {
         subject: "zone",
         email: Some("zone@example.com"),
         name: None,
+        email_verified: true,
     };
     let tenant = shared::users::provision(&mut client, &identity)
         .await

@@ -25,6 +25,7 @@ async fn the_first_login_sends_one_welcome_email() {
     })
     .await;
     assert!(welcome.body.contains("15 free credits"), "{}", welcome.body);
+    assert_eq!(welcome.content_type, "text/plain; charset=utf-8");
     support::outbox_sent(account.id).await;
     let welcomes = mail::delivered_to(&account.user.email)
         .iter()
@@ -76,4 +77,29 @@ async fn the_low_credit_warning_goes_out_once_per_crossing() {
     .await;
     support::outbox_sent(account.id).await;
     assert_eq!(low_credit_warnings(&account.user.email), 2);
+}
+
+#[tokio::test]
+async fn the_welcome_names_the_user_only_once_the_address_is_shown_to_be_theirs() {
+    let lure = "Your card was charged $499, call +1 555 0100";
+    for verified in [false, true] {
+        let user = support::NewUser::new();
+        let token = user.token_with(|claims| {
+            claims["name"] = serde_json::json!(lure);
+            claims["email_verified"] = serde_json::json!(verified);
+        });
+        assert_eq!(support::get("/auth/profile", &token).await.status(), 200);
+        let welcome = eventually(20, "the welcome email", || async {
+            mail::delivered_to(&user.email)
+                .into_iter()
+                .find(|m| m.subject.contains("Welcome"))
+        })
+        .await;
+        assert_eq!(
+            welcome.body.contains(lure),
+            verified,
+            "verified: {verified}: {}",
+            welcome.body
+        );
+    }
 }

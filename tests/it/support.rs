@@ -67,6 +67,7 @@ impl NewUser {
             subject: &self.sub,
             email: Some(&self.email),
             name: None,
+            email_verified: true,
         }
     }
 
@@ -910,6 +911,7 @@ pub mod mail {
     pub struct Mail {
         pub to: String,
         pub subject: String,
+        pub content_type: String,
         pub body: String,
     }
 
@@ -949,6 +951,7 @@ pub mod mail {
         Mail {
             to: header("To"),
             subject: header("Subject"),
+            content_type: header("Content-Type"),
             body: body.to_owned(),
         }
     }

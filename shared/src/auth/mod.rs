@@ -90,6 +90,7 @@ impl Caller {
             subject: &self.claims.sub,
             email: self.claims.email.as_deref(),
             name: self.claims.name.as_deref(),
+            email_verified: self.claims.email_verified,
         }
     }
 

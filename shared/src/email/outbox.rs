@@ -6,8 +6,12 @@ use crate::db::statements::Cached;
 use std::time::Duration;
 
 use lettre::{
-    message::Mailbox, transport::smtp::authentication::Credentials, AsyncSmtpTransport,
-    AsyncTransport, Message, Tokio1Executor,
+    message::{
+        header::{ContentType, MIME_VERSION_1_0},
+        Mailbox,
+    },
+    transport::smtp::authentication::Credentials,
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -19,8 +23,10 @@ use crate::{
     AppState,
 };
 
-/// After this many failed attempts an email is given up (status failed, kept for inspection).
-pub const MAX_ATTEMPTS: i32 = 8;
+/// After this many failed attempts an email is given up (status failed, kept for inspection):
+/// with the backoff, about two days of SMTP trouble (an expired password is noticed and
+/// replaced in that time; an hour is not enough).
+pub const MAX_ATTEMPTS: i32 = 56;
 /// Emails leased at a time: the lease covers the whole batch at its worst (every exchange
 /// timing out), so no other sender can take an email this one may still send.
 const LEASE_BATCH: i64 = 10;
@@ -49,6 +55,13 @@ pub async fn send_due(state: &AppState, limit: i64) -> AppResult<SendReport> {
     let Some(host) = config.smtp_host.as_deref() else {
         return Ok(SendReport::default());
     };
+    // Ready before any email is leased: a lease counts an attempt.
+    let password = state.secrets().get().await?.smtp_password.clone();
+    let transport = transport(config, host, &password)?;
+    let from: Mailbox = config
+        .from
+        .parse()
+        .map_err(|e| AppError::internal(format!("EMAIL_FROM: {e}")))?;
     let mut report = SendReport::default();
     let mut leased = 0;
     while leased < limit {
@@ -57,12 +70,6 @@ pub async fn send_due(state: &AppState, limit: i64) -> AppResult<SendReport> {
             break;
         }
         leased += i64::try_from(due.len()).unwrap_or(LEASE_BATCH);
-        let password = state.secrets().get().await?.smtp_password.clone();
-        let transport = transport(config, host, &password)?;
-        let from: Mailbox = config
-            .from
-            .parse()
-            .map_err(|e| AppError::internal(format!("EMAIL_FROM: {e}")))?;
         let client = state.db().get().await?;
         for email in due {
             let result = send_one(&transport, &from, config, &email).await;
@@ -189,10 +196,13 @@ async fn send_one(
         permanent: true,
     })?;
     let rendered = templates::render(email.kind, &email.data, &config.app_url);
+    // Without a content type a reader takes the body for ASCII, and a name like José breaks.
     let message = Message::builder()
         .from(from.clone())
         .to(to)
         .subject(rendered.subject)
+        .header(MIME_VERSION_1_0)
+        .header(ContentType::TEXT_PLAIN)
         .body(rendered.body)
         .map_err(|e| Failure {
             message: format!("message not built: {e}"),
@@ -249,5 +259,12 @@ mod tests {
         assert_eq!(backoff(2), Duration::from_secs(60));
         assert_eq!(backoff(8), Duration::from_secs(3600));
         assert_eq!(backoff(50), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn an_email_is_given_up_after_about_two_days_of_failures() {
+        let waited: Duration = (1..MAX_ATTEMPTS).map(backoff).sum();
+        let hours = waited.as_secs_f64() / 3600.0;
+        assert!((47.0..50.0).contains(&hours), "{hours} h");
     }
 }

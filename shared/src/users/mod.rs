@@ -133,6 +133,8 @@ pub struct Identity<'a> {
     pub subject: &'a str,
     pub email: Option<&'a str>,
     pub name: Option<&'a str>,
+    /// The provider says the email is the user's.
+    pub email_verified: bool,
 }
 
 /// Loads the user a verified identity names, creating it (and granting the signup bonus in the
@@ -165,7 +167,10 @@ pub async fn provision(client: &mut Client, identity: &Identity<'_>) -> AppResul
         )
         .await?;
         if let Some(recipient) = &email {
-            let welcome = Email::welcome(user.id, recipient, name, SIGNUP_BONUS_CREDITS);
+            // Anyone can sign up with someone else's address: a name they chose is not sent
+            // there until the address is shown to be theirs.
+            let greeted = name.filter(|_| identity.email_verified);
+            let welcome = Email::welcome(user.id, recipient, greeted, SIGNUP_BONUS_CREDITS);
             email::queue(&tx, &welcome).await?;
         }
         tx.commit().await?;
