@@ -288,3 +288,45 @@ async fn an_export_page_plans_without_parallel_workers_in_its_transaction_alone(
         "the setting ended with the page's transaction"
     );
 }
+
+#[tokio::test]
+async fn three_exports_in_progress_at_most_and_a_stopped_one_is_failed() {
+    let tenant = Tenant::new().await;
+    // Three jobs in progress whose messages are gone (as after the dead-letter queue).
+    let stuck: Vec<Uuid> = db()
+        .await
+        .query(
+            "INSERT INTO exports (user_id, kind, filters, status, file_name, s3_key, expires_at)
+             SELECT $1, 'calls', '{}', 'running', 'calls.csv', 'exports/stuck-' || i, now() + interval '1 day'
+             FROM generate_series(1, 3) i RETURNING id",
+            &[&tenant.id],
+        )
+        .await
+        .expect("jobs")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let refused = post("/api/calls/export", &tenant.token, &Value::Null).await;
+    assert_eq!(refused.headers()["retry-after"], "30");
+    assert_eq!(error_code(refused, 429).await, "rate_limited");
+
+    // Stopped two hours ago: the reconciler's sweep fails them, and exports can start again.
+    db().await
+        .execute(
+            "UPDATE exports SET updated_at = now() - interval '2 hours 1 minute' WHERE id = ANY($1)",
+            &[&stuck],
+        )
+        .await
+        .expect("stopped");
+    let swept = shared::export_jobs::run::fail_stalled(&app_state().await)
+        .await
+        .expect("the sweep");
+    assert!(swept >= 3, "{swept}");
+    for id in &stuck {
+        let job = json(get(&format!("/api/exports/{id}"), &tenant.token).await).await;
+        assert_eq!(job["status"], "failed", "{job}");
+    }
+    let (location, _) =
+        accepted(post("/api/calls/export", &tenant.token, &Value::Null).await).await;
+    finished(&location, &tenant.token).await;
+}

@@ -26,6 +26,14 @@ use crate::{
     AppState,
 };
 
+/// Export jobs a tenant may have queued or running at once: each copies a whole list, and
+/// they share the processor with every tenant's webhooks.
+pub const MAX_IN_PROGRESS: i64 = 3;
+
+/// A job that has not moved for this long has stopped (its message went to the dead-letter
+/// queue after about an hour of retries): it is failed rather than shown running forever.
+pub const STALLED_AFTER: Duration = Duration::from_secs(2 * 60 * 60);
+
 /// How long a download link is valid; ask again for a fresh one.
 pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -126,7 +134,7 @@ impl ExportJob {
 }
 
 /// Stores an export job for `export` (built from `filters`, which the job keeps to build it
-/// again) and queues it.
+/// again) and queues it; 429 while the tenant has [`MAX_IN_PROGRESS`] jobs in progress.
 pub async fn create(
     state: &AppState,
     tenant: TenantId,
@@ -137,10 +145,15 @@ pub async fn create(
     let filters = serde_json::to_value(filters).map_err(AppError::internal)?;
     let id = Uuid::new_v4();
     let key = format!("exports/{}/{id}.csv", tenant.as_uuid());
-    let db = state.db().get().await?;
-    let row = db
-        .cached_query_one(
-            sql::CREATE,
+    let mut db = state.db().get().await?;
+    let tx = db.transaction().await?;
+    // The tenant's concurrent requests count one after another: each counts in a statement
+    // that starts once the one before has committed.
+    tx.cached_execute(sql::LOCK_TENANT, &[tenant.as_uuid()])
+        .await?;
+    let created = tx
+        .cached_query_opt(
+            sql::CREATE_UNLESS_BUSY,
             &[
                 &id,
                 tenant.as_uuid(),
@@ -148,9 +161,17 @@ pub async fn create(
                 &filters,
                 &export.download_name(Utc::now()),
                 &key,
+                &MAX_IN_PROGRESS,
             ],
         )
         .await?;
+    tx.commit().await?;
+    let Some(row) = created else {
+        return Err(AppError::rate_limited(
+            Duration::from_secs(30),
+            "too many exports in progress; try again once one is done",
+        ));
+    };
     let job = ExportJob::from_row(&row)?;
     let queued = async {
         queue::send_job(
@@ -199,10 +220,14 @@ pub async fn find(state: &AppState, tenant: TenantId, id: ExportId) -> AppResult
 
 pub mod sql {
     crate::db::statements! {
+        /// Not a key update: rows referring to the tenant can still be written meanwhile.
+        pub const LOCK_TENANT = "SELECT FROM users WHERE id = $1 FOR NO KEY UPDATE";
         /// A file is kept a day (the bucket's lifecycle rule on exports/), counted from now
-        /// until the job is done.
-        pub const CREATE = "INSERT INTO exports (id, user_id, kind, filters, file_name, s3_key, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, now() + interval '1 day') RETURNING *";
+        /// until the job is done. Nothing when the tenant has `$7` jobs in progress.
+        pub const CREATE_UNLESS_BUSY = "INSERT INTO exports (id, user_id, kind, filters, file_name, s3_key, expires_at)
+            SELECT $1, $2, $3, $4, $5, $6, now() + interval '1 day'
+            WHERE (SELECT count(*) FROM exports WHERE user_id = $2 AND status IN ('queued', 'running')) < $7
+            RETURNING *";
         pub const ONE_OF_TENANT = "SELECT * FROM exports WHERE id = $1 AND user_id = $2";
         pub const ONE = "SELECT * FROM exports WHERE id = $1";
         pub const START = "UPDATE exports SET status = 'running', upload_id = $2, total_rows = $3, updated_at = now()
@@ -218,6 +243,10 @@ pub mod sql {
             WHERE id = $1 AND status = 'running'";
         pub const FAIL = "UPDATE exports SET status = 'failed', error = $2, finished_at = now(), updated_at = now()
             WHERE id = $1 AND status IN ('queued', 'running') RETURNING upload_id, s3_key";
+        pub const FAIL_STALLED = "UPDATE exports SET status = 'failed', error = 'the export stopped',
+                finished_at = now(), updated_at = now()
+            WHERE status IN ('queued', 'running') AND updated_at < now() - make_interval(secs => $1)
+            RETURNING id, upload_id, s3_key";
         pub const NOTE_FAILURE = "UPDATE exports SET failures = failures + 1, updated_at = now()
             WHERE id = $1 RETURNING failures";
     }

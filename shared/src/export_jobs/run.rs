@@ -303,19 +303,43 @@ async fn fail(state: &AppState, id: Uuid, reason: &str) -> AppResult<()> {
         .await?;
     tracing::warn!(export = %id, reason, "export failed");
     if let Some(row) = failed {
-        if let Some(upload_id) = row.try_get::<_, Option<String>>("upload_id")? {
-            let key: &str = row.try_get("s3_key")?;
-            let aborted = multipart::abort(
-                state.aws(),
-                &state.config().aws.recordings_bucket,
-                key,
-                &upload_id,
-            )
-            .await;
-            if let Err(err) = aborted {
-                tracing::warn!(export = %id, error = %err, "could not abort a failed export's upload");
-            }
-        }
+        drop_upload(state, id, &row).await?;
+    }
+    Ok(())
+}
+
+/// Fails the jobs that stopped moving ([`super::STALLED_AFTER`]), their uploads dropped; how
+/// many.
+pub async fn fail_stalled(state: &AppState) -> AppResult<usize> {
+    let stalled = state
+        .db()
+        .get()
+        .await?
+        .cached_query(sql::FAIL_STALLED, &[&super::STALLED_AFTER.as_secs_f64()])
+        .await?;
+    for row in &stalled {
+        let id: Uuid = row.try_get("id")?;
+        tracing::warn!(export = %id, "an export stopped; failed");
+        drop_upload(state, id, row).await?;
+    }
+    Ok(stalled.len())
+}
+
+/// Aborts a failed job's multipart upload (`upload_id`, `s3_key` of `row`), if it started one.
+async fn drop_upload(state: &AppState, id: Uuid, row: &Row) -> AppResult<()> {
+    let Some(upload_id) = row.try_get::<_, Option<String>>("upload_id")? else {
+        return Ok(());
+    };
+    let key: &str = row.try_get("s3_key")?;
+    let aborted = multipart::abort(
+        state.aws(),
+        &state.config().aws.recordings_bucket,
+        key,
+        &upload_id,
+    )
+    .await;
+    if let Err(err) = aborted {
+        tracing::warn!(export = %id, error = %err, "could not abort a failed export's upload");
     }
     Ok(())
 }

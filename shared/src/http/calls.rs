@@ -99,7 +99,8 @@ async fn list_calls(
     params(CallFilter),
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, content_type = "text/csv", body = String), (status = 202, body = ExportJob, headers(("Location" = String, description = "the job's status"))),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "three export jobs of the account are in progress; `Retry-After` says when to ask again")))]
 async fn export_calls(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -110,11 +111,12 @@ async fn export_calls(
 }
 
 #[utoipa::path(post, path = "/api/calls/export", tag = "calls",
-    description = "Starts an export job for every call matching the list's filters (query parameters, as for the list): the CSV is written to storage in the background, of any size. Poll `Location` (`GET /api/exports/{id}`) for progress and, once done, a download link.",
+    description = "Starts an export job for every call matching the list's filters (query parameters, as for the list): the CSV is written to storage in the background, of any size; at most three jobs of an account are in progress at once. Poll `Location` (`GET /api/exports/{id}`) for progress and, once done, a download link.",
     params(CallFilter),
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 202, body = ExportJob, headers(("Location" = String, description = "the job's status"))),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "three export jobs of the account are in progress; `Retry-After` says when to ask again")))]
 async fn start_calls_export(
     State(state): State<AppState>,
     auth: AuthUser,

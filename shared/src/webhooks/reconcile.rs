@@ -41,6 +41,8 @@ pub struct Report {
     pub unavailable: usize,
     /// Batch calls' credit holds whose call never reported within their window.
     pub holds_expired: u64,
+    /// Export jobs that stopped moving, failed (swept here: this job runs on a schedule).
+    pub exports_stalled: usize,
 }
 
 /// Reconciles the conversations of the configured lookback window.
@@ -52,9 +54,12 @@ pub async fn run_recent(state: &AppState) -> AppResult<Report> {
 
 /// Reconciles conversations that started after `since`.
 pub async fn run(state: &AppState, since: DateTime<Utc>) -> AppResult<Report> {
+    let mut report = Report {
+        exports_stalled: crate::export_jobs::run::fail_stalled(state).await?,
+        ..Report::default()
+    };
     let client = state.elevenlabs().await?;
     let agents = agents::remote_ids(&state.db().get().await?).await?;
-    let mut report = Report::default();
     let mut query = ConversationQuery {
         call_start_after_unix: Some(since.timestamp()),
         page_size: Some(100),
