@@ -529,3 +529,90 @@ async fn chats_make_leads_keyed_by_what_identifies_the_person() {
         "a call's transcript stays on its own route"
     );
 }
+
+#[tokio::test]
+async fn a_merged_lead_keeps_the_duplicates_visitor_and_calls() {
+    let tenant = Tenant::new().await;
+    let visitor = format!("visitor-{}", uuid::Uuid::new_v4().simple());
+    let chat_lead = chat(&tenant, Some(&visitor), json!({}), json!({}))
+        .await
+        .expect("a lead for the visitor");
+    let kept = lead_of(&call_to(&tenant, &phone(), 61).await).await;
+    let number = phone();
+    let other_call = call_to(&tenant, &number, 61).await;
+    for duplicate in [chat_lead.to_string(), lead_of(&other_call).await] {
+        let response = post(
+            &format!("/api/leads/{kept}/merge"),
+            &tenant.token,
+            &json!({ "duplicate_id": duplicate }),
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+    }
+
+    // The visitor's next chat finds the lead they were merged into.
+    let next = chat(&tenant, Some(&visitor), json!({}), json!({})).await;
+    assert_eq!(next.map(|id| id.to_string()), Some(kept.clone()));
+    // A merged call transcribed again (the reconciler's copy of a late call) stays where it is.
+    let mut again = transcription(&tenant.call_agent, &other_call, 62, &number);
+    again["event_timestamp"] = json!(chrono::Utc::now().timestamp() + 5);
+    deliver(&again).await;
+    queue_drained().await;
+    assert_eq!(lead_of(&other_call).await, kept);
+    let listed = json(get("/api/leads", &tenant.token).await).await;
+    assert_eq!(listed["pagination"]["total"], 1, "{listed}");
+    assert_eq!(listed["data"][0]["interaction_count"], 4, "{listed}");
+}
+
+#[tokio::test]
+async fn a_new_contact_for_a_number_brings_its_own_details_to_the_lead() {
+    let tenant = Tenant::new().await;
+    let number = phone();
+    let contact = |name: &str, email: &str| json!({"name": name, "phone_number": number, "email": email, "company": format!("{name} Co")});
+    let old = json(
+        post(
+            "/api/contacts",
+            &tenant.token,
+            &contact("Alice Old", "alice@old.example"),
+        )
+        .await,
+    )
+    .await;
+    let lead = lead_of(&call_to(&tenant, &number, 61).await).await;
+    let removed = delete(
+        &format!("/api/contacts/{}", old["id"].as_str().expect("id")),
+        &tenant.token,
+    )
+    .await;
+    assert!(removed.status().is_success());
+    let new = json(
+        post(
+            "/api/contacts",
+            &tenant.token,
+            &contact("Bob New", "bob@new.example"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(lead_of(&call_to(&tenant, &number, 61).await).await, lead);
+
+    let row = db()
+        .await
+        .query_one(
+            "SELECT name, email, company, contact_id::text FROM leads WHERE id = $1::text::uuid",
+            &[&lead],
+        )
+        .await
+        .expect("the lead");
+    let details: (String, String, String, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(
+        details,
+        (
+            "Bob New".into(),
+            "bob@new.example".into(),
+            "Bob New Co".into(),
+            new["id"].as_str().expect("id").to_owned()
+        )
+    );
+}

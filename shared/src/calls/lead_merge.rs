@@ -23,7 +23,8 @@ pub struct MergeRequest {
 }
 
 /// Folds the duplicate into the lead: its calls move over, interaction counts add up, missing
-/// details are filled in, the newest contact's scores win, and the duplicate is deleted.
+/// details are filled in (ElevenLabs' id for a chat's visitor too, so their next chat finds
+/// the lead), the newest contact's scores win, and the duplicate is deleted.
 pub async fn merge(
     db: &mut deadpool_postgres::Client,
     tenant: TenantId,
@@ -67,6 +68,7 @@ pub async fn merge(
             &gone.try_get::<_, Option<i32>>("total_score")?,
             &gone.try_get::<_, Option<String>>("lead_status_tag")?,
             &gone.try_get::<_, i32>("interaction_count")?,
+            &gone.try_get::<_, Option<String>>("elevenlabs_user_id")?,
         ],
     )
     .await?;
@@ -83,6 +85,7 @@ pub mod sql {
             phone_number = coalesce(phone_number, $3), name = coalesce(name, $4),
             email = coalesce(email, $5), company = coalesce(company, $6),
             contact_id = coalesce(contact_id, $7), agent_id = coalesce(agent_id, $8),
+            elevenlabs_user_id = coalesce(elevenlabs_user_id, $13),
             total_score = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $10::int IS NOT NULL
                                THEN $10 ELSE total_score END,
             lead_status_tag = CASE WHEN $9::timestamptz > coalesce(last_contact_at, '-infinity') AND $11::text IS NOT NULL

@@ -9,6 +9,7 @@ use crate::db::statements::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
+use tokio_postgres::types::ToSql;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -80,6 +81,9 @@ pub struct LeadTouch<'a> {
     pub company: Option<String>,
     pub contact_id: Option<Uuid>,
     pub agent_id: Uuid,
+    /// The lead the call is linked to already: touched whatever its key finds now (the lead
+    /// may have been merged into one with another number).
+    pub linked: Option<Uuid>,
     /// The analysis the call keeps after this touch.
     pub score: CallScore,
     pub contact_at: DateTime<Utc>,
@@ -88,9 +92,9 @@ pub struct LeadTouch<'a> {
 }
 
 /// Creates or updates the lead for a call or chat; returns its id. Known details are kept,
-/// missing ones filled in; scores follow the most recent contact. An email key is looked up
-/// before the insert: the caller holds the tenant's lock, so no other event of the tenant
-/// can insert the same person meanwhile.
+/// missing ones filled in, but a contact other than the lead's brings its own; scores follow
+/// the most recent contact. An email key is looked up before the insert: the caller holds the
+/// tenant's lock, so no other event of the tenant can insert the same person meanwhile.
 pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> AppResult<Uuid> {
     let total = touch.score.total;
     let tag = touch.score.tag.map(LeadTag::as_str);
@@ -109,25 +113,31 @@ pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> 
             Some(user),
         ),
     };
-    let row = tx
-        .cached_query_one(
-            statement,
-            &[
-                touch.tenant.as_uuid(),
-                &phone,
-                &touch.name,
-                &email,
-                &touch.company,
-                &touch.contact_id,
-                &touch.agent_id,
-                &total,
-                &tag,
-                &i32::from(touch.new_interaction),
-                &touch.contact_at,
-                &user,
-            ],
-        )
-        .await?;
+    let interactions = i32::from(touch.new_interaction);
+    // The linked lead is not given a visitor's id: another lead may hold it (one per tenant).
+    let no_user: Option<&str> = None;
+    let mut values: [&(dyn ToSql + Sync); 13] = [
+        touch.tenant.as_uuid(),
+        &phone,
+        &touch.name,
+        &email,
+        &touch.company,
+        &touch.contact_id,
+        &touch.agent_id,
+        &total,
+        &tag,
+        &interactions,
+        &touch.contact_at,
+        &user,
+        &touch.linked,
+    ];
+    if touch.linked.is_some() {
+        values[11] = &no_user;
+        if let Some(row) = tx.cached_query_opt(sql::TOUCH_LINKED, &values).await? {
+            return Ok(row.try_get(0)?);
+        }
+    }
+    let row = tx.cached_query_one(statement, &values[..12]).await?;
     Ok(row.try_get(0)?)
 }
 
@@ -188,13 +198,17 @@ pub mod sql {
     }
 
     /// How a touch updates the lead it found: known details are kept, missing ones filled in,
-    /// scores follow the most recent contact.
+    /// but a contact other than the lead's (its contact deleted, another one made for the
+    /// number) brings its own; scores follow the most recent contact.
     macro_rules! merged_lead {
         () => {
-            "name = COALESCE(leads.name, EXCLUDED.name),
-                email = COALESCE(leads.email, EXCLUDED.email),
-                company = COALESCE(leads.company, EXCLUDED.company),
-                contact_id = COALESCE(leads.contact_id, EXCLUDED.contact_id),
+            "name = CASE WHEN EXCLUDED.contact_id IS NOT NULL AND EXCLUDED.contact_id IS DISTINCT FROM leads.contact_id
+                    THEN COALESCE(EXCLUDED.name, leads.name) ELSE COALESCE(leads.name, EXCLUDED.name) END,
+                email = CASE WHEN EXCLUDED.contact_id IS NOT NULL AND EXCLUDED.contact_id IS DISTINCT FROM leads.contact_id
+                    THEN COALESCE(EXCLUDED.email, leads.email) ELSE COALESCE(leads.email, EXCLUDED.email) END,
+                company = CASE WHEN EXCLUDED.contact_id IS NOT NULL AND EXCLUDED.contact_id IS DISTINCT FROM leads.contact_id
+                    THEN COALESCE(EXCLUDED.company, leads.company) ELSE COALESCE(leads.company, EXCLUDED.company) END,
+                contact_id = COALESCE(EXCLUDED.contact_id, leads.contact_id),
                 agent_id = COALESCE(leads.agent_id, EXCLUDED.agent_id),
                 elevenlabs_user_id = COALESCE(leads.elevenlabs_user_id, EXCLUDED.elevenlabs_user_id),
                 total_score = CASE WHEN EXCLUDED.total_score IS NOT NULL
@@ -205,22 +219,30 @@ pub mod sql {
                     THEN EXCLUDED.lead_status_tag ELSE leads.lead_status_tag END,
                 interaction_count = leads.interaction_count + EXCLUDED.interaction_count,
                 last_contact_at = GREATEST(leads.last_contact_at, EXCLUDED.last_contact_at),
-                updated_at = now()
-            RETURNING id"
+                updated_at = now()"
         };
     }
 
     crate::db::statements! {
         pub const UPSERT_BY_PHONE = concat!(insert_lead!(),
             "ON CONFLICT (user_id, phone_number) WHERE phone_number IS NOT NULL DO UPDATE SET ",
-            merged_lead!());
+            merged_lead!(), " RETURNING id");
         pub const UPSERT_BY_EMAIL = concat!(
             insert_lead!("coalesce((SELECT id FROM leads WHERE user_id = $1 AND lower(email) = lower($4)
                 ORDER BY last_contact_at DESC NULLS LAST, id LIMIT 1), gen_random_uuid())"),
-            "ON CONFLICT (id) DO UPDATE SET ", merged_lead!());
+            "ON CONFLICT (id) DO UPDATE SET ", merged_lead!(), " RETURNING id");
         pub const UPSERT_BY_ELEVENLABS_USER = concat!(insert_lead!(),
             "ON CONFLICT (user_id, elevenlabs_user_id) WHERE elevenlabs_user_id IS NOT NULL DO UPDATE SET ",
-            merged_lead!());
+            merged_lead!(), " RETURNING id");
+        /// A touch of the lead `$13` (the upserts' twelve values, named as their conflict
+        /// clause names them); nothing when it is gone.
+        pub const TOUCH_LINKED = concat!("UPDATE leads SET ", merged_lead!(), "
+            FROM (VALUES ($2::text, $3::text, $4::text, $5::text, $6::uuid, $7::uuid, $8::integer,
+                    $9::text, $10::integer, $11::timestamptz, $12::text))
+                AS excluded (phone_number, name, email, company, contact_id, agent_id, total_score,
+                    lead_status_tag, interaction_count, last_contact_at, elevenlabs_user_id)
+            WHERE leads.id = $13 AND leads.user_id = $1
+            RETURNING leads.id");
         pub const APPLY_SCORES_UNLESS_NEWER = "UPDATE leads SET total_score = $2, lead_status_tag = $3, updated_at = now()
             WHERE id = $1 AND COALESCE(last_contact_at, '-infinity') <= $4";
         pub const ASSIGN_AGENT =
