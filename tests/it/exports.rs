@@ -330,3 +330,61 @@ async fn three_exports_in_progress_at_most_and_a_stopped_one_is_failed() {
         accepted(post("/api/calls/export", &tenant.token, &Value::Null).await).await;
     finished(&location, &tenant.token).await;
 }
+
+#[tokio::test]
+async fn a_lead_contacted_while_its_export_is_written_is_still_in_the_file() {
+    let account = Account::new().await;
+    let pool = pool(1);
+    let tenant = account.tenant(&pool).await;
+    let mut client = pool.get().await.expect("a connection");
+    // Six leads, contacted one to six hours ago, created in the same order.
+    let ids: Vec<Uuid> = client
+        .query(
+            "INSERT INTO leads (user_id, phone_number, name, last_contact_at, created_at)
+             SELECT $1, '+1415666' || lpad(i::text, 4, '0'), 'lead ' || i,
+                    now() - i * interval '1 hour', now() - i * interval '1 hour'
+             FROM generate_series(1, 6) i ORDER BY i RETURNING id",
+            &[tenant.as_uuid()],
+        )
+        .await
+        .expect("leads")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let export = shared::leads::read::export(&client, tenant, &Default::default())
+        .await
+        .expect("the export");
+    let mut out = Vec::new();
+    let first = export
+        .write_page(&mut client, None, 2, &mut out)
+        .await
+        .expect("the first page");
+    // A call comes in for a lead not written yet.
+    client
+        .execute(
+            "UPDATE leads SET last_contact_at = now() WHERE id = $1",
+            &[&ids[4]],
+        )
+        .await
+        .expect("contacted");
+    let mut after = first.last;
+    loop {
+        let page = export
+            .write_page(&mut client, after, 2, &mut out)
+            .await
+            .expect("a page");
+        if page.end {
+            break;
+        }
+        after = page.last;
+    }
+    let csv = String::from_utf8(out).expect("utf-8");
+    let mut written: Vec<Uuid> = csv
+        .lines()
+        .map(|line| line.split(',').next().expect("id").parse().expect("an id"))
+        .collect();
+    written.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(written, expected, "{csv}");
+}

@@ -56,7 +56,7 @@ async fn list_leads(
 }
 
 #[utoipa::path(get, path = "/api/leads/export", tag = "leads",
-    description = "Every lead matching the list's filters as CSV (cells that look like formulas are escaped), when the file is at most 4 MiB and written within 5 s. Otherwise the answer is 202 with an export job, as `POST /api/leads/export` starts one: poll `Location` (`GET /api/exports/{id}`) for the download link.",
+    description = "Every lead matching the list's filters as CSV, newest first by creation (a lead contacted while the file is written keeps its place; cells that look like formulas are escaped), when the file is at most 4 MiB and written within 5 s. Otherwise the answer is 202 with an export job, as `POST /api/leads/export` starts one: poll `Location` (`GET /api/exports/{id}`) for the download link.",
     params(LeadFilter),
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 200, content_type = "text/csv", body = String), (status = 202, body = ExportJob, headers(("Location" = String, description = "the job's status"))),
@@ -72,7 +72,7 @@ async fn export_leads(
 }
 
 #[utoipa::path(post, path = "/api/leads/export", tag = "leads",
-    description = "Starts an export job for every lead matching the list's filters (query parameters, as for the list): the CSV is written to storage in the background, of any size; at most three jobs of an account are in progress at once. Poll `Location` (`GET /api/exports/{id}`) for progress and, once done, a download link.",
+    description = "Starts an export job for every lead matching the list's filters (query parameters, as for the list), newest first by creation: the CSV is written to storage in the background, of any size; at most three jobs of an account are in progress at once. Poll `Location` (`GET /api/exports/{id}`) for progress and, once done, a download link.",
     params(LeadFilter),
     security(("bearer" = []), ("stack_access_token" = [])),
     responses((status = 202, body = ExportJob, headers(("Location" = String, description = "the job's status"))),

@@ -150,6 +150,14 @@ const NEWEST_CONTACT: Keyset = Keyset {
     id: "l.id",
 };
 
+/// An export's order: newest first by creation, which a contact or a merge while the file is
+/// written does not change (in the list's order such a lead would move ahead of the pages
+/// already written and be left out).
+const NEWEST_CREATED: Keyset = Keyset {
+    time: "l.created_at",
+    id: "l.id",
+};
+
 impl LeadFilter {
     /// The filter's conditions, once an `agent_id` is known to be the tenant's (404 if not),
     /// its search fitted to the tenant's rows ([`Filter::fit_search_to_rows`]).
@@ -232,8 +240,8 @@ pub async fn list(
     Ok((rows, total))
 }
 
-/// The list's filters as a CSV export of every matching lead, newest contact first (a search
-/// fitted as the list's is).
+/// The list's filters as a CSV export of every matching lead, newest first by creation (a
+/// search fitted as the list's is).
 pub async fn export(
     db: &impl PlannedPerRun,
     tenant: TenantId,
@@ -242,7 +250,7 @@ pub async fn export(
     Ok(Export {
         file_name: "leads",
         select: sql::LIST_SELECT,
-        keyset: &NEWEST_CONTACT,
+        keyset: &NEWEST_CREATED,
         filter: filter.checked_sql(db, tenant).await?,
         count_from: sql::LIST_FROM.to_owned(),
         header: &[
@@ -260,7 +268,7 @@ pub async fn export(
         ],
         record: |row| {
             let lead = Lead::try_from(row)?;
-            let position = lead.cursor();
+            let position = (lead.created_at, lead.id);
             let cells = vec![
                 lead.id.to_string(),
                 cell(lead.name),
