@@ -12,6 +12,10 @@ use crate::support::{
     queue_drained, transcription, webhook_secret, Tenant,
 };
 
+/// The tests here rewrite the one webhook secret document: one at a time, so that neither
+/// puts back a document missing the other's change.
+static ROTATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The secret holding the webhook signing keys.
 fn secret_id() -> String {
     std::env::var("WEBHOOK_SECRET_ID").expect("scripts/test sets WEBHOOK_SECRET_ID")
@@ -96,6 +100,7 @@ async fn assert_processed(conversation: &str) {
 
 #[tokio::test]
 async fn a_rotated_webhook_secret_is_picked_up_and_the_previous_one_expires() {
+    let _one_at_a_time = ROTATING.lock().await;
     let original_text = read_secret().await;
     let _restore = Restore(original_text.clone());
     let original: Value = serde_json::from_str(&original_text).expect("the webhook secret is JSON");
@@ -135,4 +140,50 @@ async fn a_rotated_webhook_secret_is_picked_up_and_the_previous_one_expires() {
     assert_eq!(response.status(), 200);
     assert_processed(&conversation).await;
     assert_eq!(tenant.credits().await, 15 - 3, "three calls of 0:42");
+}
+
+/// ElevenLabs' conversation-initiation request for `agent`, with `secret` in the header.
+async fn lookup(agent: &str, secret: &str) -> reqwest::StatusCode {
+    crate::support::stack()
+        .http
+        .post(crate::support::url("/api/contact-lookup"))
+        .header("x-contact-lookup-secret", secret)
+        .json(&json!({"caller_id": phone(), "agent_id": agent, "called_number": "+15550100000"}))
+        .send()
+        .await
+        .expect("the API answers")
+        .status()
+}
+
+#[tokio::test]
+async fn a_rotated_contact_lookup_secret_keeps_the_previous_one_until_elevenlabs_has_the_new_one() {
+    let _one_at_a_time = ROTATING.lock().await;
+    let _restore = Restore(read_secret().await);
+    let old =
+        std::env::var("CONTACT_LOOKUP_SECRET").expect("scripts/test sets CONTACT_LOOKUP_SECRET");
+    let new = format!("lookup_rotated_{}", uuid::Uuid::new_v4().simple());
+    let admin = crate::support::Account::admin().await;
+    let tenant = Tenant::new().await;
+    let response = crate::support::send(
+        reqwest::Method::PUT,
+        "/admin/config/secrets/contact_lookup_secret",
+        &admin.token,
+        Some(&json!({"value": new, "grace_seconds": 600})),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let rotated = crate::support::json(response).await;
+    assert!(rotated["previous_valid_until"].is_string(), "{rotated}");
+    let ttl: u64 = std::env::var("SECRETS_TTL_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    tokio::time::sleep(Duration::from_secs(ttl) + Duration::from_millis(300)).await;
+    for (secret, status) in [
+        (new.as_str(), 200),
+        (old.as_str(), 200),
+        ("lookup_never_set_1234", 401),
+    ] {
+        assert_eq!(lookup(&tenant.call_agent, secret).await, status, "{secret}");
+    }
 }

@@ -17,15 +17,16 @@ use crate::{
     AppState,
 };
 
-/// The keys an admin may rotate, and whether each is a webhook signing secret (those keep
-/// their previous value valid during a grace period).
+/// The keys an admin may rotate, and whether each is one another service sends us (a webhook
+/// signing secret, the contact-lookup header ElevenLabs sends): those keep their previous value
+/// valid during a grace period, until the other side has the new one.
 pub const ROTATABLE: &[(&str, bool)] = &[
     ("elevenlabs_api_key", false),
     ("elevenlabs_webhook_secret", true),
     ("stripe_secret_key", false),
     ("stripe_webhook_secret", true),
     ("smtp_password", false),
-    ("contact_lookup_secret", false),
+    ("contact_lookup_secret", true),
     ("stack_secret_server_key", false),
 ];
 
@@ -94,10 +95,12 @@ fn validate(name: &str, value: &str) -> AppResult<()> {
             "must be 8 to 4096 characters",
         ));
     }
-    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // Keys go out in headers and signatures: a pasted zero-width space or byte-order mark
+    // would break every request after the rotation.
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
         return Err(AppError::validation(
             "value",
-            "must not contain spaces or control characters",
+            "must be visible ASCII characters only (no spaces, controls or invisible characters)",
         ));
     }
     let prefixes: &[&str] = match name {
@@ -209,5 +212,8 @@ mod tests {
         assert!(validate("stripe_webhook_secret", "whsec_0123456789").is_ok());
         assert!(validate("elevenlabs_api_key", "has space inside").is_err());
         assert!(validate("elevenlabs_api_key", "short").is_err());
+        assert!(validate("elevenlabs_api_key", "sk_0123456789\u{200b}").is_err());
+        assert!(validate("elevenlabs_api_key", "\u{feff}sk_0123456789").is_err());
+        assert!(validate("contact_lookup_secret", "clé-0123456789").is_err());
     }
 }

@@ -2,8 +2,9 @@
 //! what it uses: the app secret (ElevenLabs and Stripe API keys, SMTP password, Stack Auth's
 //! secret server key) and the webhook secret (the webhook signing secrets and the
 //! contact-lookup secret, all the internet-facing ingest function gets). Cached for a short
-//! TTL so an admin's rotation takes effect without a redeploy. A webhook secret's previous value stays valid until the
-//! `*_previous_until` time the rotation wrote.
+//! TTL so an admin's rotation takes effect without a redeploy. The previous value of a secret
+//! another service sends us (webhook signatures, the contact-lookup header) stays valid until
+//! the `*_previous_until` time the rotation wrote.
 
 use std::{
     sync::Arc,
@@ -33,6 +34,8 @@ pub struct AppSecrets {
     pub stripe_webhook_secret_previous_until: Option<i64>,
     pub smtp_password: String,
     pub contact_lookup_secret: String,
+    pub contact_lookup_secret_previous: Option<String>,
+    pub contact_lookup_secret_previous_until: Option<i64>,
     /// Stack Auth's `ssk_...` key, sent as `x-stack-secret-server-key` by the account flows.
     pub stack_secret_server_key: String,
 }
@@ -76,6 +79,17 @@ impl AppSecrets {
             &self.stripe_webhook_secret,
             self.stripe_webhook_secret_previous.as_deref(),
             self.stripe_webhook_secret_previous_until,
+            now,
+        )
+    }
+
+    /// The contact-lookup secrets ElevenLabs may send at `now`: the current one, then the
+    /// previous one until it has the new one (the grace period).
+    pub fn contact_lookup_secrets(&self, now: i64) -> Vec<&str> {
+        accepted(
+            &self.contact_lookup_secret,
+            self.contact_lookup_secret_previous.as_deref(),
+            self.contact_lookup_secret_previous_until,
             now,
         )
     }

@@ -47,12 +47,16 @@ pub struct ClientData {
 
 async fn authorize(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
     let secrets = state.secrets().get().await?;
-    let expected = secrets.contact_lookup_secret.as_bytes();
     let given = headers
         .get(SECRET_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if expected.is_empty() || verify_slices_are_equal(expected, given).is_err() {
+    // Empty secrets are not accepted ones, so an unset secret lets nothing through.
+    let accepted = secrets
+        .contact_lookup_secrets(chrono::Utc::now().timestamp())
+        .into_iter()
+        .any(|secret| verify_slices_are_equal(secret.as_bytes(), given).is_ok());
+    if !accepted {
         return Err(AppError::unauthorized(
             "invalid_lookup_secret",
             format!("missing or wrong {SECRET_HEADER} header"),
