@@ -511,3 +511,85 @@ async fn suspending_a_tenant_cancels_its_scheduled_batches_and_frees_their_holds
         .get(0);
     assert_eq!(held, 0, "the cancelled batch holds nothing");
 }
+
+#[tokio::test]
+async fn a_single_call_to_a_number_in_a_scheduled_batch_leaves_the_batchs_hold() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    let base = rand_digits() % 9_000;
+    let numbers: Vec<String> = (0..3).map(|i| format!("+1415557{:04}", base + i)).collect();
+    let mut ids = Vec::new();
+    for (i, number) in numbers.iter().enumerate() {
+        ids.push(contact(&account, &format!("Batched {i}"), number).await);
+    }
+    account.set_credits(6).await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let batch = post(
+        "/api/calls/batch",
+        &account.token,
+        &json!({"agent_id": agent["id"], "contact_ids": ids, "scheduled_at": tomorrow}),
+    )
+    .await;
+    assert_eq!(batch.status(), 201);
+
+    // Three credits are free: each number of the batch called once on its own.
+    for (number, kind) in
+        numbers
+            .iter()
+            .zip(["transcription", "initiation failure", "transcription"])
+    {
+        let single = post(
+            "/api/calls/outbound",
+            &account.token,
+            &json!({"agent_id": agent["id"], "phone_number": number}),
+        )
+        .await;
+        if single.status() != 201 {
+            panic!("{kind}: {}", json(single).await);
+        }
+        let conversation = json(single).await["conversation_id"]
+            .as_str()
+            .expect("conversation")
+            .to_owned();
+        let ended = match kind {
+            "transcription" => {
+                elevenlabs_sim::post(
+                    "/dev/simulate-call",
+                    &json!({"agent_id": remote, "conversation_id": conversation, "duration_secs": 0}),
+                )
+                .await;
+                None
+            }
+            _ => Some(
+                deliver(&json!({"type": "call_initiation_failure",
+                    "event_timestamp": chrono::Utc::now().timestamp(),
+                    "data": {"agent_id": remote, "conversation_id": conversation,
+                        "failure_reason": "no-answer", "metadata": {"type": "twilio", "body": {"To": number}}}}))
+                .await,
+            ),
+        };
+        if let Some(response) = ended {
+            assert_eq!(response.status(), 200);
+        }
+        eventually(20, "the single call ended", || async {
+            call_row(&conversation)
+                .await
+                .filter(|row| row.get::<_, String>("status") != "in_progress")
+        })
+        .await;
+    }
+    let held: i64 = db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM credit_holds WHERE user_id = $1 AND status = 'held'",
+            &[&account.id],
+        )
+        .await
+        .expect("holds")
+        .get(0);
+    assert_eq!(
+        held, 3,
+        "the batch still holds a credit for each of its calls"
+    );
+}

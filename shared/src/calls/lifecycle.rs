@@ -135,7 +135,7 @@ async fn apply_locked(
                 before.tenant,
                 &call.conversation_id,
                 &holds::CallKeys {
-                    phone_number: to.as_deref(),
+                    phone_number: to.as_deref().filter(|_| !before.placed_singly),
                     ..holds::CallKeys::default()
                 },
             )
@@ -196,6 +196,9 @@ struct Before {
     stored: bool,
     /// The analysis the call keeps, when it has one.
     analysis: Option<KeptAnalysis>,
+    /// Placed by us one at a time (`outbound_call`), not by a batch: its number must not
+    /// settle a batch's hold for the same number.
+    placed_singly: bool,
 }
 
 /// When a call's stored analysis was made, and what it gives the lead.
@@ -229,6 +232,7 @@ impl Before {
                     })
                 })
                 .transpose()?,
+            placed_singly: row.try_get("placed_singly")?,
         })
     }
 
@@ -242,6 +246,7 @@ impl Before {
             figures: Figures::NONE,
             stored: false,
             analysis: None,
+            placed_singly: false,
         }
     }
 
@@ -458,18 +463,20 @@ pub mod sql {
                 SELECT $2, $3, $4, $5, 'applied' FROM tenant
                 ON CONFLICT (event_key) DO NOTHING RETURNING 1)
             SELECT EXISTS (SELECT FROM recorded) AS fresh FROM tenant";
-        /// The call's row, locked, with the analysis it keeps.
+        /// The call's row, locked, with the analysis it keeps. `Placed` writes the line into
+        /// the metadata: only a call we placed one at a time has it.
         pub const LOCK_CALL = concat!(
             "SELECT call.*, kept.analyzed_at, kept.total_score, kept.lead_status_tag
-            FROM (SELECT id, user_id, agent_id, lead_id, ", figure_columns!(), " FROM calls
-                WHERE elevenlabs_conversation_id = $1 FOR UPDATE) AS call
+            FROM (SELECT id, user_id, agent_id, lead_id, ", figure_columns!(), ",
+                    metadata ? 'agent_phone_number_id' AS placed_singly
+                FROM calls WHERE elevenlabs_conversation_id = $1 FOR UPDATE) AS call
             LEFT JOIN lead_analytics AS kept ON kept.call_id = call.id"
         );
         pub const INSERT_IN_PROGRESS = concat!(
             "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
             VALUES ($1, $2, $3, $4, 'in_progress') RETURNING id, user_id, agent_id, lead_id, ",
             figure_columns!(), ", NULL::timestamptz AS analyzed_at, NULL::integer AS total_score,
-                NULL::text AS lead_status_tag"
+                NULL::text AS lead_status_tag, false AS placed_singly"
         );
         /// A call's row written whole by its first event, a transcription: `SET_TRANSCRIBED`'s
         /// values with nothing stored to merge them into.

@@ -119,9 +119,9 @@ pub(super) async fn transcribed(
                 &holds::CallKeys {
                     batch_call_id: t.batch_call_id.as_deref(),
                     recipient_id: t.batch_recipient_id.as_deref(),
-                    phone_number: other_party
-                        .as_deref()
-                        .filter(|_| t.direction.as_deref() == Some("outbound")),
+                    phone_number: other_party.as_deref().filter(|_| {
+                        t.direction.as_deref() == Some("outbound") && !before.placed_singly
+                    }),
                 },
             )
             .await?;
