@@ -578,3 +578,29 @@ async fn listing_agents_reads_elevenlabs_a_few_at_a_time() {
         "the reads were not bounded: {elapsed:?}"
     );
 }
+
+#[tokio::test]
+async fn agents_speak_other_languages_than_english() {
+    let tenant = Account::new().await;
+    let mut french = call_agent(&unique("Amélie"));
+    french["language"] = json!("fr");
+    let created = create(&tenant.token, french).await;
+    assert_eq!(created["config"]["language"], "fr");
+    let remote = remote_agent(created["elevenlabs_agent_id"].as_str().expect("id"))
+        .await
+        .expect("remote");
+    assert_eq!(
+        remote["conversation_config"]["tts"]["model_id"],
+        "eleven_flash_v2_5"
+    );
+
+    let english = create(&tenant.token, call_agent(&unique("Sunny"))).await;
+    let response = put(
+        &format!("/api/agents/{}", english["id"].as_str().expect("id")),
+        &tenant.token,
+        &json!({"language": "es"}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(response).await["config"]["language"], "es");
+}

@@ -180,16 +180,32 @@ pub fn tenant_view(remote: &Value) -> Value {
     view
 }
 
+/// The speech model for agents in other languages than English: ElevenLabs refuses a
+/// non-English agent whose model is not a multilingual one (Flash or Turbo v2.5), and its
+/// default model for new agents is English only.
+pub const MULTILINGUAL_TTS_MODEL: &str = "eleven_flash_v2_5";
+
+/// Whether ElevenLabs lets an agent in `language` speak with `model` (None: its default).
+fn speaks(model: Option<&str>, language: &str) -> bool {
+    language == "en"
+        || language.starts_with("en-")
+        || model.is_some_and(|m| m.ends_with("_v2_5") || m.starts_with("eleven_v3"))
+}
+
 /// The `conversation_config` of a new agent. Voice and LLM are always explicit: ElevenLabs'
 /// defaults for them are not documented.
 pub fn conversation_config(spec: &AgentSpec) -> Value {
+    let mut tts = json!({"voice_id": spec.voice_id});
+    if !speaks(None, &spec.language) {
+        tts["model_id"] = json!(MULTILINGUAL_TTS_MODEL);
+    }
     json!({
         "agent": {
             "first_message": spec.first_message.clone().unwrap_or_default(),
             "language": spec.language,
             "prompt": {"prompt": spec.system_prompt, "llm": spec.llm},
         },
-        "tts": {"voice_id": spec.voice_id},
+        "tts": tts,
         "conversation": {"text_only": spec.kind == AgentType::Chat},
     })
 }
@@ -279,9 +295,17 @@ impl Changes {
             agent.insert("language".into(), json!(code));
         }
         config.insert("agent".into(), Value::Object(agent));
+        let mut tts = section(config, "tts");
         if let Some(voice) = &self.voice_id {
-            let mut tts = section(config, "tts");
             tts.insert("voice_id".into(), json!(voice));
+        }
+        if let Some(code) = &self.language {
+            let model = tts.get("model_id").and_then(Value::as_str);
+            if !speaks(model, code) {
+                tts.insert("model_id".into(), json!(MULTILINGUAL_TTS_MODEL));
+            }
+        }
+        if self.voice_id.is_some() || self.language.is_some() {
             config.insert("tts".into(), Value::Object(tts));
         }
     }
@@ -444,6 +468,45 @@ mod tests {
         }
         assert!(items.contains_key("favourite_colour"));
         assert_eq!(settings["call_limits"]["daily_limit"], 5);
+    }
+
+    #[test]
+    fn agents_in_other_languages_speak_with_a_multilingual_model() {
+        let english = conversation_config(&spec(AgentType::Call));
+        assert!(english["tts"].get("model_id").is_none(), "{english}");
+        let french = conversation_config(&AgentSpec {
+            language: "fr".into(),
+            ..spec(AgentType::Call)
+        });
+        assert_eq!(french["tts"]["model_id"], MULTILINGUAL_TTS_MODEL);
+
+        let switched = |model: Value, language: &str| {
+            let mut config =
+                json!({"agent": {"language": "en"}, "tts": {"voice_id": "v1", "model_id": model}})
+                    .as_object()
+                    .cloned()
+                    .expect("object");
+            let changes = Changes::validate(&AgentUpdate {
+                language: Some(language.into()),
+                ..Default::default()
+            })
+            .expect("valid");
+            changes.apply_to(&mut config);
+            config["tts"]["model_id"].clone()
+        };
+        assert_eq!(
+            switched(json!("eleven_flash_v2"), "es"),
+            MULTILINGUAL_TTS_MODEL
+        );
+        assert_eq!(switched(Value::Null, "pt-br"), MULTILINGUAL_TTS_MODEL);
+        assert_eq!(
+            switched(json!("eleven_turbo_v2_5"), "de"),
+            "eleven_turbo_v2_5"
+        );
+        assert_eq!(
+            switched(json!("eleven_flash_v2"), "en-gb"),
+            "eleven_flash_v2"
+        );
     }
 
     #[test]

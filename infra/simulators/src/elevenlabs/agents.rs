@@ -49,6 +49,24 @@ impl Agent {
     }
 }
 
+/// ElevenLabs refuses an agent in another language than English unless its speech model is a
+/// multilingual v2.5 one (or v3); without `model_id` its default model is English only.
+fn check_language_model(config: &Value) -> ApiResult<()> {
+    let language = config["agent"]["language"].as_str().unwrap_or("en");
+    let model = config["tts"]["model_id"]
+        .as_str()
+        .unwrap_or("eleven_flash_v2");
+    let english = language == "en" || language.starts_with("en-");
+    if english || model.ends_with("_v2_5") || model.starts_with("eleven_v3") {
+        return Ok(());
+    }
+    Err(super::detail_error(
+        axum::http::StatusCode::BAD_REQUEST,
+        "invalid_model",
+        "Non-english Agents must use turbo or flash v2_5.",
+    ))
+}
+
 fn agent_not_found(agent_id: &str) -> ApiError {
     not_found(format!("Agent with id {agent_id} was not found."))
 }
@@ -77,6 +95,7 @@ pub(super) async fn create(State(sim): State<Arc<ElevenLabsSim>>, body: Bytes) -
             "value_error.missing",
         )
     })?;
+    check_language_model(&conversation_config)?;
     let agent = Agent {
         agent_id: random_id("agent_", 26),
         name: optional_str(&body, "name")?.unwrap_or_default(),
@@ -141,6 +160,9 @@ pub(super) async fn update(
     let body = parse_object(&body)?;
     let name = optional_str(&body, "name")?;
     let conversation_config = optional_object(&body, "conversation_config")?;
+    if let Some(config) = &conversation_config {
+        check_language_model(config)?;
+    }
     let platform_settings = optional_object(&body, "platform_settings")?;
     let tags = tags(&body)?;
     let mut state = sim.state();
