@@ -1166,3 +1166,36 @@ async fn numbered_tenants(
         .await
         .expect("an agent each");
 }
+
+#[tokio::test]
+async fn an_admin_cannot_lock_the_other_admins_or_the_owners_out() {
+    let admin = Account::admin().await;
+    let other = Account::admin().await;
+    let refused = post(
+        &format!("/admin/users/{}/suspend", other.id),
+        &admin.token,
+        &json!({"reason": "takeover"}),
+    )
+    .await;
+    assert_eq!(error_code(refused, 409).await, "cannot_suspend_admin");
+    assert_eq!(get("/auth/profile", &other.token).await.status(), 200);
+
+    // An owner listed in ADMIN_EMAILS (their row says user) is suspended, and still gets in.
+    let owner = crate::support::NewUser {
+        sub: uuid::Uuid::new_v4().to_string(),
+        email: std::env::var("TEST_ADMIN_EMAIL").expect("scripts/test sets TEST_ADMIN_EMAIL"),
+    };
+    let profile = json(get("/auth/profile", &owner.token()).await).await;
+    let suspended = post(
+        &format!(
+            "/admin/users/{}/suspend",
+            profile["id"].as_str().expect("id")
+        ),
+        &admin.token,
+        &json!({"reason": "takeover"}),
+    )
+    .await;
+    assert_eq!(json(suspended).await["changed"], true);
+    let again = json(get("/auth/profile", &owner.token()).await).await;
+    assert_eq!(again["role"], "admin", "{again}");
+}

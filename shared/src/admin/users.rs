@@ -93,6 +93,7 @@ pub mod sql {
         pub const SET_STATUS =
             "UPDATE users SET status = $2, updated_at = now() WHERE id = $1 AND status <> $2";
         pub const EXISTS = "SELECT 1 FROM users WHERE id = $1";
+        pub const ROLE = "SELECT role FROM users WHERE id = $1";
         fullest {
             LIST_TOTAL = || every_filter().total_statement(LIST_FROM),
             LIST_PAGE = || every_filter().page_statement(LIST_SELECT, &NEWEST, true),
@@ -278,11 +279,22 @@ pub async fn set_status(
     status: UserStatus,
     reason: Option<&str>,
 ) -> AppResult<bool> {
-    exists(tx, user).await?;
+    let role: String = tx
+        .cached_query_opt(sql::ROLE, &[&user])
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?
+        .try_get(0)?;
     if status == UserStatus::Suspended && user == actor.id {
         return Err(AppError::conflict(
             "cannot_suspend_self",
             "an admin cannot suspend their own account",
+        ));
+    }
+    // One admin must not lock the others out (there is no route to make an admin again).
+    if status == UserStatus::Suspended && role == "admin" {
+        return Err(AppError::conflict(
+            "cannot_suspend_admin",
+            "an admin's account cannot be suspended",
         ));
     }
     let (value, action) = match status {

@@ -147,17 +147,6 @@ impl Caller {
 
     /// The caller as `user`, unless suspended; remembered as that account.
     fn admit(self, state: &AppState, user: User) -> Result<AuthUser, AppError> {
-        if user.status == UserStatus::Suspended {
-            // Nothing more is read for it beside its lookup.
-            state.known_accounts().forget(&self.claims.sub);
-            return Err(AppError::forbidden(
-                "account_suspended",
-                "this account is suspended; contact support",
-            ));
-        }
-        state
-            .known_accounts()
-            .remember(&self.claims.sub, user.tenant());
         let claims = self.claims;
         let listed_admin = claims.email_verified
             && claims.email.as_deref().is_some_and(|email| {
@@ -167,6 +156,16 @@ impl Caller {
                     .iter()
                     .any(|admin| admin.eq_ignore_ascii_case(email))
             });
+        // The platform's owners (ADMIN_EMAILS) cannot be locked out by another admin.
+        if user.status == UserStatus::Suspended && !listed_admin {
+            // Nothing more is read for it beside its lookup.
+            state.known_accounts().forget(&claims.sub);
+            return Err(AppError::forbidden(
+                "account_suspended",
+                "this account is suspended; contact support",
+            ));
+        }
+        state.known_accounts().remember(&claims.sub, user.tenant());
         Ok(AuthUser {
             tenant: user.tenant(),
             is_admin: user.role == Role::Admin || listed_admin,
