@@ -55,7 +55,9 @@ pub fn optional_email(field: &str, raw: Option<&str>) -> AppResult<Option<String
 /// One `@`, a local part, a dotted domain, no spaces or control characters. Deliberately
 /// simple; deliverability is not ours to judge.
 pub fn is_email(email: &str) -> bool {
-    !email.chars().any(|c| c.is_whitespace() || c.is_control())
+    !email
+        .chars()
+        .any(|c| c.is_whitespace() || is_unwanted(c, false))
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && !domain.contains('@')
@@ -71,19 +73,51 @@ fn check(field: &str, value: &str, max_chars: usize, multiline: bool) -> AppResu
             format!("must be at most {max_chars} characters"),
         ));
     }
-    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
-    if value.chars().any(|c| c.is_control() && !allowed(c)) {
+    if value.chars().any(|c| is_unwanted(c, multiline)) {
         return Err(AppError::validation(
             field,
-            "must not contain control characters",
+            "must not contain control or invisible formatting characters",
         ));
     }
     Ok(())
 }
 
+/// A character no text of ours keeps: controls (but newlines and tabs in multi-line text),
+/// and the invisible ones that reorder or hide what is shown (bidirectional overrides,
+/// zero-width characters, the byte-order mark) or break a line where none may be.
+pub fn is_unwanted(c: char, multiline: bool) -> bool {
+    let kept = multiline && matches!(c, '\n' | '\r' | '\t');
+    let invisible = matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}');
+    let breaks_line = matches!(c, '\u{2028}' | '\u{2029}');
+    (c.is_control() && !kept) || invisible || (breaks_line && !multiline)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_characters_are_refused_line_breaks_only_in_blocks() {
+        for sneaky in [
+            "a\u{202E}b",
+            "a\u{200B}b",
+            "\u{FEFF}ab",
+            "a\u{2066}b",
+            "a\u{00AD}b",
+        ] {
+            assert!(line("name", sneaky, 50).is_err(), "{sneaky:?}");
+            assert!(
+                optional_block("notes", Some(sneaky), 50).is_err(),
+                "{sneaky:?}"
+            );
+        }
+        assert!(line("name", "a\u{2028}b", 50).is_err());
+        assert!(optional_block("notes", Some("a\u{2028}b\nc"), 50).is_ok());
+        assert!(line("name", "Zoë O'Brien-Łukasz 李", 50).is_ok());
+        assert!(!is_email("a\u{200B}@example.com"));
+    }
 
     #[test]
     fn lines_are_trimmed_bounded_and_clean() {

@@ -1199,3 +1199,18 @@ async fn an_admin_cannot_lock_the_other_admins_or_the_owners_out() {
     let again = json(get("/auth/profile", &owner.token()).await).await;
     assert_eq!(again["role"], "admin", "{again}");
 }
+
+#[tokio::test]
+async fn audit_filters_with_a_nul_are_400s() {
+    let admin = Account::admin().await;
+    for field in ["action", "target_type", "target_id"] {
+        let response = get(&format!("/admin/audit-log?{field}=a%00b"), &admin.token).await;
+        assert_eq!(
+            error_code(response, 400).await,
+            "validation_error",
+            "{field}"
+        );
+    }
+    let fine = get("/admin/audit-log?action=user.suspended", &admin.token).await;
+    assert_eq!(fine.status(), 200);
+}

@@ -225,3 +225,41 @@ async fn another_tenants_contacts_are_not_found_anywhere() {
     let mine = json(get(&format!("/api/contacts/{id}"), &owner.token).await).await;
     assert_eq!(mine["name"], "Private");
 }
+
+#[tokio::test]
+async fn a_change_of_one_field_is_not_refused_for_another_stored_one() {
+    let account = Account::new().await;
+    let created = post(
+        "/api/contacts",
+        &account.token,
+        &json!({"name": "Ann", "phone_number": phone()}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let id = json(created).await["id"].as_str().expect("id").to_owned();
+    // Stored before the rules refused such characters (a C1 control, a zero-width space).
+    let stored = "O\u{92}Brien\u{200B}";
+    db().await
+        .execute(
+            "UPDATE contacts SET name = $2 WHERE id = $1::text::uuid",
+            &[&id, &stored],
+        )
+        .await
+        .expect("stored");
+    let path = format!("/api/contacts/{id}");
+    let changed = put(&path, &account.token, &json!({"email": "ann@example.com"})).await;
+    assert_eq!(changed.status(), 200);
+    let changed = json(changed).await;
+    assert_eq!(
+        (&changed["name"], &changed["email"]),
+        (&json!(stored), &json!("ann@example.com"))
+    );
+    for sneaky in ["Ann\u{202E}gro", "Ann\u{FEFF}", "Ann\u{2028}Lee"] {
+        let refused = put(&path, &account.token, &json!({ "name": sneaky })).await;
+        assert_eq!(
+            error_code(refused, 400).await,
+            "validation_error",
+            "{sneaky:?}"
+        );
+    }
+}

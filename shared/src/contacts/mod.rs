@@ -261,16 +261,33 @@ pub async fn update(
     id: ContactId,
     update: &ContactUpdate,
 ) -> AppResult<Contact> {
+    let region = state.settings().await?.phone_region();
     let db = state.db().get().await?;
     let current = find(&db, tenant, id).await?;
-    let fields = NewContact {
-        name: update.name.clone().unwrap_or(current.name),
-        phone_number: update.phone_number.clone().unwrap_or(current.phone_number),
-        email: update.email.clone().or(current.email),
-        company: update.company.clone().or(current.company),
-        notes: update.notes.clone().or(current.notes),
-    }
-    .validate(state.settings().await?.phone_region())?;
+    // Only what is sent is checked: a stored value stays as it is (checked by the rules of
+    // its day), so a change of one field is never refused for another.
+    let fields = ContactFields {
+        name: match &update.name {
+            Some(raw) => text::line("name", raw, MAX_NAME_CHARS)?,
+            None => current.name,
+        },
+        phone_number: match &update.phone_number {
+            Some(raw) => valid_phone(raw, region)?,
+            None => current.phone_number,
+        },
+        email: match &update.email {
+            Some(raw) => text::optional_email("email", Some(raw))?,
+            None => current.email,
+        },
+        company: match &update.company {
+            Some(raw) => text::optional_line("company", Some(raw), MAX_COMPANY_CHARS)?,
+            None => current.company,
+        },
+        notes: match &update.notes {
+            Some(raw) => text::optional_block("notes", Some(raw), MAX_NOTES_CHARS)?,
+            None => current.notes,
+        },
+    };
     let result = db
         .cached_query_opt(
             sql::UPDATE,

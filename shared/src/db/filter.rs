@@ -648,7 +648,7 @@ mod tests {
         assert!(from_query
             .expect_err("refused")
             .to_string()
-            .contains("search: must not contain control characters"));
+            .contains("search: must not contain control or invisible formatting characters"));
     }
 
     #[test]

@@ -209,11 +209,12 @@ pub(super) fn number_text(number: f64) -> String {
     }
 }
 
-/// Without the control characters the API refuses (C0 but tab, newline and carriage return,
-/// DEL and C1: a cell of text decoded as Windows-1252 can hold C1), so that an imported
-/// contact can be edited through the API as it is.
+/// Without the characters the API refuses in multi-line text (`text::is_unwanted`: C1 too,
+/// which a cell decoded as Windows-1252 can hold, and invisible formatting), so that an
+/// imported contact can be edited through the API as it is. Line breaks and tabs are left
+/// for the caller.
 fn remove_controls(text: &str) -> Cow<'_, str> {
-    let unwanted = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    let unwanted = |c: char| crate::text::is_unwanted(c, true);
     if text.contains(unwanted) {
         Cow::Owned(text.chars().filter(|c| !unwanted(*c)).collect())
     } else {

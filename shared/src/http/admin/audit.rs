@@ -13,7 +13,7 @@ use crate::{
     auth::AdminUser,
     error::{AppResult, ErrorBody},
     http::{routes, Mode},
-    AppState,
+    text, AppState,
 };
 
 pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
@@ -50,11 +50,12 @@ async fn audit_log(
         limit,
         after: before,
     } = page;
+    let text = |field, raw: &Option<String>| text::optional_line(field, raw.as_deref(), 200);
     let filter = AuditFilter {
         actor_id: query.actor_id,
-        action: query.action,
-        target_type: query.target_type,
-        target_id: query.target_id,
+        action: text("action", &query.action)?,
+        target_type: text("target_type", &query.target_type)?,
+        target_id: text("target_id", &query.target_id)?,
         since: query.since,
         until: query.until,
     };
