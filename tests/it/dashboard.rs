@@ -583,3 +583,84 @@ async fn dashboards_never_count_another_tenants_calls() {
         assert!(got == status, "{query}: {got}");
     }
 }
+
+/// A merge, an assignment and an agent renamed change what reports show (their leads, agent
+/// names) without a call event: each ends the 304 too.
+#[tokio::test]
+async fn a_merge_an_assignment_or_a_rename_ends_the_304() {
+    let tenant = Tenant::new().await;
+    let mut leads = Vec::new();
+    for _ in 0..2 {
+        let conversation = conversation_id();
+        deliver(&transcription(
+            &tenant.call_agent,
+            &conversation,
+            61,
+            &phone(),
+        ))
+        .await;
+        let row = eventually(20, "the call's lead", || async {
+            call_row(&conversation)
+                .await
+                .filter(|row| row.get::<_, Option<uuid::Uuid>>("lead_id").is_some())
+        })
+        .await;
+        leads.push(row.get::<_, uuid::Uuid>("lead_id").to_string());
+    }
+    let agent: uuid::Uuid = db()
+        .await
+        .query_one(
+            "SELECT id FROM agents WHERE elevenlabs_agent_id = $1",
+            &[&tenant.call_agent],
+        )
+        .await
+        .expect("agent")
+        .get(0);
+    // An agent made through the API (the tenant's own have no ElevenLabs agent to rename).
+    let made = post(
+        "/api/agents",
+        &tenant.token,
+        &json!({"name": "Before", "type": "call", "system_prompt": "Be brief."}),
+    )
+    .await;
+    let made = json(made).await["id"].as_str().expect("id").to_owned();
+    let path = "/api/dashboard/overview";
+    let changes = [
+        (
+            format!("/api/leads/{}", leads[0]),
+            json!({"agent_id": agent}),
+            "assign",
+        ),
+        (
+            format!("/api/leads/{}/merge", leads[0]),
+            json!({"duplicate_id": leads[1]}),
+            "merge",
+        ),
+        (
+            format!("/api/agents/{made}"),
+            json!({"name": "Renamed"}),
+            "rename",
+        ),
+    ];
+    for (change, body, what) in changes {
+        let etag = get(path, &tenant.token).await.headers()["etag"]
+            .to_str()
+            .expect("etag")
+            .to_owned();
+        assert_eq!(
+            get_if_none_match(path, &tenant.token, &etag).await.status(),
+            304
+        );
+        let response = if what == "merge" {
+            post(&change, &tenant.token, &body).await
+        } else {
+            put(&change, &tenant.token, &body).await
+        };
+        assert_eq!(response.status(), 200, "{what}");
+        assert_eq!(
+            get_if_none_match(path, &tenant.token, &etag).await.status(),
+            200,
+            "{what}"
+        );
+    }
+}

@@ -542,7 +542,8 @@ pub async fn update(
             let wanted = remote_id("phone_number_id", Some(raw))?;
             remote::outbound_line(&client, wanted).await?
         }
-        _ => agent.phone_number_id.clone(),
+        // Not sent: the line stays as stored, whatever a concurrent change made it.
+        _ => None,
     };
     if name.is_some() || !changes.is_empty() {
         remote::apply(
@@ -570,6 +571,7 @@ pub async fn update(
         )
         .await?
         .ok_or_else(|| AppError::not_found("agent"))?;
+    crate::users::mark_stats_changed(&state.db().get().await?, tenant).await?;
     Ok(Agent::try_from(&row)?.with_remote(Some(&client)).await)
 }
 
@@ -587,6 +589,7 @@ pub async fn delete(state: &AppState, tenant: TenantId, id: AgentId) -> AppResul
         .await?
         .cached_execute(sql::SOFT_DELETE, &[&agent.id, tenant.as_uuid()])
         .await?;
+    crate::users::mark_stats_changed(&state.db().get().await?, tenant).await?;
     Ok(())
 }
 

@@ -20,7 +20,7 @@ crate::db::statements! {
     /// $6: an administrator's change. The owner's never activates an agent an administrator
     /// deactivated: `update` refuses that first, and this holds it when the deactivation
     /// commits while the owner's change is on its way through ElevenLabs.
-    pub const UPDATE = "UPDATE agents SET name = coalesce($3, name), phone_number_id = $4,
+    pub const UPDATE = "UPDATE agents SET name = coalesce($3, name), phone_number_id = coalesce($4, phone_number_id),
         is_active = CASE WHEN deactivated_by_admin AND NOT $6 THEN is_active
             ELSE coalesce($5, is_active) END,
         deactivated_by_admin = CASE WHEN $6 THEN coalesce(NOT $5, deactivated_by_admin)

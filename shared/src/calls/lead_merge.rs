@@ -13,6 +13,7 @@ use crate::{
     ids::LeadId,
     leads::read::{find, Lead},
     tenant::TenantId,
+    users,
 };
 
 /// `POST /api/leads/{id}/merge`.
@@ -36,6 +37,8 @@ pub async fn merge(
         return Err(AppError::validation("duplicate_id", "must be another lead"));
     }
     let tx = db.transaction().await?;
+    // The tenant's row first, as call events lock it before their lead.
+    users::mark_stats_changed(&tx, tenant).await?;
     // Both rows locked in id order, so two opposite merges cannot deadlock.
     let locked = tx
         .cached_query(

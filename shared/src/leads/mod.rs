@@ -181,6 +181,7 @@ pub async fn assign(
         .map_err(|_| AppError::validation("agent_id", "is not one of your agents"))?;
     db.cached_execute(sql::ASSIGN_AGENT, &[&lead.id, tenant.as_uuid(), &agent.id])
         .await?;
+    crate::users::mark_stats_changed(db, tenant).await?;
     read::find(db, tenant, id).await
 }
 

@@ -184,6 +184,19 @@ pub async fn provision(client: &mut Client, identity: &Identity<'_>) -> AppResul
     User::try_from(&row)
 }
 
+/// Marks the tenant's dashboards stale (their ETag and cached answers carry `stats_version`):
+/// for a change they show that no call event brings (a merge, an assignment, an agent renamed
+/// or deleted). In a transaction, call it first: it takes the tenant's row lock, which call
+/// events take before their call and lead.
+pub async fn mark_stats_changed(
+    db: &impl deadpool_postgres::GenericClient,
+    tenant: TenantId,
+) -> AppResult<()> {
+    db.cached_execute(sql::MARK_STATS_CHANGED, &[tenant.as_uuid()])
+        .await?;
+    Ok(())
+}
+
 /// The user a token subject names, if any.
 pub async fn by_subject(client: &Client, subject: &str) -> AppResult<Option<User>> {
     client
@@ -237,6 +250,8 @@ pub async fn auth_subject(client: &Client, tenant: TenantId) -> AppResult<String
 
 pub mod sql {
     crate::db::statements! {
+        pub const MARK_STATS_CHANGED =
+            "UPDATE users SET stats_version = stats_version + 1 WHERE id = $1";
         pub const BY_SUBJECT = concat!("SELECT ", user_columns!(), " FROM users WHERE auth_subject = $1");
         pub const INSERT_ONCE = concat!(
             "INSERT INTO users (auth_subject, email, name) VALUES ($1, $2, $3)
