@@ -593,3 +593,66 @@ async fn a_single_call_to_a_number_in_a_scheduled_batch_leaves_the_batchs_hold()
         "the batch still holds a credit for each of its calls"
     );
 }
+
+#[tokio::test]
+async fn a_batch_elevenlabs_no_longer_knows_does_not_stop_a_suspension_cancelling_the_rest() {
+    let account = Account::new().await;
+    let admin = Account::admin().await;
+    let agent = call_agent(&account).await;
+    let base = rand_digits() % 9_000;
+    let mut batches = Vec::new();
+    for i in 0..2 {
+        let contact_id = contact(&account, "Later", &format!("+1415558{:04}", base + i)).await;
+        let response = post(
+            "/api/calls/batch",
+            &account.token,
+            &json!({"agent_id": agent["id"], "contact_ids": [contact_id],
+                    "scheduled_at": (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339()}),
+        )
+        .await;
+        assert_eq!(response.status(), 201);
+        batches.push(
+            json(response).await["elevenlabs_batch_id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    // A date more than 30 days ahead would hold its credits that long.
+    let later = post(
+        "/api/calls/batch",
+        &account.token,
+        &json!({"agent_id": agent["id"], "contact_ids": [uuid::Uuid::new_v4()],
+                "scheduled_at": (chrono::Utc::now() + chrono::Duration::days(31)).to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(error_code(later, 400).await, "validation_error");
+    // The first batch is gone at ElevenLabs (deleted there, or already over).
+    elevenlabs_sim::fault(
+        json!({"path_prefix": format!("/v1/convai/batch-calling/{}/cancel", batches[0]),
+        "responses": [{"status": 404}]}),
+    )
+    .await;
+    let suspended = post(
+        &format!("/admin/users/{}/suspend", account.id),
+        &admin.token,
+        &json!({"reason": "abuse"}),
+    )
+    .await;
+    assert_eq!(suspended.status(), 200);
+    assert_eq!(json(suspended).await["batches_cancelled"], 2);
+    let remote = elevenlabs_sim::get(&format!("/v1/convai/batch-calling/{}", batches[1]))
+        .await
+        .expect("batch");
+    assert_eq!(remote["status"], "cancelled");
+    let held: i64 = db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM credit_holds WHERE user_id = $1 AND status = 'held'",
+            &[&account.id],
+        )
+        .await
+        .expect("holds")
+        .get(0);
+    assert_eq!(held, 0);
+}

@@ -23,8 +23,20 @@ pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize>
         return Ok(0);
     }
     let client = state.elevenlabs().await?;
+    // One batch ElevenLabs will not cancel must not leave the others placing calls: each is
+    // tried, and the first failure is answered once all were.
+    let mut failed = None;
     for (batch_id, remote_id) in &open {
-        client.cancel_batch(remote_id).await?;
+        match client.cancel_batch(remote_id).await {
+            Ok(_) => {}
+            // Gone at ElevenLabs: it places nothing more.
+            Err(err) if err.is_not_found() => {}
+            Err(err) => {
+                tracing::warn!(%tenant, %batch_id, error = %err, "a batch was not cancelled");
+                failed.get_or_insert(err);
+                continue;
+            }
+        }
         let mut db = state.db().get().await?;
         let tx = db.transaction().await?;
         tx.cached_execute(sql::MARK_CANCELLED, &[batch_id]).await?;
@@ -32,7 +44,10 @@ pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize>
         tx.commit().await?;
         tracing::info!(%tenant, %batch_id, "cancelled a batch of a suspended tenant");
     }
-    Ok(open.len())
+    match failed {
+        Some(err) => Err(err.into()),
+        None => Ok(open.len()),
+    }
 }
 
 pub mod sql {

@@ -35,6 +35,8 @@ use crate::{
 
 /// The most contacts one batch may hold.
 pub const MAX_BATCH_CONTACTS: usize = 1000;
+/// How far ahead a batch may be scheduled: its credits are held until it runs.
+pub const MAX_SCHEDULE_DAYS: i64 = 30;
 
 /// `POST /api/calls/outbound`: a contact or a phone number, not both.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -67,7 +69,7 @@ pub struct BatchRequest {
     /// Shown in ElevenLabs; defaults to the agent's name and the date.
     #[serde(default)]
     pub name: Option<String>,
-    /// When to start (RFC 3339); now when absent.
+    /// When to start (RFC 3339), within 30 days; now when absent.
     #[serde(default, deserialize_with = "crate::time::optional_time")]
     pub scheduled_at: Option<DateTime<Utc>>,
 }
@@ -207,6 +209,16 @@ pub async fn submit_batch(
         return Err(AppError::validation(
             "scheduled_at",
             "must not be in the past",
+        ));
+    }
+    // A date years ahead (a typo) would hold its credits that long.
+    if request
+        .scheduled_at
+        .is_some_and(|at| at > Utc::now() + chrono::Duration::days(MAX_SCHEDULE_DAYS))
+    {
+        return Err(AppError::validation(
+            "scheduled_at",
+            format!("must be within {MAX_SCHEDULE_DAYS} days"),
         ));
     }
     let mut db = state.db().get().await?;
