@@ -251,3 +251,24 @@ async fn auth_provider_comes_from_stack_auth_and_follows_it() {
         "stored, so the admin's views show it too"
     );
 }
+
+#[tokio::test]
+async fn an_email_changed_at_the_provider_is_taken_once_verified() {
+    let user = NewUser::new();
+    assert_eq!(
+        json(get("/auth/profile", &user.token()).await).await["email"],
+        user.email.as_str()
+    );
+    let moved = format!("moved-{}", user.email);
+    let unverified = user.token_with(|claims| {
+        claims["email"] = json!(moved);
+        claims["email_verified"] = json!(false);
+    });
+    let verified = user.token_with(|claims| claims["email"] = json!(moved));
+    for (token, expected) in [(unverified, &user.email), (verified, &moved)] {
+        // The first request may answer from before the change; the next one after it.
+        get("/auth/profile", &token).await;
+        let profile = json(get("/auth/profile", &token).await).await;
+        assert_eq!(profile["email"], expected.as_str(), "{profile}");
+    }
+}

@@ -99,12 +99,13 @@ impl Caller {
     pub async fn authenticate(self, state: &AppState) -> Result<AuthUser, AppError> {
         // The user lookup rides with the connection's liveness check; provisioning twice is
         // harmless (the insert is once per subject).
-        let (db, user) = state
+        let (db, mut user) = state
             .db()
             .get_with_first(&self.identity(), |db, identity| {
                 Box::pin(users::provision(db, identity))
             })
             .await?;
+        users::keep_email_current(&db, &mut user, &self.identity()).await?;
         state.db().keep_for_request(db);
         self.admit(state, user)
     }
@@ -133,6 +134,13 @@ impl Caller {
             .db()
             .get_with_first(&speculation, speculate::<I, T>)
             .await?;
+        let user = match user {
+            Some(mut user) => {
+                users::keep_email_current(&db, &mut user, &self.identity()).await?;
+                Some(user)
+            }
+            None => None,
+        };
         state.db().keep_for_request(db);
         let Some(user) = user else {
             // Deleted since: created again, as on a first request (and known as the new one).

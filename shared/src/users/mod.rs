@@ -197,6 +197,26 @@ pub async fn mark_stats_changed(
     Ok(())
 }
 
+/// The account's email as the identity provider now verifies it (changed there, or added to an
+/// account that signed in without one), so receipts and warnings reach it; `user` is updated.
+/// An unverified address is never taken: it may be anyone's.
+pub async fn keep_email_current(
+    db: &impl deadpool_postgres::GenericClient,
+    user: &mut User,
+    identity: &Identity<'_>,
+) -> AppResult<()> {
+    let Some(email) = identity.email.map(str::trim).filter(|e| !e.is_empty()) else {
+        return Ok(());
+    };
+    if !identity.email_verified || user.email.as_deref() == Some(email) {
+        return Ok(());
+    }
+    db.cached_execute(sql::SET_EMAIL, &[&user.id, &email])
+        .await?;
+    user.email = Some(email.to_owned());
+    Ok(())
+}
+
 /// The user a token subject names, if any.
 pub async fn by_subject(client: &Client, subject: &str) -> AppResult<Option<User>> {
     client
@@ -250,6 +270,7 @@ pub async fn auth_subject(client: &Client, tenant: TenantId) -> AppResult<String
 
 pub mod sql {
     crate::db::statements! {
+        pub const SET_EMAIL = "UPDATE users SET email = $2, updated_at = now() WHERE id = $1";
         pub const MARK_STATS_CHANGED =
             "UPDATE users SET stats_version = stats_version + 1 WHERE id = $1";
         pub const BY_SUBJECT = concat!("SELECT ", user_columns!(), " FROM users WHERE auth_subject = $1");
