@@ -379,6 +379,44 @@ async fn analytics_before_the_call_keeps_the_newest_analysis() {
 }
 
 #[tokio::test]
+async fn analytics_naming_no_agent_wait_for_their_call() {
+    let tenant = Tenant::new().await;
+    let conversation = conversation_id();
+    let now = chrono::Utc::now().timestamp();
+    let mut bare = analytics_event(&tenant.call_agent, &conversation, now + 60, 4, "Re-scored.");
+    bare["data"]
+        .as_object_mut()
+        .expect("data")
+        .remove("agent_id");
+    deliver_analytics(&bare).await;
+    let mut call = transcription(&tenant.call_agent, &conversation, 45, &phone());
+    call["event_timestamp"] = json!(now);
+    deliver(&call).await;
+    let scored = eventually(
+        30,
+        "the analytics applied once the call is stored",
+        || async {
+            let row = call_row(&conversation).await?;
+            row.get::<_, Option<String>>("summary")
+                .filter(|summary| summary == "Re-scored.")
+                .map(|_| ())
+        },
+    )
+    .await;
+    assert_eq!(scored, ());
+    let unmatched: i64 = db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM unmatched_events WHERE conversation_id = $1",
+            &[&conversation],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(unmatched, 0);
+}
+
+#[tokio::test]
 async fn a_lead_keeps_its_latest_calls_score_when_an_earlier_call_is_scored_again() {
     let tenant = Tenant::new().await;
     let number = phone();

@@ -19,7 +19,7 @@ use crate::{
         event::{CallEvent, CallRef, CallStatus, Speaker, Transcript, Turn},
         lifecycle, owner, recording,
     },
-    error::AppResult,
+    error::{AppError, AppResult},
     AppState,
 };
 
@@ -27,6 +27,11 @@ const SOURCE: &str = "elevenlabs";
 
 /// The route of the analytics endpoint (its events have no `type`).
 const ANALYTICS_ROUTE: &str = "call-analytics";
+
+/// How long analytics that name no agent wait for their conversation to be stored (its
+/// transcription may come after them): retried through the queue meanwhile, then kept as
+/// unmatched.
+const ANALYTICS_WAIT: chrono::Duration = chrono::Duration::minutes(30);
 
 /// One ElevenLabs webhook, parsed.
 #[derive(Debug)]
@@ -212,6 +217,11 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
         drop(client);
         if parsed.agent_id.is_none() && event.route != ANALYTICS_ROUTE {
             return Ok(Outcome::Rejected("data.agent_id is missing".into()));
+        }
+        if parsed.agent_id.is_none() && Utc::now() - event.received_at < ANALYTICS_WAIT {
+            return Err(AppError::internal(
+                "analytics for a conversation not stored yet; retried",
+            ));
         }
         let reason = format!(
             "unknown agent {:?}",
