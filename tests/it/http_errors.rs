@@ -267,6 +267,21 @@ async fn cors_allows_only_the_frontend() {
         allowed.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS],
         "true"
     );
+    // A page can read how long to wait and a download's name only when they are exposed.
+    let answer = stack()
+        .http
+        .get(url("/health"))
+        .header(header::ORIGIN, frontend.as_str())
+        .send()
+        .await
+        .expect("answers");
+    let exposed = answer.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS]
+        .to_str()
+        .expect("text")
+        .to_ascii_lowercase();
+    for name in ["retry-after", "content-disposition", "etag"] {
+        assert!(exposed.contains(name), "{exposed}");
+    }
     let foreign = preflight("https://evil.example".into())
         .await
         .expect("answers");

@@ -121,7 +121,7 @@ def main(path):
                 continue
             route = event["Properties"]
             path, method = route["Path"], route["Method"].upper()
-            browser = not path.startswith(("/webhooks", "/billing/webhook", "/api/contact-lookup", "/api/lookup/"))
+            browser = not path.startswith(("/webhooks", "/billing/webhook", "/api/contact-lookup", "/api/lookup"))
             if browser and method not in ("ANY",) and path not in ("/health", "/api/openapi.json"):
                 problems.append(f"{name}: {method} {path} leaves its preflight unrouted")
 

@@ -436,6 +436,7 @@ pub async fn remote_config(
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AgentFilter {
     /// `call` or `chat`.
     #[serde(rename = "type")]

@@ -118,6 +118,7 @@ pub struct Transcript {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallFilter {
     pub agent_id: Option<Uuid>,
     /// `call` or `chat`.

@@ -200,6 +200,7 @@ pub async fn find_all(
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ContactFilter {
     /// Part of the name, phone number, email or company; case-insensitive.
     #[param(value_type = Option<String>)]

@@ -35,6 +35,7 @@ use totals::{change, percent};
 pub const MAX_RANGE_DAYS: i64 = 366;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     /// First day (YYYY-MM-DD, UTC; an RFC 3339 time means its day); defaults to `days` before
     /// `to`.

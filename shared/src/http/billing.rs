@@ -67,6 +67,7 @@ async fn user_credits(State(state): State<AppState>, auth: AuthUser) -> AppResul
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryFilter {
     /// Only entries of this type: purchase (refunds included, as they are served as
     /// purchases), usage, bonus, admin_adjustment, or refund (its `ledger_type`).

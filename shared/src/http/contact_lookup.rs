@@ -97,6 +97,7 @@ async fn lookup_for_call(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LookupQuery {
     /// The ElevenLabs agent taking the call: it decides whose contacts are searched.
     pub agent_id: Option<String>,

@@ -66,6 +66,7 @@ async fn analytics(
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// json (default) or csv (a download).
     #[param(inline)]
@@ -76,7 +77,8 @@ pub struct ReportQuery {
     description = "A period report: the overview's KPIs against the previous period, the per-agent table with daily series, and the ten best-scored leads contacted in the range; `format=csv` downloads the same as three CSV tables. Takes the dashboards' range and scope; ETag and If-None-Match as for the overview.",
     params(RangeQuery, ReportQuery),
     security(("bearer" = []), ("stack_access_token" = [])),
-    responses((status = 200, body = Report), (status = 200, content_type = "text/csv", body = String), (status = 304),
+    responses((status = 200, description = "the report, as JSON or (`format=csv`) CSV",
+            content((Report = "application/json"), (String = "text/csv"))), (status = 304),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 async fn report(
     State(state): State<AppState>,

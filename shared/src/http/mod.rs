@@ -319,7 +319,14 @@ pub fn app(state: AppState, served: &[Served]) -> Router {
                 HeaderName::from_static("x-stack-access-token"),
                 request_id.clone(),
             ])
-            .expose_headers([request_id.clone(), header::ETAG])
+            // Retry-After says how long a 429 or a busy database asks to wait, and
+            // Content-Disposition names a CSV download: a page reads neither unless exposed.
+            .expose_headers([
+                request_id.clone(),
+                header::ETAG,
+                header::RETRY_AFTER,
+                header::CONTENT_DISPOSITION,
+            ])
             .max_age(Duration::from_secs(600))
     });
     let inner = router.fallback(errors::unknown_route).with_state(state);

@@ -136,6 +136,43 @@ mod tests {
     }
 
     #[test]
+    fn parameters_are_where_they_are_read() {
+        let document = serde_json::to_value(super::document()).expect("serializes");
+        let mut misplaced = Vec::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("operations") {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    let name = parameter["name"].as_str().expect("name");
+                    let in_path = path.contains(&format!("{{{name}}}"));
+                    if (parameter["in"] == "path") != in_path {
+                        misplaced.push(format!("{method} {path}: {name} in {}", parameter["in"]));
+                    }
+                }
+            }
+        }
+        assert!(misplaced.is_empty(), "{misplaced:#?}");
+        let list = &document["paths"]["/api/calls"]["get"]["parameters"];
+        let limit = list
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .find(|p| p["name"] == "limit");
+        assert_eq!(limit.expect("limit")["in"], "query");
+    }
+
+    #[test]
+    fn the_report_is_documented_as_json_and_as_csv() {
+        let document = serde_json::to_value(super::document()).expect("serializes");
+        let content =
+            &document["paths"]["/analytics/reports"]["get"]["responses"]["200"]["content"];
+        assert!(
+            content["application/json"]["schema"].is_object(),
+            "{content}"
+        );
+        assert!(content["text/csv"]["schema"].is_object(), "{content}");
+    }
+
+    #[test]
     fn every_reference_resolves() {
         let document = serde_json::to_value(super::document()).expect("serializes");
         let mut found = Vec::new();

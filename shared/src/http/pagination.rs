@@ -35,6 +35,7 @@ pub struct Pagination {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1 to 100 (default 20).
     pub limit: Option<i64>,

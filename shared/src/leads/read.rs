@@ -102,6 +102,7 @@ pub struct LeadProfile {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeadFilter {
     pub lead_status: Option<LeadStatus>,
     pub min_score: Option<i32>,

@@ -30,6 +30,7 @@ pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AgentQuery {
     /// Only this tenant's agents.
     pub user_id: Option<Uuid>,

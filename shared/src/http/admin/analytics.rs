@@ -19,6 +19,7 @@ pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AnalyticsQuery {
     /// The period: the last N days, 1 to 365 (default 30).
     pub days: Option<i32>,

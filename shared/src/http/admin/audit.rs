@@ -21,6 +21,7 @@ pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     pub actor_id: Option<Uuid>,
     /// e.g. user.credits_adjusted, user.suspended, secret.rotated, settings.updated.

@@ -28,6 +28,7 @@ pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PurchaseQuery {
     /// pending, processing, paid, failed, expired or review.
     pub status: Option<String>,

@@ -40,6 +40,7 @@ pub(super) fn router<M: Mode>() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// Part of the email or name, case-insensitive.
     #[param(value_type = Option<String>)]

@@ -64,6 +64,7 @@ async fn replay_dead_letters(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UnmatchedQuery {
     /// Also list events already matched or replayed.
     pub include_matched: Option<bool>,
