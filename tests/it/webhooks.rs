@@ -379,6 +379,45 @@ async fn analytics_before_the_call_keeps_the_newest_analysis() {
 }
 
 #[tokio::test]
+async fn an_event_naming_another_tenants_conversation_is_kept_not_retried() {
+    let (owner, other) = (Tenant::new().await, Tenant::new().await);
+    let conversation = conversation_id();
+    deliver(&transcription(
+        &owner.call_agent,
+        &conversation,
+        45,
+        &phone(),
+    ))
+    .await;
+    eventually(20, "the owner's call", || async {
+        call_row(&conversation).await
+    })
+    .await;
+    let mut stray = transcription(&other.call_agent, &conversation, 50, &phone());
+    stray["event_timestamp"] = json!(chrono::Utc::now().timestamp() + 5);
+    deliver(&stray).await;
+    let reason: String = eventually(20, "the event kept as unmatched", || async {
+        db().await
+            .query_opt(
+                "SELECT reason FROM unmatched_events WHERE conversation_id = $1",
+                &[&conversation],
+            )
+            .await
+            .expect("query")
+            .map(|row| row.get(0))
+    })
+    .await;
+    assert!(reason.contains("another tenant"), "{reason}");
+    let row = call_row(&conversation).await.expect("the call");
+    assert_eq!(row.get::<_, uuid::Uuid>("user_id"), owner.id);
+    assert_eq!(
+        other.credits().await,
+        15,
+        "nothing charged to the other tenant"
+    );
+}
+
+#[tokio::test]
 async fn analytics_naming_no_agent_wait_for_their_call() {
     let tenant = Tenant::new().await;
     let conversation = conversation_id();

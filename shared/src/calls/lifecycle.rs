@@ -32,6 +32,10 @@ use crate::{
     tenant::TenantId,
 };
 
+/// The code of the error for an event naming a conversation another tenant's call holds: no
+/// retry can apply it.
+pub const ANOTHER_TENANTS_CONVERSATION: &str = "conversation_of_another_tenant";
+
 /// Applies one event to its call inside the caller's transaction (for a webhook, the one that
 /// records the event as processed, so it is applied once); returns the call's id.
 pub async fn apply(
@@ -88,7 +92,8 @@ async fn apply_locked(
     found: Found,
 ) -> AppResult<Uuid> {
     if before.tenant != call.agent.tenant {
-        return Err(AppError::internal(
+        return Err(AppError::conflict(
+            ANOTHER_TENANTS_CONVERSATION,
             "the conversation id is recorded for another tenant",
         ));
     }

@@ -253,11 +253,17 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
         event_key: &event.event_key,
         source: SOURCE,
     };
-    if lifecycle::apply_once(&tx, &settings, &call, &call_event, &delivery)
-        .await?
-        .is_none()
-    {
-        return Ok(Outcome::Duplicate);
+    match lifecycle::apply_once(&tx, &settings, &call, &call_event, &delivery).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Ok(Outcome::Duplicate),
+        // Retrying cannot change whose call it is: kept for an admin to look at.
+        Err(err) if err.code == lifecycle::ANOTHER_TENANTS_CONVERSATION => {
+            drop(tx);
+            drop(client);
+            let reason = err.message.into_owned();
+            return keep_unmatched(state, event, raw, Some(&call.conversation_id), &reason).await;
+        }
+        Err(err) => return Err(err),
     }
     tx.commit().await?;
     Ok(Outcome::Applied)
