@@ -68,7 +68,10 @@ pub async fn count(
 }
 
 /// Account flows (sign-up, sign-in, social start, password reset): per caller address (when
-/// known: behind API Gateway) and per email address, across every instance.
+/// known: behind API Gateway), per email address from that address, and per email address,
+/// across every instance. The tight limit is per address and email, so one stranger guessing
+/// at an account does not keep its owner (elsewhere) out; the looser one per email bounds
+/// guesses spread over many addresses, and only attempts the first let through count in it.
 pub async fn account_flow(
     counter: Counter<'_>,
     address: Option<&str>,
@@ -85,10 +88,20 @@ pub async fn account_flow(
         .await?;
     }
     if let Some(email) = email {
+        let email = hashed(&email.to_lowercase());
+        let from = hashed(address.unwrap_or("unknown"));
+        count(
+            counter,
+            "auth-email-from",
+            &format!("{email}#{from}"),
+            ACCOUNT_FLOWS_PER_EMAIL_FROM_ADDRESS,
+            "too many attempts for this email address; try again later",
+        )
+        .await?;
         count(
             counter,
             "auth-email",
-            &hashed(&email.to_lowercase()),
+            &email,
             ACCOUNT_FLOWS_PER_EMAIL,
             "too many attempts for this email address; try again later",
         )
@@ -102,9 +115,15 @@ pub const ACCOUNT_FLOWS_PER_ADDRESS: Window = Window {
     limit: 30,
     seconds: 60,
 };
-/// Per email address: sign-in attempts, sign-ups and reset emails together.
-pub const ACCOUNT_FLOWS_PER_EMAIL: Window = Window {
+/// Per email address from one caller address: sign-in attempts, sign-ups and reset emails
+/// together.
+pub const ACCOUNT_FLOWS_PER_EMAIL_FROM_ADDRESS: Window = Window {
     limit: 10,
+    seconds: 900,
+};
+/// Per email address from anywhere (the same window).
+pub const ACCOUNT_FLOWS_PER_EMAIL: Window = Window {
+    limit: 50,
     seconds: 900,
 };
 

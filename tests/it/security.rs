@@ -409,6 +409,37 @@ async fn credential_stuffing_against_one_email_is_throttled() {
 }
 
 #[tokio::test]
+async fn a_stranger_guessing_at_an_account_does_not_keep_its_owner_out() {
+    let email = format!("owner-{}@example.test", uuid::Uuid::new_v4().simple());
+    let address = |n: u32| format!("203.0.113.{n}");
+    within_one_window(&shared::ratelimit::ACCOUNT_FLOWS_PER_EMAIL).await;
+    for _ in 0..10 {
+        assert_ne!(login(&email, Some(&address(1))).await.status(), 429);
+    }
+    assert_eq!(login(&email, Some(&address(1))).await.status(), 429);
+    assert_ne!(
+        login(&email, Some(&address(2))).await.status(),
+        429,
+        "the owner, from their own address"
+    );
+    // Guesses spread over many addresses still meet a bound: 50 for the email in all.
+    let mut refused_after = None;
+    for attempt in 11..70 {
+        if login(&email, Some(&address(3 + attempt / 10)))
+            .await
+            .status()
+            == 429
+        {
+            refused_after = Some(attempt);
+            break;
+        }
+    }
+    // 11 counted so far (the 11th from the first address was refused before the email's
+    // count): attempts 11 to 49 bring it to 50, the next is refused.
+    assert_eq!(refused_after, Some(50));
+}
+
+#[tokio::test]
 async fn one_address_cannot_spray_many_emails() {
     // API Gateway appends the caller's address; the entries before it are the caller's own.
     let address = format!("198.51.100.{}", crate::support::rand_digits() % 250);
