@@ -15,6 +15,12 @@ use super::{Client, Service};
 
 /// How many answers a process keeps in [`Memory`].
 const MEMORY_ENTRIES: usize = 64;
+/// And how many bytes of them in all (a year's analytics of 50 agents is about 6 MB: 64 such
+/// answers would take a 256 MB function's memory). An answer over an eighth of it is not kept.
+const MEMORY_BYTES: usize = 16 << 20;
+/// A DynamoDB item is at most 400 KB with its key: a bigger answer is not stored in the table
+/// (its `PutItem` would only fail).
+const TABLE_BODY_BYTES: usize = 380_000;
 
 /// The same cache's newest entries in this process, in front of the table: a warm function
 /// answers a repeated request without the table's round trip, which can cost more than the
@@ -34,19 +40,26 @@ impl Memory {
         (*expires_at > Instant::now()).then(|| body.clone())
     }
 
-    /// Keeps `body` under `key` for `ttl`; when full, without the entry that expires first.
+    /// Keeps `body` under `key` for `ttl`; when full (entries or bytes), without the entries
+    /// that expire first.
     pub fn put(&self, key: &str, body: &str, ttl: Duration) {
+        if body.len() > MEMORY_BYTES / 8 {
+            return;
+        }
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.retain(|_, (expires_at, _)| *expires_at > now);
-        if entries.len() >= MEMORY_ENTRIES {
+        entries.remove(key);
+        let mut bytes: usize = entries.values().map(|(_, body)| body.len()).sum();
+        while entries.len() >= MEMORY_ENTRIES || bytes + body.len() > MEMORY_BYTES {
             let first = entries
                 .iter()
                 .min_by_key(|(_, (expires_at, _))| *expires_at)
                 .map(|(key, _)| key.clone());
-            if let Some(first) = first {
-                entries.remove(&first);
-            }
+            let Some((_, dropped)) = first.and_then(|first| entries.remove(&first)) else {
+                break;
+            };
+            bytes -= dropped.len();
         }
         entries.insert(key.to_owned(), (now + ttl, body.to_owned()));
     }
@@ -83,8 +96,11 @@ pub async fn get(client: &Client, table: &str, key: &str) -> Option<String> {
     item.remove("body")?.s
 }
 
-/// Stores `body` under `key` for `ttl`.
+/// Stores `body` under `key` for `ttl`, unless it is too big for an item.
 pub async fn put(client: &Client, table: &str, key: &str, body: String, ttl: Duration) {
+    if body.len() > TABLE_BODY_BYTES {
+        return;
+    }
     let expires_at = chrono::Utc::now().timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(3600);
     let input = json!({
         "TableName": table,
@@ -120,5 +136,20 @@ mod tests {
         assert_eq!(memory.get("soonest"), None);
         assert_eq!(memory.get("newest").as_deref(), Some("d"));
         assert_eq!(memory.get("1").as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn memory_keeps_at_most_its_bytes_and_no_answer_over_an_eighth_of_them() {
+        let memory = Memory::default();
+        let big = "x".repeat(MEMORY_BYTES / 8);
+        for i in 0..9 {
+            memory.put(&i.to_string(), &big, Duration::from_secs(60 + i));
+        }
+        // Eight fit; the ninth took the place of the one that expires first.
+        assert_eq!(memory.get("0"), None);
+        assert!((1..9).all(|i| memory.get(&i.to_string()).is_some()));
+        memory.put("huge", &format!("{big}x"), Duration::from_secs(600));
+        assert_eq!(memory.get("huge"), None);
+        assert!(memory.get("1").is_some(), "nothing dropped for an answer not kept");
     }
 }
