@@ -66,19 +66,15 @@ pub fn optional_time<'de, D: Deserializer<'de>>(
 }
 
 /// An optional upper bound in time, exclusive: a day means the whole day is included (up to
-/// the next day's 00:00 UTC).
+/// the next day's 00:00 UTC). The last day of [`YEARS`] bounds nothing: the instant after it
+/// is outside them, and an export job could not read such a bound back from its filters.
 pub fn optional_time_until<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<DateTime<Utc>>, D::Error> {
-    optional_bound(deserializer)?
-        .map(|bound| match bound {
-            Bound::Day(day) => day
-                .succ_opt()
-                .map(day_start)
-                .ok_or_else(|| serde::de::Error::custom("the day after 9999-12-31")),
-            Bound::Time(time) => Ok(time),
-        })
-        .transpose()
+    Ok(optional_bound(deserializer)?.and_then(|bound| match bound {
+        Bound::Day(day) => day.succ_opt().map(day_start).filter(in_range),
+        Bound::Time(time) => Some(time),
+    }))
 }
 
 /// An optional day: a time means its day in UTC.
@@ -164,6 +160,8 @@ mod tests {
             times.to.expect("to").to_rfc3339(),
             "2026-11-28T10:00:00+00:00"
         );
+        let last: Range = serde_json::from_str(r#"{"to":"9999-12-31"}"#).expect("the last day");
+        assert_eq!(last.to, None, "no bound, and one a stored filter reads back");
         let day = parse(r#"{"day":"2026-11-28T23:30:00-02:00"}"#).expect("a time as a day");
         assert_eq!(day.day.expect("day").to_string(), "2026-11-29");
         for bad in [
