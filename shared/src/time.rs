@@ -161,7 +161,10 @@ mod tests {
             "2026-11-28T10:00:00+00:00"
         );
         let last: Range = serde_json::from_str(r#"{"to":"9999-12-31"}"#).expect("the last day");
-        assert_eq!(last.to, None, "no bound, and one a stored filter reads back");
+        assert_eq!(
+            last.to, None,
+            "no bound, and one a stored filter reads back"
+        );
         let day = parse(r#"{"day":"2026-11-28T23:30:00-02:00"}"#).expect("a time as a day");
         assert_eq!(day.day.expect("day").to_string(), "2026-11-29");
         for bad in [

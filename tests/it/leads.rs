@@ -616,3 +616,35 @@ async fn a_new_contact_for_a_number_brings_its_own_details_to_the_lead() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_visitor_known_by_email_is_found_again_when_anonymous() {
+    let tenant = Tenant::new().await;
+    let visitor = format!("visitor-{}", uuid::Uuid::new_v4().simple());
+    let by_email = chat(
+        &tenant,
+        Some(&visitor),
+        json!({}),
+        json!({"email": format!("{visitor}@example.com")}),
+    )
+    .await
+    .expect("a lead for the email");
+    let anonymous = chat(&tenant, Some(&visitor), json!({}), json!({})).await;
+    assert_eq!(anonymous, Some(by_email), "the same visitor");
+    // Another lead holding the visitor's id already keeps it: a later lead by number does
+    // not take it (one per tenant), and the chat still makes its lead.
+    let number = phone();
+    let by_phone = chat(
+        &tenant,
+        Some(&visitor),
+        json!({}),
+        json!({"phone_number": number}),
+    )
+    .await
+    .expect("a lead for the number");
+    assert_ne!(by_phone, by_email);
+    assert_eq!(
+        chat(&tenant, Some(&visitor), json!({}), json!({})).await,
+        Some(by_email)
+    );
+}

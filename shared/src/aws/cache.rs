@@ -150,6 +150,9 @@ mod tests {
         assert!((1..9).all(|i| memory.get(&i.to_string()).is_some()));
         memory.put("huge", &format!("{big}x"), Duration::from_secs(600));
         assert_eq!(memory.get("huge"), None);
-        assert!(memory.get("1").is_some(), "nothing dropped for an answer not kept");
+        assert!(
+            memory.get("1").is_some(),
+            "nothing dropped for an answer not kept"
+        );
     }
 }

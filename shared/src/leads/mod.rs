@@ -84,6 +84,9 @@ pub struct LeadTouch<'a> {
     /// The lead the call is linked to already: touched whatever its key finds now (the lead
     /// may have been merged into one with another number).
     pub linked: Option<Uuid>,
+    /// ElevenLabs' id for a chat's visitor, kept on a lead found by number or email too, so
+    /// that their next chat, anonymous, finds it (unless another lead holds it already).
+    pub elevenlabs_user: Option<&'a str>,
     /// The analysis the call keeps after this touch.
     pub score: CallScore,
     pub contact_at: DateTime<Utc>,
@@ -103,9 +106,14 @@ pub async fn upsert_for_call(tx: &impl GenericClient, touch: &LeadTouch<'_>) -> 
             sql::UPSERT_BY_PHONE,
             Some(phone),
             touch.email.as_deref(),
-            None,
+            touch.elevenlabs_user,
         ),
-        LeadKey::Email(email) => (sql::UPSERT_BY_EMAIL, None, Some(email), None),
+        LeadKey::Email(email) => (
+            sql::UPSERT_BY_EMAIL,
+            None,
+            Some(email),
+            touch.elevenlabs_user,
+        ),
         LeadKey::ElevenLabsUser(user) => (
             sql::UPSERT_BY_ELEVENLABS_USER,
             None,
@@ -186,15 +194,21 @@ pub async fn assign(
 }
 
 pub mod sql {
-    /// A lead from a touch's twelve parameters, with a new id or the one `$id` finds.
+    /// A lead from a touch's twelve parameters, with a new id or the one `$id` finds, and
+    /// ElevenLabs' visitor id `$12` as given or `guarded` (only if no other lead of the tenant
+    /// holds it: one per tenant, and the caller holds the tenant's lock).
     macro_rules! insert_lead {
-        () => {
-            insert_lead!("gen_random_uuid()")
-        };
         ($id:literal) => {
+            insert_lead!($id, "$12")
+        };
+        ($id:literal, guarded) => {
+            insert_lead!($id, "CASE WHEN NOT EXISTS (SELECT FROM leads held
+                WHERE held.user_id = $1 AND held.elevenlabs_user_id = $12) THEN $12 END")
+        };
+        ($id:literal, $user:literal) => {
             concat!("INSERT INTO leads (id, user_id, phone_number, name, email, company, contact_id, agent_id,
                     total_score, lead_status_tag, interaction_count, last_contact_at, elevenlabs_user_id)
-                VALUES (", $id, ", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ")
+                VALUES (", $id, ", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ", $user, ") ")
         };
     }
 
@@ -225,14 +239,14 @@ pub mod sql {
     }
 
     crate::db::statements! {
-        pub const UPSERT_BY_PHONE = concat!(insert_lead!(),
+        pub const UPSERT_BY_PHONE = concat!(insert_lead!("gen_random_uuid()", guarded),
             "ON CONFLICT (user_id, phone_number) WHERE phone_number IS NOT NULL DO UPDATE SET ",
             merged_lead!(), " RETURNING id");
         pub const UPSERT_BY_EMAIL = concat!(
             insert_lead!("coalesce((SELECT id FROM leads WHERE user_id = $1 AND lower(email) = lower($4)
-                ORDER BY last_contact_at DESC NULLS LAST, id LIMIT 1), gen_random_uuid())"),
+                ORDER BY last_contact_at DESC NULLS LAST, id LIMIT 1), gen_random_uuid())", guarded),
             "ON CONFLICT (id) DO UPDATE SET ", merged_lead!(), " RETURNING id");
-        pub const UPSERT_BY_ELEVENLABS_USER = concat!(insert_lead!(),
+        pub const UPSERT_BY_ELEVENLABS_USER = concat!(insert_lead!("gen_random_uuid()"),
             "ON CONFLICT (user_id, elevenlabs_user_id) WHERE elevenlabs_user_id IS NOT NULL DO UPDATE SET ",
             merged_lead!(), " RETURNING id");
         /// A touch of the lead `$13` (the upserts' twelve values, named as their conflict

@@ -73,6 +73,7 @@ pub(super) async fn transcribed(
             contact_id: contact.as_ref().map(|c| c.id),
             agent_id: call.agent.agent_id,
             linked: before.lead_id,
+            elevenlabs_user: person.elevenlabs_user.as_deref(),
             score,
             contact_at: t.started_at.unwrap_or(call.event_at),
             new_interaction: before.lead_id.is_none(),
