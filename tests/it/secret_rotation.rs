@@ -187,3 +187,53 @@ async fn a_rotated_contact_lookup_secret_keeps_the_previous_one_until_elevenlabs
         assert_eq!(lookup(&tenant.call_agent, secret).await, status, "{secret}");
     }
 }
+
+#[tokio::test]
+async fn a_signature_with_a_just_rotated_secret_is_checked_against_the_secret_read_again() {
+    let _one_at_a_time = ROTATING.lock().await;
+    let original_text = read_secret().await;
+    let _restore = Restore(original_text.clone());
+    let original: Value = serde_json::from_str(&original_text).expect("the webhook secret is JSON");
+    let old = webhook_secret();
+    // An ingest function that keeps its secrets ten minutes, as a warm one may for a minute.
+    let config = shared::Config::from_lookup(|name| match name {
+        "SECRETS_TTL_SECONDS" => Some("600".into()),
+        other => std::env::var(other).ok(),
+    })
+    .expect("config");
+    let state = shared::AppState::new(config).await.expect("state");
+    let tenant = Tenant::new().await;
+    let receive = |secret: String| {
+        let state = &state;
+        let agent = tenant.call_agent.clone();
+        async move {
+            let conversation = conversation_id();
+            let body = serde_json::to_vec(&transcription(&agent, &conversation, 42, &phone()))
+                .expect("json");
+            shared::webhooks::ingest::receive(
+                state,
+                shared::webhooks::ingest::Sender::Elevenlabs,
+                "call-completed",
+                Some(&sign(&secret, &body)),
+                "192.0.2.7",
+                &body,
+            )
+            .await
+            .map(|()| conversation)
+        }
+    };
+    receive(old.clone()).await.expect("the cached secret");
+    let new = format!("wsec_rotated_{}", uuid::Uuid::new_v4().simple());
+    let mut secret = original.clone();
+    secret["elevenlabs_webhook_secret"] = json!(new);
+    secret["elevenlabs_webhook_secret_previous"] = json!(old);
+    secret["elevenlabs_webhook_secret_previous_until"] =
+        json!(chrono::Utc::now().timestamp() + 600);
+    write_secret(&secret.to_string()).await;
+    // Read again only once the cached copy is a few seconds old.
+    tokio::time::sleep(Duration::from_millis(5_300)).await;
+    let conversation = receive(new.clone()).await.expect("the secret read again");
+    assert_processed(&conversation).await;
+    let refused = receive(format!("wsec_wrong_{}", uuid::Uuid::new_v4().simple())).await;
+    assert_eq!(refused.expect_err("a wrong secret").status, 401);
+}

@@ -209,6 +209,19 @@ impl SecretStore {
         }
     }
 
+    /// The keys read again if this process read them more than `age` ago (else `None`): for
+    /// a value another service sends us that matched none of the cached ones, which an admin
+    /// may have just rotated. At most one read per `age`, however many values fail.
+    pub async fn reread_if_older(&self, age: Duration) -> AppResult<Option<Arc<AppSecrets>>> {
+        let mut cached = self.cached.write().await;
+        if cached.as_ref().is_some_and(|(at, _)| at.elapsed() < age) {
+            return Ok(None);
+        }
+        let secrets = Arc::new(self.fetch().await?);
+        *cached = Some((Instant::now(), secrets.clone()));
+        Ok(Some(secrets))
+    }
+
     async fn invalidate(&self) {
         *self.cached.write().await = None;
     }

@@ -11,6 +11,7 @@ use crate::{
     aws::{
         blobs,
         queue::{self, EventSource, QueuedEvent, MAX_INLINE_BODY_BYTES},
+        secrets::AppSecrets,
     },
     db::statements::Cached,
     error::{AppError, AppResult},
@@ -55,7 +56,18 @@ impl Sender {
     pub fn header(self) -> &'static str {
         self.scheme().header
     }
+
+    /// The secrets it may sign with at `now`.
+    fn secrets(self, secrets: &AppSecrets, now: i64) -> Vec<&str> {
+        match self {
+            Sender::Elevenlabs => secrets.elevenlabs_webhook_secrets(now),
+            Sender::Stripe => secrets.stripe_webhook_secrets(now),
+        }
+    }
 }
+
+/// How old cached secrets must be to be read again for a signature none of them matched.
+const REREAD_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Verifies the event's signature against the sender's current (and, during a rotation's
 /// grace period, previous) secret, then queues it. ElevenLabs signs `v0`s with a 30 minute
@@ -68,12 +80,28 @@ pub async fn receive(
     source_ip: &str,
     body: &[u8],
 ) -> AppResult<()> {
-    let secrets = state.secrets().get().await?;
+    let mut secrets = state.secrets().get().await?;
     let now = chrono::Utc::now().timestamp();
-    let accepted = match sender {
-        Sender::Elevenlabs => secrets.elevenlabs_webhook_secrets(now),
-        Sender::Stripe => secrets.stripe_webhook_secrets(now),
-    };
+    // Signed with none of the secrets cached (for up to SECRETS_TTL_SECONDS): an admin may
+    // have rotated it since, and ElevenLabs retries neither audio nor initiation failures.
+    let scheme = sender.scheme();
+    if signature::verify(
+        scheme,
+        signature_header,
+        body,
+        &sender.secrets(&secrets, now),
+        now,
+    )
+    .is_err()
+    {
+        match state.secrets().reread_if_older(REREAD_AFTER).await {
+            Ok(Some(fresher)) => secrets = fresher,
+            Ok(None) => {}
+            // Then the signature is judged by the secrets cached.
+            Err(err) => tracing::warn!(error = %err, "could not read the webhook secrets again"),
+        }
+    }
+    let accepted = sender.secrets(&secrets, now);
     verify(
         state,
         sender.scheme(),
