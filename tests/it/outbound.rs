@@ -656,3 +656,56 @@ async fn a_batch_elevenlabs_no_longer_knows_does_not_stop_a_suspension_cancellin
         .get(0);
     assert_eq!(held, 0);
 }
+
+#[tokio::test]
+async fn a_batch_submitted_while_its_tenant_is_suspended_is_cancelled_too() {
+    let account = Account::new().await;
+    let admin = Account::admin().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"]
+        .as_str()
+        .expect("remote")
+        .to_owned();
+    let contact_id = contact(
+        &account,
+        "Racing",
+        &format!("+1415559{:04}", rand_digits() % 10_000),
+    )
+    .await;
+    // ElevenLabs takes its time to accept this tenant's batch (within our timeout).
+    elevenlabs_sim::fault(json!({"path_prefix": "/v1/convai/batch-calling/submit",
+        "body_contains": remote, "responses": [{"delay_ms": 900}]}))
+    .await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let body =
+        json!({"agent_id": agent["id"], "contact_ids": [contact_id], "scheduled_at": tomorrow});
+    let submit = post("/api/calls/batch", &account.token, &body);
+    let suspend = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        post(
+            &format!("/admin/users/{}/suspend", account.id),
+            &admin.token,
+            &json!({"reason": "abuse"}),
+        )
+        .await
+    };
+    let (submitted, suspended) = tokio::join!(submit, suspend);
+    let cancelled = json(suspended).await["batches_cancelled"].clone();
+    // Either the placement was in flight (the suspension waits for it, then cancels its
+    // batch) or, on a slow machine, it started after the suspension and was refused.
+    if submitted.status() == 403 {
+        assert_eq!(error_code(submitted, 403).await, "account_suspended");
+        assert_eq!(cancelled, 0);
+        return;
+    }
+    assert_eq!(submitted.status(), 201);
+    let batch = json(submitted).await["elevenlabs_batch_id"]
+        .as_str()
+        .expect("batch id")
+        .to_owned();
+    assert_eq!(cancelled, 1, "the batch placed while the suspension ran");
+    let remote_batch = elevenlabs_sim::get(&format!("/v1/convai/batch-calling/{batch}"))
+        .await
+        .expect("batch");
+    assert_eq!(remote_batch["status"], "cancelled");
+}

@@ -10,15 +10,23 @@ use crate::{credits::holds, error::AppResult, tenant::TenantId, AppState};
 /// later, or with calls still holding credits) and releases their holds. Safe to repeat.
 /// Returns how many were cancelled.
 pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize> {
-    let open: Vec<(Uuid, String)> = state
-        .db()
-        .get()
-        .await?
+    let mut db = state.db().get().await?;
+    let tx = db.transaction().await?;
+    // After any placement in flight (it holds this lock while ElevenLabs answers): its batch
+    // is listed here, or it found the account suspended.
+    tx.cached_execute(
+        super::outbound::sql::LOCK_TENANT_PLACEMENTS,
+        &[tenant.as_uuid()],
+    )
+    .await?;
+    let open: Vec<(Uuid, String)> = tx
         .cached_query(sql::OPEN_OF_TENANT, &[tenant.as_uuid()])
         .await?
         .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect::<AppResult<_>>()?;
+    tx.commit().await?;
+    drop(db);
     if open.is_empty() {
         return Ok(0);
     }

@@ -368,6 +368,14 @@ async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) ->
         .cached_query_one(sql::BALANCE_AND_RINGING, &[tenant.as_uuid()])
         .await?;
     let (balance, ringing): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    // Suspended since the request was authenticated: under this lock, a suspension's
+    // cancellation of the tenant's batches waits for a placement in flight, or it sees this.
+    if row.try_get::<_, &str>(2)? == "suspended" {
+        return Err(AppError::forbidden(
+            "account_suspended",
+            "this account is suspended; contact support",
+        ));
+    }
     let held = holds::active(tx, tenant).await?;
     if balance - ringing - held < needed {
         return Err(AppError::payment_required(
@@ -426,7 +434,8 @@ pub mod sql {
                 (SELECT count(*) FROM calls c
                  WHERE c.user_id = u.id AND c.status = 'in_progress'
                    AND c.direction = 'outbound'
-                   AND c.created_at > now() - interval '", ringing_window!(), "')
+                   AND c.created_at > now() - interval '", ringing_window!(), "'),
+                u.status
             FROM users u WHERE u.id = $1");
     }
 }
