@@ -6,6 +6,7 @@ pub mod rollup;
 pub mod scoring;
 
 use crate::db::statements::Cached;
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
@@ -184,9 +185,13 @@ pub async fn assign(
     update: &LeadUpdate,
 ) -> AppResult<Lead> {
     let lead = read::find(db, tenant, id).await?;
+    // Only "not found" is the request's fault; a database failure stays what it is.
     let agent = agents::find(db, tenant, AgentId::from_uuid(update.agent_id))
         .await
-        .map_err(|_| AppError::validation("agent_id", "is not one of your agents"))?;
+        .map_err(|err| match err.status {
+            StatusCode::NOT_FOUND => AppError::validation("agent_id", "is not one of your agents"),
+            _ => err,
+        })?;
     db.cached_execute(sql::ASSIGN_AGENT, &[&lead.id, tenant.as_uuid(), &agent.id])
         .await?;
     crate::users::mark_stats_changed(db, tenant).await?;
