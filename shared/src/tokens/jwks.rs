@@ -36,8 +36,9 @@ pub struct JwksCache {
     ttl: Duration,
     min_refresh_interval: Duration,
     keys: RwLock<KeySet>,
-    /// Held while fetching (single flight); remembers the last attempt for rate limiting.
-    last_attempt: Mutex<Option<Instant>>,
+    /// Held while fetching (single flight); remembers the last attempt for rate limiting, and
+    /// why it failed: until the next, a key it would have brought is unavailable, not unknown.
+    last_attempt: Mutex<Option<(Instant, Option<String>)>>,
 }
 
 impl JwksCache {
@@ -78,17 +79,44 @@ impl JwksCache {
 
     async fn refresh(&self) -> Result<(), AuthError> {
         let mut last_attempt = self.last_attempt.lock().await;
-        if last_attempt.is_some_and(|at| at.elapsed() < self.min_refresh_interval) {
-            // Someone fetched moments ago (possibly while we waited for the lock).
-            return Ok(());
+        if let Some((at, failed)) = last_attempt.as_ref() {
+            if at.elapsed() < self.min_refresh_interval {
+                // Someone tried moments ago (possibly while we waited for the lock).
+                return match failed {
+                    Some(reason) => Err(AuthError::KeysUnavailable(reason.clone())),
+                    None => Ok(()),
+                };
+            }
         }
-        *last_attempt = Some(Instant::now());
-        let keys = self.fetch().await?;
-        *self.keys.write().await = KeySet {
-            keys,
-            fetched_at: Some(Instant::now()),
-        };
-        Ok(())
+        let fetched = self.fetch().await.and_then(|keys| {
+            // An answer without a usable key is the issuer's failure, not every token's: the
+            // keys held stay in use.
+            if keys.is_empty() {
+                Err(AuthError::KeysUnavailable(
+                    "the key set holds no usable key".into(),
+                ))
+            } else {
+                Ok(keys)
+            }
+        });
+        match fetched {
+            Ok(keys) => {
+                *last_attempt = Some((Instant::now(), None));
+                *self.keys.write().await = KeySet {
+                    keys,
+                    fetched_at: Some(Instant::now()),
+                };
+                Ok(())
+            }
+            Err(err) => {
+                let reason = match &err {
+                    AuthError::KeysUnavailable(reason) => reason.clone(),
+                    other => other.to_string(),
+                };
+                *last_attempt = Some((Instant::now(), Some(reason)));
+                Err(err)
+            }
+        }
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<VerificationKey>>, AuthError> {
@@ -237,9 +265,53 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_issuer_is_unavailable_not_unauthorized() {
         let url = Url::parse("http://127.0.0.1:9/jwks.json").expect("url");
-        let cache = JwksCache::new(url, client(), Duration::from_secs(3600), Duration::ZERO);
+        for interval in [Duration::ZERO, Duration::from_secs(60)] {
+            let cache = JwksCache::new(url.clone(), client(), Duration::from_secs(3600), interval);
+            // Asked again within the interval, too: the failure stands until the next try.
+            for _ in 0..2 {
+                assert!(matches!(
+                    cache.key("k1").await,
+                    Err(AuthError::KeysUnavailable(_))
+                ));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_set_without_usable_keys_does_not_replace_the_one_held() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let emptied = Arc::new(AtomicBool::new(false));
+        let flag = emptied.clone();
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let empty = flag.load(Ordering::SeqCst);
+                async move {
+                    axum::Json(if empty {
+                        serde_json::json!({"keys": []})
+                    } else {
+                        serde_json::json!({"keys": [{"kty":"OKP","crv":"Ed25519","kid":"k1",
+                            "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]})
+                    })
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = Url::parse(&format!(
+            "http://{}/jwks.json",
+            listener.local_addr().expect("addr")
+        ))
+        .expect("url");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        // Always stale, always refetched: each lookup asks the issuer.
+        let cache = JwksCache::new(url, client(), Duration::ZERO, Duration::ZERO);
+        assert!(cache.key("k1").await.is_ok());
+        emptied.store(true, Ordering::SeqCst);
+        assert!(cache.key("k1").await.is_ok(), "the key held still verifies");
         assert!(matches!(
-            cache.key("k1").await,
+            cache.key("k2").await,
             Err(AuthError::KeysUnavailable(_))
         ));
     }
