@@ -604,3 +604,49 @@ async fn agents_speak_other_languages_than_english() {
     assert_eq!(response.status(), 200);
     assert_eq!(json(response).await["config"]["language"], "es");
 }
+
+#[tokio::test]
+async fn settings_elevenlabs_refuses_are_400s_naming_its_reason() {
+    let tenant = Account::new().await;
+    let name = unique("Refused");
+    let refusal = json!({"detail": {"status": "voice_not_found", "message": "A voice with the voice_id nope was not found."}});
+    elevenlabs_sim::fault(json!({
+        "path_prefix": "/v1/convai/agents/create",
+        "body_contains": name,
+        "responses": [{"status": 400, "body": refusal}],
+    }))
+    .await;
+    let mut agent = call_agent(&name);
+    agent["voice_id"] = json!("nope");
+    let response = post("/api/agents", &tenant.token, &agent).await;
+    assert_eq!(response.status(), 400);
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "validation_error");
+    assert!(
+        body["error"]["details"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("voice_id nope")),
+        "{body}"
+    );
+    let list = json(get("/api/agents", &tenant.token).await).await;
+    assert_eq!(list["pagination"]["total"], 0);
+
+    // The same on an update, and the agent is left as it was.
+    let created = create(&tenant.token, call_agent(&unique("Kept"))).await;
+    let remote = created["elevenlabs_agent_id"].as_str().expect("remote");
+    elevenlabs_sim::fault(json!({
+        "path_prefix": format!("/v1/convai/agents/{remote}"),
+        "method": "PATCH",
+        "responses": [{"status": 422, "body": refusal}],
+    }))
+    .await;
+    let response = put(
+        &format!("/api/agents/{}", created["id"].as_str().expect("id")),
+        &tenant.token,
+        &json!({"voice_id": "nope"}),
+    )
+    .await;
+    assert_eq!(error_code(response, 400).await, "validation_error");
+    let after = remote_agent(remote).await.expect("remote");
+    assert_ne!(after["conversation_config"]["tts"]["voice_id"], "nope");
+}

@@ -310,7 +310,10 @@ pub async fn create(state: &AppState, tenant: TenantId, request: &NewAgent) -> A
         "platform_settings": platform_settings(&serde_json::Value::Null),
         "tags": [format!("tenant:{}", tenant.as_uuid())],
     });
-    let remote_id = client.create_agent(&body).await?;
+    let remote_id = client
+        .create_agent(&body)
+        .await
+        .map_err(remote::settings_refused)?;
     let inserted = insert(
         state,
         tenant,

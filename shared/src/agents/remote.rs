@@ -1,6 +1,7 @@
 //! The agent as ElevenLabs stores it: building its `conversation_config`, reading it back, and
 //! changing it.
 
+use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
@@ -10,7 +11,7 @@ use super::{
     MAX_PROMPT_CHARS,
 };
 use crate::{
-    clients::elevenlabs::ElevenLabs,
+    clients::elevenlabs::{ElevenLabs, ElevenLabsError},
     error::{AppError, AppResult},
     text,
 };
@@ -311,6 +312,29 @@ impl Changes {
     }
 }
 
+/// ElevenLabs' answer to an agent's settings we sent: its refusal of them (400, 422) is the
+/// request's (a voice id it does not know, a prompt it will not take), a 400 naming what it
+/// said; anything else is its own failure (502).
+pub fn settings_refused(err: ElevenLabsError) -> AppError {
+    match err {
+        ElevenLabsError::Api {
+            status, message, ..
+        } if status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY => {
+            AppError::new(
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                "the voice platform (ElevenLabs) refused the agent's settings",
+            )
+            .with_details(json!({
+                "service": "elevenlabs",
+                "status": status.as_u16(),
+                "message": message,
+            }))
+        }
+        other => other.into(),
+    }
+}
+
 /// Reads the agent, applies the changes to complete sub-objects and writes them back.
 pub async fn apply(
     client: &ElevenLabs,
@@ -346,7 +370,8 @@ pub async fn apply(
     }
     client
         .update_agent(remote_id, &Value::Object(patch))
-        .await?;
+        .await
+        .map_err(settings_refused)?;
     Ok(())
 }
 
