@@ -37,6 +37,18 @@ async fn calls_sent(remote_agent: &str) -> Vec<Value> {
         .collect()
 }
 
+/// How many credit holds of the account still hold.
+async fn holds_held(account: &Account) -> i64 {
+    db().await
+        .query_one(
+            "SELECT count(*) FROM credit_holds WHERE user_id = $1 AND status = 'held'",
+            &[&account.id],
+        )
+        .await
+        .expect("holds")
+        .get(0)
+}
+
 #[tokio::test]
 async fn a_call_to_a_contact_is_placed_recorded_and_completed_by_its_webhook() {
     let account = Account::new().await;
@@ -500,15 +512,7 @@ async fn suspending_a_tenant_cancels_its_scheduled_batches_and_frees_their_holds
     )
     .await;
     assert_eq!(json(again).await["batches_cancelled"], 0);
-    let held: i64 = db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM credit_holds WHERE user_id = $1 AND status = 'held'",
-            &[&account.id],
-        )
-        .await
-        .expect("holds")
-        .get(0);
+    let held = holds_held(&account).await;
     assert_eq!(held, 0, "the cancelled batch holds nothing");
 }
 
@@ -579,15 +583,7 @@ async fn a_single_call_to_a_number_in_a_scheduled_batch_leaves_the_batchs_hold()
         })
         .await;
     }
-    let held: i64 = db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM credit_holds WHERE user_id = $1 AND status = 'held'",
-            &[&account.id],
-        )
-        .await
-        .expect("holds")
-        .get(0);
+    let held = holds_held(&account).await;
     assert_eq!(
         held, 3,
         "the batch still holds a credit for each of its calls"
@@ -645,15 +641,7 @@ async fn a_batch_elevenlabs_no_longer_knows_does_not_stop_a_suspension_cancellin
         .await
         .expect("batch");
     assert_eq!(remote["status"], "cancelled");
-    let held: i64 = db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM credit_holds WHERE user_id = $1 AND status = 'held'",
-            &[&account.id],
-        )
-        .await
-        .expect("holds")
-        .get(0);
+    let held = holds_held(&account).await;
     assert_eq!(held, 0);
 }
 

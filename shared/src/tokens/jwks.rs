@@ -190,21 +190,13 @@ mod tests {
         assert!(parse_key_set(&serde_json::json!({"nope": 1})).is_empty());
     }
 
-    /// A key-set server that counts how often it is asked.
-    async fn counting_issuer() -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
+    /// A key-set server answering what `keys` gives at each request.
+    async fn issuer(keys: impl Fn() -> serde_json::Value + Clone + Send + Sync + 'static) -> Url {
         let app = axum::Router::new().route(
             "/jwks.json",
             axum::routing::get(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async {
-                    axum::Json(
-                        serde_json::json!({"keys": [{"kty":"OKP","crv":"Ed25519","kid":"k1",
-                        "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}),
-                    )
-                }
+                let body = keys();
+                async move { axum::Json(body) }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -216,6 +208,24 @@ mod tests {
         ))
         .expect("url");
         tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    fn one_key() -> serde_json::Value {
+        serde_json::json!({"keys": [{"kty":"OKP","crv":"Ed25519","kid":"k1",
+            "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]})
+    }
+
+    /// A key-set server that counts how often it is asked.
+    async fn counting_issuer() -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let url = issuer(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            one_key()
+        })
+        .await;
         (url, hits)
     }
 
@@ -282,29 +292,14 @@ mod tests {
         use std::sync::atomic::{AtomicBool, Ordering};
         let emptied = Arc::new(AtomicBool::new(false));
         let flag = emptied.clone();
-        let app = axum::Router::new().route(
-            "/jwks.json",
-            axum::routing::get(move || {
-                let empty = flag.load(Ordering::SeqCst);
-                async move {
-                    axum::Json(if empty {
-                        serde_json::json!({"keys": []})
-                    } else {
-                        serde_json::json!({"keys": [{"kty":"OKP","crv":"Ed25519","kid":"k1",
-                            "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]})
-                    })
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = Url::parse(&format!(
-            "http://{}/jwks.json",
-            listener.local_addr().expect("addr")
-        ))
-        .expect("url");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = issuer(move || {
+            if flag.load(Ordering::SeqCst) {
+                serde_json::json!({"keys": []})
+            } else {
+                one_key()
+            }
+        })
+        .await;
         // Always stale, always refetched: each lookup asks the issuer.
         let cache = JwksCache::new(url, client(), Duration::ZERO, Duration::ZERO);
         assert!(cache.key("k1").await.is_ok());
