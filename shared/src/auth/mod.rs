@@ -168,10 +168,7 @@ impl Caller {
         if user.status == UserStatus::Suspended && !listed_admin {
             // Nothing more is read for it beside its lookup.
             state.known_accounts().forget(&claims.sub);
-            return Err(AppError::forbidden(
-                "account_suspended",
-                "this account is suspended; contact support",
-            ));
+            return Err(users::suspended_refusal());
         }
         state.known_accounts().remember(&claims.sub, user.tenant());
         Ok(AuthUser {

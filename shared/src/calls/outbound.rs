@@ -371,10 +371,7 @@ async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) ->
     // Suspended since the request was authenticated: under this lock, a suspension's
     // cancellation of the tenant's batches waits for a placement in flight, or it sees this.
     if row.try_get::<_, &str>(2)? == "suspended" {
-        return Err(AppError::forbidden(
-            "account_suspended",
-            "this account is suspended; contact support",
-        ));
+        return Err(crate::users::suspended_refusal());
     }
     let held = holds::active(tx, tenant).await?;
     if balance - ringing - held < needed {

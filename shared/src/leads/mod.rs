@@ -222,12 +222,10 @@ pub mod sql {
     /// number) brings its own; scores follow the most recent contact.
     macro_rules! merged_lead {
         () => {
-            "name = CASE WHEN EXCLUDED.contact_id IS NOT NULL AND EXCLUDED.contact_id IS DISTINCT FROM leads.contact_id
-                    THEN COALESCE(EXCLUDED.name, leads.name) ELSE COALESCE(leads.name, EXCLUDED.name) END,
-                email = CASE WHEN EXCLUDED.contact_id IS NOT NULL AND EXCLUDED.contact_id IS DISTINCT FROM leads.contact_id
-                    THEN COALESCE(EXCLUDED.email, leads.email) ELSE COALESCE(leads.email, EXCLUDED.email) END,
-                company = CASE WHEN EXCLUDED.contact_id IS NOT NULL AND EXCLUDED.contact_id IS DISTINCT FROM leads.contact_id
-                    THEN COALESCE(EXCLUDED.company, leads.company) ELSE COALESCE(leads.company, EXCLUDED.company) END,
+            concat!(
+                "name = ", detail_of_contact!("name"), ",
+                email = ", detail_of_contact!("email"), ",
+                company = ", detail_of_contact!("company"), ",
                 contact_id = COALESCE(EXCLUDED.contact_id, leads.contact_id),
                 agent_id = COALESCE(leads.agent_id, EXCLUDED.agent_id),
                 elevenlabs_user_id = COALESCE(leads.elevenlabs_user_id, EXCLUDED.elevenlabs_user_id),
@@ -240,6 +238,19 @@ pub mod sql {
                 interaction_count = leads.interaction_count + EXCLUDED.interaction_count,
                 last_contact_at = GREATEST(leads.last_contact_at, EXCLUDED.last_contact_at),
                 updated_at = now()"
+            )
+        };
+    }
+
+    /// A detail of the lead: the touch's when it brings a contact other than the lead's, else
+    /// the one known, else the touch's.
+    macro_rules! detail_of_contact {
+        ($column:literal) => {
+            concat!(
+                "CASE WHEN EXCLUDED.contact_id IS NOT NULL AND EXCLUDED.contact_id IS DISTINCT FROM leads.contact_id
+                    THEN COALESCE(EXCLUDED.", $column, ", leads.", $column, ")
+                    ELSE COALESCE(leads.", $column, ", EXCLUDED.", $column, ") END"
+            )
         };
     }
 

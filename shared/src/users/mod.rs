@@ -184,6 +184,15 @@ pub async fn provision(client: &mut Client, identity: &Identity<'_>) -> AppResul
     User::try_from(&row)
 }
 
+/// What an account found suspended is answered, wherever it is found so (its request's
+/// authentication, or a placement that waited for its lock).
+pub fn suspended_refusal() -> AppError {
+    AppError::forbidden(
+        "account_suspended",
+        "this account is suspended; contact support",
+    )
+}
+
 /// Marks the tenant's dashboards stale (their ETag and cached answers carry `stats_version`):
 /// for a change they show that no call event brings (a merge, an assignment, an agent renamed
 /// or deleted). In a transaction, call it first: it takes the tenant's row lock, which call
