@@ -439,15 +439,7 @@ async fn an_unmatched_event_is_matched_to_an_agent_and_billed_once() {
     .await;
     assert_eq!(event["elevenlabs_agent_id"], stray);
     assert!(event["payload"]["data"].is_object());
-    let agent_id: uuid::Uuid = support::db()
-        .await
-        .query_one(
-            "SELECT id FROM agents WHERE elevenlabs_agent_id = $1",
-            &[&tenant.call_agent],
-        )
-        .await
-        .expect("agent")
-        .get(0);
+    let agent_id: uuid::Uuid = support::agent_id_of(&tenant.call_agent).await;
     let path = format!("/admin/webhooks/unmatched/{event_id}/replay");
     let matched = post(&path, &admin.token, &json!({"agent_id": agent_id})).await;
     assert_eq!(matched.status(), 200);

@@ -30,23 +30,9 @@ async fn two_calls_and_a_chat(tenant: &Tenant) -> (String, String) {
     ))
     .await;
     completed(&chat).await;
-    let db = db().await;
-    let id = |agent: String| {
-        let db = &db;
-        async move {
-            db.query_one(
-                "SELECT id FROM agents WHERE elevenlabs_agent_id = $1",
-                &[&agent],
-            )
-            .await
-            .expect("agent")
-            .get::<_, uuid::Uuid>(0)
-            .to_string()
-        }
-    };
     (
-        id(tenant.call_agent.clone()).await,
-        id(tenant.chat_agent.clone()).await,
+        agent_id_of(&tenant.call_agent).await.to_string(),
+        agent_id_of(&tenant.chat_agent).await.to_string(),
     )
 }
 

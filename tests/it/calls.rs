@@ -186,15 +186,7 @@ async fn another_tenants_calls_are_not_found_anywhere() {
         let code = error_code(get(&path, &other.token).await, 404).await;
         assert_eq!(code, "not_found", "{path}");
     }
-    let owner_agent: uuid::Uuid = db()
-        .await
-        .query_one(
-            "SELECT id FROM agents WHERE elevenlabs_agent_id = $1",
-            &[&owner.call_agent],
-        )
-        .await
-        .expect("agent")
-        .get(0);
+    let owner_agent: uuid::Uuid = agent_id_of(&owner.call_agent).await;
     let response = get(&format!("/api/calls?agent_id={owner_agent}"), &other.token).await;
     assert_eq!(error_code(response, 404).await, "not_found");
     assert_eq!(list(&other, "").await["pagination"]["total"], 0);

@@ -607,15 +607,7 @@ async fn a_merge_an_assignment_or_a_rename_ends_the_304() {
         .await;
         leads.push(row.get::<_, uuid::Uuid>("lead_id").to_string());
     }
-    let agent: uuid::Uuid = db()
-        .await
-        .query_one(
-            "SELECT id FROM agents WHERE elevenlabs_agent_id = $1",
-            &[&tenant.call_agent],
-        )
-        .await
-        .expect("agent")
-        .get(0);
+    let agent: uuid::Uuid = agent_id_of(&tenant.call_agent).await;
     // An agent made through the API (the tenant's own have no ElevenLabs agent to rename).
     let made = post(
         "/api/agents",

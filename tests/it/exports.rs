@@ -188,15 +188,7 @@ async fn small_exports_answer_inline_and_jobs_cover_leads_and_empty_files() {
 async fn export_filters_are_checked_before_a_job_is_made() {
     let tenant = Tenant::new().await;
     let other = Tenant::new().await;
-    let others_agent: Uuid = db()
-        .await
-        .query_one(
-            "SELECT id FROM agents WHERE elevenlabs_agent_id = $1",
-            &[&other.call_agent],
-        )
-        .await
-        .expect("agent")
-        .get(0);
+    let others_agent: Uuid = agent_id_of(&other.call_agent).await;
     // Refused as the list refuses the same filters (400, `invalid_query` when a value does not
     // parse).
     for (list, query) in [

@@ -215,17 +215,7 @@ async fn leads_are_assigned_to_the_tenants_own_agents() {
     let tenant = Tenant::new().await;
     let other = Tenant::new().await;
     let id = lead_of(&call_to(&tenant, &phone(), 30).await).await;
-    let agent_of = |remote: String| async move {
-        db().await
-            .query_one(
-                "SELECT id FROM agents WHERE elevenlabs_agent_id = $1",
-                &[&remote],
-            )
-            .await
-            .expect("agent")
-            .get::<_, uuid::Uuid>(0)
-    };
-    let chat_agent = agent_of(tenant.chat_agent.clone()).await;
+    let chat_agent = agent_id_of(&tenant.chat_agent).await;
     let response = put(
         &format!("/api/leads/{id}"),
         &tenant.token,
@@ -233,7 +223,7 @@ async fn leads_are_assigned_to_the_tenants_own_agents() {
     )
     .await;
     assert_eq!(json(response).await["agent_id"], chat_agent.to_string());
-    let theirs = agent_of(other.call_agent.clone()).await;
+    let theirs = agent_id_of(&other.call_agent).await;
     let response = put(
         &format!("/api/leads/{id}"),
         &tenant.token,

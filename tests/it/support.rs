@@ -601,6 +601,18 @@ pub async fn call_row(conversation_id: &str) -> Option<tokio_postgres::Row> {
         .expect("query")
 }
 
+/// Our id of the agent ElevenLabs knows as `remote`.
+pub async fn agent_id_of(remote: &str) -> uuid::Uuid {
+    db().await
+        .query_one(
+            "SELECT id FROM agents WHERE elevenlabs_agent_id = $1",
+            &[&remote],
+        )
+        .await
+        .expect("agent")
+        .get(0)
+}
+
 /// The id of the call stored for a conversation, as the API spells it.
 pub async fn call_id(conversation_id: &str) -> String {
     let id: uuid::Uuid = call_row(conversation_id).await.expect("the call").get("id");
