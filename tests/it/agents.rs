@@ -650,3 +650,37 @@ async fn settings_elevenlabs_refuses_are_400s_naming_its_reason() {
     let after = remote_agent(remote).await.expect("remote");
     assert_ne!(after["conversation_config"]["tts"]["voice_id"], "nope");
 }
+
+#[tokio::test]
+async fn two_changes_of_an_agents_settings_at_once_both_stay() {
+    let tenant = Account::new().await;
+    let agent = create(&tenant.token, call_agent(&unique("Both"))).await;
+    let path = format!("/api/agents/{}", agent["id"].as_str().expect("id"));
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    let prompt = unique("You sell heat pumps.");
+    // The prompt's write reaches ElevenLabs only after the greeting's has been sent.
+    elevenlabs_sim::fault(json!({
+        "path_prefix": format!("/v1/convai/agents/{remote}"),
+        "method": "PATCH",
+        "body_contains": prompt,
+        "responses": [{"delay_ms": 800}],
+    }))
+    .await;
+    let prompt_change = json!({"system_prompt": prompt});
+    let first = put(&path, &tenant.token, &prompt_change);
+    let second = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        put(
+            &path,
+            &tenant.token,
+            &json!({"first_message": "Hello there."}),
+        )
+        .await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 200);
+    let config = remote_agent(remote).await.expect("remote")["conversation_config"].clone();
+    assert_eq!(config["agent"]["prompt"]["prompt"], prompt.as_str());
+    assert_eq!(config["agent"]["first_message"], "Hello there.");
+}

@@ -525,7 +525,8 @@ pub async fn update(
     update: &AgentUpdate,
     editor: Editor,
 ) -> AppResult<Agent> {
-    let agent = find(&state.db().get().await?, tenant, id).await?;
+    let mut db = state.db().get().await?;
+    let agent = find(&db, tenant, id).await?;
     if editor == Editor::Owner && update.is_active == Some(true) && agent.deactivated_by_admin {
         return Err(AppError::forbidden(
             "agent_deactivated_by_admin",
@@ -549,7 +550,12 @@ pub async fn update(
         // Not sent: the line stays as stored, whatever a concurrent change made it.
         _ => None,
     };
+    let tx = db.transaction().await?;
     if name.is_some() || !changes.is_empty() {
+        // ElevenLabs takes an agent's settings whole: another change of them waits here, so
+        // that it reads what this one wrote instead of writing back what this one replaced.
+        tx.cached_execute(sql::LOCK_AGENT_SETTINGS, &[&agent.id])
+            .await?;
         remote::apply(
             &client,
             &agent.elevenlabs_agent_id,
@@ -558,10 +564,7 @@ pub async fn update(
         )
         .await?;
     }
-    let row = state
-        .db()
-        .get()
-        .await?
+    let row = tx
         .cached_query_opt(
             sql::UPDATE,
             &[
@@ -575,7 +578,8 @@ pub async fn update(
         )
         .await?
         .ok_or_else(|| AppError::not_found("agent"))?;
-    crate::users::mark_stats_changed(&state.db().get().await?, tenant).await?;
+    tx.commit().await?;
+    crate::users::mark_stats_changed(&db, tenant).await?;
     Ok(Agent::try_from(&row)?.with_remote(Some(&client)).await)
 }
 

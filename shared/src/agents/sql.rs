@@ -9,6 +9,8 @@ pub const LIST_SELECT: &str = "SELECT * FROM agents";
 
 crate::db::statements! {
     pub const LIVE_COUNT = "SELECT count(*) FROM agents WHERE user_id = $1 AND deleted_at IS NULL";
+    /// Taken while an agent's settings are read from and written back to ElevenLabs.
+    pub const LOCK_AGENT_SETTINGS = "SELECT pg_advisory_xact_lock(hashtextextended('agent-settings:' || $1::uuid::text, 0))";
     pub const LOCK_TENANT_AGENTS = "SELECT pg_advisory_xact_lock(hashtextextended('agents:' || $1::uuid::text, 0))";
     pub const INSERT_WITHIN_LIMIT = "INSERT INTO agents (user_id, elevenlabs_agent_id, name, type, phone_number_id)
         SELECT $1, $2, $3, $4, $5
