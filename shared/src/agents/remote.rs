@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use super::{
-    language, remote_id, AgentSpec, AgentType, AgentUpdate, MAX_FIRST_MESSAGE_CHARS,
-    MAX_PROMPT_CHARS,
+    input::{language, remote_id},
+    AgentSpec, AgentType, AgentUpdate, MAX_FIRST_MESSAGE_CHARS, MAX_PROMPT_CHARS,
 };
 use crate::{
     clients::elevenlabs::{ElevenLabs, ElevenLabsError},
