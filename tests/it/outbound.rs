@@ -697,3 +697,66 @@ async fn a_batch_submitted_while_its_tenant_is_suspended_is_cancelled_too() {
         .expect("batch");
     assert_eq!(remote_batch["status"], "cancelled");
 }
+
+#[tokio::test]
+async fn a_batch_still_calling_after_six_hours_keeps_its_holds() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    let base = rand_digits() % 9_000;
+    let mut contacts = Vec::new();
+    for i in 0..3 {
+        let number = format!("+1415558{:04}", base + i);
+        contacts.push((
+            contact(&account, &format!("Slow {i}"), &number).await,
+            number,
+        ));
+    }
+    let ids: Vec<&str> = contacts.iter().map(|(id, _)| id.as_str()).collect();
+    let response = post(
+        "/api/calls/batch",
+        &account.token,
+        &json!({"agent_id": agent["id"], "contact_ids": ids}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let batch = json(response).await;
+    let batch_id = batch["batch_id"].as_str().expect("batch id");
+    let remote_batch = batch["elevenlabs_batch_id"].as_str().expect("remote batch");
+    // The first call ends unanswered (nothing charged) ...
+    let (first, number) = &contacts[0];
+    let event = batch_call_completed(remote, remote_batch, first, number, 0);
+    assert_eq!(deliver(&event).await.status(), 200);
+    eventually(20, "the first hold settled", || async {
+        (holds_held(&account).await == 2).then_some(())
+    })
+    .await;
+    // ... and six hours pass since the batch's start: the two credits the batch has yet to
+    // spend stay held while it is still calling.
+    account.set_credits(2).await;
+    let batch_uuid: uuid::Uuid = batch_id.parse().expect("uuid");
+    let db = db().await;
+    db.execute(
+        "UPDATE credit_holds SET expires_at = now() - interval '1 minute' WHERE batch_id = $1",
+        &[&batch_uuid],
+    )
+    .await
+    .expect("six hours on");
+    let call = json!({"agent_id": agent["id"], "phone_number": "+14155550177"});
+    let single = || post("/api/calls/outbound", &account.token, &call);
+    let refused = json(single().await).await;
+    assert_eq!(
+        refused["error"]["code"], "insufficient_credits",
+        "{refused}"
+    );
+    assert_eq!(refused["error"]["details"]["held_by_batches"], 2);
+
+    // Six hours without a call of the batch reporting: its holds lapse.
+    db.execute(
+        "UPDATE call_batches SET last_settled_at = now() - interval '6 hours 1 minute' WHERE id = $1",
+        &[&batch_uuid],
+    )
+    .await
+    .expect("six more hours on");
+    assert_eq!(single().await.status(), 201);
+}

@@ -59,13 +59,14 @@ pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize>
 }
 
 pub mod sql {
+    use crate::credits::holds::sql::holding;
+
     crate::db::statements! {
-        pub const OPEN_OF_TENANT = "SELECT b.id, b.elevenlabs_batch_id FROM call_batches b
+        pub const OPEN_OF_TENANT = concat!("SELECT b.id, b.elevenlabs_batch_id FROM call_batches b
             WHERE b.user_id = $1 AND b.status <> 'cancelled'
               AND (b.scheduled_at > now()
                    OR EXISTS (SELECT 1 FROM credit_holds h
-                              WHERE h.batch_id = b.id AND h.status = 'held'
-                                AND h.expires_at > now()))";
+                              WHERE h.batch_id = b.id AND ", holding!(), "))");
         pub const MARK_CANCELLED = "UPDATE call_batches SET status = 'cancelled' WHERE id = $1";
     }
 }

@@ -1,6 +1,7 @@
 //! Credits held by calls that are placed but not finished: each recipient of a batch holds
 //! one credit (a started minute) until its call's webhook settles it, its batch is cancelled,
-//! or the hold lapses. [`active`] is what the outbound gate subtracts from the balance, so one
+//! or the hold lapses: [`HOLD_WINDOW`] after the batch's start or its last settled call,
+//! whichever is later. [`active`] is what the outbound gate subtracts from the balance, so one
 //! balance cannot back two batches (or a batch scheduled for later).
 
 use crate::db::statements::Cached;
@@ -13,7 +14,8 @@ use crate::{error::AppResult, tenant::TenantId};
 /// One started minute per call.
 pub const CREDITS_PER_CALL: i64 = 1;
 
-/// How long after its start a batch call may still report before its hold lapses.
+/// How long after its start, or its batch's last call that reported, a batch call may still
+/// report before its hold lapses (`sql::holding!` says it in SQL).
 pub const HOLD_WINDOW: chrono::Duration = chrono::Duration::hours(6);
 
 /// A recipient of a batch, as submitted.
@@ -105,24 +107,53 @@ pub async fn expire_lapsed(client: &impl GenericClient) -> AppResult<u64> {
 }
 
 pub mod sql {
+    /// Whether the hold `h` of the batch `b` still holds: its own window from the batch's
+    /// start has not passed, or its batch's last settled call is within
+    /// [`HOLD_WINDOW`](super::HOLD_WINDOW).
+    macro_rules! holding {
+        () => {
+            "h.status = 'held'
+            AND greatest(h.expires_at, b.last_settled_at + interval '6 hours') > now()"
+        };
+    }
+    pub(crate) use holding;
+
     crate::db::statements! {
-        pub const ACTIVE_HELD = "SELECT coalesce(sum(credits), 0)::bigint FROM credit_holds
-            WHERE user_id = $1 AND status = 'held' AND expires_at > now()";
+        pub const ACTIVE_HELD = concat!("SELECT coalesce(sum(h.credits), 0)::bigint
+            FROM credit_holds h JOIN call_batches b ON b.id = h.batch_id
+            WHERE h.user_id = $1 AND ", holding!());
         pub const INSERT_FOR_RECIPIENTS = "INSERT INTO credit_holds (user_id, batch_id, recipient_id, phone_number, credits, expires_at)
             SELECT $1, $2, r.id, r.phone, $5, $6
             FROM unnest($3::text[], $4::text[]) AS r (id, phone)";
-        pub const SETTLE = "UPDATE credit_holds SET status = 'settled', conversation_id = $2, closed_at = now()
-            WHERE id = (
-            SELECT h.id FROM credit_holds h JOIN call_batches b ON b.id = h.batch_id
-            WHERE h.user_id = $1 AND h.status = 'held'
-            AND ((b.elevenlabs_batch_id = $3 AND h.recipient_id = $4) OR h.phone_number = $5)
-            AND NOT EXISTS (SELECT 1 FROM credit_holds s WHERE s.conversation_id = $2)
-            ORDER BY (b.elevenlabs_batch_id = $3 AND h.recipient_id = $4) IS TRUE DESC, h.id
-            LIMIT 1
-            FOR UPDATE OF h SKIP LOCKED)";
+        /// Settles one hold and notes its batch's progress, which keeps the batch's other holds.
+        pub const SETTLE = "WITH settled AS (
+                UPDATE credit_holds SET status = 'settled', conversation_id = $2, closed_at = now()
+                WHERE id = (
+                SELECT h.id FROM credit_holds h JOIN call_batches b ON b.id = h.batch_id
+                WHERE h.user_id = $1 AND h.status = 'held'
+                AND ((b.elevenlabs_batch_id = $3 AND h.recipient_id = $4) OR h.phone_number = $5)
+                AND NOT EXISTS (SELECT 1 FROM credit_holds s WHERE s.conversation_id = $2)
+                ORDER BY (b.elevenlabs_batch_id = $3 AND h.recipient_id = $4) IS TRUE DESC, h.id
+                LIMIT 1
+                FOR UPDATE OF h SKIP LOCKED)
+                RETURNING batch_id)
+            UPDATE call_batches SET last_settled_at = now()
+            WHERE id = (SELECT batch_id FROM settled)";
         pub const RELEASE_BATCH = "UPDATE credit_holds SET status = 'released', closed_at = now()
             WHERE batch_id = $1 AND status = 'held'";
-        pub const EXPIRE_LAPSED = "UPDATE credit_holds SET status = 'expired', closed_at = now()
-            WHERE status = 'held' AND expires_at <= now()";
+        pub const EXPIRE_LAPSED = concat!("UPDATE credit_holds SET status = 'expired', closed_at = now()
+            WHERE id IN (SELECT h.id FROM credit_holds h JOIN call_batches b ON b.id = h.batch_id
+                WHERE h.status = 'held' AND NOT (", holding!(), "))");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{sql, HOLD_WINDOW};
+
+    #[test]
+    fn the_sql_lapses_holds_after_the_same_window() {
+        let hours = HOLD_WINDOW.num_hours();
+        assert!(sql::ACTIVE_HELD.contains(&format!("interval '{hours} hours'")));
     }
 }
