@@ -380,3 +380,32 @@ async fn a_lead_contacted_while_its_export_is_written_is_still_in_the_file() {
     expected.sort();
     assert_eq!(written, expected, "{csv}");
 }
+
+#[tokio::test]
+async fn a_job_whose_file_was_completed_but_not_recorded_is_done_when_run_again() {
+    let tenant = Tenant::new().await;
+    seed_calls(&tenant, 5).await;
+    let (location, job) =
+        accepted(post("/api/calls/export", &tenant.token, &Value::Null).await).await;
+    let done = finished(&location, &tenant.token).await;
+    // As if the run had completed the upload at S3 and then lost its database connection
+    // before marking the job done: its message comes again, and completing the upload again
+    // succeeds (S3 answers a repeated CompleteMultipartUpload as the first; moto too).
+    let id: Uuid = job["id"].as_str().expect("id").parse().expect("uuid");
+    db().await
+        .execute(
+            "UPDATE exports SET status = 'running', slices = slices - 1, finished_at = NULL
+             WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .expect("back to running");
+    shared::export_jobs::run::run(&app_state().await, id)
+        .await
+        .expect("the run again");
+    let again = json(get(&location, &tenant.token).await).await;
+    assert_eq!(again["status"], "done", "{again}");
+    assert_eq!(again["rows_written"], done["rows_written"]);
+    let (_, csv) = download(&again).await;
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+}
