@@ -760,3 +760,55 @@ async fn a_batch_still_calling_after_six_hours_keeps_its_holds() {
     .expect("six more hours on");
     assert_eq!(single().await.status(), 201);
 }
+
+#[tokio::test]
+async fn a_call_elevenlabs_does_not_answer_in_time_may_have_been_placed_and_the_answer_says_so() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    // Longer than the timeout scripts/test sets (1.5 s); the simulator places it all the same.
+    elevenlabs_sim::fault(json!({"path_prefix": "/v1/convai/twilio/outbound-call",
+        "body_contains": remote, "responses": [{"delay_ms": 2000}]}))
+    .await;
+    let response = post(
+        "/api/calls/outbound",
+        &account.token,
+        &json!({"agent_id": agent["id"], "phone_number": "+14155550166"}),
+    )
+    .await;
+    assert_eq!(response.status(), 502);
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "upstream_error");
+    assert_eq!(body["error"]["details"]["reason"], "timeout");
+    assert_eq!(
+        body["error"]["details"]["may_have_been_placed"], true,
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("check the calls list")),
+        "{body}"
+    );
+    // Not sent twice: a request that may have placed a call is not retried.
+    eventually(10, "the slow request reached the simulator", || async {
+        (calls_sent(remote).await.len() == 1).then_some(())
+    })
+    .await;
+
+    // A refusal is no such doubt.
+    elevenlabs_sim::fault(json!({"path_prefix": "/v1/convai/twilio/outbound-call",
+        "body_contains": remote, "responses": [{"status": 400}]}))
+    .await;
+    let refused = post(
+        "/api/calls/outbound",
+        &account.token,
+        &json!({"agent_id": agent["id"], "phone_number": "+14155550166"}),
+    )
+    .await;
+    let body = json(refused).await;
+    assert!(
+        body["error"]["details"]["may_have_been_placed"].is_null(),
+        "{body}"
+    );
+}

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     agents::{self, Agent, AgentType},
-    clients::elevenlabs::{BatchCall, BatchRecipient, ClientData, OutboundCall},
+    clients::elevenlabs::{BatchCall, BatchRecipient, ClientData, ElevenLabsError, OutboundCall},
     contacts::{self, Contact},
     credits::holds,
     error::{AppError, AppResult},
@@ -139,7 +139,8 @@ pub async fn place_call(
                 dynamic_variables: dynamic_variables(tenant, contact.as_ref()),
             },
         })
-        .await?;
+        .await
+        .map_err(placement_failed)?;
     if started.success == Some(false) {
         return Err(
             AppError::upstream("the voice platform (ElevenLabs) did not place the call")
@@ -272,7 +273,8 @@ pub async fn submit_batch(
                 })
                 .collect(),
         })
-        .await?;
+        .await
+        .map_err(placement_failed)?;
     let status = submitted.status.unwrap_or_else(|| "pending".into());
     let recipient_count = i32::try_from(recipients.len()).unwrap_or(i32::MAX);
     let batch_id: Uuid = tx
@@ -315,6 +317,22 @@ pub async fn submit_batch(
         recipients: recipients.len(),
         scheduled_at: request.scheduled_at,
     })
+}
+
+/// ElevenLabs' failure to place a call or a batch. One it did not answer in time may still
+/// have been placed: the answer says so, as trying again at once could call people twice.
+fn placement_failed(err: ElevenLabsError) -> AppError {
+    let uncertain = matches!(err, ElevenLabsError::Timeout(_));
+    let mut error = AppError::from(err);
+    if uncertain {
+        error.message = "ElevenLabs did not answer in time: the calls may have been placed; \
+            check the calls list before trying again"
+            .into();
+        if let Some(details) = error.details.as_mut() {
+            details["may_have_been_placed"] = json!(true);
+        }
+    }
+    error
 }
 
 /// A number outside the admin's outbound policy: `details` says which, with the policy.
