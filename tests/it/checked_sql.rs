@@ -32,3 +32,60 @@ async fn every_statement_prepares_against_the_schema() {
         refused.join("\n")
     );
 }
+
+/// A deploy adds columns while warm connections keep their prepared statements (and, behind
+/// Neon's pooler, new connections share the server's): one whose answer names every column of
+/// a table (`*`, `t.*`, `RETURNING *`) then fails with "cached plan must not change result
+/// type" until the connection goes. So every statement names the columns it answers.
+#[tokio::test]
+async fn no_statement_answers_differently_once_a_table_gains_a_column() {
+    let scratch = crate::support::ScratchDatabase::create("columns").await;
+    let client = scratch.migrated_connection().await;
+    let shapes = || async {
+        let mut shapes = Vec::new();
+        for statement in shared::checked_sql::all() {
+            let prepared = client.prepare(&statement.text()).await.expect("prepares");
+            let columns: Vec<(String, String)> = prepared
+                .columns()
+                .iter()
+                .map(|c| (c.name().to_owned(), c.type_().name().to_owned()))
+                .collect();
+            shapes.push((statement.name, columns));
+        }
+        shapes
+    };
+    let before = shapes().await;
+    let tables: Vec<String> = client
+        .query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .await
+        .expect("tables")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for table in &tables {
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE {table} ADD COLUMN added_by_a_deploy int"
+            ))
+            .await
+            .expect("a column added");
+    }
+    let after = shapes().await;
+    drop(client);
+    scratch.drop().await;
+    let changed: Vec<&str> = before
+        .iter()
+        .zip(&after)
+        .filter(|(before, after)| before != after)
+        .map(|((name, _), _)| *name)
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "{} statements answer every column of a table: name the columns instead:\n{}",
+        changed.len(),
+        changed.join("\n")
+    );
+}

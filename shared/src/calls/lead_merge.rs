@@ -83,7 +83,10 @@ pub mod sql {
     crate::db::statements! {
         pub const LOCK_BOTH =
             "SELECT id FROM leads WHERE id = ANY($1) AND user_id = $2 ORDER BY id FOR UPDATE";
-        pub const DELETE_DUPLICATE = "DELETE FROM leads WHERE id = $1 AND user_id = $2 RETURNING *";
+        /// What the kept lead takes from the duplicate.
+        pub const DELETE_DUPLICATE = "DELETE FROM leads WHERE id = $1 AND user_id = $2
+            RETURNING phone_number, name, email, company, contact_id, agent_id, last_contact_at,
+                total_score, lead_status_tag, interaction_count, elevenlabs_user_id";
         pub const FOLD_INTO_KEPT = "UPDATE leads SET
             phone_number = coalesce(phone_number, $3), name = coalesce(name, $4),
             email = coalesce(email, $5), company = coalesce(company, $6),

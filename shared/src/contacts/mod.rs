@@ -330,22 +330,33 @@ pub mod sql {
     use super::{ContactFilter, TenantId, Uuid, NEWEST};
     use crate::db::filter::Filter;
 
+    /// The columns `Contact::try_from` reads, named: a statement answering `*` would fail on
+    /// connections that prepared it before a deploy added a column.
+    macro_rules! contact_columns {
+        () => {
+            "id, user_id, name, phone_number, email, company, notes, deleted_at, created_at,
+            updated_at"
+        };
+    }
+
     pub const LIST_FROM: &str = "contacts";
-    pub const LIST_SELECT: &str = "SELECT * FROM contacts";
+    pub const LIST_SELECT: &str = concat!("SELECT ", contact_columns!(), " FROM contacts");
 
     crate::db::statements! {
-        pub const INSERT = "INSERT INTO contacts (user_id, name, phone_number, email, company, notes)
+        pub const INSERT = concat!("INSERT INTO contacts (user_id, name, phone_number, email, company, notes)
             VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (user_id, phone_number) WHERE deleted_at IS NULL DO NOTHING
-            RETURNING *";
+            RETURNING ", contact_columns!());
         pub const ID_BY_PHONE = "SELECT id FROM contacts WHERE user_id = $1 AND phone_number = $2 AND deleted_at IS NULL";
-        pub const ONE_OF_TENANT = "SELECT * FROM contacts WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
-        pub const SOME_OF_TENANT = "SELECT * FROM contacts WHERE id = ANY($1) AND user_id = $2 AND deleted_at IS NULL
-            ORDER BY created_at, id";
-        pub const UPDATE = "UPDATE contacts SET name = $3, phone_number = $4, email = $5, company = $6,
+        pub const ONE_OF_TENANT = concat!("SELECT ", contact_columns!(),
+            " FROM contacts WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL");
+        pub const SOME_OF_TENANT = concat!("SELECT ", contact_columns!(),
+            " FROM contacts WHERE id = ANY($1) AND user_id = $2 AND deleted_at IS NULL
+            ORDER BY created_at, id");
+        pub const UPDATE = concat!("UPDATE contacts SET name = $3, phone_number = $4, email = $5, company = $6,
             notes = $7, updated_at = now()
             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
-            RETURNING *";
+            RETURNING ", contact_columns!());
         pub const SOFT_DELETE = "UPDATE contacts SET deleted_at = now(), updated_at = now()
             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL";
         fullest {

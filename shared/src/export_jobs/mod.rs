@@ -219,17 +219,28 @@ pub async fn find(state: &AppState, tenant: TenantId, id: ExportId) -> AppResult
 }
 
 pub mod sql {
+    /// Every column of an export job, named: a statement answering `*` would fail on
+    /// connections that prepared it before a deploy added a column.
+    macro_rules! export_columns {
+        () => {
+            "id, user_id, kind, filters, status, file_name, s3_key, upload_id, parts, after_time,
+            after_id, rows_written, bytes_written, total_rows, slices, failures, error, created_at,
+            updated_at, finished_at, expires_at"
+        };
+    }
+
     crate::db::statements! {
         /// Not a key update: rows referring to the tenant can still be written meanwhile.
         pub const LOCK_TENANT = "SELECT FROM users WHERE id = $1 FOR NO KEY UPDATE";
         /// A file is kept a day (the bucket's lifecycle rule on exports/), counted from now
         /// until the job is done. Nothing when the tenant has `$7` jobs in progress.
-        pub const CREATE_UNLESS_BUSY = "INSERT INTO exports (id, user_id, kind, filters, file_name, s3_key, expires_at)
+        pub const CREATE_UNLESS_BUSY = concat!("INSERT INTO exports (id, user_id, kind, filters, file_name, s3_key, expires_at)
             SELECT $1, $2, $3, $4, $5, $6, now() + interval '1 day'
             WHERE (SELECT count(*) FROM exports WHERE user_id = $2 AND status IN ('queued', 'running')) < $7
-            RETURNING *";
-        pub const ONE_OF_TENANT = "SELECT * FROM exports WHERE id = $1 AND user_id = $2";
-        pub const ONE = "SELECT * FROM exports WHERE id = $1";
+            RETURNING ", export_columns!());
+        pub const ONE_OF_TENANT = concat!("SELECT ", export_columns!(),
+            " FROM exports WHERE id = $1 AND user_id = $2");
+        pub const ONE = concat!("SELECT ", export_columns!(), " FROM exports WHERE id = $1");
         pub const START = "UPDATE exports SET status = 'running', upload_id = $2, total_rows = $3, updated_at = now()
             WHERE id = $1 AND status = 'queued'";
         /// Records an uploaded part and where the export stands after it, unless another run

@@ -447,10 +447,13 @@ pub mod sql {
         tenant::TenantId,
     };
 
-    /// The columns `Lead::try_from` reads.
+    /// The columns `Lead::try_from` reads, named: a statement answering `l.*` would fail on
+    /// connections that prepared it before a deploy added a column.
     macro_rules! lead_columns {
         () => {
-            "l.*, a.name AS agent_name,
+            "l.id, l.user_id, l.phone_number, l.name, l.email, l.company, l.contact_id, l.agent_id,
+            l.total_score, l.lead_status_tag, l.interaction_count, l.last_contact_at, l.created_at,
+            l.updated_at, l.elevenlabs_user_id, a.name AS agent_name,
             coalesce(l.last_contact_at, l.created_at) AS sort_at"
         };
     }
