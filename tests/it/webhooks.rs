@@ -6,9 +6,9 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 
 use crate::support::{
-    call_row, conversation_id, db, deliver, error_code, eventually, get, json, phone, post_webhook,
-    processed_count, queue_drained, rand_digits, sign_now, stack, transcription, url, usage_rows,
-    webhook_secret, Tenant,
+    call_row, chat_transcription, conversation_id, db, deliver, error_code, eventually, get, json,
+    phone, post_webhook, processed_count, queue_drained, rand_digits, sign_now, stack,
+    transcription, url, usage_rows, webhook_secret, Tenant,
 };
 
 #[tokio::test]
@@ -747,4 +747,41 @@ async fn huge_transcripts_and_hostile_strings_are_stored_verbatim() {
         .expect("calls table")
         .get(0);
     assert!(still_there > 0);
+}
+
+#[tokio::test]
+async fn a_nul_in_a_chat_or_its_variables_is_dropped_and_the_chat_kept() {
+    let tenant = Tenant::new().await;
+    let chat = conversation_id();
+    let mut event = chat_transcription(
+        &tenant.chat_agent,
+        &chat,
+        None,
+        json!({"customer_name": "Ann\u{0}", "note\u{0}": "x"}),
+        json!({}),
+    );
+    event["data"]["transcript"][1]["message"] = json!("Sure,\u{0} what is the price?");
+    event["data"]["analysis"]["transcript_summary"] = json!("Asked\u{0} about pricing.");
+    assert!(
+        event.to_string().contains("\\u0000"),
+        "sent as JSON sends it"
+    );
+    assert_eq!(deliver(&event).await.status(), 200);
+    let call = eventually(20, "the chat stored", || async { call_row(&chat).await }).await;
+    assert_eq!(
+        call.get::<_, Option<String>>("summary").as_deref(),
+        Some("Asked about pricing.")
+    );
+    let call_id: uuid::Uuid = call.get("id");
+    let segments: Value = db()
+        .await
+        .query_one(
+            "SELECT speaker_segments FROM transcripts WHERE call_id = $1",
+            &[&call_id],
+        )
+        .await
+        .expect("transcript")
+        .get(0);
+    assert_eq!(segments[1]["text"], "Sure, what is the price?");
+    assert_eq!(processed_count(&chat).await, 1);
 }

@@ -2,10 +2,46 @@
 //! unknown fields and event types are kept, every field but the ids is optional, and numbers
 //! may arrive as strings.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub use crate::{leads::scoring::Analysis, lenient::int};
+
+/// The body with every NUL character (`\u0000`) taken out of its strings and keys: Postgres
+/// stores neither in text nor in jsonb, so one in a chat message or a dynamic variable would
+/// fail the event's every write (its call never stored, never charged). A body that is not
+/// JSON is left as it is.
+pub fn without_nuls(raw: &str) -> Cow<'_, str> {
+    if !raw.contains("\\u0000") {
+        return Cow::Borrowed(raw);
+    }
+    fn clean(value: &mut Value) {
+        match value {
+            Value::String(text) => text.retain(|c| c != '\0'),
+            Value::Array(items) => items.iter_mut().for_each(clean),
+            Value::Object(fields) => {
+                *fields = std::mem::take(fields)
+                    .into_iter()
+                    .map(|(mut key, mut field)| {
+                        key.retain(|c| c != '\0');
+                        clean(&mut field);
+                        (key, field)
+                    })
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(mut value) => {
+            clean(&mut value);
+            Cow::Owned(value.to_string())
+        }
+        Err(_) => Cow::Borrowed(raw),
+    }
+}
 
 /// `{type, event_timestamp, data}`: the envelope of every ElevenLabs webhook.
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +157,22 @@ pub struct InitiationFailure {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nuls_are_taken_out_of_strings_and_keys_only() {
+        let raw = r#"{"data":{"text":"a\u0000b","k\u0000":"\\u0000 stays","n":1}}"#;
+        let clean: serde_json::Value =
+            serde_json::from_str(&super::without_nuls(raw)).expect("json");
+        assert_eq!(
+            clean,
+            serde_json::json!({"data": {"text": "ab", "k": "\\u0000 stays", "n": 1}})
+        );
+        let plain = r#"{"data":{"text":"fine"}}"#;
+        assert!(matches!(
+            super::without_nuls(plain),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
     use super::*;
 
     #[test]
