@@ -593,6 +593,20 @@ async fn agents_speak_other_languages_than_english() {
         remote["conversation_config"]["tts"]["model_id"],
         "eleven_flash_v2_5"
     );
+    // And back to English, whose agents ElevenLabs refuses with a v2.5 model.
+    let remote_id = created["elevenlabs_agent_id"].as_str().expect("id");
+    let back = put(
+        &format!("/api/agents/{}", created["id"].as_str().expect("id")),
+        &tenant.token,
+        &json!({"language": "en"}),
+    )
+    .await;
+    assert_eq!(back.status(), 200, "{:?}", back.text().await);
+    let remote = remote_agent(remote_id).await.expect("remote");
+    assert_eq!(
+        remote["conversation_config"]["tts"]["model_id"],
+        "eleven_flash_v2"
+    );
 
     let english = create(&tenant.token, call_agent(&unique("Sunny"))).await;
     let response = put(

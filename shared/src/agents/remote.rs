@@ -186,19 +186,25 @@ pub fn tenant_view(remote: &Value) -> Value {
 /// default model for new agents is English only.
 pub const MULTILINGUAL_TTS_MODEL: &str = "eleven_flash_v2_5";
 
-/// Whether ElevenLabs lets an agent in `language` speak with `model` (None: its default).
-fn speaks(model: Option<&str>, language: &str) -> bool {
-    language == "en"
-        || language.starts_with("en-")
-        || model.is_some_and(|m| m.ends_with("_v2_5") || m.starts_with("eleven_v3"))
+/// The speech model an agent in `language` must switch to from `model` (None: ElevenLabs'
+/// default), if ElevenLabs would refuse that pair: a non-English agent needs a multilingual
+/// v2.5 (or v3) model, and an English one refuses the v2.5 models ("English Agents must use
+/// turbo or flash v2"), so it takes the same model's English v2.
+fn model_for(language: &str, model: Option<&str>) -> Option<String> {
+    let v2_5 = model.and_then(|m| m.strip_suffix("_v2_5"));
+    if language == "en" || language.starts_with("en-") {
+        return v2_5.map(|base| format!("{base}_v2"));
+    }
+    let multilingual = v2_5.is_some() || model.is_some_and(|m| m.starts_with("eleven_v3"));
+    (!multilingual).then(|| MULTILINGUAL_TTS_MODEL.to_owned())
 }
 
 /// The `conversation_config` of a new agent. Voice and LLM are always explicit: ElevenLabs'
 /// defaults for them are not documented.
 pub fn conversation_config(spec: &AgentSpec) -> Value {
     let mut tts = json!({"voice_id": spec.voice_id});
-    if !speaks(None, &spec.language) {
-        tts["model_id"] = json!(MULTILINGUAL_TTS_MODEL);
+    if let Some(model) = model_for(&spec.language, None) {
+        tts["model_id"] = json!(model);
     }
     json!({
         "agent": {
@@ -301,9 +307,8 @@ impl Changes {
             tts.insert("voice_id".into(), json!(voice));
         }
         if let Some(code) = &self.language {
-            let model = tts.get("model_id").and_then(Value::as_str);
-            if !speaks(model, code) {
-                tts.insert("model_id".into(), json!(MULTILINGUAL_TTS_MODEL));
+            if let Some(model) = model_for(code, tts.get("model_id").and_then(Value::as_str)) {
+                tts.insert("model_id".into(), json!(model));
             }
         }
         if self.voice_id.is_some() || self.language.is_some() {
@@ -531,6 +536,19 @@ mod tests {
         assert_eq!(
             switched(json!("eleven_flash_v2"), "en-gb"),
             "eleven_flash_v2"
+        );
+        // Back to English: the v2.5 models are refused there, their English v2 is not.
+        assert_eq!(
+            switched(json!("eleven_flash_v2_5"), "en"),
+            "eleven_flash_v2"
+        );
+        assert_eq!(
+            switched(json!("eleven_turbo_v2_5"), "en"),
+            "eleven_turbo_v2"
+        );
+        assert_eq!(
+            switched(json!("eleven_v3_conversational"), "en"),
+            "eleven_v3_conversational"
         );
     }
 

@@ -50,20 +50,24 @@ impl Agent {
 }
 
 /// ElevenLabs refuses an agent in another language than English unless its speech model is a
-/// multilingual v2.5 one (or v3); without `model_id` its default model is English only.
+/// multilingual v2.5 one (or v3), and an English agent with a v2.5 model; without `model_id`
+/// its default model is English only.
 fn check_language_model(config: &Value) -> ApiResult<()> {
     let language = config["agent"]["language"].as_str().unwrap_or("en");
     let model = config["tts"]["model_id"]
         .as_str()
         .unwrap_or("eleven_flash_v2");
     let english = language == "en" || language.starts_with("en-");
-    if english || model.ends_with("_v2_5") || model.starts_with("eleven_v3") {
-        return Ok(());
-    }
+    let v2_5 = model.ends_with("_v2_5");
+    let refusal = match (english, v2_5 || model.starts_with("eleven_v3")) {
+        (true, _) if v2_5 => "English Agents must use turbo or flash v2.",
+        (false, false) => "Non-english Agents must use turbo or flash v2_5.",
+        _ => return Ok(()),
+    };
     Err(super::detail_error(
         axum::http::StatusCode::BAD_REQUEST,
         "invalid_model",
-        "Non-english Agents must use turbo or flash v2_5.",
+        refusal,
     ))
 }
 
