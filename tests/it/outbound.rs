@@ -812,3 +812,54 @@ async fn a_call_elevenlabs_does_not_answer_in_time_may_have_been_placed_and_the_
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn every_call_is_given_the_same_variables_whoever_it_calls() {
+    let account = Account::new().await;
+    let agent = call_agent(&account).await;
+    let remote = agent["elevenlabs_agent_id"].as_str().expect("remote");
+    let with_contact = contact(&account, "Ada", "+14155550151").await;
+    let placed = [
+        json!({"agent_id": agent["id"], "contact_id": with_contact}),
+        json!({"agent_id": agent["id"], "phone_number": "+14155550152"}),
+    ];
+    for body in &placed {
+        let response = post("/api/calls/outbound", &account.token, body).await;
+        assert_eq!(response.status(), 201);
+    }
+    // ElevenLabs ends a conversation whose prompt or first message uses a variable it was not
+    // given: a number without a contact gets every name too, empty, as the lookup answers.
+    let names = |variables: &Value| {
+        let mut names: Vec<String> = variables
+            .as_object()
+            .expect("variables")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    };
+    let sent = calls_sent(remote).await;
+    assert_eq!(sent.len(), 2);
+    let variables: Vec<&Value> = sent
+        .iter()
+        .map(|r| &r["body"]["conversation_initiation_client_data"]["dynamic_variables"])
+        .collect();
+    assert_eq!(names(variables[0]), names(variables[1]));
+    for name in [
+        "customer_name",
+        "customer_company",
+        "customer_notes",
+        "customer_email",
+        "customer_phone",
+        "company",
+        "contact_id",
+        "tenant_id",
+    ] {
+        assert!(variables[1][name].is_string(), "{name}: {}", variables[1]);
+    }
+    assert_eq!(variables[0]["customer_name"], "Ada");
+    assert_eq!(variables[1]["customer_name"], "");
+    assert_eq!(variables[1]["customer_phone"], "+14155550152");
+    assert_eq!(variables[1]["contact_found"], false);
+}

@@ -23,7 +23,7 @@ use super::{
 use crate::{
     agents::{self, Agent, AgentType},
     clients::elevenlabs::{BatchCall, BatchRecipient, ClientData, ElevenLabsError, OutboundCall},
-    contacts::{self, Contact},
+    contacts::{self, lookup::CallerVariables, Contact},
     credits::holds,
     error::{AppError, AppResult},
     ids::{AgentId, ContactId, ResourceId},
@@ -136,7 +136,7 @@ pub async fn place_call(
             agent_phone_number_id: line,
             to_number: &to_number,
             conversation_initiation_client_data: ClientData {
-                dynamic_variables: dynamic_variables(tenant, contact.as_ref()),
+                dynamic_variables: dynamic_variables(tenant, contact.as_ref(), &to_number),
             },
         })
         .await
@@ -268,7 +268,11 @@ pub async fn submit_batch(
                     id: contact.id.to_string(),
                     phone_number: contact.phone_number.clone(),
                     conversation_initiation_client_data: ClientData {
-                        dynamic_variables: dynamic_variables(tenant, Some(contact)),
+                        dynamic_variables: dynamic_variables(
+                            tenant,
+                            Some(contact),
+                            &contact.phone_number,
+                        ),
                     },
                 })
                 .collect(),
@@ -407,18 +411,27 @@ async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) ->
     Ok(())
 }
 
-/// Scalars only (ElevenLabs refuses objects); `tenant_id` and `contact_id` let the webhook
-/// cross-check, the rest personalizes the conversation.
-fn dynamic_variables(tenant: TenantId, contact: Option<&Contact>) -> Map<String, Value> {
-    let mut variables = Map::new();
+/// The same names for every call, each with a value (empty when unknown): ElevenLabs ends a
+/// conversation whose prompt or first message uses a variable it was not given. The person's
+/// are those the inbound lookup answers ([`CallerVariables`]), `company` is
+/// `customer_company`'s earlier name, and `tenant_id` and `contact_id` let the webhook
+/// cross-check. Scalars only: ElevenLabs refuses objects.
+fn dynamic_variables(
+    tenant: TenantId,
+    contact: Option<&Contact>,
+    number: &str,
+) -> Map<String, Value> {
+    let person = CallerVariables::of(contact, Some(number));
+    let mut variables = match serde_json::to_value(&person) {
+        Ok(Value::Object(variables)) => variables,
+        _ => Map::new(),
+    };
+    variables.insert("company".into(), json!(person.customer_company));
     variables.insert("tenant_id".into(), json!(tenant.as_uuid().to_string()));
-    if let Some(contact) = contact {
-        variables.insert("contact_id".into(), json!(contact.id.to_string()));
-        variables.insert("customer_name".into(), json!(contact.name));
-        if let Some(company) = &contact.company {
-            variables.insert("company".into(), json!(company));
-        }
-    }
+    variables.insert(
+        "contact_id".into(),
+        json!(contact.map(|c| c.id.to_string()).unwrap_or_default()),
+    );
     variables
 }
 

@@ -5,6 +5,7 @@ use crate::db::statements::Cached;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::Contact;
 use crate::{error::AppResult, phone, AppState};
 
 /// The caller's dynamic variables. Every one is always present (empty when unknown), because
@@ -20,6 +21,23 @@ pub struct CallerVariables {
     pub contact_found: bool,
 }
 
+impl CallerVariables {
+    /// The variables of the person at `number`: `contact`'s details when it is known.
+    pub fn of(contact: Option<&Contact>, number: Option<&str>) -> Self {
+        let text = |field: fn(&Contact) -> Option<&str>| {
+            contact.and_then(field).unwrap_or_default().to_owned()
+        };
+        Self {
+            customer_name: text(|c| Some(&c.name)),
+            customer_company: text(|c| c.company.as_deref()),
+            customer_notes: text(|c| c.notes.as_deref()),
+            customer_email: text(|c| c.email.as_deref()),
+            customer_phone: number.unwrap_or_default().to_owned(),
+            contact_found: contact.is_some(),
+        }
+    }
+}
+
 /// The caller's contact among the owner's of `elevenlabs_agent_id`, as dynamic variables.
 pub async fn caller_variables(
     state: &AppState,
@@ -27,38 +45,25 @@ pub async fn caller_variables(
     caller: &str,
 ) -> AppResult<CallerVariables> {
     let number = phone::normalize(caller, state.settings().await?.phone_region());
-    let row = match &number {
-        Some(number) => {
-            state
-                .db()
-                .get()
-                .await?
-                .cached_query_opt(sql::CALLER_CONTACT, &[&elevenlabs_agent_id, number])
-                .await?
-        }
+    let contact = match &number {
+        Some(number) => state
+            .db()
+            .get()
+            .await?
+            .cached_query_opt(sql::CALLER_CONTACT, &[&elevenlabs_agent_id, number])
+            .await?
+            .map(|row| Contact::try_from(&row))
+            .transpose()?,
         None => None,
     };
-    let text = |column: &str| -> AppResult<String> {
-        Ok(match &row {
-            Some(row) => row
-                .try_get::<_, Option<String>>(column)?
-                .unwrap_or_default(),
-            None => String::new(),
-        })
-    };
-    Ok(CallerVariables {
-        customer_name: text("name")?,
-        customer_company: text("company")?,
-        customer_notes: text("notes")?,
-        customer_email: text("email")?,
-        customer_phone: number.unwrap_or_default(),
-        contact_found: row.is_some(),
-    })
+    Ok(CallerVariables::of(contact.as_ref(), number.as_deref()))
 }
 
 pub mod sql {
     crate::db::statements! {
-        pub const CALLER_CONTACT = "SELECT c.name, c.company, c.notes, c.email FROM agents a
+        pub const CALLER_CONTACT = "SELECT c.id, c.user_id, c.name, c.phone_number, c.email,
+                c.company, c.notes, c.created_at, c.updated_at
+            FROM agents a
             JOIN contacts c ON c.user_id = a.user_id AND c.phone_number = $2 AND c.deleted_at IS NULL
             WHERE a.elevenlabs_agent_id = $1";
     }
