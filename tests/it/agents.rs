@@ -53,6 +53,12 @@ async fn a_call_agent_is_created_remotely_with_lead_scoring_then_recorded() {
     let remote_id = agent["elevenlabs_agent_id"].as_str().expect("remote id");
     let remote = remote_agent(remote_id).await.expect("exists on ElevenLabs");
     assert_eq!(remote["name"], name.as_str());
+    // ElevenLabs asks our contact lookup who is calling only for agents with this switch on.
+    assert_eq!(
+        remote["platform_settings"]["overrides"]
+            ["enable_conversation_initiation_client_data_from_webhook"],
+        true
+    );
     let config = &remote["conversation_config"];
     assert_eq!(config["conversation"]["text_only"], false);
     assert_eq!(

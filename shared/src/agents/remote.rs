@@ -218,9 +218,22 @@ pub fn conversation_config(spec: &AgentSpec) -> Value {
 }
 
 /// `existing` platform settings with our lead-scoring data-collection items added, so the
-/// post-call analysis fills the LeadAnalytics fields. Items of the tenant's own are kept.
+/// post-call analysis fills the LeadAnalytics fields (items of the tenant's own are kept), and
+/// with the agent's switch for the workspace's conversation-initiation webhook on: without it
+/// ElevenLabs never asks our contact lookup who is calling (the README's Deploy section sets
+/// the webhook's URL).
 pub fn platform_settings(existing: &Value) -> Value {
     let mut settings = existing.as_object().cloned().unwrap_or_default();
+    let mut overrides = settings
+        .get("overrides")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    overrides.insert(
+        "enable_conversation_initiation_client_data_from_webhook".into(),
+        json!(true),
+    );
+    settings.insert("overrides".into(), Value::Object(overrides));
     let mut items = settings
         .get("data_collection")
         .and_then(Value::as_object)
@@ -498,6 +511,10 @@ mod tests {
         }
         assert!(items.contains_key("favourite_colour"));
         assert_eq!(settings["call_limits"]["daily_limit"], 5);
+        assert_eq!(
+            settings["overrides"]["enable_conversation_initiation_client_data_from_webhook"],
+            true
+        );
     }
 
     #[test]
