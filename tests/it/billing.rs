@@ -877,3 +877,40 @@ async fn a_lost_dispute_reported_before_it_opened_takes_the_credits_once() {
     assert_eq!(balance, 15 + bought.credits - taken);
     assert_ledger_exact(&ledger(tenant.id).await, balance);
 }
+
+/// Visa's Rapid Dispute Resolution refunds the buyer instead of a chargeback: Stripe reports a
+/// dispute `prevented` and the refund. The refund takes the credits back, the dispute nothing.
+#[tokio::test]
+async fn a_prevented_dispute_and_its_refund_take_the_credits_back_once() {
+    for opened_as in ["needs_response", "prevented"] {
+        let tenant = Account::new().await;
+        let bought = paid_purchase(&tenant).await;
+        let id = format!("du_{}", uuid::Uuid::new_v4().simple());
+        let created = stripe::event(
+            "charge.dispute.created",
+            dispute(&bought, &id, bought.amount, opened_as),
+        );
+        deliver_processed(&created).await;
+        deliver_processed(&stripe::event(
+            "charge.refunded",
+            stripe::charge(
+                &bought.session_id,
+                &bought.purchase_id,
+                bought.amount,
+                bought.amount,
+            ),
+        ))
+        .await;
+        deliver_processed(&stripe::event(
+            "charge.dispute.closed",
+            dispute(&bought, &id, bought.amount, "prevented"),
+        ))
+        .await;
+        let balance = tenant.credits().await;
+        assert_eq!(
+            balance, 15,
+            "opened as {opened_as}: the bought credits taken once"
+        );
+        assert_ledger_exact(&ledger(tenant.id).await, balance);
+    }
+}

@@ -41,7 +41,9 @@ enum Closing {
 
 fn closing(status: &str) -> Option<Closing> {
     match status {
-        "won" | "warning_closed" => Some(Closing::Kept),
+        // `prevented`: stopped before it became a chargeback (Visa's Rapid Dispute Resolution
+        // refunds the buyer instead, and the refund takes its credits back).
+        "won" | "warning_closed" | "prevented" => Some(Closing::Kept),
         "lost" => Some(Closing::Lost),
         _ => None,
     }
@@ -54,6 +56,10 @@ struct Recorded {
 
 /// `charge.dispute.created` / `charge.dispute.funds_withdrawn`.
 pub async fn opened(tx: &impl GenericClient, facts: &DisputeFacts) -> AppResult<Effect> {
+    // Created already closed (a prevented dispute): as if its close came first.
+    if closing(&facts.status).is_some() {
+        return closed(tx, facts).await;
+    }
     let Some(purchase) = lock_purchase(tx, facts).await? else {
         return Ok(unknown(facts));
     };
