@@ -83,7 +83,9 @@ pub(super) fn known(code: &str) -> Option<Mapped> {
         ),
         "VERIFICATION_CODE_NOT_FOUND"
         | "VERIFICATION_CODE_EXPIRED"
-        | "VERIFICATION_CODE_ALREADY_USED" => mapped(
+        | "VERIFICATION_CODE_ALREADY_USED"
+        // A code tried too often (Stack Auth allows 20 attempts).
+        | "VERIFICATION_CODE_MAX_ATTEMPTS_REACHED" => mapped(
             StatusCode::BAD_REQUEST,
             "invalid_reset_code",
             "the reset code is unknown, expired or already used; request a new email",
@@ -93,6 +95,13 @@ pub(super) fn known(code: &str) -> Option<Mapped> {
             StatusCode::FORBIDDEN,
             "signup_disabled",
             "new accounts cannot be created at the moment",
+            None,
+        ),
+        // The project's sign-up rules or its bot check refused this one.
+        "SIGN_UP_REJECTED" | "BOT_CHALLENGE_REQUIRED" | "BOT_CHALLENGE_FAILED" => mapped(
+            StatusCode::FORBIDDEN,
+            "signup_rejected",
+            "the authentication service refused this sign-up",
             None,
         ),
         "PASSWORD_AUTHENTICATION_NOT_ENABLED" => mapped(
@@ -108,5 +117,38 @@ pub(super) fn known(code: &str) -> Option<Mapped> {
             None,
         ),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_user_caused_is_a_4xx_they_can_act_on() {
+        for (stack_code, status, code) in [
+            (
+                "VERIFICATION_CODE_MAX_ATTEMPTS_REACHED",
+                StatusCode::BAD_REQUEST,
+                "invalid_reset_code",
+            ),
+            ("SIGN_UP_REJECTED", StatusCode::FORBIDDEN, "signup_rejected"),
+            (
+                "BOT_CHALLENGE_REQUIRED",
+                StatusCode::FORBIDDEN,
+                "signup_rejected",
+            ),
+            (
+                "BOT_CHALLENGE_FAILED",
+                StatusCode::FORBIDDEN,
+                "signup_rejected",
+            ),
+        ] {
+            let err = known(stack_code)
+                .expect(stack_code)
+                .error(stack_code, String::new(), None);
+            assert_eq!((err.status, err.code), (status, code), "{stack_code}");
+        }
+        assert!(known("REDIRECT_URL_NOT_WHITELISTED").is_none());
     }
 }
