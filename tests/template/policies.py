@@ -125,6 +125,47 @@ def main(path):
             if browser and method not in ("ANY",) and path not in ("/health", "/api/openapi.json"):
                 problems.append(f"{name}: {method} {path} leaves its preflight unrouted")
 
+    # A request waits on an outside service at most its attempts' timeouts and the backoffs
+    # between them (shared/src/config.rs and clients/retry.rs; Stripe's one retry is on a network
+    # error), after a database connect: all of it must end before the function is stopped, so
+    # that the answer is our 502 in the design's format, with CORS, not Lambda's bare 500.
+    http_functions = {
+        name
+        for name, resource in source["Resources"].items()
+        if any(e["Type"] == "HttpApi" for e in resource.get("Properties", {}).get("Events", {}).values())
+    }
+    for name, function in functions.items():
+        # Ingest answers from its own checks and AWS alone.
+        if name not in http_functions or name.startswith("WebhookIngestFunction"):
+            continue
+        env = function["Properties"].get("Environment", {}).get("Variables", {})
+        number = lambda key, default: int(env.get(key, default))  # noqa: E731
+
+        def waited(prefix, timeout, retries, base, cap):
+            attempts = number(f"{prefix}_MAX_RETRIES", retries) + 1
+            backoff = sum(min(base * 2**i * 1.2, cap) for i in range(attempts - 1))
+            return number(f"{prefix}_TIMEOUT_MS", timeout) * attempts + backoff
+
+        budgets = {
+            "ElevenLabs": waited("ELEVENLABS", 10_000, 3, 500, 8_000),
+            "Stack Auth": waited("STACK", 10_000, 2, 200, 2_000),
+            "Stripe": number("STRIPE_TIMEOUT_MS", 10_000) * 2,
+        }
+        limit = function["Properties"].get("Timeout", 3) * 1000
+        connect = number("DATABASE_CONNECT_BUDGET_MS", 5_000)
+        for service, ms in budgets.items():
+            if connect + ms + 1_000 > limit:
+                problems.append(
+                    f"{name}: {service} may take {ms / 1000:.1f} s after a {connect / 1000:.0f} s "
+                    f"connect, past its {limit / 1000:.0f} s timeout"
+                )
+
+    # A schedule's name is unique per account and region: named by CloudFormation, a second
+    # stack of the template deploys beside the first.
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::Scheduler::Schedule" and "Name" in resource["Properties"]:
+            problems.append(f"{name}: a fixed schedule name")
+
     for problem in problems:
         print(f"template policy: {problem}", file=sys.stderr)
     print(f"{len(functions)} functions checked, {len(problems)} problems")
