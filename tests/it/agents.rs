@@ -48,7 +48,13 @@ async fn a_call_agent_is_created_remotely_with_lead_scoring_then_recorded() {
         agent["config"]["first_message"],
         "Hi {{customer_name}}, this is Sunny."
     );
-    assert!(agent["phone_number_id"].is_string(), "{agent}");
+    // The workspace's first line that Twilio's outbound-call endpoint takes (the simulated
+    // workspace lists a SIP trunk's first).
+    assert_eq!(
+        agent["phone_number_id"],
+        simulators::elevenlabs::SIM_PHONE_NUMBER_ID,
+        "{agent}"
+    );
 
     let remote_id = agent["elevenlabs_agent_id"].as_str().expect("remote id");
     let remote = remote_agent(remote_id).await.expect("exists on ElevenLabs");
@@ -703,4 +709,13 @@ async fn two_changes_of_an_agents_settings_at_once_both_stay() {
     let config = remote_agent(remote).await.expect("remote")["conversation_config"].clone();
     assert_eq!(config["agent"]["prompt"]["prompt"], prompt.as_str());
     assert_eq!(config["agent"]["first_message"], "Hello there.");
+}
+
+#[tokio::test]
+async fn a_line_twilio_cannot_call_from_is_refused() {
+    let tenant = Account::new().await;
+    let mut agent = call_agent(&unique("Sip"));
+    agent["phone_number_id"] = json!(simulators::elevenlabs::SIM_SIP_NUMBER_ID);
+    let response = post("/api/agents", &tenant.token, &agent).await;
+    assert_eq!(error_code(response, 400).await, "validation_error");
 }

@@ -395,13 +395,16 @@ pub async fn apply(
 
 /// The phone number id outbound calls use: the one asked for, which must be a workspace number
 /// that can call out, or else the workspace's first outbound number (None when it has none).
+/// Calls are placed through Twilio's endpoint, which takes Twilio's numbers only (a SIP
+/// trunk's or Exotel's have their own): a number of another provider is not one.
 pub async fn outbound_line(
     client: &ElevenLabs,
     wanted: Option<String>,
 ) -> AppResult<Option<String>> {
     let numbers = client.list_phone_numbers().await?;
-    let outbound =
-        |n: &&crate::clients::elevenlabs::PhoneNumber| n.supports_outbound != Some(false);
+    let outbound = |n: &&crate::clients::elevenlabs::PhoneNumber| {
+        n.supports_outbound != Some(false) && n.provider.as_deref().is_none_or(|p| p == "twilio")
+    };
     match wanted {
         Some(id) => numbers
             .iter()
@@ -411,7 +414,7 @@ pub async fn outbound_line(
             .ok_or_else(|| {
                 AppError::validation(
                     "phone_number_id",
-                    "is not an outbound phone number of this workspace",
+                    "is not a Twilio number of this workspace that can call out",
                 )
             }),
         None => Ok(numbers

@@ -104,6 +104,9 @@ pub struct PhoneNumber {
     pub phone_number: Option<String>,
     #[serde(default)]
     pub supports_outbound: Option<bool>,
+    /// `twilio`, `sip_trunk`, `exotel`, ...
+    #[serde(default)]
+    pub provider: Option<String>,
 }
 
 /// `GET /v1/convai/conversations` filters.

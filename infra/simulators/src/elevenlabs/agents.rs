@@ -205,6 +205,14 @@ pub(super) async fn delete(
 
 pub(super) async fn phone_numbers() -> Response {
     Json(json!([{
+        "phone_number": "+15550100099",
+        "label": "Simulator SIP trunk",
+        "phone_number_id": super::SIM_SIP_NUMBER_ID,
+        "provider": "sip_trunk",
+        "supports_inbound": true,
+        "supports_outbound": true,
+        "assigned_agent": null,
+    }, {
         "phone_number": SIM_PHONE_NUMBER,
         "label": "Simulator line",
         "phone_number_id": SIM_PHONE_NUMBER_ID,

@@ -140,9 +140,19 @@ fn agent_name(sim: &ElevenLabsSim, agent_id: &str) -> ApiResult<String> {
         .ok_or_else(|| not_found(format!("Agent with id {agent_id} was not found.")))
 }
 
-fn check_phone_number_id(phone_number_id: &str) -> ApiResult<()> {
-    if phone_number_id == SIM_PHONE_NUMBER_ID {
+/// A line of the workspace; `twilio` for Twilio's outbound-call endpoint, which refuses others
+/// (batch calling takes a SIP trunk's too).
+fn check_phone_number_id(phone_number_id: &str, twilio: bool) -> ApiResult<()> {
+    if phone_number_id == SIM_PHONE_NUMBER_ID
+        || (!twilio && phone_number_id == super::SIM_SIP_NUMBER_ID)
+    {
         Ok(())
+    } else if phone_number_id == super::SIM_SIP_NUMBER_ID {
+        Err(super::detail_error(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_phone_number",
+            "This phone number is not a Twilio number.",
+        ))
     } else {
         Err(not_found(format!(
             "Phone number {phone_number_id} was not found."
@@ -158,7 +168,7 @@ pub(super) async fn outbound_call(State(sim): State<Arc<ElevenLabsSim>>, body: B
     let to_number = required_str(&body, "to_number")?;
     let client_data = optional_object(&body, "conversation_initiation_client_data")?;
     let agent_name = agent_name(&sim, &agent_id)?;
-    check_phone_number_id(&phone_number_id)?;
+    check_phone_number_id(&phone_number_id, true)?;
 
     let mut params = CallParams::new(agent_id, Outcome::Success, 0);
     params.agent_name = agent_name;
@@ -238,7 +248,7 @@ pub(super) async fn submit_batch(State(sim): State<Arc<ElevenLabsSim>>, body: By
         .collect::<ApiResult<Vec<_>>>()?;
     let agent_name = agent_name(&sim, &agent_id)?;
     if let Some(id) = &phone_number_id {
-        check_phone_number_id(id)?;
+        check_phone_number_id(id, false)?;
     }
     let batch = json!({
         "id": random_id("batch_", 24),

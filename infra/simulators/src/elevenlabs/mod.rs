@@ -50,6 +50,8 @@ pub use webhooks::{sign, Delivery, SIGNATURE_HEADER, WEBHOOK_PATH};
 /// The one Twilio number the simulated workspace owns.
 pub const SIM_PHONE_NUMBER: &str = "+15550100000";
 pub const SIM_PHONE_NUMBER_ID: &str = "phnum_sim_1";
+/// A SIP trunk line listed before the Twilio one: Twilio's outbound-call endpoint refuses it.
+pub const SIM_SIP_NUMBER_ID: &str = "phnum_sim_sip";
 
 /// Bodies up to this size are accepted (big enough for audio events sent through `/dev/webhook`).
 const BODY_LIMIT: usize = 64 * 1024 * 1024;

@@ -250,7 +250,8 @@ async fn agents_api_with_fault_injection() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(body[0]["phone_number_id"], SIM_PHONE_NUMBER_ID);
+    assert_eq!(body[1]["phone_number_id"], SIM_PHONE_NUMBER_ID);
+    assert_eq!(body[1]["provider"], "twilio");
 }
 
 type Received = Arc<Mutex<Vec<(String, Bytes)>>>;
