@@ -409,3 +409,25 @@ async fn a_job_whose_file_was_completed_but_not_recorded_is_done_when_run_again(
     let (_, csv) = download(&again).await;
     assert_eq!(csv.lines().count(), 6, "{csv}");
 }
+
+#[tokio::test]
+async fn an_export_small_as_bytes_but_not_as_sent_becomes_a_job() {
+    let tenant = Tenant::new().await;
+    // 1,500 summaries of 1,000 quotes: 3 MB of CSV (each quote doubled), twice that as the
+    // JSON string a Lambda response carries it in, past Lambda's 6 MB.
+    db().await
+        .execute(
+            "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, direction,
+                                status, phone_number, summary)
+             SELECT a.user_id, a.id, 'conv_quotes_' || gen_random_uuid(), 'call', 'outbound',
+                    'completed', '+1415' || lpad(i::text, 7, '0'), repeat('\"', 1000)
+             FROM agents a, generate_series(1, 1500) i WHERE a.elevenlabs_agent_id = $1",
+            &[&tenant.call_agent],
+        )
+        .await
+        .expect("calls");
+    let response = get("/api/calls/export", &tenant.token).await;
+    let (location, _) = accepted(response).await;
+    let job = finished(&location, &tenant.token).await;
+    assert_eq!(job["rows_written"], 1500, "{job}");
+}

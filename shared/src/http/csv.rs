@@ -26,9 +26,22 @@ use crate::{
     AppState,
 };
 
-/// The largest export answered inline. A Lambda response is at most 6 MB, and `lambda_http`
-/// may send a body base64-encoded (4/3 of its size): 4 MiB stays under it either way.
+/// The largest export answered inline, as sent. A Lambda response is at most 6 MB, and
+/// `lambda_http` sends a `text/csv` body as a JSON string (each quote, backslash and line
+/// break escaped: a CSV of quoted quotes doubles), or base64-encoded (4/3 of its size): 4 MiB
+/// of either stays under it.
 pub const INLINE_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// `csv`'s size as a JSON string's content.
+fn escaped_len(csv: &[u8]) -> usize {
+    csv.iter()
+        .map(|&byte| match byte {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
 
 /// How long an inline answer may take to write before the export becomes a job (api-calls
 /// has 15 s, API Gateway 30 s).
@@ -68,8 +81,10 @@ pub async fn inline_or_job(
     )
     .await?;
     match inline {
-        Some(csv) => Ok(attachment(&export.download_name(Utc::now()), csv)),
-        None => job(state, tenant, kind, filters, &export).await,
+        Some(csv) if escaped_len(&csv) <= INLINE_MAX_BYTES => {
+            Ok(attachment(&export.download_name(Utc::now()), csv))
+        }
+        _ => job(state, tenant, kind, filters, &export).await,
     }
 }
 
@@ -112,4 +127,14 @@ fn attachment(file_name: &str, csv: Vec<u8>) -> Response {
         csv,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_csv_is_counted_as_a_json_string_sends_it() {
+        let csv = "a,\"b \"\"x\"\"\"\r\n\\\u{1}é\n";
+        let sent = serde_json::to_string(csv).expect("json");
+        assert_eq!(super::escaped_len(csv.as_bytes()), sent.len() - 2);
+    }
 }
