@@ -656,3 +656,50 @@ async fn a_merge_an_assignment_or_a_rename_ends_the_304() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_years_analytics_of_many_agents_fits_a_lambda_response_gzipped() {
+    use std::io::Read;
+
+    let tenant = Tenant::new().await;
+    // 60 agents, each with a call this year: a daily series per agent over 365 days.
+    db().await
+        .execute(
+            "WITH made AS (
+                INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+                SELECT $1, 'agent_year_' || gen_random_uuid(), 'Agent ' || i
+                FROM generate_series(1, 60) i RETURNING id, user_id)
+             INSERT INTO daily_agent_stats (user_id, agent_id, day, calls, completed)
+             SELECT user_id, id, current_date - 100, 1, 1 FROM made",
+            &[&tenant.id],
+        )
+        .await
+        .expect("agents and their rollups");
+    let path = "/api/dashboard/analytics?days=365";
+    let response = get_with(path, &tenant.token, "accept-encoding", "gzip").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let compressed = response.bytes().await.expect("body");
+    // Lambda's limit is 6 MB, for the base64 of a binary body.
+    assert!(compressed.len() * 4 / 3 < 6_000_000, "{}", compressed.len());
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_string(&mut text)
+        .expect("gzip");
+    assert!(
+        text.len() > 6_000_000,
+        "sent whole, it would not fit: {}",
+        text.len()
+    );
+    let analytics: Value = serde_json::from_str(&text).expect("json");
+    assert!(analytics["by_agent"].as_array().expect("agents").len() >= 60);
+    // Small answers are sent as they are.
+    let small = get_with(
+        "/api/dashboard/analytics?days=2",
+        &tenant.token,
+        "accept-encoding",
+        "gzip",
+    )
+    .await;
+    assert!(small.headers().get("content-encoding").is_none());
+}

@@ -30,9 +30,11 @@ use axum::{
     Router,
 };
 use tower_http::{
+    compression::{predicate::SizeAbove, CompressionLayer},
     cors::CorsLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
+    CompressionLevel,
 };
 use utoipa_axum::router::OpenApiRouter;
 
@@ -338,6 +340,14 @@ pub fn app(state: AppState, served: &[Served]) -> Router {
         .layer(axum::middleware::from_fn(one_connection))
         .layer(DefaultBodyLimit::max(config.max_json_body_bytes))
         .layer(axum::middleware::from_fn(errors::normalize))
+        // A Lambda response is at most 6 MB: a year of a busy tenant's daily analytics per
+        // agent passes it as JSON, not gzipped (browsers always accept gzip). Only large
+        // answers, quickly: a small one would pay more in time than it saves.
+        .layer(
+            CompressionLayer::new()
+                .quality(CompressionLevel::Fastest)
+                .compress_when(SizeAbove::new(u16::MAX)),
+        )
         .layer(tower::util::option_layer(cors))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
