@@ -132,3 +132,50 @@ async fn a_dead_lettered_event_is_listed_and_replayed_and_charged_once() {
     assert_eq!(usage_rows(tenant.id).await.len(), 1, "charged once");
     assert_eq!(tenant.credits().await, 15 - 3);
 }
+
+/// A replay stops once its time is spent (the admin's request has 15 s; each message takes two
+/// SQS calls) and says whether it emptied the queue; the next one moves the rest.
+#[tokio::test]
+async fn a_replay_stops_when_its_time_is_spent_and_says_so() {
+    let name = format!("replay-{}", uuid::Uuid::new_v4().simple());
+    let made = |suffix: &'static str| {
+        let name = format!("{name}-{suffix}");
+        async move {
+            aws(
+                shared::aws::Service::Sqs,
+                "CreateQueue",
+                json!({"QueueName": name}),
+            )
+            .await["QueueUrl"]
+                .as_str()
+                .expect("queue url")
+                .to_owned()
+        }
+    };
+    let (dlq, target) = (made("dlq").await, made("queue").await);
+    for i in 0..12 {
+        let input = json!({"QueueUrl": dlq, "MessageBody": format!("message {i}")});
+        aws(shared::aws::Service::Sqs, "SendMessage", input).await;
+    }
+    let client = shared::aws::Client::default();
+    let first = queue::replay(&client, &dlq, &target, 1000, std::time::Duration::ZERO)
+        .await
+        .expect("a replay");
+    assert!(!first.emptied, "{first:?}");
+    assert!(
+        (1..12).contains(&first.moved),
+        "one batch at most: {first:?}"
+    );
+    let rest = queue::replay(
+        &client,
+        &dlq,
+        &target,
+        1000,
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .expect("a replay");
+    assert!(rest.emptied, "{rest:?}");
+    assert_eq!(first.moved + rest.moved, 12);
+    assert_eq!(counts(&target).await.0, 12);
+}

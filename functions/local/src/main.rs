@@ -140,7 +140,9 @@ async fn dlq(state: &shared::AppState, action: Option<&str>) -> Result<(), BoxEr
         }
         Some("replay") => {
             let queue_url = state.webhook_queue_url()?;
-            let moved = queue::replay(sqs, dlq, queue_url, usize::MAX).await?;
+            let moved = queue::replay(sqs, dlq, queue_url, usize::MAX, std::time::Duration::MAX)
+                .await?
+                .moved;
             println!("replayed {moved} message(s) to the webhook queue");
             Ok(())
         }

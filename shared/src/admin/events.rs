@@ -64,14 +64,24 @@ pub async fn dead_letters(state: &AppState, max: i32) -> AppResult<Vec<DeadLette
 }
 
 /// Moves up to `max` dead letters back to the webhook queue.
-pub async fn replay_dead_letters(state: &AppState, actor: &Actor, max: usize) -> AppResult<usize> {
-    let moved = queue::replay(
+/// How long one replay request moves messages: each takes two SQS calls, and the admin's
+/// function has 15 s (its database connect and the audit entry included).
+pub const REPLAY_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
+
+pub async fn replay_dead_letters(
+    state: &AppState,
+    actor: &Actor,
+    max: usize,
+) -> AppResult<queue::Replayed> {
+    let replayed = queue::replay(
         state.aws(),
         dlq_url(state)?,
         state.webhook_queue_url()?,
         max,
+        REPLAY_BUDGET,
     )
     .await?;
+    let moved = replayed.moved;
     let client = state.db().get().await?;
     audit::record(
         &client,
@@ -84,7 +94,7 @@ pub async fn replay_dead_letters(state: &AppState, actor: &Actor, max: usize) ->
         },
     )
     .await?;
-    Ok(moved)
+    Ok(replayed)
 }
 
 fn source_name(source: EventSource) -> &'static str {

@@ -172,20 +172,40 @@ pub async fn delete(client: &Client, queue_url: &str, receipt_handle: &str) -> A
     Ok(())
 }
 
-/// Moves up to `max` messages from the dead-letter queue back to the main queue. Each one is
-/// sent before it is deleted, so a crash in between duplicates (harmless: the processor is
-/// idempotent) rather than loses.
+/// What [`replay`] moved, and whether it found the dead-letter queue empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed {
+    pub moved: usize,
+    /// False when `max` or the time allowed ran out first: more may be left.
+    pub emptied: bool,
+}
+
+/// Moves up to `max` messages from the dead-letter queue back to the main queue, batch after
+/// batch while `budget` lasts (the first batch whatever it is). Each one is sent before it is
+/// deleted, so a crash in between duplicates (harmless: the processor is idempotent) rather
+/// than loses.
 pub async fn replay(
     client: &Client,
     dlq_url: &str,
     queue_url: &str,
     max: usize,
-) -> AppResult<usize> {
+    budget: std::time::Duration,
+) -> AppResult<Replayed> {
+    let started = std::time::Instant::now();
     let mut moved = 0;
     while moved < max {
+        if moved > 0 && started.elapsed() >= budget {
+            return Ok(Replayed {
+                moved,
+                emptied: false,
+            });
+        }
         let batch = receive(client, dlq_url, 10, 0).await?;
         if batch.is_empty() {
-            break;
+            return Ok(Replayed {
+                moved,
+                emptied: true,
+            });
         }
         for message in batch {
             send_body(client, queue_url, &message.body, 0).await?;
@@ -193,5 +213,8 @@ pub async fn replay(
             moved += 1;
         }
     }
-    Ok(moved)
+    Ok(Replayed {
+        moved,
+        emptied: false,
+    })
 }

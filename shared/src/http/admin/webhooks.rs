@@ -50,9 +50,13 @@ async fn list_dead_letters(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReplayedCount {
     pub replayed: usize,
+    /// False when the request's time ran out before the queue was empty: ask again for the
+    /// rest.
+    pub emptied: bool,
 }
 
-/// Moves the dead letters back to the webhook queue (the processor applies each once).
+/// Moves the dead letters back to the webhook queue (the processor applies each once), as
+/// many as about 8 seconds allow.
 #[utoipa::path(post, path = "/admin/webhooks/dlq/replay", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = ReplayedCount), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn replay_dead_letters(
@@ -60,7 +64,10 @@ async fn replay_dead_letters(
     admin: AdminUser,
 ) -> AppResult<Json<ReplayedCount>> {
     let replayed = events::replay_dead_letters(&state, &Actor::from(&admin), 1000).await?;
-    Ok(Json(ReplayedCount { replayed }))
+    Ok(Json(ReplayedCount {
+        replayed: replayed.moved,
+        emptied: replayed.emptied,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
