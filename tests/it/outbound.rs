@@ -759,6 +759,19 @@ async fn a_batch_still_calling_after_six_hours_keeps_its_holds() {
     .await
     .expect("six more hours on");
     assert_eq!(single().await.status(), 201);
+
+    // A late report of the batch's second call settles its hold, and does not bring back the
+    // third's: one credit is still free for another call.
+    let (second, number) = &contacts[1];
+    let event = batch_call_completed(remote, remote_batch, second, number, 0);
+    assert_eq!(deliver(&event).await.status(), 200);
+    eventually(20, "the second hold settled", || async {
+        (holds_held(&account).await == 1).then_some(())
+    })
+    .await;
+    let another = json!({"agent_id": agent["id"], "phone_number": "+14155550178"});
+    let placed = post("/api/calls/outbound", &account.token, &another).await;
+    assert_eq!(placed.status(), 201, "{:?}", placed.text().await);
 }
 
 #[tokio::test]

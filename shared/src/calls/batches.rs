@@ -47,8 +47,9 @@ pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize>
         }
         let mut db = state.db().get().await?;
         let tx = db.transaction().await?;
-        tx.cached_execute(sql::MARK_CANCELLED, &[batch_id]).await?;
+        // The holds first, then the batch: a call's settle locks them in that order too.
         holds::release_batch(&tx, *batch_id).await?;
+        tx.cached_execute(sql::MARK_CANCELLED, &[batch_id]).await?;
         tx.commit().await?;
         tracing::info!(%tenant, %batch_id, "cancelled a batch of a suspended tenant");
     }
@@ -59,7 +60,7 @@ pub async fn cancel_open(state: &AppState, tenant: TenantId) -> AppResult<usize>
 }
 
 pub mod sql {
-    use crate::credits::holds::sql::holding;
+    use crate::credits::holds::sql::{holding, holding_since};
 
     crate::db::statements! {
         pub const OPEN_OF_TENANT = concat!("SELECT b.id, b.elevenlabs_batch_id FROM call_batches b

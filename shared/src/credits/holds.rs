@@ -80,8 +80,8 @@ pub async fn settle(
     {
         return Ok(false);
     }
-    let settled = tx
-        .cached_execute(
+    let settled: i64 = tx
+        .cached_query_one(
             sql::SETTLE,
             &[
                 tenant.as_uuid(),
@@ -91,7 +91,8 @@ pub async fn settle(
                 &keys.phone_number,
             ],
         )
-        .await?;
+        .await?
+        .try_get("settled")?;
     Ok(settled == 1)
 }
 
@@ -112,11 +113,16 @@ pub mod sql {
     /// [`HOLD_WINDOW`](super::HOLD_WINDOW).
     macro_rules! holding {
         () => {
-            "h.status = 'held'
-            AND greatest(h.expires_at, b.last_settled_at + interval '6 hours') > now()"
+            concat!("h.status = 'held' AND ", holding_since!())
         };
     }
-    pub(crate) use holding;
+    /// `holding!`'s window alone: the hold `h`'s own or its batch `b`'s last settled call's.
+    macro_rules! holding_since {
+        () => {
+            "greatest(h.expires_at, b.last_settled_at + interval '6 hours') > now()"
+        };
+    }
+    pub(crate) use {holding, holding_since};
 
     crate::db::statements! {
         pub const ACTIVE_HELD = concat!("SELECT coalesce(sum(h.credits), 0)::bigint
@@ -125,8 +131,11 @@ pub mod sql {
         pub const INSERT_FOR_RECIPIENTS = "INSERT INTO credit_holds (user_id, batch_id, recipient_id, phone_number, credits, expires_at)
             SELECT $1, $2, r.id, r.phone, $5, $6
             FROM unnest($3::text[], $4::text[]) AS r (id, phone)";
-        /// Settles one hold and notes its batch's progress, which keeps the batch's other holds.
-        pub const SETTLE = "WITH settled AS (
+        /// Settles one hold (how many: 0 or 1) and, if it still held, notes its batch's
+        /// progress, which keeps the batch's other holds: a late report of a batch whose
+        /// holds lapsed does not bring them back. The hold is locked before its batch, as a
+        /// cancellation locks them.
+        pub const SETTLE = concat!("WITH settled AS (
                 UPDATE credit_holds SET status = 'settled', conversation_id = $2, closed_at = now()
                 WHERE id = (
                 SELECT h.id FROM credit_holds h JOIN call_batches b ON b.id = h.batch_id
@@ -136,9 +145,12 @@ pub mod sql {
                 ORDER BY (b.elevenlabs_batch_id = $3 AND h.recipient_id = $4) IS TRUE DESC, h.id
                 LIMIT 1
                 FOR UPDATE OF h SKIP LOCKED)
-                RETURNING batch_id)
-            UPDATE call_batches SET last_settled_at = now()
-            WHERE id = (SELECT batch_id FROM settled)";
+                RETURNING batch_id, expires_at),
+            progressed AS (
+                UPDATE call_batches b SET last_settled_at = now()
+                FROM settled h
+                WHERE b.id = h.batch_id AND ", holding_since!(), ")
+            SELECT count(*) AS settled FROM settled");
         pub const RELEASE_BATCH = "UPDATE credit_holds SET status = 'released', closed_at = now()
             WHERE batch_id = $1 AND status = 'held'";
         pub const EXPIRE_LAPSED = concat!("UPDATE credit_holds SET status = 'expired', closed_at = now()
