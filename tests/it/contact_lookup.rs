@@ -19,12 +19,12 @@ struct Contact<'a> {
     email: Option<&'a str>,
 }
 
-/// There is no contacts API yet, so contacts go straight into the table.
-async fn insert_contact(tenant: &Tenant, contact: &Contact<'_>) {
+/// There is no contacts API yet, so contacts go straight into the table; the contact's id.
+async fn insert_contact(tenant: &Tenant, contact: &Contact<'_>) -> uuid::Uuid {
     db().await
-        .execute(
+        .query_one(
             "INSERT INTO contacts (user_id, name, phone_number, company, notes, email)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             &[
                 &tenant.id,
                 &contact.name,
@@ -35,7 +35,8 @@ async fn insert_contact(tenant: &Tenant, contact: &Contact<'_>) {
             ],
         )
         .await
-        .expect("contact");
+        .expect("contact")
+        .get(0)
 }
 
 /// ElevenLabs' conversation-initiation request for an inbound call from `caller` to `agent`.
@@ -89,7 +90,7 @@ async fn variables(response: reqwest::Response) -> Value {
 async fn the_owning_tenants_contact_fills_the_dynamic_variables() {
     let tenant = Tenant::new().await;
     let number = phone();
-    insert_contact(
+    let id = insert_contact(
         &tenant,
         &Contact {
             name: "Dana Scully",
@@ -108,6 +109,9 @@ async fn the_owning_tenants_contact_fills_the_dynamic_variables() {
         "customer_email": "dana@example.test",
         "customer_phone": number,
         "contact_found": true,
+        "company": "FBI",
+        "contact_id": id.to_string(),
+        "tenant_id": tenant.id.to_string(),
     });
     let posted = variables(initiation(&tenant.call_agent, &number, Some(&secret)).await).await;
     assert_eq!(posted, expected);
@@ -196,30 +200,36 @@ async fn unknown_numbers_agents_and_deleted_contacts_get_the_empty_answer() {
         )
         .await
         .expect("soft delete");
-    let empty = |number: &str| {
+    let owner = tenant.id.to_string();
+    let empty = |number: &str, tenant: &str| {
         json!({
             "customer_name": "", "customer_company": "", "customer_notes": "", "customer_email": "",
-            "customer_phone": number, "contact_found": false,
+            "customer_phone": number, "contact_found": false, "company": "", "contact_id": "",
+            "tenant_id": tenant,
         })
     };
     let secret = lookup_secret();
     let cases = [
-        (&tenant.call_agent, known.as_str(), empty(&known)),
-        (&tenant.call_agent, deleted.as_str(), empty(&deleted)),
+        (&tenant.call_agent, known.as_str(), empty(&known, &owner)),
+        (
+            &tenant.call_agent,
+            deleted.as_str(),
+            empty(&deleted, &owner),
+        ),
         (
             &"agent_nobody_knows".to_owned(),
             known.as_str(),
-            empty(&known),
+            empty(&known, ""),
         ),
         // Not a phone number at all: nothing to look up, nothing to echo.
-        (&tenant.call_agent, "anonymous", empty("")),
+        (&tenant.call_agent, "anonymous", empty("", &owner)),
     ];
     for (agent, caller, expected) in cases {
         let posted = variables(initiation(agent, caller, Some(&secret)).await).await;
         assert_eq!(posted, expected, "{agent} {caller}");
     }
     let fetched = variables(by_phone(&tenant.call_agent, &known, Some(&secret)).await).await;
-    assert_eq!(fetched, empty(&known));
+    assert_eq!(fetched, empty(&known, &owner));
 }
 
 #[tokio::test]
@@ -306,7 +316,7 @@ async fn hostile_contact_fields_come_back_verbatim_as_json() {
     assert_eq!(posted["customer_email"], email);
     assert_eq!(
         posted.as_object().map(|o| o.len()),
-        Some(6),
+        Some(9),
         "no field was injected: {posted}"
     );
 }

@@ -411,28 +411,19 @@ async fn require_credits(tx: &Transaction<'_>, tenant: TenantId, needed: i64) ->
     Ok(())
 }
 
-/// The same names for every call, each with a value (empty when unknown): ElevenLabs ends a
-/// conversation whose prompt or first message uses a variable it was not given. The person's
-/// are those the inbound lookup answers ([`CallerVariables`]), `company` is
-/// `customer_company`'s earlier name, and `tenant_id` and `contact_id` let the webhook
-/// cross-check. Scalars only: ElevenLabs refuses objects.
+/// The same names for every call, inbound ones included ([`CallerVariables`]), each with a
+/// value (empty when unknown): ElevenLabs ends a conversation whose prompt or first message
+/// uses a variable it was not given. `tenant_id` and `contact_id` let the webhook cross-check.
+/// Scalars only: ElevenLabs refuses objects.
 fn dynamic_variables(
     tenant: TenantId,
     contact: Option<&Contact>,
     number: &str,
 ) -> Map<String, Value> {
-    let person = CallerVariables::of(contact, Some(number));
-    let mut variables = match serde_json::to_value(&person) {
+    match serde_json::to_value(CallerVariables::of(Some(tenant), contact, Some(number))) {
         Ok(Value::Object(variables)) => variables,
         _ => Map::new(),
-    };
-    variables.insert("company".into(), json!(person.customer_company));
-    variables.insert("tenant_id".into(), json!(tenant.as_uuid().to_string()));
-    variables.insert(
-        "contact_id".into(),
-        json!(contact.map(|c| c.id.to_string()).unwrap_or_default()),
-    );
-    variables
+    }
 }
 
 /// Contacts with distinct phone numbers (a person is called once per batch).

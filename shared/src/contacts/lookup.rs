@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Contact;
-use crate::{error::AppResult, phone, AppState};
+use crate::{error::AppResult, phone, tenant::TenantId, AppState};
 
 /// The caller's dynamic variables. Every one is always present (empty when unknown), because
 /// ElevenLabs needs a value for each variable the agent uses.
@@ -19,11 +19,18 @@ pub struct CallerVariables {
     /// E.164 when it parses.
     pub customer_phone: String,
     pub contact_found: bool,
+    /// `customer_company` by the name outbound calls first gave it.
+    pub company: String,
+    /// The contact's id; empty when there is none.
+    pub contact_id: String,
+    /// The agent's owner; empty when the agent is not known.
+    pub tenant_id: String,
 }
 
 impl CallerVariables {
-    /// The variables of the person at `number`: `contact`'s details when it is known.
-    pub fn of(contact: Option<&Contact>, number: Option<&str>) -> Self {
+    /// The variables of the person at `number` for `tenant`'s agent: `contact`'s details when
+    /// it is known.
+    pub fn of(tenant: Option<TenantId>, contact: Option<&Contact>, number: Option<&str>) -> Self {
         let text = |field: fn(&Contact) -> Option<&str>| {
             contact.and_then(field).unwrap_or_default().to_owned()
         };
@@ -34,6 +41,9 @@ impl CallerVariables {
             customer_email: text(|c| c.email.as_deref()),
             customer_phone: number.unwrap_or_default().to_owned(),
             contact_found: contact.is_some(),
+            company: text(|c| c.company.as_deref()),
+            contact_id: contact.map(|c| c.id.to_string()).unwrap_or_default(),
+            tenant_id: tenant.map(|t| t.as_uuid().to_string()).unwrap_or_default(),
         }
     }
 }
@@ -45,26 +55,37 @@ pub async fn caller_variables(
     caller: &str,
 ) -> AppResult<CallerVariables> {
     let number = phone::normalize(caller, state.settings().await?.phone_region());
-    let contact = match &number {
-        Some(number) => state
-            .db()
-            .get()
-            .await?
-            .cached_query_opt(sql::CALLER_CONTACT, &[&elevenlabs_agent_id, number])
-            .await?
-            .map(|row| Contact::try_from(&row))
-            .transpose()?,
-        None => None,
+    let row = state
+        .db()
+        .get()
+        .await?
+        .cached_query_opt(sql::CALLER_CONTACT, &[&elevenlabs_agent_id, &number])
+        .await?;
+    let (tenant, contact) = match &row {
+        Some(row) => (
+            Some(TenantId::from_trusted(row.try_get("tenant_id")?)),
+            match row.try_get::<_, Option<uuid::Uuid>>("id")? {
+                Some(_) => Some(Contact::try_from(row)?),
+                None => None,
+            },
+        ),
+        None => (None, None),
     };
-    Ok(CallerVariables::of(contact.as_ref(), number.as_deref()))
+    Ok(CallerVariables::of(
+        tenant,
+        contact.as_ref(),
+        number.as_deref(),
+    ))
 }
 
 pub mod sql {
     crate::db::statements! {
-        pub const CALLER_CONTACT = "SELECT c.id, c.user_id, c.name, c.phone_number, c.email,
-                c.company, c.notes, c.created_at, c.updated_at
+        /// The agent's owner, and its contact at the number if it has one.
+        pub const CALLER_CONTACT = "SELECT a.user_id AS tenant_id, c.id, c.user_id, c.name,
+                c.phone_number, c.email, c.company, c.notes, c.created_at, c.updated_at
             FROM agents a
-            JOIN contacts c ON c.user_id = a.user_id AND c.phone_number = $2 AND c.deleted_at IS NULL
+            LEFT JOIN contacts c
+                ON c.user_id = a.user_id AND c.phone_number = $2 AND c.deleted_at IS NULL
             WHERE a.elevenlabs_agent_id = $1";
     }
 }
