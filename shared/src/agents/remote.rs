@@ -224,21 +224,13 @@ pub fn conversation_config(spec: &AgentSpec) -> Value {
 /// the webhook's URL).
 pub fn platform_settings(existing: &Value) -> Value {
     let mut settings = existing.as_object().cloned().unwrap_or_default();
-    let mut overrides = settings
-        .get("overrides")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let mut overrides = section(&settings, "overrides");
     overrides.insert(
         "enable_conversation_initiation_client_data_from_webhook".into(),
         json!(true),
     );
     settings.insert("overrides".into(), Value::Object(overrides));
-    let mut items = settings
-        .get("data_collection")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let mut items = section(&settings, "data_collection");
     for (id, kind, description) in DATA_COLLECTION {
         items.insert(
             (*id).to_owned(),
@@ -247,6 +239,15 @@ pub fn platform_settings(existing: &Value) -> Value {
     }
     settings.insert("data_collection".into(), Value::Object(items));
     Value::Object(settings)
+}
+
+/// A copy of the object `name` of `map`: ElevenLabs takes a sub-object whole, so a change to
+/// one of its fields is written back with the rest of it. Empty when there is none.
+fn section(map: &Map<String, Value>, name: &str) -> Map<String, Value> {
+    map.get(name)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The validated configuration changes of an update.
@@ -291,19 +292,8 @@ impl Changes {
     }
 
     fn apply_to(&self, config: &mut Map<String, Value>) {
-        let section = |config: &mut Map<String, Value>, name: &str| -> Map<String, Value> {
-            config
-                .get(name)
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default()
-        };
         let mut agent = section(config, "agent");
-        let mut prompt = agent
-            .get("prompt")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let mut prompt = section(&agent, "prompt");
         if let Some(text) = &self.system_prompt {
             prompt.insert("prompt".into(), json!(text));
         }

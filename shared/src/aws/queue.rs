@@ -193,28 +193,19 @@ pub async fn replay(
 ) -> AppResult<Replayed> {
     let started = std::time::Instant::now();
     let mut moved = 0;
-    while moved < max {
-        if moved > 0 && started.elapsed() >= budget {
-            return Ok(Replayed {
-                moved,
-                emptied: false,
-            });
+    let emptied = loop {
+        if moved >= max || (moved > 0 && started.elapsed() >= budget) {
+            break false;
         }
         let batch = receive(client, dlq_url, 10, 0).await?;
         if batch.is_empty() {
-            return Ok(Replayed {
-                moved,
-                emptied: true,
-            });
+            break true;
         }
         for message in batch {
             send_body(client, queue_url, &message.body, 0).await?;
             delete(client, dlq_url, &message.receipt_handle).await?;
             moved += 1;
         }
-    }
-    Ok(Replayed {
-        moved,
-        emptied: false,
-    })
+    };
+    Ok(Replayed { moved, emptied })
 }

@@ -34,14 +34,15 @@ impl CallerVariables {
         let text = |field: fn(&Contact) -> Option<&str>| {
             contact.and_then(field).unwrap_or_default().to_owned()
         };
+        let company = text(|c| c.company.as_deref());
         Self {
             customer_name: text(|c| Some(&c.name)),
-            customer_company: text(|c| c.company.as_deref()),
+            customer_company: company.clone(),
             customer_notes: text(|c| c.notes.as_deref()),
             customer_email: text(|c| c.email.as_deref()),
             customer_phone: number.unwrap_or_default().to_owned(),
             contact_found: contact.is_some(),
-            company: text(|c| c.company.as_deref()),
+            company,
             contact_id: contact.map(|c| c.id.to_string()).unwrap_or_default(),
             tenant_id: tenant.map(|t| t.as_uuid().to_string()).unwrap_or_default(),
         }
@@ -64,10 +65,10 @@ pub async fn caller_variables(
     let (tenant, contact) = match &row {
         Some(row) => (
             Some(TenantId::from_trusted(row.try_get("tenant_id")?)),
-            match row.try_get::<_, Option<uuid::Uuid>>("id")? {
-                Some(_) => Some(Contact::try_from(row)?),
-                None => None,
-            },
+            // No contact at the number: its columns are NULL.
+            row.try_get::<_, Option<uuid::Uuid>>("id")?
+                .map(|_| Contact::try_from(row))
+                .transpose()?,
         ),
         None => (None, None),
     };

@@ -155,7 +155,7 @@ pub mod sql {
             WHERE batch_id = $1 AND status = 'held'";
         pub const EXPIRE_LAPSED = concat!("UPDATE credit_holds SET status = 'expired', closed_at = now()
             WHERE id IN (SELECT h.id FROM credit_holds h JOIN call_batches b ON b.id = h.batch_id
-                WHERE h.status = 'held' AND NOT (", holding!(), "))");
+                WHERE h.status = 'held' AND NOT (", holding_since!(), "))");
     }
 }
 
