@@ -1031,7 +1031,7 @@ async fn system_analytics_sum_closed_days_once() {
     // call of every tenant's.
     client
         .batch_execute(
-            "UPDATE closed_day_periods SET since = since - 1;
+            "UPDATE closed_day_periods SET since = since - 1, calls = calls + 100;
              UPDATE closed_day_sums SET calls = calls + 1 WHERE days = 30",
         )
         .await
@@ -1091,6 +1091,153 @@ async fn system_analytics_sum_closed_days_once() {
         after_midnight,
         (true, 1, 100, 1),
         "summed from the first day"
+    );
+}
+
+/// The top ten among few candidates (V0033): the closed days' tenth highest use of credits,
+/// less the open days' tenth highest, bounds the closed sums worth looking at, and the open days'
+/// uses above theirs are looked at too. Read from the sums and from every row, the figures are
+/// the same, and the ones expected. Five days ago: tenants 1 to 4 used 5,100 to 5,400 credits,
+/// 5 and 6 3,300 and 3,250, 7 to 10 3,000 each (the tenth highest), 11 2,900, 12 2,800, 13
+/// 2,700, 14 500, 15 to 21 100, tenant n with n calls (15 to 21 one), and tenant 32's row was
+/// emptied by a call that changed day. Today 15 to 21 use 300 each, 11 and 22 200 (the tenth
+/// highest), 14 3,000, 25 3,400; 32 chats. So 11 is in the ten though its sum is under the
+/// tenth highest and its use of today not above that of today's tenth, 14 and 25 though
+/// their sums are far under it (25 has none), and of 7 to 10 only 10, with the most calls.
+#[tokio::test]
+async fn system_analytics_find_the_top_ten_among_few_candidates() {
+    use shared::admin::analytics::{
+        sql::{CLOSED_DAYS_SUMMED, TENANTS},
+        sum_closed_days,
+    };
+    use shared::calls::rollup::sql::ADD_TO_DAY;
+    let database = support::ScratchDatabase::create("top_ten").await;
+    let mut client = database.migrated_connection().await;
+    numbered_tenants(&client, "top_ten_", 1..=32).await;
+    client
+        .batch_execute(
+            "INSERT INTO daily_agent_stats
+                 (user_id, agent_id, day, calls, chats, duration_seconds, credits_used)
+             SELECT a.user_id, a.id, (now() AT TIME ZONE 'UTC')::date - v.ago, v.calls, v.chats,
+                    v.credits * 60, v.credits
+             FROM (VALUES (1, 5, 1, 0, 5100), (2, 5, 2, 0, 5200), (3, 5, 3, 0, 5300),
+                          (4, 5, 4, 0, 5400), (5, 5, 5, 0, 3300), (6, 5, 6, 0, 3250),
+                          (7, 5, 7, 0, 3000), (8, 5, 8, 0, 3000), (9, 5, 9, 0, 3000),
+                          (10, 5, 10, 0, 3000), (11, 5, 11, 0, 2900), (12, 5, 12, 0, 2800),
+                          (13, 5, 13, 0, 2700), (14, 5, 14, 0, 500), (32, 5, 0, 0, 0),
+                          (11, 0, 1, 0, 200), (14, 0, 3, 0, 3000),
+                          (25, 0, 4, 0, 3400), (32, 0, 0, 1, 0)
+                   UNION ALL
+                   SELECT n, ago, 1, 0, CASE ago WHEN 5 THEN 100 ELSE 300 END
+                   FROM generate_series(15, 21) n, (VALUES (5), (0)) d (ago))
+                 v (n, ago, calls, chats, credits)
+             JOIN users u ON u.auth_subject = 'top_ten_' || v.n
+             JOIN agents a ON a.user_id = u.id",
+        )
+        .await
+        .expect("the rollups");
+    // Tenant 22's through the processor's statement, which numbers the row's tenant (V0033);
+    // the rows above have theirs looked up.
+    let tenant_22 = client
+        .query_one(
+            "SELECT a.user_id, a.id, (now() AT TIME ZONE 'UTC')::date
+             FROM agents a JOIN users u ON u.id = a.user_id WHERE u.auth_subject = 'top_ten_22'",
+            &[],
+        )
+        .await
+        .expect("tenant 22");
+    let (user, agent, today): (uuid::Uuid, uuid::Uuid, chrono::NaiveDate) =
+        (tenant_22.get(0), tenant_22.get(1), tenant_22.get(2));
+    client
+        .execute(
+            ADD_TO_DAY,
+            &[
+                &user,
+                &agent,
+                &today,
+                &1,
+                &0,
+                &0,
+                &0,
+                &0,
+                &12_000_i64,
+                &200_i64,
+            ],
+        )
+        .await
+        .expect("tenant 22's call");
+    let numbered: bool = client
+        .query_one(
+            "SELECT d.tenant_seq = u.seq FROM daily_agent_stats d JOIN users u ON u.id = d.user_id
+             WHERE u.auth_subject = 'top_ten_22'",
+            &[],
+        )
+        .await
+        .expect("its row")
+        .get(0);
+    let read = async |client: &deadpool_postgres::Client| {
+        let rows = client.query(TENANTS, &[&30_i32]).await.expect("the sums");
+        let totals: (i64, i64, i64, i64, i64) = (
+            rows[0].get("active"),
+            rows[0].get("calls"),
+            rows[0].get("chats"),
+            rows[0].get("minutes"),
+            rows[0].get("billed_minutes"),
+        );
+        let top: Vec<(String, i64, i64)> = rows
+            .iter()
+            .map(|row| {
+                (
+                    row.get("email"),
+                    row.get("tenant_credits_used"),
+                    row.get("tenant_calls"),
+                )
+            })
+            .collect();
+        (totals, top)
+    };
+    let summed_now = async |client: &deadpool_postgres::Client| -> bool {
+        client
+            .query_one(CLOSED_DAYS_SUMMED, &[&30_i32])
+            .await
+            .expect("summed?")
+            .get("summed")
+    };
+    let every_row = read(&client).await;
+    let unsummed = summed_now(&client).await;
+    sum_closed_days(&mut client, 30).await.expect("summed");
+    let summed = summed_now(&client).await;
+    let from_sums = read(&client).await;
+    drop(client);
+    database.drop().await;
+
+    assert!(numbered, "the processor's row carries its tenant's number");
+    assert_eq!(
+        (unsummed, summed),
+        (false, true),
+        "read from every row, then from the sums"
+    );
+    assert_eq!(from_sums, every_row, "the same figures either way");
+    let tenant =
+        |n: i32, credits: i64, calls: i64| (format!("tenant{n}@example.test"), credits, calls);
+    assert_eq!(
+        every_row,
+        (
+            (24, 128, 1, 58_050, 58_050),
+            vec![
+                tenant(4, 5400, 4),
+                tenant(3, 5300, 3),
+                tenant(2, 5200, 2),
+                tenant(1, 5100, 1),
+                tenant(14, 3500, 17),
+                tenant(25, 3400, 4),
+                tenant(5, 3300, 5),
+                tenant(6, 3250, 6),
+                tenant(11, 3100, 12),
+                tenant(10, 3000, 10),
+            ]
+        ),
+        "24 active: 1 to 22, 25, and 32 with its chat of today"
     );
 }
 

@@ -4,9 +4,9 @@
 //!
 //! Requests are answered from a snapshot of their period's figures ([`cached`]) while it is
 //! under [`MAX_AGE`], and the reconciler re-reads the periods admins look at ([`warm`]) before
-//! their snapshots expire. Reading them adds each tenant's rollups of today (and, until 02:00
-//! UTC, yesterday) to its sums over the period's older days, which are read once
-//! ([`sum_closed_days`], V0028).
+//! their snapshots expire. Reading them adds the rollups of today (and, until 02:00 UTC,
+//! yesterday) to the period's sums over its older days, which are read once
+//! ([`sum_closed_days`], V0028) with their totals (V0033).
 
 use crate::db::statements::Cached;
 use chrono::{DateTime, NaiveDate, Utc};

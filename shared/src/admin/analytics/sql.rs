@@ -20,12 +20,13 @@ macro_rules! last_closed_day {
 /// `last_closed_day!`, an expression of `now()`.
 pub const LAST_CLOSED_DAY: &str = last_closed_day!();
 /// The period's closed days have their sums, from its first day through its last closed one,
-/// read since the last late change (V0028). Both days: the first moves on at midnight, the last
-/// at 02:00, and sums read before midnight would count the day that left the period (V0029).
-macro_rules! closed_days_summed {
+/// read since the last late change (V0028): its row of `closed_day_periods`, `p`. Both days:
+/// the first moves on at midnight, the last at 02:00, and sums read before midnight would
+/// count the day that left the period (V0029).
+macro_rules! summed_period {
     () => {
         concat!(
-            "SELECT FROM closed_day_periods p JOIN closed_day_changes c ON c.late = p.late
+            "closed_day_periods p JOIN closed_day_changes c ON c.late = p.late
             WHERE p.days = $1 AND p.since = ",
             since_day!(),
             " AND p.through = ",
@@ -174,7 +175,8 @@ crate::db::statements! {
         FROM closed, open"
     );
     /// Whether the period's closed days have their sums ([`SUM_CLOSED_DAYS`]).
-    pub const CLOSED_DAYS_SUMMED = concat!("SELECT EXISTS (", closed_days_summed!(), ") AS summed");
+    pub const CLOSED_DAYS_SUMMED =
+        concat!("SELECT EXISTS (SELECT FROM ", summed_period!(), ") AS summed");
     /// Takes the period's turn to sum its closed days (its row, locked by an update that
     /// changes nothing): a second reader waits here, then finds them summed.
     pub const TAKE_CLOSED_DAYS = "INSERT INTO closed_day_periods (days) VALUES ($1)
@@ -187,7 +189,10 @@ crate::db::statements! {
         DELETE FROM closed_day_sums WHERE days <> ALL($1)";
     /// Sums each tenant's rollups over the period's days up to the last closed one, and
     /// keeps those two days and the count of late changes they were read with: read in the
-    /// same snapshot, a change either is in the sums or made the count move on.
+    /// same snapshot, a change either is in the sums or made the count move on. For
+    /// [`TENANTS`], the period's row keeps the sums' totals too, the tenth highest use of
+    /// credits among the tenants with a call or chat (NULL if fewer have one), and those
+    /// tenants' bitmap (bit n: the tenant numbered n, `users.seq`).
     pub const SUM_CLOSED_DAYS = concat!(
         "WITH summed AS (
             INSERT INTO closed_day_sums
@@ -197,63 +202,113 @@ crate::db::statements! {
             FROM daily_agent_stats
             WHERE day >= ", since_day!(), " AND day <= ", last_closed_day!(), "
             GROUP BY user_id
-            RETURNING 1)
+            RETURNING user_id, calls, chats, duration_seconds, credits_used),
+        active AS (
+            SELECT u.seq FROM summed s JOIN users u ON u.id = s.user_id
+            WHERE s.calls + s.chats > 0),
+        totals AS (
+            SELECT count(*) AS tenants, count(*) FILTER (WHERE calls + chats > 0) AS active,
+                COALESCE(sum(calls), 0)::bigint AS calls, COALESCE(sum(chats), 0)::bigint AS chats,
+                COALESCE(sum(duration_seconds), 0)::bigint AS duration_seconds,
+                COALESCE(sum(credits_used), 0)::bigint AS credits_used,
+                (SELECT credits_used FROM summed WHERE calls + chats > 0
+                 ORDER BY credits_used DESC OFFSET 9 LIMIT 1) AS tenth,
+                (SELECT COALESCE(string_agg(CASE WHEN a.seq IS NULL THEN '0' ELSE '1' END, ''
+                            ORDER BY n), '')::varbit
+                 FROM generate_series(0, (SELECT max(seq) FROM active)) n
+                     LEFT JOIN active a ON a.seq = n) AS active_tenants
+            FROM summed)
         UPDATE closed_day_periods
         SET since = ", since_day!(), ", through = ", last_closed_day!(), ",
-            late = (SELECT late FROM closed_day_changes)
+            late = (SELECT late FROM closed_day_changes), active = t.active, calls = t.calls,
+            chats = t.chats, duration_seconds = t.duration_seconds,
+            credits_used = t.credits_used, tenth = t.tenth, active_tenants = t.active_tenants
+        FROM totals t
         WHERE days = $1
-        RETURNING (SELECT count(*) FROM summed) AS tenants"
+        RETURNING t.tenants"
     );
-    /// One pass over the period's rollups, summed per tenant: the call totals, the active
-    /// tenants and the top ten, all from the same sums (the ten picked before their e-mails
-    /// are joined: 2 ms, against 7 to 15 for every tenant's; a tenant whose rows a call
-    /// moving day emptied is not one of them). Every row carries the totals;
-    /// a period without calls has one row, with no tenant. While the closed days' sums hold
-    /// in this snapshot, a tenant's sums are those plus its rows of the days after them;
-    /// else its rows of the whole period (each branch runs only under its one-time
-    /// condition). The closed days' sums are joined, not summed again, and a tenant's sums
-    /// are `bigint`: Postgres sums `bigint` as `numeric`, and `int` into a `bigint`, so
-    /// each rollup's figures are summed as `int` (an agent's day would need 24,855 calls at
-    /// once, all day, to pass it). 17 ms at ten million calls with the closed days' sums
-    /// `bigint`, against 22.5 with both sorts of row summed as `numeric`; 2 to 4 ms less
-    /// with the open days' rows summed as `int` too.
+    /// The period's call totals, its active tenants and its top ten. While the closed days'
+    /// sums hold in this snapshot (`closed`), they are the closed days' totals and each
+    /// tenant's sums are those plus its rows of the days after them (`open`); else `open`
+    /// is its rows of the whole period (each branch runs only under its one-time condition).
+    /// Every row carries the totals; a period without calls has one row, with no tenant.
+    ///
+    /// Only the open days' rows are summed per tenant (the 5,234 tenants of a day at ten
+    /// million calls), never the closed days' sums of every tenant (10,000): their totals are
+    /// kept with them; a tenant of the open days is a newly active one if its bit in their
+    /// bitmap is not set; and the top ten are found among few candidates. The tenth highest
+    /// closed use (`tenth`, c) is a bound the tenth highest total reaches (those ten tenants'
+    /// totals are no lower), and for any s, a tenant whose total reaches c used either more
+    /// than s on the open days or at least c - s on the closed ones. With s the open days'
+    /// tenth highest, fewer than ten of the first sort and, c being far above s, only the
+    /// closed sums just above c (an index range) of the second; a bound at or under 0 takes
+    /// every open tenant. A tenant's sums are `bigint` and each rollup's figures are summed as
+    /// `int`: Postgres sums `bigint` as `numeric` (an agent's day would need 24,855 calls at
+    /// once, all day, to pass an `int`). A row without its tenant's number (written before
+    /// V0033) has it looked up.
     pub const TENANTS = concat!(
-        "WITH summed AS MATERIALIZED (", closed_days_summed!(), "),
-        unclosed AS (
-            SELECT user_id, sum(calls) AS calls, sum(chats) AS chats,
+        "WITH closed AS MATERIALIZED (
+            SELECT p.active, p.calls, p.chats, p.duration_seconds, p.credits_used, p.tenth,
+                p.active_tenants
+            FROM ", summed_period!(), "),
+        open AS MATERIALIZED (
+            SELECT user_id, max(tenant_seq) AS seq, sum(calls) AS calls, sum(chats) AS chats,
                 sum(duration_seconds::int) AS duration_seconds,
                 sum(credits_used::int) AS credits_used
-            FROM (SELECT user_id, calls, chats, duration_seconds, credits_used
+            FROM (SELECT user_id, tenant_seq, calls, chats, duration_seconds, credits_used
                   FROM daily_agent_stats
                   WHERE day > ", last_closed_day!(), " AND day >= ", since_day!(), "
-                      AND EXISTS (SELECT FROM summed)
+                      AND EXISTS (SELECT FROM closed)
                   UNION ALL
-                  SELECT user_id, calls, chats, duration_seconds, credits_used
+                  SELECT user_id, tenant_seq, calls, chats, duration_seconds, credits_used
                   FROM daily_agent_stats
-                  WHERE day >= ", since_day!(), " AND NOT EXISTS (SELECT FROM summed)) rollups
+                  WHERE day >= ", since_day!(), " AND NOT EXISTS (SELECT FROM closed)) rollups
             GROUP BY user_id),
-        closed AS (
-            SELECT user_id, calls, chats, duration_seconds, credits_used
-            FROM closed_day_sums WHERE days = $1 AND EXISTS (SELECT FROM summed)),
-        tenants AS MATERIALIZED (
-            SELECT user_id,
-                COALESCE(c.calls, 0) + COALESCE(o.calls, 0) AS calls,
-                COALESCE(c.chats, 0) + COALESCE(o.chats, 0) AS chats,
-                COALESCE(c.duration_seconds, 0) + COALESCE(o.duration_seconds, 0)
-                    AS duration_seconds,
-                COALESCE(c.credits_used, 0) + COALESCE(o.credits_used, 0) AS credits_used
-            FROM closed c FULL JOIN unclosed o USING (user_id)),
+        closed_sums AS NOT MATERIALIZED (
+            SELECT user_id, credits_used, calls + chats AS calls
+            FROM closed_day_sums
+            WHERE days = $1 AND calls + chats > 0 AND EXISTS (SELECT FROM closed)),
+        newly_active AS (
+            SELECT count(*) AS tenants
+            FROM (SELECT COALESCE(seq, (SELECT seq FROM users u WHERE u.id = o.user_id)) AS seq
+                  FROM open o WHERE o.calls + o.chats > 0) o
+                LEFT JOIN closed c ON true
+            WHERE CASE WHEN o.seq < bit_length(c.active_tenants)
+                THEN get_bit(c.active_tenants, o.seq) = 0 ELSE true END),
         totals AS (
-            SELECT count(*) FILTER (WHERE calls + chats > 0) AS active,
-                COALESCE(sum(calls), 0)::bigint AS calls, COALESCE(sum(chats), 0)::bigint AS chats,
-                COALESCE(sum(duration_seconds), 0)::bigint / 60 AS minutes,
-                COALESCE(sum(credits_used), 0)::bigint AS billed_minutes
-            FROM tenants),
+            SELECT COALESCE(c.active, 0) + (SELECT tenants FROM newly_active) AS active,
+                COALESCE(c.calls, 0) + o.calls AS calls, COALESCE(c.chats, 0) + o.chats AS chats,
+                (COALESCE(c.duration_seconds, 0) + o.duration_seconds) / 60 AS minutes,
+                COALESCE(c.credits_used, 0) + o.credits_used AS billed_minutes
+            FROM (SELECT COALESCE(sum(calls), 0)::bigint AS calls,
+                      COALESCE(sum(chats), 0)::bigint AS chats,
+                      COALESCE(sum(duration_seconds), 0)::bigint AS duration_seconds,
+                      COALESCE(sum(credits_used), 0)::bigint AS credits_used
+                  FROM open) o
+                LEFT JOIN closed c ON true),
+        bounds AS MATERIALIZED (
+            SELECT s, COALESCE((SELECT tenth FROM closed), 0) - s AS closed_from
+            FROM (SELECT COALESCE((SELECT credits_used FROM open WHERE calls + chats > 0
+                      ORDER BY credits_used DESC OFFSET 9 LIMIT 1), 0) AS s
+                  OFFSET 0) open_tenth),
+        candidates AS (
+            SELECT s.user_id, s.credits_used + COALESCE(o.credits_used, 0) AS credits_used,
+                s.calls + COALESCE(o.calls + o.chats, 0) AS calls
+            FROM closed_sums s LEFT JOIN open o USING (user_id)
+            WHERE s.credits_used >= (SELECT closed_from FROM bounds)
+            UNION
+            SELECT o.user_id, o.credits_used + COALESCE(s.credits_used, 0),
+                o.calls + o.chats + COALESCE(s.calls, 0)
+            FROM open o LEFT JOIN LATERAL (
+                    SELECT credits_used, calls FROM closed_sums s
+                    WHERE s.user_id = o.user_id OFFSET 0) s ON true
+            WHERE o.calls + o.chats > 0 AND (o.credits_used > (SELECT s FROM bounds)
+                OR (SELECT closed_from FROM bounds) <= 0)),
         top AS (
             SELECT t.user_id, u.email, t.credits_used::bigint AS tenant_credits_used,
-                (t.calls + t.chats)::bigint AS tenant_calls
-            FROM (SELECT * FROM tenants WHERE calls + chats > 0
-                  ORDER BY credits_used DESC, calls + chats DESC, user_id LIMIT 10) t
+                t.calls::bigint AS tenant_calls
+            FROM (SELECT * FROM candidates
+                  ORDER BY credits_used DESC, calls DESC, user_id LIMIT 10) t
             JOIN users u ON u.id = t.user_id)
         SELECT totals.*, top.* FROM totals LEFT JOIN top ON true
         ORDER BY top.tenant_credits_used DESC, top.tenant_calls DESC, top.user_id"
