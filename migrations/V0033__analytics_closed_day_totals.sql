@@ -38,9 +38,14 @@ ALTER TABLE closed_day_periods
     -- NULL: fewer than ten tenants with a call or chat in the sums.
     ADD COLUMN tenth            bigint,
     -- Bit n set: the tenant numbered n had a call or chat in the sums.
-    ADD COLUMN active_tenants   bit varying NOT NULL DEFAULT B'';
--- Sums kept before this have none of those: they are read again.
-UPDATE closed_day_periods SET late = NULL;
+    ADD COLUMN active_tenants   bit varying NOT NULL DEFAULT B'',
+    -- The sums these totals are of: their first and last days and count of late changes. The
+    -- release before this one sums the closed days too (while a deploy replaces it, or after
+    -- a rollback) and moves `since`, `through` and `late` without the totals: the totals hold
+    -- only while these are the same. NULL until the sums are read again, with their totals.
+    ADD COLUMN totals_since     date,
+    ADD COLUMN totals_through   date,
+    ADD COLUMN totals_late      bigint;
 
 -- The top ten's candidates among the sums: those with a call or chat, from a use of credits on.
 CREATE INDEX closed_day_sums_by_use ON closed_day_sums (days, credits_used)

@@ -1031,7 +1031,8 @@ async fn system_analytics_sum_closed_days_once() {
     // call of every tenant's.
     client
         .batch_execute(
-            "UPDATE closed_day_periods SET since = since - 1, calls = calls + 100;
+            "UPDATE closed_day_periods
+             SET since = since - 1, totals_since = totals_since - 1, calls = calls + 100;
              UPDATE closed_day_sums SET calls = calls + 1 WHERE days = 30",
         )
         .await
@@ -1106,10 +1107,7 @@ async fn system_analytics_sum_closed_days_once() {
 /// their sums are far under it (25 has none), and of 7 to 10 only 10, with the most calls.
 #[tokio::test]
 async fn system_analytics_find_the_top_ten_among_few_candidates() {
-    use shared::admin::analytics::{
-        sql::{CLOSED_DAYS_SUMMED, TENANTS},
-        sum_closed_days,
-    };
+    use shared::admin::analytics::sum_closed_days;
     use shared::calls::rollup::sql::ADD_TO_DAY;
     let database = support::ScratchDatabase::create("top_ten").await;
     let mut client = database.migrated_connection().await;
@@ -1175,39 +1173,11 @@ async fn system_analytics_find_the_top_ten_among_few_candidates() {
         .await
         .expect("its row")
         .get(0);
-    let read = async |client: &deadpool_postgres::Client| {
-        let rows = client.query(TENANTS, &[&30_i32]).await.expect("the sums");
-        let totals: (i64, i64, i64, i64, i64) = (
-            rows[0].get("active"),
-            rows[0].get("calls"),
-            rows[0].get("chats"),
-            rows[0].get("minutes"),
-            rows[0].get("billed_minutes"),
-        );
-        let top: Vec<(String, i64, i64)> = rows
-            .iter()
-            .map(|row| {
-                (
-                    row.get("email"),
-                    row.get("tenant_credits_used"),
-                    row.get("tenant_calls"),
-                )
-            })
-            .collect();
-        (totals, top)
-    };
-    let summed_now = async |client: &deadpool_postgres::Client| -> bool {
-        client
-            .query_one(CLOSED_DAYS_SUMMED, &[&30_i32])
-            .await
-            .expect("summed?")
-            .get("summed")
-    };
-    let every_row = read(&client).await;
-    let unsummed = summed_now(&client).await;
+    let every_row = thirty_days(&client).await;
+    let unsummed = thirty_days_summed(&client).await;
     sum_closed_days(&mut client, 30).await.expect("summed");
-    let summed = summed_now(&client).await;
-    let from_sums = read(&client).await;
+    let summed = thirty_days_summed(&client).await;
+    let from_sums = thirty_days(&client).await;
     drop(client);
     database.drop().await;
 
@@ -1239,6 +1209,127 @@ async fn system_analytics_find_the_top_ten_among_few_candidates() {
         ),
         "24 active: 1 to 22, 25, and 32 with its chat of today"
     );
+}
+
+/// The top ten and the active tenants at their edges, each state read from every row (the sums
+/// set aside by a late change) and then from the sums: a tenant active only today whose number
+/// is inside the sums' bitmap; ten tenants of distinct uses and nothing open (the tenth highest
+/// is the tenth's own); ten of the same use (the bound is reached, not passed). Then the sums'
+/// totals as the release before V0033 leaves them, moving the sums' days on but not theirs:
+/// not trusted.
+#[tokio::test]
+async fn system_analytics_top_ten_and_active_tenants_at_their_edges() {
+    use shared::admin::analytics::sum_closed_days;
+    let database = support::ScratchDatabase::create("top_ten_edges").await;
+    let mut client = database.migrated_connection().await;
+    numbered_tenants(&client, "edges_", 1..=10).await;
+    // (tenant, days ago, credits), one call each; how many active, how many in the top ten.
+    let states = [
+        (
+            "tenant 1 new today, tenant 3 five days ago",
+            "VALUES (3, 5, 100), (1, 0, 50)",
+            2,
+            2,
+        ),
+        (
+            "ten distinct uses",
+            "SELECT n, 5, n * 100 FROM generate_series(1, 10) n",
+            10,
+            10,
+        ),
+        (
+            "ten equal uses",
+            "SELECT n, 5, 100 FROM generate_series(1, 10) n",
+            10,
+            10,
+        ),
+    ];
+    let mut read = Vec::new();
+    for (state, rows, _, _) in states {
+        client
+            .batch_execute(&format!(
+                "DELETE FROM daily_agent_stats;
+                 INSERT INTO daily_agent_stats
+                     (user_id, agent_id, day, calls, chats, duration_seconds, credits_used)
+                 SELECT a.user_id, a.id, (now() AT TIME ZONE 'UTC')::date - v.ago, 1, 0,
+                        v.credits * 60, v.credits
+                 FROM ({rows}) v (n, ago, credits)
+                 JOIN users u ON u.auth_subject = 'edges_' || v.n
+                 JOIN agents a ON a.user_id = u.id;
+                 UPDATE closed_day_changes SET late = late + 1"
+            ))
+            .await
+            .expect(state);
+        let every_row = thirty_days(&client).await;
+        sum_closed_days(&mut client, 30).await.expect(state);
+        read.push((state, every_row, thirty_days(&client).await));
+    }
+    client
+        .batch_execute(
+            "UPDATE closed_day_periods
+             SET totals_since = totals_since - 1, totals_through = totals_through - 1,
+                 active = 0, calls = 0, credits_used = 0, active_tenants = B''
+             WHERE days = 30",
+        )
+        .await
+        .expect("the release before's sums");
+    let before_v0033 = (
+        thirty_days_summed(&client).await,
+        thirty_days(&client).await,
+    );
+    drop(client);
+    database.drop().await;
+
+    for ((state, _, active, top), (_, every_row, from_sums)) in states.iter().zip(&read) {
+        assert_eq!(from_sums, every_row, "{state}: the same either way");
+        assert_eq!(
+            (every_row.0 .0, every_row.1.len()),
+            (*active, *top),
+            "{state}: active, in the top ten"
+        );
+    }
+    assert_eq!(
+        before_v0033,
+        (false, read[2].1.clone()),
+        "the release before's sums are read again"
+    );
+}
+
+/// The 30 days' call totals (active, calls, chats, minutes, billed minutes) and top ten
+/// (e-mail, credits, calls), as `TENANTS` answers them.
+async fn thirty_days(
+    client: &deadpool_postgres::Client,
+) -> ((i64, i64, i64, i64, i64), Vec<(String, i64, i64)>) {
+    use shared::admin::analytics::sql::TENANTS;
+    let rows = client.query(TENANTS, &[&30_i32]).await.expect("the sums");
+    let totals = (
+        rows[0].get("active"),
+        rows[0].get("calls"),
+        rows[0].get("chats"),
+        rows[0].get("minutes"),
+        rows[0].get("billed_minutes"),
+    );
+    let top = rows
+        .iter()
+        .filter_map(|row| {
+            Some((
+                row.get::<_, Option<String>>("email")?,
+                row.get("tenant_credits_used"),
+                row.get("tenant_calls"),
+            ))
+        })
+        .collect();
+    (totals, top)
+}
+
+/// Whether the 30 days' closed days have their sums, with their totals, in a new snapshot.
+async fn thirty_days_summed(client: &deadpool_postgres::Client) -> bool {
+    use shared::admin::analytics::sql::CLOSED_DAYS_SUMMED;
+    client
+        .query_one(CLOSED_DAYS_SUMMED, &[&30_i32])
+        .await
+        .expect("summed?")
+        .get("summed")
 }
 
 /// Every day the admin's analytics hold as closed (`LAST_CLOSED_DAY`, as of a reader's `now()`)

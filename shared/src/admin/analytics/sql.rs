@@ -20,9 +20,10 @@ macro_rules! last_closed_day {
 /// `last_closed_day!`, an expression of `now()`.
 pub const LAST_CLOSED_DAY: &str = last_closed_day!();
 /// The period's closed days have their sums, from its first day through its last closed one,
-/// read since the last late change (V0028): its row of `closed_day_periods`, `p`. Both days:
-/// the first moves on at midnight, the last at 02:00, and sums read before midnight would
-/// count the day that left the period (V0029).
+/// read since the last late change (V0028), and their totals (V0033): its row of
+/// `closed_day_periods`, `p`. Both days: the first moves on at midnight, the last at 02:00,
+/// and sums read before midnight would count the day that left the period (V0029). The
+/// totals' own days and count: sums read by the release before V0033 have none.
 macro_rules! summed_period {
     () => {
         concat!(
@@ -30,7 +31,9 @@ macro_rules! summed_period {
             WHERE p.days = $1 AND p.since = ",
             since_day!(),
             " AND p.through = ",
-            last_closed_day!()
+            last_closed_day!(),
+            " AND p.totals_since = p.since AND p.totals_through = p.through
+                AND p.totals_late = p.late"
         )
     };
 }
@@ -220,7 +223,9 @@ crate::db::statements! {
             FROM summed)
         UPDATE closed_day_periods
         SET since = ", since_day!(), ", through = ", last_closed_day!(), ",
-            late = (SELECT late FROM closed_day_changes), active = t.active, calls = t.calls,
+            late = (SELECT late FROM closed_day_changes), totals_since = ", since_day!(), ",
+            totals_through = ", last_closed_day!(), ",
+            totals_late = (SELECT late FROM closed_day_changes), active = t.active, calls = t.calls,
             chats = t.chats, duration_seconds = t.duration_seconds,
             credits_used = t.credits_used, tenth = t.tenth, active_tenants = t.active_tenants
         FROM totals t
