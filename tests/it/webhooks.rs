@@ -455,6 +455,103 @@ async fn analytics_naming_no_agent_wait_for_their_call() {
     assert_eq!(unmatched, 0);
 }
 
+/// Analytics naming no agent wait 30 minutes from the processor's first look, not from when
+/// they came in (V0034): after a database outage, or replayed from the dead-letter queue, the
+/// transcription queued beside them may be a moment behind. Here, analytics that came in 40
+/// minutes ago are retried until their call is stored, then applied; analytics of a
+/// conversation never stored are kept unmatched once 30 minutes have passed since the first
+/// look.
+#[tokio::test]
+async fn analytics_naming_no_agent_wait_from_the_first_look_not_from_their_arrival() {
+    use shared::aws::queue::{EventSource, QueuedEvent};
+    use shared::webhooks::{process::process_message, Outcome};
+    let state = crate::support::app_state().await;
+    let tenant = Tenant::new().await;
+    let now = chrono::Utc::now();
+    // The analytics as the queue hands them back after the outage.
+    let came_in_40_minutes_ago = |conversation: &str| {
+        let mut event = analytics_event(
+            &tenant.call_agent,
+            conversation,
+            now.timestamp(),
+            4,
+            "After the outage.",
+        );
+        event["data"]
+            .as_object_mut()
+            .expect("data")
+            .remove("agent_id");
+        let body = event.to_string();
+        let key = shared::webhooks::event_key(EventSource::Elevenlabs, body.as_bytes());
+        let message = serde_json::to_string(&QueuedEvent {
+            version: 1,
+            source: EventSource::Elevenlabs,
+            route: "call-analytics".into(),
+            event_key: key.clone(),
+            received_at: now - chrono::Duration::minutes(40),
+            body: Some(body),
+            body_s3_key: None,
+        })
+        .expect("json");
+        (key, message)
+    };
+    let awaited = async |key: &str| -> i64 {
+        db().await
+            .query_one(
+                "SELECT count(*) FROM awaited_events WHERE event_key = $1",
+                &[&key],
+            )
+            .await
+            .expect("awaited")
+            .get(0)
+    };
+
+    let conversation = conversation_id();
+    let (key, analytics) = came_in_40_minutes_ago(&conversation);
+    let first_look = process_message(&state, &analytics).await;
+    let waiting = awaited(&key).await;
+    let transcription = crate::support::queued(&transcription(
+        &tenant.call_agent,
+        &conversation,
+        45,
+        &phone(),
+    ));
+    let stored = process_message(&state, &transcription)
+        .await
+        .expect("the call");
+    let applied = process_message(&state, &analytics)
+        .await
+        .expect("the analytics");
+    let summary = scored(&conversation).await["summary"].clone();
+    let waiting_after = awaited(&key).await;
+
+    let never_stored = conversation_id();
+    let (lost_key, lost) = came_in_40_minutes_ago(&never_stored);
+    let lost_first_look = process_message(&state, &lost).await;
+    db().await
+        .execute(
+            "UPDATE awaited_events SET first_seen_at = now() - interval '31 minutes'
+             WHERE event_key = $1",
+            &[&lost_key],
+        )
+        .await
+        .expect("31 minutes later");
+    let kept = process_message(&state, &lost).await.expect("kept");
+    let lost_waiting_after = awaited(&lost_key).await;
+
+    assert!(
+        first_look.is_err(),
+        "retried at the first look, not kept unmatched"
+    );
+    assert_eq!(waiting, 1);
+    assert_eq!((stored, applied), (Outcome::Applied, Outcome::Applied));
+    assert_eq!(summary, json!("After the outage."));
+    assert_eq!(waiting_after, 0, "no longer awaited once applied");
+    assert!(lost_first_look.is_err(), "waiting too");
+    assert_eq!(kept, Outcome::Unmatched, "kept after 30 minutes of looking");
+    assert_eq!(lost_waiting_after, 0, "no longer awaited once kept");
+}
+
 #[tokio::test]
 async fn a_lead_keeps_its_latest_calls_score_when_an_earlier_call_is_scored_again() {
     let tenant = Tenant::new().await;

@@ -3,10 +3,12 @@
 //! `calls::lifecycle` in one transaction with the event's dedup row. Events for agents we do
 //! not know are kept in unmatched_events.
 
+use crate::db::statements::Cached;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, TimeZone, Utc};
 use deadpool_postgres::GenericClient;
 use serde_json::{json, Value};
+use tokio_postgres::types::ToSql;
 
 use super::{
     mark_processed,
@@ -29,9 +31,9 @@ const SOURCE: &str = "elevenlabs";
 const ANALYTICS_ROUTE: &str = "call-analytics";
 
 /// How long analytics that name no agent wait for their conversation to be stored (its
-/// transcription may come after them): retried through the queue meanwhile, then kept as
-/// unmatched.
-const ANALYTICS_WAIT: chrono::Duration = chrono::Duration::minutes(30);
+/// transcription may come after them), from the processor's first look at them: retried
+/// through the queue meanwhile, then kept as unmatched.
+const ANALYTICS_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// One ElevenLabs webhook, parsed.
 #[derive(Debug)]
@@ -207,6 +209,7 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
             return keep_unmatched(state, event, raw, None, &reason).await
         }
     };
+    let names_no_agent = parsed.agent_id.is_none();
     let settings = state.settings().await?;
     // One connection for the lookup and the transaction.
     let mut client = state.db().get().await?;
@@ -215,15 +218,24 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
         None => owner::of_conversation(&client, &parsed.conversation_id).await?,
     };
     let Some(agent) = owner else {
-        drop(client);
-        if parsed.agent_id.is_none() && event.route != ANALYTICS_ROUTE {
+        if names_no_agent && event.route != ANALYTICS_ROUTE {
             return Ok(Outcome::Rejected("data.agent_id is missing".into()));
         }
-        if parsed.agent_id.is_none() && Utc::now() - event.received_at < ANALYTICS_WAIT {
+        // From the first look, not from when the event came in: after a database outage or a
+        // replay from the dead-letter queue, its transcription may be a moment behind it.
+        let wait = ANALYTICS_WAIT.as_secs_f64();
+        let awaited: &[&(dyn ToSql + Sync)] = &[&event.event_key, &wait];
+        if names_no_agent
+            && client
+                .cached_query_one(super::sql::STILL_AWAITED, awaited)
+                .await?
+                .try_get("waiting")?
+        {
             return Err(AppError::internal(
                 "analytics for a conversation not stored yet; retried",
             ));
         }
+        drop(client);
         let reason = format!(
             "unknown agent {:?}",
             parsed.agent_id.as_deref().unwrap_or("<none>")
@@ -265,6 +277,10 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
             return keep_unmatched(state, event, raw, Some(&call.conversation_id), &reason).await;
         }
         Err(err) => return Err(err),
+    }
+    if names_no_agent {
+        tx.cached_execute(super::sql::AWAITED_NO_MORE, &[&event.event_key])
+            .await?;
     }
     tx.commit().await?;
     Ok(Outcome::Applied)
@@ -321,6 +337,8 @@ async fn keep_unmatched(
         reason,
     };
     record_unmatched(&tx, &unmatched).await?;
+    tx.cached_execute(super::sql::AWAITED_NO_MORE, &[&event.event_key])
+        .await?;
     tx.commit().await?;
     tracing::warn!(event_key = %event.event_key, reason, "kept an unmatched webhook event");
     Ok(Outcome::Unmatched)
