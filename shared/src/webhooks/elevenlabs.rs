@@ -8,7 +8,6 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, TimeZone, Utc};
 use deadpool_postgres::GenericClient;
 use serde_json::{json, Value};
-use tokio_postgres::types::ToSql;
 
 use super::{
     mark_processed,
@@ -29,11 +28,6 @@ const SOURCE: &str = "elevenlabs";
 
 /// The route of the analytics endpoint (its events have no `type`).
 const ANALYTICS_ROUTE: &str = "call-analytics";
-
-/// How long analytics that name no agent wait for their conversation to be stored (its
-/// transcription may come after them), from the processor's first look at them: retried
-/// through the queue meanwhile, then kept as unmatched.
-const ANALYTICS_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// One ElevenLabs webhook, parsed.
 #[derive(Debug)]
@@ -221,13 +215,11 @@ pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResul
         if names_no_agent && event.route != ANALYTICS_ROUTE {
             return Ok(Outcome::Rejected("data.agent_id is missing".into()));
         }
-        // From the first look, not from when the event came in: after a database outage or a
-        // replay from the dead-letter queue, its transcription may be a moment behind it.
-        let wait = ANALYTICS_WAIT.as_secs_f64();
-        let awaited: &[&(dyn ToSql + Sync)] = &[&event.event_key, &wait];
+        // Its transcription may come after it: retried through the queue meanwhile
+        // (`STILL_AWAITED` says how long), then kept as unmatched.
         if names_no_agent
             && client
-                .cached_query_one(super::sql::STILL_AWAITED, awaited)
+                .cached_query_one(super::sql::STILL_AWAITED, &[&event.event_key])
                 .await?
                 .try_get("waiting")?
         {

@@ -135,13 +135,15 @@ pub mod sql {
             ON CONFLICT (event_key) DO NOTHING";
         pub const RECORD_UNMATCHED = "INSERT INTO unmatched_events (event_key, source, event_type, elevenlabs_agent_id, conversation_id, payload, raw_payload, reason)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_key) DO NOTHING";
-        /// Whether an event waiting for its conversation has waited under $2 seconds since
-        /// the processor first looked at it (V0034).
+        /// Whether an event waiting for its conversation (analytics that name no agent) has
+        /// waited under 30 minutes since the processor first looked at it, not since it came
+        /// in: after a database outage or a replay from the dead-letter queue, its
+        /// transcription may be a moment behind it (V0034).
         pub const STILL_AWAITED = "WITH seen AS (
                 INSERT INTO awaited_events (event_key) VALUES ($1)
                 ON CONFLICT (event_key) DO UPDATE SET event_key = EXCLUDED.event_key
                 RETURNING first_seen_at)
-            SELECT now() - first_seen_at < make_interval(secs => $2) AS waiting FROM seen";
+            SELECT now() - first_seen_at < interval '30 minutes' AS waiting FROM seen";
         /// An event that waited is done with waiting: applied, or kept unmatched.
         pub const AWAITED_NO_MORE = "DELETE FROM awaited_events WHERE event_key = $1";
     }
