@@ -1112,28 +1112,21 @@ async fn system_analytics_find_the_top_ten_among_few_candidates() {
     let database = support::ScratchDatabase::create("top_ten").await;
     let mut client = database.migrated_connection().await;
     numbered_tenants(&client, "top_ten_", 1..=32).await;
-    client
-        .batch_execute(
-            "INSERT INTO daily_agent_stats
-                 (user_id, agent_id, day, calls, chats, duration_seconds, credits_used)
-             SELECT a.user_id, a.id, (now() AT TIME ZONE 'UTC')::date - v.ago, v.calls, v.chats,
-                    v.credits * 60, v.credits
-             FROM (VALUES (1, 5, 1, 0, 5100), (2, 5, 2, 0, 5200), (3, 5, 3, 0, 5300),
-                          (4, 5, 4, 0, 5400), (5, 5, 5, 0, 3300), (6, 5, 6, 0, 3250),
-                          (7, 5, 7, 0, 3000), (8, 5, 8, 0, 3000), (9, 5, 9, 0, 3000),
-                          (10, 5, 10, 0, 3000), (11, 5, 11, 0, 2900), (12, 5, 12, 0, 2800),
-                          (13, 5, 13, 0, 2700), (14, 5, 14, 0, 500), (32, 5, 0, 0, 0),
-                          (11, 0, 1, 0, 200), (14, 0, 3, 0, 3000),
-                          (25, 0, 4, 0, 3400), (32, 0, 0, 1, 0)
-                   UNION ALL
-                   SELECT n, ago, 1, 0, CASE ago WHEN 5 THEN 100 ELSE 300 END
-                   FROM generate_series(15, 21) n, (VALUES (5), (0)) d (ago))
-                 v (n, ago, calls, chats, credits)
-             JOIN users u ON u.auth_subject = 'top_ten_' || v.n
-             JOIN agents a ON a.user_id = u.id",
-        )
-        .await
-        .expect("the rollups");
+    numbered_rollups(
+        &client,
+        "top_ten_",
+        "VALUES (1, 5, 1, 0, 5100), (2, 5, 2, 0, 5200), (3, 5, 3, 0, 5300),
+                (4, 5, 4, 0, 5400), (5, 5, 5, 0, 3300), (6, 5, 6, 0, 3250),
+                (7, 5, 7, 0, 3000), (8, 5, 8, 0, 3000), (9, 5, 9, 0, 3000),
+                (10, 5, 10, 0, 3000), (11, 5, 11, 0, 2900), (12, 5, 12, 0, 2800),
+                (13, 5, 13, 0, 2700), (14, 5, 14, 0, 500), (32, 5, 0, 0, 0),
+                (11, 0, 1, 0, 200), (14, 0, 3, 0, 3000),
+                (25, 0, 4, 0, 3400), (32, 0, 0, 1, 0)
+         UNION ALL
+         SELECT n, ago, 1, 0, CASE ago WHEN 5 THEN 100 ELSE 300 END
+         FROM generate_series(15, 21) n, (VALUES (5), (0)) d (ago)",
+    )
+    .await;
     // Tenant 22's through the processor's statement, which numbers the row's tenant (V0033);
     // the rows above have theirs looked up.
     let tenant_22 = client
@@ -1223,23 +1216,23 @@ async fn system_analytics_top_ten_and_active_tenants_at_their_edges() {
     let database = support::ScratchDatabase::create("top_ten_edges").await;
     let mut client = database.migrated_connection().await;
     numbered_tenants(&client, "edges_", 1..=10).await;
-    // (tenant, days ago, credits), one call each; how many active, how many in the top ten.
+    // (tenant, days ago, calls, chats, credits); how many active, how many in the top ten.
     let states = [
         (
             "tenant 1 new today, tenant 3 five days ago",
-            "VALUES (3, 5, 100), (1, 0, 50)",
+            "VALUES (3, 5, 1, 0, 100), (1, 0, 1, 0, 50)",
             2,
             2,
         ),
         (
             "ten distinct uses",
-            "SELECT n, 5, n * 100 FROM generate_series(1, 10) n",
+            "SELECT n, 5, 1, 0, n * 100 FROM generate_series(1, 10) n",
             10,
             10,
         ),
         (
             "ten equal uses",
-            "SELECT n, 5, 100 FROM generate_series(1, 10) n",
+            "SELECT n, 5, 1, 0, 100 FROM generate_series(1, 10) n",
             10,
             10,
         ),
@@ -1247,17 +1240,12 @@ async fn system_analytics_top_ten_and_active_tenants_at_their_edges() {
     let mut read = Vec::new();
     for (state, rows, _, _) in states {
         client
-            .batch_execute(&format!(
-                "DELETE FROM daily_agent_stats;
-                 INSERT INTO daily_agent_stats
-                     (user_id, agent_id, day, calls, chats, duration_seconds, credits_used)
-                 SELECT a.user_id, a.id, (now() AT TIME ZONE 'UTC')::date - v.ago, 1, 0,
-                        v.credits * 60, v.credits
-                 FROM ({rows}) v (n, ago, credits)
-                 JOIN users u ON u.auth_subject = 'edges_' || v.n
-                 JOIN agents a ON a.user_id = u.id;
-                 UPDATE closed_day_changes SET late = late + 1"
-            ))
+            .batch_execute("DELETE FROM daily_agent_stats")
+            .await
+            .expect(state);
+        numbered_rollups(&client, "edges_", rows).await;
+        client
+            .batch_execute("UPDATE closed_day_changes SET late = late + 1")
             .await
             .expect(state);
         let every_row = thirty_days(&client).await;
@@ -1395,6 +1383,23 @@ async fn numbered_tenants(
         )
         .await
         .expect("an agent each");
+}
+
+/// Rollup rows of the tenants `numbered_tenants` made with `prefix`: a row per row of `rows`
+/// (tenant, days ago, calls, chats, credits), as many minutes as credits.
+async fn numbered_rollups(client: &tokio_postgres::Client, prefix: &str, rows: &str) {
+    client
+        .batch_execute(&format!(
+            "INSERT INTO daily_agent_stats
+                 (user_id, agent_id, day, calls, chats, duration_seconds, credits_used)
+             SELECT a.user_id, a.id, (now() AT TIME ZONE 'UTC')::date - v.ago, v.calls, v.chats,
+                    v.credits * 60, v.credits
+             FROM ({rows}) v (n, ago, calls, chats, credits)
+             JOIN users u ON u.auth_subject = '{prefix}' || v.n
+             JOIN agents a ON a.user_id = u.id"
+        ))
+        .await
+        .expect("the rollups");
 }
 
 #[tokio::test]
