@@ -456,8 +456,8 @@ impl Statements {
             ).await?,
             rollup: client.prepare(
                 "INSERT INTO daily_agent_stats (user_id, agent_id, day, calls, completed, successful,
-                     duration_seconds, credits_used, tenant_seq)
-                 VALUES ($1, $2, $3, 1, 1, 1, $4, $5, (SELECT seq FROM users WHERE id = $1))
+                     duration_seconds, credits_used)
+                 VALUES ($1, $2, $3, 1, 1, 1, $4, $5)
                  ON CONFLICT (user_id, agent_id, day) DO UPDATE SET
                      calls = daily_agent_stats.calls + 1, completed = daily_agent_stats.completed + 1,
                      successful = daily_agent_stats.successful + 1,

@@ -909,12 +909,13 @@ async fn system_analytics_sum_closed_days_once() {
         )
         .await
         .expect("60 days of rollups");
-    support::vacuumed(&client, &["daily_agent_stats"]).await;
-    // The 30 days' sums (the totals, the first of the top ten) and the rollups' blocks read.
+    support::vacuumed(&client, &["daily_tenant_stats"]).await;
+    // The 30 days' sums (the totals, the first of the top ten) and the tenants' days' blocks
+    // read.
     let tenants = async |client: &deadpool_postgres::Client| {
-        let before = support::blocks_read(client, "daily_agent_stats").await;
+        let before = support::blocks_read(client, "daily_tenant_stats").await;
         let rows = client.query(TENANTS, &[&30_i32]).await.expect("the sums");
-        let read = support::blocks_read(client, "daily_agent_stats").await - before;
+        let read = support::blocks_read(client, "daily_tenant_stats").await - before;
         let top = &rows[0];
         let sums: (i64, i64, i64, String, i64) = (
             top.get("active"),
@@ -1127,8 +1128,8 @@ async fn system_analytics_find_the_top_ten_among_few_candidates() {
          FROM generate_series(15, 21) n, (VALUES (5), (0)) d (ago)",
     )
     .await;
-    // Tenant 22's through the processor's statement, which numbers the row's tenant (V0033);
-    // the rows above have theirs looked up.
+    // Tenant 22's through the processor's statement; its tenant's day follows with the
+    // tenant's number (V0035), as those of the rows above did.
     let tenant_22 = client
         .query_one(
             "SELECT a.user_id, a.id, (now() AT TIME ZONE 'UTC')::date
@@ -1159,7 +1160,7 @@ async fn system_analytics_find_the_top_ten_among_few_candidates() {
         .expect("tenant 22's call");
     let numbered: bool = client
         .query_one(
-            "SELECT d.tenant_seq = u.seq FROM daily_agent_stats d JOIN users u ON u.id = d.user_id
+            "SELECT t.tenant_seq = u.seq FROM daily_tenant_stats t JOIN users u ON u.id = t.user_id
              WHERE u.auth_subject = 'top_ten_22'",
             &[],
         )
@@ -1174,7 +1175,7 @@ async fn system_analytics_find_the_top_ten_among_few_candidates() {
     drop(client);
     database.drop().await;
 
-    assert!(numbered, "the processor's row carries its tenant's number");
+    assert!(numbered, "the tenant's day carries its number");
     assert_eq!(
         (unsummed, summed),
         (false, true),
@@ -1207,15 +1208,17 @@ async fn system_analytics_find_the_top_ten_among_few_candidates() {
 /// The top ten and the active tenants at their edges, each state read from every row (the sums
 /// set aside by a late change) and then from the sums: a tenant active only today whose number
 /// is inside the sums' bitmap; ten tenants of distinct uses and nothing open (the tenth highest
-/// is the tenth's own); ten of the same use (the bound is reached, not passed). Then the sums'
-/// totals as the release before V0033 leaves them, moving the sums' days on but not theirs:
-/// not trusted.
+/// is the tenth's own); ten of the same use (the bound is reached, not passed); a tenant in the
+/// ten through two open days (today and tomorrow, as yesterday and today are until 02:00),
+/// each under the open days' tenth highest day and its closed days under the bound that makes
+/// (V0035). Then the sums' totals as the release before V0033 leaves them, moving the sums'
+/// days on but not theirs: not trusted.
 #[tokio::test]
 async fn system_analytics_top_ten_and_active_tenants_at_their_edges() {
     use shared::admin::analytics::sum_closed_days;
     let database = support::ScratchDatabase::create("top_ten_edges").await;
     let mut client = database.migrated_connection().await;
-    numbered_tenants(&client, "edges_", 1..=10).await;
+    numbered_tenants(&client, "edges_", 1..=21).await;
     // (tenant, days ago, calls, chats, credits); how many active, how many in the top ten.
     let states = [
         (
@@ -1234,6 +1237,14 @@ async fn system_analytics_top_ten_and_active_tenants_at_their_edges() {
             "ten equal uses",
             "SELECT n, 5, 1, 0, 100 FROM generate_series(1, 10) n",
             10,
+            10,
+        ),
+        (
+            "tenant 21 in the ten through two open days",
+            "VALUES (21, 5, 1, 0, 1500), (21, 0, 1, 0, 800), (21, -1, 1, 0, 800)
+             UNION ALL SELECT n, 5, 1, 0, 3000 FROM generate_series(1, 10) n
+             UNION ALL SELECT n, 0, 1, 0, 1000 FROM generate_series(11, 20) n",
+            21,
             10,
         ),
     ];
@@ -1277,9 +1288,141 @@ async fn system_analytics_top_ten_and_active_tenants_at_their_edges() {
         );
     }
     assert_eq!(
+        read[3].1 .1[0],
+        ("tenant21@example.test".into(), 3_100, 3),
+        "tenant 21 first"
+    );
+    assert_eq!(
         before_v0033,
-        (false, read[2].1.clone()),
+        (false, read[3].1.clone()),
         "the release before's sums are read again"
+    );
+}
+
+/// A tenant's day (V0035) is the sum of its agents' rows of that day, whoever writes them and
+/// however: the processor's statement adding a call and taking one back, a row moved to
+/// another day, a row deleted. Each tenant's day carries its number.
+#[tokio::test]
+async fn a_tenants_day_follows_its_agents_rows() {
+    use shared::calls::rollup::sql::ADD_TO_DAY;
+    let database = support::ScratchDatabase::create("tenant_days").await;
+    let client = database.migrated_connection().await;
+    numbered_tenants(&client, "tenant_days_", 1..=2).await;
+    client
+        .batch_execute(
+            "INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+             SELECT id, 'agent_second_' || auth_subject, 'second' FROM users",
+        )
+        .await
+        .expect("a second agent each");
+    let agents: Vec<(uuid::Uuid, uuid::Uuid)> = client
+        .query("SELECT user_id, id FROM agents ORDER BY user_id, id", &[])
+        .await
+        .expect("the agents")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let today: chrono::NaiveDate = client
+        .query_one("SELECT (now() AT TIME ZONE 'UTC')::date", &[])
+        .await
+        .expect("today")
+        .get(0);
+    let add = async |(user, agent): (uuid::Uuid, uuid::Uuid), calls: i32, credits: i64| {
+        client
+            .execute(
+                ADD_TO_DAY,
+                &[
+                    &user,
+                    &agent,
+                    &today,
+                    &calls,
+                    &0,
+                    &calls,
+                    &0,
+                    &0,
+                    &(credits * 60),
+                    &credits,
+                ],
+            )
+            .await
+            .expect("the processor's statement");
+    };
+    // The tenants' days with a figure (and whether each carries its tenant's number), and the
+    // same summed from the agents' rows.
+    let days = "SELECT user_id, day, calls::bigint, chats::bigint, duration_seconds, credits_used,
+                    tenant_seq = (SELECT seq FROM users WHERE id = user_id)
+                FROM daily_tenant_stats
+                WHERE (calls, chats, duration_seconds, credits_used) <> (0, 0, 0, 0)
+                ORDER BY 1, 2";
+    let summed = "SELECT user_id, day, sum(calls)::bigint, sum(chats)::bigint,
+                      sum(duration_seconds)::bigint, sum(credits_used)::bigint, true
+                  FROM daily_agent_stats GROUP BY 1, 2
+                  HAVING (sum(calls), sum(chats), sum(duration_seconds), sum(credits_used))
+                      <> (0, 0, 0, 0)
+                  ORDER BY 1, 2";
+    type Day = (uuid::Uuid, chrono::NaiveDate, i64, i64, i64, i64, bool);
+    let rows = async |sql: &str| -> Vec<Day> {
+        client
+            .query(sql, &[])
+            .await
+            .expect("the days")
+            .iter()
+            .map(|row| {
+                (
+                    row.get(0),
+                    row.get(1),
+                    row.get(2),
+                    row.get(3),
+                    row.get(4),
+                    row.get(5),
+                    row.get(6),
+                )
+            })
+            .collect()
+    };
+    let both = async || (rows(days).await, rows(summed).await);
+
+    let mut states = Vec::new();
+    add(agents[0], 1, 3).await;
+    add(agents[1], 1, 5).await;
+    add(agents[2], 2, 7).await;
+    states.push(("three agents' first calls", both().await));
+    add(agents[1], 1, 4).await;
+    add(agents[0], -1, -3).await;
+    states.push(("a call added, one taken back", both().await));
+    client
+        .batch_execute(&format!(
+            "UPDATE daily_agent_stats SET day = day - 1 WHERE agent_id = '{}'",
+            agents[1].1
+        ))
+        .await
+        .expect("moved a day back");
+    states.push(("a row moved to the day before", both().await));
+    client
+        .batch_execute(&format!(
+            "DELETE FROM daily_agent_stats WHERE agent_id = '{}'",
+            agents[2].1
+        ))
+        .await
+        .expect("deleted");
+    states.push(("a row deleted", both().await));
+    drop(client);
+    database.drop().await;
+
+    for (state, (days, summed)) in &states {
+        assert_eq!(days, summed, "{state}");
+    }
+    let (first, second) = (agents[0].0, agents[2].0);
+    let yesterday = today.pred_opt().expect("a day before");
+    assert_eq!(
+        states[2]
+            .1
+             .0
+            .iter()
+            .map(|d| (d.0, d.1, d.2, d.5))
+            .collect::<Vec<_>>(),
+        vec![(first, yesterday, 2, 9), (second, today, 2, 7)],
+        "the moved row's figures on the day before"
     );
 }
 

@@ -102,21 +102,38 @@ async fn assert_rollups_match_recomputed(tenant: uuid::Uuid) {
 }
 
 async fn assert_rollups_match_recomputed_in(db: &tokio_postgres::Client, tenant: uuid::Uuid) {
-    for (kept, recomputed, counted) in [
+    let counted = |table: &str, recomputed: &str, figures: &str| {
         (
+            table.to_owned(),
+            format!("SELECT * FROM {table} WHERE user_id = $1 AND {figures}"),
+            format!("SELECT * FROM {recomputed}(ARRAY[$1::uuid])"),
+        )
+    };
+    for (kept, kept_rows, recomputed_rows) in [
+        counted(
             "daily_agent_stats",
             "daily_agent_stats_recomputed",
             "(calls, chats, completed, failed, successful, duration_seconds, credits_used)
                 <> (0, 0, 0, 0, 0, 0, 0)",
         ),
-        (
+        counted(
             "daily_lead_stats",
             "daily_lead_stats_recomputed",
             "analyzed > 0",
         ),
+        // The tenant's days (V0035), as its agents' rows recomputed add up.
+        (
+            "daily_tenant_stats".to_owned(),
+            "SELECT user_id, day, calls::bigint, chats::bigint, duration_seconds, credits_used
+             FROM daily_tenant_stats WHERE user_id = $1
+                 AND (calls, chats, duration_seconds, credits_used) <> (0, 0, 0, 0)"
+                .to_owned(),
+            "SELECT user_id, day, sum(calls), sum(chats), sum(duration_seconds)::bigint,
+                 sum(credits_used)::bigint
+             FROM daily_agent_stats_recomputed(ARRAY[$1::uuid]) GROUP BY 1, 2"
+                .to_owned(),
+        ),
     ] {
-        let kept_rows = format!("SELECT * FROM {kept} WHERE user_id = $1 AND {counted}");
-        let recomputed_rows = format!("SELECT * FROM {recomputed}(ARRAY[$1::uuid])");
         let differing: Vec<String> = db
             .query(
                 &format!(
@@ -127,7 +144,7 @@ async fn assert_rollups_match_recomputed_in(db: &tokio_postgres::Client, tenant:
                 &[&tenant],
             )
             .await
-            .expect(kept)
+            .expect(&kept)
             .iter()
             .map(|row| row.get(0))
             .collect();

@@ -133,19 +133,16 @@ pub mod sql {
     crate::db::statements! {
         /// Adds to the day's rollup. A change to a day before [`LATE_BEFORE`] is a late one: it
         /// moves the count of late changes on, in the same transaction, so that the admin's
-        /// analytics read the sums of their closed days again (V0028). The row carries its
-        /// tenant's number for their bitmaps of tenants (V0033); a row written before it had
-        /// one gets it here.
+        /// analytics read the sums of their closed days again (V0028). The tenant's row of the
+        /// day follows (V0035's trigger).
         pub const ADD_TO_DAY = concat!(
             "WITH late AS (
                 UPDATE closed_day_changes SET late = late + 1
                 WHERE $3::date < ", late_before!(), ")
             INSERT INTO daily_agent_stats
-                (user_id, agent_id, day, calls, chats, completed, failed, successful, duration_seconds, credits_used,
-                 tenant_seq)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT seq FROM users WHERE id = $1))
+                (user_id, agent_id, day, calls, chats, completed, failed, successful, duration_seconds, credits_used)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (user_id, agent_id, day) DO UPDATE SET
-                tenant_seq = COALESCE(daily_agent_stats.tenant_seq, EXCLUDED.tenant_seq),
                 calls = daily_agent_stats.calls + EXCLUDED.calls,
                 chats = daily_agent_stats.chats + EXCLUDED.chats,
                 completed = daily_agent_stats.completed + EXCLUDED.completed,

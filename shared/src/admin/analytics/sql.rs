@@ -202,7 +202,7 @@ crate::db::statements! {
                 (days, user_id, calls, chats, duration_seconds, credits_used)
             SELECT $1, user_id, sum(calls), sum(chats), sum(duration_seconds::int),
                 sum(credits_used::int)
-            FROM daily_agent_stats
+            FROM daily_tenant_stats
             WHERE day >= ", since_day!(), " AND day <= ", last_closed_day!(), "
             GROUP BY user_id
             RETURNING user_id, calls, chats, duration_seconds, credits_used),
@@ -232,87 +232,98 @@ crate::db::statements! {
         WHERE days = $1
         RETURNING t.tenants"
     );
-    /// The period's call totals, its active tenants and its top ten. While the closed days'
-    /// sums hold in this snapshot (`closed`), they are the closed days' totals and each
-    /// tenant's sums are those plus its rows of the days after them (`open`); else `open`
-    /// is its rows of the whole period (each branch runs only under its one-time condition).
-    /// Every row carries the totals; a period without calls has one row, with no tenant.
+    /// The period's call totals, its active tenants and its top ten, from its tenants' days
+    /// (V0035). While the closed days' sums hold in this snapshot (`closed`), they are the
+    /// closed days' totals and each tenant's sums are those plus its days after them, the open
+    /// ones; else every day of the period is open (`span`: the first open day, and how many
+    /// there may be). Every row carries the totals; a period without calls has one row, with
+    /// no tenant.
     ///
-    /// Only the open days' rows are summed per tenant (the 5,234 tenants of a day at ten
-    /// million calls), never the closed days' sums of every tenant (10,000): their totals are
-    /// kept with them; a tenant of the open days is a newly active one if its bit in their
-    /// bitmap is not set; and the top ten are found among few candidates. The tenth highest
-    /// closed use (`tenth`, c) is a bound the tenth highest total reaches (those ten tenants'
-    /// totals are no lower), and for any s, a tenant whose total reaches c used either more
-    /// than s on the open days or at least c - s on the closed ones. With s the open days'
-    /// tenth highest, fewer than ten of the first sort and, c being far above s, only the
-    /// closed sums just above c (an index range) of the second; a bound at or under 0 takes
-    /// every open tenant. A tenant's sums are `bigint` and each rollup's figures are summed as
-    /// `int`: Postgres sums `bigint` as `numeric` (an agent's day would need 24,855 calls at
-    /// once, all day, to pass an `int`). A row without its tenant's number (written before
-    /// V0033) has it looked up.
+    /// The open days' rows are read once, in one pass, and never grouped (8,703 tenants at the
+    /// end of a busy day at ten million calls), nor are the closed days' sums of every tenant
+    /// (10,000): their totals are kept with them; a tenant of the open days is a newly active
+    /// one if its bit in their bitmap is not set; and the top ten are found among few
+    /// candidates. The tenth highest closed use (`tenth`, c) is a bound the tenth highest
+    /// total reaches (those ten tenants' totals are no lower), and for any s, a tenant whose
+    /// total reaches c used either more than s on the open days, so more than s / n on one of
+    /// its n open days at most, or at least c - s on the closed ones. With s the open days'
+    /// tenth highest day of a tenant (each day's ten highest, from an index), the first are
+    /// an index range of each open day, and, c being far above s, the second the closed sums
+    /// just above c (an index range); a bound at or under 0 takes every open tenant. Sums are
+    /// `bigint` and each day's figures are summed as `int`: Postgres sums `bigint` as `numeric`
+    /// (a tenant's day would need 24,855 calls at once, all day, to pass an `int`).
     pub const TENANTS = concat!(
         "WITH closed AS MATERIALIZED (
             SELECT p.active, p.calls, p.chats, p.duration_seconds, p.credits_used, p.tenth,
                 p.active_tenants
             FROM ", summed_period!(), "),
-        open AS MATERIALIZED (
-            SELECT user_id, max(tenant_seq) AS seq, sum(calls) AS calls, sum(chats) AS chats,
-                sum(duration_seconds::int) AS duration_seconds,
-                sum(credits_used::int) AS credits_used
-            FROM (SELECT user_id, tenant_seq, calls, chats, duration_seconds, credits_used
-                  FROM daily_agent_stats
-                  WHERE day > ", last_closed_day!(), " AND day >= ", since_day!(), "
-                      AND EXISTS (SELECT FROM closed)
-                  UNION ALL
-                  SELECT user_id, tenant_seq, calls, chats, duration_seconds, credits_used
-                  FROM daily_agent_stats
-                  WHERE day >= ", since_day!(), " AND NOT EXISTS (SELECT FROM closed)) rollups
-            GROUP BY user_id),
+        span AS MATERIALIZED (
+            SELECT first, greatest((SELECT max(day) FROM daily_tenant_stats) - first + 1, 1)
+                AS days
+            FROM (SELECT CASE WHEN EXISTS (SELECT FROM closed)
+                      THEN greatest(", last_closed_day!(), " + 1, ", since_day!(), ")
+                      ELSE ", since_day!(), " END AS first) open),
+        open_days AS (
+            SELECT d::date AS day
+            FROM generate_series((SELECT first FROM span), (SELECT first + days - 1 FROM span),
+                interval '1 day') d),
+        open AS (
+            SELECT COALESCE(sum(t.calls), 0)::bigint AS calls,
+                COALESCE(sum(t.chats), 0)::bigint AS chats,
+                COALESCE(sum(t.duration_seconds::int), 0)::bigint AS duration_seconds,
+                COALESCE(sum(t.credits_used::int), 0)::bigint AS credits_used,
+                count(DISTINCT t.user_id) FILTER (WHERE t.calls + t.chats > 0
+                    AND NOT COALESCE(t.tenant_seq < bit_length(c.active_tenants)
+                        AND get_bit(c.active_tenants, t.tenant_seq) = 1, false)) AS newly_active
+            FROM daily_tenant_stats t LEFT JOIN closed c ON true
+            WHERE t.day >= (SELECT first FROM span)),
+        totals AS (
+            SELECT COALESCE(c.active, 0) + o.newly_active AS active,
+                COALESCE(c.calls, 0) + o.calls AS calls, COALESCE(c.chats, 0) + o.chats AS chats,
+                (COALESCE(c.duration_seconds, 0) + o.duration_seconds) / 60 AS minutes,
+                COALESCE(c.credits_used, 0) + o.credits_used AS billed_minutes
+            FROM open o LEFT JOIN closed c ON true),
+        bounds AS MATERIALIZED (
+            SELECT s, COALESCE((SELECT tenth FROM closed), 0) - s AS closed_from
+            FROM (SELECT COALESCE((SELECT t.credits_used
+                      FROM open_days d, LATERAL (
+                          SELECT credits_used FROM daily_tenant_stats t
+                          WHERE t.day = d.day AND t.calls + t.chats > 0
+                          ORDER BY credits_used DESC LIMIT 10) t
+                      ORDER BY t.credits_used DESC OFFSET 9 LIMIT 1), 0) AS s
+                  OFFSET 0) open_tenth),
         closed_sums AS NOT MATERIALIZED (
             SELECT user_id, credits_used, calls + chats AS calls
             FROM closed_day_sums
             WHERE days = $1 AND calls + chats > 0 AND EXISTS (SELECT FROM closed)),
-        newly_active AS (
-            SELECT count(*) AS tenants
-            FROM (SELECT COALESCE(seq, (SELECT seq FROM users u WHERE u.id = o.user_id)) AS seq
-                  FROM open o WHERE o.calls + o.chats > 0) o
-                LEFT JOIN closed c ON true
-            WHERE CASE WHEN o.seq < bit_length(c.active_tenants)
-                THEN get_bit(c.active_tenants, o.seq) = 0 ELSE true END),
-        totals AS (
-            SELECT COALESCE(c.active, 0) + (SELECT tenants FROM newly_active) AS active,
-                COALESCE(c.calls, 0) + o.calls AS calls, COALESCE(c.chats, 0) + o.chats AS chats,
-                (COALESCE(c.duration_seconds, 0) + o.duration_seconds) / 60 AS minutes,
-                COALESCE(c.credits_used, 0) + o.credits_used AS billed_minutes
-            FROM (SELECT COALESCE(sum(calls), 0)::bigint AS calls,
-                      COALESCE(sum(chats), 0)::bigint AS chats,
-                      COALESCE(sum(duration_seconds), 0)::bigint AS duration_seconds,
-                      COALESCE(sum(credits_used), 0)::bigint AS credits_used
-                  FROM open) o
-                LEFT JOIN closed c ON true),
-        bounds AS MATERIALIZED (
-            SELECT s, COALESCE((SELECT tenth FROM closed), 0) - s AS closed_from
-            FROM (SELECT COALESCE((SELECT credits_used FROM open WHERE calls + chats > 0
-                      ORDER BY credits_used DESC OFFSET 9 LIMIT 1), 0) AS s
-                  OFFSET 0) open_tenth),
-        candidates AS (
-            SELECT s.user_id, s.credits_used + COALESCE(o.credits_used, 0) AS credits_used,
-                s.calls + COALESCE(o.calls + o.chats, 0) AS calls
-            FROM closed_sums s LEFT JOIN open o USING (user_id)
-            WHERE s.credits_used >= (SELECT closed_from FROM bounds)
+        named AS (
+            SELECT user_id FROM closed_sums
+            WHERE credits_used >= (SELECT closed_from FROM bounds)
             UNION
-            SELECT o.user_id, o.credits_used + COALESCE(s.credits_used, 0),
-                o.calls + o.chats + COALESCE(s.calls, 0)
-            FROM open o LEFT JOIN LATERAL (
+            SELECT t.user_id
+            FROM open_days d, LATERAL (
+                SELECT user_id FROM daily_tenant_stats t
+                WHERE t.day = d.day
+                    AND t.credits_used > (SELECT s FROM bounds) / (SELECT days FROM span)) t
+            UNION
+            SELECT user_id FROM daily_tenant_stats
+            WHERE day >= (SELECT first FROM span) AND (SELECT closed_from FROM bounds) <= 0),
+        candidates AS (
+            SELECT n.user_id, COALESCE(s.credits_used, 0) + COALESCE(o.credits_used, 0)
+                    AS credits_used,
+                COALESCE(s.calls, 0) + COALESCE(o.calls, 0) AS calls
+            FROM named n
+                LEFT JOIN LATERAL (
                     SELECT credits_used, calls FROM closed_sums s
-                    WHERE s.user_id = o.user_id OFFSET 0) s ON true
-            WHERE o.calls + o.chats > 0 AND (o.credits_used > (SELECT s FROM bounds)
-                OR (SELECT closed_from FROM bounds) <= 0)),
+                    WHERE s.user_id = n.user_id OFFSET 0) s ON true
+                LEFT JOIN LATERAL (
+                    SELECT sum(calls + chats) AS calls, sum(credits_used) AS credits_used
+                    FROM daily_tenant_stats t
+                    WHERE t.user_id = n.user_id AND t.day >= (SELECT first FROM span)) o ON true),
         top AS (
             SELECT t.user_id, u.email, t.credits_used::bigint AS tenant_credits_used,
                 t.calls::bigint AS tenant_calls
-            FROM (SELECT * FROM candidates
+            FROM (SELECT * FROM candidates WHERE calls > 0
                   ORDER BY credits_used DESC, calls DESC, user_id LIMIT 10) t
             JOIN users u ON u.id = t.user_id)
         SELECT totals.*, top.* FROM totals LEFT JOIN top ON true
