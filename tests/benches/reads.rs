@@ -1,6 +1,7 @@
 //! Read-API benchmark, run by scripts/bench-reads against a stack of its own:
 //! a. seeds the dataset once (tests/benches/reads_seed.sql, in one transaction, then VACUUM
-//!    ANALYZE) unless the database already holds it (the `bench_seed` marker row);
+//!    ANALYZE) unless the database already holds it (the `bench_seed` marker row), and opens a
+//!    busy day on it while it runs (support/busy_day.rs);
 //! b. for the largest tenant and a median one, and for an admin it makes (the system analytics),
 //!    times each read endpoint four ways, in turns (one of each per round, sequential rounds
 //!    after a warm-up): the running API; the same request through the api-calls (or
@@ -40,6 +41,10 @@ mod seed;
 // The statements a read sends, recorded off the wire and replayed prepared once.
 #[path = "support/wire.rs"]
 mod wire;
+
+// The platform at the end of a busy day while the bench runs.
+#[path = "support/busy_day.rs"]
+mod busy_day;
 
 use seed::{connect, Dataset};
 use support::{fail, ms, percentile, var, Api, BoxError};
@@ -109,7 +114,7 @@ async fn run() -> Result<(), BoxError> {
     let options = options()?;
     // Seeding uses temporary tables, session state a transaction pooler would strand on
     // whichever server connection ran it: straight to Postgres when the stack says how.
-    let db = connect(&var("DATABASE_DIRECT_URL").or_else(|_| var("DATABASE_URL"))?).await?;
+    let mut db = connect(&var("DATABASE_DIRECT_URL").or_else(|_| var("DATABASE_URL"))?).await?;
     let seed = Dataset {
         name: DATASET,
         tenants: options.tenants,
@@ -120,6 +125,8 @@ async fn run() -> Result<(), BoxError> {
     .ensure_seeded(&db)
     .await?;
     eprintln!("{}", seed.describe());
+    let busy_day = busy_day::open(&mut db, DATASET).await?;
+    eprintln!("{}", busy_day.describe());
     let api = Api::new()?;
     let router = InProcess::start().await?;
     let url = var("DATABASE_URL")?;
@@ -170,7 +177,8 @@ async fn run() -> Result<(), BoxError> {
             rows.push(row);
         }
     }
-    println!("\n{}\n", seed.describe());
+    busy_day::close(&mut db, DATASET).await?;
+    println!("\n{}; {}\n", seed.describe(), busy_day.describe());
     print_table(&rows, &floor, options.requests);
     println!(
         "\nHTTP floor: {} (a request the API refuses before any read: no token, 401)",

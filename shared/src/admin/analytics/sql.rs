@@ -235,38 +235,44 @@ crate::db::statements! {
     /// The period's call totals, its active tenants and its top ten, from its tenants' days
     /// (V0035). While the closed days' sums hold in this snapshot (`closed`), they are the
     /// closed days' totals and each tenant's sums are those plus its days after them, the open
-    /// ones; else every day of the period is open (`span`: the first open day, and how many
-    /// there may be). Every row carries the totals; a period without calls has one row, with
-    /// no tenant.
+    /// ones (`open_days`); else every day of the period is open (each branch runs only under
+    /// its one-time condition). Every row carries the totals; a period without calls has one
+    /// row, with no tenant.
     ///
-    /// The open days' rows are read once, in one pass, and never grouped (8,703 tenants at the
-    /// end of a busy day at ten million calls), nor are the closed days' sums of every tenant
-    /// (10,000): their totals are kept with them; a tenant of the open days is a newly active
-    /// one if its bit in their bitmap is not set; and the top ten are found among few
-    /// candidates. The tenth highest closed use (`tenth`, c) is a bound the tenth highest
-    /// total reaches (those ten tenants' totals are no lower), and for any s, a tenant whose
-    /// total reaches c used either more than s on the open days, so more than s / n on one of
-    /// its n open days at most, or at least c - s on the closed ones. With s the open days'
-    /// tenth highest day of a tenant (each day's ten highest, from an index), the first are
-    /// an index range of each open day, and, c being far above s, the second the closed sums
-    /// just above c (an index range); a bound at or under 0 takes every open tenant. Sums are
-    /// `bigint` and each day's figures are summed as `int`: Postgres sums `bigint` as `numeric`
-    /// (a tenant's day would need 24,855 calls at once, all day, to pass an `int`).
+    /// The open days' rows are read once (8,703 tenants at the end of a busy day at ten
+    /// million calls) and grouped only for the top ten's few candidates, and the closed days'
+    /// sums of every tenant (10,000) are never read: their totals are kept with them; a tenant
+    /// of the open days is a newly active one if its bit in their bitmap is not set; and the
+    /// top ten are found among few candidates. The tenth highest closed use (`tenth`, c) is a
+    /// bound the tenth highest total reaches (those ten tenants' totals are no lower), and for
+    /// any s, a tenant whose total reaches c used either more than s on the open days, so more
+    /// than s / n on one of its days if there are n open days (`span`), or at least c - s on
+    /// the closed ones. With s the tenth highest of the open days' rows, the first are few,
+    /// and, c being far above s, so are the second: the closed sums just above c (an index
+    /// range). A bound at or under 0 takes every open tenant. Sums are `bigint` and each day's
+    /// figures are summed as `int`: Postgres sums `bigint` as `numeric` (a tenant's day would
+    /// need 24,855 calls at once, all day, to pass an `int`). The open days' bounds are
+    /// written out, not taken from `span`: Postgres judges how many rows they hold by their
+    /// value only then.
     pub const TENANTS = concat!(
         "WITH closed AS MATERIALIZED (
             SELECT p.active, p.calls, p.chats, p.duration_seconds, p.credits_used, p.tenth,
                 p.active_tenants
             FROM ", summed_period!(), "),
         span AS MATERIALIZED (
-            SELECT first, greatest((SELECT max(day) FROM daily_tenant_stats) - first + 1, 1)
-                AS days
+            SELECT greatest((SELECT max(day) FROM daily_tenant_stats) - first + 1, 1) AS days
             FROM (SELECT CASE WHEN EXISTS (SELECT FROM closed)
                       THEN greatest(", last_closed_day!(), " + 1, ", since_day!(), ")
                       ELSE ", since_day!(), " END AS first) open),
-        open_days AS (
-            SELECT d::date AS day
-            FROM generate_series((SELECT first FROM span), (SELECT first + days - 1 FROM span),
-                interval '1 day') d),
+        open_days AS MATERIALIZED (
+            SELECT user_id, tenant_seq, calls, chats, duration_seconds, credits_used
+            FROM daily_tenant_stats
+            WHERE day > ", last_closed_day!(), " AND day >= ", since_day!(), "
+                AND EXISTS (SELECT FROM closed)
+            UNION ALL
+            SELECT user_id, tenant_seq, calls, chats, duration_seconds, credits_used
+            FROM daily_tenant_stats
+            WHERE day >= ", since_day!(), " AND NOT EXISTS (SELECT FROM closed)),
         open AS (
             SELECT COALESCE(sum(t.calls), 0)::bigint AS calls,
                 COALESCE(sum(t.chats), 0)::bigint AS chats,
@@ -275,8 +281,7 @@ crate::db::statements! {
                 count(DISTINCT t.user_id) FILTER (WHERE t.calls + t.chats > 0
                     AND NOT COALESCE(t.tenant_seq < bit_length(c.active_tenants)
                         AND get_bit(c.active_tenants, t.tenant_seq) = 1, false)) AS newly_active
-            FROM daily_tenant_stats t LEFT JOIN closed c ON true
-            WHERE t.day >= (SELECT first FROM span)),
+            FROM open_days t LEFT JOIN closed c ON true),
         totals AS (
             SELECT COALESCE(c.active, 0) + o.newly_active AS active,
                 COALESCE(c.calls, 0) + o.calls AS calls, COALESCE(c.chats, 0) + o.chats AS chats,
@@ -285,12 +290,8 @@ crate::db::statements! {
             FROM open o LEFT JOIN closed c ON true),
         bounds AS MATERIALIZED (
             SELECT s, COALESCE((SELECT tenth FROM closed), 0) - s AS closed_from
-            FROM (SELECT COALESCE((SELECT t.credits_used
-                      FROM open_days d, LATERAL (
-                          SELECT credits_used FROM daily_tenant_stats t
-                          WHERE t.day = d.day AND t.calls + t.chats > 0
-                          ORDER BY credits_used DESC LIMIT 10) t
-                      ORDER BY t.credits_used DESC OFFSET 9 LIMIT 1), 0) AS s
+            FROM (SELECT COALESCE((SELECT credits_used FROM open_days WHERE calls + chats > 0
+                      ORDER BY credits_used DESC OFFSET 9 LIMIT 1), 0) AS s
                   OFFSET 0) open_tenth),
         closed_sums AS NOT MATERIALIZED (
             SELECT user_id, credits_used, calls + chats AS calls
@@ -300,14 +301,9 @@ crate::db::statements! {
             SELECT user_id FROM closed_sums
             WHERE credits_used >= (SELECT closed_from FROM bounds)
             UNION
-            SELECT t.user_id
-            FROM open_days d, LATERAL (
-                SELECT user_id FROM daily_tenant_stats t
-                WHERE t.day = d.day
-                    AND t.credits_used > (SELECT s FROM bounds) / (SELECT days FROM span)) t
-            UNION
-            SELECT user_id FROM daily_tenant_stats
-            WHERE day >= (SELECT first FROM span) AND (SELECT closed_from FROM bounds) <= 0),
+            SELECT user_id FROM open_days
+            WHERE credits_used > (SELECT s FROM bounds) / (SELECT days FROM span)
+                OR (SELECT closed_from FROM bounds) <= 0),
         candidates AS (
             SELECT n.user_id, COALESCE(s.credits_used, 0) + COALESCE(o.credits_used, 0)
                     AS credits_used,
@@ -316,10 +312,10 @@ crate::db::statements! {
                 LEFT JOIN LATERAL (
                     SELECT credits_used, calls FROM closed_sums s
                     WHERE s.user_id = n.user_id OFFSET 0) s ON true
-                LEFT JOIN LATERAL (
-                    SELECT sum(calls + chats) AS calls, sum(credits_used) AS credits_used
-                    FROM daily_tenant_stats t
-                    WHERE t.user_id = n.user_id AND t.day >= (SELECT first FROM span)) o ON true),
+                LEFT JOIN (
+                    SELECT user_id, sum(calls + chats) AS calls, sum(credits_used) AS credits_used
+                    FROM open_days WHERE user_id IN (SELECT user_id FROM named)
+                    GROUP BY user_id) o USING (user_id)),
         top AS (
             SELECT t.user_id, u.email, t.credits_used::bigint AS tenant_credits_used,
                 t.calls::bigint AS tenant_calls
