@@ -279,9 +279,9 @@ crate::db::statements! {
                 COALESCE(sum(t.duration_seconds::int), 0)::bigint AS duration_seconds,
                 COALESCE(sum(t.credits_used::int), 0)::bigint AS credits_used,
                 count(DISTINCT t.user_id) FILTER (WHERE t.calls + t.chats > 0
-                    AND NOT COALESCE(t.tenant_seq < bit_length(c.active_tenants)
-                        AND get_bit(c.active_tenants, t.tenant_seq) = 1, false)) AS newly_active
-            FROM open_days t LEFT JOIN closed c ON true),
+                    AND NOT COALESCE(t.tenant_seq < bit_length(c.bits)
+                        AND get_bit(c.bits, t.tenant_seq) = 1, false)) AS newly_active
+            FROM open_days t, (SELECT (SELECT active_tenants FROM closed) AS bits) c),
         totals AS (
             SELECT COALESCE(c.active, 0) + o.newly_active AS active,
                 COALESCE(c.calls, 0) + o.calls AS calls, COALESCE(c.chats, 0) + o.chats AS chats,
