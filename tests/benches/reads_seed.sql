@@ -185,21 +185,13 @@ BEGIN
 END $$;
 
 -- step: rollups
--- As the processor keeps them (V0012's definition, V0033's), and where it keeps them: a row is
+-- As the processor keeps them (V0012's definition, V0035's), and where it keeps them: a row is
 -- written with its day's first call, so the table holds the rows in the order of their days.
+-- The tenants' days follow (V0035's trigger).
 INSERT INTO daily_agent_stats
 SELECT * FROM daily_agent_stats_recomputed(ARRAY(SELECT user_id FROM seed_tenants)) ORDER BY day;
 INSERT INTO daily_lead_stats
 SELECT * FROM daily_lead_stats_recomputed(ARRAY(SELECT user_id FROM seed_tenants)) ORDER BY day;
-
--- step: rollup numbers
--- The tenant's number on each rollup row (V0033), as the processor writes it. Added after
--- datasets were kept: on a kept dataset it numbers the rows a read may still find open (today's
--- and yesterday's: older ones are read through their sums); anywhere else it does nothing.
-UPDATE daily_agent_stats d SET tenant_seq = u.seq
-FROM users u
-WHERE u.id = d.user_id AND d.tenant_seq IS NULL
-  AND d.day >= (now() AT TIME ZONE 'UTC')::date - 1;
 
 -- step: call contacts
 -- A call is its tenant's contact's with its number, as the processor links them. Added after
