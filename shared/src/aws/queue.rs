@@ -180,6 +180,12 @@ pub struct Replayed {
     pub emptied: bool,
 }
 
+/// How long each of [`replay`]'s receives waits for a message. A receive that does not wait
+/// asks only some of SQS's servers, and on a queue of fewer than 1,000 messages may answer none
+/// while some are left; one that waits asks them all, so its empty answer means empty. The
+/// shortest wait SQS takes, paid once, by the last receive.
+const REPLAY_RECEIVE_WAIT_SECONDS: i32 = 1;
+
 /// Moves up to `max` messages from the dead-letter queue back to the main queue, batch after
 /// batch while `budget` lasts (the first batch whatever it is). Each one is sent before it is
 /// deleted, so a crash in between duplicates (harmless: the processor is idempotent) rather
@@ -197,7 +203,7 @@ pub async fn replay(
         if moved >= max || (moved > 0 && started.elapsed() >= budget) {
             break false;
         }
-        let batch = receive(client, dlq_url, 10, 0).await?;
+        let batch = receive(client, dlq_url, 10, REPLAY_RECEIVE_WAIT_SECONDS).await?;
         if batch.is_empty() {
             break true;
         }
