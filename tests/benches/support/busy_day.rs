@@ -8,12 +8,14 @@
 //! are about a tenth more. Removed when the bench ends, and before it starts (what a stopped
 //! run left).
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 use crate::support::BoxError;
 
 /// What [`open`] copied.
 pub struct BusyDay {
+    /// Whether the dataset was seeded today: then nothing is copied.
+    pub seeded_today: bool,
     pub rollups: u64,
     pub tenants: i64,
     pub ledger_entries: u64,
@@ -21,6 +23,13 @@ pub struct BusyDay {
 
 impl BusyDay {
     pub fn describe(&self) -> String {
+        if self.seeded_today {
+            return format!(
+                "seeded today: today holds the seed's own rows of {} tenants, part of a day, and \
+                 nothing is copied",
+                self.tenants
+            );
+        }
         format!(
             "a busy day open: today holds {} rollup rows of {} tenants, the ledger's open hours {} \
              entries (copies of the last seeded ones)",
@@ -37,6 +46,39 @@ const SEEDED: &str = "(SELECT seeded_at FROM bench_seed WHERE dataset = $1)";
 pub async fn open(db: &mut Client, dataset: &str) -> Result<BusyDay, BoxError> {
     close(db, dataset).await?;
     let tx = db.transaction().await?;
+    let seeded_today: bool = tx
+        .query_one(
+            &format!(
+                "SELECT ({SEEDED} AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date"
+            ),
+            &[&dataset],
+        )
+        .await?
+        .get(0);
+    let (rollups, ledger_entries) = if seeded_today {
+        (0, 0)
+    } else {
+        copy_day(&tx, dataset).await?
+    };
+    let tenants = tx
+        .query_one(
+            "SELECT count(*) FROM daily_tenant_stats WHERE day = (now() AT TIME ZONE 'UTC')::date",
+            &[],
+        )
+        .await?
+        .get(0);
+    tx.commit().await?;
+    Ok(BusyDay {
+        seeded_today,
+        rollups,
+        tenants,
+        ledger_entries,
+    })
+}
+
+/// Copies the last whole seeded day's rollups into today and as long a stretch of the
+/// ledger's last seeded entries into its open hours: the rows copied of each.
+async fn copy_day(tx: &Transaction<'_>, dataset: &str) -> Result<(u64, u64), BoxError> {
     let rollups = tx
         .execute(
             &format!(
@@ -45,8 +87,7 @@ pub async fn open(db: &mut Client, dataset: &str) -> Result<BusyDay, BoxError> {
                  SELECT user_id, agent_id, (now() AT TIME ZONE 'UTC')::date, calls, chats,
                      completed, failed, successful, duration_seconds, credits_used
                  FROM daily_agent_stats
-                 WHERE day = ({SEEDED} AT TIME ZONE 'UTC')::date - 1
-                     AND ({SEEDED} AT TIME ZONE 'UTC')::date < (now() AT TIME ZONE 'UTC')::date"
+                 WHERE day = ({SEEDED} AT TIME ZONE 'UTC')::date - 1"
             ),
             &[&dataset],
         )
@@ -64,25 +105,12 @@ pub async fn open(db: &mut Client, dataset: &str) -> Result<BusyDay, BoxError> {
                      'bench-busy-day:' || reference, created_at + (now() - {SEEDED})
                  FROM credit_transactions
                  WHERE created_at >= {SEEDED} - (SELECT span FROM open)
-                     AND created_at < {SEEDED}
-                     AND ({SEEDED} AT TIME ZONE 'UTC')::date < (now() AT TIME ZONE 'UTC')::date"
+                     AND created_at < {SEEDED}"
             ),
             &[&dataset],
         )
         .await?;
-    let tenants = tx
-        .query_one(
-            "SELECT count(*) FROM daily_tenant_stats WHERE day = (now() AT TIME ZONE 'UTC')::date",
-            &[],
-        )
-        .await?
-        .get(0);
-    tx.commit().await?;
-    Ok(BusyDay {
-        rollups,
-        tenants,
-        ledger_entries,
-    })
+    Ok((rollups, ledger_entries))
 }
 
 /// Removes the copies. A copied day that is closed by now (a run past 02:00 of the next day)
