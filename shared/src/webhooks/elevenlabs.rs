@@ -195,7 +195,6 @@ fn transcript(t: Transcription) -> Transcript {
 }
 
 pub async fn apply(state: &AppState, event: &QueuedEvent, raw: &str) -> AppResult<Outcome> {
-    let raw = &*super::payload::without_nuls(raw);
     let parsed = match parse(&event.route, raw, event.received_at) {
         Ok(parsed) => parsed,
         Err(Unusable::Rejected(reason)) => return Ok(Outcome::Rejected(reason)),

@@ -10,9 +10,10 @@ use serde_json::{Map, Value};
 pub use crate::{leads::scoring::Analysis, lenient::int};
 
 /// The body with every NUL character (`\u0000`) taken out of its strings and keys: Postgres
-/// stores neither in text nor in jsonb, so one in a chat message or a dynamic variable would
-/// fail the event's every write (its call never stored, never charged). A body that is not
-/// JSON is left as it is.
+/// stores neither in text nor in jsonb, so one in a chat message, a dynamic variable or a
+/// Stripe buyer's name would fail the event's every write (its call never stored, never
+/// charged; a held purchase never held, its event never kept). The processor cleans every
+/// event's body so. A body that is not JSON is left as it is.
 pub fn without_nuls(raw: &str) -> Cow<'_, str> {
     if !raw.contains("\\u0000") {
         return Cow::Borrowed(raw);

@@ -3,7 +3,9 @@
 //! lands in the dead-letter queue after maxReceiveCount. Events that can never be applied
 //! are recorded (rejected or unmatched) and acknowledged.
 
-use super::{elevenlabs, event_key, mark_processed, record_rejected, stripe, Outcome};
+use super::{
+    elevenlabs, event_key, mark_processed, payload::without_nuls, record_rejected, stripe, Outcome,
+};
 use crate::{
     aws::{
         blobs,
@@ -64,6 +66,7 @@ pub async fn process_message(state: &AppState, message: &str) -> AppResult<Outco
             .await
         }
     };
+    let raw = without_nuls(&raw);
     let outcome = match event.source {
         EventSource::Elevenlabs => elevenlabs::apply(state, &event, &raw).await?,
         EventSource::Stripe => stripe::apply(state, &event, &raw).await?,
