@@ -664,3 +664,139 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     drop(client);
     database.drop().await;
 }
+
+/// A total looks a fragment up among the sixteenth of the contacts that an index of their own
+/// holds (V0036) before the whole index, which gathers every match before a count can stop: it
+/// stops there when they hold more matches than the bound, and otherwise counts the others'
+/// too, each row once. The contacts' ids are made here, with their last byte picking their
+/// side (`search_sampled`).
+#[tokio::test]
+async fn a_total_looks_up_the_sampled_contacts_first_and_stops_there_past_the_bound() {
+    let database = ScratchDatabase::create("sampled_searches").await;
+    let mut client = database.migrated_connection().await;
+    let tenant = new_tenant(&mut client).await;
+    // (company, contacts in the sample, contacts outside it, calls each), older than the
+    // newest 300 calls, whose contacts match none of the searches: a page and a total look
+    // each of them up.
+    let companies: [(&str, i64, i64, i64); 4] = [
+        ("Globex 1", 1_100, 0, 1),
+        ("Initech 2", 30, 50, 2),
+        ("Umbrella 3", 100, 150, 5),
+        ("Hooli 4", 0, 40, 3),
+    ];
+    let mut seeded = String::from(
+        "CREATE TEMP TABLE people (id uuid, company text, calls int, n int);
+         INSERT INTO people SELECT gen_random_uuid(), 'Other Co', 1, n
+         FROM generate_series(1, 300) n;
+         INSERT INTO people SELECT gen_random_uuid(), 'Filler', 0, n
+         FROM generate_series(1, 20000) n;",
+    );
+    for (company, inside, outside, calls) in companies {
+        for (count, last_byte) in [(inside, "n % 16"), (outside, "16 + n % 240")] {
+            seeded.push_str(&format!(
+                "INSERT INTO people SELECT encode(overlay(uuid_send(gen_random_uuid()) \
+                 PLACING set_byte('\\x00'::bytea, 0, {last_byte}) FROM 16 FOR 1), 'hex')::uuid, \
+                 '{company}', {calls}, 1000 + n FROM generate_series(1, {count}) n;"
+            ));
+        }
+    }
+    seeded.push_str(&format!(
+        "WITH agent AS (INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+                        VALUES ('{tenant}', 'agent_sampled', 'Sampled') RETURNING id),
+              person AS (
+                INSERT INTO contacts (id, user_id, name, phone_number, company, created_at)
+                SELECT id, '{tenant}'::uuid, 'Person ' || row_number() OVER (),
+                       '+1415' || lpad((row_number() OVER ())::text, 7, '0'), company,
+                       now() - n * interval '1 minute'
+                FROM people RETURNING id)
+         INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, status, contact_id,
+                            created_at)
+         SELECT '{tenant}'::uuid, agent.id, 'conv_' || people.id || '_' || k, 'completed',
+                people.id, now() - people.n * interval '1 minute' - k * interval '1 second'
+         FROM people JOIN person USING (id), agent, generate_series(1, people.calls) k;",
+        tenant = tenant.as_uuid(),
+    ));
+    client
+        .batch_execute(&seeded)
+        .await
+        .expect("contacts and calls");
+    let sampled: i64 = client
+        .query_one(
+            "SELECT count(*) FROM contacts WHERE search_sampled(id) AND company <> 'Filler'
+               AND company <> 'Other Co'",
+            &[],
+        )
+        .await
+        .expect("the sampled contacts")
+        .get(0);
+    assert_eq!(
+        sampled,
+        1_100 + 30 + 100,
+        "the sample is picked by the id's last byte"
+    );
+    vacuumed(&client, &["contacts", "calls"]).await;
+
+    let from = "calls c LEFT JOIN contacts ct ON ct.id = c.contact_id";
+    let contact_search = |text: &str| ContactFilter {
+        search: Some(Search::parse(text).expect("a search")),
+    };
+    for (company, inside, outside, calls) in companies {
+        let text = company.to_lowercase();
+        let filter = fitted_call_search(&client, tenant, &text).await;
+        assert!(
+            !filter.total_statement(from).contains("w.matched"),
+            "{text:?}: the newest calls hold none, so the total looks it up"
+        );
+        let (whole, sample) = (
+            index_scans(&client, "contacts_search_runs_idx").await,
+            index_scans(&client, "contacts_search_sample_idx").await,
+        );
+        let total = filter.total(&client, from).await.expect("the calls' total");
+        let (whole_after, sample_after) = (
+            index_scans(&client, "contacts_search_runs_idx").await,
+            index_scans(&client, "contacts_search_sample_idx").await,
+        );
+        let matching = calls_matching(&client, tenant, &text).await.len() as i64;
+        assert_eq!(matching, (inside + outside) * calls);
+        assert_eq!(
+            (total.count, total.exact),
+            (
+                matching.min(SEARCH_TOTAL_BOUND),
+                matching <= SEARCH_TOTAL_BOUND
+            ),
+            "the calls' total of {text:?}"
+        );
+        assert_eq!(
+            sample_after,
+            sample + 1,
+            "{text:?}: the sample is looked up"
+        );
+        let sample_holds_the_bound = inside * calls > SEARCH_TOTAL_BOUND;
+        assert_eq!(
+            whole_after == whole,
+            sample_holds_the_bound,
+            "{text:?}: the whole index is looked up only while the sample is short of the bound"
+        );
+
+        let whole = index_scans(&client, "contacts_search_runs_idx").await;
+        let (page, total) = contacts::list(&client, tenant, &contact_search(&text), 20, None)
+            .await
+            .expect("the contacts' search");
+        let people = inside + outside;
+        assert_eq!(page.len() as i64, people.min(20));
+        assert_eq!(
+            (total.count, total.exact),
+            (people.min(SEARCH_TOTAL_BOUND), people <= SEARCH_TOTAL_BOUND),
+            "the contacts' total of {text:?}"
+        );
+        let counted_whole = index_scans(&client, "contacts_search_runs_idx").await - whole;
+        assert_eq!(
+            counted_whole,
+            if inside > SEARCH_TOTAL_BOUND { 1 } else { 2 },
+            "{text:?}: the page looks the whole index up, the count only past a short sample"
+        );
+    }
+
+    drop(client);
+    database.drop().await;
+}

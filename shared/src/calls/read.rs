@@ -185,12 +185,14 @@ impl TryFrom<&Row> for Call {
 }
 
 /// Where the call list's search looks: the call's number, and its contact's details (the
-/// contacts list's `SEARCHED_COLUMNS`, which the contacts' trigram index has, V0024).
+/// contacts list's `SEARCHED_COLUMNS`, which the contacts' trigram index has, V0024, and its
+/// sample's, V0036).
 pub const SEARCHED: [Searched; 2] = [
     Searched {
         columns: &["c.phone_number"],
         tenant: "c.user_id",
         joined: None,
+        sampled_by: None,
     },
     Searched {
         columns: &["ct.name", "ct.phone_number", "ct.email", "ct.company"],
@@ -199,6 +201,7 @@ pub const SEARCHED: [Searched; 2] = [
             table: "contacts ct",
             on: "ct.id = c.contact_id AND ct.user_id = c.user_id",
         }),
+        sampled_by: Some("ct.id"),
     },
 ];
 

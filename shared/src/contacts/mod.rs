@@ -227,6 +227,7 @@ const SEARCHED: Searched = Searched {
     columns: &SEARCHED_COLUMNS,
     tenant: "user_id",
     joined: None,
+    sampled_by: Some("id"),
 };
 
 /// Newest first: the order of the tenant's live contacts in their index (V0019).

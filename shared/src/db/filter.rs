@@ -93,6 +93,9 @@ pub struct Filter {
     searching: bool,
     /// A search over one table's columns: its place in `conditions`.
     search_at: Option<usize>,
+    /// That search's condition of the rows its table's sampled trigram index holds (V0036),
+    /// which a total looks up first ([`Filter::search_sample`]).
+    search_sample: Option<String>,
     /// A search's pattern: its parameter's number (the conditions before the search have
     /// lower ones, its trigram lookup's tenant and trigrams the two after it).
     pattern_at: usize,
@@ -172,7 +175,7 @@ impl Filter {
             reading => reading,
         };
         let conditions = self.where_reading(reading);
-        match self.lookups_of(from, &conditions, "", " UNION ") {
+        match self.lookups_of(from, &conditions, ("", false), " UNION ") {
             Some(lookups) if reading == Reading::AsAdded => {
                 format!("SELECT count(*) FROM ({lookups}) matched")
             }
@@ -199,12 +202,16 @@ impl Filter {
         }
         let cut = format!(" LIMIT {}", self.total_bound() + 1);
         let conditions = self.where_reading(reading);
-        match self.lookups_of(from, &conditions, &cut, " UNION ") {
+        match self.lookups_of(from, &conditions, (&cut, true), " UNION ") {
             // Past the bound in one lookup is past it in all; under it in each, the union's
             // distinct rows are the count.
             Some(lookups) if reading == Reading::AsAdded => {
                 format!("SELECT count(*) FROM ({lookups}) bounded")
             }
+            _ if reading == Reading::AsAdded => format!(
+                "SELECT count(*) FROM ({}) bounded",
+                search::sampled_first("1", from, &conditions, self.search_sample(), &cut)
+            ),
             _ => format!(
                 "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {conditions}{}{cut}) bounded",
                 self.read_in_order(reading)
@@ -663,6 +670,7 @@ mod tests {
                 columns: &["c.phone_number"],
                 tenant: "c.user_id",
                 joined: None,
+                sampled_by: None,
             },
             Searched {
                 columns: &["ct.name", "ct.tag"],
@@ -671,6 +679,7 @@ mod tests {
                     table: "contacts ct",
                     on: "ct.id = c.contact_id AND ct.user_id = c.user_id",
                 }),
+                sampled_by: Some("ct.id"),
             },
         ];
         let tenant = TenantId::from_trusted(Uuid::nil());
@@ -702,6 +711,15 @@ mod tests {
                 if tail.contains("ORDER") { " AND (c.created_at, c.id) < ($6, $7)" } else { "" }
             )
         };
+        // Counted to a bound, the contacts' sixteenth with a trigram index of its own first.
+        let sampled_first = |alternative: &str, cut: &str| {
+            let rows = format!(
+                "SELECT c.id FROM {FROM} WHERE c.user_id = $1 AND c.status = $2 AND {alternative}"
+            );
+            format!(
+                "({rows} AND search_sampled(ct.id) UNION ALL {rows} AND NOT search_sampled(ct.id){cut})"
+            )
+        };
         let order = " ORDER BY c.created_at DESC, c.id DESC LIMIT $8";
         assert_eq!(
             filter.page_statement("SELECT c.id FROM calls c", &keyset, true),
@@ -718,7 +736,7 @@ mod tests {
             format!(
                 "SELECT count(*) FROM ({} UNION {}) bounded",
                 lookup(by_number, &cut),
-                lookup(by_contact, &cut)
+                sampled_first(by_contact, &cut)
             ),
             "each lookup counted to the bound, a row both match once"
         );
@@ -777,7 +795,7 @@ mod tests {
                  FROM (SELECT 1 FROM {} WHERE {matched} LIMIT {cut}) m) w",
                 holds("", &size),
                 lookup(by_number, &bounded),
-                lookup(by_contact, &bounded),
+                sampled_first(by_contact, &bounded),
                 newest("", &size),
             ),
             "the window's matches, counted to the bound; under it in a full window, the lookups'"
@@ -795,7 +813,7 @@ mod tests {
             format!(
                 "SELECT count(*) FROM ({} UNION {}) bounded",
                 lookup(by_number, &bounded),
-                lookup(by_contact, &bounded)
+                sampled_first(by_contact, &bounded)
             )
         );
         assert!(
@@ -840,6 +858,7 @@ mod tests {
             columns: &["name"],
             tenant: "user_id",
             joined: None,
+            sampled_by: Some("id"),
         };
         let mut filter = Filter::default();
         filter
@@ -855,6 +874,16 @@ mod tests {
             "user_id = $1 AND tenant_trigrams(user_id, lower_trigrams((coalesce(name, '')))) \
              @> tenant_trigrams($3, $4) AND (coalesce(name, '')) ILIKE $2"
         );
+        let rows = format!("SELECT 1 FROM people WHERE {}", filter.where_clause());
+        assert_eq!(
+            filter.total_statement("people"),
+            format!(
+                "SELECT count(*) FROM ({rows} AND search_sampled(id) UNION ALL {rows} \
+                 AND NOT search_sampled(id) LIMIT {}) bounded",
+                SEARCH_TOTAL_BOUND + 1
+            ),
+            "counted to the bound, the sampled rows' index first"
+        );
 
         let mut short = Filter::default();
         short.and_containing_in(tenant, &searched, Some(&search("an")));
@@ -862,6 +891,15 @@ mod tests {
             short.where_clause(),
             "(coalesce(name, '')) ILIKE $1",
             "two letters have no trigram to look up"
+        );
+        assert_eq!(
+            short.total_statement("people"),
+            format!(
+                "SELECT count(*) FROM (SELECT 1 FROM people WHERE (coalesce(name, '')) ILIKE $1 \
+                 LIMIT {}) bounded",
+                SEARCH_TOTAL_BOUND + 1
+            ),
+            "nothing to look up, no sample"
         );
     }
 

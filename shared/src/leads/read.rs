@@ -199,6 +199,7 @@ const SEARCHED: Searched = Searched {
     columns: &["l.name", "l.phone_number", "l.email", "l.company"],
     tenant: "l.user_id",
     joined: None,
+    sampled_by: None,
 };
 
 /// A page of the tenant's leads with their newest analyses, newest contact first, and how

@@ -97,7 +97,39 @@ pub(super) struct Alternatives {
     pub(super) from: String,
     /// The row's key, which the lookups answer and the page's rows are picked by.
     pub(super) id: &'static str,
-    pub(super) conditions: Vec<String>,
+    pub(super) ways: Vec<Way>,
+}
+
+/// One of the [`Alternatives`]: its condition, and the [`sampled`] condition of its table's
+/// rows whose trigram entries a total looks up first, when its table has such an index.
+pub(super) struct Way {
+    pub(super) condition: String,
+    pub(super) sample: Option<String>,
+}
+
+/// That the row `id` (SQL) is one of the sixteenth of its table's rows whose trigram entries
+/// an index of their own also holds (V0036): the condition that index is read under.
+fn sampled(id: &str) -> String {
+    format!("search_sampled({id})")
+}
+
+/// `SELECT what FROM from WHERE conditions`, then `cut` (` LIMIT n`); with a `sample` (a
+/// [`sampled`] condition), the rows it holds first and the others after, so that a lookup's
+/// cut may stop in the sample's small index, before the whole index gathers every match.
+pub(super) fn sampled_first(
+    what: &str,
+    from: &str,
+    conditions: &str,
+    sample: Option<&str>,
+    cut: &str,
+) -> String {
+    match sample {
+        Some(sample) => format!(
+            "SELECT {what} FROM {from} WHERE {conditions} AND {sample} \
+             UNION ALL SELECT {what} FROM {from} WHERE {conditions} AND NOT {sample}{cut}"
+        ),
+        None => format!("SELECT {what} FROM {from} WHERE {conditions}{cut}"),
+    }
 }
 
 /// Where a search looks in one table: its text in `columns` (as [`searched_text`] joins them,
@@ -108,6 +140,10 @@ pub struct Searched<'a> {
     pub columns: &'a [&'a str],
     pub tenant: &'a str,
     pub joined: Option<Joined<'a>>,
+    /// The row's id when its table also has a trigram index of a sixteenth of its rows
+    /// (V0036, contacts): a total, counted to its bound, looks the fragment up among those
+    /// first, and in the whole index only while they hold fewer matches than the bound.
+    pub sampled_by: Option<&'a str>,
 }
 
 /// A table a search looks in besides the list's: the `table` (with its alias), and `on`, what
@@ -183,13 +219,13 @@ impl Filter {
         searched: &Searched,
         search: Option<&Search>,
     ) -> &mut Self {
-        self.contain(searched.columns, Some((tenant, searched.tenant)), search)
+        self.contain(searched.columns, Some((tenant, searched)), search)
     }
 
     fn contain(
         &mut self,
         columns: &[&str],
-        indexed: Option<(TenantId, &str)>,
+        indexed: Option<(TenantId, &Searched)>,
         search: Option<&Search>,
     ) -> &mut Self {
         let Some(text) = search.and_then(Search::text) else {
@@ -198,9 +234,10 @@ impl Filter {
         self.searching = true;
         let pattern = self.search_pattern(text);
         let searched = searched_text(columns);
-        let keys = indexed.and_then(|(tenant, column)| {
-            self.trigram_keys(tenant, text)
-                .map(|keys| format!("{} AND ", keyed(column, &searched, &keys)))
+        let keys = indexed.and_then(|(tenant, way)| {
+            let keys = self.trigram_keys(tenant, text)?;
+            self.search_sample = way.sampled_by.map(sampled);
+            Some(format!("{} AND ", keyed(way.tenant, &searched, &keys)))
         });
         self.search_at = Some(self.conditions.len());
         self.conditions.push(format!(
@@ -241,7 +278,7 @@ impl Filter {
         self.searching = true;
         let pattern = self.search_pattern(text);
         let keys = self.trigram_keys(tenant, text);
-        let conditions = alternatives
+        let ways = alternatives
             .iter()
             .map(|way| {
                 let searched = searched_text(way.columns);
@@ -252,9 +289,12 @@ impl Filter {
                     ),
                     None => format!("{searched} ILIKE {pattern}"),
                 };
-                match &way.joined {
-                    Some(joined) => format!("({} AND {matched})", joined.on),
-                    None => matched,
+                Way {
+                    condition: match &way.joined {
+                        Some(joined) => format!("({} AND {matched})", joined.on),
+                        None => matched,
+                    },
+                    sample: way.sampled_by.filter(|_| keys.is_some()).map(sampled),
                 }
             })
             .collect();
@@ -277,7 +317,7 @@ impl Filter {
         self.alternatives = Some(Alternatives {
             from: from.to_owned(),
             id,
-            conditions,
+            ways,
         });
         self
     }
@@ -414,16 +454,24 @@ impl Filter {
         all_of(&others)
     }
 
+    /// A one-table search's [`sampled`] condition, when its table has that index and the
+    /// search is looked up ([`Filter::sampled_first`]).
+    pub(super) fn search_sample(&self) -> Option<&str> {
+        self.search_sample
+            .as_deref()
+            .filter(|_| self.has_trigram_keys())
+    }
+
     /// [`Filter::lookups`] for a count of `from`'s rows, which must be the tables the
     /// alternatives were added for.
     pub(super) fn lookups_of(
         &self,
         from: &str,
         conditions: &str,
-        tail: &str,
+        (tail, sample_first): (&str, bool),
         union: &str,
     ) -> Option<String> {
-        let lookups = self.lookups(conditions, tail, union)?;
+        let lookups = self.lookups(conditions, (tail, sample_first), union)?;
         debug_assert_eq!(
             Some(from),
             self.alternatives.as_ref().map(|a| a.from.as_str()),
@@ -435,24 +483,37 @@ impl Filter {
     /// With [`Filter::and_containing_any`]'s alternatives, that the row's key is one of their
     /// [`Filter::lookups`] (`tail` cutting each): a page's condition.
     pub(super) fn looked_up(&self, conditions: &str, tail: &str) -> Option<String> {
-        let lookups = self.lookups(conditions, tail, " UNION ALL ")?;
+        let lookups = self.lookups(conditions, (tail, false), " UNION ALL ")?;
         let id = self.alternatives.as_ref()?.id;
         Some(format!("{id} IN ({lookups})"))
     }
 
     /// With [`Filter::and_containing_any`]'s alternatives, their lookups: each one's `id`s of
     /// the rows that `conditions` and it match, then `tail` (an order, a cut), joined by
-    /// `union`.
-    pub(super) fn lookups(&self, conditions: &str, tail: &str, union: &str) -> Option<String> {
+    /// `union`; with `sample_first` (`tail` a cut alone), each [`sampled_first`] where its
+    /// table has a sample.
+    pub(super) fn lookups(
+        &self,
+        conditions: &str,
+        (tail, sample_first): (&str, bool),
+        union: &str,
+    ) -> Option<String> {
         let alternatives = self.alternatives.as_ref()?;
         Some(
             alternatives
-                .conditions
+                .ways
                 .iter()
-                .map(|alternative| {
+                .map(|way| {
+                    let sample = way.sample.as_deref().filter(|_| sample_first);
                     format!(
-                        "(SELECT {} FROM {} WHERE {conditions} AND {alternative}{tail})",
-                        alternatives.id, alternatives.from
+                        "({})",
+                        sampled_first(
+                            alternatives.id,
+                            &alternatives.from,
+                            &format!("{conditions} AND {}", way.condition),
+                            sample,
+                            tail
+                        )
                     )
                 })
                 .collect::<Vec<_>>()

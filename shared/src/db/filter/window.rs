@@ -14,7 +14,10 @@ use futures::TryStreamExt;
 use tokio_postgres::{types::ToSql, Row};
 use uuid::Uuid;
 
-use super::{cursor_condition, page_params_after, Filter, Keyset, Reading, SEARCH_TOTAL_BOUND};
+use super::{
+    cursor_condition, page_params_after, search::sampled_first, Filter, Keyset, Reading,
+    SEARCH_TOTAL_BOUND,
+};
 use crate::{
     db::statements::{Cached, PlannedPerRun},
     error::AppResult,
@@ -192,7 +195,7 @@ impl Filter {
              LATERAL (SELECT unnest(w.ids) AS id UNION ALL {}) found)",
             window.newest(&others, cursor, &size),
             self.unindexed_condition(),
-            self.lookup_ids(window, &looked_up, &tail, " UNION ALL "),
+            self.lookup_ids(window, &looked_up, (&tail, false), " UNION ALL "),
             id = window.keyset.id,
         )
     }
@@ -211,7 +214,7 @@ impl Filter {
             self.lookup_ids(
                 window,
                 &self.where_reading(Reading::AsAdded),
-                &format!(" LIMIT {cut}"),
+                (&format!(" LIMIT {cut}"), true),
                 " UNION "
             ),
             window.newest(&others, "", &size),
@@ -220,13 +223,22 @@ impl Filter {
     }
 
     /// The keys of the rows that `conditions` and the search's lookup match (each alternative
-    /// on its own, joined by `union`), each lookup ending in `tail`.
-    fn lookup_ids(&self, window: &Window, conditions: &str, tail: &str, union: &str) -> String {
-        self.lookups(conditions, tail, union).unwrap_or_else(|| {
-            format!(
-                "(SELECT {} FROM {} WHERE {conditions}{tail})",
-                window.keyset.id, window.from
-            )
-        })
+    /// on its own, joined by `union`), each lookup ending in `tail`; with `sample_first`
+    /// (`tail` a cut alone), each looked up in its table's sample first where it has one.
+    fn lookup_ids(
+        &self,
+        window: &Window,
+        conditions: &str,
+        (tail, sample_first): (&str, bool),
+        union: &str,
+    ) -> String {
+        self.lookups(conditions, (tail, sample_first), union)
+            .unwrap_or_else(|| {
+                let sample = self.search_sample().filter(|_| sample_first);
+                format!(
+                    "({})",
+                    sampled_first(window.keyset.id, &window.from, conditions, sample, tail)
+                )
+            })
     }
 }
