@@ -558,6 +558,17 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             read: Read::ContactSearch(COMMON_SEARCH.into()),
         },
         Case {
+            name: format!(
+                "GET /api/contacts?limit={PAGE}&search={SOME_SEARCH} (one contact in 14)"
+            ),
+            path: format!(
+                "/api/contacts?limit={PAGE}&search={}",
+                SOME_SEARCH.replace(' ', "%20")
+            ),
+            revalidate: false,
+            read: Read::ContactSearch(SOME_SEARCH.into()),
+        },
+        Case {
             name: format!("GET /api/contacts?limit={PAGE}&search=<7 digits of one number>"),
             path: format!("/api/contacts?limit={PAGE}&search={}", deep_contact.digits),
             revalidate: false,

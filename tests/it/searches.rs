@@ -665,11 +665,11 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     database.drop().await;
 }
 
-/// A total looks a fragment up among the sixteenth of the contacts that an index of their own
-/// holds (V0036) before the whole index, which gathers every match before a count can stop: it
-/// stops there when they hold more matches than the bound, and otherwise counts the others'
-/// too, each row once. The contacts' ids are made here, with their last byte picking their
-/// side (`search_sampled`).
+/// A total looks a fragment up among the sixteenth of the contacts (or leads) that an index of
+/// their own holds (V0036, V0037) before the whole index, which gathers every match before a
+/// count can stop: it stops there when they hold more matches than the bound, and otherwise
+/// counts the others' too, each row once. The ids are made here, with their last byte picking
+/// their side (`search_sampled`).
 #[tokio::test]
 async fn a_total_looks_up_the_sampled_contacts_first_and_stops_there_past_the_bound() {
     let database = ScratchDatabase::create("sampled_searches").await;
@@ -716,10 +716,15 @@ async fn a_total_looks_up_the_sampled_contacts_first_and_stops_there_past_the_bo
          FROM people JOIN person USING (id), agent, generate_series(1, people.calls) k;",
         tenant = tenant.as_uuid(),
     ));
+    // Each contact's lead has the contact's id, and so its side.
+    seeded.push_str(
+        "INSERT INTO leads (id, user_id, name, phone_number, company, last_contact_at)
+         SELECT id, user_id, name, phone_number, company, created_at FROM contacts;",
+    );
     client
         .batch_execute(&seeded)
         .await
-        .expect("contacts and calls");
+        .expect("contacts, their calls and leads");
     let sampled: i64 = client
         .query_one(
             "SELECT count(*) FROM contacts WHERE search_sampled(id) AND company <> 'Filler'
@@ -734,11 +739,15 @@ async fn a_total_looks_up_the_sampled_contacts_first_and_stops_there_past_the_bo
         1_100 + 30 + 100,
         "the sample is picked by the id's last byte"
     );
-    vacuumed(&client, &["contacts", "calls"]).await;
+    vacuumed(&client, &["contacts", "calls", "leads"]).await;
 
     let from = "calls c LEFT JOIN contacts ct ON ct.id = c.contact_id";
     let contact_search = |text: &str| ContactFilter {
         search: Some(Search::parse(text).expect("a search")),
+    };
+    let lead_search = |text: &str| LeadFilter {
+        search: Some(Search::parse(text).expect("a search")),
+        ..LeadFilter::default()
     };
     for (company, inside, outside, calls) in companies {
         let text = company.to_lowercase();
@@ -790,10 +799,27 @@ async fn a_total_looks_up_the_sampled_contacts_first_and_stops_there_past_the_bo
             "the contacts' total of {text:?}"
         );
         let counted_whole = index_scans(&client, "contacts_search_runs_idx").await - whole;
+        let whole_lookups = if inside > SEARCH_TOTAL_BOUND { 1 } else { 2 };
         assert_eq!(
-            counted_whole,
-            if inside > SEARCH_TOTAL_BOUND { 1 } else { 2 },
+            counted_whole, whole_lookups,
             "{text:?}: the page looks the whole index up, the count only past a short sample"
+        );
+
+        let whole = index_scans(&client, "leads_search_runs_idx").await;
+        let (page, total) =
+            shared::leads::read::list(&client, tenant, &lead_search(&text), 20, None)
+                .await
+                .expect("the leads' search");
+        assert_eq!(page.len() as i64, people.min(20));
+        assert_eq!(
+            (total.count, total.exact),
+            (people.min(SEARCH_TOTAL_BOUND), people <= SEARCH_TOTAL_BOUND),
+            "the leads' total of {text:?}"
+        );
+        assert_eq!(
+            index_scans(&client, "leads_search_runs_idx").await - whole,
+            whole_lookups,
+            "{text:?}: the leads' page looks their whole index up, the count only past a short sample"
         );
     }
 

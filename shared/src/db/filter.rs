@@ -93,8 +93,7 @@ pub struct Filter {
     searching: bool,
     /// A search over one table's columns: its place in `conditions`.
     search_at: Option<usize>,
-    /// That search's condition of the rows its table's sampled trigram index holds (V0036),
-    /// which a total looks up first ([`Filter::search_sample`]).
+    /// That search's rows in its table's sample (V0036), a total's first lookup.
     search_sample: Option<String>,
     /// A search's pattern: its parameter's number (the conditions before the search have
     /// lower ones, its trigram lookup's tenant and trigrams the two after it).
@@ -208,14 +207,7 @@ impl Filter {
             Some(lookups) if reading == Reading::AsAdded => {
                 format!("SELECT count(*) FROM ({lookups}) bounded")
             }
-            _ if reading == Reading::AsAdded => format!(
-                "SELECT count(*) FROM ({}) bounded",
-                search::sampled_first("1", from, &conditions, self.search_sample(), &cut)
-            ),
-            _ => format!(
-                "SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {conditions}{}{cut}) bounded",
-                self.read_in_order(reading)
-            ),
+            _ => self.one_table_total(from, &conditions, reading, &cut),
         }
     }
 

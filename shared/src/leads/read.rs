@@ -194,12 +194,13 @@ impl LeadFilter {
     }
 }
 
-/// Where the leads list's search looks, as V0024's trigram index joins the columns.
+/// Where the leads list's search looks, as V0024's trigram index and its sample (V0037) join
+/// the columns.
 const SEARCHED: Searched = Searched {
     columns: &["l.name", "l.phone_number", "l.email", "l.company"],
     tenant: "l.user_id",
     joined: None,
-    sampled_by: None,
+    sampled_by: Some("l.id"),
 };
 
 /// A page of the tenant's leads with their newest analyses, newest contact first, and how

@@ -141,8 +141,9 @@ pub struct Searched<'a> {
     pub tenant: &'a str,
     pub joined: Option<Joined<'a>>,
     /// The row's id when its table also has a trigram index of a sixteenth of its rows
-    /// (V0036, contacts): a total, counted to its bound, looks the fragment up among those
-    /// first, and in the whole index only while they hold fewer matches than the bound.
+    /// (contacts, V0036; leads, V0037): a total, counted to its bound, looks the fragment up
+    /// among those first, and in the whole index only while they hold fewer matches than the
+    /// bound.
     pub sampled_by: Option<&'a str>,
 }
 
@@ -460,6 +461,24 @@ impl Filter {
         self.search_sample
             .as_deref()
             .filter(|_| self.has_trigram_keys())
+    }
+
+    /// A total of `from`'s rows that `conditions` match (the search as `reading` reads it),
+    /// stopping past `cut`: in the list's order when read so, or looked up in the search's
+    /// sample first when its table has one. Read in order, a search has no sample: no index
+    /// looks it up.
+    pub(super) fn one_table_total(
+        &self,
+        from: &str,
+        conditions: &str,
+        reading: Reading,
+        cut: &str,
+    ) -> String {
+        let tail = format!("{}{cut}", self.read_in_order(reading));
+        format!(
+            "SELECT count(*) FROM ({}) bounded",
+            sampled_first("1", from, conditions, self.search_sample(), &tail)
+        )
     }
 
     /// [`Filter::lookups`] for a count of `from`'s rows, which must be the tables the
