@@ -675,14 +675,16 @@ async fn a_total_looks_up_the_sampled_contacts_first_and_stops_there_past_the_bo
     let database = ScratchDatabase::create("sampled_searches").await;
     let mut client = database.migrated_connection().await;
     let tenant = new_tenant(&mut client).await;
-    // (company, contacts in the sample, contacts outside it, calls each), older than the
-    // newest 300 calls, whose contacts match none of the searches: a page and a total look
-    // each of them up.
-    let companies: [(&str, i64, i64, i64); 4] = [
-        ("Globex 1", 1_100, 0, 1),
-        ("Initech 2", 30, 50, 2),
-        ("Umbrella 3", 100, 150, 5),
-        ("Hooli 4", 0, 40, 3),
+    // (company, contacts in the sample, contacts outside it, calls each, whether one of its
+    // contacts is among the newest 200), older than the newest 300 calls but that one, whose
+    // contacts match none of the searches: a page and a total look each of them up, and a
+    // total looks one that none of the newest rows holds up in the whole index alone.
+    let companies: [(&str, i64, i64, i64, bool); 5] = [
+        ("Globex 1", 1_100, 0, 1, true),
+        ("Initech 2", 30, 50, 2, true),
+        ("Umbrella 3", 100, 150, 5, true),
+        ("Hooli 4", 0, 40, 3, true),
+        ("Stark 5", 1_100, 0, 1, false),
     ];
     let mut seeded = String::from(
         "CREATE TEMP TABLE people (id uuid, company text, calls int, n int);
@@ -691,12 +693,19 @@ async fn a_total_looks_up_the_sampled_contacts_first_and_stops_there_past_the_bo
          INSERT INTO people SELECT gen_random_uuid(), 'Filler', 0, n
          FROM generate_series(1, 20000) n;",
     );
-    for (company, inside, outside, calls) in companies {
+    for (at, (company, inside, outside, calls, seen)) in companies.into_iter().enumerate() {
+        let newest = if seen { 10 + 10 * at } else { 0 };
         for (count, last_byte) in [(inside, "n % 16"), (outside, "16 + n % 240")] {
+            // The first of the company's contacts is `newest` minutes old, if any.
+            let age = if count > 0 && (count == inside || inside == 0) {
+                format!("CASE WHEN n = 1 AND {newest} > 0 THEN {newest} ELSE 1000 + n END")
+            } else {
+                "1000 + n".to_owned()
+            };
             seeded.push_str(&format!(
                 "INSERT INTO people SELECT encode(overlay(uuid_send(gen_random_uuid()) \
                  PLACING set_byte('\\x00'::bytea, 0, {last_byte}) FROM 16 FOR 1), 'hex')::uuid, \
-                 '{company}', {calls}, 1000 + n FROM generate_series(1, {count}) n;"
+                 '{company}', {calls}, {age} FROM generate_series(1, {count}) n;"
             ));
         }
     }
@@ -736,7 +745,7 @@ async fn a_total_looks_up_the_sampled_contacts_first_and_stops_there_past_the_bo
         .get(0);
     assert_eq!(
         sampled,
-        1_100 + 30 + 100,
+        1_100 + 30 + 100 + 1_100,
         "the sample is picked by the id's last byte"
     );
     vacuumed(&client, &["contacts", "calls", "leads"]).await;
@@ -749,12 +758,12 @@ async fn a_total_looks_up_the_sampled_contacts_first_and_stops_there_past_the_bo
         search: Some(Search::parse(text).expect("a search")),
         ..LeadFilter::default()
     };
-    for (company, inside, outside, calls) in companies {
+    for (company, inside, outside, calls, seen) in companies {
         let text = company.to_lowercase();
         let filter = fitted_call_search(&client, tenant, &text).await;
         assert!(
             !filter.total_statement(from).contains("w.matched"),
-            "{text:?}: the newest calls hold none, so the total looks it up"
+            "{text:?}: the newest calls hold it rarely, so the total looks it up"
         );
         let (whole, sample) = (
             index_scans(&client, "contacts_search_runs_idx").await,
@@ -776,11 +785,11 @@ async fn a_total_looks_up_the_sampled_contacts_first_and_stops_there_past_the_bo
             "the calls' total of {text:?}"
         );
         assert_eq!(
-            sample_after,
-            sample + 1,
-            "{text:?}: the sample is looked up"
+            sample_after - sample,
+            i64::from(seen),
+            "{text:?}: the sample is looked up when the newest calls held it"
         );
-        let sample_holds_the_bound = inside * calls > SEARCH_TOTAL_BOUND;
+        let sample_holds_the_bound = seen && inside * calls > SEARCH_TOTAL_BOUND;
         assert_eq!(
             whole_after == whole,
             sample_holds_the_bound,
@@ -799,7 +808,11 @@ async fn a_total_looks_up_the_sampled_contacts_first_and_stops_there_past_the_bo
             "the contacts' total of {text:?}"
         );
         let counted_whole = index_scans(&client, "contacts_search_runs_idx").await - whole;
-        let whole_lookups = if inside > SEARCH_TOTAL_BOUND { 1 } else { 2 };
+        let whole_lookups = if seen && inside > SEARCH_TOTAL_BOUND {
+            1
+        } else {
+            2
+        };
         assert_eq!(
             counted_whole, whole_lookups,
             "{text:?}: the page looks the whole index up, the count only past a short sample"

@@ -728,9 +728,9 @@ mod tests {
             format!(
                 "SELECT count(*) FROM ({} UNION {}) bounded",
                 lookup(by_number, &cut),
-                sampled_first(by_contact, &cut)
+                lookup(by_contact, &cut)
             ),
-            "each lookup counted to the bound, a row both match once"
+            "each lookup counted to the bound, a row both match once; no sample before a fit"
         );
         let counted_in_full = format!(
             "SELECT count(*) FROM ({} UNION {}) matched",
@@ -818,6 +818,16 @@ mod tests {
         assert!(!filter
             .page_statement("SELECT c.id FROM calls c", &keyset, false)
             .contains("unnest(w.ids)"));
+        // None of the newest rows holds it: likely rare, looked up in the whole index alone.
+        filter.fit(window::Window::new(FROM, &keyset), 0);
+        assert_eq!(
+            filter.total_statement(FROM),
+            format!(
+                "SELECT count(*) FROM ({} UNION {}) bounded",
+                lookup(by_number, &bounded),
+                lookup(by_contact, &bounded)
+            )
+        );
     }
 
     #[test]
@@ -867,6 +877,15 @@ mod tests {
              @> tenant_trigrams($3, $4) AND (coalesce(name, '')) ILIKE $2"
         );
         let rows = format!("SELECT 1 FROM people WHERE {}", filter.where_clause());
+        let cut = format!(" LIMIT {}", SEARCH_TOTAL_BOUND + 1);
+        let people = window::Window::new("people", &Keyset::CREATED);
+        filter.fit(people, 0);
+        assert_eq!(
+            filter.total_statement("people"),
+            format!("SELECT count(*) FROM ({rows}{cut}) bounded"),
+            "none of the newest rows holds it: no sample"
+        );
+        filter.fit(window::Window::new("people", &Keyset::CREATED), 1);
         assert_eq!(
             filter.total_statement("people"),
             format!(
