@@ -237,10 +237,10 @@ impl Filter {
         self.searching = true;
         let pattern = self.search_pattern(text);
         let searched = searched_text(columns);
+        self.search_sample = indexed.and_then(|(_, way)| way.sampled_by).map(sampled);
         let keys = indexed.and_then(|(tenant, way)| {
-            let keys = self.trigram_keys(tenant, text)?;
-            self.search_sample = way.sampled_by.map(sampled);
-            Some(format!("{} AND ", keyed(way.tenant, &searched, &keys)))
+            self.trigram_keys(tenant, text)
+                .map(|keys| format!("{} AND ", keyed(way.tenant, &searched, &keys)))
         });
         self.search_at = Some(self.conditions.len());
         self.conditions.push(format!(
@@ -297,7 +297,7 @@ impl Filter {
                         Some(joined) => format!("({} AND {matched})", joined.on),
                         None => matched,
                     },
-                    sample: way.sampled_by.filter(|_| keys.is_some()).map(sampled),
+                    sample: way.sampled_by.map(sampled),
                 }
             })
             .collect();
