@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 
-mod keyed;
 mod search;
 mod trigrams;
 mod window;
@@ -96,8 +95,6 @@ pub struct Filter {
     search_at: Option<usize>,
     /// That search's rows in its table's sample (V0036), a total's first lookup.
     search_sample: Option<String>,
-    /// A search's trigrams, and each lookup's parameter of them.
-    keys: Option<keyed::Keys>,
     /// A search's pattern: its parameter's number (the conditions before the search have
     /// lower ones, its trigram lookup's tenant and trigrams the two after it).
     pattern_at: usize,
@@ -689,8 +686,8 @@ mod tests {
         assert!(filter.searching);
         assert_eq!(
             filter.params.len(),
-            6,
-            "the pattern and tenant bound once for both, the trigrams once for each"
+            5,
+            "the pattern, tenant and trigrams bound once for both"
         );
         let by_number =
             "tenant_trigrams(c.user_id, lower_trigrams((coalesce(c.phone_number, '')))) \
@@ -698,12 +695,12 @@ mod tests {
         let by_contact =
             "(ct.id = c.contact_id AND ct.user_id = c.user_id AND tenant_trigrams(ct.user_id, \
             lower_trigrams((coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')))) @> \
-            tenant_trigrams($4, $6) AND (coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) \
+            tenant_trigrams($4, $5) AND (coalesce(ct.name, '') || E'\\n' || coalesce(ct.tag, '')) \
             ILIKE $3)";
         let lookup = |alternative: &str, tail: &str| {
             format!(
                 "(SELECT c.id FROM {FROM} WHERE c.user_id = $1 AND c.status = $2{} AND {alternative}{tail})",
-                if tail.contains("ORDER") { " AND (c.created_at, c.id) < ($7, $8)" } else { "" }
+                if tail.contains("ORDER") { " AND (c.created_at, c.id) < ($6, $7)" } else { "" }
             )
         };
         // Counted to a bound, the contacts' sixteenth with a trigram index of its own first.
@@ -715,7 +712,7 @@ mod tests {
                 "({rows} AND search_sampled(ct.id) UNION ALL {rows} AND NOT search_sampled(ct.id){cut})"
             )
         };
-        let order = " ORDER BY c.created_at DESC, c.id DESC LIMIT $9";
+        let order = " ORDER BY c.created_at DESC, c.id DESC LIMIT $8";
         assert_eq!(
             filter.page_statement("SELECT c.id FROM calls c", &keyset, true),
             format!(
@@ -760,9 +757,9 @@ mod tests {
                  c.id DESC OFFSET {size} - 1)"
             )
         };
-        let cursor = " AND (c.created_at, c.id) < ($7, $8)";
-        let size = format!("$9::bigint * {PAGE_WINDOW_PER_ROW}");
-        let gate = format!("{cursor} AND w.matched < $9 AND {}", holds(cursor, &size));
+        let cursor = " AND (c.created_at, c.id) < ($6, $7)";
+        let size = format!("$8::bigint * {PAGE_WINDOW_PER_ROW}");
+        let gate = format!("{cursor} AND w.matched < $8 AND {}", holds(cursor, &size));
         let lookup_gated = |alternative: &str, tail: &str, gate: &str| {
             format!("(SELECT c.id FROM {FROM} WHERE {others}{gate} AND {alternative}{tail})")
         };
@@ -771,7 +768,7 @@ mod tests {
             format!(
                 "SELECT c.id FROM calls c WHERE c.id IN (SELECT found.id FROM (SELECT count(*) AS \
                  matched, array_agg(m.id) AS ids FROM (SELECT c.id AS id FROM {} WHERE {matched} \
-                 LIMIT $9) m) w, LATERAL (SELECT unnest(w.ids) AS id UNION ALL {} UNION ALL {}) \
+                 LIMIT $8) m) w, LATERAL (SELECT unnest(w.ids) AS id UNION ALL {} UNION ALL {}) \
                  found){order}",
                 newest(cursor, &size),
                 lookup_gated(by_number, order, &gate),

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tokio_postgres::types::ToSql;
 
-use super::{all_of, keyed::KeyedLookup, trigrams, window::Window, Filter, Keyset};
+use super::{all_of, trigrams, window::Window, Filter, Keyset};
 use crate::{db::statements::PlannedPerRun, error::AppResult, tenant::TenantId, text};
 
 /// How long a search may be: longer than any name, number, e-mail or company it looks for.
@@ -71,9 +71,9 @@ pub(super) fn highest_placeholder(sql: &str) -> usize {
 }
 
 /// That a tenant's row (its tenant in `tenant_column`) has in its `searched` text every
-/// trigram of `trigrams` (under the `tenant`; both placeholders), as its trigram index (V0024)
+/// trigram of `keys` (the tenant's and the trigrams' placeholders), as its trigram index (V0024)
 /// finds it.
-fn keyed(tenant_column: &str, searched: &str, tenant: &str, trigrams: &str) -> String {
+fn keyed(tenant_column: &str, searched: &str, (tenant, trigrams): &(String, String)) -> String {
     format!(
         "tenant_trigrams({tenant_column}, lower_trigrams({searched})) @> tenant_trigrams({tenant}, {trigrams})"
     )
@@ -148,7 +148,7 @@ pub struct Searched<'a> {
 }
 
 /// A table a search looks in besides the list's: the `table` (with its alias), and `on`, what
-/// ties its row (one at most, by its key) to the list's row.
+/// ties its row to the list's row.
 pub struct Joined<'a> {
     pub table: &'a str,
     pub on: &'a str,
@@ -239,11 +239,8 @@ impl Filter {
         let searched = searched_text(columns);
         self.search_sample = indexed.and_then(|(_, way)| way.sampled_by).map(sampled);
         let keys = indexed.and_then(|(tenant, way)| {
-            let lookup = KeyedLookup::new(&searched, None);
-            self.trigram_keys(tenant, text, vec![lookup])
-                .map(|(tenant, runs)| {
-                    format!("{} AND ", keyed(way.tenant, &searched, &tenant, &runs[0]))
-                })
+            self.trigram_keys(tenant, text)
+                .map(|keys| format!("{} AND ", keyed(way.tenant, &searched, &keys)))
         });
         self.search_at = Some(self.conditions.len());
         self.conditions.push(format!(
@@ -283,20 +280,15 @@ impl Filter {
         );
         self.searching = true;
         let pattern = self.search_pattern(text);
-        let lookups = alternatives
-            .iter()
-            .map(|way| KeyedLookup::new(&searched_text(way.columns), way.joined.as_ref()))
-            .collect();
-        let keys = self.trigram_keys(tenant, text, lookups);
+        let keys = self.trigram_keys(tenant, text);
         let ways = alternatives
             .iter()
-            .enumerate()
-            .map(|(at, way)| {
+            .map(|way| {
                 let searched = searched_text(way.columns);
                 let matched = match &keys {
-                    Some((tenant, runs)) => format!(
+                    Some(keys) => format!(
                         "{} AND {searched} ILIKE {pattern}",
-                        keyed(way.tenant, &searched, tenant, &runs[at])
+                        keyed(way.tenant, &searched, keys)
                     ),
                     None => format!("{searched} ILIKE {pattern}"),
                 };
@@ -340,6 +332,19 @@ impl Filter {
         format!("${}", self.params.len())
     }
 
+    /// The tenant and the trigrams every text holding `text` has, bound: their placeholders;
+    /// none when it has no trigram, so no index can find it (one or two characters).
+    fn trigram_keys(&mut self, tenant: TenantId, text: &str) -> Option<(String, String)> {
+        let trigrams = trigrams::of_fragment(text);
+        if trigrams.is_empty() {
+            return None;
+        }
+        self.params.push(Box::new(*tenant.as_uuid()));
+        self.params.push(Box::new(trigrams));
+        let at = self.params.len();
+        Some((format!("${}", at - 1), format!("${at}")))
+    }
+
     /// The parameters of a statement that names none of the lookup's (its tenant and
     /// trigrams, bound last): the filter's up to the search's pattern.
     pub(super) fn params_before_lookup(&self) -> Vec<&(dyn ToSql + Sync)> {
@@ -368,9 +373,9 @@ impl Filter {
         from: &str,
         keyset: &Keyset,
     ) -> AppResult<()> {
-        if self.unindexed.is_none() {
+        let Some(unindexed) = &self.unindexed else {
             return Ok(());
-        }
+        };
         let window = Window::new(from, keyset);
         let matches = if self.has_trigram_keys() {
             let others = self.others_clause();
@@ -378,39 +383,26 @@ impl Filter {
                 highest_placeholder(&others) < self.pattern_at,
                 "the search is the filter's last condition"
             );
-            // Which runs each row holds, when there are runs to leave out.
-            let keys = self.keys.as_ref().filter(|keys| keys.runs.len() > 1);
-            let runs = format!("${}", self.pattern_at + 1);
-            let statement = self.fit_statement(&window, &others, keys.map(|_| runs.as_str()));
+            let statement = format!(
+                "SELECT count(*) FILTER (WHERE {unindexed}), count(*), {} FROM {}",
+                window.holds(&others, "", &SHORT_LIST_ROWS.to_string()),
+                window.newest(&others, "", &SAMPLED_ROWS.to_string()),
+            );
             // The lookup's tenant and trigrams, bound last: a statement must name every
-            // parameter it is sent, and the sample names none of them but the runs it tests.
-            let mut params = self.params_before_lookup();
-            if let Some(keys) = keys {
-                params.push(&keys.runs);
-            }
+            // parameter it is sent, and the sample names none of them.
+            let params = self.params_before_lookup();
             // Planned per run, although its plan reads the newest rows whatever the fragment:
             // its constant `OFFSET` near an average tenant's size could make a kept plan, made
             // for any tenant, sort the largest tenant's rows (as a window's total's did, 1.7 s).
             let sample = self.one_row(db, &statement, params).await?;
             let (matches, rows, long): (i64, i64, bool) =
                 (sample.try_get(0)?, sample.try_get(1)?, sample.try_get(2)?);
-            let mut keyed = Vec::new();
-            if let Some(keys) = keys {
-                for (column, lookup) in (3..).zip(&keys.lookups) {
-                    if let Some(held) = sample.try_get::<_, Option<Vec<i32>>>(column)? {
-                        keyed.push((lookup.at, trigrams::keyed_runs(&keys.runs, &held)));
-                    }
-                }
-            }
             if rows < SAMPLED_ROWS || (!long && matches >= COMMON_MATCHES) {
                 // Read in order, the list's every row costs less than a window's lookup, or
                 // than planning one; no statement names the lookup now.
                 self.params.truncate(self.pattern_at);
                 SAMPLED_ROWS
             } else {
-                for (at, runs) in keyed {
-                    self.params[at - 1] = Box::new(runs);
-                }
                 matches
             }
         } else {
