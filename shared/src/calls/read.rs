@@ -225,7 +225,7 @@ impl CallFilter {
         }
         let mut matching = self.to_sql(tenant, counted)?;
         matching
-            .fit_search_to_rows(db, &self.count_from(counted), &NEWEST)
+            .fit_search_to_rows(db, &self.tables(counted, false), &NEWEST)
             .await?;
         Ok(matching)
     }
@@ -235,15 +235,24 @@ impl CallFilter {
     /// so that join never changes the count; an unused outer join still keeps Postgres off the
     /// index).
     pub(super) fn count_from(&self, counted: Counted) -> String {
+        self.tables(counted, self.search().is_some())
+    }
+
+    /// [`CallFilter::count_from`]'s tables, the contacts' (joined last) only `with_contacts`: a
+    /// search's lookups read them, but its rows read in the list's order (its fit, a window)
+    /// ask each call's contact apart. Joined there unused, they kept the largest tenant's check that
+    /// its list is long off the index alone (1,000 rows read from the table, 502 buffers
+    /// against 12; its fit 1.45 against 1.05 ms).
+    fn tables(&self, counted: Counted, with_contacts: bool) -> String {
         let mut from = String::from(match counted {
             Counted::Calls => "calls c",
             Counted::Analyzed => "lead_analytics la JOIN calls c ON c.id = la.call_id",
         });
-        if self.search().is_some() {
-            from.push_str(" LEFT JOIN contacts ct ON ct.id = c.contact_id");
-        }
         if counted == Counted::Calls && (self.lead_status.is_some() || self.min_score.is_some()) {
             from.push_str(" LEFT JOIN lead_analytics la ON la.call_id = c.id");
+        }
+        if with_contacts {
+            from.push_str(" LEFT JOIN contacts ct ON ct.id = c.contact_id");
         }
         from
     }
