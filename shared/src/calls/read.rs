@@ -240,9 +240,9 @@ impl CallFilter {
 
     /// [`CallFilter::count_from`]'s tables, the contacts' (joined last) only `with_contacts`: a
     /// search's lookups read them, but its rows read in the list's order (its fit, a window)
-    /// ask each call's contact apart. Joined there unused, they kept the largest tenant's check that
-    /// its list is long off the index alone (1,000 rows read from the table, 502 buffers
-    /// against 12; its fit 1.45 against 1.05 ms).
+    /// ask each call's contact apart. Joined there unused, they kept the largest tenant's
+    /// check that its list is long off the index alone (1,000 rows read from the table, 502
+    /// buffers against 12; its fit 1.45 against 1.05 ms).
     fn tables(&self, counted: Counted, with_contacts: bool) -> String {
         let mut from = String::from(match counted {
             Counted::Calls => "calls c",
