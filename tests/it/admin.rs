@@ -510,7 +510,9 @@ async fn system_analytics_count_what_happened() {
 /// open hours only. 100 days of entries, each day 1,000 usages and a purchase in its first
 /// second, written in time order. The totals must be exact for any period at every step, also
 /// after two requests closed the same hours at once, and a caught-up 100-day period must read a
-/// small part of the ledger; before the hour totals it read every page. The database is the
+/// small part of the ledger; before the hour totals it read every page. Each day's row sums
+/// its hours (V0038), and a caught-up 100-day period reads the hours of one day at most
+/// (before the days' rows: all 2,400 of them, twice, 72 blocks; now 3). The database is the
 /// test's own, so the block counts are these statements' alone.
 #[tokio::test]
 async fn system_analytics_total_each_closed_ledger_hour_once() {
@@ -562,9 +564,10 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
             .get(0);
         (stored, (read_from - since(days)).num_hours())
     };
-    // (sold, used) over the last `days` days, the ledger's blocks the read took, and the hour
-    // from which it read the entries.
+    // (sold, used) over the last `days` days, the ledger's blocks the read took, the hour
+    // from which it read the entries, and the hour totals' blocks the request took.
     let totals = async |days: i32| {
+        let hours_before = support::blocks_read(&client, "ledger_hours").await;
         let read_from = close_ledger_hours(&client, days)
             .await
             .expect("closed hours");
@@ -574,17 +577,19 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
             .await
             .expect("the period's totals");
         let read = support::blocks_read(&client, "credit_transactions").await - before;
+        let hours_read = support::blocks_read(&client, "ledger_hours").await - hours_before;
         (
             row.get::<_, i64>("sold"),
             row.get::<_, i64>("used"),
             read,
             read_from,
+            hours_read,
         )
     };
 
-    let (sold, used, _, open) = totals(7).await;
+    let (sold, used, _, open, _) = totals(7).await;
     let week = hours(7, open).await;
-    let (sold_again, used_again, _, _) = totals(7).await;
+    let (sold_again, used_again, _, _, _) = totals(7).await;
     // Two requests closing the same hours at once: each inserts or waits and skips, no error.
     let other = database.migrated_connection().await;
     let (ours, theirs) = tokio::join!(
@@ -600,9 +605,10 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
         assert!(steps.len() < 5, "100 days in spans of 31");
         steps.push(totals(100).await);
     }
-    let (_, _, read_100, read_from) = *steps.last().expect("a step");
+    let (_, _, read_100, read_from, _) = *steps.last().expect("a step");
+    let (_, _, _, _, hours_read_100) = totals(100).await;
     let hundred = hours(100, read_from).await;
-    let (_, used_1, _, _) = totals(1).await;
+    let (_, used_1, _, _, _) = totals(1).await;
     client
         .batch_execute(
             "INSERT INTO credit_transactions
@@ -611,7 +617,8 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
         )
         .await
         .expect("an entry now");
-    let (_, used_now, _, _) = totals(100).await;
+    let (_, used_now, _, _, _) = totals(100).await;
+    let unsummed_days = unsummed_days(&client).await;
     drop(client);
     database.drop().await;
 
@@ -636,7 +643,7 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
         31,
         "the first request totals one span"
     );
-    for (sold, used, _, read_from) in &steps {
+    for (sold, used, _, read_from, _) in &steps {
         assert_eq!(
             (*sold, *used),
             (100 * 500, 100 * 1_000),
@@ -653,12 +660,42 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
         read_100 * 5 < i64::from(pages),
         "{read_100} blocks read of the ledger's {pages} for 100 caught-up days"
     );
+    assert!(
+        hours_read_100 <= 6,
+        "{hours_read_100} blocks of the hour totals read for 100 caught-up days"
+    );
+    let (unsummed, days_summed) = unsummed_days;
+    assert_eq!(unsummed, 0, "each day's row sums its hours");
+    assert!(days_summed >= 99, "{days_summed} days summed");
     assert_eq!(used_1, 1_000, "today's alone");
     assert_eq!(
         used_now,
         100 * 1_000 + 3,
         "an entry of the open hour counts at once"
     );
+}
+
+/// How many days' rows of the ledger's hour totals (V0038) do not sum that day's hours, or
+/// are missing, and how many there are.
+async fn unsummed_days(client: &tokio_postgres::Client) -> (i64, i64) {
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE (d.hours, d.purchase, d.usage, d.bonus, d.refund,
+                        d.admin_adjustment)
+                    IS DISTINCT FROM (h.hours, h.purchase, h.usage, h.bonus, h.refund,
+                        h.admin_adjustment)),
+                 count(d.day)
+             FROM ledger_days d FULL JOIN (
+                 SELECT (hour AT TIME ZONE 'UTC')::date AS day, count(*)::int AS hours,
+                     sum(purchase)::bigint AS purchase, sum(usage)::bigint AS usage,
+                     sum(bonus)::bigint AS bonus, sum(refund)::bigint AS refund,
+                     sum(admin_adjustment)::bigint AS admin_adjustment
+                 FROM ledger_hours GROUP BY 1) h USING (day)",
+            &[],
+        )
+        .await
+        .expect("the days' sums");
+    (row.get(0), row.get(1))
 }
 
 /// A period's figures answer requests from their snapshot for five minutes

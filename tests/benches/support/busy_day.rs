@@ -115,7 +115,7 @@ async fn copy_day(tx: &Transaction<'_>, dataset: &str) -> Result<(u64, u64), Box
 
 /// Removes the copies. A copied day that is closed by now (a run past 02:00 of the next day)
 /// counts as a late change, so that the admin's sums are read again without it; the ledger's
-/// totals of the hours since the seed are dropped, to be totalled again.
+/// totals of the seed's last day and the hours since are dropped, to be totalled again.
 pub async fn close(db: &mut Client, dataset: &str) -> Result<(), BoxError> {
     let tx = db.transaction().await?;
     tx.execute(
@@ -140,8 +140,14 @@ pub async fn close(db: &mut Client, dataset: &str) -> Result<(), BoxError> {
         &[&dataset],
     )
     .await?;
+    // From the seed's day on, with the days that sum them (V0038): the day of the seed's end
+    // would otherwise keep the hours dropped in its sums.
     tx.execute(
-        &format!("DELETE FROM ledger_hours WHERE hour >= date_trunc('hour', {SEEDED}, 'UTC')"),
+        &format!(
+            "WITH days AS (
+                 DELETE FROM ledger_days WHERE day >= ({SEEDED} AT TIME ZONE 'UTC')::date)
+             DELETE FROM ledger_hours WHERE hour >= date_trunc('day', {SEEDED}, 'UTC')"
+        ),
         &[&dataset],
     )
     .await?;
