@@ -564,8 +564,18 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
             .get(0);
         (stored, (read_from - since(days)).num_hours())
     };
-    // (sold, used) over the last `days` days, the ledger's blocks the read took, the hour
-    // from which it read the entries, and the hour totals' blocks the request took.
+    /// A request's credit totals over the last `days` days, and what it read.
+    #[derive(Clone, Copy)]
+    struct Totals {
+        sold: i64,
+        used: i64,
+        /// The ledger's blocks its totals read.
+        ledger_blocks: i64,
+        /// The hour from which they read the ledger's entries.
+        read_from: DateTime<Utc>,
+        /// The hour totals' blocks the request read, closing hours and totalling.
+        hour_blocks: i64,
+    }
     let totals = async |days: i32| {
         let hours_before = support::blocks_read(&client, "ledger_hours").await;
         let read_from = close_ledger_hours(&client, days)
@@ -576,20 +586,19 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
             .query_one(CREDITS, &[&days, &read_from])
             .await
             .expect("the period's totals");
-        let read = support::blocks_read(&client, "credit_transactions").await - before;
-        let hours_read = support::blocks_read(&client, "ledger_hours").await - hours_before;
-        (
-            row.get::<_, i64>("sold"),
-            row.get::<_, i64>("used"),
-            read,
+        Totals {
+            sold: row.get("sold"),
+            used: row.get("used"),
+            ledger_blocks: support::blocks_read(&client, "credit_transactions").await - before,
             read_from,
-            hours_read,
-        )
+            hour_blocks: support::blocks_read(&client, "ledger_hours").await - hours_before,
+        }
     };
 
-    let (sold, used, _, open, _) = totals(7).await;
+    let week_totals = totals(7).await;
+    let open = week_totals.read_from;
     let week = hours(7, open).await;
-    let (sold_again, used_again, _, _, _) = totals(7).await;
+    let again = totals(7).await;
     // Two requests closing the same hours at once: each inserts or waits and skips, no error.
     let other = database.migrated_connection().await;
     let (ours, theirs) = tokio::join!(
@@ -601,14 +610,15 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
     drop(other);
     // Caught up a span at a time, exact at every step.
     let mut steps = vec![totals(100).await];
-    while steps.last().expect("a step").3 < open {
+    while steps.last().expect("a step").read_from < open {
         assert!(steps.len() < 5, "100 days in spans of 31");
         steps.push(totals(100).await);
     }
-    let (_, _, read_100, read_from, _) = *steps.last().expect("a step");
-    let (_, _, _, _, hours_read_100) = totals(100).await;
-    let hundred = hours(100, read_from).await;
-    let (_, used_1, _, _, _) = totals(1).await;
+    let caught_up = *steps.last().expect("a step");
+    // Again, with nothing left to close (the last step closed the last span).
+    let hours_read_100 = totals(100).await.hour_blocks;
+    let hundred = hours(100, caught_up.read_from).await;
+    let used_1 = totals(1).await.used;
     client
         .batch_execute(
             "INSERT INTO credit_transactions
@@ -617,19 +627,19 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
         )
         .await
         .expect("an entry now");
-    let (_, used_now, _, _, _) = totals(100).await;
+    let used_now = totals(100).await.used;
     let unsummed_days = unsummed_days(&client).await;
     drop(client);
     database.drop().await;
 
     assert_eq!(
-        (sold, used),
+        (week_totals.sold, week_totals.used),
         (7 * 500, 7 * 1_000),
         "today and the six days before"
     );
     assert_eq!(
-        (sold_again, used_again),
-        (sold, used),
+        (again.sold, again.used),
+        (week_totals.sold, week_totals.used),
         "the same from the hour totals"
     );
     let (stored, before_open) = week;
@@ -643,19 +653,21 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
         31,
         "the first request totals one span"
     );
-    for (sold, used, _, read_from, _) in &steps {
+    for step in &steps {
         assert_eq!(
-            (*sold, *used),
+            (step.sold, step.used),
             (100 * 500, 100 * 1_000),
-            "read from {read_from}"
+            "read from {}",
+            step.read_from
         );
     }
     let (stored, before_open) = hundred;
     assert_eq!(
-        (read_from, stored),
+        (caught_up.read_from, stored),
         (open, before_open),
         "caught up, each hour once"
     );
+    let read_100 = caught_up.ledger_blocks;
     assert!(
         read_100 * 5 < i64::from(pages),
         "{read_100} blocks read of the ledger's {pages} for 100 caught-up days"
