@@ -69,7 +69,13 @@ async fn run() -> Result<(), BoxError> {
         tenants: options.tenants,
         calls: options.calls,
         largest: options.largest,
-        skip_steps: &["transcripts", "contacts", "call contacts", "ledger"],
+        skip_steps: &[
+            "transcripts",
+            "contacts",
+            "call contacts",
+            "ledger",
+            "purchases",
+        ],
     }
     .ensure_seeded(&direct)
     .await?;

@@ -710,6 +710,228 @@ async fn unsummed_days(client: &tokio_postgres::Client) -> (i64, i64) {
     (row.get(0), row.get(1))
 }
 
+/// The analytics' revenue is read from a row per day, currency and package (V0039), kept by a
+/// trigger on the purchases. 1,200 purchases over 400 days, three packages, two currencies, a
+/// fifth of them pending; then, from eight connections at once, each changed as the product
+/// changes purchases (paid, refunded in part and in whole, held for review and paid again,
+/// left to expire) and one deleted. Every period's revenue must equal the same figures summed
+/// from the purchases themselves, each day's row too, and so must the migration's own sums of
+/// purchases written before it.
+#[tokio::test]
+async fn system_analytics_revenue_follows_every_change_to_a_purchase() {
+    use shared::admin::analytics::sql::{REVENUE_BY_DAY, REVENUE_BY_PACKAGE, REVENUE_TOTAL};
+    use tokio_postgres::types::ToSql;
+    fn boxed<T: ToSql + Sync + 'static>(value: T) -> Box<dyn ToSql + Sync> {
+        Box::new(value)
+    }
+    use shared::billing::payments::sql::{
+        HOLD_FOR_REVIEW, MARK_PAID, SET_AMOUNT_REFUNDED, SET_CREDITS_REFUNDED, SET_STATUS,
+    };
+    let database = support::ScratchDatabase::create("revenue_days").await;
+    let client = database.migrated_connection().await;
+    let purchases = |status_of_pending: &str| {
+        format!(
+            "INSERT INTO purchases (user_id, package_id, package_name, credits, amount, currency,
+                 status, paid_at, created_at)
+             SELECT (SELECT id FROM users), package, package, credits, credits * 9, currency,
+                 CASE WHEN i % 5 = 0 THEN '{status_of_pending}' ELSE 'paid' END,
+                 CASE WHEN i % 5 <> 0 THEN now() - i * interval '8 hours' END,
+                 now() - i * interval '8 hours' - interval '1 minute'
+             FROM generate_series(1, 1200) i,
+                 LATERAL (SELECT (ARRAY['starter', 'growth', 'scale'])[1 + i % 3] AS package,
+                                 (ARRAY[100, 500, 2000])[1 + i % 3] AS credits,
+                                 CASE WHEN i % 7 = 0 THEN 'eur' ELSE 'usd' END AS currency) p"
+        )
+    };
+    client
+        .batch_execute(&format!(
+            "INSERT INTO users (auth_subject) VALUES ('revenue_days'); {}",
+            purchases("pending")
+        ))
+        .await
+        .expect("400 days of purchases");
+    let ids: Vec<(uuid::Uuid, i64, i64, String)> = client
+        .query(
+            "SELECT id, amount, credits, status FROM purchases ORDER BY created_at",
+            &[],
+        )
+        .await
+        .expect("the purchases")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect();
+    // Each connection changes every eighth purchase, one statement at a time: the day rows
+    // are shared, the purchases not.
+    let changes = (0..8).map(|lane| {
+        let ids = ids
+            .iter()
+            .skip(lane)
+            .step_by(8)
+            .cloned()
+            .collect::<Vec<_>>();
+        let database = &database;
+        async move {
+            let client = database.migrated_connection().await;
+            for (n, (id, amount, credits, status)) in ids.into_iter().enumerate() {
+                let statements: Vec<(&str, Vec<Box<dyn ToSql + Sync>>)> =
+                    match (status.as_str(), n % 6) {
+                        ("pending", 0) => vec![(
+                            SET_STATUS,
+                            vec![boxed(id), boxed("expired"), boxed(None::<String>)],
+                        )],
+                        ("pending", _) => vec![(MARK_PAID, vec![boxed(id)])],
+                        (_, 1) => vec![
+                            (SET_AMOUNT_REFUNDED, vec![boxed(id), boxed(amount / 3)]),
+                            (SET_CREDITS_REFUNDED, vec![boxed(id), boxed(credits / 3)]),
+                        ],
+                        (_, 2) => vec![
+                            (SET_AMOUNT_REFUNDED, vec![boxed(id), boxed(amount)]),
+                            (SET_CREDITS_REFUNDED, vec![boxed(id), boxed(credits)]),
+                        ],
+                        // Held for review, and the one in three of those paid again.
+                        (_, 3..) => {
+                            let held = vec![boxed(id), boxed("dispute"), boxed(None::<String>)];
+                            let mut changes = vec![(HOLD_FOR_REVIEW, held)];
+                            if n % 6 == 4 {
+                                changes.push((MARK_PAID, vec![boxed(id)]));
+                            }
+                            changes
+                        }
+                        _ => Vec::new(),
+                    };
+                for (sql, params) in &statements {
+                    let params = params
+                        .iter()
+                        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                        .collect::<Vec<_>>();
+                    client.execute(*sql, &params).await.expect(sql);
+                }
+            }
+        }
+    });
+    futures::future::join_all(changes).await;
+    client
+        .execute(
+            "DELETE FROM purchases WHERE id = (SELECT id FROM purchases
+                 WHERE status = 'paid' ORDER BY paid_at LIMIT 1)",
+            &[],
+        )
+        .await
+        .expect("a purchase deleted");
+    let periods = [1, 7, 30, 365, 400];
+    let mut read = Vec::new();
+    for days in periods {
+        read.push(revenue(&client, days).await);
+    }
+    let unsummed = unsummed_revenue_days(&client).await;
+    // The rows before V0039: written without its trigger, then summed by the migration.
+    client
+        .batch_execute(&format!(
+            "SET session_replication_role = replica; {}; RESET session_replication_role;
+             DROP TABLE revenue_days; DROP FUNCTION revenue_days_follow_purchases CASCADE;
+             DELETE FROM schema_migrations WHERE version = 39",
+            purchases("expired")
+        ))
+        .await
+        .expect("purchases from before V0039");
+    drop(client);
+    let client = database.migrated_connection().await;
+    let mut backfilled = Vec::new();
+    for days in periods {
+        backfilled.push(revenue(&client, days).await);
+    }
+    let unsummed_after_backfill = unsummed_revenue_days(&client).await;
+    drop(client);
+    database.drop().await;
+
+    for (days, (rollup, purchases)) in periods.iter().zip(&read) {
+        assert_eq!(rollup, purchases, "revenue of {days} days");
+    }
+    let (year, _) = &read[3];
+    assert_eq!(year[0].len(), 2, "both currencies: {:?}", year[0]);
+    let (month, _) = &read[2];
+    assert!(
+        month[1].len() > 20,
+        "a month's days with revenue: {:?}",
+        month[1]
+    );
+    assert_eq!(unsummed, (0, true), "each day's row sums its purchases");
+    for (days, (rollup, purchases)) in periods.iter().zip(&backfilled) {
+        assert_eq!(
+            rollup, purchases,
+            "revenue of {days} days after the backfill"
+        );
+    }
+    assert_eq!(
+        unsummed_after_backfill,
+        (0, true),
+        "the migration sums the purchases before it"
+    );
+
+    /// Each statement's rows of a period's revenue as read from the days' rows, then as summed
+    /// from the purchases themselves (the statements before V0039), each row as its text.
+    async fn revenue(
+        client: &tokio_postgres::Client,
+        days: i32,
+    ) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+        const PAID: &str = "FROM purchases WHERE status = 'paid' AND paid_at >=
+            ((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC'";
+        let from_purchases = [
+            format!(
+                "SELECT currency, sum(amount - amount_refunded)::bigint AS amount {PAID}
+                 GROUP BY currency ORDER BY currency"
+            ),
+            format!(
+                "SELECT (paid_at AT TIME ZONE 'UTC')::date AS day, currency,
+                     sum(amount - amount_refunded)::bigint AS amount, count(*) AS purchases
+                 {PAID} GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+            format!(
+                "SELECT package_id, currency, sum(amount - amount_refunded)::bigint AS amount,
+                     count(*) AS purchases, sum(credits - credits_refunded)::bigint AS credits
+                 {PAID} GROUP BY 1, 2 ORDER BY amount DESC, package_id, currency"
+            ),
+        ];
+        let mut rollup = Vec::new();
+        let mut purchases = Vec::new();
+        for (ours, theirs) in [REVENUE_TOTAL, REVENUE_BY_DAY, REVENUE_BY_PACKAGE]
+            .iter()
+            .zip(&from_purchases)
+        {
+            for (sql, read) in [(*ours, &mut rollup), (theirs.as_str(), &mut purchases)] {
+                let text = format!("SELECT r::text FROM ({sql}) r");
+                let rows = client.query(&text, &[&days]).await.expect(sql);
+                read.push(rows.iter().map(|row| row.get(0)).collect());
+            }
+        }
+        (rollup, purchases)
+    }
+}
+
+/// How many rows of the revenue's days (V0039) differ from the paid purchases of their day,
+/// currency and package, or are missing (a row at zero stands for none), and whether there
+/// are any.
+async fn unsummed_revenue_days(client: &tokio_postgres::Client) -> (i64, bool) {
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE (COALESCE(d.purchases, 0), COALESCE(d.amount, 0),
+                        COALESCE(d.credits, 0))
+                    IS DISTINCT FROM (COALESCE(p.purchases, 0), COALESCE(p.amount, 0),
+                        COALESCE(p.credits, 0))),
+                 count(p.day) > 0
+             FROM revenue_days d FULL JOIN (
+                 SELECT (paid_at AT TIME ZONE 'UTC')::date AS day, currency, package_id,
+                     count(*) AS purchases, sum(amount - amount_refunded)::bigint AS amount,
+                     sum(credits - credits_refunded)::bigint AS credits
+                 FROM purchases WHERE status = 'paid' AND paid_at IS NOT NULL
+                 GROUP BY 1, 2, 3) p USING (day, currency, package_id)",
+            &[],
+        )
+        .await
+        .expect("the revenue's days");
+    (row.get(0), row.get(1))
+}
+
 /// A period's figures answer requests from their snapshot for five minutes
 /// (`analytics::MAX_AGE`), unless a request asks for them afresh; the reconciler's warming
 /// re-reads the periods asked for in the last day and the default one. Checked on the test's

@@ -58,7 +58,7 @@ impl Seed {
 
 /// Steps added to the seed file after datasets were seeded and kept: each does nothing where
 /// its rows exist, and runs on a kept dataset too.
-const CATCH_UP_STEPS: &[&str] = &["contacts", "call contacts", "ledger"];
+const CATCH_UP_STEPS: &[&str] = &["contacts", "call contacts", "ledger", "purchases"];
 
 impl Dataset<'_> {
     pub async fn ensure_seeded(&self, db: &Client) -> Result<Seed, BoxError> {

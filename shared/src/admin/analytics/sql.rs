@@ -45,9 +45,12 @@ macro_rules! since {
         concat!("(SELECT ", since_day!(), "::timestamp AT TIME ZONE 'UTC')")
     };
 }
-macro_rules! paid {
+/// The period's rows of the revenue's days (V0039): what its paid purchases brought in, a row
+/// per day, currency and package. A row whose purchases all left the paid ones stays at zero,
+/// so a group counts only while it holds a purchase.
+macro_rules! revenue_days {
     () => {
-        concat!("status = 'paid' AND paid_at >= ", since!())
+        concat!("revenue_days WHERE day >= ", since_day!())
     };
 }
 
@@ -343,17 +346,17 @@ crate::db::statements! {
         ORDER BY top.tenant_credits_used DESC, top.tenant_calls DESC, top.user_id"
     );
     pub const REVENUE_TOTAL = concat!(
-        "SELECT currency, sum(amount - amount_refunded)::bigint AS amount
-        FROM purchases WHERE ", paid!(), " GROUP BY currency ORDER BY currency"
+        "SELECT currency, sum(amount)::bigint AS amount
+        FROM ", revenue_days!(), " GROUP BY currency HAVING sum(purchases) > 0 ORDER BY currency"
     );
     pub const REVENUE_BY_DAY = concat!(
-        "SELECT (paid_at AT TIME ZONE 'UTC')::date AS day, currency,
-        sum(amount - amount_refunded)::bigint AS amount, count(*) AS purchases
-        FROM purchases WHERE ", paid!(), " GROUP BY 1, 2 ORDER BY 1, 2"
+        "SELECT day, currency, sum(amount)::bigint AS amount, sum(purchases)::bigint AS purchases
+        FROM ", revenue_days!(), " GROUP BY 1, 2 HAVING sum(purchases) > 0 ORDER BY 1, 2"
     );
     pub const REVENUE_BY_PACKAGE = concat!(
-        "SELECT package_id, currency, sum(amount - amount_refunded)::bigint AS amount,
-        count(*) AS purchases, sum(credits - credits_refunded)::bigint AS credits
-        FROM purchases WHERE ", paid!(), " GROUP BY 1, 2 ORDER BY amount DESC"
+        "SELECT package_id, currency, sum(amount)::bigint AS amount,
+        sum(purchases)::bigint AS purchases, sum(credits)::bigint AS credits
+        FROM ", revenue_days!(), " GROUP BY 1, 2 HAVING sum(purchases) > 0
+        ORDER BY amount DESC, package_id, currency"
     );
 }
