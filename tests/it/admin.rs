@@ -932,6 +932,137 @@ async fn unsummed_revenue_days(client: &tokio_postgres::Client) -> (i64, bool) {
     (row.get(0), row.get(1))
 }
 
+/// The analytics' users are counted from a row per day of sign-ups (V0040), kept by a trigger
+/// on the users, and the suspended ones from their index. 400 days of users, then sign-ups
+/// from eight connections at once through provisioning's own statement, each subject twice
+/// (the second skipped), a fifth of the users suspended and one of them active again, one
+/// user deleted: every period's counts must equal the users counted one by one, and so must
+/// the migration's own counts of users written before it.
+#[tokio::test]
+async fn system_analytics_count_users_from_their_days() {
+    use shared::admin::analytics::sql::USERS;
+    use shared::{admin::users::sql::SET_STATUS, users::sql::INSERT_ONCE};
+    let database = support::ScratchDatabase::create("user_days").await;
+    let client = database.migrated_connection().await;
+    let earlier = |prefix: &str| {
+        format!(
+            "INSERT INTO users (auth_subject, created_at)
+             SELECT '{prefix}' || i, now() - i * interval '7 hours'
+             FROM generate_series(1, 1400) i"
+        )
+    };
+    client
+        .batch_execute(&earlier("earlier-"))
+        .await
+        .expect("400 days of users");
+    let signups = (0..8).map(|lane| {
+        let database = &database;
+        async move {
+            let client = database.migrated_connection().await;
+            for n in 0..40 {
+                // Every subject twice, by two lanes: provisioning skips the second.
+                let subject = format!("today-{}-{n}", lane % 4);
+                let email = format!("{subject}@example.com");
+                client
+                    .query(INSERT_ONCE, &[&subject, &email, &None::<String>])
+                    .await
+                    .expect("a sign-up");
+            }
+        }
+    });
+    futures::future::join_all(signups).await;
+    client
+        .batch_execute("DELETE FROM users WHERE auth_subject = 'earlier-1000'")
+        .await
+        .expect("a user deleted");
+    let ids: Vec<uuid::Uuid> = client
+        .query("SELECT id FROM users ORDER BY auth_subject", &[])
+        .await
+        .expect("the users")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for id in ids.iter().step_by(5) {
+        client
+            .execute(SET_STATUS, &[id, &"suspended"])
+            .await
+            .expect("suspended");
+    }
+    client
+        .execute(SET_STATUS, &[&ids[0], &"active"])
+        .await
+        .expect("active again");
+    let periods = [1, 30, 365, 400];
+    let mut read = Vec::new();
+    for days in periods {
+        read.push(counts(&client, days).await);
+    }
+    // The users before V0040: written without its trigger, then counted by the migration.
+    client
+        .batch_execute(&format!(
+            "SET session_replication_role = replica; {}; RESET session_replication_role;
+             DROP TABLE user_days; DROP FUNCTION user_days_follow_users CASCADE;
+             DROP INDEX users_suspended_idx; DELETE FROM schema_migrations WHERE version = 40",
+            earlier("before-")
+        ))
+        .await
+        .expect("users from before V0040");
+    drop(client);
+    let client = database.migrated_connection().await;
+    let mut migrated = Vec::new();
+    for days in periods {
+        migrated.push(counts(&client, days).await);
+    }
+    drop(client);
+    database.drop().await;
+
+    for (days, (from_days, one_by_one)) in periods.iter().zip(&read) {
+        assert_eq!(from_days, one_by_one, "users of {days} days");
+    }
+    let ((total, new, suspended), _) = read[2];
+    assert_eq!(
+        total,
+        1_400 - 1 + 160,
+        "the earlier users but one, and 160 sign-ups"
+    );
+    assert!((1_400..total).contains(&new), "{new} of them new in a year");
+    assert_eq!(
+        suspended,
+        (total + 4) / 5 - 1,
+        "every fifth user, but the first"
+    );
+    for (days, (from_days, one_by_one)) in periods.iter().zip(&migrated) {
+        assert_eq!(
+            from_days, one_by_one,
+            "users of {days} days, counted by the migration"
+        );
+    }
+
+    /// A period's users, new users and suspended users as the analytics count them, then
+    /// counted one by one.
+    async fn counts(
+        client: &tokio_postgres::Client,
+        days: i32,
+    ) -> ((i64, i64, i64), (i64, i64, i64)) {
+        let ours = client.query_one(USERS, &[&days]).await.expect("USERS");
+        let theirs = client
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE created_at >=
+                        ((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp
+                            AT TIME ZONE 'UTC'),
+                    count(*) FILTER (WHERE status = 'suspended')
+                 FROM users",
+                &[&days],
+            )
+            .await
+            .expect("the users one by one");
+        (
+            (ours.get("total"), ours.get("new"), ours.get("suspended")),
+            (theirs.get(0), theirs.get(1), theirs.get(2)),
+        )
+    }
+}
+
 /// A period's figures answer requests from their snapshot for five minutes
 /// (`analytics::MAX_AGE`), unless a request asks for them afresh; the reconciler's warming
 /// re-reads the periods asked for in the last day and the default one. Checked on the test's

@@ -121,11 +121,14 @@ crate::db::statements! {
     pub const WARMED = "SELECT days FROM system_analytics
         WHERE requested_at > now() - interval '1 day'
         ORDER BY requested_at DESC, days LIMIT $1";
+    /// The users from the sign-ups counted per day (V0040), the suspended ones from their
+    /// index.
     pub const USERS = concat!(
-        "SELECT now() AS generated_at, count(*) AS total,
-        count(*) FILTER (WHERE created_at >= ", since!(), ") AS new,
-        count(*) FILTER (WHERE status = 'suspended') AS suspended
-        FROM users"
+        "SELECT now() AS generated_at,
+            (SELECT COALESCE(sum(created), 0) FROM user_days)::bigint AS total,
+            (SELECT COALESCE(sum(created), 0) FROM user_days
+             WHERE day >= ", since_day!(), ")::bigint AS new,
+            (SELECT count(*) FROM users WHERE status = 'suspended') AS suspended"
     );
     /// Totals the ledger's closed hours of the period that `ledger_hours` lacks, oldest
     /// first, those of one span at most (`closing_span!`), in one read of their entries. Hours
