@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use shared::{
+    admin, billing,
     calls::{
         self,
         read::{CallCursor, CallFilter},
@@ -22,7 +23,7 @@ use shared::{
     credits::{self, CreditKind},
     dashboard::{self, Range, RangeQuery},
     db::filter::Search,
-    ids::{LeadId, ResourceId},
+    ids::{CallId, ContactId, LeadId, ResourceId},
     leads::{self, read::LeadFilter},
     users::{self, Identity},
 };
@@ -147,12 +148,14 @@ async fn run() -> Result<(), BoxError> {
         same_token.figure(),
         new_token.figure()
     );
+    let largest = Tenant::pick(&db, 0).await?;
+    let admin_cases = admin_cases(&largest);
     let mut plan = Vec::new();
-    for tenant in [Tenant::pick(&db, 0).await?, median] {
+    for tenant in [largest, median] {
         let cases = cases(&db, &tenant).await?;
         plan.push((tenant, cases));
     }
-    plan.push((Tenant::admin(&db, &reads).await?, admin_cases()));
+    plan.push((Tenant::admin(&db, &reads).await?, admin_cases));
     let mut rows = Vec::new();
     for (tenant, cases) in plan {
         for case in cases {
@@ -357,6 +360,14 @@ enum Read {
     CallSearch(String),
     /// The ledger, all of it or one type's entries.
     History(Option<CreditKind>),
+    Call(Uuid),
+    Transcript(Uuid),
+    Contact(Uuid),
+    Purchases,
+    /// The admin's lists of the whole platform, their first page.
+    AdminList(AdminList),
+    /// One tenant as the admin sees it: its agents, usage, purchases and latest ledger entries.
+    AdminUser(Uuid),
     /// The admin's figures of the whole platform over the last `days` days: their snapshot, or
     /// read `afresh` (`Cache-Control: no-cache`, and the reconciler's warming).
     SystemAnalytics {
@@ -380,6 +391,22 @@ impl Read {
         let tenant = user.tenant();
         let db = &*db;
         match self {
+            Self::AdminList(list) => list.read(db).await?,
+            Self::AdminUser(id) => {
+                admin::users::detail(db, *id).await?;
+            }
+            Self::Call(id) => {
+                calls::read::get(db, tenant, CallId::from_uuid(*id)).await?;
+            }
+            Self::Transcript(id) => {
+                calls::read::transcript(db, tenant, CallId::from_uuid(*id)).await?;
+            }
+            Self::Contact(id) => {
+                contacts::find(db, tenant, ContactId::from_uuid(*id)).await?;
+            }
+            Self::Purchases => {
+                billing::list(db, tenant, PAGE, None).await?;
+            }
             Self::Unchanged => {}
             Self::Overview(range) => {
                 let credits = user.credits;
@@ -437,6 +464,57 @@ impl Read {
                 credits::history(db, tenant, *kind, None, PAGE).await?;
             }
             Self::SystemAnalytics { .. } => unreachable!("answered above"),
+        }
+        Ok(())
+    }
+}
+
+/// The admin's paged lists, unfiltered, as the admin panel opens them.
+#[derive(Clone, Copy)]
+enum AdminList {
+    Users,
+    Purchases,
+    Agents,
+    AuditLog,
+    Unmatched,
+}
+
+impl AdminList {
+    const ALL: [Self; 5] = [
+        Self::Users,
+        Self::Purchases,
+        Self::Agents,
+        Self::AuditLog,
+        Self::Unmatched,
+    ];
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::Users => "/admin/users",
+            Self::Purchases => "/admin/purchases",
+            Self::Agents => "/admin/agents",
+            Self::AuditLog => "/admin/audit-log",
+            Self::Unmatched => "/admin/webhooks/unmatched",
+        }
+    }
+
+    async fn read(self, db: &deadpool_postgres::Client) -> Result<(), BoxError> {
+        match self {
+            Self::Users => {
+                admin::users::list(db, &admin::users::UserFilter::default(), None, PAGE).await?;
+            }
+            Self::Purchases => {
+                admin::purchases::list(db, None, None, PAGE).await?;
+            }
+            Self::Agents => {
+                admin::agents::list(db, None, None, None, PAGE).await?;
+            }
+            Self::AuditLog => {
+                admin::audit::list(db, &admin::audit::AuditFilter::default(), None, PAGE).await?;
+            }
+            Self::Unmatched => {
+                admin::events::list_unmatched(db, false, None, PAGE).await?;
+            }
         }
         Ok(())
     }
@@ -622,13 +700,50 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             revalidate: false,
             read: Read::History(Some(CreditKind::Purchase)),
         },
+        Case {
+            name: format!("GET /billing/purchases?limit={PAGE}"),
+            path: format!("/billing/purchases?limit={PAGE}"),
+            revalidate: false,
+            read: Read::Purchases,
+        },
+        Case {
+            name: "GET /api/calls/{id} (the call half way down)".into(),
+            path: format!("/api/calls/{}", deep.cursor.1),
+            revalidate: false,
+            read: Read::Call(deep.cursor.1),
+        },
+        Case {
+            name: "GET /api/calls/{id}/transcript (the same call)".into(),
+            path: format!("/api/calls/{}/transcript", deep.cursor.1),
+            revalidate: false,
+            read: Read::Transcript(deep.cursor.1),
+        },
+        Case {
+            name: "GET /api/contacts/{id} (the contact half way down)".into(),
+            path: format!("/api/contacts/{}", deep_contact.cursor.1),
+            revalidate: false,
+            read: Read::Contact(deep_contact.cursor.1),
+        },
     ])
 }
 
-/// The admin's one read of the whole platform, the default period and the longest: from their
-/// snapshots, and read afresh as the reconciler's warming (or a reload) reads them.
-fn admin_cases() -> Vec<Case> {
-    [(30, false), (365, false), (30, true), (365, true)]
+/// The admin's read of the whole platform, the default period and the longest: from their
+/// snapshots, and read afresh as the reconciler's warming (or a reload) reads them; the admin's
+/// lists' first pages, and the `largest` tenant's whole picture.
+fn admin_cases(largest: &Tenant) -> Vec<Case> {
+    let lists = AdminList::ALL.into_iter().map(|list| Case {
+        name: format!("GET {}?limit={PAGE}", list.path()),
+        path: format!("{}?limit={PAGE}", list.path()),
+        revalidate: false,
+        read: Read::AdminList(list),
+    });
+    let tenant = Case {
+        name: format!("GET /admin/users/{{id}} ({})", largest.label()),
+        path: format!("/admin/users/{}", largest.id),
+        revalidate: false,
+        read: Read::AdminUser(largest.id),
+    };
+    let analytics = [(30, false), (365, false), (30, true), (365, true)]
         .into_iter()
         .map(|(days, afresh)| Case {
             name: format!(
@@ -642,8 +757,8 @@ fn admin_cases() -> Vec<Case> {
             path: format!("/admin/analytics?days={days}"),
             revalidate: false,
             read: Read::SystemAnalytics { days, afresh },
-        })
-        .collect()
+        });
+    analytics.chain(lists).chain([tenant]).collect()
 }
 
 /// The call list searched for `company`, which `share` of the calls' contacts work at.

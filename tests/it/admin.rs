@@ -109,6 +109,76 @@ async fn admins_search_users_and_see_one_users_whole_picture() {
     assert_eq!(error_code(missing, 404).await, "not_found");
 }
 
+/// A tenant's usage as the admin sees it, read from its days and its purchases: the figures of
+/// its calls and ledger entries themselves.
+#[tokio::test]
+async fn one_users_usage_counts_its_finished_calls_and_its_purchases() {
+    let admin = Account::admin().await;
+    let account = Account::new().await;
+    let tenant = Tenant::of(&account).await;
+    let pool = support::pool(1);
+    let seconds = [61, 125, 3_600];
+    for duration in seconds {
+        let event = transcription(
+            &tenant.call_agent,
+            &conversation_id(),
+            duration,
+            "+14155550123",
+        );
+        assert_eq!(deliver(&event).await.status(), 200);
+    }
+    support::queue_drained().await;
+    for credits in [500, 2_000] {
+        support::apply_change(
+            &pool,
+            account.tenant(&pool).await,
+            shared::credits::CreditKind::Purchase,
+            credits,
+            format!("purchase-{}", uuid::Uuid::new_v4()),
+        )
+        .await;
+    }
+    // Placed, not yet finished (nor started): the latest call, not one of the finished ones.
+    let placed: chrono::DateTime<chrono::Utc> = support::db()
+        .await
+        .query_one(
+            "INSERT INTO calls (user_id, agent_id, elevenlabs_conversation_id, type, status)
+             SELECT user_id, id, $2, 'call', 'in_progress' FROM agents
+             WHERE user_id = $1 AND type = 'call' RETURNING created_at",
+            &[&tenant.id, &conversation_id()],
+        )
+        .await
+        .expect("a placed call")
+        .get(0);
+
+    let detail = json(get(&format!("/admin/users/{}", tenant.id), &admin.token).await).await;
+    let usage = &detail["usage"];
+    assert_eq!(usage["calls"], 3, "{usage}");
+    assert_eq!(
+        usage["minutes"],
+        seconds.iter().sum::<i64>() / 60,
+        "{usage}"
+    );
+    // A credit per started minute of each: 2 + 3 + 60.
+    assert_eq!(usage["credits_used"], 65, "{usage}");
+    assert_eq!(usage["credits_purchased"], 2_500, "{usage}");
+    let last: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(usage["last_call_at"].clone()).expect("a time");
+    assert_eq!(last, placed, "{usage}");
+    let ledger = support::db()
+        .await
+        .query_one(
+            "SELECT (-sum(amount) FILTER (WHERE type = 'usage'))::bigint,
+                    (sum(amount) FILTER (WHERE type = 'purchase'))::bigint
+             FROM credit_transactions WHERE user_id = $1",
+            &[&tenant.id],
+        )
+        .await
+        .expect("the ledger");
+    assert_eq!(usage["credits_used"], ledger.get::<_, i64>(0));
+    assert_eq!(usage["credits_purchased"], ledger.get::<_, i64>(1));
+}
+
 #[tokio::test]
 async fn credit_adjustments_need_a_reason_apply_once_per_key_and_are_audited() {
     let admin = Account::admin().await;
@@ -850,8 +920,10 @@ async fn system_analytics_revenue_follows_every_change_to_a_purchase() {
     let (year, _) = &read[3];
     assert_eq!(year[0].len(), 2, "both currencies: {:?}", year[0]);
     let (month, _) = &read[2];
+    // Every eighth purchase per connection, six ways in turn: each connection's purchases 3 to
+    // 5 of a turn held, so of every 16 days about 8 have none (7 to 8, by the time of day).
     assert!(
-        month[1].len() > 20,
+        month[1].len() > 12,
         "a month's days with revenue: {:?}",
         month[1]
     );

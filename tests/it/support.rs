@@ -443,9 +443,12 @@ pub struct Tenant {
 
 impl Tenant {
     pub async fn new() -> Self {
-        let user = NewUser::new();
-        let token = user.token();
-        let id = profile_id(&token).await;
+        Self::of(&Account::new().await).await
+    }
+
+    /// `account` given an agent of each kind.
+    pub async fn of(account: &Account) -> Self {
+        let (token, id) = (account.token.clone(), account.id);
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
         let call_agent = format!("agent_call_{suffix}");
         let chat_agent = format!("agent_chat_{suffix}");

@@ -84,12 +84,17 @@ pub mod sql {
         pub const SUMMARY_BY_ID = concat!("SELECT ", summary_columns!(), " FROM users WHERE id = $1");
         pub const AGENTS_OF_USER = "SELECT id, user_id, elevenlabs_agent_id, name, type, is_active, created_at, updated_at
             FROM agents WHERE user_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC";
-        pub const USAGE = "SELECT
-            (SELECT count(*) FROM calls WHERE user_id = $1) AS calls,
-            (SELECT COALESCE(sum((duration_seconds::bigint + 59) / 60), 0)::bigint FROM calls WHERE user_id = $1) AS minutes,
-            (SELECT COALESCE(-sum(amount), 0)::bigint FROM credit_transactions WHERE user_id = $1 AND type = 'usage') AS used,
-            (SELECT COALESCE(sum(amount), 0)::bigint FROM credit_transactions WHERE user_id = $1 AND type = 'purchase') AS purchased,
-            (SELECT max(started_at) FROM calls WHERE user_id = $1) AS last_call_at";
+        /// From the tenant's days (`daily_tenant_stats`, V0035) and its purchases in the ledger
+        /// (an index of those alone, V0041): a tenant with a million calls has a million usage
+        /// entries, which a request cannot sum.
+        pub const USAGE = "SELECT COALESCE(sum(calls + chats), 0)::bigint AS calls,
+                (COALESCE(sum(duration_seconds), 0) / 60)::bigint AS minutes,
+                COALESCE(sum(credits_used), 0)::bigint AS used,
+                (SELECT COALESCE(sum(amount), 0)::bigint FROM credit_transactions
+                 WHERE user_id = $1 AND type = 'purchase') AS purchased,
+                (SELECT COALESCE(started_at, created_at) FROM calls WHERE user_id = $1
+                 ORDER BY created_at DESC, id DESC LIMIT 1) AS last_call_at
+            FROM daily_tenant_stats WHERE user_id = $1";
         pub const SET_STATUS =
             "UPDATE users SET status = $2, updated_at = now() WHERE id = $1 AND status <> $2";
         pub const EXISTS = "SELECT 1 FROM users WHERE id = $1";
@@ -159,12 +164,18 @@ pub struct AdminAgentSummary {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What a tenant has used, all time.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Usage {
+    /// Its finished calls and chats (completed or failed).
     pub calls: i64,
+    /// Their length in whole minutes, as the system analytics' `minutes`.
     pub minutes: i64,
+    /// The credits charged for them (a credit per started minute of each).
     pub credits_used: i64,
+    /// The credits its purchases added.
     pub credits_purchased: i64,
+    /// When its latest call started (or was placed, until it starts).
     pub last_call_at: Option<DateTime<Utc>>,
 }
 
