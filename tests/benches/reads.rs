@@ -535,6 +535,7 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
     let deep = deep_cursor(db, tenant).await?;
     let deep_contact = deep_contact(db, tenant).await?;
     let busiest = busiest_lead(db, tenant).await?;
+    let call = transcribed_call(db, tenant, &deep.cursor).await?;
     Ok(vec![
         Case {
             name: "GET /api/dashboard/overview?days=30".into(),
@@ -707,16 +708,16 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             read: Read::Purchases,
         },
         Case {
-            name: "GET /api/calls/{id} (the call half way down)".into(),
-            path: format!("/api/calls/{}", deep.cursor.1),
+            name: "GET /api/calls/{id} (a call half way down)".into(),
+            path: format!("/api/calls/{call}"),
             revalidate: false,
-            read: Read::Call(deep.cursor.1),
+            read: Read::Call(call),
         },
         Case {
             name: "GET /api/calls/{id}/transcript (the same call)".into(),
-            path: format!("/api/calls/{}/transcript", deep.cursor.1),
+            path: format!("/api/calls/{call}/transcript"),
             revalidate: false,
-            read: Read::Transcript(deep.cursor.1),
+            read: Read::Transcript(call),
         },
         Case {
             name: "GET /api/contacts/{id} (the contact half way down)".into(),
@@ -801,6 +802,24 @@ async fn deep_cursor(db: &Client, tenant: &Tenant) -> Result<DeepCursor, BoxErro
         cursor: (row.get(0), row.get(1)),
         offset,
     })
+}
+
+/// The first call with a transcript (one in ten has one) from `cursor` down.
+async fn transcribed_call(
+    db: &Client,
+    tenant: &Tenant,
+    cursor: &CallCursor,
+) -> Result<Uuid, BoxError> {
+    let row = db
+        .query_one(
+            "SELECT c.id FROM calls c
+             WHERE c.user_id = $1 AND (c.created_at, c.id) <= ($2, $3)
+               AND EXISTS (SELECT FROM transcripts t WHERE t.call_id = c.id)
+             ORDER BY c.created_at DESC, c.id DESC LIMIT 1",
+            &[&tenant.id, &cursor.0, &cursor.1],
+        )
+        .await?;
+    Ok(row.get(0))
 }
 
 struct DeepContact {

@@ -179,6 +179,107 @@ async fn one_users_usage_counts_its_finished_calls_and_its_purchases() {
     assert_eq!(usage["credits_purchased"], ledger.get::<_, i64>(1));
 }
 
+/// The admin's unfiltered lists of every tenant's purchases and agents open newest first: a
+/// first page reads its own rows in that order, not the whole table sorted (V0042).
+#[tokio::test]
+async fn the_admins_lists_read_their_first_page_in_order() {
+    let database = support::ScratchDatabase::create("admin_lists").await;
+    let client = database.migrated_connection().await;
+    client
+        .batch_execute(
+            // No autovacuum reading the tables while the blocks are counted: vacuumed below.
+            "ALTER TABLE users SET (autovacuum_enabled = false);
+             ALTER TABLE purchases SET (autovacuum_enabled = false);
+             ALTER TABLE agents SET (autovacuum_enabled = false);
+             INSERT INTO users (auth_subject) SELECT 'owner_' || i FROM generate_series(1, 100) i;
+             INSERT INTO purchases (user_id, package_id, package_name, credits, amount, currency,
+                 status, created_at)
+             SELECT u.id, 'starter', 'Starter ' || repeat('x', 200), 100, 900, 'usd', 'expired',
+                    now() - (u.seq * 50 + i) * interval '1 minute'
+             FROM users u, generate_series(1, 50) i;
+             INSERT INTO agents (user_id, elevenlabs_agent_id, name, created_at, deleted_at)
+             SELECT u.id, 'agent_' || u.seq || '_' || i, 'Agent ' || i || ' ' || repeat('x', 200),
+                    now() - (u.seq * 50 + i) * interval '1 minute',
+                    CASE WHEN i % 10 = 0 THEN now() END
+             FROM users u, generate_series(1, 50) i",
+        )
+        .await
+        .expect("5,000 purchases and agents");
+    support::vacuumed(&client, &["users", "purchases", "agents"]).await;
+    let newest: Vec<uuid::Uuid> = client
+        .query(
+            "SELECT id FROM purchases ORDER BY created_at DESC, id DESC LIMIT 20",
+            &[],
+        )
+        .await
+        .expect("the newest purchases")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let purchases = async || {
+        shared::admin::purchases::list(&client, None, None, 20)
+            .await
+            .expect("the purchases")
+    };
+    purchases().await;
+    let before = support::blocks_read(&client, "purchases").await;
+    let (page, total) = purchases().await;
+    let purchase_blocks = support::blocks_read(&client, "purchases").await - before;
+    let agents = async || {
+        shared::admin::agents::list(&client, None, None, None, 20)
+            .await
+            .expect("the agents")
+    };
+    agents().await;
+    let before = support::blocks_read(&client, "agents").await;
+    let (live, agents_total) = agents().await;
+    let agent_blocks = support::blocks_read(&client, "agents").await - before;
+    let pages = |table: &str| {
+        let client = &client;
+        let table = table.to_owned();
+        async move {
+            let pages: i32 = client
+                .query_one(
+                    "SELECT relpages FROM pg_class WHERE relname = $1",
+                    &[&table],
+                )
+                .await
+                .expect("the table's size")
+                .get(0);
+            i64::from(pages)
+        }
+    };
+    let (purchase_pages, agent_pages) = (pages("purchases").await, pages("agents").await);
+    drop(client);
+    database.drop().await;
+
+    let ids: Vec<uuid::Uuid> = page.iter().map(|p| p.purchase.id).collect();
+    assert_eq!(ids, newest, "newest first");
+    assert!(page.iter().all(|p| p.owner_email.is_none()));
+    assert_eq!((total.count, total.exact), (5_000, true));
+    assert_eq!(live.len(), 20);
+    let number = |name: &str| name.split(' ').nth(1).and_then(|n| n.parse::<i32>().ok());
+    assert!(
+        live.iter()
+            .all(|a| number(&a.name).is_some_and(|i| i % 10 != 0)),
+        "no deleted agent"
+    );
+    assert!(live.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+    assert_eq!((agents_total.count, agents_total.exact), (4_500, true));
+    // Rows of a few hundred bytes: tables far larger than a page's rows.
+    assert!(purchase_pages > 150 && agent_pages > 150);
+    // The page's own rows, and its count (bounded; on tables this small Postgres may read them
+    // whole for it): not every page of the table again to sort it.
+    assert!(
+        purchase_blocks < purchase_pages + 60,
+        "{purchase_blocks} blocks of {purchase_pages} pages of purchases read"
+    );
+    assert!(
+        agent_blocks < agent_pages + 60,
+        "{agent_blocks} blocks of {agent_pages} pages of agents read"
+    );
+}
+
 #[tokio::test]
 async fn credit_adjustments_need_a_reason_apply_once_per_key_and_are_audited() {
     let admin = Account::admin().await;
