@@ -348,6 +348,7 @@ enum Read {
     Unchanged,
     Overview(Range),
     Analytics(Range),
+    Report(Range),
     Calls(Option<CallCursor>),
     Scored,
     Metrics,
@@ -418,6 +419,11 @@ impl Read {
                 let agents = dashboard::Agents::of(db, tenant).await?;
                 let scope = dashboard::Scope::default();
                 dashboard::analytics(db, tenant, *range, &scope, &agents).await?;
+            }
+            Self::Report(range) => {
+                let agents = dashboard::Agents::of(db, tenant).await?;
+                let scope = dashboard::Scope::default();
+                dashboard::report(db, tenant, *range, &scope, &agents, user.credits).await?;
             }
             Self::Calls(after) => {
                 calls::read::list(db, tenant, &CallFilter::default(), PAGE, *after).await?;
@@ -560,6 +566,12 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             path: "/api/dashboard/analytics?days=90".into(),
             revalidate: true,
             read: Read::Unchanged,
+        },
+        Case {
+            name: "GET /analytics/reports?days=30".into(),
+            path: "/analytics/reports?days=30".into(),
+            revalidate: false,
+            read: Read::Report(last_days(30)?),
         },
         Case {
             name: format!("GET /api/calls?limit={PAGE} (first page)"),
