@@ -638,3 +638,151 @@ async fn a_visitor_known_by_email_is_found_again_when_anonymous() {
         Some(by_email)
     );
 }
+
+/// The oracle for `top_scored`: every lead of the period sorted, as the report read them before
+/// V0043.
+async fn best_scored_sorted(
+    client: &deadpool_postgres::Client,
+    tenant: shared::tenant::TenantId,
+    period: &std::ops::Range<chrono::DateTime<chrono::Utc>>,
+    agents: &Option<Vec<uuid::Uuid>>,
+    limit: i64,
+) -> Vec<uuid::Uuid> {
+    client
+        .query(
+            "SELECT id FROM leads
+             WHERE user_id = $1 AND total_score IS NOT NULL AND last_contact_at >= $2
+               AND last_contact_at < $3 AND ($4::uuid[] IS NULL OR agent_id = ANY($4))
+             ORDER BY total_score DESC, last_contact_at DESC, id LIMIT $5",
+            &[tenant.as_uuid(), &period.start, &period.end, agents, &limit],
+        )
+        .await
+        .expect("the sorted leads")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_reports_best_leads_are_the_best_scored_of_its_period_read_from_the_score_index() {
+    use chrono::{Duration, Utc};
+    use shared::leads::read::top_scored;
+
+    let database = ScratchDatabase::create("top_scored").await;
+    let mut client = database.migrated_connection().await;
+    let tenant = shared::users::provision(&mut client, &NewUser::new().identity())
+        .await
+        .expect("the tenant")
+        .tenant();
+    let other = shared::users::provision(&mut client, &NewUser::new().identity())
+        .await
+        .expect("another tenant")
+        .tenant();
+    let agent = |name: &'static str, owner: shared::tenant::TenantId| {
+        let client = &client;
+        async move {
+            client
+                .query_one(
+                    "INSERT INTO agents (user_id, elevenlabs_agent_id, name)
+                     VALUES ($1, $2, $3) RETURNING id",
+                    &[
+                        owner.as_uuid(),
+                        &format!("agent_{}", uuid::Uuid::new_v4()),
+                        &name,
+                    ],
+                )
+                .await
+                .expect("an agent")
+                .get::<_, uuid::Uuid>(0)
+        }
+    };
+    let (first, second, others) = (
+        agent("First", tenant).await,
+        agent("Second", tenant).await,
+        agent("Other's", other).await,
+    );
+    // 20,000 leads over 55 days, every score from 0 to 100 and some unscored; 30 leads tied
+    // on the best score and the same contact, told apart by their ids; another tenant's
+    // leads, all better, contacted in the same period.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO leads (user_id, agent_id, name, total_score, last_contact_at)
+             SELECT '{tenant}', CASE WHEN n % 2 = 0 THEN '{first}' ELSE '{second}' END::uuid,
+                    'Lead ' || n, CASE WHEN n % 13 = 0 THEN NULL ELSE (n * 37) % 101 END,
+                    now() - n * interval '4 minutes'
+             FROM generate_series(1, 20000) n;
+             INSERT INTO leads (user_id, agent_id, name, total_score, last_contact_at)
+             SELECT '{tenant}', '{first}', 'Tied ' || n, 100, date_trunc('day', now()) - interval '1 day'
+             FROM generate_series(1, 30) n;
+             INSERT INTO leads (user_id, agent_id, name, total_score, last_contact_at)
+             SELECT '{other}', '{others}', 'Other ' || n, 100, now() - n * interval '1 minute'
+             FROM generate_series(1, 500) n;",
+            tenant = tenant.as_uuid(),
+            other = other.as_uuid(),
+        ))
+        .await
+        .expect("the leads");
+    vacuumed(&client, &["leads", "agents"]).await;
+
+    let now = Utc::now();
+    let month = now - Duration::days(30)..now;
+    let an_hour = now - Duration::days(20) - Duration::hours(1)..now - Duration::days(20);
+    let cases = [
+        (month.clone(), None, 10),
+        (month.clone(), None, 1),
+        (month.clone(), None, 300),
+        (month.clone(), Some(vec![second]), 10),
+        (month.clone(), Some(vec![first, second]), 40),
+        (month.clone(), Some(vec![others]), 10),
+        (month.clone(), Some(vec![]), 10),
+        (an_hour.clone(), None, 20),
+        (now + Duration::days(1)..now + Duration::days(2), None, 10),
+        (now - Duration::days(400)..now, None, 10),
+    ];
+    for (period, agents, limit) in cases {
+        let expected = best_scored_sorted(&client, tenant, &period, &agents, limit).await;
+        // Read a few times, so the cached statement runs its generic plan too.
+        for _ in 0..7 {
+            let best = top_scored(&client, tenant, period.clone(), agents.clone(), limit)
+                .await
+                .expect("the best leads");
+            let ids: Vec<uuid::Uuid> = best.iter().map(|lead| lead.id).collect();
+            assert_eq!(ids, expected, "{period:?} {agents:?} {limit}");
+        }
+    }
+    let in_the_hour = best_scored_sorted(&client, tenant, &an_hour, &None, 20).await;
+    assert!(
+        (10..20).contains(&in_the_hour.len()),
+        "the hour holds fewer scored leads than asked for: {}",
+        in_the_hour.len()
+    );
+    let many = best_scored_sorted(&client, tenant, &month, &None, 300).await;
+    let tied = client
+        .query("SELECT id FROM leads WHERE name LIKE 'Tied %'", &[])
+        .await
+        .expect("the tied leads");
+    assert!(
+        tied.iter().all(|row| many.contains(&row.get(0))),
+        "the 300 best hold the 30 tied leads"
+    );
+
+    // A month's best ten read from the score index: a few descents of it and ten rows (74
+    // blocks here), where sorting the month's leads read every block of the table.
+    let before = blocks_read(&client, "leads").await;
+    top_scored(&client, tenant, month, None, 10)
+        .await
+        .expect("the best leads");
+    let read = blocks_read(&client, "leads").await - before;
+    let pages: i64 = client
+        .query_one(
+            "SELECT relpages::bigint FROM pg_class WHERE relname = 'leads'",
+            &[],
+        )
+        .await
+        .expect("the table's pages")
+        .get(0);
+    assert!(read < 100, "{read} blocks read of a {pages}-page table");
+
+    drop(client);
+    database.drop().await;
+}

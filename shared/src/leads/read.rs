@@ -488,13 +488,37 @@ pub mod sql {
         filter
     }
 
-    /// The leads `filter` matches, best score first, then the latest contact; at most the
-    /// parameter after the filter's.
+    /// The leads `filter` (from [`top_scored`]: the tenant `$1` first) matches, best score
+    /// first, then the latest contact; at most the parameter after the filter's.
+    ///
+    /// A period's leads are many (112,534 of the largest bench tenant's in 30 days), and
+    /// sorting them all took 227 ms; read down the score index (V0043) instead, a period with
+    /// few leads would pass every other lead of the tenant first. So the statement walks down
+    /// the tenant's distinct scores, one index descent each (at most 101: scores are 0 to
+    /// 100), counting each score's leads of the period up to the limit, and stops at the score
+    /// where those above it hold the limit; then reads each walked score's newest leads of the
+    /// period from the index, and reads the rows of the best of those alone.
     pub(super) fn best_scored_statement(filter: &Filter) -> String {
+        let (matching, limit) = (filter.where_clause(), filter.next_placeholder(0));
+        debug_assert!(matching.starts_with("l.user_id = $1 "));
         format!(
-            "{LIST_SELECT} WHERE {} ORDER BY l.total_score DESC, l.last_contact_at DESC, l.id LIMIT {}",
-            filter.where_clause(),
-            filter.next_placeholder(0)
+            "WITH RECURSIVE scores (score, above) AS (
+                (SELECT l.total_score, 0::bigint FROM leads l
+                 WHERE l.user_id = $1 AND l.total_score IS NOT NULL
+                 ORDER BY l.total_score DESC LIMIT 1)
+                UNION ALL
+                SELECT lower.total_score, s.above + (SELECT count(*) FROM (SELECT FROM leads l
+                    WHERE {matching} AND l.total_score = s.score LIMIT {limit}) of_score)
+                FROM scores s CROSS JOIN LATERAL (SELECT l.total_score FROM leads l
+                    WHERE l.user_id = $1 AND l.total_score < s.score
+                    ORDER BY l.total_score DESC LIMIT 1) lower
+                WHERE s.above < {limit})
+            {LIST_SELECT} WHERE l.id IN (SELECT best.id FROM scores s CROSS JOIN LATERAL
+                (SELECT l.id, l.last_contact_at FROM leads l
+                 WHERE {matching} AND l.total_score = s.score
+                 ORDER BY l.last_contact_at DESC, l.id LIMIT {limit}) best
+                ORDER BY s.score DESC, best.last_contact_at DESC, best.id LIMIT {limit})
+            ORDER BY l.total_score DESC, l.last_contact_at DESC, l.id LIMIT {limit}"
         )
     }
 
