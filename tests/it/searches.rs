@@ -557,14 +557,16 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
     let database = ScratchDatabase::create("windowed_searches").await;
     let mut client = database.migrated_connection().await;
     let tenant = new_tenant(&mut client).await;
-    // +1888: the 30 newest calls and 50 from DEEP on; +1999: every 20th of the others.
+    // +1888: the 30 newest calls and 50 from DEEP on; +1999: every 20th of the others;
+    // +1777: every 40th.
     seed_numbered_calls(
         &client,
         tenant,
         CALLS,
         &format!(
             "CASE WHEN n <= 30 OR n BETWEEN {DEEP} AND {DEEP} + 49 THEN '+1888'
-                  WHEN n % 20 = 7 THEN '+1999' ELSE '+1650' END"
+                  WHEN n % 20 = 7 THEN '+1999' WHEN n % 40 = 11 THEN '+1777'
+                  ELSE '+1650' END"
         ),
     )
     .await;
@@ -643,6 +645,20 @@ async fn a_search_read_in_order_looks_up_what_its_window_does_not_hold() {
         call_lookups(&client).await,
         before + 2,
         "each total looks up, no page does"
+    );
+
+    // 4 of the 200 newest, one in 50 as the window expects: a page reads in order (24 in its
+    // window), and only the total looks up. Looked up, the page would read every match.
+    let all = calls_matching(&client, tenant, "+1777").await;
+    assert_eq!(all.len(), 498);
+    const { assert!(COMMON_MATCHES <= 4) };
+    let before = call_lookups(&client).await;
+    let (page, total, _) = searched_calls(&client, tenant, "+1777", 20, None).await;
+    assert_eq!((page.as_slice(), total), (&all[..20], (498, true)));
+    assert_eq!(
+        call_lookups(&client).await,
+        before + 1,
+        "the total looks up, the page does not"
     );
 
     // A tenant of 500 calls, fewer than SHORT_LIST_ROWS, one in 20 from +1999: a page and the

@@ -23,8 +23,8 @@ use crate::{
     error::AppResult,
 };
 
-/// How many rows a page read in order reads at most for each row it is to find: 50, past the
-/// one in 33 ([`COMMON_MATCHES`](super::COMMON_MATCHES) of [`SAMPLED_ROWS`](super::SAMPLED_ROWS))
+/// How many rows a page read in order reads at most for each row it is to find: 50, the one
+/// in 50 ([`COMMON_MATCHES`](super::COMMON_MATCHES) of [`SAMPLED_ROWS`](super::SAMPLED_ROWS))
 /// that chose to read in order. A page of 20 reads at most 1,000 rows (6.5 ms in the largest
 /// tenant's calls), an export's page of 5,000 at most 250,000.
 pub const PAGE_WINDOW_PER_ROW: i64 = 50;
