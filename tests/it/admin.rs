@@ -234,22 +234,10 @@ async fn the_admins_lists_read_their_first_page_in_order() {
     let before = support::blocks_read(&client, "agents").await;
     let (live, agents_total) = agents().await;
     let agent_blocks = support::blocks_read(&client, "agents").await - before;
-    let pages = |table: &str| {
-        let client = &client;
-        let table = table.to_owned();
-        async move {
-            let pages: i32 = client
-                .query_one(
-                    "SELECT relpages FROM pg_class WHERE relname = $1",
-                    &[&table],
-                )
-                .await
-                .expect("the table's size")
-                .get(0);
-            i64::from(pages)
-        }
-    };
-    let (purchase_pages, agent_pages) = (pages("purchases").await, pages("agents").await);
+    let (purchase_pages, agent_pages) = (
+        support::table_pages(&client, "purchases").await,
+        support::table_pages(&client, "agents").await,
+    );
     drop(client);
     database.drop().await;
 
@@ -708,14 +696,7 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
         .await
         .expect("100 days of ledger");
     support::vacuumed(&client, &["credit_transactions"]).await;
-    let pages: i32 = client
-        .query_one(
-            "SELECT relpages FROM pg_class WHERE relname = 'credit_transactions'",
-            &[],
-        )
-        .await
-        .expect("the ledger's size")
-        .get(0);
+    let pages = support::table_pages(&client, "credit_transactions").await;
     let since = |days: u64| {
         (Utc::now().date_naive() - Days::new(days - 1))
             .and_hms_opt(0, 0, 0)
@@ -840,7 +821,7 @@ async fn system_analytics_total_each_closed_ledger_hour_once() {
     );
     let read_100 = caught_up.ledger_blocks;
     assert!(
-        read_100 * 5 < i64::from(pages),
+        read_100 * 5 < pages,
         "{read_100} blocks read of the ledger's {pages} for 100 caught-up days"
     );
     assert!(

@@ -670,14 +670,8 @@ async fn a_reports_best_leads_are_the_best_scored_of_its_period_read_from_the_sc
 
     let database = ScratchDatabase::create("top_scored").await;
     let mut client = database.migrated_connection().await;
-    let tenant = shared::users::provision(&mut client, &NewUser::new().identity())
-        .await
-        .expect("the tenant")
-        .tenant();
-    let other = shared::users::provision(&mut client, &NewUser::new().identity())
-        .await
-        .expect("another tenant")
-        .tenant();
+    let tenant = new_tenant(&mut client).await;
+    let other = new_tenant(&mut client).await;
     let agent = |name: &'static str, owner: shared::tenant::TenantId| {
         let client = &client;
         async move {
@@ -773,14 +767,7 @@ async fn a_reports_best_leads_are_the_best_scored_of_its_period_read_from_the_sc
         .await
         .expect("the best leads");
     let read = blocks_read(&client, "leads").await - before;
-    let pages: i64 = client
-        .query_one(
-            "SELECT relpages::bigint FROM pg_class WHERE relname = 'leads'",
-            &[],
-        )
-        .await
-        .expect("the table's pages")
-        .get(0);
+    let pages = table_pages(&client, "leads").await;
     assert!(read < 100, "{read} blocks read of a {pages}-page table");
 
     drop(client);

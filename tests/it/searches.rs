@@ -162,14 +162,6 @@ async fn searched_calls(
     )
 }
 
-/// A tenant of its own in the scratch database.
-async fn new_tenant(client: &mut deadpool_postgres::Client) -> TenantId {
-    shared::users::provision(client, &NewUser::new().identity())
-        .await
-        .expect("the tenant")
-        .tenant()
-}
-
 #[tokio::test]
 async fn a_rare_fragment_is_looked_up_in_the_trigram_index_after_common_ones() {
     let database = ScratchDatabase::create("searches").await;

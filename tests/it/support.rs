@@ -404,6 +404,26 @@ pub async fn blocks_read(client: &tokio_postgres::Client, table: &str) -> i64 {
         .get(0)
 }
 
+/// The pages `table` held when it was last vacuumed or analyzed.
+pub async fn table_pages(client: &tokio_postgres::Client, table: &str) -> i64 {
+    client
+        .query_one(
+            "SELECT relpages::bigint FROM pg_class WHERE relname = $1",
+            &[&table],
+        )
+        .await
+        .expect("the table's size")
+        .get(0)
+}
+
+/// A tenant of its own in a scratch database.
+pub async fn new_tenant(client: &mut deadpool_postgres::Client) -> shared::tenant::TenantId {
+    shared::users::provision(client, &NewUser::new().identity())
+        .await
+        .expect("the tenant")
+        .tenant()
+}
+
 /// Applies one credit change through the product's ledger function, in its own transaction.
 pub async fn apply_change(
     pool: &deadpool_postgres::Pool,
