@@ -1242,37 +1242,51 @@ async fn system_analytics_answer_from_a_snapshot_until_it_expires() {
         MAX_AGE.as_secs() + 1
     );
 
-    let first = cached(&mut client, 7, false).await.expect("read");
+    // The calls a period's answer counts, and when they were read.
+    let figures = |body: &str| {
+        let body: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        let read_at: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(body["generated_at"].clone()).expect("generated_at");
+        (body["calls"]["calls"].as_i64().expect("calls"), read_at)
+    };
+    let first = figures(&cached(&mut client, 7, false).await.expect("read"));
     client
         .batch_execute(&calls_become(7))
         .await
         .expect("more calls");
-    let kept = cached(&mut client, 7, false).await.expect("kept");
-    let afresh = cached(&mut client, 7, true).await.expect("afresh");
-    let kept_afresh = cached(&mut client, 7, false).await.expect("kept afresh");
+    let kept = figures(&cached(&mut client, 7, false).await.expect("kept"));
+    let afresh_body = cached(&mut client, 7, true).await.expect("afresh");
+    let kept_afresh_body = cached(&mut client, 7, false).await.expect("kept afresh");
+    let (afresh, kept_afresh) = (figures(&afresh_body), figures(&kept_afresh_body));
     client
         .batch_execute(&calls_become(8))
         .await
         .expect("more calls");
     client.batch_execute(&age).await.expect("aged");
-    let expired = cached(&mut client, 7, false).await.expect("expired");
-    // A snapshot a release with other figures kept is read again, not an error.
+    let expired = figures(&cached(&mut client, 7, false).await.expect("expired"));
+    // A snapshot a release with other figures kept is read again, not sent.
     client
-        .batch_execute("UPDATE system_analytics SET figures = '{\"days\": 7}'")
+        .batch_execute("UPDATE system_analytics SET shape = shape + 1")
         .await
         .expect("another shape");
-    let other_shape = cached(&mut client, 7, false).await.expect("other shape");
+    let other_shape = figures(&cached(&mut client, 7, false).await.expect("other shape"));
+    // So is one the release before kept (V0044), in its own column, over this one's.
+    client
+        .batch_execute("UPDATE system_analytics SET figures = body::jsonb, generated_at = now()")
+        .await
+        .expect("kept by the release before");
+    let release_before = figures(&cached(&mut client, 7, false).await.expect("release before"));
     // Warming: 7 was asked for now, 90 two days ago, 30 is the default.
     client
         .batch_execute(
-            "INSERT INTO system_analytics (days, generated_at, figures, requested_at)
-             SELECT 90, generated_at - interval '1 hour', figures, now() - interval '2 days'
+            "INSERT INTO system_analytics (days, generated_at, body, shape, requested_at)
+             SELECT 90, generated_at - interval '1 hour', body, shape, now() - interval '2 days'
              FROM system_analytics WHERE days = 7;
              UPDATE system_analytics SET requested_at = now() - interval '2 hours' WHERE days = 7",
         )
         .await
         .expect("older requests");
-    let touched = cached(&mut client, 7, false).await.expect("touched");
+    let touched = figures(&cached(&mut client, 7, false).await.expect("touched"));
     client
         .batch_execute(&calls_become(9))
         .await
@@ -1294,7 +1308,7 @@ async fn system_analytics_answer_from_a_snapshot_until_it_expires() {
     let snapshots: Vec<(i32, bool, i64)> = client
         .query(
             "SELECT days, requested_at > now() - interval '1 minute',
-                 (figures #>> '{calls,calls}')::bigint
+                 (body::jsonb #>> '{calls,calls}')::bigint
              FROM system_analytics ORDER BY days",
             &[],
         )
@@ -1303,7 +1317,7 @@ async fn system_analytics_answer_from_a_snapshot_until_it_expires() {
         .iter()
         .map(|row| (row.get(0), row.get(1), row.get(2)))
         .collect();
-    let after_warming = cached(&mut client, 7, false).await.expect("warm");
+    let after_warming = figures(&cached(&mut client, 7, false).await.expect("warm"));
     // Asked for two days ago: warming 30 does not count as asking for it, and a period only
     // ever read afresh (a browser's reload) is asked for all the same.
     client
@@ -1326,22 +1340,21 @@ async fn system_analytics_answer_from_a_snapshot_until_it_expires() {
     drop(client);
     database.drop().await;
 
-    assert_eq!(first.calls.calls, 3);
+    assert_eq!(first.0, 3);
+    assert_eq!(kept, first);
+    assert_eq!(afresh.0, 7);
+    assert!(afresh.1 > first.1);
+    assert_eq!(kept_afresh, afresh);
     assert_eq!(
-        (kept.calls.calls, kept.generated_at),
-        (3, first.generated_at)
+        kept_afresh_body, afresh_body,
+        "a snapshot is sent as the request that read it was"
     );
-    assert_eq!(afresh.calls.calls, 7);
-    assert!(afresh.generated_at > first.generated_at);
-    assert_eq!(
-        (kept_afresh.calls.calls, kept_afresh.generated_at),
-        (7, afresh.generated_at)
-    );
-    assert_eq!(expired.calls.calls, 8, "read again once older than MAX_AGE");
-    assert!(expired.generated_at > afresh.generated_at);
-    assert_eq!(other_shape.calls.calls, 8);
-    assert!(other_shape.generated_at > expired.generated_at);
-    assert_eq!(touched.generated_at, other_shape.generated_at);
+    assert_eq!(expired.0, 8, "read again once older than MAX_AGE");
+    assert!(expired.1 > afresh.1);
+    assert_eq!(other_shape.0, 8);
+    assert!(other_shape.1 > expired.1);
+    assert!(release_before.1 > other_shape.1);
+    assert_eq!(touched, release_before);
     assert_eq!(warmed.periods, vec![7, 30]);
     assert_eq!(summed, vec![7, 30], "90's closed days forgotten");
     assert_eq!(
@@ -1349,7 +1362,7 @@ async fn system_analytics_answer_from_a_snapshot_until_it_expires() {
         vec![(7, true, 9), (30, true, 9), (90, false, 8)],
         "7 and 30 warmed (7's request moved its time forward), 90 left alone"
     );
-    assert_eq!(after_warming.calls.calls, 9);
+    assert_eq!(after_warming.0, 9);
     assert_eq!(warmed_alone, vec![30], "the default alone");
     assert_eq!(
         asked_for,

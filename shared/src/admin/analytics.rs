@@ -11,18 +11,16 @@
 use crate::db::statements::Cached;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Client, GenericClient};
-use serde::{Deserialize, Serialize};
-use std::time::Duration;
-use tokio_postgres::{
-    types::{Json, ToSql},
-    IsolationLevel, Row,
-};
-use utoipa::ToSchema;
+use serde::Serialize;
+use std::{sync::LazyLock, time::Duration};
+use tokio_postgres::{types::ToSql, IsolationLevel, Row};
+use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{AppError, AppResult};
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SystemAnalytics {
     pub days: i32,
     /// When the figures were read: a snapshot answers requests for up to five minutes.
@@ -34,7 +32,7 @@ pub struct SystemAnalytics {
     pub top_tenants: Vec<TopTenant>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserFigures {
     pub total: i64,
     pub new: i64,
@@ -43,7 +41,7 @@ pub struct UserFigures {
     pub suspended: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CallFigures {
     pub calls: i64,
     pub chats: i64,
@@ -53,7 +51,7 @@ pub struct CallFigures {
     pub billed_minutes: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreditFigures {
     pub sold: i64,
     pub used: i64,
@@ -62,7 +60,7 @@ pub struct CreditFigures {
     pub admin_adjustments: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Revenue {
     /// Minor units, net of refunds, per currency.
     pub total: Vec<Amount>,
@@ -70,13 +68,13 @@ pub struct Revenue {
     pub by_package: Vec<PackageRevenue>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Amount {
     pub currency: String,
     pub amount: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DayRevenue {
     pub day: NaiveDate,
     pub currency: String,
@@ -84,7 +82,7 @@ pub struct DayRevenue {
     pub purchases: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PackageRevenue {
     pub package_id: String,
     pub currency: String,
@@ -93,7 +91,7 @@ pub struct PackageRevenue {
     pub credits: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TopTenant {
     pub user_id: Uuid,
     pub email: Option<String>,
@@ -114,24 +112,33 @@ const WARMED_PERIODS: i64 = 8;
 
 pub mod sql;
 
-/// The period's figures: its snapshot while that is under [`MAX_AGE`] (unless `afresh`), else
-/// read now and kept as its snapshot.
-pub async fn cached(db: &mut Client, days: i32, afresh: bool) -> AppResult<SystemAnalytics> {
+/// The period's figures as JSON: its snapshot while that is under [`MAX_AGE`] (unless
+/// `afresh`), sent as kept, else read now and kept as its snapshot.
+pub async fn cached(db: &mut Client, days: i32, afresh: bool) -> AppResult<String> {
     if !afresh {
         let snapshot = db
-            .cached_query_opt(sql::SNAPSHOT, &[&days, &MAX_AGE.as_secs_f64()])
+            .cached_query_opt(sql::SNAPSHOT, &[&days, &MAX_AGE.as_secs_f64(), &shape()])
             .await?;
         if let Some(row) = snapshot {
-            match row.try_get::<_, Json<SystemAnalytics>>("figures") {
-                Ok(Json(analytics)) => return Ok(analytics),
-                // Kept by a release whose figures had another shape: read them again.
-                Err(err) => {
-                    tracing::warn!(error = %err, days, "system analytics snapshot unreadable")
-                }
-            }
+            return Ok(row.try_get("body")?);
         }
     }
     refresh(db, days, ReadFor::Request).await
+}
+
+/// A fingerprint of the JSON [`SystemAnalytics`] is sent as, from its schema and those of the
+/// types it holds: a snapshot a release with other figures kept is read again, not sent.
+fn shape() -> i64 {
+    static SHAPE: LazyLock<i64> = LazyLock::new(|| {
+        let mut schemas = vec![(
+            SystemAnalytics::name().into_owned(),
+            SystemAnalytics::schema(),
+        )];
+        SystemAnalytics::schemas(&mut schemas);
+        let schemas = serde_json::to_vec(&schemas).expect("a schema serializes");
+        i64::from_ne_bytes(xxh3_64(&schemas).to_ne_bytes())
+    });
+    *SHAPE
 }
 
 /// Who reads a period afresh: a request, which counts as asking for it (as one answered from
@@ -170,20 +177,16 @@ pub async fn warm(db: &mut Client) -> AppResult<Warmed> {
     Ok(Warmed { periods })
 }
 
-async fn refresh(db: &mut Client, days: i32, read_for: ReadFor) -> AppResult<SystemAnalytics> {
+async fn refresh(db: &mut Client, days: i32, read_for: ReadFor) -> AppResult<String> {
     let analytics = system(db, days).await?;
+    let body = serde_json::to_string(&analytics).map_err(AppError::internal)?;
     let requested = read_for == ReadFor::Request;
     db.cached_execute(
         sql::KEEP,
-        &[
-            &days,
-            &analytics.generated_at,
-            &Json(&analytics),
-            &requested,
-        ],
+        &[&days, &analytics.generated_at, &body, &shape(), &requested],
     )
     .await?;
-    Ok(analytics)
+    Ok(body)
 }
 
 /// Reads every figure from one snapshot, so a call landing mid-request is counted everywhere or
@@ -364,4 +367,33 @@ fn top_tenant(row: &Row) -> AppResult<Option<TopTenant>> {
         credits_used: row.try_get("tenant_credits_used")?,
         calls: row.try_get("tenant_calls")?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape changes with any field of the figures, nested ones included: each type they
+    /// hold is in the schemas it is taken from.
+    #[test]
+    fn the_shape_is_taken_from_every_type_the_figures_hold() {
+        let mut schemas = Vec::new();
+        SystemAnalytics::schemas(&mut schemas);
+        let mut names: Vec<&str> = schemas.iter().map(|(name, _)| name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names,
+            [
+                "Amount",
+                "CallFigures",
+                "CreditFigures",
+                "DayRevenue",
+                "PackageRevenue",
+                "Revenue",
+                "TopTenant",
+                "UserFigures"
+            ]
+        );
+    }
 }

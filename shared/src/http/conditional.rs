@@ -12,7 +12,14 @@ use crate::error::{AppError, AppResult};
 /// The JSON of `value`, tagged with a hash of itself (lists: the page changes when any row in
 /// it, or the total, does).
 pub fn json<T: Serialize>(headers: &HeaderMap, value: &T) -> AppResult<Response> {
-    let body = serde_json::to_string(value).map_err(AppError::internal)?;
+    json_text(
+        headers,
+        serde_json::to_string(value).map_err(AppError::internal)?,
+    )
+}
+
+/// [`json`] for a body already written as JSON.
+pub fn json_text(headers: &HeaderMap, body: String) -> AppResult<Response> {
     let etag = HeaderValue::from_str(&format!("\"{:032x}\"", fingerprint(body.as_bytes())))
         .map_err(AppError::internal)?;
     Ok(if matches(headers, &etag) {

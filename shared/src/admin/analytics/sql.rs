@@ -99,22 +99,26 @@ macro_rules! of_type {
 }
 
 crate::db::statements! {
-    /// The period's snapshot while it is under $2 seconds old. A request moves the period's
-    /// `requested_at` forward once an hour at most, so [`WARMED`] knows what admins look at.
+    /// The period's snapshot while it is under $2 seconds old and of this release's shape
+    /// ($3). A request moves the period's `requested_at` forward once an hour at most, so
+    /// [`WARMED`] knows what admins look at. A row whose `figures` the release before kept
+    /// (V0044) holds no snapshot of this one's.
     pub const SNAPSHOT = "WITH requested AS (
             UPDATE system_analytics SET requested_at = now()
             WHERE days = $1 AND requested_at < now() - interval '1 hour')
-        SELECT figures FROM system_analytics
-        WHERE days = $1 AND generated_at > now() - make_interval(secs => $2)";
-    /// Keeps the figures read in a snapshot as their period's, unless a later snapshot's
-    /// are kept already (two requests may read a period at once). Read for a request ($4),
-    /// the period counts as asked for now: one only ever read afresh would otherwise leave
-    /// [`WARMED`] after a day, and its closed days' sums be dropped at every warming.
-    pub const KEEP = "INSERT INTO system_analytics (days, generated_at, figures, requested_at)
-        VALUES ($1, $2, $3, now())
+        SELECT body FROM system_analytics
+        WHERE days = $1 AND generated_at > now() - make_interval(secs => $2)
+            AND shape = $3 AND figures IS NULL";
+    /// Keeps the figures read in a snapshot as their period's JSON ($3, of shape $4), unless a
+    /// later snapshot's are kept already (two requests may read a period at once). Read for a
+    /// request ($5), the period counts as asked for now: one only ever read afresh would
+    /// otherwise leave [`WARMED`] after a day, and its closed days' sums be dropped at every
+    /// warming.
+    pub const KEEP = "INSERT INTO system_analytics (days, generated_at, body, shape, requested_at)
+        VALUES ($1, $2, $3, $4, now())
         ON CONFLICT (days) DO UPDATE SET generated_at = EXCLUDED.generated_at,
-            figures = EXCLUDED.figures,
-            requested_at = CASE WHEN $4 THEN EXCLUDED.requested_at
+            figures = NULL, body = EXCLUDED.body, shape = EXCLUDED.shape,
+            requested_at = CASE WHEN $5 THEN EXCLUDED.requested_at
                 ELSE system_analytics.requested_at END
         WHERE system_analytics.generated_at < EXCLUDED.generated_at";
     /// The periods asked for in the last day, the most recently asked first, $1 at most.

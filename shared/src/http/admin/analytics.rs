@@ -41,5 +41,5 @@ async fn system_analytics(
     }
     let mut client = state.db().get().await?;
     let figures = analytics::cached(&mut client, days, conditional::asks_afresh(&headers)).await?;
-    conditional::json(&headers, &figures)
+    conditional::json_text(&headers, figures)
 }
