@@ -4,8 +4,8 @@
 //!    busy day on it while it runs (support/busy_day.rs);
 //! b. for the largest tenant and a median one, and for an admin it makes (the system analytics),
 //!    times each read endpoint four ways, in turns (one of each per round, sequential rounds
-//!    after a warm-up): the running API; the same request through the api-calls (or
-//!    api-contacts) router called in this process (the API's own work without the socket); the
+//!    after a warm-up): the running API; the same request through the router of the function
+//!    serving it, called in this process (the API's own work without the socket); the
 //!    shared crate's read functions its handler calls, in-process on one pooled connection; and
 //!    the statements those functions send (taken off the wire by a recording proxy,
 //!    support/wire.rs) prepared once on one connection and run in the same order: the SQL's own
@@ -344,7 +344,8 @@ struct Case {
 /// What a handler reads, through the same shared functions, after the user lookup every
 /// authenticated request makes.
 enum Read {
-    /// An unchanged dashboard: its version came with the user.
+    /// Nothing past the user lookup: an unchanged dashboard (its version came with the user),
+    /// the profile, the balance, the packages (settings, which the API keeps in memory).
     Unchanged,
     Overview(Range),
     Analytics(Range),
@@ -365,6 +366,12 @@ enum Read {
     Transcript(Uuid),
     Contact(Uuid),
     Purchases,
+    Purchase(Uuid),
+    /// ElevenLabs asking who calls `number` before `agent` answers (no user: a shared secret).
+    Caller {
+        agent: String,
+        number: String,
+    },
     /// The admin's lists of the whole platform, their first page.
     AdminList(AdminList),
     /// One tenant as the admin sees it: its agents, usage, purchases and latest ledger entries.
@@ -383,6 +390,11 @@ impl Read {
         db: &mut deadpool_postgres::Client,
         identity: &Identity<'_>,
     ) -> Result<(), BoxError> {
+        if let Self::Caller { agent, number } = self {
+            let region = shared::settings::Settings::default().phone_region();
+            contacts::lookup::caller_in(&*db, region, agent, number).await?;
+            return Ok(());
+        }
         let user = users::provision(db, identity).await?;
         if let Self::SystemAnalytics { days, afresh } = self {
             // Its own transaction on the connection: the one read that takes it mutably.
@@ -407,6 +419,9 @@ impl Read {
             }
             Self::Purchases => {
                 billing::list(db, tenant, PAGE, None).await?;
+            }
+            Self::Purchase(id) => {
+                billing::find(db, tenant, *id).await?;
             }
             Self::Unchanged => {}
             Self::Overview(range) => {
@@ -469,7 +484,9 @@ impl Read {
             Self::History(kind) => {
                 credits::history(db, tenant, *kind, None, PAGE).await?;
             }
-            Self::SystemAnalytics { .. } => unreachable!("answered above"),
+            Self::SystemAnalytics { .. } | Self::Caller { .. } => {
+                unreachable!("answered above")
+            }
         }
         Ok(())
     }
@@ -542,7 +559,27 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
     let deep_contact = deep_contact(db, tenant).await?;
     let busiest = busiest_lead(db, tenant).await?;
     let call = transcribed_call(db, tenant, &deep.cursor).await?;
+    let purchase = middle_purchase(db, tenant).await?;
+    let agent = first_agent(db, tenant).await?;
     Ok(vec![
+        Case {
+            name: "GET /auth/profile".into(),
+            path: "/auth/profile".into(),
+            revalidate: false,
+            read: Read::Unchanged,
+        },
+        Case {
+            name: "GET /billing/credits".into(),
+            path: "/billing/credits".into(),
+            revalidate: false,
+            read: Read::Unchanged,
+        },
+        Case {
+            name: "GET /billing/packages".into(),
+            path: "/billing/packages".into(),
+            revalidate: false,
+            read: Read::Unchanged,
+        },
         Case {
             name: "GET /api/dashboard/overview?days=30".into(),
             path: "/api/dashboard/overview?days=30".into(),
@@ -737,6 +774,24 @@ async fn cases(db: &Client, tenant: &Tenant) -> Result<Vec<Case>, BoxError> {
             revalidate: false,
             read: Read::Contact(deep_contact.cursor.1),
         },
+        Case {
+            name: "GET /billing/purchases/{id} (the purchase half way down)".into(),
+            path: format!("/billing/purchases/{purchase}"),
+            revalidate: false,
+            read: Read::Purchase(purchase),
+        },
+        Case {
+            name: "GET /api/contact-lookup/{phone}?agent_id= (the same contact calling)".into(),
+            path: format!(
+                "/api/contact-lookup/{}?agent_id={agent}",
+                deep_contact.phone.replace('+', "%2B")
+            ),
+            revalidate: false,
+            read: Read::Caller {
+                agent,
+                number: deep_contact.phone.clone(),
+            },
+        },
     ])
 }
 
@@ -843,6 +898,7 @@ struct DeepContact {
     name: String,
     /// The first six characters of its number, which all the tenant's numbers share.
     prefix: String,
+    phone: String,
 }
 
 /// The contact half way down the tenant's contacts, newest first.
@@ -857,7 +913,8 @@ async fn deep_contact(db: &Client, tenant: &Tenant) -> Result<DeepContact, BoxEr
     let offset = count / 2;
     let row = db
         .query_one(
-            "SELECT created_at, id, right(phone_number, 7), name, left(phone_number, 6) FROM contacts
+            "SELECT created_at, id, right(phone_number, 7), name, left(phone_number, 6), phone_number
+             FROM contacts
              WHERE user_id = $1 AND deleted_at IS NULL
              ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT 1",
             &[&tenant.id, &offset],
@@ -869,7 +926,32 @@ async fn deep_contact(db: &Client, tenant: &Tenant) -> Result<DeepContact, BoxEr
         digits: row.get(2),
         name: row.get(3),
         prefix: row.get(4),
+        phone: row.get(5),
     })
+}
+
+/// The purchase half way down the tenant's purchases, newest first.
+async fn middle_purchase(db: &Client, tenant: &Tenant) -> Result<Uuid, BoxError> {
+    let row = db
+        .query_one(
+            "SELECT id FROM purchases WHERE user_id = $1 ORDER BY created_at DESC, id DESC
+             OFFSET (SELECT count(*) / 2 FROM purchases WHERE user_id = $1) LIMIT 1",
+            &[&tenant.id],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// The ElevenLabs id of the tenant's first agent.
+async fn first_agent(db: &Client, tenant: &Tenant) -> Result<String, BoxError> {
+    let row = db
+        .query_one(
+            "SELECT elevenlabs_agent_id FROM agents WHERE user_id = $1 AND deleted_at IS NULL
+             ORDER BY elevenlabs_agent_id LIMIT 1",
+            &[&tenant.id],
+        )
+        .await?;
+    Ok(row.get(0))
 }
 
 struct BusiestLead {
@@ -1011,8 +1093,10 @@ async fn measure(
     } else {
         (None, 200)
     };
+    let lookup_secret = var("CONTACT_LOOKUP_SECRET")?;
     let header = match case.read {
         Read::SystemAnalytics { afresh: true, .. } => Some(("cache-control", "no-cache")),
+        Read::Caller { .. } => Some(("x-contact-lookup-secret", lookup_secret.as_str())),
         _ => if_none_match(&etag),
     };
     let replay = record(sql, tenant, case).await?;
@@ -1074,7 +1158,7 @@ async fn record(sql: &Sql, tenant: &Tenant, case: &Case) -> Result<wire::Replay,
 
 fn print_table(rows: &[Row], floor: &Percentiles, requests: usize) {
     println!(
-        "p50 / p99 in ms over {requests} sequential rounds of the four, one after another in each round; in-process: the same request through the api-calls (or api-contacts) router in this process, no socket, on a current-thread runtime of its own as the Lambdas run; reads: the handler's shared read functions in-process, on one connection; SQL prepared once: the statements those reads sent (recorded off the wire), prepared once on one connection and run in order; floor: the HTTP floor below\n"
+        "p50 / p99 in ms over {requests} sequential rounds of the four, one after another in each round; in-process: the same request through its function's router in this process, no socket, on a current-thread runtime of its own as the Lambdas run; reads: the handler's shared read functions in-process, on one connection; SQL prepared once: the statements those reads sent (recorded off the wire), prepared once on one connection and run in order; floor: the HTTP floor below\n"
     );
     println!("| endpoint | tenant | API | in-process | reads | SQL prepared once (statements) | body | API / SQL (p50, p99) | API / (SQL + floor) (p50) | in-process / SQL (p50, p99) | reads / SQL (p50, p99) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
@@ -1110,8 +1194,8 @@ impl Row {
     }
 }
 
-/// The routes the api-calls, api-contacts and api-billing Lambdas serve (`shared::http::app`,
-/// their groups in one router, its state from the stack's variables as the API's), called in
+/// The routes the Lambdas whose reads are timed serve (`shared::http::app`, their groups in one
+/// router, its state from the stack's variables as the API's), called in
 /// this process: the API's own work for a request, without the socket and the HTTP client. It runs
 /// on a current-thread runtime of its own, as the Lambdas run it: on a thread of its own, each
 /// request is driven by `block_on`, as a Lambda's main drives its handler, and its connections'
@@ -1155,6 +1239,8 @@ impl InProcess {
                 shared::http::Group::Contacts,
                 shared::http::Group::Billing,
                 shared::http::Group::Admin,
+                shared::http::Group::Auth,
+                shared::http::Group::Webhooks,
             ];
             let app = shared::http::app(state, &groups.map(shared::http::Group::served));
             let logs =

@@ -2,6 +2,7 @@
 //! contacts only, as the dynamic variables the agent's prompt can use.
 
 use crate::db::statements::Cached;
+use deadpool_postgres::GenericClient;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -55,11 +56,20 @@ pub async fn caller_variables(
     elevenlabs_agent_id: &str,
     caller: &str,
 ) -> AppResult<CallerVariables> {
-    let number = phone::normalize(caller, state.settings().await?.phone_region());
-    let row = state
-        .db()
-        .get()
-        .await?
+    let region = state.settings().await?.phone_region();
+    let db = state.db().get().await?;
+    caller_in(&db, region, elevenlabs_agent_id, caller).await
+}
+
+/// [`caller_variables`] with its connection and the platform's phone region (a setting).
+pub async fn caller_in(
+    db: &impl GenericClient,
+    region: phonenumber::country::Id,
+    elevenlabs_agent_id: &str,
+    caller: &str,
+) -> AppResult<CallerVariables> {
+    let number = phone::normalize(caller, region);
+    let row = db
         .cached_query_opt(sql::CALLER_CONTACT, &[&elevenlabs_agent_id, &number])
         .await?;
     let (tenant, contact) = match &row {
