@@ -550,3 +550,59 @@ async fn a_known_accounts_list_is_sent_beside_its_lookup() {
         "the user lookup, the page and its total, before any answer"
     );
 }
+
+/// ElevenLabs waits on the contact lookup while the caller hears ringing; with no user to look
+/// up, its own statement rides with the connection's liveness check.
+#[tokio::test]
+async fn a_contact_lookup_is_sent_beside_the_liveness_check() {
+    let relay = Relay::start().await;
+    let state = relay.app_state(&[("DATABASE_POOL_SIZE", "1")]).await;
+    let app = shared::http::app(state, &[shared::http::Group::Webhooks.served()]);
+    let tenant = crate::support::Tenant::new().await;
+    let secret =
+        std::env::var("CONTACT_LOOKUP_SECRET").expect("scripts/test sets CONTACT_LOOKUP_SECRET");
+    let lookup = || {
+        let request = axum::http::Request::get(format!(
+            "/api/contact-lookup/%2B15550100000?agent_id={}",
+            tenant.call_agent
+        ))
+        .header("x-contact-lookup-secret", &secret)
+        .body(axum::body::Body::empty())
+        .expect("a request");
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await.expect("an answer");
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("a body");
+            let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+            (status, body)
+        }
+    };
+    // The first lookup opens the pool's one connection and prepares the statement on it.
+    let (status, body) = lookup().await;
+    assert_eq!(status, 200, "{body}");
+
+    // With every answer held back, what the lookup sends before its first answer.
+    relay.hold(true);
+    let before = relay.sync_count();
+    let request = tokio::spawn(lookup());
+    // Up to 2 s for the statement (the code before waited for the check's answer first).
+    for _ in 0..200 {
+        if relay.sync_count() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let sent = relay.sync_count() - before;
+    relay.hold(false);
+    let (status, body) = request.await.expect("the lookup");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["dynamic_variables"]["tenant_id"],
+        tenant.id.to_string(),
+        "the agent's owner found"
+    );
+    assert_eq!(sent, 1, "the lookup, before any answer");
+}

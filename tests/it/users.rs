@@ -253,6 +253,58 @@ async fn auth_provider_comes_from_stack_auth_and_follows_it() {
 }
 
 #[tokio::test]
+async fn a_failed_auth_provider_check_is_retried_after_five_minutes_not_on_every_read() {
+    // Signed by the test, so the Stack Auth simulator does not know the account: the check
+    // fails and the stored provider stands.
+    let user = NewUser::new();
+    let token = user.token();
+    assert_eq!(
+        json(get("/auth/profile", &token).await).await["auth_provider"],
+        "email"
+    );
+    let checked_ago = || async {
+        db().await
+            .query_one(
+                "SELECT extract(epoch FROM now() - auth_provider_checked_at)::float8 FROM users WHERE auth_subject = $1",
+                &[&user.sub],
+            )
+            .await
+            .expect("user")
+            .get::<_, Option<f64>>(0)
+            .expect("the failed check is dated")
+    };
+    let ago = checked_ago().await;
+    assert!(
+        (55.0 * 60.0 - 60.0..=55.0 * 60.0 + 60.0).contains(&ago),
+        "dated so the hourly recheck falls five minutes later: {ago} s ago"
+    );
+
+    // Stack Auth knows the account from now on, with Google connected.
+    let token = signed_in_with(&user, &["google"]).await;
+    assert_eq!(
+        json(get("/auth/profile", &token).await).await["auth_provider"],
+        "email",
+        "not asked again within five minutes"
+    );
+    db().await
+        .execute(
+            "UPDATE users SET auth_provider_checked_at = auth_provider_checked_at - interval '6 minutes' WHERE auth_subject = $1",
+            &[&user.sub],
+        )
+        .await
+        .expect("age the failed check");
+    assert_eq!(
+        json(get("/auth/profile", &token).await).await["auth_provider"],
+        "google",
+        "asked again once the five minutes passed"
+    );
+    assert!(
+        checked_ago().await < 60.0,
+        "the successful check is dated now"
+    );
+}
+
+#[tokio::test]
 async fn an_email_changed_at_the_provider_is_taken_once_verified() {
     let user = NewUser::new();
     assert_eq!(

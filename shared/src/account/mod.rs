@@ -317,11 +317,14 @@ pub async fn confirm_reset(
 /// there leaves both sides unchanged.
 /// How long a profile read trusts the stored sign-in provider before asking Stack Auth again.
 const AUTH_PROVIDER_RECHECK: chrono::Duration = chrono::Duration::hours(1);
+/// How long after a check that failed the next one is made.
+const AUTH_PROVIDER_RETRY: chrono::Duration = chrono::Duration::minutes(5);
 
 /// The caller's profile, its `auth_provider` as Stack Auth knows it: read on the first profile
 /// read after the account was provisioned, then at most hourly (a Google or LinkedIn account
 /// connected later shows up). Best effort: when Stack Auth does not answer, the stored value
-/// stands and the next read asks again.
+/// stands and a read five minutes later asks again, so an outage or an account Stack Auth does
+/// not know slows one profile read in five minutes, not every one.
 pub async fn profile(state: &AppState, auth: AuthUser) -> Profile {
     let fresh = auth
         .user
@@ -334,6 +337,10 @@ pub async fn profile(state: &AppState, auth: AuthUser) -> Profile {
             Ok(user) => user,
             Err(err) => {
                 tracing::warn!(error = %err, "the sign-in provider was not checked");
+                let retry_at = Utc::now() - AUTH_PROVIDER_RECHECK + AUTH_PROVIDER_RETRY;
+                if let Err(err) = defer_auth_provider_check(state, auth.tenant, retry_at).await {
+                    tracing::warn!(error = %err, "the failed check was not recorded");
+                }
                 auth.user
             }
         }
@@ -347,6 +354,14 @@ async fn checked_auth_provider(state: &AppState, tenant: TenantId) -> AppResult<
     let providers = state.stack_auth().await?.oauth_providers(&subject).await?;
     let provider = AuthProvider::from_oauth(&providers);
     users::set_auth_provider(&state.db().get().await?, tenant, provider).await
+}
+
+async fn defer_auth_provider_check(
+    state: &AppState,
+    tenant: TenantId,
+    checked_at: DateTime<Utc>,
+) -> AppResult<()> {
+    users::set_auth_provider_checked_at(&state.db().get().await?, tenant, checked_at).await
 }
 
 pub async fn rename(

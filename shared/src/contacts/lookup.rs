@@ -57,8 +57,16 @@ pub async fn caller_variables(
     caller: &str,
 ) -> AppResult<CallerVariables> {
     let region = state.settings().await?.phone_region();
-    let db = state.db().get().await?;
-    caller_in(&db, region, elevenlabs_agent_id, caller).await
+    // No user lookup to share the connection's liveness check with: the lookup itself does,
+    // one round trip instead of two while the caller hears ringing. Safe to run twice.
+    let (_, variables) = state
+        .db()
+        .get_with_first(
+            &(region, elevenlabs_agent_id, caller),
+            |db, (region, agent, caller)| Box::pin(caller_in(&*db, *region, agent, caller)),
+        )
+        .await?;
+    Ok(variables)
 }
 
 /// [`caller_variables`] with its connection and the platform's phone region (a setting).

@@ -267,6 +267,19 @@ pub async fn set_auth_provider(
     User::try_from(&row)
 }
 
+/// Dates the last check of the sign-in provider without changing the provider (a check that
+/// failed: the profile's next one is then due an hour after `at`).
+pub async fn set_auth_provider_checked_at(
+    client: &Client,
+    tenant: TenantId,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
+    client
+        .cached_execute(sql::SET_AUTH_PROVIDER_CHECKED_AT, &[tenant.as_uuid(), &at])
+        .await?;
+    Ok(())
+}
+
 /// The account's Stack Auth user id (the subject of its tokens).
 pub async fn auth_subject(client: &Client, tenant: TenantId) -> AppResult<String> {
     client
@@ -290,6 +303,8 @@ pub mod sql {
         );
         pub const BY_ID = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
         pub const UPDATE_NAME = concat!("UPDATE users SET name = $2, updated_at = now() WHERE id = $1 RETURNING ", user_columns!());
+        pub const SET_AUTH_PROVIDER_CHECKED_AT =
+            "UPDATE users SET auth_provider_checked_at = $2 WHERE id = $1";
         pub const AUTH_SUBJECT = "SELECT auth_subject FROM users WHERE id = $1";
         pub const SET_AUTH_PROVIDER = concat!("UPDATE users SET auth_provider = $2, auth_provider_checked_at = now(),
                 updated_at = CASE WHEN auth_provider = $2 THEN updated_at ELSE now() END
