@@ -156,6 +156,30 @@ impl Relay {
         self.held.send_replace(held);
     }
 
+    /// `request`'s answer, and how many statements it sent while every answer was held back:
+    /// up to 2 s for `expected` of them, then a moment for any more.
+    async fn sent_before_any_answer<T: Send + 'static>(
+        &self,
+        expected: usize,
+        request: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> (usize, T) {
+        self.hold(true);
+        let before = self.sync_count();
+        let request = tokio::spawn(request);
+        let sent = || self.sync_count() - before;
+        for _ in 0..200 {
+            if sent() >= expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Anything more would come now.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let sent = sent();
+        self.hold(false);
+        (sent, request.await.expect("the request"))
+    }
+
     /// Whether new connections are closed as soon as they are made (open ones are kept).
     fn refuse(&self, refusing: bool) {
         self.refusing.store(refusing, Ordering::SeqCst);
@@ -528,23 +552,9 @@ async fn a_known_accounts_list_is_sent_beside_its_lookup() {
     assert_eq!(list_calls().await, 200);
     assert_eq!(list_calls().await, 200);
 
-    // With every answer held back, what the request sends before its first answer.
-    relay.hold(true);
-    let before = relay.sync_count();
-    let request = tokio::spawn(list_calls());
-    let sent = || relay.sync_count() - before;
-    // Up to 2 s for the three (the code before sent one and waited).
-    for _ in 0..200 {
-        if sent() >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    // Anything more would come now.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let sent = sent();
-    relay.hold(false);
-    assert_eq!(request.await.expect("the request"), 200);
+    // The code before sent one and waited.
+    let (sent, status) = relay.sent_before_any_answer(3, list_calls()).await;
+    assert_eq!(status, 200);
     assert_eq!(
         sent, 3,
         "the user lookup, the page and its total, before any answer"
@@ -584,20 +594,8 @@ async fn a_contact_lookup_is_sent_beside_the_liveness_check() {
     let (status, body) = lookup().await;
     assert_eq!(status, 200, "{body}");
 
-    // With every answer held back, what the lookup sends before its first answer.
-    relay.hold(true);
-    let before = relay.sync_count();
-    let request = tokio::spawn(lookup());
-    // Up to 2 s for the statement (the code before waited for the check's answer first).
-    for _ in 0..200 {
-        if relay.sync_count() > before {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let sent = relay.sync_count() - before;
-    relay.hold(false);
-    let (status, body) = request.await.expect("the lookup");
+    // The code before waited for the check's answer first.
+    let (sent, (status, body)) = relay.sent_before_any_answer(1, lookup()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["dynamic_variables"]["tenant_id"],
