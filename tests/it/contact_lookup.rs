@@ -223,6 +223,8 @@ async fn unknown_numbers_agents_and_deleted_contacts_get_the_empty_answer() {
         ),
         // Not a phone number at all: nothing to look up, nothing to echo.
         (&tenant.call_agent, "anonymous", empty("", &owner)),
+        // Written like one, but no number has the area code 200: not echoed either.
+        (&tenant.call_agent, "+1 200 555 0100", empty("", &owner)),
     ];
     for (agent, caller, expected) in cases {
         let posted = variables(initiation(agent, caller, Some(&secret)).await).await;

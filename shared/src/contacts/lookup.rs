@@ -76,9 +76,9 @@ pub async fn caller_in(
     elevenlabs_agent_id: &str,
     caller: &str,
 ) -> AppResult<CallerVariables> {
-    let number = phone::normalize(caller, region);
+    let written = phone::e164(caller, region);
     let row = db
-        .cached_query_opt(sql::CALLER_CONTACT, &[&elevenlabs_agent_id, &number])
+        .cached_query_opt(sql::CALLER_CONTACT, &[&elevenlabs_agent_id, &written])
         .await?;
     let (tenant, contact) = match &row {
         Some(row) => (
@@ -89,6 +89,13 @@ pub async fn caller_in(
                 .transpose()?,
         ),
         None => (None, None),
+    };
+    // Contacts are stored valid, so only an unknown caller's number is validated (after the
+    // round trip, not before it), and an invalid one is not echoed.
+    let number = if contact.is_some() {
+        written
+    } else {
+        written.filter(|written| phone::normalize(written, region).is_some())
     };
     Ok(CallerVariables::of(
         tenant,
