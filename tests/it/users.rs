@@ -204,39 +204,41 @@ async fn signed_in_with(user: &NewUser, providers: &[&str]) -> String {
     minted["access_token"].as_str().expect("a token").to_owned()
 }
 
+/// The sign-in provider the profile shows.
+async fn auth_provider(token: &str) -> Value {
+    json(get("/auth/profile", token).await).await["auth_provider"].take()
+}
+
+/// Moves the account's last sign-in provider check `by` (an SQL interval) into the past.
+async fn age_auth_provider_check(user: &NewUser, by: &str) {
+    db().await
+        .execute(
+            "UPDATE users SET auth_provider_checked_at = auth_provider_checked_at - $2::text::interval
+             WHERE auth_subject = $1",
+            &[&user.sub, &by],
+        )
+        .await
+        .expect("age the check");
+}
+
 #[tokio::test]
 async fn auth_provider_comes_from_stack_auth_and_follows_it() {
     let google = NewUser::new();
     let token = signed_in_with(&google, &["google"]).await;
-    assert_eq!(
-        json(get("/auth/profile", &token).await).await["auth_provider"],
-        "google"
-    );
+    assert_eq!(auth_provider(&token).await, "google");
     let password = NewUser::new();
     let token = signed_in_with(&password, &[]).await;
-    assert_eq!(
-        json(get("/auth/profile", &token).await).await["auth_provider"],
-        "email"
-    );
+    assert_eq!(auth_provider(&token).await, "email");
 
     // LinkedIn connected later: the next read after the hourly recheck shows it.
     let token = signed_in_with(&password, &["linkedin"]).await;
     assert_eq!(
-        json(get("/auth/profile", &token).await).await["auth_provider"],
+        auth_provider(&token).await,
         "email",
         "checked within the hour"
     );
-    db().await
-        .execute(
-            "UPDATE users SET auth_provider_checked_at = now() - interval '2 hours' WHERE auth_subject = $1",
-            &[&password.sub],
-        )
-        .await
-        .expect("age the check");
-    assert_eq!(
-        json(get("/auth/profile", &token).await).await["auth_provider"],
-        "linkedin"
-    );
+    age_auth_provider_check(&password, "2 hours").await;
+    assert_eq!(auth_provider(&token).await, "linkedin");
     let admin_view = db()
         .await
         .query_one(
@@ -258,10 +260,7 @@ async fn a_failed_auth_provider_check_is_retried_after_five_minutes_not_on_every
     // fails and the stored provider stands.
     let user = NewUser::new();
     let token = user.token();
-    assert_eq!(
-        json(get("/auth/profile", &token).await).await["auth_provider"],
-        "email"
-    );
+    assert_eq!(auth_provider(&token).await, "email");
     let checked_ago = || async {
         db().await
             .query_one(
@@ -282,19 +281,13 @@ async fn a_failed_auth_provider_check_is_retried_after_five_minutes_not_on_every
     // Stack Auth knows the account from now on, with Google connected.
     let token = signed_in_with(&user, &["google"]).await;
     assert_eq!(
-        json(get("/auth/profile", &token).await).await["auth_provider"],
+        auth_provider(&token).await,
         "email",
         "not asked again within five minutes"
     );
-    db().await
-        .execute(
-            "UPDATE users SET auth_provider_checked_at = auth_provider_checked_at - interval '6 minutes' WHERE auth_subject = $1",
-            &[&user.sub],
-        )
-        .await
-        .expect("age the failed check");
+    age_auth_provider_check(&user, "6 minutes").await;
     assert_eq!(
-        json(get("/auth/profile", &token).await).await["auth_provider"],
+        auth_provider(&token).await,
         "google",
         "asked again once the five minutes passed"
     );
